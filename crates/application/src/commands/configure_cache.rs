@@ -1,0 +1,252 @@
+//! `ConfigureCache`: create or reconfigure a cache at run time (admin).
+//!
+//! When a change touches the store (tiers, eviction policy, capacity), a new
+//! store is opened and swapped in atomically, so requests keep being
+//! served; then the live entries of an in-process store are copied over,
+//! oldest first, each only if the new store does not hold the key yet (a
+//! write that reached the new store wins) and only if the old store still
+//! holds it (a delete during the copy is not undone). Reads of a key not yet
+//! copied miss during that window; no request fails.
+
+use std::sync::Arc;
+
+use strata_domain::{
+    CacheConfiguration, DomainEvent, Principal, ProvisionError, RepositoryError, Role, StoreError,
+};
+
+use crate::registry::{CacheCounters, LiveCache, LookupError, authorize};
+use crate::service::Context;
+
+/// Create `config.name()` with `config`, or reconfigure it.
+#[derive(Clone, Debug)]
+pub struct ConfigureCache {
+    /// Who acts; needs [`Role::Admin`].
+    pub principal: Principal,
+    /// The validated configuration.
+    pub config: CacheConfiguration,
+}
+
+/// What the change did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigureCacheOutput {
+    /// The cache did not exist before.
+    pub created: bool,
+    /// Entries copied into a new store.
+    pub migrated: u64,
+}
+
+/// Why a configuration change failed; the old configuration stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureCacheError {
+    /// Missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// No store can serve the configuration. HTTP: 422 (or 503 when unreachable).
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// The configuration could not be saved.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
+    a.tiers() != b.tiers()
+        || a.eviction() != b.eviction()
+        || a.max_entries() != b.max_entries()
+        || a.max_bytes() != b.max_bytes()
+}
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    cmd: ConfigureCache,
+) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
+    authorize(&cmd.principal, Role::Admin)?;
+    let name = cmd.config.name().clone();
+    let previous = ctx.registry.get(&name);
+    if let Some(prev) = &previous
+        && prev.config() == &cmd.config
+    {
+        return Ok(ConfigureCacheOutput {
+            created: false,
+            migrated: 0,
+        });
+    }
+    let (store, counters) = match &previous {
+        Some(prev) if !store_shape_changed(prev.config(), &cmd.config) => {
+            (prev.store().clone(), prev.counters().clone())
+        }
+        Some(prev) => (
+            ctx.provider.open(&cmd.config).await?,
+            prev.counters().clone(),
+        ),
+        None => (
+            ctx.provider.open(&cmd.config).await?,
+            Arc::new(CacheCounters::default()),
+        ),
+    };
+    ctx.repository.save(cmd.config.clone()).await?;
+    ctx.registry
+        .replace(LiveCache::new(cmd.config.clone(), store.clone(), counters));
+
+    let mut migrated = 0;
+    if let Some(prev) = &previous
+        && !Arc::ptr_eq(prev.store(), &store)
+    {
+        migrated = migrate(prev.store().as_ref(), store.as_ref()).await;
+    }
+    let created = previous.is_none();
+    tracing::info!(cache = %name, created, migrated, "cache configured");
+    ctx.events.publish(DomainEvent::ConfigurationChanged {
+        cache: name,
+        before: previous.map(|p| Box::new(p.config().clone())),
+        after: Some(Box::new(cmd.config)),
+        principal: cmd.principal,
+        at: ctx.clock.now(),
+    });
+    Ok(ConfigureCacheOutput { created, migrated })
+}
+
+/// Copies live entries from an in-process `old` store into `new`. Shared
+/// stores (Redis, Memcached) keep their data where it is: a new handle on
+/// them already sees it. Failures are logged, not returned: the new
+/// configuration is in force either way, and a cache may lose entries.
+async fn migrate(old: &dyn strata_domain::CacheStore, new: &dyn strata_domain::CacheStore) -> u64 {
+    let caps = old.capabilities();
+    if caps.shared || !caps.export {
+        return 0;
+    }
+    let entries = match old.entries().await {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list entries to migrate");
+            return 0;
+        }
+    };
+    let mut copied = 0;
+    for (key, entry) in entries {
+        let copy = async {
+            if new.get(&key).await?.is_none() && old.get(&key).await?.is_some() {
+                new.insert(key, entry).await?;
+                return Ok::<_, StoreError>(1);
+            }
+            Ok(0)
+        };
+        match copy.await {
+            Ok(n) => copied += n,
+            Err(e) => tracing::warn!(error = %e, "could not migrate an entry"),
+        }
+    }
+    copied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use strata_domain::{CacheEntry, EvictionPolicy, InsertOutcome, StoreCapabilities};
+
+    #[tokio::test]
+    async fn a_policy_change_opens_a_new_store_and_copies_live_entries() {
+        let mut old = MockStore::new();
+        old.expect_capabilities()
+            .return_const(StoreCapabilities::IN_PROCESS);
+        old.expect_entries()
+            .returning(|| Ok(vec![(key("a"), entry(b"1")), (key("b"), entry(b"2"))]));
+        // "b" was deleted from the old store during the copy: not resurrected.
+        old.expect_get()
+            .returning(|k| Ok((k.as_str() == "a").then(|| entry(b"1"))));
+        let mut new = MockStore::new();
+        new.expect_get().returning(|_| Ok(None));
+        new.expect_insert()
+            .withf(|k, _| k.as_str() == "a")
+            .times(1)
+            .returning(|_, _| Ok(InsertOutcome::Created));
+        let (service, events, provider) = service_with_provider(config("c", None, 10), old).await;
+        provider.next(new);
+        let changed = config("c", None, 10)
+            .to_builder()
+            .eviction(EvictionPolicy::Lru)
+            .build()
+            .unwrap();
+        let out = service
+            .configure(ConfigureCache {
+                principal: Principal::Anonymous,
+                config: changed.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ConfigureCacheOutput {
+                created: false,
+                migrated: 1
+            }
+        );
+        assert_eq!(
+            service.registry().get(&name("c")).unwrap().config(),
+            &changed
+        );
+        assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
+    }
+
+    #[tokio::test]
+    async fn a_ttl_change_keeps_the_store() {
+        let (service, events, _provider) =
+            service_with_provider(config("c", None, 10), MockStore::new()).await;
+        let before = service.registry().get(&name("c")).unwrap().store().clone();
+        let out = service
+            .configure(ConfigureCache {
+                principal: Principal::Anonymous,
+                config: config("c", Some(5), 10),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            ConfigureCacheOutput {
+                created: false,
+                migrated: 0
+            }
+        );
+        let after = service.registry().get(&name("c")).unwrap().store().clone();
+        assert!(Arc::ptr_eq(&before, &after));
+        assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
+    }
+
+    #[tokio::test]
+    async fn creating_needs_admin_and_reports_created() {
+        let (service, events, provider) =
+            service_with_provider(config("c", None, 10), MockStore::new()).await;
+        let err = service
+            .configure(ConfigureCache {
+                principal: writer(),
+                config: config("d", None, 10),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigureCacheError::Lookup(LookupError::Forbidden { .. })
+        ));
+        provider.next(MockStore::new());
+        let out = service
+            .configure(ConfigureCache {
+                principal: Principal::Anonymous,
+                config: config("d", None, 10),
+            })
+            .await
+            .unwrap();
+        assert!(out.created);
+        assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
+    }
+
+    fn entry(v: &'static [u8]) -> CacheEntry {
+        CacheEntry::new(
+            value_of(v),
+            now(),
+            None,
+            vec![],
+            strata_domain::EntryVersion::new(1),
+        )
+    }
+}

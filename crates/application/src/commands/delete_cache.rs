@@ -1,0 +1,68 @@
+//! `DeleteCache`: remove a cache, its configuration and its entries (admin).
+
+use strata_domain::{CacheName, DomainEvent, Principal, RepositoryError, Role, StoreError};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Delete `cache`.
+#[derive(Clone, Debug)]
+pub struct DeleteCache {
+    /// Who acts; needs [`Role::Admin`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+}
+
+/// Why a delete failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteCacheError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The entries could not be flushed; the cache is gone all the same.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The configuration could not be deleted.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), DeleteCacheError> {
+    let cache = ctx
+        .registry
+        .lookup(&cmd.cache, &cmd.principal, Role::Admin)?;
+    ctx.repository.delete(&cmd.cache).await?;
+    ctx.registry.remove(&cmd.cache);
+    ctx.events.publish(DomainEvent::ConfigurationChanged {
+        cache: cmd.cache,
+        before: Some(Box::new(cache.config().clone())),
+        after: None,
+        principal: cmd.principal,
+        at: ctx.clock.now(),
+    });
+    cache.store().flush().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn removes_the_cache_and_its_entries() {
+        let mut store = MockStore::new();
+        store.expect_flush().times(1).returning(|| Ok(()));
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        service
+            .delete_cache(DeleteCache {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+            })
+            .await
+            .unwrap();
+        assert!(service.registry().get(&name("c")).is_none());
+        assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
+    }
+}

@@ -1,0 +1,79 @@
+//! `FlushCache`: remove every entry of one cache (an admin action).
+
+use strata_domain::{CacheName, DomainEvent, Principal, Role, StoreError};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Remove every entry of `cache`, and no other cache's.
+#[derive(Clone, Debug)]
+pub struct FlushCache {
+    /// Who acts; needs [`Role::Admin`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+}
+
+/// Why a flush failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushCacheError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCacheError> {
+    let cache = ctx
+        .registry
+        .lookup(&cmd.cache, &cmd.principal, Role::Admin)?;
+    cache.store().flush().await?;
+    ctx.events.publish(DomainEvent::CacheFlushed {
+        cache: cmd.cache,
+        principal: cmd.principal,
+        at: ctx.clock.now(),
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn flushes_and_audits() {
+        let mut store = MockStore::new();
+        store.expect_flush().times(1).returning(|| Ok(()));
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        service
+            .flush(FlushCache {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.kinds(), vec!["CacheFlushed"]);
+    }
+
+    #[tokio::test]
+    async fn needs_the_admin_role() {
+        let mut store = MockStore::new();
+        store.expect_flush().never();
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let err = service
+            .flush(FlushCache {
+                principal: writer(),
+                cache: name("c"),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            FlushCacheError::Lookup(LookupError::Forbidden { .. })
+        ));
+        assert!(events.kinds().is_empty());
+    }
+}

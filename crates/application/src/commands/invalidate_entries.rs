@@ -1,0 +1,165 @@
+//! `InvalidateEntries`: remove entries by keys, by glob pattern or by tags.
+
+use strata_domain::{
+    CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
+};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Remove the entries `selector` picks from `cache`.
+#[derive(Clone, Debug)]
+pub struct InvalidateEntries {
+    /// Who acts; needs [`Role::Writer`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+    /// Keys, a pattern or tags.
+    pub selector: InvalidationSelector,
+}
+
+/// Why an invalidation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidateEntriesError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The backend cannot select this way (e.g. patterns on Memcached), or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Returns how many entries were removed.
+pub(crate) async fn handle(
+    ctx: &Context,
+    cmd: InvalidateEntries,
+) -> Result<u64, InvalidateEntriesError> {
+    let cache = ctx
+        .registry
+        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+    let store = cache.store();
+    let unsupported = |operation| StoreError::Unsupported {
+        backend: store.backend().to_owned(),
+        operation,
+    };
+    let count = match &cmd.selector {
+        InvalidationSelector::Keys(keys) => {
+            let mut n = 0;
+            for key in keys {
+                n += u64::from(store.remove(key).await?);
+            }
+            n
+        }
+        InvalidationSelector::Pattern(pattern) => {
+            if !store.capabilities().pattern_invalidation {
+                return Err(unsupported("pattern invalidation").into());
+            }
+            store.invalidate_pattern(pattern).await?
+        }
+        InvalidationSelector::Tags(tags) => {
+            if !store.capabilities().tag_invalidation {
+                return Err(unsupported("tag invalidation").into());
+            }
+            store.invalidate_tags(tags).await?
+        }
+    };
+    cache.counters().removed(count);
+    ctx.events.publish(DomainEvent::EntriesInvalidated {
+        cache: cmd.cache,
+        selector: cmd.selector,
+        count,
+        principal: cmd.principal,
+        at: ctx.clock.now(),
+    });
+    Ok(count)
+}
+
+/// Convenience: a selector of explicit keys.
+pub fn keys(keys: Vec<CacheKey>) -> InvalidationSelector {
+    InvalidationSelector::Keys(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use strata_domain::{KeyPattern, StoreCapabilities, Tag};
+
+    fn cmd(selector: InvalidationSelector) -> InvalidateEntries {
+        InvalidateEntries {
+            principal: Principal::Anonymous,
+            cache: name("c"),
+            selector,
+        }
+    }
+
+    #[tokio::test]
+    async fn pattern_and_tags_go_to_the_store() {
+        let mut store = MockStore::new();
+        store
+            .expect_capabilities()
+            .return_const(StoreCapabilities::IN_PROCESS);
+        store
+            .expect_invalidate_pattern()
+            .withf(|p| p.as_str() == "user:*")
+            .returning(|_| Ok(3));
+        store
+            .expect_invalidate_tags()
+            .withf(|t| t.len() == 1)
+            .returning(|_| Ok(2));
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let p = KeyPattern::parse("user:*").unwrap();
+        assert_eq!(
+            service
+                .invalidate(cmd(InvalidationSelector::Pattern(p)))
+                .await
+                .unwrap(),
+            3
+        );
+        let t = vec![Tag::parse("t").unwrap()];
+        assert_eq!(
+            service
+                .invalidate(cmd(InvalidationSelector::Tags(t)))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            events.kinds(),
+            vec!["EntriesInvalidated", "EntriesInvalidated"]
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_count_only_present_entries() {
+        let mut store = MockStore::new();
+        store.expect_remove().returning(|k| Ok(k.as_str() == "a"));
+        let (service, _) = service_with(config("c", None, 10), store).await;
+        let n = service
+            .invalidate(cmd(keys(vec![key("a"), key("b")])))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_missing_capability_is_refused_before_calling_the_store() {
+        let mut store = MockStore::new();
+        store.expect_backend().return_const("memcached".to_owned());
+        store.expect_capabilities().return_const(StoreCapabilities {
+            pattern_invalidation: false,
+            ..StoreCapabilities::IN_PROCESS
+        });
+        store.expect_invalidate_pattern().never();
+        let (service, _) = service_with(config("c", None, 10), store).await;
+        let p = KeyPattern::parse("*").unwrap();
+        let err = service
+            .invalidate(cmd(InvalidationSelector::Pattern(p)))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            InvalidateEntriesError::Store(StoreError::Unsupported { ref backend, .. }) if backend == "memcached"
+        ));
+    }
+}

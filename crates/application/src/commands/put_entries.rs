@@ -1,0 +1,138 @@
+//! `PutEntries`: write several entries in one batch (`batchPut`).
+
+use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
+
+use crate::commands::put_entry::{PutEntryError, build_entry, written_event};
+use crate::service::Context;
+
+/// One entry of a batch.
+#[derive(Clone, Debug)]
+pub struct BatchItem {
+    /// The key.
+    pub key: CacheKey,
+    /// The value.
+    pub value: CacheValue,
+    /// TTL; `None` applies the cache's `default_ttl`.
+    pub ttl: Option<Ttl>,
+    /// Tags.
+    pub tags: Vec<Tag>,
+}
+
+/// Write every item to `cache`. The batch is validated whole before
+/// anything is written: one oversized value rejects the batch.
+#[derive(Clone, Debug)]
+pub struct PutEntries {
+    /// Who acts; needs [`Role::Writer`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+    /// The entries, at most [`MAX_BATCH`] of them.
+    pub items: Vec<BatchItem>,
+}
+
+/// Most items one batch may hold.
+pub const MAX_BATCH: usize = 1000;
+
+/// One outcome per item, in order.
+#[derive(Clone, Debug)]
+pub struct PutEntriesOutput {
+    /// Created or replaced, per item.
+    pub outcomes: Vec<InsertOutcome>,
+}
+
+/// Why a batch write failed. Same cases as a single write.
+pub type PutEntriesError = PutEntryError;
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    cmd: PutEntries,
+) -> Result<PutEntriesOutput, PutEntriesError> {
+    let cache = ctx
+        .registry
+        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+    let mut batch = Vec::with_capacity(cmd.items.len());
+    for item in cmd.items {
+        let entry = build_entry(ctx, cache.config(), item.value, item.ttl, item.tags)?;
+        batch.push((item.key, entry));
+    }
+    let events: Vec<_> = batch.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+    let outcomes = cache.store().insert_many(batch).await?;
+    for ((key, entry), outcome) in events.iter().zip(&outcomes) {
+        cache
+            .counters()
+            .inserted(*outcome == InsertOutcome::Created);
+        ctx.events.publish(written_event(
+            &cmd.cache,
+            key,
+            &cmd.principal,
+            *outcome,
+            entry,
+        ));
+    }
+    Ok(PutEntriesOutput { outcomes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn writes_in_one_store_call_and_reports_each_outcome() {
+        let mut store = MockStore::new();
+        store
+            .expect_insert_many()
+            .withf(|batch| batch.len() == 2)
+            .times(1)
+            .returning(|_| Ok(vec![InsertOutcome::Created, InsertOutcome::Replaced]));
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let item = |k: &str| BatchItem {
+            key: key(k),
+            value: value_of(b"v"),
+            ttl: None,
+            tags: vec![],
+        };
+        let out = service
+            .put_many(PutEntries {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                items: vec![item("a"), item("b")],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            out.outcomes,
+            vec![InsertOutcome::Created, InsertOutcome::Replaced]
+        );
+        assert_eq!(events.kinds(), vec!["EntryCreated", "EntryUpdated"]);
+    }
+
+    #[tokio::test]
+    async fn one_oversized_value_rejects_the_whole_batch() {
+        let mut store = MockStore::new();
+        store.expect_insert_many().never();
+        let (service, _) = service_with(config("c", None, 2), store).await;
+        let err = service
+            .put_many(PutEntries {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                items: vec![
+                    BatchItem {
+                        key: key("a"),
+                        value: value_of(b"ok"),
+                        ttl: None,
+                        tags: vec![],
+                    },
+                    BatchItem {
+                        key: key("b"),
+                        value: value_of(b"big"),
+                        ttl: None,
+                        tags: vec![],
+                    },
+                ],
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PutEntryError::ValueTooLarge { .. }));
+    }
+}

@@ -1,0 +1,231 @@
+//! `PutEntry`: write one entry (cache-aside `set`).
+
+use strata_domain::{
+    CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue, DomainEvent, InsertOutcome,
+    Principal, Role, StoreError, Tag, Ttl,
+};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Write `value` under `key` in `cache`.
+#[derive(Clone, Debug)]
+pub struct PutEntry {
+    /// Who acts; needs [`Role::Writer`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+    /// The key.
+    pub key: CacheKey,
+    /// The value.
+    pub value: CacheValue,
+    /// TTL; `None` applies the cache's `default_ttl`.
+    pub ttl: Option<Ttl>,
+    /// Tags for invalidation by tag.
+    pub tags: Vec<Tag>,
+}
+
+/// What the write did.
+#[derive(Clone, Debug)]
+pub struct PutEntryOutput {
+    /// Created or replaced.
+    pub outcome: InsertOutcome,
+    /// The entry as stored (its version gives the ETag).
+    pub entry: CacheEntry,
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PutEntryError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The value exceeds the cache's `max_value_bytes`. HTTP: 413.
+    #[error("value is {size} bytes; cache {cache} accepts at most {limit} bytes")]
+    ValueTooLarge {
+        /// The cache.
+        cache: CacheName,
+        /// The value's size in bytes.
+        size: u64,
+        /// The cache's limit in bytes.
+        limit: u64,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Builds the entry a write stores: size check, default TTL, version.
+pub(crate) fn build_entry(
+    ctx: &Context,
+    config: &CacheConfiguration,
+    value: CacheValue,
+    ttl: Option<Ttl>,
+    tags: Vec<Tag>,
+) -> Result<CacheEntry, PutEntryError> {
+    let size = value.len() as u64;
+    if size > config.max_value_bytes() {
+        return Err(PutEntryError::ValueTooLarge {
+            cache: config.name().clone(),
+            size,
+            limit: config.max_value_bytes(),
+        });
+    }
+    let now = ctx.clock.now();
+    let expires_at = ttl
+        .or(config.default_ttl())
+        .map(|ttl| now.saturating_add(ttl.as_duration()));
+    Ok(CacheEntry::new(
+        value,
+        now,
+        expires_at,
+        tags,
+        ctx.next_version(),
+    ))
+}
+
+pub(crate) fn written_event(
+    cache: &CacheName,
+    key: &CacheKey,
+    principal: &Principal,
+    outcome: InsertOutcome,
+    entry: &CacheEntry,
+) -> DomainEvent {
+    let (cache, key, principal, at) = (
+        cache.clone(),
+        key.clone(),
+        principal.clone(),
+        entry.created_at(),
+    );
+    match outcome {
+        InsertOutcome::Created => DomainEvent::EntryCreated {
+            cache,
+            key,
+            principal,
+            at,
+        },
+        InsertOutcome::Replaced => DomainEvent::EntryUpdated {
+            cache,
+            key,
+            principal,
+            at,
+        },
+    }
+}
+
+pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
+    let cache = ctx
+        .registry
+        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+    let entry = build_entry(ctx, cache.config(), cmd.value, cmd.ttl, cmd.tags)?;
+    let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
+    cache.counters().inserted(outcome == InsertOutcome::Created);
+    ctx.events.publish(written_event(
+        &cmd.cache,
+        &cmd.key,
+        &cmd.principal,
+        outcome,
+        &entry,
+    ));
+    Ok(PutEntryOutput { outcome, entry })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use mockall::predicate::always;
+
+    fn cmd(value: &'static [u8], ttl: Option<u64>) -> PutEntry {
+        PutEntry {
+            principal: Principal::Anonymous,
+            cache: name("c"),
+            key: key("k"),
+            value: value_of(value),
+            ttl: ttl.map(|s| Ttl::from_secs(s).unwrap()),
+            tags: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn stores_with_explicit_ttl_and_publishes_created() {
+        let mut store = MockStore::new();
+        store
+            .expect_insert()
+            .withf(|k, e| {
+                k.as_str() == "k"
+                    && e.expires_at() == Some(strata_domain::Timestamp::from_millis(NOW + 30_000))
+            })
+            .times(1)
+            .returning(|_, _| Ok(InsertOutcome::Created));
+        let (service, events) = service_with(config("c", Some(60), 1024), store).await;
+        let out = service.put(cmd(b"v", Some(30))).await.unwrap();
+        assert_eq!(out.outcome, InsertOutcome::Created);
+        assert_eq!(events.kinds(), vec!["EntryCreated"]);
+    }
+
+    #[tokio::test]
+    async fn applies_default_ttl() {
+        let mut store = MockStore::new();
+        store
+            .expect_insert()
+            .withf(|_, e| {
+                e.expires_at() == Some(strata_domain::Timestamp::from_millis(NOW + 60_000))
+            })
+            .returning(|_, _| Ok(InsertOutcome::Replaced));
+        let (service, events) = service_with(config("c", Some(60), 1024), store).await;
+        let out = service.put(cmd(b"v", None)).await.unwrap();
+        assert_eq!(out.outcome, InsertOutcome::Replaced);
+        assert_eq!(events.kinds(), vec!["EntryUpdated"]);
+    }
+
+    #[tokio::test]
+    async fn rejects_oversized_values_without_touching_the_store() {
+        let mut store = MockStore::new();
+        store.expect_insert().with(always(), always()).never();
+        let (service, _) = service_with(config("c", None, 2), store).await;
+        let err = service.put(cmd(b"abc", None)).await.unwrap_err();
+        assert!(matches!(
+            err,
+            PutEntryError::ValueTooLarge {
+                size: 3,
+                limit: 2,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_cache_and_missing_role_are_refused() {
+        let (service, _) = service_with(config("c", None, 10), MockStore::new()).await;
+        let mut c = cmd(b"v", None);
+        c.cache = name("other");
+        assert!(matches!(
+            service.put(c).await.unwrap_err(),
+            PutEntryError::Lookup(LookupError::CacheNotFound(_))
+        ));
+        let mut c = cmd(b"v", None);
+        c.principal = reader();
+        assert!(matches!(
+            service.put(c).await.unwrap_err(),
+            PutEntryError::Lookup(LookupError::Forbidden { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn store_failures_surface() {
+        let mut store = MockStore::new();
+        store.expect_insert().returning(|_, _| {
+            Err(StoreError::Timeout {
+                backend: "x".into(),
+                timeout_ms: 5,
+            })
+        });
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        assert!(matches!(
+            service.put(cmd(b"v", None)).await.unwrap_err(),
+            PutEntryError::Store(StoreError::Timeout { .. })
+        ));
+        assert!(events.kinds().is_empty(), "no event for a failed write");
+    }
+}

@@ -1,0 +1,20 @@
+//! Strata's application layer: the use cases of a cache service.
+//!
+//! One file per command ([`commands`]) and per query ([`queries`]), each
+//! with its input, output, error and handler; [`CacheService`] is the facade
+//! the HTTP layer and the composition root call. Every command carries the
+//! acting [`Principal`](strata_domain::Principal), checked against the role
+//! the operation needs.
+//!
+//! It knows the domain and nothing else: no HTTP, no serialization, no
+//! backend technology, no async runtime (the architecture test enforces it).
+
+pub mod commands;
+pub mod queries;
+mod registry;
+mod service;
+#[cfg(test)]
+mod test_support;
+
+pub use registry::{CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, LookupError};
+pub use service::{BootstrapError, CacheService, Dependencies};

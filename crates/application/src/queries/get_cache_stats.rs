@@ -1,0 +1,71 @@
+//! `GetCacheStats`: hit ratio, counters and store usage of one cache.
+
+use strata_domain::{CacheName, Principal, Role, StoreError, StoreStats};
+
+use crate::registry::{CounterSnapshot, LiveCache, LookupError};
+use crate::service::Context;
+
+/// Read the stats of `cache`.
+#[derive(Clone, Debug)]
+pub struct GetCacheStats {
+    /// Who acts; needs [`Role::Reader`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+}
+
+/// A cache's statistics.
+#[derive(Clone, Debug)]
+pub struct CacheStats {
+    /// The cache.
+    pub cache: CacheName,
+    /// The store's technology, e.g. `moka`.
+    pub backend: String,
+    /// Hits, misses, inserts, updates, removals since start.
+    pub counters: CounterSnapshot,
+    /// hits / (hits + misses); 0 before the first read.
+    pub hit_ratio: f64,
+    /// Entries, bytes, evictions by cause and expirations, from the store.
+    pub store: StoreStats,
+}
+
+/// Why stats could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GetCacheStatsError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    query: GetCacheStats,
+) -> Result<CacheStats, GetCacheStatsError> {
+    let cache = ctx
+        .registry
+        .lookup(&query.cache, &query.principal, Role::Reader)?;
+    Ok(stats_of(&cache).await?)
+}
+
+/// The stats of an open cache.
+///
+/// # Errors
+/// [`StoreError`] when the store cannot report.
+pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
+    let counters = cache.counters().snapshot();
+    let reads = counters.hits + counters.misses;
+    Ok(CacheStats {
+        cache: cache.config().name().clone(),
+        backend: cache.store().backend().to_owned(),
+        counters,
+        hit_ratio: if reads == 0 {
+            0.0
+        } else {
+            counters.hits as f64 / reads as f64
+        },
+        store: cache.store().stats().await?,
+    })
+}

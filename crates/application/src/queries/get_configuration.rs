@@ -1,0 +1,33 @@
+//! `GetConfiguration`: one cache's configuration (admin).
+
+use strata_domain::{CacheConfiguration, CacheName, Principal, Role};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Read the configuration of `cache`.
+#[derive(Clone, Debug)]
+pub struct GetConfiguration {
+    /// Who acts; needs [`Role::Admin`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GetConfigurationError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+}
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    query: GetConfiguration,
+) -> Result<CacheConfiguration, GetConfigurationError> {
+    let cache = ctx
+        .registry
+        .lookup(&query.cache, &query.principal, Role::Admin)?;
+    Ok(cache.config().clone())
+}

@@ -1,0 +1,118 @@
+//! `GetEntries`: read several keys in one batch (`batchGet`).
+
+use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
+
+use crate::registry::LookupError;
+use crate::service::Context;
+
+/// Read every key of `keys` from `cache`.
+#[derive(Clone, Debug)]
+pub struct GetEntries {
+    /// Who acts; needs [`Role::Reader`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+    /// The keys, at most [`MAX_BATCH`](crate::commands::put_entries::MAX_BATCH).
+    pub keys: Vec<CacheKey>,
+}
+
+/// One slot per requested key, in request order.
+#[derive(Clone, Debug)]
+pub struct GetEntriesOutput {
+    /// `(key, Some(entry))` for hits, `(key, None)` for misses.
+    pub results: Vec<(CacheKey, Option<CacheEntry>)>,
+}
+
+/// Why a batch read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetEntriesError {
+    /// Unknown cache or missing role.
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) async fn handle(
+    ctx: &Context,
+    query: GetEntries,
+) -> Result<GetEntriesOutput, GetEntriesError> {
+    let cache = ctx
+        .registry
+        .lookup(&query.cache, &query.principal, Role::Reader)?;
+    let found = cache.store().get_many(&query.keys).await?;
+    if found.len() != query.keys.len() {
+        return Err(StoreError::Unexpected(
+            format!(
+                "store answered {} slots for {} keys",
+                found.len(),
+                query.keys.len()
+            )
+            .into(),
+        )
+        .into());
+    }
+    let hits = found.iter().filter(|e| e.is_some()).count() as u64;
+    cache.counters().hit(hits);
+    cache.counters().miss(found.len() as u64 - hits);
+    Ok(GetEntriesOutput {
+        results: query.keys.into_iter().zip(found).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use strata_domain::EntryVersion;
+
+    #[tokio::test]
+    async fn pairs_keys_with_results_in_order() {
+        let mut store = MockStore::new();
+        store.expect_get_many().returning(|keys| {
+            Ok(keys
+                .iter()
+                .map(|k| {
+                    (k.as_str() != "b").then(|| {
+                        CacheEntry::new(value_of(b"v"), now(), None, vec![], EntryVersion::new(1))
+                    })
+                })
+                .collect())
+        });
+        let (service, _) = service_with(config("c", None, 10), store).await;
+        let out = service
+            .get_many(GetEntries {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                keys: vec![key("a"), key("b"), key("c")],
+            })
+            .await
+            .unwrap();
+        let shape: Vec<_> = out
+            .results
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.is_some()))
+            .collect();
+        assert_eq!(shape, vec![("a", true), ("b", false), ("c", true)]);
+    }
+
+    #[tokio::test]
+    async fn a_store_answering_the_wrong_number_of_slots_is_an_error() {
+        let mut store = MockStore::new();
+        store.expect_get_many().returning(|_| Ok(vec![]));
+        let (service, _) = service_with(config("c", None, 10), store).await;
+        let err = service
+            .get_many(GetEntries {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                keys: vec![key("a")],
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            GetEntriesError::Store(StoreError::Unexpected(_))
+        ));
+    }
+}

@@ -1,0 +1,8 @@
+//! Queries: operations that only read. One module per query, each with its
+//! input, output, error and handler.
+
+pub mod get_cache_stats;
+pub mod get_configuration;
+pub mod get_entries;
+pub mod get_entry;
+pub mod list_caches;

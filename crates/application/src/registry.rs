@@ -1,0 +1,187 @@
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use strata_domain::{CacheConfiguration, CacheName, CacheStore, Principal, Role};
+
+/// Request counters of one cache, kept by the application so they are the
+/// same whatever the backend. They survive reconfiguration.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    inserts: AtomicU64,
+    updates: AtomicU64,
+    removals: AtomicU64,
+}
+
+/// A copy of [`CacheCounters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Reads that found a live entry.
+    pub hits: u64,
+    /// Reads that found none.
+    pub misses: u64,
+    /// Writes that created a key.
+    pub inserts: u64,
+    /// Writes that replaced a key.
+    pub updates: u64,
+    /// Entries removed by delete or invalidation.
+    pub removals: u64,
+}
+
+impl CacheCounters {
+    pub(crate) fn hit(&self, n: u64) {
+        self.hits.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn miss(&self, n: u64) {
+        self.misses.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn inserted(&self, created: bool) {
+        if created {
+            self.inserts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.updates.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    pub(crate) fn removed(&self, n: u64) {
+        self.removals.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            inserts: self.inserts.load(Ordering::Relaxed),
+            updates: self.updates.load(Ordering::Relaxed),
+            removals: self.removals.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A cache that is open: its configuration, its store and its counters.
+pub struct LiveCache {
+    config: CacheConfiguration,
+    store: Arc<dyn CacheStore>,
+    counters: Arc<CacheCounters>,
+}
+
+impl LiveCache {
+    pub(crate) fn new(
+        config: CacheConfiguration,
+        store: Arc<dyn CacheStore>,
+        counters: Arc<CacheCounters>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            counters,
+        }
+    }
+
+    /// The cache's configuration.
+    pub fn config(&self) -> &CacheConfiguration {
+        &self.config
+    }
+    /// The store serving the cache.
+    pub fn store(&self) -> &Arc<dyn CacheStore> {
+        &self.store
+    }
+    /// The cache's request counters.
+    pub fn counters(&self) -> &Arc<CacheCounters> {
+        &self.counters
+    }
+}
+
+/// Why a cache could not be used for a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No cache has this name. HTTP: 404.
+    #[error("cache {0} does not exist")]
+    CacheNotFound(CacheName),
+    /// The principal lacks the role the operation needs. HTTP: 403.
+    #[error("{principal} lacks the {role:?} role")]
+    Forbidden {
+        /// Who asked.
+        principal: String,
+        /// The role needed.
+        role: Role,
+    },
+}
+
+/// The open caches, by name. Reads take a shared lock and clone an `Arc`;
+/// configuration changes swap whole [`LiveCache`]s.
+#[derive(Default)]
+pub struct CacheRegistry {
+    caches: RwLock<HashMap<CacheName, Arc<LiveCache>>>,
+}
+
+impl CacheRegistry {
+    /// The open cache `name`, if `principal` holds `role`.
+    ///
+    /// # Errors
+    /// [`LookupError::Forbidden`] or [`LookupError::CacheNotFound`].
+    pub fn lookup(
+        &self,
+        name: &CacheName,
+        principal: &Principal,
+        role: Role,
+    ) -> Result<Arc<LiveCache>, LookupError> {
+        authorize(principal, role)?;
+        self.get(name)
+            .ok_or_else(|| LookupError::CacheNotFound(name.clone()))
+    }
+
+    /// The open cache `name`, without an authorization check.
+    pub fn get(&self, name: &CacheName) -> Option<Arc<LiveCache>> {
+        self.caches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Every open cache, sorted by name.
+    pub fn all(&self) -> Vec<Arc<LiveCache>> {
+        let mut all: Vec<_> = self
+            .caches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.config.name().cmp(b.config.name()));
+        all
+    }
+
+    pub(crate) fn replace(&self, cache: LiveCache) -> Option<Arc<LiveCache>> {
+        let name = cache.config.name().clone();
+        self.caches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, Arc::new(cache))
+    }
+
+    pub(crate) fn remove(&self, name: &CacheName) -> Option<Arc<LiveCache>> {
+        self.caches
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+    }
+}
+
+/// Checks that `principal` holds `role`.
+///
+/// # Errors
+/// [`LookupError::Forbidden`] when it does not.
+pub(crate) fn authorize(principal: &Principal, role: Role) -> Result<(), LookupError> {
+    if principal.has_role(role) {
+        Ok(())
+    } else {
+        Err(LookupError::Forbidden {
+            principal: principal.to_string(),
+            role,
+        })
+    }
+}

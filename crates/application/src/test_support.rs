@@ -1,0 +1,160 @@
+//! Mocks of the ports (mockall) and small builders for handler tests.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mockall::mock;
+use strata_domain::*;
+
+use crate::{CacheService, Dependencies};
+
+pub(crate) const NOW: u64 = 1_700_000_000_000;
+
+mock! {
+    pub(crate) Store {}
+    #[async_trait]
+    impl CacheStore for Store {
+        fn backend(&self) -> &str;
+        fn capabilities(&self) -> StoreCapabilities;
+        async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
+        async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError>;
+        async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError>;
+        async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError>;
+        async fn insert_many(&self, entries: Vec<(CacheKey, CacheEntry)>) -> Result<Vec<InsertOutcome>, StoreError>;
+        async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError>;
+        async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError>;
+        async fn flush(&self) -> Result<(), StoreError>;
+        async fn stats(&self) -> Result<StoreStats, StoreError>;
+        async fn ping(&self) -> Result<(), StoreError>;
+        async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError>;
+    }
+}
+
+mock! {
+    pub(crate) Repository {}
+    #[async_trait]
+    impl ConfigurationRepository for Repository {
+        async fn get(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
+        async fn list(&self) -> Result<Vec<CacheConfiguration>, RepositoryError>;
+        async fn save(&self, config: CacheConfiguration) -> Result<Option<CacheConfiguration>, RepositoryError>;
+        async fn delete(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
+    }
+}
+
+mock! {
+    pub(crate) Clock {}
+    impl Clock for Clock {
+        fn now(&self) -> Timestamp;
+    }
+}
+
+/// A provider handing out queued mock stores, one per `open`.
+#[derive(Default)]
+pub(crate) struct QueueProvider {
+    queue: Mutex<Vec<Arc<dyn CacheStore>>>,
+}
+
+impl QueueProvider {
+    pub(crate) fn next(&self, store: MockStore) {
+        self.queue.lock().unwrap().insert(0, Arc::new(store));
+    }
+}
+
+#[async_trait]
+impl StoreProvider for QueueProvider {
+    async fn open(&self, _: &CacheConfiguration) -> Result<Arc<dyn CacheStore>, ProvisionError> {
+        self.queue
+            .lock()
+            .unwrap()
+            .pop()
+            .ok_or_else(|| ProvisionError::Unsupported("no store queued".into()))
+    }
+}
+
+/// Records published events.
+#[derive(Default)]
+pub(crate) struct RecordingEvents(Mutex<Vec<DomainEvent>>);
+
+impl RecordingEvents {
+    pub(crate) fn kinds(&self) -> Vec<&'static str> {
+        self.0.lock().unwrap().iter().map(|e| e.kind()).collect()
+    }
+}
+
+impl EventPublisher for RecordingEvents {
+    fn publish(&self, event: DomainEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+pub(crate) fn name(s: &str) -> CacheName {
+    CacheName::parse(s).unwrap()
+}
+pub(crate) fn key(s: &str) -> CacheKey {
+    CacheKey::parse(s).unwrap()
+}
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_millis(NOW)
+}
+pub(crate) fn value_of(v: &'static [u8]) -> CacheValue {
+    CacheValue::new(Bytes::from_static(v), ContentType::default())
+}
+pub(crate) fn reader() -> Principal {
+    Principal::Authenticated {
+        subject: "r".into(),
+        roles: vec![Role::Reader],
+    }
+}
+pub(crate) fn writer() -> Principal {
+    Principal::Authenticated {
+        subject: "w".into(),
+        roles: vec![Role::Writer],
+    }
+}
+pub(crate) fn config(
+    cache: &str,
+    default_ttl: Option<u64>,
+    max_value_bytes: u64,
+) -> CacheConfiguration {
+    CacheConfiguration::builder(name(cache))
+        .default_ttl(default_ttl.map(|s| Ttl::from_secs(s).unwrap()))
+        .max_value_bytes(max_value_bytes)
+        .build()
+        .unwrap()
+}
+
+/// A service with one open cache served by `store`; the repository accepts saves.
+pub(crate) async fn service_with_provider(
+    initial: CacheConfiguration,
+    store: MockStore,
+) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
+    let mut repository = MockRepository::new();
+    repository
+        .expect_list()
+        .return_once(move || Ok(vec![initial]));
+    repository.expect_save().returning(|_| Ok(None));
+    repository.expect_delete().returning(|_| Ok(None));
+    let mut clock = MockClock::new();
+    clock.expect_now().return_const(now());
+    let provider = Arc::new(QueueProvider::default());
+    provider.next(store);
+    let events = Arc::new(RecordingEvents::default());
+    let service = CacheService::new(Dependencies {
+        repository: Arc::new(repository),
+        provider: provider.clone(),
+        events: events.clone(),
+        clock: Arc::new(clock),
+    });
+    service.bootstrap().await.unwrap();
+    (service, events, provider)
+}
+
+/// [`service_with_provider`] without the provider handle.
+pub(crate) async fn service_with(
+    initial: CacheConfiguration,
+    store: MockStore,
+) -> (CacheService, Arc<RecordingEvents>) {
+    let (service, events, _) = service_with_provider(initial, store).await;
+    (service, events)
+}

@@ -1,0 +1,422 @@
+use std::fmt;
+
+use crate::{CacheName, Ttl};
+
+/// Name of the in-process memory tier.
+pub const MEMORY_TIER: &str = "memory";
+/// Largest value any cache accepts, in bytes (64 MiB). The HTTP layer sizes
+/// its body limit from it.
+pub const HARD_MAX_VALUE_BYTES: u64 = 64 * 1024 * 1024;
+/// Value size limit of a cache that names none, in bytes (1 MiB).
+pub const DEFAULT_MAX_VALUE_BYTES: u64 = 1024 * 1024;
+/// Entry capacity of a cache that names neither `max_entries` nor `max_bytes`.
+pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
+
+/// The eviction strategy of a cache's memory tier.
+///
+/// Configuration names (the strings `parse` accepts and `as_str` returns)
+/// are stable: they appear in TOML, in the admin API and in metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum EvictionPolicy {
+    /// `tinylfu`: moka's own TinyLFU admission over LRU (the default).
+    #[default]
+    TinyLfu,
+    /// `lru`: least recently used.
+    Lru,
+    /// `fifo`: first in, first out.
+    Fifo,
+    /// `lfu`: least frequently used, ties broken by recency.
+    Lfu,
+    /// `clock`: one-bit CLOCK (second chance).
+    Clock,
+    /// `sieve`: SIEVE (Zhang et al., NSDI'24).
+    Sieve,
+    /// `s3fifo`: S3-FIFO (Yang et al., SOSP'23).
+    S3Fifo,
+    /// `arc`: Adaptive Replacement Cache (Megiddo and Modha, FAST'03).
+    Arc,
+    /// `w-tinylfu`: Window TinyLFU with hill climbing (Einziger et al., 2017).
+    WTinyLfu,
+    /// `ttl-first`: evict the entry closest to expiry first (Redis `volatile-ttl`).
+    TtlFirst,
+}
+
+impl EvictionPolicy {
+    /// Every policy, in documentation order.
+    pub const ALL: [EvictionPolicy; 10] = [
+        Self::TinyLfu,
+        Self::Lru,
+        Self::Fifo,
+        Self::Lfu,
+        Self::Clock,
+        Self::Sieve,
+        Self::S3Fifo,
+        Self::Arc,
+        Self::WTinyLfu,
+        Self::TtlFirst,
+    ];
+
+    /// Parses a configuration name such as `"lru"` (case-insensitive).
+    ///
+    /// # Errors
+    /// [`InvalidConfiguration`] naming the accepted values.
+    pub fn parse(s: &str) -> Result<Self, InvalidConfiguration> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|p| p.as_str()).collect();
+                InvalidConfiguration::new(
+                    "eviction",
+                    format!("unknown policy {s:?}; expected one of {}", names.join(", ")),
+                )
+            })
+    }
+
+    /// The configuration name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TinyLfu => "tinylfu",
+            Self::Lru => "lru",
+            Self::Fifo => "fifo",
+            Self::Lfu => "lfu",
+            Self::Clock => "clock",
+            Self::Sieve => "sieve",
+            Self::S3Fifo => "s3fifo",
+            Self::Arc => "arc",
+            Self::WTinyLfu => "w-tinylfu",
+            Self::TtlFirst => "ttl-first",
+        }
+    }
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name of a storage tier: [`MEMORY_TIER`] or a configured backend.
+/// Same syntax as a [`CacheName`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TierName(CacheName);
+
+impl TierName {
+    /// Parses a tier name.
+    ///
+    /// # Errors
+    /// [`InvalidConfiguration`] on the `tiers` field.
+    pub fn parse(s: &str) -> Result<Self, InvalidConfiguration> {
+        CacheName::parse(s)
+            .map(Self)
+            .map_err(|e| InvalidConfiguration::new("tiers", format!("tier {s:?}: {}", e.reason)))
+    }
+
+    /// The in-process memory tier.
+    pub fn memory() -> Self {
+        Self(CacheName::parse(MEMORY_TIER).unwrap_or_else(|_| unreachable!("valid literal")))
+    }
+
+    /// Whether this is the in-process memory tier.
+    pub fn is_memory(&self) -> bool {
+        self.0.as_str() == MEMORY_TIER
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// A configuration was rejected; `field` names the offending setting as
+/// spelled in TOML and in the admin API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {field}: {reason}")]
+pub struct InvalidConfiguration {
+    /// The setting, e.g. `max_value_bytes`.
+    pub field: &'static str,
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+impl InvalidConfiguration {
+    /// A rejection of `field` for `reason`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The configuration of one cache: the aggregate root of cache settings.
+///
+/// Invariants, enforced by [`CacheConfigurationBuilder::build`]:
+/// - at least one tier, no tier twice, and [`MEMORY_TIER`] only as the first
+///   (L1) tier;
+/// - capacity: `max_entries` and `max_bytes` are at least 1 when set, and a
+///   cache with neither gets [`DEFAULT_MAX_ENTRIES`];
+/// - `max_value_bytes` is 1 to [`HARD_MAX_VALUE_BYTES`] and no larger than
+///   `max_bytes`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfiguration {
+    name: CacheName,
+    tiers: Vec<TierName>,
+    eviction: EvictionPolicy,
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+    default_ttl: Option<Ttl>,
+    max_value_bytes: u64,
+}
+
+impl CacheConfiguration {
+    /// A builder for cache `name`, preset to one memory tier, the default
+    /// policy, no default TTL and [`DEFAULT_MAX_VALUE_BYTES`].
+    ///
+    /// ```
+    /// use strata_domain::{CacheConfiguration, CacheName, EvictionPolicy};
+    /// let config = CacheConfiguration::builder(CacheName::parse("sessions").unwrap())
+    ///     .eviction(EvictionPolicy::Lru)
+    ///     .max_bytes(Some(64 << 20))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.max_entries(), None);
+    /// ```
+    pub fn builder(name: CacheName) -> CacheConfigurationBuilder {
+        CacheConfigurationBuilder {
+            name,
+            tiers: vec![TierName::memory()],
+            eviction: EvictionPolicy::default(),
+            max_entries: None,
+            max_bytes: None,
+            default_ttl: None,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
+    }
+
+    /// A builder preset to this configuration, to derive a changed one.
+    pub fn to_builder(&self) -> CacheConfigurationBuilder {
+        CacheConfigurationBuilder {
+            name: self.name.clone(),
+            tiers: self.tiers.clone(),
+            eviction: self.eviction,
+            max_entries: self.max_entries,
+            max_bytes: self.max_bytes,
+            default_ttl: self.default_ttl,
+            max_value_bytes: self.max_value_bytes,
+        }
+    }
+
+    /// The cache's name.
+    pub fn name(&self) -> &CacheName {
+        &self.name
+    }
+    /// Tiers from L1 outwards.
+    pub fn tiers(&self) -> &[TierName] {
+        &self.tiers
+    }
+    /// Eviction policy of the memory tier.
+    pub fn eviction(&self) -> EvictionPolicy {
+        self.eviction
+    }
+    /// Capacity in entries, if bounded by count.
+    pub fn max_entries(&self) -> Option<u64> {
+        self.max_entries
+    }
+    /// Capacity in bytes (see [`CacheEntry::weight`](crate::CacheEntry::weight)), if bounded by size.
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.max_bytes
+    }
+    /// TTL applied to writes that name none; `None` keeps such entries until evicted.
+    pub fn default_ttl(&self) -> Option<Ttl> {
+        self.default_ttl
+    }
+    /// Largest accepted value, in bytes.
+    pub fn max_value_bytes(&self) -> u64 {
+        self.max_value_bytes
+    }
+}
+
+/// Builds a validated [`CacheConfiguration`]; see its invariants.
+#[derive(Clone, Debug)]
+pub struct CacheConfigurationBuilder {
+    name: CacheName,
+    tiers: Vec<TierName>,
+    eviction: EvictionPolicy,
+    max_entries: Option<u64>,
+    max_bytes: Option<u64>,
+    default_ttl: Option<Ttl>,
+    max_value_bytes: u64,
+}
+
+impl CacheConfigurationBuilder {
+    /// Tiers from L1 outwards.
+    pub fn tiers(mut self, tiers: Vec<TierName>) -> Self {
+        self.tiers = tiers;
+        self
+    }
+    /// Eviction policy of the memory tier.
+    pub fn eviction(mut self, eviction: EvictionPolicy) -> Self {
+        self.eviction = eviction;
+        self
+    }
+    /// Capacity in entries.
+    pub fn max_entries(mut self, max_entries: Option<u64>) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+    /// Capacity in bytes.
+    pub fn max_bytes(mut self, max_bytes: Option<u64>) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+    /// Default TTL.
+    pub fn default_ttl(mut self, default_ttl: Option<Ttl>) -> Self {
+        self.default_ttl = default_ttl;
+        self
+    }
+    /// Largest accepted value in bytes.
+    pub fn max_value_bytes(mut self, max_value_bytes: u64) -> Self {
+        self.max_value_bytes = max_value_bytes;
+        self
+    }
+
+    /// Checks the invariants and builds the configuration.
+    ///
+    /// # Errors
+    /// [`InvalidConfiguration`] naming the first violated invariant's field.
+    pub fn build(self) -> Result<CacheConfiguration, InvalidConfiguration> {
+        if self.tiers.is_empty() {
+            return Err(InvalidConfiguration::new(
+                "tiers",
+                "at least one tier is required",
+            ));
+        }
+        for (i, tier) in self.tiers.iter().enumerate() {
+            if self.tiers[..i].contains(tier) {
+                return Err(InvalidConfiguration::new(
+                    "tiers",
+                    format!("tier {:?} is listed twice", tier.as_str()),
+                ));
+            }
+            if tier.is_memory() && i != 0 {
+                return Err(InvalidConfiguration::new(
+                    "tiers",
+                    "the memory tier can only be the first (L1) tier",
+                ));
+            }
+        }
+        if self.max_entries == Some(0) {
+            return Err(InvalidConfiguration::new(
+                "max_entries",
+                "must be at least 1",
+            ));
+        }
+        if self.max_bytes == Some(0) {
+            return Err(InvalidConfiguration::new("max_bytes", "must be at least 1"));
+        }
+        if !(1..=HARD_MAX_VALUE_BYTES).contains(&self.max_value_bytes) {
+            return Err(InvalidConfiguration::new(
+                "max_value_bytes",
+                format!("must be between 1 and {HARD_MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+        if let Some(max_bytes) = self.max_bytes
+            && self.max_value_bytes > max_bytes
+        {
+            return Err(InvalidConfiguration::new(
+                "max_value_bytes",
+                format!(
+                    "{} exceeds the cache's max_bytes {max_bytes}",
+                    self.max_value_bytes
+                ),
+            ));
+        }
+        let max_entries = match (self.max_entries, self.max_bytes) {
+            (None, None) => Some(DEFAULT_MAX_ENTRIES),
+            (entries, _) => entries,
+        };
+        Ok(CacheConfiguration {
+            name: self.name,
+            tiers: self.tiers,
+            eviction: self.eviction,
+            max_entries,
+            max_bytes: self.max_bytes,
+            default_ttl: self.default_ttl,
+            max_value_bytes: self.max_value_bytes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn builder() -> CacheConfigurationBuilder {
+        CacheConfiguration::builder(CacheName::parse("c").unwrap())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = builder().build().unwrap();
+        assert_eq!(c.tiers(), &[TierName::memory()]);
+        assert_eq!(c.max_entries(), Some(DEFAULT_MAX_ENTRIES));
+        assert_eq!(c.eviction(), EvictionPolicy::TinyLfu);
+        assert_eq!(c.max_value_bytes(), DEFAULT_MAX_VALUE_BYTES);
+    }
+
+    #[test]
+    fn rejects_broken_invariants() {
+        let t = |s: &str| TierName::parse(s).unwrap();
+        let cases = [
+            (builder().tiers(vec![]), "tiers"),
+            (builder().tiers(vec![t("main"), t("memory")]), "tiers"),
+            (builder().tiers(vec![t("memory"), t("memory")]), "tiers"),
+            (builder().max_entries(Some(0)), "max_entries"),
+            (builder().max_bytes(Some(0)), "max_bytes"),
+            (builder().max_value_bytes(0), "max_value_bytes"),
+            (
+                builder().max_value_bytes(HARD_MAX_VALUE_BYTES + 1),
+                "max_value_bytes",
+            ),
+            (
+                builder().max_bytes(Some(10)).max_value_bytes(11),
+                "max_value_bytes",
+            ),
+        ];
+        for (b, field) in cases {
+            assert_eq!(b.build().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for p in EvictionPolicy::ALL {
+            assert_eq!(EvictionPolicy::parse(p.as_str()).unwrap(), p);
+        }
+        assert!(
+            EvictionPolicy::parse("random")
+                .unwrap_err()
+                .reason
+                .contains("sieve")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn built_configurations_hold_their_invariants(
+            entries in proptest::option::of(0u64..1000),
+            bytes in proptest::option::of(0u64..(1 << 30)),
+            value in 0u64..(HARD_MAX_VALUE_BYTES * 2),
+        ) {
+            if let Ok(c) = builder().max_entries(entries).max_bytes(bytes).max_value_bytes(value).build() {
+                prop_assert!(c.max_entries().is_some() || c.max_bytes().is_some());
+                prop_assert!(c.max_entries() != Some(0) && c.max_bytes() != Some(0));
+                prop_assert!((1..=HARD_MAX_VALUE_BYTES).contains(&c.max_value_bytes()));
+                prop_assert!(c.max_bytes().is_none_or(|b| c.max_value_bytes() <= b));
+                prop_assert_eq!(c.to_builder().build().unwrap(), c);
+            }
+        }
+    }
+}

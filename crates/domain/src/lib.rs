@@ -1,0 +1,41 @@
+//! Strata's domain: the pure model of a cache service.
+//!
+//! It holds the validated value objects ([`CacheName`], [`CacheKey`],
+//! [`CacheValue`], [`Ttl`], [`Tag`], [`KeyPattern`]), the
+//! [`CacheConfiguration`] aggregate, the domain events and the ports the
+//! outer layers implement ([`CacheStore`], [`StoreProvider`],
+//! [`ConfigurationRepository`], [`EventPublisher`], [`Clock`]).
+//!
+//! It must not know: an async runtime, a serialization format, HTTP, a
+//! database driver or the system clock (time comes from the [`Clock`] port).
+//! The architecture-conformance test in `tests/architecture.rs` enforces it.
+
+mod configuration;
+mod entry;
+mod events;
+mod key;
+mod name;
+mod pattern;
+mod ports;
+mod principal;
+mod tag;
+mod time;
+mod value;
+
+pub use configuration::{
+    CacheConfiguration, CacheConfigurationBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
+    EvictionPolicy, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MEMORY_TIER, TierName,
+};
+pub use entry::{CacheEntry, EntryVersion};
+pub use events::{DomainEvent, EvictionCause, InvalidationSelector};
+pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
+pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
+pub use pattern::{InvalidPattern, KeyPattern};
+pub use ports::{
+    CacheStore, Clock, ConfigurationRepository, EventPublisher, InsertOutcome, ProvisionError,
+    RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
+};
+pub use principal::{Principal, Role};
+pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
+pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
+pub use value::{CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType};

@@ -1,0 +1,288 @@
+//! The ports: traits the outer layers implement.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{
+    CacheConfiguration, CacheEntry, CacheKey, CacheName, DomainEvent, KeyPattern, Tag, Timestamp,
+};
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What a [`CacheStore`] can and cannot do. The application checks these
+/// flags before calling an operation, and the HTTP layer answers 422 with a
+/// problem body naming the backend when a request needs a missing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreCapabilities {
+    /// [`CacheStore::invalidate_pattern`] works (Memcached cannot enumerate keys).
+    pub pattern_invalidation: bool,
+    /// [`CacheStore::invalidate_tags`] works.
+    pub tag_invalidation: bool,
+    /// [`CacheStore::entries`] can list every live entry (export, migration).
+    pub export: bool,
+    /// [`CacheStore::len`] is exact rather than an estimate.
+    pub exact_len: bool,
+    /// Other processes see this store's data (Redis, Memcached): it can be
+    /// an L2 shared by several Strata instances.
+    pub shared: bool,
+}
+
+impl StoreCapabilities {
+    /// Everything an in-process store can do.
+    pub const IN_PROCESS: Self = Self {
+        pattern_invalidation: true,
+        tag_invalidation: true,
+        export: true,
+        exact_len: true,
+        shared: false,
+    };
+}
+
+/// Whether an insert created a key or replaced one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The key was absent (or expired).
+    Created,
+    /// A live entry was overwritten.
+    Replaced,
+}
+
+/// Counters a store keeps about itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Live entries (an estimate when the store's `exact_len` is false).
+    pub entries: u64,
+    /// Bytes held, as summed [`CacheEntry::weight`]s.
+    pub bytes: u64,
+    /// Entries the eviction policy removed to make room.
+    pub evictions_capacity: u64,
+    /// Entries dropped because their TTL ran out.
+    pub expirations: u64,
+}
+
+/// Failure of a [`CacheStore`] operation, mapped by the adapter from its
+/// driver's errors (driver error types never cross this port).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend cannot be reached, or its circuit breaker is open;
+    /// retrying later may succeed. HTTP: 503.
+    #[error("backend {backend} is unavailable: {source}")]
+    Unavailable {
+        /// Backend name, e.g. `redis`.
+        backend: String,
+        /// The driver's error, with context.
+        source: BoxError,
+    },
+    /// The backend did not answer within its timeout. HTTP: 503.
+    #[error("backend {backend} timed out after {timeout_ms} ms")]
+    Timeout {
+        /// Backend name.
+        backend: String,
+        /// The timeout that elapsed, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The backend cannot do this at all (see [`StoreCapabilities`]). HTTP: 422.
+    #[error("backend {backend} does not support {operation}")]
+    Unsupported {
+        /// Backend name.
+        backend: String,
+        /// What was asked, e.g. `pattern invalidation`.
+        operation: &'static str,
+    },
+    /// Anything else: a bug or corrupted data. HTTP: 500.
+    #[error("unexpected store error: {0}")]
+    Unexpected(#[source] BoxError),
+}
+
+/// The backend port: one cache's storage. Plugin authors implement this
+/// trait (and a [`StoreProvider`]) and run `strata_testkit::contract`
+/// against it.
+///
+/// A store instance serves exactly one cache; two caches on one backend get
+/// two instances whose keys MUST NOT collide, and flushing one MUST leave the
+/// other untouched.
+///
+/// Contract (the testkit suite checks each point):
+/// - `get` MUST NOT return an entry whose `expires_at` has passed.
+/// - `insert` MUST replace a present key, and report whether it did.
+/// - Keys are compared byte for byte; values round-trip byte for byte,
+///   including empty values and [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) keys.
+/// - `get_many`/`insert_many` MUST give the same results, in the same
+///   order, as the single operations.
+/// - An operation a store cannot perform MUST return
+///   [`StoreError::Unsupported`], and its capability flag MUST be false.
+/// - Methods MUST be safe to call concurrently.
+#[async_trait]
+pub trait CacheStore: Send + Sync + 'static {
+    /// Short technology name for errors and metrics, e.g. `moka`, `redis`.
+    fn backend(&self) -> &str;
+
+    /// What this store can do.
+    fn capabilities(&self) -> StoreCapabilities;
+
+    /// Reads one entry; `Ok(None)` on a miss.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
+
+    /// Writes one entry, replacing any present one.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError>;
+
+    /// Removes one key; `Ok(true)` when a live entry was removed.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError>;
+
+    /// Reads several keys; the answer has one slot per key, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.get(key).await?);
+        }
+        Ok(out)
+    }
+
+    /// Writes several entries; the answer has one outcome per entry, in order.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails; entries before the failure
+    /// may have been written.
+    async fn insert_many(
+        &self,
+        entries: Vec<(CacheKey, CacheEntry)>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, entry) in entries {
+            out.push(self.insert(key, entry).await?);
+        }
+        Ok(out)
+    }
+
+    /// Removes every key matching `pattern`; returns how many were removed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when `pattern_invalidation` is false.
+    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError>;
+
+    /// Removes every entry carrying any of `tags`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when `tag_invalidation` is false.
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError>;
+
+    /// Removes every entry of this cache, and no other cache's.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Counters: entries, bytes, evictions, expirations.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Checks that the backend answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Every live entry, for export and for migrating to a new store.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when `export` is false (the default).
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        Err(StoreError::Unsupported {
+            backend: self.backend().to_owned(),
+            operation: "export",
+        })
+    }
+}
+
+/// Why a store could not be opened for a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The configuration names a tier no backend is configured for. HTTP: 422.
+    #[error("unknown tier {0:?}: no backend of that name is configured")]
+    UnknownTier(String),
+    /// The backend cannot serve this configuration. HTTP: 422.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The backend could not be reached. HTTP: 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens the store that serves a cache configuration: the composition of
+/// its tiers over the configured backends.
+#[async_trait]
+pub trait StoreProvider: Send + Sync + 'static {
+    /// Opens a store for `config`. Opening twice gives two handles on the
+    /// same shared data for shared backends, and two empty stores for
+    /// in-process ones.
+    ///
+    /// # Errors
+    /// [`ProvisionError`] when a tier is unknown or cannot serve `config`.
+    async fn open(
+        &self,
+        config: &CacheConfiguration,
+    ) -> Result<Arc<dyn CacheStore>, ProvisionError>;
+}
+
+/// Failure of a [`ConfigurationRepository`].
+#[derive(Debug, thiserror::Error)]
+#[error("configuration repository failed: {0}")]
+pub struct RepositoryError(#[source] pub BoxError);
+
+/// Where cache configurations live.
+#[async_trait]
+pub trait ConfigurationRepository: Send + Sync + 'static {
+    /// The configuration of `name`, if the cache exists.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the repository fails.
+    async fn get(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
+    /// Every configuration, sorted by name.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the repository fails.
+    async fn list(&self) -> Result<Vec<CacheConfiguration>, RepositoryError>;
+    /// Creates or replaces a configuration; returns the previous one.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the repository fails.
+    async fn save(
+        &self,
+        config: CacheConfiguration,
+    ) -> Result<Option<CacheConfiguration>, RepositoryError>;
+    /// Deletes a configuration; returns it if it existed.
+    ///
+    /// # Errors
+    /// [`RepositoryError`] when the repository fails.
+    async fn delete(&self, name: &CacheName)
+    -> Result<Option<CacheConfiguration>, RepositoryError>;
+}
+
+/// Where domain events go. `publish` MUST NOT block: it is called on the
+/// request path and from eviction listeners.
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes one event.
+    fn publish(&self, event: DomainEvent);
+}
+
+/// The source of wall-clock time. Tests substitute a fake.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}

@@ -1,0 +1,350 @@
+//! ARC, the Adaptive Replacement Cache: two LRU lists, T1 for entries seen
+//! once recently and T2 for entries seen at least twice, plus ghost lists B1
+//! and B2 remembering keys recently evicted from each; a ghost hit moves the
+//! target size `p` of T1 toward the list that would have kept the key.
+//!
+//! Paper: N. Megiddo, D. S. Modha, "ARC: A Self-Tuning, Low Overhead
+//! Replacement Cache", USENIX FAST 2003. Semantics follow libCacheSim's
+//! `ARC.c` (the variable-size generalisation with a fractional `p`, weights
+//! in place of page counts): a miss that is a ghost hit only runs REPLACE
+//! until the new entry fits, other misses run the paper's case IV (trim B1 or
+//! B2, then REPLACE, or drop the back of T1 when B1 is empty).
+//!
+//! Invariants: every key in `map` is linked exactly once, in the list named
+//! by its `queue`; `t1/t2/b1/b2` are the weight sums of those lists;
+//! `used = t1 + t2 <= capacity`; `0 <= p <= capacity`; ghosts are not
+//! resident (`contains` is false for them).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use super::EvictionPolicy;
+use super::list::{List, Slab};
+
+/// Configuration of [`Arc`]; ARC is self-tuning and has no tunables.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ArcConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    T1,
+    T2,
+    B1,
+    B2,
+}
+
+#[derive(Debug)]
+struct Entry<K> {
+    key: K,
+    weight: u64,
+    queue: Queue,
+}
+
+/// An ARC policy over keys `K`, with capacity in weight units.
+#[derive(Debug)]
+pub struct Arc<K> {
+    map: HashMap<K, u32>,
+    slab: Slab<Entry<K>>,
+    lists: [List; 4],
+    sizes: [u64; 4],
+    /// Target weight of T1, in weight units.
+    p: f64,
+    capacity: u64,
+}
+
+const fn slot(queue: Queue) -> usize {
+    match queue {
+        Queue::T1 => 0,
+        Queue::T2 => 1,
+        Queue::B1 => 2,
+        Queue::B2 => 3,
+    }
+}
+
+impl<K: Hash + Eq + Clone> Arc<K> {
+    /// Creates an empty ARC holding at most `capacity` weight units (ghost
+    /// lists remember up to about `capacity` more, as keys only).
+    pub fn new(capacity: u64, _config: &ArcConfig) -> Self {
+        Self {
+            map: HashMap::new(),
+            slab: Slab::default(),
+            lists: [List::default(); 4],
+            sizes: [0; 4],
+            p: 0.0,
+            capacity,
+        }
+    }
+
+    /// The current target weight of T1 (the adaptive parameter `p`).
+    pub fn target_t1(&self) -> f64 {
+        self.p
+    }
+
+    fn size(&self, queue: Queue) -> u64 {
+        self.sizes[slot(queue)]
+    }
+
+    fn unlink(&mut self, idx: u32) -> Queue {
+        let (queue, weight) = {
+            let e = self.slab.get(idx);
+            (e.queue, e.weight)
+        };
+        self.lists[slot(queue)].unlink(&mut self.slab, idx);
+        self.sizes[slot(queue)] -= weight;
+        queue
+    }
+
+    fn push_front(&mut self, idx: u32, queue: Queue) {
+        let entry = self.slab.get_mut(idx);
+        entry.queue = queue;
+        let weight = entry.weight;
+        self.lists[slot(queue)].push_front(&mut self.slab, idx);
+        self.sizes[slot(queue)] += weight;
+    }
+
+    /// Deletes the oldest ghost of `queue` (B1 or B2).
+    fn drop_ghost(&mut self, queue: Queue) {
+        if let Some(idx) = self.lists[slot(queue)].back() {
+            self.unlink(idx);
+            let entry = self.slab.free(idx);
+            self.map.remove(&entry.key);
+        }
+    }
+
+    /// Moves the back of `from` (T1 or T2) to the front of its ghost list.
+    fn demote(&mut self, from: Queue, ghost: Queue, evicted: &mut Vec<(K, u64)>) {
+        if let Some(idx) = self.lists[slot(from)].back() {
+            self.unlink(idx);
+            self.push_front(idx, ghost);
+            let entry = self.slab.get(idx);
+            evicted.push((entry.key.clone(), entry.weight));
+        }
+    }
+
+    /// The paper's REPLACE.
+    fn replace(&mut self, hit_in_b2: bool, evicted: &mut Vec<(K, u64)>) {
+        let t1 = self.size(Queue::T1);
+        let t1_f = t1 as f64;
+        let from_t1 = (t1 > 0 && (t1_f > self.p || (t1_f == self.p && hit_in_b2))) || self.size(Queue::T2) == 0;
+        if from_t1 {
+            self.demote(Queue::T1, Queue::B1, evicted);
+        } else {
+            self.demote(Queue::T2, Queue::B2, evicted);
+        }
+    }
+
+    /// The paper's case IV (a miss on all four lists).
+    fn evict_on_full_miss(&mut self, weight: u64, evicted: &mut Vec<(K, u64)>) {
+        let (t1, t2, b1, b2) = (
+            self.size(Queue::T1),
+            self.size(Queue::T2),
+            self.size(Queue::B1),
+            self.size(Queue::B2),
+        );
+        if t1 + b1 + weight > self.capacity {
+            if b1 > 0 {
+                self.drop_ghost(Queue::B1);
+                self.replace(false, evicted);
+            } else if let Some(idx) = self.lists[slot(Queue::T1)].back() {
+                self.unlink(idx);
+                let entry = self.slab.free(idx);
+                self.map.remove(&entry.key);
+                evicted.push((entry.key, entry.weight));
+            } else {
+                self.replace(false, evicted);
+            }
+        } else {
+            if t1 + b1 + t2 + b2 >= self.capacity.saturating_mul(2) && b2 > 0 {
+                self.drop_ghost(Queue::B2);
+            }
+            self.replace(false, evicted);
+        }
+    }
+
+    fn resident(&self) -> u64 {
+        self.size(Queue::T1) + self.size(Queue::T2)
+    }
+
+    /// Walks the four lists and checks them against the index and the sizes.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut total = 0;
+        for queue in [Queue::T1, Queue::T2, Queue::B1, Queue::B2] {
+            let mut sum = 0;
+            for idx in self.lists[slot(queue)].check(&self.slab) {
+                let entry = self.slab.get(idx);
+                assert_eq!(entry.queue, queue);
+                assert_eq!(self.map.get(&entry.key), Some(&idx));
+                sum += entry.weight;
+                total += 1;
+            }
+            assert_eq!(sum, self.size(queue), "{queue:?} size");
+        }
+        assert_eq!(total, self.map.len());
+        assert_eq!(self.slab.live(), self.map.len());
+        assert!(self.resident() <= self.capacity);
+        assert!(self.p >= 0.0 && self.p <= self.capacity as f64);
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
+    fn access(&mut self, key: &K) -> bool {
+        let Some(&idx) = self.map.get(key) else {
+            return false;
+        };
+        match self.slab.get(idx).queue {
+            Queue::T1 => {
+                self.unlink(idx);
+                self.push_front(idx, Queue::T2);
+                true
+            }
+            Queue::T2 => {
+                self.lists[slot(Queue::T2)].move_to_front(&mut self.slab, idx);
+                true
+            }
+            Queue::B1 | Queue::B2 => false,
+        }
+    }
+
+    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+        if weight > self.capacity {
+            return false;
+        }
+        let mut ghost_hit = None;
+        if let Some(&idx) = self.map.get(&key) {
+            let queue = self.slab.get(idx).queue;
+            let (b1, b2) = (self.size(Queue::B1) as f64, self.size(Queue::B2) as f64);
+            match queue {
+                Queue::T1 | Queue::T2 => {
+                    self.remove(&key);
+                }
+                Queue::B1 => {
+                    let delta = if b1 > 0.0 { (b2 / b1).max(1.0) } else { 1.0 };
+                    self.p = (self.p + delta).min(self.capacity as f64);
+                    ghost_hit = Some(Queue::B1);
+                }
+                Queue::B2 => {
+                    let delta = if b2 > 0.0 { (b1 / b2).max(1.0) } else { 1.0 };
+                    self.p = (self.p - delta).max(0.0);
+                    ghost_hit = Some(Queue::B2);
+                }
+            }
+            if ghost_hit.is_some() {
+                self.unlink(idx);
+                self.slab.free(idx);
+                self.map.remove(&key);
+            }
+        }
+        while self.resident() + weight > self.capacity {
+            let before = self.resident();
+            match ghost_hit {
+                Some(queue) => self.replace(queue == Queue::B2, evicted),
+                None => self.evict_on_full_miss(weight, evicted),
+            }
+            if self.resident() == before && before == 0 {
+                break;
+            }
+        }
+        let idx = self.slab.alloc(Entry {
+            key: key.clone(),
+            weight,
+            queue: Queue::T1,
+        });
+        self.push_front(idx, if ghost_hit.is_some() { Queue::T2 } else { Queue::T1 });
+        self.map.insert(key, idx);
+        true
+    }
+
+    /// Removes a resident key. Ghost history of the key, if any, is kept.
+    fn remove(&mut self, key: &K) -> Option<u64> {
+        let &idx = self.map.get(key)?;
+        if matches!(self.slab.get(idx).queue, Queue::B1 | Queue::B2) {
+            return None;
+        }
+        self.unlink(idx);
+        let entry = self.slab.free(idx);
+        self.map.remove(key);
+        Some(entry.weight)
+    }
+
+    fn contains(&self, key: &K) -> bool {
+        self.map
+            .get(key)
+            .is_some_and(|&idx| matches!(self.slab.get(idx).queue, Queue::T1 | Queue::T2))
+    }
+
+    fn len(&self) -> usize {
+        self.lists[slot(Queue::T1)].len() + self.lists[slot(Queue::T2)].len()
+    }
+
+    fn used(&self) -> u64 {
+        self.resident()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn drain(&mut self) -> Vec<(K, u64)> {
+        let mut out = Vec::with_capacity(self.len());
+        for queue in [Queue::T1, Queue::T2] {
+            let list = self.lists[slot(queue)];
+            for idx in list.iter_from_back(&self.slab) {
+                let entry = self.slab.get(idx);
+                out.push((entry.key.clone(), entry.weight));
+            }
+        }
+        self.map.clear();
+        self.slab.clear();
+        self.lists = [List::default(); 4];
+        self.sizes = [0; 4];
+        self.p = 0.0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_b1_ghost_hit_grows_p_and_lands_in_t2() {
+        let mut arc = Arc::new(4, &ArcConfig);
+        let mut evicted = Vec::new();
+        for k in 1..=4 {
+            arc.insert(k, 1, None, &mut evicted);
+        }
+        assert!(arc.access(&4), "4 moves to T2");
+        arc.insert(5, 1, None, &mut evicted);
+        assert_eq!(evicted, vec![(1, 1)], "the oldest T1 entry becomes a B1 ghost");
+        assert!(!arc.contains(&1));
+        assert!(!arc.access(&1), "a ghost is a miss");
+        assert_eq!(arc.target_t1(), 0.0);
+        arc.insert(1, 1, None, &mut evicted);
+        assert_eq!(arc.target_t1(), 1.0, "a B1 hit grows the T1 target");
+        assert!(arc.contains(&1));
+        arc.check_invariants();
+        // 1 came back into T2: a hit keeps it there.
+        assert!(arc.access(&1));
+        arc.check_invariants();
+    }
+
+    #[test]
+    fn a_b2_ghost_hit_shrinks_p() {
+        let mut arc = Arc::new(2, &ArcConfig);
+        let mut evicted = Vec::new();
+        arc.insert('a', 1, None, &mut evicted);
+        arc.insert('b', 1, None, &mut evicted);
+        arc.access(&'a');
+        arc.access(&'b'); // T2 = [b, a]
+        arc.insert('c', 1, None, &mut evicted); // T1 empty -> a goes to B2
+        assert_eq!(evicted, vec![('a', 1)]);
+        arc.insert('d', 1, None, &mut evicted); // c (T1) -> B1
+        arc.insert('c', 1, None, &mut evicted); // B1 hit: p grows
+        let grown = arc.target_t1();
+        assert!(grown > 0.0);
+        arc.insert('a', 1, None, &mut evicted); // B2 hit: p shrinks
+        assert!(arc.target_t1() < grown);
+        arc.check_invariants();
+    }
+}

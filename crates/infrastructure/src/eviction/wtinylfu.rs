@@ -1,0 +1,491 @@
+//! W-TinyLFU: a small LRU *window* admits every new key; when the window
+//! overflows, its victim competes with the main cache's victim and enters
+//! the main cache only if a frequency sketch says it is requested more
+//! often. The main cache is a segmented LRU (20% probation, 80% protected).
+//!
+//! Paper: G. Einziger, R. Friedman, B. Manes, "TinyLFU: A Highly Efficient
+//! Cache Admission Policy", ACM Transactions on Storage 13(4), 2017; the
+//! optional window-size hill climber is Caffeine's (B. Manes, `Caffeine`'s
+//! `BoundedLocalCache.climb`, after "Adaptive Software Cache Management",
+//! Middleware 2018). The structure follows libCacheSim's `WTinyLFU.c`
+//! (window LRU + SLRU 1:4 main, counts added on insert, on main hits and for
+//! each window victim, counts halved after `32 x main capacity` weight units
+//! of main hits), with a count-min sketch in place of its counting Bloom
+//! filter.
+//!
+//! Invariants: every resident key is in `map` and linked exactly once, in
+//! the list named by its `queue`; `sizes` are the weight sums of the lists;
+//! `used = window + probation + protected <= capacity`. The window has no
+//! hard bound of its own: it holds whatever the main cache does not (about
+//! `window_ratio` of the capacity once the cache is full), as in
+//! libCacheSim; `insert` rejects weights above the configured window size.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+
+use super::EvictionPolicy;
+use super::list::{List, Slab};
+use super::sketch::CountMinSketch;
+
+/// Configuration of [`WTinyLfu`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WTinyLfuConfig {
+    /// Share of the capacity given to the admission window, in `(0, 1)`.
+    pub window_ratio: f64,
+    /// Share of the main cache given to its protected segment, in `(0, 1)`.
+    pub protected_ratio: f64,
+    /// Adapt the window size with Caffeine's hill climber.
+    pub hill_climbing: bool,
+    /// Counts are halved after this many main-cache capacities (in weight
+    /// units) of main-cache hits.
+    pub reset_factor: u64,
+}
+
+impl Default for WTinyLfuConfig {
+    fn default() -> Self {
+        Self {
+            window_ratio: 0.01,
+            protected_ratio: 0.8,
+            hill_climbing: false,
+            reset_factor: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queue {
+    Window,
+    Probation,
+    Protected,
+}
+
+const fn slot(queue: Queue) -> usize {
+    match queue {
+        Queue::Window => 0,
+        Queue::Probation => 1,
+        Queue::Protected => 2,
+    }
+}
+
+#[derive(Debug)]
+struct Entry<K> {
+    key: K,
+    weight: u64,
+    hash: u64,
+    queue: Queue,
+}
+
+/// Caffeine's hill climber state.
+#[derive(Debug, Clone)]
+struct Climber {
+    requests: u64,
+    hits: u64,
+    previous_hit_rate: f64,
+    step: f64,
+}
+
+const CLIMBER_STEP_PERCENT: f64 = 0.0625;
+const CLIMBER_STEP_DECAY: f64 = 0.98;
+const CLIMBER_RESTART_THRESHOLD: f64 = 0.05;
+
+/// A W-TinyLFU policy over keys `K`, with capacity in weight units.
+#[derive(Debug)]
+pub struct WTinyLfu<K> {
+    map: HashMap<K, u32>,
+    slab: Slab<Entry<K>>,
+    lists: [List; 3],
+    sizes: [u64; 3],
+    sketch: CountMinSketch,
+    hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
+    capacity: u64,
+    admit_max: u64,
+    main_cap: u64,
+    probation_cap: u64,
+    protected_cap: u64,
+    protected_ratio: f64,
+    main_hit_weight: u64,
+    reset_factor: u64,
+    climber: Option<Climber>,
+}
+
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// Creates an empty W-TinyLFU holding at most `capacity` weight units.
+    pub fn new(capacity: u64, config: &WTinyLfuConfig) -> Self {
+        let window_cap = ((capacity as f64 * config.window_ratio.clamp(0.0, 1.0)) as u64)
+            .max(1)
+            .min(capacity);
+        let mut policy = Self {
+            map: HashMap::new(),
+            slab: Slab::default(),
+            lists: [List::default(); 3],
+            sizes: [0; 3],
+            sketch: CountMinSketch::new(4 * capacity.min(1024) as usize),
+            hasher: Default::default(),
+            capacity,
+            admit_max: window_cap,
+            main_cap: 0,
+            probation_cap: 0,
+            protected_cap: 0,
+            protected_ratio: config.protected_ratio.clamp(0.0, 1.0),
+            main_hit_weight: 0,
+            reset_factor: config.reset_factor.max(1),
+            climber: config.hill_climbing.then(|| Climber {
+                requests: 0,
+                hits: 0,
+                previous_hit_rate: 0.0,
+                step: CLIMBER_STEP_PERCENT * capacity as f64,
+            }),
+        };
+        policy.set_main_cap(capacity - window_cap);
+        policy
+    }
+
+    /// The capacity currently given to the main cache, in weight units (the
+    /// window holds the rest).
+    pub fn main_capacity(&self) -> u64 {
+        self.main_cap
+    }
+
+    fn set_main_cap(&mut self, main_cap: u64) {
+        self.main_cap = main_cap;
+        self.protected_cap = (main_cap as f64 * self.protected_ratio) as u64;
+        self.probation_cap = main_cap - self.protected_cap;
+    }
+
+    fn size(&self, queue: Queue) -> u64 {
+        self.sizes[slot(queue)]
+    }
+
+    fn main_used(&self) -> u64 {
+        self.size(Queue::Probation) + self.size(Queue::Protected)
+    }
+
+    fn resident(&self) -> u64 {
+        self.size(Queue::Window) + self.main_used()
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (queue, weight) = {
+            let e = self.slab.get(idx);
+            (e.queue, e.weight)
+        };
+        self.lists[slot(queue)].unlink(&mut self.slab, idx);
+        self.sizes[slot(queue)] -= weight;
+    }
+
+    fn push_front(&mut self, idx: u32, queue: Queue) {
+        let entry = self.slab.get_mut(idx);
+        entry.queue = queue;
+        let weight = entry.weight;
+        self.lists[slot(queue)].push_front(&mut self.slab, idx);
+        self.sizes[slot(queue)] += weight;
+    }
+
+    fn delete(&mut self, idx: u32) -> Entry<K> {
+        self.unlink(idx);
+        let entry = self.slab.free(idx);
+        self.map.remove(&entry.key);
+        entry
+    }
+
+    fn count(&mut self, hash: u64) {
+        // Keep about four counters per resident entry.
+        if self.map.len() * 4 > self.sketch.width() && self.sketch.width() < (1 << 24) {
+            self.sketch.grow();
+        }
+        self.sketch.increment(hash);
+    }
+
+    /// Links the unlinked entry `idx` into the main cache: the lowest
+    /// segment with room, else probation (libCacheSim's SLRU insert).
+    fn insert_main(&mut self, idx: u32) {
+        let weight = self.slab.get(idx).weight;
+        let queue = if self.size(Queue::Probation) + weight <= self.probation_cap {
+            Queue::Probation
+        } else if self.size(Queue::Protected) + weight <= self.protected_cap {
+            Queue::Protected
+        } else {
+            Queue::Probation
+        };
+        self.push_front(idx, queue);
+    }
+
+    fn main_victim(&self) -> Option<u32> {
+        self.lists[slot(Queue::Probation)]
+            .back()
+            .or_else(|| self.lists[slot(Queue::Protected)].back())
+    }
+
+    /// One eviction step (libCacheSim's `WTinyLFU_evict`): drains window
+    /// victims into a main cache with room; otherwise one of the window
+    /// victim and the main victim is evicted, by estimated frequency.
+    fn evict_step(&mut self, evicted: &mut Vec<(K, u64)>) {
+        loop {
+            let Some(candidate) = self.lists[slot(Queue::Window)].back() else {
+                if let Some(victim) = self.main_victim() {
+                    let entry = self.delete(victim);
+                    evicted.push((entry.key, entry.weight));
+                }
+                return;
+            };
+            let (weight, hash) = {
+                let e = self.slab.get(candidate);
+                (e.weight, e.hash)
+            };
+            if self.main_used() + weight <= self.main_cap {
+                self.unlink(candidate);
+                self.insert_main(candidate);
+                self.count(hash);
+                continue;
+            }
+            let admitted = match self.main_victim() {
+                Some(victim) => {
+                    let victim_hash = self.slab.get(victim).hash;
+                    if self.sketch.estimate(hash) > self.sketch.estimate(victim_hash) {
+                        let entry = self.delete(victim);
+                        evicted.push((entry.key, entry.weight));
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => false,
+            };
+            if admitted {
+                self.unlink(candidate);
+                self.insert_main(candidate);
+            } else {
+                let entry = self.delete(candidate);
+                evicted.push((entry.key, entry.weight));
+            }
+            self.count(hash);
+            return;
+        }
+    }
+
+    fn record_main_hit(&mut self, hash: u64, weight: u64) {
+        self.count(hash);
+        self.main_hit_weight += weight.max(1);
+        if self.main_hit_weight >= self.reset_factor.saturating_mul(self.main_cap.max(1)) {
+            self.main_hit_weight = 0;
+            self.sketch.halve();
+        }
+    }
+
+    fn climb(&mut self, hit: bool) {
+        let sample = (10 * self.map.len() as u64).max(1000);
+        let Some(climber) = self.climber.as_mut() else {
+            return;
+        };
+        climber.requests += 1;
+        climber.hits += u64::from(hit);
+        if climber.requests < sample {
+            return;
+        }
+        let hit_rate = climber.hits as f64 / climber.requests as f64;
+        let change = hit_rate - climber.previous_hit_rate;
+        let amount = if change >= 0.0 { climber.step } else { -climber.step };
+        climber.step = if change.abs() >= CLIMBER_RESTART_THRESHOLD {
+            CLIMBER_STEP_PERCENT * self.capacity as f64 * amount.signum()
+        } else {
+            CLIMBER_STEP_DECAY * amount
+        };
+        climber.previous_hit_rate = hit_rate;
+        climber.requests = 0;
+        climber.hits = 0;
+        // A positive amount grows the window, i.e. shrinks the main cache.
+        let shift = amount.abs() as u64;
+        let main_cap = if amount > 0.0 {
+            self.main_cap.saturating_sub(shift)
+        } else {
+            (self.main_cap + shift).min(self.capacity.saturating_sub(1))
+        };
+        self.set_main_cap(main_cap);
+        // Entries that no longer fit in the main cache move to the window.
+        while self.main_used() > self.main_cap {
+            let Some(victim) = self.main_victim() else { break };
+            self.unlink(victim);
+            self.push_front(victim, Queue::Window);
+        }
+        while self.size(Queue::Protected) > self.protected_cap {
+            let Some(oldest) = self.lists[slot(Queue::Protected)].back() else { break };
+            self.unlink(oldest);
+            self.push_front(oldest, Queue::Probation);
+        }
+    }
+
+    /// Walks the three lists and checks them against the index and sizes.
+    #[cfg(test)]
+    pub(crate) fn check_invariants(&self) {
+        let mut total = 0;
+        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
+            let mut sum = 0;
+            for idx in self.lists[slot(queue)].check(&self.slab) {
+                let entry = self.slab.get(idx);
+                assert_eq!(entry.queue, queue);
+                assert_eq!(self.map.get(&entry.key), Some(&idx));
+                sum += entry.weight;
+                total += 1;
+            }
+            assert_eq!(sum, self.size(queue), "{queue:?} size");
+        }
+        assert_eq!(total, self.map.len());
+        assert_eq!(self.slab.live(), self.map.len());
+        assert!(self.resident() <= self.capacity);
+        assert!(self.main_cap <= self.capacity);
+    }
+}
+
+impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
+    fn access(&mut self, key: &K) -> bool {
+        let Some(&idx) = self.map.get(key) else {
+            self.climb(false);
+            return false;
+        };
+        let (queue, hash, weight) = {
+            let e = self.slab.get(idx);
+            (e.queue, e.hash, e.weight)
+        };
+        match queue {
+            Queue::Window => {
+                self.lists[slot(Queue::Window)].move_to_front(&mut self.slab, idx);
+            }
+            Queue::Probation => {
+                self.record_main_hit(hash, weight);
+                self.unlink(idx);
+                self.push_front(idx, Queue::Protected);
+                while self.size(Queue::Protected) > self.protected_cap {
+                    let Some(oldest) = self.lists[slot(Queue::Protected)].back() else { break };
+                    self.unlink(oldest);
+                    self.push_front(oldest, Queue::Probation);
+                }
+            }
+            Queue::Protected => {
+                self.record_main_hit(hash, weight);
+                self.lists[slot(Queue::Protected)].move_to_front(&mut self.slab, idx);
+            }
+        }
+        self.climb(true);
+        true
+    }
+
+    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+        self.remove(&key);
+        if weight > self.capacity || weight > self.admit_max {
+            return false;
+        }
+        while self.resident() + weight > self.capacity {
+            let before = self.resident();
+            self.evict_step(evicted);
+            if before == 0 {
+                break;
+            }
+        }
+        let hash = self.hasher.hash_one(&key);
+        let idx = self.slab.alloc(Entry {
+            key: key.clone(),
+            weight,
+            hash,
+            queue: Queue::Window,
+        });
+        self.push_front(idx, Queue::Window);
+        self.map.insert(key, idx);
+        self.count(hash);
+        true
+    }
+
+    fn remove(&mut self, key: &K) -> Option<u64> {
+        let &idx = self.map.get(key)?;
+        Some(self.delete(idx).weight)
+    }
+
+    fn contains(&self, key: &K) -> bool {
+        self.map.contains_key(key)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn used(&self) -> u64 {
+        self.resident()
+    }
+
+    fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn drain(&mut self) -> Vec<(K, u64)> {
+        let mut out = Vec::with_capacity(self.len());
+        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
+            let list = self.lists[slot(queue)];
+            for idx in list.iter_from_back(&self.slab) {
+                let entry = self.slab.get(idx);
+                out.push((entry.key.clone(), entry.weight));
+            }
+        }
+        self.map.clear();
+        self.slab.clear();
+        self.lists = [List::default(); 3];
+        self.sizes = [0; 3];
+        self.sketch.clear();
+        self.main_hit_weight = 0;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frequent_key_is_not_displaced_by_a_scan() {
+        let mut cache = WTinyLfu::new(100, &WTinyLfuConfig::default());
+        let mut evicted = Vec::new();
+        for k in 0..100u64 {
+            cache.insert(k, 1, None, &mut evicted);
+        }
+        for _ in 0..5 {
+            for k in 0..50u64 {
+                assert!(cache.access(&k));
+            }
+        }
+        for k in 1000..2000u64 {
+            if !cache.access(&k) {
+                cache.insert(k, 1, None, &mut evicted);
+            }
+        }
+        let kept = (0..50u64).filter(|k| cache.contains(k)).count();
+        assert!(kept >= 45, "the scan displaced {} hot keys", 50 - kept);
+        cache.check_invariants();
+    }
+
+    #[test]
+    fn rejects_weights_above_the_window() {
+        let mut cache = WTinyLfu::new(1000, &WTinyLfuConfig::default());
+        let mut evicted = Vec::new();
+        assert!(cache.insert(1, 10, None, &mut evicted));
+        assert!(!cache.insert(2, 11, None, &mut evicted));
+        assert!(evicted.is_empty());
+    }
+
+    #[test]
+    fn hill_climbing_keeps_invariants() {
+        let config = WTinyLfuConfig {
+            hill_climbing: true,
+            ..WTinyLfuConfig::default()
+        };
+        let mut cache = WTinyLfu::new(50, &config);
+        let mut evicted = Vec::new();
+        let mut x = 1u64;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let k = (x >> 33) % 200;
+            if !cache.access(&k) {
+                cache.insert(k, 1, None, &mut evicted);
+            }
+        }
+        cache.check_invariants();
+        assert!(cache.main_capacity() < 50);
+    }
+}
