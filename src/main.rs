@@ -1,2 +1,58 @@
-//! placeholder
-fn main() {}
+//! The `strata` binary: `strata serve` runs the cache service,
+//! `strata simulate` replays a trace through the eviction policies.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use strata::{Application, Settings, init_tracing};
+
+mod simulate;
+
+/// Strata: a cache service with REST, admin and build-cache APIs.
+#[derive(Parser)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default command).
+    Serve(ServeArgs),
+    /// Replay a cache trace through eviction policies and report miss ratios.
+    Simulate(simulate::SimulateArgs),
+}
+
+#[derive(clap::Args, Default)]
+struct ServeArgs {
+    /// TOML configuration file (see strata.example.toml).
+    #[arg(long, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on; overrides `[server] listen`.
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(args) => serve(args),
+        Command::Simulate(args) => simulate::run(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut settings = Settings::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        settings.server.listen = listen;
+    }
+    init_tracing(&settings.log);
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        tracing::info!(port = app.port(), "strata listening");
+        app.run().await?;
+        tracing::info!("strata stopped");
+        Ok(())
+    })
+}

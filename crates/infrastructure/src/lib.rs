@@ -1,1 +1,19 @@
-//! placeholder
+//! Strata's adapters: implementations of the domain ports, named by
+//! technology ([`MokaStore`], [`SystemClock`], ...), and the eviction
+//! policies with their trace simulator ([`eviction`]).
+//!
+//! Driver errors are mapped to port errors inside each adapter; no driver
+//! type crosses a port.
+
+pub mod eviction;
+mod clock;
+mod events;
+mod moka_store;
+mod provider;
+mod repository;
+
+pub use clock::SystemClock;
+pub use events::TracingEventPublisher;
+pub use moka_store::{MokaStore, MokaStoreBuilder};
+pub use provider::StrataStoreProvider;
+pub use repository::InMemoryConfigurationRepository;

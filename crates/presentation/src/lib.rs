@@ -1,1 +1,166 @@
-//! placeholder
+//! Strata's HTTP surface on actix-web: the cache API (`/v1`), the admin API
+//! (`/admin/v1`), monitoring (`/health/*`, `/metrics`) and the OpenAPI 3.1
+//! document (`/openapi.json`, Swagger UI at `/docs`).
+//!
+//! It is the only crate that knows HTTP and JSON. It depends on the
+//! application and domain crates, never on infrastructure: handlers call
+//! [`CacheService`]; DTOs convert to domain types at the edge; every error
+//! is an RFC 7807 problem body ([`error::ApiError`]).
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, web};
+use strata_application::CacheService;
+use strata_domain::Clock;
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub mod admin;
+pub mod auth;
+pub mod batch;
+pub mod caches;
+pub mod codec;
+pub mod config_dto;
+pub mod entries;
+pub mod error;
+pub mod invalidations;
+pub mod metrics;
+pub mod monitoring;
+pub mod openapi;
+
+pub use config_dto::CacheConfigurationDto;
+pub use openapi::ApiDoc;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted, in bytes: the largest value any cache may
+/// accept ([`strata_domain::HARD_MAX_VALUE_BYTES`]) plus 1 MiB of room for
+/// batch framing. Larger bodies get 413 `payload_too_large`.
+pub const MAX_BODY_BYTES: usize = strata_domain::HARD_MAX_VALUE_BYTES as usize + (1 << 20);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application facade.
+    pub service: CacheService,
+    /// Wall-clock time, for `Age` and remaining TTLs.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The whole HTTP application: routes, middleware (request id, tracing,
+/// latency histogram), body limits and problem+json error handlers.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    metrics::prometheus();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::invalid_parameter(format!("invalid query string: {e}")).into()
+        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|e, _| {
+                ApiError::invalid_parameter(format!("invalid path: {e}")).into()
+            }),
+        )
+        .wrap(from_fn(metrics::observe))
+        .wrap(from_fn(request_id_header))
+        .wrap(TracingLogger::default())
+        .configure(routes)
+        .default_service(web::to(not_found))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    let method_not_allowed = || web::to(|| async { ApiError::method_not_allowed() });
+    cfg.service(
+        web::resource("/v1/caches")
+            .route(web::get().to(caches::list))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/stats")
+            .route(web::get().to(caches::stats))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/entries:batchGet")
+            .route(web::post().to(batch::batch_get))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/entries:batchPut")
+            .route(web::post().to(batch::batch_put))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/invalidations")
+            .route(web::post().to(invalidations::invalidate))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/entries/{key:.+}")
+            .route(web::get().to(entries::get_entry))
+            .route(web::head().to(entries::get_entry))
+            .route(web::put().to(entries::put_entry))
+            .route(web::delete().to(entries::delete_entry))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/admin/v1/caches/{cache}")
+            .route(web::put().to(admin::configure))
+            .route(web::get().to(admin::read))
+            .route(web::delete().to(admin::delete))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/admin/v1/caches/{cache}/flush")
+            .route(web::post().to(admin::flush))
+            .default_service(method_not_allowed()),
+    )
+    .route("/health/live", web::get().to(monitoring::live))
+    .route("/health/ready", web::get().to(monitoring::ready))
+    .route("/metrics", web::get().to(monitoring::metrics))
+    .route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("Location", "/docs/"))
+                .finish()
+        }),
+    )
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+}
+
+async fn not_found(req: HttpRequest) -> ApiError {
+    ApiError::route_not_found(req.path())
+}
+
+/// Echoes the request id that `TracingLogger` assigned as `X-Request-Id`,
+/// so a client can quote it when reporting a 5xx.
+async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let mut response = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}

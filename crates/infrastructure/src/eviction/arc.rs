@@ -125,7 +125,8 @@ impl<K: Hash + Eq + Clone> Arc<K> {
     fn replace(&mut self, hit_in_b2: bool, evicted: &mut Vec<(K, u64)>) {
         let t1 = self.size(Queue::T1);
         let t1_f = t1 as f64;
-        let from_t1 = (t1 > 0 && (t1_f > self.p || (t1_f == self.p && hit_in_b2))) || self.size(Queue::T2) == 0;
+        let from_t1 = (t1 > 0 && (t1_f > self.p || (t1_f == self.p && hit_in_b2)))
+            || self.size(Queue::T2) == 0;
         if from_t1 {
             self.demote(Queue::T1, Queue::B1, evicted);
         } else {
@@ -206,7 +207,14 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
         }
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
+        self.remove(&key);
         if weight > self.capacity {
             return false;
         }
@@ -215,9 +223,7 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
             let queue = self.slab.get(idx).queue;
             let (b1, b2) = (self.size(Queue::B1) as f64, self.size(Queue::B2) as f64);
             match queue {
-                Queue::T1 | Queue::T2 => {
-                    self.remove(&key);
-                }
+                Queue::T1 | Queue::T2 => {}
                 Queue::B1 => {
                     let delta = if b1 > 0.0 { (b2 / b1).max(1.0) } else { 1.0 };
                     self.p = (self.p + delta).min(self.capacity as f64);
@@ -250,7 +256,14 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
             weight,
             queue: Queue::T1,
         });
-        self.push_front(idx, if ghost_hit.is_some() { Queue::T2 } else { Queue::T1 });
+        self.push_front(
+            idx,
+            if ghost_hit.is_some() {
+                Queue::T2
+            } else {
+                Queue::T1
+            },
+        );
         self.map.insert(key, idx);
         true
     }
@@ -316,7 +329,11 @@ mod tests {
         }
         assert!(arc.access(&4), "4 moves to T2");
         arc.insert(5, 1, None, &mut evicted);
-        assert_eq!(evicted, vec![(1, 1)], "the oldest T1 entry becomes a B1 ghost");
+        assert_eq!(
+            evicted,
+            vec![(1, 1)],
+            "the oldest T1 entry becomes a B1 ghost"
+        );
         assert!(!arc.contains(&1));
         assert!(!arc.access(&1), "a ghost is a miss");
         assert_eq!(arc.target_t1(), 0.0);

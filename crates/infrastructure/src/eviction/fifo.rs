@@ -80,7 +80,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Fifo<K> {
         self.map.contains_key(key)
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity {
             return false;
@@ -90,7 +96,10 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Fifo<K> {
                 break;
             }
         }
-        let idx = self.slab.alloc(Entry { key: key.clone(), weight });
+        let idx = self.slab.alloc(Entry {
+            key: key.clone(),
+            weight,
+        });
         self.queue.push_front(&mut self.slab, idx);
         self.map.insert(key, idx);
         self.used += weight;

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::EvictionPolicy;
-use super::list::{List, Slab};
+use super::list::{List, NIL, Slab};
 
 /// Configuration of [`Lfu`]; this LFU has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -131,16 +131,16 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lfu<K> {
         let bucket = self.slab.get(idx).bucket;
         let freq = self.bucket_slab.get(bucket).freq + 1;
         let higher = self.bucket_slab.node(bucket).prev;
-        let target = match self.buckets.front() {
-            Some(_) if higher != super::list::NIL && self.bucket_slab.get(higher).freq == freq => higher,
-            _ => {
-                let new = self.bucket_slab.alloc(Bucket {
-                    freq,
-                    entries: List::default(),
-                });
-                self.buckets.insert_before(&mut self.bucket_slab, bucket, new);
-                new
-            }
+        let target = if higher != NIL && self.bucket_slab.get(higher).freq == freq {
+            higher
+        } else {
+            let new = self.bucket_slab.alloc(Bucket {
+                freq,
+                entries: List::default(),
+            });
+            self.buckets
+                .insert_before(&mut self.bucket_slab, bucket, new);
+            new
         };
         self.detach(idx);
         let mut entries = self.bucket_slab.get(target).entries;
@@ -150,7 +150,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lfu<K> {
         true
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity {
             return false;
@@ -240,7 +246,11 @@ mod tests {
         lfu.insert(4, 1, None, &mut evicted);
         assert_eq!(evicted, vec![(3, 1)], "3 reached frequency 2 before 2 did");
         lfu.insert(5, 1, None, &mut evicted);
-        assert_eq!(evicted, vec![(3, 1), (4, 1)], "new entries have frequency 1");
+        assert_eq!(
+            evicted,
+            vec![(3, 1), (4, 1)],
+            "new entries have frequency 1"
+        );
         lfu.check_invariants();
     }
 

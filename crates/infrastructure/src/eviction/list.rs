@@ -128,10 +128,6 @@ impl Default for List {
 }
 
 impl List {
-    pub(crate) fn front(&self) -> Option<u32> {
-        (self.front != NIL).then_some(self.front)
-    }
-
     pub(crate) fn back(&self) -> Option<u32> {
         (self.back != NIL).then_some(self.back)
     }
@@ -233,7 +229,10 @@ impl List {
     }
 
     /// Indexes from back (oldest) to front (newest).
-    pub(crate) fn iter_from_back<'a, T>(&self, slab: &'a Slab<T>) -> impl Iterator<Item = u32> + 'a {
+    pub(crate) fn iter_from_back<'a, T>(
+        &self,
+        slab: &'a Slab<T>,
+    ) -> impl Iterator<Item = u32> + 'a {
         let mut cursor = self.back;
         std::iter::from_fn(move || {
             if cursor == NIL {

@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use super::list::{List, Slab};
 use super::EvictionPolicy;
+use super::list::{List, Slab};
 
 /// Configuration of [`Lru`]; LRU has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -86,7 +86,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lru<K> {
         }
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity {
             return false;
@@ -96,7 +102,10 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lru<K> {
                 break;
             }
         }
-        let idx = self.slab.alloc(Entry { key: key.clone(), weight });
+        let idx = self.slab.alloc(Entry {
+            key: key.clone(),
+            weight,
+        });
         self.queue.push_front(&mut self.slab, idx);
         self.map.insert(key, idx);
         self.used += weight;

@@ -224,7 +224,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
         true
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity || weight > self.small_cap {
             return false;

@@ -84,7 +84,10 @@ impl<K: Hash + Eq + Clone> Sieve<K> {
         let order = self.queue.check(&self.slab);
         assert_eq!(order.len(), self.map.len());
         assert_eq!(self.slab.live(), self.map.len());
-        assert!(self.hand == NIL || order.contains(&self.hand), "hand points outside the queue");
+        assert!(
+            self.hand == NIL || order.contains(&self.hand),
+            "hand points outside the queue"
+        );
         let mut sum = 0;
         for idx in order {
             let entry = self.slab.get(idx);
@@ -107,7 +110,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Sieve<K> {
         }
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity {
             return false;

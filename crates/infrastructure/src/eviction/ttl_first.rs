@@ -83,7 +83,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for TtlFirst<K> {
         self.map.contains_key(key)
     }
 
-    fn insert(&mut self, key: K, weight: u64, expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity {
             return false;
@@ -99,7 +105,8 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for TtlFirst<K> {
             weight,
         };
         self.next_seq += 1;
-        self.order.insert((slot.expires_at_ms, slot.seq), key.clone());
+        self.order
+            .insert((slot.expires_at_ms, slot.seq), key.clone());
         self.map.insert(key, slot);
         self.used += weight;
         true

@@ -129,7 +129,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             protected_ratio: config.protected_ratio.clamp(0.0, 1.0),
             main_hit_weight: 0,
             reset_factor: config.reset_factor.max(1),
-            climber: config.hill_climbing.then(|| Climber {
+            climber: config.hill_climbing.then_some(Climber {
                 requests: 0,
                 hits: 0,
                 previous_hit_rate: 0.0,
@@ -284,7 +284,11 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         }
         let hit_rate = climber.hits as f64 / climber.requests as f64;
         let change = hit_rate - climber.previous_hit_rate;
-        let amount = if change >= 0.0 { climber.step } else { -climber.step };
+        let amount = if change >= 0.0 {
+            climber.step
+        } else {
+            -climber.step
+        };
         climber.step = if change.abs() >= CLIMBER_RESTART_THRESHOLD {
             CLIMBER_STEP_PERCENT * self.capacity as f64 * amount.signum()
         } else {
@@ -303,12 +307,16 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.set_main_cap(main_cap);
         // Entries that no longer fit in the main cache move to the window.
         while self.main_used() > self.main_cap {
-            let Some(victim) = self.main_victim() else { break };
+            let Some(victim) = self.main_victim() else {
+                break;
+            };
             self.unlink(victim);
             self.push_front(victim, Queue::Window);
         }
         while self.size(Queue::Protected) > self.protected_cap {
-            let Some(oldest) = self.lists[slot(Queue::Protected)].back() else { break };
+            let Some(oldest) = self.lists[slot(Queue::Protected)].back() else {
+                break;
+            };
             self.unlink(oldest);
             self.push_front(oldest, Queue::Probation);
         }
@@ -355,7 +363,9 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
                 self.unlink(idx);
                 self.push_front(idx, Queue::Protected);
                 while self.size(Queue::Protected) > self.protected_cap {
-                    let Some(oldest) = self.lists[slot(Queue::Protected)].back() else { break };
+                    let Some(oldest) = self.lists[slot(Queue::Protected)].back() else {
+                        break;
+                    };
                     self.unlink(oldest);
                     self.push_front(oldest, Queue::Probation);
                 }
@@ -369,7 +379,13 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
         true
     }
 
-    fn insert(&mut self, key: K, weight: u64, _expires_at_ms: Option<u64>, evicted: &mut Vec<(K, u64)>) -> bool {
+    fn insert(
+        &mut self,
+        key: K,
+        weight: u64,
+        _expires_at_ms: Option<u64>,
+        evicted: &mut Vec<(K, u64)>,
+    ) -> bool {
         self.remove(&key);
         if weight > self.capacity || weight > self.admit_max {
             return false;
@@ -479,7 +495,9 @@ mod tests {
         let mut evicted = Vec::new();
         let mut x = 1u64;
         for _ in 0..20_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let k = (x >> 33) % 200;
             if !cache.access(&k) {
                 cache.insert(k, 1, None, &mut evicted);

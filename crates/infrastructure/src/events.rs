@@ -1,0 +1,73 @@
+//! [`TracingEventPublisher`]: domain events to the structured log.
+
+use strata_domain::{DomainEvent, EventPublisher, InvalidationSelector};
+
+/// Publishes domain events as `tracing` events.
+///
+/// Administrative actions (`ConfigurationChanged`, `CacheFlushed`) are the
+/// audit trail: they are logged at INFO on target `strata::audit` with the
+/// principal, the cache and what changed. Invalidations are logged at
+/// DEBUG, per-entry events at TRACE (they are on the hot path).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracingEventPublisher;
+
+impl EventPublisher for TracingEventPublisher {
+    fn publish(&self, event: DomainEvent) {
+        match &event {
+            DomainEvent::ConfigurationChanged {
+                cache,
+                before,
+                after,
+                principal,
+                at,
+            } => {
+                let action = match (before, after) {
+                    (None, Some(_)) => "create",
+                    (Some(_), Some(_)) => "reconfigure",
+                    _ => "delete",
+                };
+                tracing::info!(
+                    target: "strata::audit",
+                    event = event.kind(),
+                    action,
+                    cache = %cache,
+                    principal = %principal,
+                    at_ms = at.as_millis(),
+                    before = ?before,
+                    after = ?after,
+                    "admin action"
+                );
+            }
+            DomainEvent::CacheFlushed {
+                cache,
+                principal,
+                at,
+            } => {
+                tracing::info!(
+                    target: "strata::audit",
+                    event = event.kind(),
+                    action = "flush",
+                    cache = %cache,
+                    principal = %principal,
+                    at_ms = at.as_millis(),
+                    "admin action"
+                );
+            }
+            DomainEvent::EntriesInvalidated {
+                cache,
+                selector,
+                count,
+                principal,
+                ..
+            } => {
+                let selector = match selector {
+                    InvalidationSelector::Keys(k) => format!("{} keys", k.len()),
+                    InvalidationSelector::Pattern(p) => format!("pattern {p}"),
+                    InvalidationSelector::Tags(t) => format!("tags {t:?}"),
+                };
+                tracing::debug!(event = event.kind(), cache = %cache, principal = %principal, %selector, count, "entries invalidated");
+            }
+            _ => tracing::trace!(event = event.kind(), cache = %event.cache(), "cache event"),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! [`CacheConfigurationDto`]: a cache's settings as spelled in TOML
+//! (`[caches.<name>]`) and in the admin API's JSON.
+
+use serde::{Deserialize, Serialize};
+use strata_domain::{
+    CacheConfiguration, CacheName, EvictionPolicy, InvalidConfiguration, TierName, Ttl,
+};
+
+/// A cache's settings. Omitted fields take their defaults: `tiers =
+/// ["memory"]`, `eviction = "tinylfu"`, `max_entries = 100000` when neither
+/// capacity is given, no `default_ttl`, `max_value_bytes = 1048576`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfigurationDto {
+    /// Tiers from L1 outwards: `"memory"` or the name of a configured backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Vec<String>>,
+    /// Eviction policy of the memory tier: `tinylfu` (default), `lru`,
+    /// `fifo`, `lfu`, `clock`, `sieve`, `s3fifo`, `arc`, `w-tinylfu`, `ttl-first`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eviction: Option<String>,
+    /// Capacity in entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_entries: Option<u64>,
+    /// Capacity in bytes (key + value + content type per entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// TTL in seconds for writes that give none (1 to 31536000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_ttl: Option<u64>,
+    /// Largest accepted value in bytes (1 to 67108864).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value_bytes: Option<u64>,
+}
+
+impl CacheConfigurationDto {
+    /// Validates the settings into the domain aggregate for cache `name`.
+    ///
+    /// # Errors
+    /// [`InvalidConfiguration`] naming the offending field.
+    pub fn into_domain(self, name: CacheName) -> Result<CacheConfiguration, InvalidConfiguration> {
+        let mut builder = CacheConfiguration::builder(name);
+        if let Some(tiers) = self.tiers {
+            let tiers = tiers
+                .iter()
+                .map(|t| TierName::parse(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            builder = builder.tiers(tiers);
+        }
+        if let Some(eviction) = self.eviction {
+            builder = builder.eviction(EvictionPolicy::parse(&eviction)?);
+        }
+        if let Some(ttl) = self.default_ttl {
+            let ttl = Ttl::from_secs(ttl)
+                .map_err(|e| InvalidConfiguration::new("default_ttl", e.to_string()))?;
+            builder = builder.default_ttl(Some(ttl));
+        }
+        if let Some(max) = self.max_value_bytes {
+            builder = builder.max_value_bytes(max);
+        }
+        builder
+            .max_entries(self.max_entries)
+            .max_bytes(self.max_bytes)
+            .build()
+    }
+}
+
+impl From<&CacheConfiguration> for CacheConfigurationDto {
+    fn from(c: &CacheConfiguration) -> Self {
+        Self {
+            tiers: Some(c.tiers().iter().map(|t| t.as_str().to_owned()).collect()),
+            eviction: Some(c.eviction().as_str().to_owned()),
+            max_entries: c.max_entries(),
+            max_bytes: c.max_bytes(),
+            default_ttl: c.default_ttl().map(Ttl::as_secs),
+            max_value_bytes: Some(c.max_value_bytes()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_domain() {
+        let dto = CacheConfigurationDto {
+            eviction: Some("lru".into()),
+            max_bytes: Some(1 << 20),
+            default_ttl: Some(60),
+            ..Default::default()
+        };
+        let config = dto.into_domain(CacheName::parse("c").unwrap()).unwrap();
+        let back = CacheConfigurationDto::from(&config);
+        assert_eq!(back.eviction.as_deref(), Some("lru"));
+        assert_eq!(back.default_ttl, Some(60));
+        assert_eq!(
+            back.clone()
+                .into_domain(CacheName::parse("c").unwrap())
+                .unwrap(),
+            config
+        );
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let bad = CacheConfigurationDto {
+            default_ttl: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.into_domain(CacheName::parse("c").unwrap())
+                .unwrap_err()
+                .field,
+            "default_ttl"
+        );
+        let bad = CacheConfigurationDto {
+            eviction: Some("nope".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad.into_domain(CacheName::parse("c").unwrap())
+                .unwrap_err()
+                .field,
+            "eviction"
+        );
+    }
+}

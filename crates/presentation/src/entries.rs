@@ -1,0 +1,268 @@
+//! `/v1/caches/{cache}/entries/{key}`: read, write and delete one entry.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use strata_application::commands::delete_entry::DeleteEntry;
+use strata_application::commands::put_entry::PutEntry;
+use strata_application::queries::get_entry::GetEntry;
+use strata_domain::{
+    CacheEntry, CacheKey, CacheName, CacheValue, ContentType, InsertOutcome, Tag, Ttl,
+};
+
+use crate::AppState;
+use crate::auth::Acting;
+use crate::error::ApiError;
+use crate::metrics::count_request;
+
+/// Parses the `{cache}` path segment.
+///
+/// # Errors
+/// 400 `invalid_parameter` naming `cache`.
+pub(crate) fn cache_name(raw: &str) -> Result<CacheName, ApiError> {
+    CacheName::parse(raw).map_err(|e| ApiError::invalid_parameter(e.to_string()).field("cache"))
+}
+
+/// Parses a key.
+///
+/// # Errors
+/// 400 `invalid_key`.
+pub(crate) fn cache_key(raw: &str) -> Result<CacheKey, ApiError> {
+    CacheKey::parse(raw).map_err(|e| ApiError::invalid_key(e.to_string()).field("key"))
+}
+
+/// Parses a TTL in seconds.
+///
+/// # Errors
+/// 400 `invalid_ttl`.
+pub(crate) fn ttl(secs: u64) -> Result<Ttl, ApiError> {
+    Ttl::from_secs(secs).map_err(|e| ApiError::invalid_ttl(e.to_string()))
+}
+
+/// Parses tags.
+///
+/// # Errors
+/// 400 `invalid_parameter` naming `tags`.
+pub(crate) fn tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Tag>, ApiError> {
+    raw.into_iter()
+        .map(|t| {
+            Tag::parse(t).map_err(|e| ApiError::invalid_parameter(e.to_string()).field("tags"))
+        })
+        .collect()
+}
+
+fn path(req: &HttpRequest) -> Result<(CacheName, CacheKey), ApiError> {
+    let info = req.match_info();
+    Ok((
+        cache_name(info.get("cache").unwrap_or_default())?,
+        cache_key(info.get("key").unwrap_or_default())?,
+    ))
+}
+
+/// Query of a PUT.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PutQuery {
+    /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
+    ttl: Option<String>,
+    /// Comma-separated tags.
+    tags: Option<String>,
+}
+
+/// The strong `ETag` of an entry: its version in hex, quoted.
+pub(crate) fn etag(entry: &CacheEntry) -> String {
+    format!("\"{:x}\"", entry.version().get())
+}
+
+/// Store a value. The body is stored as is, with its `Content-Type`.
+#[utoipa::path(
+    put,
+    path = "/v1/caches/{cache}/entries/{key}",
+    tag = "entries",
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters"), PutQuery),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "The value"),
+    responses(
+        (status = 201, description = "Created", headers(("ETag" = String))),
+        (status = 204, description = "Replaced", headers(("ETag" = String))),
+        (status = 400, description = "Invalid key, TTL or tag", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Value over the cache's max_value_bytes", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn put_entry(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Acting(principal): Acting,
+    query: web::Query<PutQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (cache, key) = path(&req)?;
+    let ttl = match query.ttl.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(ttl(raw.parse::<u64>().map_err(|_| {
+            ApiError::invalid_ttl(format!(
+                "TTL must be a whole number of seconds, got {raw:?}"
+            ))
+        })?)?),
+    };
+    let tags = match query.tags.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(raw) => tags(raw.split(','))?,
+    };
+    let content_type = match req.headers().get(header::CONTENT_TYPE) {
+        None => ContentType::default(),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| ContentType::parse(s).ok())
+            .ok_or_else(|| {
+                ApiError::invalid_parameter("Content-Type is not a valid media type")
+                    .field("Content-Type")
+            })?,
+    };
+    let result = state
+        .service
+        .put(PutEntry {
+            principal,
+            cache: cache.clone(),
+            key,
+            value: CacheValue::new(body, content_type),
+            ttl,
+            tags,
+        })
+        .await;
+    count_request(
+        cache.as_str(),
+        "put",
+        if result.is_ok() { "ok" } else { "error" },
+    );
+    let out = result?;
+    let status = match out.outcome {
+        InsertOutcome::Created => StatusCode::CREATED,
+        InsertOutcome::Replaced => StatusCode::NO_CONTENT,
+    };
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, etag(&out.entry)));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, req.path().to_owned()));
+    }
+    Ok(response.finish())
+}
+
+fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+/// Read a value: the stored bytes with their `Content-Type`, `ETag`, `Age`
+/// and `Cache-Control: max-age=<remaining TTL>`. `HEAD` gives the same
+/// headers without the body; `If-None-Match` gives 304.
+#[utoipa::path(
+    get,
+    path = "/v1/caches/{cache}/entries/{key}",
+    tag = "entries",
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
+    responses(
+        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Invalid key", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss, or no such cache", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_entry(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Acting(principal): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let (cache, key) = path(&req)?;
+    let result = state
+        .service
+        .get(GetEntry {
+            principal,
+            cache: cache.clone(),
+            key: key.clone(),
+        })
+        .await;
+    let op = if req.method() == actix_web::http::Method::HEAD {
+        "head"
+    } else {
+        "get"
+    };
+    match &result {
+        Ok(Some(_)) => count_request(cache.as_str(), op, "hit"),
+        Ok(None) => count_request(cache.as_str(), op, "miss"),
+        Err(_) => count_request(cache.as_str(), op, "error"),
+    }
+    let Some(entry) = result? else {
+        return Err(ApiError::entry_not_found(key.as_str()));
+    };
+    let now = state.clock.now();
+    let tag = etag(&entry);
+    let not_modified = matches_if_none_match(&req, &tag);
+    let mut response = if not_modified {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header((header::ETAG, tag));
+    response.insert_header((
+        header::AGE,
+        now.saturating_since(entry.created_at())
+            .as_secs()
+            .to_string(),
+    ));
+    if let Some(remaining) = entry.remaining_ttl(now) {
+        response.insert_header((
+            header::CACHE_CONTROL,
+            format!("max-age={}", remaining.as_secs()),
+        ));
+    }
+    if not_modified {
+        return Ok(response.finish());
+    }
+    let content_type = HeaderValue::from_str(entry.value().content_type().as_str())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    response.insert_header((header::CONTENT_TYPE, content_type));
+    Ok(response.body(entry.value().bytes().clone()))
+}
+
+/// Delete an entry.
+#[utoipa::path(
+    delete,
+    path = "/v1/caches/{cache}/entries/{key}",
+    tag = "entries",
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such entry or cache", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_entry(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Acting(principal): Acting,
+) -> Result<HttpResponse, ApiError> {
+    let (cache, key) = path(&req)?;
+    let result = state
+        .service
+        .delete(DeleteEntry {
+            principal,
+            cache: cache.clone(),
+            key: key.clone(),
+        })
+        .await;
+    count_request(
+        cache.as_str(),
+        "delete",
+        if result.is_ok() { "ok" } else { "error" },
+    );
+    if result? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::entry_not_found(key.as_str()))
+    }
+}

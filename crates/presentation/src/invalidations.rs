@@ -1,0 +1,117 @@
+//! `/v1/caches/{cache}/invalidations`: remove entries by keys, glob
+//! pattern or tags.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use strata_application::commands::invalidate_entries::InvalidateEntries;
+use strata_application::commands::put_entries::MAX_BATCH;
+use strata_domain::{InvalidationSelector, KeyPattern};
+
+use crate::AppState;
+use crate::auth::Acting;
+use crate::codec::{decode, encode};
+use crate::entries::{cache_key, cache_name, tags};
+use crate::error::ApiError;
+use crate::metrics::count_request;
+
+/// Exactly one of `keys`, `pattern` and `tags`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidationRequest {
+    /// Keys to remove (1 to 1000).
+    #[serde(default)]
+    pub keys: Option<Vec<String>>,
+    /// A glob with Redis `SCAN MATCH` semantics: `*`, `?`, `[a-z]`, `[^a]`, `\` escapes.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Remove every entry carrying any of these tags (1 to 1000).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// How many entries were removed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InvalidationResponse {
+    /// Count of removed entries.
+    pub invalidated: u64,
+}
+
+/// Invalidate entries.
+#[utoipa::path(
+    post,
+    path = "/v1/caches/{cache}/invalidations",
+    tag = "entries",
+    params(("cache" = String, Path, description = "Cache name")),
+    request_body(content = InvalidationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = InvalidationResponse),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The backend cannot select this way", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn invalidate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Acting(principal): Acting,
+    cache: web::Path<String>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let cache = cache_name(&cache)?;
+    let request: InvalidationRequest = decode(&req, &body)?;
+    let too_many = |n: usize, field: &str| {
+        (n == 0 || n > MAX_BATCH).then(|| {
+            ApiError::invalid_parameter(format!("give 1 to {MAX_BATCH} {field}, got {n}"))
+                .field(field)
+        })
+    };
+    let selector = match (request.keys, request.pattern, request.tags) {
+        (Some(keys), None, None) => {
+            if let Some(e) = too_many(keys.len(), "keys") {
+                return Err(e);
+            }
+            InvalidationSelector::Keys(
+                keys.iter()
+                    .map(|k| cache_key(k))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        (None, Some(pattern), None) => InvalidationSelector::Pattern(
+            KeyPattern::parse(&pattern)
+                .map_err(|e| ApiError::invalid_parameter(e.to_string()).field("pattern"))?,
+        ),
+        (None, None, Some(t)) => {
+            if let Some(e) = too_many(t.len(), "tags") {
+                return Err(e);
+            }
+            InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?)
+        }
+        _ => {
+            return Err(ApiError::invalid_body(
+                "give exactly one of keys, pattern and tags",
+            ));
+        }
+    };
+    let result = state
+        .service
+        .invalidate(InvalidateEntries {
+            principal,
+            cache: cache.clone(),
+            selector,
+        })
+        .await;
+    count_request(
+        cache.as_str(),
+        "invalidate",
+        if result.is_ok() { "ok" } else { "error" },
+    );
+    Ok(encode(
+        &req,
+        StatusCode::OK,
+        &InvalidationResponse {
+            invalidated: result?,
+        },
+    ))
+}

@@ -1,0 +1,68 @@
+//! `/health/live`, `/health/ready` and `/metrics`.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::AppState;
+
+/// Health answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: &'static str,
+    /// Caches whose backend does not answer, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<FailingCache>,
+}
+
+/// A cache whose backend fails its ping.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FailingCache {
+    /// Cache name.
+    pub cache: String,
+    /// Why.
+    pub error: String,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "monitoring", responses((status = 200, body = Health)))]
+pub(crate) async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        failing: Vec::new(),
+    })
+}
+
+/// Readiness: every cache's backend answers a ping.
+#[utoipa::path(get, path = "/health/ready", tag = "monitoring", responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let failing: Vec<FailingCache> = state
+        .service
+        .unready_caches()
+        .await
+        .into_iter()
+        .map(|(cache, error)| FailingCache {
+            cache: cache.as_str().to_owned(),
+            error,
+        })
+        .collect();
+    if failing.is_empty() {
+        HttpResponse::Ok().json(Health {
+            status: "ok",
+            failing,
+        })
+    } else {
+        HttpResponse::ServiceUnavailable().json(Health {
+            status: "unavailable",
+            failing,
+        })
+    }
+}
+
+/// Prometheus text exposition (format 0.0.4).
+#[utoipa::path(get, path = "/metrics", tag = "monitoring", responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(crate::metrics::render(&state.service).await)
+}

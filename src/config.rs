@@ -1,0 +1,180 @@
+//! The service's settings: TOML file plus `STRATA__SECTION__KEY`
+//! environment overrides (figment). See `strata.example.toml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use strata_presentation::CacheConfigurationDto;
+
+/// Address `strata serve` listens on when none is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// The cache that exists out of the box.
+pub const DEFAULT_CACHE: &str = "default";
+
+/// All settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogSettings,
+    /// `[backends.<name>]`: shared backends caches can name as tiers.
+    #[serde(default)]
+    pub backends: BTreeMap<String, BackendSettings>,
+    /// `[caches.<name>]`: caches created at start-up. A `default` cache is
+    /// added when the file defines none of that name.
+    #[serde(default)]
+    pub caches: BTreeMap<String, CacheConfigurationDto>,
+}
+
+/// `[server]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Socket address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// HTTP worker threads; the number of CPUs when absent.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+fn default_shutdown_timeout() -> u64 {
+    DEFAULT_SHUTDOWN_TIMEOUT_SECS
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            workers: None,
+            shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,strata=debug`; `RUST_LOG` wins when set.
+    #[serde(default = "default_filter")]
+    pub filter: String,
+}
+
+fn default_filter() -> String {
+    "info".to_owned()
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            filter: default_filter(),
+        }
+    }
+}
+
+/// `[backends.<name>]`: a shared backend.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum BackendSettings {
+    /// A standalone Redis server.
+    Redis {
+        /// `redis://host:port/db` (credentials in the URL are never logged).
+        url: String,
+        /// Per-call timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// A Redis Cluster.
+    RedisCluster {
+        /// Seed node URLs.
+        urls: Vec<String>,
+        /// Per-call timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+    /// One or more Memcached servers, hashed client-side.
+    Memcached {
+        /// `host:port` of each server.
+        servers: Vec<String>,
+        /// Per-call timeout in milliseconds.
+        #[serde(default)]
+        timeout_ms: Option<u64>,
+    },
+}
+
+impl Settings {
+    /// Loads settings: defaults, then `file` (when given), then
+    /// `STRATA__SECTION__KEY` environment variables (for example
+    /// `STRATA__SERVER__LISTEN=0.0.0.0:9000`).
+    ///
+    /// # Errors
+    /// A missing file, a TOML syntax error or an unknown or mistyped
+    /// setting, naming the key.
+    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    file.display()
+                ))));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let mut settings: Settings = figment
+            .merge(Env::prefixed("STRATA__").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        settings.caches.entry(DEFAULT_CACHE.to_owned()).or_default();
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("strata.example.toml");
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert!(settings.caches.contains_key(DEFAULT_CACHE));
+        assert_eq!(settings.server.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/nonexistent/strata.toml"))).is_err());
+    }
+}

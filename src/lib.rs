@@ -1,0 +1,113 @@
+//! The composition root: settings -> adapters -> services -> HTTP server.
+//!
+//! This is the only crate that sees every layer; it holds wiring only.
+
+pub mod config;
+mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use anyhow::Context;
+use strata_application::commands::configure_cache::ConfigureCache;
+use strata_application::{CacheService, Dependencies};
+use strata_domain::{CacheName, Clock, Principal};
+use strata_infrastructure::{
+    InMemoryConfigurationRepository, StrataStoreProvider, SystemClock, TracingEventPublisher,
+};
+use strata_presentation::AppState;
+
+pub use config::Settings;
+pub use telemetry::init_tracing;
+
+/// A built, not yet awaited, HTTP server and the port it bound.
+pub struct Application {
+    server: Server,
+    port: u16,
+    service: CacheService,
+}
+
+impl Application {
+    /// Wires every layer from `settings` and binds the listener.
+    ///
+    /// # Errors
+    /// An invalid cache configuration (naming the cache and field), a
+    /// backend that cannot be opened, or an address that cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let events = Arc::new(TracingEventPublisher);
+        if let Some(name) = settings.backends.keys().next() {
+            anyhow::bail!(
+                "backend {name:?}: shared backends (redis, redis-cluster, memcached) are not available in this build"
+            );
+        }
+        let provider = StrataStoreProvider::new()
+            .clock(clock.clone())
+            .events(events.clone());
+        let service = CacheService::new(Dependencies {
+            repository: Arc::new(InMemoryConfigurationRepository::default()),
+            provider: Arc::new(provider),
+            events,
+            clock: clock.clone(),
+        });
+        for (name, dto) in &settings.caches {
+            let cache = CacheName::parse(name).with_context(|| format!("[caches.{name}]"))?;
+            let config = dto
+                .clone()
+                .into_domain(cache)
+                .with_context(|| format!("[caches.{name}]"))?;
+            service
+                .configure(ConfigureCache {
+                    principal: Principal::Anonymous,
+                    config,
+                })
+                .await
+                .with_context(|| format!("[caches.{name}]"))?;
+        }
+
+        let listener = TcpListener::bind(&settings.server.listen)
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            service: service.clone(),
+            clock,
+        };
+        let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
+            .tcp_nodelay(true)
+            .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if let Some(workers) = settings.server.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            server,
+            port,
+            service,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The application service (for tests and embedding).
+    pub fn service(&self) -> &CacheService {
+        &self.service
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    ///
+    /// # Errors
+    /// An I/O error of the server.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

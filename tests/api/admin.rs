@@ -1,0 +1,177 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn create_read_reconfigure_delete() {
+    let app = spawn_app().await;
+    let r = app
+        .put_json(
+            "/admin/v1/caches/sessions",
+            json!({"max_entries": 1000, "default_ttl": 60}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["configuration"]["eviction"], "tinylfu");
+    assert_eq!(body["configuration"]["tiers"], json!(["memory"]));
+
+    for i in 0..10 {
+        app.client
+            .put(app.entry("sessions", &format!("s{i}")))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+    }
+    let r = app
+        .client
+        .get(app.url("/admin/v1/caches/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["max_entries"], 1000);
+
+    // A capacity change opens a new store and migrates the live entries.
+    let r = app
+        .put_json(
+            "/admin/v1/caches/sessions",
+            json!({"max_entries": 500, "default_ttl": 60}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["migrated_entries"], 10);
+    assert_eq!(body["configuration"]["max_entries"], 500);
+    assert_eq!(app.get("sessions", "s3").await.status(), StatusCode::OK);
+
+    let listed: Value = app
+        .client
+        .get(app.url("/v1/caches"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed["caches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["default", "sessions"]);
+
+    let r = app
+        .client
+        .delete(app.url("/admin/v1/caches/sessions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_problem(
+        app.get("sessions", "s3").await,
+        StatusCode::NOT_FOUND,
+        "cache_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_configurations_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"eviction": "random"}), "eviction"),
+        (json!({"max_entries": 0}), "max_entries"),
+        (json!({"default_ttl": 0}), "default_ttl"),
+        (
+            json!({"max_bytes": 100, "max_value_bytes": 1000}),
+            "max_value_bytes",
+        ),
+        (json!({"tiers": []}), "tiers"),
+        (json!({"tiers": ["nowhere"]}), "tiers"),
+    ];
+    for (config, field) in cases {
+        let r = app.put_json("/admin/v1/caches/bad", config.clone()).await;
+        let body =
+            assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+        assert_eq!(body["field"], field, "{config}");
+    }
+    let r = app
+        .put_json("/admin/v1/caches/bad", json!({"max_entriez": 5}))
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    assert_problem(
+        app.get("bad", "k").await,
+        StatusCode::NOT_FOUND,
+        "cache_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn flush_empties_one_cache_only() {
+    let app = spawn_app().await;
+    app.create_cache("other", json!({})).await;
+    app.put("default", "k", "v").await;
+    app.put("other", "k", "v").await;
+    let r = app
+        .client
+        .post(app.url("/admin/v1/caches/default/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("default", "k").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.get("other", "k").await.status(), StatusCode::OK);
+    let stats: Value = app
+        .client
+        .get(app.url("/v1/caches/default/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["entries"], 0);
+}
+
+#[tokio::test]
+async fn stats_count_hits_misses_and_capacity_evictions() {
+    let app = spawn_app().await;
+    app.create_cache("tiny", json!({"max_entries": 5})).await;
+    for i in 0..50 {
+        app.client
+            .put(app.entry("tiny", &format!("k{i}")))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+    }
+    app.get("tiny", "k49").await;
+    app.get("tiny", "never").await;
+    let stats: Value = app
+        .client
+        .get(app.url("/v1/caches/tiny/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["inserts"], 50);
+    assert!(stats["entries"].as_u64().unwrap() <= 5, "{stats}");
+    assert!(
+        stats["evictions"]["capacity"].as_u64().unwrap() >= 45,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["misses"].as_u64().unwrap() + stats["hits"].as_u64().unwrap(),
+        2
+    );
+    assert_eq!(stats["backend"], "moka");
+}

@@ -1,0 +1,183 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn invalid_keys_are_400() {
+    let app = spawn_app().await;
+    let spaced = app
+        .client
+        .put(app.entry("default", "a%20b"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(spaced, StatusCode::BAD_REQUEST, "invalid_key").await;
+    assert_eq!(body["field"], "key");
+    let long = "k".repeat(251);
+    let r = app
+        .client
+        .put(app.entry("default", &long))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_key").await;
+    let max = "k".repeat(250);
+    let r = app
+        .client
+        .put(app.entry("default", &max))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let tab = app
+        .client
+        .get(app.entry("default", "a%09b"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(tab, StatusCode::BAD_REQUEST, "invalid_key").await;
+}
+
+#[tokio::test]
+async fn invalid_ttl_and_tags_are_400() {
+    let app = spawn_app().await;
+    for ttl in ["0", "31536001", "abc", "-1"] {
+        let r = app
+            .client
+            .put(app.entry("default", "k") + "?ttl=" + ttl)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_ttl").await;
+    }
+    let r = app
+        .client
+        .put(app.entry("default", "k") + "?tags=a,,b")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    assert_eq!(body["field"], "tags");
+    assert_problem(
+        app.get("default", "k").await,
+        StatusCode::NOT_FOUND,
+        "entry_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_cache_is_404() {
+    let app = spawn_app().await;
+    assert_problem(
+        app.put("nope", "k", "v").await,
+        StatusCode::NOT_FOUND,
+        "cache_not_found",
+    )
+    .await;
+    assert_problem(
+        app.get("nope", "k").await,
+        StatusCode::NOT_FOUND,
+        "cache_not_found",
+    )
+    .await;
+    let r = app
+        .client
+        .get(app.url("/v1/caches/nope/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "cache_not_found").await;
+}
+
+#[tokio::test]
+async fn values_over_the_cache_limit_are_413() {
+    let app = spawn_app().await;
+    app.create_cache("small", json!({"max_value_bytes": 10}))
+        .await;
+    let r = app
+        .client
+        .put(app.entry("small", "k"))
+        .body("0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .client
+        .put(app.entry("small", "k"))
+        .body("0123456789X")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "value_too_large").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("11 bytes"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get("small", "k").await.text().await.unwrap(),
+        "0123456789",
+        "the old value survives"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_media_types_are_415() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/v1/caches/default/entries:batchGet"))
+        .header("content-type", "text/plain")
+        .body("keys=a")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/v1/caches/default/entries:batchGet"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let r = app
+        .client
+        .get(app.url("/v2/whatever"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    let r = app
+        .client
+        .patch(app.entry("default", "k"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let r = app
+        .client
+        .get(app.url("/v1/caches/bad%20name/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+}

@@ -1,0 +1,133 @@
+//! `spawn_app`: build the real service on a free port and talk to it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use strata::config::Settings;
+
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) client: Client,
+    pub(crate) handle: actix_web::dev::ServerHandle,
+}
+
+/// Starts the service with the default settings (a `default` cache) plus
+/// `extra` caches defined by TOML-equivalent JSON.
+pub(crate) async fn spawn_app() -> TestApp {
+    let mut settings = Settings::load(None).expect("default settings load");
+    settings.server.listen = "127.0.0.1:0".into();
+    settings.server.workers = Some(2);
+    settings.server.shutdown_timeout_secs = 5;
+    let app = strata::Application::build(settings)
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run());
+    TestApp {
+        base,
+        client: Client::builder().build().expect("client"),
+        handle,
+    }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub(crate) fn entry(&self, cache: &str, key: &str) -> String {
+        self.url(&format!("/v1/caches/{cache}/entries/{key}"))
+    }
+
+    pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
+        self.client
+            .put(self.entry(cache, key))
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
+    pub(crate) async fn get(&self, cache: &str, key: &str) -> Response {
+        self.client
+            .get(self.entry(cache, key))
+            .send()
+            .await
+            .expect("GET sent")
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST sent")
+    }
+
+    pub(crate) async fn put_json(&self, path: &str, body: Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
+    /// Creates cache `name` with an admin PUT.
+    pub(crate) async fn create_cache(&self, name: &str, config: Value) {
+        let r = self
+            .put_json(&format!("/admin/v1/caches/{name}"), config)
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "creating {name}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Asserts an RFC 7807 problem response with `status` and `code`; returns the body.
+pub(crate) async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16());
+    assert_eq!(body["type"], format!("urn:strata:problem:{code}"));
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// Polls `check` until it returns true or `deadline` passes.
+pub(crate) async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the whole service on port 0, driven over HTTP.
+
+mod admin;
+mod batch;
+mod entries;
+mod errors;
+mod helpers;
+mod invalidation;
+mod monitoring;

@@ -1,0 +1,106 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let app = spawn_app().await;
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    assert!(live.headers().contains_key("x-request-id"));
+    let ready: Value = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_expose_the_documented_series() {
+    let app = spawn_app().await;
+    app.create_cache("metered", serde_json::json!({"max_entries": 2}))
+        .await;
+    for k in ["a", "b", "c"] {
+        app.put("metered", k, "v").await;
+    }
+    app.get("metered", "c").await;
+    app.get("metered", "zzz").await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        r#"strata_cache_requests_total{cache="metered",op="get",result="miss"} 1"#,
+        r#"strata_cache_requests_total{cache="metered",op="put",result="ok"} 3"#,
+        r#"strata_cache_evictions_total{cache="metered",cause="capacity"}"#,
+        r#"strata_cache_entries{cache="metered"}"#,
+        r#"strata_cache_bytes{cache="metered"}"#,
+        "strata_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_and_swagger_ui_are_served() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/v1/caches/{cache}/entries/{key}",
+        "/v1/caches/{cache}/entries:batchGet",
+        "/admin/v1/caches/{cache}",
+        "/metrics",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    let ui = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.unwrap().to_lowercase().contains("swagger"));
+}
+
+#[tokio::test]
+async fn graceful_stop_lets_the_server_future_finish() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get("default", "x").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.handle.stop(true).await;
+    assert!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "the listener is closed after stop"
+    );
+}
