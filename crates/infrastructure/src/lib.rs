@@ -9,11 +9,25 @@ pub mod eviction;
 mod clock;
 mod events;
 mod moka_store;
+mod policy_store;
 mod provider;
 mod repository;
 
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
+pub use policy_store::{PolicyStore, PolicyStoreBuilder};
 pub use provider::StrataStoreProvider;
 pub use repository::InMemoryConfigurationRepository;
+pub mod envelope;
+pub mod memcached;
+pub mod redis;
+pub mod resilience;
+pub use memcached::{
+    MemcachedConnection, MemcachedOptions, MemcachedStore, MemcachedStoreBuilder,
+};
+pub use redis::{
+    RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
+    RedisOptions, RedisStore, RedisStoreBuilder,
+};
+pub use resilience::{BreakerState, CircuitBreaker, CircuitBreakerConfig, ResilientStore};

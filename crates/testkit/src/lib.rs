@@ -1,1 +1,24 @@
-//! placeholder
+//! Strata's test support: real-server spawners and the [`CacheStore`]
+//! contract suite.
+//!
+//! - [`RedisServer`], [`RedisCluster`] and [`MemcachedServer`] start the
+//!   real binaries on free loopback ports, each in its own temporary
+//!   directory, wait until they answer, and kill them (by pid) on drop.
+//!   When a binary is missing, `spawn` returns [`SpawnError::Missing`];
+//!   [`require`] turns that into a skipped test, or a panic when
+//!   `STRATA_REQUIRE_SERVERS=1`.
+//! - [`contract::run_store_contract`] runs every behavioural test of the
+//!   [`CacheStore`] port against a store factory; plugin authors call it
+//!   from a `#[tokio::test]`.
+//!
+//! This crate may read the system clock and spawn processes; it must not
+//! know any Strata adapter (it depends on `strata-domain` only).
+//!
+//! [`CacheStore`]: strata_domain::CacheStore
+
+pub mod contract;
+mod servers;
+
+pub use servers::{
+    MemcachedServer, REQUIRE_SERVERS_ENV, RedisCluster, RedisServer, SpawnError, require,
+};

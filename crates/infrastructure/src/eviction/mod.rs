@@ -211,8 +211,9 @@ impl PolicyConfig {
     }
 
     /// Parses a configuration name (case-insensitive; `s3-fifo`, `wtinylfu`,
-    /// `tinylfu`, `ttl` and `volatile-ttl` are accepted as aliases) into the
-    /// policy's default configuration.
+    /// `ttl` and `volatile-ttl` are accepted as aliases) into the policy's
+    /// default configuration. `tinylfu` is not a name here: in a cache's
+    /// configuration it means moka's own policy (`MokaStore`).
     ///
     /// # Errors
     /// [`UnknownPolicy`] when the name is not a known policy.
@@ -226,7 +227,7 @@ impl PolicyConfig {
             "sieve" => SieveConfig.into(),
             "s3fifo" | "s3-fifo" => S3FifoConfig::default().into(),
             "arc" => ArcConfig.into(),
-            "w-tinylfu" | "wtinylfu" | "tinylfu" => WTinyLfuConfig::default().into(),
+            "w-tinylfu" | "wtinylfu" => WTinyLfuConfig::default().into(),
             "ttl-first" | "ttl" | "volatile-ttl" => TtlFirstConfig.into(),
             _ => return Err(UnknownPolicy(name.to_owned())),
         })

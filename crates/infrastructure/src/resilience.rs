@@ -1,0 +1,756 @@
+//! Timeouts and a circuit breaker around any [`CacheStore`].
+//!
+//! [`ResilientStore`] wraps a store: every call gets a deadline (answering
+//! [`StoreError::Timeout`] when it passes) and goes through a
+//! [`CircuitBreaker`]. The breaker is meant to be shared by every store on
+//! one backend (one Redis, one Memcached pool), so that a dead backend
+//! trips once for all of its caches.
+//!
+//! Breaker state machine (after Nygard, *Release It!*, "Circuit Breaker"):
+//!
+//! - **Closed**: calls pass. It opens after
+//!   [`CircuitBreakerConfig::failure_threshold`] consecutive failures, or
+//!   when, within one [`CircuitBreakerConfig::window`], at least
+//!   [`CircuitBreakerConfig::min_calls`] calls were made and the failure
+//!   ratio reached [`CircuitBreakerConfig::failure_rate`].
+//! - **Open**: calls fail fast with [`StoreError::Unavailable`] ("circuit
+//!   breaker open") until [`CircuitBreakerConfig::cool_down`] has passed.
+//! - **HalfOpen**: one probe call passes, the others still fail fast; the
+//!   probe's success closes the breaker, its failure re-opens it for a
+//!   new cool-down.
+//!
+//! Only [`StoreError::Unavailable`] and [`StoreError::Timeout`] count as
+//! failures: `Unsupported` and `Unexpected` mean the backend answered.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use strata_domain::{
+    CacheEntry, CacheKey, CacheStore, InsertOutcome, KeyPattern, StoreCapabilities, StoreError,
+    StoreStats, Tag,
+};
+
+/// Default per-call deadline for point operations: 1 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default deadline for bulk operations (flush, pattern and tag
+/// invalidation, stats, export), which scan: 30 s.
+pub const DEFAULT_BULK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default consecutive failures that open the breaker: 5.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// Default time the breaker stays open before a probe: 5 s.
+pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// A source of monotonic time for the breaker; tests substitute a manual one.
+pub trait MonotonicClock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// [`MonotonicClock`] on `std::time::Instant::now()`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemMonotonicClock;
+
+impl MonotonicClock for SystemMonotonicClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// When a [`CircuitBreaker`] opens and how long it stays open.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that open a closed breaker (default 5).
+    pub failure_threshold: u32,
+    /// Failure ratio in `0.0..=1.0` over one window that opens the breaker
+    /// (default 0.5).
+    pub failure_rate: f64,
+    /// Fewest calls in a window before `failure_rate` is considered
+    /// (default 20).
+    pub min_calls: u32,
+    /// Length of the tumbling window for `failure_rate` (default 10 s).
+    pub window: Duration,
+    /// Time an open breaker waits before letting one probe through
+    /// (default 5 s).
+    pub cool_down: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            failure_rate: 0.5,
+            min_calls: 20,
+            window: Duration::from_secs(10),
+            cool_down: DEFAULT_COOL_DOWN,
+        }
+    }
+}
+
+/// The state of a [`CircuitBreaker`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls pass.
+    Closed,
+    /// Calls fail fast.
+    Open,
+    /// One probe call may pass.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// Lower-case name for logs and metrics labels: `closed`, `open`, `half_open`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// Counters of a [`CircuitBreaker`] since it was created, for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BreakerMetrics {
+    /// State at the time of reading.
+    pub state: BreakerState,
+    /// Calls that completed without a backend failure.
+    pub successes: u64,
+    /// Calls that failed with `Unavailable` or `Timeout`.
+    pub failures: u64,
+    /// Calls refused because the breaker was open.
+    pub rejected: u64,
+    /// Times the breaker went to Open.
+    pub opened: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: BreakerState,
+    consecutive_failures: u32,
+    opened_at: Option<Instant>,
+    probe_in_flight: bool,
+    window_start: Instant,
+    window_calls: u32,
+    window_failures: u32,
+}
+
+/// A circuit breaker for one backend. Cheap to share (`Arc`); all methods
+/// take `&self` and are safe to call concurrently.
+pub struct CircuitBreaker {
+    config: CircuitBreakerConfig,
+    clock: Arc<dyn MonotonicClock>,
+    inner: Mutex<Inner>,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    rejected: AtomicU64,
+    opened: AtomicU64,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("config", &self.config)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Permission to make one call, from [`CircuitBreaker::try_acquire`].
+/// Report the outcome with [`Permit::success`] or [`Permit::failure`];
+/// dropping it unreported (a cancelled call) counts as a failure.
+#[must_use = "report the call's outcome on the permit"]
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    probe: bool,
+    done: bool,
+}
+
+impl Permit<'_> {
+    /// The call reached the backend and it answered.
+    pub fn success(mut self) {
+        self.done = true;
+        self.breaker.on_success(self.probe);
+    }
+
+    /// The backend failed (unreachable or too slow).
+    pub fn failure(mut self) {
+        self.done = true;
+        self.breaker.on_failure(self.probe);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.breaker.on_failure(self.probe);
+        }
+    }
+}
+
+/// The breaker refused a call: it is open.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("circuit breaker open; next probe in {retry_in_ms} ms")]
+pub struct BreakerOpen {
+    /// Milliseconds until the breaker lets a probe through (0 when a probe
+    /// is already in flight).
+    pub retry_in_ms: u64,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker on the system's monotonic clock.
+    pub fn new(config: CircuitBreakerConfig) -> Self {
+        Self::with_clock(config, Arc::new(SystemMonotonicClock))
+    }
+
+    /// A closed breaker on `clock` (tests pass a manual clock).
+    pub fn with_clock(config: CircuitBreakerConfig, clock: Arc<dyn MonotonicClock>) -> Self {
+        let now = clock.now();
+        Self {
+            config,
+            clock,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+                opened_at: None,
+                probe_in_flight: false,
+                window_start: now,
+                window_calls: 0,
+                window_failures: 0,
+            }),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CircuitBreakerConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state is a handful of plain fields updated in one step; a
+        // panic elsewhere cannot leave it half-written, so poison is moot.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current state. An open breaker whose cool-down has passed reads
+    /// as [`BreakerState::HalfOpen`].
+    pub fn state(&self) -> BreakerState {
+        let inner = self.lock();
+        match inner.state {
+            BreakerState::Open if self.cooled_down(&inner) => BreakerState::HalfOpen,
+            s => s,
+        }
+    }
+
+    /// Counters and state, for metrics and `/health/ready`.
+    pub fn metrics(&self) -> BreakerMetrics {
+        BreakerMetrics {
+            state: self.state(),
+            successes: self.successes.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            opened: self.opened.load(Ordering::Relaxed),
+        }
+    }
+
+    fn cooled_down(&self, inner: &Inner) -> bool {
+        inner.opened_at.is_none_or(|at| {
+            self.clock.now().saturating_duration_since(at) >= self.config.cool_down
+        })
+    }
+
+    /// Asks to make one call.
+    ///
+    /// # Errors
+    /// [`BreakerOpen`] while the breaker is open, or half-open with its
+    /// probe already in flight.
+    pub fn try_acquire(&self) -> Result<Permit<'_>, BreakerOpen> {
+        let mut inner = self.lock();
+        let probe = match inner.state {
+            BreakerState::Closed => false,
+            BreakerState::Open | BreakerState::HalfOpen => {
+                if inner.state == BreakerState::Open && self.cooled_down(&inner) {
+                    inner.state = BreakerState::HalfOpen;
+                }
+                if inner.state == BreakerState::Open || inner.probe_in_flight {
+                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    let retry_in = inner.opened_at.map_or(Duration::ZERO, |at| {
+                        (at + self.config.cool_down).saturating_duration_since(self.clock.now())
+                    });
+                    return Err(BreakerOpen {
+                        retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                    });
+                }
+                inner.probe_in_flight = true;
+                true
+            }
+        };
+        Ok(Permit {
+            breaker: self,
+            probe,
+            done: false,
+        })
+    }
+
+    fn roll_window(&self, inner: &mut Inner) {
+        let now = self.clock.now();
+        if now.saturating_duration_since(inner.window_start) >= self.config.window {
+            inner.window_start = now;
+            inner.window_calls = 0;
+            inner.window_failures = 0;
+        }
+    }
+
+    fn on_success(&self, probe: bool) {
+        self.successes.fetch_add(1, Ordering::Relaxed);
+        let mut inner = self.lock();
+        self.roll_window(&mut inner);
+        inner.window_calls += 1;
+        inner.consecutive_failures = 0;
+        if probe {
+            inner.probe_in_flight = false;
+            inner.state = BreakerState::Closed;
+            inner.opened_at = None;
+            inner.window_start = self.clock.now();
+            inner.window_calls = 0;
+            inner.window_failures = 0;
+            tracing::info!("circuit breaker closed after a successful probe");
+        }
+    }
+
+    fn on_failure(&self, probe: bool) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let mut inner = self.lock();
+        if probe {
+            inner.probe_in_flight = false;
+            self.open(&mut inner);
+            return;
+        }
+        if inner.state != BreakerState::Closed {
+            // A call admitted before the breaker opened finished late.
+            return;
+        }
+        self.roll_window(&mut inner);
+        inner.window_calls += 1;
+        inner.window_failures += 1;
+        inner.consecutive_failures += 1;
+        let by_count = inner.consecutive_failures >= self.config.failure_threshold;
+        let by_rate = inner.window_calls >= self.config.min_calls
+            && f64::from(inner.window_failures)
+                >= self.config.failure_rate * f64::from(inner.window_calls);
+        if by_count || by_rate {
+            self.open(&mut inner);
+        }
+    }
+
+    fn open(&self, inner: &mut Inner) {
+        if inner.state != BreakerState::Open {
+            self.opened.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                consecutive_failures = inner.consecutive_failures,
+                "circuit breaker opened"
+            );
+        }
+        inner.state = BreakerState::Open;
+        inner.opened_at = Some(self.clock.now());
+        inner.consecutive_failures = 0;
+    }
+}
+
+/// Deadlines and a breaker for a [`ResilientStore`].
+#[derive(Clone, Debug)]
+pub struct ResilientStoreBuilder<S> {
+    inner: S,
+    timeout: Duration,
+    bulk_timeout: Duration,
+    breaker: Option<Arc<CircuitBreaker>>,
+    breaker_config: CircuitBreakerConfig,
+}
+
+impl<S: CacheStore> ResilientStoreBuilder<S> {
+    /// Deadline of point operations (`get`, `insert`, `remove`, batches,
+    /// `ping`); default [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Deadline of bulk operations (`flush`, `invalidate_pattern`,
+    /// `invalidate_tags`, `stats`, `entries`); default [`DEFAULT_BULK_TIMEOUT`].
+    pub fn bulk_timeout(mut self, timeout: Duration) -> Self {
+        self.bulk_timeout = timeout;
+        self
+    }
+
+    /// Configuration of the store's own breaker; ignored when
+    /// [`breaker`](Self::breaker) supplies a shared one.
+    pub fn breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker_config = config;
+        self
+    }
+
+    /// Shares `breaker` with other stores on the same backend.
+    pub fn breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The wrapped store.
+    pub fn build(self) -> ResilientStore<S> {
+        ResilientStore {
+            breaker: self
+                .breaker
+                .unwrap_or_else(|| Arc::new(CircuitBreaker::new(self.breaker_config))),
+            inner: self.inner,
+            timeout: self.timeout,
+            bulk_timeout: self.bulk_timeout,
+        }
+    }
+}
+
+/// A [`CacheStore`] whose every call has a deadline and passes a
+/// [`CircuitBreaker`]; it has the capabilities and backend name of the
+/// store it wraps.
+///
+/// ```no_run
+/// # async fn demo(store: strata_infrastructure::RedisStore) {
+/// use std::time::Duration;
+/// use strata_infrastructure::resilience::{BreakerState, ResilientStore};
+/// let store = ResilientStore::builder(store)
+///     .timeout(Duration::from_millis(500))
+///     .build();
+/// assert_eq!(store.breaker().state(), BreakerState::Closed);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ResilientStore<S> {
+    inner: S,
+    breaker: Arc<CircuitBreaker>,
+    timeout: Duration,
+    bulk_timeout: Duration,
+}
+
+impl<S: CacheStore> ResilientStore<S> {
+    /// Starts wrapping `inner` with the default deadlines and breaker.
+    pub fn builder(inner: S) -> ResilientStoreBuilder<S> {
+        ResilientStoreBuilder {
+            inner,
+            timeout: DEFAULT_TIMEOUT,
+            bulk_timeout: DEFAULT_BULK_TIMEOUT,
+            breaker: None,
+            breaker_config: CircuitBreakerConfig::default(),
+        }
+    }
+
+    /// The breaker, for `/health/ready` and metrics.
+    pub fn breaker(&self) -> Arc<CircuitBreaker> {
+        Arc::clone(&self.breaker)
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    async fn call<T>(
+        &self,
+        timeout: Duration,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let permit = self
+            .breaker
+            .try_acquire()
+            .map_err(|open| StoreError::Unavailable {
+                backend: self.inner.backend().to_owned(),
+                source: Box::new(open),
+            })?;
+        let result = match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout {
+                backend: self.inner.backend().to_owned(),
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        };
+        match &result {
+            Err(StoreError::Unavailable { .. } | StoreError::Timeout { .. }) => permit.failure(),
+            _ => permit.success(),
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<S: CacheStore> CacheStore for ResilientStore<S> {
+    fn backend(&self) -> &str {
+        self.inner.backend()
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        self.inner.capabilities()
+    }
+
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        self.call(self.timeout, self.inner.get(key)).await
+    }
+
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        self.call(self.timeout, self.inner.insert(key, entry)).await
+    }
+
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        self.call(self.timeout, self.inner.remove(key)).await
+    }
+
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+        self.call(self.timeout, self.inner.get_many(keys)).await
+    }
+
+    async fn insert_many(
+        &self,
+        entries: Vec<(CacheKey, CacheEntry)>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.call(self.timeout, self.inner.insert_many(entries))
+            .await
+    }
+
+    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
+        self.call(self.bulk_timeout, self.inner.invalidate_pattern(pattern))
+            .await
+    }
+
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+        self.call(self.bulk_timeout, self.inner.invalidate_tags(tags))
+            .await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.call(self.bulk_timeout, self.inner.flush()).await
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.call(self.bulk_timeout, self.inner.stats()).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(self.timeout, self.inner.ping()).await
+    }
+
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        self.call(self.bulk_timeout, self.inner.entries()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A clock that moves only when told to.
+    struct ManualClock {
+        base: Instant,
+        offset: Mutex<Duration>,
+    }
+
+    impl ManualClock {
+        fn new() -> Arc<Self> {
+            Arc::new(Self {
+                base: Instant::now(),
+                offset: Mutex::new(Duration::ZERO),
+            })
+        }
+        fn advance(&self, d: Duration) {
+            *self.offset.lock().unwrap() += d;
+        }
+    }
+
+    impl MonotonicClock for ManualClock {
+        fn now(&self) -> Instant {
+            self.base + *self.offset.lock().unwrap()
+        }
+    }
+
+    fn breaker(clock: &Arc<ManualClock>) -> CircuitBreaker {
+        CircuitBreaker::with_clock(
+            CircuitBreakerConfig {
+                failure_threshold: 3,
+                failure_rate: 0.5,
+                min_calls: 10,
+                window: Duration::from_secs(10),
+                cool_down: Duration::from_secs(5),
+            },
+            clock.clone(),
+        )
+    }
+
+    fn fail(b: &CircuitBreaker) {
+        b.try_acquire().expect("admitted").failure();
+    }
+
+    fn succeed(b: &CircuitBreaker) {
+        b.try_acquire().expect("admitted").success();
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_and_fails_fast() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock);
+        fail(&b);
+        fail(&b);
+        succeed(&b); // resets the run
+        fail(&b);
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Open);
+        let err = b.try_acquire().unwrap_err();
+        assert_eq!(err.retry_in_ms, 5_000);
+        let m = b.metrics();
+        assert_eq!((m.opened, m.rejected, m.failures), (1, 1, 5));
+    }
+
+    #[test]
+    fn half_open_admits_one_probe_and_closes_on_success() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock);
+        (0..3).for_each(|_| fail(&b));
+        clock.advance(Duration::from_millis(4_999));
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.try_acquire().is_err());
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        let probe = b.try_acquire().expect("probe admitted");
+        assert!(b.try_acquire().is_err(), "second call during probe");
+        probe.success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        succeed(&b);
+    }
+
+    #[test]
+    fn failed_or_abandoned_probe_reopens_for_a_new_cool_down() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock);
+        (0..3).for_each(|_| fail(&b));
+        clock.advance(Duration::from_secs(5));
+        b.try_acquire().expect("probe").failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        clock.advance(Duration::from_secs(4));
+        assert!(b.try_acquire().is_err(), "cool-down restarted at the probe");
+        clock.advance(Duration::from_secs(1));
+        drop(b.try_acquire().expect("probe")); // cancelled call
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.metrics().opened, 3);
+    }
+
+    #[test]
+    fn opens_on_failure_rate_within_a_window() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock);
+        // Alternate so that the consecutive count never reaches 3.
+        for _ in 0..4 {
+            succeed(&b);
+            fail(&b);
+        }
+        succeed(&b);
+        assert_eq!(b.state(), BreakerState::Closed, "9 calls < min_calls");
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Open, "5 of 10 failed");
+    }
+
+    #[test]
+    fn window_rolls_over() {
+        let clock = ManualClock::new();
+        let b = breaker(&clock);
+        for _ in 0..4 {
+            succeed(&b);
+            fail(&b);
+        }
+        clock.advance(Duration::from_secs(10));
+        succeed(&b);
+        fail(&b);
+        assert_eq!(b.state(), BreakerState::Closed, "new window has 2 calls");
+    }
+
+    /// A store whose `ping` never answers and whose `get` fails on demand.
+    struct Flaky;
+
+    #[async_trait]
+    impl CacheStore for Flaky {
+        fn backend(&self) -> &str {
+            "flaky"
+        }
+        fn capabilities(&self) -> StoreCapabilities {
+            StoreCapabilities::IN_PROCESS
+        }
+        async fn get(&self, _: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+            Err(StoreError::Unavailable {
+                backend: "flaky".into(),
+                source: "down".into(),
+            })
+        }
+        async fn insert(&self, _: CacheKey, _: CacheEntry) -> Result<InsertOutcome, StoreError> {
+            Err(StoreError::Unexpected("bug".into()))
+        }
+        async fn remove(&self, _: &CacheKey) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn invalidate_pattern(&self, _: &KeyPattern) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn invalidate_tags(&self, _: &[Tag]) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn flush(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn stats(&self) -> Result<StoreStats, StoreError> {
+            Ok(StoreStats::default())
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test]
+    async fn wrapper_times_out_counts_and_fails_fast() {
+        let store = ResilientStore::builder(Flaky)
+            .timeout(Duration::from_millis(100))
+            .breaker_config(CircuitBreakerConfig {
+                failure_threshold: 2,
+                ..CircuitBreakerConfig::default()
+            })
+            .build();
+        let key = CacheKey::parse("k").unwrap();
+        let e = CacheEntry::new(
+            Default::default(),
+            Default::default(),
+            None,
+            vec![],
+            strata_domain::EntryVersion::new(1),
+        );
+        assert!(matches!(
+            store.insert(key.clone(), e).await,
+            Err(StoreError::Unexpected(_))
+        ));
+        assert!(matches!(
+            store.ping().await,
+            Err(StoreError::Timeout {
+                timeout_ms: 100,
+                ..
+            })
+        ));
+        assert_eq!(store.breaker().state(), BreakerState::Closed);
+        assert!(matches!(
+            store.get(&key).await,
+            Err(StoreError::Unavailable { .. })
+        ));
+        assert_eq!(store.breaker().state(), BreakerState::Open);
+        let err = store.remove(&key).await.unwrap_err();
+        assert!(err.to_string().contains("circuit breaker open"), "{err}");
+    }
+}
