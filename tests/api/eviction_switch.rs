@@ -12,16 +12,47 @@ use crate::helpers::spawn_app;
 #[tokio::test]
 async fn every_policy_serves_a_cache_end_to_end() {
     let app = spawn_app().await;
-    for policy in ["lru", "fifo", "lfu", "clock", "sieve", "s3fifo", "arc", "w-tinylfu", "ttl-first"] {
+    for policy in [
+        "lru",
+        "fifo",
+        "lfu",
+        "clock",
+        "sieve",
+        "s3fifo",
+        "arc",
+        "w-tinylfu",
+        "ttl-first",
+    ] {
         let cache = format!("p-{policy}");
-        app.create_cache(&cache, json!({"eviction": policy, "max_entries": 100})).await;
+        app.create_cache(&cache, json!({"eviction": policy, "max_entries": 100}))
+            .await;
         for i in 0..300 {
-            let r = app.client.put(app.entry(&cache, &format!("k{i}")) + "?ttl=600").body("v").send().await.unwrap();
+            let r = app
+                .client
+                .put(app.entry(&cache, &format!("k{i}")) + "?ttl=600")
+                .body("v")
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success(), "{policy}: PUT {}", r.status());
         }
-        let stats: Value = app.client.get(app.url(&format!("/v1/caches/{cache}/stats"))).send().await.unwrap().json().await.unwrap();
-        assert!(stats["entries"].as_u64().unwrap() <= 100, "{policy}: {stats}");
-        assert!(stats["evictions"]["capacity"].as_u64().unwrap() >= 200, "{policy}: {stats}");
+        let stats: Value = app
+            .client
+            .get(app.url(&format!("/v1/caches/{cache}/stats")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            stats["entries"].as_u64().unwrap() <= 100,
+            "{policy}: {stats}"
+        );
+        assert!(
+            stats["evictions"]["capacity"].as_u64().unwrap() >= 200,
+            "{policy}: {stats}"
+        );
         assert_eq!(stats["backend"], "memory", "{policy}: {stats}");
     }
 }
@@ -29,9 +60,15 @@ async fn every_policy_serves_a_cache_end_to_end() {
 #[tokio::test]
 async fn switching_policies_under_load_fails_no_request_and_keeps_entries() {
     let app = Arc::new(spawn_app().await);
-    app.create_cache("live", json!({"eviction": "lru", "max_entries": 10000})).await;
+    app.create_cache("live", json!({"eviction": "lru", "max_entries": 10000}))
+        .await;
     for i in 0..200 {
-        app.client.put(app.entry("live", &format!("warm{i}"))).body("warm").send().await.unwrap();
+        app.client
+            .put(app.entry("live", &format!("warm{i}")))
+            .body("warm")
+            .send()
+            .await
+            .unwrap();
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -39,14 +76,24 @@ async fn switching_policies_under_load_fails_no_request_and_keeps_entries() {
     let served = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for w in 0..4 {
-        let (app, stop, failures, served) = (app.clone(), stop.clone(), failures.clone(), served.clone());
+        let (app, stop, failures, served) =
+            (app.clone(), stop.clone(), failures.clone(), served.clone());
         workers.push(tokio::spawn(async move {
             let mut i = 0u64;
             // Bounded: at most 2000 requests per worker.
             while !stop.load(Ordering::Relaxed) && i < 2000 {
                 let key = format!("w{w}-{}", i % 50);
-                let put = app.client.put(app.entry("live", &key)).body("v").send().await;
-                let get = app.client.get(app.entry("live", &format!("warm{}", i % 200))).send().await;
+                let put = app
+                    .client
+                    .put(app.entry("live", &key))
+                    .body("v")
+                    .send()
+                    .await;
+                let get = app
+                    .client
+                    .get(app.entry("live", &format!("warm{}", i % 200)))
+                    .send()
+                    .await;
                 for r in [put, get] {
                     match r {
                         Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {
@@ -63,16 +110,28 @@ async fn switching_policies_under_load_fails_no_request_and_keeps_entries() {
     }
 
     for policy in ["sieve", "s3fifo", "tinylfu", "arc", "w-tinylfu", "lru"] {
-        let r = app.put_json("/admin/v1/caches/live", json!({"eviction": policy, "max_entries": 10000})).await;
+        let r = app
+            .put_json(
+                "/admin/v1/caches/live",
+                json!({"eviction": policy, "max_entries": 10000}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK, "switch to {policy}");
         let body: Value = r.json().await.unwrap();
-        assert!(body["migrated_entries"].as_u64().unwrap() >= 200, "{policy}: {body}");
+        assert!(
+            body["migrated_entries"].as_u64().unwrap() >= 200,
+            "{policy}: {body}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
     }
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "requests failed during the switches");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during the switches"
+    );
     assert!(served.load(Ordering::Relaxed) > 0);
     for i in 0..200 {
         let r = app.get("live", &format!("warm{i}")).await;

@@ -4,6 +4,7 @@ mod admin;
 mod batch;
 mod entries;
 mod errors;
+mod eviction_switch;
 mod helpers;
 mod invalidation;
 mod monitoring;

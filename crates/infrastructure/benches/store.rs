@@ -27,24 +27,29 @@
 //! cargo bench -p strata-infrastructure --bench store
 //! ```
 //!
-//! Last results: see the table in `docs/benchmarks.md` ("Store
-//! benchmarks"), where they are kept with the machine and date; medians in
-//! ns per operation (2 shared cores, noisy):
+//! Last results (2-core shared VM, other jobs running, so +-20% noise;
+//! `--sample-count 40`; median ns per operation = median batch time / 1,024;
+//! t=2 is the time per operation seen by each of the two threads):
 //!
 //! | target                  | get_hit 1t | get_hit 2t | insert 1t | insert 2t |
 //! |-------------------------|-----------:|-----------:|----------:|----------:|
-//! | raw_moka                |            |            |           |           |
-//! | raw_moka_boxed          |            |            |         - |         - |
-//! | moka_store              |            |            |           |           |
-//! | policy_store lru        |            |            |           |           |
-//! | policy_store fifo       |            |            |           |           |
-//! | policy_store lfu        |            |            |           |           |
-//! | policy_store clock      |            |            |           |           |
-//! | policy_store sieve      |            |            |           |           |
-//! | policy_store s3fifo     |            |            |           |           |
-//! | policy_store arc        |            |            |           |           |
-//! | policy_store w-tinylfu  |            |            |           |           |
-//! | policy_store ttl-first  |            |            |           |           |
+//! | raw_moka                |        432 |        487 |       982 |     1,595 |
+//! | raw_moka_boxed          |        437 |        652 |         - |         - |
+//! | raw_moka_expiry (*)     |        384 |        534 |         - |         - |
+//! | moka_store              |        822 |        726 |     3,077 |     4,793 |
+//! | policy_store lru        |        204 |        262 |       461 |       679 |
+//! | policy_store fifo       |        178 |        295 |       456 |       670 |
+//! | policy_store lfu        |        235 |        411 |       522 |       655 |
+//! | policy_store clock      |        188 |        373 |       534 |       647 |
+//! | policy_store sieve      |        188 |        279 |       419 |       717 |
+//! | policy_store s3fifo     |        203 |        271 |       519 |       688 |
+//! | policy_store arc        |        196 |        365 |       496 |       648 |
+//! | policy_store w-tinylfu  |        228 |        339 |       555 |       816 |
+//! | policy_store ttl-first  |        151 |        251 |       605 |       921 |
+//!
+//! (*) from a second run in which raw_moka was 408 / 464 and moka_store
+//! 558 / 594. Three further get_hit runs put moka_store / raw_moka at 1.37x,
+//! 1.41x and 1.37x on one thread (1.90x in the run above).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -153,7 +158,10 @@ fn next_batch(stream: &[CacheKey]) -> &[CacheKey] {
 
 fn zipf_keys() -> Vec<CacheKey> {
     let w = workload();
-    w.stream.iter().map(|&r| w.keys[r as usize].clone()).collect()
+    w.stream
+        .iter()
+        .map(|&r| w.keys[r as usize].clone())
+        .collect()
 }
 
 fn hottest() -> impl Iterator<Item = CacheKey> {

@@ -5,9 +5,9 @@
 //! Driver errors are mapped to port errors inside each adapter; no driver
 //! type crosses a port.
 
-pub mod eviction;
 mod clock;
 mod events;
+pub mod eviction;
 mod moka_store;
 mod policy_store;
 mod provider;
@@ -23,9 +23,7 @@ pub mod envelope;
 pub mod memcached;
 pub mod redis;
 pub mod resilience;
-pub use memcached::{
-    MemcachedConnection, MemcachedOptions, MemcachedStore, MemcachedStoreBuilder,
-};
+pub use memcached::{MemcachedConnection, MemcachedOptions, MemcachedStore, MemcachedStoreBuilder};
 pub use redis::{
     RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
     RedisOptions, RedisStore, RedisStoreBuilder,

@@ -274,7 +274,14 @@ impl PolicyStoreBuilder {
             None => requested,
             Some(total) => {
                 let mut count = requested;
-                while count > 1 && !shard_fits(&self.policy, total / count as u64, byte_mode, max_entry_weight) {
+                while count > 1
+                    && !shard_fits(
+                        &self.policy,
+                        total / count as u64,
+                        byte_mode,
+                        max_entry_weight,
+                    )
+                {
                     count /= 2;
                 }
                 count
@@ -313,7 +320,12 @@ fn default_shards() -> usize {
 /// [`PolicyStore`]). Byte mode asks a fresh policy of that capacity whether
 /// it admits the heaviest entry, so admission windows are accounted for
 /// exactly as the policy computes them.
-fn shard_fits(policy: &PolicyConfig, capacity: u64, byte_mode: bool, max_entry_weight: u64) -> bool {
+fn shard_fits(
+    policy: &PolicyConfig,
+    capacity: u64,
+    byte_mode: bool,
+    max_entry_weight: u64,
+) -> bool {
     if byte_mode {
         policy
             .build::<u8>(capacity)
@@ -377,7 +389,10 @@ impl Shard {
     fn attach(&mut self, key: CacheKey, entry: CacheEntry) {
         self.bytes += weight(&key, &entry);
         for tag in entry.tags() {
-            self.tags.entry(tag.clone()).or_default().insert(key.clone());
+            self.tags
+                .entry(tag.clone())
+                .or_default()
+                .insert(key.clone());
         }
         if let Some(at) = entry.expires_at() {
             self.expiries.insert((at, key.clone()));
@@ -425,7 +440,12 @@ impl Shard {
         }
     }
 
-    fn get(&mut self, key: &CacheKey, clock: &dyn Clock, removals: &mut Removals) -> Option<CacheEntry> {
+    fn get(
+        &mut self,
+        key: &CacheKey,
+        clock: &dyn Clock,
+        removals: &mut Removals,
+    ) -> Option<CacheEntry> {
         let entry = self.map.get(key)?;
         if is_expired(entry, clock) {
             self.take(key);
@@ -516,7 +536,10 @@ impl Shard {
         let mut bytes = 0;
         let mut expiring = 0;
         for (key, entry) in &self.map {
-            assert!(self.policy.contains(key), "{key:?} stored but not in the policy");
+            assert!(
+                self.policy.contains(key),
+                "{key:?} stored but not in the policy"
+            );
             bytes += weight(key, entry);
             for tag in entry.tags() {
                 assert!(self.tags.get(tag).is_some_and(|keys| keys.contains(key)));
@@ -607,7 +630,8 @@ impl CacheStore for PolicyStore {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let order = self.by_shard(entries.iter().map(|(key, _)| key));
         let mut out = vec![InsertOutcome::Created; entries.len()];
-        let mut slots: Vec<Option<(CacheKey, CacheEntry)>> = entries.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<(CacheKey, CacheEntry)>> =
+            entries.into_iter().map(Some).collect();
         let now = self.clock.now();
         let mut removals = self.removals();
         for group in order.chunk_by(|a, b| a.0 == b.0) {
@@ -789,7 +813,9 @@ mod tests {
     }
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -801,7 +827,10 @@ mod tests {
             .clock(clock.clone())
             .events(events.clone())
             .build();
-        store.insert(key("k"), entry_at(1, 0, Some(1_000), &["t"])).await.unwrap();
+        store
+            .insert(key("k"), entry_at(1, 0, Some(1_000), &["t"]))
+            .await
+            .unwrap();
         clock.advance(999);
         assert!(store.get(&key("k")).await.unwrap().is_some());
         clock.advance(1);
@@ -810,10 +839,16 @@ mod tests {
         assert_eq!((stats.entries, stats.bytes, stats.expirations), (0, 0, 1));
         assert_eq!(
             events.take(),
-            vec![DomainEvent::EntryExpired { cache: name(), key: key("k") }]
+            vec![DomainEvent::EntryExpired {
+                cache: name(),
+                key: key("k")
+            }]
         );
         // Already expired on arrival: not stored, counted once.
-        let outcome = store.insert(key("old"), entry_at(1, 0, Some(500), &[])).await.unwrap();
+        let outcome = store
+            .insert(key("old"), entry_at(1, 0, Some(500), &[]))
+            .await
+            .unwrap();
         assert_eq!(outcome, InsertOutcome::Created);
         assert!(store.get(&key("old")).await.unwrap().is_none());
         assert_eq!(store.stats().await.unwrap().expirations, 2);
@@ -829,7 +864,10 @@ mod tests {
             .clock(clock.clone())
             .build();
         for i in 0..100 {
-            store.insert(key(&format!("k{i}")), entry_at(1, 0, Some(10 + i), &[])).await.unwrap();
+            store
+                .insert(key(&format!("k{i}")), entry_at(1, 0, Some(10 + i), &[]))
+                .await
+                .unwrap();
         }
         clock.advance(50); // k0 (expires at 10) to k40 (at 50) have expired.
         // One insert collects a bounded number of the expired entries...
@@ -851,7 +889,10 @@ mod tests {
         check(&store);
         assert_eq!(store.invalidate_tags(&[tag("a")]).await.unwrap(), 0);
         assert!(store.get(&key("k")).await.unwrap().is_some());
-        assert_eq!(store.invalidate_tags(&[tag("b"), tag("a")]).await.unwrap(), 1);
+        assert_eq!(
+            store.invalidate_tags(&[tag("b"), tag("a")]).await.unwrap(),
+            1
+        );
         assert!(store.get(&key("k")).await.unwrap().is_none());
         check(&store);
     }
@@ -865,11 +906,21 @@ mod tests {
             .events(events.clone())
             .build();
         store.insert(key("big"), entry(10, &[])).await.unwrap();
-        let outcome = store.insert(key("big"), entry(2_000, &["t"])).await.unwrap();
-        assert_eq!(outcome, InsertOutcome::Replaced, "the live entry was replaced");
+        let outcome = store
+            .insert(key("big"), entry(2_000, &["t"]))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            InsertOutcome::Replaced,
+            "the live entry was replaced"
+        );
         assert!(store.get(&key("big")).await.unwrap().is_none());
         let stats = store.stats().await.unwrap();
-        assert_eq!((stats.entries, stats.bytes, stats.evictions_capacity), (0, 0, 1));
+        assert_eq!(
+            (stats.entries, stats.bytes, stats.evictions_capacity),
+            (0, 0, 1)
+        );
         assert_eq!(
             events.take(),
             vec![DomainEvent::EntryEvicted {
@@ -883,7 +934,12 @@ mod tests {
 
     #[test]
     fn small_caches_get_fewer_shards_and_every_valid_entry_fits_a_shard() {
-        let objects = |n| PolicyStore::builder(name()).max_entries(Some(n)).shards(16).build();
+        let objects = |n| {
+            PolicyStore::builder(name())
+                .max_entries(Some(n))
+                .shards(16)
+                .build()
+        };
         assert_eq!(objects(100).shard_count(), 1);
         assert_eq!(objects(4 * MIN_ENTRIES_PER_SHARD).shard_count(), 4);
         assert_eq!(objects(1_000_000).shard_count(), 16);
@@ -944,8 +1000,15 @@ mod tests {
                 }
             }
             let stats = store.stats().await.unwrap();
-            assert!(stats.entries <= 1_000 && stats.entries >= 500, "{config}: {stats:?}");
-            assert_eq!(stats.bytes, stats.entries * entry(8, &[]).weight(5), "{config}");
+            assert!(
+                stats.entries <= 1_000 && stats.entries >= 500,
+                "{config}: {stats:?}"
+            );
+            assert_eq!(
+                stats.bytes,
+                stats.entries * entry(8, &[]).weight(5),
+                "{config}"
+            );
             assert!(stats.evictions_capacity >= 500, "{config}: {stats:?}");
             let evicted = events
                 .take()
@@ -962,13 +1025,19 @@ mod tests {
             assert_eq!((flushed.entries, flushed.bytes), (0, 0), "{config}");
             assert_eq!(flushed.evictions_capacity, stats.evictions_capacity);
             store.insert(key("again"), entry(1, &[])).await.unwrap();
-            assert!(store.get(&key("again")).await.unwrap().is_some(), "{config}");
+            assert!(
+                store.get(&key("again")).await.unwrap().is_some(),
+                "{config}"
+            );
         }
     }
 
     #[tokio::test]
     async fn batches_match_single_operations_and_patterns_select_keys() {
-        let store = PolicyStore::builder(name()).max_entries(Some(10_000)).shards(8).build();
+        let store = PolicyStore::builder(name())
+            .max_entries(Some(10_000))
+            .shards(8)
+            .build();
         let batch: Vec<_> = ["a:1", "b:1", "a:2", "a:1", "c:1"]
             .iter()
             .enumerate()
@@ -1010,7 +1079,10 @@ mod tests {
                 tokio::spawn(async move {
                     for i in 0..3_000u64 {
                         let k = key(&format!("k{}", (i * 7 + t * 1_000) % 6_000));
-                        store.insert(k.clone(), entry_at(4, i, None, &["t"])).await.unwrap();
+                        store
+                            .insert(k.clone(), entry_at(4, i, None, &["t"]))
+                            .await
+                            .unwrap();
                         store.get(&k).await.unwrap();
                     }
                 })
@@ -1022,16 +1094,29 @@ mod tests {
         let stats = store.stats().await.unwrap();
         assert!(stats.entries <= 4_096, "{stats:?}");
         check(&store);
-        assert_eq!(store.invalidate_tags(&[tag("t")]).await.unwrap(), stats.entries);
+        assert_eq!(
+            store.invalidate_tags(&[tag("t")]).await.unwrap(),
+            stats.entries
+        );
         assert_eq!(store.stats().await.unwrap().entries, 0);
     }
 
     #[derive(Debug, Clone)]
     enum Op {
-        Insert { key: u8, len: u16, ttl_ms: Option<u8> },
-        Get { key: u8 },
-        Remove { key: u8 },
-        Advance { ms: u8 },
+        Insert {
+            key: u8,
+            len: u16,
+            ttl_ms: Option<u8>,
+        },
+        Get {
+            key: u8,
+        },
+        Remove {
+            key: u8,
+        },
+        Advance {
+            ms: u8,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1046,7 +1131,13 @@ mod tests {
 
     /// Replays `ops` on a store, checking after each that the bound holds,
     /// the shards are consistent, and keys evicted by an insert are gone.
-    fn replay(rt: &tokio::runtime::Runtime, config: &PolicyConfig, byte_mode: bool, capacity: u64, ops: &[Op]) {
+    fn replay(
+        rt: &tokio::runtime::Runtime,
+        config: &PolicyConfig,
+        byte_mode: bool,
+        capacity: u64,
+        ops: &[Op],
+    ) {
         let clock = Arc::new(FakeClock::default());
         let events = Arc::new(Recorder::default());
         let builder = PolicyStore::builder(name())
@@ -1062,9 +1153,18 @@ mod tests {
         };
         for op in ops {
             match *op {
-                Op::Insert { key: k, len, ttl_ms } => {
+                Op::Insert {
+                    key: k,
+                    len,
+                    ttl_ms,
+                } => {
                     let now = clock.now().as_millis();
-                    let e = entry_at(usize::from(len), now, ttl_ms.map(|t| now + u64::from(t)), &["t"]);
+                    let e = entry_at(
+                        usize::from(len),
+                        now,
+                        ttl_ms.map(|t| now + u64::from(t)),
+                        &["t"],
+                    );
                     let k = key(&format!("k{k}"));
                     rt.block_on(store.insert(k, e)).unwrap();
                     for event in events.take() {
@@ -1089,9 +1189,17 @@ mod tests {
             }
             let stats = rt.block_on(store.stats()).unwrap();
             if byte_mode {
-                assert!(stats.bytes <= capacity, "{config}: {} bytes > {capacity}", stats.bytes);
+                assert!(
+                    stats.bytes <= capacity,
+                    "{config}: {} bytes > {capacity}",
+                    stats.bytes
+                );
             } else {
-                assert!(stats.entries <= capacity, "{config}: {} entries > {capacity}", stats.entries);
+                assert!(
+                    stats.entries <= capacity,
+                    "{config}: {} entries > {capacity}",
+                    stats.entries
+                );
             }
             check(&store);
             events.take();

@@ -8,12 +8,14 @@ use strata_domain::{
     StoreProvider,
 };
 
-use crate::{MokaStore, SystemClock};
+use crate::eviction::PolicyConfig;
+use crate::{MokaStore, PolicyStore, SystemClock};
 
 /// Opens stores from the configured backends.
 ///
 /// Today a cache's tiers may be `["memory"]`: the in-process tier, on
-/// [`MokaStore`] for `eviction = "tinylfu"`.
+/// [`MokaStore`] for `eviction = "tinylfu"` and on [`PolicyStore`] with the
+/// named policy for every other `eviction` value.
 pub struct StrataStoreProvider {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventPublisher>>,
@@ -60,9 +62,26 @@ impl StrataStoreProvider {
                 }
                 Ok(Arc::new(builder.build()))
             }
-            other => Err(ProvisionError::Unsupported(format!(
-                "eviction policy {other:?} is not available in this build"
-            ))),
+            other => {
+                if config.max_entries().is_some() && config.max_bytes().is_some() {
+                    return Err(ProvisionError::Unsupported(format!(
+                        "eviction {:?} bounds a cache by max_entries or by max_bytes, not both",
+                        other.as_str()
+                    )));
+                }
+                let policy = PolicyConfig::parse(other.as_str())
+                    .map_err(|e| ProvisionError::Unsupported(e.to_string()))?;
+                let mut builder = PolicyStore::builder(config.name().clone())
+                    .policy(policy)
+                    .max_entries(config.max_entries())
+                    .max_bytes(config.max_bytes())
+                    .max_value_bytes(config.max_value_bytes())
+                    .clock(self.clock.clone());
+                if let Some(events) = &self.events {
+                    builder = builder.events(events.clone());
+                }
+                Ok(Arc::new(builder.build()))
+            }
         }
     }
 }

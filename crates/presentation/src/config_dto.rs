@@ -7,7 +7,7 @@ use strata_domain::{
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
-/// ["memory"]`, `eviction = "tinylfu"`, `max_entries = 100000` when neither
+/// ["memory"]`, `eviction = "sieve"`, `max_entries = 100000` when neither
 /// capacity is given, no `default_ttl`, `max_value_bytes = 1048576`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -15,8 +15,9 @@ pub struct CacheConfigurationDto {
     /// Tiers from L1 outwards: `"memory"` or the name of a configured backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiers: Option<Vec<String>>,
-    /// Eviction policy of the memory tier: `tinylfu` (default), `lru`,
-    /// `fifo`, `lfu`, `clock`, `sieve`, `s3fifo`, `arc`, `w-tinylfu`, `ttl-first`.
+    /// Eviction policy of the memory tier: `sieve` (default), `tinylfu`
+    /// (moka), `lru`, `fifo`, `lfu`, `clock`, `s3fifo`, `arc`, `w-tinylfu`,
+    /// `ttl-first`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eviction: Option<String>,
     /// Capacity in entries.

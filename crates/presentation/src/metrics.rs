@@ -11,11 +11,13 @@
 //!   `strata_cache_hit_ratio{cache}`: gauges.
 //! - `strata_http_request_duration_seconds{method,route,status}`: histogram.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use strata_application::CacheService;
@@ -49,15 +51,64 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+type CounterKey = (&'static str, &'static str);
+type CountersByCache = HashMap<String, HashMap<CounterKey, metrics::Counter>>;
+type HistogramsByRoute = HashMap<String, HashMap<(Method, u16), metrics::Histogram>>;
+
+/// Registered request counters by cache, then (op, result): the hot path
+/// looks a handle up by `&str` instead of building a labelled key (and its
+/// allocations) in the metrics registry on every request.
+static REQUESTS: LazyLock<RwLock<CountersByCache>> = LazyLock::new(Default::default);
+
+/// Latency histograms by route, then (method, status).
+static LATENCY: LazyLock<RwLock<HistogramsByRoute>> = LazyLock::new(Default::default);
+
 /// Counts one cache request.
 pub fn count_request(cache: &str, op: &'static str, result: &'static str) {
-    metrics::counter!(
-        "strata_cache_requests_total",
-        "cache" => cache.to_owned(),
-        "op" => op,
-        "result" => result
-    )
-    .increment(1);
+    let cached = REQUESTS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(cache)
+        .and_then(|by_op| by_op.get(&(op, result)).cloned());
+    let counter = cached.unwrap_or_else(|| {
+        let counter = metrics::counter!(
+            "strata_cache_requests_total",
+            "cache" => cache.to_owned(),
+            "op" => op,
+            "result" => result
+        );
+        REQUESTS
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(cache.to_owned())
+            .or_default()
+            .insert((op, result), counter.clone());
+        counter
+    });
+    counter.increment(1);
+}
+
+fn latency_histogram(route: &str, method: &Method, status: u16) -> metrics::Histogram {
+    let cached = LATENCY
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(route)
+        .and_then(|m| m.get(&(method.clone(), status)).cloned());
+    cached.unwrap_or_else(|| {
+        let histogram = metrics::histogram!(
+            "strata_http_request_duration_seconds",
+            "method" => method.as_str().to_owned(),
+            "route" => route.to_owned(),
+            "status" => status.to_string()
+        );
+        LATENCY
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(route.to_owned())
+            .or_default()
+            .insert((method.clone(), status), histogram.clone());
+        histogram
+    })
 }
 
 /// Middleware recording `strata_http_request_duration_seconds`.
@@ -69,16 +120,13 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let route = req.match_pattern();
     let response = next.call(req).await?;
-    metrics::histogram!(
-        "strata_http_request_duration_seconds",
-        "method" => method,
-        "route" => route,
-        "status" => response.status().as_u16().to_string()
+    latency_histogram(
+        route.as_deref().unwrap_or("unmatched"),
+        &method,
+        response.status().as_u16(),
     )
     .record(start.elapsed().as_secs_f64());
     Ok(response)
