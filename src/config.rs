@@ -133,6 +133,31 @@ pub enum BackendSettings {
     },
 }
 
+impl BackendSettings {
+    /// The infrastructure's description of the backend, and its timeout in ms.
+    pub fn spec(&self) -> (strata_infrastructure::BackendSpec, Option<u64>) {
+        use strata_infrastructure::BackendSpec;
+        match self {
+            Self::Redis { url, timeout_ms } => {
+                (BackendSpec::Redis { url: url.clone() }, *timeout_ms)
+            }
+            Self::RedisCluster { urls, timeout_ms } => (
+                BackendSpec::RedisCluster { urls: urls.clone() },
+                *timeout_ms,
+            ),
+            Self::Memcached {
+                servers,
+                timeout_ms,
+            } => (
+                BackendSpec::Memcached {
+                    servers: servers.clone(),
+                },
+                *timeout_ms,
+            ),
+        }
+    }
+}
+
 impl Settings {
     /// Loads settings: defaults, then `file` (when given), then
     /// `STRATA__SECTION__KEY` environment variables (for example

@@ -7,6 +7,7 @@ mod telemetry;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpServer;
 use actix_web::dev::Server;
@@ -20,6 +21,9 @@ use strata_infrastructure::{
 use strata_presentation::AppState;
 
 pub use config::Settings;
+
+/// Per-call timeout of a shared backend that names none, in milliseconds.
+pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
 pub use telemetry::init_tracing;
 
 /// A built, not yet awaited, HTTP server and the port it bound.
@@ -38,14 +42,17 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let events = Arc::new(TracingEventPublisher);
-        if let Some(name) = settings.backends.keys().next() {
-            anyhow::bail!(
-                "backend {name:?}: shared backends (redis, redis-cluster, memcached) are not available in this build"
-            );
-        }
-        let provider = StrataStoreProvider::new()
+        let mut provider = StrataStoreProvider::new()
             .clock(clock.clone())
             .events(events.clone());
+        for (name, backend) in &settings.backends {
+            let (spec, timeout_ms) = backend.spec();
+            let timeout = Duration::from_millis(timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS));
+            provider = provider
+                .connect_backend(name, spec, timeout)
+                .await
+                .with_context(|| format!("[backends.{name}]"))?;
+        }
         let service = CacheService::new(Dependencies {
             repository: Arc::new(InMemoryConfigurationRepository::default()),
             provider: Arc::new(provider),

@@ -15,7 +15,11 @@ pub(crate) struct TestApp {
 /// Starts the service with the default settings (a `default` cache) plus
 /// `extra` caches defined by TOML-equivalent JSON.
 pub(crate) async fn spawn_app() -> TestApp {
-    let mut settings = Settings::load(None).expect("default settings load");
+    spawn_app_with(Settings::load(None).expect("default settings load")).await
+}
+
+/// Starts the service with `settings`, on a free port.
+pub(crate) async fn spawn_app_with(mut settings: Settings) -> TestApp {
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;

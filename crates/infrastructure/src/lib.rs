@@ -17,7 +17,7 @@ pub use clock::SystemClock;
 pub use events::TracingEventPublisher;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
 pub use policy_store::{PolicyStore, PolicyStoreBuilder};
-pub use provider::StrataStoreProvider;
+pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
 pub mod envelope;
 pub mod memcached;

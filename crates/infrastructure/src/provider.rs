@@ -1,6 +1,8 @@
 //! [`StrataStoreProvider`]: opens the store for a cache configuration.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
@@ -9,7 +11,55 @@ use strata_domain::{
 };
 
 use crate::eviction::PolicyConfig;
-use crate::{MokaStore, PolicyStore, SystemClock};
+use crate::{
+    CircuitBreaker, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
+    MokaStore, PolicyStore, RedisClusterConnection, RedisClusterStore, RedisConnection,
+    RedisOptions, RedisStore, ResilientStore, SystemClock,
+};
+
+/// Where a shared backend lives.
+#[derive(Clone, Debug)]
+pub enum BackendSpec {
+    /// A standalone Redis server, `redis://host:port/db`.
+    Redis {
+        /// The server's URL.
+        url: String,
+    },
+    /// A Redis Cluster, by seed node URLs.
+    RedisCluster {
+        /// Seed node URLs.
+        urls: Vec<String>,
+    },
+    /// Memcached servers (`host:port`), hashed client-side.
+    Memcached {
+        /// The servers.
+        servers: Vec<String>,
+    },
+}
+
+enum Backend {
+    Redis(RedisConnection),
+    RedisCluster(RedisClusterConnection),
+    Memcached(MemcachedConnection),
+}
+
+struct ConnectedBackend {
+    backend: Backend,
+    breaker: Arc<CircuitBreaker>,
+    timeout: Duration,
+}
+
+impl ConnectedBackend {
+    /// Wraps a store of this backend in its timeout and shared breaker.
+    fn guard<S: CacheStore>(&self, store: S) -> Arc<dyn CacheStore> {
+        Arc::new(
+            ResilientStore::builder(store)
+                .timeout(self.timeout)
+                .breaker(self.breaker.clone())
+                .build(),
+        )
+    }
+}
 
 /// Opens stores from the configured backends.
 ///
@@ -19,6 +69,7 @@ use crate::{MokaStore, PolicyStore, SystemClock};
 pub struct StrataStoreProvider {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventPublisher>>,
+    backends: HashMap<String, ConnectedBackend>,
 }
 
 impl StrataStoreProvider {
@@ -27,7 +78,84 @@ impl StrataStoreProvider {
         Self {
             clock: Arc::new(SystemClock),
             events: None,
+            backends: HashMap::new(),
         }
+    }
+
+    /// Connects the shared backend `name` that caches can list in `tiers`.
+    /// Every call to one backend has `timeout`; one circuit breaker per
+    /// backend (default [`CircuitBreakerConfig`]) guards all its caches.
+    ///
+    /// # Errors
+    /// [`ProvisionError::Store`] when the backend cannot be reached.
+    pub async fn connect_backend(
+        mut self,
+        name: &str,
+        spec: BackendSpec,
+        timeout: Duration,
+    ) -> Result<Self, ProvisionError> {
+        let backend = match spec {
+            BackendSpec::Redis { url } => {
+                let options = RedisOptions {
+                    response_timeout: timeout,
+                    ..RedisOptions::default()
+                };
+                Backend::Redis(RedisConnection::connect(&url, options).await?)
+            }
+            BackendSpec::RedisCluster { urls } => {
+                let options = RedisOptions {
+                    response_timeout: timeout,
+                    ..RedisOptions::default()
+                };
+                Backend::RedisCluster(RedisClusterConnection::connect(&urls, options).await?)
+            }
+            BackendSpec::Memcached { servers } => {
+                let urls: Vec<String> = servers
+                    .iter()
+                    .map(|s| {
+                        if s.starts_with("memcache://") {
+                            s.clone()
+                        } else {
+                            format!("memcache://{s}")
+                        }
+                    })
+                    .collect();
+                let options = MemcachedOptions {
+                    timeout,
+                    ..MemcachedOptions::default()
+                };
+                Backend::Memcached(MemcachedConnection::connect(&urls, options).await?)
+            }
+        };
+        self.backends.insert(
+            name.to_owned(),
+            ConnectedBackend {
+                backend,
+                breaker: Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default())),
+                timeout,
+            },
+        );
+        Ok(self)
+    }
+
+    fn open_shared(
+        &self,
+        tier: &str,
+        config: &CacheConfiguration,
+    ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
+        let Some(connected) = self.backends.get(tier) else {
+            return Err(ProvisionError::UnknownTier(tier.to_owned()));
+        };
+        let name = config.name().clone();
+        Ok(match &connected.backend {
+            Backend::Redis(c) => connected.guard(RedisStore::builder(c.clone(), name).build()),
+            Backend::RedisCluster(c) => {
+                connected.guard(RedisClusterStore::builder(c.clone(), name).build())
+            }
+            Backend::Memcached(c) => {
+                connected.guard(MemcachedStore::builder(c.clone(), name).build())
+            }
+        })
     }
 
     /// Publish eviction and expiry events to `events`.
@@ -101,9 +229,13 @@ impl StoreProvider for StrataStoreProvider {
         match config.tiers() {
             [memory] if memory.is_memory() => self.open_memory(config),
             [memory, ..] if memory.is_memory() => Err(ProvisionError::Unsupported(
-                "stacked tiers are not available in this build".into(),
+                "stacked tiers (memory over a shared backend) are not available in this build"
+                    .into(),
             )),
-            [other, ..] => Err(ProvisionError::UnknownTier(other.as_str().to_owned())),
+            [shared] => self.open_shared(shared.as_str(), config),
+            [_, ..] => Err(ProvisionError::Unsupported(
+                "a cache can stack at most a memory tier over one shared backend".into(),
+            )),
             [] => Err(ProvisionError::Unsupported("a cache needs a tier".into())),
         }
     }

@@ -1,0 +1,127 @@
+//! Caches on shared backends, configured in `[backends.<name>]`, against
+//! real servers that testkit spawns.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use strata::config::{BackendSettings, Settings};
+use strata_testkit::{MemcachedServer, RedisServer, require};
+
+use crate::helpers::{assert_problem, eventually, spawn_app_with};
+
+fn settings_with(name: &str, backend: BackendSettings) -> Settings {
+    let mut settings = Settings::load(None).expect("defaults");
+    settings.backends.insert(name.to_owned(), backend);
+    settings
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
+    let Some(mut redis) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let app = spawn_app_with(settings_with(
+        "main",
+        BackendSettings::Redis {
+            url: redis.url(),
+            timeout_ms: Some(300),
+        },
+    ))
+    .await;
+    app.create_cache("shared", json!({"tiers": ["main"]})).await;
+    assert_eq!(
+        app.put("shared", "user:1", "v1").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.put("shared", "user:2", "v2").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.get("shared", "user:1").await.text().await.unwrap(),
+        "v1"
+    );
+    let r = app
+        .post_json(
+            "/v1/caches/shared/invalidations",
+            json!({"pattern": "user:*"}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["invalidated"], 2);
+
+    redis.stop();
+    // Bounded loop: reads and writes answer 503 problem bodies with Retry-After.
+    for _ in 0..10 {
+        let r = app.get("shared", "user:1").await;
+        assert_eq!(
+            r.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            Some("5".to_owned())
+        );
+        assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
+    }
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    redis.restart().expect("redis restarts on the same port");
+    let recovered = eventually(Duration::from_secs(20), || async {
+        app.put("shared", "user:3", "v3")
+            .await
+            .status()
+            .is_success()
+    })
+    .await;
+    assert!(
+        recovered,
+        "the service did not serve again after redis came back"
+    );
+    assert_eq!(
+        app.get("shared", "user:3").await.text().await.unwrap(),
+        "v3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_refuses_pattern_invalidation_with_422_naming_the_backend() {
+    let Some(memcached) = require(MemcachedServer::spawn()) else {
+        return;
+    };
+    let app = spawn_app_with(settings_with(
+        "mc",
+        BackendSettings::Memcached {
+            servers: vec![format!("127.0.0.1:{}", memcached.port())],
+            timeout_ms: None,
+        },
+    ))
+    .await;
+    app.create_cache("mcache", json!({"tiers": ["mc"]})).await;
+    assert_eq!(
+        app.put("mcache", "k", "v").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.get("mcache", "k").await.text().await.unwrap(), "v");
+    let r = app
+        .post_json("/v1/caches/mcache/invalidations", json!({"pattern": "k*"}))
+        .await;
+    let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unsupported_operation").await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("memcached"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_cache_naming_an_unknown_backend_is_422() {
+    let app = spawn_app_with(Settings::load(None).unwrap()).await;
+    let r = app
+        .put_json("/admin/v1/caches/x", json!({"tiers": ["nowhere"]}))
+        .await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+}
