@@ -6,9 +6,10 @@
 //!   future, which is what `#[async_trait]` adds to every store call;
 //! - `raw_moka_expiry` (get only): the bare cache plus an `expire_after`
 //!   that gives no entry a TTL, as `MokaStore` configures it;
-//! - `moka_store`: [`MokaStore`] (the default store), `max_entries = 50_000`;
+//! - `moka_store`: [`MokaStore`] (`eviction = "tinylfu"`), `max_entries = 50_000`;
 //! - `policy_store`: [`PolicyStore`] with each eviction policy,
-//!   `max_entries = 50_000`, default shard count.
+//!   `max_entries = 50_000`, default shard count (`sieve` is the default
+//!   store of a cache).
 //!
 //! Keys are `key:<rank>` drawn from Zipf(0.99) over 100,000 keys; values
 //! are 64 bytes without tags or TTL. Each cache is pre-filled with the
