@@ -16,7 +16,7 @@ use crate::codec::decode;
 use crate::config_dto::CacheConfigurationDto;
 use crate::entries::cache_name;
 use crate::error::ApiError;
-use crate::metrics::count_request;
+use crate::metrics::count_outcome;
 
 /// Answer of a configuration change.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,11 +137,7 @@ pub(crate) async fn flush(
             cache: cache.clone(),
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "flush",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "flush", &result);
     result?;
     Ok(HttpResponse::NoContent().finish())
 }

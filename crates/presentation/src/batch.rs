@@ -16,7 +16,7 @@ use crate::auth::Acting;
 use crate::codec::{decode, encode};
 use crate::entries::{cache_key, cache_name, etag, tags, ttl};
 use crate::error::ApiError;
-use crate::metrics::count_request;
+use crate::metrics::count_outcome;
 
 /// Body of `batchGet`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -152,11 +152,7 @@ pub(crate) async fn batch_get(
             keys,
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "batch_get",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "batch_get", &result);
     let now = state.clock.now();
     let mut response = BatchGetResponse {
         hits: Vec::new(),
@@ -255,11 +251,7 @@ pub(crate) async fn batch_put(
             items,
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "batch_put",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "batch_put", &result);
     let results = keys
         .into_iter()
         .zip(result?.outcomes)

@@ -14,7 +14,7 @@ use strata_domain::{
 use crate::AppState;
 use crate::auth::Acting;
 use crate::error::ApiError;
-use crate::metrics::count_request;
+use crate::metrics::{count_outcome, count_request};
 
 /// Parses the `{cache}` path segment.
 ///
@@ -131,11 +131,7 @@ pub(crate) async fn put_entry(
             tags,
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "put",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "put", &result);
     let out = result?;
     let status = match out.outcome {
         InsertOutcome::Created => StatusCode::CREATED,
@@ -255,11 +251,7 @@ pub(crate) async fn delete_entry(
             key: key.clone(),
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "delete",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "delete", &result);
     if result? {
         Ok(HttpResponse::NoContent().finish())
     } else {

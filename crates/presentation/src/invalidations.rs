@@ -14,7 +14,7 @@ use crate::auth::Acting;
 use crate::codec::{decode, encode};
 use crate::entries::{cache_key, cache_name, tags};
 use crate::error::ApiError;
-use crate::metrics::count_request;
+use crate::metrics::count_outcome;
 
 /// Exactly one of `keys`, `pattern` and `tags`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -102,11 +102,7 @@ pub(crate) async fn invalidate(
             selector,
         })
         .await;
-    count_request(
-        cache.as_str(),
-        "invalidate",
-        if result.is_ok() { "ok" } else { "error" },
-    );
+    count_outcome(cache.as_str(), "invalidate", &result);
     Ok(encode(
         &req,
         StatusCode::OK,

@@ -88,6 +88,11 @@ pub fn count_request(cache: &str, op: &'static str, result: &'static str) {
     counter.increment(1);
 }
 
+/// Counts one cache request by its outcome: `ok` or `error`.
+pub fn count_outcome<T, E>(cache: &str, op: &'static str, result: &Result<T, E>) {
+    count_request(cache, op, if result.is_ok() { "ok" } else { "error" });
+}
+
 fn latency_histogram(route: &str, method: &Method, status: u16) -> metrics::Histogram {
     let cached = LATENCY
         .read()
