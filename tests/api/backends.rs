@@ -22,14 +22,14 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
         return;
     };
     let app = spawn_app_with(settings_with(
-        "main",
+        "outage",
         BackendSettings::Redis {
             url: redis.url(),
             timeout_ms: Some(300),
         },
     ))
     .await;
-    app.create_cache("shared", json!({"tiers": ["main"]})).await;
+    app.create_cache("shared", json!({"tiers": ["outage"]})).await;
     assert_eq!(
         app.put("shared", "user:1", "v1").await.status(),
         StatusCode::CREATED
@@ -69,6 +69,23 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
         .await
         .unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["backends"][0]["name"], "outage", "{ready}");
+    assert_eq!(ready["backends"][0]["kind"], "redis", "{ready}");
+    assert_eq!(ready["backends"][0]["circuit_breaker"], "open", "{ready}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"strata_backend_circuit_state{backend="outage",kind="redis"} 2"#),
+        "breaker state missing from /metrics"
+    );
 
     redis.restart().expect("redis restarts on the same port");
     let recovered = eventually(Duration::from_secs(20), || async {
@@ -86,6 +103,17 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
         app.get("shared", "user:3").await.text().await.unwrap(),
         "v3"
     );
+    let ready: Value = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ok", "{ready}");
+    assert_eq!(ready["backends"][0]["circuit_breaker"], "closed", "{ready}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_domain::{
-    CacheConfiguration, CacheName, Clock, ConfigurationRepository, EntryVersion, EventPublisher,
+    BackendHealth, CacheConfiguration, CacheName, Clock, ConfigurationRepository, EntryVersion, EventPublisher,
     ProvisionError, RepositoryError, StoreProvider,
 };
 
@@ -227,6 +227,11 @@ impl CacheService {
         query: get_configuration::GetConfiguration,
     ) -> Result<CacheConfiguration, get_configuration::GetConfigurationError> {
         get_configuration::handle(&self.ctx, query).await
+    }
+
+    /// The shared backends and their circuit breakers' state, sorted by name.
+    pub fn backends(&self) -> Vec<BackendHealth> {
+        self.ctx.provider.backends()
     }
 
     /// Readiness: every open cache's store answers `ping`. Returns the

@@ -32,7 +32,7 @@ pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
-    CacheStore, Clock, ConfigurationRepository, EventPublisher, InsertOutcome, ProvisionError,
+    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, EventPublisher, InsertOutcome, ProvisionError,
     RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
 };
 pub use principal::{Principal, Role};

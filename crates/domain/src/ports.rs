@@ -224,6 +224,56 @@ pub enum ProvisionError {
     Store(#[from] StoreError),
 }
 
+/// The state of a backend's circuit breaker (see Nygard, *Release It!*,
+/// "Circuit Breaker"): `Closed` lets calls through, `Open` fails them fast,
+/// `HalfOpen` lets one probe through after the cool-down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Calls pass.
+    Closed,
+    /// Calls fail fast with [`StoreError::Unavailable`].
+    Open,
+    /// One probe call may pass.
+    HalfOpen,
+}
+
+impl CircuitState {
+    /// `closed`, `open` or `half_open`, as shown in `/health/ready`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+
+    /// The gauge value in metrics: 0 closed, 1 half-open, 2 open.
+    pub const fn gauge(self) -> u8 {
+        match self {
+            Self::Closed => 0,
+            Self::HalfOpen => 1,
+            Self::Open => 2,
+        }
+    }
+}
+
+/// Health of one configured shared backend, as its provider sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendHealth {
+    /// The backend's name in configuration (`[backends.<name>]`).
+    pub name: String,
+    /// Its kind: `redis`, `redis-cluster` or `memcached`.
+    pub kind: &'static str,
+    /// Its circuit breaker's state.
+    pub circuit: CircuitState,
+    /// Calls that failed with a backend error or timeout, since start.
+    pub failures: u64,
+    /// Calls refused fast because the breaker was open, since start.
+    pub rejected: u64,
+    /// Times the breaker opened, since start.
+    pub opened: u64,
+}
+
 /// Opens the store that serves a cache configuration: the composition of
 /// its tiers over the configured backends.
 #[async_trait]
@@ -238,6 +288,12 @@ pub trait StoreProvider: Send + Sync + 'static {
         &self,
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError>;
+
+    /// The shared backends this provider has connected, sorted by name, with
+    /// their circuit breakers' state. Empty when there are none (default).
+    fn backends(&self) -> Vec<BackendHealth> {
+        Vec::new()
+    }
 }
 
 /// Failure of a [`ConfigurationRepository`].

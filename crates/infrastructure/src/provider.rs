@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    CacheConfiguration, CacheStore, Clock, EventPublisher, EvictionPolicy, ProvisionError,
-    StoreProvider,
+    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, EventPublisher,
+    EvictionPolicy, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
 use crate::{
-    CircuitBreaker, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
+    BreakerState, CircuitBreaker, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
     MokaStore, PolicyStore, RedisClusterConnection, RedisClusterStore, RedisConnection,
     RedisOptions, RedisStore, ResilientStore, SystemClock,
 };
@@ -41,6 +41,16 @@ enum Backend {
     Redis(RedisConnection),
     RedisCluster(RedisClusterConnection),
     Memcached(MemcachedConnection),
+}
+
+impl Backend {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "redis",
+            Self::RedisCluster(_) => "redis-cluster",
+            Self::Memcached(_) => "memcached",
+        }
+    }
 }
 
 struct ConnectedBackend {
@@ -238,5 +248,29 @@ impl StoreProvider for StrataStoreProvider {
             )),
             [] => Err(ProvisionError::Unsupported("a cache needs a tier".into())),
         }
+    }
+
+    fn backends(&self) -> Vec<BackendHealth> {
+        let mut out: Vec<BackendHealth> = self
+            .backends
+            .iter()
+            .map(|(name, connected)| {
+                let m = connected.breaker.metrics();
+                BackendHealth {
+                    name: name.clone(),
+                    kind: connected.backend.kind(),
+                    circuit: match m.state {
+                        BreakerState::Closed => CircuitState::Closed,
+                        BreakerState::Open => CircuitState::Open,
+                        BreakerState::HalfOpen => CircuitState::HalfOpen,
+                    },
+                    failures: m.failures,
+                    rejected: m.rejected,
+                    opened: m.opened,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 }

@@ -10,6 +10,11 @@
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
 //!   `strata_cache_hit_ratio{cache}`: gauges.
 //! - `strata_http_request_duration_seconds{method,route,status}`: histogram.
+//! - `strata_backend_circuit_state{backend,kind}`: gauge, 0 closed,
+//!   1 half-open, 2 open.
+//! - `strata_backend_failures_total{backend}`,
+//!   `strata_backend_rejected_total{backend}` (refused while open),
+//!   `strata_backend_breaker_opened_total{backend}`: counters.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock, RwLock};
@@ -159,6 +164,16 @@ pub async fn render(service: &CacheService) -> String {
                 tracing::warn!(cache = %name, error = %e, "could not read cache stats for /metrics")
             }
         }
+    }
+    for backend in service.backends() {
+        metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind)
+            .set(f64::from(backend.circuit.gauge()));
+        metrics::counter!("strata_backend_failures_total", "backend" => backend.name.clone())
+            .absolute(backend.failures);
+        metrics::counter!("strata_backend_rejected_total", "backend" => backend.name.clone())
+            .absolute(backend.rejected);
+        metrics::counter!("strata_backend_breaker_opened_total", "backend" => backend.name)
+            .absolute(backend.opened);
     }
     prometheus().render()
 }

@@ -13,6 +13,22 @@ pub struct Health {
     /// Caches whose backend does not answer, with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failing: Vec<FailingCache>,
+    /// Shared backends with their circuit breaker state (`/health/ready` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<BackendStatus>,
+}
+
+/// A shared backend in `/health/ready`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BackendStatus {
+    /// The backend's configured name.
+    pub name: String,
+    /// `redis`, `redis-cluster` or `memcached`.
+    pub kind: &'static str,
+    /// Circuit breaker state: `closed`, `open` or `half_open`.
+    pub circuit_breaker: &'static str,
+    /// Times the breaker opened since start.
+    pub breaker_opened_total: u64,
 }
 
 /// A cache whose backend fails its ping.
@@ -30,6 +46,7 @@ pub(crate) async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
         failing: Vec::new(),
+        backends: Vec::new(),
     })
 }
 
@@ -46,15 +63,28 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
             error,
         })
         .collect();
+    let backends: Vec<BackendStatus> = state
+        .service
+        .backends()
+        .into_iter()
+        .map(|b| BackendStatus {
+            name: b.name,
+            kind: b.kind,
+            circuit_breaker: b.circuit.as_str(),
+            breaker_opened_total: b.opened,
+        })
+        .collect();
     if failing.is_empty() {
         HttpResponse::Ok().json(Health {
             status: "ok",
             failing,
+            backends,
         })
     } else {
         HttpResponse::ServiceUnavailable().json(Health {
             status: "unavailable",
             failing,
+            backends,
         })
     }
 }
