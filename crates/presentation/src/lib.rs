@@ -86,7 +86,18 @@ pub fn app(
 
 fn routes(cfg: &mut web::ServiceConfig) {
     let method_not_allowed = || web::to(|| async { ApiError::method_not_allowed() });
+    // The router tries resources in order, one regex match per dynamic
+    // pattern (and `match_pattern` in the metrics middleware repeats it), so
+    // the hot entry route comes first. No other route's path can match it.
     cfg.service(
+        web::resource("/v1/caches/{cache}/entries/{key:.+}")
+            .route(web::get().to(entries::get_entry))
+            .route(web::head().to(entries::get_entry))
+            .route(web::put().to(entries::put_entry))
+            .route(web::delete().to(entries::delete_entry))
+            .default_service(method_not_allowed()),
+    )
+    .service(
         web::resource("/v1/caches")
             .route(web::get().to(caches::list))
             .default_service(method_not_allowed()),
@@ -109,14 +120,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/caches/{cache}/invalidations")
             .route(web::post().to(invalidations::invalidate))
-            .default_service(method_not_allowed()),
-    )
-    .service(
-        web::resource("/v1/caches/{cache}/entries/{key:.+}")
-            .route(web::get().to(entries::get_entry))
-            .route(web::head().to(entries::get_entry))
-            .route(web::put().to(entries::put_entry))
-            .route(web::delete().to(entries::delete_entry))
             .default_service(method_not_allowed()),
     )
     .service(
