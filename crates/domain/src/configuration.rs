@@ -12,6 +12,34 @@ pub const DEFAULT_MAX_VALUE_BYTES: u64 = 1024 * 1024;
 /// Entry capacity of a cache that names neither `max_entries` nor `max_bytes`.
 pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 
+/// Default zstd threshold for values written to a shared tier, in bytes.
+pub const DEFAULT_COMPRESSION_THRESHOLD_BYTES: u64 = 1024;
+
+/// Longest accepted encryption key id, in bytes.
+pub const MAX_KEY_ID_BYTES: usize = 32;
+
+/// How values are compressed before they are written to a shared (L2)
+/// tier. In-process tiers always hold plain values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Never compress.
+    None,
+    /// zstd (RFC 8878) for payloads of at least `threshold_bytes`, kept
+    /// only when it makes the payload smaller.
+    Zstd {
+        /// Smallest payload worth compressing, in bytes.
+        threshold_bytes: u64,
+    },
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self::Zstd {
+            threshold_bytes: DEFAULT_COMPRESSION_THRESHOLD_BYTES,
+        }
+    }
+}
+
 /// The eviction strategy of a cache's memory tier.
 ///
 /// Configuration names (the strings `parse` accepts and `as_str` returns)
@@ -169,6 +197,9 @@ pub struct CacheConfiguration {
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
     max_value_bytes: u64,
+    l1_max_ttl: Option<Ttl>,
+    compression: Compression,
+    encryption_key_id: Option<String>,
 }
 
 impl CacheConfiguration {
@@ -193,6 +224,9 @@ impl CacheConfiguration {
             max_bytes: None,
             default_ttl: None,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            l1_max_ttl: None,
+            compression: Compression::default(),
+            encryption_key_id: None,
         }
     }
 
@@ -206,6 +240,9 @@ impl CacheConfiguration {
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,
             max_value_bytes: self.max_value_bytes,
+            l1_max_ttl: self.l1_max_ttl,
+            compression: self.compression,
+            encryption_key_id: self.encryption_key_id.clone(),
         }
     }
 
@@ -237,6 +274,26 @@ impl CacheConfiguration {
     pub fn max_value_bytes(&self) -> u64 {
         self.max_value_bytes
     }
+
+    /// Cap on an entry's time in the memory tier of a stacked cache.
+    pub fn l1_max_ttl(&self) -> Option<Ttl> {
+        self.l1_max_ttl
+    }
+
+    /// Compression of values written to the shared tier.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Key id that encrypts values written to the shared tier, if any.
+    pub fn encryption_key_id(&self) -> Option<&str> {
+        self.encryption_key_id.as_deref()
+    }
+
+    /// Whether this cache stacks the memory tier over a shared one.
+    pub fn is_tiered(&self) -> bool {
+        self.tiers.len() > 1 && self.tiers[0].is_memory()
+    }
 }
 
 /// Builds a validated [`CacheConfiguration`]; see its invariants.
@@ -249,6 +306,9 @@ pub struct CacheConfigurationBuilder {
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
     max_value_bytes: u64,
+    l1_max_ttl: Option<Ttl>,
+    compression: Compression,
+    encryption_key_id: Option<String>,
 }
 
 impl CacheConfigurationBuilder {
@@ -282,6 +342,23 @@ impl CacheConfigurationBuilder {
         self.max_value_bytes = max_value_bytes;
         self
     }
+    /// Longest time an entry stays in the memory (L1) tier of a stacked
+    /// cache, bounding staleness if a coherence message is lost.
+    pub fn l1_max_ttl(mut self, l1_max_ttl: Option<Ttl>) -> Self {
+        self.l1_max_ttl = l1_max_ttl;
+        self
+    }
+    /// Compression of values written to the shared tier.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+    /// Id of the key (in the service's keyring) that encrypts values
+    /// written to the shared tier with AES-256-GCM; `None` stores plain.
+    pub fn encryption_key_id(mut self, key_id: Option<String>) -> Self {
+        self.encryption_key_id = key_id;
+        self
+    }
 
     /// Checks the invariants and builds the configuration.
     ///
@@ -307,6 +384,24 @@ impl CacheConfigurationBuilder {
                     "the memory tier can only be the first (L1) tier",
                 ));
             }
+        }
+        if let Some(kid) = &self.encryption_key_id
+            && (kid.is_empty()
+                || kid.len() > MAX_KEY_ID_BYTES
+                || !kid
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(InvalidConfiguration::new(
+                "encryption_key_id",
+                format!("must be 1 to {MAX_KEY_ID_BYTES} characters of [A-Za-z0-9_-]"),
+            ));
+        }
+        if self.encryption_key_id.is_some() && self.tiers.len() == 1 && self.tiers[0].is_memory() {
+            return Err(InvalidConfiguration::new(
+                "encryption_key_id",
+                "encryption applies to shared tiers; this cache has only the memory tier",
+            ));
         }
         if self.max_entries == Some(0) {
             return Err(InvalidConfiguration::new(
@@ -346,6 +441,9 @@ impl CacheConfigurationBuilder {
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,
             max_value_bytes: self.max_value_bytes,
+            l1_max_ttl: self.l1_max_ttl,
+            compression: self.compression,
+            encryption_key_id: self.encryption_key_id,
         })
     }
 }

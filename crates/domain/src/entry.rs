@@ -90,6 +90,14 @@ impl CacheEntry {
         self.expires_at.map(|at| at.saturating_since(now))
     }
 
+    /// The same entry expiring no later than `cap` (a shorter-lived copy for
+    /// an L1 tier); an entry without TTL gets `cap` as its expiry.
+    pub fn expiring_by(&self, cap: Timestamp) -> Self {
+        let mut entry = self.clone();
+        entry.expires_at = Some(self.expires_at.map_or(cap, |at| at.min(cap)));
+        entry
+    }
+
     /// Whether the entry carries `tag`.
     pub fn has_tag(&self, tag: &Tag) -> bool {
         self.tags.binary_search(tag).is_ok()

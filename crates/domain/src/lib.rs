@@ -23,8 +23,10 @@ mod time;
 mod value;
 
 pub use configuration::{
-    CacheConfiguration, CacheConfigurationBuilder, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
-    EvictionPolicy, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MEMORY_TIER, TierName,
+    CacheConfiguration, CacheConfigurationBuilder, Compression,
+    DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
+    EvictionPolicy, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
+    TierName,
 };
 pub use entry::{CacheEntry, EntryVersion};
 pub use events::{DomainEvent, EvictionCause, InvalidationSelector};
@@ -32,7 +34,8 @@ pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
-    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, EventPublisher, InsertOutcome, ProvisionError,
+    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, HitTier, Lookup,
+    TierStats, EventPublisher, InsertOutcome, ProvisionError,
     RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
 };
 pub use principal::{Principal, Role};

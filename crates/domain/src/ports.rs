@@ -62,6 +62,52 @@ pub struct StoreStats {
     pub expirations: u64,
 }
 
+/// Which tier of a cache answered a read: the first tier is L1 (the memory
+/// tier of a stacked cache, or the only tier), the next is L2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitTier {
+    /// The first tier.
+    L1,
+    /// The second (shared) tier of a stacked cache.
+    L2,
+}
+
+impl HitTier {
+    /// `HIT-L1` or `HIT-L2`, the `X-Cache` response header value.
+    pub const fn x_cache(self) -> &'static str {
+        match self {
+            Self::L1 => "HIT-L1",
+            Self::L2 => "HIT-L2",
+        }
+    }
+}
+
+/// A read hit with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lookup {
+    /// The entry.
+    pub entry: CacheEntry,
+    /// The tier that held it.
+    pub tier: HitTier,
+    /// True when the entry came from L1 while the shared tier (or the
+    /// coherence channel) was unreachable: other instances' writes may not
+    /// have reached it (degraded mode).
+    pub possibly_stale: bool,
+}
+
+/// One tier's counters in a stacked cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// The tier's name as configured (`memory`, or a backend name).
+    pub tier: String,
+    /// Reads this tier answered.
+    pub hits: u64,
+    /// Reads that reached this tier and missed it.
+    pub misses: u64,
+    /// The tier store's own counters (zeros when the backend cannot say).
+    pub store: StoreStats,
+}
+
 /// Failure of a [`CacheStore`] operation, mapped by the adapter from its
 /// driver's errors (driver error types never cross this port).
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +185,28 @@ pub trait CacheStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] when the backend fails.
     async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError>;
+
+    /// Reads one entry and says which tier answered; `Ok(None)` on a miss.
+    /// The default calls [`get`](Self::get) and reports [`HitTier::L1`].
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
+        Ok(self.get(key).await?.map(|entry| Lookup {
+            entry,
+            tier: HitTier::L1,
+            possibly_stale: false,
+        }))
+    }
+
+    /// Per-tier counters of a stacked store, L1 first; empty (the default)
+    /// for a single-tier store.
+    ///
+    /// # Errors
+    /// [`StoreError`] when a tier fails to report.
+    async fn tier_stats(&self) -> Result<Vec<TierStats>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Reads several keys; the answer has one slot per key, in order.
     ///

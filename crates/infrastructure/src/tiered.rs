@@ -1,0 +1,578 @@
+//! [`TieredStore`]: an in-process memory tier (L1) stacked over a shared
+//! tier (L2: Redis, Redis Cluster or Memcached), kept coherent across
+//! instances by a [`CoherenceBus`].
+//!
+//! - **Reads** try L1, then L2. An L2 hit is promoted into L1 with the
+//!   remaining L2 TTL (capped by `l1_max_ttl`). Concurrent L1 misses of one
+//!   key in this process share a single L2 read (single-flight).
+//! - **Writes** are write-through: L2 first, then L1. When L2 fails, the key
+//!   is dropped from L1 so that L1 never holds a value L2 refused.
+//! - **Deletes, invalidations and flushes** apply to L2, then L1, and are
+//!   published on the bus so the other instances drop their L1 copies.
+//! - **Degraded mode:** while L2's circuit breaker is not closed, or the
+//!   bus has lost its subscription, L1 hits are still served but flagged
+//!   [`Lookup::possibly_stale`]; misses fail with L2's error (503).
+//!
+//! Promotion races: an L2 read that started before a write or invalidation
+//! of the same key must not re-install the old value in L1 after the
+//! invalidation. Each key hashes to one of [`STRIPES`] generation counters
+//! (and one global counter covers pattern, tag and flush invalidations);
+//! writers bump the counter after L2 and before touching L1, and a promotion
+//! is skipped, or undone, when the counter moved during its L2 read.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_domain::{
+    CacheEntry, CacheKey, CacheName, CacheStore, Clock, HitTier, InsertOutcome, KeyPattern, Lookup,
+    StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
+};
+use tokio::sync::watch;
+
+use crate::coherence::{CoherenceBus, CoherenceListener, Invalidation};
+use crate::{BreakerState, CircuitBreaker, SystemClock};
+
+/// Number of per-key generation counters (see the module docs).
+pub const STRIPES: usize = 256;
+
+type Flight = Option<Result<Option<CacheEntry>, Arc<StoreError>>>;
+
+/// Builds a [`TieredStore`].
+pub struct TieredStoreBuilder {
+    cache: CacheName,
+    l1: Arc<dyn CacheStore>,
+    l2: Arc<dyn CacheStore>,
+    l1_name: String,
+    l2_name: String,
+    l1_max_ttl: Option<Duration>,
+    clock: Arc<dyn Clock>,
+    bus: Option<Arc<CoherenceBus>>,
+    breaker: Option<Arc<CircuitBreaker>>,
+}
+
+impl TieredStoreBuilder {
+    /// Tier names for stats and metrics (default `memory` and `l2`).
+    pub fn tier_names(mut self, l1: impl Into<String>, l2: impl Into<String>) -> Self {
+        self.l1_name = l1.into();
+        self.l2_name = l2.into();
+        self
+    }
+
+    /// Longest time an entry stays in L1, whatever its TTL in L2.
+    pub fn l1_max_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.l1_max_ttl = ttl;
+        self
+    }
+
+    /// The clock that `l1_max_ttl` is measured against.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Publish this cache's invalidations on `bus` and apply the other
+    /// instances' to L1.
+    pub fn bus(mut self, bus: Arc<CoherenceBus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// L2's circuit breaker: while it is not closed, L1 hits are flagged
+    /// possibly stale.
+    pub fn breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Builds the store and registers it with the bus.
+    pub fn build(self) -> TieredStore {
+        let shared = Arc::new(Shared {
+            cache: self.cache,
+            l1: self.l1,
+            l2: self.l2,
+            l1_name: self.l1_name,
+            l2_name: self.l2_name,
+            l1_max_ttl: self.l1_max_ttl,
+            clock: self.clock,
+            bus: self.bus,
+            breaker: self.breaker,
+            generations: Generations::new(),
+            flights: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        });
+        if let Some(bus) = &shared.bus {
+            let listener: Weak<dyn CoherenceListener> =
+                Arc::downgrade(&(shared.clone() as Arc<dyn CoherenceListener>));
+            bus.register(&shared.cache, listener);
+        }
+        TieredStore { shared }
+    }
+}
+
+/// A memory tier over a shared tier; see the module docs.
+pub struct TieredStore {
+    shared: Arc<Shared>,
+}
+
+impl TieredStore {
+    /// A builder for cache `cache` with `l1` (in-process) over `l2` (shared).
+    pub fn builder(
+        cache: CacheName,
+        l1: Arc<dyn CacheStore>,
+        l2: Arc<dyn CacheStore>,
+    ) -> TieredStoreBuilder {
+        TieredStoreBuilder {
+            cache,
+            l1,
+            l2,
+            l1_name: "memory".to_owned(),
+            l2_name: "l2".to_owned(),
+            l1_max_ttl: None,
+            clock: Arc::new(SystemClock),
+            bus: None,
+            breaker: None,
+        }
+    }
+
+    /// The L1 store.
+    pub fn l1(&self) -> &Arc<dyn CacheStore> {
+        &self.shared.l1
+    }
+
+    /// Reads of L2 so far (single-flight leaders and batch reads).
+    pub fn l2_reads(&self) -> u64 {
+        let c = &self.shared.counters;
+        c.l2_hits.load(Ordering::Relaxed) + c.l2_misses.load(Ordering::Relaxed)
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    l1_hits: AtomicU64,
+    l1_misses: AtomicU64,
+    l2_hits: AtomicU64,
+    l2_misses: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Invalidation generations: one global counter and [`STRIPES`] per-key ones.
+struct Generations {
+    hasher: RandomState,
+    global: AtomicU64,
+    stripes: Box<[AtomicU64]>,
+}
+
+impl Generations {
+    fn new() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            global: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn stripe(&self, key: &CacheKey) -> &AtomicU64 {
+        let i = self.hasher.hash_one(key.as_str()) as usize % STRIPES;
+        &self.stripes[i]
+    }
+
+    fn snapshot(&self, key: &CacheKey) -> (u64, u64) {
+        (
+            self.global.load(Ordering::SeqCst),
+            self.stripe(key).load(Ordering::SeqCst),
+        )
+    }
+
+    fn bump_key(&self, key: &CacheKey) {
+        self.stripe(key).fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn bump_all(&self) {
+        self.global.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+struct Shared {
+    cache: CacheName,
+    l1: Arc<dyn CacheStore>,
+    l2: Arc<dyn CacheStore>,
+    l1_name: String,
+    l2_name: String,
+    l1_max_ttl: Option<Duration>,
+    clock: Arc<dyn Clock>,
+    bus: Option<Arc<CoherenceBus>>,
+    breaker: Option<Arc<CircuitBreaker>>,
+    generations: Generations,
+    flights: Mutex<HashMap<CacheKey, watch::Sender<Flight>>>,
+    counters: Counters,
+}
+
+/// Removes a single-flight slot when its leader finishes or is cancelled
+/// (dropping the sender wakes the followers, who then retry).
+struct FlightGuard<'a> {
+    shared: &'a Shared,
+    key: &'a CacheKey,
+}
+
+impl FlightGuard<'_> {
+    fn finish(self, result: Flight) {
+        let sender = self.shared.flights().remove(self.key);
+        std::mem::forget(self);
+        if let Some(sender) = sender {
+            sender.send_replace(result);
+        }
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.flights().remove(self.key);
+    }
+}
+
+/// A copy of a store error for single-flight followers (driver errors are
+/// not `Clone`; their text is kept).
+fn copy_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable { backend, source } => StoreError::Unavailable {
+            backend: backend.clone(),
+            source: source.to_string().into(),
+        },
+        StoreError::Timeout {
+            backend,
+            timeout_ms,
+        } => StoreError::Timeout {
+            backend: backend.clone(),
+            timeout_ms: *timeout_ms,
+        },
+        StoreError::Unsupported { backend, operation } => StoreError::Unsupported {
+            backend: backend.clone(),
+            operation,
+        },
+        StoreError::Unexpected(source) => StoreError::Unexpected(source.to_string().into()),
+    }
+}
+
+impl Shared {
+    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, watch::Sender<Flight>>> {
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether L1 answers may miss other instances' writes.
+    fn degraded(&self) -> bool {
+        self.breaker
+            .as_ref()
+            .is_some_and(|b| b.state() != BreakerState::Closed)
+            || self.bus.as_ref().is_some_and(|b| !b.is_subscribed())
+    }
+
+    /// The copy of `entry` that L1 holds: expiring by `l1_max_ttl` at most.
+    fn for_l1(&self, entry: &CacheEntry) -> CacheEntry {
+        match self.l1_max_ttl {
+            Some(max) => entry.expiring_by(self.clock.now().saturating_add(max)),
+            None => entry.clone(),
+        }
+    }
+
+    /// Installs an L2 hit in L1 unless the key was invalidated since
+    /// `before` was taken (then the promotion is skipped or undone).
+    async fn promote(&self, key: &CacheKey, entry: &CacheEntry, before: (u64, u64)) {
+        if self.generations.snapshot(key) != before {
+            return;
+        }
+        if let Err(e) = self.l1.insert(key.clone(), self.for_l1(entry)).await {
+            tracing::debug!(cache = %self.cache, error = %e, "L1 refused a promotion");
+            return;
+        }
+        if self.generations.snapshot(key) != before {
+            let _ = self.l1.remove(key).await;
+        }
+    }
+
+    /// One L2 read, promoting a hit.
+    async fn read_through(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        let before = self.generations.snapshot(key);
+        let found = self.l2.get(key).await?;
+        match &found {
+            Some(entry) => {
+                bump(&self.counters.l2_hits);
+                self.promote(key, entry, before).await;
+            }
+            None => bump(&self.counters.l2_misses),
+        }
+        Ok(found)
+    }
+
+    /// [`read_through`](Self::read_through) with single-flight: concurrent
+    /// callers for one key wait for the first one's answer.
+    async fn load(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        loop {
+            let follower = {
+                let mut flights = self.flights();
+                match flights.get(key) {
+                    Some(sender) => Some(sender.subscribe()),
+                    None => {
+                        flights.insert(key.clone(), watch::channel(None).0);
+                        None
+                    }
+                }
+            };
+            let Some(mut follower) = follower else {
+                let guard = FlightGuard { shared: self, key };
+                let result = self.read_through(key).await;
+                guard.finish(Some(match &result {
+                    Ok(found) => Ok(found.clone()),
+                    Err(e) => Err(Arc::new(copy_error(e))),
+                }));
+                return result;
+            };
+            let answer = match follower.wait_for(Option::is_some).await {
+                Ok(answer) => answer.clone(),
+                // The leader was cancelled before answering: take over.
+                Err(_) => continue,
+            };
+            return match answer {
+                Some(Ok(found)) => Ok(found),
+                Some(Err(e)) => Err(copy_error(&e)),
+                None => continue,
+            };
+        }
+    }
+
+    async fn publish(&self, invalidation: Invalidation) {
+        if let Some(bus) = &self.bus {
+            // The bus logs and counts failures; the write itself succeeded,
+            // and l1_max_ttl bounds how long another instance may lag.
+            let _ = bus.publish(&self.cache, invalidation).await;
+        }
+    }
+
+    async fn drop_from_l1(&self, invalidation: &Invalidation) {
+        let result = match invalidation {
+            Invalidation::Keys(keys) => {
+                for key in keys {
+                    self.generations.bump_key(key);
+                    let _ = self.l1.remove(key).await;
+                }
+                Ok(())
+            }
+            Invalidation::Pattern(pattern) => {
+                self.generations.bump_all();
+                self.l1.invalidate_pattern(pattern).await.map(drop)
+            }
+            Invalidation::Tags(tags) => {
+                self.generations.bump_all();
+                self.l1.invalidate_tags(tags).await.map(drop)
+            }
+            Invalidation::Flush | Invalidation::Reconfigure => {
+                self.generations.bump_all();
+                self.l1.flush().await
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(cache = %self.cache, error = %e, "could not apply an invalidation to L1");
+        }
+    }
+}
+
+#[async_trait]
+impl CoherenceListener for Shared {
+    async fn invalidate(&self, invalidation: &Invalidation) {
+        self.drop_from_l1(invalidation).await;
+    }
+
+    async fn clear(&self) {
+        self.drop_from_l1(&Invalidation::Flush).await;
+    }
+}
+
+#[async_trait]
+impl CacheStore for TieredStore {
+    fn backend(&self) -> &str {
+        self.shared.l2.backend()
+    }
+
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities {
+            shared: true,
+            ..self.shared.l2.capabilities()
+        }
+    }
+
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        Ok(self.lookup(key).await?.map(|hit| hit.entry))
+    }
+
+    async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
+        let s = &self.shared;
+        if let Ok(Some(entry)) = s.l1.get(key).await {
+            bump(&s.counters.l1_hits);
+            return Ok(Some(Lookup {
+                entry,
+                tier: HitTier::L1,
+                possibly_stale: s.degraded(),
+            }));
+        }
+        bump(&s.counters.l1_misses);
+        Ok(s.load(key).await?.map(|entry| Lookup {
+            entry,
+            tier: HitTier::L2,
+            possibly_stale: false,
+        }))
+    }
+
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+        let s = &self.shared;
+        let mut found = match s.l1.get_many(keys).await {
+            Ok(found) => found,
+            Err(_) => vec![None; keys.len()],
+        };
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        s.counters
+            .l1_hits
+            .fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
+        s.counters
+            .l1_misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let wanted: Vec<CacheKey> = missing.iter().map(|&i| keys[i].clone()).collect();
+        let before: Vec<(u64, u64)> = wanted.iter().map(|k| s.generations.snapshot(k)).collect();
+        let fetched = s.l2.get_many(&wanted).await?;
+        for ((i, entry), before) in missing.into_iter().zip(fetched).zip(before) {
+            match &entry {
+                Some(entry) => {
+                    bump(&s.counters.l2_hits);
+                    s.promote(&keys[i], entry, before).await;
+                }
+                None => bump(&s.counters.l2_misses),
+            }
+            found[i] = entry;
+        }
+        Ok(found)
+    }
+
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        let s = &self.shared;
+        let outcome = s.l2.insert(key.clone(), entry.clone()).await;
+        s.generations.bump_key(&key);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let _ = s.l1.remove(&key).await;
+                return Err(e);
+            }
+        };
+        if s.l1.insert(key.clone(), s.for_l1(&entry)).await.is_err() {
+            let _ = s.l1.remove(&key).await;
+        }
+        s.publish(Invalidation::Keys(vec![key])).await;
+        Ok(outcome)
+    }
+
+    async fn insert_many(
+        &self,
+        entries: Vec<(CacheKey, CacheEntry)>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let s = &self.shared;
+        let keys: Vec<CacheKey> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let l1_entries: Vec<(CacheKey, CacheEntry)> = entries
+            .iter()
+            .map(|(k, e)| (k.clone(), s.for_l1(e)))
+            .collect();
+        let outcome = s.l2.insert_many(entries).await;
+        for key in &keys {
+            s.generations.bump_key(key);
+        }
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                for key in &keys {
+                    let _ = s.l1.remove(key).await;
+                }
+                return Err(e);
+            }
+        };
+        if s.l1.insert_many(l1_entries).await.is_err() {
+            for key in &keys {
+                let _ = s.l1.remove(key).await;
+            }
+        }
+        s.publish(Invalidation::Keys(keys)).await;
+        Ok(outcome)
+    }
+
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let s = &self.shared;
+        let removed = s.l2.remove(key).await;
+        s.generations.bump_key(key);
+        let _ = s.l1.remove(key).await;
+        let removed = removed?;
+        s.publish(Invalidation::Keys(vec![key.clone()])).await;
+        Ok(removed)
+    }
+
+    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
+        let s = &self.shared;
+        let removed = s.l2.invalidate_pattern(pattern).await?;
+        s.drop_from_l1(&Invalidation::Pattern(pattern.clone()))
+            .await;
+        s.publish(Invalidation::Pattern(pattern.clone())).await;
+        Ok(removed)
+    }
+
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+        let s = &self.shared;
+        let removed = s.l2.invalidate_tags(tags).await?;
+        s.drop_from_l1(&Invalidation::Tags(tags.to_vec())).await;
+        s.publish(Invalidation::Tags(tags.to_vec())).await;
+        Ok(removed)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let s = &self.shared;
+        s.l2.flush().await?;
+        s.drop_from_l1(&Invalidation::Flush).await;
+        s.publish(Invalidation::Flush).await;
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.shared.l2.stats().await
+    }
+
+    async fn tier_stats(&self) -> Result<Vec<TierStats>, StoreError> {
+        let s = &self.shared;
+        let c = &s.counters;
+        Ok(vec![
+            TierStats {
+                tier: s.l1_name.clone(),
+                hits: c.l1_hits.load(Ordering::Relaxed),
+                misses: c.l1_misses.load(Ordering::Relaxed),
+                store: s.l1.stats().await.unwrap_or_default(),
+            },
+            TierStats {
+                tier: s.l2_name.clone(),
+                hits: c.l2_hits.load(Ordering::Relaxed),
+                misses: c.l2_misses.load(Ordering::Relaxed),
+                store: s.l2.stats().await.unwrap_or_default(),
+            },
+        ])
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.shared.l2.ping().await
+    }
+
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        self.shared.l2.entries().await
+    }
+}
