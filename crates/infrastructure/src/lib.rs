@@ -6,23 +6,23 @@
 //! type crosses a port.
 
 mod clock;
+pub mod coherence;
 mod events;
 pub mod eviction;
 mod moka_store;
 mod policy_store;
 mod provider;
 mod repository;
-pub mod coherence;
 mod tiered;
 
 pub use clock::SystemClock;
+pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
 pub use events::TracingEventPublisher;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
 pub use policy_store::{PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
 pub use tiered::{STRIPES, TieredStore, TieredStoreBuilder};
-pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
 pub mod envelope;
 pub mod memcached;
 pub mod redis;
