@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, EventPublisher,
-    EvictionPolicy, ProvisionError, StoreProvider,
+    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, DomainEvent,
+    EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
+use crate::coherence::Invalidation;
 use crate::{
-    BreakerState, CircuitBreaker, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
+    BreakerState, CircuitBreaker, CoherenceBus, TieredStore, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
     MokaStore, PolicyStore, RedisClusterConnection, RedisClusterStore, RedisConnection,
     RedisOptions, RedisStore, ResilientStore, SystemClock,
 };
@@ -57,6 +58,18 @@ struct ConnectedBackend {
     backend: Backend,
     breaker: Arc<CircuitBreaker>,
     timeout: Duration,
+    /// The coherence bus on this backend (Redis kinds, when coherence is on).
+    bus: Option<Arc<CoherenceBus>>,
+}
+
+/// Who this instance is on the coherence channel, and which channel.
+#[derive(Clone, Debug)]
+struct Coherence {
+    instance_id: String,
+    channel: String,
+    /// The backend whose bus serves every stacked cache; `None` means each
+    /// cache uses its own L2's bus (Memcached has none).
+    via: Option<String>,
 }
 
 impl ConnectedBackend {
@@ -73,13 +86,19 @@ impl ConnectedBackend {
 
 /// Opens stores from the configured backends.
 ///
-/// Today a cache's tiers may be `["memory"]`: the in-process tier, on
-/// [`MokaStore`] for `eviction = "tinylfu"` and on [`PolicyStore`] with the
-/// named policy for every other `eviction` value.
+/// A cache's tiers may be:
+/// - `["memory"]`: the in-process tier, on [`MokaStore`] for
+///   `eviction = "tinylfu"` and on [`PolicyStore`] with the named policy for
+///   every other `eviction` value;
+/// - `["<backend>"]`: one shared backend behind its timeout and breaker;
+/// - `["memory", "<backend>"]`: a [`TieredStore`], the memory tier over the
+///   shared backend, kept coherent through the backend's [`CoherenceBus`]
+///   when [`coherence`](Self::coherence) is on.
 pub struct StrataStoreProvider {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventPublisher>>,
     backends: HashMap<String, ConnectedBackend>,
+    coherence: Option<Coherence>,
 }
 
 impl StrataStoreProvider {
@@ -89,7 +108,45 @@ impl StrataStoreProvider {
             clock: Arc::new(SystemClock),
             events: None,
             backends: HashMap::new(),
+            coherence: None,
         }
+    }
+
+    /// Turns on L1 coherence: every Redis backend connected after this call
+    /// gets a [`CoherenceBus`] on `channel`, with this instance's
+    /// `instance_id`. Stacked caches publish their invalidations there and
+    /// drop what other instances publish. `via` names the backend whose bus
+    /// every stacked cache uses (needed for Memcached L2s); `None` uses
+    /// each cache's own L2.
+    pub fn coherence(
+        mut self,
+        instance_id: impl Into<String>,
+        channel: impl Into<String>,
+        via: Option<String>,
+    ) -> Self {
+        self.coherence = Some(Coherence {
+            instance_id: instance_id.into(),
+            channel: channel.into(),
+            via,
+        });
+        self
+    }
+
+    /// Wraps `inner` so that configuration changes are also published as
+    /// [`Invalidation::Reconfigure`] on every coherence bus (the other
+    /// instances drop that cache's L1). Publishing happens on a spawned
+    /// task: [`EventPublisher::publish`] must not block.
+    pub fn coherence_events(&self, inner: Arc<dyn EventPublisher>) -> Arc<dyn EventPublisher> {
+        let mut buses: Vec<Arc<CoherenceBus>> = Vec::new();
+        for bus in self.backends.values().filter_map(|b| b.bus.clone()) {
+            if !buses.iter().any(|b| Arc::ptr_eq(b, &bus)) {
+                buses.push(bus);
+            }
+        }
+        if buses.is_empty() {
+            return inner;
+        }
+        Arc::new(ReconfigurePublisher { inner, buses })
     }
 
     /// Connects the shared backend `name` that caches can list in `tiers`.
@@ -104,6 +161,17 @@ impl StrataStoreProvider {
         spec: BackendSpec,
         timeout: Duration,
     ) -> Result<Self, ProvisionError> {
+        let bus_url = match (&spec, &self.coherence) {
+            (BackendSpec::Redis { url }, Some(_)) => Some(url.clone()),
+            (BackendSpec::RedisCluster { urls }, Some(_)) => urls.first().cloned(),
+            _ => None,
+        };
+        let bus = match (bus_url, &self.coherence) {
+            (Some(url), Some(c)) => {
+                Some(CoherenceBus::connect(&url, &c.channel, &c.instance_id).await?)
+            }
+            _ => None,
+        };
         let backend = match spec {
             BackendSpec::Redis { url } => {
                 let options = RedisOptions {
@@ -143,6 +211,7 @@ impl StrataStoreProvider {
                 backend,
                 breaker: Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default())),
                 timeout,
+                bus,
             },
         );
         Ok(self)
@@ -166,6 +235,37 @@ impl StrataStoreProvider {
                 connected.guard(MemcachedStore::builder(c.clone(), name).build())
             }
         })
+    }
+
+    fn open_tiered(
+        &self,
+        tier: &str,
+        config: &CacheConfiguration,
+    ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
+        let l2 = self.open_shared(tier, config)?;
+        let l1 = self.open_memory(config)?;
+        let Some(connected) = self.backends.get(tier) else {
+            return Err(ProvisionError::UnknownTier(tier.to_owned()));
+        };
+        let bus = match self.coherence.as_ref().and_then(|c| c.via.as_deref()) {
+            Some(via) => self.backends.get(via).and_then(|b| b.bus.clone()),
+            None => connected.bus.clone(),
+        };
+        let mut builder = TieredStore::builder(config.name().clone(), l1, l2)
+            .tier_names(strata_domain::MEMORY_TIER, tier)
+            .l1_max_ttl(config.l1_max_ttl().map(|t| t.as_duration()))
+            .clock(self.clock.clone())
+            .breaker(connected.breaker.clone());
+        match bus {
+            Some(bus) => builder = builder.bus(bus),
+            None => tracing::warn!(
+                cache = %config.name(),
+                backend = tier,
+                "stacked cache without a coherence bus: other instances' writes reach this \
+                 instance's L1 only when l1_max_ttl expires"
+            ),
+        }
+        Ok(Arc::new(builder.build()))
     }
 
     /// Publish eviction and expiry events to `events`.
@@ -238,10 +338,7 @@ impl StoreProvider for StrataStoreProvider {
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
         match config.tiers() {
             [memory] if memory.is_memory() => self.open_memory(config),
-            [memory, ..] if memory.is_memory() => Err(ProvisionError::Unsupported(
-                "stacked tiers (memory over a shared backend) are not available in this build"
-                    .into(),
-            )),
+            [memory, shared] if memory.is_memory() => self.open_tiered(shared.as_str(), config),
             [shared] => self.open_shared(shared.as_str(), config),
             [_, ..] => Err(ProvisionError::Unsupported(
                 "a cache can stack at most a memory tier over one shared backend".into(),
@@ -272,5 +369,32 @@ impl StoreProvider for StrataStoreProvider {
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
+    }
+}
+
+/// Forwards events to `inner` and publishes configuration changes on the
+/// coherence buses.
+struct ReconfigurePublisher {
+    inner: Arc<dyn EventPublisher>,
+    buses: Vec<Arc<CoherenceBus>>,
+}
+
+impl EventPublisher for ReconfigurePublisher {
+    fn publish(&self, event: DomainEvent) {
+        if let DomainEvent::ConfigurationChanged {
+            cache,
+            before: Some(_),
+            ..
+        } = &event
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            for bus in &self.buses {
+                let (bus, cache) = (bus.clone(), cache.clone());
+                runtime.spawn(async move {
+                    let _ = bus.publish(&cache, Invalidation::Reconfigure).await;
+                });
+            }
+        }
+        self.inner.publish(event);
     }
 }
