@@ -6,6 +6,7 @@
 //! type crosses a port.
 
 mod clock;
+pub mod codec;
 mod events;
 pub mod eviction;
 mod moka_store;
@@ -14,6 +15,7 @@ mod provider;
 mod repository;
 
 pub use clock::SystemClock;
+pub use codec::{CodecError, Keyring, ValueCodec};
 pub use events::TracingEventPublisher;
 pub use moka_store::{MokaStore, MokaStoreBuilder};
 pub use policy_store::{PolicyStore, PolicyStoreBuilder};
