@@ -11,10 +11,23 @@
 //! | `expires_at_ms` | uint or nil          | expiry, ms since the Unix epoch; nil = no TTL     |
 //! | `tags`          | array of str         | sorted, unique tags                               |
 //! | `version`       | uint                 | the entry's [`EntryVersion`]                      |
-//! | `flags`         | uint (u8 bits)       | payload transforms; 0 today (see [`flags`])       |
-//! | `payload`       | bin                  | the value's bytes                                 |
+//! | `flags`         | uint (u8 bits)       | payload transforms applied, see [`flags`]         |
+//! | `payload`       | bin                  | the value's bytes, after the transforms in `flags`|
 //! | `key`           | str (optional)       | the original key when the backend key is a hash   |
 //! | `tag_gens`      | array of uint (opt.) | per-tag generations at write time (Memcached)     |
+//! | `kid`           | str (optional)       | encryption key id; present iff `flags` has `AES256GCM` |
+//! | `nonce`         | bin (optional)       | 12-byte AES-GCM nonce; present iff `kid` is       |
+//!
+//! `flags` bits ([`flags`]), applied on write in this order by a
+//! [`ValueCodec`] and undone in reverse on read:
+//!
+//! | bit    | name        | transform                                                        |
+//! |--------|-------------|------------------------------------------------------------------|
+//! | `0x01` | `ZSTD`      | one Zstandard frame (RFC 8878) with its content size             |
+//! | `0x02` | `AES256GCM` | AES-256-GCM (NIST SP 800-38D): ciphertext then 16-byte tag; AAD = `"strata-envelope\0"`, `v`, `flags`, `kid` |
+//!
+//! Flags 0 is a bare payload: envelopes written before codecs existed, or
+//! by [`ValueCodec::plain`], read unchanged with any codec.
 //!
 //! Readers reject any `v` other than [`ENVELOPE_VERSION`] and any flag bit
 //! they do not understand, so that a newer writer's data is never
@@ -26,15 +39,22 @@ use strata_domain::{
     CacheEntry, CacheValue, ContentType, EntryVersion, StoreError, Tag, Timestamp,
 };
 
+use crate::codec::ValueCodec;
+
 /// The envelope format version this build writes and reads.
 pub const ENVELOPE_VERSION: u8 = 1;
 
-/// Bits of the envelope's `flags` field. None is defined yet; the bits are
-/// reserved for payload transforms (compression, encryption) so that
-/// readers can refuse what they cannot undo.
+/// Bits of the envelope's `flags` field: the payload transforms applied
+/// (see [`ValueCodec`]). Readers refuse bits outside [`flags::KNOWN`]
+/// rather than misread what they cannot undo.
 pub mod flags {
-    /// The bits this build understands: none.
-    pub const KNOWN: u8 = 0;
+    /// The payload is one Zstandard frame (RFC 8878).
+    pub const ZSTD: u8 = 0x01;
+    /// The payload is AES-256-GCM ciphertext plus tag (NIST SP 800-38D);
+    /// the envelope carries `kid` and `nonce`.
+    pub const AES256GCM: u8 = 0x02;
+    /// The bits this build understands.
+    pub const KNOWN: u8 = ZSTD | AES256GCM;
 }
 
 /// A [`CacheEntry`] plus the backend-specific fields stored alongside it.
@@ -63,6 +83,24 @@ pub enum EnvelopeError {
     /// The bytes are not a well-formed envelope.
     #[error("malformed envelope: {0}")]
     Malformed(String),
+    /// The payload is encrypted but the reading codec has no keyring.
+    #[error(
+        "envelope payload is encrypted with key id `{0}` but this store has no encryption \
+         keyring configured"
+    )]
+    NoKeyring(String),
+    /// The payload is encrypted with a key id the keyring does not hold.
+    #[error(
+        "envelope payload is encrypted with key id `{0}`, which is not in this store's keyring"
+    )]
+    UnknownKeyId(String),
+    /// AES-GCM authentication failed: the key under that id is not the one
+    /// that encrypted, or the stored value was altered.
+    #[error(
+        "envelope payload failed AES-256-GCM authentication with key id `{0}`: wrong key for \
+         that id, or the stored value was altered"
+    )]
+    DecryptionFailed(String),
 }
 
 impl From<EnvelopeError> for StoreError {
@@ -116,6 +154,10 @@ struct WireOut<'a> {
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "<[u64]>::is_empty")]
     tag_gens: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<BinRef<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +178,10 @@ struct WireIn {
     key: Option<String>,
     #[serde(default)]
     tag_gens: Vec<u64>,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    nonce: Option<Bin>,
 }
 
 impl Envelope {
@@ -148,13 +194,29 @@ impl Envelope {
         }
     }
 
-    /// Encodes the envelope as MessagePack bytes.
+    /// Encodes the envelope as MessagePack bytes with an untransformed
+    /// payload (flags 0); same as [`Envelope::encode_with`] and
+    /// [`ValueCodec::plain`].
     ///
     /// # Errors
     /// [`StoreError::Unexpected`] if serialization fails (it does not for
     /// well-formed entries; the error is kept rather than a panic).
     pub fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        self.encode_with(&ValueCodec::plain())
+    }
+
+    /// Encodes the envelope as MessagePack bytes, its payload compressed
+    /// and/or encrypted as `codec` says.
+    ///
+    /// # Errors
+    /// [`StoreError::Unexpected`] if compression, encryption (the system
+    /// random source failed, or a payload over 64 GiB) or serialization
+    /// fails.
+    pub fn encode_with(&self, codec: &ValueCodec) -> Result<Vec<u8>, StoreError> {
         let e = &self.entry;
+        let sealed = codec
+            .seal(ENVELOPE_VERSION, e.value().bytes())
+            .map_err(|err| StoreError::Unexpected(Box::new(err)))?;
         let wire = WireOut {
             v: ENVELOPE_VERSION,
             content_type: e.value().content_type().as_str(),
@@ -162,22 +224,40 @@ impl Envelope {
             expires_at_ms: e.expires_at().map(Timestamp::as_millis),
             tags: e.tags().iter().map(Tag::as_str).collect(),
             version: e.version().get(),
-            flags: 0,
-            payload: BinRef(e.value().bytes()),
+            flags: sealed.flags,
+            payload: BinRef(sealed.payload.as_deref().unwrap_or(e.value().bytes())),
             key: self.key.as_deref(),
             tag_gens: &self.tag_generations,
+            kid: sealed.key_id.as_deref(),
+            nonce: sealed.nonce.as_ref().map(|n| BinRef(n)),
         };
         rmp_serde::to_vec_named(&wire).map_err(|err| StoreError::Unexpected(Box::new(err)))
     }
 
-    /// Decodes bytes written by [`Envelope::encode`].
+    /// Decodes bytes written by [`Envelope::encode`], or by
+    /// [`Envelope::encode_with`] with a codec that does not encrypt.
+    ///
+    /// # Errors
+    /// As [`Envelope::decode_with`]; encrypted envelopes fail with
+    /// [`EnvelopeError::NoKeyring`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        Self::decode_with(bytes, &ValueCodec::plain())
+    }
+
+    /// Decodes bytes written by [`Envelope::encode_with`], undoing the
+    /// transforms its flags name: decompression needs nothing from
+    /// `codec`, decryption needs the envelope's key id in `codec`'s
+    /// keyring. Flags 0 (a bare payload) is read with any codec.
     ///
     /// # Errors
     /// [`EnvelopeError::UnsupportedVersion`] for another format version,
-    /// [`EnvelopeError::UnsupportedFlags`] for unknown flag bits, and
-    /// [`EnvelopeError::Malformed`] for anything that is not an envelope
-    /// (including invalid content types or tags).
-    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+    /// [`EnvelopeError::UnsupportedFlags`] for unknown flag bits,
+    /// [`EnvelopeError::NoKeyring`], [`EnvelopeError::UnknownKeyId`] and
+    /// [`EnvelopeError::DecryptionFailed`] for payloads `codec` cannot
+    /// decrypt, and [`EnvelopeError::Malformed`] for anything that is not
+    /// an envelope (including invalid content types or tags, and
+    /// corrupt compressed payloads).
+    pub fn decode_with(bytes: &[u8], codec: &ValueCodec) -> Result<Self, EnvelopeError> {
         let malformed = |e: &dyn std::fmt::Display| EnvelopeError::Malformed(e.to_string());
         let probe: Probe = rmp_serde::from_slice(bytes).map_err(|e| malformed(&e))?;
         if probe.v != u64::from(ENVELOPE_VERSION) {
@@ -194,8 +274,19 @@ impl Envelope {
             .map(|t| Tag::parse(t))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| malformed(&e))?;
+        let payload = if wire.flags == 0 {
+            wire.payload.0
+        } else {
+            codec.open(
+                ENVELOPE_VERSION,
+                wire.flags,
+                wire.kid.as_deref(),
+                wire.nonce.as_ref().map(|n| n.0.as_slice()),
+                wire.payload.0,
+            )?
+        };
         let entry = CacheEntry::new(
-            CacheValue::new(Bytes::from(wire.payload.0), content_type),
+            CacheValue::new(Bytes::from(payload), content_type),
             Timestamp::from_millis(wire.created_at_ms),
             wire.expires_at_ms.map(Timestamp::from_millis),
             tags,
@@ -212,7 +303,55 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Keyring;
     use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// Length of the AES-GCM authentication tag, in bytes.
+    const TAG_BYTES: usize = 16;
+
+    fn keyring(ids: &[&str]) -> Arc<Keyring> {
+        let mut keyring = Keyring::default();
+        for id in ids {
+            // Keys differ by id; `k1` is the same key in every keyring.
+            let tweak = id.bytes().fold(0u8, u8::wrapping_add);
+            let key: [u8; 32] = std::array::from_fn(|j| u8::try_from(j).unwrap() ^ tweak);
+            keyring.insert(*id, key).unwrap();
+        }
+        Arc::new(keyring)
+    }
+
+    fn encrypting(threshold: Option<usize>, current: &str, ids: &[&str]) -> ValueCodec {
+        ValueCodec::new(threshold, Some((current.to_owned(), keyring(ids)))).unwrap()
+    }
+
+    /// The four codec shapes: none, compression, encryption, both.
+    fn codec(shape: u8) -> ValueCodec {
+        match shape {
+            0 => ValueCodec::plain(),
+            1 => ValueCodec::default(),
+            2 => encrypting(None, "k1", &["k1"]),
+            _ => encrypting(Some(1024), "k1", &["k1"]),
+        }
+    }
+
+    /// The stored fields, as a reader of the raw backend value sees them.
+    fn wire(bytes: &[u8]) -> WireIn {
+        rmp_serde::from_slice(bytes).unwrap()
+    }
+
+    /// Random bytes, or text that compresses well.
+    fn payloads() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..8192),
+            ("[a-d ]{1,16}", 0usize..8192)
+                .prop_map(|(unit, len)| { unit.bytes().cycle().take(len).collect() }),
+        ]
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
 
     fn entry(payload: &[u8], tags: &[&str], expires: Option<u64>) -> CacheEntry {
         CacheEntry::new(
@@ -257,10 +396,16 @@ mod tests {
         let mut bytes = Envelope::new(entry(b"x", &[], None)).encode().unwrap();
         // `flags` is encoded as the key "flags" followed by positive fixint 0.
         let pos = bytes.windows(6).position(|w| w == b"\xa5flags").unwrap() + 6;
-        bytes[pos] = 0x01;
+        bytes[pos] = 0x40;
         assert!(matches!(
             Envelope::decode(&bytes),
-            Err(EnvelopeError::UnsupportedFlags(1))
+            Err(EnvelopeError::UnsupportedFlags(0x40))
+        ));
+        // A known bit over a payload it does not describe is malformed.
+        bytes[pos] = flags::ZSTD;
+        assert!(matches!(
+            Envelope::decode(&bytes),
+            Err(EnvelopeError::Malformed(m)) if m.contains("zstd")
         ));
         assert!(matches!(
             Envelope::decode(b"not msgpack"),
@@ -286,5 +431,189 @@ mod tests {
             let decoded = Envelope::decode(&env.encode().unwrap()).unwrap();
             prop_assert_eq!(decoded, env);
         }
+
+        #[test]
+        fn round_trips_through_every_codec(
+            payload in payloads(),
+            shape in 0u8..4,
+            tags in proptest::collection::vec("[a-z]{1,8}", 0..3),
+            gens in proptest::collection::vec(any::<u64>(), 0..3),
+        ) {
+            let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+            let env = Envelope {
+                entry: entry(&payload, &tag_refs, Some(1_800_000_000_000)),
+                key: Some("user-key".into()),
+                tag_generations: gens,
+            };
+            let codec = codec(shape);
+            let bytes = env.encode_with(&codec).unwrap();
+            prop_assert_eq!(&Envelope::decode_with(&bytes, &codec).unwrap(), &env);
+            let stored = wire(&bytes);
+            let encrypted = stored.flags & flags::AES256GCM != 0;
+            prop_assert_eq!(encrypted, codec.key_id().is_some());
+            prop_assert_eq!(stored.kid.is_some(), encrypted);
+            prop_assert_eq!(stored.nonce.map(|n| n.0.len()), encrypted.then_some(12));
+        }
+
+        #[test]
+        fn compresses_only_from_the_threshold_and_only_when_smaller(
+            payload in payloads(),
+            threshold in 0usize..4096,
+            encrypt in any::<bool>(),
+        ) {
+            let codec = if encrypt {
+                encrypting(Some(threshold), "k1", &["k1"])
+            } else {
+                ValueCodec::new(Some(threshold), None).unwrap()
+            };
+            let bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
+            let stored = wire(&bytes);
+            let overhead = if encrypt { TAG_BYTES } else { 0 };
+            if stored.flags & flags::ZSTD != 0 {
+                prop_assert!(payload.len() >= threshold, "compressed below the threshold");
+                prop_assert!(
+                    stored.payload.0.len() < payload.len() + overhead,
+                    "compressed flag on a payload that did not shrink"
+                );
+            } else {
+                prop_assert_eq!(stored.payload.0.len(), payload.len() + overhead);
+            }
+            let never = ValueCodec::new(None, None).unwrap();
+            let plain = wire(&Envelope::new(entry(&payload, &[], None)).encode_with(&never).unwrap());
+            prop_assert_eq!(plain.flags, 0);
+        }
+
+        #[test]
+        fn ciphertext_never_contains_the_plaintext(
+            payload in payloads().prop_filter("at least 16 bytes", |p| p.len() >= 16),
+            compress in any::<bool>(),
+        ) {
+            let codec = encrypting(compress.then_some(0), "k1", &["k1"]);
+            let bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
+            prop_assert!(!contains(&bytes, &payload));
+            prop_assert!(!contains(&bytes, &payload[..16]));
+        }
+
+        #[test]
+        fn any_altered_ciphertext_byte_fails_authentication(
+            payload in payloads(),
+            shape in 2u8..4,
+            at in any::<prop::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let codec = codec(shape);
+            let mut bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
+            let stored = wire(&bytes).payload.0;
+            let start = bytes
+                .windows(stored.len())
+                .position(|w| w == stored.as_slice())
+                .unwrap();
+            bytes[start + at.index(stored.len())] ^= xor;
+            let err = Envelope::decode_with(&bytes, &codec).unwrap_err();
+            prop_assert!(matches!(err, EnvelopeError::DecryptionFailed(ref id) if id == "k1"));
+        }
+    }
+
+    #[test]
+    fn flipping_a_flag_of_an_encrypted_envelope_fails_authentication() {
+        let codec = encrypting(Some(0), "k1", &["k1"]);
+        let mut bytes = Envelope::new(entry(&[b'a'; 4096], &[], None))
+            .encode_with(&codec)
+            .unwrap();
+        let pos = bytes.windows(6).position(|w| w == b"\xa5flags").unwrap() + 6;
+        assert_eq!(bytes[pos], flags::ZSTD | flags::AES256GCM);
+        bytes[pos] = flags::AES256GCM;
+        let err = Envelope::decode_with(&bytes, &codec).unwrap_err();
+        assert!(matches!(err, EnvelopeError::DecryptionFailed(_)), "{err}");
+    }
+
+    #[test]
+    fn a_keyring_without_the_key_id_fails_clearly() {
+        let bytes = Envelope::new(entry(b"secret value", &[], None))
+            .encode_with(&encrypting(None, "k1", &["k1"]))
+            .unwrap();
+        let other = encrypting(None, "k2", &["k2"]);
+        let err = StoreError::from(Envelope::decode_with(&bytes, &other).unwrap_err());
+        assert!(matches!(err, StoreError::Unexpected(_)));
+        assert!(
+            err.to_string().contains("key id `k1`, which is not in"),
+            "{err}"
+        );
+        for plain in [ValueCodec::default(), ValueCodec::plain()] {
+            let err = Envelope::decode_with(&bytes, &plain).unwrap_err();
+            assert!(
+                err.to_string().contains("no encryption keyring configured"),
+                "{err}"
+            );
+        }
+        assert!(matches!(
+            Envelope::decode(&bytes),
+            Err(EnvelopeError::NoKeyring(_))
+        ));
+    }
+
+    #[test]
+    fn the_same_key_id_with_another_key_fails_authentication() {
+        let bytes = Envelope::new(entry(b"secret value", &[], None))
+            .encode_with(&encrypting(None, "k1", &["k1"]))
+            .unwrap();
+        let mut impostor = Keyring::default();
+        impostor.insert("k1", [0xee; 32]).unwrap();
+        let codec = ValueCodec::new(None, Some(("k1".into(), Arc::new(impostor)))).unwrap();
+        let err = Envelope::decode_with(&bytes, &codec).unwrap_err();
+        assert!(matches!(err, EnvelopeError::DecryptionFailed(ref id) if id == "k1"));
+    }
+
+    #[test]
+    fn rotation_reads_entries_written_with_an_older_key() {
+        let old = Envelope::new(entry(&[b'x'; 3000], &[], None));
+        let written_with_k1 = old
+            .encode_with(&encrypting(Some(0), "k1", &["k1"]))
+            .unwrap();
+        let rotated = encrypting(Some(0), "k2", &["k1", "k2"]);
+        assert_eq!(
+            Envelope::decode_with(&written_with_k1, &rotated).unwrap(),
+            old
+        );
+        let written_with_k2 = old.encode_with(&rotated).unwrap();
+        assert_eq!(wire(&written_with_k2).kid.as_deref(), Some("k2"));
+        assert_eq!(
+            Envelope::decode_with(&written_with_k2, &rotated).unwrap(),
+            old
+        );
+    }
+
+    #[test]
+    fn envelopes_without_flags_read_with_any_codec() {
+        let env = Envelope::new(entry(&[b'z'; 5000], &["t"], None));
+        let old = env.encode().unwrap();
+        assert_eq!(wire(&old).flags, 0);
+        for shape in 0..4 {
+            assert_eq!(Envelope::decode_with(&old, &codec(shape)).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn compressible_payloads_are_stored_compressed() {
+        let payload = b"strata ".repeat(1500);
+        let env = Envelope::new(entry(&payload, &[], None));
+        let stored = wire(&env.encode_with(&ValueCodec::default()).unwrap());
+        assert_eq!(stored.flags, flags::ZSTD);
+        assert!(stored.payload.0.len() < payload.len() / 10);
+        let below = Envelope::new(entry(&payload[..1023], &[], None));
+        assert_eq!(
+            wire(&below.encode_with(&ValueCodec::default()).unwrap()).flags,
+            0
+        );
+    }
+
+    #[test]
+    fn nonces_are_fresh_per_write() {
+        let codec = encrypting(None, "k1", &["k1"]);
+        let env = Envelope::new(entry(b"same value", &[], None));
+        let a = wire(&env.encode_with(&codec).unwrap());
+        let b = wire(&env.encode_with(&codec).unwrap());
+        assert_ne!(a.nonce.unwrap().0, b.nonce.unwrap().0);
+        assert_ne!(a.payload.0, b.payload.0);
     }
 }

@@ -6,6 +6,7 @@
 //! type crosses a port.
 
 mod clock;
+pub mod codec;
 pub mod coherence;
 mod events;
 pub mod eviction;
@@ -16,6 +17,7 @@ mod repository;
 mod tiered;
 
 pub use clock::SystemClock;
+pub use codec::{CodecError, Keyring, ValueCodec};
 pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
 pub use events::TracingEventPublisher;
 pub use moka_store::{MokaStore, MokaStoreBuilder};

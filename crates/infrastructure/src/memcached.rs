@@ -30,6 +30,7 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
+use crate::codec::ValueCodec;
 use crate::envelope::Envelope;
 
 const BACKEND: &str = "memcached";
@@ -166,6 +167,7 @@ struct Shared {
     client: Client,
     max_item_bytes: usize,
     clock: Arc<dyn Clock>,
+    codec: ValueCodec,
     /// `strata:<cache>:`
     prefix: String,
     timeout_ms: u64,
@@ -273,32 +275,32 @@ impl Shared {
         self.read_or_create(&self.generation_key())
     }
 
-    /// Decodes `raw` for `key`; `None` when it is expired, another key's
-    /// (hash collision), or carries an outdated tag generation (checked
-    /// against `tag_gens`, the current generations by tag key).
+    /// The entry of `env`, read for `key`; `None` when it is expired,
+    /// another key's (hash collision), or carries an outdated tag
+    /// generation (checked against `tag_gens`, the current generations by
+    /// tag key).
     fn accept(
         &self,
         key: &CacheKey,
         slot: &Slot,
-        raw: Vec<u8>,
+        env: &Envelope,
         tag_gens: &std::collections::HashMap<String, u64>,
-    ) -> Result<Option<CacheEntry>, StoreError> {
-        let env = Envelope::decode(&raw)?;
+    ) -> Option<CacheEntry> {
         if slot.hashed && env.key.as_deref() != Some(key.as_str()) {
-            return Ok(None);
+            return None;
         }
         if env.entry.is_expired(self.clock.now()) {
-            return Ok(None);
+            return None;
         }
         let tags = env.entry.tags();
         if env.tag_generations.len() != tags.len() {
-            return Ok(None);
+            return None;
         }
         let current = tags
             .iter()
             .zip(&env.tag_generations)
             .all(|(t, g)| tag_gens.get(&self.tag_key(t)) == Some(g));
-        Ok(current.then_some(env.entry))
+        current.then(|| env.entry.clone())
     }
 
     fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
@@ -310,13 +312,17 @@ impl Shared {
         let names: Vec<&str> = slots.iter().map(|s| s.key.as_str()).collect();
         let raws: std::collections::HashMap<String, Vec<u8>> =
             self.client.gets(&names).map_err(|e| self.err(e))?;
-        // Tags are known only once the envelopes are read: peek at them to
-        // fetch every tag generation in one more round trip.
+        // Decoded once (decompression and decryption included), also for
+        // duplicated keys; an undecodable item fails the whole call.
+        let envelopes = raws
+            .into_iter()
+            .map(|(name, raw)| Ok((name, Envelope::decode_with(&raw, &self.codec)?)))
+            .collect::<Result<std::collections::HashMap<String, Envelope>, StoreError>>()?;
+        // Tags are known only once the envelopes are read: fetch every tag
+        // generation in one more round trip.
         let mut tag_keys: Vec<String> = Vec::new();
-        for raw in raws.values() {
-            if let Ok(env) = Envelope::decode(raw) {
-                tag_keys.extend(env.entry.tags().iter().map(|t| self.tag_key(t)));
-            }
+        for env in envelopes.values() {
+            tag_keys.extend(env.entry.tags().iter().map(|t| self.tag_key(t)));
         }
         tag_keys.sort();
         tag_keys.dedup();
@@ -326,14 +332,15 @@ impl Shared {
             let refs: Vec<&str> = tag_keys.iter().map(String::as_str).collect();
             self.client.gets(&refs).map_err(|e| self.err(e))?
         };
-        keys.iter()
+        Ok(keys
+            .iter()
             .zip(&slots)
-            .map(|(key, slot)| match raws.get(&slot.key) {
-                // Duplicated keys read the same item: clone, do not take.
-                Some(raw) => self.accept(key, slot, raw.clone(), &tag_gens),
-                None => Ok(None),
+            .map(|(key, slot)| {
+                envelopes
+                    .get(&slot.key)
+                    .and_then(|env| self.accept(key, slot, env, &tag_gens))
             })
-            .collect()
+            .collect())
     }
 
     fn insert(&self, key: &CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
@@ -358,7 +365,7 @@ impl Shared {
             tag_generations,
             entry,
         };
-        let bytes = envelope.encode()?;
+        let bytes = envelope.encode_with(&self.codec)?;
         let item = bytes.len() + slot.key.len() + ITEM_OVERHEAD_BYTES;
         if item > self.max_item_bytes {
             return Err(StoreError::Unexpected(Box::new(ValueTooLarge {
@@ -452,6 +459,8 @@ impl Shared {
 ///   subtracted. `bytes`, `evictions_capacity`, `expirations` are 0.
 /// - Insert reports `Replaced` when an item was present, even one that a
 ///   tag invalidation had hidden.
+/// - Payloads go through the store's [`ValueCodec`] (compression,
+///   encryption) on every read and write.
 /// - Values whose item (envelope + key + header) exceeds
 ///   [`MemcachedOptions::max_item_bytes`] fail with
 ///   [`StoreError::Unexpected`] wrapping [`ValueTooLarge`].
@@ -472,6 +481,7 @@ pub struct MemcachedStoreBuilder {
     connection: MemcachedConnection,
     cache: CacheName,
     clock: Arc<dyn Clock>,
+    codec: ValueCodec,
 }
 
 impl MemcachedStoreBuilder {
@@ -479,6 +489,15 @@ impl MemcachedStoreBuilder {
     /// [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The payload transforms (compression, encryption) for every value
+    /// written and read (default [`ValueCodec::default`]: zstd from 1 KiB,
+    /// no encryption). The item size limit applies to the transformed
+    /// envelope.
+    pub fn codec(mut self, codec: ValueCodec) -> Self {
+        self.codec = codec;
         self
     }
 
@@ -490,6 +509,7 @@ impl MemcachedStoreBuilder {
                 client: self.connection.client,
                 max_item_bytes: options.max_item_bytes,
                 clock: self.clock,
+                codec: self.codec,
                 prefix: format!("strata:{}:", self.cache),
                 timeout_ms: u64::try_from(options.timeout.as_millis()).unwrap_or(u64::MAX),
             }),
@@ -504,6 +524,7 @@ impl MemcachedStore {
             connection,
             cache,
             clock: Arc::new(SystemClock),
+            codec: ValueCodec::default(),
         }
     }
 

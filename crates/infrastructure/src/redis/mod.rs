@@ -30,6 +30,7 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
+use crate::codec::ValueCodec;
 use crate::envelope::Envelope;
 
 /// Keys fetched or deleted per round trip in scans and batches.
@@ -265,6 +266,7 @@ struct Core {
     backend: &'static str,
     timeout_ms: u64,
     clock: Arc<dyn Clock>,
+    codec: ValueCodec,
     /// `strata:{c}:`
     cache_prefix: String,
     /// `strata:{c}:k:`
@@ -280,6 +282,7 @@ impl Core {
         options: RedisOptions,
         cache: &CacheName,
         clock: Arc<dyn Clock>,
+        codec: ValueCodec,
     ) -> Self {
         let cache_prefix = format!("strata:{{{cache}}}:");
         Self {
@@ -287,6 +290,7 @@ impl Core {
             backend,
             timeout_ms: u64::try_from(options.response_timeout.as_millis()).unwrap_or(u64::MAX),
             clock,
+            codec,
             entry_prefix: format!("{cache_prefix}k:"),
             tag_prefix: format!("{cache_prefix}t:"),
             cache_prefix,
@@ -333,7 +337,7 @@ impl Core {
     /// Decodes a stored value; expired entries read as misses.
     fn decode(&self, raw: Option<Vec<u8>>) -> Result<Option<CacheEntry>, StoreError> {
         let Some(raw) = raw else { return Ok(None) };
-        let entry = Envelope::decode(&raw)?.entry;
+        let entry = Envelope::decode_with(&raw, &self.codec)?.entry;
         Ok((!entry.is_expired(self.clock.now())).then_some(entry))
     }
 
@@ -434,7 +438,7 @@ impl Core {
         let ttl_ms = entry.remaining_ttl(now).map_or(0, |d| {
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
         });
-        let payload = Envelope::new(entry.clone()).encode()?;
+        let payload = Envelope::new(entry.clone()).encode_with(&self.codec)?;
         let mut invocation = INSERT.key(&full);
         for tag in entry.tags() {
             invocation.key(self.tag_key(tag));
@@ -539,7 +543,7 @@ impl Core {
                     .zip(raws)
                     .filter_map(|(k, raw)| {
                         let raw = raw?;
-                        match Envelope::decode(&raw) {
+                        match Envelope::decode_with(&raw, &self.codec) {
                             Ok(env) if !env.entry.has_tag(tag) => None,
                             // Undecodable values are dropped with the tag.
                             _ => Some(k),
@@ -710,7 +714,8 @@ macro_rules! delegate_store {
 ///
 /// - Values are [`Envelope`]s under `strata:{<cache>}:k:<key>`, written
 ///   with `SET .. PX <remaining ttl ms>`; entries already expired at insert
-///   are not written (and remove the key).
+///   are not written (and remove the key). Payloads go through the store's
+///   [`ValueCodec`] (compression, encryption) on every read and write.
 /// - Tags: one Redis set per tag, updated in the same Lua script as the
 ///   entry; invalidation deletes the members whose envelope still carries
 ///   the tag and returns how many it deleted.
@@ -736,6 +741,7 @@ pub struct RedisStoreBuilder {
     connection: RedisConnection,
     cache: CacheName,
     clock: Arc<dyn Clock>,
+    codec: ValueCodec,
 }
 
 impl RedisStoreBuilder {
@@ -743,6 +749,14 @@ impl RedisStoreBuilder {
     /// entries (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The payload transforms (compression, encryption) for every value
+    /// written and read (default [`ValueCodec::default`]: zstd from 1 KiB,
+    /// no encryption).
+    pub fn codec(mut self, codec: ValueCodec) -> Self {
+        self.codec = codec;
         self
     }
 
@@ -755,6 +769,7 @@ impl RedisStoreBuilder {
                 self.connection.options,
                 &self.cache,
                 self.clock,
+                self.codec,
             ),
         }
     }
@@ -767,6 +782,7 @@ impl RedisStore {
             connection,
             cache,
             clock: Arc::new(SystemClock),
+            codec: ValueCodec::default(),
         }
     }
 }
@@ -796,6 +812,7 @@ pub struct RedisClusterStoreBuilder {
     connection: RedisClusterConnection,
     cache: CacheName,
     clock: Arc<dyn Clock>,
+    codec: ValueCodec,
 }
 
 impl RedisClusterStoreBuilder {
@@ -803,6 +820,14 @@ impl RedisClusterStoreBuilder {
     /// entries (default [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The payload transforms (compression, encryption) for every value
+    /// written and read (default [`ValueCodec::default`]: zstd from 1 KiB,
+    /// no encryption).
+    pub fn codec(mut self, codec: ValueCodec) -> Self {
+        self.codec = codec;
         self
     }
 
@@ -815,6 +840,7 @@ impl RedisClusterStoreBuilder {
                 self.connection.options,
                 &self.cache,
                 self.clock,
+                self.codec,
             ),
         }
     }
@@ -830,6 +856,7 @@ impl RedisClusterStore {
             connection,
             cache,
             clock: Arc::new(SystemClock),
+            codec: ValueCodec::default(),
         }
     }
 }
