@@ -33,6 +33,78 @@ pub struct Settings {
     /// added when the file defines none of that name.
     #[serde(default)]
     pub caches: BTreeMap<String, CacheConfigurationDto>,
+    /// `[coherence]`: L1 coherence between instances over Redis pub/sub.
+    #[serde(default)]
+    pub coherence: CoherenceSettings,
+    /// `[encryption]`: keys for encryption at rest in shared tiers.
+    #[serde(default)]
+    pub encryption: EncryptionSettings,
+}
+
+/// Default pub/sub channel of `[coherence]`.
+pub const DEFAULT_COHERENCE_CHANNEL: &str = "strata:coherence";
+
+/// `[coherence]`: how instances stacking a memory tier over a shared one
+/// tell each other about invalidations.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoherenceSettings {
+    /// Publish and subscribe at all (default true). Off, an instance's L1
+    /// learns of other instances' writes only when `l1_max_ttl` expires.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// This instance's id on the channel; a random UUID when absent.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The Redis pub/sub channel (default `strata:coherence`); every
+    /// instance of one deployment must use the same one.
+    #[serde(default = "default_channel")]
+    pub channel: String,
+    /// The Redis backend that carries the channel for every stacked cache;
+    /// when absent each cache uses its own L2 (which must then be Redis).
+    #[serde(default)]
+    pub backend: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_channel() -> String {
+    DEFAULT_COHERENCE_CHANNEL.to_owned()
+}
+
+impl Default for CoherenceSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            instance_id: None,
+            channel: default_channel(),
+            backend: None,
+        }
+    }
+}
+
+/// `[encryption]`: AES-256-GCM keys by id, each the standard base64 of 32
+/// random bytes (`openssl rand -base64 32`). Set them from the
+/// environment rather than a file: `STRATA__ENCRYPTION__KEYS__K1=...`.
+/// A cache names its key with `encryption_key_id`; reads accept every key
+/// here, so a key rotates by adding the new one, pointing caches at it and
+/// dropping the old one once its entries are gone.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionSettings {
+    /// Key id to base64 key.
+    #[serde(default)]
+    pub keys: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for EncryptionSettings {
+    /// Key ids only: key material never reaches logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionSettings")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// `[server]`.

@@ -16,7 +16,8 @@ use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{CacheService, Dependencies};
 use strata_domain::{CacheName, Clock, Principal};
 use strata_infrastructure::{
-    InMemoryConfigurationRepository, StrataStoreProvider, SystemClock, TracingEventPublisher,
+    InMemoryConfigurationRepository, Keyring, StrataStoreProvider, SystemClock,
+    TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -42,9 +43,29 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let events = Arc::new(TracingEventPublisher);
+        let mut keyring = Keyring::default();
+        for (id, key) in &settings.encryption.keys {
+            keyring
+                .insert_base64(id, key)
+                .with_context(|| format!("[encryption.keys] {id}"))?;
+        }
         let mut provider = StrataStoreProvider::new()
             .clock(clock.clone())
-            .events(events.clone());
+            .events(events.clone())
+            .keyring(Arc::new(keyring));
+        if settings.coherence.enabled {
+            let instance_id = settings
+                .coherence
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            tracing::info!(%instance_id, channel = %settings.coherence.channel, "coherence on");
+            provider = provider.coherence(
+                instance_id,
+                settings.coherence.channel.clone(),
+                settings.coherence.backend.clone(),
+            );
+        }
         for (name, backend) in &settings.backends {
             let (spec, timeout_ms) = backend.spec();
             let timeout = Duration::from_millis(timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS));
@@ -53,6 +74,7 @@ impl Application {
                 .await
                 .with_context(|| format!("[backends.{name}]"))?;
         }
+        let events = provider.coherence_events(events);
         let service = CacheService::new(Dependencies {
             repository: Arc::new(InMemoryConfigurationRepository::default()),
             provider: Arc::new(provider),

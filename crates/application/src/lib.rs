@@ -9,6 +9,7 @@
 //! It knows the domain and nothing else: no HTTP, no serialization, no
 //! backend technology, no async runtime (the architecture test enforces it).
 
+mod cache_aside;
 pub mod commands;
 pub mod queries;
 mod registry;
@@ -16,5 +17,6 @@ mod service;
 #[cfg(test)]
 mod test_support;
 
+pub use cache_aside::GetWithError;
 pub use registry::{CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, LookupError};
 pub use service::{BootstrapError, CacheService, Dependencies};

@@ -33,6 +33,7 @@ pub(crate) struct Context {
     pub(crate) provider: Arc<dyn StoreProvider>,
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) flights: crate::cache_aside::Flights,
     versions: AtomicU64,
 }
 
@@ -65,6 +66,7 @@ impl CacheService {
                 provider: deps.provider,
                 events: deps.events,
                 clock: deps.clock,
+                flights: Default::default(),
                 versions: AtomicU64::new(seed),
             }),
         }
@@ -90,6 +92,10 @@ impl CacheService {
             ));
         }
         Ok(())
+    }
+
+    pub(crate) fn ctx(&self) -> &Context {
+        &self.ctx
     }
 
     /// The open caches.
@@ -181,7 +187,7 @@ impl CacheService {
     pub async fn get(
         &self,
         query: get_entry::GetEntry,
-    ) -> Result<Option<strata_domain::CacheEntry>, get_entry::GetEntryError> {
+    ) -> Result<Option<strata_domain::Lookup>, get_entry::GetEntryError> {
         get_entry::handle(&self.ctx, query).await
     }
 

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, DomainEvent,
+    BackendHealth, CacheConfiguration, Compression, CacheStore, CircuitState, Clock, DomainEvent,
     EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
 use crate::coherence::Invalidation;
 use crate::{
+    Keyring, ValueCodec,
     BreakerState, CircuitBreaker, CoherenceBus, TieredStore, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
     MokaStore, PolicyStore, RedisClusterConnection, RedisClusterStore, RedisConnection,
     RedisOptions, RedisStore, ResilientStore, SystemClock,
@@ -99,6 +100,7 @@ pub struct StrataStoreProvider {
     events: Option<Arc<dyn EventPublisher>>,
     backends: HashMap<String, ConnectedBackend>,
     coherence: Option<Coherence>,
+    keyring: Arc<Keyring>,
 }
 
 impl StrataStoreProvider {
@@ -109,7 +111,17 @@ impl StrataStoreProvider {
             events: None,
             backends: HashMap::new(),
             coherence: None,
+            keyring: Arc::new(Keyring::default()),
         }
+    }
+
+    /// The encryption keys that caches name in `encryption_key_id`. Reads
+    /// accept every key in the ring, so keys rotate by adding the new key,
+    /// pointing caches at it, and removing the old one once its entries
+    /// have expired or been rewritten.
+    pub fn keyring(mut self, keyring: Arc<Keyring>) -> Self {
+        self.keyring = keyring;
+        self
     }
 
     /// Turns on L1 coherence: every Redis backend connected after this call
@@ -226,15 +238,34 @@ impl StrataStoreProvider {
             return Err(ProvisionError::UnknownTier(tier.to_owned()));
         };
         let name = config.name().clone();
+        let codec = self.codec(config)?;
         Ok(match &connected.backend {
-            Backend::Redis(c) => connected.guard(RedisStore::builder(c.clone(), name).build()),
+            Backend::Redis(c) => {
+                connected.guard(RedisStore::builder(c.clone(), name).codec(codec).build())
+            }
             Backend::RedisCluster(c) => {
-                connected.guard(RedisClusterStore::builder(c.clone(), name).build())
+                connected.guard(RedisClusterStore::builder(c.clone(), name).codec(codec).build())
             }
             Backend::Memcached(c) => {
-                connected.guard(MemcachedStore::builder(c.clone(), name).build())
+                connected.guard(MemcachedStore::builder(c.clone(), name).codec(codec).build())
             }
         })
+    }
+
+    /// The codec for `config`'s shared-tier values: its compression and,
+    /// when it names an `encryption_key_id`, AES-256-GCM with that key.
+    fn codec(&self, config: &CacheConfiguration) -> Result<ValueCodec, ProvisionError> {
+        let threshold = match config.compression() {
+            Compression::None => None,
+            Compression::Zstd { threshold_bytes } => {
+                Some(usize::try_from(threshold_bytes).unwrap_or(usize::MAX))
+            }
+        };
+        let encryption = config
+            .encryption_key_id()
+            .map(|kid| (kid.to_owned(), self.keyring.clone()));
+        ValueCodec::new(threshold, encryption)
+            .map_err(|e| ProvisionError::Unsupported(format!("encryption_key_id: {e}")))
     }
 
     fn open_tiered(

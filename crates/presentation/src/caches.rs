@@ -64,6 +64,29 @@ pub struct CacheStatsResponse {
     pub entries: u64,
     /// Bytes held (key + value + content type per entry).
     pub bytes: u64,
+    /// Stacked caches: one item per tier, L1 first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierStatsResponse>,
+}
+
+/// One tier of a stacked cache in its stats.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TierStatsResponse {
+    /// `L1` or `L2`.
+    pub level: String,
+    /// The tier's name: `memory` or the backend's name.
+    pub tier: String,
+    /// Reads this tier answered.
+    pub hits: u64,
+    /// Reads that reached this tier and missed it (an L2 read is counted
+    /// once per single-flight, however many requests waited on it).
+    pub misses: u64,
+    /// Live entries in the tier (0 when the backend cannot say).
+    pub entries: u64,
+    /// Bytes held by the tier (0 when the backend cannot say).
+    pub bytes: u64,
+    /// Evictions by cause in the tier.
+    pub evictions: Evictions,
 }
 
 /// List caches.
@@ -119,5 +142,22 @@ pub(crate) async fn stats(
         },
         entries: s.store.entries,
         bytes: s.store.bytes,
+        tiers: s
+            .tiers
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| TierStatsResponse {
+                level: format!("L{}", i + 1),
+                tier: t.tier,
+                hits: t.hits,
+                misses: t.misses,
+                entries: t.store.entries,
+                bytes: t.store.bytes,
+                evictions: Evictions {
+                    capacity: t.store.evictions_capacity,
+                    expired: t.store.expirations,
+                },
+            })
+            .collect(),
     }))
 }

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use strata_domain::{
-    CacheConfiguration, CacheName, EvictionPolicy, InvalidConfiguration, TierName, Ttl,
+    CacheConfiguration, CacheName, Compression, DEFAULT_COMPRESSION_THRESHOLD_BYTES,
+    EvictionPolicy, InvalidConfiguration, TierName, Ttl,
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
@@ -32,6 +33,23 @@ pub struct CacheConfigurationDto {
     /// Largest accepted value in bytes (1 to 67108864).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_value_bytes: Option<u64>,
+    /// Stacked caches only: longest time in seconds an entry stays in the
+    /// memory tier (1 to 31536000), bounding staleness if an invalidation
+    /// message between instances is lost. Default: the entry's own TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_max_ttl: Option<u64>,
+    /// Compression of values written to a shared tier: `zstd` (default) or
+    /// `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Smallest value in bytes that is zstd-compressed (default 1024); the
+    /// compressed form is kept only when smaller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_threshold_bytes: Option<u64>,
+    /// Id of the AES-256-GCM key (from `[encryption.keys]`) that encrypts
+    /// values at rest in the shared tier; absent = not encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_id: Option<String>,
 }
 
 impl CacheConfigurationDto {
@@ -59,7 +77,26 @@ impl CacheConfigurationDto {
         if let Some(max) = self.max_value_bytes {
             builder = builder.max_value_bytes(max);
         }
+        if let Some(ttl) = self.l1_max_ttl {
+            let ttl = Ttl::from_secs(ttl)
+                .map_err(|e| InvalidConfiguration::new("l1_max_ttl", e.to_string()))?;
+            builder = builder.l1_max_ttl(Some(ttl));
+        }
+        let threshold_bytes = self
+            .compression_threshold_bytes
+            .unwrap_or(DEFAULT_COMPRESSION_THRESHOLD_BYTES);
+        builder = builder.compression(match self.compression.as_deref() {
+            None | Some("zstd") => Compression::Zstd { threshold_bytes },
+            Some("none") => Compression::None,
+            Some(other) => {
+                return Err(InvalidConfiguration::new(
+                    "compression",
+                    format!("unknown compression {other:?}; expected \"zstd\" or \"none\""),
+                ));
+            }
+        });
         builder
+            .encryption_key_id(self.encryption_key_id)
             .max_entries(self.max_entries)
             .max_bytes(self.max_bytes)
             .build()
@@ -75,6 +112,19 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
             max_bytes: c.max_bytes(),
             default_ttl: c.default_ttl().map(Ttl::as_secs),
             max_value_bytes: Some(c.max_value_bytes()),
+            l1_max_ttl: c.l1_max_ttl().map(Ttl::as_secs),
+            compression: Some(
+                match c.compression() {
+                    Compression::None => "none",
+                    Compression::Zstd { .. } => "zstd",
+                }
+                .to_owned(),
+            ),
+            compression_threshold_bytes: match c.compression() {
+                Compression::None => None,
+                Compression::Zstd { threshold_bytes } => Some(threshold_bytes),
+            },
+            encryption_key_id: c.encryption_key_id().map(str::to_owned),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `/v1/caches/{cache}/entries/{key}`: read, write and delete one entry.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use strata_application::commands::delete_entry::DeleteEntry;
@@ -154,16 +154,26 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-/// Read a value: the stored bytes with their `Content-Type`, `ETag`, `Age`
-/// and `Cache-Control: max-age=<remaining TTL>`. `HEAD` gives the same
-/// headers without the body; `If-None-Match` gives 304.
+/// `X-Cache` on reads: `HIT-L1` (the first tier answered: the memory tier
+/// of a stacked cache, or the only tier), `HIT-L2` (the shared tier of a
+/// stacked cache answered) or `MISS`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+
+/// `X-Cache-Stale: possibly` on an L1 hit served while the shared tier's
+/// circuit breaker is open or the coherence channel is down (degraded
+/// mode): other instances' writes may not have reached this copy.
+pub const X_CACHE_STALE: HeaderName = HeaderName::from_static("x-cache-stale");
+
+/// Read a value: the stored bytes with their `Content-Type`, `ETag`, `Age`,
+/// `Cache-Control: max-age=<remaining TTL>` and `X-Cache`. `HEAD` gives the
+/// same headers without the body; `If-None-Match` gives 304.
 #[utoipa::path(
     get,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
     responses(
-        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String))),
+        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"))),
         (status = 304, description = "Not modified"),
         (status = 400, description = "Invalid key", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Miss, or no such cache", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -193,9 +203,10 @@ pub(crate) async fn get_entry(
         Ok(None) => count_request(cache.as_str(), op, "miss"),
         Err(_) => count_request(cache.as_str(), op, "error"),
     }
-    let Some(entry) = result? else {
-        return Err(ApiError::entry_not_found(key.as_str()));
+    let Some(lookup) = result? else {
+        return Err(ApiError::entry_not_found(key.as_str()).with_x_cache("MISS"));
     };
+    let entry = lookup.entry;
     let now = state.clock.now();
     let tag = etag(&entry);
     let not_modified = matches_if_none_match(&req, &tag);
@@ -205,6 +216,10 @@ pub(crate) async fn get_entry(
         HttpResponse::Ok()
     };
     response.insert_header((header::ETAG, tag));
+    response.insert_header((X_CACHE, lookup.tier.x_cache()));
+    if lookup.possibly_stale {
+        response.insert_header((X_CACHE_STALE, "possibly"));
+    }
     response.insert_header((
         header::AGE,
         now.saturating_since(entry.created_at())

@@ -53,6 +53,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     retry_after: bool,
+    x_cache: Option<&'static str>,
 }
 
 impl ApiError {
@@ -69,7 +70,14 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after: false,
+            x_cache: None,
         }
+    }
+
+    /// Adds an `X-Cache` header (`MISS` on a read miss).
+    pub fn with_x_cache(mut self, value: &'static str) -> Self {
+        self.x_cache = Some(value);
+        self
     }
 
     /// Names the offending field or parameter.
@@ -226,6 +234,9 @@ impl ResponseError for ApiError {
         ));
         if self.retry_after {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        if let Some(x_cache) = self.x_cache {
+            response.insert_header((crate::entries::X_CACHE, x_cache));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }

@@ -10,6 +10,9 @@
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
 //!   `strata_cache_hit_ratio{cache}`: gauges.
 //! - `strata_http_request_duration_seconds{method,route,status}`: histogram.
+//! - `strata_cache_tier_hits_total{cache,tier}`,
+//!   `strata_cache_tier_misses_total{cache,tier}`: counters per tier of a
+//!   stacked cache; `strata_cache_tier_entries{cache,tier}`: gauge.
 //! - `strata_backend_circuit_state{backend,kind}`: gauge, 0 closed,
 //!   1 half-open, 2 open.
 //! - `strata_backend_failures_total{backend}`,
@@ -157,8 +160,16 @@ pub async fn render(service: &CacheService) -> String {
                     .set(stats.hit_ratio);
                 metrics::counter!("strata_cache_evictions_total", "cache" => name.clone(), "cause" => "capacity")
                     .absolute(stats.store.evictions_capacity);
-                metrics::counter!("strata_cache_evictions_total", "cache" => name, "cause" => "expired")
+                metrics::counter!("strata_cache_evictions_total", "cache" => name.clone(), "cause" => "expired")
                     .absolute(stats.store.expirations);
+                for tier in stats.tiers {
+                    metrics::counter!("strata_cache_tier_hits_total", "cache" => name.clone(), "tier" => tier.tier.clone())
+                        .absolute(tier.hits);
+                    metrics::counter!("strata_cache_tier_misses_total", "cache" => name.clone(), "tier" => tier.tier.clone())
+                        .absolute(tier.misses);
+                    metrics::gauge!("strata_cache_tier_entries", "cache" => name.clone(), "tier" => tier.tier)
+                        .set(tier.store.entries as f64);
+                }
             }
             Err(e) => {
                 tracing::warn!(cache = %name, error = %e, "could not read cache stats for /metrics")

@@ -1,6 +1,6 @@
 //! `GetCacheStats`: hit ratio, counters and store usage of one cache.
 
-use strata_domain::{CacheName, Principal, Role, StoreError, StoreStats};
+use strata_domain::{CacheName, Principal, Role, StoreError, StoreStats, TierStats};
 
 use crate::registry::{CounterSnapshot, LiveCache, LookupError};
 use crate::service::Context;
@@ -25,8 +25,12 @@ pub struct CacheStats {
     pub counters: CounterSnapshot,
     /// hits / (hits + misses); 0 before the first read.
     pub hit_ratio: f64,
-    /// Entries, bytes, evictions by cause and expirations, from the store.
+    /// Entries, bytes, evictions by cause and expirations, from the store
+    /// (the shared tier's, for a stacked cache).
     pub store: StoreStats,
+    /// Per-tier hits, misses and store counters, L1 first; empty for a
+    /// single-tier cache.
+    pub tiers: Vec<TierStats>,
 }
 
 /// Why stats could not be read.
@@ -67,5 +71,6 @@ pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
             counters.hits as f64 / reads as f64
         },
         store: cache.store().stats().await?,
+        tiers: cache.store().tier_stats().await?,
     })
 }

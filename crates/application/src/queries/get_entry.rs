@@ -1,6 +1,7 @@
-//! `GetEntry`: read one entry; counts a hit or a miss.
+//! `GetEntry`: read one entry; counts a hit or a miss. The answer says
+//! which tier held the entry and whether it may be stale (degraded mode).
 
-use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
+use strata_domain::{CacheKey, CacheName, Lookup, Principal, Role, StoreError};
 
 use crate::registry::LookupError;
 use crate::service::Context;
@@ -30,11 +31,11 @@ pub enum GetEntryError {
 pub(crate) async fn handle(
     ctx: &Context,
     query: GetEntry,
-) -> Result<Option<CacheEntry>, GetEntryError> {
+) -> Result<Option<Lookup>, GetEntryError> {
     let cache = ctx
         .registry
         .lookup(&query.cache, &query.principal, Role::Reader)?;
-    let entry = cache.store().get(&query.key).await?;
+    let entry = cache.store().lookup(&query.key).await?;
     if entry.is_some() {
         cache.counters().hit(1);
     } else {
@@ -48,7 +49,7 @@ mod tests {
     use super::*;
     use crate::queries::get_cache_stats::GetCacheStats;
     use crate::test_support::*;
-    use strata_domain::{EntryVersion, StoreStats};
+    use strata_domain::{CacheEntry, EntryVersion, StoreStats};
 
     #[tokio::test]
     async fn counts_hits_and_misses() {
