@@ -8,4 +8,5 @@ mod errors;
 mod eviction_switch;
 mod helpers;
 mod invalidation;
+mod tiered;
 mod monitoring;

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -103,6 +103,7 @@ impl TieredStoreBuilder {
             generations: Generations::new(),
             flights: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            probing: AtomicBool::new(false),
         });
         if let Some(bus) = &shared.bus {
             let listener: Weak<dyn CoherenceListener> =
@@ -141,6 +142,32 @@ impl TieredStore {
     /// The L1 store.
     pub fn l1(&self) -> &Arc<dyn CacheStore> {
         &self.shared.l1
+    }
+
+    /// In degraded mode only L1 answers, so nothing would ever call L2 and
+    /// let its breaker's half-open probe close it again: once the
+    /// cool-down has passed, ping L2 in the background (one probe at a
+    /// time).
+    fn probe_l2(&self) {
+        let s = &self.shared;
+        let half_open = s
+            .breaker
+            .as_ref()
+            .is_some_and(|b| b.state() == BreakerState::HalfOpen);
+        if !half_open || s.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            s.probing.store(false, Ordering::Release);
+            return;
+        };
+        let shared = s.clone();
+        runtime.spawn(async move {
+            if let Err(e) = shared.l2.ping().await {
+                tracing::debug!(cache = %shared.cache, error = %e, "L2 probe failed");
+            }
+            shared.probing.store(false, Ordering::Release);
+        });
     }
 
     /// Reads of L2 so far (single-flight leaders and batch reads).
@@ -212,6 +239,7 @@ struct Shared {
     generations: Generations,
     flights: Mutex<HashMap<CacheKey, watch::Sender<Flight>>>,
     counters: Counters,
+    probing: AtomicBool,
 }
 
 /// Removes a single-flight slot when its leader finishes or is cancelled
@@ -414,10 +442,14 @@ impl CacheStore for TieredStore {
         let s = &self.shared;
         if let Ok(Some(entry)) = s.l1.get(key).await {
             bump(&s.counters.l1_hits);
+            let possibly_stale = s.degraded();
+            if possibly_stale {
+                self.probe_l2();
+            }
             return Ok(Some(Lookup {
                 entry,
                 tier: HitTier::L1,
-                possibly_stale: s.degraded(),
+                possibly_stale,
             }));
         }
         bump(&s.counters.l1_misses);
