@@ -29,7 +29,8 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
         },
     ))
     .await;
-    app.create_cache("shared", json!({"tiers": ["outage"]})).await;
+    app.create_cache("shared", json!({"tiers": ["outage"]}))
+        .await;
     assert_eq!(
         app.put("shared", "user:1", "v1").await.status(),
         StatusCode::CREATED

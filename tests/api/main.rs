@@ -8,5 +8,5 @@ mod errors;
 mod eviction_switch;
 mod helpers;
 mod invalidation;
-mod tiered;
 mod monitoring;
+mod tiered;

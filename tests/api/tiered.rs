@@ -82,7 +82,10 @@ async fn a_write_via_one_instance_is_read_via_the_other_then_from_its_l1() {
         return;
     };
     let (a, b) = two_instances(&redis, tiered()).await;
-    assert_eq!(a.put("t", "user:1", "v1").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        a.put("t", "user:1", "v1").await.status(),
+        StatusCode::CREATED
+    );
 
     let r = b.get("t", "user:1").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -142,9 +145,17 @@ async fn updates_deletes_and_invalidations_via_a_reach_b_within_200_ms() {
 
     // Delete.
     warm(keys).await;
-    let r = a.client.delete(a.entry("t", "user:2")).send().await.unwrap();
+    let r = a
+        .client
+        .delete(a.entry("t", "user:2"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let seen = eventually(PROPAGATION, || async { body_of(&b, "user:2").await.is_none() }).await;
+    let seen = eventually(PROPAGATION, || async {
+        body_of(&b, "user:2").await.is_none()
+    })
+    .await;
     assert!(seen, "B still serves a deleted key");
 
     // Pattern invalidation.
@@ -189,7 +200,10 @@ async fn a_stampede_of_100_gets_on_a_cold_key_reads_l2_once() {
         return;
     };
     let (a, b) = two_instances(&redis, tiered()).await;
-    assert_eq!(a.put("t", "hot", "value").await.status(), StatusCode::CREATED);
+    assert_eq!(
+        a.put("t", "hot", "value").await.status(),
+        StatusCode::CREATED
+    );
 
     let gets = (0..100).map(|_| b.get("t", "hot"));
     for r in join_all(gets).await {
@@ -199,7 +213,10 @@ async fn a_stampede_of_100_gets_on_a_cold_key_reads_l2_once() {
     let tiers = tier_stats(&b).await;
     let l2_reads = tiers[1]["hits"].as_u64().unwrap() + tiers[1]["misses"].as_u64().unwrap();
     assert_eq!(l2_reads, 1, "{tiers}");
-    assert_eq!(tiers[0]["hits"].as_u64().unwrap() + tiers[0]["misses"].as_u64().unwrap(), 100);
+    assert_eq!(
+        tiers[0]["hits"].as_u64().unwrap() + tiers[0]["misses"].as_u64().unwrap(),
+        100
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +228,9 @@ async fn values_are_compressed_and_encrypted_in_redis_and_read_back_plain() {
     let (a, b) = two_instances(&redis, config).await;
     let plain_config = json!({"tiers": ["main"], "compression_threshold_bytes": 1024});
     a.create_cache("z", plain_config.clone()).await;
-    let text: &'static str = "the quick brown fox jumps over the lazy dog. ".repeat(230).leak();
+    let text: &'static str = "the quick brown fox jumps over the lazy dog. "
+        .repeat(230)
+        .leak();
     assert!(text.len() > 10_000);
     assert_eq!(a.put("t", "doc", text).await.status(), StatusCode::CREATED);
     assert_eq!(a.put("z", "doc", text).await.status(), StatusCode::CREATED);
@@ -258,9 +277,15 @@ async fn with_redis_down_l1_hits_answer_flagged_stale_and_misses_503() {
 
     let degraded = eventually(Duration::from_secs(10), || async {
         let r = a.get("t", "kept").await;
-        assert_eq!(r.status(), StatusCode::OK, "an L1-resident key must keep answering");
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "an L1-resident key must keep answering"
+        );
         assert_eq!(x_cache(&r), "HIT-L1");
-        r.headers().get("x-cache-stale").is_some_and(|v| v == "possibly")
+        r.headers()
+            .get("x-cache-stale")
+            .is_some_and(|v| v == "possibly")
     })
     .await;
     assert!(degraded, "L1 hits were never flagged possibly stale");
@@ -317,7 +342,10 @@ async fn a_lost_subscription_clears_l1_on_resubscribe() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("strata_coherence_l1_clears_total"), "no clear metric");
+    assert!(
+        metrics.contains("strata_coherence_l1_clears_total"),
+        "no clear metric"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

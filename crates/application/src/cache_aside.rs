@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use strata_domain::{CacheEntry, CacheKey, CacheName, CacheValue, Principal, Role, StoreError, Ttl};
+use strata_domain::{
+    CacheEntry, CacheKey, CacheName, CacheValue, Principal, Role, StoreError, Ttl,
+};
 
 use crate::CacheService;
 use crate::commands::put_entry::{self, PutEntry, PutEntryError};

@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheName, Clock, ConfigurationRepository, EntryVersion, EventPublisher,
-    ProvisionError, RepositoryError, StoreProvider,
+    BackendHealth, CacheConfiguration, CacheName, Clock, ConfigurationRepository, EntryVersion,
+    EventPublisher, ProvisionError, RepositoryError, StoreProvider,
 };
 
 use crate::CacheRegistry;

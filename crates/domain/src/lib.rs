@@ -34,9 +34,9 @@ pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
-    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, HitTier, Lookup,
-    TierStats, EventPublisher, InsertOutcome, ProvisionError,
-    RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
+    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, EventPublisher,
+    HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError, StoreCapabilities, StoreError,
+    StoreProvider, StoreStats, TierStats,
 };
 pub use principal::{Principal, Role};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};

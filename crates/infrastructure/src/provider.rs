@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    BackendHealth, CacheConfiguration, Compression, CacheStore, CircuitState, Clock, DomainEvent,
+    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, Compression, DomainEvent,
     EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
 };
 
-use crate::eviction::PolicyConfig;
 use crate::coherence::Invalidation;
+use crate::eviction::PolicyConfig;
 use crate::{
-    Keyring, ValueCodec,
-    BreakerState, CircuitBreaker, CoherenceBus, TieredStore, CircuitBreakerConfig, MemcachedConnection, MemcachedOptions, MemcachedStore,
-    MokaStore, PolicyStore, RedisClusterConnection, RedisClusterStore, RedisConnection,
-    RedisOptions, RedisStore, ResilientStore, SystemClock,
+    BreakerState, CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
+    MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisClusterConnection,
+    RedisClusterStore, RedisConnection, RedisOptions, RedisStore, ResilientStore, SystemClock,
+    TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.
@@ -243,12 +243,16 @@ impl StrataStoreProvider {
             Backend::Redis(c) => {
                 connected.guard(RedisStore::builder(c.clone(), name).codec(codec).build())
             }
-            Backend::RedisCluster(c) => {
-                connected.guard(RedisClusterStore::builder(c.clone(), name).codec(codec).build())
-            }
-            Backend::Memcached(c) => {
-                connected.guard(MemcachedStore::builder(c.clone(), name).codec(codec).build())
-            }
+            Backend::RedisCluster(c) => connected.guard(
+                RedisClusterStore::builder(c.clone(), name)
+                    .codec(codec)
+                    .build(),
+            ),
+            Backend::Memcached(c) => connected.guard(
+                MemcachedStore::builder(c.clone(), name)
+                    .codec(codec)
+                    .build(),
+            ),
         })
     }
 
