@@ -99,12 +99,32 @@ async fn a_write_via_one_instance_is_read_via_the_other_then_from_its_l1() {
     assert_eq!(x_cache(&r), "MISS");
     assert_problem(r, StatusCode::NOT_FOUND, "entry_not_found").await;
 
+    // A promotion keeps the remaining L2 TTL.
+    let r = a
+        .client
+        .put(format!("{}?ttl=60", a.entry("t", "short")))
+        .body("s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(x_cache(&b.get("t", "short").await), "HIT-L2");
+    let r = b.get("t", "short").await;
+    assert_eq!(x_cache(&r), "HIT-L1");
+    let max_age: u64 = r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("max-age=")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&max_age), "L1 copy has max-age={max_age}");
+
     let tiers = tier_stats(&b).await;
     assert_eq!(tiers[0]["level"], "L1", "{tiers}");
     assert_eq!(tiers[0]["tier"], "memory", "{tiers}");
-    assert_eq!(tiers[0]["hits"], 1, "{tiers}");
+    assert_eq!(tiers[0]["hits"], 2, "{tiers}");
     assert_eq!(tiers[1]["tier"], "main", "{tiers}");
-    assert_eq!(tiers[1]["hits"], 1, "{tiers}");
+    assert_eq!(tiers[1]["hits"], 2, "{tiers}");
     assert_eq!(tiers[1]["misses"], 1, "{tiers}");
 }
 
@@ -226,6 +246,14 @@ async fn values_are_compressed_and_encrypted_in_redis_and_read_back_plain() {
     };
     let config = json!({"tiers": ["memory", "main"], "encryption_key_id": "k1"});
     let (a, b) = two_instances(&redis, config).await;
+    let r = a
+        .put_json(
+            "/admin/v1/caches/nokey",
+            json!({"tiers": ["memory", "main"], "encryption_key_id": "k9"}),
+        )
+        .await;
+    let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+    assert!(body["detail"].as_str().unwrap().contains("k9"), "{body}");
     let plain_config = json!({"tiers": ["main"], "compression_threshold_bytes": 1024});
     a.create_cache("z", plain_config.clone()).await;
     let text: &'static str = "the quick brown fox jumps over the lazy dog. "
