@@ -46,15 +46,7 @@ async fn create_read_reconfigure_delete() {
     assert_eq!(body["configuration"]["max_entries"], 500);
     assert_eq!(app.get("sessions", "s3").await.status(), StatusCode::OK);
 
-    let listed: Value = app
-        .client
-        .get(app.url("/v1/caches"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/v1/caches").await;
     let names: Vec<&str> = listed["caches"]
         .as_array()
         .unwrap()
@@ -128,15 +120,7 @@ async fn flush_empties_one_cache_only() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(app.get("other", "k").await.status(), StatusCode::OK);
-    let stats: Value = app
-        .client
-        .get(app.url("/v1/caches/default/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = app.get_json("/v1/caches/default/stats").await;
     assert_eq!(stats["entries"], 0);
 }
 
@@ -154,15 +138,7 @@ async fn stats_count_hits_misses_and_capacity_evictions() {
     }
     app.get("tiny", "k49").await;
     app.get("tiny", "never").await;
-    let stats: Value = app
-        .client
-        .get(app.url("/v1/caches/tiny/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = app.get_json("/v1/caches/tiny/stats").await;
     assert_eq!(stats["inserts"], 50);
     assert!(stats["entries"].as_u64().unwrap() <= 5, "{stats}");
     assert!(

@@ -74,15 +74,7 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
     assert_eq!(ready["backends"][0]["name"], "outage", "{ready}");
     assert_eq!(ready["backends"][0]["kind"], "redis", "{ready}");
     assert_eq!(ready["backends"][0]["circuit_breaker"], "open", "{ready}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"strata_backend_circuit_state{backend="outage",kind="redis"} 2"#),
         "breaker state missing from /metrics"
@@ -104,15 +96,7 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
         app.get("shared", "user:3").await.text().await.unwrap(),
         "v3"
     );
-    let ready: Value = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/health/ready").await;
     assert_eq!(ready["status"], "ok", "{ready}");
     assert_eq!(ready["backends"][0]["circuit_breaker"], "closed", "{ready}");
 }

@@ -83,6 +83,28 @@ impl TestApp {
             .expect("PUT sent")
     }
 
+    /// GET `path`, the body as text (e.g. `/metrics`).
+    pub(crate) async fn get_text(&self, path: &str) -> String {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent");
+        r.text().await.expect("body")
+    }
+
+    /// GET `path`, the body as JSON whatever the status.
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent");
+        r.json().await.expect("JSON body")
+    }
+
     /// Creates cache `name` with an admin PUT.
     pub(crate) async fn create_cache(&self, name: &str, config: Value) {
         let r = self

@@ -14,15 +14,7 @@ async fn health_endpoints_answer() {
         .unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     assert!(live.headers().contains_key("x-request-id"));
-    let ready: Value = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get_json("/health/ready").await;
     assert_eq!(ready["status"], "ok");
 }
 
@@ -36,15 +28,7 @@ async fn metrics_expose_the_documented_series() {
     }
     app.get("metered", "c").await;
     app.get("metered", "zzz").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for needle in [
         r#"strata_cache_requests_total{cache="metered",op="get",result="miss"} 1"#,
         r#"strata_cache_requests_total{cache="metered",op="put",result="ok"} 3"#,
@@ -60,15 +44,7 @@ async fn metrics_expose_the_documented_series() {
 #[tokio::test]
 async fn openapi_document_and_swagger_ui_are_served() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",

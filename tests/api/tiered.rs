@@ -61,15 +61,7 @@ async fn body_of(app: &TestApp, key: &str) -> Option<String> {
 }
 
 async fn tier_stats(app: &TestApp) -> Value {
-    app.client
-        .get(app.url("/v1/caches/t/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["tiers"]
-        .clone()
+    app.get_json("/v1/caches/t/stats").await["tiers"].clone()
 }
 
 fn tiered() -> Value {
@@ -361,15 +353,7 @@ async fn a_lost_subscription_clears_l1_on_resubscribe() {
     })
     .await;
     assert!(cleared, "B's L1 survived a lost subscription");
-    let metrics = b
-        .client
-        .get(b.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = b.get_text("/metrics").await;
     assert!(
         metrics.contains("strata_coherence_l1_clears_total"),
         "no clear metric"
