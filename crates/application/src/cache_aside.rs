@@ -9,12 +9,11 @@
 //! caller that started it is dropped.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
+use futures_util::future::BoxFuture;
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheValue, Principal, Role, StoreError, Ttl,
 };
@@ -22,6 +21,7 @@ use strata_domain::{
 use crate::CacheService;
 use crate::commands::put_entry::{self, PutEntry, PutEntryError};
 use crate::registry::LookupError;
+use crate::single_flight::SingleFlight;
 
 /// Why [`CacheService::get_with`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,22 +43,13 @@ pub enum GetWithError<E> {
 
 /// How a shared load failed, cloneable for every waiter.
 #[derive(Clone)]
-enum Failure {
+pub(crate) enum Failure {
     Loader(Arc<dyn Any + Send + Sync>),
     Fill(Arc<PutEntryError>),
 }
 
-type Load = Shared<BoxFuture<'static, Result<CacheEntry, Failure>>>;
-
 /// Loads in flight, by cache and key.
-#[derive(Default)]
-pub(crate) struct Flights(Mutex<HashMap<(CacheName, CacheKey), Load>>);
-
-impl Flights {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(CacheName, CacheKey), Load>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+pub(crate) type Flights = SingleFlight<(CacheName, CacheKey), Result<CacheEntry, Failure>>;
 
 impl CacheService {
     /// Cache-aside read of `key` in `cache`: the entry when present,
@@ -111,25 +102,13 @@ impl CacheService {
             return Ok(entry);
         }
         live.counters().miss(1);
-        let flight_key = (cache.clone(), key.clone());
-        let load = {
-            let mut flights = self.ctx().flights.lock();
-            match flights.get(&flight_key) {
-                Some(load) => load.clone(),
-                None => {
-                    let load = self.start_load(cache, key, ttl, loader());
-                    flights.insert(flight_key.clone(), load.clone());
-                    load
-                }
-            }
-        };
-        let result = load.clone().await;
-        {
-            let mut flights = self.ctx().flights.lock();
-            if flights.get(&flight_key).is_some_and(|l| l.ptr_eq(&load)) {
-                flights.remove(&flight_key);
-            }
-        }
+        let result = self
+            .ctx()
+            .flights
+            .run(&(cache.clone(), key.clone()), || {
+                self.start_load(cache, key, ttl, loader())
+            })
+            .await;
         result.map_err(|failure| match failure {
             Failure::Fill(e) => GetWithError::Fill(e),
             Failure::Loader(e) => match e.downcast::<E>() {
@@ -149,7 +128,7 @@ impl CacheService {
         key: &CacheKey,
         ttl: Option<Ttl>,
         value: Fut,
-    ) -> Load
+    ) -> BoxFuture<'static, Result<CacheEntry, Failure>>
     where
         Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
         E: Send + Sync + 'static,
@@ -174,7 +153,6 @@ impl CacheService {
                 .map_err(|e| Failure::Fill(Arc::new(e)))
         }
         .boxed()
-        .shared()
     }
 }
 

@@ -14,9 +14,11 @@ pub mod commands;
 pub mod queries;
 mod registry;
 mod service;
+mod single_flight;
 #[cfg(test)]
 mod test_support;
 
 pub use cache_aside::GetWithError;
 pub use registry::{CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, LookupError};
 pub use service::{BootstrapError, CacheService, Dependencies};
+pub use single_flight::SingleFlight;

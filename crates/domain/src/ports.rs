@@ -72,16 +72,6 @@ pub enum HitTier {
     L2,
 }
 
-impl HitTier {
-    /// `HIT-L1` or `HIT-L2`, the `X-Cache` response header value.
-    pub const fn x_cache(self) -> &'static str {
-        match self {
-            Self::L1 => "HIT-L1",
-            Self::L2 => "HIT-L2",
-        }
-    }
-}
-
 /// A read hit with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lookup {
@@ -200,7 +190,9 @@ pub trait CacheStore: Send + Sync + 'static {
     }
 
     /// Per-tier counters of a stacked store, L1 first; empty (the default)
-    /// for a single-tier store.
+    /// for a single-tier store. The last tier's `store` MUST equal what
+    /// [`stats`](Self::stats) returns: callers read it from here instead of
+    /// asking the shared backend twice.
     ///
     /// # Errors
     /// [`StoreError`] when a tier fails to report.

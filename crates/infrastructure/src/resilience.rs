@@ -23,7 +23,7 @@
 //! failures: `Unsupported` and `Unexpected` mean the backend answered.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,8 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     clock: Arc<dyn MonotonicClock>,
     inner: Mutex<Inner>,
+    /// Mirrors `inner.state == Closed` for the lock-free [`Self::is_closed`].
+    closed: AtomicBool,
     successes: AtomicU64,
     failures: AtomicU64,
     rejected: AtomicU64,
@@ -221,6 +223,7 @@ impl CircuitBreaker {
                 window_calls: 0,
                 window_failures: 0,
             }),
+            closed: AtomicBool::new(true),
             successes: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -247,6 +250,12 @@ impl CircuitBreaker {
             BreakerState::Open if self.cooled_down(&inner) => BreakerState::HalfOpen,
             s => s,
         }
+    }
+
+    /// Whether the breaker is closed, without taking its lock: for hot
+    /// paths that only need to know whether the backend is trusted.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Counters and state, for metrics and `/health/ready`.
@@ -317,6 +326,7 @@ impl CircuitBreaker {
         if probe {
             inner.probe_in_flight = false;
             inner.state = BreakerState::Closed;
+            self.closed.store(true, Ordering::Release);
             inner.opened_at = None;
             inner.window_start = self.clock.now();
             inner.window_calls = 0;
@@ -359,6 +369,7 @@ impl CircuitBreaker {
             );
         }
         inner.state = BreakerState::Open;
+        self.closed.store(false, Ordering::Release);
         inner.opened_at = Some(self.clock.now());
         inner.consecutive_failures = 0;
     }
@@ -624,10 +635,12 @@ mod tests {
         assert!(b.try_acquire().is_err());
         clock.advance(Duration::from_millis(1));
         assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(!b.is_closed(), "half-open is not closed");
         let probe = b.try_acquire().expect("probe admitted");
         assert!(b.try_acquire().is_err(), "second call during probe");
         probe.success();
         assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.is_closed());
         succeed(&b);
     }
 

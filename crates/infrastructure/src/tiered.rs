@@ -20,18 +20,18 @@
 //! writers bump the counter after L2 and before touching L1, and a promotion
 //! is skipped, or undone, when the counter moved during its L2 read.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
+use strata_application::SingleFlight;
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, Clock, HitTier, InsertOutcome, KeyPattern, Lookup,
     StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
 };
-use tokio::sync::watch;
 
 use crate::coherence::{CoherenceBus, CoherenceListener, Invalidation};
 use crate::{BreakerState, CircuitBreaker, SystemClock};
@@ -39,7 +39,8 @@ use crate::{BreakerState, CircuitBreaker, SystemClock};
 /// Number of per-key generation counters (see the module docs).
 pub const STRIPES: usize = 256;
 
-type Flight = Option<Result<Option<CacheEntry>, Arc<StoreError>>>;
+/// What an L2 read gives every single-flight waiter.
+type L2Read = Result<Option<CacheEntry>, Arc<StoreError>>;
 
 /// Builds a [`TieredStore`].
 pub struct TieredStoreBuilder {
@@ -101,7 +102,7 @@ impl TieredStoreBuilder {
             bus: self.bus,
             breaker: self.breaker,
             generations: Generations::new(),
-            flights: Mutex::new(HashMap::new()),
+            flights: SingleFlight::default(),
             counters: Counters::default(),
             probing: AtomicBool::new(false),
         });
@@ -168,6 +169,19 @@ impl TieredStore {
             }
             shared.probing.store(false, Ordering::Release);
         });
+    }
+
+    /// [`Shared::read_through`] with single-flight: concurrent L1 misses of
+    /// `key` share one L2 read.
+    async fn load(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        let (shared, owned) = (self.shared.clone(), key.clone());
+        self.shared
+            .flights
+            .run(key, move || {
+                async move { shared.read_through(&owned).await.map_err(Arc::new) }.boxed()
+            })
+            .await
+            .map_err(|e| copy_error(&e))
     }
 
     /// Reads of L2 so far (single-flight leaders and batch reads).
@@ -237,36 +251,13 @@ struct Shared {
     bus: Option<Arc<CoherenceBus>>,
     breaker: Option<Arc<CircuitBreaker>>,
     generations: Generations,
-    flights: Mutex<HashMap<CacheKey, watch::Sender<Flight>>>,
+    flights: SingleFlight<CacheKey, L2Read>,
     counters: Counters,
     probing: AtomicBool,
 }
 
-/// Removes a single-flight slot when its leader finishes or is cancelled
-/// (dropping the sender wakes the followers, who then retry).
-struct FlightGuard<'a> {
-    shared: &'a Shared,
-    key: &'a CacheKey,
-}
-
-impl FlightGuard<'_> {
-    fn finish(self, result: Flight) {
-        let sender = self.shared.flights().remove(self.key);
-        std::mem::forget(self);
-        if let Some(sender) = sender {
-            sender.send_replace(result);
-        }
-    }
-}
-
-impl Drop for FlightGuard<'_> {
-    fn drop(&mut self) {
-        self.shared.flights().remove(self.key);
-    }
-}
-
-/// A copy of a store error for single-flight followers (driver errors are
-/// not `Clone`; their text is kept).
+/// A copy of a store error for single-flight waiters (driver errors are
+/// not `Clone`; their text is kept, the variant decides the HTTP status).
 fn copy_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable { backend, source } => StoreError::Unavailable {
@@ -289,15 +280,9 @@ fn copy_error(e: &StoreError) -> StoreError {
 }
 
 impl Shared {
-    fn flights(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, watch::Sender<Flight>>> {
-        self.flights.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Whether L1 answers may miss other instances' writes.
     fn degraded(&self) -> bool {
-        self.breaker
-            .as_ref()
-            .is_some_and(|b| b.state() != BreakerState::Closed)
+        self.breaker.as_ref().is_some_and(|b| !b.is_closed())
             || self.bus.as_ref().is_some_and(|b| !b.is_subscribed())
     }
 
@@ -336,42 +321,6 @@ impl Shared {
             None => bump(&self.counters.l2_misses),
         }
         Ok(found)
-    }
-
-    /// [`read_through`](Self::read_through) with single-flight: concurrent
-    /// callers for one key wait for the first one's answer.
-    async fn load(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
-        loop {
-            let follower = {
-                let mut flights = self.flights();
-                match flights.get(key) {
-                    Some(sender) => Some(sender.subscribe()),
-                    None => {
-                        flights.insert(key.clone(), watch::channel(None).0);
-                        None
-                    }
-                }
-            };
-            let Some(mut follower) = follower else {
-                let guard = FlightGuard { shared: self, key };
-                let result = self.read_through(key).await;
-                guard.finish(Some(match &result {
-                    Ok(found) => Ok(found.clone()),
-                    Err(e) => Err(Arc::new(copy_error(e))),
-                }));
-                return result;
-            };
-            let answer = match follower.wait_for(Option::is_some).await {
-                Ok(answer) => answer.clone(),
-                // The leader was cancelled before answering: take over.
-                Err(_) => continue,
-            };
-            return match answer {
-                Some(Ok(found)) => Ok(found),
-                Some(Err(e)) => Err(copy_error(&e)),
-                None => continue,
-            };
-        }
     }
 
     async fn publish(&self, invalidation: Invalidation) {
@@ -453,7 +402,7 @@ impl CacheStore for TieredStore {
             }));
         }
         bump(&s.counters.l1_misses);
-        Ok(s.load(key).await?.map(|entry| Lookup {
+        Ok(self.load(key).await?.map(|entry| Lookup {
             entry,
             tier: HitTier::L2,
             possibly_stale: false,
@@ -595,7 +544,7 @@ impl CacheStore for TieredStore {
                 tier: s.l2_name.clone(),
                 hits: c.l2_hits.load(Ordering::Relaxed),
                 misses: c.l2_misses.load(Ordering::Relaxed),
-                store: s.l2.stats().await.unwrap_or_default(),
+                store: s.l2.stats().await?,
             },
         ])
     }

@@ -8,7 +8,7 @@ use strata_application::commands::delete_entry::DeleteEntry;
 use strata_application::commands::put_entry::PutEntry;
 use strata_application::queries::get_entry::GetEntry;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheValue, ContentType, InsertOutcome, Tag, Ttl,
+    CacheEntry, CacheKey, CacheName, CacheValue, ContentType, HitTier, InsertOutcome, Tag, Ttl,
 };
 
 use crate::AppState;
@@ -216,7 +216,13 @@ pub(crate) async fn get_entry(
         HttpResponse::Ok()
     };
     response.insert_header((header::ETAG, tag));
-    response.insert_header((X_CACHE, lookup.tier.x_cache()));
+    response.insert_header((
+        X_CACHE,
+        match lookup.tier {
+            HitTier::L1 => "HIT-L1",
+            HitTier::L2 => "HIT-L2",
+        },
+    ));
     if lookup.possibly_stale {
         response.insert_header((X_CACHE_STALE, "possibly"));
     }

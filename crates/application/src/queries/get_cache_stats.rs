@@ -60,6 +60,12 @@ pub(crate) async fn handle(
 /// [`StoreError`] when the store cannot report.
 pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
     let counters = cache.counters().snapshot();
+    let tiers = cache.store().tier_stats().await?;
+    // A stacked store's own stats are its last (shared) tier's: read once.
+    let store = match tiers.last() {
+        Some(shared) => shared.store,
+        None => cache.store().stats().await?,
+    };
     let reads = counters.hits + counters.misses;
     Ok(CacheStats {
         cache: cache.config().name().clone(),
@@ -70,7 +76,7 @@ pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
         } else {
             counters.hits as f64 / reads as f64
         },
-        store: cache.store().stats().await?,
-        tiers: cache.store().tier_stats().await?,
+        store,
+        tiers,
     })
 }
