@@ -34,14 +34,28 @@ pub struct Application {
     service: CacheService,
 }
 
-impl Application {
-    /// Wires every layer from `settings` and binds the listener.
+/// Builds an [`Application`]: [`Application::builder`], optional
+/// overrides, then [`ApplicationBuilder::build`].
+pub struct ApplicationBuilder {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+}
+
+impl ApplicationBuilder {
+    /// Measure TTLs, `Age` and expiry against `clock` instead of the system
+    /// clock (tests inject `strata_testkit::ManualClock` here).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Wires every layer from the settings and binds the listener.
     ///
     /// # Errors
     /// An invalid cache configuration (naming the cache and field), a
     /// backend that cannot be opened, or an address that cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    pub async fn build(self) -> anyhow::Result<Application> {
+        let Self { settings, clock } = self;
         let events = Arc::new(TracingEventPublisher);
         let mut keyring = Keyring::default();
         for (id, key) in &settings.encryption.keys {
@@ -110,11 +124,30 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Self {
+        Ok(Application {
             server,
             port,
             service,
         })
+    }
+}
+
+impl Application {
+    /// A builder over `settings`, on the system clock.
+    pub fn builder(settings: Settings) -> ApplicationBuilder {
+        ApplicationBuilder {
+            settings,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Wires every layer from `settings` on the system clock and binds the
+    /// listener: `Application::builder(settings).build()`.
+    ///
+    /// # Errors
+    /// As [`ApplicationBuilder::build`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::builder(settings).build().await
     }
 
     /// The bound port.

@@ -8,7 +8,7 @@ use strata::{Application, Settings, init_tracing};
 
 mod simulate;
 
-/// Strata: a cache service with REST, admin and build-cache APIs.
+/// Strata: a cache service with REST, admin and monitoring APIs, and an eviction simulator.
 #[derive(Parser)]
 #[command(name = "strata", version, about)]
 struct Cli {

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_problem, eventually, spawn_app};
+use crate::helpers::{assert_problem, spawn_app};
 
 #[tokio::test]
 async fn put_get_replace_delete_round_trip() {
@@ -141,20 +141,23 @@ async fn entries_expire_after_their_ttl() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let first = app.get("default", "short").await;
-    if first.status() == StatusCode::OK {
-        let max_age: u64 = first.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .trim_start_matches("max-age=")
-            .parse()
-            .unwrap();
-        assert!(max_age <= 1);
-    }
-    let gone = eventually(Duration::from_secs(10), || async {
-        app.get("default", "short").await.status() == StatusCode::NOT_FOUND
-    })
-    .await;
-    assert!(gone, "an entry with ttl=1 was still readable after 10 s");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "max-age=1");
+    // One millisecond before the TTL ends the entry is still served.
+    app.clock.advance(Duration::from_millis(999));
+    let last = app.get("default", "short").await;
+    assert_eq!(last.status(), StatusCode::OK);
+    assert_eq!(last.headers()["cache-control"], "max-age=0");
+    app.clock.advance(Duration::from_millis(1));
+    let gone = app.get("default", "short").await;
+    assert_problem(gone, StatusCode::NOT_FOUND, "entry_not_found").await;
+    let head = app
+        .client
+        .head(app.entry("default", "short"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -164,7 +167,15 @@ async fn default_ttl_applies_and_is_reported_as_max_age() {
         .await;
     app.put("ttl-cache", "k", "v").await;
     let got = app.get("ttl-cache", "k").await;
-    let cc = got.headers()["cache-control"].to_str().unwrap().to_owned();
-    let secs: u64 = cc.trim_start_matches("max-age=").parse().unwrap();
-    assert!((3590..=3600).contains(&secs), "{cc}");
+    assert_eq!(got.headers()["cache-control"], "max-age=3600");
+    assert_eq!(got.headers()["age"], "0");
+    // Age grows and max-age shrinks with the clock, whole seconds.
+    app.clock.advance(Duration::from_millis(1_800_500));
+    let later = app.get("ttl-cache", "k").await;
+    assert_eq!(later.status(), StatusCode::OK);
+    assert_eq!(later.headers()["age"], "1800");
+    assert_eq!(later.headers()["cache-control"], "max-age=1799");
+    app.clock.advance(Duration::from_millis(1_799_500));
+    let gone = app.get("ttl-cache", "k").await;
+    assert_problem(gone, StatusCode::NOT_FOUND, "entry_not_found").await;
 }

@@ -1,15 +1,19 @@
 //! `spawn_app`: build the real service on a free port and talk to it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
 use strata::config::Settings;
+use strata_testkit::ManualClock;
 
 pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) client: Client,
     pub(crate) handle: actix_web::dev::ServerHandle,
+    /// The service's wall clock: it stands still until a test advances it.
+    pub(crate) clock: Arc<ManualClock>,
 }
 
 /// Starts the service with the default settings (a `default` cache) plus
@@ -18,12 +22,17 @@ pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_with(Settings::load(None).expect("default settings load")).await
 }
 
-/// Starts the service with `settings`, on a free port.
+/// Starts the service with `settings`, on a free port, over a
+/// [`ManualClock`] that starts at the real time and moves only when the
+/// test calls `app.clock.advance(..)`.
 pub(crate) async fn spawn_app_with(mut settings: Settings) -> TestApp {
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
-    let app = strata::Application::build(settings)
+    let clock = Arc::new(ManualClock::starting_now());
+    let app = strata::Application::builder(settings)
+        .clock(clock.clone())
+        .build()
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -33,6 +42,7 @@ pub(crate) async fn spawn_app_with(mut settings: Settings) -> TestApp {
         base,
         client: Client::builder().build().expect("client"),
         handle,
+        clock,
     }
 }
 

@@ -7,6 +7,9 @@
 //!   When a binary is missing, `spawn` returns [`SpawnError::Missing`];
 //!   [`require`] turns that into a skipped test, or a panic when
 //!   `STRATA_REQUIRE_SERVERS=1`.
+//! - [`ManualClock`] is a [`Clock`](strata_domain::Clock) that stands
+//!   still until a test advances it; inject it into the service (the
+//!   composition root takes a clock) to test TTLs without waiting.
 //! - [`contract::run_store_contract`] runs every behavioural test of the
 //!   [`CacheStore`] port against a store factory; plugin authors call it
 //!   from a `#[tokio::test]`.
@@ -16,8 +19,11 @@
 //!
 //! [`CacheStore`]: strata_domain::CacheStore
 
+mod clock;
 pub mod contract;
 mod servers;
+
+pub use clock::ManualClock;
 
 pub use servers::{
     MemcachedServer, REQUIRE_SERVERS_ENV, RedisCluster, RedisServer, SpawnError, require,
