@@ -1,8 +1,13 @@
 //! Architecture conformance: the layers depend only in the allowed
-//! directions. Reads `cargo metadata` and walks each crate's normal
-//! (non-dev) dependency closure.
+//! directions (read from `cargo metadata`, each crate's normal (non-dev)
+//! dependency closure), and inside each crate no modules import each
+//! other in a loop (read from the source, see [`module_graph`]).
+
+#[path = "architecture/module_graph.rs"]
+mod module_graph;
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 
 use cargo_metadata::{DependencyKind, MetadataCommand, PackageId};
 
@@ -148,5 +153,28 @@ fn infrastructure_does_not_know_http() {
         &g,
         "strata-infrastructure",
         &["actix-web", "strata-presentation"],
+    );
+}
+
+#[test]
+fn no_modules_import_each_other_in_a_loop() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut loops = Vec::new();
+    for src in [
+        "src",
+        "crates/domain/src",
+        "crates/application/src",
+        "crates/infrastructure/src",
+        "crates/presentation/src",
+        "crates/testkit/src",
+    ] {
+        for cycle in module_graph::ModuleGraph::read(&root.join(src)).cycles() {
+            loops.push(format!("{src}: {}", cycle.join(" <-> ")));
+        }
+    }
+    assert!(
+        loops.is_empty(),
+        "module cycles (move the shared types down into their own module):\n{}",
+        loops.join("\n")
     );
 }
