@@ -11,6 +11,7 @@
 
 mod cache_aside;
 pub mod commands;
+mod context;
 pub mod queries;
 mod registry;
 mod service;
@@ -19,6 +20,7 @@ mod single_flight;
 mod test_support;
 
 pub use cache_aside::GetWithError;
-pub use registry::{CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, LookupError};
-pub use service::{BootstrapError, CacheService, Dependencies};
+pub use context::Dependencies;
+pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};
+pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::registry::AccessError;
+use crate::context::Context;
 
 /// Read every key of `keys` from `cache`.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct GetEntriesOutput {
 pub enum GetEntriesError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -40,7 +40,7 @@ pub(crate) async fn handle(
 ) -> Result<GetEntriesOutput, GetEntriesError> {
     let cache = ctx
         .registry
-        .lookup(&query.cache, &query.principal, Role::Reader)?;
+        .authorize(&query.cache, &query.principal, Role::Reader)?;
     let found = cache.store().get_many(&query.keys).await?;
     if found.len() != query.keys.len() {
         return Err(StoreError::Unexpected(
