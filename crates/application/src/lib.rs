@@ -9,6 +9,7 @@
 //! It knows the domain and nothing else: no HTTP, no serialization, no
 //! backend technology, no async runtime (the architecture test enforces it).
 
+mod batch;
 mod cache_aside;
 pub mod commands;
 mod context;
@@ -19,6 +20,7 @@ mod single_flight;
 #[cfg(test)]
 mod test_support;
 
+pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use cache_aside::GetWithError;
 pub use context::Dependencies;
 pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};

@@ -26,12 +26,9 @@ pub struct PutEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The entries, at most [`MAX_BATCH`] of them.
+    /// The entries, at most [`MAX_BATCH`](crate::MAX_BATCH) of them.
     pub items: Vec<BatchItem>,
 }
-
-/// Most items one batch may hold.
-pub const MAX_BATCH: usize = 1000;
 
 /// One outcome per item, in order.
 #[derive(Clone, Debug)]
