@@ -8,9 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strata_domain::{
-    Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider,
-};
+use strata_domain::{Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider};
 
 use crate::registry::CacheRegistry;
 

@@ -4,8 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue,
-    ProvisionError, RepositoryError, Ttl,
+    BackendHealth, CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue, ProvisionError,
+    RepositoryError, Ttl,
 };
 
 use crate::cache_aside::{self, Flights, GetWithError};
@@ -13,8 +13,8 @@ use crate::commands::{
     configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries, put_entries,
     put_entry,
 };
-use crate::queries::{get_cache_stats, get_configuration, get_entries, get_entry, list_caches};
 use crate::context::{Context, Dependencies};
+use crate::queries::{get_cache_stats, get_configuration, get_entries, get_entry, list_caches};
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
 /// The facade over every command and query. Cheap to clone.

@@ -470,10 +470,9 @@ mod tests {
 
     #[test]
     fn server_errors_have_opaque_bodies_with_the_request_id() {
-        for (unavailable, status, code) in [
-            (true, 503, "backend_unavailable"),
-            (false, 500, "internal"),
-        ] {
+        for (unavailable, status, code) in
+            [(true, 503, "backend_unavailable"), (false, 500, "internal")]
+        {
             let error = ApiError::from(nested(unavailable));
             let body = body_of(&error);
             assert_eq!(body["status"], status, "{body}");
@@ -485,7 +484,10 @@ mod tests {
             }
             // The body the router would send without a request id is as opaque.
             let plain = serde_json::to_string(&error.problem(None)).unwrap();
-            assert!(!plain.contains("driver") && !plain.contains("request_id"), "{plain}");
+            assert!(
+                !plain.contains("driver") && !plain.contains("request_id"),
+                "{plain}"
+            );
         }
     }
 
@@ -494,9 +496,15 @@ mod tests {
         let error = ApiError::from(nested(false));
         let chain = ErrorChain(&error).to_string();
         assert!(chain.starts_with("500 internal: "), "{chain}");
-        assert!(chain.contains("Caused by: unexpected store error"), "{chain}");
+        assert!(
+            chain.contains("Caused by: unexpected store error"),
+            "{chain}"
+        );
         assert!(chain.contains("Caused by: pool exhausted"), "{chain}");
-        assert!(chain.contains("Caused by: driver: connection refused"), "{chain}");
+        assert!(
+            chain.contains("Caused by: driver: connection refused"),
+            "{chain}"
+        );
     }
 
     #[test]
@@ -507,7 +515,10 @@ mod tests {
         });
         let body = serde_json::to_value(error.problem(None)).unwrap();
         assert_eq!(body["status"], 422);
-        assert!(body["detail"].as_str().unwrap().contains("memcached"), "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("memcached"),
+            "{body}"
+        );
         assert!(body.get("request_id").is_none(), "{body}");
     }
 }

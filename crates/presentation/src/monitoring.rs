@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::state::AppState;
 
-
 /// Health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {

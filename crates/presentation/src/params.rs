@@ -130,7 +130,11 @@ mod tests {
     #[test]
     fn malformed_escapes_and_non_utf8_are_invalid_keys() {
         for raw in ["a%", "a%2", "a%zz", "%C3", "%FF"] {
-            assert_eq!(decode_path_key(raw).unwrap_err().code(), "invalid_key", "{raw}");
+            assert_eq!(
+                decode_path_key(raw).unwrap_err().code(),
+                "invalid_key",
+                "{raw}"
+            );
         }
     }
 }

@@ -14,8 +14,8 @@ use strata_domain::{
     CacheConfiguration, DomainEvent, Principal, ProvisionError, RepositoryError, Role, StoreError,
 };
 
-use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
 use crate::context::Context;
+use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
 
 /// Create `config.name()` with `config`, or reconfigure it.
 #[derive(Clone, Debug)]

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, DomainEvent, Principal, RepositoryError, Role, StoreError};
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Delete `cache`.
 #[derive(Clone, Debug)]

@@ -4,8 +4,8 @@ use strata_domain::{
     CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
 };
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Remove `key` from `cache`.
 #[derive(Clone, Debug)]

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, DomainEvent, Principal, Role, StoreError};
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Remove every entry of `cache`, and no other cache's.
 #[derive(Clone, Debug)]

@@ -5,8 +5,8 @@ use strata_domain::{
     Principal, Role, StoreError, Tag, Ttl,
 };
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Write `value` under `key` in `cache`.
 #[derive(Clone, Debug)]

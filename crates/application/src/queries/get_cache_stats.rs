@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, Principal, Role, StoreError, StoreStats, TierStats};
 
-use crate::registry::{CounterSnapshot, LiveCache, AccessError};
 use crate::context::Context;
+use crate::registry::{AccessError, CounterSnapshot, LiveCache};
 
 /// Read the stats of `cache`.
 #[derive(Clone, Debug)]

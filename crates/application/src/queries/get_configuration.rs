@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheConfiguration, CacheName, Principal, Role};
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read the configuration of `cache`.
 #[derive(Clone, Debug)]

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read every key of `keys` from `cache`.
 #[derive(Clone, Debug)]

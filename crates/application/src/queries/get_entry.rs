@@ -3,8 +3,8 @@
 
 use strata_domain::{CacheKey, CacheName, Lookup, Principal, Role, StoreError};
 
-use crate::registry::AccessError;
 use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read `key` from `cache`.
 #[derive(Clone, Debug)]

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheConfiguration, Principal, Role};
 
-use crate::registry::{AccessError, check_role};
 use crate::context::Context;
+use crate::registry::{AccessError, check_role};
 
 /// List every cache.
 #[derive(Clone, Debug)]
