@@ -4,7 +4,7 @@
 //!
 //! It is the only crate that knows HTTP and JSON. It depends on the
 //! application and domain crates, never on infrastructure: handlers call
-//! [`CacheService`]; DTOs convert to domain types at the edge; every error
+//! [`CacheService`](strata_application::CacheService); DTOs convert to domain types at the edge; every error
 //! is an RFC 7807 problem body ([`error::ApiError`]).
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};

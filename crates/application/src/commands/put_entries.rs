@@ -26,7 +26,7 @@ pub struct PutEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The entries, at most [`MAX_BATCH`](crate::MAX_BATCH) of them.
+    /// The entries, at most [`MAX_BATCH`](crate::batch::MAX_BATCH) of them.
     pub items: Vec<BatchItem>,
 }
 

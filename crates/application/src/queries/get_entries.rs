@@ -12,7 +12,7 @@ pub struct GetEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The keys, at most [`MAX_BATCH`](crate::MAX_BATCH).
+    /// The keys, at most [`MAX_BATCH`](crate::batch::MAX_BATCH).
     pub keys: Vec<CacheKey>,
 }
 
