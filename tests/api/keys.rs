@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::invalidation::invalidated;
 
 /// Keys with the characters a path must escape, or that a decoder could
 /// mistake.
@@ -45,16 +46,6 @@ async fn batch_get(app: &TestApp, cache: &str, keys: &[&str]) -> Value {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
-}
-
-async fn invalidate(app: &TestApp, cache: &str, body: Value) -> u64 {
-    let r = app
-        .post_json(&format!("/v1/caches/{cache}/invalidations"), body)
-        .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["invalidated"]
-        .as_u64()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -166,7 +157,7 @@ async fn keys_with_escaped_characters_are_invalidated_by_keys_and_by_pattern() {
         );
     }
     assert_eq!(
-        invalidate(&app, "inval", json!({"pattern": "dir/*"})).await,
+        invalidated(&app, "inval", json!({"pattern": "dir/*"})).await,
         2
     );
     assert_eq!(
@@ -175,11 +166,11 @@ async fn keys_with_escaped_characters_are_invalidated_by_keys_and_by_pattern() {
     );
     assert_eq!(app.get("inval", "dirx").await.status(), StatusCode::OK);
     assert_eq!(
-        invalidate(&app, "inval", json!({"pattern": "p%*"})).await,
+        invalidated(&app, "inval", json!({"pattern": "p%*"})).await,
         2
     );
     assert_eq!(
-        invalidate(&app, "inval", json!({"keys": ["q?1", "q#2", "dirx"]})).await,
+        invalidated(&app, "inval", json!({"keys": ["q?1", "q#2", "dirx"]})).await,
         3
     );
     for key in ["p%1", "q?1", "q#2", "dirx"] {
