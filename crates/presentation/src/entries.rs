@@ -30,7 +30,7 @@ pub struct PutQuery {
     put,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters"), PutQuery),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery),
     request_body(content = Vec<u8>, content_type = "*/*", description = "The value"),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
@@ -112,7 +112,7 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
     get,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
     responses(
         (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"))),
         (status = 304, description = "Not modified"),
@@ -193,7 +193,7 @@ pub(crate) async fn get_entry(
     delete,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such entry or cache", body = crate::error::Problem, content_type = "application/problem+json"),
