@@ -61,7 +61,21 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
                 .map(|v| v.to_str().unwrap().to_owned()),
             Some("5".to_owned())
         );
-        assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
+        let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body = assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
+        // Opaque: the request id to quote, no backend name or driver text.
+        assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+        let text = body.to_string().to_lowercase();
+        for leak in [
+            "outage",
+            "redis",
+            "refused",
+            "os error",
+            "broken pipe",
+            "timed out",
+        ] {
+            assert!(!text.contains(leak), "{leak} leaked into {body}");
+        }
     }
     let ready = app
         .client

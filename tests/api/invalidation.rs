@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{assert_problem, spawn_app};
 
-async fn invalidated(app: &crate::helpers::TestApp, cache: &str, body: Value) -> u64 {
+pub(crate) async fn invalidated(app: &crate::helpers::TestApp, cache: &str, body: Value) -> u64 {
     let r = app
         .post_json(&format!("/v1/caches/{cache}/invalidations"), body)
         .await;

@@ -8,5 +8,7 @@ mod errors;
 mod eviction_switch;
 mod helpers;
 mod invalidation;
+mod keys;
+mod metric_labels;
 mod monitoring;
 mod tiered;

@@ -1,4 +1,4 @@
-//! [`CacheService::get_with`]: cache-aside reads with single-flight, the
+//! [`CacheService::get_with`](crate::CacheService::get_with): cache-aside reads with single-flight, the
 //! Rust counterpart of a `@cached` decorator.
 //!
 //! On a miss, one caller per `(cache, key)` in this process runs its
@@ -18,17 +18,17 @@ use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheValue, Principal, Role, StoreError, Ttl,
 };
 
-use crate::CacheService;
 use crate::commands::put_entry::{self, PutEntry, PutEntryError};
-use crate::registry::LookupError;
+use crate::context::Context;
+use crate::registry::AccessError;
 use crate::single_flight::SingleFlight;
 
-/// Why [`CacheService::get_with`] failed.
+/// Why [`CacheService::get_with`](crate::CacheService::get_with) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetWithError<E> {
     /// Unknown cache.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// Reading the cache failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -51,109 +51,77 @@ pub(crate) enum Failure {
 /// Loads in flight, by cache and key.
 pub(crate) type Flights = SingleFlight<(CacheName, CacheKey), Result<CacheEntry, Failure>>;
 
-impl CacheService {
-    /// Cache-aside read of `key` in `cache`: the entry when present,
-    /// otherwise `loader`'s value, stored with `ttl` (`None`: the cache's
-    /// `default_ttl`) and returned. Concurrent misses of one key in this
-    /// process run one loader (single-flight); the others' loaders are
-    /// dropped unrun. Acts as [`Principal::Anonymous`]: in-process callers
-    /// are trusted.
-    ///
-    /// ```no_run
-    /// # async fn demo(service: strata_application::CacheService) {
-    /// use strata_domain::{CacheKey, CacheName, CacheValue, ContentType, Ttl};
-    /// let users = CacheName::parse("users").unwrap();
-    /// let key = CacheKey::parse("user:42").unwrap();
-    /// let entry = service
-    ///     .get_with(&users, &key, Some(Ttl::from_secs(300).unwrap()), || async {
-    ///         // e.g. SELECT ... FROM users WHERE id = 42
-    ///         Ok::<_, std::io::Error>(CacheValue::new(
-    ///             bytes::Bytes::from_static(br#"{"id":42}"#),
-    ///             ContentType::parse("application/json").unwrap(),
-    ///         ))
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(entry.value().bytes().as_ref(), br#"{"id":42}"#);
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`GetWithError`]: unknown cache, a failed read, the loader's error
-    /// (shared by every waiter) or a failed store of the loaded value.
-    pub async fn get_with<F, Fut, E>(
-        &self,
-        cache: &CacheName,
-        key: &CacheKey,
-        ttl: Option<Ttl>,
-        loader: F,
-    ) -> Result<CacheEntry, GetWithError<E>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
-        E: Send + Sync + 'static,
-    {
-        let live = self
-            .ctx()
-            .registry
-            .lookup(cache, &Principal::Anonymous, Role::Writer)?;
-        if let Some(entry) = live.store().get(key).await? {
-            live.counters().hit(1);
-            return Ok(entry);
-        }
-        live.counters().miss(1);
-        let result = self
-            .ctx()
-            .flights
-            .run(&(cache.clone(), key.clone()), || {
-                self.start_load(cache, key, ttl, loader())
-            })
-            .await;
-        result.map_err(|failure| match failure {
-            Failure::Fill(e) => GetWithError::Fill(e),
-            Failure::Loader(e) => match e.downcast::<E>() {
-                Ok(e) => GetWithError::Loader(e),
-                // Another caller loaded this key with a loader of another
-                // error type; report its failure as a fill failure.
-                Err(_) => GetWithError::Fill(Arc::new(PutEntryError::Store(
-                    StoreError::Unexpected("a concurrent loader of another type failed".into()),
-                ))),
-            },
+/// The body of [`CacheService::get_with`](crate::CacheService::get_with).
+pub(crate) async fn get_with<F, Fut, E>(
+    ctx: &Arc<Context>,
+    flights: &Flights,
+    cache: &CacheName,
+    key: &CacheKey,
+    ttl: Option<Ttl>,
+    loader: F,
+) -> Result<CacheEntry, GetWithError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    let live = ctx
+        .registry
+        .authorize(cache, &Principal::Anonymous, Role::Writer)?;
+    if let Some(entry) = live.store().get(key).await? {
+        live.counters().hit(1);
+        return Ok(entry);
+    }
+    live.counters().miss(1);
+    let result = flights
+        .run(&(cache.clone(), key.clone()), || {
+            start_load(ctx, cache, key, ttl, loader())
         })
-    }
+        .await;
+    result.map_err(|failure| match failure {
+        Failure::Fill(e) => GetWithError::Fill(e),
+        Failure::Loader(e) => match e.downcast::<E>() {
+            Ok(e) => GetWithError::Loader(e),
+            // Another caller loaded this key with a loader of another
+            // error type; report its failure as a fill failure.
+            Err(_) => GetWithError::Fill(Arc::new(PutEntryError::Store(StoreError::Unexpected(
+                "a concurrent loader of another type failed".into(),
+            )))),
+        },
+    })
+}
 
-    fn start_load<Fut, E>(
-        &self,
-        cache: &CacheName,
-        key: &CacheKey,
-        ttl: Option<Ttl>,
-        value: Fut,
-    ) -> BoxFuture<'static, Result<CacheEntry, Failure>>
-    where
-        Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
-        E: Send + Sync + 'static,
-    {
-        let service = self.clone();
-        let (cache, key) = (cache.clone(), key.clone());
-        async move {
-            let value = value
-                .await
-                .map_err(|e| Failure::Loader(Arc::new(e) as Arc<dyn Any + Send + Sync>))?;
-            let put = PutEntry {
-                principal: Principal::Anonymous,
-                cache,
-                key,
-                value,
-                ttl,
-                tags: Vec::new(),
-            };
-            put_entry::handle(service.ctx(), put)
-                .await
-                .map(|out| out.entry)
-                .map_err(|e| Failure::Fill(Arc::new(e)))
-        }
-        .boxed()
+fn start_load<Fut, E>(
+    ctx: &Arc<Context>,
+    cache: &CacheName,
+    key: &CacheKey,
+    ttl: Option<Ttl>,
+    value: Fut,
+) -> BoxFuture<'static, Result<CacheEntry, Failure>>
+where
+    Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    let ctx = Arc::clone(ctx);
+    let (cache, key) = (cache.clone(), key.clone());
+    async move {
+        let value = value
+            .await
+            .map_err(|e| Failure::Loader(Arc::new(e) as Arc<dyn Any + Send + Sync>))?;
+        let put = PutEntry {
+            principal: Principal::Anonymous,
+            cache,
+            key,
+            value,
+            ttl,
+            tags: Vec::new(),
+        };
+        put_entry::handle(&ctx, put)
+            .await
+            .map(|out| out.entry)
+            .map_err(|e| Failure::Fill(Arc::new(e)))
     }
+    .boxed()
 }
 
 #[cfg(test)]
@@ -164,6 +132,7 @@ mod tests {
     use strata_domain::InsertOutcome;
 
     use super::*;
+    use crate::CacheService;
     use crate::test_support::*;
 
     /// 50 concurrent misses of one key while the first loader is parked on

@@ -9,8 +9,10 @@
 //! It knows the domain and nothing else: no HTTP, no serialization, no
 //! backend technology, no async runtime (the architecture test enforces it).
 
+mod batch;
 mod cache_aside;
 pub mod commands;
+mod context;
 pub mod queries;
 mod registry;
 mod service;
@@ -18,7 +20,9 @@ mod single_flight;
 #[cfg(test)]
 mod test_support;
 
+pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use cache_aside::GetWithError;
-pub use registry::{CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, LookupError};
-pub use service::{BootstrapError, CacheService, Dependencies};
+pub use context::Dependencies;
+pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};
+pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;

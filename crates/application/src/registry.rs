@@ -94,9 +94,10 @@ impl LiveCache {
     }
 }
 
-/// Why a cache could not be used for a request.
+/// Why a principal may not use a cache: the answer of
+/// [`CacheRegistry::authorize`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
+pub enum AccessError {
     /// No cache has this name. HTTP: 404.
     #[error("cache {0} does not exist")]
     CacheNotFound(CacheName),
@@ -118,19 +119,21 @@ pub struct CacheRegistry {
 }
 
 impl CacheRegistry {
-    /// The open cache `name`, if `principal` holds `role`.
+    /// Opens the cache `name` for `principal`: the open cache, if it exists
+    /// and `principal` holds `role`. The role is checked first, so a
+    /// principal without it cannot probe which caches exist.
     ///
     /// # Errors
-    /// [`LookupError::Forbidden`] or [`LookupError::CacheNotFound`].
-    pub fn lookup(
+    /// [`AccessError::Forbidden`] or [`AccessError::CacheNotFound`].
+    pub fn authorize(
         &self,
         name: &CacheName,
         principal: &Principal,
         role: Role,
-    ) -> Result<Arc<LiveCache>, LookupError> {
-        authorize(principal, role)?;
+    ) -> Result<Arc<LiveCache>, AccessError> {
+        check_role(principal, role)?;
         self.get(name)
-            .ok_or_else(|| LookupError::CacheNotFound(name.clone()))
+            .ok_or_else(|| AccessError::CacheNotFound(name.clone()))
     }
 
     /// The open cache `name`, without an authorization check.
@@ -174,12 +177,12 @@ impl CacheRegistry {
 /// Checks that `principal` holds `role`.
 ///
 /// # Errors
-/// [`LookupError::Forbidden`] when it does not.
-pub(crate) fn authorize(principal: &Principal, role: Role) -> Result<(), LookupError> {
+/// [`AccessError::Forbidden`] when it does not.
+pub(crate) fn check_role(principal: &Principal, role: Role) -> Result<(), AccessError> {
     if principal.has_role(role) {
         Ok(())
     } else {
-        Err(LookupError::Forbidden {
+        Err(AccessError::Forbidden {
             principal: principal.to_string(),
             role,
         })

@@ -1,50 +1,21 @@
+//! [`CacheService`]: the facade over every command and query.
+
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheName, Clock, ConfigurationRepository, EntryVersion,
-    EventPublisher, ProvisionError, RepositoryError, StoreProvider,
+    BackendHealth, CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue, ProvisionError,
+    RepositoryError, Ttl,
 };
 
-use crate::CacheRegistry;
+use crate::cache_aside::{self, Flights, GetWithError};
 use crate::commands::{
     configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries, put_entries,
     put_entry,
 };
+use crate::context::{Context, Dependencies};
 use crate::queries::{get_cache_stats, get_configuration, get_entries, get_entry, list_caches};
-use crate::registry::{CacheCounters, LiveCache};
-
-/// The ports the application needs, wired by the composition root.
-pub struct Dependencies {
-    /// Where configurations live.
-    pub repository: Arc<dyn ConfigurationRepository>,
-    /// Opens the store for a configuration.
-    pub provider: Arc<dyn StoreProvider>,
-    /// Where domain events go.
-    pub events: Arc<dyn EventPublisher>,
-    /// Wall-clock time.
-    pub clock: Arc<dyn Clock>,
-}
-
-/// State shared by every handler.
-pub(crate) struct Context {
-    pub(crate) registry: CacheRegistry,
-    pub(crate) repository: Arc<dyn ConfigurationRepository>,
-    pub(crate) provider: Arc<dyn StoreProvider>,
-    pub(crate) events: Arc<dyn EventPublisher>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) flights: crate::cache_aside::Flights,
-    versions: AtomicU64,
-}
-
-impl Context {
-    /// A fresh entry version: unique within the process, and increasing
-    /// across restarts because it is seeded from the clock (milliseconds
-    /// times 1024).
-    pub(crate) fn next_version(&self) -> EntryVersion {
-        EntryVersion::new(self.versions.fetch_add(1, Ordering::Relaxed))
-    }
-}
+use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
 /// The facade over every command and query. Cheap to clone.
 ///
@@ -53,22 +24,15 @@ impl Context {
 #[derive(Clone)]
 pub struct CacheService {
     ctx: Arc<Context>,
+    flights: Arc<Flights>,
 }
 
 impl CacheService {
     /// A service over `deps`, with no cache open yet.
     pub fn new(deps: Dependencies) -> Self {
-        let seed = deps.clock.now().as_millis().saturating_mul(1024);
         Self {
-            ctx: Arc::new(Context {
-                registry: CacheRegistry::default(),
-                repository: deps.repository,
-                provider: deps.provider,
-                events: deps.events,
-                clock: deps.clock,
-                flights: Default::default(),
-                versions: AtomicU64::new(seed),
-            }),
+            ctx: Arc::new(Context::new(deps)),
+            flights: Arc::default(),
         }
     }
 
@@ -92,10 +56,6 @@ impl CacheService {
             ));
         }
         Ok(())
-    }
-
-    pub(crate) fn ctx(&self) -> &Context {
-        &self.ctx
     }
 
     /// The open caches.
@@ -189,6 +149,50 @@ impl CacheService {
         query: get_entry::GetEntry,
     ) -> Result<Option<strata_domain::Lookup>, get_entry::GetEntryError> {
         get_entry::handle(&self.ctx, query).await
+    }
+
+    /// Cache-aside read of `key` in `cache`: the entry when present,
+    /// otherwise `loader`'s value, stored with `ttl` (`None`: the cache's
+    /// `default_ttl`) and returned. Concurrent misses of one key in this
+    /// process run one loader (single-flight); the others' loaders are
+    /// dropped unrun. Acts as [`Principal::Anonymous`](strata_domain::Principal::Anonymous): in-process callers
+    /// are trusted.
+    ///
+    /// ```no_run
+    /// # async fn demo(service: strata_application::CacheService) {
+    /// use strata_domain::{CacheKey, CacheName, CacheValue, ContentType, Ttl};
+    /// let users = CacheName::parse("users").unwrap();
+    /// let key = CacheKey::parse("user:42").unwrap();
+    /// let entry = service
+    ///     .get_with(&users, &key, Some(Ttl::from_secs(300).unwrap()), || async {
+    ///         // e.g. SELECT ... FROM users WHERE id = 42
+    ///         Ok::<_, std::io::Error>(CacheValue::new(
+    ///             bytes::Bytes::from_static(br#"{"id":42}"#),
+    ///             ContentType::parse("application/json").unwrap(),
+    ///         ))
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(entry.value().bytes().as_ref(), br#"{"id":42}"#);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GetWithError`]: unknown cache, a failed read, the loader's error
+    /// (shared by every waiter) or a failed store of the loaded value.
+    pub async fn get_with<F, Fut, E>(
+        &self,
+        cache: &CacheName,
+        key: &CacheKey,
+        ttl: Option<Ttl>,
+        loader: F,
+    ) -> Result<CacheEntry, GetWithError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        cache_aside::get_with(&self.ctx, &self.flights, cache, key, ttl, loader).await
     }
 
     /// See [`get_entries`].

@@ -10,13 +10,13 @@ use strata_application::commands::delete_cache::DeleteCache;
 use strata_application::commands::flush_cache::FlushCache;
 use strata_application::queries::get_configuration::GetConfiguration;
 
-use crate::AppState;
 use crate::auth::Acting;
 use crate::codec::decode;
 use crate::config_dto::CacheConfigurationDto;
-use crate::entries::cache_name;
 use crate::error::ApiError;
 use crate::metrics::count_outcome;
+use crate::params::cache_name;
+use crate::state::AppState;
 
 /// Answer of a configuration change.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,7 +137,7 @@ pub(crate) async fn flush(
             cache: cache.clone(),
         })
         .await;
-    count_outcome(cache.as_str(), "flush", &result);
+    count_outcome(&state.service, &cache, "flush", &result);
     result?;
     Ok(HttpResponse::NoContent().finish())
 }

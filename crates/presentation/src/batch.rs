@@ -7,16 +7,17 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use strata_application::commands::put_entries::{BatchItem, MAX_BATCH, PutEntries};
+use strata_application::commands::put_entries::{BatchItem, PutEntries};
 use strata_application::queries::get_entries::GetEntries;
 use strata_domain::{CacheValue, ContentType, InsertOutcome};
 
-use crate::AppState;
 use crate::auth::Acting;
 use crate::codec::{decode, encode};
-use crate::entries::{cache_key, cache_name, etag, tags, ttl};
 use crate::error::ApiError;
+use crate::headers::etag;
 use crate::metrics::count_outcome;
+use crate::params::{batch_len, cache_key, cache_name, tags, ttl};
+use crate::state::AppState;
 
 /// Body of `batchGet`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -105,16 +106,6 @@ pub struct BatchPutResponse {
     pub results: Vec<BatchPutResult>,
 }
 
-fn check_batch_len(len: usize, field: &str) -> Result<(), ApiError> {
-    if len == 0 || len > MAX_BATCH {
-        return Err(ApiError::invalid_parameter(format!(
-            "a batch holds 1 to {MAX_BATCH} items, got {len}"
-        ))
-        .field(field));
-    }
-    Ok(())
-}
-
 /// Read many keys.
 #[utoipa::path(
     post,
@@ -138,7 +129,7 @@ pub(crate) async fn batch_get(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchGetRequest = decode(&req, &body)?;
-    check_batch_len(request.keys.len(), "keys")?;
+    batch_len(request.keys.len(), "keys")?;
     let keys = request
         .keys
         .iter()
@@ -152,7 +143,7 @@ pub(crate) async fn batch_get(
             keys,
         })
         .await;
-    count_outcome(cache.as_str(), "batch_get", &result);
+    count_outcome(&state.service, &cache, "batch_get", &result);
     let now = state.clock.now();
     let mut response = BatchGetResponse {
         hits: Vec::new(),
@@ -235,7 +226,7 @@ pub(crate) async fn batch_put(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchPutRequest = decode(&req, &body)?;
-    check_batch_len(request.entries.len(), "entries")?;
+    batch_len(request.entries.len(), "entries")?;
     let items = request
         .entries
         .into_iter()
@@ -251,7 +242,7 @@ pub(crate) async fn batch_put(
             items,
         })
         .await;
-    count_outcome(cache.as_str(), "batch_put", &result);
+    count_outcome(&state.service, &cache, "batch_put", &result);
     let results = keys
         .into_iter()
         .zip(result?.outcomes)

@@ -6,11 +6,11 @@ use serde::Serialize;
 use strata_application::queries::get_cache_stats::GetCacheStats;
 use strata_application::queries::list_caches::ListCaches;
 
-use crate::AppState;
 use crate::auth::Acting;
 use crate::config_dto::CacheConfigurationDto;
-use crate::entries::cache_name;
 use crate::error::ApiError;
+use crate::params::cache_name;
+use crate::state::AppState;
 
 /// One cache in the listing.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

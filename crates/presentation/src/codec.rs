@@ -60,22 +60,12 @@ pub fn encode<T: Serialize>(
     if wants_msgpack {
         match rmp_serde::to_vec_named(value) {
             Ok(body) => response.content_type(MSGPACK).body(body),
-            Err(e) => ApiError::internal(&e).into_response(),
+            Err(e) => HttpResponse::from_error(ApiError::internal(e)),
         }
     } else {
         match serde_json::to_vec(value) {
             Ok(body) => response.content_type(JSON).body(body),
-            Err(e) => ApiError::internal(&e).into_response(),
+            Err(e) => HttpResponse::from_error(ApiError::internal(e)),
         }
-    }
-}
-
-trait IntoResponse {
-    fn into_response(self) -> HttpResponse;
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> HttpResponse {
-        actix_web::ResponseError::error_response(&self)
     }
 }

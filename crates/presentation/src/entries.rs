@@ -1,64 +1,20 @@
 //! `/v1/caches/{cache}/entries/{key}`: read, write and delete one entry.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use strata_application::commands::delete_entry::DeleteEntry;
 use strata_application::commands::put_entry::PutEntry;
 use strata_application::queries::get_entry::GetEntry;
-use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheValue, ContentType, HitTier, InsertOutcome, Tag, Ttl,
-};
+use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome};
 
-use crate::AppState;
 use crate::auth::Acting;
 use crate::error::ApiError;
-use crate::metrics::{count_outcome, count_request};
-
-/// Parses the `{cache}` path segment.
-///
-/// # Errors
-/// 400 `invalid_parameter` naming `cache`.
-pub(crate) fn cache_name(raw: &str) -> Result<CacheName, ApiError> {
-    CacheName::parse(raw).map_err(|e| ApiError::invalid_parameter(e.to_string()).field("cache"))
-}
-
-/// Parses a key.
-///
-/// # Errors
-/// 400 `invalid_key`.
-pub(crate) fn cache_key(raw: &str) -> Result<CacheKey, ApiError> {
-    CacheKey::parse(raw).map_err(|e| ApiError::invalid_key(e.to_string()).field("key"))
-}
-
-/// Parses a TTL in seconds.
-///
-/// # Errors
-/// 400 `invalid_ttl`.
-pub(crate) fn ttl(secs: u64) -> Result<Ttl, ApiError> {
-    Ttl::from_secs(secs).map_err(|e| ApiError::invalid_ttl(e.to_string()))
-}
-
-/// Parses tags.
-///
-/// # Errors
-/// 400 `invalid_parameter` naming `tags`.
-pub(crate) fn tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Tag>, ApiError> {
-    raw.into_iter()
-        .map(|t| {
-            Tag::parse(t).map_err(|e| ApiError::invalid_parameter(e.to_string()).field("tags"))
-        })
-        .collect()
-}
-
-fn path(req: &HttpRequest) -> Result<(CacheName, CacheKey), ApiError> {
-    let info = req.match_info();
-    Ok((
-        cache_name(info.get("cache").unwrap_or_default())?,
-        cache_key(info.get("key").unwrap_or_default())?,
-    ))
-}
+use crate::headers::{HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, etag};
+use crate::metrics::{count_error, count_outcome};
+use crate::params::{entry_path, tags, ttl};
+use crate::state::AppState;
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -69,17 +25,12 @@ pub struct PutQuery {
     tags: Option<String>,
 }
 
-/// The strong `ETag` of an entry: its version in hex, quoted.
-pub(crate) fn etag(entry: &CacheEntry) -> String {
-    format!("\"{:x}\"", entry.version().get())
-}
-
 /// Store a value. The body is stored as is, with its `Content-Type`.
 #[utoipa::path(
     put,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters"), PutQuery),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery),
     request_body(content = Vec<u8>, content_type = "*/*", description = "The value"),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
@@ -96,7 +47,7 @@ pub(crate) async fn put_entry(
     query: web::Query<PutQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let (cache, key) = path(&req)?;
+    let (cache, key) = entry_path(&req)?;
     let ttl = match query.ttl.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(ttl(raw.parse::<u64>().map_err(|_| {
@@ -131,7 +82,7 @@ pub(crate) async fn put_entry(
             tags,
         })
         .await;
-    count_outcome(cache.as_str(), "put", &result);
+    count_outcome(&state.service, &cache, "put", &result);
     let out = result?;
     let status = match out.outcome {
         InsertOutcome::Created => StatusCode::CREATED,
@@ -154,16 +105,6 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-/// `X-Cache` on reads: `HIT-L1` (the first tier answered: the memory tier
-/// of a stacked cache, or the only tier), `HIT-L2` (the shared tier of a
-/// stacked cache answered) or `MISS`.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-
-/// `X-Cache-Stale: possibly` on an L1 hit served while the shared tier's
-/// circuit breaker is open or the coherence channel is down (degraded
-/// mode): other instances' writes may not have reached this copy.
-pub const X_CACHE_STALE: HeaderName = HeaderName::from_static("x-cache-stale");
-
 /// Read a value: the stored bytes with their `Content-Type`, `ETag`, `Age`,
 /// `Cache-Control: max-age=<remaining TTL>` and `X-Cache`. `HEAD` gives the
 /// same headers without the body; `If-None-Match` gives 304.
@@ -171,7 +112,7 @@ pub const X_CACHE_STALE: HeaderName = HeaderName::from_static("x-cache-stale");
     get,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
     responses(
         (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"))),
         (status = 304, description = "Not modified"),
@@ -184,7 +125,7 @@ pub(crate) async fn get_entry(
     req: HttpRequest,
     Acting(principal): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (cache, key) = path(&req)?;
+    let (cache, key) = entry_path(&req)?;
     let result = state
         .service
         .get(GetEntry {
@@ -193,18 +134,18 @@ pub(crate) async fn get_entry(
             key: key.clone(),
         })
         .await;
-    let op = if req.method() == actix_web::http::Method::HEAD {
-        "head"
-    } else {
-        "get"
-    };
-    match &result {
-        Ok(Some(_)) => count_request(cache.as_str(), op, "hit"),
-        Ok(None) => count_request(cache.as_str(), op, "miss"),
-        Err(_) => count_request(cache.as_str(), op, "error"),
+    // Hits and misses are the application's counters (see `metrics`);
+    // only failures are counted here.
+    if result.is_err() {
+        let op = if req.method() == actix_web::http::Method::HEAD {
+            "head"
+        } else {
+            "get"
+        };
+        count_error(&state.service, &cache, op);
     }
     let Some(lookup) = result? else {
-        return Err(ApiError::entry_not_found(key.as_str()).with_x_cache("MISS"));
+        return Err(ApiError::entry_not_found(key.as_str()).x_cache(MISS));
     };
     let entry = lookup.entry;
     let now = state.clock.now();
@@ -219,12 +160,12 @@ pub(crate) async fn get_entry(
     response.insert_header((
         X_CACHE,
         match lookup.tier {
-            HitTier::L1 => "HIT-L1",
-            HitTier::L2 => "HIT-L2",
+            HitTier::L1 => HIT_L1,
+            HitTier::L2 => HIT_L2,
         },
     ));
     if lookup.possibly_stale {
-        response.insert_header((X_CACHE_STALE, "possibly"));
+        response.insert_header((X_CACHE_STALE, POSSIBLY));
     }
     response.insert_header((
         header::AGE,
@@ -252,7 +193,7 @@ pub(crate) async fn get_entry(
     delete,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such entry or cache", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -263,7 +204,7 @@ pub(crate) async fn delete_entry(
     req: HttpRequest,
     Acting(principal): Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (cache, key) = path(&req)?;
+    let (cache, key) = entry_path(&req)?;
     let result = state
         .service
         .delete(DeleteEntry {
@@ -272,7 +213,7 @@ pub(crate) async fn delete_entry(
             key: key.clone(),
         })
         .await;
-    count_outcome(cache.as_str(), "delete", &result);
+    count_outcome(&state.service, &cache, "delete", &result);
     if result? {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -1,11 +1,19 @@
 //! [`ApiError`]: every failure as an RFC 7807 `application/problem+json`
 //! body with a stable `code`.
+//!
+//! 4xx bodies say what was wrong with the request. 5xx bodies are opaque: a
+//! stable `code` (`internal`, `backend_unavailable`), a generic `detail` and
+//! the `request_id`, never an error's text; [`finish_server_error`] logs
+//! the full `source()` chain ([`ErrorChain`]) with the request id.
+
+use std::error::Error as StdError;
+use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use strata_application::LookupError;
+use strata_application::AccessError;
 use strata_application::commands::configure_cache::ConfigureCacheError;
 use strata_application::commands::delete_cache::DeleteCacheError;
 use strata_application::commands::delete_entry::DeleteEntryError;
@@ -18,6 +26,11 @@ use strata_application::queries::get_entries::GetEntriesError;
 use strata_application::queries::get_entry::GetEntryError;
 use strata_application::queries::list_caches::ListCachesError;
 use strata_domain::{ProvisionError, RepositoryError, StoreError};
+
+use crate::headers::X_CACHE;
+
+/// The cause an [`ApiError`] keeps for the log.
+type Cause = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Seconds a client is told to wait (`Retry-After`) when a backend is down.
 pub const RETRY_AFTER_SECS: u64 = 5;
@@ -39,12 +52,15 @@ pub struct Problem {
     /// The offending field or parameter, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// 5xx only: the request's `X-Request-Id`, to quote when reporting it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A failed request: status, stable code, and a detail for the client.
 ///
-/// 5xx details are opaque to the client (`internal error`); the full error
-/// chain is logged with the request id.
+/// 5xx details are opaque to the client; the cause is kept for the log,
+/// where [`finish_server_error`] writes its full chain with the request id.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -54,6 +70,7 @@ pub struct ApiError {
     field: Option<String>,
     retry_after: bool,
     x_cache: Option<&'static str>,
+    cause: Option<Cause>,
 }
 
 impl ApiError {
@@ -71,11 +88,12 @@ impl ApiError {
             field: None,
             retry_after: false,
             x_cache: None,
+            cause: None,
         }
     }
 
     /// Adds an `X-Cache` header (`MISS` on a read miss).
-    pub fn with_x_cache(mut self, value: &'static str) -> Self {
+    pub fn x_cache(mut self, value: &'static str) -> Self {
         self.x_cache = Some(value);
         self
     }
@@ -178,15 +196,30 @@ impl ApiError {
             "this resource does not accept that method",
         )
     }
-    /// 500 `internal`; logs the cause.
-    pub fn internal(cause: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %cause, source = ?cause.source(), "request failed");
-        Self::new(
+    /// 500 `internal`, keeping `cause` for the log (never for the body).
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        let mut err = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "Internal error",
-            "internal error; see the server log for this request id",
-        )
+            "internal error; quote the request id when reporting it",
+        );
+        err.cause = Some(cause.into());
+        err
+    }
+
+    /// 503 `backend_unavailable` with `Retry-After`, keeping `cause` for
+    /// the log (never for the body).
+    pub fn backend_unavailable(cause: impl Into<Cause>) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+            "Backend unavailable",
+            "a backend is unavailable; retry later, quoting the request id if it persists",
+        );
+        err.retry_after = true;
+        err.cause = Some(cause.into());
+        err
     }
 
     /// The HTTP status.
@@ -197,19 +230,68 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The problem body, with `request_id` when given.
+    pub fn problem(&self, request_id: Option<&str>) -> Problem {
+        Problem {
+            problem_type: format!("urn:strata:problem:{}", self.code),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            field: self.field.clone(),
+            request_id: request_id.map(str::to_owned),
+        }
+    }
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
     }
+}
+
+impl StdError for ApiError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn StdError + 'static))
+    }
+}
+
+/// Displays an error and every `source()` below it, one `Caused by:` line
+/// each (zero-to-production's `error_chain_fmt`).
+pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut current = self.0.source();
+        while let Some(cause) = current {
+            write!(f, "\nCaused by: {cause}")?;
+            current = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// For a 5xx `error` of request `request_id`: logs its full error chain
+/// with the request id and returns the opaque body that carries the id.
+pub fn finish_server_error(error: &ApiError, request_id: &str) -> Vec<u8> {
+    let chain = ErrorChain(error);
+    if error.status == StatusCode::SERVICE_UNAVAILABLE {
+        tracing::warn!(request_id, code = error.code, error = %chain, "backend unavailable");
+    } else {
+        tracing::error!(request_id, code = error.code, error = %chain, "request failed");
+    }
+    serde_json::to_vec(&error.problem(Some(request_id))).unwrap_or_default()
 }
 
 impl actix_web::Responder for ApiError {
     type Body = actix_web::body::BoxBody;
 
     fn respond_to(self, _req: &actix_web::HttpRequest) -> HttpResponse {
-        self.error_response()
+        HttpResponse::from_error(self)
     }
 }
 
@@ -219,14 +301,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = Problem {
-            problem_type: format!("urn:strata:problem:{}", self.code),
-            title: self.title.to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_owned(),
-            field: self.field.clone(),
-        };
+        let body = self.problem(None);
         let mut response = HttpResponse::build(self.status);
         response.insert_header((
             header::CONTENT_TYPE,
@@ -236,22 +311,22 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
         }
         if let Some(x_cache) = self.x_cache {
-            response.insert_header((crate::entries::X_CACHE, x_cache));
+            response.insert_header((X_CACHE, x_cache));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }
 }
 
-impl From<LookupError> for ApiError {
-    fn from(e: LookupError) -> Self {
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
         match e {
-            LookupError::CacheNotFound(_) => Self::new(
+            AccessError::CacheNotFound(_) => Self::new(
                 StatusCode::NOT_FOUND,
                 "cache_not_found",
                 "Cache not found",
                 e.to_string(),
             ),
-            LookupError::Forbidden { .. } => Self::new(
+            AccessError::Forbidden { .. } => Self::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "Forbidden",
@@ -265,15 +340,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::Unavailable { .. } | StoreError::Timeout { .. } => {
-                tracing::warn!(error = %e, "backend unavailable");
-                let mut err = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "backend_unavailable",
-                    "Backend unavailable",
-                    e.to_string(),
-                );
-                err.retry_after = true;
-                err
+                Self::backend_unavailable(e)
             }
             StoreError::Unsupported { .. } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -281,14 +348,14 @@ impl From<StoreError> for ApiError {
                 "Operation not supported by the backend",
                 e.to_string(),
             ),
-            StoreError::Unexpected(_) => Self::internal(&e),
+            StoreError::Unexpected(_) => Self::internal(e),
         }
     }
 }
 
 impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
-        Self::internal(&e)
+        Self::internal(e)
     }
 }
 
@@ -304,7 +371,7 @@ impl From<ProvisionError> for ApiError {
 impl From<PutEntryError> for ApiError {
     fn from(e: PutEntryError) -> Self {
         match e {
-            PutEntryError::Lookup(l) => l.into(),
+            PutEntryError::Access(a) => a.into(),
             PutEntryError::Store(s) => s.into(),
             e @ PutEntryError::ValueTooLarge { .. } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -316,20 +383,20 @@ impl From<PutEntryError> for ApiError {
     }
 }
 
-/// `From` for errors that are only a lookup or a store failure.
-macro_rules! lookup_or_store {
+/// `From` for errors that are only an access or a store failure.
+macro_rules! access_or_store {
     ($($ty:ident),*) => {$(
         impl From<$ty> for ApiError {
             fn from(e: $ty) -> Self {
                 match e {
-                    $ty::Lookup(l) => l.into(),
+                    $ty::Access(a) => a.into(),
                     $ty::Store(s) => s.into(),
                 }
             }
         }
     )*};
 }
-lookup_or_store!(
+access_or_store!(
     GetEntryError,
     GetEntriesError,
     DeleteEntryError,
@@ -341,7 +408,7 @@ lookup_or_store!(
 impl From<DeleteCacheError> for ApiError {
     fn from(e: DeleteCacheError) -> Self {
         match e {
-            DeleteCacheError::Lookup(l) => l.into(),
+            DeleteCacheError::Access(a) => a.into(),
             DeleteCacheError::Store(s) => s.into(),
             DeleteCacheError::Repository(r) => r.into(),
         }
@@ -351,7 +418,7 @@ impl From<DeleteCacheError> for ApiError {
 impl From<ConfigureCacheError> for ApiError {
     fn from(e: ConfigureCacheError) -> Self {
         match e {
-            ConfigureCacheError::Lookup(l) => l.into(),
+            ConfigureCacheError::Access(a) => a.into(),
             ConfigureCacheError::Provision(p) => p.into(),
             ConfigureCacheError::Repository(r) => r.into(),
         }
@@ -361,7 +428,7 @@ impl From<ConfigureCacheError> for ApiError {
 impl From<ListCachesError> for ApiError {
     fn from(e: ListCachesError) -> Self {
         match e {
-            ListCachesError::Lookup(l) => l.into(),
+            ListCachesError::Access(a) => a.into(),
         }
     }
 }
@@ -369,7 +436,89 @@ impl From<ListCachesError> for ApiError {
 impl From<GetConfigurationError> for ApiError {
     fn from(e: GetConfigurationError) -> Self {
         match e {
-            GetConfigurationError::Lookup(l) => l.into(),
+            GetConfigurationError::Access(a) => a.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("driver: connection refused (os error 111) at 10.0.0.7:6379")]
+    struct Driver;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool exhausted after 3 retries")]
+    struct Pool(#[source] Driver);
+
+    fn nested(unavailable: bool) -> StoreError {
+        if unavailable {
+            StoreError::Unavailable {
+                backend: "redis-main".into(),
+                source: Box::new(Pool(Driver)),
+            }
+        } else {
+            StoreError::Unexpected(Box::new(Pool(Driver)))
+        }
+    }
+
+    fn body_of(error: &ApiError) -> serde_json::Value {
+        serde_json::from_slice(&finish_server_error(error, "req-42")).unwrap()
+    }
+
+    #[test]
+    fn server_errors_have_opaque_bodies_with_the_request_id() {
+        for (unavailable, status, code) in
+            [(true, 503, "backend_unavailable"), (false, 500, "internal")]
+        {
+            let error = ApiError::from(nested(unavailable));
+            let body = body_of(&error);
+            assert_eq!(body["status"], status, "{body}");
+            assert_eq!(body["code"], code, "{body}");
+            assert_eq!(body["request_id"], "req-42", "{body}");
+            let text = body.to_string();
+            for secret in ["driver", "refused", "10.0.0.7", "pool", "redis-main"] {
+                assert!(!text.contains(secret), "{secret} leaked into {text}");
+            }
+            // The body the router would send without a request id is as opaque.
+            let plain = serde_json::to_string(&error.problem(None)).unwrap();
+            assert!(
+                !plain.contains("driver") && !plain.contains("request_id"),
+                "{plain}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_log_gets_every_level_of_the_chain() {
+        let error = ApiError::from(nested(false));
+        let chain = ErrorChain(&error).to_string();
+        assert!(chain.starts_with("500 internal: "), "{chain}");
+        assert!(
+            chain.contains("Caused by: unexpected store error"),
+            "{chain}"
+        );
+        assert!(chain.contains("Caused by: pool exhausted"), "{chain}");
+        assert!(
+            chain.contains("Caused by: driver: connection refused"),
+            "{chain}"
+        );
+    }
+
+    #[test]
+    fn client_errors_keep_their_detail_and_no_request_id() {
+        let error = ApiError::from(StoreError::Unsupported {
+            backend: "memcached".into(),
+            operation: "pattern invalidation",
+        });
+        let body = serde_json::to_value(error.problem(None)).unwrap();
+        assert_eq!(body["status"], 422);
+        assert!(
+            body["detail"].as_str().unwrap().contains("memcached"),
+            "{body}"
+        );
+        assert!(body.get("request_id").is_none(), "{body}");
     }
 }

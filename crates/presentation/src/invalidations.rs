@@ -6,15 +6,14 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
-use strata_application::commands::put_entries::MAX_BATCH;
 use strata_domain::{InvalidationSelector, KeyPattern};
 
-use crate::AppState;
 use crate::auth::Acting;
 use crate::codec::{decode, encode};
-use crate::entries::{cache_key, cache_name, tags};
 use crate::error::ApiError;
 use crate::metrics::count_outcome;
+use crate::params::{batch_len, cache_key, cache_name, tags};
+use crate::state::AppState;
 
 /// Exactly one of `keys`, `pattern` and `tags`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -61,17 +60,9 @@ pub(crate) async fn invalidate(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: InvalidationRequest = decode(&req, &body)?;
-    let too_many = |n: usize, field: &str| {
-        (n == 0 || n > MAX_BATCH).then(|| {
-            ApiError::invalid_parameter(format!("give 1 to {MAX_BATCH} {field}, got {n}"))
-                .field(field)
-        })
-    };
     let selector = match (request.keys, request.pattern, request.tags) {
         (Some(keys), None, None) => {
-            if let Some(e) = too_many(keys.len(), "keys") {
-                return Err(e);
-            }
+            batch_len(keys.len(), "keys")?;
             InvalidationSelector::Keys(
                 keys.iter()
                     .map(|k| cache_key(k))
@@ -83,9 +74,7 @@ pub(crate) async fn invalidate(
                 .map_err(|e| ApiError::invalid_parameter(e.to_string()).field("pattern"))?,
         ),
         (None, None, Some(t)) => {
-            if let Some(e) = too_many(t.len(), "tags") {
-                return Err(e);
-            }
+            batch_len(t.len(), "tags")?;
             InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?)
         }
         _ => {
@@ -102,7 +91,7 @@ pub(crate) async fn invalidate(
             selector,
         })
         .await;
-    count_outcome(cache.as_str(), "invalidate", &result);
+    count_outcome(&state.service, &cache, "invalidate", &result);
     Ok(encode(
         &req,
         StatusCode::OK,

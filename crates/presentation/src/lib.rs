@@ -4,18 +4,14 @@
 //!
 //! It is the only crate that knows HTTP and JSON. It depends on the
 //! application and domain crates, never on infrastructure: handlers call
-//! [`CacheService`]; DTOs convert to domain types at the edge; every error
+//! [`CacheService`](strata_application::CacheService); DTOs convert to domain types at the edge; every error
 //! is an RFC 7807 problem body ([`error::ApiError`]).
 
-use std::sync::Arc;
-
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, web};
-use strata_application::CacheService;
-use strata_domain::Clock;
 use tracing_actix_web::{RequestId, TracingLogger};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -28,29 +24,25 @@ pub mod codec;
 pub mod config_dto;
 pub mod entries;
 pub mod error;
+pub mod headers;
 pub mod invalidations;
 pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
+mod params;
+mod state;
 
 pub use config_dto::CacheConfigurationDto;
 pub use openapi::ApiDoc;
+pub use state::AppState;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, finish_server_error};
+use crate::headers::X_REQUEST_ID;
 
 /// Largest request body accepted, in bytes: the largest value any cache may
 /// accept ([`strata_domain::HARD_MAX_VALUE_BYTES`]) plus 1 MiB of room for
 /// batch framing. Larger bodies get 413 `payload_too_large`.
 pub const MAX_BODY_BYTES: usize = strata_domain::HARD_MAX_VALUE_BYTES as usize + (1 << 20);
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The application facade.
-    pub service: CacheService,
-    /// Wall-clock time, for `Age` and remaining TTLs.
-    pub clock: Arc<dyn Clock>,
-}
 
 /// The whole HTTP application: routes, middleware (request id, tracing,
 /// latency histogram), body limits and problem+json error handlers.
@@ -153,17 +145,29 @@ async fn not_found(req: HttpRequest) -> ApiError {
 }
 
 /// Echoes the request id that `TracingLogger` assigned as `X-Request-Id`,
-/// so a client can quote it when reporting a 5xx.
+/// so a client can quote it when reporting a 5xx. A 5xx [`ApiError`] gets
+/// the id in its opaque body too, and its full error chain goes to the log
+/// with the id ([`finish_server_error`]).
 async fn request_id_header(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let mut response = next.call(req).await?;
-    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
+    let Some(id) = id else {
+        return Ok(response.map_into_left_body());
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(X_REQUEST_ID, value);
     }
-    Ok(response)
+    let opaque = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .filter(|e| e.status().is_server_error())
+        .map(|e| finish_server_error(e, &id));
+    Ok(match opaque {
+        Some(body) => response.map_body(|_, _| EitherBody::right(BoxBody::new(body))),
+        None => response.map_into_left_body(),
+    })
 }

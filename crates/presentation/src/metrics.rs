@@ -3,8 +3,16 @@
 //!
 //! Series:
 //! - `strata_cache_requests_total{cache,op,result}`: counter; `op` is
-//!   `get`, `put`, `delete`, `batch_get`, `batch_put`, `invalidate`,
-//!   `flush`; `result` is `hit`, `miss`, `ok` or `error`.
+//!   `get`, `head`, `put`, `delete`, `batch_get`, `batch_put`,
+//!   `invalidate`, `flush`; `result` is `hit`, `miss`, `ok` or `error`.
+//!   `op="get"` with `hit` and `miss` counts the cache's key reads (GET,
+//!   HEAD, each key of a batchGet, cache-aside loads): they are the
+//!   application's [`CacheCounters`], the numbers `/stats` reports, carried
+//!   over at scrape time; the HTTP layer counts only `ok` and `error`.
+//!   `cache` is the cache's name only for caches that exist; requests for a
+//!   cache that does not exist are counted under
+//!   `cache="_unknown"` ([`UNKNOWN_CACHE`]), so made-up names in URLs add
+//!   no series.
 //! - `strata_cache_evictions_total{cache,cause}`: counter; `cause` is
 //!   `capacity` or `expired`.
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
@@ -20,7 +28,7 @@
 //!   `strata_backend_breaker_opened_total{backend}`: counters.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, OnceLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -28,8 +36,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use strata_application::CacheService;
 use strata_application::queries::get_cache_stats::stats_of;
+use strata_application::{CacheCounters, CacheService};
+use strata_domain::CacheName;
+
+/// The `cache` label of requests for a cache that does not exist.
+pub const UNKNOWN_CACHE: &str = "_unknown";
 
 /// Histogram buckets of `strata_http_request_duration_seconds`, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -71,8 +83,8 @@ static REQUESTS: LazyLock<RwLock<CountersByCache>> = LazyLock::new(Default::defa
 /// Latency histograms by route, then (method, status).
 static LATENCY: LazyLock<RwLock<HistogramsByRoute>> = LazyLock::new(Default::default);
 
-/// Counts one cache request.
-pub fn count_request(cache: &str, op: &'static str, result: &'static str) {
+/// Counts `n` cache requests under the label `cache`.
+fn count_request(cache: &str, op: &'static str, result: &'static str, n: u64) {
     let cached = REQUESTS
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -93,12 +105,62 @@ pub fn count_request(cache: &str, op: &'static str, result: &'static str) {
             .insert((op, result), counter.clone());
         counter
     });
-    counter.increment(1);
+    counter.increment(n);
 }
 
-/// Counts one cache request by its outcome: `ok` or `error`.
-pub fn count_outcome<T, E>(cache: &str, op: &'static str, result: &Result<T, E>) {
-    count_request(cache, op, if result.is_ok() { "ok" } else { "error" });
+/// Counts one request on `cache` by its outcome: `ok` or `error`. A request
+/// that failed is counted under [`UNKNOWN_CACHE`] unless `cache` exists.
+pub fn count_outcome<T, E>(
+    service: &CacheService,
+    cache: &CacheName,
+    op: &'static str,
+    result: &Result<T, E>,
+) {
+    if result.is_ok() {
+        count_request(cache.as_str(), op, "ok", 1);
+    } else {
+        count_error(service, cache, op);
+    }
+}
+
+/// Counts one failed request on `cache`, under [`UNKNOWN_CACHE`] unless
+/// `cache` exists.
+pub fn count_error(service: &CacheService, cache: &CacheName, op: &'static str) {
+    let label = if service.registry().get(cache).is_some() {
+        cache.as_str()
+    } else {
+        UNKNOWN_CACHE
+    };
+    count_request(label, op, "error", 1);
+}
+
+/// Read counters already carried over to Prometheus, by counters instance
+/// (kept alive here so its address names it while it is in the map).
+type ExportedReads = HashMap<usize, (Arc<CacheCounters>, u64, u64)>;
+static EXPORTED_READS: LazyLock<Mutex<ExportedReads>> = LazyLock::new(Default::default);
+
+/// Adds the hits and misses `counters` gained since the last scrape to
+/// `strata_cache_requests_total{cache,op="get",result="hit"|"miss"}`.
+fn export_reads(cache: &str, counters: &Arc<CacheCounters>) {
+    let now = counters.snapshot();
+    let (hits, misses) = {
+        let mut exported = EXPORTED_READS.lock().unwrap_or_else(|e| e.into_inner());
+        let (_, hits, misses) = exported
+            .entry(Arc::as_ptr(counters) as usize)
+            .or_insert_with(|| (Arc::clone(counters), 0, 0));
+        let delta = (
+            now.hits.saturating_sub(*hits),
+            now.misses.saturating_sub(*misses),
+        );
+        (*hits, *misses) = (now.hits, now.misses);
+        delta
+    };
+    if hits > 0 {
+        count_request(cache, "get", "hit", hits);
+    }
+    if misses > 0 {
+        count_request(cache, "get", "miss", misses);
+    }
 }
 
 fn latency_histogram(route: &str, method: &Method, status: u16) -> metrics::Histogram {
@@ -145,11 +207,18 @@ pub async fn observe(
     Ok(response)
 }
 
-/// Refreshes the per-cache gauges and eviction counters from the service,
-/// then renders the text exposition format.
+/// Refreshes the per-cache read counters, gauges and eviction counters from
+/// the service, then renders the text exposition format.
 pub async fn render(service: &CacheService) -> String {
-    for cache in service.registry().all() {
+    let caches = service.registry().all();
+    // Forget the counters of caches that are gone (only this map holds them).
+    EXPORTED_READS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|_, (counters, _, _)| Arc::strong_count(counters) > 1);
+    for cache in caches {
         let name = cache.config().name().as_str().to_owned();
+        export_reads(&name, cache.counters());
         match stats_of(&cache).await {
             Ok(stats) => {
                 metrics::gauge!("strata_cache_entries", "cache" => name.clone())

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -14,8 +14,8 @@ use strata_domain::{
     CacheConfiguration, DomainEvent, Principal, ProvisionError, RepositoryError, Role, StoreError,
 };
 
-use crate::registry::{CacheCounters, LiveCache, LookupError, authorize};
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
 
 /// Create `config.name()` with `config`, or reconfigure it.
 #[derive(Clone, Debug)]
@@ -40,7 +40,7 @@ pub struct ConfigureCacheOutput {
 pub enum ConfigureCacheError {
     /// Missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// No store can serve the configuration. HTTP: 422 (or 503 when unreachable).
     #[error(transparent)]
     Provision(#[from] ProvisionError),
@@ -60,7 +60,7 @@ pub(crate) async fn handle(
     ctx: &Context,
     cmd: ConfigureCache,
 ) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
-    authorize(&cmd.principal, Role::Admin)?;
+    check_role(&cmd.principal, Role::Admin)?;
     let name = cmd.config.name().clone();
     let previous = ctx.registry.get(&name);
     if let Some(prev) = &previous
@@ -226,7 +226,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            ConfigureCacheError::Lookup(LookupError::Forbidden { .. })
+            ConfigureCacheError::Access(AccessError::Forbidden { .. })
         ));
         provider.next(MockStore::new());
         let out = service

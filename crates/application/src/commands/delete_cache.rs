@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, DomainEvent, Principal, RepositoryError, Role, StoreError};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Delete `cache`.
 #[derive(Clone, Debug)]
@@ -19,7 +19,7 @@ pub struct DeleteCache {
 pub enum DeleteCacheError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The entries could not be flushed; the cache is gone all the same.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -31,7 +31,7 @@ pub enum DeleteCacheError {
 pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), DeleteCacheError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Admin)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     ctx.repository.delete(&cmd.cache).await?;
     ctx.registry.remove(&cmd.cache);
     ctx.events.publish(DomainEvent::ConfigurationChanged {

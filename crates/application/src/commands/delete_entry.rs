@@ -4,8 +4,8 @@ use strata_domain::{
     CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
 };
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Remove `key` from `cache`.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct DeleteEntry {
 pub enum DeleteEntryError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -33,7 +33,7 @@ pub enum DeleteEntryError {
 pub(crate) async fn handle(ctx: &Context, cmd: DeleteEntry) -> Result<bool, DeleteEntryError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let removed = cache.store().remove(&cmd.key).await?;
     if removed {
         cache.counters().removed(1);

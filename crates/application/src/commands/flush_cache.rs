@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, DomainEvent, Principal, Role, StoreError};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Remove every entry of `cache`, and no other cache's.
 #[derive(Clone, Debug)]
@@ -19,7 +19,7 @@ pub struct FlushCache {
 pub enum FlushCacheError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -28,7 +28,7 @@ pub enum FlushCacheError {
 pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCacheError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Admin)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     cache.store().flush().await?;
     ctx.events.publish(DomainEvent::CacheFlushed {
         cache: cmd.cache,
@@ -72,7 +72,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             err,
-            FlushCacheError::Lookup(LookupError::Forbidden { .. })
+            FlushCacheError::Access(AccessError::Forbidden { .. })
         ));
         assert!(events.kinds().is_empty());
     }

@@ -4,8 +4,8 @@ use strata_domain::{
     CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
 };
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Remove the entries `selector` picks from `cache`.
 #[derive(Clone, Debug)]
@@ -23,7 +23,7 @@ pub struct InvalidateEntries {
 pub enum InvalidateEntriesError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend cannot select this way (e.g. patterns on Memcached), or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -36,7 +36,7 @@ pub(crate) async fn handle(
 ) -> Result<u64, InvalidateEntriesError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let store = cache.store();
     let unsupported = |operation| StoreError::Unsupported {
         backend: store.backend().to_owned(),

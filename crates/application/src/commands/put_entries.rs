@@ -3,7 +3,7 @@
 use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
 
 use crate::commands::put_entry::{PutEntryError, build_entry, written_event};
-use crate::service::Context;
+use crate::context::Context;
 
 /// One entry of a batch.
 #[derive(Clone, Debug)]
@@ -26,12 +26,9 @@ pub struct PutEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The entries, at most [`MAX_BATCH`] of them.
+    /// The entries, at most [`MAX_BATCH`](crate::batch::MAX_BATCH) of them.
     pub items: Vec<BatchItem>,
 }
-
-/// Most items one batch may hold.
-pub const MAX_BATCH: usize = 1000;
 
 /// One outcome per item, in order.
 #[derive(Clone, Debug)]
@@ -49,7 +46,7 @@ pub(crate) async fn handle(
 ) -> Result<PutEntriesOutput, PutEntriesError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let mut batch = Vec::with_capacity(cmd.items.len());
     for item in cmd.items {
         let entry = build_entry(ctx, cache.config(), item.value, item.ttl, item.tags)?;

@@ -5,8 +5,8 @@ use strata_domain::{
     Principal, Role, StoreError, Tag, Ttl,
 };
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Write `value` under `key` in `cache`.
 #[derive(Clone, Debug)]
@@ -39,7 +39,7 @@ pub struct PutEntryOutput {
 pub enum PutEntryError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The value exceeds the cache's `max_value_bytes`. HTTP: 413.
     #[error("value is {size} bytes; cache {cache} accepts at most {limit} bytes")]
     ValueTooLarge {
@@ -116,7 +116,7 @@ pub(crate) fn written_event(
 pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
     let cache = ctx
         .registry
-        .lookup(&cmd.cache, &cmd.principal, Role::Writer)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let entry = build_entry(ctx, cache.config(), cmd.value, cmd.ttl, cmd.tags)?;
     let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
     cache.counters().inserted(outcome == InsertOutcome::Created);
@@ -202,13 +202,13 @@ mod tests {
         c.cache = name("other");
         assert!(matches!(
             service.put(c).await.unwrap_err(),
-            PutEntryError::Lookup(LookupError::CacheNotFound(_))
+            PutEntryError::Access(AccessError::CacheNotFound(_))
         ));
         let mut c = cmd(b"v", None);
         c.principal = reader();
         assert!(matches!(
             service.put(c).await.unwrap_err(),
-            PutEntryError::Lookup(LookupError::Forbidden { .. })
+            PutEntryError::Access(AccessError::Forbidden { .. })
         ));
     }
 

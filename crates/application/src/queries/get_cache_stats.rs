@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheName, Principal, Role, StoreError, StoreStats, TierStats};
 
-use crate::registry::{CounterSnapshot, LiveCache, LookupError};
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::{AccessError, CounterSnapshot, LiveCache};
 
 /// Read the stats of `cache`.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ pub struct CacheStats {
 pub enum GetCacheStatsError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -50,7 +50,7 @@ pub(crate) async fn handle(
 ) -> Result<CacheStats, GetCacheStatsError> {
     let cache = ctx
         .registry
-        .lookup(&query.cache, &query.principal, Role::Reader)?;
+        .authorize(&query.cache, &query.principal, Role::Reader)?;
     Ok(stats_of(&cache).await?)
 }
 

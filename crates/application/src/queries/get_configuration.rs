@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheConfiguration, CacheName, Principal, Role};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read the configuration of `cache`.
 #[derive(Clone, Debug)]
@@ -19,7 +19,7 @@ pub struct GetConfiguration {
 pub enum GetConfigurationError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
 }
 
 pub(crate) async fn handle(
@@ -28,6 +28,6 @@ pub(crate) async fn handle(
 ) -> Result<CacheConfiguration, GetConfigurationError> {
     let cache = ctx
         .registry
-        .lookup(&query.cache, &query.principal, Role::Admin)?;
+        .authorize(&query.cache, &query.principal, Role::Admin)?;
     Ok(cache.config().clone())
 }

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read every key of `keys` from `cache`.
 #[derive(Clone, Debug)]
@@ -12,7 +12,7 @@ pub struct GetEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The keys, at most [`MAX_BATCH`](crate::commands::put_entries::MAX_BATCH).
+    /// The keys, at most [`MAX_BATCH`](crate::batch::MAX_BATCH).
     pub keys: Vec<CacheKey>,
 }
 
@@ -28,7 +28,7 @@ pub struct GetEntriesOutput {
 pub enum GetEntriesError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -40,7 +40,7 @@ pub(crate) async fn handle(
 ) -> Result<GetEntriesOutput, GetEntriesError> {
     let cache = ctx
         .registry
-        .lookup(&query.cache, &query.principal, Role::Reader)?;
+        .authorize(&query.cache, &query.principal, Role::Reader)?;
     let found = cache.store().get_many(&query.keys).await?;
     if found.len() != query.keys.len() {
         return Err(StoreError::Unexpected(

@@ -3,8 +3,8 @@
 
 use strata_domain::{CacheKey, CacheName, Lookup, Principal, Role, StoreError};
 
-use crate::registry::LookupError;
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::AccessError;
 
 /// Read `key` from `cache`.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub struct GetEntry {
 pub enum GetEntryError {
     /// Unknown cache or missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -34,7 +34,7 @@ pub(crate) async fn handle(
 ) -> Result<Option<Lookup>, GetEntryError> {
     let cache = ctx
         .registry
-        .lookup(&query.cache, &query.principal, Role::Reader)?;
+        .authorize(&query.cache, &query.principal, Role::Reader)?;
     let entry = cache.store().lookup(&query.key).await?;
     if entry.is_some() {
         cache.counters().hit(1);

@@ -2,8 +2,8 @@
 
 use strata_domain::{CacheConfiguration, Principal, Role};
 
-use crate::registry::{LookupError, authorize};
-use crate::service::Context;
+use crate::context::Context;
+use crate::registry::{AccessError, check_role};
 
 /// List every cache.
 #[derive(Clone, Debug)]
@@ -26,14 +26,14 @@ pub struct CacheSummary {
 pub enum ListCachesError {
     /// Missing role.
     #[error(transparent)]
-    Lookup(#[from] LookupError),
+    Access(#[from] AccessError),
 }
 
 pub(crate) async fn handle(
     ctx: &Context,
     query: ListCaches,
 ) -> Result<Vec<CacheSummary>, ListCachesError> {
-    authorize(&query.principal, Role::Reader)?;
+    check_role(&query.principal, Role::Reader)?;
     Ok(ctx
         .registry
         .all()

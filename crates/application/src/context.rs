@@ -1,0 +1,57 @@
+//! [`Context`]: the state every command and query handler shares, and the
+//! [`Dependencies`] it is built from.
+//!
+//! It sits below the handlers: commands and queries import it, and it
+//! imports none of them (nor the [`CacheService`](crate::CacheService)
+//! facade that calls them).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strata_domain::{Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider};
+
+use crate::registry::CacheRegistry;
+
+/// The ports the application needs, wired by the composition root.
+pub struct Dependencies {
+    /// Where configurations live.
+    pub repository: Arc<dyn ConfigurationRepository>,
+    /// Opens the store for a configuration.
+    pub provider: Arc<dyn StoreProvider>,
+    /// Where domain events go.
+    pub events: Arc<dyn EventPublisher>,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// State shared by every handler.
+pub(crate) struct Context {
+    pub(crate) registry: CacheRegistry,
+    pub(crate) repository: Arc<dyn ConfigurationRepository>,
+    pub(crate) provider: Arc<dyn StoreProvider>,
+    pub(crate) events: Arc<dyn EventPublisher>,
+    pub(crate) clock: Arc<dyn Clock>,
+    versions: AtomicU64,
+}
+
+impl Context {
+    /// A context over `deps`, with no cache open yet. Entry versions are
+    /// seeded from the clock (milliseconds times 1024).
+    pub(crate) fn new(deps: Dependencies) -> Self {
+        let seed = deps.clock.now().as_millis().saturating_mul(1024);
+        Self {
+            registry: CacheRegistry::default(),
+            repository: deps.repository,
+            provider: deps.provider,
+            events: deps.events,
+            clock: deps.clock,
+            versions: AtomicU64::new(seed),
+        }
+    }
+
+    /// A fresh entry version: unique within the process, and increasing
+    /// across restarts because it is seeded from the clock.
+    pub(crate) fn next_version(&self) -> EntryVersion {
+        EntryVersion::new(self.versions.fetch_add(1, Ordering::Relaxed))
+    }
+}

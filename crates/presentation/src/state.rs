@@ -1,0 +1,15 @@
+//! [`AppState`]: what every handler shares.
+
+use std::sync::Arc;
+
+use strata_application::CacheService;
+use strata_domain::Clock;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application facade.
+    pub service: CacheService,
+    /// Wall-clock time, for `Age` and remaining TTLs.
+    pub clock: Arc<dyn Clock>,
+}
