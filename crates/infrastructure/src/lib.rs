@@ -1,37 +1,40 @@
 //! Strata's adapters: implementations of the domain ports, named by
-//! technology ([`MokaStore`], [`SystemClock`], ...), and the eviction
-//! policies with their trace simulator ([`eviction`]).
+//! technology ([`MokaStore`], [`RedisStore`], [`SystemClock`], ...), and
+//! the eviction policies with their trace simulator ([`eviction`]).
 //!
 //! Driver errors are mapped to port errors inside each adapter; no driver
 //! type crosses a port.
 
+mod backends;
 mod clock;
-pub mod codec;
-pub mod coherence;
 mod events;
 pub mod eviction;
-mod moka_store;
-mod policy_store;
+mod memory;
 mod provider;
 mod repository;
-mod tiered;
+mod resilience;
+mod tiering;
+mod wire;
 
+pub use backends::{
+    DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
+    MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,
+    RedisClusterStoreBuilder, RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder,
+    ValueTooLarge, memcached_exptime,
+};
 pub use clock::SystemClock;
-pub use codec::{CodecError, Keyring, ValueCodec};
-pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
 pub use events::TracingEventPublisher;
-pub use moka_store::{MokaStore, MokaStoreBuilder};
-pub use policy_store::{PolicyStore, PolicyStoreBuilder};
+pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
-pub use tiered::{STRIPES, TieredStore, TieredStoreBuilder};
-pub mod envelope;
-pub mod memcached;
-pub mod redis;
-pub mod resilience;
-pub use memcached::{MemcachedConnection, MemcachedOptions, MemcachedStore, MemcachedStoreBuilder};
-pub use redis::{
-    RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
-    RedisOptions, RedisStore, RedisStoreBuilder,
+pub use resilience::{
+    BreakerMetrics, BreakerOpen, BreakerState, CircuitBreaker, CircuitBreakerConfig,
+    DEFAULT_BULK_TIMEOUT, DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT,
+    MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
 };
-pub use resilience::{BreakerState, CircuitBreaker, CircuitBreakerConfig, ResilientStore};
+pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
+pub use wire::{
+    CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, ENVELOPE_VERSION, Envelope, EnvelopeError,
+    KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, MAX_KEY_ID_BYTES, NONCE_BYTES, ValueCodec,
+    ZSTD_LEVEL, flags,
+};

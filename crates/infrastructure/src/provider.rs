@@ -10,7 +10,7 @@ use strata_domain::{
     EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
 };
 
-use crate::coherence::Invalidation;
+use crate::tiering::Invalidation;
 use crate::eviction::PolicyConfig;
 use crate::{
     BreakerState, CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,

@@ -9,7 +9,7 @@ use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
     Tag, Timestamp,
 };
-use strata_infrastructure::envelope::flags;
+use strata_infrastructure::flags;
 use strata_infrastructure::{Keyring, RedisConnection, RedisOptions, RedisStore, ValueCodec};
 use strata_testkit::{RedisServer, require};
 

@@ -13,7 +13,7 @@ use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
     Timestamp,
 };
-use strata_infrastructure::resilience::{BreakerState, CircuitBreakerConfig, ResilientStore};
+use strata_infrastructure::{BreakerState, CircuitBreakerConfig, ResilientStore};
 use strata_infrastructure::{RedisConnection, RedisOptions, RedisStore};
 use strata_testkit::{RedisServer, require};
 

@@ -30,8 +30,8 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
-use crate::codec::ValueCodec;
-use crate::envelope::Envelope;
+use crate::wire::ValueCodec;
+use crate::wire::Envelope;
 
 /// Keys fetched or deleted per round trip in scans and batches.
 const SCAN_BATCH: usize = 500;

@@ -33,11 +33,11 @@ use strata_domain::{
     StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
 };
 
-use crate::coherence::{CoherenceBus, CoherenceListener, Invalidation};
+use crate::tiering::{CoherenceBus, CoherenceListener, Invalidation};
 use crate::{BreakerState, CircuitBreaker, SystemClock};
 
 /// Number of per-key generation counters (see the module docs).
-pub const STRIPES: usize = 256;
+const STRIPES: usize = 256;
 
 /// What an L2 read gives every single-flight waiter.
 type L2Read = Result<Option<CacheEntry>, Arc<StoreError>>;

@@ -39,7 +39,7 @@ use strata_domain::{
     CacheEntry, CacheValue, ContentType, EntryVersion, StoreError, Tag, Timestamp,
 };
 
-use crate::codec::ValueCodec;
+use crate::wire::ValueCodec;
 
 /// The envelope format version this build writes and reads.
 pub const ENVELOPE_VERSION: u8 = 1;
@@ -303,7 +303,7 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Keyring;
+    use crate::wire::Keyring;
     use proptest::prelude::*;
     use std::sync::Arc;
 

@@ -63,7 +63,7 @@
 //! ```no_run
 //! # use std::sync::Arc;
 //! # use strata_domain::{CacheKey, CacheName};
-//! # use strata_infrastructure::coherence::{CoherenceBus, CoherenceListener, Invalidation};
+//! # use strata_infrastructure::{CoherenceBus, CoherenceListener, Invalidation};
 //! # async fn demo(l1: Arc<dyn CoherenceListener>) -> Result<(), strata_domain::StoreError> {
 //! let bus = CoherenceBus::connect("redis://127.0.0.1:6379/", "strata:coherence", "web-1").await?;
 //! let users = CacheName::parse("users").unwrap();

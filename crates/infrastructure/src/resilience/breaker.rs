@@ -433,7 +433,7 @@ impl<S: CacheStore> ResilientStoreBuilder<S> {
 /// ```no_run
 /// # async fn demo(store: strata_infrastructure::RedisStore) {
 /// use std::time::Duration;
-/// use strata_infrastructure::resilience::{BreakerState, ResilientStore};
+/// use strata_infrastructure::{BreakerState, ResilientStore};
 /// let store = ResilientStore::builder(store)
 ///     .timeout(Duration::from_millis(500))
 ///     .build();

@@ -1,0 +1,6 @@
+mod core;
+
+pub use core::{
+    RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
+    RedisOptions, RedisStore, RedisStoreBuilder,
+};

@@ -1,0 +1,3 @@
+mod breaker;
+
+pub use breaker::*;
