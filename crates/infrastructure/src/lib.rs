@@ -36,5 +36,5 @@ pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, Ti
 pub use wire::{
     CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, ENVELOPE_VERSION, Envelope, EnvelopeError,
     KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, MAX_KEY_ID_BYTES, NONCE_BYTES, ValueCodec,
-    ZSTD_LEVEL, flags,
+    ZSTD_LEVEL, envelope_flags,
 };

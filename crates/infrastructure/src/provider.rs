@@ -10,8 +10,8 @@ use strata_domain::{
     EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
 };
 
-use crate::tiering::Invalidation;
 use crate::eviction::PolicyConfig;
+use crate::tiering::Invalidation;
 use crate::{
     BreakerState, CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
     MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisClusterConnection,

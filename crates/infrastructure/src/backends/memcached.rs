@@ -30,8 +30,8 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
-use crate::wire::ValueCodec;
 use crate::wire::Envelope;
+use crate::wire::ValueCodec;
 
 const BACKEND: &str = "memcached";
 

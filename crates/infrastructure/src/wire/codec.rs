@@ -1,13 +1,13 @@
 //! [`ValueCodec`]: the payload transforms applied to values that shared
 //! backends (Redis, Memcached) store, recorded in the envelope's `flags`
-//! (see [`Envelope`](crate::Envelope)).
+//! (see [`Envelope`](super::Envelope)).
 //!
 //! On write, in this order:
 //!
 //! 1. **Compression**: Zstandard ([RFC 8878]) at level
 //!    [`ZSTD_LEVEL`], for payloads of at least the codec's threshold (in
 //!    bytes), kept only when the compressed frame is strictly smaller than
-//!    the payload. Flag [`flags::ZSTD`](crate::wire::flags::ZSTD).
+//!    the payload. Flag [`envelope_flags::ZSTD`](super::format::envelope_flags::ZSTD).
 //! 2. **Encryption at rest**: AES-256-GCM ([NIST SP 800-38D]) of the
 //!    (possibly compressed) payload with the codec's current key, a fresh
 //!    random 96-bit nonce per write, and a 128-bit tag appended to the
@@ -15,7 +15,7 @@
 //!    (`nonce`); the additional authenticated data binds the envelope
 //!    version, the flags and the key id, so none of them can be altered
 //!    without decryption failing. Flag
-//!    [`flags::AES256GCM`](crate::wire::flags::AES256GCM).
+//!    [`envelope_flags::AES256GCM`](super::format::envelope_flags::AES256GCM).
 //!
 //! Reads undo whatever the envelope's flags say, whatever the reading
 //! codec's own write settings: any codec decompresses, and any codec whose
@@ -43,7 +43,7 @@ use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine as _;
 
-use crate::wire::EnvelopeError;
+use super::format::{EnvelopeError, envelope_flags};
 
 /// Payload size, in bytes, from which [`ValueCodec::default`] tries to
 /// compress.
@@ -374,7 +374,7 @@ impl ValueCodec {
             let compressed =
                 zstd::bulk::compress(payload, ZSTD_LEVEL).map_err(SealError::Compress)?;
             if compressed.len() < payload.len() {
-                flags |= crate::wire::flags::ZSTD;
+                flags |= envelope_flags::ZSTD;
                 out = Some(compressed);
             }
         }
@@ -386,7 +386,7 @@ impl ValueCodec {
                 nonce: None,
             });
         };
-        flags |= crate::wire::flags::AES256GCM;
+        flags |= envelope_flags::AES256GCM;
         let cipher = enc
             .keyring
             .ciphers
@@ -421,7 +421,7 @@ impl ValueCodec {
         nonce: Option<&[u8]>,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, EnvelopeError> {
-        use crate::wire::flags::{AES256GCM, ZSTD};
+        use envelope_flags::{AES256GCM, ZSTD};
         let malformed = |why: &str| EnvelopeError::Malformed(why.to_owned());
         let mut payload = payload;
         if flags & AES256GCM != 0 {

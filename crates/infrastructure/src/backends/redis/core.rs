@@ -30,8 +30,8 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
-use crate::wire::ValueCodec;
 use crate::wire::Envelope;
+use crate::wire::ValueCodec;
 
 /// Keys fetched or deleted per round trip in scans and batches.
 const SCAN_BATCH: usize = 500;
