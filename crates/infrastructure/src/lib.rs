@@ -28,9 +28,9 @@ pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
 pub use resilience::{
-    BreakerMetrics, BreakerOpen, BreakerState, CircuitBreaker, CircuitBreakerConfig,
-    DEFAULT_BULK_TIMEOUT, DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT,
-    MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
+    BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
+    DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT, MonotonicClock, Permit,
+    ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
 };
 pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
 pub use wire::{
