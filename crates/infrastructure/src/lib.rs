@@ -35,6 +35,6 @@ pub use resilience::{
 pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
 pub use wire::{
     CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, ENVELOPE_VERSION, Envelope, EnvelopeError,
-    KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, MAX_KEY_ID_BYTES, NONCE_BYTES, ValueCodec,
-    ZSTD_LEVEL, envelope_flags,
+    KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
+    envelope_flags,
 };

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine as _;
+use strata_domain::MAX_KEY_ID_BYTES;
 
 use super::format::{EnvelopeError, envelope_flags};
 
@@ -57,9 +58,6 @@ pub const KEY_BYTES: usize = 32;
 
 /// Length of an AES-GCM nonce as stored in the envelope, in bytes.
 pub const NONCE_BYTES: usize = 12;
-
-/// Longest key id accepted, in bytes.
-pub const MAX_KEY_ID_BYTES: usize = 64;
 
 /// Largest decompressed payload accepted on read, in bytes: 512 MiB,
 /// Redis's own limit for a string. A compressed payload claiming more is

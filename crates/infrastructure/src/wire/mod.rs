@@ -16,7 +16,7 @@ mod format;
 
 pub use codec::{
     CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES,
-    MAX_KEY_ID_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
+    NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
 };
 pub use envelope::Envelope;
 pub use format::{ENVELOPE_VERSION, EnvelopeError, envelope_flags};

@@ -5,7 +5,10 @@ use std::hash::RandomState;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use strata_domain::{CacheName, Clock, DEFAULT_MAX_VALUE_BYTES, EventPublisher, MAX_KEY_BYTES};
+use strata_domain::{
+    CacheName, Clock, DEFAULT_MAX_VALUE_BYTES, EventPublisher, MAX_CONTENT_TYPE_BYTES,
+    MAX_KEY_BYTES,
+};
 
 use super::shard::Shard;
 use super::store::PolicyStore;
@@ -16,11 +19,6 @@ use crate::eviction::{EvictionPolicy as _, LruConfig, PolicyConfig};
 /// uses fewer shards, so each shard's policy keeps room for its segments
 /// (W-TinyLFU's 1% window, S3-FIFO's 10% small queue, ARC's two lists).
 pub(super) const MIN_ENTRIES_PER_SHARD: u64 = 256;
-
-/// Longest content type a [`CacheValue`](strata_domain::CacheValue) can
-/// carry, in bytes (`ContentType::parse`'s limit): part of the largest
-/// weight an entry can have.
-const MAX_CONTENT_TYPE_BYTES: u64 = 255;
 
 /// Configures a [`PolicyStore`].
 pub struct PolicyStoreBuilder {
@@ -109,7 +107,7 @@ impl PolicyStoreBuilder {
         };
         let max_entry_weight = self
             .max_value_bytes
-            .saturating_add(MAX_KEY_BYTES as u64 + MAX_CONTENT_TYPE_BYTES);
+            .saturating_add((MAX_KEY_BYTES + MAX_CONTENT_TYPE_BYTES) as u64);
         let count = match total {
             None => requested,
             Some(total) => {

@@ -47,8 +47,10 @@ use crate::eviction::{EvictionPolicy as _, PolicyConfig};
 /// least 4) and halves it until
 /// - object mode: every shard holds at least 256 entries, and
 /// - byte mode: a shard's policy admits an entry of the largest weight a
-///   valid entry can have (`max_value_bytes` + [`MAX_KEY_BYTES`] + 255
-///   bytes of content type), checked against the policy itself, so
+///   valid entry can have (`max_value_bytes` +
+///   [`MAX_KEY_BYTES`](strata_domain::MAX_KEY_BYTES) +
+///   [`MAX_CONTENT_TYPE_BYTES`](strata_domain::MAX_CONTENT_TYPE_BYTES)),
+///   checked against the policy itself, so
 ///   W-TinyLFU (which admits at most its 1% window) and S3-FIFO (its 10%
 ///   small queue) get fewer, larger shards;
 ///
