@@ -132,6 +132,15 @@ impl PolicyStore {
         }
     }
 
+    /// Runs `f` on shard `index` with a fresh [`Removals`], then publishes
+    /// what it removed once the shard's lock is released.
+    fn in_shard<R>(&self, index: usize, f: impl FnOnce(&mut Shard, &mut Removals) -> R) -> R {
+        let mut removals = self.removals();
+        let out = f(&mut self.lock(index), &mut removals);
+        self.publish(removals);
+        out
+    }
+
     fn publish(&self, removals: Removals) {
         let Some(events) = &self.events else { return };
         for (key, cause) in removals.list {
@@ -180,33 +189,23 @@ impl CacheStore for PolicyStore {
     }
 
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
-        let mut removals = self.removals();
-        let found = self
-            .lock(self.shard_index(key))
-            .get(key, &*self.clock, &mut removals);
-        self.publish(removals);
-        Ok(found)
+        Ok(self.in_shard(self.shard_index(key), |shard, removals| {
+            shard.get(key, &*self.clock, removals)
+        }))
     }
 
     async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
         let policy_weight = self.policy_weight(&key, &entry);
         let now = self.clock.now();
-        let mut removals = self.removals();
-        let index = self.shard_index(&key);
-        let outcome = self
-            .lock(index)
-            .insert(key, entry, policy_weight, now, &mut removals);
-        self.publish(removals);
-        Ok(outcome)
+        Ok(self.in_shard(self.shard_index(&key), |shard, removals| {
+            shard.insert(key, entry, policy_weight, now, removals)
+        }))
     }
 
     async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        let mut removals = self.removals();
-        let removed = self
-            .lock(self.shard_index(key))
-            .remove(key, &*self.clock, &mut removals);
-        self.publish(removals);
-        Ok(removed)
+        Ok(self.in_shard(self.shard_index(key), |shard, removals| {
+            shard.remove(key, &*self.clock, removals)
+        }))
     }
 
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
@@ -257,14 +256,12 @@ impl CacheStore for PolicyStore {
             if matching.is_empty() {
                 continue;
             }
-            let mut removals = self.removals();
-            {
-                let mut shard = self.lock(index);
-                for key in &matching {
-                    removed += u64::from(shard.remove(key, &*self.clock, &mut removals));
-                }
-            }
-            self.publish(removals);
+            removed += self.in_shard(index, |shard, removals| {
+                matching
+                    .iter()
+                    .map(|key| u64::from(shard.remove(key, &*self.clock, removals)))
+                    .sum::<u64>()
+            });
         }
         Ok(removed)
     }
@@ -272,11 +269,9 @@ impl CacheStore for PolicyStore {
     async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
         let mut removed = 0;
         for index in 0..self.shards.len() {
-            let mut removals = self.removals();
-            removed += self
-                .lock(index)
-                .invalidate_tags(tags, &*self.clock, &mut removals);
-            self.publish(removals);
+            removed += self.in_shard(index, |shard, removals| {
+                shard.invalidate_tags(tags, &*self.clock, removals)
+            });
         }
         Ok(removed)
     }
@@ -300,16 +295,13 @@ impl CacheStore for PolicyStore {
         let now = self.clock.now();
         let mut stats = StoreStats::default();
         for index in 0..self.shards.len() {
-            let mut removals = self.removals();
-            {
-                let mut shard = self.lock(index);
-                shard.sweep(now, usize::MAX, &mut removals);
+            self.in_shard(index, |shard, removals| {
+                shard.sweep(now, usize::MAX, removals);
                 stats.entries += shard.map.len() as u64;
                 stats.bytes += shard.bytes;
                 stats.evictions_capacity += shard.evictions;
                 stats.expirations += shard.expirations;
-            }
-            self.publish(removals);
+            });
         }
         Ok(stats)
     }
