@@ -34,7 +34,6 @@ pub use resilience::{
 };
 pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
 pub use wire::{
-    CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, ENVELOPE_VERSION, Envelope, EnvelopeError,
-    KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
-    envelope_flags,
+    CodecError, ENVELOPE_VERSION, Envelope, EnvelopeError, KEY_BYTES, Keyring,
+    MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL, envelope_flags,
 };

@@ -42,13 +42,9 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine as _;
-use strata_domain::MAX_KEY_ID_BYTES;
+use strata_domain::{DEFAULT_COMPRESSION_THRESHOLD_BYTES, MAX_KEY_ID_BYTES};
 
 use super::format::{EnvelopeError, envelope_flags};
-
-/// Payload size, in bytes, from which [`ValueCodec::default`] tries to
-/// compress.
-pub const DEFAULT_COMPRESSION_THRESHOLD_BYTES: usize = 1024;
 
 /// The Zstandard compression level used on write (zstd's own default).
 pub const ZSTD_LEVEL: i32 = 3;
@@ -275,11 +271,14 @@ pub struct ValueCodec {
 }
 
 impl Default for ValueCodec {
-    /// Compresses payloads of at least
-    /// [`DEFAULT_COMPRESSION_THRESHOLD_BYTES`]; no encryption.
+    /// Compresses payloads of at least the domain's
+    /// [`DEFAULT_COMPRESSION_THRESHOLD_BYTES`] (the default of a cache's
+    /// `Compression`); no encryption.
     fn default() -> Self {
         Self {
-            compression_threshold_bytes: Some(DEFAULT_COMPRESSION_THRESHOLD_BYTES),
+            compression_threshold_bytes: Some(
+                usize::try_from(DEFAULT_COMPRESSION_THRESHOLD_BYTES).unwrap_or(usize::MAX),
+            ),
             encryption: None,
         }
     }

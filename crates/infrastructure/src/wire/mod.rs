@@ -15,8 +15,7 @@ mod envelope;
 mod format;
 
 pub use codec::{
-    CodecError, DEFAULT_COMPRESSION_THRESHOLD_BYTES, KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES,
-    NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
+    CodecError, KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
 };
 pub use envelope::Envelope;
 pub use format::{ENVELOPE_VERSION, EnvelopeError, envelope_flags};
