@@ -245,7 +245,8 @@ struct Encryption {
 
 /// The payload transforms of one store: Zstandard compression above a
 /// threshold, then AES-256-GCM encryption with the current key of a
-/// [`Keyring`] (see the [module docs](self) for the formats).
+/// [`Keyring`] (formats: `docs/backends.md`, "Value codecs", and the
+/// `wire` modules' source docs).
 ///
 /// [`ValueCodec::default`] compresses payloads of 1024 bytes or more and
 /// does not encrypt; [`ValueCodec::plain`] does neither. Reading works

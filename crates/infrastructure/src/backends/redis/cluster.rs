@@ -6,7 +6,7 @@ use super::connection::{Conn, RedisClusterConnection};
 use super::core::redis_store;
 
 redis_store! {
-    /// One cache on a Redis Cluster; behaves as [`RedisStore`].
+    /// One cache on a Redis Cluster; behaves as [`RedisStore`](crate::RedisStore).
     ///
     /// The `{<cache>}` hash tag puts all of a cache's keys in one slot: batches
     /// and tag scripts are single-slot, and `SCAN` is sent to that slot's

@@ -60,7 +60,7 @@ impl PolicyStoreBuilder {
         self.max_entries = max_entries;
         self
     }
-    /// Capacity in bytes, weighing each entry by [`CacheEntry::weight`].
+    /// Capacity in bytes, weighing each entry by [`CacheEntry::weight`](strata_domain::CacheEntry::weight).
     pub fn max_bytes(mut self, max_bytes: Option<u64>) -> Self {
         self.max_bytes = max_bytes;
         self

@@ -159,8 +159,9 @@ impl Shared {
 
 /// Publishes this instance's L1 invalidations on a Redis pub/sub channel
 /// and applies the other instances' invalidations to the registered
-/// [`CoherenceListener`]s (see the [module docs](self) for the wire
-/// format, metrics and failure handling).
+/// [`CoherenceListener`]s (wire format, metrics and failure handling:
+/// `docs/backends.md`, "Coherence between instances", and this module's
+/// source docs).
 ///
 /// Dropping the bus stops its subscriber task and closes its connections.
 pub struct CoherenceBus {
