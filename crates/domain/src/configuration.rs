@@ -15,8 +15,12 @@ pub const DEFAULT_MAX_ENTRIES: u64 = 100_000;
 /// Default zstd threshold for values written to a shared tier, in bytes.
 pub const DEFAULT_COMPRESSION_THRESHOLD_BYTES: u64 = 1024;
 
-/// Longest accepted encryption key id, in bytes.
-pub const MAX_KEY_ID_BYTES: usize = 32;
+/// Longest encryption key id, in bytes: the limit on a cache's
+/// `encryption_key_id` and on the ids of the keyring that holds the keys
+/// (the infrastructure's codec checks it there). The id is stored in every
+/// encrypted envelope and bound into its AES-GCM additional data; neither
+/// caps its length.
+pub const MAX_KEY_ID_BYTES: usize = 64;
 
 /// How values are compressed before they are written to a shared (L2)
 /// tier. In-process tiers always hold plain values.

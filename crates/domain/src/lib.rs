@@ -41,4 +41,6 @@ pub use ports::{
 pub use principal::{Principal, Role};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
-pub use value::{CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType};
+pub use value::{
+    CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, MAX_CONTENT_TYPE_BYTES,
+};

@@ -3,29 +3,39 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+/// Longest accepted content type, in bytes (every byte is visible ASCII or
+/// a space, so also in characters). Part of the largest weight an entry
+/// can have (see [`CacheEntry::weight`](crate::CacheEntry::weight)).
+pub const MAX_CONTENT_TYPE_BYTES: usize = 255;
+
 /// The content type stored when a client sends none.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
 /// A media type as sent in `Content-Type` (RFC 9110 §8.3), kept verbatim.
 ///
-/// Validated to be 1 to 255 bytes of visible ASCII plus spaces, with a `/`.
+/// Validated to be 1 to [`MAX_CONTENT_TYPE_BYTES`] bytes of visible ASCII
+/// plus spaces, with a `/`.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ContentType(Arc<str>);
 
 /// Why a string is not a valid [`ContentType`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid content type: must be a type/subtype of at most 255 visible ASCII characters")]
+#[error(
+    "invalid content type: must be a type/subtype of at most {MAX_CONTENT_TYPE_BYTES} visible ASCII \
+     characters"
+)]
 pub struct InvalidContentType;
 
 impl ContentType {
     /// Parses a media type.
     ///
     /// # Errors
-    /// [`InvalidContentType`] when it is empty, longer than 255 bytes, has
+    /// [`InvalidContentType`] when it is empty, longer than
+    /// [`MAX_CONTENT_TYPE_BYTES`], has
     /// no `/`, or holds characters outside visible ASCII and space.
     pub fn parse(s: &str) -> Result<Self, InvalidContentType> {
         let ok = !s.is_empty()
-            && s.len() <= 255
+            && s.len() <= MAX_CONTENT_TYPE_BYTES
             && s.contains('/')
             && s.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
         if ok {

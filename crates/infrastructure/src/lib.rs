@@ -1,37 +1,68 @@
 //! Strata's adapters: implementations of the domain ports, named by
-//! technology ([`MokaStore`], [`SystemClock`], ...), and the eviction
-//! policies with their trace simulator ([`eviction`]).
+//! technology ([`MokaStore`], [`RedisStore`], [`SystemClock`], ...), and
+//! the eviction policies with their trace simulator ([`eviction`]).
+//!
+//! The crate is laid out in wings, each a folder whose `mod.rs` says what
+//! it owns and what it must not know:
+//!
+//! - `memory/`: in-process stores, the L1 tier: [`PolicyStore`] (sharded,
+//!   any [`eviction`] policy; `store`, `shard`, `builder`) and
+//!   [`MokaStore`].
+//! - [`eviction`]: the `EvictionPolicy` trait, one module per algorithm,
+//!   the frequency sketch and the trace simulator. The only public module:
+//!   its types are reached as `strata_infrastructure::eviction::...`.
+//! - `backends/`: shared (L2) stores on network servers: `redis/`
+//!   ([`RedisStore`], [`RedisClusterStore`]; `connection`, `scripts`,
+//!   `core`, `store`, `cluster`) and `memcached` ([`MemcachedStore`]).
+//! - `tiering/`: [`TieredStore`] (L1 over L2, write-through, promotion)
+//!   and the [`CoherenceBus`] that keeps several instances' L1s coherent.
+//! - `wire/`: how values are laid out in shared backends: the
+//!   [`Envelope`] and the [`ValueCodec`] (compression, encryption), over
+//!   their shared `format` module (no import cycle).
+//! - `resilience/`: the [`CircuitBreaker`] (its state is the domain's
+//!   `CircuitState`) and the [`ResilientStore`] that puts a deadline and
+//!   the breaker in front of any store.
+//! - `provider.rs` ([`StrataStoreProvider`]: builds each cache's store
+//!   from its configuration), `repository.rs`
+//!   ([`InMemoryConfigurationRepository`]), `clock.rs` ([`SystemClock`]),
+//!   `events.rs` ([`TracingEventPublisher`]).
+//!
+//! This file holds re-exports only: every public type has exactly one
+//! public path, at the crate root (or under [`eviction`]).
 //!
 //! Driver errors are mapped to port errors inside each adapter; no driver
-//! type crosses a port.
+//! type crosses a port. The crate must not know HTTP or any wire protocol
+//! of the service itself (that is `strata-presentation`).
 
+mod backends;
 mod clock;
-pub mod codec;
-pub mod coherence;
 mod events;
 pub mod eviction;
-mod moka_store;
-mod policy_store;
+mod memory;
 mod provider;
 mod repository;
-mod tiered;
+mod resilience;
+mod tiering;
+mod wire;
 
+pub use backends::{
+    DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
+    MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,
+    RedisClusterStoreBuilder, RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder,
+    ValueTooLarge, memcached_exptime,
+};
 pub use clock::SystemClock;
-pub use codec::{CodecError, Keyring, ValueCodec};
-pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
 pub use events::TracingEventPublisher;
-pub use moka_store::{MokaStore, MokaStoreBuilder};
-pub use policy_store::{PolicyStore, PolicyStoreBuilder};
+pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
-pub use tiered::{STRIPES, TieredStore, TieredStoreBuilder};
-pub mod envelope;
-pub mod memcached;
-pub mod redis;
-pub mod resilience;
-pub use memcached::{MemcachedConnection, MemcachedOptions, MemcachedStore, MemcachedStoreBuilder};
-pub use redis::{
-    RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
-    RedisOptions, RedisStore, RedisStoreBuilder,
+pub use resilience::{
+    BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
+    DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT, MonotonicClock, Permit,
+    ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
 };
-pub use resilience::{BreakerState, CircuitBreaker, CircuitBreakerConfig, ResilientStore};
+pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
+pub use wire::{
+    CodecError, ENVELOPE_VERSION, Envelope, EnvelopeError, KEY_BYTES, Keyring,
+    MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL, envelope_flags,
+};

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheStore, CircuitState, Clock, Compression, DomainEvent,
-    EventPublisher, EvictionPolicy, ProvisionError, StoreProvider,
+    BackendHealth, CacheConfiguration, CacheStore, Clock, Compression, DomainEvent, EventPublisher,
+    EvictionPolicy, ProvisionError, StoreProvider,
 };
 
-use crate::coherence::Invalidation;
 use crate::eviction::PolicyConfig;
+use crate::tiering::Invalidation;
 use crate::{
-    BreakerState, CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
+    CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
     MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisClusterConnection,
     RedisClusterStore, RedisConnection, RedisOptions, RedisStore, ResilientStore, SystemClock,
     TieredStore, ValueCodec,
@@ -391,11 +391,7 @@ impl StoreProvider for StrataStoreProvider {
                 BackendHealth {
                     name: name.clone(),
                     kind: connected.backend.kind(),
-                    circuit: match m.state {
-                        BreakerState::Closed => CircuitState::Closed,
-                        BreakerState::Open => CircuitState::Open,
-                        BreakerState::HalfOpen => CircuitState::HalfOpen,
-                    },
+                    circuit: m.state,
                     failures: m.failures,
                     rejected: m.rejected,
                     opened: m.opened,

@@ -9,7 +9,7 @@ use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
     Tag, Timestamp,
 };
-use strata_infrastructure::envelope::flags;
+use strata_infrastructure::envelope_flags;
 use strata_infrastructure::{Keyring, RedisConnection, RedisOptions, RedisStore, ValueCodec};
 use strata_testkit::{RedisServer, require};
 
@@ -96,7 +96,10 @@ async fn redis_stores_compressed_ciphertext_and_reads_it_back() {
         .unwrap();
     let stored: RawEnvelope = rmp_serde::from_slice(&raw).unwrap();
     assert_eq!(stored.v, 1);
-    assert_eq!(stored.flags, flags::ZSTD | flags::AES256GCM);
+    assert_eq!(
+        stored.flags,
+        envelope_flags::ZSTD | envelope_flags::AES256GCM
+    );
     assert_eq!(stored.kid.as_deref(), Some("k1"));
     assert_eq!(stored.nonce.map(|n| n.0.len()), Some(12));
     assert_eq!(stored.tags, ["docs"], "metadata stays readable");

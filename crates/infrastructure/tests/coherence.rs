@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use strata_domain::{CacheKey, CacheName, KeyPattern, Tag};
-use strata_infrastructure::coherence::{CoherenceBus, CoherenceListener, Invalidation};
+use strata_infrastructure::{CoherenceBus, CoherenceListener, Invalidation};
 use strata_testkit::{RedisServer, require};
 
 const CHANNEL: &str = "strata:coherence:test";

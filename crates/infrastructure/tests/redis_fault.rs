@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
-    Timestamp,
+    CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, CircuitState, ContentType,
+    EntryVersion, StoreError, Timestamp,
 };
-use strata_infrastructure::resilience::{BreakerState, CircuitBreakerConfig, ResilientStore};
+use strata_infrastructure::{CircuitBreakerConfig, ResilientStore};
 use strata_infrastructure::{RedisConnection, RedisOptions, RedisStore};
 use strata_testkit::{RedisServer, require};
 
@@ -89,7 +89,7 @@ async fn breaker_opens_on_outage_and_store_recovers_after_restart() {
     for i in 0..20 {
         round(&store, i).await.expect("healthy redis");
     }
-    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert_eq!(breaker.state(), CircuitState::Closed);
 
     // Outage: a bounded number of rounds, each failing within the bound.
     server.stop();
@@ -113,7 +113,7 @@ async fn breaker_opens_on_outage_and_store_recovers_after_restart() {
         breaker.metrics()
     );
     assert!(
-        breaker.metrics().rejected > 0 || breaker.state() != BreakerState::Closed,
+        breaker.metrics().rejected > 0 || breaker.state() != CircuitState::Closed,
         "an open breaker fails calls fast: {:?}",
         breaker.metrics()
     );
@@ -137,5 +137,5 @@ async fn breaker_opens_on_outage_and_store_recovers_after_restart() {
     for j in 0..10 {
         round(&store, 1_000 + j).await.expect("recovered redis");
     }
-    assert_eq!(breaker.state(), BreakerState::Closed);
+    assert_eq!(breaker.state(), CircuitState::Closed);
 }

@@ -30,8 +30,8 @@ use strata_domain::{
 };
 
 use crate::SystemClock;
-use crate::codec::ValueCodec;
-use crate::envelope::Envelope;
+use crate::wire::Envelope;
+use crate::wire::ValueCodec;
 
 const BACKEND: &str = "memcached";
 

@@ -1,13 +1,13 @@
 //! [`ValueCodec`]: the payload transforms applied to values that shared
 //! backends (Redis, Memcached) store, recorded in the envelope's `flags`
-//! (see [`crate::envelope`]).
+//! (see [`Envelope`](super::Envelope)).
 //!
 //! On write, in this order:
 //!
 //! 1. **Compression**: Zstandard ([RFC 8878]) at level
 //!    [`ZSTD_LEVEL`], for payloads of at least the codec's threshold (in
 //!    bytes), kept only when the compressed frame is strictly smaller than
-//!    the payload. Flag [`flags::ZSTD`](crate::envelope::flags::ZSTD).
+//!    the payload. Flag [`envelope_flags::ZSTD`](super::format::envelope_flags::ZSTD).
 //! 2. **Encryption at rest**: AES-256-GCM ([NIST SP 800-38D]) of the
 //!    (possibly compressed) payload with the codec's current key, a fresh
 //!    random 96-bit nonce per write, and a 128-bit tag appended to the
@@ -15,7 +15,7 @@
 //!    (`nonce`); the additional authenticated data binds the envelope
 //!    version, the flags and the key id, so none of them can be altered
 //!    without decryption failing. Flag
-//!    [`flags::AES256GCM`](crate::envelope::flags::AES256GCM).
+//!    [`envelope_flags::AES256GCM`](super::format::envelope_flags::AES256GCM).
 //!
 //! Reads undo whatever the envelope's flags say, whatever the reading
 //! codec's own write settings: any codec decompresses, and any codec whose
@@ -42,12 +42,9 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine as _;
+use strata_domain::{DEFAULT_COMPRESSION_THRESHOLD_BYTES, MAX_KEY_ID_BYTES};
 
-use crate::envelope::EnvelopeError;
-
-/// Payload size, in bytes, from which [`ValueCodec::default`] tries to
-/// compress.
-pub const DEFAULT_COMPRESSION_THRESHOLD_BYTES: usize = 1024;
+use super::format::{EnvelopeError, envelope_flags};
 
 /// The Zstandard compression level used on write (zstd's own default).
 pub const ZSTD_LEVEL: i32 = 3;
@@ -57,9 +54,6 @@ pub const KEY_BYTES: usize = 32;
 
 /// Length of an AES-GCM nonce as stored in the envelope, in bytes.
 pub const NONCE_BYTES: usize = 12;
-
-/// Longest key id accepted, in bytes.
-pub const MAX_KEY_ID_BYTES: usize = 64;
 
 /// Largest decompressed payload accepted on read, in bytes: 512 MiB,
 /// Redis's own limit for a string. A compressed payload claiming more is
@@ -251,7 +245,8 @@ struct Encryption {
 
 /// The payload transforms of one store: Zstandard compression above a
 /// threshold, then AES-256-GCM encryption with the current key of a
-/// [`Keyring`] (see the [module docs](self) for the formats).
+/// [`Keyring`] (formats: `docs/backends.md`, "Value codecs", and the
+/// `wire` modules' source docs).
 ///
 /// [`ValueCodec::default`] compresses payloads of 1024 bytes or more and
 /// does not encrypt; [`ValueCodec::plain`] does neither. Reading works
@@ -277,11 +272,14 @@ pub struct ValueCodec {
 }
 
 impl Default for ValueCodec {
-    /// Compresses payloads of at least
-    /// [`DEFAULT_COMPRESSION_THRESHOLD_BYTES`]; no encryption.
+    /// Compresses payloads of at least the domain's
+    /// [`DEFAULT_COMPRESSION_THRESHOLD_BYTES`] (the default of a cache's
+    /// `Compression`); no encryption.
     fn default() -> Self {
         Self {
-            compression_threshold_bytes: Some(DEFAULT_COMPRESSION_THRESHOLD_BYTES),
+            compression_threshold_bytes: Some(
+                usize::try_from(DEFAULT_COMPRESSION_THRESHOLD_BYTES).unwrap_or(usize::MAX),
+            ),
             encryption: None,
         }
     }
@@ -374,7 +372,7 @@ impl ValueCodec {
             let compressed =
                 zstd::bulk::compress(payload, ZSTD_LEVEL).map_err(SealError::Compress)?;
             if compressed.len() < payload.len() {
-                flags |= crate::envelope::flags::ZSTD;
+                flags |= envelope_flags::ZSTD;
                 out = Some(compressed);
             }
         }
@@ -386,7 +384,7 @@ impl ValueCodec {
                 nonce: None,
             });
         };
-        flags |= crate::envelope::flags::AES256GCM;
+        flags |= envelope_flags::AES256GCM;
         let cipher = enc
             .keyring
             .ciphers
@@ -421,7 +419,7 @@ impl ValueCodec {
         nonce: Option<&[u8]>,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, EnvelopeError> {
-        use crate::envelope::flags::{AES256GCM, ZSTD};
+        use envelope_flags::{AES256GCM, ZSTD};
         let malformed = |why: &str| EnvelopeError::Malformed(why.to_owned());
         let mut payload = payload;
         if flags & AES256GCM != 0 {

@@ -1,239 +1,27 @@
-//! [`RedisStore`] and [`RedisClusterStore`]: one cache on a Redis server or
-//! a Redis Cluster, through the `redis` crate (a `ConnectionManager` that
-//! reconnects by itself, or a `cluster_async::ClusterConnection`).
-//!
-//! Key layout (see `docs/backends.md`), for cache `c`:
-//!
-//! - `strata:{c}:k:<key>` — an entry; the value is an [`Envelope`];
-//! - `strata:{c}:t:<tag>` — a set of the keys written with `<tag>`;
-//! - `strata:{c}:x:<nonce>` — a tag set being invalidated (renamed away,
-//!   expires after an hour if the invalidation dies half-way).
-//!
-//! `{c}` is a Cluster hash tag: every key of a cache lives in one slot, so
-//! scripts, `MGET`s and tag bookkeeping are single-slot and atomic, at the
-//! cost of one cache living on one master.
+//! [`Core`]: the implementation both Redis stores share, on either
+//! connection kind: key layout, envelope decoding, scans, tag sets and the
+//! mapping of driver errors to `StoreError`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::time::Duration;
 
-use async_trait::async_trait;
 use futures_util::future::try_join_all;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, ErrorKind, RedisError, RedisFuture, ServerErrorKind, Value};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, Clock, InsertOutcome, KeyPattern,
-    StoreCapabilities, StoreError, StoreStats, Tag,
+    CacheEntry, CacheKey, CacheName, Clock, InsertOutcome, KeyPattern, StoreCapabilities,
+    StoreError, StoreStats, Tag,
 };
 
-use crate::SystemClock;
-use crate::codec::ValueCodec;
-use crate::envelope::Envelope;
+use super::connection::{Conn, RedisOptions};
+use super::scripts::{DETACH_TAG_SET, INSERT};
+use crate::wire::{Envelope, ValueCodec};
 
 /// Keys fetched or deleted per round trip in scans and batches.
 const SCAN_BATCH: usize = 500;
 /// Lifetime of a tag set renamed away for invalidation: 1 hour, in ms.
 const PENDING_TAG_SET_TTL_MS: u64 = 60 * 60 * 1000;
-
-/// Writes an entry and records it in its tag sets, atomically.
-///
-/// KEYS[1] = entry key, KEYS[2..] = tag set keys.
-/// ARGV[1] = envelope, ARGV[2] = TTL in ms (0 = none), ARGV[3] = user key.
-/// A tag set lives as long as its longest-lived member: it is created
-/// with the entry's TTL, extended when a longer-lived member joins, and
-/// made persistent when a member without TTL joins. Returns 1 when the
-/// key held a value before.
-static INSERT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-local ttl = tonumber(ARGV[2])
-local existed = redis.call('EXISTS', KEYS[1])
-if ttl > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-for i = 2, #KEYS do
-  local fresh = redis.call('EXISTS', KEYS[i]) == 0
-  redis.call('SADD', KEYS[i], ARGV[3])
-  if ttl > 0 then
-    local cur = redis.call('PTTL', KEYS[i])
-    if fresh or (cur >= 0 and cur < ttl) then
-      redis.call('PEXPIRE', KEYS[i], ttl)
-    end
-  elseif not fresh then
-    redis.call('PERSIST', KEYS[i])
-  end
-end
-return existed
-",
-    )
-});
-
-/// Renames a tag set away so that writes during the invalidation start a
-/// fresh set. KEYS[1] = tag set, KEYS[2] = new name; ARGV[1] = its TTL in
-/// ms. Returns 1 when the set existed.
-static DETACH_TAG_SET: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('RENAME', KEYS[1], KEYS[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
-  return 1
-end
-return 0
-",
-    )
-});
-
-/// Connection settings shared by [`RedisConnection`] and
-/// [`RedisClusterConnection`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RedisOptions {
-    /// How long the driver waits for one answer before failing the
-    /// request with [`StoreError::Timeout`] (default 2 s).
-    pub response_timeout: Duration,
-    /// How long one connection attempt may take (default 1 s).
-    pub connection_timeout: Duration,
-    /// Reconnection attempts after a connection is lost, before requests
-    /// fail with [`StoreError::Unavailable`]; the next request starts a new
-    /// round (default 3; the circuit breaker is the outer retry policy).
-    pub reconnect_retries: usize,
-    /// Longest back-off between reconnection attempts (default 1 s).
-    pub reconnect_max_delay: Duration,
-}
-
-impl Default for RedisOptions {
-    fn default() -> Self {
-        Self {
-            response_timeout: Duration::from_secs(2),
-            connection_timeout: Duration::from_secs(1),
-            reconnect_retries: 3,
-            reconnect_max_delay: Duration::from_secs(1),
-        }
-    }
-}
-
-/// A connection to one Redis server, to share among the [`RedisStore`]s
-/// of every cache on it (cloning is cheap: one multiplexed connection
-/// that reconnects by itself).
-#[derive(Clone)]
-pub struct RedisConnection {
-    manager: ConnectionManager,
-    options: RedisOptions,
-}
-
-impl std::fmt::Debug for RedisConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisConnection")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisConnection {
-    /// Connects to `url` (`redis://host:port/db`), waiting for the first
-    /// connection.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when the URL is invalid or the server
-    /// cannot be reached.
-    pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
-        let unavailable = |e: RedisError| StoreError::Unavailable {
-            backend: "redis".into(),
-            source: Box::new(e),
-        };
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.connection_timeout))
-            .set_number_of_retries(options.reconnect_retries)
-            .set_max_delay(options.reconnect_max_delay);
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
-        Ok(Self { manager, options })
-    }
-}
-
-/// A connection to a Redis Cluster, to share among the
-/// [`RedisClusterStore`]s of every cache on it.
-#[derive(Clone)]
-pub struct RedisClusterConnection {
-    connection: ClusterConnection,
-    options: RedisOptions,
-}
-
-impl std::fmt::Debug for RedisClusterConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisClusterConnection")
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisClusterConnection {
-    /// Connects to the cluster through any of `nodes` (`redis://host:port`).
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when no node can be reached or the URLs
-    /// are invalid.
-    pub async fn connect(nodes: &[String], options: RedisOptions) -> Result<Self, StoreError> {
-        let unavailable = |e: RedisError| StoreError::Unavailable {
-            backend: "redis-cluster".into(),
-            source: Box::new(e),
-        };
-        let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
-            .response_timeout(options.response_timeout)
-            .connection_timeout(options.connection_timeout)
-            .retries(u32::try_from(options.reconnect_retries).unwrap_or(u32::MAX))
-            .build()
-            .map_err(unavailable)?;
-        let connection = client.get_async_connection().await.map_err(unavailable)?;
-        Ok(Self {
-            connection,
-            options,
-        })
-    }
-}
-
-/// The two connection kinds behind one implementation.
-#[derive(Clone)]
-enum Conn {
-    Standalone(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Standalone(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Standalone(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
-        }
-    }
-}
 
 /// Escapes Redis glob metacharacters so that `s` matches only itself.
 fn glob_escape(s: &str) -> String {
@@ -261,14 +49,14 @@ fn nonce() -> String {
 }
 
 /// The implementation shared by both stores.
-struct Core {
+pub(super) struct Core {
     conn: Conn,
-    backend: &'static str,
+    pub(super) backend: &'static str,
     timeout_ms: u64,
     clock: Arc<dyn Clock>,
     codec: ValueCodec,
     /// `strata:{c}:`
-    cache_prefix: String,
+    pub(super) cache_prefix: String,
     /// `strata:{c}:k:`
     entry_prefix: String,
     /// `strata:{c}:t:`
@@ -276,7 +64,7 @@ struct Core {
 }
 
 impl Core {
-    fn new(
+    pub(super) fn new(
         conn: Conn,
         backend: &'static str,
         options: RedisOptions,
@@ -403,7 +191,7 @@ impl Core {
             .map_err(|e| self.err(e))
     }
 
-    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+    pub(super) async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
         let raw: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.entry_key(key))
             .query_async(&mut self.conn.clone())
@@ -412,7 +200,10 @@ impl Core {
         self.decode(raw)
     }
 
-    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+    pub(super) async fn get_many(
+        &self,
+        keys: &[CacheKey],
+    ) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(SCAN_BATCH) {
             let full: Vec<String> = chunk.iter().map(|k| self.entry_key(k)).collect();
@@ -423,7 +214,11 @@ impl Core {
         Ok(out)
     }
 
-    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+    pub(super) async fn insert(
+        &self,
+        key: CacheKey,
+        entry: CacheEntry,
+    ) -> Result<InsertOutcome, StoreError> {
         let full = self.entry_key(&key);
         let now = self.clock.now();
         if entry.is_expired(now) {
@@ -457,7 +252,7 @@ impl Core {
         })
     }
 
-    async fn insert_many(
+    pub(super) async fn insert_many(
         &self,
         entries: Vec<(CacheKey, CacheEntry)>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
@@ -475,11 +270,11 @@ impl Core {
         }
     }
 
-    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+    pub(super) async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         Ok(self.unlink(&[self.entry_key(key)]).await? > 0)
     }
 
-    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
+    pub(super) async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
         // Redis matches bytes, KeyPattern matches characters: narrow the scan
         // by the literal prefix, then match each key here.
         let scan_pattern = format!(
@@ -507,7 +302,7 @@ impl Core {
         Ok(removed)
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    pub(super) async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
         let mut removed = 0;
         for tag in tags {
             let pending = format!("{}x:{}", self.cache_prefix, nonce());
@@ -561,7 +356,7 @@ impl Core {
         Ok(removed)
     }
 
-    async fn flush(&self) -> Result<(), StoreError> {
+    pub(super) async fn flush(&self) -> Result<(), StoreError> {
         let pattern = format!("{}*", glob_escape(&self.cache_prefix));
         let mut cursor = 0;
         loop {
@@ -574,7 +369,7 @@ impl Core {
         }
     }
 
-    async fn stats(&self) -> Result<StoreStats, StoreError> {
+    pub(super) async fn stats(&self) -> Result<StoreStats, StoreError> {
         let pattern = format!("{}*", glob_escape(&self.entry_prefix));
         let mut entries = 0u64;
         let mut cursor = 0;
@@ -592,7 +387,7 @@ impl Core {
         })
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
+    pub(super) async fn ping(&self) -> Result<(), StoreError> {
         let _: String = redis::cmd("PING")
             .query_async(&mut self.conn.clone())
             .await
@@ -600,7 +395,7 @@ impl Core {
         Ok(())
     }
 
-    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+    pub(super) async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         let pattern = format!("{}*", glob_escape(&self.entry_prefix));
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -632,7 +427,7 @@ impl Core {
     }
 }
 
-const CAPABILITIES: StoreCapabilities = StoreCapabilities {
+pub(super) const CAPABILITIES: StoreCapabilities = StoreCapabilities {
     pattern_invalidation: true,
     tag_invalidation: true,
     export: true,
@@ -640,17 +435,95 @@ const CAPABILITIES: StoreCapabilities = StoreCapabilities {
     shared: true,
 };
 
-/// Delegates every [`CacheStore`] method to the store's `core`.
-macro_rules! delegate_store {
-    ($store:ty) => {
-        #[async_trait]
-        impl CacheStore for $store {
+/// Defines one Redis store type over a [`Core`]: the store, its `Debug`
+/// (the key prefix only), its builder (`clock`, `codec`, `build`) and its
+/// `CacheStore` implementation, every method delegated to the core. The
+/// standalone and the cluster store differ only in their connection,
+/// backend name and docs.
+macro_rules! redis_store {
+    (
+        $(#[$store_doc:meta])*
+        store: $store:ident,
+        $(#[$builder_doc:meta])*
+        builder: $builder:ident,
+        connection: $connection:ty,
+        backend: $backend:literal,
+        open: |$c:ident| $open:expr $(,)?
+    ) => {
+        $(#[$store_doc])*
+        pub struct $store {
+            core: $crate::backends::redis::core::Core,
+        }
+
+        impl ::std::fmt::Debug for $store {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($store))
+                    .field("prefix", &self.core.cache_prefix)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        $(#[$builder_doc])*
+        pub struct $builder {
+            connection: $connection,
+            cache: ::strata_domain::CacheName,
+            clock: ::std::sync::Arc<dyn ::strata_domain::Clock>,
+            codec: $crate::wire::ValueCodec,
+        }
+
+        impl $builder {
+            /// The clock used to turn `expires_at` into `PX` and to hide expired
+            /// entries (default [`SystemClock`](crate::SystemClock)).
+            pub fn clock(mut self, clock: ::std::sync::Arc<dyn ::strata_domain::Clock>) -> Self {
+                self.clock = clock;
+                self
+            }
+
+            /// The payload transforms (compression, encryption) for every value
+            /// written and read (default [`ValueCodec::default`](crate::ValueCodec::default):
+            /// zstd from 1 KiB, no encryption).
+            pub fn codec(mut self, codec: $crate::wire::ValueCodec) -> Self {
+                self.codec = codec;
+                self
+            }
+
+            /// The store.
+            pub fn build(self) -> $store {
+                let $c = self.connection;
+                let (conn, options) = $open;
+                $store {
+                    core: $crate::backends::redis::core::Core::new(
+                        conn,
+                        $backend,
+                        options,
+                        &self.cache,
+                        self.clock,
+                        self.codec,
+                    ),
+                }
+            }
+        }
+
+        impl $store {
+            /// Starts building the store of `cache` on `connection`.
+            pub fn builder(connection: $connection, cache: ::strata_domain::CacheName) -> $builder {
+                $builder {
+                    connection,
+                    cache,
+                    clock: ::std::sync::Arc::new($crate::SystemClock),
+                    codec: $crate::wire::ValueCodec::default(),
+                }
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl ::strata_domain::CacheStore for $store {
             fn backend(&self) -> &str {
                 self.core.backend
             }
 
-            fn capabilities(&self) -> StoreCapabilities {
-                CAPABILITIES
+            fn capabilities(&self) -> ::strata_domain::StoreCapabilities {
+                $crate::backends::redis::core::CAPABILITIES
             }
 
             async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
@@ -710,158 +583,7 @@ macro_rules! delegate_store {
     };
 }
 
-/// One cache on a standalone Redis server.
-///
-/// - Values are [`Envelope`]s under `strata:{<cache>}:k:<key>`, written
-///   with `SET .. PX <remaining ttl ms>`; entries already expired at insert
-///   are not written (and remove the key). Payloads go through the store's
-///   [`ValueCodec`] (compression, encryption) on every read and write.
-/// - Tags: one Redis set per tag, updated in the same Lua script as the
-///   entry; invalidation deletes the members whose envelope still carries
-///   the tag and returns how many it deleted.
-/// - Pattern invalidation and flush `SCAN` the cache's prefix and `UNLINK`
-///   in batches of 500 (never `KEYS`).
-/// - `stats().entries` is a `SCAN` count (O(entries), `exact_len` false);
-///   `bytes`, `evictions_capacity` and `expirations` are 0: Redis does not
-///   count them per prefix.
-pub struct RedisStore {
-    core: Core,
-}
-
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("prefix", &self.core.cache_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`RedisStore`].
-pub struct RedisStoreBuilder {
-    connection: RedisConnection,
-    cache: CacheName,
-    clock: Arc<dyn Clock>,
-    codec: ValueCodec,
-}
-
-impl RedisStoreBuilder {
-    /// The clock used to turn `expires_at` into `PX` and to hide expired
-    /// entries (default [`SystemClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The payload transforms (compression, encryption) for every value
-    /// written and read (default [`ValueCodec::default`]: zstd from 1 KiB,
-    /// no encryption).
-    pub fn codec(mut self, codec: ValueCodec) -> Self {
-        self.codec = codec;
-        self
-    }
-
-    /// The store.
-    pub fn build(self) -> RedisStore {
-        RedisStore {
-            core: Core::new(
-                Conn::Standalone(self.connection.manager),
-                "redis",
-                self.connection.options,
-                &self.cache,
-                self.clock,
-                self.codec,
-            ),
-        }
-    }
-}
-
-impl RedisStore {
-    /// Starts building the store of `cache` on `connection`.
-    pub fn builder(connection: RedisConnection, cache: CacheName) -> RedisStoreBuilder {
-        RedisStoreBuilder {
-            connection,
-            cache,
-            clock: Arc::new(SystemClock),
-            codec: ValueCodec::default(),
-        }
-    }
-}
-
-delegate_store!(RedisStore);
-
-/// One cache on a Redis Cluster; behaves as [`RedisStore`].
-///
-/// The `{<cache>}` hash tag puts all of a cache's keys in one slot: batches
-/// and tag scripts are single-slot, and `SCAN` is sent to that slot's
-/// master only. One cache is therefore limited to one master's memory and
-/// throughput; different caches spread over the cluster.
-pub struct RedisClusterStore {
-    core: Core,
-}
-
-impl std::fmt::Debug for RedisClusterStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisClusterStore")
-            .field("prefix", &self.core.cache_prefix)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds a [`RedisClusterStore`].
-pub struct RedisClusterStoreBuilder {
-    connection: RedisClusterConnection,
-    cache: CacheName,
-    clock: Arc<dyn Clock>,
-    codec: ValueCodec,
-}
-
-impl RedisClusterStoreBuilder {
-    /// The clock used to turn `expires_at` into `PX` and to hide expired
-    /// entries (default [`SystemClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The payload transforms (compression, encryption) for every value
-    /// written and read (default [`ValueCodec::default`]: zstd from 1 KiB,
-    /// no encryption).
-    pub fn codec(mut self, codec: ValueCodec) -> Self {
-        self.codec = codec;
-        self
-    }
-
-    /// The store.
-    pub fn build(self) -> RedisClusterStore {
-        RedisClusterStore {
-            core: Core::new(
-                Conn::Cluster(self.connection.connection),
-                "redis-cluster",
-                self.connection.options,
-                &self.cache,
-                self.clock,
-                self.codec,
-            ),
-        }
-    }
-}
-
-impl RedisClusterStore {
-    /// Starts building the store of `cache` on `connection`.
-    pub fn builder(
-        connection: RedisClusterConnection,
-        cache: CacheName,
-    ) -> RedisClusterStoreBuilder {
-        RedisClusterStoreBuilder {
-            connection,
-            cache,
-            clock: Arc::new(SystemClock),
-            codec: ValueCodec::default(),
-        }
-    }
-}
-
-delegate_store!(RedisClusterStore);
+pub(super) use redis_store;
 
 #[cfg(test)]
 mod tests {

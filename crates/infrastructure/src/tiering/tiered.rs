@@ -29,15 +29,15 @@ use async_trait::async_trait;
 use futures_util::FutureExt;
 use strata_application::SingleFlight;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, Clock, HitTier, InsertOutcome, KeyPattern, Lookup,
-    StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
+    CacheEntry, CacheKey, CacheName, CacheStore, CircuitState, Clock, HitTier, InsertOutcome,
+    KeyPattern, Lookup, StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
 };
 
-use crate::coherence::{CoherenceBus, CoherenceListener, Invalidation};
-use crate::{BreakerState, CircuitBreaker, SystemClock};
+use crate::tiering::{CoherenceBus, CoherenceListener, Invalidation};
+use crate::{CircuitBreaker, SystemClock};
 
 /// Number of per-key generation counters (see the module docs).
-pub const STRIPES: usize = 256;
+const STRIPES: usize = 256;
 
 /// What an L2 read gives every single-flight waiter.
 type L2Read = Result<Option<CacheEntry>, Arc<StoreError>>;
@@ -154,7 +154,7 @@ impl TieredStore {
         let half_open = s
             .breaker
             .as_ref()
-            .is_some_and(|b| b.state() == BreakerState::HalfOpen);
+            .is_some_and(|b| b.state() == CircuitState::HalfOpen);
         if !half_open || s.probing.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -11,14 +11,14 @@
 //! | `expires_at_ms` | uint or nil          | expiry, ms since the Unix epoch; nil = no TTL     |
 //! | `tags`          | array of str         | sorted, unique tags                               |
 //! | `version`       | uint                 | the entry's [`EntryVersion`]                      |
-//! | `flags`         | uint (u8 bits)       | payload transforms applied, see [`flags`]         |
+//! | `flags`         | uint (u8 bits)       | payload transforms applied, see [`envelope_flags`]|
 //! | `payload`       | bin                  | the value's bytes, after the transforms in `flags`|
 //! | `key`           | str (optional)       | the original key when the backend key is a hash   |
 //! | `tag_gens`      | array of uint (opt.) | per-tag generations at write time (Memcached)     |
 //! | `kid`           | str (optional)       | encryption key id; present iff `flags` has `AES256GCM` |
 //! | `nonce`         | bin (optional)       | 12-byte AES-GCM nonce; present iff `kid` is       |
 //!
-//! `flags` bits ([`flags`]), applied on write in this order by a
+//! `flags` bits ([`envelope_flags`]), applied on write in this order by a
 //! [`ValueCodec`] and undone in reverse on read:
 //!
 //! | bit    | name        | transform                                                        |
@@ -39,23 +39,8 @@ use strata_domain::{
     CacheEntry, CacheValue, ContentType, EntryVersion, StoreError, Tag, Timestamp,
 };
 
-use crate::codec::ValueCodec;
-
-/// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u8 = 1;
-
-/// Bits of the envelope's `flags` field: the payload transforms applied
-/// (see [`ValueCodec`]). Readers refuse bits outside [`flags::KNOWN`]
-/// rather than misread what they cannot undo.
-pub mod flags {
-    /// The payload is one Zstandard frame (RFC 8878).
-    pub const ZSTD: u8 = 0x01;
-    /// The payload is AES-256-GCM ciphertext plus tag (NIST SP 800-38D);
-    /// the envelope carries `kid` and `nonce`.
-    pub const AES256GCM: u8 = 0x02;
-    /// The bits this build understands.
-    pub const KNOWN: u8 = ZSTD | AES256GCM;
-}
+use super::codec::ValueCodec;
+use super::format::{ENVELOPE_VERSION, EnvelopeError, envelope_flags};
 
 /// A [`CacheEntry`] plus the backend-specific fields stored alongside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,44 +54,6 @@ pub struct Envelope {
     /// [`CacheEntry::tags`]; empty when the backend does not use tag
     /// generations.
     pub tag_generations: Vec<u64>,
-}
-
-/// Why bytes could not be decoded as an [`Envelope`].
-#[derive(Debug, thiserror::Error)]
-pub enum EnvelopeError {
-    /// The envelope was written by a format version this build does not read.
-    #[error("unsupported envelope version {0} (this build reads version {ENVELOPE_VERSION})")]
-    UnsupportedVersion(u64),
-    /// The envelope uses payload transforms this build does not know.
-    #[error("unsupported envelope flags {0:#04x}")]
-    UnsupportedFlags(u8),
-    /// The bytes are not a well-formed envelope.
-    #[error("malformed envelope: {0}")]
-    Malformed(String),
-    /// The payload is encrypted but the reading codec has no keyring.
-    #[error(
-        "envelope payload is encrypted with key id `{0}` but this store has no encryption \
-         keyring configured"
-    )]
-    NoKeyring(String),
-    /// The payload is encrypted with a key id the keyring does not hold.
-    #[error(
-        "envelope payload is encrypted with key id `{0}`, which is not in this store's keyring"
-    )]
-    UnknownKeyId(String),
-    /// AES-GCM authentication failed: the key under that id is not the one
-    /// that encrypted, or the stored value was altered.
-    #[error(
-        "envelope payload failed AES-256-GCM authentication with key id `{0}`: wrong key for \
-         that id, or the stored value was altered"
-    )]
-    DecryptionFailed(String),
-}
-
-impl From<EnvelopeError> for StoreError {
-    fn from(e: EnvelopeError) -> Self {
-        StoreError::Unexpected(Box::new(e))
-    }
 }
 
 /// A byte slice serialized as MessagePack `bin` (not an array of ints).
@@ -264,7 +211,7 @@ impl Envelope {
             return Err(EnvelopeError::UnsupportedVersion(probe.v));
         }
         let wire: WireIn = rmp_serde::from_slice(bytes).map_err(|e| malformed(&e))?;
-        if wire.flags & !flags::KNOWN != 0 {
+        if wire.flags & !envelope_flags::KNOWN != 0 {
             return Err(EnvelopeError::UnsupportedFlags(wire.flags));
         }
         let content_type = ContentType::parse(&wire.content_type).map_err(|e| malformed(&e))?;
@@ -303,7 +250,7 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::Keyring;
+    use crate::wire::Keyring;
     use proptest::prelude::*;
     use std::sync::Arc;
 
@@ -402,7 +349,7 @@ mod tests {
             Err(EnvelopeError::UnsupportedFlags(0x40))
         ));
         // A known bit over a payload it does not describe is malformed.
-        bytes[pos] = flags::ZSTD;
+        bytes[pos] = envelope_flags::ZSTD;
         assert!(matches!(
             Envelope::decode(&bytes),
             Err(EnvelopeError::Malformed(m)) if m.contains("zstd")
@@ -449,7 +396,7 @@ mod tests {
             let bytes = env.encode_with(&codec).unwrap();
             prop_assert_eq!(&Envelope::decode_with(&bytes, &codec).unwrap(), &env);
             let stored = wire(&bytes);
-            let encrypted = stored.flags & flags::AES256GCM != 0;
+            let encrypted = stored.flags & envelope_flags::AES256GCM != 0;
             prop_assert_eq!(encrypted, codec.key_id().is_some());
             prop_assert_eq!(stored.kid.is_some(), encrypted);
             prop_assert_eq!(stored.nonce.map(|n| n.0.len()), encrypted.then_some(12));
@@ -469,7 +416,7 @@ mod tests {
             let bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
             let stored = wire(&bytes);
             let overhead = if encrypt { TAG_BYTES } else { 0 };
-            if stored.flags & flags::ZSTD != 0 {
+            if stored.flags & envelope_flags::ZSTD != 0 {
                 prop_assert!(payload.len() >= threshold, "compressed below the threshold");
                 prop_assert!(
                     stored.payload.0.len() < payload.len() + overhead,
@@ -521,8 +468,8 @@ mod tests {
             .encode_with(&codec)
             .unwrap();
         let pos = bytes.windows(6).position(|w| w == b"\xa5flags").unwrap() + 6;
-        assert_eq!(bytes[pos], flags::ZSTD | flags::AES256GCM);
-        bytes[pos] = flags::AES256GCM;
+        assert_eq!(bytes[pos], envelope_flags::ZSTD | envelope_flags::AES256GCM);
+        bytes[pos] = envelope_flags::AES256GCM;
         let err = Envelope::decode_with(&bytes, &codec).unwrap_err();
         assert!(matches!(err, EnvelopeError::DecryptionFailed(_)), "{err}");
     }
@@ -598,7 +545,7 @@ mod tests {
         let payload = b"strata ".repeat(1500);
         let env = Envelope::new(entry(&payload, &[], None));
         let stored = wire(&env.encode_with(&ValueCodec::default()).unwrap());
-        assert_eq!(stored.flags, flags::ZSTD);
+        assert_eq!(stored.flags, envelope_flags::ZSTD);
         assert!(stored.payload.0.len() < payload.len() / 10);
         let below = Envelope::new(entry(&payload[..1023], &[], None));
         assert_eq!(

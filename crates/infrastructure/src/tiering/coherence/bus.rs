@@ -1,80 +1,7 @@
-//! L1 coherence between Strata instances over Redis pub/sub.
-//!
-//! Several stateless instances share one Redis (L2), each with an
-//! in-process L1 tier. A [`CoherenceBus`] publishes every invalidation of
-//! this instance on one Redis pub/sub channel, tagged with the instance's
-//! id, and applies the invalidations of the other instances to the L1s
-//! registered with it (one or more [`CoherenceListener`]s per cache).
-//!
-//! Pub/sub is fire-and-forget: a message published while a subscriber is
-//! disconnected is lost for it. So when the subscription is lost
-//! (server restart, `CLIENT KILL TYPE pubsub`, a failed keep-alive
-//! `PING`), the subscriber task retries with back-off (50 ms doubling to
-//! 2 s) and, once subscribed again, calls [`CoherenceListener::clear`] on
-//! every registered listener of every cache, because messages may have
-//! been missed. [`CoherenceBus::is_subscribed`] turns true again only
-//! after those clears.
-//!
-//! For a Redis Cluster, connect to any one node: `PUBLISH` is broadcast
-//! to every node, and a `SUBSCRIBE` on any node receives it.
-//!
-//! # Wire format
-//!
-//! One JSON object per message (the `PUBLISH` payload), version `v` = 1:
-//!
-//! | `op`          | extra fields                    | [`Invalidation`]              |
-//! |---------------|---------------------------------|-------------------------------|
-//! | `keys`        | `"keys": ["<key>", ...]`        | [`Invalidation::Keys`]        |
-//! | `pattern`     | `"pattern": "<Redis glob>"`     | [`Invalidation::Pattern`]     |
-//! | `tags`        | `"tags": ["<tag>", ...]`        | [`Invalidation::Tags`]        |
-//! | `flush`       | none                            | [`Invalidation::Flush`]       |
-//! | `reconfigure` | none                            | [`Invalidation::Reconfigure`] |
-//!
-//! Every message also carries `"v": 1`, `"origin": "<instance id>"` and
-//! `"cache": "<cache name>"`, e.g.
-//! `{"v":1,"origin":"web-1","cache":"users","op":"keys","keys":["u:1","u:2"]}`.
-//! A key list of any length travels as one message. Receivers ignore
-//! messages whose `origin` is their own id, ignore unknown fields, and
-//! drop (with a warning and a count) payloads that are not JSON, have
-//! another `v`, an unknown `op`, or a cache name, key, tag or pattern that
-//! does not parse.
-//!
-//! # Metrics
-//!
-//! Through the `metrics` facade:
-//!
-//! | series                                                          | kind    | meaning                                                     |
-//! |-----------------------------------------------------------------|---------|-------------------------------------------------------------|
-//! | `strata_coherence_messages_total{direction="published",op}`     | counter | invalidations published (the `PUBLISH` was answered)        |
-//! | `strata_coherence_messages_total{direction="received",op}`      | counter | invalidations from other instances, applied                 |
-//! | `strata_coherence_publish_failures_total`                       | counter | publishes that failed or timed out                          |
-//! | `strata_coherence_malformed_messages_total`                     | counter | received payloads dropped as malformed or of another version |
-//! | `strata_coherence_l1_clears_total`                              | counter | re-subscriptions, each of which cleared every registered L1 |
-//! | `strata_coherence_subscribed`                                   | gauge   | 1 while the subscription is established, else 0             |
-//!
-//! `op` is the wire `op` above.
-//!
-//! # Logs
-//!
-//! `info` on (re)subscription, `warn` when the subscription is lost, when
-//! a publish fails and when a malformed message arrives. Logs name the
-//! server as `host:port` only, never the URL (which may hold a password).
-//!
-//! ```no_run
-//! # use std::sync::Arc;
-//! # use strata_domain::{CacheKey, CacheName};
-//! # use strata_infrastructure::coherence::{CoherenceBus, CoherenceListener, Invalidation};
-//! # async fn demo(l1: Arc<dyn CoherenceListener>) -> Result<(), strata_domain::StoreError> {
-//! let bus = CoherenceBus::connect("redis://127.0.0.1:6379/", "strata:coherence", "web-1").await?;
-//! let users = CacheName::parse("users").unwrap();
-//! bus.register(&users, Arc::downgrade(&l1));
-//! bus.publish(&users, Invalidation::Keys(vec![CacheKey::parse("u:1").unwrap()]))
-//!     .await?;
-//! # Ok(())
-//! # }
-//! ```
+//! [`CoherenceBus`]: the Redis pub/sub connection pair, the registry of
+//! listeners per cache and the subscriber task with its re-subscription
+//! loop.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -82,12 +9,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream};
-use serde::{Deserialize, Serialize};
-use strata_domain::{CacheKey, CacheName, KeyPattern, StoreError, Tag};
+use strata_domain::{CacheName, StoreError};
 use tokio::task::JoinHandle;
 
-/// The wire format version this module writes and reads.
-const WIRE_VERSION: u64 = 1;
+use super::message::{CoherenceListener, Decoded, Invalidation, decode, encode};
+
 /// Backend name in errors.
 const BACKEND: &str = "redis-pubsub";
 /// How long a `PUBLISH` may wait for its reply.
@@ -104,149 +30,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a keep-alive `PING` may wait for its reply.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// What one instance tells the others to drop from their L1.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Invalidation {
-    /// A put or delete of these keys.
-    Keys(Vec<CacheKey>),
-    /// Every key matching this Redis glob.
-    Pattern(KeyPattern),
-    /// Every entry carrying one of these tags.
-    Tags(Vec<Tag>),
-    /// The whole cache.
-    Flush,
-    /// The cache's configuration changed: drop its L1.
-    Reconfigure,
-}
-
-impl Invalidation {
-    /// The wire `op`, also the metrics label.
-    fn op(&self) -> &'static str {
-        match self {
-            Self::Keys(_) => "keys",
-            Self::Pattern(_) => "pattern",
-            Self::Tags(_) => "tags",
-            Self::Flush => "flush",
-            Self::Reconfigure => "reconfigure",
-        }
-    }
-}
-
-/// Applies invalidations received from other instances to one cache's L1.
-///
-/// Calls come from the bus's subscriber task, one at a time, in message
-/// order; a slow listener delays every later message.
-#[async_trait::async_trait]
-pub trait CoherenceListener: Send + Sync + 'static {
-    /// Drops what `invalidation` names from L1.
-    async fn invalidate(&self, invalidation: &Invalidation);
-
-    /// Drops all of L1 (called after a lost subscription is re-established,
-    /// because messages may have been missed).
-    async fn clear(&self);
-}
-
-/// One message on the channel, as JSON (see the module docs).
-#[derive(Serialize, Deserialize)]
-struct WireMessage<'a> {
-    v: u64,
-    origin: Cow<'a, str>,
-    cache: Cow<'a, str>,
-    #[serde(flatten)]
-    op: WireOp<'a>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-enum WireOp<'a> {
-    Keys { keys: Vec<Cow<'a, str>> },
-    Pattern { pattern: Cow<'a, str> },
-    Tags { tags: Vec<Cow<'a, str>> },
-    Flush,
-    Reconfigure,
-}
-
-/// The fields read before the rest, so that a message of another version
-/// (or our own) is recognised whatever its other fields hold.
-#[derive(Deserialize)]
-struct WireHeader {
-    v: u64,
-    origin: String,
-}
-
-fn encode(
-    origin: &str,
-    cache: &CacheName,
-    invalidation: &Invalidation,
-) -> Result<Vec<u8>, serde_json::Error> {
-    let op = match invalidation {
-        Invalidation::Keys(keys) => WireOp::Keys {
-            keys: keys.iter().map(|k| Cow::Borrowed(k.as_str())).collect(),
-        },
-        Invalidation::Pattern(pattern) => WireOp::Pattern {
-            pattern: Cow::Borrowed(pattern.as_str()),
-        },
-        Invalidation::Tags(tags) => WireOp::Tags {
-            tags: tags.iter().map(|t| Cow::Borrowed(t.as_str())).collect(),
-        },
-        Invalidation::Flush => WireOp::Flush,
-        Invalidation::Reconfigure => WireOp::Reconfigure,
-    };
-    let message = WireMessage {
-        v: WIRE_VERSION,
-        origin: Cow::Borrowed(origin),
-        cache: Cow::Borrowed(cache.as_str()),
-        op,
-    };
-    serde_json::to_vec(&message)
-}
-
-/// What a received payload turned out to be.
-#[derive(Debug, PartialEq, Eq)]
-enum Decoded {
-    /// Published by this instance: ignored.
-    Own,
-    /// An invalidation from another instance.
-    Foreign(CacheName, Invalidation),
-}
-
-fn decode(payload: &[u8], own_id: &str) -> Result<Decoded, String> {
-    let header: WireHeader =
-        serde_json::from_slice(payload).map_err(|e| format!("not a coherence message: {e}"))?;
-    if header.origin == own_id {
-        return Ok(Decoded::Own);
-    }
-    if header.v != WIRE_VERSION {
-        return Err(format!(
-            "unknown version {} (this instance reads {WIRE_VERSION})",
-            header.v
-        ));
-    }
-    let message: WireMessage<'_> =
-        serde_json::from_slice(payload).map_err(|e| format!("invalid message: {e}"))?;
-    let cache = CacheName::parse(&message.cache).map_err(|e| e.to_string())?;
-    let invalidation = match message.op {
-        WireOp::Keys { keys } => Invalidation::Keys(
-            keys.iter()
-                .map(|k| CacheKey::parse(k))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
-        ),
-        WireOp::Pattern { pattern } => {
-            Invalidation::Pattern(KeyPattern::parse(&pattern).map_err(|e| e.to_string())?)
-        }
-        WireOp::Tags { tags } => Invalidation::Tags(
-            tags.iter()
-                .map(|t| Tag::parse(t))
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
-        ),
-        WireOp::Flush => Invalidation::Flush,
-        WireOp::Reconfigure => Invalidation::Reconfigure,
-    };
-    Ok(Decoded::Foreign(cache, invalidation))
-}
 
 /// The listeners per cache, held weakly; dead ones are pruned whenever
 /// the registry is touched.
@@ -376,8 +159,9 @@ impl Shared {
 
 /// Publishes this instance's L1 invalidations on a Redis pub/sub channel
 /// and applies the other instances' invalidations to the registered
-/// [`CoherenceListener`]s (see the [module docs](self) for the wire
-/// format, metrics and failure handling).
+/// [`CoherenceListener`]s (wire format, metrics and failure handling:
+/// `docs/backends.md`, "Coherence between instances", and this module's
+/// source docs).
 ///
 /// Dropping the bus stops its subscriber task and closes its connections.
 pub struct CoherenceBus {
@@ -653,7 +437,6 @@ async fn pump(shared: &Shared, sink: &mut PubSubSink, stream: &mut PubSubStream)
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,75 +451,6 @@ mod tests {
 
     fn name(s: &str) -> CacheName {
         CacheName::parse(s).unwrap()
-    }
-
-    fn every_kind() -> Vec<Invalidation> {
-        vec![
-            Invalidation::Keys(vec![
-                CacheKey::parse("a").unwrap(),
-                CacheKey::parse("b\"c").unwrap(),
-            ]),
-            Invalidation::Pattern(KeyPattern::parse("user:*").unwrap()),
-            Invalidation::Tags(vec![Tag::parse("t1").unwrap()]),
-            Invalidation::Flush,
-            Invalidation::Reconfigure,
-        ]
-    }
-
-    #[test]
-    fn every_kind_round_trips_and_own_messages_are_recognised() {
-        let users = name("users");
-        for invalidation in every_kind() {
-            let payload = encode("a", &users, &invalidation).unwrap();
-            assert_eq!(
-                decode(&payload, "b").unwrap(),
-                Decoded::Foreign(users.clone(), invalidation.clone())
-            );
-            assert_eq!(decode(&payload, "a").unwrap(), Decoded::Own);
-        }
-    }
-
-    #[test]
-    fn wire_format_is_the_documented_one() {
-        let payload = encode(
-            "web-1",
-            &name("users"),
-            &Invalidation::Keys(vec![CacheKey::parse("u:1").unwrap()]),
-        )
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(payload).unwrap(),
-            r#"{"v":1,"origin":"web-1","cache":"users","op":"keys","keys":["u:1"]}"#
-        );
-        let flush = encode("web-1", &name("users"), &Invalidation::Flush).unwrap();
-        assert_eq!(
-            String::from_utf8(flush).unwrap(),
-            r#"{"v":1,"origin":"web-1","cache":"users","op":"flush"}"#
-        );
-    }
-
-    #[test]
-    fn malformed_and_foreign_versions_are_errors() {
-        for payload in [
-            &b"not json"[..],
-            br#"{"v":2,"origin":"x","cache":"users","op":"flush"}"#,
-            br#"{"v":1,"origin":"x","cache":"users","op":"explode"}"#,
-            br#"{"v":1,"origin":"x","cache":"users","op":"keys"}"#,
-            br#"{"v":1,"origin":"x","cache":"","op":"flush"}"#,
-            br#"{"v":1,"origin":"x","cache":"users","op":"pattern","pattern":""}"#,
-            &[0xff, 0xfe][..],
-        ] {
-            assert!(decode(payload, "me").is_err(), "{payload:?}");
-        }
-    }
-
-    #[test]
-    fn unknown_fields_are_ignored() {
-        let payload = br#"{"v":1,"origin":"x","cache":"users","op":"flush","extra":[1]}"#;
-        assert_eq!(
-            decode(payload, "me").unwrap(),
-            Decoded::Foreign(name("users"), Invalidation::Flush)
-        );
     }
 
     #[test]

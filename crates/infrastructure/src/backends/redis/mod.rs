@@ -1,0 +1,28 @@
+//! [`RedisStore`] and [`RedisClusterStore`]: one cache on a Redis server or
+//! a Redis Cluster, through the `redis` crate (a `ConnectionManager` that
+//! reconnects by itself, or a `cluster_async::ClusterConnection`).
+//!
+//! Key layout (see `docs/backends.md`), for cache `c`:
+//!
+//! - `strata:{c}:k:<key>` — an entry; the value is an [`Envelope`](crate::Envelope);
+//! - `strata:{c}:t:<tag>` — a set of the keys written with `<tag>`;
+//! - `strata:{c}:x:<nonce>` — a tag set being invalidated (renamed away,
+//!   expires after an hour if the invalidation dies half-way).
+//!
+//! `{c}` is a Cluster hash tag: every key of a cache lives in one slot, so
+//! scripts, `MGET`s and tag bookkeeping are single-slot and atomic, at the
+//! cost of one cache living on one master.
+//!
+//! Modules: `connection` (the two connection kinds), `scripts` (the Lua
+//! scripts), `core` (the implementation both stores share), `store` and
+//! `cluster` (the two store types, defined by one macro over the core).
+
+mod cluster;
+mod connection;
+mod core;
+mod scripts;
+mod store;
+
+pub use cluster::{RedisClusterStore, RedisClusterStoreBuilder};
+pub use connection::{RedisClusterConnection, RedisConnection, RedisOptions};
+pub use store::{RedisStore, RedisStoreBuilder};

@@ -1,0 +1,23 @@
+//! The resilience wing: timeouts and a circuit breaker around any
+//! [`CacheStore`](strata_domain::CacheStore).
+//!
+//! [`ResilientStore`] wraps a store: every call gets a deadline (answering
+//! [`StoreError::Timeout`](strata_domain::StoreError::Timeout) when it passes) and goes through a
+//! [`CircuitBreaker`]. The breaker is meant to be shared by every store on
+//! one backend (one Redis, one Memcached pool), so that a dead backend
+//! trips once for all of its caches.
+//!
+//! Modules: `breaker` ([`CircuitBreaker`] and its state machine, in the
+//! domain's `CircuitState`), `store` ([`ResilientStore`], the wrapper).
+//!
+//! It must not know: which backend it wraps (it sees a `CacheStore`), nor
+//! tiers: the tiered store reads the breaker's state, not the reverse.
+
+mod breaker;
+mod store;
+
+pub use breaker::{
+    BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_COOL_DOWN,
+    DEFAULT_FAILURE_THRESHOLD, MonotonicClock, Permit, SystemMonotonicClock,
+};
+pub use store::{DEFAULT_BULK_TIMEOUT, DEFAULT_TIMEOUT, ResilientStore, ResilientStoreBuilder};
