@@ -346,13 +346,14 @@ impl CircuitBreaker {
 mod tests {
     use super::*;
 
-    /// A clock that moves only when told to.
-    struct ManualClock {
+    /// A monotonic clock that moves only when told to (the breaker's
+    /// `MonotonicClock`; wall-clock tests use `strata_testkit::ManualClock`).
+    struct ManualInstant {
         base: Instant,
         offset: Mutex<Duration>,
     }
 
-    impl ManualClock {
+    impl ManualInstant {
         fn new() -> Arc<Self> {
             Arc::new(Self {
                 base: Instant::now(),
@@ -364,13 +365,13 @@ mod tests {
         }
     }
 
-    impl MonotonicClock for ManualClock {
+    impl MonotonicClock for ManualInstant {
         fn now(&self) -> Instant {
             self.base + *self.offset.lock().unwrap()
         }
     }
 
-    fn breaker(clock: &Arc<ManualClock>) -> CircuitBreaker {
+    fn breaker(clock: &Arc<ManualInstant>) -> CircuitBreaker {
         CircuitBreaker::with_clock(
             CircuitBreakerConfig {
                 failure_threshold: 3,
@@ -393,7 +394,7 @@ mod tests {
 
     #[test]
     fn opens_after_consecutive_failures_and_fails_fast() {
-        let clock = ManualClock::new();
+        let clock = ManualInstant::new();
         let b = breaker(&clock);
         fail(&b);
         fail(&b);
@@ -411,7 +412,7 @@ mod tests {
 
     #[test]
     fn half_open_admits_one_probe_and_closes_on_success() {
-        let clock = ManualClock::new();
+        let clock = ManualInstant::new();
         let b = breaker(&clock);
         (0..3).for_each(|_| fail(&b));
         clock.advance(Duration::from_millis(4_999));
@@ -430,7 +431,7 @@ mod tests {
 
     #[test]
     fn failed_or_abandoned_probe_reopens_for_a_new_cool_down() {
-        let clock = ManualClock::new();
+        let clock = ManualInstant::new();
         let b = breaker(&clock);
         (0..3).for_each(|_| fail(&b));
         clock.advance(Duration::from_secs(5));
@@ -446,7 +447,7 @@ mod tests {
 
     #[test]
     fn opens_on_failure_rate_within_a_window() {
-        let clock = ManualClock::new();
+        let clock = ManualInstant::new();
         let b = breaker(&clock);
         // Alternate so that the consecutive count never reaches 3.
         for _ in 0..4 {
@@ -461,7 +462,7 @@ mod tests {
 
     #[test]
     fn window_rolls_over() {
-        let clock = ManualClock::new();
+        let clock = ManualInstant::new();
         let b = breaker(&clock);
         for _ in 0..4 {
             succeed(&b);

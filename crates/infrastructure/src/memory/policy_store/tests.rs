@@ -1,11 +1,12 @@
 //! The policy store's unit tests: invariants after every operation,
 //! expiry, events and sharding.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use strata_domain::{CacheValue, ContentType, EntryVersion};
+use strata_testkit::ManualClock;
 
 use std::mem;
 use std::sync::{Arc, Mutex};
@@ -19,22 +20,6 @@ use super::PolicyStore;
 use super::builder::MIN_ENTRIES_PER_SHARD;
 use super::shard::EXPIRY_SWEEP_PER_INSERT;
 use crate::eviction::PolicyConfig;
-
-/// A clock that moves only when told to.
-#[derive(Default)]
-struct FakeClock(AtomicU64);
-
-impl FakeClock {
-    fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
-    }
-}
 
 /// Records every published event.
 #[derive(Default)]
@@ -92,7 +77,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[tokio::test]
 async fn an_expired_entry_is_dropped_counted_and_published() {
-    let clock = Arc::new(FakeClock::default());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let events = Arc::new(Recorder::default());
     let store = PolicyStore::builder(name())
         .max_entries(Some(100))
@@ -103,9 +88,9 @@ async fn an_expired_entry_is_dropped_counted_and_published() {
         .insert(key("k"), entry_at(1, 0, Some(1_000), &["t"]))
         .await
         .unwrap();
-    clock.advance(999);
+    clock.advance(Duration::from_millis(999));
     assert!(store.get(&key("k")).await.unwrap().is_some());
-    clock.advance(1);
+    clock.advance(Duration::from_millis(1));
     assert!(store.get(&key("k")).await.unwrap().is_none());
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.entries, stats.bytes, stats.expirations), (0, 0, 1));
@@ -129,7 +114,7 @@ async fn an_expired_entry_is_dropped_counted_and_published() {
 
 #[tokio::test]
 async fn stats_and_inserts_collect_expired_entries_nobody_reads() {
-    let clock = Arc::new(FakeClock::default());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let store = PolicyStore::builder(name())
         .max_entries(Some(10_000))
         .shards(1)
@@ -141,7 +126,7 @@ async fn stats_and_inserts_collect_expired_entries_nobody_reads() {
             .await
             .unwrap();
     }
-    clock.advance(50); // k0 (expires at 10) to k40 (at 50) have expired.
+    clock.advance(Duration::from_millis(50)); // k0 (expires at 10) to k40 (at 50) have expired.
     // One insert collects a bounded number of the expired entries...
     store.insert(key("fresh"), entry(1, &[])).await.unwrap();
     assert_eq!(store.lock(0).map.len(), 101 - EXPIRY_SWEEP_PER_INSERT);
@@ -410,7 +395,7 @@ fn replay(
     capacity: u64,
     ops: &[Op],
 ) {
-    let clock = Arc::new(FakeClock::default());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
     let events = Arc::new(Recorder::default());
     let builder = PolicyStore::builder(name())
         .policy(config.clone())
@@ -457,7 +442,7 @@ fn replay(
             Op::Remove { key: k } => {
                 rt.block_on(store.remove(&key(&format!("k{k}")))).unwrap();
             }
-            Op::Advance { ms } => clock.advance(u64::from(ms)),
+            Op::Advance { ms } => clock.advance(Duration::from_millis(u64::from(ms))),
         }
         let stats = rt.block_on(store.stats()).unwrap();
         if byte_mode {
