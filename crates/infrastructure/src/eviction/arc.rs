@@ -21,7 +21,7 @@ use std::hash::Hash;
 use super::EvictionPolicy;
 use super::list::{List, Slab};
 
-/// Configuration of [`Arc`]; ARC is self-tuning and has no tunables.
+/// Configuration of [`ArcPolicy`]; ARC is self-tuning and has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ArcConfig;
 
@@ -41,8 +41,9 @@ struct Entry<K> {
 }
 
 /// An ARC policy over keys `K`, with capacity in weight units.
+#[doc(alias = "ARC")]
 #[derive(Debug)]
-pub struct Arc<K> {
+pub struct ArcPolicy<K> {
     map: HashMap<K, u32>,
     slab: Slab<Entry<K>>,
     lists: [List; 4],
@@ -61,7 +62,7 @@ const fn slot(queue: Queue) -> usize {
     }
 }
 
-impl<K: Hash + Eq + Clone> Arc<K> {
+impl<K: Hash + Eq + Clone> ArcPolicy<K> {
     /// Creates an empty ARC holding at most `capacity` weight units (ghost
     /// lists remember up to about `capacity` more, as keys only).
     pub fn new(capacity: u64, _config: &ArcConfig) -> Self {
@@ -188,7 +189,7 @@ impl<K: Hash + Eq + Clone> Arc<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
+impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for ArcPolicy<K> {
     fn access(&mut self, key: &K) -> bool {
         let Some(&idx) = self.map.get(key) else {
             return false;
@@ -322,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_b1_ghost_hit_grows_p_and_lands_in_t2() {
-        let mut arc = Arc::new(4, &ArcConfig);
+        let mut arc = ArcPolicy::new(4, &ArcConfig);
         let mut evicted = Vec::new();
         for k in 1..=4 {
             arc.insert(k, 1, None, &mut evicted);
@@ -348,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_b2_ghost_hit_shrinks_p() {
-        let mut arc = Arc::new(2, &ArcConfig);
+        let mut arc = ArcPolicy::new(2, &ArcConfig);
         let mut evicted = Vec::new();
         arc.insert('a', 1, None, &mut evicted);
         arc.insert('b', 1, None, &mut evicted);

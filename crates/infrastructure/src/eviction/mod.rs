@@ -30,6 +30,7 @@ use std::hash::Hash;
 pub mod arc;
 pub mod clock;
 pub mod fifo;
+mod keyed;
 pub mod lfu;
 mod list;
 pub mod lru;
@@ -40,8 +41,8 @@ mod sketch;
 pub mod ttl_first;
 pub mod wtinylfu;
 
-pub use arc::{Arc, ArcConfig};
-pub use clock::{Clock, ClockConfig};
+pub use arc::{ArcConfig, ArcPolicy};
+pub use clock::{ClockConfig, ClockPolicy};
 pub use fifo::{Fifo, FifoConfig};
 pub use lfu::{Lfu, LfuConfig};
 pub use lru::{Lru, LruConfig};
@@ -242,10 +243,10 @@ impl PolicyConfig {
             Self::Lru(c) => AnyPolicy::Lru(Lru::new(capacity, c)),
             Self::Fifo(c) => AnyPolicy::Fifo(Fifo::new(capacity, c)),
             Self::Lfu(c) => AnyPolicy::Lfu(Lfu::new(capacity, c)),
-            Self::Clock(c) => AnyPolicy::Clock(Clock::new(capacity, c)),
+            Self::Clock(c) => AnyPolicy::Clock(ClockPolicy::new(capacity, c)),
             Self::Sieve(c) => AnyPolicy::Sieve(Sieve::new(capacity, c)),
             Self::S3Fifo(c) => AnyPolicy::S3Fifo(S3Fifo::new(capacity, c)),
-            Self::Arc(c) => AnyPolicy::Arc(Arc::new(capacity, c)),
+            Self::Arc(c) => AnyPolicy::Arc(ArcPolicy::new(capacity, c)),
             Self::WTinyLfu(c) => AnyPolicy::WTinyLfu(WTinyLfu::new(capacity, c)),
             Self::TtlFirst(c) => AnyPolicy::TtlFirst(TtlFirst::new(capacity, c)),
         }
@@ -299,14 +300,14 @@ pub enum AnyPolicy<K> {
     Fifo(Fifo<K>),
     /// See [`Lfu`].
     Lfu(Lfu<K>),
-    /// See [`Clock`].
-    Clock(Clock<K>),
+    /// See [`ClockPolicy`].
+    Clock(ClockPolicy<K>),
     /// See [`Sieve`].
     Sieve(Sieve<K>),
     /// See [`S3Fifo`].
     S3Fifo(S3Fifo<K>),
-    /// See [`Arc`].
-    Arc(Arc<K>),
+    /// See [`ArcPolicy`].
+    Arc(ArcPolicy<K>),
     /// See [`WTinyLfu`].
     WTinyLfu(WTinyLfu<K>),
     /// See [`TtlFirst`].
