@@ -452,95 +452,113 @@ impl<K, D: Discipline<K>> Ranking<K> for Queue<D> {
     }
 }
 
+/// One queue of a [`Segments`]: a small `Copy` enum naming it.
+pub(crate) trait Segment: Copy + Eq {
+    /// The segment's index, in `0..N` for a `Segments<_, N>`.
+    fn slot(self) -> usize;
+}
+
 /// The entry state of a policy with several queues: which queue holds it.
-pub(crate) trait InSegment {
-    /// The index of the queue holding the entry.
-    fn segment(&self) -> usize;
+pub(crate) trait InSegment<Q> {
+    /// The queue holding the entry.
+    fn segment(&self) -> Q;
 
     /// Records that queue `segment` now holds the entry.
-    fn set_segment(&mut self, segment: usize);
+    fn set_segment(&mut self, segment: Q);
 }
 
-/// `N` queues threaded through one [`Entries`], with the weight sum of each
-/// (ghost queues included: a segment's weight is that of the keys it holds).
+/// `N` queues (named by `Q`) threaded through one [`Entries`], with the
+/// weight sum of each (ghost queues included: a segment's weight is that of
+/// the keys it holds).
 #[derive(Debug)]
-pub(crate) struct Segments<const N: usize> {
+pub(crate) struct Segments<Q, const N: usize> {
     lists: [List; N],
     sizes: [u64; N],
+    names: std::marker::PhantomData<Q>,
 }
 
-impl<const N: usize> Default for Segments<N> {
+impl<Q, const N: usize> Default for Segments<Q, N> {
     fn default() -> Self {
         Self {
             lists: [List::default(); N],
             sizes: [0; N],
+            names: std::marker::PhantomData,
         }
     }
 }
 
-impl<const N: usize> Segments<N> {
+impl<Q: Segment, const N: usize> Segments<Q, N> {
     /// The weight held by `segment`.
     #[inline]
-    pub(crate) fn size(&self, segment: usize) -> u64 {
-        self.sizes[segment]
+    pub(crate) fn size(&self, segment: Q) -> u64 {
+        self.sizes[segment.slot()]
     }
 
     /// The number of entries held by `segment`.
     #[inline]
-    pub(crate) fn len(&self, segment: usize) -> usize {
-        self.lists[segment].len()
+    pub(crate) fn len(&self, segment: Q) -> usize {
+        self.lists[segment.slot()].len()
     }
 
     /// The oldest entry of `segment`.
     #[inline]
-    pub(crate) fn back(&self, segment: usize) -> Option<u32> {
-        self.lists[segment].back()
+    pub(crate) fn back(&self, segment: Q) -> Option<u32> {
+        self.lists[segment.slot()].back()
     }
 
     /// Unlinks `idx` from the segment holding it.
     #[inline]
-    pub(crate) fn unlink<K: Hash + Eq + Clone, S: InSegment>(
-        &mut self,
-        entries: &mut Entries<K, S>,
-        idx: u32,
-    ) {
-        let (segment, weight) = {
+    pub(crate) fn unlink<K, S: InSegment<Q>>(&mut self, entries: &mut Entries<K, S>, idx: u32) {
+        let (slot, weight) = {
             let entry = entries.get(idx);
-            (entry.state.segment(), entry.weight)
+            (entry.state.segment().slot(), entry.weight)
         };
-        self.lists[segment].unlink(entries.slab_mut(), idx);
-        self.sizes[segment] -= weight;
+        self.lists[slot].unlink(entries.slab_mut(), idx);
+        self.sizes[slot] -= weight;
     }
 
     /// Links the unlinked `idx` at the front of `segment`.
     #[inline]
-    pub(crate) fn push_front<K: Hash + Eq + Clone, S: InSegment>(
+    pub(crate) fn push_front<K, S: InSegment<Q>>(
         &mut self,
         entries: &mut Entries<K, S>,
         idx: u32,
-        segment: usize,
+        segment: Q,
     ) {
         let entry = entries.get_mut(idx);
         entry.state.set_segment(segment);
         let weight = entry.weight;
-        self.lists[segment].push_front(entries.slab_mut(), idx);
-        self.sizes[segment] += weight;
+        let slot = segment.slot();
+        self.lists[slot].push_front(entries.slab_mut(), idx);
+        self.sizes[slot] += weight;
+    }
+
+    /// Moves `idx` from the segment holding it to the front of `segment`.
+    #[inline]
+    pub(crate) fn relink<K, S: InSegment<Q>>(
+        &mut self,
+        entries: &mut Entries<K, S>,
+        idx: u32,
+        segment: Q,
+    ) {
+        self.unlink(entries, idx);
+        self.push_front(entries, idx, segment);
     }
 
     /// Moves `idx`, linked in `segment`, to that segment's front.
     #[inline]
-    pub(crate) fn move_to_front<K: Hash + Eq + Clone, S>(
+    pub(crate) fn move_to_front<K, S>(
         &mut self,
         entries: &mut Entries<K, S>,
-        segment: usize,
+        segment: Q,
         idx: u32,
     ) {
-        self.lists[segment].move_to_front(entries.slab_mut(), idx);
+        self.lists[segment.slot()].move_to_front(entries.slab_mut(), idx);
     }
 
     /// Unlinks and frees `idx`.
     #[inline]
-    pub(crate) fn delete<K: Hash + Eq + Clone, S: InSegment>(
+    pub(crate) fn delete<K: Hash + Eq + Clone, S: InSegment<Q>>(
         &mut self,
         entries: &mut Entries<K, S>,
         idx: u32,
@@ -551,14 +569,14 @@ impl<const N: usize> Segments<N> {
 
     /// The `(key, weight)` of every entry of `segments`, oldest first, one
     /// segment after the other; changes nothing.
-    pub(crate) fn collect<K: Hash + Eq + Clone, S>(
+    pub(crate) fn collect<K: Clone, S>(
         &self,
         entries: &Entries<K, S>,
-        segments: &[usize],
+        segments: &[Q],
     ) -> Vec<(K, u64)> {
-        let mut out = Vec::new();
-        for &segment in segments {
-            for idx in self.lists[segment].iter_from_back(entries.slab()) {
+        let mut out = Vec::with_capacity(segments.iter().map(|&s| self.len(s)).sum());
+        for segment in segments {
+            for idx in self.lists[segment.slot()].iter_from_back(entries.slab()) {
                 let entry = entries.get(idx);
                 out.push((entry.key.clone(), entry.weight));
             }
@@ -574,17 +592,17 @@ impl<const N: usize> Segments<N> {
     /// Walks every segment and checks it against the entries' segment tags,
     /// the sizes and the index.
     #[cfg(test)]
-    pub(crate) fn check<K: Hash + Eq + Clone, S: InSegment>(&self, entries: &Entries<K, S>) {
+    pub(crate) fn check<K: Hash + Eq + Clone, S: InSegment<Q>>(&self, entries: &Entries<K, S>) {
         let mut linked = Vec::new();
-        for segment in 0..N {
+        for (slot, list) in self.lists.iter().enumerate() {
             let mut sum = 0;
-            for idx in self.lists[segment].check(entries.slab()) {
+            for idx in list.check(entries.slab()) {
                 let entry = entries.get(idx);
-                assert_eq!(entry.state.segment(), segment, "segment tag");
+                assert_eq!(entry.state.segment().slot(), slot, "segment tag");
                 sum += entry.weight;
                 linked.push(idx);
             }
-            assert_eq!(sum, self.sizes[segment], "segment {segment} size");
+            assert_eq!(sum, self.sizes[slot], "segment {slot} size");
         }
         entries.check(&linked);
     }

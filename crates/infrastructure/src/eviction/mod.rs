@@ -291,6 +291,50 @@ config_from! {
     TtlFirstConfig => TtlFirst,
 }
 
+/// The error of converting a domain [`strata_domain::EvictionPolicy`] to a
+/// [`PolicyConfig`]: the policy is not one of this module's (moka's
+/// `tinylfu`, which `MokaStore` runs itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInProcess(pub strata_domain::EvictionPolicy);
+
+impl fmt::Display for NotInProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "eviction policy {:?} has no PolicyConfig; expected one of: {}",
+            self.0.as_str(),
+            PolicyConfig::NAMES.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NotInProcess {}
+
+impl TryFrom<strata_domain::EvictionPolicy> for PolicyConfig {
+    type Error = NotInProcess;
+
+    /// The default configuration of the configured policy, as
+    /// [`PolicyConfig::parse`] of its name gives it.
+    ///
+    /// # Errors
+    /// [`NotInProcess`] for `TinyLfu` (moka's own policy).
+    fn try_from(policy: strata_domain::EvictionPolicy) -> Result<Self, Self::Error> {
+        use strata_domain::EvictionPolicy as Configured;
+        Ok(match policy {
+            Configured::TinyLfu => return Err(NotInProcess(policy)),
+            Configured::Lru => LruConfig.into(),
+            Configured::Fifo => FifoConfig.into(),
+            Configured::Lfu => LfuConfig.into(),
+            Configured::Clock => ClockConfig::default().into(),
+            Configured::Sieve => SieveConfig.into(),
+            Configured::S3Fifo => S3FifoConfig::default().into(),
+            Configured::Arc => ArcConfig.into(),
+            Configured::WTinyLfu => WTinyLfuConfig::default().into(),
+            Configured::TtlFirst => TtlFirstConfig.into(),
+        })
+    }
+}
+
 /// Any of this module's policies, dispatched statically by `match`.
 #[derive(Debug)]
 pub enum AnyPolicy<K> {
@@ -425,6 +469,21 @@ mod tests {
             PolicyConfig::parse("S3-FIFO").map(|c| c.name()),
             Ok("s3fifo")
         );
+    }
+
+    #[test]
+    fn every_configured_policy_but_moka_converts_as_its_name_parses() {
+        for configured in strata_domain::EvictionPolicy::ALL {
+            let converted = PolicyConfig::try_from(configured);
+            if configured == strata_domain::EvictionPolicy::TinyLfu {
+                assert_eq!(converted, Err(NotInProcess(configured)));
+            } else {
+                assert_eq!(
+                    converted,
+                    PolicyConfig::parse(configured.as_str()).map_err(|_| NotInProcess(configured))
+                );
+            }
+        }
     }
 
     #[derive(Debug, Clone)]
