@@ -11,6 +11,13 @@
 //! values elsewhere and asks the policy what to evict. Every policy is
 //! single-threaded (`&mut self`); a concurrent store shards or locks it.
 //!
+//! The bookkeeping every policy shares (key index, slab of entries, weight
+//! accounting, the evict-until-it-fits insert, drain) is written once in
+//! `keyed.rs`: FIFO, LRU, CLOCK and SIEVE are a queue discipline, LFU and
+//! TTL-first a ranking, over its `Keyed` base; ARC, S3-FIFO and W-TinyLFU
+//! keep their several queues in its `Segments`. All of it is generic and
+//! statically dispatched.
+//!
 //! ```
 //! use strata_infrastructure::eviction::{EvictionPolicy, PolicyConfig};
 //!
@@ -132,6 +139,24 @@ where
     fn drain(&mut self) -> Vec<(K, u64)>;
 }
 
+/// The configuration name of a [`PolicyConfig`] or [`AnyPolicy`] (they share
+/// variant names), written once for both.
+macro_rules! variant_name {
+    ($value:expr) => {
+        match $value {
+            Self::Lru(_) => "lru",
+            Self::Fifo(_) => "fifo",
+            Self::Lfu(_) => "lfu",
+            Self::Clock(_) => "clock",
+            Self::Sieve(_) => "sieve",
+            Self::S3Fifo(_) => "s3fifo",
+            Self::Arc(_) => "arc",
+            Self::WTinyLfu(_) => "w-tinylfu",
+            Self::TtlFirst(_) => "ttl-first",
+        }
+    };
+}
+
 /// The configuration of one eviction policy: a closed set, one variant per
 /// algorithm, each with its own config struct.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,17 +223,7 @@ impl PolicyConfig {
 
     /// The configuration name of this policy (one of [`PolicyConfig::NAMES`]).
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Lru(_) => "lru",
-            Self::Fifo(_) => "fifo",
-            Self::Lfu(_) => "lfu",
-            Self::Clock(_) => "clock",
-            Self::Sieve(_) => "sieve",
-            Self::S3Fifo(_) => "s3fifo",
-            Self::Arc(_) => "arc",
-            Self::WTinyLfu(_) => "w-tinylfu",
-            Self::TtlFirst(_) => "ttl-first",
-        }
+        variant_name!(self)
     }
 
     /// Parses a configuration name (case-insensitive; `s3-fifo`, `wtinylfu`,
@@ -377,17 +392,7 @@ macro_rules! dispatch {
 impl<K> AnyPolicy<K> {
     /// The configuration name of the wrapped policy.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Lru(_) => "lru",
-            Self::Fifo(_) => "fifo",
-            Self::Lfu(_) => "lfu",
-            Self::Clock(_) => "clock",
-            Self::Sieve(_) => "sieve",
-            Self::S3Fifo(_) => "s3fifo",
-            Self::Arc(_) => "arc",
-            Self::WTinyLfu(_) => "w-tinylfu",
-            Self::TtlFirst(_) => "ttl-first",
-        }
+        variant_name!(self)
     }
 }
 
