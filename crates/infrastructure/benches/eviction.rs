@@ -46,18 +46,6 @@ fn main() {
     divan::main();
 }
 
-const POLICIES: &[&str] = &[
-    "lru",
-    "fifo",
-    "lfu",
-    "clock",
-    "sieve",
-    "s3fifo",
-    "arc",
-    "w-tinylfu",
-    "ttl-first",
-];
-
 const TRACE: &str = "cloudPhysicsIO.oracleGeneral.bin";
 
 fn shared_trace() -> Option<&'static [Request]> {
@@ -84,7 +72,7 @@ fn policy(name: &str) -> PolicyConfig {
     PolicyConfig::parse(name).unwrap_or_else(|error| panic!("{error}"))
 }
 
-#[divan::bench(args = POLICIES)]
+#[divan::bench(args = PolicyConfig::NAMES)]
 fn replay_shared_trace(bencher: Bencher, name: &str) {
     let Some(trace) = shared_trace() else {
         return;
@@ -111,7 +99,7 @@ fn zipf_keys() -> &'static [u64] {
     })
 }
 
-#[divan::bench(args = POLICIES)]
+#[divan::bench(args = PolicyConfig::NAMES)]
 fn zipf_access_insert(bencher: Bencher, name: &str) {
     let keys = zipf_keys();
     let config = policy(name);

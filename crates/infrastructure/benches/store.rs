@@ -76,18 +76,6 @@ fn main() {
     divan::main();
 }
 
-const POLICIES: &[&str] = &[
-    "lru",
-    "fifo",
-    "lfu",
-    "clock",
-    "sieve",
-    "s3fifo",
-    "arc",
-    "w-tinylfu",
-    "ttl-first",
-];
-
 const KEYS: usize = 100_000;
 const CAPACITY: u64 = 50_000;
 const STREAM: usize = 1 << 17;
@@ -335,7 +323,7 @@ mod get_hit {
         bench_get(bencher, &store, &stream);
     }
 
-    #[divan::bench(args = POLICIES, threads = [1, 2])]
+    #[divan::bench(args = PolicyConfig::NAMES, threads = [1, 2])]
     fn policy_store(bencher: Bencher, policy: &str) {
         let store = super::policy_store(policy);
         let stream = hits(&store);
@@ -365,7 +353,7 @@ mod insert {
         bench_insert(bencher, &super::moka_store());
     }
 
-    #[divan::bench(args = POLICIES, threads = [1, 2])]
+    #[divan::bench(args = PolicyConfig::NAMES, threads = [1, 2])]
     fn policy_store(bencher: Bencher, policy: &str) {
         bench_insert(bencher, &super::policy_store(policy));
     }

@@ -342,7 +342,7 @@ impl StrataStoreProvider {
                         other.as_str()
                     )));
                 }
-                let policy = PolicyConfig::parse(other.as_str())
+                let policy = PolicyConfig::try_from(other)
                     .map_err(|e| ProvisionError::Unsupported(e.to_string()))?;
                 let mut builder = PolicyStore::builder(config.name().clone())
                     .policy(policy)

@@ -8,21 +8,9 @@ use strata_infrastructure::PolicyStore;
 use strata_infrastructure::eviction::PolicyConfig;
 use strata_testkit::contract::run_store_contract;
 
-const POLICIES: [&str; 9] = [
-    "lru",
-    "fifo",
-    "lfu",
-    "clock",
-    "sieve",
-    "s3fifo",
-    "arc",
-    "w-tinylfu",
-    "ttl-first",
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_store_honours_the_contract_with_every_policy() {
-    for policy in POLICIES {
+    for policy in PolicyConfig::NAMES {
         for bytes in [false, true] {
             run_store_contract(move |name: CacheName| async move {
                 let builder = PolicyStore::builder(name)

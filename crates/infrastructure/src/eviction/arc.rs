@@ -10,21 +10,22 @@
 //! until the new entry fits, other misses run the paper's case IV (trim B1 or
 //! B2, then REPLACE, or drop the back of T1 when B1 is empty).
 //!
-//! Invariants: every key in `map` is linked exactly once, in the list named
-//! by its `queue`; `t1/t2/b1/b2` are the weight sums of those lists;
-//! `used = t1 + t2 <= capacity`; `0 <= p <= capacity`; ghosts are not
-//! resident (`contains` is false for them).
+//! The bookkeeping (index, the four lists and their weights) is the shared
+//! [`Entries`] and [`Segments`]. Invariants: those of [`Segments`] (every
+//! tracked key linked exactly once, in the list its state names, whose
+//! weight sum is kept); `used = t1 + t2 <= capacity`; `0 <= p <= capacity`;
+//! ghosts are not resident (`contains` is false for them).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::EvictionPolicy;
-use super::list::{List, Slab};
+use super::keyed::{Entries, InSegment, Segment, Segments};
 
-/// Configuration of [`Arc`]; ARC is self-tuning and has no tunables.
+/// Configuration of [`ArcPolicy`]; ARC is self-tuning and has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ArcConfig;
 
+/// The list holding an entry, which is the entry's whole state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Queue {
     T1,
@@ -33,43 +34,48 @@ enum Queue {
     B2,
 }
 
-#[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    weight: u64,
-    queue: Queue,
+impl Segment for Queue {
+    #[inline]
+    fn slot(self) -> usize {
+        match self {
+            Self::T1 => 0,
+            Self::T2 => 1,
+            Self::B1 => 2,
+            Self::B2 => 3,
+        }
+    }
+}
+
+impl InSegment<Queue> for Queue {
+    #[inline]
+    fn segment(&self) -> Queue {
+        *self
+    }
+
+    #[inline]
+    fn set_segment(&mut self, segment: Queue) {
+        *self = segment;
+    }
 }
 
 /// An ARC policy over keys `K`, with capacity in weight units.
+#[doc(alias = "ARC")]
 #[derive(Debug)]
-pub struct Arc<K> {
-    map: HashMap<K, u32>,
-    slab: Slab<Entry<K>>,
-    lists: [List; 4],
-    sizes: [u64; 4],
+pub struct ArcPolicy<K> {
+    entries: Entries<K, Queue>,
+    queues: Segments<Queue, 4>,
     /// Target weight of T1, in weight units.
     p: f64,
     capacity: u64,
 }
 
-const fn slot(queue: Queue) -> usize {
-    match queue {
-        Queue::T1 => 0,
-        Queue::T2 => 1,
-        Queue::B1 => 2,
-        Queue::B2 => 3,
-    }
-}
-
-impl<K: Hash + Eq + Clone> Arc<K> {
+impl<K: Hash + Eq + Clone> ArcPolicy<K> {
     /// Creates an empty ARC holding at most `capacity` weight units (ghost
     /// lists remember up to about `capacity` more, as keys only).
     pub fn new(capacity: u64, _config: &ArcConfig) -> Self {
         Self {
-            map: HashMap::new(),
-            slab: Slab::default(),
-            lists: [List::default(); 4],
-            sizes: [0; 4],
+            entries: Entries::default(),
+            queues: Segments::default(),
             p: 0.0,
             capacity,
         }
@@ -81,42 +87,21 @@ impl<K: Hash + Eq + Clone> Arc<K> {
     }
 
     fn size(&self, queue: Queue) -> u64 {
-        self.sizes[slot(queue)]
-    }
-
-    fn unlink(&mut self, idx: u32) -> Queue {
-        let (queue, weight) = {
-            let e = self.slab.get(idx);
-            (e.queue, e.weight)
-        };
-        self.lists[slot(queue)].unlink(&mut self.slab, idx);
-        self.sizes[slot(queue)] -= weight;
-        queue
-    }
-
-    fn push_front(&mut self, idx: u32, queue: Queue) {
-        let entry = self.slab.get_mut(idx);
-        entry.queue = queue;
-        let weight = entry.weight;
-        self.lists[slot(queue)].push_front(&mut self.slab, idx);
-        self.sizes[slot(queue)] += weight;
+        self.queues.size(queue)
     }
 
     /// Deletes the oldest ghost of `queue` (B1 or B2).
     fn drop_ghost(&mut self, queue: Queue) {
-        if let Some(idx) = self.lists[slot(queue)].back() {
-            self.unlink(idx);
-            let entry = self.slab.free(idx);
-            self.map.remove(&entry.key);
+        if let Some(idx) = self.queues.back(queue) {
+            self.queues.delete(&mut self.entries, idx);
         }
     }
 
     /// Moves the back of `from` (T1 or T2) to the front of its ghost list.
     fn demote(&mut self, from: Queue, ghost: Queue, evicted: &mut Vec<(K, u64)>) {
-        if let Some(idx) = self.lists[slot(from)].back() {
-            self.unlink(idx);
-            self.push_front(idx, ghost);
-            let entry = self.slab.get(idx);
+        if let Some(idx) = self.queues.back(from) {
+            self.queues.relink(&mut self.entries, idx, ghost);
+            let entry = self.entries.get(idx);
             evicted.push((entry.key.clone(), entry.weight));
         }
     }
@@ -146,10 +131,8 @@ impl<K: Hash + Eq + Clone> Arc<K> {
             if b1 > 0 {
                 self.drop_ghost(Queue::B1);
                 self.replace(false, evicted);
-            } else if let Some(idx) = self.lists[slot(Queue::T1)].back() {
-                self.unlink(idx);
-                let entry = self.slab.free(idx);
-                self.map.remove(&entry.key);
+            } else if let Some(idx) = self.queues.back(Queue::T1) {
+                let entry = self.queues.delete(&mut self.entries, idx);
                 evicted.push((entry.key, entry.weight));
             } else {
                 self.replace(false, evicted);
@@ -169,38 +152,24 @@ impl<K: Hash + Eq + Clone> Arc<K> {
     /// Walks the four lists and checks them against the index and the sizes.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
-        let mut total = 0;
-        for queue in [Queue::T1, Queue::T2, Queue::B1, Queue::B2] {
-            let mut sum = 0;
-            for idx in self.lists[slot(queue)].check(&self.slab) {
-                let entry = self.slab.get(idx);
-                assert_eq!(entry.queue, queue);
-                assert_eq!(self.map.get(&entry.key), Some(&idx));
-                sum += entry.weight;
-                total += 1;
-            }
-            assert_eq!(sum, self.size(queue), "{queue:?} size");
-        }
-        assert_eq!(total, self.map.len());
-        assert_eq!(self.slab.live(), self.map.len());
+        self.queues.check(&self.entries);
         assert!(self.resident() <= self.capacity);
         assert!(self.p >= 0.0 && self.p <= self.capacity as f64);
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
+impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for ArcPolicy<K> {
     fn access(&mut self, key: &K) -> bool {
-        let Some(&idx) = self.map.get(key) else {
+        let Some(idx) = self.entries.index(key) else {
             return false;
         };
-        match self.slab.get(idx).queue {
+        match self.entries.get(idx).state {
             Queue::T1 => {
-                self.unlink(idx);
-                self.push_front(idx, Queue::T2);
+                self.queues.relink(&mut self.entries, idx, Queue::T2);
                 true
             }
             Queue::T2 => {
-                self.lists[slot(Queue::T2)].move_to_front(&mut self.slab, idx);
+                self.queues.move_to_front(&mut self.entries, Queue::T2, idx);
                 true
             }
             Queue::B1 | Queue::B2 => false,
@@ -219,8 +188,8 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
             return false;
         }
         let mut ghost_hit = None;
-        if let Some(&idx) = self.map.get(&key) {
-            let queue = self.slab.get(idx).queue;
+        if let Some(idx) = self.entries.index(&key) {
+            let queue = self.entries.get(idx).state;
             let (b1, b2) = (self.size(Queue::B1) as f64, self.size(Queue::B2) as f64);
             match queue {
                 Queue::T1 | Queue::T2 => {}
@@ -236,9 +205,7 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
                 }
             }
             if ghost_hit.is_some() {
-                self.unlink(idx);
-                self.slab.free(idx);
-                self.map.remove(&key);
+                self.queues.delete(&mut self.entries, idx);
             }
         }
         while self.resident() + weight > self.capacity {
@@ -251,43 +218,33 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
                 break;
             }
         }
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
-            queue: Queue::T1,
-        });
-        self.push_front(
-            idx,
-            if ghost_hit.is_some() {
-                Queue::T2
-            } else {
-                Queue::T1
-            },
-        );
-        self.map.insert(key, idx);
+        let idx = self.entries.alloc(key, weight, Queue::T1);
+        let queue = if ghost_hit.is_some() {
+            Queue::T2
+        } else {
+            Queue::T1
+        };
+        self.queues.push_front(&mut self.entries, idx, queue);
         true
     }
 
     /// Removes a resident key. Ghost history of the key, if any, is kept.
     fn remove(&mut self, key: &K) -> Option<u64> {
-        let &idx = self.map.get(key)?;
-        if matches!(self.slab.get(idx).queue, Queue::B1 | Queue::B2) {
+        let idx = self.entries.index(key)?;
+        if matches!(self.entries.get(idx).state, Queue::B1 | Queue::B2) {
             return None;
         }
-        self.unlink(idx);
-        let entry = self.slab.free(idx);
-        self.map.remove(key);
-        Some(entry.weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight)
     }
 
     fn contains(&self, key: &K) -> bool {
-        self.map
-            .get(key)
-            .is_some_and(|&idx| matches!(self.slab.get(idx).queue, Queue::T1 | Queue::T2))
+        self.entries
+            .index(key)
+            .is_some_and(|idx| matches!(self.entries.get(idx).state, Queue::T1 | Queue::T2))
     }
 
     fn len(&self) -> usize {
-        self.lists[slot(Queue::T1)].len() + self.lists[slot(Queue::T2)].len()
+        self.queues.len(Queue::T1) + self.queues.len(Queue::T2)
     }
 
     fn used(&self) -> u64 {
@@ -299,18 +256,9 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Arc<K> {
     }
 
     fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.len());
-        for queue in [Queue::T1, Queue::T2] {
-            let list = self.lists[slot(queue)];
-            for idx in list.iter_from_back(&self.slab) {
-                let entry = self.slab.get(idx);
-                out.push((entry.key.clone(), entry.weight));
-            }
-        }
-        self.map.clear();
-        self.slab.clear();
-        self.lists = [List::default(); 4];
-        self.sizes = [0; 4];
+        let out = self.queues.collect(&self.entries, &[Queue::T1, Queue::T2]);
+        self.entries.clear();
+        self.queues.clear();
         self.p = 0.0;
         out
     }
@@ -322,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_b1_ghost_hit_grows_p_and_lands_in_t2() {
-        let mut arc = Arc::new(4, &ArcConfig);
+        let mut arc = ArcPolicy::new(4, &ArcConfig);
         let mut evicted = Vec::new();
         for k in 1..=4 {
             arc.insert(k, 1, None, &mut evicted);
@@ -348,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_b2_ghost_hit_shrinks_p() {
-        let mut arc = Arc::new(2, &ArcConfig);
+        let mut arc = ArcPolicy::new(2, &ArcConfig);
         let mut evicted = Vec::new();
         arc.insert('a', 1, None, &mut evicted);
         arc.insert('b', 1, None, &mut evicted);

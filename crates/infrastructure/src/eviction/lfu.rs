@@ -12,16 +12,13 @@
 //! non-empty frequency buckets ordered by frequency, each holding a list of
 //! entries, all in slabs.
 //!
-//! Invariants: every resident key is in `map` and linked exactly once in the
-//! entry list of the bucket whose `freq` equals the entry's frequency;
-//! buckets are non-empty and strictly ordered (lowest at the back of
-//! `buckets`); `used` is the sum of resident weights and never exceeds
-//! `capacity`.
+//! The bookkeeping (index, weights, capacity) is the shared [`Keyed`]; LFU
+//! is only the [`Ranking`] by frequency buckets. Invariants: those of
+//! [`Keyed`]; every entry is linked exactly once in the entry list of the
+//! bucket its state names, whose `freq` is the entry's frequency; buckets
+//! are non-empty and strictly ordered (lowest at the back of `buckets`).
 
-use std::collections::HashMap;
-use std::hash::Hash;
-
-use super::EvictionPolicy;
+use super::keyed::{Entries, Keyed, Ranking, keyed_policy};
 use super::list::{List, NIL, Slab};
 
 /// Configuration of [`Lfu`]; this LFU has no tunables.
@@ -29,106 +26,66 @@ use super::list::{List, NIL, Slab};
 pub struct LfuConfig;
 
 #[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    weight: u64,
-    bucket: u32,
-}
-
-#[derive(Debug)]
 struct Bucket {
     freq: u64,
     entries: List,
 }
 
-/// An LFU policy over keys `K`, with capacity in weight units.
-#[derive(Debug)]
-pub struct Lfu<K> {
-    map: HashMap<K, u32>,
-    slab: Slab<Entry<K>>,
+/// The frequency buckets; an entry's state is the slab index of its bucket.
+#[derive(Debug, Default)]
+struct Frequencies {
     bucket_slab: Slab<Bucket>,
     /// Buckets ordered by frequency: back = lowest, front = highest.
     buckets: List,
-    used: u64,
-    capacity: u64,
 }
 
-impl<K: Hash + Eq + Clone> Lfu<K> {
-    /// Creates an empty LFU holding at most `capacity` weight units.
-    pub fn new(capacity: u64, _config: &LfuConfig) -> Self {
-        Self {
-            map: HashMap::new(),
-            slab: Slab::default(),
-            bucket_slab: Slab::default(),
-            buckets: List::default(),
-            used: 0,
-            capacity,
-        }
+impl Frequencies {
+    /// Links entry `idx` at the front (newest end) of `bucket`.
+    fn push<K>(&mut self, entries: &mut Entries<K, u32>, bucket: u32, idx: u32) {
+        let mut list = self.bucket_slab.get(bucket).entries;
+        list.push_front(entries.slab_mut(), idx);
+        self.bucket_slab.get_mut(bucket).entries = list;
+        entries.get_mut(idx).state = bucket;
+    }
+}
+
+impl<K> Ranking<K> for Frequencies {
+    type State = u32;
+
+    fn new_state(&mut self, _expires_at_ms: Option<u64>) -> u32 {
+        NIL
+    }
+
+    fn link(&mut self, entries: &mut Entries<K, u32>, idx: u32) {
+        let bucket = match self.buckets.back() {
+            Some(lowest) if self.bucket_slab.get(lowest).freq == 1 => lowest,
+            _ => {
+                let new = self.bucket_slab.alloc(Bucket {
+                    freq: 1,
+                    entries: List::default(),
+                });
+                self.buckets.push_back(&mut self.bucket_slab, new);
+                new
+            }
+        };
+        self.push(entries, bucket, idx);
     }
 
     /// Unlinks entry `idx` from its bucket, dropping the bucket if emptied.
-    fn detach(&mut self, idx: u32) {
-        let bucket = self.slab.get(idx).bucket;
-        let mut entries = self.bucket_slab.get(bucket).entries;
-        entries.unlink(&mut self.slab, idx);
-        if entries.is_empty() {
+    fn unlink(&mut self, entries: &mut Entries<K, u32>, idx: u32) {
+        let bucket = entries.get(idx).state;
+        let mut list = self.bucket_slab.get(bucket).entries;
+        list.unlink(entries.slab_mut(), idx);
+        if list.is_empty() {
             self.buckets.unlink(&mut self.bucket_slab, bucket);
             self.bucket_slab.free(bucket);
         } else {
-            self.bucket_slab.get_mut(bucket).entries = entries;
+            self.bucket_slab.get_mut(bucket).entries = list;
         }
     }
 
-    fn evict_one(&mut self, evicted: &mut Vec<(K, u64)>) -> bool {
-        let Some(lowest) = self.buckets.back() else {
-            return false;
-        };
-        let Some(idx) = self.bucket_slab.get(lowest).entries.back() else {
-            return false;
-        };
-        self.detach(idx);
-        let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
-        self.used -= entry.weight;
-        evicted.push((entry.key, entry.weight));
-        true
-    }
-
-    /// Walks the buckets and their entries and checks them against the index
-    /// and the counters.
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
-        let buckets = self.buckets.check(&self.bucket_slab);
-        assert_eq!(buckets.len(), self.bucket_slab.live());
-        let mut last_freq = u64::MAX;
-        let mut count = 0;
-        let mut sum = 0;
-        for bucket in buckets {
-            let b = self.bucket_slab.get(bucket);
-            assert!(b.freq < last_freq, "buckets out of order");
-            last_freq = b.freq;
-            assert!(!b.entries.is_empty(), "empty bucket kept");
-            for idx in b.entries.check(&self.slab) {
-                let entry = self.slab.get(idx);
-                assert_eq!(entry.bucket, bucket);
-                assert_eq!(self.map.get(&entry.key), Some(&idx));
-                sum += entry.weight;
-                count += 1;
-            }
-        }
-        assert_eq!(count, self.map.len());
-        assert_eq!(self.slab.live(), self.map.len());
-        assert_eq!(sum, self.used);
-        assert!(self.used <= self.capacity);
-    }
-}
-
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lfu<K> {
-    fn access(&mut self, key: &K) -> bool {
-        let Some(&idx) = self.map.get(key) else {
-            return false;
-        };
-        let bucket = self.slab.get(idx).bucket;
+    fn hit(&mut self, entries: &mut Entries<K, u32>, idx: u32) {
+        let bucket = entries.get(idx).state;
         let freq = self.bucket_slab.get(bucket).freq + 1;
         let higher = self.bucket_slab.node(bucket).prev;
         let target = if higher != NIL && self.bucket_slab.get(higher).freq == freq {
@@ -142,92 +99,62 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Lfu<K> {
                 .insert_before(&mut self.bucket_slab, bucket, new);
             new
         };
-        self.detach(idx);
-        let mut entries = self.bucket_slab.get(target).entries;
-        entries.push_front(&mut self.slab, idx);
-        self.bucket_slab.get_mut(target).entries = entries;
-        self.slab.get_mut(idx).bucket = target;
-        true
+        self.unlink(entries, idx);
+        self.push(entries, target, idx);
     }
 
-    fn insert(
-        &mut self,
-        key: K,
-        weight: u64,
-        _expires_at_ms: Option<u64>,
-        evicted: &mut Vec<(K, u64)>,
-    ) -> bool {
-        self.remove(&key);
-        if weight > self.capacity {
-            return false;
-        }
-        while self.used + weight > self.capacity {
-            if !self.evict_one(evicted) {
-                break;
-            }
-        }
-        let bucket = match self.buckets.back() {
-            Some(lowest) if self.bucket_slab.get(lowest).freq == 1 => lowest,
-            _ => {
-                let new = self.bucket_slab.alloc(Bucket {
-                    freq: 1,
-                    entries: List::default(),
-                });
-                self.buckets.push_back(&mut self.bucket_slab, new);
-                new
-            }
-        };
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
-            bucket,
-        });
-        let mut entries = self.bucket_slab.get(bucket).entries;
-        entries.push_front(&mut self.slab, idx);
-        self.bucket_slab.get_mut(bucket).entries = entries;
-        self.map.insert(key, idx);
-        self.used += weight;
-        true
+    fn evict(&mut self, entries: &mut Entries<K, u32>) -> Option<u32> {
+        let lowest = self.buckets.back()?;
+        let idx = self.bucket_slab.get(lowest).entries.back()?;
+        self.unlink(entries, idx);
+        Some(idx)
     }
 
-    fn remove(&mut self, key: &K) -> Option<u64> {
-        let idx = self.map.remove(key)?;
-        self.detach(idx);
-        let entry = self.slab.free(idx);
-        self.used -= entry.weight;
-        Some(entry.weight)
+    fn pop_oldest(&mut self, entries: &mut Entries<K, u32>) -> Option<u32> {
+        self.evict(entries)
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    fn used(&self) -> u64 {
-        self.used
-    }
-
-    fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.map.len());
-        while self.evict_one(&mut out) {}
-        self.map.clear();
-        self.slab.clear();
+    fn clear(&mut self) {
         self.bucket_slab.clear();
         self.buckets.clear();
-        self.used = 0;
-        out
+    }
+
+    #[cfg(test)]
+    fn check(&self, entries: &Entries<K, u32>) -> Vec<u32> {
+        let buckets = self.buckets.check(&self.bucket_slab);
+        assert_eq!(buckets.len(), self.bucket_slab.live());
+        let mut last_freq = u64::MAX;
+        let mut ranked = Vec::new();
+        for bucket in buckets {
+            let b = self.bucket_slab.get(bucket);
+            assert!(b.freq < last_freq, "buckets out of order");
+            last_freq = b.freq;
+            assert!(!b.entries.is_empty(), "empty bucket kept");
+            for idx in b.entries.check(entries.slab()) {
+                assert_eq!(entries.get(idx).state, bucket);
+                ranked.push(idx);
+            }
+        }
+        ranked
     }
 }
 
+/// An LFU policy over keys `K`, with capacity in weight units.
+#[derive(Debug)]
+pub struct Lfu<K>(Keyed<K, Frequencies>);
+
+impl<K: std::hash::Hash + Eq + Clone> Lfu<K> {
+    /// Creates an empty LFU holding at most `capacity` weight units.
+    pub fn new(capacity: u64, _config: &LfuConfig) -> Self {
+        Self(Keyed::new(capacity, Frequencies::default()))
+    }
+}
+
+keyed_policy!(Lfu);
+
 #[cfg(test)]
 mod tests {
+    use super::super::EvictionPolicy;
     use super::*;
 
     #[test]

@@ -222,6 +222,7 @@ impl List {
     }
 
     /// Unlinks and returns the back (oldest) node.
+    #[cfg(test)]
     pub(crate) fn pop_back<T>(&mut self, slab: &mut Slab<T>) -> Option<u32> {
         let idx = self.back()?;
         self.unlink(slab, idx);

@@ -11,6 +11,13 @@
 //! values elsewhere and asks the policy what to evict. Every policy is
 //! single-threaded (`&mut self`); a concurrent store shards or locks it.
 //!
+//! The bookkeeping every policy shares (key index, slab of entries, weight
+//! accounting, the evict-until-it-fits insert, drain) is written once in
+//! `keyed.rs`: FIFO, LRU, CLOCK and SIEVE are a queue discipline, LFU and
+//! TTL-first a ranking, over its `Keyed` base; ARC, S3-FIFO and W-TinyLFU
+//! keep their several queues in its `Segments`. All of it is generic and
+//! statically dispatched.
+//!
 //! ```
 //! use strata_infrastructure::eviction::{EvictionPolicy, PolicyConfig};
 //!
@@ -30,6 +37,7 @@ use std::hash::Hash;
 pub mod arc;
 pub mod clock;
 pub mod fifo;
+mod keyed;
 pub mod lfu;
 mod list;
 pub mod lru;
@@ -40,8 +48,8 @@ mod sketch;
 pub mod ttl_first;
 pub mod wtinylfu;
 
-pub use arc::{Arc, ArcConfig};
-pub use clock::{Clock, ClockConfig};
+pub use arc::{ArcConfig, ArcPolicy};
+pub use clock::{ClockConfig, ClockPolicy};
 pub use fifo::{Fifo, FifoConfig};
 pub use lfu::{Lfu, LfuConfig};
 pub use lru::{Lru, LruConfig};
@@ -131,6 +139,24 @@ where
     fn drain(&mut self) -> Vec<(K, u64)>;
 }
 
+/// The configuration name of a [`PolicyConfig`] or [`AnyPolicy`] (they share
+/// variant names), written once for both.
+macro_rules! variant_name {
+    ($value:expr) => {
+        match $value {
+            Self::Lru(_) => "lru",
+            Self::Fifo(_) => "fifo",
+            Self::Lfu(_) => "lfu",
+            Self::Clock(_) => "clock",
+            Self::Sieve(_) => "sieve",
+            Self::S3Fifo(_) => "s3fifo",
+            Self::Arc(_) => "arc",
+            Self::WTinyLfu(_) => "w-tinylfu",
+            Self::TtlFirst(_) => "ttl-first",
+        }
+    };
+}
+
 /// The configuration of one eviction policy: a closed set, one variant per
 /// algorithm, each with its own config struct.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,17 +223,7 @@ impl PolicyConfig {
 
     /// The configuration name of this policy (one of [`PolicyConfig::NAMES`]).
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Lru(_) => "lru",
-            Self::Fifo(_) => "fifo",
-            Self::Lfu(_) => "lfu",
-            Self::Clock(_) => "clock",
-            Self::Sieve(_) => "sieve",
-            Self::S3Fifo(_) => "s3fifo",
-            Self::Arc(_) => "arc",
-            Self::WTinyLfu(_) => "w-tinylfu",
-            Self::TtlFirst(_) => "ttl-first",
-        }
+        variant_name!(self)
     }
 
     /// Parses a configuration name (case-insensitive; `s3-fifo`, `wtinylfu`,
@@ -242,10 +258,10 @@ impl PolicyConfig {
             Self::Lru(c) => AnyPolicy::Lru(Lru::new(capacity, c)),
             Self::Fifo(c) => AnyPolicy::Fifo(Fifo::new(capacity, c)),
             Self::Lfu(c) => AnyPolicy::Lfu(Lfu::new(capacity, c)),
-            Self::Clock(c) => AnyPolicy::Clock(Clock::new(capacity, c)),
+            Self::Clock(c) => AnyPolicy::Clock(ClockPolicy::new(capacity, c)),
             Self::Sieve(c) => AnyPolicy::Sieve(Sieve::new(capacity, c)),
             Self::S3Fifo(c) => AnyPolicy::S3Fifo(S3Fifo::new(capacity, c)),
-            Self::Arc(c) => AnyPolicy::Arc(Arc::new(capacity, c)),
+            Self::Arc(c) => AnyPolicy::Arc(ArcPolicy::new(capacity, c)),
             Self::WTinyLfu(c) => AnyPolicy::WTinyLfu(WTinyLfu::new(capacity, c)),
             Self::TtlFirst(c) => AnyPolicy::TtlFirst(TtlFirst::new(capacity, c)),
         }
@@ -290,6 +306,50 @@ config_from! {
     TtlFirstConfig => TtlFirst,
 }
 
+/// The error of converting a domain [`strata_domain::EvictionPolicy`] to a
+/// [`PolicyConfig`]: the policy is not one of this module's (moka's
+/// `tinylfu`, which `MokaStore` runs itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInProcess(pub strata_domain::EvictionPolicy);
+
+impl fmt::Display for NotInProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "eviction policy {:?} has no PolicyConfig; expected one of: {}",
+            self.0.as_str(),
+            PolicyConfig::NAMES.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NotInProcess {}
+
+impl TryFrom<strata_domain::EvictionPolicy> for PolicyConfig {
+    type Error = NotInProcess;
+
+    /// The default configuration of the configured policy, as
+    /// [`PolicyConfig::parse`] of its name gives it.
+    ///
+    /// # Errors
+    /// [`NotInProcess`] for `TinyLfu` (moka's own policy).
+    fn try_from(policy: strata_domain::EvictionPolicy) -> Result<Self, Self::Error> {
+        use strata_domain::EvictionPolicy as Configured;
+        Ok(match policy {
+            Configured::TinyLfu => return Err(NotInProcess(policy)),
+            Configured::Lru => LruConfig.into(),
+            Configured::Fifo => FifoConfig.into(),
+            Configured::Lfu => LfuConfig.into(),
+            Configured::Clock => ClockConfig::default().into(),
+            Configured::Sieve => SieveConfig.into(),
+            Configured::S3Fifo => S3FifoConfig::default().into(),
+            Configured::Arc => ArcConfig.into(),
+            Configured::WTinyLfu => WTinyLfuConfig::default().into(),
+            Configured::TtlFirst => TtlFirstConfig.into(),
+        })
+    }
+}
+
 /// Any of this module's policies, dispatched statically by `match`.
 #[derive(Debug)]
 pub enum AnyPolicy<K> {
@@ -299,14 +359,14 @@ pub enum AnyPolicy<K> {
     Fifo(Fifo<K>),
     /// See [`Lfu`].
     Lfu(Lfu<K>),
-    /// See [`Clock`].
-    Clock(Clock<K>),
+    /// See [`ClockPolicy`].
+    Clock(ClockPolicy<K>),
     /// See [`Sieve`].
     Sieve(Sieve<K>),
     /// See [`S3Fifo`].
     S3Fifo(S3Fifo<K>),
-    /// See [`Arc`].
-    Arc(Arc<K>),
+    /// See [`ArcPolicy`].
+    Arc(ArcPolicy<K>),
     /// See [`WTinyLfu`].
     WTinyLfu(WTinyLfu<K>),
     /// See [`TtlFirst`].
@@ -332,17 +392,7 @@ macro_rules! dispatch {
 impl<K> AnyPolicy<K> {
     /// The configuration name of the wrapped policy.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Lru(_) => "lru",
-            Self::Fifo(_) => "fifo",
-            Self::Lfu(_) => "lfu",
-            Self::Clock(_) => "clock",
-            Self::Sieve(_) => "sieve",
-            Self::S3Fifo(_) => "s3fifo",
-            Self::Arc(_) => "arc",
-            Self::WTinyLfu(_) => "w-tinylfu",
-            Self::TtlFirst(_) => "ttl-first",
-        }
+        variant_name!(self)
     }
 }
 
@@ -424,6 +474,21 @@ mod tests {
             PolicyConfig::parse("S3-FIFO").map(|c| c.name()),
             Ok("s3fifo")
         );
+    }
+
+    #[test]
+    fn every_configured_policy_but_moka_converts_as_its_name_parses() {
+        for configured in strata_domain::EvictionPolicy::ALL {
+            let converted = PolicyConfig::try_from(configured);
+            if configured == strata_domain::EvictionPolicy::TinyLfu {
+                assert_eq!(converted, Err(NotInProcess(configured)));
+            } else {
+                assert_eq!(
+                    converted,
+                    PolicyConfig::parse(configured.as_str()).map_err(|_| NotInProcess(configured))
+                );
+            }
+        }
     }
 
     #[derive(Debug, Clone)]

@@ -13,16 +13,16 @@
 //! small queue's capacity (libCacheSim additionally drops, after evicting,
 //! a non-ghost entry exactly as large as the small queue).
 //!
-//! Invariants: every key in `map` is linked exactly once, in the queue named
-//! by its `queue`; `sizes` are the weight sums of the queues;
-//! `used = small + main <= capacity`; the ghost weighs at most `ghost_cap`;
-//! ghosts are not resident.
+//! The bookkeeping (index, the three queues and their weights) is the
+//! shared [`Entries`] and [`Segments`]. Invariants: those of [`Segments`]
+//! (every tracked key linked exactly once, in the queue its state names,
+//! whose weight sum is kept); `used = small + main <= capacity`; the ghost
+//! weighs at most `ghost_cap`; ghosts are not resident.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use super::EvictionPolicy;
-use super::list::{List, Slab};
+use super::keyed::{Entries, InSegment, Segment, Segments};
 
 /// Configuration of [`S3Fifo`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,29 +52,40 @@ enum Queue {
     Ghost,
 }
 
-const fn slot(queue: Queue) -> usize {
-    match queue {
-        Queue::Small => 0,
-        Queue::Main => 1,
-        Queue::Ghost => 2,
+impl Segment for Queue {
+    #[inline]
+    fn slot(self) -> usize {
+        match self {
+            Self::Small => 0,
+            Self::Main => 1,
+            Self::Ghost => 2,
+        }
     }
 }
 
 #[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    weight: u64,
+struct State {
     freq: u8,
     queue: Queue,
+}
+
+impl InSegment<Queue> for State {
+    #[inline]
+    fn segment(&self) -> Queue {
+        self.queue
+    }
+
+    #[inline]
+    fn set_segment(&mut self, segment: Queue) {
+        self.queue = segment;
+    }
 }
 
 /// An S3-FIFO policy over keys `K`, with capacity in weight units.
 #[derive(Debug)]
 pub struct S3Fifo<K> {
-    map: HashMap<K, u32>,
-    slab: Slab<Entry<K>>,
-    lists: [List; 3],
-    sizes: [u64; 3],
+    entries: Entries<K, State>,
+    queues: Segments<Queue, 3>,
     capacity: u64,
     small_cap: u64,
     main_cap: u64,
@@ -88,10 +99,8 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
         let share = |ratio: f64| (capacity as f64 * ratio.clamp(0.0, 1.0)) as u64;
         let small_cap = share(config.small_ratio).max(1).min(capacity);
         Self {
-            map: HashMap::new(),
-            slab: Slab::default(),
-            lists: [List::default(); 3],
-            sizes: [0; 3],
+            entries: Entries::default(),
+            queues: Segments::default(),
             capacity,
             small_cap,
             main_cap: capacity - small_cap,
@@ -101,61 +110,36 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
     }
 
     fn size(&self, queue: Queue) -> u64 {
-        self.sizes[slot(queue)]
-    }
-
-    fn unlink(&mut self, idx: u32) {
-        let (queue, weight) = {
-            let e = self.slab.get(idx);
-            (e.queue, e.weight)
-        };
-        self.lists[slot(queue)].unlink(&mut self.slab, idx);
-        self.sizes[slot(queue)] -= weight;
-    }
-
-    fn push_front(&mut self, idx: u32, queue: Queue) {
-        let entry = self.slab.get_mut(idx);
-        entry.queue = queue;
-        let weight = entry.weight;
-        self.lists[slot(queue)].push_front(&mut self.slab, idx);
-        self.sizes[slot(queue)] += weight;
-    }
-
-    fn delete(&mut self, idx: u32) -> Entry<K> {
-        self.unlink(idx);
-        let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
-        entry
+        self.queues.size(queue)
     }
 
     /// Turns the unlinked entry `idx` into a ghost, trimming the ghost FIFO.
     fn remember(&mut self, idx: u32) {
-        let weight = self.slab.get(idx).weight;
+        let weight = self.entries.get(idx).weight;
         if weight > self.ghost_cap {
-            let entry = self.slab.free(idx);
-            self.map.remove(&entry.key);
+            self.entries.free(idx);
             return;
         }
         while self.size(Queue::Ghost) + weight > self.ghost_cap {
-            match self.lists[slot(Queue::Ghost)].back() {
+            match self.queues.back(Queue::Ghost) {
                 Some(oldest) => {
-                    self.delete(oldest);
+                    self.queues.delete(&mut self.entries, oldest);
                 }
                 None => break,
             }
         }
-        self.slab.get_mut(idx).freq = 0;
-        self.push_front(idx, Queue::Ghost);
+        self.entries.get_mut(idx).state.freq = 0;
+        self.queues.push_front(&mut self.entries, idx, Queue::Ghost);
     }
 
     fn evict_small(&mut self, evicted: &mut Vec<(K, u64)>) {
-        while let Some(idx) = self.lists[slot(Queue::Small)].back() {
-            self.unlink(idx);
-            if self.slab.get(idx).freq >= self.threshold {
-                self.slab.get_mut(idx).freq = 0;
-                self.push_front(idx, Queue::Main);
+        while let Some(idx) = self.queues.back(Queue::Small) {
+            self.queues.unlink(&mut self.entries, idx);
+            let entry = self.entries.get_mut(idx);
+            if entry.state.freq >= self.threshold {
+                entry.state.freq = 0;
+                self.queues.push_front(&mut self.entries, idx, Queue::Main);
             } else {
-                let entry = self.slab.get(idx);
                 evicted.push((entry.key.clone(), entry.weight));
                 self.remember(idx);
                 return;
@@ -164,13 +148,14 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
     }
 
     fn evict_main(&mut self, evicted: &mut Vec<(K, u64)>) {
-        while let Some(idx) = self.lists[slot(Queue::Main)].back() {
-            let entry = self.slab.get_mut(idx);
-            if entry.freq >= 1 {
-                entry.freq = entry.freq.min(3) - 1;
-                self.lists[slot(Queue::Main)].move_to_front(&mut self.slab, idx);
+        while let Some(idx) = self.queues.back(Queue::Main) {
+            let state = &mut self.entries.get_mut(idx).state;
+            if state.freq >= 1 {
+                state.freq = state.freq.min(3) - 1;
+                self.queues
+                    .move_to_front(&mut self.entries, Queue::Main, idx);
             } else {
-                let entry = self.delete(idx);
+                let entry = self.queues.delete(&mut self.entries, idx);
                 evicted.push((entry.key, entry.weight));
                 return;
             }
@@ -192,20 +177,7 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
     /// Walks the three queues and checks them against the index and sizes.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
-        let mut total = 0;
-        for queue in [Queue::Small, Queue::Main, Queue::Ghost] {
-            let mut sum = 0;
-            for idx in self.lists[slot(queue)].check(&self.slab) {
-                let entry = self.slab.get(idx);
-                assert_eq!(entry.queue, queue);
-                assert_eq!(self.map.get(&entry.key), Some(&idx));
-                sum += entry.weight;
-                total += 1;
-            }
-            assert_eq!(sum, self.size(queue), "{queue:?} size");
-        }
-        assert_eq!(total, self.map.len());
-        assert_eq!(self.slab.live(), self.map.len());
+        self.queues.check(&self.entries);
         assert!(self.resident() <= self.capacity);
         assert!(self.size(Queue::Ghost) <= self.ghost_cap);
     }
@@ -213,14 +185,14 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
 
 impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
     fn access(&mut self, key: &K) -> bool {
-        let Some(&idx) = self.map.get(key) else {
+        let Some(idx) = self.entries.index(key) else {
             return false;
         };
-        let entry = self.slab.get_mut(idx);
-        if entry.queue == Queue::Ghost {
+        let state = &mut self.entries.get_mut(idx).state;
+        if state.queue == Queue::Ghost {
             return false;
         }
-        entry.freq = entry.freq.saturating_add(1);
+        state.freq = state.freq.saturating_add(1);
         true
     }
 
@@ -236,8 +208,8 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
             return false;
         }
         let mut ghost_hit = false;
-        if let Some(&idx) = self.map.get(&key) {
-            self.delete(idx);
+        if let Some(idx) = self.entries.index(&key) {
+            self.queues.delete(&mut self.entries, idx);
             ghost_hit = true;
         }
         while self.resident() + weight > self.capacity {
@@ -247,34 +219,33 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
                 break;
             }
         }
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
+        let state = State {
             freq: 0,
             queue: Queue::Small,
-        });
-        self.push_front(idx, if ghost_hit { Queue::Main } else { Queue::Small });
-        self.map.insert(key, idx);
+        };
+        let idx = self.entries.alloc(key, weight, state);
+        let queue = if ghost_hit { Queue::Main } else { Queue::Small };
+        self.queues.push_front(&mut self.entries, idx, queue);
         true
     }
 
     /// Removes a resident key. A ghost of the key, if any, is kept.
     fn remove(&mut self, key: &K) -> Option<u64> {
-        let &idx = self.map.get(key)?;
-        if self.slab.get(idx).queue == Queue::Ghost {
+        let idx = self.entries.index(key)?;
+        if self.entries.get(idx).state.queue == Queue::Ghost {
             return None;
         }
-        Some(self.delete(idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight)
     }
 
     fn contains(&self, key: &K) -> bool {
-        self.map
-            .get(key)
-            .is_some_and(|&idx| self.slab.get(idx).queue != Queue::Ghost)
+        self.entries
+            .index(key)
+            .is_some_and(|idx| self.entries.get(idx).state.queue != Queue::Ghost)
     }
 
     fn len(&self) -> usize {
-        self.lists[slot(Queue::Small)].len() + self.lists[slot(Queue::Main)].len()
+        self.queues.len(Queue::Small) + self.queues.len(Queue::Main)
     }
 
     fn used(&self) -> u64 {
@@ -286,18 +257,11 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
     }
 
     fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.len());
-        for queue in [Queue::Small, Queue::Main] {
-            let list = self.lists[slot(queue)];
-            for idx in list.iter_from_back(&self.slab) {
-                let entry = self.slab.get(idx);
-                out.push((entry.key.clone(), entry.weight));
-            }
-        }
-        self.map.clear();
-        self.slab.clear();
-        self.lists = [List::default(); 3];
-        self.sizes = [0; 3];
+        let out = self
+            .queues
+            .collect(&self.entries, &[Queue::Small, Queue::Main]);
+        self.entries.clear();
+        self.queues.clear();
         out
     }
 }

@@ -10,176 +10,87 @@
 //! the back, and leaves the hand on the evicted entry's newer neighbour
 //! (unset when the evicted entry was the newest).
 //!
-//! Invariants: every resident key is in `map` and linked exactly once in
-//! `queue`; the hand, when set, is a linked entry; `used` is the sum of
-//! resident weights and never exceeds `capacity`.
+//! The bookkeeping (index, queue, weights, capacity) is the shared
+//! [`Keyed`] over one [`Queue`]; SIEVE adds only its discipline (the
+//! visited bits and the hand). Invariants: those of [`Keyed`], and the
+//! hand, when set, is a linked entry.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-
-use super::EvictionPolicy;
-use super::list::{List, NIL, Slab};
+use super::keyed::{Discipline, Entries, Keyed, Queue, keyed_policy};
+use super::list::{List, NIL};
 
 /// Configuration of [`Sieve`]; SIEVE has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SieveConfig;
 
+/// SIEVE's discipline: a hit sets the entry's visited bit (its state); the
+/// hand sweeps toward the front, clearing bits, and stops at an unvisited
+/// entry.
 #[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    weight: u64,
-    visited: bool,
+struct Hand {
+    /// The entry the next sweep starts at, or [`NIL`] for the back.
+    at: u32,
+}
+
+impl<K> Discipline<K> for Hand {
+    type State = bool;
+
+    #[inline]
+    fn hit(&mut self, _queue: &mut List, entries: &mut Entries<K, bool>, idx: u32) {
+        entries.get_mut(idx).state = true;
+    }
+
+    #[inline]
+    fn victim(&mut self, queue: &mut List, entries: &mut Entries<K, bool>) -> Option<u32> {
+        let back = queue.back()?;
+        let mut idx = if self.at == NIL { back } else { self.at };
+        loop {
+            let node = entries.slab_mut().node_mut(idx);
+            if !node.value.state {
+                break;
+            }
+            node.value.state = false;
+            idx = if node.prev == NIL { back } else { node.prev };
+        }
+        self.at = entries.slab().node(idx).prev;
+        Some(idx)
+    }
+
+    #[inline]
+    fn unlinking(&mut self, entries: &Entries<K, bool>, idx: u32) {
+        if self.at == idx {
+            self.at = entries.slab().node(idx).prev;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.at = NIL;
+    }
+
+    #[cfg(test)]
+    fn check(&self, _entries: &Entries<K, bool>, order: &[u32]) {
+        assert!(
+            self.at == NIL || order.contains(&self.at),
+            "hand points outside the queue"
+        );
+    }
 }
 
 /// A SIEVE policy over keys `K`, with capacity in weight units.
 #[derive(Debug)]
-pub struct Sieve<K> {
-    map: HashMap<K, u32>,
-    slab: Slab<Entry<K>>,
-    queue: List,
-    hand: u32,
-    used: u64,
-    capacity: u64,
-}
+pub struct Sieve<K>(Keyed<K, Queue<Hand>>);
 
-impl<K: Hash + Eq + Clone> Sieve<K> {
+impl<K: std::hash::Hash + Eq + Clone> Sieve<K> {
     /// Creates an empty SIEVE holding at most `capacity` weight units.
     pub fn new(capacity: u64, _config: &SieveConfig) -> Self {
-        Self {
-            map: HashMap::new(),
-            slab: Slab::default(),
-            queue: List::default(),
-            hand: NIL,
-            used: 0,
-            capacity,
-        }
-    }
-
-    fn evict_one(&mut self, evicted: &mut Vec<(K, u64)>) -> bool {
-        let Some(back) = self.queue.back() else {
-            return false;
-        };
-        let mut idx = if self.hand == NIL { back } else { self.hand };
-        loop {
-            let node = self.slab.node_mut(idx);
-            if !node.value.visited {
-                break;
-            }
-            node.value.visited = false;
-            idx = if node.prev == NIL { back } else { node.prev };
-        }
-        self.hand = self.slab.node(idx).prev;
-        self.queue.unlink(&mut self.slab, idx);
-        let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
-        self.used -= entry.weight;
-        evicted.push((entry.key, entry.weight));
-        true
-    }
-
-    /// Walks the queue and checks it against the index, the hand and the
-    /// counters.
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
-        let order = self.queue.check(&self.slab);
-        assert_eq!(order.len(), self.map.len());
-        assert_eq!(self.slab.live(), self.map.len());
-        assert!(
-            self.hand == NIL || order.contains(&self.hand),
-            "hand points outside the queue"
-        );
-        let mut sum = 0;
-        for idx in order {
-            let entry = self.slab.get(idx);
-            assert_eq!(self.map.get(&entry.key), Some(&idx));
-            sum += entry.weight;
-        }
-        assert_eq!(sum, self.used);
-        assert!(self.used <= self.capacity);
+        Self(Keyed::new(capacity, Queue::new(Hand { at: NIL })))
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for Sieve<K> {
-    fn access(&mut self, key: &K) -> bool {
-        match self.map.get(key) {
-            Some(&idx) => {
-                self.slab.get_mut(idx).visited = true;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn insert(
-        &mut self,
-        key: K,
-        weight: u64,
-        _expires_at_ms: Option<u64>,
-        evicted: &mut Vec<(K, u64)>,
-    ) -> bool {
-        self.remove(&key);
-        if weight > self.capacity {
-            return false;
-        }
-        while self.used + weight > self.capacity {
-            if !self.evict_one(evicted) {
-                break;
-            }
-        }
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
-            visited: false,
-        });
-        self.queue.push_front(&mut self.slab, idx);
-        self.map.insert(key, idx);
-        self.used += weight;
-        true
-    }
-
-    fn remove(&mut self, key: &K) -> Option<u64> {
-        let idx = self.map.remove(key)?;
-        if self.hand == idx {
-            self.hand = self.slab.node(idx).prev;
-        }
-        self.queue.unlink(&mut self.slab, idx);
-        let entry = self.slab.free(idx);
-        self.used -= entry.weight;
-        Some(entry.weight)
-    }
-
-    fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    fn used(&self) -> u64 {
-        self.used
-    }
-
-    fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.map.len());
-        while let Some(idx) = self.queue.pop_back(&mut self.slab) {
-            let entry = self.slab.free(idx);
-            out.push((entry.key, entry.weight));
-        }
-        self.map.clear();
-        self.slab.clear();
-        self.hand = NIL;
-        self.used = 0;
-        out
-    }
-}
+keyed_policy!(Sieve);
 
 #[cfg(test)]
 mod tests {
+    use super::super::EvictionPolicy;
     use super::*;
 
     /// The worked example of the SIEVE paper (Figure 1): cache of 7 holding

@@ -9,143 +9,84 @@
 //! value is worth keeping (sessions, rate-limit windows, build results with
 //! a retention period).
 //!
-//! Invariants: `map` and `order` hold exactly the same keys, each under the
-//! same `(expiry, sequence)` pair; `used` is the sum of resident weights and
-//! never exceeds `capacity`.
+//! The bookkeeping (index, weights, capacity) is the shared [`Keyed`];
+//! TTL-first is only the [`Ranking`] by `(expiry, sequence)`. Invariants:
+//! those of [`Keyed`]; `order` holds every entry exactly once, under the
+//! `(expiry, sequence)` pair that is the entry's state.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
+use std::collections::BTreeMap;
 
-use super::EvictionPolicy;
+use super::keyed::{Entries, Keyed, Ranking, keyed_policy};
 
 /// Configuration of [`TtlFirst`]; it has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TtlFirstConfig;
 
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    expires_at_ms: u64,
-    seq: u64,
-    weight: u64,
+/// The expiry order: `(expires_at_ms, insertion sequence)` to slab index;
+/// keys without expiry rank at `u64::MAX`, by insertion.
+#[derive(Debug, Default)]
+struct ExpiryOrder {
+    order: BTreeMap<(u64, u64), u32>,
+    next_seq: u64,
+}
+
+impl<K> Ranking<K> for ExpiryOrder {
+    type State = (u64, u64);
+
+    fn new_state(&mut self, expires_at_ms: Option<u64>) -> (u64, u64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        (expires_at_ms.unwrap_or(u64::MAX), seq)
+    }
+
+    fn link(&mut self, entries: &mut Entries<K, (u64, u64)>, idx: u32) {
+        self.order.insert(entries.get(idx).state, idx);
+    }
+
+    fn unlink(&mut self, entries: &mut Entries<K, (u64, u64)>, idx: u32) {
+        self.order.remove(&entries.get(idx).state);
+    }
+
+    fn hit(&mut self, _entries: &mut Entries<K, (u64, u64)>, _idx: u32) {}
+
+    fn evict(&mut self, _entries: &mut Entries<K, (u64, u64)>) -> Option<u32> {
+        self.order.pop_first().map(|(_, idx)| idx)
+    }
+
+    fn pop_oldest(&mut self, entries: &mut Entries<K, (u64, u64)>) -> Option<u32> {
+        self.evict(entries)
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+    }
+
+    #[cfg(test)]
+    fn check(&self, entries: &Entries<K, (u64, u64)>) -> Vec<u32> {
+        for (rank, &idx) in &self.order {
+            assert_eq!(&entries.get(idx).state, rank);
+        }
+        self.order.values().copied().collect()
+    }
 }
 
 /// A TTL-first policy over keys `K`, with capacity in weight units.
 #[derive(Debug)]
-pub struct TtlFirst<K> {
-    map: HashMap<K, Slot>,
-    order: BTreeMap<(u64, u64), K>,
-    next_seq: u64,
-    used: u64,
-    capacity: u64,
-}
+pub struct TtlFirst<K>(Keyed<K, ExpiryOrder>);
 
-impl<K: Hash + Eq + Clone> TtlFirst<K> {
+impl<K: std::hash::Hash + Eq + Clone> TtlFirst<K> {
     /// Creates an empty TTL-first policy holding at most `capacity` weight
     /// units.
     pub fn new(capacity: u64, _config: &TtlFirstConfig) -> Self {
-        Self {
-            map: HashMap::new(),
-            order: BTreeMap::new(),
-            next_seq: 0,
-            used: 0,
-            capacity,
-        }
-    }
-
-    fn evict_one(&mut self, evicted: &mut Vec<(K, u64)>) -> bool {
-        let Some((_, key)) = self.order.pop_first() else {
-            return false;
-        };
-        if let Some(slot) = self.map.remove(&key) {
-            self.used -= slot.weight;
-            evicted.push((key, slot.weight));
-        }
-        true
-    }
-
-    /// Checks that the index and the expiry order agree.
-    #[cfg(test)]
-    pub(crate) fn check_invariants(&self) {
-        assert_eq!(self.map.len(), self.order.len());
-        let mut sum = 0;
-        for (&(expires_at_ms, seq), key) in &self.order {
-            let slot = self.map.get(key).copied();
-            assert!(slot.is_some_and(|s| s.expires_at_ms == expires_at_ms && s.seq == seq));
-            sum += slot.map_or(0, |s| s.weight);
-        }
-        assert_eq!(sum, self.used);
-        assert!(self.used <= self.capacity);
+        Self(Keyed::new(capacity, ExpiryOrder::default()))
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for TtlFirst<K> {
-    fn access(&mut self, key: &K) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn insert(
-        &mut self,
-        key: K,
-        weight: u64,
-        expires_at_ms: Option<u64>,
-        evicted: &mut Vec<(K, u64)>,
-    ) -> bool {
-        self.remove(&key);
-        if weight > self.capacity {
-            return false;
-        }
-        while self.used + weight > self.capacity {
-            if !self.evict_one(evicted) {
-                break;
-            }
-        }
-        let slot = Slot {
-            expires_at_ms: expires_at_ms.unwrap_or(u64::MAX),
-            seq: self.next_seq,
-            weight,
-        };
-        self.next_seq += 1;
-        self.order
-            .insert((slot.expires_at_ms, slot.seq), key.clone());
-        self.map.insert(key, slot);
-        self.used += weight;
-        true
-    }
-
-    fn remove(&mut self, key: &K) -> Option<u64> {
-        let slot = self.map.remove(key)?;
-        self.order.remove(&(slot.expires_at_ms, slot.seq));
-        self.used -= slot.weight;
-        Some(slot.weight)
-    }
-
-    fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
-    }
-
-    fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    fn used(&self) -> u64 {
-        self.used
-    }
-
-    fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.map.len());
-        while self.evict_one(&mut out) {}
-        self.map.clear();
-        self.used = 0;
-        out
-    }
-}
+keyed_policy!(TtlFirst);
 
 #[cfg(test)]
 mod tests {
+    use super::super::EvictionPolicy;
     use super::*;
 
     #[test]

@@ -13,18 +13,18 @@
 //! of main hits), with a count-min sketch in place of its counting Bloom
 //! filter.
 //!
-//! Invariants: every resident key is in `map` and linked exactly once, in
-//! the list named by its `queue`; `sizes` are the weight sums of the lists;
-//! `used = window + probation + protected <= capacity`. The window has no
+//! The bookkeeping (index, the three lists and their weights) is the shared
+//! [`Entries`] and [`Segments`]. Invariants: those of [`Segments`] (every
+//! resident key linked exactly once, in the list its state names, whose
+//! weight sum is kept); `used = window + probation + protected <= capacity`. The window has no
 //! hard bound of its own: it holds whatever the main cache does not (about
 //! `window_ratio` of the capacity once the cache is full), as in
 //! libCacheSim; `insert` rejects weights above the configured window size.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use super::EvictionPolicy;
-use super::list::{List, Slab};
+use super::keyed::{Entries, InSegment, Segment, Segments};
 use super::sketch::CountMinSketch;
 
 /// Configuration of [`WTinyLfu`].
@@ -59,20 +59,33 @@ enum Queue {
     Protected,
 }
 
-const fn slot(queue: Queue) -> usize {
-    match queue {
-        Queue::Window => 0,
-        Queue::Probation => 1,
-        Queue::Protected => 2,
+impl Segment for Queue {
+    #[inline]
+    fn slot(self) -> usize {
+        match self {
+            Self::Window => 0,
+            Self::Probation => 1,
+            Self::Protected => 2,
+        }
     }
 }
 
 #[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    weight: u64,
+struct State {
     hash: u64,
     queue: Queue,
+}
+
+impl InSegment<Queue> for State {
+    #[inline]
+    fn segment(&self) -> Queue {
+        self.queue
+    }
+
+    #[inline]
+    fn set_segment(&mut self, segment: Queue) {
+        self.queue = segment;
+    }
 }
 
 /// Caffeine's hill climber state.
@@ -91,10 +104,8 @@ const CLIMBER_RESTART_THRESHOLD: f64 = 0.05;
 /// A W-TinyLFU policy over keys `K`, with capacity in weight units.
 #[derive(Debug)]
 pub struct WTinyLfu<K> {
-    map: HashMap<K, u32>,
-    slab: Slab<Entry<K>>,
-    lists: [List; 3],
-    sizes: [u64; 3],
+    entries: Entries<K, State>,
+    queues: Segments<Queue, 3>,
     sketch: CountMinSketch,
     hasher: std::hash::BuildHasherDefault<std::hash::DefaultHasher>,
     capacity: u64,
@@ -115,10 +126,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             .max(1)
             .min(capacity);
         let mut policy = Self {
-            map: HashMap::new(),
-            slab: Slab::default(),
-            lists: [List::default(); 3],
-            sizes: [0; 3],
+            entries: Entries::default(),
+            queues: Segments::default(),
             sketch: CountMinSketch::new(4 * capacity.min(1024) as usize),
             hasher: Default::default(),
             capacity,
@@ -153,7 +162,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 
     fn size(&self, queue: Queue) -> u64 {
-        self.sizes[slot(queue)]
+        self.queues.size(queue)
     }
 
     fn main_used(&self) -> u64 {
@@ -164,33 +173,20 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.size(Queue::Window) + self.main_used()
     }
 
-    fn unlink(&mut self, idx: u32) {
-        let (queue, weight) = {
-            let e = self.slab.get(idx);
-            (e.queue, e.weight)
-        };
-        self.lists[slot(queue)].unlink(&mut self.slab, idx);
-        self.sizes[slot(queue)] -= weight;
-    }
-
-    fn push_front(&mut self, idx: u32, queue: Queue) {
-        let entry = self.slab.get_mut(idx);
-        entry.queue = queue;
-        let weight = entry.weight;
-        self.lists[slot(queue)].push_front(&mut self.slab, idx);
-        self.sizes[slot(queue)] += weight;
-    }
-
-    fn delete(&mut self, idx: u32) -> Entry<K> {
-        self.unlink(idx);
-        let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
-        entry
+    /// Moves the oldest protected entries to probation until protected fits.
+    fn trim_protected(&mut self) {
+        while self.size(Queue::Protected) > self.protected_cap {
+            let Some(oldest) = self.queues.back(Queue::Protected) else {
+                break;
+            };
+            self.queues
+                .relink(&mut self.entries, oldest, Queue::Probation);
+        }
     }
 
     fn count(&mut self, hash: u64) {
         // Keep about four counters per resident entry.
-        if self.map.len() * 4 > self.sketch.width() && self.sketch.width() < (1 << 24) {
+        if self.entries.len() * 4 > self.sketch.width() && self.sketch.width() < (1 << 24) {
             self.sketch.grow();
         }
         self.sketch.increment(hash);
@@ -199,7 +195,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Links the unlinked entry `idx` into the main cache: the lowest
     /// segment with room, else probation (libCacheSim's SLRU insert).
     fn insert_main(&mut self, idx: u32) {
-        let weight = self.slab.get(idx).weight;
+        let weight = self.entries.get(idx).weight;
         let queue = if self.size(Queue::Probation) + weight <= self.probation_cap {
             Queue::Probation
         } else if self.size(Queue::Protected) + weight <= self.protected_cap {
@@ -207,13 +203,13 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         } else {
             Queue::Probation
         };
-        self.push_front(idx, queue);
+        self.queues.push_front(&mut self.entries, idx, queue);
     }
 
     fn main_victim(&self) -> Option<u32> {
-        self.lists[slot(Queue::Probation)]
-            .back()
-            .or_else(|| self.lists[slot(Queue::Protected)].back())
+        self.queues
+            .back(Queue::Probation)
+            .or_else(|| self.queues.back(Queue::Protected))
     }
 
     /// One eviction step (libCacheSim's `WTinyLFU_evict`): drains window
@@ -221,28 +217,28 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// victim and the main victim is evicted, by estimated frequency.
     fn evict_step(&mut self, evicted: &mut Vec<(K, u64)>) {
         loop {
-            let Some(candidate) = self.lists[slot(Queue::Window)].back() else {
+            let Some(candidate) = self.queues.back(Queue::Window) else {
                 if let Some(victim) = self.main_victim() {
-                    let entry = self.delete(victim);
+                    let entry = self.queues.delete(&mut self.entries, victim);
                     evicted.push((entry.key, entry.weight));
                 }
                 return;
             };
             let (weight, hash) = {
-                let e = self.slab.get(candidate);
-                (e.weight, e.hash)
+                let e = self.entries.get(candidate);
+                (e.weight, e.state.hash)
             };
             if self.main_used() + weight <= self.main_cap {
-                self.unlink(candidate);
+                self.queues.unlink(&mut self.entries, candidate);
                 self.insert_main(candidate);
                 self.count(hash);
                 continue;
             }
             let admitted = match self.main_victim() {
                 Some(victim) => {
-                    let victim_hash = self.slab.get(victim).hash;
+                    let victim_hash = self.entries.get(victim).state.hash;
                     if self.sketch.estimate(hash) > self.sketch.estimate(victim_hash) {
-                        let entry = self.delete(victim);
+                        let entry = self.queues.delete(&mut self.entries, victim);
                         evicted.push((entry.key, entry.weight));
                         true
                     } else {
@@ -252,10 +248,10 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                 None => false,
             };
             if admitted {
-                self.unlink(candidate);
+                self.queues.unlink(&mut self.entries, candidate);
                 self.insert_main(candidate);
             } else {
-                let entry = self.delete(candidate);
+                let entry = self.queues.delete(&mut self.entries, candidate);
                 evicted.push((entry.key, entry.weight));
             }
             self.count(hash);
@@ -273,7 +269,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 
     fn climb(&mut self, hit: bool) {
-        let sample = (10 * self.map.len() as u64).max(1000);
+        let sample = (10 * self.entries.len() as u64).max(1000);
         let Some(climber) = self.climber.as_mut() else {
             return;
         };
@@ -310,35 +306,15 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             let Some(victim) = self.main_victim() else {
                 break;
             };
-            self.unlink(victim);
-            self.push_front(victim, Queue::Window);
+            self.queues.relink(&mut self.entries, victim, Queue::Window);
         }
-        while self.size(Queue::Protected) > self.protected_cap {
-            let Some(oldest) = self.lists[slot(Queue::Protected)].back() else {
-                break;
-            };
-            self.unlink(oldest);
-            self.push_front(oldest, Queue::Probation);
-        }
+        self.trim_protected();
     }
 
     /// Walks the three lists and checks them against the index and sizes.
     #[cfg(test)]
     pub(crate) fn check_invariants(&self) {
-        let mut total = 0;
-        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
-            let mut sum = 0;
-            for idx in self.lists[slot(queue)].check(&self.slab) {
-                let entry = self.slab.get(idx);
-                assert_eq!(entry.queue, queue);
-                assert_eq!(self.map.get(&entry.key), Some(&idx));
-                sum += entry.weight;
-                total += 1;
-            }
-            assert_eq!(sum, self.size(queue), "{queue:?} size");
-        }
-        assert_eq!(total, self.map.len());
-        assert_eq!(self.slab.live(), self.map.len());
+        self.queues.check(&self.entries);
         assert!(self.resident() <= self.capacity);
         assert!(self.main_cap <= self.capacity);
     }
@@ -346,33 +322,28 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
 
 impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
     fn access(&mut self, key: &K) -> bool {
-        let Some(&idx) = self.map.get(key) else {
+        let Some(idx) = self.entries.index(key) else {
             self.climb(false);
             return false;
         };
         let (queue, hash, weight) = {
-            let e = self.slab.get(idx);
-            (e.queue, e.hash, e.weight)
+            let e = self.entries.get(idx);
+            (e.state.queue, e.state.hash, e.weight)
         };
         match queue {
             Queue::Window => {
-                self.lists[slot(Queue::Window)].move_to_front(&mut self.slab, idx);
+                self.queues
+                    .move_to_front(&mut self.entries, Queue::Window, idx);
             }
             Queue::Probation => {
                 self.record_main_hit(hash, weight);
-                self.unlink(idx);
-                self.push_front(idx, Queue::Protected);
-                while self.size(Queue::Protected) > self.protected_cap {
-                    let Some(oldest) = self.lists[slot(Queue::Protected)].back() else {
-                        break;
-                    };
-                    self.unlink(oldest);
-                    self.push_front(oldest, Queue::Probation);
-                }
+                self.queues.relink(&mut self.entries, idx, Queue::Protected);
+                self.trim_protected();
             }
             Queue::Protected => {
                 self.record_main_hit(hash, weight);
-                self.lists[slot(Queue::Protected)].move_to_front(&mut self.slab, idx);
+                self.queues
+                    .move_to_front(&mut self.entries, Queue::Protected, idx);
             }
         }
         self.climb(true);
@@ -398,29 +369,28 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
             }
         }
         let hash = self.hasher.hash_one(&key);
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
+        let state = State {
             hash,
             queue: Queue::Window,
-        });
-        self.push_front(idx, Queue::Window);
-        self.map.insert(key, idx);
+        };
+        let idx = self.entries.alloc(key, weight, state);
+        self.queues
+            .push_front(&mut self.entries, idx, Queue::Window);
         self.count(hash);
         true
     }
 
     fn remove(&mut self, key: &K) -> Option<u64> {
-        let &idx = self.map.get(key)?;
-        Some(self.delete(idx).weight)
+        let idx = self.entries.index(key)?;
+        Some(self.queues.delete(&mut self.entries, idx).weight)
     }
 
     fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
+        self.entries.contains(key)
     }
 
     fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     fn used(&self) -> u64 {
@@ -432,18 +402,12 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
     }
 
     fn drain(&mut self) -> Vec<(K, u64)> {
-        let mut out = Vec::with_capacity(self.len());
-        for queue in [Queue::Window, Queue::Probation, Queue::Protected] {
-            let list = self.lists[slot(queue)];
-            for idx in list.iter_from_back(&self.slab) {
-                let entry = self.slab.get(idx);
-                out.push((entry.key.clone(), entry.weight));
-            }
-        }
-        self.map.clear();
-        self.slab.clear();
-        self.lists = [List::default(); 3];
-        self.sizes = [0; 3];
+        let out = self.queues.collect(
+            &self.entries,
+            &[Queue::Window, Queue::Probation, Queue::Protected],
+        );
+        self.entries.clear();
+        self.queues.clear();
         self.sketch.clear();
         self.main_hit_weight = 0;
         out
