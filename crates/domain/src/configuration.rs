@@ -44,12 +44,14 @@ impl Default for Compression {
     }
 }
 
-/// The eviction strategy of a cache's memory tier.
+/// Which eviction policy a cache's memory tier runs, by name. The policy
+/// itself (the algorithm) is the infrastructure's `EvictionPolicy` trait;
+/// this value object only names it, hence `Kind`.
 ///
 /// Configuration names (the strings `parse` accepts and `as_str` returns)
 /// are stable: they appear in TOML, in the admin API and in metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum EvictionPolicy {
+pub enum EvictionPolicyKind {
     /// `tinylfu`: moka's own TinyLFU admission over LRU, through `MokaStore`.
     TinyLfu,
     /// `lru`: least recently used.
@@ -69,15 +71,16 @@ pub enum EvictionPolicy {
     S3Fifo,
     /// `arc`: Adaptive Replacement Cache (Megiddo and Modha, FAST'03).
     Arc,
-    /// `w-tinylfu`: Window TinyLFU with hill climbing (Einziger et al., 2017).
+    /// `w-tinylfu`: Window TinyLFU (Einziger et al., 2017) with a fixed 1%
+    /// window; hill climbing is off in caches (`WTinyLfuConfig` can turn it on).
     WTinyLfu,
     /// `ttl-first`: evict the entry closest to expiry first (Redis `volatile-ttl`).
     TtlFirst,
 }
 
-impl EvictionPolicy {
+impl EvictionPolicyKind {
     /// Every policy, in documentation order.
-    pub const ALL: [EvictionPolicy; 10] = [
+    pub const ALL: [EvictionPolicyKind; 10] = [
         Self::TinyLfu,
         Self::Lru,
         Self::Fifo,
@@ -124,7 +127,7 @@ impl EvictionPolicy {
     }
 }
 
-impl fmt::Display for EvictionPolicy {
+impl fmt::Display for EvictionPolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -196,7 +199,7 @@ impl InvalidConfiguration {
 pub struct CacheConfiguration {
     name: CacheName,
     tiers: Vec<TierName>,
-    eviction: EvictionPolicy,
+    eviction: EvictionPolicyKind,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
@@ -211,9 +214,9 @@ impl CacheConfiguration {
     /// policy, no default TTL and [`DEFAULT_MAX_VALUE_BYTES`].
     ///
     /// ```
-    /// use strata_domain::{CacheConfiguration, CacheName, EvictionPolicy};
+    /// use strata_domain::{CacheConfiguration, CacheName, EvictionPolicyKind};
     /// let config = CacheConfiguration::builder(CacheName::parse("sessions").unwrap())
-    ///     .eviction(EvictionPolicy::Lru)
+    ///     .eviction(EvictionPolicyKind::Lru)
     ///     .max_bytes(Some(64 << 20))
     ///     .build()
     ///     .unwrap();
@@ -223,7 +226,7 @@ impl CacheConfiguration {
         CacheConfigurationBuilder {
             name,
             tiers: vec![TierName::memory()],
-            eviction: EvictionPolicy::default(),
+            eviction: EvictionPolicyKind::default(),
             max_entries: None,
             max_bytes: None,
             default_ttl: None,
@@ -259,7 +262,7 @@ impl CacheConfiguration {
         &self.tiers
     }
     /// Eviction policy of the memory tier.
-    pub fn eviction(&self) -> EvictionPolicy {
+    pub fn eviction(&self) -> EvictionPolicyKind {
         self.eviction
     }
     /// Capacity in entries, if bounded by count.
@@ -305,7 +308,7 @@ impl CacheConfiguration {
 pub struct CacheConfigurationBuilder {
     name: CacheName,
     tiers: Vec<TierName>,
-    eviction: EvictionPolicy,
+    eviction: EvictionPolicyKind,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
@@ -322,7 +325,7 @@ impl CacheConfigurationBuilder {
         self
     }
     /// Eviction policy of the memory tier.
-    pub fn eviction(mut self, eviction: EvictionPolicy) -> Self {
+    pub fn eviction(mut self, eviction: EvictionPolicyKind) -> Self {
         self.eviction = eviction;
         self
     }
@@ -466,7 +469,7 @@ mod tests {
         let c = builder().build().unwrap();
         assert_eq!(c.tiers(), &[TierName::memory()]);
         assert_eq!(c.max_entries(), Some(DEFAULT_MAX_ENTRIES));
-        assert_eq!(c.eviction(), EvictionPolicy::Sieve);
+        assert_eq!(c.eviction(), EvictionPolicyKind::Sieve);
         assert_eq!(c.max_value_bytes(), DEFAULT_MAX_VALUE_BYTES);
     }
 
@@ -496,11 +499,11 @@ mod tests {
 
     #[test]
     fn policy_names_round_trip() {
-        for p in EvictionPolicy::ALL {
-            assert_eq!(EvictionPolicy::parse(p.as_str()).unwrap(), p);
+        for p in EvictionPolicyKind::ALL {
+            assert_eq!(EvictionPolicyKind::parse(p.as_str()).unwrap(), p);
         }
         assert!(
-            EvictionPolicy::parse("random")
+            EvictionPolicyKind::parse("random")
                 .unwrap_err()
                 .reason
                 .contains("sieve")

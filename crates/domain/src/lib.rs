@@ -25,7 +25,7 @@ mod value;
 pub use configuration::{
     CacheConfiguration, CacheConfigurationBuilder, Compression,
     DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
-    EvictionPolicy, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
+    EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
     TierName,
 };
 pub use entry::{CacheEntry, EntryVersion};

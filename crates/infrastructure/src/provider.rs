@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use strata_domain::{
     BackendHealth, CacheConfiguration, CacheStore, Clock, Compression, DomainEvent, EventPublisher,
-    EvictionPolicy, ProvisionError, StoreProvider,
+    EvictionPolicyKind, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
@@ -320,7 +320,7 @@ impl StrataStoreProvider {
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
         match config.eviction() {
-            EvictionPolicy::TinyLfu => {
+            EvictionPolicyKind::TinyLfu => {
                 if config.max_entries().is_some() && config.max_bytes().is_some() {
                     return Err(ProvisionError::Unsupported(
                         "eviction \"tinylfu\" (moka) bounds a cache by max_entries or by max_bytes, not both".into(),

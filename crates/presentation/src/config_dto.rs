@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use strata_domain::{
     CacheConfiguration, CacheName, Compression, DEFAULT_COMPRESSION_THRESHOLD_BYTES,
-    EvictionPolicy, InvalidConfiguration, TierName, Ttl,
+    EvictionPolicyKind, InvalidConfiguration, TierName, Ttl,
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
@@ -67,7 +67,7 @@ impl CacheConfigurationDto {
             builder = builder.tiers(tiers);
         }
         if let Some(eviction) = self.eviction {
-            builder = builder.eviction(EvictionPolicy::parse(&eviction)?);
+            builder = builder.eviction(EvictionPolicyKind::parse(&eviction)?);
         }
         if let Some(ttl) = self.default_ttl {
             let ttl = Ttl::from_secs(ttl)

@@ -143,7 +143,7 @@ async fn migrate(old: &dyn strata_domain::CacheStore, new: &dyn strata_domain::C
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use strata_domain::{CacheEntry, EvictionPolicy, InsertOutcome, StoreCapabilities};
+    use strata_domain::{CacheEntry, EvictionPolicyKind, InsertOutcome, StoreCapabilities};
 
     #[tokio::test]
     async fn a_policy_change_opens_a_new_store_and_copies_live_entries() {
@@ -165,7 +165,7 @@ mod tests {
         provider.next(new);
         let changed = config("c", None, 10)
             .to_builder()
-            .eviction(EvictionPolicy::Lru)
+            .eviction(EvictionPolicyKind::Lru)
             .build()
             .unwrap();
         let out = service

@@ -306,11 +306,11 @@ config_from! {
     TtlFirstConfig => TtlFirst,
 }
 
-/// The error of converting a domain [`strata_domain::EvictionPolicy`] to a
+/// The error of converting a domain [`strata_domain::EvictionPolicyKind`] to a
 /// [`PolicyConfig`]: the policy is not one of this module's (moka's
 /// `tinylfu`, which `MokaStore` runs itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotInProcess(pub strata_domain::EvictionPolicy);
+pub struct NotInProcess(pub strata_domain::EvictionPolicyKind);
 
 impl fmt::Display for NotInProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -325,7 +325,7 @@ impl fmt::Display for NotInProcess {
 
 impl std::error::Error for NotInProcess {}
 
-impl TryFrom<strata_domain::EvictionPolicy> for PolicyConfig {
+impl TryFrom<strata_domain::EvictionPolicyKind> for PolicyConfig {
     type Error = NotInProcess;
 
     /// The default configuration of the configured policy, as
@@ -333,8 +333,8 @@ impl TryFrom<strata_domain::EvictionPolicy> for PolicyConfig {
     ///
     /// # Errors
     /// [`NotInProcess`] for `TinyLfu` (moka's own policy).
-    fn try_from(policy: strata_domain::EvictionPolicy) -> Result<Self, Self::Error> {
-        use strata_domain::EvictionPolicy as Configured;
+    fn try_from(policy: strata_domain::EvictionPolicyKind) -> Result<Self, Self::Error> {
+        use strata_domain::EvictionPolicyKind as Configured;
         Ok(match policy {
             Configured::TinyLfu => return Err(NotInProcess(policy)),
             Configured::Lru => LruConfig.into(),
@@ -478,9 +478,9 @@ mod tests {
 
     #[test]
     fn every_configured_policy_but_moka_converts_as_its_name_parses() {
-        for configured in strata_domain::EvictionPolicy::ALL {
+        for configured in strata_domain::EvictionPolicyKind::ALL {
             let converted = PolicyConfig::try_from(configured);
-            if configured == strata_domain::EvictionPolicy::TinyLfu {
+            if configured == strata_domain::EvictionPolicyKind::TinyLfu {
                 assert_eq!(converted, Err(NotInProcess(configured)));
             } else {
                 assert_eq!(
