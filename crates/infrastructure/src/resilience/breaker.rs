@@ -170,13 +170,10 @@ pub struct BreakerOpen {
 }
 
 impl CircuitBreaker {
-    /// A closed breaker on the system's monotonic clock.
+    /// A closed breaker on the system's monotonic clock; [`Self::clock`]
+    /// swaps the clock before the breaker is shared.
     pub fn new(config: CircuitBreakerConfig) -> Self {
-        Self::with_clock(config, Arc::new(SystemMonotonicClock))
-    }
-
-    /// A closed breaker on `clock` (tests pass a manual clock).
-    pub fn with_clock(config: CircuitBreakerConfig, clock: Arc<dyn MonotonicClock>) -> Self {
+        let clock: Arc<dyn MonotonicClock> = Arc::new(SystemMonotonicClock);
         let now = clock.now();
         Self {
             config,
@@ -196,6 +193,19 @@ impl CircuitBreaker {
             rejected: AtomicU64::new(0),
             opened: AtomicU64::new(0),
         }
+    }
+
+    /// This breaker measuring cool-downs and failure windows on `clock`
+    /// instead (tests pass a manual clock); its current window starts now by
+    /// that clock.
+    pub fn clock(mut self, clock: Arc<dyn MonotonicClock>) -> Self {
+        let now = clock.now();
+        match self.inner.get_mut() {
+            Ok(inner) => inner.window_start = now,
+            Err(poisoned) => poisoned.into_inner().window_start = now,
+        }
+        self.clock = clock;
+        self
     }
 
     /// The configuration.
@@ -372,16 +382,14 @@ mod tests {
     }
 
     fn breaker(clock: &Arc<ManualInstant>) -> CircuitBreaker {
-        CircuitBreaker::with_clock(
-            CircuitBreakerConfig {
-                failure_threshold: 3,
-                failure_rate: 0.5,
-                min_calls: 10,
-                window: Duration::from_secs(10),
-                cool_down: Duration::from_secs(5),
-            },
-            clock.clone(),
-        )
+        CircuitBreaker::new(CircuitBreakerConfig {
+            failure_threshold: 3,
+            failure_rate: 0.5,
+            min_calls: 10,
+            window: Duration::from_secs(10),
+            cool_down: Duration::from_secs(5),
+        })
+        .clock(clock.clone())
     }
 
     fn fail(b: &CircuitBreaker) {
