@@ -16,22 +16,13 @@ DURATION=${DURATION:-5s}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "redis-server is missing" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/bench-lib.sh"
 tmp=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --daemonize no >/dev/null &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-cat > "$tmp/strata.toml" <<TOML
-[backends.main]
-kind = "redis"
-url = "redis://127.0.0.1:$redis_port"
-[caches.shared]
-tiers = ["main"]
-TOML
+start_redis
+write_redis_config
 
 declare -A port
 for side in old new; do
@@ -59,7 +50,6 @@ for _ in $(seq "$ROUNDS"); do
   done
 done
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for cache in default shared; do
   old=$(awk -v c="$cache" '$1=="old" && $2==c {print $3}' "$tmp/runs" | median)
   new=$(awk -v c="$cache" '$1=="new" && $2==c {print $3}' "$tmp/runs" | median)

@@ -20,7 +20,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/bench-lib.sh
 cargo build --release --quiet
 port=$(free_port)
 pids=()
@@ -30,19 +30,9 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
 with_redis=0
 if command -v redis-server >/dev/null; then
   with_redis=1
-  redis_port=$(free_port)
-  redis-server --port "$redis_port" --save "" --appendonly no --daemonize no >/dev/null &
-  pids+=($!)
-  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  cat > "$tmp/strata.toml" <<TOML
-[backends.main]
-kind = "redis"
-url = "redis://127.0.0.1:$redis_port"
-[caches.shared]
-tiers = ["main"]
-[caches.tiered]
-tiers = ["memory", "main"]
-TOML
+  start_redis
+  write_redis_config '[caches.tiered]
+tiers = ["memory", "main"]'
   export STRATA_CONFIG="$tmp/strata.toml"
 fi
 
@@ -65,7 +55,6 @@ LUA
   echo "$tmp/put-$1.lua"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 report() { # name, results...
   local name=$1; shift
   printf '%-16s median %10.0f req/s   runs: %s\n' "$name" "$(printf '%s\n' "$@" | median)" "$*"
