@@ -40,7 +40,9 @@ use crate::{CircuitBreaker, SystemClock};
 const STRIPES: usize = 256;
 
 /// What an L2 read gives every single-flight waiter.
-type L2Read = Result<Option<CacheEntry>, Arc<StoreError>>;
+/// What one single-flight read shares with its waiters: the entry and the
+/// tier that held it.
+type L2Read = Result<Option<(CacheEntry, HitTier)>, Arc<StoreError>>;
 
 /// Builds a [`TieredStore`].
 pub struct TieredStoreBuilder {
@@ -173,7 +175,7 @@ impl TieredStore {
 
     /// [`Shared::read_through`] with single-flight: concurrent L1 misses of
     /// `key` share one L2 read.
-    async fn load(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+    async fn load(&self, key: &CacheKey) -> Result<Option<(CacheEntry, HitTier)>, StoreError> {
         let (shared, owned) = (self.shared.clone(), key.clone());
         self.shared
             .flights
@@ -310,7 +312,19 @@ impl Shared {
     }
 
     /// One L2 read, promoting a hit.
-    async fn read_through(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+    ///
+    /// It looks in L1 once more first: a request that missed L1 just
+    /// before an earlier flight promoted the key, and reached the flight map
+    /// after that flight had finished, finds the promoted copy instead of
+    /// reading L2 a second time. Such a request counts as an L1 miss (its
+    /// first look) and no L2 read, and answers `HitTier::L1`.
+    async fn read_through(
+        &self,
+        key: &CacheKey,
+    ) -> Result<Option<(CacheEntry, HitTier)>, StoreError> {
+        if let Ok(Some(entry)) = self.l1.get(key).await {
+            return Ok(Some((entry, HitTier::L1)));
+        }
         let before = self.generations.snapshot(key);
         let found = self.l2.get(key).await?;
         match &found {
@@ -320,7 +334,7 @@ impl Shared {
             }
             None => bump(&self.counters.l2_misses),
         }
-        Ok(found)
+        Ok(found.map(|entry| (entry, HitTier::L2)))
     }
 
     async fn publish(&self, invalidation: Invalidation) {
@@ -402,9 +416,9 @@ impl CacheStore for TieredStore {
             }));
         }
         bump(&s.counters.l1_misses);
-        Ok(self.load(key).await?.map(|entry| Lookup {
+        Ok(self.load(key).await?.map(|(entry, tier)| Lookup {
             entry,
-            tier: HitTier::L2,
+            tier,
             possibly_stale: false,
         }))
     }
@@ -555,5 +569,54 @@ impl CacheStore for TieredStore {
 
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         self.shared.l2.entries().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use strata_domain::{CacheValue, ContentType, EntryVersion, Timestamp};
+
+    use super::*;
+    use crate::PolicyStore;
+
+    fn entry(byte: u8) -> CacheEntry {
+        CacheEntry::new(
+            CacheValue::new(Bytes::from(vec![byte; 8]), ContentType::default()),
+            Timestamp::from_millis(0),
+            None,
+            vec![],
+            EntryVersion::new(1),
+        )
+    }
+
+    /// The race a stampede can hit: a request misses L1, an earlier flight
+    /// promotes the key and finishes, then the request starts a flight of
+    /// its own. That flight must find the promoted copy, not read L2 again.
+    #[tokio::test]
+    async fn a_flight_after_a_promotion_reads_l1_not_l2() {
+        let cache = CacheName::parse("t").unwrap();
+        let l1: Arc<dyn CacheStore> = Arc::new(PolicyStore::builder(cache.clone()).build());
+        let l2: Arc<dyn CacheStore> = Arc::new(PolicyStore::builder(cache.clone()).build());
+        let store = TieredStore::builder(cache, l1.clone(), l2.clone()).build();
+        let key = CacheKey::parse("k").unwrap();
+        l2.insert(key.clone(), entry(2)).await.unwrap();
+        l1.insert(key.clone(), entry(1)).await.unwrap();
+
+        let (found, tier) = store.load(&key).await.unwrap().expect("found");
+        assert_eq!(tier, HitTier::L1);
+        assert_eq!(found.value().bytes().as_ref(), &[1; 8]);
+        assert_eq!(store.l2_reads(), 0, "L2 was read although L1 held the key");
+
+        // Without the copy in L1, the flight reads L2 once and promotes.
+        l1.remove(&key).await.unwrap();
+        let (found, tier) = store.load(&key).await.unwrap().expect("found");
+        assert_eq!(tier, HitTier::L2);
+        assert_eq!(found.value().bytes().as_ref(), &[2; 8]);
+        assert_eq!(store.l2_reads(), 1);
+        assert!(
+            l1.get(&key).await.unwrap().is_some(),
+            "an L2 hit is promoted"
+        );
     }
 }
