@@ -42,7 +42,7 @@ pub use ports::{
     HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError, StoreCapabilities, StoreError,
     StoreProvider, StoreStats, TierStats,
 };
-pub use principal::{Grant, Principal, Role};
+pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
 pub use value::{

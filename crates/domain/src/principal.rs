@@ -42,7 +42,36 @@ pub enum Role {
     Admin,
 }
 
+/// Why a string names no [`Role`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?} (expected reader, cas-writer, writer or admin)")]
+pub struct UnknownRole(pub String);
+
 impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Role; 4] = [Role::Reader, Role::CasWriter, Role::Writer, Role::Admin];
+
+    /// Parses a role's name: `reader`, `cas-writer`, `writer`, `admin`.
+    ///
+    /// # Errors
+    /// [`UnknownRole`] for any other string.
+    pub fn parse(s: &str) -> Result<Self, UnknownRole> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+
+    /// The role's name, as [`Role::parse`] reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::CasWriter => "cas-writer",
+            Self::Writer => "writer",
+            Self::Admin => "admin",
+        }
+    }
+
     /// Whether holding `self` also gives `other` (the lattice above).
     pub fn includes(self, other: Role) -> bool {
         self.rank() >= other.rank()
@@ -143,6 +172,14 @@ mod tests {
                 assert_eq!(a.includes(*b), i >= j, "{a:?} includes {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn role_names_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Ok(r));
+        }
+        assert!(Role::parse("owner").is_err());
     }
 
     #[test]
