@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use strata_domain::{Grant, KeyPattern, Role};
 use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
@@ -89,8 +89,8 @@ impl AuthSettings {
         let mut builder = ApiKeyAuthenticator::builder();
         for (id, key) in &self.api_keys {
             let at = |field: String| format!("[auth.api_keys.{id}] {field}");
-            let digest = ApiKeyDigest::from_hex(&key.sha256)
-                .with_context(|| at("sha256".to_owned()))?;
+            let digest =
+                ApiKeyDigest::from_hex(&key.sha256).with_context(|| at("sha256".to_owned()))?;
             let grants = key
                 .grants
                 .iter()
@@ -365,11 +365,15 @@ mod tests {
         let cases = [
             ("sha256 = \"xyz\"\n".to_owned(), "sha256"),
             (
-                format!("sha256 = \"{digest}\"\ngrants = [{{ caches = \"a\", role = \"owner\" }}]\n"),
+                format!(
+                    "sha256 = \"{digest}\"\ngrants = [{{ caches = \"a\", role = \"owner\" }}]\n"
+                ),
                 "grants[0].role",
             ),
             (
-                format!("sha256 = \"{digest}\"\ngrants = [{{ caches = \"[a\", role = \"reader\" }}]\n"),
+                format!(
+                    "sha256 = \"{digest}\"\ngrants = [{{ caches = \"[a\", role = \"reader\" }}]\n"
+                ),
                 "grants[0].caches",
             ),
         ];

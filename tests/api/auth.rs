@@ -105,12 +105,20 @@ async fn malformed_and_unknown_keys_are_401() {
 async fn a_reader_reads_but_cannot_write() {
     let app = spawn_authenticated().await;
     let url = app.entry("sessions", "k");
-    let r = bearer(app.client.put(&url), ADMIN).body("v").send().await.unwrap();
+    let r = bearer(app.client.put(&url), ADMIN)
+        .body("v")
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let r = bearer(app.client.get(&url), READER).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "v");
-    let r = bearer(app.client.put(&url), READER).body("w").send().await.unwrap();
+    let r = bearer(app.client.put(&url), READER)
+        .body("w")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
@@ -130,10 +138,13 @@ async fn a_writer_on_a_glob_writes_only_matching_caches() {
         .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     // Writer is not admin, even on its own caches.
-    let r = bearer(app.client.post(app.url("/admin/v1/caches/build-x/flush")), BUILDER)
-        .send()
-        .await
-        .unwrap();
+    let r = bearer(
+        app.client.post(app.url("/admin/v1/caches/build-x/flush")),
+        BUILDER,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
@@ -147,18 +158,24 @@ async fn an_admin_on_every_cache_configures_and_flushes() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = bearer(app.client.post(app.url("/admin/v1/caches/fresh/flush")), ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let r = bearer(
+        app.client.post(app.url("/admin/v1/caches/fresh/flush")),
+        ADMIN,
+    )
+    .send()
+    .await
+    .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     // Only admin may create caches.
-    let r = bearer(app.client.put(app.url("/admin/v1/caches/build-new")), BUILDER)
-        .header("content-type", "application/json")
-        .body(json!({"max_entries": 10}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = bearer(
+        app.client.put(app.url("/admin/v1/caches/build-new")),
+        BUILDER,
+    )
+    .header("content-type", "application/json")
+    .body(json!({"max_entries": 10}).to_string())
+    .send()
+    .await
+    .unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
@@ -220,11 +237,18 @@ async fn an_ungranted_cache_is_403_whether_or_not_it_exists() {
             .await
             .unwrap();
         let body = assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
-        assert!(!body["detail"].as_str().unwrap_or_default().contains(cache), "{body}");
-        let r = bearer(app.client.get(app.url(&format!("/v1/caches/{cache}/stats"))), READER)
-            .send()
-            .await
-            .unwrap();
+        assert!(
+            !body["detail"].as_str().unwrap_or_default().contains(cache),
+            "{body}"
+        );
+        let r = bearer(
+            app.client
+                .get(app.url(&format!("/v1/caches/{cache}/stats"))),
+            READER,
+        )
+        .send()
+        .await
+        .unwrap();
         assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     }
     // A granted principal does learn that a cache is missing.

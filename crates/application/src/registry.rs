@@ -233,7 +233,11 @@ mod tests {
     fn only_a_granted_principal_learns_the_cache_is_missing() {
         let registry = registry_with(&["build-a"]);
         let p = principal(vec![grant("build-*", Role::Reader)]);
-        assert!(registry.authorize(&name("build-a"), &p, Role::Reader).is_ok());
+        assert!(
+            registry
+                .authorize(&name("build-a"), &p, Role::Reader)
+                .is_ok()
+        );
         assert!(matches!(
             registry.authorize(&name("build-b"), &p, Role::Reader),
             Err(AccessError::CacheNotFound(_))
@@ -247,7 +251,10 @@ mod tests {
     #[test]
     fn the_union_of_grants_decides_and_cas_writer_does_not_write() {
         let registry = registry_with(&["ac", "cas"]);
-        let p = principal(vec![grant("ac", Role::CasWriter), grant("cas", Role::Admin)]);
+        let p = principal(vec![
+            grant("ac", Role::CasWriter),
+            grant("cas", Role::Admin),
+        ]);
         assert!(registry.authorize(&name("ac"), &p, Role::Reader).is_ok());
         assert!(registry.authorize(&name("ac"), &p, Role::CasWriter).is_ok());
         assert!(registry.authorize(&name("ac"), &p, Role::Writer).is_err());

@@ -38,9 +38,9 @@ pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
-    Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, EventPublisher,
-    HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError, StoreCapabilities, StoreError,
-    StoreProvider, StoreStats, TierStats,
+    Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
+    EventPublisher, HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError,
+    StoreCapabilities, StoreError, StoreProvider, StoreStats, TierStats,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};

@@ -98,7 +98,12 @@ pub struct ApiKeyAuthenticatorBuilder {
 
 impl ApiKeyAuthenticatorBuilder {
     /// Adds the key `id` with its digest and grants.
-    pub fn key(mut self, id: impl Into<Arc<str>>, digest: ApiKeyDigest, grants: Vec<Grant>) -> Self {
+    pub fn key(
+        mut self,
+        id: impl Into<Arc<str>>,
+        digest: ApiKeyDigest,
+        grants: Vec<Grant>,
+    ) -> Self {
         self.keys.push(ApiKey {
             id: id.into(),
             digest,
@@ -160,8 +165,16 @@ mod tests {
             role,
         };
         ApiKeyAuthenticator::builder()
-            .key("a", ApiKeyDigest::of("key-a"), vec![grant("x", Role::Reader)])
-            .key("b", ApiKeyDigest::of("key-b"), vec![grant("*", Role::Admin)])
+            .key(
+                "a",
+                ApiKeyDigest::of("key-a"),
+                vec![grant("x", Role::Reader)],
+            )
+            .key(
+                "b",
+                ApiKeyDigest::of("key-b"),
+                vec![grant("*", Role::Admin)],
+            )
             .key("c", ApiKeyDigest::of("key-c"), vec![])
             .build()
     }

@@ -48,7 +48,9 @@ mod resilience;
 mod tiering;
 mod wire;
 
-pub use auth::{ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest};
+pub use auth::{
+    ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest,
+};
 pub use backends::{
     DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
     MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,

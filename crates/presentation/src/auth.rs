@@ -117,23 +117,41 @@ mod tests {
 
     #[test]
     fn reads_bearer_basic_and_x_api_key() {
-        assert_eq!(credential(&headers(&[("authorization", "Bearer k1")])), key("k1"));
-        assert_eq!(credential(&headers(&[("authorization", "bearer  k1 ")])), key("k1"));
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer k1")])),
+            key("k1")
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "bearer  k1 ")])),
+            key("k1")
+        );
         let basic = format!("Basic {}", STANDARD.encode("anyone:k:2"));
-        assert_eq!(credential(&headers(&[("authorization", &basic)])), key("k:2"));
+        assert_eq!(
+            credential(&headers(&[("authorization", &basic)])),
+            key("k:2")
+        );
         assert_eq!(credential(&headers(&[("x-api-key", "k3")])), key("k3"));
     }
 
     #[test]
     fn none_is_missing_and_malformed_is_invalid() {
         assert_eq!(credential(&HeaderMap::new()), Err(AuthError::Missing));
-        for bad in ["Bearer", "Bearer ", "Digest x", "Basic !!!", "Basic dXNlcg=="] {
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Digest x",
+            "Basic !!!",
+            "Basic dXNlcg==",
+        ] {
             assert_eq!(
                 credential(&headers(&[("authorization", bad)])),
                 Err(AuthError::Invalid),
                 "{bad}"
             );
         }
-        assert_eq!(credential(&headers(&[("x-api-key", " ")])), Err(AuthError::Invalid));
+        assert_eq!(
+            credential(&headers(&[("x-api-key", " ")])),
+            Err(AuthError::Invalid)
+        );
     }
 }

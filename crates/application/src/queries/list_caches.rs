@@ -80,10 +80,19 @@ mod tests {
             list.iter().map(|c| c.config.name().to_string()).collect()
         };
         let builder = principal(vec![grant("build-*", Role::CasWriter)]);
-        let listed = service.list(ListCaches { principal: builder }).await.unwrap();
+        let listed = service
+            .list(ListCaches { principal: builder })
+            .await
+            .unwrap();
         assert_eq!(names(listed), ["build-a", "build-b"]);
         let nobody = principal(vec![]);
-        assert!(service.list(ListCaches { principal: nobody }).await.unwrap().is_empty());
+        assert!(
+            service
+                .list(ListCaches { principal: nobody })
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let all = service
             .list(ListCaches {
                 principal: Principal::Anonymous,
