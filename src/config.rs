@@ -4,9 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use strata_domain::{Grant, KeyPattern, Role};
+use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
 use strata_presentation::CacheConfigurationDto;
 
 /// Address `strata serve` listens on when none is configured.
@@ -39,6 +42,72 @@ pub struct Settings {
     /// `[encryption]`: keys for encryption at rest in shared tiers.
     #[serde(default)]
     pub encryption: EncryptionSettings,
+    /// `[auth]`: authentication. Absent, every request acts as
+    /// `anonymous`, which may do everything (today's behaviour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSettings>,
+}
+
+/// `[auth]`: who may call the service, and what each caller may do.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `[auth.api_keys.<id>]`: API keys by id (the principal's subject).
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, ApiKeySettings>,
+}
+
+/// `[auth.api_keys.<id>]`: one API key, by its SHA-256 only (never the
+/// key; `strata keys generate --id <id>` prints both).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    /// 64 hex digits: SHA-256 of the key.
+    pub sha256: String,
+    /// What the key may do: the union of these grants.
+    #[serde(default)]
+    pub grants: Vec<GrantSettings>,
+}
+
+/// One grant: `role` on the caches whose names match `caches`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSettings {
+    /// A glob over cache names (Redis glob syntax: `*`, `?`, `[a-z]`).
+    pub caches: String,
+    /// `reader`, `cas-writer`, `writer` or `admin`.
+    pub role: String,
+}
+
+impl AuthSettings {
+    /// The authenticator these settings describe.
+    ///
+    /// # Errors
+    /// Bad hex in `sha256`, an unknown role or an invalid glob, naming the
+    /// key id and the field.
+    pub fn authenticator(&self) -> anyhow::Result<ApiKeyAuthenticator> {
+        let mut builder = ApiKeyAuthenticator::builder();
+        for (id, key) in &self.api_keys {
+            let at = |field: String| format!("[auth.api_keys.{id}] {field}");
+            let digest =
+                ApiKeyDigest::from_hex(&key.sha256).with_context(|| at("sha256".to_owned()))?;
+            let grants = key
+                .grants
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    Ok(Grant {
+                        caches: KeyPattern::parse(&g.caches)
+                            .with_context(|| at(format!("grants[{i}].caches")))?,
+                        role: Role::parse(&g.role)
+                            .with_context(|| at(format!("grants[{i}].role")))?,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            builder = builder.key(id.as_str(), digest, grants);
+        }
+        Ok(builder.build())
+    }
 }
 
 /// Default pub/sub channel of `[coherence]`.
@@ -268,6 +337,57 @@ mod tests {
         let settings = Settings::load(Some(&path)).unwrap();
         assert!(settings.caches.contains_key(DEFAULT_CACHE));
         assert_eq!(settings.server.listen, DEFAULT_LISTEN);
+    }
+
+    fn auth_from(toml: &str) -> anyhow::Result<ApiKeyAuthenticator> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(anyhow::Error::from)?;
+        settings.auth.unwrap_or_default().authenticator()
+    }
+
+    #[test]
+    fn auth_section_builds_an_authenticator() {
+        let digest = ApiKeyDigest::of("k").to_hex();
+        let auth = auth_from(&format!(
+            "[auth.api_keys.ci-bot]\nsha256 = \"{digest}\"\n\
+             grants = [{{ caches = \"build-*\", role = \"writer\" }}, \
+             {{ caches = \"sessions\", role = \"cas-writer\" }}]\n"
+        ))
+        .unwrap();
+        assert_eq!(auth.ids().collect::<Vec<_>>(), ["ci-bot"]);
+    }
+
+    #[test]
+    fn invalid_auth_settings_name_the_key_and_field() {
+        let digest = ApiKeyDigest::of("k").to_hex();
+        let cases = [
+            ("sha256 = \"xyz\"\n".to_owned(), "sha256"),
+            (
+                format!(
+                    "sha256 = \"{digest}\"\ngrants = [{{ caches = \"a\", role = \"owner\" }}]\n"
+                ),
+                "grants[0].role",
+            ),
+            (
+                format!(
+                    "sha256 = \"{digest}\"\ngrants = [{{ caches = \"[a\", role = \"reader\" }}]\n"
+                ),
+                "grants[0].caches",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = auth_from(&format!("[auth.api_keys.bot]\n{body}")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("[auth.api_keys.bot]"), "{msg}");
+            assert!(msg.contains(field), "{msg}");
+        }
+    }
+
+    #[test]
+    fn no_auth_section_means_none() {
+        assert!(Settings::load(None).unwrap().auth.is_none());
     }
 
     #[test]

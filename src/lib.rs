@@ -3,6 +3,7 @@
 //! This is the only crate that sees every layer; it holds wiring only.
 
 pub mod config;
+pub mod keys;
 mod telemetry;
 
 use std::net::TcpListener;
@@ -14,7 +15,7 @@ use actix_web::dev::Server;
 use anyhow::Context;
 use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{CacheService, Dependencies};
-use strata_domain::{CacheName, Clock, Principal};
+use strata_domain::{Authenticator, CacheName, Clock, Principal};
 use strata_infrastructure::{
     InMemoryConfigurationRepository, Keyring, StrataStoreProvider, SystemClock,
     TracingEventPublisher,
@@ -52,7 +53,8 @@ impl ApplicationBuilder {
     /// Wires every layer from the settings and binds the listener.
     ///
     /// # Errors
-    /// An invalid cache configuration (naming the cache and field), a
+    /// An invalid cache configuration (naming the cache and field), an
+    /// invalid `[auth]` section (naming the key id and field), a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -113,9 +115,18 @@ impl ApplicationBuilder {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
+        let authenticator = match &settings.auth {
+            Some(auth) => {
+                let auth = auth.authenticator()?;
+                tracing::info!(keys = ?auth.ids().collect::<Vec<_>>(), "authentication on");
+                Some(Arc::new(auth) as Arc<dyn Authenticator>)
+            }
+            None => None,
+        };
         let state = AppState {
             service: service.clone(),
             clock,
+            authenticator,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)

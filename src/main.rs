@@ -22,6 +22,19 @@ enum Command {
     Serve(ServeArgs),
     /// Replay a cache trace through eviction policies and report miss ratios.
     Simulate(simulate::SimulateArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random API key and the config lines that admit it.
+    Generate {
+        /// The key's id (its principal's name), e.g. `ci-bot`.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -39,6 +52,20 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Keys(KeysCommand::Generate { id }) => {
+            let key = strata::keys::generate(&id)?;
+            #[expect(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!("API key for {id} (shown once; give it to the client, store it nowhere):");
+                println!();
+                println!("    {}", key.key);
+                println!();
+                println!("Add to the configuration, then set the grants:");
+                println!();
+                print!("{}", key.toml());
+            }
+            Ok(())
+        }
     }
 }
 

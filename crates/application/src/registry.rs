@@ -101,8 +101,9 @@ pub enum AccessError {
     /// No cache has this name. HTTP: 404.
     #[error("cache {0} does not exist")]
     CacheNotFound(CacheName),
-    /// The principal lacks the role the operation needs. HTTP: 403.
-    #[error("{principal} lacks the {role:?} role")]
+    /// The principal holds no grant of the role the operation needs on
+    /// this cache name (whether or not the cache exists). HTTP: 403.
+    #[error("{principal} lacks the {role:?} role on this cache")]
     Forbidden {
         /// Who asked.
         principal: String,
@@ -120,8 +121,13 @@ pub struct CacheRegistry {
 
 impl CacheRegistry {
     /// Opens the cache `name` for `principal`: the open cache, if it exists
-    /// and `principal` holds `role`. The role is checked first, so a
-    /// principal without it cannot probe which caches exist.
+    /// and `principal` may act in `role` on it ([`Principal::may`]).
+    ///
+    /// Existence hiding: the grant is checked first, against the name
+    /// alone. A principal with no grant for `role` on `name` gets
+    /// [`AccessError::Forbidden`] whether or not the cache exists; only a
+    /// granted principal learns [`AccessError::CacheNotFound`]. So nobody
+    /// can probe which caches exist outside their grants.
     ///
     /// # Errors
     /// [`AccessError::Forbidden`] or [`AccessError::CacheNotFound`].
@@ -131,7 +137,7 @@ impl CacheRegistry {
         principal: &Principal,
         role: Role,
     ) -> Result<Arc<LiveCache>, AccessError> {
-        check_role(principal, role)?;
+        check_role(principal, role, name)?;
         self.get(name)
             .ok_or_else(|| AccessError::CacheNotFound(name.clone()))
     }
@@ -174,17 +180,91 @@ impl CacheRegistry {
     }
 }
 
-/// Checks that `principal` holds `role`.
+/// Checks that `principal` may act in `role` on the cache `name`, whether
+/// or not that cache exists.
 ///
 /// # Errors
-/// [`AccessError::Forbidden`] when it does not.
-pub(crate) fn check_role(principal: &Principal, role: Role) -> Result<(), AccessError> {
-    if principal.has_role(role) {
+/// [`AccessError::Forbidden`] when it may not.
+pub(crate) fn check_role(
+    principal: &Principal,
+    role: Role,
+    name: &CacheName,
+) -> Result<(), AccessError> {
+    if principal.may(role, name) {
         Ok(())
     } else {
         Err(AccessError::Forbidden {
             principal: principal.to_string(),
             role,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+
+    fn registry_with(names: &[&str]) -> CacheRegistry {
+        let registry = CacheRegistry::default();
+        for n in names {
+            registry.replace(LiveCache::new(
+                config(n, None, 10),
+                Arc::new(MockStore::new()),
+                Arc::default(),
+            ));
+        }
+        registry
+    }
+
+    #[test]
+    fn no_grant_is_forbidden_whether_or_not_the_cache_exists() {
+        let registry = registry_with(&["secret"]);
+        let outsider = principal(vec![grant("build-*", Role::Admin)]);
+        for cache in ["secret", "missing"] {
+            assert!(matches!(
+                registry.authorize(&name(cache), &outsider, Role::Reader),
+                Err(AccessError::Forbidden { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn only_a_granted_principal_learns_the_cache_is_missing() {
+        let registry = registry_with(&["build-a"]);
+        let p = principal(vec![grant("build-*", Role::Reader)]);
+        assert!(
+            registry
+                .authorize(&name("build-a"), &p, Role::Reader)
+                .is_ok()
+        );
+        assert!(matches!(
+            registry.authorize(&name("build-b"), &p, Role::Reader),
+            Err(AccessError::CacheNotFound(_))
+        ));
+        assert!(matches!(
+            registry.authorize(&name("build-a"), &p, Role::Writer),
+            Err(AccessError::Forbidden { .. })
+        ));
+    }
+
+    #[test]
+    fn the_union_of_grants_decides_and_cas_writer_does_not_write() {
+        let registry = registry_with(&["ac", "cas"]);
+        let p = principal(vec![
+            grant("ac", Role::CasWriter),
+            grant("cas", Role::Admin),
+        ]);
+        assert!(registry.authorize(&name("ac"), &p, Role::Reader).is_ok());
+        assert!(registry.authorize(&name("ac"), &p, Role::CasWriter).is_ok());
+        assert!(registry.authorize(&name("ac"), &p, Role::Writer).is_err());
+        assert!(registry.authorize(&name("cas"), &p, Role::Admin).is_ok());
+    }
+
+    #[test]
+    fn admin_on_one_name_cannot_configure_another() {
+        let p = principal(vec![grant("build-*", Role::Admin)]);
+        assert!(check_role(&p, Role::Admin, &name("build-x")).is_ok());
+        assert!(check_role(&p, Role::Admin, &name("sessions")).is_err());
     }
 }

@@ -100,16 +100,28 @@ pub(crate) fn now() -> Timestamp {
 pub(crate) fn value_of(v: &'static [u8]) -> CacheValue {
     CacheValue::new(Bytes::from_static(v), ContentType::default())
 }
+pub(crate) fn grant(caches: &str, role: Role) -> Grant {
+    Grant {
+        caches: KeyPattern::parse(caches).unwrap(),
+        role,
+    }
+}
+pub(crate) fn principal(grants: Vec<Grant>) -> Principal {
+    Principal::Authenticated {
+        subject: "p".into(),
+        grants,
+    }
+}
 pub(crate) fn reader() -> Principal {
     Principal::Authenticated {
         subject: "r".into(),
-        roles: vec![Role::Reader],
+        grants: vec![grant("*", Role::Reader)],
     }
 }
 pub(crate) fn writer() -> Principal {
     Principal::Authenticated {
         subject: "w".into(),
-        roles: vec![Role::Writer],
+        grants: vec![grant("*", Role::Writer)],
     }
 }
 pub(crate) fn config(

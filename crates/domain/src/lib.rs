@@ -4,13 +4,16 @@
 //! [`CacheValue`], [`Ttl`], [`Tag`], [`KeyPattern`]), the
 //! [`CacheConfiguration`] aggregate, the domain events and the ports the
 //! outer layers implement ([`CacheStore`], [`StoreProvider`],
-//! [`ConfigurationRepository`], [`EventPublisher`], [`Clock`]).
+//! [`ConfigurationRepository`], [`EventPublisher`], [`Clock`],
+//! [`Authenticator`]) and who acts ([`Principal`], its [`Grant`]s and
+//! [`Role`]s).
 //!
 //! It must not know: an async runtime, a serialization format, HTTP, a
 //! database driver or the system clock (time comes from the [`Clock`] port).
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
 mod configuration;
+mod credential;
 mod entry;
 mod events;
 mod key;
@@ -28,17 +31,18 @@ pub use configuration::{
     EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
     TierName,
 };
+pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
 pub use events::{DomainEvent, EvictionCause, InvalidationSelector};
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
-    BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository, EventPublisher,
-    HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError, StoreCapabilities, StoreError,
-    StoreProvider, StoreStats, TierStats,
+    Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
+    EventPublisher, HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError,
+    StoreCapabilities, StoreError, StoreProvider, StoreStats, TierStats,
 };
-pub use principal::{Principal, Role};
+pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
 pub use value::{

@@ -402,3 +402,18 @@ pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;
 }
+
+/// Turns a presented [`Credential`](crate::Credential) into the
+/// [`Principal`](crate::Principal) it proves. Implementations MUST compare
+/// secrets in constant time and MUST NOT put a secret in an error or a log.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Who `credential` proves the caller to be.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`](crate::AuthError::Invalid) when the credential
+    /// is malformed or matches no configured identity.
+    fn authenticate(
+        &self,
+        credential: &crate::Credential,
+    ) -> Result<crate::Principal, crate::AuthError>;
+}

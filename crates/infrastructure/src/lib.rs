@@ -25,7 +25,9 @@
 //! - `provider.rs` ([`StrataStoreProvider`]: builds each cache's store
 //!   from its configuration), `repository.rs`
 //!   ([`InMemoryConfigurationRepository`]), `clock.rs` ([`SystemClock`]),
-//!   `events.rs` ([`TracingEventPublisher`]).
+//!   `events.rs` ([`TracingEventPublisher`]), `auth.rs`
+//!   ([`ApiKeyAuthenticator`]: API keys by SHA-256 digest, compared in
+//!   constant time).
 //!
 //! This file holds re-exports only: every public type has exactly one
 //! public path, at the crate root (or under [`eviction`]).
@@ -34,6 +36,7 @@
 //! type crosses a port. The crate must not know HTTP or any wire protocol
 //! of the service itself (that is `strata-presentation`).
 
+mod auth;
 mod backends;
 mod clock;
 mod events;
@@ -45,6 +48,9 @@ mod resilience;
 mod tiering;
 mod wire;
 
+pub use auth::{
+    ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest,
+};
 pub use backends::{
     DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
     MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,

@@ -1,16 +1,35 @@
 //! The acting principal of a request.
 //!
-//! Authentication is not configured yet, so every request acts as
-//! [`Principal::Anonymous`]. Handlers take the [`Acting`] extractor, so
-//! adding authentication changes this file only.
+//! Without an authenticator (no `[auth]` section), every request acts as
+//! [`Principal::Anonymous`]. With one, the [`Acting`] extractor reads an
+//! API key from, in this order:
+//!
+//! - `Authorization: Bearer <key>`;
+//! - `Authorization: Basic <base64(user:key)>` (the key is the password,
+//!   any user name: Bazel's `http://user:key@host`);
+//! - `X-Api-Key: <key>`.
+//!
+//! No credential, or one the authenticator rejects, is 401 `unauthorized`
+//! with `WWW-Authenticate: Bearer realm="strata"`, counted in
+//! `strata_auth_failures_total{reason}` (`missing`, `invalid`). A valid key
+//! without the grant an operation needs is the application's 403
+//! `forbidden`. The credential is never logged. Routes that do not take
+//! [`Acting`] (health, metrics, OpenAPI, docs) stay open.
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
-use strata_domain::Principal;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use strata_domain::{AuthError, Credential, Principal, Secret};
 
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The header that may carry an API key on its own.
+pub const X_API_KEY: &str = "x-api-key";
 
 /// Extractor: who is making the request.
 #[derive(Clone, Debug)]
@@ -20,7 +39,119 @@ impl FromRequest for Acting {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
-    fn from_request(_req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Ok(Acting(Principal::Anonymous)))
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let authenticator = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|state| state.authenticator.clone());
+        let Some(authenticator) = authenticator else {
+            return ready(Ok(Acting(Principal::Anonymous)));
+        };
+        let result = credential(req.headers())
+            .and_then(|c| authenticator.authenticate(&c))
+            .map(Acting)
+            .map_err(|e| {
+                metrics::counter!("strata_auth_failures_total", "reason" => e.reason())
+                    .increment(1);
+                tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
+                ApiError::unauthorized(e)
+            });
+        ready(result)
+    }
+}
+
+/// The credential the request presents.
+///
+/// # Errors
+/// [`AuthError::Missing`] when it presents none, [`AuthError::Invalid`]
+/// when a header that should carry one is malformed.
+fn credential(headers: &HeaderMap) -> Result<Credential, AuthError> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AuthError::Invalid)?.trim();
+        let (scheme, rest) = value.split_once(' ').ok_or(AuthError::Invalid)?;
+        let rest = rest.trim();
+        let key = if scheme.eq_ignore_ascii_case("bearer") {
+            rest.to_owned()
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = STANDARD.decode(rest).map_err(|_| AuthError::Invalid)?;
+            let decoded = String::from_utf8(decoded).map_err(|_| AuthError::Invalid)?;
+            let (_user, password) = decoded.split_once(':').ok_or(AuthError::Invalid)?;
+            password.to_owned()
+        } else {
+            return Err(AuthError::Invalid);
+        };
+        return non_empty(key);
+    }
+    if let Some(value) = headers.get(X_API_KEY) {
+        let key = value.to_str().map_err(|_| AuthError::Invalid)?.trim();
+        return non_empty(key.to_owned());
+    }
+    Err(AuthError::Missing)
+}
+
+fn non_empty(key: String) -> Result<Credential, AuthError> {
+    if key.is_empty() {
+        Err(AuthError::Invalid)
+    } else {
+        Ok(Credential::ApiKey(Secret::new(key)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+    fn key(k: &str) -> Result<Credential, AuthError> {
+        Ok(Credential::ApiKey(Secret::new(k)))
+    }
+
+    #[test]
+    fn reads_bearer_basic_and_x_api_key() {
+        assert_eq!(
+            credential(&headers(&[("authorization", "Bearer k1")])),
+            key("k1")
+        );
+        assert_eq!(
+            credential(&headers(&[("authorization", "bearer  k1 ")])),
+            key("k1")
+        );
+        let basic = format!("Basic {}", STANDARD.encode("anyone:k:2"));
+        assert_eq!(
+            credential(&headers(&[("authorization", &basic)])),
+            key("k:2")
+        );
+        assert_eq!(credential(&headers(&[("x-api-key", "k3")])), key("k3"));
+    }
+
+    #[test]
+    fn none_is_missing_and_malformed_is_invalid() {
+        assert_eq!(credential(&HeaderMap::new()), Err(AuthError::Missing));
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Digest x",
+            "Basic !!!",
+            "Basic dXNlcg==",
+        ] {
+            assert_eq!(
+                credential(&headers(&[("authorization", bad)])),
+                Err(AuthError::Invalid),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            credential(&headers(&[("x-api-key", " ")])),
+            Err(AuthError::Invalid)
+        );
     }
 }

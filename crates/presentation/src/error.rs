@@ -35,6 +35,9 @@ type Cause = Box<dyn StdError + Send + Sync + 'static>;
 /// Seconds a client is told to wait (`Retry-After`) when a backend is down.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
+/// The `WWW-Authenticate` challenge of a 401.
+pub const WWW_AUTHENTICATE_BEARER: &str = "Bearer realm=\"strata\"";
+
 /// An RFC 7807 problem details body (`application/problem+json`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -69,6 +72,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     retry_after: bool,
+    www_authenticate: bool,
     x_cache: Option<&'static str>,
     cause: Option<Cause>,
 }
@@ -87,6 +91,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after: false,
+            www_authenticate: false,
             x_cache: None,
             cause: None,
         }
@@ -102,6 +107,23 @@ impl ApiError {
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+
+    /// 401 `unauthorized`, with `WWW-Authenticate: Bearer realm="strata"`:
+    /// no credential, or one that proves nobody. The detail never holds
+    /// the credential.
+    pub fn unauthorized(e: strata_domain::AuthError) -> Self {
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            format!(
+                "{e}: present an API key as `Authorization: Bearer <key>`, \
+                 `X-Api-Key: <key>` or the password of HTTP Basic"
+            ),
+        );
+        error.www_authenticate = true;
+        error
     }
 
     /// 400 `invalid_key`.
@@ -312,6 +334,9 @@ impl ResponseError for ApiError {
         }
         if let Some(x_cache) = self.x_cache {
             response.insert_header((X_CACHE, x_cache));
+        }
+        if self.www_authenticate {
+            response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }

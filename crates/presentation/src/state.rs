@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use strata_application::CacheService;
-use strata_domain::Clock;
+use strata_domain::{Authenticator, Clock};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -12,4 +12,7 @@ pub struct AppState {
     pub service: CacheService,
     /// Wall-clock time, for `Age` and remaining TTLs.
     pub clock: Arc<dyn Clock>,
+    /// Who may call: `None` (no `[auth]` section) lets every request act
+    /// as `Principal::Anonymous`; `Some` requires a valid credential.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
 }

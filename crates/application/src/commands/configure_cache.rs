@@ -20,7 +20,7 @@ use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
 /// Create `config.name()` with `config`, or reconfigure it.
 #[derive(Clone, Debug)]
 pub struct ConfigureCache {
-    /// Who acts; needs [`Role::Admin`].
+    /// Who acts; needs [`Role::Admin`] on the cache's name.
     pub principal: Principal,
     /// The validated configuration.
     pub config: CacheConfiguration,
@@ -60,8 +60,8 @@ pub(crate) async fn handle(
     ctx: &Context,
     cmd: ConfigureCache,
 ) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
-    check_role(&cmd.principal, Role::Admin)?;
     let name = cmd.config.name().clone();
+    check_role(&cmd.principal, Role::Admin, &name)?;
     let previous = ctx.registry.get(&name);
     if let Some(prev) = &previous
         && prev.config() == &cmd.config

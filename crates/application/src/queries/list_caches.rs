@@ -1,14 +1,17 @@
-//! `ListCaches`: the caches that exist, with their configuration.
+//! `ListCaches`: the caches the caller may read, with their configuration.
 
 use strata_domain::{CacheConfiguration, Principal, Role};
 
 use crate::context::Context;
-use crate::registry::{AccessError, check_role};
+use crate::registry::AccessError;
 
-/// List every cache.
+/// List the caches the caller may read: a cache the principal holds no
+/// [`Role::Reader`] grant on is left out, so the listing reveals no cache
+/// outside the caller's grants. It never fails for lack of a grant: it is
+/// then empty.
 #[derive(Clone, Debug)]
 pub struct ListCaches {
-    /// Who acts; needs [`Role::Reader`].
+    /// Who acts; sees the caches it holds [`Role::Reader`] on.
     pub principal: Principal,
 }
 
@@ -24,7 +27,8 @@ pub struct CacheSummary {
 /// Why the listing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListCachesError {
-    /// Missing role.
+    /// Missing role (kept for callers matching on it; the listing filters
+    /// instead of failing).
     #[error(transparent)]
     Access(#[from] AccessError),
 }
@@ -33,14 +37,68 @@ pub(crate) async fn handle(
     ctx: &Context,
     query: ListCaches,
 ) -> Result<Vec<CacheSummary>, ListCachesError> {
-    check_role(&query.principal, Role::Reader)?;
     Ok(ctx
         .registry
         .all()
         .into_iter()
+        .filter(|c| query.principal.may(Role::Reader, c.config().name()))
         .map(|c| CacheSummary {
             config: c.config().clone(),
             backend: c.store().backend().to_owned(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::*;
+    use strata_domain::{Role, StoreCapabilities};
+
+    #[tokio::test]
+    async fn lists_only_the_caches_the_caller_may_read() {
+        let mut first = MockStore::new();
+        first.expect_backend().return_const("mock".to_owned());
+        let (service, _events, provider) =
+            service_with_provider(config("build-a", None, 10), first).await;
+        for cache in ["sessions", "build-b"] {
+            let mut store = MockStore::new();
+            store.expect_backend().return_const("mock".to_owned());
+            store
+                .expect_capabilities()
+                .return_const(StoreCapabilities::IN_PROCESS);
+            provider.next(store);
+            service
+                .configure(crate::commands::configure_cache::ConfigureCache {
+                    principal: Principal::Anonymous,
+                    config: config(cache, None, 10),
+                })
+                .await
+                .unwrap();
+        }
+        let names = |list: Vec<CacheSummary>| -> Vec<String> {
+            list.iter().map(|c| c.config.name().to_string()).collect()
+        };
+        let builder = principal(vec![grant("build-*", Role::CasWriter)]);
+        let listed = service
+            .list(ListCaches { principal: builder })
+            .await
+            .unwrap();
+        assert_eq!(names(listed), ["build-a", "build-b"]);
+        let nobody = principal(vec![]);
+        assert!(
+            service
+                .list(ListCaches { principal: nobody })
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let all = service
+            .list(ListCaches {
+                principal: Principal::Anonymous,
+            })
+            .await
+            .unwrap();
+        assert_eq!(names(all), ["build-a", "build-b", "sessions"]);
+    }
 }
