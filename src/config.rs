@@ -2,15 +2,18 @@
 //! environment overrides (figment). See `strata.example.toml`.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_domain::{Grant, KeyPattern, Role};
 use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
 use strata_presentation::CacheConfigurationDto;
+use strata_presentation::auth::ProtectedMode;
 
 /// Address `strata serve` listens on when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -49,12 +52,50 @@ pub struct Settings {
 }
 
 /// `[auth]`: who may call the service, and what each caller may do.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// With no API keys there is no authenticator (every request acts as
+/// `anonymous`), and protected mode applies.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// `[auth.api_keys.<id>]`: API keys by id (the principal's subject).
     #[serde(default)]
     pub api_keys: BTreeMap<String, ApiKeySettings>,
+    /// Protected mode: without API keys, only peers in these CIDRs may
+    /// act (default loopback: `127.0.0.0/8`, `::1/128`).
+    #[serde(default = "default_trusted_networks")]
+    pub trusted_networks: Vec<String>,
+    /// `on` (default): protected mode applies without API keys; `off`:
+    /// every peer is `anonymous` with every right.
+    #[serde(default)]
+    pub mode: AuthMode,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            api_keys: BTreeMap::new(),
+            trusted_networks: default_trusted_networks(),
+            mode: AuthMode::default(),
+        }
+    }
+}
+
+fn default_trusted_networks() -> Vec<String> {
+    ProtectedMode::DEFAULT_TRUSTED_NETWORKS
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `auth.mode`: whether protected mode applies when no API keys are set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Protected mode: only trusted networks, and no public listen address.
+    #[default]
+    On,
+    /// No protection: anyone who can reach the port has every right.
+    Off,
 }
 
 /// `[auth.api_keys.<id>]`: one API key, by its SHA-256 only (never the
@@ -108,6 +149,33 @@ impl AuthSettings {
         }
         Ok(builder.build())
     }
+
+    /// The protected mode these settings describe: on when `mode` is `on`
+    /// and no API key is configured.
+    ///
+    /// # Errors
+    /// An entry of `trusted_networks` that is neither a CIDR nor an
+    /// address, naming it (`auth.trusted_networks[1]`).
+    pub fn protected_mode(&self) -> anyhow::Result<ProtectedMode> {
+        let trusted = self
+            .trusted_networks
+            .iter()
+            .enumerate()
+            .map(|(i, net)| parse_network(net).with_context(|| format!("auth.trusted_networks[{i}]")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(ProtectedMode {
+            enabled: self.mode == AuthMode::On && self.api_keys.is_empty(),
+            trusted,
+        })
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`), or an address meaning itself alone.
+fn parse_network(s: &str) -> anyhow::Result<IpNet> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| anyhow::anyhow!("invalid CIDR {s:?} (expected e.g. \"10.0.0.0/8\")"))
 }
 
 /// Default pub/sub channel of `[coherence]`.
@@ -383,6 +451,61 @@ mod tests {
             assert!(msg.contains("[auth.api_keys.bot]"), "{msg}");
             assert!(msg.contains(field), "{msg}");
         }
+    }
+
+    fn protected_from(toml: &str) -> anyhow::Result<ProtectedMode> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(anyhow::Error::from)?;
+        settings.auth.unwrap_or_default().protected_mode()
+    }
+
+    #[test]
+    fn protected_mode_defaults_to_loopback_and_on() {
+        let mode = AuthSettings::default().protected_mode().unwrap();
+        assert!(mode.enabled);
+        assert!(mode.admits(Some("127.0.0.1".parse().unwrap())));
+        assert!(mode.admits(Some("::1".parse().unwrap())));
+        assert!(!mode.admits(Some("192.0.2.1".parse().unwrap())));
+        let off = protected_from("[auth]\nmode = \"off\"\n").unwrap();
+        assert!(!off.enabled);
+        let digest = ApiKeyDigest::of("k").to_hex();
+        let keyed = protected_from(&format!("[auth.api_keys.bot]\nsha256 = \"{digest}\"\n")).unwrap();
+        assert!(!keyed.enabled, "with API keys, authentication applies instead");
+    }
+
+    #[test]
+    fn trusted_networks_parse_cidrs_and_addresses() {
+        let mode = protected_from(
+            "[auth]\ntrusted_networks = [\"10.0.0.0/8\", \"192.0.2.7\", \"fd00::/8\"]\n",
+        )
+        .unwrap();
+        assert!(mode.enabled);
+        for ip in ["10.9.8.7", "192.0.2.7", "fd00::1"] {
+            assert!(mode.admits(Some(ip.parse().unwrap())), "{ip}");
+        }
+        for ip in ["127.0.0.1", "192.0.2.8", "fe00::1"] {
+            assert!(!mode.admits(Some(ip.parse().unwrap())), "{ip}");
+        }
+    }
+
+    #[test]
+    fn invalid_trusted_network_names_the_field() {
+        for bad in ["10.0.0.0/33", "not-a-net", "10.0.0/8", "::1/129"] {
+            let err = protected_from(&format!(
+                "[auth]\ntrusted_networks = [\"127.0.0.0/8\", \"{bad}\"]\n"
+            ))
+            .unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains("auth.trusted_networks[1]"), "{msg}");
+            assert!(msg.contains(bad), "{msg}");
+        }
+    }
+
+    #[test]
+    fn unknown_auth_mode_is_an_error() {
+        assert!(protected_from("[auth]\nmode = \"maybe\"\n").is_err());
     }
 
     #[test]

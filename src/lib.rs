@@ -6,7 +6,7 @@ pub mod config;
 pub mod keys;
 mod telemetry;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use strata_infrastructure::{
 use strata_presentation::AppState;
 
 pub use config::Settings;
+use config::{AuthMode, AuthSettings};
 
 /// Per-call timeout of a shared backend that names none, in milliseconds.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
@@ -54,7 +55,8 @@ impl ApplicationBuilder {
     ///
     /// # Errors
     /// An invalid cache configuration (naming the cache and field), an
-    /// invalid `[auth]` section (naming the key id and field), a
+    /// invalid `[auth]` section (naming the key id and field), protected
+    /// mode refusing a non-loopback address without API keys, a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -115,18 +117,21 @@ impl ApplicationBuilder {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
-        let authenticator = match &settings.auth {
-            Some(auth) => {
-                let auth = auth.authenticator()?;
-                tracing::info!(keys = ?auth.ids().collect::<Vec<_>>(), "authentication on");
-                Some(Arc::new(auth) as Arc<dyn Authenticator>)
-            }
-            None => None,
+        let auth = settings.auth.clone().unwrap_or_default();
+        let authenticator = if auth.api_keys.is_empty() {
+            None
+        } else {
+            let authenticator = auth.authenticator()?;
+            tracing::info!(keys = ?authenticator.ids().collect::<Vec<_>>(), "authentication on");
+            Some(Arc::new(authenticator) as Arc<dyn Authenticator>)
         };
+        let protected_mode = auth.protected_mode()?;
+        check_public_listen(&auth, listener.local_addr()?)?;
         let state = AppState {
             service: service.clone(),
             clock,
             authenticator,
+            protected_mode,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)
@@ -140,6 +145,34 @@ impl ApplicationBuilder {
             port,
             service,
         })
+    }
+}
+
+/// Protected mode at start-up: without API keys, a non-loopback listen
+/// address (`0.0.0.0` and `::` included) needs `auth.mode = "off"`, and
+/// then gets a warning.
+///
+/// # Errors
+/// A non-loopback `listen` with no API keys and `auth.mode = "on"`.
+fn check_public_listen(auth: &AuthSettings, listen: SocketAddr) -> anyhow::Result<()> {
+    if !auth.api_keys.is_empty() || listen.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    match auth.mode {
+        AuthMode::On => anyhow::bail!(
+            "refusing to listen on {listen} without authentication (protected mode): \
+             configure API keys in [auth.api_keys] (`strata keys generate --id <id>`), \
+             listen on a loopback address, or set auth.mode = \"off\" to let anyone who \
+             can reach the port do everything"
+        ),
+        AuthMode::Off => {
+            tracing::warn!(
+                %listen,
+                "auth.mode = \"off\" and no API keys: anyone who can reach this port can \
+                 read, write, flush, delete and reconfigure every cache"
+            );
+            Ok(())
+        }
     }
 }
 

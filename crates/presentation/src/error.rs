@@ -126,6 +126,24 @@ impl ApiError {
         error
     }
 
+    /// 403 `protected_mode`: no API keys are configured and `peer` is not
+    /// in `auth.trusted_networks`. The detail says how to fix it.
+    pub fn protected_mode(peer: Option<std::net::IpAddr>) -> Self {
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "protected_mode",
+            "Protected mode",
+            format!(
+                "Strata is in protected mode: no API keys are configured and your address \
+                 ({peer}) is not in `auth.trusted_networks`. To fix it, configure \
+                 `[auth.api_keys]` (`strata keys generate --id <id>`), add your network to \
+                 `auth.trusted_networks`, or set `auth.mode = \"off\"` to let anyone who \
+                 can reach the port do everything"
+            ),
+        )
+    }
+
     /// 400 `invalid_key`.
     pub fn invalid_key(detail: impl Into<String>) -> Self {
         Self::new(

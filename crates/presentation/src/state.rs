@@ -5,6 +5,8 @@ use std::sync::Arc;
 use strata_application::CacheService;
 use strata_domain::{Authenticator, Clock};
 
+use crate::auth::ProtectedMode;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -15,4 +17,6 @@ pub struct AppState {
     /// Who may call: `None` (no `[auth]` section) lets every request act
     /// as `Principal::Anonymous`; `Some` requires a valid credential.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Protected mode: without an authenticator, which peers may act.
+    pub protected_mode: ProtectedMode,
 }
