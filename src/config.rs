@@ -161,7 +161,9 @@ impl AuthSettings {
             .trusted_networks
             .iter()
             .enumerate()
-            .map(|(i, net)| parse_network(net).with_context(|| format!("auth.trusted_networks[{i}]")))
+            .map(|(i, net)| {
+                parse_network(net).with_context(|| format!("auth.trusted_networks[{i}]"))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(ProtectedMode {
             enabled: self.mode == AuthMode::On && self.api_keys.is_empty(),
@@ -471,8 +473,12 @@ mod tests {
         let off = protected_from("[auth]\nmode = \"off\"\n").unwrap();
         assert!(!off.enabled);
         let digest = ApiKeyDigest::of("k").to_hex();
-        let keyed = protected_from(&format!("[auth.api_keys.bot]\nsha256 = \"{digest}\"\n")).unwrap();
-        assert!(!keyed.enabled, "with API keys, authentication applies instead");
+        let keyed =
+            protected_from(&format!("[auth.api_keys.bot]\nsha256 = \"{digest}\"\n")).unwrap();
+        assert!(
+            !keyed.enabled,
+            "with API keys, authentication applies instead"
+        );
     }
 
     #[test]

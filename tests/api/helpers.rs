@@ -1,5 +1,6 @@
 //! `spawn_app`: build the real service on a free port and talk to it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,13 @@ pub(crate) async fn spawn_app() -> TestApp {
 /// Starts the service with `settings`, on a free port, over a
 /// [`ManualClock`] that starts at the real time and moves only when the
 /// test calls `app.clock.advance(..)`.
-pub(crate) async fn spawn_app_with(mut settings: Settings) -> TestApp {
+pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
+    spawn_app_from(settings, None).await
+}
+
+/// As [`spawn_app_with`], but the client connects from `source` (any
+/// address of 127/8 works on Linux, which routes it all to loopback).
+pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr>) -> TestApp {
     settings.server.listen = "127.0.0.1:0".into();
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
@@ -40,7 +47,10 @@ pub(crate) async fn spawn_app_with(mut settings: Settings) -> TestApp {
     tokio::spawn(app.run());
     TestApp {
         base,
-        client: Client::builder().build().expect("client"),
+        client: Client::builder()
+            .local_address(source)
+            .build()
+            .expect("client"),
         handle,
         clock,
     }

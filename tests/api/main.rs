@@ -12,4 +12,5 @@ mod invalidation;
 mod keys;
 mod metric_labels;
 mod monitoring;
+mod protected;
 mod tiered;
