@@ -45,8 +45,9 @@ pub struct Settings {
     /// `[encryption]`: keys for encryption at rest in shared tiers.
     #[serde(default)]
     pub encryption: EncryptionSettings,
-    /// `[auth]`: authentication. Absent, every request acts as
-    /// `anonymous`, which may do everything (today's behaviour).
+    /// `[auth]`: authentication. Absent, or without API keys, every
+    /// request acts as `anonymous`, which may do everything, from the
+    /// trusted networks only (protected mode, `auth.mode = "on"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSettings>,
 }

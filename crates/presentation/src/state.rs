@@ -14,8 +14,8 @@ pub struct AppState {
     pub service: CacheService,
     /// Wall-clock time, for `Age` and remaining TTLs.
     pub clock: Arc<dyn Clock>,
-    /// Who may call: `None` (no `[auth]` section) lets every request act
-    /// as `Principal::Anonymous`; `Some` requires a valid credential.
+    /// Who may call: `None` (no API keys) lets every request act as
+    /// `Principal::Anonymous` (within [`ProtectedMode`]); `Some` requires a valid credential.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Protected mode: without an authenticator, which peers may act.
     pub protected_mode: ProtectedMode,
