@@ -12,8 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_domain::{Grant, KeyPattern, Role};
 use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
-use strata_presentation::CacheConfigurationDto;
-use strata_presentation::auth::ProtectedMode;
+use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
 /// Address `strata serve` listens on when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -30,10 +30,12 @@ pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
 mod params;
+pub mod protected;
 mod state;
 
 pub use config_dto::CacheConfigurationDto;
 pub use openapi::ApiDoc;
+pub use protected::ProtectedMode;
 pub use state::AppState;
 
 use crate::error::{ApiError, finish_server_error};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use strata_application::CacheService;
 use strata_domain::{Authenticator, Clock};
 
-use crate::auth::ProtectedMode;
+use crate::protected::ProtectedMode;
 
 /// What every handler shares.
 #[derive(Clone)]
