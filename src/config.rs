@@ -2,7 +2,9 @@
 //! environment overrides (figment). See `strata.example.toml`.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use figment::Figment;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use strata_domain::{Grant, KeyPattern, Role};
 use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
 use strata_presentation::CacheConfigurationDto;
+use strata_presentation::rate_limit::{PrincipalLimiter, RateLimits};
 
 /// Address `strata serve` listens on when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -55,6 +58,79 @@ pub struct AuthSettings {
     /// `[auth.api_keys.<id>]`: API keys by id (the principal's subject).
     #[serde(default)]
     pub api_keys: BTreeMap<String, ApiKeySettings>,
+    /// `[auth.rate_limits]`: per-principal token buckets; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitSettings>,
+}
+
+/// `[auth.rate_limits]`: token buckets per principal (its key id, or
+/// `anonymous` without API keys).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Admin operations (flush, create/reconfigure, delete) a minute (default 10).
+    #[serde(default = "default_admin_per_minute")]
+    pub admin_per_minute: u32,
+    /// Admin operations at once (default 5).
+    #[serde(default = "default_admin_burst")]
+    pub admin_burst: u32,
+    /// Requests a second per principal, for every cache and admin request;
+    /// no limit when absent.
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
+    /// Requests at once (default `requests_per_second`).
+    #[serde(default)]
+    pub requests_burst: Option<u32>,
+}
+
+fn default_admin_per_minute() -> u32 {
+    10
+}
+fn default_admin_burst() -> u32 {
+    5
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            admin_per_minute: default_admin_per_minute(),
+            admin_burst: default_admin_burst(),
+            requests_per_second: None,
+            requests_burst: None,
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// The limiters these settings describe.
+    ///
+    /// # Errors
+    /// A zero rate or burst, or `requests_burst` without
+    /// `requests_per_second`, naming the field.
+    pub fn limits(&self) -> anyhow::Result<RateLimits> {
+        let positive = |field: &str, n: u32| {
+            NonZeroU32::new(n)
+                .with_context(|| format!("[auth.rate_limits] {field} must be at least 1"))
+        };
+        let admin = PrincipalLimiter::admin(
+            positive("admin_per_minute", self.admin_per_minute)?,
+            positive("admin_burst", self.admin_burst)?,
+        );
+        let requests = match (self.requests_per_second, self.requests_burst) {
+            (None, None) => None,
+            (None, Some(_)) => anyhow::bail!(
+                "[auth.rate_limits] requests_burst needs requests_per_second"
+            ),
+            (Some(rate), burst) => Some(Arc::new(PrincipalLimiter::requests(
+                positive("requests_per_second", rate)?,
+                positive("requests_burst", burst.unwrap_or(rate))?,
+            ))),
+        };
+        Ok(RateLimits {
+            admin: Some(Arc::new(admin)),
+            requests,
+        })
+    }
 }
 
 /// `[auth.api_keys.<id>]`: one API key, by its SHA-256 only (never the
@@ -382,6 +458,49 @@ mod tests {
             let msg = format!("{err:#}");
             assert!(msg.contains("[auth.api_keys.bot]"), "{msg}");
             assert!(msg.contains(field), "{msg}");
+        }
+    }
+
+    fn rate_limits_from(toml: &str) -> anyhow::Result<RateLimits> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(anyhow::Error::from)?;
+        settings
+            .auth
+            .and_then(|a| a.rate_limits)
+            .context("no [auth.rate_limits]")?
+            .limits()
+    }
+
+    #[test]
+    fn rate_limits_default_to_admin_only() {
+        let limits = rate_limits_from("[auth.rate_limits]\n").unwrap();
+        assert!(limits.admin.is_some() && limits.requests.is_none());
+        let limits =
+            rate_limits_from("[auth.rate_limits]\nrequests_per_second = 50\n").unwrap();
+        assert!(limits.requests.is_some());
+    }
+
+    #[test]
+    fn invalid_rate_limits_name_the_field() {
+        for (body, field) in [
+            ("admin_per_minute = 0", "admin_per_minute"),
+            ("admin_burst = 0", "admin_burst"),
+            ("admin_burst = -1", "admin_burst"),
+            ("requests_per_second = 0", "requests_per_second"),
+            (
+                "requests_per_second = 5\nrequests_burst = 0",
+                "requests_burst",
+            ),
+            ("requests_burst = 5", "requests_burst"),
+            ("admin_burts = 5", "admin_burts"),
+        ] {
+            let msg = match rate_limits_from(&format!("[auth.rate_limits]\n{body}\n")) {
+                Ok(_) => panic!("{body} was accepted"),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(msg.contains(field), "{body}: {msg}");
         }
     }
 

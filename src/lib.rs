@@ -54,7 +54,8 @@ impl ApplicationBuilder {
     ///
     /// # Errors
     /// An invalid cache configuration (naming the cache and field), an
-    /// invalid `[auth]` section (naming the key id and field), a
+    /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
+    /// and the field), a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -115,7 +116,16 @@ impl ApplicationBuilder {
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
+        let rate_limits = match settings.auth.as_ref().and_then(|a| a.rate_limits.as_ref()) {
+            Some(limits) => limits.limits()?,
+            None => Default::default(),
+        };
         let authenticator = match &settings.auth {
+            // `[auth]` with rate limits only: every request is anonymous.
+            Some(auth) if auth.api_keys.is_empty() => {
+                tracing::warn!("[auth] has no api_keys: authentication off");
+                None
+            }
             Some(auth) => {
                 let auth = auth.authenticator()?;
                 tracing::info!(keys = ?auth.ids().collect::<Vec<_>>(), "authentication on");
@@ -127,6 +137,7 @@ impl ApplicationBuilder {
             service: service.clone(),
             clock,
             authenticator,
+            rate_limits,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)

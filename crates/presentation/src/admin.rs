@@ -1,6 +1,8 @@
 //! `/admin/v1/caches/{cache}`: create, reconfigure, read and delete a
 //! cache; `/admin/v1/caches/{cache}/flush`. Every action needs the admin
 //! role and is audited (a `ConfigurationChanged` or `CacheFlushed` event).
+//! Create/reconfigure, delete and flush take a token from the principal's
+//! admin bucket first (`[auth.rate_limits]`, [`crate::rate_limit`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -50,6 +52,7 @@ pub(crate) async fn configure(
     cache: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;
     let dto: CacheConfigurationDto = decode(&req, &body)?;
     let config = dto
@@ -108,6 +111,7 @@ pub(crate) async fn delete(
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
     state
         .service
@@ -129,6 +133,7 @@ pub(crate) async fn flush(
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
     let result = state
         .service

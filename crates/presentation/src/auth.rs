@@ -44,7 +44,7 @@ impl FromRequest for Acting {
             .app_data::<web::Data<AppState>>()
             .and_then(|state| state.authenticator.clone());
         let Some(authenticator) = authenticator else {
-            return ready(Ok(Acting(Principal::Anonymous)));
+            return ready(limit_request(req, Acting(Principal::Anonymous)));
         };
         let result = credential(req.headers())
             .and_then(|c| authenticator.authenticate(&c))
@@ -55,8 +55,17 @@ impl FromRequest for Acting {
                 tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
                 ApiError::unauthorized(e)
             });
-        ready(result)
+        ready(result.and_then(|acting| limit_request(req, acting)))
     }
+}
+
+/// `acting`, once it took a token from its `[auth.rate_limits]` request
+/// bucket (when there is one).
+fn limit_request(req: &HttpRequest, acting: Acting) -> Result<Acting, ApiError> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.rate_limits.request(&acting.0)?;
+    }
+    Ok(acting)
 }
 
 /// The credential the request presents.

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod monitoring;
 pub mod openapi;
 mod params;
+pub mod rate_limit;
 mod state;
 
 pub use config_dto::CacheConfigurationDto;
