@@ -118,9 +118,9 @@ impl RateLimitSettings {
         );
         let requests = match (self.requests_per_second, self.requests_burst) {
             (None, None) => None,
-            (None, Some(_)) => anyhow::bail!(
-                "[auth.rate_limits] requests_burst needs requests_per_second"
-            ),
+            (None, Some(_)) => {
+                anyhow::bail!("[auth.rate_limits] requests_burst needs requests_per_second")
+            }
             (Some(rate), burst) => Some(Arc::new(PrincipalLimiter::requests(
                 positive("requests_per_second", rate)?,
                 positive("requests_burst", burst.unwrap_or(rate))?,
@@ -477,8 +477,7 @@ mod tests {
     fn rate_limits_default_to_admin_only() {
         let limits = rate_limits_from("[auth.rate_limits]\n").unwrap();
         assert!(limits.admin.is_some() && limits.requests.is_none());
-        let limits =
-            rate_limits_from("[auth.rate_limits]\nrequests_per_second = 50\n").unwrap();
+        let limits = rate_limits_from("[auth.rate_limits]\nrequests_per_second = 50\n").unwrap();
         assert!(limits.requests.is_some());
     }
 

@@ -12,4 +12,5 @@ mod invalidation;
 mod keys;
 mod metric_labels;
 mod monitoring;
+mod rate_limits;
 mod tiered;

@@ -107,7 +107,9 @@ impl RateLimits {
     /// # Errors
     /// 429 `rate_limited` when the bucket is empty.
     pub fn request(&self, principal: &Principal) -> Result<(), ApiError> {
-        self.requests.as_ref().map_or(Ok(()), |l| l.check(principal))
+        self.requests
+            .as_ref()
+            .map_or(Ok(()), |l| l.check(principal))
     }
 }
 
