@@ -43,6 +43,7 @@ pub struct ConfigureResponse {
         (status = 200, description = "Reconfigured", body = ConfigureResponse),
         (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid configuration", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn configure(
@@ -104,7 +105,7 @@ pub(crate) async fn read(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
@@ -126,7 +127,7 @@ pub(crate) async fn delete(
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,
