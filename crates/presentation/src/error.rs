@@ -71,8 +71,9 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     field: Option<String>,
-    /// `Retry-After` seconds, when the response carries one.
-    retry_after: Option<u64>,
+    /// `Retry-After` seconds, when the response carries one (`u16` keeps
+    /// `ApiError` small; longer waits are capped).
+    retry_after: Option<u16>,
     www_authenticate: bool,
     x_cache: Option<&'static str>,
     cause: Option<Cause>,
@@ -136,7 +137,7 @@ impl ApiError {
             "Too many requests",
             format!("rate limit exceeded; retry in {retry_after_secs} s"),
         );
-        error.retry_after = Some(retry_after_secs);
+        error.retry_after = Some(u16::try_from(retry_after_secs).unwrap_or(u16::MAX));
         error
     }
 
@@ -253,7 +254,7 @@ impl ApiError {
             "Backend unavailable",
             "a backend is unavailable; retry later, quoting the request id if it persists",
         );
-        err.retry_after = Some(RETRY_AFTER_SECS);
+        err.retry_after = Some(RETRY_AFTER_SECS as u16);
         err.cause = Some(cause.into());
         err
     }
