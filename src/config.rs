@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use figment::Figment;
@@ -12,6 +14,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_domain::{Grant, KeyPattern, Role};
 use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
+use strata_presentation::rate_limit::{PrincipalLimiter, RateLimits};
 use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
 /// Address `strata serve` listens on when none is configured.
@@ -68,6 +71,9 @@ pub struct AuthSettings {
     /// every peer is `anonymous` with every right.
     #[serde(default)]
     pub mode: AuthMode,
+    /// `[auth.rate_limits]`: per-principal token buckets; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitSettings>,
 }
 
 impl Default for AuthSettings {
@@ -76,6 +82,45 @@ impl Default for AuthSettings {
             api_keys: BTreeMap::new(),
             trusted_networks: default_trusted_networks(),
             mode: AuthMode::default(),
+            rate_limits: None,
+        }
+    }
+}
+
+/// `[auth.rate_limits]`: token buckets per principal (its key id, or
+/// `anonymous` without API keys).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Admin operations (flush, create/reconfigure, delete) a minute (default 10).
+    #[serde(default = "default_admin_per_minute")]
+    pub admin_per_minute: u32,
+    /// Admin operations at once (default 5).
+    #[serde(default = "default_admin_burst")]
+    pub admin_burst: u32,
+    /// Requests a second per principal, for every cache and admin request;
+    /// no limit when absent.
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
+    /// Requests at once (default `requests_per_second`).
+    #[serde(default)]
+    pub requests_burst: Option<u32>,
+}
+
+fn default_admin_per_minute() -> u32 {
+    10
+}
+fn default_admin_burst() -> u32 {
+    5
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            admin_per_minute: default_admin_per_minute(),
+            admin_burst: default_admin_burst(),
+            requests_per_second: None,
+            requests_burst: None,
         }
     }
 }
@@ -96,6 +141,38 @@ pub enum AuthMode {
     On,
     /// No protection: anyone who can reach the port has every right.
     Off,
+}
+
+impl RateLimitSettings {
+    /// The limiters these settings describe.
+    ///
+    /// # Errors
+    /// A zero rate or burst, or `requests_burst` without
+    /// `requests_per_second`, naming the field.
+    pub fn limits(&self) -> anyhow::Result<RateLimits> {
+        let positive = |field: &str, n: u32| {
+            NonZeroU32::new(n)
+                .with_context(|| format!("[auth.rate_limits] {field} must be at least 1"))
+        };
+        let admin = PrincipalLimiter::admin(
+            positive("admin_per_minute", self.admin_per_minute)?,
+            positive("admin_burst", self.admin_burst)?,
+        );
+        let requests = match (self.requests_per_second, self.requests_burst) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                anyhow::bail!("[auth.rate_limits] requests_burst needs requests_per_second")
+            }
+            (Some(rate), burst) => Some(Arc::new(PrincipalLimiter::requests(
+                positive("requests_per_second", rate)?,
+                positive("requests_burst", burst.unwrap_or(rate))?,
+            ))),
+        };
+        Ok(RateLimits {
+            admin: Some(Arc::new(admin)),
+            requests,
+        })
+    }
 }
 
 /// `[auth.api_keys.<id>]`: one API key, by its SHA-256 only (never the
@@ -512,6 +589,48 @@ mod tests {
     #[test]
     fn unknown_auth_mode_is_an_error() {
         assert!(protected_from("[auth]\nmode = \"maybe\"\n").is_err());
+    }
+
+    fn rate_limits_from(toml: &str) -> anyhow::Result<RateLimits> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(anyhow::Error::from)?;
+        settings
+            .auth
+            .and_then(|a| a.rate_limits)
+            .context("no [auth.rate_limits]")?
+            .limits()
+    }
+
+    #[test]
+    fn rate_limits_default_to_admin_only() {
+        let limits = rate_limits_from("[auth.rate_limits]\n").unwrap();
+        assert!(limits.admin.is_some() && limits.requests.is_none());
+        let limits = rate_limits_from("[auth.rate_limits]\nrequests_per_second = 50\n").unwrap();
+        assert!(limits.requests.is_some());
+    }
+
+    #[test]
+    fn invalid_rate_limits_name_the_field() {
+        for (body, field) in [
+            ("admin_per_minute = 0", "admin_per_minute"),
+            ("admin_burst = 0", "admin_burst"),
+            ("admin_burst = -1", "admin_burst"),
+            ("requests_per_second = 0", "requests_per_second"),
+            (
+                "requests_per_second = 5\nrequests_burst = 0",
+                "requests_burst",
+            ),
+            ("requests_burst = 5", "requests_burst"),
+            ("admin_burts = 5", "admin_burts"),
+        ] {
+            let msg = match rate_limits_from(&format!("[auth.rate_limits]\n{body}\n")) {
+                Ok(_) => panic!("{body} was accepted"),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(msg.contains(field), "{body}: {msg}");
+        }
     }
 
     #[test]

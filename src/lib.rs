@@ -55,8 +55,9 @@ impl ApplicationBuilder {
     ///
     /// # Errors
     /// An invalid cache configuration (naming the cache and field), an
-    /// invalid `[auth]` section (naming the key id and field), protected
-    /// mode refusing a non-loopback address without API keys, a
+    /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
+    /// and the field), protected mode refusing a non-loopback address
+    /// without API keys, a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -118,6 +119,10 @@ impl ApplicationBuilder {
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let auth = settings.auth.clone().unwrap_or_default();
+        let rate_limits = match &auth.rate_limits {
+            Some(limits) => limits.limits()?,
+            None => Default::default(),
+        };
         let authenticator = if auth.api_keys.is_empty() {
             None
         } else {
@@ -132,6 +137,7 @@ impl ApplicationBuilder {
             clock,
             authenticator,
             protected_mode,
+            rate_limits,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)

@@ -13,4 +13,5 @@ mod keys;
 mod metric_labels;
 mod monitoring;
 mod protected;
+mod rate_limits;
 mod tiered;

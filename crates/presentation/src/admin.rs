@@ -1,6 +1,8 @@
 //! `/admin/v1/caches/{cache}`: create, reconfigure, read and delete a
 //! cache; `/admin/v1/caches/{cache}/flush`. Every action needs the admin
 //! role and is audited (a `ConfigurationChanged` or `CacheFlushed` event).
+//! Create/reconfigure, delete and flush take a token from the principal's
+//! admin bucket first (`[auth.rate_limits]`, [`crate::rate_limit`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -41,6 +43,7 @@ pub struct ConfigureResponse {
         (status = 200, description = "Reconfigured", body = ConfigureResponse),
         (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid configuration", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn configure(
@@ -50,6 +53,7 @@ pub(crate) async fn configure(
     cache: web::Path<String>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;
     let dto: CacheConfigurationDto = decode(&req, &body)?;
     let config = dto
@@ -101,13 +105,14 @@ pub(crate) async fn read(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
     state
         .service
@@ -122,13 +127,14 @@ pub(crate) async fn delete(
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
     let result = state
         .service

@@ -49,7 +49,7 @@ impl FromRequest for Acting {
         let Some(authenticator) = state.authenticator.clone() else {
             let peer = req.peer_addr().map(|addr| addr.ip());
             if state.protected_mode.admits(peer) {
-                return ready(Ok(Acting(Principal::Anonymous)));
+                return ready(limit_request(req, Acting(Principal::Anonymous)));
             }
             tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
             return ready(Err(ApiError::protected_mode(peer)));
@@ -63,8 +63,17 @@ impl FromRequest for Acting {
                 tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
                 ApiError::unauthorized(e)
             });
-        ready(result)
+        ready(result.and_then(|acting| limit_request(req, acting)))
     }
+}
+
+/// `acting`, once it took a token from its `[auth.rate_limits]` request
+/// bucket (when there is one).
+fn limit_request(req: &HttpRequest, acting: Acting) -> Result<Acting, ApiError> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        state.rate_limits.request(&acting.0)?;
+    }
+    Ok(acting)
 }
 
 /// The credential the request presents.

@@ -71,7 +71,9 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     field: Option<String>,
-    retry_after: bool,
+    /// `Retry-After` seconds, when the response carries one (`u16` keeps
+    /// `ApiError` small; longer waits are capped).
+    retry_after: Option<u16>,
     www_authenticate: bool,
     x_cache: Option<&'static str>,
     cause: Option<Cause>,
@@ -90,7 +92,7 @@ impl ApiError {
             title,
             detail: detail.into(),
             field: None,
-            retry_after: false,
+            retry_after: None,
             www_authenticate: false,
             x_cache: None,
             cause: None,
@@ -142,6 +144,19 @@ impl ApiError {
                  can reach the port do everything"
             ),
         )
+    }
+
+    /// 429 `rate_limited`, with `Retry-After: <retry_after_secs>`: the
+    /// principal's token bucket (`[auth.rate_limits]`) is empty.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "Too many requests",
+            format!("rate limit exceeded; retry in {retry_after_secs} s"),
+        );
+        error.retry_after = Some(u16::try_from(retry_after_secs).unwrap_or(u16::MAX));
+        error
     }
 
     /// 400 `invalid_key`.
@@ -257,7 +272,7 @@ impl ApiError {
             "Backend unavailable",
             "a backend is unavailable; retry later, quoting the request id if it persists",
         );
-        err.retry_after = true;
+        err.retry_after = Some(RETRY_AFTER_SECS as u16);
         err.cause = Some(cause.into());
         err
     }
@@ -347,8 +362,8 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
-        if self.retry_after {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        if let Some(secs) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         if let Some(x_cache) = self.x_cache {
             response.insert_header((X_CACHE, x_cache));

@@ -31,6 +31,7 @@ pub mod monitoring;
 pub mod openapi;
 mod params;
 pub mod protected;
+pub mod rate_limit;
 mod state;
 
 pub use config_dto::CacheConfigurationDto;

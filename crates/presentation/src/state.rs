@@ -6,6 +6,7 @@ use strata_application::CacheService;
 use strata_domain::{Authenticator, Clock};
 
 use crate::protected::ProtectedMode;
+use crate::rate_limit::RateLimits;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -19,4 +20,6 @@ pub struct AppState {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Protected mode: without an authenticator, which peers may act.
     pub protected_mode: ProtectedMode,
+    /// Per-principal rate limits (`[auth.rate_limits]`); off by default.
+    pub rate_limits: RateLimits,
 }

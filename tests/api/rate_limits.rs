@@ -1,0 +1,135 @@
+//! `[auth.rate_limits]`: per-principal token buckets on admin operations
+//! and, optionally, on every request; 429 `rate_limited` with `Retry-After`.
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+use strata::config::{ApiKeySettings, AuthSettings, GrantSettings, RateLimitSettings, Settings};
+use strata_infrastructure::ApiKeyDigest;
+
+use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+
+const OPS1: &str = "ops1-key-0123456789";
+const OPS2: &str = "ops2-key-0123456789";
+
+fn admin_key(secret: &str) -> ApiKeySettings {
+    ApiKeySettings {
+        sha256: ApiKeyDigest::of(secret).to_hex(),
+        grants: vec![GrantSettings {
+            caches: "*".into(),
+            role: "admin".into(),
+        }],
+    }
+}
+
+async fn spawn_limited(api_keys: bool, limits: RateLimitSettings) -> TestApp {
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings::default();
+    if api_keys {
+        auth.api_keys.insert("ops1".into(), admin_key(OPS1));
+        auth.api_keys.insert("ops2".into(), admin_key(OPS2));
+    }
+    auth.rate_limits = Some(limits);
+    settings.auth = Some(auth);
+    spawn_app_with(settings).await
+}
+
+fn bearer(request: RequestBuilder, secret: &str) -> RequestBuilder {
+    request.header("authorization", format!("Bearer {secret}"))
+}
+
+async fn flush(app: &TestApp, secret: &str) -> Response {
+    bearer(
+        app.client.post(app.url("/admin/v1/caches/default/flush")),
+        secret,
+    )
+    .send()
+    .await
+    .expect("flush sent")
+}
+
+/// Asserts 429 `rate_limited` with a whole-second `Retry-After` of at least 1.
+async fn assert_rate_limited(response: Response) {
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a whole-second Retry-After");
+    assert!(retry_after >= 1, "Retry-After: {retry_after}");
+    assert_problem(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[tokio::test]
+async fn admin_operations_are_limited_per_principal_after_the_burst() {
+    let app = spawn_limited(
+        true,
+        RateLimitSettings {
+            admin_per_minute: 1,
+            admin_burst: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(flush(&app, OPS1).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(flush(&app, OPS1).await.status(), StatusCode::NO_CONTENT);
+    assert_rate_limited(flush(&app, OPS1).await).await;
+
+    // Another principal has its own bucket.
+    assert_eq!(flush(&app, OPS2).await.status(), StatusCode::NO_CONTENT);
+
+    // Ordinary requests do not take admin tokens.
+    for _ in 0..5 {
+        let r = bearer(app.client.get(app.entry("default", "k")), OPS1)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, StatusCode::NOT_FOUND, "entry_not_found").await;
+    }
+
+    // Create/reconfigure and delete share the admin bucket.
+    let r = bearer(app.client.delete(app.url("/admin/v1/caches/default")), OPS1)
+        .send()
+        .await
+        .unwrap();
+    assert_rate_limited(r).await;
+    let r = bearer(app.client.put(app.url("/admin/v1/caches/other")), OPS1)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_rate_limited(r).await;
+
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("strata_rate_limited_total{action=\"admin\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn every_request_is_limited_when_requests_per_second_is_set() {
+    let app = spawn_limited(
+        false,
+        RateLimitSettings {
+            requests_per_second: Some(1),
+            requests_burst: Some(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        assert_problem(
+            app.get("default", "k").await,
+            StatusCode::NOT_FOUND,
+            "entry_not_found",
+        )
+        .await;
+    }
+    assert_rate_limited(app.get("default", "k").await).await;
+    // Open routes take no token.
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("strata_rate_limited_total{action=\"request\"}"),
+        "{metrics}"
+    );
+}
