@@ -5,13 +5,14 @@
 //! [`CacheConfiguration`] aggregate, the domain events and the ports the
 //! outer layers implement ([`CacheStore`], [`StoreProvider`],
 //! [`ConfigurationRepository`], [`EventPublisher`], [`Clock`],
-//! [`Authenticator`]) and who acts ([`Principal`], its [`Grant`]s and
+//! [`Authenticator`], [`AuditLog`]) and who acts ([`Principal`], its [`Grant`]s and
 //! [`Role`]s).
 //!
 //! It must not know: an async runtime, a serialization format, HTTP, a
 //! database driver or the system clock (time comes from the [`Clock`] port).
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
+mod audit;
 mod configuration;
 mod credential;
 mod entry;
@@ -25,6 +26,10 @@ mod tag;
 mod time;
 mod value;
 
+pub use audit::{
+    AUDIT_ATTEMPT, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AUDIT_OK, AuditAction, AuditError,
+    AuditLog, AuditQuery, AuditRecord,
+};
 pub use configuration::{
     CacheConfiguration, CacheConfigurationBuilder, Compression,
     DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,

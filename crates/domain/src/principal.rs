@@ -134,6 +134,22 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// Whether the principal holds `role` on every cache name: some grant
+    /// with a role that includes `role` has the glob `*` (or `**`, ...).
+    /// Anonymous may do everything. Reading the audit log needs
+    /// `may_all(Role::Admin)`.
+    pub fn may_all(&self, role: Role) -> bool {
+        match self {
+            Self::Anonymous => true,
+            Self::Authenticated { grants, .. } => grants.iter().any(|g| {
+                let glob = g.caches.as_str();
+                g.role.includes(role) && !glob.is_empty() && glob.bytes().all(|b| b == b'*')
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -211,6 +227,15 @@ mod tests {
         assert!(p.may(Role::Writer, &name("build-x")));
         assert!(p.may(Role::Admin, &name("build-main")));
         assert!(!p.may(Role::Admin, &name("build-x")));
+    }
+
+    #[test]
+    fn may_all_needs_a_star_grant() {
+        assert!(principal(vec![grant("*", Role::Admin)]).may_all(Role::Admin));
+        assert!(principal(vec![grant("*", Role::Admin)]).may_all(Role::Reader));
+        assert!(!principal(vec![grant("*", Role::Writer)]).may_all(Role::Admin));
+        assert!(!principal(vec![grant("build-*", Role::Admin)]).may_all(Role::Admin));
+        assert!(Principal::Anonymous.may_all(Role::Admin));
     }
 
     #[test]

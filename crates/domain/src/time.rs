@@ -35,10 +35,99 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// The timestamp as RFC 3339 UTC with milliseconds,
+    /// `2026-12-01T19:37:13.042Z`.
+    ///
+    /// ```
+    /// use strata_domain::Timestamp;
+    /// assert_eq!(Timestamp::from_millis(1_042).to_rfc3339(), "1970-01-01T00:00:01.042Z");
+    /// ```
+    pub fn to_rfc3339(self) -> String {
+        let secs = self.0 / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60,
+            self.0 % 1000
+        )
+    }
+
+    /// Parses RFC 3339 UTC as [`Timestamp::to_rfc3339`] writes it, with
+    /// or without fractional seconds (`2026-12-01T19:37:13Z`); `None` for
+    /// anything else (other offsets included) or a time before 1970.
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let s = s.strip_suffix('Z').or_else(|| s.strip_suffix('z'))?;
+        let (date, time) = s.split_once(['T', 't'])?;
+        let mut date = date.splitn(3, '-');
+        let num = |p: Option<&str>, len: usize| -> Option<u64> {
+            let p = p?;
+            (p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| p.parse().ok())
+                .flatten()
+        };
+        let (y, m, d) = (
+            num(date.next(), 4)?,
+            num(date.next(), 2)?,
+            num(date.next(), 2)?,
+        );
+        let (hms, frac) = match time.split_once('.') {
+            Some((hms, frac)) => (hms, Some(frac)),
+            None => (time, None),
+        };
+        let mut hms = hms.splitn(3, ':');
+        let (h, mi, se) = (
+            num(hms.next(), 2)?,
+            num(hms.next(), 2)?,
+            num(hms.next(), 2)?,
+        );
+        let ms = match frac {
+            None => 0,
+            Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+                let digits: String = f.chars().chain("00".chars()).take(3).collect();
+                digits.parse().ok()?
+            }
+            Some(_) => return None,
+        };
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+            return None;
+        }
+        let days = days_from_civil(y, m, d)?;
+        let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+        Some(Self(secs * 1000 + ms))
+    }
+
     /// How long after `earlier` this timestamp is; zero when it is not later.
     pub fn saturating_since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
+}
+
+/// Year, month, day of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Days since 1970-01-01 of a date; `None` before 1970.
+fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
+    let era = y / 400;
+    let yoe = y % 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe).checked_sub(719_468)
 }
 
 /// A time to live: how long an entry stays readable after it is written,
@@ -95,7 +184,40 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn rfc3339_formats_and_parses() {
+        let t = Timestamp::from_millis(1_796_153_833_042);
+        assert_eq!(t.to_rfc3339(), "2026-12-01T19:37:13.042Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-12-01T19:37:13.042Z"),
+            Some(t)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2026-12-01T19:37:13Z"),
+            Some(Timestamp::from_millis(1_796_153_833_000))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-02-29T00:00:00.5Z").map(Timestamp::as_millis),
+            Some(1_709_164_800_500)
+        );
+        for bad in [
+            "",
+            "2026-12-01",
+            "2026-12-01T19:37:13+01:00",
+            "1969-12-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn rfc3339_round_trips(ms in 0u64..253_402_300_800_000) {
+            let t = Timestamp::from_millis(ms);
+            prop_assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        }
+
         #[test]
         fn ttl_range_is_enforced(secs in 0u64..(MAX_TTL_SECS * 2)) {
             let ok = Ttl::from_secs(secs).is_ok();

@@ -5,6 +5,8 @@
 //! The crate is laid out in wings, each a folder whose `mod.rs` says what
 //! it owns and what it must not know:
 //!
+//! - `audit.rs`: [`JsonLinesAuditLog`], the audit trail as a JSON Lines
+//!   file rotated by size.
 //! - `memory/`: in-process stores, the L1 tier: [`PolicyStore`] (sharded,
 //!   any [`eviction`] policy; `store`, `shard`, `builder`) and
 //!   [`MokaStore`].
@@ -36,6 +38,7 @@
 //! type crosses a port. The crate must not know HTTP or any wire protocol
 //! of the service itself (that is `strata-presentation`).
 
+mod audit;
 mod auth;
 mod backends;
 mod clock;
@@ -48,6 +51,7 @@ mod resilience;
 mod tiering;
 mod wire;
 
+pub use audit::{DEFAULT_AUDIT_MAX_BYTES, JsonLinesAuditLog};
 pub use auth::{
     ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest,
 };
