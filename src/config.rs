@@ -52,6 +52,23 @@ pub struct Settings {
     /// trusted networks only (protected mode, `auth.mode = "on"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSettings>,
+    /// `[audit]`: the audit file. Absent, nothing is recorded and
+    /// `GET /admin/v1/audit` is 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSettings>,
+}
+
+/// `[audit]`: the JSON Lines audit trail of admin operations and refused
+/// requests (see docs/security.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The file records are appended to (created if missing).
+    pub path: std::path::PathBuf,
+    /// Size in bytes past which the file is rotated to `<path>.1`
+    /// (default 64 MiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
 }
 
 /// `[auth]`: who may call the service, and what each caller may do.

@@ -15,9 +15,9 @@ use actix_web::dev::Server;
 use anyhow::Context;
 use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{CacheService, Dependencies};
-use strata_domain::{Authenticator, CacheName, Clock, Principal};
+use strata_domain::{AuditLog, Authenticator, CacheName, Clock, Principal};
 use strata_infrastructure::{
-    InMemoryConfigurationRepository, Keyring, StrataStoreProvider, SystemClock,
+    InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, StrataStoreProvider, SystemClock,
     TracingEventPublisher,
 };
 use strata_presentation::AppState;
@@ -57,7 +57,7 @@ impl ApplicationBuilder {
     /// An invalid cache configuration (naming the cache and field), an
     /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
     /// and the field), protected mode refusing a non-loopback address
-    /// without API keys, a
+    /// without API keys, an `[audit] path` that cannot be opened, a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -131,6 +131,17 @@ impl ApplicationBuilder {
             Some(Arc::new(authenticator) as Arc<dyn Authenticator>)
         };
         let protected_mode = auth.protected_mode()?;
+        let audit = match &settings.audit {
+            Some(audit) => {
+                let log =
+                    JsonLinesAuditLog::open(&audit.path, audit.max_bytes).with_context(|| {
+                        format!("[audit] path {} cannot be opened", audit.path.display())
+                    })?;
+                tracing::info!(path = %audit.path.display(), "audit file on");
+                Some(Arc::new(log) as Arc<dyn AuditLog>)
+            }
+            None => None,
+        };
         check_public_listen(&auth, listener.local_addr()?)?;
         let state = AppState {
             service: service.clone(),
@@ -138,6 +149,7 @@ impl ApplicationBuilder {
             authenticator,
             protected_mode,
             rate_limits,
+            audit,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)

@@ -3,6 +3,10 @@
 //! role and is audited (a `ConfigurationChanged` or `CacheFlushed` event).
 //! Create/reconfigure, delete and flush take a token from the principal's
 //! admin bucket first (`[auth.rate_limits]`, [`crate::rate_limit`]).
+//! With an audit log, create/reconfigure, delete and flush append an
+//! `attempt` record before they run and an outcome record before the
+//! response ([`crate::audit::Audit`]); either failing is 503
+//! `audit_unavailable`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
@@ -11,6 +15,9 @@ use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::commands::delete_cache::DeleteCache;
 use strata_application::commands::flush_cache::FlushCache;
 use strata_application::queries::get_configuration::GetConfiguration;
+use strata_domain::AuditAction;
+
+use crate::audit::Audit;
 
 use crate::auth::Acting;
 use crate::codec::decode;
@@ -44,6 +51,7 @@ pub struct ConfigureResponse {
         (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid configuration", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn configure(
@@ -59,13 +67,25 @@ pub(crate) async fn configure(
     let config = dto
         .into_domain(name.clone())
         .map_err(|e| ApiError::invalid_configuration(e.field, e.reason))?;
-    let out = state
+    let summary = serde_json::to_string(&CacheConfigurationDto::from(&config)).unwrap_or_default();
+    let audit = Audit::begin(
+        &state,
+        &req,
+        &principal,
+        AuditAction::Configure,
+        &name,
+        vec![("configuration".to_owned(), summary)],
+    )
+    .await?;
+    let result = state
         .service
         .configure(ConfigureCache {
             principal,
             config: config.clone(),
         })
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    let out = audit.finish(&state, result).await?;
     let body = ConfigureResponse {
         name: name.as_str().to_owned(),
         configuration: CacheConfigurationDto::from(&config),
@@ -105,19 +125,31 @@ pub(crate) async fn read(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
-    state
+    let audit = Audit::begin(
+        &state,
+        &req,
+        &principal,
+        AuditAction::DeleteCache,
+        &cache,
+        Vec::new(),
+    )
+    .await?;
+    let result = state
         .service
         .delete_cache(DeleteCache { principal, cache })
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    audit.finish(&state, result).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,15 +159,25 @@ pub(crate) async fn delete(
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
+    let audit = Audit::begin(
+        &state,
+        &req,
+        &principal,
+        AuditAction::Flush,
+        &cache,
+        vec![("scope".to_owned(), "all".to_owned())],
+    )
+    .await?;
     let result = state
         .service
         .flush(FlushCache {
@@ -144,6 +186,6 @@ pub(crate) async fn flush(
         })
         .await;
     count_outcome(&state.service, &cache, "flush", &result);
-    result?;
+    audit.finish(&state, result.map_err(ApiError::from)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

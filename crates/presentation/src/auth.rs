@@ -21,6 +21,8 @@
 
 use std::future::{Ready, ready};
 
+use futures_util::future::{Either, LocalBoxFuture};
+
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, web};
@@ -40,31 +42,50 @@ pub struct Acting(pub Principal);
 
 impl FromRequest for Acting {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    /// Ready, except when a refusal goes to the audit log first.
+    type Future =
+        Either<Ready<Result<Self, ApiError>>, LocalBoxFuture<'static, Result<Self, ApiError>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Ok(Acting(Principal::Anonymous)));
+            return Either::Left(ready(Ok(Acting(Principal::Anonymous))));
         };
-        let Some(authenticator) = state.authenticator.clone() else {
-            let peer = req.peer_addr().map(|addr| addr.ip());
-            if state.protected_mode.admits(peer) {
-                return ready(limit_request(req, Acting(Principal::Anonymous)));
+        let result = acting(req, state);
+        let (Some(log), Err(error)) = (state.audit.clone(), &result) else {
+            return Either::Left(ready(result));
+        };
+        let Some(record) = crate::audit::refusal(state, req, error) else {
+            return Either::Left(ready(result));
+        };
+        // Best effort: a refusal whose record cannot be written is still refused.
+        Either::Right(Box::pin(async move {
+            if let Err(e) = log.append(&record).await {
+                tracing::warn!(target: "strata::audit", error = %e, "cannot record a refused request");
             }
-            tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
-            return ready(Err(ApiError::protected_mode(peer)));
-        };
-        let result = credential(req.headers())
-            .and_then(|c| authenticator.authenticate(&c))
-            .map(Acting)
-            .map_err(|e| {
-                metrics::counter!("strata_auth_failures_total", "reason" => e.reason())
-                    .increment(1);
-                tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
-                ApiError::unauthorized(e)
-            });
-        ready(result.and_then(|acting| limit_request(req, acting)))
+            result
+        }))
     }
+}
+
+/// Who `req` acts as, or why it may not act.
+fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
+    let Some(authenticator) = state.authenticator.clone() else {
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        if state.protected_mode.admits(peer) {
+            return limit_request(req, Acting(Principal::Anonymous));
+        }
+        tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
+        return Err(ApiError::protected_mode(peer));
+    };
+    let result = credential(req.headers())
+        .and_then(|c| authenticator.authenticate(&c))
+        .map(Acting)
+        .map_err(|e| {
+            metrics::counter!("strata_auth_failures_total", "reason" => e.reason()).increment(1);
+            tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
+            ApiError::unauthorized(e)
+        });
+    result.and_then(|acting| limit_request(req, acting))
 }
 
 /// `acting`, once it took a token from its `[auth.rate_limits]` request

@@ -263,6 +263,33 @@ impl ApiError {
         err
     }
 
+    /// 503 `audit_unavailable`: the audit record could not be written, so
+    /// the admin operation did not run (or its outcome is unrecorded).
+    /// `cause` goes to the log, never to the body.
+    pub fn audit_unavailable(cause: impl Into<Cause>) -> Self {
+        let mut err = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "Audit log unavailable",
+            "the audit log cannot be written; the operation was refused",
+        );
+        err.retry_after = Some(RETRY_AFTER_SECS as u16);
+        err.cause = Some(cause.into());
+        err
+    }
+
+    /// 403 `forbidden` with `detail`, for checks outside the application
+    /// layer (reading the audit log needs admin on `*`).
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 404 `not_found`: the route exists but what it serves is not
+    /// configured (`detail` says what).
+    pub fn not_configured(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found", detail)
+    }
+
     /// 503 `backend_unavailable` with `Retry-After`, keeping `cause` for
     /// the log (never for the body).
     pub fn backend_unavailable(cause: impl Into<Cause>) -> Self {

@@ -1,12 +1,16 @@
 //! `/v1/caches/{cache}/invalidations`: remove entries by keys, glob
-//! pattern or tags.
+//! pattern or tags. With an audit log, invalidations by pattern or tags
+//! are audited as admin operations are ([`crate::audit::Audit`]);
+//! invalidations by keys are not.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
-use strata_domain::{InvalidationSelector, KeyPattern};
+use strata_domain::{AuditAction, InvalidationSelector, KeyPattern};
+
+use crate::audit::Audit;
 
 use crate::auth::Acting;
 use crate::codec::{decode, encode};
@@ -49,6 +53,7 @@ pub struct InvalidationResponse {
         (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The backend cannot select this way", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`, pattern and tag selectors)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn invalidate(
@@ -83,6 +88,28 @@ pub(crate) async fn invalidate(
             ));
         }
     };
+    let audited = match &selector {
+        InvalidationSelector::Keys(_) => None,
+        InvalidationSelector::Pattern(p) => Some(("pattern", p.as_str().to_owned())),
+        InvalidationSelector::Tags(t) => Some((
+            "tags",
+            t.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","),
+        )),
+    };
+    let audit = match audited {
+        Some((name, value)) => Some(
+            Audit::begin(
+                &state,
+                &req,
+                &principal,
+                AuditAction::Invalidate,
+                &cache,
+                vec![(name.to_owned(), value)],
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let result = state
         .service
         .invalidate(InvalidateEntries {
@@ -92,11 +119,14 @@ pub(crate) async fn invalidate(
         })
         .await;
     count_outcome(&state.service, &cache, "invalidate", &result);
+    let result = result.map_err(ApiError::from);
+    let invalidated = match audit {
+        Some(audit) => audit.finish(&state, result).await?,
+        None => result?,
+    };
     Ok(encode(
         &req,
         StatusCode::OK,
-        &InvalidationResponse {
-            invalidated: result?,
-        },
+        &InvalidationResponse { invalidated },
     ))
 }

@@ -17,6 +17,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod caches;
@@ -122,6 +123,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(admin::configure))
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/admin/v1/audit")
+            .route(web::get().to(audit::read))
             .default_service(method_not_allowed()),
     )
     .service(

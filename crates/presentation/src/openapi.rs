@@ -2,7 +2,7 @@
 
 use utoipa::OpenApi;
 
-use crate::{admin, batch, caches, config_dto, entries, error, invalidations, monitoring};
+use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidations, monitoring};
 
 /// Strata's OpenAPI document, generated from the handlers' annotations.
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use crate::{admin, batch, caches, config_dto, entries, error, invalidations, mon
         admin::read,
         admin::delete,
         admin::flush,
+        audit::read,
         monitoring::live,
         monitoring::ready,
         monitoring::metrics,
@@ -45,13 +46,15 @@ use crate::{admin, batch, caches, config_dto, entries, error, invalidations, mon
         caches::CacheStatsResponse,
         caches::Evictions,
         admin::ConfigureResponse,
+        audit::AuditRecordDto,
+        audit::AuditResponse,
         monitoring::Health,
         monitoring::FailingCache,
     )),
     tags(
         (name = "entries", description = "Read, write and invalidate entries"),
         (name = "caches", description = "List caches and read their statistics"),
-        (name = "admin", description = "Configure, flush and delete caches (admin role)"),
+        (name = "admin", description = "Configure, flush and delete caches, read the audit log (admin role)"),
         (name = "monitoring", description = "Health and Prometheus metrics"),
     )
 )]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use strata_application::CacheService;
-use strata_domain::{Authenticator, Clock};
+use strata_domain::{AuditLog, Authenticator, Clock};
 
 use crate::protected::ProtectedMode;
 use crate::rate_limit::RateLimits;
@@ -22,4 +22,7 @@ pub struct AppState {
     pub protected_mode: ProtectedMode,
     /// Per-principal rate limits (`[auth.rate_limits]`); off by default.
     pub rate_limits: RateLimits,
+    /// The audit trail (`[audit]`): `None` records nothing and answers
+    /// `GET /admin/v1/audit` with 404.
+    pub audit: Option<Arc<dyn AuditLog>>,
 }

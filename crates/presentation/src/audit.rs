@@ -1,0 +1,271 @@
+//! The audit trail over HTTP: [`Audit`] records an admin operation
+//! before it runs and with its outcome, [`refusal`] records a 401 or a
+//! protected-mode 403, and `GET /admin/v1/audit` reads the trail back.
+//!
+//! Without an audit log (`AppState::audit` is `None`, no `[audit]`
+//! section) nothing is recorded and `GET /admin/v1/audit` is 404.
+
+use std::sync::Arc;
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use strata_domain::{
+    AUDIT_ATTEMPT, AUDIT_MAX_LIMIT, AUDIT_OK, AuditAction, AuditLog, AuditQuery, AuditRecord,
+    CacheName, Principal, Role, Timestamp,
+};
+use tracing_actix_web::RequestId;
+
+use crate::auth::Acting;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The request id `TracingLogger` assigned (the `X-Request-Id` header).
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(ToString::to_string)
+}
+
+/// The peer's address.
+fn peer(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.to_string())
+}
+
+/// An admin operation under audit: [`Audit::begin`] appends an `attempt`
+/// record, [`Audit::finish`] the outcome record. Either failing is 503
+/// `audit_unavailable`; a failed `begin` means the operation must not run.
+pub(crate) struct Audit {
+    log: Option<Arc<dyn AuditLog>>,
+    record: AuditRecord,
+}
+
+impl Audit {
+    /// Appends the `attempt` record of `action` by `principal` on `cache`.
+    ///
+    /// # Errors
+    /// 503 `audit_unavailable` when the record cannot be written.
+    pub(crate) async fn begin(
+        state: &AppState,
+        req: &HttpRequest,
+        principal: &Principal,
+        action: AuditAction,
+        cache: &CacheName,
+        params: Vec<(String, String)>,
+    ) -> Result<Self, ApiError> {
+        let record = AuditRecord {
+            time: state.clock.now(),
+            principal: principal.to_string(),
+            action,
+            cache: Some(cache.as_str().to_owned()),
+            params,
+            outcome: AUDIT_ATTEMPT.to_owned(),
+            request_id: request_id(req),
+            peer: peer(req),
+        };
+        let log = state.audit.clone();
+        if let Some(log) = &log {
+            log.append(&record)
+                .await
+                .map_err(ApiError::audit_unavailable)?;
+        }
+        Ok(Self { log, record })
+    }
+
+    /// Appends the outcome record (`ok` or the error's code) and passes
+    /// `result` on.
+    ///
+    /// # Errors
+    /// `result`'s error, or 503 `audit_unavailable` when the record cannot
+    /// be written.
+    pub(crate) async fn finish<T>(
+        mut self,
+        state: &AppState,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let Some(log) = self.log else {
+            return result;
+        };
+        self.record.time = state.clock.now();
+        self.record.outcome = match &result {
+            Ok(_) => AUDIT_OK.to_owned(),
+            Err(e) => e.code().to_owned(),
+        };
+        log.append(&self.record)
+            .await
+            .map_err(ApiError::audit_unavailable)?;
+        result
+    }
+}
+
+/// The record of a request refused before any operation (401
+/// `unauthorized`, 403 `protected_mode`), or `None` for other errors.
+pub(crate) fn refusal(
+    state: &AppState,
+    req: &HttpRequest,
+    error: &ApiError,
+) -> Option<AuditRecord> {
+    let action = match error.code() {
+        "unauthorized" => AuditAction::Unauthorized,
+        "protected_mode" => AuditAction::Forbidden,
+        _ => return None,
+    };
+    Some(AuditRecord {
+        time: state.clock.now(),
+        principal: Principal::Anonymous.to_string(),
+        action,
+        cache: req
+            .match_info()
+            .get("cache")
+            .and_then(|c| CacheName::parse(c).ok())
+            .map(|c| c.as_str().to_owned()),
+        params: vec![
+            ("method".to_owned(), req.method().to_string()),
+            ("path".to_owned(), req.path().to_owned()),
+        ],
+        outcome: error.code().to_owned(),
+        request_id: request_id(req),
+        peer: peer(req),
+    })
+}
+
+/// Query of `GET /admin/v1/audit`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Only records at or after this time: RFC 3339 UTC
+    /// (`2026-12-01T19:37:13Z`) or Unix milliseconds.
+    pub since: Option<String>,
+    /// Only records of this principal (key id or `anonymous`).
+    pub principal: Option<String>,
+    /// Only records of this action: `configure`, `delete_cache`, `flush`,
+    /// `invalidate`, `unauthorized`, `forbidden`.
+    pub action: Option<String>,
+    /// At most this many records, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// One audit record, as the audit file holds it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditRecordDto {
+    /// RFC 3339 UTC, milliseconds.
+    pub time: String,
+    /// The same instant in Unix milliseconds.
+    pub time_ms: u64,
+    /// Key id or `anonymous`.
+    pub principal: String,
+    /// `configure`, `delete_cache`, `flush`, `invalidate`, `unauthorized`, `forbidden`.
+    pub action: String,
+    /// Target cache.
+    pub cache: Option<String>,
+    /// Ordered `[name, value]` pairs.
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub params: Vec<(String, String)>,
+    /// `attempt`, `ok` or an error code.
+    pub outcome: String,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// Peer address.
+    pub peer: Option<String>,
+}
+
+impl From<AuditRecord> for AuditRecordDto {
+    fn from(r: AuditRecord) -> Self {
+        Self {
+            time: r.time.to_rfc3339(),
+            time_ms: r.time.as_millis(),
+            principal: r.principal,
+            action: r.action.as_str().to_owned(),
+            cache: r.cache,
+            params: r.params,
+            outcome: r.outcome,
+            request_id: r.request_id,
+            peer: r.peer,
+        }
+    }
+}
+
+/// Answer of `GET /admin/v1/audit`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditResponse {
+    /// Newest first.
+    pub records: Vec<AuditRecordDto>,
+}
+
+fn query(params: AuditParams) -> Result<AuditQuery, ApiError> {
+    let since = params
+        .since
+        .map(|s| {
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse().ok().map(Timestamp::from_millis)
+            } else {
+                Timestamp::parse_rfc3339(&s)
+            }
+            .ok_or_else(|| {
+                ApiError::invalid_parameter(
+                    "since must be RFC 3339 UTC (2026-12-01T19:37:13Z) or Unix milliseconds",
+                )
+                .field("since")
+            })
+        })
+        .transpose()?;
+    let action = params
+        .action
+        .map(|a| {
+            AuditAction::parse(&a).ok_or_else(|| {
+                ApiError::invalid_parameter(format!("unknown audit action {a:?}")).field("action")
+            })
+        })
+        .transpose()?;
+    if let Some(limit) = params.limit
+        && !(1..=AUDIT_MAX_LIMIT).contains(&limit)
+    {
+        return Err(
+            ApiError::invalid_parameter(format!("limit must be 1 to {AUDIT_MAX_LIMIT}"))
+                .field("limit"),
+        );
+    }
+    Ok(AuditQuery {
+        since,
+        principal: params.principal,
+        action,
+        limit: params.limit,
+    })
+}
+
+/// Read the audit log, newest first (admin on `*`).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    tag = "admin",
+    params(AuditParams),
+    responses(
+        (status = 200, body = AuditResponse),
+        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin on `*`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No `[audit]` section", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn read(
+    state: web::Data<AppState>,
+    Acting(principal): Acting,
+    params: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
+    if !principal.may_all(Role::Admin) {
+        return Err(ApiError::forbidden(format!(
+            "{principal} lacks the admin role on `*`, which reading the audit log needs"
+        )));
+    }
+    let Some(log) = state.audit.clone() else {
+        return Err(ApiError::not_configured(
+            "the audit file is not configured (add an [audit] section with a path)",
+        ));
+    };
+    let query = query(params.into_inner())?;
+    let records = log
+        .read(&query)
+        .await
+        .map_err(ApiError::audit_unavailable)?;
+    Ok(HttpResponse::Ok().json(AuditResponse {
+        records: records.into_iter().map(AuditRecordDto::from).collect(),
+    }))
+}
