@@ -1,6 +1,7 @@
 //! Black-box tests: the whole service on port 0, driven over HTTP.
 
 mod admin;
+mod audit;
 mod auth;
 mod backends;
 mod batch;
