@@ -314,3 +314,39 @@ async fn an_unopenable_audit_path_fails_start_up() {
     let message = format!("{error:#}");
     assert!(message.contains("[audit] path"), "{message}");
 }
+
+#[tokio::test]
+async fn a_protected_mode_refusal_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.auth = Some(AuthSettings {
+        trusted_networks: vec!["127.0.0.1/32".to_owned()],
+        ..AuthSettings::default()
+    });
+    settings.audit = Some(AuditSettings {
+        path: path.clone(),
+        max_bytes: None,
+    });
+    let outside = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    let app = crate::helpers::spawn_app_from(settings, Some(outside)).await;
+    let r = app
+        .client
+        .post(app.url("/admin/v1/caches/default/flush"))
+        .send()
+        .await
+        .unwrap();
+    let id = request_id(&r);
+    assert_problem(r, StatusCode::FORBIDDEN, "protected_mode").await;
+    let records = file_records(&path);
+    let mine = of_request(&records, &id);
+    assert_eq!(mine.len(), 1, "{records:?}");
+    assert_eq!(mine[0]["principal"], "anonymous");
+    assert_eq!(mine[0]["action"], "forbidden");
+    assert_eq!(mine[0]["outcome"], "protected_mode");
+    assert!(
+        mine[0]["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.2:"))
+    );
+}

@@ -5,7 +5,7 @@
 //! admin bucket first (`[auth.rate_limits]`, [`crate::rate_limit`]).
 //! With an audit log, create/reconfigure, delete and flush append an
 //! `attempt` record before they run and an outcome record before the
-//! response ([`crate::audit::Audit`]); either failing is 503
+//! response ([`crate::audited::Audit`]); either failing is 503
 //! `audit_unavailable`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,7 +17,7 @@ use strata_application::commands::flush_cache::FlushCache;
 use strata_application::queries::get_configuration::GetConfiguration;
 use strata_domain::AuditAction;
 
-use crate::audit::Audit;
+use crate::audited::Audit;
 
 use crate::auth::Acting;
 use crate::codec::decode;

@@ -54,7 +54,7 @@ impl FromRequest for Acting {
         let (Some(log), Err(error)) = (state.audit.clone(), &result) else {
             return Either::Left(ready(result));
         };
-        let Some(record) = crate::audit::refusal(state, req, error) else {
+        let Some(record) = crate::audited::refusal(state, req, error) else {
             return Either::Left(ready(result));
         };
         // Best effort: a refusal whose record cannot be written is still refused.

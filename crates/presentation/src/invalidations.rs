@@ -1,6 +1,6 @@
 //! `/v1/caches/{cache}/invalidations`: remove entries by keys, glob
 //! pattern or tags. With an audit log, invalidations by pattern or tags
-//! are audited as admin operations are ([`crate::audit::Audit`]);
+//! are audited as admin operations are ([`crate::audited::Audit`]);
 //! invalidations by keys are not.
 
 use actix_web::http::StatusCode;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
 use strata_domain::{AuditAction, InvalidationSelector, KeyPattern};
 
-use crate::audit::Audit;
+use crate::audited::Audit;
 
 use crate::auth::Acting;
 use crate::codec::{decode, encode};

@@ -18,6 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub mod admin;
 pub mod audit;
+mod audited;
 pub mod auth;
 pub mod batch;
 pub mod caches;

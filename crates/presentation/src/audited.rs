@@ -1,0 +1,123 @@
+//! Writing the audit trail: [`Audit`] records an admin operation before
+//! it runs and with its outcome, [`refusal`] records a 401 or a
+//! protected-mode 403. Without an audit log (`AppState::audit` is `None`,
+//! no `[audit]` section) nothing is recorded. It imports no handler and
+//! not `auth.rs`, which uses it.
+
+use std::sync::Arc;
+
+use actix_web::{HttpMessage, HttpRequest};
+use strata_domain::{
+    AUDIT_ATTEMPT, AUDIT_OK, AuditAction, AuditLog, AuditRecord, CacheName, Principal,
+};
+use tracing_actix_web::RequestId;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The request id `TracingLogger` assigned (the `X-Request-Id` header).
+fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(ToString::to_string)
+}
+
+/// The peer's address.
+fn peer(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.to_string())
+}
+
+/// An admin operation under audit: [`Audit::begin`] appends an `attempt`
+/// record, [`Audit::finish`] the outcome record. Either failing is 503
+/// `audit_unavailable`; a failed `begin` means the operation must not run.
+pub(crate) struct Audit {
+    log: Option<Arc<dyn AuditLog>>,
+    record: AuditRecord,
+}
+
+impl Audit {
+    /// Appends the `attempt` record of `action` by `principal` on `cache`.
+    ///
+    /// # Errors
+    /// 503 `audit_unavailable` when the record cannot be written.
+    pub(crate) async fn begin(
+        state: &AppState,
+        req: &HttpRequest,
+        principal: &Principal,
+        action: AuditAction,
+        cache: &CacheName,
+        params: Vec<(String, String)>,
+    ) -> Result<Self, ApiError> {
+        let record = AuditRecord {
+            time: state.clock.now(),
+            principal: principal.to_string(),
+            action,
+            cache: Some(cache.as_str().to_owned()),
+            params,
+            outcome: AUDIT_ATTEMPT.to_owned(),
+            request_id: request_id(req),
+            peer: peer(req),
+        };
+        let log = state.audit.clone();
+        if let Some(log) = &log {
+            log.append(&record)
+                .await
+                .map_err(ApiError::audit_unavailable)?;
+        }
+        Ok(Self { log, record })
+    }
+
+    /// Appends the outcome record (`ok` or the error's code) and passes
+    /// `result` on.
+    ///
+    /// # Errors
+    /// `result`'s error, or 503 `audit_unavailable` when the record cannot
+    /// be written.
+    pub(crate) async fn finish<T>(
+        mut self,
+        state: &AppState,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let Some(log) = self.log else {
+            return result;
+        };
+        self.record.time = state.clock.now();
+        self.record.outcome = match &result {
+            Ok(_) => AUDIT_OK.to_owned(),
+            Err(e) => e.code().to_owned(),
+        };
+        log.append(&self.record)
+            .await
+            .map_err(ApiError::audit_unavailable)?;
+        result
+    }
+}
+
+/// The record of a request refused before any operation (401
+/// `unauthorized`, 403 `protected_mode`), or `None` for other errors.
+pub(crate) fn refusal(
+    state: &AppState,
+    req: &HttpRequest,
+    error: &ApiError,
+) -> Option<AuditRecord> {
+    let action = match error.code() {
+        "unauthorized" => AuditAction::Unauthorized,
+        "protected_mode" => AuditAction::Forbidden,
+        _ => return None,
+    };
+    Some(AuditRecord {
+        time: state.clock.now(),
+        principal: Principal::Anonymous.to_string(),
+        action,
+        cache: req
+            .match_info()
+            .get("cache")
+            .and_then(|c| CacheName::parse(c).ok())
+            .map(|c| c.as_str().to_owned()),
+        params: vec![
+            ("method".to_owned(), req.method().to_string()),
+            ("path".to_owned(), req.path().to_owned()),
+        ],
+        outcome: error.code().to_owned(),
+        request_id: request_id(req),
+        peer: peer(req),
+    })
+}
