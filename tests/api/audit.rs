@@ -247,7 +247,28 @@ async fn admin_operations_and_refusals_are_recorded() {
         .send()
         .await
         .unwrap();
+    let as_reader_id = request_id(&as_reader);
     assert_problem(as_reader, StatusCode::FORBIDDEN, "forbidden").await;
+    let put = bearer(app.client.put(app.entry("default", "k")), READER)
+        .header("content-type", "text/plain")
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    let put_id = request_id(&put);
+    assert_problem(put, StatusCode::FORBIDDEN, "forbidden").await;
+
+    // Other 403s are recorded once each, as `forbidden`.
+    let records = file_records(&path);
+    for (id, cache) in [(&as_reader_id, Value::Null), (&put_id, json!("default"))] {
+        let mine = of_request(&records, id);
+        assert_eq!(mine.len(), 1, "{records:?}");
+        assert_eq!(mine[0]["principal"], "viewer");
+        assert_eq!(mine[0]["action"], "forbidden");
+        assert_eq!(mine[0]["outcome"], "forbidden");
+        assert_eq!(mine[0]["cache"], cache);
+    }
+    assert_audited(&records, &forbidden_id, "viewer", "flush", "forbidden");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Writing the audit trail: [`Audit`] records an admin operation before
 //! it runs and with its outcome, [`refusal`] records a 401 or a
-//! protected-mode 403. Without an audit log (`AppState::audit` is `None`,
+//! protected-mode 403, [`record_forbidden`] any other 403 `forbidden`
+//! (e.g. a reader's PUT). Without an audit log (`AppState::audit` is `None`,
 //! no `[audit]` section) nothing is recorded. It imports no handler and
 //! not `auth.rs`, which uses it.
 
@@ -23,6 +24,60 @@ fn request_id(req: &HttpRequest) -> Option<String> {
 /// The peer's address.
 fn peer(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|a| a.to_string())
+}
+
+/// Who acted, as `Acting` found it (in the request's extensions, only
+/// with an audit log), for [`record_forbidden`].
+#[derive(Clone, Debug)]
+pub(crate) struct Actor(pub(crate) String);
+
+/// Marks a request whose outcome an [`Audit`] recorded already.
+#[derive(Clone, Copy, Debug)]
+struct Recorded;
+
+/// Records a 403 `forbidden` answer that no [`Audit`] recorded (the cache
+/// API, `GET /admin/v1/audit`). Best effort: a failing append is logged.
+pub(crate) async fn record_forbidden(req: &HttpRequest, error: &ApiError) {
+    if error.code() != "forbidden" || req.extensions().get::<Recorded>().is_some() {
+        return;
+    }
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() else {
+        return;
+    };
+    let Some(log) = state.audit.clone() else {
+        return;
+    };
+    let principal = req
+        .extensions()
+        .get::<Actor>()
+        .map_or_else(|| Principal::Anonymous.to_string(), |a| a.0.clone());
+    let record = AuditRecord {
+        time: state.clock.now(),
+        principal,
+        action: AuditAction::Forbidden,
+        cache: path_cache(req),
+        params: method_and_path(req),
+        outcome: error.code().to_owned(),
+        request_id: request_id(req),
+        peer: peer(req),
+    };
+    if let Err(e) = log.append(&record).await {
+        tracing::warn!(target: "strata::audit", error = %e, "cannot record a forbidden request");
+    }
+}
+
+fn path_cache(req: &HttpRequest) -> Option<String> {
+    req.match_info()
+        .get("cache")
+        .and_then(|c| CacheName::parse(c).ok())
+        .map(|c| c.as_str().to_owned())
+}
+
+fn method_and_path(req: &HttpRequest) -> Vec<(String, String)> {
+    vec![
+        ("method".to_owned(), req.method().to_string()),
+        ("path".to_owned(), req.path().to_owned()),
+    ]
 }
 
 /// An admin operation under audit: [`Audit::begin`] appends an `attempt`
@@ -61,6 +116,7 @@ impl Audit {
             log.append(&record)
                 .await
                 .map_err(ApiError::audit_unavailable)?;
+            req.extensions_mut().insert(Recorded);
         }
         Ok(Self { log, record })
     }
@@ -107,15 +163,8 @@ pub(crate) fn refusal(
         time: state.clock.now(),
         principal: Principal::Anonymous.to_string(),
         action,
-        cache: req
-            .match_info()
-            .get("cache")
-            .and_then(|c| CacheName::parse(c).ok())
-            .map(|c| c.as_str().to_owned()),
-        params: vec![
-            ("method".to_owned(), req.method().to_string()),
-            ("path".to_owned(), req.path().to_owned()),
-        ],
+        cache: path_cache(req),
+        params: method_and_path(req),
         outcome: error.code().to_owned(),
         request_id: request_id(req),
         peer: peer(req),

@@ -25,7 +25,7 @@ use futures_util::future::{Either, LocalBoxFuture};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use strata_domain::{AuthError, Credential, Principal, Secret};
@@ -51,6 +51,10 @@ impl FromRequest for Acting {
             return Either::Left(ready(Ok(Acting(Principal::Anonymous))));
         };
         let result = acting(req, state);
+        if let (Some(_), Ok(Acting(principal))) = (&state.audit, &result) {
+            req.extensions_mut()
+                .insert(crate::audited::Actor(principal.to_string()));
+        }
         let (Some(log), Err(error)) = (state.audit.clone(), &result) else {
             return Either::Left(ready(result));
         };

@@ -154,7 +154,9 @@ async fn not_found(req: HttpRequest) -> ApiError {
     ApiError::route_not_found(req.path())
 }
 
-/// Echoes the request id that `TracingLogger` assigned as `X-Request-Id`,
+/// Records a 403 `forbidden` no admin operation recorded in the audit
+/// file (with `[audit]`), then echoes the request id that `TracingLogger`
+/// assigned as `X-Request-Id`,
 /// so a client can quote it when reporting a 5xx. A 5xx [`ApiError`] gets
 /// the id in its opaque body too, and its full error chain goes to the log
 /// with the id ([`finish_server_error`]).
@@ -164,6 +166,14 @@ async fn request_id_header(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let mut response = next.call(req).await?;
+    if let Some(error) = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        && error.status() == actix_web::http::StatusCode::FORBIDDEN
+    {
+        audited::record_forbidden(response.request(), error).await;
+    }
     let Some(id) = id else {
         return Ok(response.map_into_left_body());
     };
