@@ -44,6 +44,7 @@ mod backends;
 mod clock;
 mod events;
 pub mod eviction;
+mod jwt;
 mod memory;
 mod provider;
 mod repository;
@@ -63,6 +64,10 @@ pub use backends::{
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;
+pub use jwt::{
+    ClaimMapping, CompositeAuthenticator, JwtAuthenticator, JwtAuthenticatorBuilder,
+    JwtConfigError, MIN_HS256_SECRET_BYTES,
+};
 pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
