@@ -12,8 +12,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use strata_domain::{Grant, KeyPattern, Role};
-use strata_infrastructure::{ApiKeyAuthenticator, ApiKeyDigest};
+use strata_domain::{Authenticator, Grant, KeyPattern, Role, Secret};
+use strata_infrastructure::{
+    ApiKeyAuthenticator, ApiKeyDigest, ClaimMapping, CompositeAuthenticator, JwtAuthenticator,
+};
 use strata_presentation::rate_limit::{PrincipalLimiter, RateLimits};
 use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
@@ -91,6 +93,138 @@ pub struct AuthSettings {
     /// `[auth.rate_limits]`: per-principal token buckets; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimitSettings>,
+    /// `[auth.jwt]`: JWT bearer tokens; none accepted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt: Option<JwtSettings>,
+}
+
+/// A secret setting (the HS256 secret): `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(pub Secret);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Self(Secret::new(s)))
+    }
+}
+
+/// `[auth.jwt]`: JWT bearer tokens, presented as `Authorization: Bearer`
+/// (see docs/security.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSettings {
+    /// The HS256 secret (at least 32 bytes); set it from the environment:
+    /// `STRATA__AUTH__JWT__HS256_SECRET=...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hs256_secret: Option<SecretString>,
+    /// A JWKS file of RS256/ES256 public keys, chosen by the token's `kid`;
+    /// re-read when its modification time changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// The required `iss`; not checked when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The required `aud`; not checked when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Seconds of clock skew allowed on `exp` and `nbf` (default 30).
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+    /// The claim listing `"<role>:<cache glob>"` grants (default `strata`).
+    #[serde(default = "default_grants_claim")]
+    pub grants_claim: String,
+    /// The claim naming the token's namespace (e.g. `ns`): namespace
+    /// `team1` gets `namespace_role` on the caches `team1-*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_claim: Option<String>,
+    /// The role a namespace claim gives (default `writer`).
+    #[serde(default = "default_namespace_role")]
+    pub namespace_role: String,
+}
+
+fn default_leeway_secs() -> u64 {
+    30
+}
+fn default_grants_claim() -> String {
+    "strata".to_owned()
+}
+fn default_namespace_role() -> String {
+    "writer".to_owned()
+}
+
+impl JwtSettings {
+    /// Settings accepting HS256 tokens signed with `secret`, every other
+    /// field at its default.
+    pub fn hs256(secret: impl Into<String>) -> Self {
+        Self {
+            hs256_secret: Some(SecretString(Secret::new(secret))),
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: default_leeway_secs(),
+            grants_claim: default_grants_claim(),
+            namespace_claim: None,
+            namespace_role: default_namespace_role(),
+        }
+    }
+
+    /// The authenticator these settings describe.
+    ///
+    /// # Errors
+    /// An unknown `namespace_role`, an empty claim name, a short
+    /// `hs256_secret`, no key at all, or a `jwks_file` that cannot be read
+    /// or has no usable key, naming the field.
+    pub fn authenticator(&self) -> anyhow::Result<JwtAuthenticator> {
+        let at = |field: &str| format!("[auth.jwt] {field}");
+        let namespace_role =
+            Role::parse(&self.namespace_role).with_context(|| at("namespace_role"))?;
+        if self.grants_claim.is_empty() {
+            anyhow::bail!("{}: must not be empty", at("grants_claim"));
+        }
+        if self.namespace_claim.as_deref() == Some("") {
+            anyhow::bail!("{}: must not be empty", at("namespace_claim"));
+        }
+        let mut builder = JwtAuthenticator::builder()
+            .leeway_secs(self.leeway_secs)
+            .claims(ClaimMapping {
+                grants_claim: self.grants_claim.clone(),
+                namespace_claim: self.namespace_claim.clone(),
+                namespace_role,
+            });
+        if let Some(secret) = &self.hs256_secret {
+            builder = builder.hs256_secret(secret.0.expose().as_bytes());
+        }
+        if let Some(path) = &self.jwks_file {
+            builder = builder.jwks_file(path);
+        }
+        if let Some(issuer) = &self.issuer {
+            builder = builder.issuer(issuer);
+        }
+        if let Some(audience) = &self.audience {
+            builder = builder.audience(audience);
+        }
+        builder.build().map_err(|e| {
+            use strata_infrastructure::JwtConfigError;
+            let field = match &e {
+                JwtConfigError::ShortSecret => "hs256_secret",
+                JwtConfigError::NoKeys => "hs256_secret or jwks_file",
+                JwtConfigError::Jwks { .. } => "jwks_file",
+            };
+            anyhow::anyhow!("{}: {e}", at(field))
+        })
+    }
 }
 
 impl Default for AuthSettings {
@@ -100,6 +234,7 @@ impl Default for AuthSettings {
             trusted_networks: default_trusted_networks(),
             mode: AuthMode::default(),
             rate_limits: None,
+            jwt: None,
         }
     }
 }
@@ -244,8 +379,44 @@ impl AuthSettings {
         Ok(builder.build())
     }
 
+    /// Whether any credential is configured (an API key or `[auth.jwt]`):
+    /// then requests authenticate, and protected mode does not apply.
+    pub fn has_credentials(&self) -> bool {
+        !self.api_keys.is_empty() || self.jwt.is_some()
+    }
+
+    /// The authenticator of every configured credential: API keys, JWT, or
+    /// both (API keys first); `None` when [`has_credentials`](Self::has_credentials) is false.
+    ///
+    /// # Errors
+    /// As [`authenticator`](Self::authenticator) and
+    /// [`JwtSettings::authenticator`].
+    pub fn credentials_authenticator(&self) -> anyhow::Result<Option<Arc<dyn Authenticator>>> {
+        let api_keys = if self.api_keys.is_empty() {
+            None
+        } else {
+            let keys = self.authenticator()?;
+            tracing::info!(keys = ?keys.ids().collect::<Vec<_>>(), "API keys on");
+            Some(keys)
+        };
+        let jwt = self
+            .jwt
+            .as_ref()
+            .map(JwtSettings::authenticator)
+            .transpose()?;
+        if jwt.is_some() {
+            tracing::info!("JWT bearer tokens on");
+        }
+        Ok(match (api_keys, jwt) {
+            (None, None) => None,
+            (Some(keys), None) => Some(Arc::new(keys)),
+            (None, Some(jwt)) => Some(Arc::new(jwt)),
+            (keys, jwt) => Some(Arc::new(CompositeAuthenticator::new(keys, jwt))),
+        })
+    }
+
     /// The protected mode these settings describe: on when `mode` is `on`
-    /// and no API key is configured.
+    /// and no credential is configured ([`has_credentials`](Self::has_credentials)).
     ///
     /// # Errors
     /// An entry of `trusted_networks` that is neither a CIDR nor an
@@ -260,7 +431,7 @@ impl AuthSettings {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(ProtectedMode {
-            enabled: self.mode == AuthMode::On && self.api_keys.is_empty(),
+            enabled: self.mode == AuthMode::On && !self.has_credentials(),
             trusted,
         })
     }
@@ -648,6 +819,72 @@ mod tests {
             };
             assert!(msg.contains(field), "{body}: {msg}");
         }
+    }
+
+    fn jwt_from(toml: &str) -> anyhow::Result<AuthSettings> {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(anyhow::Error::from)?;
+        Ok(settings.auth.unwrap_or_default())
+    }
+
+    const JWT_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn jwt_section_counts_as_credentials_and_never_prints_its_secret() {
+        let auth = jwt_from(&format!(
+            "[auth.jwt]\nhs256_secret = \"{JWT_SECRET}\"\nnamespace_claim = \"ns\"\n"
+        ))
+        .unwrap();
+        assert!(auth.has_credentials());
+        assert!(!auth.protected_mode().unwrap().enabled);
+        assert!(auth.credentials_authenticator().unwrap().is_some());
+        let jwt = auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.leeway_secs, 30);
+        assert_eq!(jwt.grants_claim, "strata");
+        assert_eq!(jwt.namespace_role, "writer");
+        let debug = format!("{auth:?}");
+        assert!(!debug.contains(JWT_SECRET), "{debug}");
+        assert!(!AuthSettings::default().has_credentials());
+        assert!(
+            AuthSettings::default()
+                .credentials_authenticator()
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn invalid_jwt_settings_name_the_field() {
+        for (body, field) in [
+            ("hs256_secret = \"short\"".to_owned(), "hs256_secret"),
+            ("issuer = \"x\"".to_owned(), "hs256_secret or jwks_file"),
+            (
+                "jwks_file = \"/nonexistent/jwks.json\"".to_owned(),
+                "jwks_file",
+            ),
+            (
+                format!("hs256_secret = \"{JWT_SECRET}\"\nnamespace_role = \"owner\""),
+                "namespace_role",
+            ),
+            (
+                format!("hs256_secret = \"{JWT_SECRET}\"\ngrants_claim = \"\""),
+                "grants_claim",
+            ),
+        ] {
+            let auth = jwt_from(&format!("[auth.jwt]\n{body}\n")).unwrap();
+            let msg = match auth.credentials_authenticator() {
+                Ok(_) => panic!("{body} was accepted"),
+                Err(e) => format!("{e:#}"),
+            };
+            assert!(
+                msg.contains("[auth.jwt]") && msg.contains(field),
+                "{body}: {msg}"
+            );
+            assert!(!msg.contains(JWT_SECRET), "{msg}");
+        }
+        assert!(jwt_from("[auth.jwt]\nhs256_secert = \"x\"\n").is_err());
     }
 
     #[test]

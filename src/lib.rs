@@ -15,7 +15,7 @@ use actix_web::dev::Server;
 use anyhow::Context;
 use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{CacheService, Dependencies};
-use strata_domain::{AuditLog, Authenticator, CacheName, Clock, Principal};
+use strata_domain::{AuditLog, CacheName, Clock, Principal};
 use strata_infrastructure::{
     InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, StrataStoreProvider, SystemClock,
     TracingEventPublisher,
@@ -57,7 +57,7 @@ impl ApplicationBuilder {
     /// An invalid cache configuration (naming the cache and field), an
     /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
     /// and the field), protected mode refusing a non-loopback address
-    /// without API keys, an `[audit] path` that cannot be opened, a
+    /// without credentials (API keys or `[auth.jwt]`), an `[audit] path` that cannot be opened, a
     /// backend that cannot be opened, or an address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
@@ -123,13 +123,7 @@ impl ApplicationBuilder {
             Some(limits) => limits.limits()?,
             None => Default::default(),
         };
-        let authenticator = if auth.api_keys.is_empty() {
-            None
-        } else {
-            let authenticator = auth.authenticator()?;
-            tracing::info!(keys = ?authenticator.ids().collect::<Vec<_>>(), "authentication on");
-            Some(Arc::new(authenticator) as Arc<dyn Authenticator>)
-        };
+        let authenticator = auth.credentials_authenticator()?;
         let protected_mode = auth.protected_mode()?;
         let audit = match &settings.audit {
             Some(audit) => {
@@ -166,27 +160,29 @@ impl ApplicationBuilder {
     }
 }
 
-/// Protected mode at start-up: without API keys, a non-loopback listen
+/// Protected mode at start-up: without credentials
+/// ([`AuthSettings::has_credentials`]), a non-loopback listen
 /// address (`0.0.0.0` and `::` included) needs `auth.mode = "off"`, and
 /// then gets a warning.
 ///
 /// # Errors
-/// A non-loopback `listen` with no API keys and `auth.mode = "on"`.
+/// A non-loopback `listen` with no credentials and `auth.mode = "on"`.
 fn check_public_listen(auth: &AuthSettings, listen: SocketAddr) -> anyhow::Result<()> {
-    if !auth.api_keys.is_empty() || listen.ip().to_canonical().is_loopback() {
+    if auth.has_credentials() || listen.ip().to_canonical().is_loopback() {
         return Ok(());
     }
     match auth.mode {
         AuthMode::On => anyhow::bail!(
             "refusing to listen on {listen} without authentication (protected mode): \
-             configure API keys in [auth.api_keys] (`strata keys generate --id <id>`), \
+             configure API keys in [auth.api_keys] (`strata keys generate --id <id>`) \
+             or JWT bearer tokens in [auth.jwt], \
              listen on a loopback address, or set auth.mode = \"off\" to let anyone who \
              can reach the port do everything"
         ),
         AuthMode::Off => {
             tracing::warn!(
                 %listen,
-                "auth.mode = \"off\" and no API keys: anyone who can reach this port can \
+                "auth.mode = \"off\" and no credentials: anyone who can reach this port can \
                  read, write, flush, delete and reconfigure every cache"
             );
             Ok(())

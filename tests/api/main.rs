@@ -10,6 +10,7 @@ mod errors;
 mod eviction_switch;
 mod helpers;
 mod invalidation;
+mod jwt;
 mod keys;
 mod metric_labels;
 mod monitoring;
