@@ -1,11 +1,12 @@
 //! The acting principal of a request.
 //!
-//! Without an authenticator (no API keys), every request acts as
+//! Without an authenticator (no API keys, no `[auth.jwt]`), every request acts as
 //! [`Principal::Anonymous`], but in protected mode
 //! ([`ProtectedMode`](crate::protected::ProtectedMode)) only when its peer
 //! is in a trusted network (loopback by default); other peers get 403
 //! `protected_mode`. With an authenticator, the [`Acting`] extractor reads
-//! an API key from, in this order:
+//! an API key or JWT bearer token (the authenticator tells them apart)
+//! from, in this order:
 //!
 //! - `Authorization: Bearer <key>`;
 //! - `Authorization: Basic <base64(user:key)>` (the key is the password,
