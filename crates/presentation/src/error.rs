@@ -128,7 +128,7 @@ impl ApiError {
         error
     }
 
-    /// 403 `protected_mode`: no API keys are configured and `peer` is not
+    /// 403 `protected_mode`: no credentials (API keys, JWT) are configured and `peer` is not
     /// in `auth.trusted_networks`. The detail says how to fix it.
     pub fn protected_mode(peer: Option<std::net::IpAddr>) -> Self {
         let peer = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
@@ -137,10 +137,10 @@ impl ApiError {
             "protected_mode",
             "Protected mode",
             format!(
-                "Strata is in protected mode: no API keys are configured and your address \
-                 ({peer}) is not in `auth.trusted_networks`. To fix it, configure \
-                 `[auth.api_keys]` (`strata keys generate --id <id>`), add your network to \
-                 `auth.trusted_networks`, or set `auth.mode = \"off\"` to let anyone who \
+                "Strata is in protected mode: no API keys or JWT keys are configured and your \
+                 address ({peer}) is not in `auth.trusted_networks`. To fix it, configure \
+                 `[auth.api_keys]` (`strata keys generate --id <id>`) or `[auth.jwt]`, add your \
+                 network to `auth.trusted_networks`, or set `auth.mode = \"off\"` to let anyone who \
                  can reach the port do everything"
             ),
         )
