@@ -77,7 +77,7 @@ fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
     let Some(authenticator) = state.authenticator.clone() else {
         let peer = req.peer_addr().map(|addr| addr.ip());
         if state.protected_mode.admits(peer) {
-            return limit_request(req, Acting(Principal::Anonymous));
+            return limit_request(state, Acting(Principal::Anonymous));
         }
         tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
         return Err(ApiError::protected_mode(peer));
@@ -90,15 +90,13 @@ fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
             tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
             ApiError::unauthorized(e)
         });
-    result.and_then(|acting| limit_request(req, acting))
+    result.and_then(|acting| limit_request(state, acting))
 }
 
 /// `acting`, once it took a token from its `[auth.rate_limits]` request
 /// bucket (when there is one).
-fn limit_request(req: &HttpRequest, acting: Acting) -> Result<Acting, ApiError> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        state.rate_limits.request(&acting.0)?;
-    }
+fn limit_request(state: &AppState, acting: Acting) -> Result<Acting, ApiError> {
+    state.rate_limits.request(&acting.0)?;
     Ok(acting)
 }
 
