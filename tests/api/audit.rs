@@ -6,23 +6,13 @@ use std::path::{Path, PathBuf};
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use strata::config::{ApiKeySettings, AuditSettings, AuthSettings, GrantSettings, Settings};
+use strata::config::{AuditSettings, AuthSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{TestApp, api_key, assert_problem, bearer, spawn_app_with};
 
 const READER: &str = "audit-reader-key-0123456789";
 const ADMIN: &str = "audit-admin-key-0123456789";
-
-fn key(secret: &str, caches: &str, role: &str) -> ApiKeySettings {
-    ApiKeySettings {
-        sha256: ApiKeyDigest::of(secret).to_hex(),
-        grants: vec![GrantSettings {
-            caches: caches.to_owned(),
-            role: role.to_owned(),
-        }],
-    }
-}
 
 /// A `sessions` cache, keys `ops` (admin on `*`) and `viewer` (reader on
 /// `*`), and the audit file in a fresh temp dir.
@@ -34,19 +24,16 @@ async fn spawn_audited() -> (TestApp, tempfile::TempDir, PathBuf) {
         .caches
         .insert("sessions".to_owned(), Default::default());
     let mut auth = AuthSettings::default();
-    auth.api_keys.insert("ops".into(), key(ADMIN, "*", "admin"));
     auth.api_keys
-        .insert("viewer".into(), key(READER, "*", "reader"));
+        .insert("ops".into(), api_key(ADMIN, &[("*", "admin")]));
+    auth.api_keys
+        .insert("viewer".into(), api_key(READER, &[("*", "reader")]));
     settings.auth = Some(auth);
     settings.audit = Some(AuditSettings {
         path: path.clone(),
         max_bytes: None,
     });
     (spawn_app_with(settings).await, dir, path)
-}
-
-fn bearer(request: RequestBuilder, secret: &str) -> RequestBuilder {
-    request.header("authorization", format!("Bearer {secret}"))
 }
 
 fn request_id(response: &Response) -> String {
@@ -304,7 +291,8 @@ async fn an_unwritable_audit_file_refuses_the_flush() {
 async fn without_audit_the_read_route_is_404() {
     let mut settings = Settings::load(None).expect("default settings");
     let mut auth = AuthSettings::default();
-    auth.api_keys.insert("ops".into(), key(ADMIN, "*", "admin"));
+    auth.api_keys
+        .insert("ops".into(), api_key(ADMIN, &[("*", "admin")]));
     settings.auth = Some(auth);
     let app = spawn_app_with(settings).await;
     let r = bearer(app.client.get(app.url("/admin/v1/audit")), ADMIN)

@@ -1,29 +1,18 @@
 //! Authentication with `[auth.api_keys]`: 401 without a valid key, 403
 //! without the grant, and the caches a caller cannot see.
 
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use strata::config::{ApiKeySettings, AuthSettings, GrantSettings, Settings};
+use strata::config::{AuthSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
 
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{
+    TestApp, api_key, assert_problem, assert_unauthorized, bearer, spawn_app_with,
+};
 
 const READER: &str = "reader-key-0123456789";
 const BUILDER: &str = "builder-key-0123456789";
 const ADMIN: &str = "admin-key-0123456789";
-
-fn key(secret: &str, grants: &[(&str, &str)]) -> ApiKeySettings {
-    ApiKeySettings {
-        sha256: ApiKeyDigest::of(secret).to_hex(),
-        grants: grants
-            .iter()
-            .map(|(caches, role)| GrantSettings {
-                caches: (*caches).to_owned(),
-                role: (*role).to_owned(),
-            })
-            .collect(),
-    }
-}
 
 /// Caches `default`, `sessions`, `build-x`, `secret`; keys `reader`
 /// (reader on `sessions` and `default`), `builder` (writer on `build-*`,
@@ -36,31 +25,16 @@ async fn spawn_authenticated() -> TestApp {
     let mut auth = AuthSettings::default();
     auth.api_keys.insert(
         "reader".into(),
-        key(READER, &[("sessions", "reader"), ("default", "reader")]),
+        api_key(READER, &[("sessions", "reader"), ("default", "reader")]),
     );
     auth.api_keys.insert(
         "builder".into(),
-        key(BUILDER, &[("build-*", "writer"), ("sessions", "reader")]),
+        api_key(BUILDER, &[("build-*", "writer"), ("sessions", "reader")]),
     );
     auth.api_keys
-        .insert("admin".into(), key(ADMIN, &[("*", "admin")]));
+        .insert("admin".into(), api_key(ADMIN, &[("*", "admin")]));
     settings.auth = Some(auth);
     spawn_app_with(settings).await
-}
-
-fn bearer(request: RequestBuilder, secret: &str) -> RequestBuilder {
-    request.header("authorization", format!("Bearer {secret}"))
-}
-
-async fn assert_unauthorized(response: reqwest::Response) {
-    assert_eq!(
-        response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok()),
-        Some("Bearer realm=\"strata\"")
-    );
-    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
 #[tokio::test]

@@ -4,9 +4,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use strata::config::Settings;
+use strata::config::{ApiKeySettings, GrantSettings, Settings};
+use strata_infrastructure::ApiKeyDigest;
 use strata_testkit::ManualClock;
 
 pub(crate) struct TestApp {
@@ -176,4 +177,36 @@ where
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// `[auth.api_keys.<id>]` for `secret` (stored as its SHA-256) with
+/// `grants` as (cache glob, role) pairs.
+pub(crate) fn api_key(secret: &str, grants: &[(&str, &str)]) -> ApiKeySettings {
+    ApiKeySettings {
+        sha256: ApiKeyDigest::of(secret).to_hex(),
+        grants: grants
+            .iter()
+            .map(|(caches, role)| GrantSettings {
+                caches: (*caches).to_owned(),
+                role: (*role).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// `request` with `Authorization: Bearer <credential>` (an API key or a JWT).
+pub(crate) fn bearer(request: RequestBuilder, credential: &str) -> RequestBuilder {
+    request.header("authorization", format!("Bearer {credential}"))
+}
+
+/// Asserts a 401 `unauthorized` problem with the Bearer challenge.
+pub(crate) async fn assert_unauthorized(response: Response) {
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer realm=\"strata\"")
+    );
+    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }

@@ -2,12 +2,13 @@
 //! and namespace claims, beside API keys.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use strata::config::{ApiKeySettings, AuthSettings, GrantSettings, JwtSettings, Settings};
-use strata_infrastructure::ApiKeyDigest;
+use strata::config::{AuthSettings, JwtSettings, Settings};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{
+    TestApp, api_key, assert_problem, assert_unauthorized, bearer, spawn_app_with,
+};
 
 const SECRET: &str = "jwt-test-secret-0123456789abcdef0123";
 const API_KEY: &str = "api-key-beside-jwt-0123456789";
@@ -25,16 +26,8 @@ async fn spawn_jwt() -> TestApp {
         jwt: Some(jwt),
         ..AuthSettings::default()
     };
-    auth.api_keys.insert(
-        "ops".into(),
-        ApiKeySettings {
-            sha256: ApiKeyDigest::of(API_KEY).to_hex(),
-            grants: vec![GrantSettings {
-                caches: "default".into(),
-                role: "reader".into(),
-            }],
-        },
-    );
+    auth.api_keys
+        .insert("ops".into(), api_key(API_KEY, &[("default", "reader")]));
     settings.auth = Some(auth);
     spawn_app_with(settings).await
 }
@@ -56,21 +49,6 @@ fn token(sub: &str, extra: Value) -> String {
         &EncodingKey::from_secret(SECRET.as_bytes()),
     )
     .expect("token encodes")
-}
-
-fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
-    request.header("authorization", format!("Bearer {token}"))
-}
-
-async fn assert_unauthorized(response: reqwest::Response) {
-    assert_eq!(
-        response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok()),
-        Some("Bearer realm=\"strata\"")
-    );
-    assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
 #[tokio::test]

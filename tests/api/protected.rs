@@ -6,10 +6,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use reqwest::StatusCode;
-use strata::config::{ApiKeySettings, AuthMode, AuthSettings, Settings};
-use strata_infrastructure::ApiKeyDigest;
+use strata::config::{AuthMode, AuthSettings, Settings};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app_from};
+use crate::helpers::{TestApp, api_key, assert_problem, spawn_app_from};
 
 const INSIDE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
 const OUTSIDE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -23,16 +22,8 @@ fn settings(mode: AuthMode, with_key: bool) -> Settings {
         ..AuthSettings::default()
     };
     if with_key {
-        auth.api_keys.insert(
-            "ops".into(),
-            ApiKeySettings {
-                sha256: ApiKeyDigest::of(KEY).to_hex(),
-                grants: vec![strata::config::GrantSettings {
-                    caches: "*".into(),
-                    role: "admin".into(),
-                }],
-            },
-        );
+        auth.api_keys
+            .insert("ops".into(), api_key(KEY, &[("*", "admin")]));
     }
     settings.auth = Some(auth);
     settings

@@ -1,39 +1,26 @@
 //! `[auth.rate_limits]`: per-principal token buckets on admin operations
 //! and, optionally, on every request; 429 `rate_limited` with `Retry-After`.
 
-use reqwest::{RequestBuilder, Response, StatusCode};
-use strata::config::{ApiKeySettings, AuthSettings, GrantSettings, RateLimitSettings, Settings};
-use strata_infrastructure::ApiKeyDigest;
+use reqwest::{Response, StatusCode};
+use strata::config::{AuthSettings, RateLimitSettings, Settings};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{TestApp, api_key, assert_problem, bearer, spawn_app_with};
 
 const OPS1: &str = "ops1-key-0123456789";
 const OPS2: &str = "ops2-key-0123456789";
-
-fn admin_key(secret: &str) -> ApiKeySettings {
-    ApiKeySettings {
-        sha256: ApiKeyDigest::of(secret).to_hex(),
-        grants: vec![GrantSettings {
-            caches: "*".into(),
-            role: "admin".into(),
-        }],
-    }
-}
 
 async fn spawn_limited(api_keys: bool, limits: RateLimitSettings) -> TestApp {
     let mut settings = Settings::load(None).expect("default settings");
     let mut auth = AuthSettings::default();
     if api_keys {
-        auth.api_keys.insert("ops1".into(), admin_key(OPS1));
-        auth.api_keys.insert("ops2".into(), admin_key(OPS2));
+        auth.api_keys
+            .insert("ops1".into(), api_key(OPS1, &[("*", "admin")]));
+        auth.api_keys
+            .insert("ops2".into(), api_key(OPS2, &[("*", "admin")]));
     }
     auth.rate_limits = Some(limits);
     settings.auth = Some(auth);
     spawn_app_with(settings).await
-}
-
-fn bearer(request: RequestBuilder, secret: &str) -> RequestBuilder {
-    request.header("authorization", format!("Bearer {secret}"))
 }
 
 async fn flush(app: &TestApp, secret: &str) -> Response {
