@@ -524,6 +524,13 @@ pub struct ServerSettings {
     /// Seconds in-flight requests get to finish on shutdown.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
+    /// PEM file of the TLS certificate chain, leaf first; with
+    /// `tls_key_file`, the listener speaks HTTPS only (read at start-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<std::path::PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -539,6 +546,8 @@ impl Default for ServerSettings {
             listen: default_listen(),
             workers: None,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod keys;
 mod telemetry;
+mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -58,7 +59,9 @@ impl ApplicationBuilder {
     /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
     /// and the field), protected mode refusing a non-loopback address
     /// without credentials (API keys or `[auth.jwt]`), an `[audit] path` that cannot be opened, a
-    /// backend that cannot be opened, or an address that cannot be bound.
+    /// backend that cannot be opened, a `[server] tls_cert_file` or
+    /// `tls_key_file` that is missing its pair, unreadable or not PEM, or an
+    /// address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
         let Self { settings, clock } = self;
         let events = Arc::new(TracingEventPublisher);
@@ -115,6 +118,7 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[caches.{name}]"))?;
         }
 
+        let tls = tls::server_config(&settings.server)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
@@ -151,7 +155,14 @@ impl ApplicationBuilder {
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = match tls {
+            Some(config) => {
+                tracing::info!("TLS on: HTTPS only");
+                server.listen_rustls_0_23(listener, config)?
+            }
+            None => server.listen(listener)?,
+        }
+        .run();
         Ok(Application {
             server,
             port,

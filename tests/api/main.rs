@@ -17,3 +17,4 @@ mod monitoring;
 mod protected;
 mod rate_limits;
 mod tiered;
+mod tls;
