@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use strata_domain::{Authenticator, Grant, KeyPattern, Role, Secret};
+use strata_domain::{Authenticator, Clock, Grant, KeyPattern, Role, Secret};
 use strata_infrastructure::{
     ApiKeyAuthenticator, ApiKeyDigest, ClaimMapping, CompositeAuthenticator, JwtAuthenticator,
 };
@@ -180,13 +180,14 @@ impl JwtSettings {
         }
     }
 
-    /// The authenticator these settings describe.
+    /// The authenticator these settings describe, checking `exp` and `nbf`
+    /// against `clock` (the application's).
     ///
     /// # Errors
     /// An unknown `namespace_role`, an empty claim name, a short
     /// `hs256_secret`, no key at all, or a `jwks_file` that cannot be read
     /// or has no usable key, naming the field.
-    pub fn authenticator(&self) -> anyhow::Result<JwtAuthenticator> {
+    pub fn authenticator(&self, clock: Arc<dyn Clock>) -> anyhow::Result<JwtAuthenticator> {
         let at = |field: &str| format!("[auth.jwt] {field}");
         let namespace_role =
             Role::parse(&self.namespace_role).with_context(|| at("namespace_role"))?;
@@ -197,6 +198,7 @@ impl JwtSettings {
             anyhow::bail!("{}: must not be empty", at("namespace_claim"));
         }
         let mut builder = JwtAuthenticator::builder()
+            .clock(clock)
             .leeway_secs(self.leeway_secs)
             .claims(ClaimMapping {
                 grants_claim: self.grants_claim.clone(),
@@ -387,11 +389,15 @@ impl AuthSettings {
 
     /// The authenticator of every configured credential: API keys, JWT, or
     /// both (API keys first); `None` when [`has_credentials`](Self::has_credentials) is false.
+    /// JWT `exp` and `nbf` are checked against `clock`.
     ///
     /// # Errors
     /// As [`authenticator`](Self::authenticator) and
     /// [`JwtSettings::authenticator`].
-    pub fn credentials_authenticator(&self) -> anyhow::Result<Option<Arc<dyn Authenticator>>> {
+    pub fn credentials_authenticator(
+        &self,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Option<Arc<dyn Authenticator>>> {
         let api_keys = if self.api_keys.is_empty() {
             None
         } else {
@@ -402,7 +408,7 @@ impl AuthSettings {
         let jwt = self
             .jwt
             .as_ref()
-            .map(JwtSettings::authenticator)
+            .map(|jwt| jwt.authenticator(clock))
             .transpose()?;
         if jwt.is_some() {
             tracing::info!("JWT bearer tokens on");
@@ -848,7 +854,11 @@ mod tests {
         .unwrap();
         assert!(auth.has_credentials());
         assert!(!auth.protected_mode().unwrap().enabled);
-        assert!(auth.credentials_authenticator().unwrap().is_some());
+        assert!(
+            auth.credentials_authenticator(Arc::new(strata_infrastructure::SystemClock))
+                .unwrap()
+                .is_some()
+        );
         let jwt = auth.jwt.as_ref().unwrap();
         assert_eq!(jwt.leeway_secs, 30);
         assert_eq!(jwt.grants_claim, "strata");
@@ -858,7 +868,7 @@ mod tests {
         assert!(!AuthSettings::default().has_credentials());
         assert!(
             AuthSettings::default()
-                .credentials_authenticator()
+                .credentials_authenticator(Arc::new(strata_infrastructure::SystemClock))
                 .unwrap()
                 .is_none()
         );
@@ -883,7 +893,9 @@ mod tests {
             ),
         ] {
             let auth = jwt_from(&format!("[auth.jwt]\n{body}\n")).unwrap();
-            let msg = match auth.credentials_authenticator() {
+            let msg = match auth
+                .credentials_authenticator(Arc::new(strata_infrastructure::SystemClock))
+            {
                 Ok(_) => panic!("{body} was accepted"),
                 Err(e) => format!("{e:#}"),
             };

@@ -127,7 +127,7 @@ impl ApplicationBuilder {
             Some(limits) => limits.limits()?,
             None => Default::default(),
         };
-        let authenticator = auth.credentials_authenticator()?;
+        let authenticator = auth.credentials_authenticator(clock.clone())?;
         let protected_mode = auth.protected_mode()?;
         let audit = match &settings.audit {
             Some(audit) => {

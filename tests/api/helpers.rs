@@ -45,6 +45,7 @@ pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
+    install_crypto_provider();
     tokio::spawn(app.run());
     TestApp {
         base,
@@ -55,6 +56,13 @@ pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr
         handle,
         clock,
     }
+}
+
+/// Makes ring the process's rustls provider, which reqwest's
+/// `rustls-no-provider` needs before any client is built (the server uses
+/// ring too). Idempotent.
+pub(crate) fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl TestApp {

@@ -106,6 +106,30 @@ async fn expired_wrongly_signed_and_unsigned_tokens_are_401() {
 }
 
 #[tokio::test]
+async fn a_token_expires_by_the_service_clock_after_exp_plus_leeway() {
+    let app = spawn_jwt().await;
+    let url = app.entry("default", "k");
+    let claims = json!({ "sub": "alice", "exp": now() + 60, "strata": ["writer:default"] });
+    let t = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let put = |body: &'static str| bearer(app.client.put(&url), &t).body(body).send();
+    let r = put("v").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // Within the 30 s leeway past exp, the token still works.
+    app.clock.advance(std::time::Duration::from_secs(60 + 20));
+    let r = put("w").await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    // Past exp + leeway by the service's clock (the system clock has not
+    // moved), it is refused.
+    app.clock.advance(std::time::Duration::from_secs(15));
+    assert_unauthorized(put("x").await.unwrap()).await;
+}
+
+#[tokio::test]
 async fn an_admin_token_flushes_and_a_reader_token_cannot() {
     let app = spawn_jwt().await;
     let flush = app.url("/admin/v1/caches/default/flush");

@@ -40,9 +40,7 @@ async fn build_error(settings: Settings) -> String {
 
 #[tokio::test]
 async fn an_https_round_trip_with_a_run_time_certificate() {
-    // The client's rustls runs on ring, the server's provider; installing
-    // twice (another test) is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::helpers::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
     let (cert, key, cert_pem) = self_signed(dir.path());
     let app = strata::Application::build(tls_settings(&cert, &key))

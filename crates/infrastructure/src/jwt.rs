@@ -15,8 +15,11 @@ use std::time::SystemTime;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
-use strata_domain::{AuthError, Authenticator, Credential, Grant, KeyPattern, Principal, Role};
+use strata_domain::{
+    AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role,
+};
 
+use crate::SystemClock;
 use crate::auth::ApiKeyAuthenticator;
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least
@@ -149,12 +152,16 @@ fn read_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, JwtConfigError> 
 /// HS256 for the configured secret, RS256 or ES256 for the JWKS key named
 /// by the token's `kid`. So `alg: none`, and an HS256 token signed with a
 /// public key's bytes (algorithm confusion), are rejected. `exp` is
-/// required, `nbf` is checked, `iss` and `aud` when configured, all with
-/// the leeway; `sub` is required and is the principal's subject.
+/// required, `nbf` is checked (both numeric seconds since the epoch,
+/// RFC 7519 §4.1.4-5, with the leeway, against the injected [`Clock`],
+/// not the system clock), `iss` and `aud` when configured; `sub` is
+/// required and is the principal's subject.
 pub struct JwtAuthenticator {
     hs256: Option<DecodingKey>,
     jwks: Option<JwksFile>,
     validation: Validation,
+    leeway_secs: u64,
+    clock: Arc<dyn Clock>,
     claims: ClaimMapping,
 }
 
@@ -172,17 +179,37 @@ impl fmt::Debug for JwtAuthenticator {
 }
 
 /// Builds a [`JwtAuthenticator`].
-#[derive(Debug)]
 pub struct JwtAuthenticatorBuilder {
     hs256_secret: Option<Vec<u8>>,
     jwks_file: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway_secs: u64,
+    clock: Arc<dyn Clock>,
     claims: ClaimMapping,
 }
 
+impl fmt::Debug for JwtAuthenticatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthenticatorBuilder")
+            .field("hs256_secret", &self.hs256_secret.is_some())
+            .field("jwks_file", &self.jwks_file)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_secs", &self.leeway_secs)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
+}
+
 impl JwtAuthenticatorBuilder {
+    /// Check `exp` and `nbf` against `clock` (default [`SystemClock`];
+    /// tests inject a manual clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Accept HS256 tokens signed with `secret`.
     pub fn hs256_secret(mut self, secret: &[u8]) -> Self {
         self.hs256_secret = Some(secret.to_vec());
@@ -236,9 +263,10 @@ impl JwtAuthenticatorBuilder {
             return Err(JwtConfigError::NoKeys);
         }
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = self.leeway_secs;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked against the injected clock in
+        // `check_times`; jsonwebtoken's own checks read the system clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
@@ -255,6 +283,8 @@ impl JwtAuthenticatorBuilder {
             hs256,
             jwks,
             validation,
+            leeway_secs: self.leeway_secs,
+            clock: self.clock,
             claims: self.claims,
         })
     }
@@ -279,6 +309,7 @@ impl JwtAuthenticator {
             issuer: None,
             audience: None,
             leeway_secs: 30,
+            clock: Arc::new(SystemClock),
             claims: ClaimMapping::default(),
         }
     }
@@ -328,7 +359,30 @@ impl JwtAuthenticator {
         validation.algorithms = vec![algorithm];
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
             .map_err(|_| AuthError::Invalid)?;
+        self.check_times(&data.claims)?;
         self.principal(&data.claims)
+    }
+
+    /// `exp` (required) is not more than the leeway in the past, and `nbf`
+    /// (optional) not more than the leeway in the future, by the clock.
+    /// Both are NumericDate: seconds since the epoch, possibly fractional.
+    fn check_times(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
+        let now = self.clock.now().as_millis() as f64 / 1000.0;
+        let leeway = self.leeway_secs as f64;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .ok_or(AuthError::Invalid)?;
+        if exp < now - leeway {
+            return Err(AuthError::Invalid);
+        }
+        match claims.get("nbf") {
+            None => Ok(()),
+            Some(nbf) => match nbf.as_f64() {
+                Some(nbf) if nbf <= now + leeway => Ok(()),
+                _ => Err(AuthError::Invalid),
+            },
+        }
     }
 
     /// The principal of verified `claims`.
@@ -525,6 +579,49 @@ mod tests {
                 "{c}"
             );
         }
+    }
+
+    /// A clock that reads whatever the test stored.
+    struct FixedClock(std::sync::atomic::AtomicU64);
+    impl Clock for FixedClock {
+        fn now(&self) -> strata_domain::Timestamp {
+            strata_domain::Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+        }
+    }
+
+    #[test]
+    fn exp_and_nbf_are_checked_against_the_injected_clock() {
+        let start = 1_000_000_000_u64;
+        let clock = Arc::new(FixedClock(start.into()));
+        let auth = JwtAuthenticator::builder()
+            .hs256_secret(SECRET)
+            .leeway_secs(10)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let secs = i64::try_from(start).unwrap();
+        // Valid between nbf - leeway and exp + leeway by the injected
+        // clock, though the system clock is far past exp.
+        let t = token(&hs256(
+            &json!({ "sub": "alice", "nbf": secs + 100, "exp": secs + 200 }),
+        ));
+        let at = |s: u64| {
+            clock
+                .0
+                .store(s * 1000, std::sync::atomic::Ordering::Relaxed)
+        };
+        for (now, ok) in [
+            (start, false),
+            (start + 89, false),
+            (start + 90, true),
+            (start + 210, true),
+            (start + 211, false),
+        ] {
+            at(now);
+            assert_eq!(auth.authenticate(&t).is_ok(), ok, "at {now}");
+        }
+        let non_numeric = token(&hs256(&json!({ "sub": "alice", "exp": "soon" })));
+        assert_eq!(auth.authenticate(&non_numeric), Err(AuthError::Invalid));
     }
 
     #[test]
