@@ -16,7 +16,7 @@ use strata_domain::{Authenticator, Clock, Grant, KeyPattern, Role, Secret};
 use strata_infrastructure::{
     ApiKeyAuthenticator, ApiKeyDigest, ClaimMapping, CompositeAuthenticator, JwtAuthenticator,
 };
-use strata_presentation::rate_limit::{PrincipalLimiter, RateLimits};
+use strata_presentation::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
 use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
 /// Address `strata serve` listens on when none is configured.
@@ -259,6 +259,14 @@ pub struct RateLimitSettings {
     /// Requests at once (default `requests_per_second`).
     #[serde(default)]
     pub requests_burst: Option<u32>,
+    /// Refused credentials a minute per peer address (default 30); 0
+    /// turns the failed-authentication limit off. On whenever credentials
+    /// are configured, with or without this section.
+    #[serde(default = "default_failed_auth_per_minute")]
+    pub failed_auth_per_minute: u32,
+    /// Refused credentials at once per peer address (default 10).
+    #[serde(default = "default_failed_auth_burst")]
+    pub failed_auth_burst: u32,
 }
 
 fn default_admin_per_minute() -> u32 {
@@ -266,6 +274,12 @@ fn default_admin_per_minute() -> u32 {
 }
 fn default_admin_burst() -> u32 {
     5
+}
+fn default_failed_auth_per_minute() -> u32 {
+    30
+}
+fn default_failed_auth_burst() -> u32 {
+    10
 }
 
 impl Default for RateLimitSettings {
@@ -275,6 +289,8 @@ impl Default for RateLimitSettings {
             admin_burst: default_admin_burst(),
             requests_per_second: None,
             requests_burst: None,
+            failed_auth_per_minute: default_failed_auth_per_minute(),
+            failed_auth_burst: default_failed_auth_burst(),
         }
     }
 }
@@ -325,7 +341,22 @@ impl RateLimitSettings {
         Ok(RateLimits {
             admin: Some(Arc::new(admin)),
             requests,
+            failed_auth: self.failed_auth()?,
         })
+    }
+
+    /// The failed-authentication limiter; `None` when
+    /// `failed_auth_per_minute` is 0.
+    ///
+    /// # Errors
+    /// A zero `failed_auth_burst` while the limit is on.
+    pub fn failed_auth(&self) -> anyhow::Result<Option<Arc<PeerLimiter>>> {
+        let Some(rate) = NonZeroU32::new(self.failed_auth_per_minute) else {
+            return Ok(None);
+        };
+        let burst = NonZeroU32::new(self.failed_auth_burst)
+            .context("[auth.rate_limits] failed_auth_burst must be at least 1")?;
+        Ok(Some(Arc::new(PeerLimiter::new(rate, burst))))
     }
 }
 
@@ -379,6 +410,21 @@ impl AuthSettings {
             builder = builder.key(id.as_str(), digest, grants);
         }
         Ok(builder.build())
+    }
+
+    /// The rate limits in force: `[auth.rate_limits]` when present;
+    /// otherwise only the failed-authentication limit, at its defaults.
+    ///
+    /// # Errors
+    /// As [`RateLimitSettings::limits`].
+    pub fn rate_limits(&self) -> anyhow::Result<RateLimits> {
+        match &self.rate_limits {
+            Some(limits) => limits.limits(),
+            None => Ok(RateLimits {
+                failed_auth: RateLimitSettings::default().failed_auth()?,
+                ..RateLimits::default()
+            }),
+        }
     }
 
     /// Whether any credential is configured (an API key or `[auth.jwt]`):

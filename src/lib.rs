@@ -123,10 +123,7 @@ impl ApplicationBuilder {
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let auth = settings.auth.clone().unwrap_or_default();
-        let rate_limits = match &auth.rate_limits {
-            Some(limits) => limits.limits()?,
-            None => Default::default(),
-        };
+        let rate_limits = auth.rate_limits()?;
         let authenticator = auth.credentials_authenticator(clock.clone())?;
         let protected_mode = auth.protected_mode()?;
         let audit = match &settings.audit {

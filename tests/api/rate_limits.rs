@@ -120,3 +120,79 @@ async fn every_request_is_limited_when_requests_per_second_is_set() {
         "{metrics}"
     );
 }
+
+/// Failed authentication per peer: after `failed_auth_burst` refused
+/// credentials, the peer is blocked (429 before any credential check, so
+/// a good key from it is refused too); another peer is unaffected, and a
+/// request without credentials is still 401.
+#[tokio::test]
+async fn a_peer_is_blocked_after_its_failed_authentication_burst() {
+    let app = spawn_limited(
+        true,
+        RateLimitSettings {
+            failed_auth_per_minute: 1,
+            failed_auth_burst: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    let get = |client: &reqwest::Client, key: &str| {
+        bearer(client.get(app.entry("default", "k")), key).send()
+    };
+    for i in 0..3 {
+        let r = get(&app.client, &format!("wrong-key-{i}")).await.unwrap();
+        crate::helpers::assert_unauthorized(r).await;
+    }
+    assert_rate_limited(get(&app.client, "wrong-key-3").await.unwrap()).await;
+    // Blocked: a good key from the same peer is refused before it is checked.
+    assert_rate_limited(get(&app.client, OPS1).await.unwrap()).await;
+    // No credential is no guess: still 401.
+    let r = app
+        .client
+        .get(app.entry("default", "k"))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_unauthorized(r).await;
+
+    // Another peer (127.0.0.2, also loopback) has its own bucket.
+    let other = reqwest::Client::builder()
+        .local_address(Some(std::net::IpAddr::from([127, 0, 0, 2])))
+        .build()
+        .expect("client");
+    let r = get(&other, OPS1).await.unwrap();
+    assert_problem(r, StatusCode::NOT_FOUND, "entry_not_found").await;
+    let r = get(&other, "wrong-key").await.unwrap();
+    crate::helpers::assert_unauthorized(r).await;
+
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("strata_rate_limited_total{action=\"failed_auth\"}"),
+        "{metrics}"
+    );
+}
+
+/// Without `[auth.rate_limits]`, the failed-authentication limit is on at
+/// its defaults (30 a minute, burst 10) whenever credentials exist.
+#[tokio::test]
+async fn the_failed_authentication_limit_is_on_by_default_with_credentials() {
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings::default();
+    auth.api_keys
+        .insert("ops1".into(), api_key(OPS1, &[("*", "admin")]));
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let r = bearer(
+            app.client.get(app.entry("default", "k")),
+            &format!("bad-{i}"),
+        )
+        .send()
+        .await
+        .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses[..10], [401; 10]);
+    assert_eq!(statuses[10], 429);
+}

@@ -15,7 +15,11 @@
 //!
 //! No credential, or one the authenticator rejects, is 401 `unauthorized`
 //! with `WWW-Authenticate: Bearer realm="strata"`, counted in
-//! `strata_auth_failures_total{reason}` (`missing`, `invalid`). A valid key
+//! `strata_auth_failures_total{reason}` (`missing`, `invalid`). A refused
+//! credential (not a missing one) takes a token from its peer's
+//! failed-authentication bucket; a peer whose bucket is empty gets 429
+//! `rate_limited` for every request that presents a credential, before
+//! the credential is checked (see [`PeerLimiter`](crate::rate_limit::PeerLimiter)). A valid key
 //! without the grant an operation needs is the application's 403
 //! `forbidden`. The credential is never logged. Routes that do not take
 //! [`Acting`] (health, metrics, OpenAPI, docs) stay open.
@@ -82,15 +86,25 @@ fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
         tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
         return Err(ApiError::protected_mode(peer));
     };
-    let result = credential(req.headers())
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    let presented = credential(req.headers());
+    if !matches!(presented, Err(AuthError::Missing)) {
+        // A peer blocked for failed authentications learns nothing more
+        // about its credentials, good or bad.
+        state.rate_limits.failed_auth_check(peer)?;
+    }
+    let acting = presented
         .and_then(|c| authenticator.authenticate(&c))
         .map(Acting)
-        .map_err(|e| {
+        .or_else(|e| {
             metrics::counter!("strata_auth_failures_total", "reason" => e.reason()).increment(1);
             tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
-            ApiError::unauthorized(e)
-        });
-    result.and_then(|acting| limit_request(state, acting))
+            if e != AuthError::Missing {
+                state.rate_limits.failed_auth(peer)?;
+            }
+            Err(ApiError::unauthorized(e))
+        })?;
+    limit_request(state, acting)
 }
 
 /// `acting`, once it took a token from its `[auth.rate_limits]` request
