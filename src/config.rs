@@ -96,6 +96,10 @@ pub struct AuthSettings {
     /// `[auth.jwt]`: JWT bearer tokens; none accepted when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<JwtSettings>,
+    /// `/metrics` needs this role (`reader`, `cas-writer`, `writer` or
+    /// `admin`) on every cache, i.e. a grant on `*`; open when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_role: Option<String>,
 }
 
 /// A secret setting (the HS256 secret): `Debug` prints `[redacted]`.
@@ -237,6 +241,7 @@ impl Default for AuthSettings {
             mode: AuthMode::default(),
             rate_limits: None,
             jwt: None,
+            metrics_role: None,
         }
     }
 }
@@ -410,6 +415,17 @@ impl AuthSettings {
             builder = builder.key(id.as_str(), digest, grants);
         }
         Ok(builder.build())
+    }
+
+    /// The role `/metrics` needs on every cache; `None` when open.
+    ///
+    /// # Errors
+    /// An unknown role, naming `auth.metrics_role`.
+    pub fn metrics_role(&self) -> anyhow::Result<Option<Role>> {
+        self.metrics_role
+            .as_deref()
+            .map(|r| Role::parse(r).context("[auth] metrics_role"))
+            .transpose()
     }
 
     /// The rate limits in force: `[auth.rate_limits]` when present;

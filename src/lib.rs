@@ -126,6 +126,7 @@ impl ApplicationBuilder {
         let rate_limits = auth.rate_limits()?;
         let authenticator = auth.credentials_authenticator(clock.clone())?;
         let protected_mode = auth.protected_mode()?;
+        let metrics_role = auth.metrics_role()?;
         let audit = match &settings.audit {
             Some(audit) => {
                 let log =
@@ -145,6 +146,7 @@ impl ApplicationBuilder {
             protected_mode,
             rate_limits,
             audit,
+            metrics_role,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)

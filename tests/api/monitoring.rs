@@ -80,3 +80,60 @@ async fn graceful_stop_lets_the_server_future_finish() {
         "the listener is closed after stop"
     );
 }
+
+/// `[auth] metrics_role = "reader"`: `/metrics` needs a credential with
+/// `reader` (or more) on `*`; a grant on one cache is not enough.
+#[tokio::test]
+async fn metrics_need_the_metrics_role_on_every_cache_when_configured() {
+    use crate::helpers::{api_key, assert_problem, assert_unauthorized, bearer, spawn_app_with};
+    use strata::config::{AuthSettings, Settings};
+
+    const SCRAPER: &str = "scraper-key-0123456789";
+    const NARROW: &str = "narrow-key-0123456789";
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings {
+        metrics_role: Some("reader".to_owned()),
+        ..AuthSettings::default()
+    };
+    auth.api_keys
+        .insert("scraper".into(), api_key(SCRAPER, &[("*", "reader")]));
+    auth.api_keys
+        .insert("narrow".into(), api_key(NARROW, &[("default", "admin")]));
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let url = app.url("/metrics");
+
+    assert_unauthorized(app.client.get(&url).send().await.unwrap()).await;
+    assert_unauthorized(bearer(app.client.get(&url), "wrong").send().await.unwrap()).await;
+    let r = bearer(app.client.get(&url), NARROW).send().await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = bearer(app.client.get(&url), SCRAPER).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("strata_"));
+    // Health stays open.
+    let live = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+}
+
+/// Without `metrics_role`, `/metrics` stays open even with API keys.
+#[tokio::test]
+async fn metrics_stay_open_without_a_metrics_role() {
+    use crate::helpers::{api_key, spawn_app_with};
+    use strata::config::{AuthSettings, Settings};
+
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings::default();
+    auth.api_keys.insert(
+        "ops".into(),
+        api_key("ops-key-0123456789", &[("*", "admin")]),
+    );
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

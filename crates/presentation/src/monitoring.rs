@@ -1,8 +1,10 @@
 //! `/health/live`, `/health/ready` and `/metrics`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use crate::auth::Acting;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Health answer.
@@ -89,10 +91,26 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus text exposition (format 0.0.4).
+/// Prometheus text exposition (format 0.0.4). Open, unless
+/// [`AppState::metrics_role`] is set: then the caller must authenticate
+/// (401) and hold that role on every cache (403).
 #[utoipa::path(get, path = "/metrics", tag = "monitoring", responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
-pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
+pub(crate) async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(role) = state.metrics_role {
+        // Authenticated like the cache API (401, failed-auth limit), then
+        // the role on every cache: the metrics describe them all.
+        let Acting(principal) = Acting::extract(&req).await?;
+        if !principal.may_all(role) {
+            return Err(ApiError::forbidden(format!(
+                "/metrics needs the {} role on every cache (a grant on \"*\")",
+                role.as_str()
+            )));
+        }
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render(&state.service).await)
+        .body(crate::metrics::render(&state.service).await))
 }

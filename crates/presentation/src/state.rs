@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use strata_application::CacheService;
-use strata_domain::{AuditLog, Authenticator, Clock};
+use strata_domain::{AuditLog, Authenticator, Clock, Role};
 
 use crate::protected::ProtectedMode;
 use crate::rate_limit::RateLimits;
@@ -25,4 +25,7 @@ pub struct AppState {
     /// The audit trail (`[audit]`): `None` records nothing and answers
     /// `GET /admin/v1/audit` with 404.
     pub audit: Option<Arc<dyn AuditLog>>,
+    /// `[auth] metrics_role`: `/metrics` needs this role on every cache
+    /// (a grant on `*`); `None` leaves it open.
+    pub metrics_role: Option<Role>,
 }
