@@ -181,3 +181,33 @@ async fn malformed_bodies_unknown_routes_and_methods_are_problems() {
         .unwrap();
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
 }
+
+#[tokio::test]
+async fn method_not_allowed_lists_the_resource_methods_in_allow() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (
+            "PATCH",
+            "/v1/caches/default/entries/k",
+            "GET, HEAD, PUT, DELETE",
+        ),
+        ("DELETE", "/v1/caches", "GET"),
+        ("GET", "/v1/caches/default/entries:batchGet", "POST"),
+        ("POST", "/admin/v1/caches/default", "GET, PUT, DELETE"),
+        ("TRACE", "/health/live", "GET"),
+        ("PUT", "/metrics", "GET"),
+    ] {
+        let r = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
+}

@@ -14,14 +14,18 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Only records at or after this time: RFC 3339 UTC
-    /// (`2026-12-01T19:37:13Z`) or Unix milliseconds.
+    /// (`2026-12-01T19:37:13Z`) or Unix milliseconds. The schema shows
+    /// only the milliseconds form, which JSON Schema can state exactly.
+    #[param(pattern = "^[0-9]{1,15}$")]
     pub since: Option<String>,
     /// Only records of this principal (key id or `anonymous`).
     pub principal: Option<String>,
     /// Only records of this action: `configure`, `delete_cache`, `flush`,
     /// `invalidate`, `unauthorized`, `forbidden`.
+    #[param(schema_with = crate::schemas::audit_action)]
     pub action: Option<String>,
     /// At most this many records, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 

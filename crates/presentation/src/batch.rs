@@ -24,6 +24,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct BatchGetRequest {
     /// Keys to read, 1 to 1000.
+    #[schema(schema_with = crate::schemas::key_batch)]
     pub keys: Vec<String>,
 }
 
@@ -63,22 +64,29 @@ pub struct BatchGetResponse {
 #[serde(deny_unknown_fields)]
 pub struct BatchPutEntry {
     /// The key.
+    #[schema(schema_with = crate::schemas::key_schema)]
     pub key: String,
     /// The value as a UTF-8 string.
     #[serde(default)]
     pub value: Option<String>,
-    /// The value as standard base64.
+    /// The value as standard base64 (RFC 4648 section 4, padded).
     #[serde(default)]
+    #[schema(
+        pattern = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
+    )]
     pub value_base64: Option<String>,
     /// Content type; `text/plain; charset=utf-8` for `value`,
     /// `application/octet-stream` for `value_base64` when absent.
     #[serde(default)]
+    #[schema(pattern = "^[ !-~]*/[ !-~]*$", max_length = 255)]
     pub content_type: Option<String>,
-    /// TTL in seconds; the cache's `default_ttl` when absent.
-    #[serde(default)]
+    /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
+    #[serde(default, deserialize_with = "crate::config_dto::whole_number")]
+    #[schema(minimum = 1, maximum = 31536000)]
     pub ttl: Option<u64>,
     /// Tags.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::tag_list)]
     pub tags: Vec<String>,
 }
 
@@ -87,6 +95,7 @@ pub struct BatchPutEntry {
 #[serde(deny_unknown_fields)]
 pub struct BatchPutRequest {
     /// Entries to write, 1 to 1000.
+    #[schema(min_items = 1, max_items = 1000)]
     pub entries: Vec<BatchPutEntry>,
 }
 

@@ -15,41 +15,83 @@ use strata_domain::{
 pub struct CacheConfigurationDto {
     /// Tiers from L1 outwards: `"memory"` or the name of a configured backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, schema_with = crate::schemas::tier_list)]
     pub tiers: Option<Vec<String>>,
     /// Eviction policy of the memory tier: `sieve` (default), `tinylfu`
     /// (moka), `lru`, `fifo`, `lfu`, `clock`, `s3fifo`, `arc`, `w-tinylfu`,
     /// `ttl-first`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schemas::eviction_policy)]
     pub eviction: Option<String>,
     /// Capacity in entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
     pub max_entries: Option<u64>,
     /// Capacity in bytes (key + value + content type per entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
     pub max_bytes: Option<u64>,
     /// TTL in seconds for writes that give none (1 to 31536000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    #[serde(deserialize_with = "whole_number")]
     pub default_ttl: Option<u64>,
     /// Largest accepted value in bytes (1 to 67108864).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 67108864)]
+    #[serde(deserialize_with = "whole_number")]
     pub max_value_bytes: Option<u64>,
     /// Stacked caches only: longest time in seconds an entry stays in the
     /// memory tier (1 to 31536000), bounding staleness if an invalidation
     /// message between instances is lost. Default: the entry's own TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    #[serde(deserialize_with = "whole_number")]
     pub l1_max_ttl: Option<u64>,
     /// Compression of values written to a shared tier: `zstd` (default) or
     /// `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::schemas::compression)]
     pub compression: Option<String>,
     /// Smallest value in bytes that is zstd-compressed (default 1024); the
     /// compressed form is kept only when smaller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
     pub compression_threshold_bytes: Option<u64>,
     /// Id of the AES-256-GCM key (from `[encryption.keys]`) that encrypts
     /// values at rest in the shared tier; absent = not encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub encryption_key_id: Option<String>,
+}
+
+/// Reads an optional count: a JSON, TOML or MessagePack integer, or a
+/// float with no fractional part (`825.0`, which JSON Schema calls an
+/// integer too).
+///
+/// # Errors
+/// A fractional, negative or out-of-range number.
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Integer(u64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Number::Integer(n)) => Ok(Some(n)),
+        Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => {
+            Ok(Some(f as u64))
+        }
+        Some(Number::Float(f)) => Err(serde::de::Error::custom(format!(
+            "expected a whole non-negative number, got {f}"
+        ))),
+    }
 }
 
 impl CacheConfigurationDto {

@@ -20,8 +20,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PutQuery {
     /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
     ttl: Option<String>,
     /// Comma-separated tags.
+    #[param(schema_with = crate::schemas::tag_query)]
     tags: Option<String>,
 }
 

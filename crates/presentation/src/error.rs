@@ -38,6 +38,9 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 /// The `WWW-Authenticate` challenge of a 401.
 pub const WWW_AUTHENTICATE_BEARER: &str = "Bearer realm=\"strata\"";
 
+/// The detail of a 405 before its `Allow` methods.
+const ALLOW_DETAIL: &str = "this resource accepts only ";
+
 /// An RFC 7807 problem details body (`application/problem+json`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -243,12 +246,15 @@ impl ApiError {
         )
     }
     /// 405 `method_not_allowed`.
-    pub fn method_not_allowed() -> Self {
+    ///
+    /// `allow` is the resource's methods, e.g. `"GET, HEAD"`, sent as
+    /// `Allow` (RFC 9110 section 15.5.6 requires it).
+    pub fn method_not_allowed(allow: &'static str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "Method not allowed",
-            "this resource does not accept that method",
+            format!("{ALLOW_DETAIL}{allow}"),
         )
     }
     /// 500 `internal`, keeping `cause` for the log (never for the body).
@@ -394,6 +400,14 @@ impl ResponseError for ApiError {
         }
         if let Some(x_cache) = self.x_cache {
             response.insert_header((X_CACHE, x_cache));
+        }
+        // The methods are the detail's tail: a field of their own would
+        // push `ApiError` past clippy's large-error size.
+        if self.status == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = self.detail.strip_prefix(ALLOW_DETAIL)
+            && let Ok(allow) = HeaderValue::from_str(allow)
+        {
+            response.insert_header((header::ALLOW, allow));
         }
         if self.www_authenticate {
             response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));

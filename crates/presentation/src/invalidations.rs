@@ -25,12 +25,15 @@ use crate::state::AppState;
 pub struct InvalidationRequest {
     /// Keys to remove (1 to 1000).
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::key_batch)]
     pub keys: Option<Vec<String>>,
     /// A glob with Redis `SCAN MATCH` semantics: `*`, `?`, `[a-z]`, `[^a]`, `\` escapes.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 250)]
     pub pattern: Option<String>,
     /// Remove every entry carrying any of these tags (1 to 1000).
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::tag_batch)]
     pub tags: Option<Vec<String>>,
 }
 

@@ -34,6 +34,7 @@ pub mod openapi;
 mod params;
 pub mod protected;
 pub mod rate_limit;
+mod schemas;
 mod state;
 
 pub use config_dto::CacheConfigurationDto;
@@ -82,7 +83,9 @@ pub fn app(
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    let method_not_allowed = || web::to(|| async { ApiError::method_not_allowed() });
+    // Every resource answers a method it lacks with 405 and `Allow`.
+    let method_not_allowed =
+        |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
     // The router tries resources in order, one regex match per dynamic
     // pattern (and `match_pattern` in the metrics middleware repeats it), so
     // the hot entry route comes first. No other route's path can match it.
@@ -92,53 +95,65 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(entries::get_entry))
             .route(web::put().to(entries::put_entry))
             .route(web::delete().to(entries::delete_entry))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET, HEAD, PUT, DELETE")),
     )
     .service(
         web::resource("/v1/caches")
             .route(web::get().to(caches::list))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/v1/caches/{cache}/stats")
             .route(web::get().to(caches::stats))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/v1/caches/{cache}/entries:batchGet")
             .route(web::post().to(batch::batch_get))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/v1/caches/{cache}/entries:batchPut")
             .route(web::post().to(batch::batch_put))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/v1/caches/{cache}/invalidations")
             .route(web::post().to(invalidations::invalidate))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/admin/v1/caches/{cache}")
             .route(web::put().to(admin::configure))
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET, PUT, DELETE")),
     )
     .service(
         web::resource("/admin/v1/audit")
             .route(web::get().to(audit::read))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/admin/v1/caches/{cache}/flush")
             .route(web::post().to(admin::flush))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
-    .route("/health/live", web::get().to(monitoring::live))
-    .route("/health/ready", web::get().to(monitoring::ready))
-    .route("/metrics", web::get().to(monitoring::metrics))
+    .service(
+        web::resource("/health/live")
+            .route(web::get().to(monitoring::live))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(monitoring::ready))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(monitoring::metrics))
+            .default_service(method_not_allowed("GET")),
+    )
     .route(
         "/docs",
         web::get().to(|| async {

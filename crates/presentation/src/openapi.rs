@@ -1,16 +1,41 @@
 //! The OpenAPI 3.1 document served at `/openapi.json`.
+//!
+//! Handlers annotate their own success and domain responses; [`Contract`]
+//! then adds what the router and middleware answer for every operation
+//! alike, so that no operation can forget them:
+//! - the security schemes (`bearer`: an API key or a JWT; `api_key`: the
+//!   `X-Api-Key` header; `basic`: HTTP Basic with the key as password), on
+//!   every operation but `/health/*` and `/metrics`;
+//! - 401 (with `WWW-Authenticate`), 403 and 429 (with `Retry-After`) on
+//!   every protected operation;
+//! - 400 on every operation with a path or query parameter or a body, 413
+//!   on every operation with a body (`crate::MAX_BODY_BYTES`), 415 on every
+//!   operation with a JSON body (`crate::codec`), 503 (with
+//!   `Retry-After`) on every operation that reaches a cache's backend;
+//! - the `{cache}` and `{key}` rules of `CacheName::parse` and
+//!   `CacheKey::parse` on every path parameter of those names.
 
-use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{
+    AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, RefOr, ResponseBuilder, SecurityRequirement};
+use utoipa::{Modify, OpenApi};
 
+use crate::schemas::{cache_name_schema, key_schema};
 use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidations, monitoring};
 
-/// Strata's OpenAPI document, generated from the handlers' annotations.
+/// Strata's OpenAPI document, generated from the handlers' annotations and
+/// completed by [`Contract`].
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Strata",
-        description = "A cache service: named caches with TTLs, tags, batch operations and invalidation by key, pattern or tag. Errors are RFC 7807 problem+json bodies with a stable `code`."
+        description = "A cache service: named caches with TTLs, tags, batch operations and invalidation by key, pattern or tag. Errors are RFC 7807 problem+json bodies with a stable `code`. A method a path does not support gets 405 with `Allow`."
     ),
+    modifiers(&Contract),
     paths(
         entries::put_entry,
         entries::get_entry,
@@ -59,3 +84,208 @@ use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidatio
     )
 )]
 pub struct ApiDoc;
+
+/// The security schemes' names in `components.securitySchemes`.
+const SCHEMES: [&str; 3] = ["bearer", "api_key", "basic"];
+
+/// Paths that need no credentials.
+fn is_open(path: &str) -> bool {
+    path.starts_with("/health/") || path == "/metrics"
+}
+
+/// Requires exactly one of `fields` to be present and not null, as the
+/// handler does (`give exactly one of ...`).
+fn exactly_one_of(schema: &mut RefOr<Schema>, fields: &[&str]) {
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    let mut one_of = OneOfBuilder::new();
+    for field in fields {
+        let mut branch = ObjectBuilder::new().required(*field);
+        for other in fields {
+            let property = match object.properties.get(*other) {
+                Some(RefOr::T(Schema::Object(p))) if other == field => {
+                    let mut p = p.clone();
+                    if let SchemaType::Array(types) = &p.schema_type {
+                        let types: Vec<Type> = types
+                            .iter()
+                            .filter(|t| **t != Type::Null)
+                            .cloned()
+                            .collect();
+                        p.schema_type = SchemaType::from_iter(types);
+                    }
+                    Schema::Object(p)
+                }
+                Some(_) if other == field => continue,
+                _ => ObjectBuilder::new().schema_type(Type::Null).into(),
+            };
+            branch = branch.property(*other, property);
+        }
+        one_of = one_of.item(branch);
+    }
+    let base = Schema::Object(object.clone());
+    *schema = AllOfBuilder::new().item(base).item(one_of).into();
+}
+
+/// Completes [`ApiDoc`] with what every operation shares (see the module
+/// docs).
+pub struct Contract;
+
+impl Modify for Contract {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <API key or JWT>` (docs/security.md)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "`X-Api-Key: <API key>`",
+            ))),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("HTTP Basic: any user name, the API key as password"))
+                    .build(),
+            ),
+        );
+        for (name, fields) in [
+            ("BatchPutEntry", &["value", "value_base64"][..]),
+            ("InvalidationRequest", &["keys", "pattern", "tags"][..]),
+        ] {
+            if let Some(schema) = components.schemas.get_mut(name) {
+                exactly_one_of(schema, fields);
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let protected = !is_open(path);
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.head,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                complete(op, path, protected);
+            }
+        }
+    }
+}
+
+fn complete(op: &mut Operation, path: &str, protected: bool) {
+    let mut has_input = op.request_body.is_some();
+    for param in op.parameters.iter_mut().flatten() {
+        let RefOr::T(param) = param else { continue };
+        has_input |= matches!(param.parameter_in, ParameterIn::Path | ParameterIn::Query);
+        if !matches!(param.parameter_in, ParameterIn::Path) {
+            continue;
+        }
+        match param.name.as_str() {
+            "cache" => param.schema = Some(cache_name_schema().into()),
+            "key" => param.schema = Some(key_schema().into()),
+            _ => {}
+        }
+    }
+    if protected {
+        op.security = Some(
+            SCHEMES
+                .iter()
+                .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new()))
+                .collect(),
+        );
+        add(
+            op,
+            "401",
+            problem("Missing or invalid credentials (`unauthorized`)").header(
+                "WWW-Authenticate",
+                string_header("`Bearer realm=\"strata\"`"),
+            ),
+        );
+        add(
+            op,
+            "403",
+            problem(
+                "The credentials lack the grant (`forbidden`), or protected mode refused the peer (`protected_mode`)",
+            ),
+        );
+        add(
+            op,
+            "429",
+            problem("Rate limited (`rate_limited`, `[auth.rate_limits]`)")
+                .header("Retry-After", retry_after()),
+        );
+    }
+    if has_input {
+        add(op, "400", problem("Invalid path, query or body parameter"));
+    }
+    if let Some(RefOr::T(body)) = &op.request_body {
+        let json = body.content.contains_key("application/json");
+        add(
+            op,
+            "413",
+            problem("Body over the request limit (`payload_too_large`)"),
+        );
+        if json {
+            add(
+                op,
+                "415",
+                problem("Body neither JSON nor MessagePack (`unsupported_media_type`)"),
+            );
+        }
+    }
+    if path.contains("{cache}") {
+        add(op, "503", problem("A backend of the cache is unavailable (`backend_unavailable`), or the audit log cannot be written (`audit_unavailable`)")
+            .header("Retry-After", retry_after()));
+    }
+}
+
+/// Adds `response` under `status` unless the handler documented it.
+fn add(op: &mut Operation, status: &str, response: ResponseBuilder) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| response.build().into());
+}
+
+fn problem(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "Problem",
+        )))),
+    )
+}
+
+fn string_header(description: &str) -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some(description))
+        .build()
+}
+
+fn retry_after() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0)),
+        ))
+        .description(Some("Seconds to wait before retrying"))
+        .build()
+}
