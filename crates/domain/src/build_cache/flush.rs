@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::digest::hex_value;
-use super::{DigestHash, InstanceName, SHA256_HEX_LEN, StoreKind};
+use super::kind::StoreKind;
+use super::{DigestHash, InstanceName, SHA256_HEX_LEN};
 use crate::Timestamp;
 
 /// A hex prefix of digest hashes: 1 to 64 lowercase hex characters.

@@ -19,6 +19,7 @@ mod action_result;
 mod digest;
 mod flush;
 mod instance;
+mod kind;
 mod ports;
 
 pub use action_result::{ActionResultFormat, ActionResultRefs, InvalidActionResult};

@@ -6,29 +6,11 @@ use std::io;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 
+pub use super::kind::StoreKind;
 use super::{Digest, DigestHash, FlushCriteria, FlushResult, InstanceName};
 use crate::Timestamp;
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
-
-/// Which of the build cache's two stores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum StoreKind {
-    /// The action cache: serialized `ActionResult`s keyed by action digest.
-    Ac,
-    /// The content-addressable storage: blobs keyed by their SHA-256.
-    Cas,
-}
-
-impl StoreKind {
-    /// `ac` or `cas`, as in bazel-remote's paths and the metrics labels.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Ac => "ac",
-            Self::Cas => "cas",
-        }
-    }
-}
 
 /// Failure of a build-cache store operation. Adapters map their I/O and
 /// driver errors to it; no driver type crosses the port.
