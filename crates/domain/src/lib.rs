@@ -13,6 +13,7 @@
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
 mod audit;
+mod build_cache;
 mod configuration;
 mod credential;
 mod entry;
@@ -29,6 +30,13 @@ mod value;
 pub use audit::{
     AUDIT_ATTEMPT, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AUDIT_OK, AuditAction, AuditError,
     AuditLog, AuditQuery, AuditRecord,
+};
+pub use build_cache::{
+    AcEntry, ActionCache, ActionResultFormat, ActionResultRefs, BlobRead, BlobReader, BlobWriter,
+    BuildCacheError, Committed, ContentStore, Digest, DigestHash, DigestPrefix, EntryMeta,
+    FlushCriteria, FlushResult, FlushScope, InstanceName, InvalidActionResult, InvalidDigest,
+    InvalidInstanceName, MAX_INSTANCE_NAME_BYTES, ReadRange, SHA256_HEX_LEN, StoreFlushReport,
+    StoreKind, StoreUsage,
 };
 pub use configuration::{
     CacheConfiguration, CacheConfigurationBuilder, Compression,

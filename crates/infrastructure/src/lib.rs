@@ -41,6 +41,7 @@
 mod audit;
 mod auth;
 mod backends;
+mod build_cache;
 mod clock;
 mod events;
 pub mod eviction;
@@ -61,6 +62,10 @@ pub use backends::{
     MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,
     RedisClusterStoreBuilder, RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder,
     ValueTooLarge, memcached_exptime,
+};
+pub use build_cache::{
+    DEFAULT_MAX_BLOB_BYTES, MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat,
+    reapi_proto,
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;

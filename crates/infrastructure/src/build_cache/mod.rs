@@ -1,0 +1,27 @@
+//! The remote build cache's stores: the [`ActionCache`] and
+//! [`ContentStore`] ports of `strata-domain`, for Bazel and ccache.
+//!
+//! - `verify.rs`: `Verifier`, the SHA-256 and size check every CAS
+//!   writer runs before a commit (a blob is never stored under a digest it
+//!   does not have).
+//! - `memory.rs`: [`MemoryBuildStore`], AC and CAS in process, bounded by
+//!   bytes with any [`eviction`](crate::eviction) policy.
+//! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
+//!   subset of REAPI's `ActionResult` that AC validation decodes.
+//!
+//! The stores share one key type, `(kind, instance, hash)`, in `key.rs`.
+//! This wing knows no HTTP, no Redis and no other wing but `eviction`.
+//!
+//! [`ActionCache`]: strata_domain::ActionCache
+//! [`ContentStore`]: strata_domain::ContentStore
+
+mod key;
+mod memory;
+mod reapi;
+mod verify;
+
+pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
+pub use reapi::{ProstActionResultFormat, reapi_proto};
+
+/// Default largest CAS blob, in bytes: 1 GiB.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;
