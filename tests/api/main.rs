@@ -12,6 +12,7 @@ mod helpers;
 mod invalidation;
 mod jwt;
 mod keys;
+mod matrix;
 mod metric_labels;
 mod monitoring;
 mod protected;
