@@ -17,4 +17,5 @@ mod metric_labels;
 mod monitoring;
 mod protected;
 mod rate_limits;
+mod secrets;
 mod tiered;
