@@ -412,6 +412,15 @@ async fn check_refusal(cell: &str, response: Response, status: u16, failures: &m
             "{cell}: expected a {code} problem, got {content_type} {body}"
         );
     }
+    // The detail names the missing role as the configuration spells it.
+    let detail = body["detail"].as_str().unwrap_or_default();
+    if status == 403
+        && !["reader", "writer", "admin"]
+            .iter()
+            .any(|r| detail.contains(&format!("the {r} role")))
+    {
+        let _ = writeln!(failures, "{cell}: the detail names no role: {detail}");
+    }
     if status == 401 && challenge.as_deref() != Some("Bearer realm=\"strata\"") {
         let _ = writeln!(failures, "{cell}: WWW-Authenticate is {challenge:?}");
     }
