@@ -42,7 +42,8 @@ fn now() -> i64 {
 
 /// The running binary, its stdout and stderr collected by reader threads.
 struct Service {
-    child: Child,
+    /// `None` once [`Service::stop`] took it.
+    child: Option<Child>,
     base: String,
     readers: Vec<std::thread::JoinHandle<()>>,
     output: Arc<Mutex<String>>,
@@ -103,7 +104,7 @@ async fn start(config: &std::path::Path) -> Service {
         }
     };
     Service {
-        child,
+        child: Some(child),
         base: format!("http://127.0.0.1:{port}"),
         readers: vec![stdout_reader, stderr_reader],
         output,
@@ -113,13 +114,13 @@ async fn start(config: &std::path::Path) -> Service {
 impl Service {
     /// SIGTERM, then waits for a clean exit; returns everything it logged.
     async fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -TERM {pid}");
-        let mut child = self.child;
         let waited = tokio::time::timeout(
             DEADLINE,
             tokio::task::spawn_blocking(move || {
@@ -156,6 +157,17 @@ async fn send(seen: &mut String, request: RequestBuilder) -> StatusCode {
     seen.push_str(&response.text().await.expect("body"));
     seen.push('\n');
     status
+}
+
+/// A test that fails before [`Service::stop`] does not leave the
+/// process running.
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 fn json_body(request: RequestBuilder, body: &Value) -> RequestBuilder {
