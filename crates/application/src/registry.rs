@@ -103,7 +103,7 @@ pub enum AccessError {
     CacheNotFound(CacheName),
     /// The principal holds no grant of the role the operation needs on
     /// this cache name (whether or not the cache exists). HTTP: 403.
-    #[error("{principal} lacks the {role:?} role on this cache")]
+    #[error("{principal} lacks the {} role on this cache", role.as_str())]
     Forbidden {
         /// Who asked.
         principal: String,
