@@ -15,7 +15,7 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use strata::config::{AuditSettings, AuthSettings, JwtSettings, Settings};
+use strata::config::{AuditSettings, AuthSettings, JwtSettings, RateLimitSettings, Settings};
 
 use crate::helpers::{TestApp, api_key, bearer, spawn_app_with};
 
@@ -269,8 +269,15 @@ async fn spawn_matrix(audit: &Path) -> TestApp {
         .insert("team2-a".to_owned(), Default::default());
     let mut jwt = JwtSettings::hs256(JWT_SECRET);
     jwt.namespace_claim = Some("ns".to_owned());
+    // The matrix sends dozens of refused credentials from 127.0.0.1: the
+    // per-peer failed-authentication limit (tested in rate_limits.rs) is off
+    // here so every cell reaches the credential check.
     let mut auth = AuthSettings {
         jwt: Some(jwt),
+        rate_limits: Some(RateLimitSettings {
+            failed_auth_per_minute: 0,
+            ..RateLimitSettings::default()
+        }),
         ..AuthSettings::default()
     };
     for (id, key, grants) in [
