@@ -26,5 +26,6 @@ mod servers;
 pub use clock::ManualClock;
 
 pub use servers::{
-    MemcachedServer, REQUIRE_SERVERS_ENV, RedisCluster, RedisServer, SpawnError, require,
+    MemcachedServer, REQUIRE_SERVERS_ENV, RedisCluster, RedisServer, SpawnError, find_client,
+    require,
 };

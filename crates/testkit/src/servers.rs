@@ -65,7 +65,7 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
             if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
                 panic!(
                     "{binary} is not installed but {REQUIRE_SERVERS_ENV}=1 requires it \
-                     (apt-get install redis-server redis-tools memcached)"
+                     (apt-get install redis-server redis-tools memcached ccache)"
                 );
             }
             // Written to the process's stderr directly: the test harness
@@ -79,6 +79,16 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
         }
         Err(e @ SpawnError::Failed(_)) => panic!("{e}"),
     }
+}
+
+/// The path of a client program a test drives (e.g. `ccache`), found on
+/// `PATH`; pass the result to [`require`] to skip, or under
+/// `STRATA_REQUIRE_SERVERS=1` fail, when it is not installed.
+///
+/// # Errors
+/// [`SpawnError::Missing`] when no file of that name is on `PATH`.
+pub fn find_client(name: &'static str) -> Result<PathBuf, SpawnError> {
+    find_binary(name)
 }
 
 fn find_binary(name: &'static str) -> Result<PathBuf, SpawnError> {
