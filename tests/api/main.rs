@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod backends;
 mod batch;
+mod build_cache;
 mod entries;
 mod errors;
 mod eviction_switch;

@@ -1,0 +1,453 @@
+//! The build cache over bazel-remote's HTTP protocol: `/ac/<sha256>` and
+//! `/cas/<sha256>`, with an optional instance prefix.
+
+use prost::Message as _;
+use reqwest::StatusCode;
+use sha2::{Digest as _, Sha256};
+use strata::config::{AuthSettings, BuildCacheInstanceSettings, Settings};
+use strata_infrastructure::reapi_proto;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{TestApp, api_key, assert_problem, assert_unauthorized, spawn_app_with};
+
+const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn wire(bytes: &[u8]) -> reapi_proto::Digest {
+    reapi_proto::Digest {
+        hash: sha(bytes),
+        size_bytes: bytes.len() as i64,
+    }
+}
+
+/// A serialized `ActionResult` with one output file and stdout.
+fn action_result(output: &[u8], stdout: &[u8]) -> Vec<u8> {
+    reapi_proto::ActionResult {
+        output_files: vec![reapi_proto::OutputFile {
+            path: "out/a.o".into(),
+            digest: Some(wire(output)),
+            ..Default::default()
+        }],
+        stdout_digest: Some(wire(stdout)),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.build_cache.max_blob_bytes = Some(4096);
+    settings.build_cache.instances.insert(
+        "ccache".into(),
+        BuildCacheInstanceSettings {
+            validate_ac: Some(false),
+        },
+    );
+    settings
+}
+
+impl TestApp {
+    async fn bc_put(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
+    async fn bc_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent")
+    }
+
+    /// Sends `head` and then `body` on a raw connection, then `close`s
+    /// the writing side (or not) and returns the status line, if any.
+    async fn raw(&self, head: String, body: &[u8], finish: bool) -> Option<String> {
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        stream.write_all(body).await.expect("body");
+        if !finish {
+            // Cut the upload off: the server sees the connection close
+            // before the announced body ends.
+            drop(stream);
+            return None;
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let text = String::from_utf8_lossy(&response).into_owned();
+        text.lines().next().map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn bazel_round_trip_and_a_404_once_a_blob_is_missing() {
+    let app = spawn_app_with(settings()).await;
+    let output = b"object code".to_vec();
+    let stdout = b"compiled\n".to_vec();
+
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&output)), output.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Bazel re-uploads: an existing blob is a 2xx without a rewrite.
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&output)), output.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&stdout)), stdout.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = app.bc_get(&format!("/cas/{}", sha(&output))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.content_length(), Some(output.len() as u64));
+    assert_eq!(r.bytes().await.unwrap(), output);
+    let r = app
+        .client
+        .head(app.url(&format!("/cas/{}", sha(&output))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some(output.len().to_string().as_str())
+    );
+
+    let ar = action_result(&output, &stdout);
+    let action = sha(b"the action");
+    let r = app.bc_put(&format!("/ac/{action}"), ar.clone()).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app.bc_get(&format!("/ac/{action}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), ar);
+
+    // An entry whose stdout was never uploaded is a miss.
+    let dangling = action_result(&output, b"never uploaded");
+    let other = sha(b"another action");
+    let r = app.bc_put(&format!("/ac/{other}"), dangling).await;
+    assert!(r.status().is_success());
+    assert_problem(
+        app.bc_get(&format!("/ac/{other}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let r = app
+        .client
+        .head(app.url(&format!("/ac/{other}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics
+            .contains("strata_build_cache_requests_total{kind=\"ac\",op=\"get\",result=\"miss\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_empty_blob_always_exists() {
+    let app = spawn_app_with(settings()).await;
+    let r = app.bc_get(&format!("/cas/{EMPTY}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap().is_empty());
+    let r = app.bc_get(&format!("/some/instance/cas/{EMPTY}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.bc_put(&format!("/cas/{EMPTY}"), Vec::new()).await;
+    assert!(r.status().is_success());
+    // A body under the empty digest is not the empty blob.
+    let r = app.bc_put(&format!("/cas/{EMPTY}"), b"x".to_vec()).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+}
+
+#[tokio::test]
+async fn bad_digests_and_bodies_are_rejected_and_store_nothing() {
+    let app = spawn_app_with(settings()).await;
+    let body = b"content".to_vec();
+    let wrong = sha(b"other content");
+    let r = app.bc_put(&format!("/cas/{wrong}"), body.clone()).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+    assert_eq!(
+        app.bc_get(&format!("/cas/{wrong}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    for bad in [
+        "abc",
+        &"a".repeat(65),
+        &"g".repeat(64),
+        &sha(&body).to_uppercase(),
+    ] {
+        let r = app.bc_put(&format!("/cas/{bad}"), body.clone()).await;
+        let p = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
+        assert_eq!(p["field"], "hash");
+        let r = app.bc_get(&format!("/ac/{bad}")).await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
+    }
+    let r = app.bc_get(&format!("/a%20b/cas/{}", sha(&body))).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_instance").await;
+
+    // Over max_blob_bytes (4096): announced, and chunked.
+    let big = vec![1u8; 5000];
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&big)), big.clone())
+        .await;
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let mut chunked = Vec::new();
+    for piece in big.chunks(1000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        sha(&big)
+    );
+    let status = app.raw(head, &chunked, true).await.unwrap_or_default();
+    assert!(status.contains(" 413 "), "{status}");
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&big))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A chunked body that fits is stored.
+    let small = b"chunked content".to_vec();
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        sha(&small)
+    );
+    let mut body = format!("{:x}\r\n", small.len()).into_bytes();
+    body.extend_from_slice(&small);
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let status = app.raw(head, &body, true).await.unwrap_or_default();
+    assert!(status.contains(" 201 "), "{status}");
+
+    // Cut off mid-upload: nothing is stored under the digest.
+    let cut = vec![9u8; 2000];
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        sha(&cut),
+        cut.len()
+    );
+    app.raw(head, &cut[..1000], false).await;
+    let r = app.bc_get(&format!("/cas/{}", sha(&cut))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A validated AC entry must be an ActionResult.
+    let r = app
+        .bc_put(&format!("/ac/{}", sha(b"a")), b"\xff\xff\xff\xff".to_vec())
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_action_result").await;
+    // ccache's instance stores raw bytes.
+    let r = app
+        .bc_put(
+            &format!("/ccache/ac/{}", sha(b"a")),
+            b"\xff\xff\xff\xff".to_vec(),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let r = app.bc_get(&format!("/ccache/ac/{}", sha(b"a"))).await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"\xff\xff\xff\xff");
+}
+
+#[tokio::test]
+async fn zstd_bodies_round_trip_and_are_checked_uncompressed() {
+    let app = spawn_app_with(settings()).await;
+    let content = b"zstd zstd zstd zstd zstd zstd zstd zstd".repeat(20);
+    let compressed = zstd::bulk::compress(&content, 3).unwrap();
+    let path = format!("/cas/{}", sha(&content));
+    let r = app
+        .client
+        .put(app.url(&path))
+        .header("content-encoding", "zstd")
+        .body(compressed.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = app.bc_get(&path).await;
+    assert_eq!(r.bytes().await.unwrap(), content);
+    let r = app
+        .client
+        .get(app.url(&path))
+        .header("accept-encoding", "zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("zstd")
+    );
+    let body = r.bytes().await.unwrap();
+    assert_eq!(zstd::stream::decode_all(&body[..]).unwrap(), content);
+
+    // The digest is of the uncompressed content: a compressed body of
+    // other content, or a truncated one, is refused.
+    let other = zstd::bulk::compress(b"other", 3).unwrap();
+    let wrong = format!("/cas/{}", sha(b"yet another"));
+    let r = app
+        .client
+        .put(app.url(&wrong))
+        .header("content-encoding", "zstd")
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+    let fresh = b"fresh content, never stored".repeat(10);
+    let truncated = zstd::bulk::compress(&fresh, 3).unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("/cas/{}", sha(&fresh))))
+        .header("content-encoding", "zstd")
+        .body(truncated[..truncated.len() - 3].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&fresh))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .client
+        .put(app.url(&wrong))
+        .header("content-encoding", "br")
+        .body(b"x".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn instances_are_isolated_and_other_routes_keep_working() {
+    let app = spawn_app_with(settings()).await;
+    let blob = b"team a's object".to_vec();
+    let r = app
+        .bc_put(&format!("/team-a/linux/cas/{}", sha(&blob)), blob.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.bc_get(&format!("/team-a/linux/cas/{}", sha(&blob)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for other in ["/team-b", "", "/team-a"] {
+        let r = app.bc_get(&format!("{other}/cas/{}", sha(&blob))).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+    assert_eq!(app.bc_get("/health/live").await.status(), StatusCode::OK);
+    assert_eq!(app.bc_get("/openapi.json").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.put("default", "k", "v").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.get("default", "k").await.status(), StatusCode::OK);
+    let r = app
+        .client
+        .delete(app.url(&format!("/cas/{}", sha(&blob))))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn a_disabled_build_cache_answers_404() {
+    let mut settings = settings();
+    settings.build_cache.enabled = false;
+    let app = spawn_app_with(settings).await;
+    let r = app.bc_get(&format!("/cas/{EMPTY}")).await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+const READER: &str = "bc-reader-0123456789";
+const CAS: &str = "bc-cas-writer-0123456789";
+const WRITER: &str = "bc-writer-0123456789";
+const SESSIONS: &str = "bc-sessions-admin-0123456789";
+
+#[tokio::test]
+async fn roles_decide_who_reads_and_writes() {
+    let mut settings = settings();
+    let mut auth = AuthSettings::default();
+    auth.api_keys.insert(
+        "reader".into(),
+        api_key(READER, &[("build-cache", "reader")]),
+    );
+    auth.api_keys
+        .insert("cas".into(), api_key(CAS, &[("build-*", "cas-writer")]));
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
+    auth.api_keys.insert(
+        "sessions".into(),
+        api_key(SESSIONS, &[("sessions", "admin")]),
+    );
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let blob = b"a blob".to_vec();
+    let cas_path = format!("/cas/{}", sha(&blob));
+    let ac_path = format!("/ac/{}", sha(b"action"));
+    let ar = action_result(b"", b"");
+
+    assert_unauthorized(app.bc_get(&cas_path).await).await;
+    let put = |key: &'static str, path: String, body: Vec<u8>| {
+        let request = app.client.put(app.url(&path)).body(body);
+        // Bazel sends the key as the password of http://user:key@host.
+        request.basic_auth("bazel", Some(key)).send()
+    };
+    let r = put(READER, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(SESSIONS, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(CAS, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = put(CAS, ac_path.clone(), ar.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(WRITER, ac_path.clone(), ar.clone()).await.unwrap();
+    assert!(r.status().is_success());
+
+    let r = app
+        .client
+        .get(app.url(&ac_path))
+        .header("x-api-key", READER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), ar);
+    let r = app
+        .client
+        .get(app.url(&cas_path))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap(), blob);
+}
