@@ -451,3 +451,151 @@ async fn roles_decide_who_reads_and_writes() {
         .unwrap();
     assert_eq!(r.bytes().await.unwrap(), blob);
 }
+
+#[tokio::test]
+async fn a_cas_flush_by_digest_turns_its_ac_entries_into_misses() {
+    let app = spawn_app_with(settings()).await;
+    let output = b"flushed object".to_vec();
+    let stdout = b"kept stdout".to_vec();
+    for blob in [&output, &stdout] {
+        let r = app
+            .bc_put(&format!("/cas/{}", sha(blob)), blob.clone())
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let action = format!("/ac/{}", sha(b"flush action"));
+    let r = app.bc_put(&action, action_result(&output, &stdout)).await;
+    assert!(r.status().is_success());
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::OK);
+
+    let body = serde_json::json!({"scope": "digests", "digests": [sha(&output)], "dry_run": true});
+    let r = app.post_json("/admin/v1/cache/cas/flush", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dry: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["totals"]["entries_removed"], 1, "{dry}");
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::OK);
+
+    let body = serde_json::json!({"scope": "digests", "digests": [sha(&output)]});
+    let r = app.post_json("/admin/v1/cache/cas/flush", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["target"], "cas", "{done}");
+    assert_eq!(done["partial"], false, "{done}");
+    assert_eq!(done["stores"][0]["store"], "memory", "{done}");
+    assert_eq!(done["totals"]["entries_removed"], 1, "{done}");
+    assert_eq!(
+        done["totals"]["bytes_reclaimed"],
+        output.len() as u64,
+        "{done}"
+    );
+    assert_eq!(done["dangling_ac_entries"], 1, "{done}");
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&output))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&stdout))).await.status(),
+        StatusCode::OK
+    );
+
+    // An AC flush of everything.
+    let r = app
+        .post_json(
+            "/admin/v1/cache/action/flush",
+            serde_json::json!({"scope": "all"}),
+        )
+        .await;
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["target"], "ac", "{done}");
+    assert_eq!(done["totals"]["entries_removed"], 1, "{done}");
+    assert!(done.get("dangling_ac_entries").is_none(), "{done}");
+
+    let stats = app.get_json("/admin/v1/cache/stats").await;
+    assert_eq!(stats["ac"]["entries"], 0, "{stats}");
+    assert_eq!(stats["cas"]["entries"], 1, "{stats}");
+    assert!(stats["cas"]["hits"].as_u64().unwrap() >= 1, "{stats}");
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains(
+            "strata_build_cache_flush_total{target=\"cas\",scope=\"digests\",result=\"ok\"}"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn flush_requests_are_validated_naming_the_field() {
+    let app = spawn_app_with(settings()).await;
+    for (body, field) in [
+        (serde_json::json!({"scope": "everything"}), "scope"),
+        (serde_json::json!({"scope": "instance"}), "instance_name"),
+        (
+            serde_json::json!({"scope": "digests", "digests": ["nothex"]}),
+            "digests",
+        ),
+        (
+            serde_json::json!({"scope": "digest_prefix", "digest_prefix": "xyz"}),
+            "digest_prefix",
+        ),
+        (
+            serde_json::json!({"scope": "older_than"}),
+            "older_than_secs",
+        ),
+    ] {
+        let r = app
+            .post_json("/admin/v1/cache/cas/flush", body.clone())
+            .await;
+        let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_flush_request").await;
+        assert_eq!(p["field"], field, "{body}");
+    }
+    let r = app
+        .post_json(
+            "/admin/v1/cache/action/flush",
+            serde_json::json!({"scope": "all", "extra": 1}),
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+}
+
+#[tokio::test]
+async fn only_admins_flush_and_flushes_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings();
+    let mut auth = AuthSettings::default();
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
+    auth.api_keys.insert(
+        "admin".into(),
+        api_key(SESSIONS, &[("build-cache", "admin")]),
+    );
+    settings.auth = Some(auth);
+    settings.audit = Some(strata::config::AuditSettings {
+        path: dir.path().join("audit.jsonl"),
+        max_bytes: None,
+    });
+    let app = spawn_app_with(settings).await;
+    let flush = |key: &'static str| {
+        app.client
+            .post(app.url("/admin/v1/cache/action/flush"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(r#"{"scope": "instance", "instance_name": "team-a", "dry_run": true}"#)
+            .send()
+    };
+    let r = flush(WRITER).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = flush(SESSIONS).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let ok = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["action"] == "flush" && r["outcome"] == "ok")
+        .unwrap_or_else(|| panic!("no flush record in {log}"));
+    let text = ok.to_string();
+    for needle in ["build-cache", "instance", "dry_run", "entries_removed"] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}

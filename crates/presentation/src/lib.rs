@@ -22,6 +22,7 @@ mod audited;
 pub mod auth;
 pub mod batch;
 pub mod build_cache;
+pub mod build_cache_admin;
 pub mod caches;
 pub mod codec;
 pub mod config_dto;
@@ -139,6 +140,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/v1/caches/{cache}/flush")
             .route(web::post().to(admin::flush))
             .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/admin/v1/cache/action/flush")
+            .route(web::post().to(build_cache_admin::flush_action_cache))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/admin/v1/cache/cas/flush")
+            .route(web::post().to(build_cache_admin::flush_content_store))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/admin/v1/cache/stats")
+            .route(web::get().to(build_cache_admin::stats))
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/health/live")
