@@ -364,7 +364,24 @@ async fn instances_are_isolated_and_other_routes_keep_working() {
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
     }
     assert_eq!(app.bc_get("/health/live").await.status(), StatusCode::OK);
-    assert_eq!(app.bc_get("/openapi.json").await.status(), StatusCode::OK);
+    let doc = app.get_json("/openapi.json").await;
+    for path in [
+        "/ac/{hash}",
+        "/cas/{hash}",
+        "/admin/v1/cache/action/flush",
+        "/admin/v1/cache/cas/flush",
+        "/admin/v1/cache/stats",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    assert!(doc["paths"]["/cas/{hash}"].get("head").is_some());
+    assert!(
+        doc["components"]["schemas"]["FlushRequest"]
+            .get("example")
+            .is_some(),
+        "{}",
+        doc["components"]["schemas"]["FlushRequest"]
+    );
     assert_eq!(
         app.put("default", "k", "v").await.status(),
         StatusCode::CREATED

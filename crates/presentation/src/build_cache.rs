@@ -262,6 +262,17 @@ fn body_error(e: actix_web::error::PayloadError) -> ApiError {
 }
 
 /// `GET` and `HEAD /[<instance>/]ac/<hash>`.
+#[utoipa::path(
+    method(get, head),
+    path = "/ac/{hash}",
+    tag = "build-cache",
+    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    responses(
+        (status = 200, description = "The stored entry: a serialized REAPI ActionResult (raw bytes without validation)", content_type = "application/octet-stream"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn ac_get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -304,6 +315,18 @@ async fn ac_get_inner(
 
 /// `PUT /[<instance>/]ac/<hash>`: the body (at most `max_blob_bytes`) is
 /// read whole: AC entries are small serialized messages.
+#[utoipa::path(
+    put,
+    path = "/ac/{hash}",
+    tag = "build-cache",
+    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A serialized REAPI ActionResult (any bytes without validation)"),
+    responses(
+        (status = 200, description = "Stored"),
+        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn ac_put(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -364,6 +387,17 @@ async fn ac_put_inner(
 
 /// `GET` and `HEAD /[<instance>/]cas/<hash>`: the blob streamed as the
 /// body, with its `Content-Length` (or zstd, chunked, when accepted).
+#[utoipa::path(
+    method(get, head),
+    path = "/cas/{hash}",
+    tag = "build-cache",
+    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    responses(
+        (status = 200, description = "The blob (`Content-Encoding: zstd` when the request accepts it)", content_type = "application/octet-stream"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn cas_get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -442,6 +476,20 @@ fn zstd_chunks(
 }
 
 /// `PUT /[<instance>/]cas/<hash>`: streams the body into the store.
+#[utoipa::path(
+    put,
+    path = "/cas/{hash}",
+    tag = "build-cache",
+    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The blob; `Content-Encoding: zstd` allowed. Its uncompressed SHA-256 must be the path's"),
+    responses(
+        (status = 201, description = "Stored"),
+        (status = 200, description = "Already stored: nothing rewritten"),
+        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The store cannot make room", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub(crate) async fn cas_put(
     req: HttpRequest,
     state: web::Data<AppState>,

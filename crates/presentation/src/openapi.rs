@@ -26,8 +26,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::schemas::{cache_name_schema, key_schema};
 use crate::{
-    admin, audit, batch, build_cache_admin, caches, config_dto, entries, error, invalidations,
-    monitoring,
+    admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
+    invalidations, monitoring,
 };
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
@@ -59,6 +59,10 @@ use crate::{
         build_cache_admin::flush_action_cache,
         build_cache_admin::flush_content_store,
         build_cache_admin::stats,
+        build_cache::ac_get,
+        build_cache::ac_put,
+        build_cache::cas_get,
+        build_cache::cas_put,
     ),
     components(schemas(
         error::Problem,
