@@ -158,6 +158,10 @@ async fn bazel_round_trip_and_a_404_once_a_blob_is_missing() {
             .contains("strata_build_cache_requests_total{kind=\"ac\",op=\"get\",result=\"miss\"}"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("strata_build_cache_bytes{store=\"memory\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

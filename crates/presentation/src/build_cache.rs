@@ -34,7 +34,8 @@
 //! - **Metrics.** `strata_build_cache_requests_total{kind,op,result}`:
 //!   `kind` `ac` or `cas`; `op` `get`, `head` or `put`; `result` `hit`,
 //!   `miss` (reads), `created`, `exists` (CAS PUT), `ok` (AC PUT) or
-//!   `error`.
+//!   `error`; `strata_build_cache_bytes{store}`, a gauge of each store's
+//!   bytes (AC and CAS), refreshed at scrape time ([`export_bytes`]).
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
@@ -75,6 +76,32 @@ const ZSTD_OUT_CHUNK: usize = 64 << 10;
 const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// zstd level of compressed GET bodies: fast, as bazel-remote's default.
 const ZSTD_GET_LEVEL: i32 = 1;
+
+/// Sets `strata_build_cache_bytes{store}` from the stores' counters (the
+/// scrape reads them as the metrics system, which holds every role).
+pub async fn export_bytes(service: &BuildCacheService) {
+    use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
+    match service
+        .stats(GetBuildCacheStats {
+            principal: Principal::Anonymous,
+        })
+        .await
+    {
+        Ok(stats) => {
+            let mut by_store: Vec<(String, u64)> = Vec::new();
+            for usage in stats.ac.iter().chain(&stats.cas) {
+                match by_store.iter_mut().find(|(s, _)| *s == usage.store) {
+                    Some((_, bytes)) => *bytes += usage.bytes,
+                    None => by_store.push((usage.store.clone(), usage.bytes)),
+                }
+            }
+            for (store, bytes) in by_store {
+                metrics::gauge!("strata_build_cache_bytes", "store" => store).set(bytes as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read build-cache stats for /metrics"),
+    }
+}
 
 /// The service, instance and hash of a request, or why it has none.
 fn target(
