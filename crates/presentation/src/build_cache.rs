@@ -333,10 +333,7 @@ async fn ac_get_inner(
                 .body(value),
             "hit",
         )),
-        None => {
-            count(StoreKind::Ac, op_of(req), "miss");
-            Err(miss(StoreKind::Ac, &key))
-        }
+        None => Ok((HttpResponse::from_error(miss(StoreKind::Ac, &key)), "miss")),
     }
 }
 
@@ -453,8 +450,10 @@ async fn cas_get_inner(
         })
         .await?;
     let Some(read) = read else {
-        count(StoreKind::Cas, op_of(req), "miss");
-        return Err(miss(StoreKind::Cas, &hash));
+        return Ok((
+            HttpResponse::from_error(miss(StoreKind::Cas, &hash)),
+            "miss",
+        ));
     };
     let mut response = HttpResponse::Ok();
     response.content_type("application/octet-stream");
