@@ -6,6 +6,7 @@ mod auth;
 mod backends;
 mod batch;
 mod build_cache;
+mod ccache;
 mod entries;
 mod errors;
 mod eviction_switch;
