@@ -12,7 +12,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use strata_domain::{Authenticator, Clock, Grant, KeyPattern, Role, Secret};
+use strata_application::build_cache::AcValidation;
+use strata_domain::{Authenticator, Clock, Grant, InstanceName, KeyPattern, Role, Secret};
 use strata_infrastructure::{
     ApiKeyAuthenticator, ApiKeyDigest, ClaimMapping, CompositeAuthenticator, JwtAuthenticator,
 };
@@ -58,6 +59,100 @@ pub struct Settings {
     /// `GET /admin/v1/audit` is 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditSettings>,
+    /// `[build_cache]`: the remote build cache (Bazel's and ccache's
+    /// `/ac/` and `/cas/` over HTTP).
+    #[serde(default)]
+    pub build_cache: BuildCacheSettings,
+}
+
+/// Default byte budget of the build cache's memory store: 1 GiB.
+pub const DEFAULT_BUILD_CACHE_MAX_BYTES: u64 = 1 << 30;
+
+/// `[build_cache]`: the remote build cache, bazel-remote's HTTP protocol
+/// (`GET`/`HEAD`/`PUT` on `[/<instance>]/ac/<sha256>` and
+/// `[/<instance>]/cas/<sha256>`; docs/build-cache.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildCacheSettings {
+    /// Serve the build cache at all (default true). Off, `/ac/` and
+    /// `/cas/` paths answer 404 `not_found`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Where AC entries and CAS blobs live (default `memory`).
+    #[serde(default)]
+    pub store: BuildStoreKind,
+    /// The store's byte budget, AC and CAS together (default 1 GiB); the
+    /// least recently used entries are evicted past it.
+    #[serde(default = "default_build_cache_max_bytes")]
+    pub max_bytes: u64,
+    /// The largest CAS blob or AC entry accepted, in bytes (default the
+    /// lesser of 1 GiB and `max_bytes`); larger uploads get 413.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_blob_bytes: Option<u64>,
+    /// Validate AC entries (default true): a PUT must be a REAPI
+    /// `ActionResult`, and a GET answers 404 when a blob it references is
+    /// missing. Off, raw bytes are stored (ccache's `layout=bazel`).
+    #[serde(default = "default_true")]
+    pub validate_ac: bool,
+    /// `[build_cache.instances.<name>]`: per-instance overrides; the name
+    /// is the HTTP path prefix (`""` is the default instance).
+    #[serde(default)]
+    pub instances: BTreeMap<String, BuildCacheInstanceSettings>,
+}
+
+/// Which store holds the build cache. Each variant names its technology;
+/// a store with settings of its own (the disk store's `dir`) adds its
+/// keys to [`BuildCacheSettings`] beside this kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildStoreKind {
+    /// In process memory (`MemoryBuildStore`), LRU by bytes; lost on restart.
+    #[default]
+    Memory,
+}
+
+/// `[build_cache.instances.<name>]`: one instance's overrides.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildCacheInstanceSettings {
+    /// Overrides `[build_cache] validate_ac` for this instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validate_ac: Option<bool>,
+}
+
+fn default_build_cache_max_bytes() -> u64 {
+    DEFAULT_BUILD_CACHE_MAX_BYTES
+}
+
+impl Default for BuildCacheSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            store: BuildStoreKind::default(),
+            max_bytes: DEFAULT_BUILD_CACHE_MAX_BYTES,
+            max_blob_bytes: None,
+            validate_ac: true,
+            instances: BTreeMap::new(),
+        }
+    }
+}
+
+impl BuildCacheSettings {
+    /// The AC validation choices, per instance.
+    ///
+    /// # Errors
+    /// An instance name that is not a valid [`InstanceName`], naming it.
+    pub fn validation(&self) -> anyhow::Result<AcValidation> {
+        let mut validation = AcValidation::all(self.validate_ac);
+        for (name, instance) in &self.instances {
+            let parsed = InstanceName::parse(name)
+                .with_context(|| format!("[build_cache.instances.{name:?}]"))?;
+            if let Some(on) = instance.validate_ac {
+                validation = validation.set(parsed, on);
+            }
+        }
+        Ok(validation)
+    }
 }
 
 /// `[audit]`: the JSON Lines audit trail of admin operations and refused
@@ -742,6 +837,35 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn build_cache_defaults_and_overrides() {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(
+                "[build_cache]\nvalidate_ac = true\nmax_bytes = 1024\n\
+                 [build_cache.instances.ccache]\nvalidate_ac = false\n",
+            ))
+            .extract()
+            .unwrap();
+        let bc = &settings.build_cache;
+        assert!(bc.enabled);
+        assert_eq!((bc.store, bc.max_bytes), (BuildStoreKind::Memory, 1024));
+        let v = bc.validation().unwrap();
+        assert!(v.validates(&InstanceName::default()));
+        assert!(!v.validates(&InstanceName::parse("ccache").unwrap()));
+
+        let unknown: Result<Settings, _> = Figment::new()
+            .merge(Toml::string("[build_cache]\nstore = \"tape\"\n"))
+            .extract();
+        assert!(unknown.is_err());
+        let typo: Result<Settings, _> = Figment::new()
+            .merge(Toml::string("[build_cache]\nvalidate = true\n"))
+            .extract();
+        assert!(typo.is_err());
+        let mut bad = BuildCacheSettings::default();
+        bad.instances.insert("a//b".into(), Default::default());
+        assert!(bad.validation().is_err());
+    }
 
     #[test]
     fn example_config_parses() {

@@ -15,16 +15,16 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
 use strata_application::commands::configure_cache::ConfigureCache;
-use strata_application::{CacheService, Dependencies};
-use strata_domain::{AuditLog, CacheName, Clock, Principal};
+use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
+use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
 use strata_infrastructure::{
-    InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, StrataStoreProvider, SystemClock,
-    TracingEventPublisher,
+    InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
+    ProstActionResultFormat, StrataStoreProvider, SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
 pub use config::Settings;
-use config::{AuthMode, AuthSettings};
+use config::{AuthMode, AuthSettings, BuildCacheSettings, BuildStoreKind};
 
 /// Per-call timeout of a shared backend that names none, in milliseconds.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
@@ -139,6 +139,7 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
+        let build_cache = build_cache_service(&settings.build_cache, clock.clone())?;
         let state = AppState {
             service: service.clone(),
             clock,
@@ -147,6 +148,7 @@ impl ApplicationBuilder {
             rate_limits,
             audit,
             metrics_role,
+            build_cache,
         };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)
@@ -168,6 +170,39 @@ impl ApplicationBuilder {
             service,
         })
     }
+}
+
+/// The build cache `[build_cache]` describes, or `None` when disabled.
+///
+/// # Errors
+/// An invalid instance name under `[build_cache.instances]`.
+fn build_cache_service(
+    settings: &BuildCacheSettings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Option<BuildCacheService>> {
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let validation = settings.validation()?;
+    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match settings.store {
+        BuildStoreKind::Memory => {
+            let mut builder = MemoryBuildStore::builder()
+                .max_bytes(settings.max_bytes)
+                .clock(clock);
+            if let Some(max) = settings.max_blob_bytes {
+                builder = builder.max_blob_bytes(max);
+            }
+            let store = builder.build();
+            (store.clone(), store)
+        }
+    };
+    tracing::info!(store = ?settings.store, max_bytes = settings.max_bytes, "build cache on");
+    Ok(Some(BuildCacheService::new(BuildCacheDependencies {
+        ac,
+        cas,
+        format: Arc::new(ProstActionResultFormat),
+        validation,
+    })))
 }
 
 /// Protected mode at start-up: without credentials

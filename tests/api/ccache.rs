@@ -1,13 +1,16 @@
 //! Real ccache (Debian's, 4.7+) against the running service: a C file
 //! compiled twice, each time with a fresh local cache and
-//! `remote_only = true`, must be a remote hit the second time.
+//! `remote_only = true`, must be a remote hit the second time, with
+//! `layout=flat` on the REST entries API and `layout=bazel` on the build
+//! cache's `/ac/` (an instance with `validate_ac = false`: ccache's
+//! entries are not `ActionResult`s).
 //!
 //! ccache's HTTP storage: <https://ccache.dev/manual/4.7.html#_http_storage_backend>.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use strata::config::{AuthSettings, Settings};
+use strata::config::{AuthSettings, BuildCacheInstanceSettings, Settings};
 use strata_testkit::{find_client, require};
 use tokio::process::Command;
 
@@ -15,16 +18,26 @@ use crate::helpers::{api_key, spawn_app_with};
 
 const CCACHE_KEY: &str = "ccache-test-key-0123456789abcdefghijklmnopqrstuvwxyz";
 
-/// Settings with a `ccache` cache and one API key, writer on `ccache`.
+/// Settings with a `ccache` cache, a build-cache instance `ccache`
+/// without AC validation, and one API key, writer on both.
 fn settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings load");
     settings
         .caches
         .insert("ccache".to_owned(), Default::default());
+    settings.build_cache.instances.insert(
+        "ccache".into(),
+        BuildCacheInstanceSettings {
+            validate_ac: Some(false),
+        },
+    );
     let mut auth = AuthSettings::default();
     auth.api_keys.insert(
         "ccache".into(),
-        api_key(CCACHE_KEY, &[("ccache", "writer")]),
+        api_key(
+            CCACHE_KEY,
+            &[("ccache", "writer"), ("build-cache", "writer")],
+        ),
     );
     settings.auth = Some(auth);
     settings
@@ -99,6 +112,13 @@ async fn layout_flat_on_the_entries_api_is_a_remote_hit_the_second_time() {
         "{}/v1/caches/ccache/entries|layout=flat|bearer-token={CCACHE_KEY}",
         app.base
     );
+    assert_second_compile_hits(&remote).await;
+}
+
+#[tokio::test]
+async fn layout_bazel_on_the_build_cache_ac_is_a_remote_hit_the_second_time() {
+    let app = spawn_app_with(settings()).await;
+    let remote = format!("{}/ccache|layout=bazel|bearer-token={CCACHE_KEY}", app.base);
     assert_second_compile_hits(&remote).await;
 }
 

@@ -10,6 +10,7 @@
 //! backend technology, no async runtime (the architecture test enforces it).
 
 mod batch;
+pub mod build_cache;
 mod cache_aside;
 pub mod commands;
 mod context;
@@ -21,6 +22,7 @@ mod single_flight;
 mod test_support;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
+pub use build_cache::{BuildCacheDependencies, BuildCacheService};
 pub use cache_aside::GetWithError;
 pub use context::Dependencies;
 pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};

@@ -121,6 +121,11 @@ impl Audit {
         Ok(Self { log, record })
     }
 
+    /// Adds a parameter to the outcome record (e.g. what a flush removed).
+    pub(crate) fn note(&mut self, key: &str, value: String) {
+        self.record.params.push((key.to_owned(), value));
+    }
+
     /// Appends the outcome record (`ok` or the error's code) and passes
     /// `result` on.
     ///

@@ -310,6 +310,17 @@ impl ApiError {
         err
     }
 
+    /// Any status with a stable `code`, for resources whose problems have
+    /// their own codes (`build_cache.rs`). 5xx details are opaque anyway.
+    pub(crate) fn with_code(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self::new(status, code, title, detail)
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -21,6 +21,8 @@ pub mod audit;
 mod audited;
 pub mod auth;
 pub mod batch;
+pub mod build_cache;
+pub mod build_cache_admin;
 pub mod caches;
 pub mod codec;
 pub mod config_dto;
@@ -140,6 +142,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST")),
     )
     .service(
+        web::resource("/admin/v1/cache/action/flush")
+            .route(web::post().to(build_cache_admin::flush_action_cache))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/admin/v1/cache/cas/flush")
+            .route(web::post().to(build_cache_admin::flush_content_store))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        web::resource("/admin/v1/cache/stats")
+            .route(web::get().to(build_cache_admin::stats))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
         web::resource("/health/live")
             .route(web::get().to(monitoring::live))
             .default_service(method_not_allowed("GET")),
@@ -163,6 +180,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
         }),
     )
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    // The build cache's bazel-remote paths, last: `{instance:.+}` would
+    // otherwise take paths of the routes above.
+    for (path, kind) in build_cache::ROUTES {
+        let resource = web::resource(path).default_service(method_not_allowed("GET, HEAD, PUT"));
+        cfg.service(match kind {
+            strata_domain::StoreKind::Ac => resource
+                .route(web::get().to(build_cache::ac_get))
+                .route(web::head().to(build_cache::ac_get))
+                .route(web::put().to(build_cache::ac_put)),
+            strata_domain::StoreKind::Cas => resource
+                .route(web::get().to(build_cache::cas_get))
+                .route(web::head().to(build_cache::cas_get))
+                .route(web::put().to(build_cache::cas_put)),
+        });
+    }
 }
 
 async fn not_found(req: HttpRequest) -> ApiError {

@@ -110,6 +110,9 @@ pub(crate) async fn metrics(
             )));
         }
     }
+    if let Some(build_cache) = &state.build_cache {
+        crate::build_cache::export_bytes(build_cache).await;
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::metrics::render(&state.service).await))

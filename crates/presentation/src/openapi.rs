@@ -25,7 +25,10 @@ use utoipa::openapi::{Content, RefOr, ResponseBuilder, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
 use crate::schemas::{cache_name_schema, key_schema};
-use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidations, monitoring};
+use crate::{
+    admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
+    invalidations, monitoring,
+};
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
 /// completed by [`Contract`].
@@ -53,6 +56,13 @@ use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidatio
         monitoring::live,
         monitoring::ready,
         monitoring::metrics,
+        build_cache_admin::flush_action_cache,
+        build_cache_admin::flush_content_store,
+        build_cache_admin::stats,
+        build_cache::ac_get,
+        build_cache::ac_put,
+        build_cache::cas_get,
+        build_cache::cas_put,
     ),
     components(schemas(
         error::Problem,
@@ -75,12 +85,20 @@ use crate::{admin, audit, batch, caches, config_dto, entries, error, invalidatio
         audit::AuditResponse,
         monitoring::Health,
         monitoring::FailingCache,
+        build_cache_admin::FlushRequest,
+        build_cache_admin::FlushResponse,
+        build_cache_admin::StoreFlushDto,
+        build_cache_admin::FlushTotals,
+        build_cache_admin::BuildCacheStatsResponse,
+        build_cache_admin::StoreStatsDto,
+        build_cache_admin::StoreUsageDto,
     )),
     tags(
         (name = "entries", description = "Read, write and invalidate entries"),
         (name = "caches", description = "List caches and read their statistics"),
         (name = "admin", description = "Configure, flush and delete caches, read the audit log (admin role)"),
         (name = "monitoring", description = "Health and Prometheus metrics"),
+        (name = "build-cache", description = "The remote build cache's admin API: scoped AC and CAS flushes, stats. Bazel and ccache use bazel-remote's HTTP protocol, `GET`/`HEAD`/`PUT` on `[/<instance>]/ac/<sha256>` and `[/<instance>]/cas/<sha256>` (see docs/build-cache.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use strata_application::CacheService;
+use strata_application::{BuildCacheService, CacheService};
 use strata_domain::{AuditLog, Authenticator, Clock, Role};
 
 use crate::protected::ProtectedMode;
@@ -28,4 +28,7 @@ pub struct AppState {
     /// `[auth] metrics_role`: `/metrics` needs this role on every cache
     /// (a grant on `*`); `None` leaves it open.
     pub metrics_role: Option<Role>,
+    /// The remote build cache (`[build_cache]`): `None` when disabled,
+    /// and `/ac/`, `/cas/` paths answer 404.
+    pub build_cache: Option<BuildCacheService>,
 }

@@ -1,0 +1,157 @@
+//! `GetActionResult`: read an AC entry, answering a miss when validation
+//! finds it incomplete.
+
+use bytes::Bytes;
+use strata_domain::{BuildCacheError, DigestHash, InstanceName, Principal, Role};
+
+use super::context::BuildCacheContext;
+use crate::registry::AccessError;
+
+/// Read the AC entry `key` of `instance`.
+///
+/// When the instance validates AC entries ([`AcValidation`]), the entry
+/// is decoded as a REAPI `ActionResult` and answered only if every CAS
+/// blob it references (output files, output directory trees, stdout,
+/// stderr) is present; otherwise the answer is a miss, so Bazel re-runs
+/// the action instead of failing on a dangling entry (bazel-remote #106).
+/// An entry that does not decode (written while validation was off) is a
+/// miss too.
+///
+/// [`AcValidation`]: super::AcValidation
+#[derive(Clone, Debug)]
+pub struct GetActionResult {
+    /// Who acts; needs [`Role::Reader`].
+    pub principal: Principal,
+    /// The instance.
+    pub instance: InstanceName,
+    /// The action digest's hash.
+    pub key: DigestHash,
+}
+
+/// Why an AC read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetActionResultError {
+    /// Missing role.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] BuildCacheError),
+}
+
+pub(crate) async fn handle(
+    ctx: &BuildCacheContext,
+    q: GetActionResult,
+) -> Result<Option<Bytes>, GetActionResultError> {
+    ctx.authorize(&q.principal, Role::Reader)?;
+    let Some(entry) = ctx.ac.get(&q.instance, &q.key).await? else {
+        return Ok(None);
+    };
+    if !ctx.validation.validates(&q.instance) {
+        return Ok(Some(entry.value));
+    }
+    let refs = match ctx.format.decode(&entry.value) {
+        Ok(refs) => refs,
+        Err(e) => {
+            tracing::debug!(instance = %q.instance, key = %q.key, error = %e, "AC entry does not decode: a miss");
+            return Ok(None);
+        }
+    };
+    let missing = ctx.cas.find_missing(&q.instance, &refs.digests()).await?;
+    if let Some(first) = missing.first() {
+        tracing::debug!(instance = %q.instance, key = %q.key, missing = missing.len(), first = %first, "AC entry references missing blobs: a miss");
+        return Ok(None);
+    }
+    Ok(Some(entry.value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build_cache::test_support::*;
+    use strata_domain::{ActionResultRefs, InvalidActionResult};
+
+    fn get(principal: Principal) -> GetActionResult {
+        GetActionResult {
+            principal,
+            instance: InstanceName::default(),
+            key: hash('a'),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_complete_entry_is_a_hit() {
+        let mut m = Mocks::default();
+        m.ac.expect_get()
+            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.format.expect_decode().returning(|_| {
+            Ok(ActionResultRefs {
+                output_files: vec![digest('b', 3)],
+                ..Default::default()
+            })
+        });
+        m.cas
+            .expect_find_missing()
+            .withf(|_, d| d == [digest('b', 3)])
+            .returning(|_, _| Ok(vec![]));
+        let got = m.service(true).get_action_result(get(reader())).await;
+        assert_eq!(got.unwrap(), Some(Bytes::from_static(b"ar")));
+    }
+
+    #[tokio::test]
+    async fn a_missing_blob_or_an_undecodable_entry_is_a_miss() {
+        let mut m = Mocks::default();
+        m.ac.expect_get()
+            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.format.expect_decode().times(1).returning(|_| {
+            Ok(ActionResultRefs {
+                stdout: Some(digest('c', 1)),
+                ..Default::default()
+            })
+        });
+        m.cas.expect_find_missing().returning(|_, d| Ok(d.to_vec()));
+        let service = m.service(true);
+        assert_eq!(
+            service.get_action_result(get(reader())).await.unwrap(),
+            None
+        );
+
+        let mut m = Mocks::default();
+        m.ac.expect_get()
+            .returning(|_, _| Ok(Some(ac_entry(b"junk"))));
+        m.format
+            .expect_decode()
+            .returning(|_| Err(InvalidActionResult("bad".into())));
+        m.cas.expect_find_missing().never();
+        let service = m.service(true);
+        assert_eq!(
+            service.get_action_result(get(reader())).await.unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn without_validation_raw_bytes_are_answered() {
+        let mut m = Mocks::default();
+        m.ac.expect_get()
+            .returning(|_, _| Ok(Some(ac_entry(b"raw"))));
+        m.format.expect_decode().never();
+        let got = m.service(false).get_action_result(get(reader())).await;
+        assert_eq!(got.unwrap(), Some(Bytes::from_static(b"raw")));
+    }
+
+    #[tokio::test]
+    async fn needs_a_grant_on_the_build_cache() {
+        let mut m = Mocks::default();
+        m.ac.expect_get().never();
+        let err = m
+            .service(true)
+            .get_action_result(get(principal_with("sessions", Role::Admin)))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            GetActionResultError::Access(AccessError::Forbidden { .. })
+        ));
+    }
+}

@@ -1,0 +1,70 @@
+//! `GetBuildCacheStats`: the AC's and CAS's counters, per store.
+
+use strata_domain::{BuildCacheError, Principal, Role, StoreUsage};
+
+use super::context::BuildCacheContext;
+use crate::registry::AccessError;
+
+/// Read the build cache's counters.
+#[derive(Clone, Debug)]
+pub struct GetBuildCacheStats {
+    /// Who acts; needs [`Role::Reader`].
+    pub principal: Principal,
+}
+
+/// The counters of every store, memory first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildCacheStats {
+    /// The action cache's stores: entries, bytes, hits, misses.
+    pub ac: Vec<StoreUsage>,
+    /// The CAS's stores.
+    pub cas: Vec<StoreUsage>,
+}
+
+/// Why the stats cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum GetBuildCacheStatsError {
+    /// Missing role.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] BuildCacheError),
+}
+
+pub(crate) async fn handle(
+    ctx: &BuildCacheContext,
+    q: GetBuildCacheStats,
+) -> Result<BuildCacheStats, GetBuildCacheStatsError> {
+    ctx.authorize(&q.principal, Role::Reader)?;
+    Ok(BuildCacheStats {
+        ac: ctx.ac.stats().await?,
+        cas: ctx.cas.stats().await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build_cache::test_support::*;
+
+    #[tokio::test]
+    async fn reports_both_stores() {
+        let mut m = Mocks::default();
+        let usage = |entries| StoreUsage {
+            store: "memory".into(),
+            entries,
+            ..Default::default()
+        };
+        m.ac.expect_stats().returning(move || Ok(vec![usage(1)]));
+        m.cas.expect_stats().returning(move || Ok(vec![usage(2)]));
+        let s = m
+            .service(true)
+            .stats(GetBuildCacheStats {
+                principal: reader(),
+            })
+            .await
+            .unwrap();
+        assert_eq!((s.ac[0].entries, s.cas[0].entries), (1, 2));
+    }
+}

@@ -1,0 +1,710 @@
+//! The build cache over bazel-remote's HTTP protocol: `/ac/<sha256>` and
+//! `/cas/<sha256>`, with an optional instance prefix.
+
+use prost::Message as _;
+use reqwest::StatusCode;
+use sha2::{Digest as _, Sha256};
+use strata::config::{AuthSettings, BuildCacheInstanceSettings, Settings};
+use strata_infrastructure::reapi_proto;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{TestApp, api_key, assert_problem, assert_unauthorized, spawn_app_with};
+
+const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn wire(bytes: &[u8]) -> reapi_proto::Digest {
+    reapi_proto::Digest {
+        hash: sha(bytes),
+        size_bytes: bytes.len() as i64,
+    }
+}
+
+/// A serialized `ActionResult` with one output file and stdout.
+fn action_result(output: &[u8], stdout: &[u8]) -> Vec<u8> {
+    reapi_proto::ActionResult {
+        output_files: vec![reapi_proto::OutputFile {
+            path: "out/a.o".into(),
+            digest: Some(wire(output)),
+            ..Default::default()
+        }],
+        stdout_digest: Some(wire(stdout)),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.build_cache.max_blob_bytes = Some(4096);
+    settings.build_cache.instances.insert(
+        "ccache".into(),
+        BuildCacheInstanceSettings {
+            validate_ac: Some(false),
+        },
+    );
+    settings
+}
+
+impl TestApp {
+    async fn bc_put(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("PUT sent")
+    }
+
+    async fn bc_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent")
+    }
+
+    /// Sends `head` and then `body` on a raw connection, then `close`s
+    /// the writing side (or not) and returns the status line, if any.
+    async fn raw(&self, head: String, body: &[u8], finish: bool) -> Option<String> {
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        stream.write_all(body).await.expect("body");
+        if !finish {
+            // Cut the upload off: the server sees the connection close
+            // before the announced body ends.
+            drop(stream);
+            return None;
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        let text = String::from_utf8_lossy(&response).into_owned();
+        text.lines().next().map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn bazel_round_trip_and_a_404_once_a_blob_is_missing() {
+    let app = spawn_app_with(settings()).await;
+    let output = b"object code".to_vec();
+    let stdout = b"compiled\n".to_vec();
+
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&output)), output.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Bazel re-uploads: an existing blob is a 2xx without a rewrite.
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&output)), output.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&stdout)), stdout.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = app.bc_get(&format!("/cas/{}", sha(&output))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.content_length(), Some(output.len() as u64));
+    assert_eq!(r.bytes().await.unwrap(), output);
+    let r = app
+        .client
+        .head(app.url(&format!("/cas/{}", sha(&output))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()),
+        Some(output.len().to_string().as_str())
+    );
+
+    let ar = action_result(&output, &stdout);
+    let action = sha(b"the action");
+    let r = app.bc_put(&format!("/ac/{action}"), ar.clone()).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app.bc_get(&format!("/ac/{action}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), ar);
+
+    // An entry whose stdout was never uploaded is a miss.
+    let dangling = action_result(&output, b"never uploaded");
+    let other = sha(b"another action");
+    let r = app.bc_put(&format!("/ac/{other}"), dangling).await;
+    assert!(r.status().is_success());
+    assert_problem(
+        app.bc_get(&format!("/ac/{other}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let r = app
+        .client
+        .head(app.url(&format!("/ac/{other}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics
+            .contains("strata_build_cache_requests_total{kind=\"ac\",op=\"get\",result=\"miss\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("strata_build_cache_bytes{store=\"memory\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_empty_blob_always_exists() {
+    let app = spawn_app_with(settings()).await;
+    let r = app.bc_get(&format!("/cas/{EMPTY}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap().is_empty());
+    let r = app.bc_get(&format!("/some/instance/cas/{EMPTY}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.bc_put(&format!("/cas/{EMPTY}"), Vec::new()).await;
+    assert!(r.status().is_success());
+    // A body under the empty digest is not the empty blob.
+    let r = app.bc_put(&format!("/cas/{EMPTY}"), b"x".to_vec()).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+}
+
+#[tokio::test]
+async fn bad_digests_and_bodies_are_rejected_and_store_nothing() {
+    let app = spawn_app_with(settings()).await;
+    let body = b"content".to_vec();
+    let wrong = sha(b"other content");
+    let r = app.bc_put(&format!("/cas/{wrong}"), body.clone()).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+    assert_eq!(
+        app.bc_get(&format!("/cas/{wrong}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    for bad in [
+        "abc",
+        &"a".repeat(65),
+        &"g".repeat(64),
+        &sha(&body).to_uppercase(),
+    ] {
+        let r = app.bc_put(&format!("/cas/{bad}"), body.clone()).await;
+        let p = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
+        assert_eq!(p["field"], "hash");
+        let r = app.bc_get(&format!("/ac/{bad}")).await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_digest").await;
+    }
+    let r = app.bc_get(&format!("/a%20b/cas/{}", sha(&body))).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_instance").await;
+
+    // Over max_blob_bytes (4096): announced, and chunked.
+    let big = vec![1u8; 5000];
+    let r = app
+        .bc_put(&format!("/cas/{}", sha(&big)), big.clone())
+        .await;
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let mut chunked = Vec::new();
+    for piece in big.chunks(1000) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        sha(&big)
+    );
+    let status = app.raw(head, &chunked, true).await.unwrap_or_default();
+    assert!(status.contains(" 413 "), "{status}");
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&big))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // A chunked body that fits is stored.
+    let small = b"chunked content".to_vec();
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        sha(&small)
+    );
+    let mut body = format!("{:x}\r\n", small.len()).into_bytes();
+    body.extend_from_slice(&small);
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let status = app.raw(head, &body, true).await.unwrap_or_default();
+    assert!(status.contains(" 201 "), "{status}");
+
+    // Cut off mid-upload: nothing is stored under the digest.
+    let cut = vec![9u8; 2000];
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        sha(&cut),
+        cut.len()
+    );
+    app.raw(head, &cut[..1000], false).await;
+    let r = app.bc_get(&format!("/cas/{}", sha(&cut))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A validated AC entry must be an ActionResult.
+    let r = app
+        .bc_put(&format!("/ac/{}", sha(b"a")), b"\xff\xff\xff\xff".to_vec())
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_action_result").await;
+    // ccache's instance stores raw bytes.
+    let r = app
+        .bc_put(
+            &format!("/ccache/ac/{}", sha(b"a")),
+            b"\xff\xff\xff\xff".to_vec(),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let r = app.bc_get(&format!("/ccache/ac/{}", sha(b"a"))).await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), b"\xff\xff\xff\xff");
+}
+
+#[tokio::test]
+async fn zstd_bodies_round_trip_and_are_checked_uncompressed() {
+    let app = spawn_app_with(settings()).await;
+    let content = b"zstd zstd zstd zstd zstd zstd zstd zstd".repeat(20);
+    let compressed = zstd::bulk::compress(&content, 3).unwrap();
+    let path = format!("/cas/{}", sha(&content));
+    let r = app
+        .client
+        .put(app.url(&path))
+        .header("content-encoding", "zstd")
+        .body(compressed.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let r = app.bc_get(&path).await;
+    assert_eq!(r.bytes().await.unwrap(), content);
+    let r = app
+        .client
+        .get(app.url(&path))
+        .header("accept-encoding", "zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("zstd")
+    );
+    let body = r.bytes().await.unwrap();
+    assert_eq!(zstd::stream::decode_all(&body[..]).unwrap(), content);
+
+    // The digest is of the uncompressed content: a compressed body of
+    // other content, or a truncated one, is refused.
+    let other = zstd::bulk::compress(b"other", 3).unwrap();
+    let wrong = format!("/cas/{}", sha(b"yet another"));
+    let r = app
+        .client
+        .put(app.url(&wrong))
+        .header("content-encoding", "zstd")
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+    let fresh = b"fresh content, never stored".repeat(10);
+    let truncated = zstd::bulk::compress(&fresh, 3).unwrap();
+    let r = app
+        .client
+        .put(app.url(&format!("/cas/{}", sha(&fresh))))
+        .header("content-encoding", "zstd")
+        .body(truncated[..truncated.len() - 3].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&fresh))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = app
+        .client
+        .put(app.url(&wrong))
+        .header("content-encoding", "br")
+        .body(b"x".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn instances_are_isolated_and_other_routes_keep_working() {
+    let app = spawn_app_with(settings()).await;
+    let blob = b"team a's object".to_vec();
+    let r = app
+        .bc_put(&format!("/team-a/linux/cas/{}", sha(&blob)), blob.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.bc_get(&format!("/team-a/linux/cas/{}", sha(&blob)))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for other in ["/team-b", "", "/team-a"] {
+        let r = app.bc_get(&format!("{other}/cas/{}", sha(&blob))).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+    assert_eq!(app.bc_get("/health/live").await.status(), StatusCode::OK);
+    let doc = app.get_json("/openapi.json").await;
+    for path in [
+        "/ac/{hash}",
+        "/cas/{hash}",
+        "/admin/v1/cache/action/flush",
+        "/admin/v1/cache/cas/flush",
+        "/admin/v1/cache/stats",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    assert!(doc["paths"]["/cas/{hash}"].get("head").is_some());
+    assert!(
+        doc["components"]["schemas"]["FlushRequest"]
+            .get("example")
+            .is_some(),
+        "{}",
+        doc["components"]["schemas"]["FlushRequest"]
+    );
+    assert_eq!(
+        app.put("default", "k", "v").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(app.get("default", "k").await.status(), StatusCode::OK);
+    let r = app
+        .client
+        .delete(app.url(&format!("/cas/{}", sha(&blob))))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn a_disabled_build_cache_answers_404() {
+    let mut settings = settings();
+    settings.build_cache.enabled = false;
+    let app = spawn_app_with(settings).await;
+    let r = app.bc_get(&format!("/cas/{EMPTY}")).await;
+    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+const READER: &str = "bc-reader-0123456789";
+const CAS: &str = "bc-cas-writer-0123456789";
+const WRITER: &str = "bc-writer-0123456789";
+const SESSIONS: &str = "bc-sessions-admin-0123456789";
+
+#[tokio::test]
+async fn roles_decide_who_reads_and_writes() {
+    let mut settings = settings();
+    let mut auth = AuthSettings::default();
+    auth.api_keys.insert(
+        "reader".into(),
+        api_key(READER, &[("build-cache", "reader")]),
+    );
+    auth.api_keys
+        .insert("cas".into(), api_key(CAS, &[("build-*", "cas-writer")]));
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
+    auth.api_keys.insert(
+        "sessions".into(),
+        api_key(SESSIONS, &[("sessions", "admin")]),
+    );
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let blob = b"a blob".to_vec();
+    let cas_path = format!("/cas/{}", sha(&blob));
+    let ac_path = format!("/ac/{}", sha(b"action"));
+    let ar = action_result(b"", b"");
+
+    assert_unauthorized(app.bc_get(&cas_path).await).await;
+    let put = |key: &'static str, path: String, body: Vec<u8>| {
+        let request = app.client.put(app.url(&path)).body(body);
+        // Bazel sends the key as the password of http://user:key@host.
+        request.basic_auth("bazel", Some(key)).send()
+    };
+    let r = put(READER, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(SESSIONS, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(CAS, cas_path.clone(), blob.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = put(CAS, ac_path.clone(), ar.clone()).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = put(WRITER, ac_path.clone(), ar.clone()).await.unwrap();
+    assert!(r.status().is_success());
+
+    let r = app
+        .client
+        .get(app.url(&ac_path))
+        .header("x-api-key", READER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap(), ar);
+    let r = app
+        .client
+        .get(app.url(&cas_path))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap(), blob);
+}
+
+#[tokio::test]
+async fn a_cas_flush_by_digest_turns_its_ac_entries_into_misses() {
+    let app = spawn_app_with(settings()).await;
+    let output = b"flushed object".to_vec();
+    let stdout = b"kept stdout".to_vec();
+    for blob in [&output, &stdout] {
+        let r = app
+            .bc_put(&format!("/cas/{}", sha(blob)), blob.clone())
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let action = format!("/ac/{}", sha(b"flush action"));
+    let r = app.bc_put(&action, action_result(&output, &stdout)).await;
+    assert!(r.status().is_success());
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::OK);
+
+    let body = serde_json::json!({"scope": "digests", "digests": [sha(&output)], "dry_run": true});
+    let r = app.post_json("/admin/v1/cache/cas/flush", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dry: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(dry["dry_run"], true, "{dry}");
+    assert_eq!(dry["totals"]["entries_removed"], 1, "{dry}");
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::OK);
+
+    let body = serde_json::json!({"scope": "digests", "digests": [sha(&output)]});
+    let r = app.post_json("/admin/v1/cache/cas/flush", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["target"], "cas", "{done}");
+    assert_eq!(done["partial"], false, "{done}");
+    assert_eq!(done["stores"][0]["store"], "memory", "{done}");
+    assert_eq!(done["totals"]["entries_removed"], 1, "{done}");
+    assert_eq!(
+        done["totals"]["bytes_reclaimed"],
+        output.len() as u64,
+        "{done}"
+    );
+    assert_eq!(done["dangling_ac_entries"], 1, "{done}");
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&output))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.bc_get(&action).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.bc_get(&format!("/cas/{}", sha(&stdout))).await.status(),
+        StatusCode::OK
+    );
+
+    // An AC flush of everything.
+    let r = app
+        .post_json(
+            "/admin/v1/cache/action/flush",
+            serde_json::json!({"scope": "all"}),
+        )
+        .await;
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["target"], "ac", "{done}");
+    assert_eq!(done["totals"]["entries_removed"], 1, "{done}");
+    assert!(done.get("dangling_ac_entries").is_none(), "{done}");
+
+    let stats = app.get_json("/admin/v1/cache/stats").await;
+    assert_eq!(stats["ac"]["entries"], 0, "{stats}");
+    assert_eq!(stats["cas"]["entries"], 1, "{stats}");
+    assert!(stats["cas"]["hits"].as_u64().unwrap() >= 1, "{stats}");
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains(
+            "strata_build_cache_flush_total{target=\"cas\",scope=\"digests\",result=\"ok\"}"
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn flush_requests_are_validated_naming_the_field() {
+    let app = spawn_app_with(settings()).await;
+    for (body, field) in [
+        (serde_json::json!({"scope": "everything"}), "scope"),
+        (serde_json::json!({"scope": "instance"}), "instance_name"),
+        (
+            serde_json::json!({"scope": "digests", "digests": ["nothex"]}),
+            "digests",
+        ),
+        (
+            serde_json::json!({"scope": "digest_prefix", "digest_prefix": "xyz"}),
+            "digest_prefix",
+        ),
+        (
+            serde_json::json!({"scope": "older_than"}),
+            "older_than_secs",
+        ),
+    ] {
+        let r = app
+            .post_json("/admin/v1/cache/cas/flush", body.clone())
+            .await;
+        let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_flush_request").await;
+        assert_eq!(p["field"], field, "{body}");
+    }
+    let r = app
+        .post_json(
+            "/admin/v1/cache/action/flush",
+            serde_json::json!({"scope": "all", "extra": 1}),
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+}
+
+#[tokio::test]
+async fn only_admins_flush_and_flushes_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = settings();
+    let mut auth = AuthSettings::default();
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
+    auth.api_keys.insert(
+        "admin".into(),
+        api_key(SESSIONS, &[("build-cache", "admin")]),
+    );
+    settings.auth = Some(auth);
+    settings.audit = Some(strata::config::AuditSettings {
+        path: dir.path().join("audit.jsonl"),
+        max_bytes: None,
+    });
+    let app = spawn_app_with(settings).await;
+    let flush = |key: &'static str| {
+        app.client
+            .post(app.url("/admin/v1/cache/action/flush"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(r#"{"scope": "instance", "instance_name": "team-a", "dry_run": true}"#)
+            .send()
+    };
+    let r = flush(WRITER).await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let r = flush(SESSIONS).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let log = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    let ok = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["action"] == "flush" && r["outcome"] == "ok")
+        .unwrap_or_else(|| panic!("no flush record in {log}"));
+    let text = ok.to_string();
+    for needle in ["build-cache", "instance", "dry_run", "entries_removed"] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+}
+
+/// Uploaders, readers that check the SHA-256 of every 200 body, and
+/// repeated flushes of every scope, run together: no read is ever
+/// corrupt, and once everything stops every blob is complete or absent.
+#[tokio::test]
+async fn flushes_beside_uploads_and_reads_never_serve_wrong_content() {
+    let app = std::sync::Arc::new(spawn_app_with(settings()).await);
+    let blobs: Vec<Vec<u8>> = (0..24u32)
+        .map(|i| format!("blob {i} ").repeat(1 + i as usize * 7).into_bytes())
+        .collect();
+    let blobs = std::sync::Arc::new(blobs);
+    let mut tasks = Vec::new();
+    for worker in 0..3usize {
+        let (app, blobs) = (app.clone(), blobs.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..4 {
+                for (i, blob) in blobs.iter().enumerate() {
+                    if (i + worker + round) % 3 != 0 {
+                        continue;
+                    }
+                    let r = app
+                        .bc_put(&format!("/cas/{}", sha(blob)), blob.clone())
+                        .await;
+                    assert!(r.status().is_success(), "{}", r.status());
+                }
+            }
+            0usize
+        }));
+    }
+    for _ in 0..3 {
+        let (app, blobs) = (app.clone(), blobs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hits = 0;
+            for _ in 0..4 {
+                for blob in blobs.iter() {
+                    let hash = sha(blob);
+                    let r = app.bc_get(&format!("/cas/{hash}")).await;
+                    match r.status() {
+                        StatusCode::OK => {
+                            let body = r.bytes().await.unwrap();
+                            assert_eq!(sha(&body), hash, "a corrupt read");
+                            hits += 1;
+                        }
+                        StatusCode::NOT_FOUND => {}
+                        other => panic!("unexpected {other}"),
+                    }
+                }
+            }
+            hits
+        }));
+    }
+    {
+        let (app, blobs) = (app.clone(), blobs.clone());
+        tasks.push(tokio::spawn(async move {
+            let scopes = [
+                serde_json::json!({"scope": "digests", "digests": [sha(&blobs[0]), sha(&blobs[5])]}),
+                serde_json::json!({"scope": "digest_prefix", "digest_prefix": &sha(&blobs[3])[..1]}),
+                serde_json::json!({"scope": "older_than", "older_than_secs": 1}),
+                serde_json::json!({"scope": "instance", "instance_name": ""}),
+                serde_json::json!({"scope": "all"}),
+            ];
+            for _ in 0..3 {
+                for scope in &scopes {
+                    let r = app.post_json("/admin/v1/cache/cas/flush", scope.clone()).await;
+                    assert_eq!(r.status(), StatusCode::OK);
+                    let body: serde_json::Value = r.json().await.unwrap();
+                    assert_eq!(body["partial"], false, "{body}");
+                }
+            }
+            0
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    // Quiet now: every blob is complete under its digest or absent, and the
+    // stats count exactly the blobs that answer.
+    let mut present = 0;
+    for blob in blobs.iter() {
+        let r = app.bc_get(&format!("/cas/{}", sha(blob))).await;
+        if r.status() == StatusCode::OK {
+            assert_eq!(r.bytes().await.unwrap(), *blob);
+            present += 1;
+        }
+    }
+    let stats = app.get_json("/admin/v1/cache/stats").await;
+    assert_eq!(stats["cas"]["entries"], present, "{stats}");
+}
