@@ -7,6 +7,12 @@
 # Bounded to run in well under 3 minutes on 2 cores: a fixed seed and a
 # small --max-examples per operation.
 #
+# One worker: with two, schemathesis 4.32.5 sometimes ends with a
+# "Runtime Error" of its own ("AST constructor recursion depth mismatch",
+# hypothesis parsing lambda sources with `ast` in two threads at once),
+# and any error makes it exit 1 with every check passed. One worker is
+# deterministic under --seed and still well inside the time bound.
+#
 # Checks left out, and why:
 # - ignored_auth and object_level_authorization are not excluded: the
 #   service must honour both.
@@ -54,6 +60,16 @@ max_entries = 10000
 sha256 = "$sha"
 grants = [{ caches = "*", role = "admin" }]
 
+# The limiters are tested in tests/api; here they would only hide the
+# service from the fuzzer: ignored_auth sends refused credentials on every
+# operation (the per-peer failed-auth limit would answer 429, not 401), and
+# the default 10 admin operations a minute would leave the admin API
+# untested. 0 turns the failed-auth limit off.
+[auth.rate_limits]
+admin_per_minute = 1000000
+admin_burst = 1000000
+failed_auth_per_minute = 0
+
 [audit]
 path = "$work/audit.jsonl"
 EOF
@@ -73,7 +89,7 @@ set +e
   --checks all \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --seed "${SCHEMATHESIS_SEED:-1}" \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 10 \
   --no-color
 status=$?

@@ -211,3 +211,36 @@ async fn method_not_allowed_lists_the_resource_methods_in_allow() {
         assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     }
 }
+
+/// serde reads a struct from a JSON array of its fields in order; the
+/// schema says every body is an object, so an array is refused and
+/// nothing is configured.
+#[tokio::test]
+async fn json_bodies_that_are_not_objects_are_400() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .put(app.url("/admin/v1/caches/arrays"))
+        .header("content-type", "application/json")
+        .body("[null, null]")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let r = app
+        .client
+        .get(app.url("/admin/v1/caches/arrays"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .client
+        .post(app.url("/v1/caches/default/entries:batchGet"))
+        .header("content-type", "application/json")
+        .body(" [[\"k\"]]")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+}

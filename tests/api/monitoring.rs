@@ -1,5 +1,5 @@
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
 
@@ -58,6 +58,14 @@ async fn openapi_document_and_swagger_ui_are_served() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // An entry's body is any bytes, and may be absent (the empty value).
+    let put = &doc["paths"]["/v1/caches/{cache}/entries/{key}"]["put"]["requestBody"];
+    assert_eq!(put["required"], false, "{put}");
+    assert_eq!(put["content"]["*/*"]["schema"].get("type"), None, "{put}");
+    // The handler reads an explicit null as absent.
+    let tags =
+        &doc["components"]["schemas"]["InvalidationRequest"]["allOf"][0]["properties"]["tags"];
+    assert_eq!(tags["type"], json!(["array", "null"]), "{tags}");
     let ui = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
     assert!(ui.text().await.unwrap().to_lowercase().contains("swagger"));

@@ -25,16 +25,31 @@ fn media_type(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
 /// Decodes a request body as JSON or MessagePack by its `Content-Type`
 /// (JSON when absent).
 ///
+/// Every body is a JSON object: one that is not (an array, say, which
+/// serde would otherwise read as a struct's fields in order) is refused.
+/// MessagePack keeps serde's reading, as `rmp_serde` writes structs as
+/// arrays by default.
+///
 /// # Errors
-/// 415 for other media types, 400 when the body does not decode.
+/// 415 for other media types, 400 when the body does not decode or a JSON
+/// body is not an object.
 pub fn decode<T: DeserializeOwned>(req: &HttpRequest, body: &Bytes) -> Result<T, ApiError> {
     let content_type = media_type(req, header::CONTENT_TYPE);
     let essence = content_type
         .as_deref()
         .map(|c| c.split(';').next().unwrap_or("").trim().to_owned());
     match essence.as_deref() {
-        None | Some(JSON) => serde_json::from_slice(body)
-            .map_err(|e| ApiError::invalid_body(format!("invalid JSON: {e}"))),
+        None | Some(JSON) => {
+            // JSON whitespace is space, tab, LF and CR (RFC 8259 section 2).
+            let first = body
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+            if first.is_some_and(|b| *b != b'{') {
+                return Err(ApiError::invalid_body("the body must be a JSON object"));
+            }
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::invalid_body(format!("invalid JSON: {e}")))
+        }
         Some(MSGPACK) | Some("application/x-msgpack") | Some("application/vnd.msgpack") => {
             rmp_serde::from_slice(body)
                 .map_err(|e| ApiError::invalid_body(format!("invalid MessagePack: {e}")))

@@ -33,7 +33,7 @@ pub struct PutQuery {
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery),
-    request_body(content = Vec<u8>, content_type = "*/*", description = "The value"),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "The value; an empty body (or none) stores the empty value"),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
         (status = 204, description = "Replaced", headers(("ETag" = String))),

@@ -21,7 +21,7 @@ use utoipa::openapi::schema::{
     AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{Content, RefOr, ResponseBuilder, SecurityRequirement};
+use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
 use crate::schemas::{cache_name_schema, key_schema};
@@ -112,27 +112,28 @@ fn is_open(path: &str) -> bool {
 }
 
 /// Requires exactly one of `fields` to be present and not null, as the
-/// handler does (`give exactly one of ...`).
+/// handler does (`give exactly one of ...`). The handler reads an explicit
+/// `null` as absent, so the base schema lets every one of `fields` be null
+/// (a `schema_with` property is not nullable by itself) and each `oneOf`
+/// branch says which one must not be.
 fn exactly_one_of(schema: &mut RefOr<Schema>, fields: &[&str]) {
     let RefOr::T(Schema::Object(object)) = schema else {
         return;
     };
+    for field in fields {
+        if let Some(RefOr::T(property)) = object.properties.get_mut(*field) {
+            set_nullable(property, true);
+        }
+    }
     let mut one_of = OneOfBuilder::new();
     for field in fields {
         let mut branch = ObjectBuilder::new().required(*field);
         for other in fields {
             let property = match object.properties.get(*other) {
-                Some(RefOr::T(Schema::Object(p))) if other == field => {
+                Some(RefOr::T(p)) if other == field => {
                     let mut p = p.clone();
-                    if let SchemaType::Array(types) = &p.schema_type {
-                        let types: Vec<Type> = types
-                            .iter()
-                            .filter(|t| **t != Type::Null)
-                            .cloned()
-                            .collect();
-                        p.schema_type = SchemaType::from_iter(types);
-                    }
-                    Schema::Object(p)
+                    set_nullable(&mut p, false);
+                    p
                 }
                 Some(_) if other == field => continue,
                 _ => ObjectBuilder::new().schema_type(Type::Null).into(),
@@ -143,6 +144,28 @@ fn exactly_one_of(schema: &mut RefOr<Schema>, fields: &[&str]) {
     }
     let base = Schema::Object(object.clone());
     *schema = AllOfBuilder::new().item(base).item(one_of).into();
+}
+
+/// Adds `null` to, or removes it from, an object or array schema's types.
+fn set_nullable(schema: &mut Schema, nullable: bool) {
+    let schema_type = match schema {
+        Schema::Object(o) => &mut o.schema_type,
+        Schema::Array(a) => &mut a.schema_type,
+        _ => return,
+    };
+    let mut types: Vec<Type> = match &*schema_type {
+        SchemaType::Type(t) => vec![t.clone()],
+        SchemaType::Array(types) => types.clone(),
+        SchemaType::AnyValue => return,
+    };
+    types.retain(|t| *t != Type::Null);
+    if nullable {
+        types.push(Type::Null);
+    }
+    *schema_type = match types.as_slice() {
+        [one] => SchemaType::Type(one.clone()),
+        _ => SchemaType::from_iter(types),
+    };
 }
 
 /// Completes [`ApiDoc`] with what every operation shares (see the module
@@ -201,6 +224,28 @@ impl Modify for Contract {
             .flatten()
             {
                 complete(op, path, protected);
+            }
+        }
+        // A PUT of an entry stores its body as is: any bytes (the macro
+        // can only say `Vec<u8>`, a JSON array of integers), and none at
+        // all, since an empty value is a cache value like any other (the
+        // macro cannot mark a body optional).
+        if let Some(RefOr::T(body)) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/caches/{cache}/entries/{key}")
+            .and_then(|item| item.put.as_mut())
+            .and_then(|op| op.request_body.as_mut())
+        {
+            body.required = Some(Required::False);
+            for content in body.content.values_mut() {
+                let RefOr::T(content) = content else { continue };
+                content.schema = Some(RefOr::T(
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::AnyValue)
+                        .description(Some("Any bytes, stored as is"))
+                        .into(),
+                ));
             }
         }
     }
