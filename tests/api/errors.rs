@@ -45,7 +45,7 @@ async fn invalid_keys_are_400() {
 #[tokio::test]
 async fn invalid_ttl_and_tags_are_400() {
     let app = spawn_app().await;
-    for ttl in ["0", "31536001", "abc", "-1"] {
+    for ttl in ["0", "31536001", "abc", "-1", ""] {
         let r = app
             .client
             .put(app.entry("default", "k") + "?ttl=" + ttl)

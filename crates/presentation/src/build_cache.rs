@@ -293,7 +293,7 @@ fn body_error(e: actix_web::error::PayloadError) -> ApiError {
     method(get, head),
     path = "/ac/{hash}",
     tag = "build-cache",
-    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The stored entry: a serialized REAPI ActionResult (raw bytes without validation)", content_type = "application/octet-stream"),
         (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -343,7 +343,7 @@ async fn ac_get_inner(
     put,
     path = "/ac/{hash}",
     tag = "build-cache",
-    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A serialized REAPI ActionResult (any bytes without validation)"),
     responses(
         (status = 200, description = "Stored"),
@@ -415,7 +415,7 @@ async fn ac_put_inner(
     method(get, head),
     path = "/cas/{hash}",
     tag = "build-cache",
-    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The blob (`Content-Encoding: zstd` when the request accepts it)", content_type = "application/octet-stream"),
         (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -506,7 +506,7 @@ fn zstd_chunks(
     put,
     path = "/cas/{hash}",
     tag = "build-cache",
-    params(("hash" = String, Path, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
+    params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The blob; `Content-Encoding: zstd` allowed. Its uncompressed SHA-256 must be the path's"),
     responses(
         (status = 201, description = "Stored"),

@@ -64,6 +64,7 @@ pub struct FlushRequest {
     /// `older_than` (needs `older_than_secs`: entries last accessed more
     /// than this long ago).
     #[validate(custom(function = "known_scope"))]
+    #[schema(pattern = "^(all|instance|digests|digest_prefix|older_than)$")]
     pub scope: String,
     /// The instance (the HTTP path prefix; `""` is the default one). For
     /// scope `instance` it is what goes; for the others it narrows the
@@ -72,12 +73,16 @@ pub struct FlushRequest {
     pub instance_name: Option<String>,
     /// SHA-256 hashes (64 lowercase hex) of AC keys or CAS blobs.
     #[validate(length(min = 1, max = MAX_FLUSH_DIGESTS), custom(function = "hashes"))]
+    #[schema(min_items = 1, max_items = 10000)]
     pub digests: Option<Vec<String>>,
     /// A lowercase hex prefix of 1 to 64 characters.
     #[validate(custom(function = "hex_prefix"))]
+    #[schema(pattern = "^[0-9a-f]{1,64}$")]
     pub digest_prefix: Option<String>,
     /// Seconds; at least 1.
     #[validate(range(min = 1))]
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::config_dto::whole_number")]
     pub older_than_secs: Option<u64>,
     /// Report what would go, per store, and remove nothing.
     #[serde(default)]

@@ -50,8 +50,10 @@ pub(crate) async fn put_entry(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (cache, key) = entry_path(&req)?;
+    // `ttl=` (empty) is not "no TTL": the parameter is an integer when
+    // present, so it is refused like any other non-number.
     let ttl = match query.ttl.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(raw) => Some(ttl(raw.parse::<u64>().map_err(|_| {
             ApiError::invalid_ttl(format!(
                 "TTL must be a whole number of seconds, got {raw:?}"

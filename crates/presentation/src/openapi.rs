@@ -230,13 +230,22 @@ impl Modify for Contract {
         // can only say `Vec<u8>`, a JSON array of integers), and none at
         // all, since an empty value is a cache value like any other (the
         // macro cannot mark a body optional).
-        if let Some(RefOr::T(body)) = openapi
-            .paths
-            .paths
-            .get_mut("/v1/caches/{cache}/entries/{key}")
-            .and_then(|item| item.put.as_mut())
-            .and_then(|op| op.request_body.as_mut())
-        {
+        // The same holds for the build cache's PUTs: an empty body is the
+        // empty blob on /cas and an empty (valid) ActionResult on /ac.
+        for path in [
+            "/v1/caches/{cache}/entries/{key}",
+            "/ac/{hash}",
+            "/cas/{hash}",
+        ] {
+            let Some(RefOr::T(body)) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.put.as_mut())
+                .and_then(|op| op.request_body.as_mut())
+            else {
+                continue;
+            };
             body.required = Some(Required::False);
             for content in body.content.values_mut() {
                 let RefOr::T(content) = content else { continue };
