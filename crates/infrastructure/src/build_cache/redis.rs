@@ -435,7 +435,11 @@ fn scored(items: &[Value]) -> Vec<(DigestHash, Option<u64>)> {
         let hash = DigestHash::parse(&text(m)?).ok()?;
         Some((hash, score(s)))
     };
-    if items.iter().all(|v| matches!(v, Value::Array(p) if p.len() == 2)) && !items.is_empty() {
+    if items
+        .iter()
+        .all(|v| matches!(v, Value::Array(p) if p.len() == 2))
+        && !items.is_empty()
+    {
         return items
             .iter()
             .filter_map(|v| match v {
@@ -485,7 +489,9 @@ impl Shared {
         touch: bool,
     ) -> Result<Option<(u64, Bytes, Timestamp)>, BuildCacheError> {
         let keys = self.keys(kind, instance);
-        let limit = range.limit.map_or_else(|| "-1".to_owned(), |l| l.to_string());
+        let limit = range
+            .limit
+            .map_or_else(|| "-1".to_owned(), |l| l.to_string());
         let found: Option<(u64, Vec<u8>, u64)> = READ
             .key(keys.entry(hash))
             .key(&keys.index)
@@ -499,7 +505,8 @@ impl Shared {
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| unavailable("read", &e))?;
-        Ok(found.map(|(size, chunk, last)| (size, Bytes::from(chunk), Timestamp::from_millis(last))))
+        Ok(found
+            .map(|(size, chunk, last)| (size, Bytes::from(chunk), Timestamp::from_millis(last))))
     }
 
     /// Records `instance` in the registry, then writes the entry;
@@ -687,11 +694,7 @@ impl Shared {
                         removed = (removed.0 + r.0, removed.1 + r.1);
                         // Handed-in members leave the range unless dry; the
                         // rest stay ahead of the next page.
-                        offset += if dry {
-                            members
-                        } else {
-                            members - picked.len()
-                        };
+                        offset += if dry { members } else { members - picked.len() };
                     }
                 }
                 scope => {
@@ -1058,7 +1061,12 @@ mod tests {
         let c = FlushCriteria::new(FlushScope::OlderThan(Duration::from_secs(90)));
         let i = InstanceName::default();
         assert!(c.matches(&i, &DigestHash::EMPTY, Timestamp::from_millis(bound), now));
-        assert!(!c.matches(&i, &DigestHash::EMPTY, Timestamp::from_millis(bound + 1), now));
+        assert!(!c.matches(
+            &i,
+            &DigestHash::EMPTY,
+            Timestamp::from_millis(bound + 1),
+            now
+        ));
         let half = older_than_bound(now, Duration::from_micros(1_500)).unwrap();
         assert_eq!(half, 99_998);
         assert!(older_than_bound(now, Duration::from_secs(100)).is_none());

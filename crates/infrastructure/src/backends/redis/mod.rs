@@ -23,7 +23,7 @@ mod core;
 mod scripts;
 mod store;
 
-pub(crate) use connection::Conn;
 pub use cluster::{RedisClusterStore, RedisClusterStoreBuilder};
+pub(crate) use connection::Conn;
 pub use connection::{RedisClusterConnection, RedisConnection, RedisOptions};
 pub use store::{RedisStore, RedisStoreBuilder};
