@@ -424,7 +424,7 @@ fn score(v: &Value) -> Option<u64> {
         other => text(other)?.parse::<f64>().ok()?,
     };
     // Scores are whole milliseconds written by this store.
-    (f.is_finite() && f >= 0.0).then(|| f as u64)
+    (f.is_finite() && f >= 0.0).then_some(f as u64)
 }
 
 /// `(member, score)` pairs from a flat `[m, s, m, s]` reply (RESP2, `ZSCAN`)
