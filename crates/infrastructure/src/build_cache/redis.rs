@@ -665,9 +665,11 @@ impl Shared {
             let mut removed = (0, 0);
             match &criteria.scope {
                 FlushScope::Digests(hashes) => {
+                    // The instance filter already chose `instance`; calling
+                    // `matches` per hash would scan the list again (O(n²)).
                     let picked: Vec<DigestHash> = hashes
                         .iter()
-                        .filter(|h| goes(h, None) && seen.insert(**h))
+                        .filter(|h| seen.insert(**h))
                         .copied()
                         .collect();
                     for chunk in picked.chunks(BATCH) {
