@@ -65,7 +65,7 @@ pub use backends::{
 };
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat,
-    reapi_proto,
+    RedisBuildStore, RedisBuildStoreBuilder, reapi_proto,
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;

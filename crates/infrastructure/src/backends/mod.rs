@@ -18,6 +18,7 @@ pub use memcached::{
     DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
     MemcachedStore, MemcachedStoreBuilder, ValueTooLarge, memcached_exptime,
 };
+pub(crate) use redis::Conn as RedisConn;
 pub use redis::{
     RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
     RedisOptions, RedisStore, RedisStoreBuilder,

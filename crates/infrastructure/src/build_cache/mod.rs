@@ -6,11 +6,15 @@
 //!   does not have).
 //! - `memory.rs`: [`MemoryBuildStore`], AC and CAS in process, bounded by
 //!   bytes with any [`eviction`](crate::eviction) policy.
+//! - `redis.rs`: [`RedisBuildStore`], the AC (shared by every Strata
+//!   instance on one Redis) and small CAS blobs, on the `backends/redis`
+//!   connections.
 //! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
 //!   subset of REAPI's `ActionResult` that AC validation decodes.
 //!
 //! The stores share one key type, `(kind, instance, hash)`, in `key.rs`.
-//! This wing knows no HTTP, no Redis and no other wing but `eviction`.
+//! This wing knows no HTTP and no other wing but `eviction` and, for
+//! `redis.rs`, the Redis connections of `backends`.
 //!
 //! [`ActionCache`]: strata_domain::ActionCache
 //! [`ContentStore`]: strata_domain::ContentStore
@@ -18,10 +22,12 @@
 mod key;
 mod memory;
 mod reapi;
+mod redis;
 mod verify;
 
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::{ProstActionResultFormat, reapi_proto};
+pub use redis::{RedisBuildStore, RedisBuildStoreBuilder};
 
 /// Default largest CAS blob, in bytes: 1 GiB.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;

@@ -119,11 +119,24 @@ impl RedisClusterConnection {
     }
 }
 
-/// The two connection kinds behind one implementation.
+/// The two connection kinds behind one implementation (the cache stores'
+/// core and the build cache's `RedisBuildStore`).
 #[derive(Clone)]
-pub(super) enum Conn {
+pub(crate) enum Conn {
     Standalone(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl From<RedisConnection> for Conn {
+    fn from(c: RedisConnection) -> Self {
+        Conn::Standalone(c.manager)
+    }
+}
+
+impl From<RedisClusterConnection> for Conn {
+    fn from(c: RedisClusterConnection) -> Self {
+        Conn::Cluster(c.connection)
+    }
 }
 
 impl ConnectionLike for Conn {

@@ -24,5 +24,6 @@ mod scripts;
 mod store;
 
 pub use cluster::{RedisClusterStore, RedisClusterStoreBuilder};
+pub(crate) use connection::Conn;
 pub use connection::{RedisClusterConnection, RedisConnection, RedisOptions};
 pub use store::{RedisStore, RedisStoreBuilder};
