@@ -64,7 +64,8 @@ pub use backends::{
     ValueTooLarge, memcached_exptime,
 };
 pub use build_cache::{
-    DEFAULT_MAX_BLOB_BYTES, MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat,
+    DEFAULT_MAX_BLOB_BYTES, DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore,
+    DiskBuildStoreBuilder, MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat,
     reapi_proto,
 };
 pub use clock::SystemClock;

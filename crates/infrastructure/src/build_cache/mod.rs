@@ -6,6 +6,8 @@
 //!   does not have).
 //! - `memory.rs`: [`MemoryBuildStore`], AC and CAS in process, bounded by
 //!   bytes with any [`eviction`](crate::eviction) policy.
+//! - `disk.rs`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
+//!   index rebuilt at start-up), bounded by bytes with LRU eviction.
 //! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
 //!   subset of REAPI's `ActionResult` that AC validation decodes.
 //!
@@ -15,11 +17,15 @@
 //! [`ActionCache`]: strata_domain::ActionCache
 //! [`ContentStore`]: strata_domain::ContentStore
 
+mod disk;
 mod key;
 mod memory;
 mod reapi;
 mod verify;
 
+pub use disk::{
+    DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
+};
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::{ProstActionResultFormat, reapi_proto};
 
