@@ -8,6 +8,8 @@
 //!   bytes with any [`eviction`](crate::eviction) policy.
 //! - `disk.rs`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
 //!   index rebuilt at start-up), bounded by bytes with LRU eviction.
+//! - `stacked.rs`: [`StackedBuildStore`], a memory tier over a disk
+//!   tier (read-through fills, writes to both, flushes and stats per tier).
 //! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
 //!   subset of REAPI's `ActionResult` that AC validation decodes.
 //!
@@ -21,6 +23,7 @@ mod disk;
 mod key;
 mod memory;
 mod reapi;
+mod stacked;
 mod verify;
 
 pub use disk::{
@@ -28,6 +31,7 @@ pub use disk::{
 };
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::{ProstActionResultFormat, reapi_proto};
+pub use stacked::{DEFAULT_PROMOTE_MAX_BYTES, StackedBuildStore};
 
 /// Default largest CAS blob, in bytes: 1 GiB.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;
