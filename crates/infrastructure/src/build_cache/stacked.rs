@@ -410,3 +410,40 @@ impl<U: ContentStore> BlobWriter for StackedWriter<U> {
         Ok(committed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_tier_is_named_and_the_other_kept() {
+        let criteria = FlushCriteria::new(FlushScope::All);
+        let mut r = tier_result(
+            StoreKind::Cas,
+            &criteria,
+            "memory",
+            Ok(FlushResult::single(
+                StoreKind::Cas,
+                false,
+                StoreFlushReport {
+                    store: "memory".into(),
+                    entries_removed: 2,
+                    ..Default::default()
+                },
+            )),
+        );
+        r.merge(tier_result(
+            StoreKind::Cas,
+            &criteria,
+            "disk",
+            Err(BuildCacheError::io(
+                "disk",
+                "remove",
+                std::io::Error::other("read-only file system"),
+            )),
+        ));
+        assert_eq!(r.entries_removed(), 2);
+        assert_eq!(r.failed_stores(), vec!["disk"]);
+        assert!(r.stores[1].errors[0].contains("read-only"));
+    }
+}
