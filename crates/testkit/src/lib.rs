@@ -13,12 +13,15 @@
 //! - [`contract::run_store_contract`] runs every behavioural test of the
 //!   [`CacheStore`] port against a store factory; plugin authors call it
 //!   from a `#[tokio::test]`.
+//! - [`build_cache_contract::run_build_cache_contract`] does the same for
+//!   the build cache's `ActionCache` and `ContentStore` ports.
 //!
 //! This crate may read the system clock and spawn processes; it must not
 //! know any Strata adapter (it depends on `strata-domain` only).
 //!
 //! [`CacheStore`]: strata_domain::CacheStore
 
+pub mod build_cache_contract;
 mod clock;
 pub mod contract;
 mod servers;

@@ -9,6 +9,10 @@
 //! - `redis.rs`: [`RedisBuildStore`], the AC (shared by every Strata
 //!   instance on one Redis) and small CAS blobs, on the `backends/redis`
 //!   connections.
+//! - `disk.rs`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
+//!   index rebuilt at start-up), bounded by bytes with LRU eviction.
+//! - `stacked.rs`: [`StackedBuildStore`], a memory tier over a disk
+//!   tier (read-through fills, writes to both, flushes and stats per tier).
 //! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
 //!   subset of REAPI's `ActionResult` that AC validation decodes.
 //!
@@ -19,15 +23,21 @@
 //! [`ActionCache`]: strata_domain::ActionCache
 //! [`ContentStore`]: strata_domain::ContentStore
 
+mod disk;
 mod key;
 mod memory;
 mod reapi;
 mod redis;
+mod stacked;
 mod verify;
 
+pub use disk::{
+    DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
+};
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::{ProstActionResultFormat, reapi_proto};
 pub use redis::{RedisBuildStore, RedisBuildStoreBuilder};
+pub use stacked::{DEFAULT_PROMOTE_MAX_BYTES, StackedBuildStore};
 
 /// Default largest CAS blob, in bytes: 1 GiB.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 1 << 30;

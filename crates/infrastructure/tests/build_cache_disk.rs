@@ -1,0 +1,319 @@
+//! `DiskBuildStore` on a real directory: data survives a reopen, dropped
+//! writers leave nothing behind, eviction by least recent access down to
+//! the watermark, the index rebuild of many blobs, and flushes that
+//! remove the files.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+use strata_domain::{
+    ActionCache, ContentStore, Digest, DigestHash, DigestPrefix, FlushCriteria, FlushScope,
+    InstanceName, ReadRange, StoreKind,
+};
+use strata_infrastructure::DiskBuildStore;
+use strata_testkit::ManualClock;
+
+fn digest_of(data: &[u8]) -> Digest {
+    Digest::new(
+        DigestHash::from_bytes(Sha256::digest(data).into()),
+        data.len() as u64,
+    )
+}
+
+fn inst(s: &str) -> InstanceName {
+    InstanceName::parse(s).unwrap()
+}
+
+fn open(dir: &Path, clock: &Arc<ManualClock>, max_bytes: u64) -> Arc<DiskBuildStore> {
+    DiskBuildStore::builder(dir)
+        .max_bytes(max_bytes)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+async fn put_blob(store: &DiskBuildStore, instance: &InstanceName, data: &[u8]) -> Digest {
+    let d = digest_of(data);
+    let mut w = ContentStore::begin_write(store, instance, *d.hash(), Some(d.size_bytes()))
+        .await
+        .unwrap();
+    for chunk in data.chunks(7) {
+        w.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(w.commit().await.unwrap().digest, d);
+    d
+}
+
+async fn read_all(store: &DiskBuildStore, instance: &InstanceName, d: &Digest) -> Option<Bytes> {
+    match store
+        .read(instance, d.hash(), ReadRange::FULL)
+        .await
+        .unwrap()
+    {
+        Some(r) => Some(r.into_bytes().await.unwrap()),
+        None => None,
+    }
+}
+
+fn tmp_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("tmp")).unwrap().count()
+}
+
+#[tokio::test]
+async fn data_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let a = inst("team-a/linux");
+    let key = digest_of(b"action");
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (d, big_d) = {
+        let s = open(dir.path(), &clock, 1 << 20);
+        let d = put_blob(&s, &a, b"hello, disk").await;
+        let big_d = put_blob(&s, &a, &big).await;
+        ActionCache::put(&*s, &a, *key.hash(), Bytes::from_static(b"result"))
+            .await
+            .unwrap();
+        let path = s.path_of(StoreKind::Cas, &a, d.hash());
+        assert!(path.is_file(), "{}", path.display());
+        assert!(path.to_string_lossy().contains("@team-a+linux"));
+        (d, big_d)
+    };
+    let s = open(dir.path(), &clock, 1 << 20);
+    assert_eq!(read_all(&s, &a, &d).await.unwrap(), &b"hello, disk"[..]);
+    assert_eq!(read_all(&s, &a, &big_d).await.unwrap(), &big[..]);
+    let part = s
+        .read(
+            &a,
+            big_d.hash(),
+            ReadRange {
+                offset: 70_000,
+                limit: Some(100_000),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.len, 100_000);
+    assert_eq!(
+        part.into_bytes().await.unwrap(),
+        &big[70_000..170_000],
+        "a range spanning several 64 KiB chunks"
+    );
+    let entry = ActionCache::get(&*s, &a, key.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.value, &b"result"[..]);
+    assert_eq!(
+        ContentStore::contains(&*s, &inst("other"), d.hash())
+            .await
+            .unwrap(),
+        None
+    );
+    let usage = ContentStore::stats(&*s).await.unwrap();
+    assert_eq!(usage[0].entries, 2);
+    assert_eq!(usage[0].bytes, 11 + 200_000);
+}
+
+#[tokio::test]
+async fn a_dropped_writer_leaves_no_blob_and_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let a = inst("");
+    let d = digest_of(b"never finished");
+    {
+        let s = open(dir.path(), &clock, 1 << 20);
+        let mut w = s.begin_write(&a, *d.hash(), None).await.unwrap();
+        w.write(Bytes::from_static(b"never ")).await.unwrap();
+        assert_eq!(
+            tmp_files(dir.path()),
+            1,
+            "the upload is in a temporary file"
+        );
+        drop(w);
+        assert_eq!(tmp_files(dir.path()), 0);
+        assert_eq!(
+            ContentStore::contains(&*s, &a, d.hash()).await.unwrap(),
+            None
+        );
+        assert!(!s.path_of(StoreKind::Cas, &a, d.hash()).exists());
+        // A temporary file left by a crash (simulated by hand).
+        std::fs::write(dir.path().join("tmp").join("1-1.tmp"), b"never fin").unwrap();
+        // And a file with a name outside the layout.
+        std::fs::create_dir_all(dir.path().join("@").join("cas").join("ab")).unwrap();
+        std::fs::write(dir.path().join("@/cas/ab/not-a-digest"), b"x").unwrap();
+    }
+    let s = open(dir.path(), &clock, 1 << 20);
+    assert_eq!(
+        tmp_files(dir.path()),
+        0,
+        "stale temporary files go at start-up"
+    );
+    assert_eq!(
+        ContentStore::contains(&*s, &a, d.hash()).await.unwrap(),
+        None
+    );
+    assert_eq!(ContentStore::list(&*s, None).await.unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn eviction_drops_the_least_recently_accessed_down_to_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let a = inst("a");
+    // Ten 100-byte blobs fill a 1000-byte store.
+    let s = open(dir.path(), &clock, 1000);
+    let mut digests = Vec::new();
+    for i in 0..10u8 {
+        digests.push(put_blob(&s, &a, &[i; 100]).await);
+        clock.advance(Duration::from_secs(1));
+    }
+    // Blob 0 is read, so blob 1 is now the least recently accessed.
+    assert!(read_all(&s, &a, &digests[0]).await.is_some());
+    clock.advance(Duration::from_secs(1));
+    let new = put_blob(&s, &a, &[42; 100]).await;
+    // Room for 100 more bytes under the 900-byte watermark: 800 bytes
+    // stay, so the two least recently accessed go.
+    let usage = ContentStore::stats(&*s).await.unwrap();
+    assert_eq!(usage[0].bytes, 900);
+    for gone in &digests[1..3] {
+        assert_eq!(
+            ContentStore::contains(&*s, &a, gone.hash()).await.unwrap(),
+            None
+        );
+        assert!(!s.path_of(StoreKind::Cas, &a, gone.hash()).exists());
+    }
+    for kept in digests[3..].iter().chain([&digests[0], &new]) {
+        assert_eq!(
+            ContentStore::contains(&*s, &a, kept.hash()).await.unwrap(),
+            Some(100)
+        );
+    }
+    // A blob over the whole store is refused.
+    let huge = vec![7u8; 1001];
+    let hd = digest_of(&huge);
+    assert!(
+        s.begin_write(&a, *hd.hash(), Some(1001)).await.is_err(),
+        "over the limit"
+    );
+}
+
+#[tokio::test]
+async fn the_index_of_many_blobs_is_rebuilt() {
+    const N: u32 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let a = inst("many");
+    {
+        // Files laid out by hand (an fsync per blob through the store
+        // would make the test slow, and the rebuild reads only files).
+        let s = open(dir.path(), &clock, 1 << 30);
+        for i in 0..N {
+            let data = i.to_le_bytes();
+            let path = s.path_of(StoreKind::Cas, &a, digest_of(&data).hash());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
+    }
+    let started = Instant::now();
+    let s = open(dir.path(), &clock, 1 << 30);
+    eprintln!("rebuilt the index of {N} blobs in {:?}", started.elapsed());
+    let usage = ContentStore::stats(&*s).await.unwrap();
+    assert_eq!(usage[0].entries, u64::from(N));
+    assert_eq!(usage[0].bytes, u64::from(N) * 4);
+    let d = digest_of(&1234u32.to_le_bytes());
+    assert_eq!(
+        read_all(&s, &a, &d).await.unwrap(),
+        &1234u32.to_le_bytes()[..]
+    );
+}
+
+#[tokio::test]
+async fn every_flush_scope_removes_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let s = open(dir.path(), &clock, 1 << 20);
+    let a = inst("a");
+    let b = inst("b");
+    let mut blobs = Vec::new();
+    for i in 0..6u8 {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        blobs.push((instance.clone(), put_blob(&s, instance, &[i; 10]).await));
+    }
+    let on_disk = |s: &DiskBuildStore| {
+        blobs
+            .iter()
+            .filter(|(i, d)| s.path_of(StoreKind::Cas, i, d.hash()).exists())
+            .count()
+    };
+
+    let dry = ContentStore::flush(&*s, &FlushCriteria::new(FlushScope::All).dry_run(true))
+        .await
+        .unwrap();
+    assert_eq!(dry.entries_removed(), 6);
+    assert_eq!(on_disk(&s), 6, "a dry run removes nothing");
+
+    let (i0, d0) = &blobs[0];
+    let r = ContentStore::flush(
+        &*s,
+        &FlushCriteria::new(FlushScope::Digests(vec![*d0.hash()])),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.entries_removed(), 1);
+    assert!(!s.path_of(StoreKind::Cas, i0, d0.hash()).exists());
+
+    let (i1, d1) = &blobs[1];
+    let prefix = DigestPrefix::parse(&d1.hash().to_string()[..6]).unwrap();
+    let r = ContentStore::flush(&*s, &FlushCriteria::new(FlushScope::DigestPrefix(prefix)))
+        .await
+        .unwrap();
+    assert_eq!(r.entries_removed(), 1);
+    assert!(!s.path_of(StoreKind::Cas, i1, d1.hash()).exists());
+    assert_eq!(on_disk(&s), 4);
+
+    // Blobs 2 and 3 get older; 4 and 5 are read after the clock moves.
+    clock.advance(Duration::from_secs(120));
+    assert!(read_all(&s, &blobs[4].0, &blobs[4].1).await.is_some());
+    assert!(read_all(&s, &blobs[5].0, &blobs[5].1).await.is_some());
+    let r = ContentStore::flush(
+        &*s,
+        &FlushCriteria::new(FlushScope::OlderThan(Duration::from_secs(60))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.entries_removed(), 2);
+    assert_eq!(on_disk(&s), 2);
+
+    let r = ContentStore::flush(&*s, &FlushCriteria::new(FlushScope::Instance(a.clone())))
+        .await
+        .unwrap();
+    assert_eq!(r.entries_removed(), 1, "blob 4");
+    assert_eq!(on_disk(&s), 1);
+
+    ActionCache::put(&*s, &b, *d0.hash(), Bytes::from_static(b"ac"))
+        .await
+        .unwrap();
+    let r = ContentStore::flush(&*s, &FlushCriteria::new(FlushScope::All))
+        .await
+        .unwrap();
+    assert_eq!(r.entries_removed(), 1, "blob 5");
+    assert_eq!(r.bytes_reclaimed(), 10);
+    assert_eq!(on_disk(&s), 0);
+    let ac_path = s.path_of(StoreKind::Ac, &b, d0.hash());
+    assert!(ac_path.exists(), "a CAS flush leaves the AC alone");
+    let r = ActionCache::flush(&*s, &FlushCriteria::new(FlushScope::All))
+        .await
+        .unwrap();
+    assert_eq!(r.entries_removed(), 1);
+    assert!(!ac_path.exists());
+
+    // Nothing comes back after a reopen.
+    drop(s);
+    let s = open(dir.path(), &clock, 1 << 20);
+    assert!(ContentStore::list(&*s, None).await.unwrap().is_empty());
+    assert!(ActionCache::list(&*s, None).await.unwrap().is_empty());
+}

@@ -1,0 +1,133 @@
+//! `StackedBuildStore` (memory over disk): read-through fills the memory
+//! tier up to the promotion limit, writes reach both tiers, and flushes
+//! and stats report each tier.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+use strata_domain::{
+    ActionCache, ContentStore, Digest, DigestHash, FlushCriteria, FlushScope, InstanceName,
+    ReadRange,
+};
+use strata_infrastructure::{DiskBuildStore, MemoryBuildStore, StackedBuildStore};
+use strata_testkit::ManualClock;
+
+fn digest_of(data: &[u8]) -> Digest {
+    Digest::new(
+        DigestHash::from_bytes(Sha256::digest(data).into()),
+        data.len() as u64,
+    )
+}
+
+async fn put<S: ContentStore + ?Sized>(s: &S, i: &InstanceName, data: &[u8]) -> Digest {
+    let d = digest_of(data);
+    let mut w = s.begin_write(i, *d.hash(), None).await.unwrap();
+    w.write(Bytes::copy_from_slice(data)).await.unwrap();
+    w.commit().await.unwrap();
+    d
+}
+
+#[tokio::test]
+async fn tiers_fill_flush_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let disk = DiskBuildStore::builder(dir.path())
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let memory = MemoryBuildStore::builder()
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build();
+    let s = StackedBuildStore::new(memory.clone(), disk.clone()).promote_max_bytes(100);
+    let i = InstanceName::default();
+
+    // Written through the stack: small in both tiers, large only on disk.
+    let small = put(&s, &i, b"small").await;
+    let large = put(&s, &i, &[9u8; 500]).await;
+    assert_eq!(
+        ContentStore::contains(&*memory, &i, small.hash())
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        ContentStore::contains(&*memory, &i, large.hash())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        ContentStore::contains(&*disk, &i, large.hash())
+            .await
+            .unwrap(),
+        Some(500)
+    );
+
+    // Written to disk only: a read fills the memory tier.
+    let below = put(&*disk, &i, b"below").await;
+    let part = s
+        .read(
+            &i,
+            below.hash(),
+            ReadRange {
+                offset: 1,
+                limit: Some(3),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.into_bytes().await.unwrap(), &b"elo"[..]);
+    assert_eq!(
+        ContentStore::contains(&*memory, &i, below.hash())
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    let whole = s
+        .read(&i, large.hash(), ReadRange::FULL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(whole.into_bytes().await.unwrap().len(), 500);
+    assert_eq!(
+        ContentStore::contains(&*memory, &i, large.hash())
+            .await
+            .unwrap(),
+        None,
+        "over the promotion limit"
+    );
+
+    // AC: read-through too.
+    let key = *digest_of(b"action").hash();
+    ActionCache::put(&*disk, &i, key, Bytes::from_static(b"result"))
+        .await
+        .unwrap();
+    assert!(ActionCache::get(&s, &i, &key).await.unwrap().is_some());
+    assert!(ActionCache::contains(&*memory, &i, &key).await.unwrap());
+
+    let usage = ContentStore::stats(&s).await.unwrap();
+    let names: Vec<&str> = usage.iter().map(|u| u.store.as_str()).collect();
+    assert_eq!(names, ["memory", "disk"]);
+    assert_eq!(ContentStore::list(&s, None).await.unwrap().len(), 3);
+
+    let r = ContentStore::flush(&s, &FlushCriteria::new(FlushScope::All))
+        .await
+        .unwrap();
+    let per_tier: Vec<(&str, u64)> = r
+        .stores
+        .iter()
+        .map(|t| (t.store.as_str(), t.entries_removed))
+        .collect();
+    assert_eq!(per_tier, [("memory", 2), ("disk", 3)]);
+    assert!(!r.is_partial());
+    assert!(ContentStore::list(&s, None).await.unwrap().is_empty());
+    assert!(
+        !disk
+            .path_of(strata_domain::StoreKind::Cas, &i, small.hash())
+            .exists()
+    );
+}
