@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -78,9 +79,19 @@ pub struct BuildCacheSettings {
     /// `/cas/` paths answer 404 `not_found`.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Where AC entries and CAS blobs live (default `memory`).
-    #[serde(default)]
-    pub store: BuildStoreKind,
+    /// Where AC entries and CAS blobs live: `memory`, `disk` or
+    /// `memory+disk`. Default: `disk` when `dir` is set, else `memory`
+    /// (so the README's `cargo run` and the tests write no files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<BuildStoreKind>,
+    /// The disk store's directory (`disk` and `memory+disk`): created when
+    /// missing; its index is rebuilt from the files at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// The memory tier's byte budget in `memory+disk` (default the lesser
+    /// of 256 MiB and `max_bytes / 4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
     /// The store's byte budget, AC and CAS together (default 1 GiB); the
     /// least recently used entries are evicted past it.
     #[serde(default = "default_build_cache_max_bytes")]
@@ -109,6 +120,12 @@ pub enum BuildStoreKind {
     /// In process memory (`MemoryBuildStore`), LRU by bytes; lost on restart.
     #[default]
     Memory,
+    /// Files under `dir` (`DiskBuildStore`): atomic writes, LRU by bytes
+    /// down to a 90% watermark, kept across restarts.
+    Disk,
+    /// A memory tier over the disk store (`StackedBuildStore`).
+    #[serde(rename = "memory+disk")]
+    MemoryDisk,
 }
 
 /// `[build_cache.instances.<name>]`: one instance's overrides.
@@ -128,7 +145,9 @@ impl Default for BuildCacheSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            store: BuildStoreKind::default(),
+            store: None,
+            dir: None,
+            memory_bytes: None,
             max_bytes: DEFAULT_BUILD_CACHE_MAX_BYTES,
             max_blob_bytes: None,
             validate_ac: true,
@@ -138,6 +157,23 @@ impl Default for BuildCacheSettings {
 }
 
 impl BuildCacheSettings {
+    /// The store in use: `store`, or `disk` when only `dir` is set, or
+    /// `memory`.
+    ///
+    /// # Errors
+    /// `disk` or `memory+disk` without `dir`.
+    pub fn store_kind(&self) -> anyhow::Result<BuildStoreKind> {
+        let kind = self.store.unwrap_or(if self.dir.is_some() {
+            BuildStoreKind::Disk
+        } else {
+            BuildStoreKind::Memory
+        });
+        if kind != BuildStoreKind::Memory && self.dir.is_none() {
+            anyhow::bail!("[build_cache] store = {kind:?} needs dir = \"<directory>\"");
+        }
+        Ok(kind)
+    }
+
     /// The AC validation choices, per instance.
     ///
     /// # Errors
@@ -161,7 +197,7 @@ impl BuildCacheSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
     /// The file records are appended to (created if missing).
-    pub path: std::path::PathBuf,
+    pub path: PathBuf,
     /// Size in bytes past which the file is rotated to `<path>.1`
     /// (default 64 MiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -849,7 +885,10 @@ mod tests {
             .unwrap();
         let bc = &settings.build_cache;
         assert!(bc.enabled);
-        assert_eq!((bc.store, bc.max_bytes), (BuildStoreKind::Memory, 1024));
+        assert_eq!(
+            (bc.store_kind().unwrap(), bc.max_bytes),
+            (BuildStoreKind::Memory, 1024)
+        );
         let v = bc.validation().unwrap();
         assert!(v.validates(&InstanceName::default()));
         assert!(!v.validates(&InstanceName::parse("ccache").unwrap()));

@@ -18,8 +18,9 @@ use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
 use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
 use strata_infrastructure::{
-    InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
-    ProstActionResultFormat, StrataStoreProvider, SystemClock, TracingEventPublisher,
+    DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
+    ProstActionResultFormat, StackedBuildStore, StrataStoreProvider, SystemClock,
+    TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -184,19 +185,55 @@ fn build_cache_service(
         return Ok(None);
     }
     let validation = settings.validation()?;
-    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match settings.store {
+    let kind = settings.store_kind()?;
+    let memory = |max_bytes: u64| {
+        let mut builder = MemoryBuildStore::builder()
+            .max_bytes(max_bytes)
+            .clock(clock.clone());
+        if let Some(max) = settings.max_blob_bytes {
+            builder = builder.max_blob_bytes(max.min(max_bytes));
+        }
+        builder.build()
+    };
+    let disk = || -> anyhow::Result<Arc<DiskBuildStore>> {
+        let dir = settings.dir.clone().unwrap_or_default();
+        let mut builder = DiskBuildStore::builder(dir.clone())
+            .max_bytes(settings.max_bytes)
+            .clock(clock.clone());
+        if let Some(max) = settings.max_blob_bytes {
+            builder = builder.max_blob_bytes(max);
+        }
+        let started = std::time::Instant::now();
+        let store = builder
+            .build()
+            .with_context(|| format!("[build_cache] dir {}", dir.display()))?;
+        tracing::info!(
+            dir = %dir.display(),
+            rebuild_ms = started.elapsed().as_millis() as u64,
+            "build-cache disk index rebuilt"
+        );
+        Ok(store)
+    };
+    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match kind {
         BuildStoreKind::Memory => {
-            let mut builder = MemoryBuildStore::builder()
-                .max_bytes(settings.max_bytes)
-                .clock(clock);
-            if let Some(max) = settings.max_blob_bytes {
-                builder = builder.max_blob_bytes(max);
-            }
-            let store = builder.build();
+            let store = memory(settings.max_bytes);
+            (store.clone(), store)
+        }
+        BuildStoreKind::Disk => {
+            let store = disk()?;
+            (store.clone(), store)
+        }
+        BuildStoreKind::MemoryDisk => {
+            let upper = memory(
+                settings
+                    .memory_bytes
+                    .unwrap_or((settings.max_bytes / 4).min(256 << 20)),
+            );
+            let store = Arc::new(StackedBuildStore::new(upper, disk()?));
             (store.clone(), store)
         }
     };
-    tracing::info!(store = ?settings.store, max_bytes = settings.max_bytes, "build cache on");
+    tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
     Ok(Some(BuildCacheService::new(BuildCacheDependencies {
         ac,
         cas,

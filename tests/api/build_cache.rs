@@ -708,3 +708,52 @@ async fn flushes_beside_uploads_and_reads_never_serve_wrong_content() {
     let stats = app.get_json("/admin/v1/cache/stats").await;
     assert_eq!(stats["cas"]["entries"], present, "{stats}");
 }
+
+/// `store = "disk"` and `"memory+disk"`: blobs and AC entries written
+/// through one server are served by a new server over the same `dir`
+/// (the index is rebuilt from the files), and `disk` without `dir` stops
+/// start-up with an error naming the key.
+#[tokio::test]
+async fn the_disk_stores_keep_blobs_and_action_results_across_restarts() {
+    for store in ["disk", "memory+disk"] {
+        let dir = tempfile::tempdir().expect("build-cache dir");
+        let disk_settings = || {
+            let mut settings = settings();
+            settings.build_cache.store = Some(serde_json::from_value(store.into()).unwrap());
+            settings.build_cache.dir = Some(dir.path().to_owned());
+            settings
+        };
+        let output = format!("output of {store}").into_bytes();
+        let result = action_result(&output, b"");
+        let action = sha(b"the action");
+
+        let first = spawn_app_with(disk_settings()).await;
+        let r = first
+            .bc_put(&format!("/team/cas/{}", sha(&output)), output.clone())
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{store}");
+        let r = first
+            .bc_put(&format!("/team/ac/{action}"), result.clone())
+            .await;
+        assert!(r.status().is_success(), "{store}: {}", r.status());
+        first.handle.stop(true).await;
+
+        let second = spawn_app_with(disk_settings()).await;
+        let r = second.bc_get(&format!("/team/cas/{}", sha(&output))).await;
+        assert_eq!(r.status(), StatusCode::OK, "{store}");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), output.as_slice());
+        let r = second.bc_get(&format!("/team/ac/{action}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{store}");
+        assert_eq!(r.bytes().await.unwrap().as_ref(), result.as_slice());
+        second.handle.stop(true).await;
+    }
+
+    let mut no_dir = settings();
+    no_dir.server.listen = "127.0.0.1:0".into();
+    no_dir.build_cache.store = Some(serde_json::from_value("disk".into()).unwrap());
+    let err = strata::Application::build(no_dir)
+        .await
+        .err()
+        .expect("disk without dir fails start-up");
+    assert!(format!("{err:#}").contains("needs dir"), "{err:#}");
+}
