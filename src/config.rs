@@ -88,6 +88,12 @@ pub struct BuildCacheSettings {
     /// missing; its index is rebuilt from the files at start-up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    /// A `[backends.<name>]` of kind `redis` or `redis-cluster` that holds
+    /// the action cache instead of `store`, so every Strata instance on
+    /// that Redis shares AC entries (CAS blobs stay in `store`). Keys are
+    /// `strata:bc:{<instance>}:ac:...`; AC entries up to 4 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ac_backend: Option<String>,
     /// The memory tier's byte budget in `memory+disk` (default the lesser
     /// of 256 MiB and `max_bytes / 4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,6 +152,7 @@ impl Default for BuildCacheSettings {
         Self {
             enabled: true,
             store: None,
+            ac_backend: None,
             dir: None,
             memory_bytes: None,
             max_bytes: DEFAULT_BUILD_CACHE_MAX_BYTES,

@@ -18,14 +18,15 @@ use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
 use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
 use strata_infrastructure::{
-    DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
-    ProstActionResultFormat, StackedBuildStore, StrataStoreProvider, SystemClock,
+    BackendSpec, DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring,
+    MemoryBuildStore, ProstActionResultFormat, RedisBuildStore, RedisClusterConnection,
+    RedisConnection, RedisOptions, StackedBuildStore, StrataStoreProvider, SystemClock,
     TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
 pub use config::Settings;
-use config::{AuthMode, AuthSettings, BuildCacheSettings, BuildStoreKind};
+use config::{AuthMode, AuthSettings, BuildStoreKind};
 
 /// Per-call timeout of a shared backend that names none, in milliseconds.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
@@ -140,7 +141,7 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
-        let build_cache = build_cache_service(&settings.build_cache, clock.clone())?;
+        let build_cache = build_cache_service(&settings, clock.clone()).await?;
         let state = AppState {
             service: service.clone(),
             clock,
@@ -177,10 +178,11 @@ impl ApplicationBuilder {
 ///
 /// # Errors
 /// An invalid instance name under `[build_cache.instances]`.
-fn build_cache_service(
-    settings: &BuildCacheSettings,
+async fn build_cache_service(
+    all: &Settings,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<BuildCacheService>> {
+    let settings = &all.build_cache;
     if !settings.enabled {
         return Ok(None);
     }
@@ -233,6 +235,12 @@ fn build_cache_service(
             (store.clone(), store)
         }
     };
+    let ac = match &settings.ac_backend {
+        None => ac,
+        Some(name) => redis_action_cache(all, name, clock.clone())
+            .await
+            .with_context(|| format!("[build_cache] ac_backend = {name:?}"))?,
+    };
     tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
     Ok(Some(BuildCacheService::new(BuildCacheDependencies {
         ac,
@@ -240,6 +248,42 @@ fn build_cache_service(
         format: Arc::new(ProstActionResultFormat),
         validation,
     })))
+}
+
+/// The action cache on the Redis backend `name` of `[backends]`.
+///
+/// # Errors
+/// No such backend, one that is not Redis, or Redis unreachable.
+async fn redis_action_cache(
+    all: &Settings,
+    name: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn ActionCache>> {
+    let backend = all
+        .backends
+        .get(name)
+        .with_context(|| format!("no [backends.{name}]"))?;
+    let (spec, timeout_ms) = backend.spec();
+    let options = RedisOptions {
+        response_timeout: Duration::from_millis(timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS)),
+        ..RedisOptions::default()
+    };
+    let store = match spec {
+        BackendSpec::Redis { url } => {
+            RedisBuildStore::builder(RedisConnection::connect(&url, options).await?)
+                .clock(clock)
+                .build()
+        }
+        BackendSpec::RedisCluster { urls } => {
+            RedisBuildStore::cluster_builder(RedisClusterConnection::connect(&urls, options).await?)
+                .clock(clock)
+                .build()
+        }
+        BackendSpec::Memcached { .. } => {
+            anyhow::bail!("[backends.{name}] is Memcached; the AC needs redis or redis-cluster")
+        }
+    };
+    Ok(store)
 }
 
 /// Protected mode at start-up: without credentials

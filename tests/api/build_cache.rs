@@ -757,3 +757,56 @@ async fn the_disk_stores_keep_blobs_and_action_results_across_restarts() {
         .expect("disk without dir fails start-up");
     assert!(format!("{err:#}").contains("needs dir"), "{err:#}");
 }
+
+/// `ac_backend` puts the action cache on Redis: an entry written through
+/// one server is read through another that shares only the Redis (each
+/// has its own memory CAS, so the instance runs without AC validation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ac_backend_shares_action_results_between_servers_through_redis() {
+    let Some(redis) = strata_testkit::require(strata_testkit::RedisServer::spawn()) else {
+        return;
+    };
+    let shared = || {
+        let mut settings = settings();
+        settings.backends.insert(
+            "main".to_owned(),
+            strata::config::BackendSettings::Redis {
+                url: redis.url(),
+                timeout_ms: Some(2000),
+            },
+        );
+        settings.build_cache.ac_backend = Some("main".to_owned());
+        settings
+    };
+    let a = spawn_app_with(shared()).await;
+    let b = spawn_app_with(shared()).await;
+    let action = sha(b"shared action");
+    let entry = b"raw bytes from ccache".to_vec();
+    let r = a
+        .bc_put(&format!("/ccache/ac/{action}"), entry.clone())
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = b.bc_get(&format!("/ccache/ac/{action}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), entry.as_slice());
+    // The CAS is not shared: a blob written to A is a miss on B.
+    let blob = b"only on a".to_vec();
+    let r = a
+        .bc_put(&format!("/cas/{}", sha(&blob)), blob.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = b.bc_get(&format!("/cas/{}", sha(&blob))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let mut bad = settings();
+    bad.server.listen = "127.0.0.1:0".into();
+    bad.build_cache.ac_backend = Some("nowhere".to_owned());
+    let err = strata::Application::build(bad)
+        .await
+        .err()
+        .expect("unknown backend fails");
+    assert!(
+        format!("{err:#}").contains("no [backends.nowhere]"),
+        "{err:#}"
+    );
+}
