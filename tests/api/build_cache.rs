@@ -810,3 +810,81 @@ async fn ac_backend_shares_action_results_between_servers_through_redis() {
         "{err:#}"
     );
 }
+
+/// A crash mid-upload (issue 11, "Crash"): the real binary on the disk
+/// store is SIGKILLed while a CAS upload is half sent. Restarted over the
+/// same `dir`, it serves the old blob, has no blob under the cut digest,
+/// and has removed the upload's temporary file.
+#[tokio::test]
+async fn a_server_killed_mid_upload_leaves_no_partial_blob_and_serves_old_ones() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("bc");
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nformat = \"json\"\nfilter = \"info\"\n\
+             [build_cache]\nstore = \"disk\"\ndir = \"{}\"\n",
+            store.display()
+        ),
+    )
+    .expect("config");
+    let old = b"a blob from before the crash".to_vec();
+    let cut = vec![7u8; 1 << 20];
+
+    let first = crate::process::start(&config, &[]).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/cas/{}", first.base, sha(&old)))
+        .body(old.clone())
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Half of a 1 MiB upload, then wait until its temporary file exists.
+    let addr = first.base.trim_start_matches("http://").to_owned();
+    let mut upload = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        sha(&cut),
+        cut.len()
+    );
+    upload.write_all(head.as_bytes()).await.expect("head");
+    upload.write_all(&cut[..cut.len() / 2]).await.expect("half");
+    upload.flush().await.expect("flush");
+    let tmp = store.join("tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&tmp).map_or(0, |d| d.count()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file appeared"
+        );
+        tokio::task::yield_now().await;
+    }
+    let log = first.kill();
+    drop(upload);
+
+    let second = crate::process::start(&config, &[]).await;
+    let r = client
+        .get(format!("{}/cas/{}", second.base, sha(&old)))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), StatusCode::OK, "{log}");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), old.as_slice());
+    let r = client
+        .head(format!("{}/cas/{}", second.base, sha(&cut)))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        std::fs::read_dir(&tmp).map_or(0, |d| d.count()),
+        0,
+        "the upload's temporary file is gone after the restart"
+    );
+    second.stop().await;
+}

@@ -4,17 +4,14 @@
 //! its log output, its audit file, its `/metrics` and every response
 //! (status line, headers and body) are searched for every secret used.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode, get_current_timestamp};
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use strata_infrastructure::ApiKeyDigest;
+
+use crate::process::start;
 
 const OPS_KEY: &str = "secret-ops-key-Zq8vN2xKp4LmW7rT";
 const CI_KEY: &str = "secret-ci-key-Hj3sD9fGk2QwE5yU";
@@ -23,9 +20,6 @@ const JWT_SECRET: &str = "secret-jwt-hs256-Vt4Rb7Ny2Mu9Ki3Lo6Pe";
 const FORGERY_SECRET: &str = "secret-forgery-hs256-Cw5Xd8Fa1Gs4Hj7Kl0";
 /// Base64 of 32 bytes, an `[encryption.keys]` key.
 const ENCRYPTION_KEY: &str = "c2VjcmV0LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGVzISE=";
-
-/// How long the binary may take to start and to stop.
-const DEADLINE: Duration = Duration::from_secs(30);
 
 fn hs256(secret: &str, claims: &Value) -> String {
     encode(
@@ -38,108 +32,6 @@ fn hs256(secret: &str, claims: &Value) -> String {
 
 fn now() -> i64 {
     i64::try_from(get_current_timestamp()).expect("time fits")
-}
-
-/// The running binary, its stdout and stderr collected by reader threads.
-struct Service {
-    /// `None` once [`Service::stop`] took it.
-    child: Option<Child>,
-    base: String,
-    readers: Vec<std::thread::JoinHandle<()>>,
-    output: Arc<Mutex<String>>,
-}
-
-/// Starts `strata serve` with `config`, the JWT secret from the
-/// environment, and `RUST_LOG=trace`; returns once it logged its port.
-async fn start(config: &std::path::Path) -> Service {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "trace")
-        .env("STRATA__AUTH__JWT__HS256_SECRET", JWT_SECRET)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strata starts");
-    let output = Arc::new(Mutex::new(String::new()));
-    let (port_tx, port_rx) = tokio::sync::oneshot::channel::<u16>();
-    let stdout = child.stdout.take().expect("stdout");
-    let log = output.clone();
-    let stdout_reader = std::thread::spawn(move || {
-        let mut port_tx = Some(port_tx);
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "strata listening"
-                && let Some(port) = event["port"].as_u64().and_then(|p| u16::try_from(p).ok())
-                && let Some(tx) = port_tx.take()
-            {
-                let _ = tx.send(port);
-            }
-            let mut log = log.lock().expect("log lock");
-            log.push_str(&line);
-            log.push('\n');
-        }
-    });
-    let mut stderr = child.stderr.take().expect("stderr");
-    let log = output.clone();
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        log.lock().expect("log lock").push_str(&text);
-    });
-    let port = match tokio::time::timeout(DEADLINE, port_rx).await {
-        Ok(Ok(port)) => port,
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = stdout_reader.join();
-            let _ = stderr_reader.join();
-            panic!(
-                "strata did not log its port:\n{}",
-                output.lock().expect("log lock")
-            );
-        }
-    };
-    Service {
-        child: Some(child),
-        base: format!("http://127.0.0.1:{port}"),
-        readers: vec![stdout_reader, stderr_reader],
-        output,
-    }
-}
-
-impl Service {
-    /// SIGTERM, then waits for a clean exit; returns everything it logged.
-    async fn stop(mut self) -> String {
-        let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM {pid}");
-        let waited = tokio::time::timeout(
-            DEADLINE,
-            tokio::task::spawn_blocking(move || {
-                let status = child.wait();
-                (child, status)
-            }),
-        )
-        .await;
-        let exit = match waited {
-            Ok(Ok((_, status))) => status.expect("wait"),
-            _ => panic!("strata did not stop within {DEADLINE:?} of SIGTERM"),
-        };
-        for reader in self.readers.drain(..) {
-            reader.join().expect("reader thread");
-        }
-        let output = self.output.lock().expect("log lock").clone();
-        assert!(exit.success(), "strata exited with {exit}:\n{output}");
-        output
-    }
 }
 
 /// Sends `request` and keeps its status line, headers and body in
@@ -157,17 +49,6 @@ async fn send(seen: &mut String, request: RequestBuilder) -> StatusCode {
     seen.push_str(&response.text().await.expect("body"));
     seen.push('\n');
     status
-}
-
-/// A test that fails before [`Service::stop`] does not leave the
-/// process running.
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 fn json_body(request: RequestBuilder, body: &Value) -> RequestBuilder {
@@ -236,7 +117,14 @@ path = "{audit}"
     let basic_ci = STANDARD.encode(format!("bazel:{CI_KEY}"));
     let basic_wrong = STANDARD.encode(format!("bazel:{WRONG_KEY}"));
 
-    let service = start(&config).await;
+    let service = start(
+        &config,
+        &[
+            ("RUST_LOG", "trace"),
+            ("STRATA__AUTH__JWT__HS256_SECRET", JWT_SECRET),
+        ],
+    )
+    .await;
     let client = Client::new();
     let url = |path: &str| format!("{}{path}", service.base);
     let entry = |cache: &str, key: &str| url(&format!("/v1/caches/{cache}/entries/{key}"));
