@@ -18,6 +18,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 
 port=$(free_port); nport=$(free_port)
 mkdir -p "$tmp/bc" "$tmp/www" "$tmp/nginx"
+chmod 755 "$tmp" "$tmp/www"   # nginx workers run as another user
 cat > "$tmp/strata.toml" <<TOML
 [server]
 listen = "127.0.0.1:$port"
@@ -54,7 +55,11 @@ for size in 1024 65536 4194304; do
   head -c "$size" /dev/urandom > "$tmp/blob"
   hash=$(sha256sum "$tmp/blob" | cut -d' ' -f1)
   curl -sf -X PUT --data-binary @"$tmp/blob" "http://127.0.0.1:$port/cas/$hash" >/dev/null
-  cp "$tmp/blob" "$tmp/www/$hash"
+  cp "$tmp/blob" "$tmp/www/$hash"; chmod 644 "$tmp/www/$hash"
+  for url in "http://127.0.0.1:$port/cas/$hash" "http://127.0.0.1:$nport/$hash"; do
+    got=$(curl -sf "$url" | sha256sum | cut -d' ' -f1)
+    [ "$got" = "$hash" ] || { echo "$url does not serve the blob" >&2; exit 1; }
+  done
   s_r=(); s_m=(); n_r=(); n_m=()
   for _ in $(seq "$RUNS"); do
     out=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" "http://127.0.0.1:$port/cas/$hash"); s_r+=("$(rps <<<"$out")"); s_m+=("$(mbs <<<"$out")")
