@@ -78,7 +78,10 @@ pub struct BatchPutEntry {
     /// Content type; `text/plain; charset=utf-8` for `value`,
     /// `application/octet-stream` for `value_base64` when absent.
     #[serde(default)]
-    #[schema(pattern = "^[ !-~]*/[ !-~]*$", max_length = 255)]
+    #[schema(
+        pattern = r#"^[A-Za-z0-9!#$%&'*+.^_`|~-]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+([ \t]*;[ \t]*([A-Za-z0-9!#$%&'*+.^_`|~-]+=([A-Za-z0-9!#$%&'*+.^_`|~-]+|"([\t !#-\[\]-~]|\\[\t -~])*"))?)*[ \t]*$"#,
+        max_length = 255
+    )]
     pub content_type: Option<String>,
     /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
     #[serde(default, deserialize_with = "crate::config_dto::whole_number")]
