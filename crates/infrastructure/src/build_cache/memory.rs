@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use strata_domain::{
     AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, Committed, ContentStore,
-    Digest, DigestHash, EntryMeta, FlushCriteria, FlushResult, InstanceName, ReadRange,
-    StoreFlushReport, StoreKind, StoreUsage,
+    DigestHash, EntryMeta, FlushCriteria, FlushResult, InstanceName, ReadRange, StoreFlushReport,
+    StoreKind, StoreUsage,
 };
 
 use super::DEFAULT_MAX_BLOB_BYTES;
 use super::key::Key;
-use super::verify::Verifier;
+use super::verify::{BufferedUpload, Verified};
 use crate::clock::SystemClock;
 use crate::eviction::{AnyPolicy, EvictionPolicy, LruConfig, PolicyConfig};
 
@@ -391,8 +391,7 @@ impl ContentStore for MemoryBuildStore {
         Ok(Box::new(MemoryWriter {
             store: Arc::clone(&self.shared),
             key: Key::new(StoreKind::Cas, instance, hash),
-            verifier: Verifier::new(hash, expected_size, self.shared.max_blob_bytes)?,
-            buf: BytesMut::new(),
+            upload: BufferedUpload::new(hash, expected_size, self.shared.max_blob_bytes)?,
         }))
     }
 
@@ -417,27 +416,25 @@ impl ContentStore for MemoryBuildStore {
 struct MemoryWriter {
     store: Arc<Shared>,
     key: Key,
-    verifier: Verifier,
-    buf: BytesMut,
+    upload: BufferedUpload,
 }
 
 #[async_trait]
 impl BlobWriter for MemoryWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<(), BuildCacheError> {
-        self.verifier.update(&chunk)?;
-        self.buf.extend_from_slice(&chunk);
-        Ok(())
+        self.upload.push(&chunk)
     }
 
     async fn commit(self: Box<Self>) -> Result<Committed, BuildCacheError> {
-        let digest: Digest = self.verifier.finish()?;
-        if digest.is_empty_blob() {
-            return Ok(Committed {
+        match self.upload.finish()? {
+            Verified::Empty(digest) => Ok(Committed {
                 digest,
                 created: false,
-            });
+            }),
+            Verified::Content(digest, bytes) => {
+                let created = self.store.insert(self.key, bytes, false)?;
+                Ok(Committed { digest, created })
+            }
         }
-        let created = self.store.insert(self.key, self.buf.freeze(), false)?;
-        Ok(Committed { digest, created })
     }
 }

@@ -51,7 +51,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use redis::{RedisError, Value};
 use strata_domain::{
     AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, Committed, ContentStore,
@@ -59,7 +59,7 @@ use strata_domain::{
     StoreFlushReport, StoreKind, StoreUsage, Timestamp,
 };
 
-use super::verify::Verifier;
+use super::verify::{BufferedUpload, Verified};
 use crate::backends::RedisConn;
 use crate::clock::SystemClock;
 use crate::{RedisClusterConnection, RedisConnection};
@@ -976,8 +976,7 @@ impl ContentStore for RedisBuildStore {
             store: Arc::clone(&self.shared),
             instance: instance.clone(),
             hash,
-            verifier: Verifier::new(hash, expected_size, self.shared.max_blob_bytes)?,
-            buf: BytesMut::new(),
+            upload: BufferedUpload::new(hash, expected_size, self.shared.max_blob_bytes)?,
         }))
     }
 
@@ -1004,31 +1003,29 @@ struct RedisWriter {
     store: Arc<Shared>,
     instance: InstanceName,
     hash: DigestHash,
-    verifier: Verifier,
-    buf: BytesMut,
+    upload: BufferedUpload,
 }
 
 #[async_trait]
 impl BlobWriter for RedisWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<(), BuildCacheError> {
-        self.verifier.update(&chunk)?;
-        self.buf.extend_from_slice(&chunk);
-        Ok(())
+        self.upload.push(&chunk)
     }
 
     async fn commit(self: Box<Self>) -> Result<Committed, BuildCacheError> {
-        let digest = self.verifier.finish()?;
-        if digest.is_empty_blob() {
-            return Ok(Committed {
+        match self.upload.finish()? {
+            Verified::Empty(digest) => Ok(Committed {
                 digest,
                 created: false,
-            });
+            }),
+            Verified::Content(digest, bytes) => {
+                let created = self
+                    .store
+                    .put(StoreKind::Cas, &self.instance, &self.hash, &bytes, false)
+                    .await?;
+                Ok(Committed { digest, created })
+            }
         }
-        let created = self
-            .store
-            .put(StoreKind::Cas, &self.instance, &self.hash, &self.buf, false)
-            .await?;
-        Ok(Committed { digest, created })
     }
 }
 

@@ -1,5 +1,7 @@
-//! `Verifier`: the digest check of an upload.
+//! `Verifier`: the digest check of an upload; `BufferedUpload`: a
+//! verified upload held in memory until commit (memory and Redis stores).
 
+use bytes::{Bytes, BytesMut};
 use sha2::{Digest as _, Sha256};
 use strata_domain::{BuildCacheError, Digest, DigestHash};
 
@@ -83,6 +85,61 @@ impl Verifier {
             expected_size: self.expected_size,
             actual: Digest::new(actual, self.len),
         }
+    }
+}
+
+/// An upload buffered whole (at most the verifier's limit) and verified
+/// chunk by chunk: the body of the memory and Redis stores' writers.
+pub(crate) struct BufferedUpload {
+    verifier: Verifier,
+    buf: BytesMut,
+}
+
+/// What a verified upload holds once its last chunk is in.
+pub(crate) enum Verified {
+    /// The empty blob, which every store holds without storing it.
+    Empty(Digest),
+    /// Content that hashes to its digest, to store under it.
+    Content(Digest, Bytes),
+}
+
+impl BufferedUpload {
+    /// See [`Verifier::new`].
+    ///
+    /// # Errors
+    /// As [`Verifier::new`].
+    pub(crate) fn new(
+        expected: DigestHash,
+        expected_size: Option<u64>,
+        limit_bytes: u64,
+    ) -> Result<Self, BuildCacheError> {
+        Ok(Self {
+            verifier: Verifier::new(expected, expected_size, limit_bytes)?,
+            buf: BytesMut::new(),
+        })
+    }
+
+    /// Verifies and keeps one chunk.
+    ///
+    /// # Errors
+    /// As [`Verifier::update`].
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), BuildCacheError> {
+        self.verifier.update(chunk)?;
+        self.buf.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// The verified content.
+    ///
+    /// # Errors
+    /// As [`Verifier::finish`].
+    pub(crate) fn finish(self) -> Result<Verified, BuildCacheError> {
+        let digest = self.verifier.finish()?;
+        Ok(if digest.is_empty_blob() {
+            Verified::Empty(digest)
+        } else {
+            Verified::Content(digest, self.buf.freeze())
+        })
     }
 }
 
