@@ -94,6 +94,17 @@ pub struct BuildCacheSettings {
     /// `strata:bc:{<instance>}:ac:...`; AC entries up to 4 MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ac_backend: Option<String>,
+    /// A `[backends.<name>]` of kind `redis` or `redis-cluster` that holds
+    /// CAS blobs of at most `cas_backend_max_blob_bytes`, so every Strata
+    /// instance on that Redis sees the small outputs its shared AC entries
+    /// reference; larger blobs stay in `store`. Reads try Redis first,
+    /// then `store`. Keys are `strata:bc:{<instance>}:cas:...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas_backend: Option<String>,
+    /// The largest blob `cas_backend` holds, in bytes (default 1 MiB, at
+    /// most 64 MiB, Redis's practical string size here).
+    #[serde(default = "default_cas_backend_max_blob_bytes")]
+    pub cas_backend_max_blob_bytes: u64,
     /// The memory tier's byte budget in `memory+disk` (default the lesser
     /// of 256 MiB and `max_bytes / 4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +154,13 @@ pub struct BuildCacheInstanceSettings {
     pub validate_ac: Option<bool>,
 }
 
+fn default_cas_backend_max_blob_bytes() -> u64 {
+    strata_infrastructure::DEFAULT_SMALL_BLOB_MAX_BYTES
+}
+
+/// The largest `cas_backend_max_blob_bytes`: 64 MiB.
+pub const MAX_CAS_BACKEND_BLOB_BYTES: u64 = 64 << 20;
+
 fn default_build_cache_max_bytes() -> u64 {
     DEFAULT_BUILD_CACHE_MAX_BYTES
 }
@@ -153,6 +171,8 @@ impl Default for BuildCacheSettings {
             enabled: true,
             store: None,
             ac_backend: None,
+            cas_backend: None,
+            cas_backend_max_blob_bytes: default_cas_backend_max_blob_bytes(),
             dir: None,
             memory_bytes: None,
             max_bytes: DEFAULT_BUILD_CACHE_MAX_BYTES,

@@ -18,10 +18,9 @@ use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
 use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
 use strata_infrastructure::{
-    BackendSpec, DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring,
-    MemoryBuildStore, ProstActionResultFormat, RedisBuildStore, RedisClusterConnection,
-    RedisConnection, RedisOptions, StackedBuildStore, StrataStoreProvider, SystemClock,
-    TracingEventPublisher,
+    DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
+    ProstActionResultFormat, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
+    SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -99,6 +98,7 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[backends.{name}]"))?;
         }
         let events = provider.coherence_events(events);
+        let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
         let service = CacheService::new(Dependencies {
             repository: Arc::new(InMemoryConfigurationRepository::default()),
             provider: Arc::new(provider),
@@ -141,7 +141,6 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
-        let build_cache = build_cache_service(&settings, clock.clone()).await?;
         let state = AppState {
             service: service.clone(),
             clock,
@@ -178,8 +177,9 @@ impl ApplicationBuilder {
 ///
 /// # Errors
 /// An invalid instance name under `[build_cache.instances]`.
-async fn build_cache_service(
+fn build_cache_service(
     all: &Settings,
+    provider: &StrataStoreProvider,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Option<BuildCacheService>> {
     let settings = &all.build_cache;
@@ -231,15 +231,34 @@ async fn build_cache_service(
                     .memory_bytes
                     .unwrap_or((settings.max_bytes / 4).min(256 << 20)),
             );
-            let store = Arc::new(StackedBuildStore::new(upper, disk()?));
+            let store = Arc::new(StackedBuildStore::new(upper, disk()?).clock(clock.clone()));
             (store.clone(), store)
         }
     };
-    let ac = match &settings.ac_backend {
+    let ac: Arc<dyn ActionCache> = match &settings.ac_backend {
         None => ac,
-        Some(name) => redis_action_cache(all, name, clock.clone())
-            .await
-            .with_context(|| format!("[build_cache] ac_backend = {name:?}"))?,
+        Some(name) => provider
+            .redis_build_store(name)
+            .map_err(|e| anyhow::anyhow!("[build_cache] ac_backend = {name:?}: {e}"))?
+            .build(),
+    };
+    let cas: Arc<dyn ContentStore> = match &settings.cas_backend {
+        None => cas,
+        Some(name) => {
+            let max = settings.cas_backend_max_blob_bytes;
+            if max == 0 || max > config::MAX_CAS_BACKEND_BLOB_BYTES {
+                anyhow::bail!(
+                    "[build_cache] cas_backend_max_blob_bytes = {max}: must be 1..={}",
+                    config::MAX_CAS_BACKEND_BLOB_BYTES
+                );
+            }
+            let small = provider
+                .redis_build_store(name)
+                .map_err(|e| anyhow::anyhow!("[build_cache] cas_backend = {name:?}: {e}"))?
+                .max_blob_bytes(max)
+                .build();
+            Arc::new(SizeSplitContentStore::new(small, cas).small_max_bytes(max))
+        }
     };
     tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
     Ok(Some(BuildCacheService::new(BuildCacheDependencies {
@@ -248,42 +267,6 @@ async fn build_cache_service(
         format: Arc::new(ProstActionResultFormat),
         validation,
     })))
-}
-
-/// The action cache on the Redis backend `name` of `[backends]`.
-///
-/// # Errors
-/// No such backend, one that is not Redis, or Redis unreachable.
-async fn redis_action_cache(
-    all: &Settings,
-    name: &str,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Arc<dyn ActionCache>> {
-    let backend = all
-        .backends
-        .get(name)
-        .with_context(|| format!("no [backends.{name}]"))?;
-    let (spec, timeout_ms) = backend.spec();
-    let options = RedisOptions {
-        response_timeout: Duration::from_millis(timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS)),
-        ..RedisOptions::default()
-    };
-    let store = match spec {
-        BackendSpec::Redis { url } => {
-            RedisBuildStore::builder(RedisConnection::connect(&url, options).await?)
-                .clock(clock)
-                .build()
-        }
-        BackendSpec::RedisCluster { urls } => {
-            RedisBuildStore::cluster_builder(RedisClusterConnection::connect(&urls, options).await?)
-                .clock(clock)
-                .build()
-        }
-        BackendSpec::Memcached { .. } => {
-            anyhow::bail!("[backends.{name}] is Memcached; the AC needs redis or redis-cluster")
-        }
-    };
-    Ok(store)
 }
 
 /// Protected mode at start-up: without credentials

@@ -811,6 +811,174 @@ async fn ac_backend_shares_action_results_between_servers_through_redis() {
     );
 }
 
+/// `cas_backend` puts small CAS blobs on the same Redis as the AC: a
+/// validated action result written through one server resolves on
+/// another, as long as the blobs it references are small enough to be
+/// shared; a large blob stays on the server that took it. A CAS flush
+/// through either server removes the shared blobs for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_backend_shares_small_blobs_so_action_results_resolve_on_every_server() {
+    let Some(redis) = strata_testkit::require(strata_testkit::RedisServer::spawn()) else {
+        return;
+    };
+    let shared = || {
+        let mut settings = settings();
+        settings.backends.insert(
+            "main".to_owned(),
+            strata::config::BackendSettings::Redis {
+                url: redis.url(),
+                timeout_ms: Some(2000),
+            },
+        );
+        settings.build_cache.ac_backend = Some("main".to_owned());
+        settings.build_cache.cas_backend = Some("main".to_owned());
+        settings.build_cache.cas_backend_max_blob_bytes = 1024;
+        settings
+    };
+    let a = spawn_app_with(shared()).await;
+    let b = spawn_app_with(shared()).await;
+    let small = vec![7u8; 1000];
+    let stdout = b"compiled".to_vec();
+    let large = vec![8u8; 3000];
+    for blob in [&small, &stdout, &large] {
+        let r = a.bc_put(&format!("/cas/{}", sha(blob)), blob.clone()).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    // The small blobs are on Redis, the large one in A's memory store.
+    assert_eq!(
+        b.bc_get(&format!("/cas/{}", sha(&small)))
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        small.as_slice()
+    );
+    assert_eq!(
+        b.bc_get(&format!("/cas/{}", sha(&large))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        a.bc_get(&format!("/cas/{}", sha(&large))).await.status(),
+        StatusCode::OK
+    );
+
+    let shared_action = format!("/ac/{}", sha(b"small outputs"));
+    let r = a
+        .bc_put(&shared_action, action_result(&small, &stdout))
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(b.bc_get(&shared_action).await.status(), StatusCode::OK);
+    let local_action = format!("/ac/{}", sha(b"large output"));
+    let r = a
+        .bc_put(&local_action, action_result(&large, &stdout))
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(a.bc_get(&local_action).await.status(), StatusCode::OK);
+    assert_eq!(
+        b.bc_get(&local_action).await.status(),
+        StatusCode::NOT_FOUND,
+        "B cannot see the large output, so the entry is incomplete there"
+    );
+
+    let r = b
+        .post_json(
+            "/admin/v1/cache/cas/flush",
+            serde_json::json!({"scope": "digests", "digests": [sha(&small)]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["stores"][0]["store"], "redis", "{done}");
+    assert_eq!(done["stores"][0]["entries_removed"], 1, "{done}");
+    assert_eq!(
+        a.bc_get(&shared_action).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        a.bc_get(&format!("/cas/{}", sha(&small))).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Keep-alive without stalls (issue 11): on one connection, with Nagle on
+/// the client and headers and body written separately, every response to
+/// a small blob arrives whole in one read: the server writes headers and
+/// body together, so no delayed ACK can hold a second small segment back
+/// for 40 ms.
+#[tokio::test]
+async fn small_blobs_are_answered_in_one_write_on_a_keep_alive_connection() {
+    // The disk store: its reads go through the blocking pool, so a body
+    // streamed after the headers would be a second, later write.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut settings = settings();
+    settings.build_cache.store = Some(strata::config::BuildStoreKind::Disk);
+    settings.build_cache.dir = Some(dir.path().to_owned());
+    let app = spawn_app_with(settings).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    stream.set_nodelay(false).unwrap();
+    for i in 0..20u8 {
+        let blob = vec![i; 100 + usize::from(i)];
+        let hash = sha(&blob);
+        let head = format!(
+            "PUT /cas/{hash} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+            blob.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&blob).await.unwrap();
+        let put = read_response(&mut stream).await;
+        assert!(put.starts_with("HTTP/1.1 201"), "{put}");
+        let get = format!("GET /cas/{hash} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        stream.write_all(get.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 64 << 10];
+        // One read: everything the server wrote in one go.
+        let n = stream.read(&mut buf).await.unwrap();
+        let text = &buf[..n];
+        let split = text
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("headers end in the first read");
+        assert!(
+            text.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+        assert_eq!(
+            &text[split + 4..],
+            blob.as_slice(),
+            "the body came with the headers"
+        );
+    }
+}
+
+/// Reads one response with a `Content-Length` (or none) off `stream`.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                return text;
+            }
+        }
+    }
+}
+
 /// A crash mid-upload (issue 11, "Crash"): the real binary on the disk
 /// store is SIGKILLed while a CAS upload is half sent. Restarted over the
 /// same `dir`, it serves the old blob, has no blob under the cut digest,

@@ -14,9 +14,9 @@ use crate::eviction::PolicyConfig;
 use crate::tiering::Invalidation;
 use crate::{
     CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
-    MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisClusterConnection,
-    RedisClusterStore, RedisConnection, RedisOptions, RedisStore, ResilientStore, SystemClock,
-    TieredStore, ValueCodec,
+    MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisBuildStore,
+    RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore, RedisConnection,
+    RedisOptions, RedisStore, ResilientStore, SystemClock, TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.
@@ -159,6 +159,30 @@ impl StrataStoreProvider {
             return inner;
         }
         Arc::new(ReconfigurePublisher { inner, buses })
+    }
+
+    /// A [`RedisBuildStore`] builder on the connected backend `name`,
+    /// sharing its connection (and this provider's clock), for the build
+    /// cache's AC or small CAS blobs.
+    ///
+    /// # Errors
+    /// A message naming the problem: no backend `name` was connected, or
+    /// it is Memcached (the build cache needs Redis's scripts).
+    pub fn redis_build_store(&self, name: &str) -> Result<RedisBuildStoreBuilder, String> {
+        let connected = self
+            .backends
+            .get(name)
+            .ok_or_else(|| format!("no [backends.{name}]"))?;
+        let builder = match &connected.backend {
+            Backend::Redis(c) => RedisBuildStore::builder(c.clone()),
+            Backend::RedisCluster(c) => RedisBuildStore::cluster_builder(c.clone()),
+            Backend::Memcached(_) => {
+                return Err(format!(
+                    "[backends.{name}] is Memcached; the build cache needs redis or redis-cluster"
+                ));
+            }
+        };
+        Ok(builder.clock(self.clock.clone()))
     }
 
     /// Connects the shared backend `name` that caches can list in `tiers`.

@@ -1,11 +1,22 @@
-//! The build-cache contract suite against the memory, disk and stacked
-//! (memory over disk) stores.
+//! The build-cache contract suite against the memory, disk, stacked
+//! (memory over disk), Redis (standalone and Cluster, on real
+//! `redis-server`s) and size-split (small blobs on Redis, large on disk)
+//! stores.
 
 use std::sync::Arc;
 
-use strata_infrastructure::{DiskBuildStore, MemoryBuildStore, StackedBuildStore};
-use strata_testkit::ManualClock;
+use bytes::Bytes;
+use strata_domain::{
+    AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, ContentStore, Digest, DigestHash,
+    EntryMeta, FlushCriteria, FlushResult, InstanceName, ReadRange, StoreUsage,
+};
+
+use strata_infrastructure::{
+    DiskBuildStore, MemoryBuildStore, RedisBuildStore, RedisClusterConnection, RedisConnection,
+    RedisOptions, SizeSplitContentStore, StackedBuildStore,
+};
 use strata_testkit::build_cache_contract::run_build_cache_contract;
+use strata_testkit::{ManualClock, RedisCluster, RedisServer, require};
 
 #[tokio::test]
 async fn memory_store_honours_the_build_cache_contract() {
@@ -64,8 +75,213 @@ async fn stacked_store_honours_the_build_cache_contract() {
                 .clock(clock.clone())
                 .build()
                 .unwrap();
-            (Arc::new(StackedBuildStore::new(memory, disk)), clock)
+            (
+                Arc::new(StackedBuildStore::new(memory, disk).clock(clock.clone())),
+                clock,
+            )
         }
     })
     .await;
+}
+
+/// Each clause gets a fresh key prefix on one server, so it starts empty.
+#[tokio::test]
+async fn redis_store_honours_the_build_cache_contract() {
+    let Some(server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let n = std::sync::atomic::AtomicU32::new(0);
+    run_build_cache_contract(|| {
+        let prefix = format!(
+            "contract{}:",
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let url = server.url();
+        async move {
+            let clock = Arc::new(ManualClock::default());
+            let connection = RedisConnection::connect(&url, RedisOptions::default())
+                .await
+                .expect("connect to redis");
+            let store = RedisBuildStore::builder(connection)
+                .key_prefix(prefix)
+                .clock(clock.clone())
+                .build();
+            (store, clock)
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redis_cluster_store_honours_the_build_cache_contract() {
+    let Some(cluster) = require(RedisCluster::spawn(3)) else {
+        return;
+    };
+    let connection = RedisClusterConnection::connect(&cluster.urls(), RedisOptions::default())
+        .await
+        .expect("connect to the cluster");
+    let n = std::sync::atomic::AtomicU32::new(0);
+    run_build_cache_contract(|| {
+        let prefix = format!(
+            "contract{}:",
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let connection = connection.clone();
+        async move {
+            let clock = Arc::new(ManualClock::default());
+            let store = RedisBuildStore::cluster_builder(connection)
+                .key_prefix(prefix)
+                .clock(clock.clone())
+                .build();
+            (store, clock)
+        }
+    })
+    .await;
+}
+
+/// Small blobs (up to 2,000 bytes, below most of the contract's) on a real
+/// Redis, larger ones on disk: the split CAS, with the AC on the disk.
+#[tokio::test]
+async fn size_split_store_honours_the_build_cache_contract() {
+    let Some(server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let n = std::sync::atomic::AtomicU32::new(0);
+    run_build_cache_contract(|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = root.join(i.to_string());
+        let url = server.url();
+        async move {
+            let clock = Arc::new(ManualClock::default());
+            let connection = RedisConnection::connect(&url, RedisOptions::default())
+                .await
+                .expect("connect to redis");
+            let small = RedisBuildStore::builder(connection)
+                .key_prefix(format!("split{i}:"))
+                .clock(clock.clone())
+                .build();
+            let disk = DiskBuildStore::builder(dir)
+                .max_bytes(1 << 20)
+                .clock(clock.clone())
+                .build()
+                .unwrap();
+            let split = SizeSplitContentStore::new(small, disk.clone()).small_max_bytes(2000);
+            (
+                Arc::new(SplitPair {
+                    ac: disk,
+                    cas: split,
+                }),
+                clock,
+            )
+        }
+    })
+    .await;
+}
+
+/// The AC of one store beside a split CAS, as `src/lib.rs` wires them.
+struct SplitPair {
+    ac: Arc<DiskBuildStore>,
+    cas: SizeSplitContentStore,
+}
+
+#[async_trait::async_trait]
+impl ActionCache for SplitPair {
+    fn store_name(&self) -> &str {
+        ActionCache::store_name(&*self.ac)
+    }
+    async fn get(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<AcEntry>, BuildCacheError> {
+        self.ac.get(instance, key).await
+    }
+    async fn peek(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<Bytes>, BuildCacheError> {
+        self.ac.peek(instance, key).await
+    }
+    async fn put(
+        &self,
+        instance: &InstanceName,
+        key: DigestHash,
+        value: Bytes,
+    ) -> Result<(), BuildCacheError> {
+        self.ac.put(instance, key, value).await
+    }
+    async fn contains(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<bool, BuildCacheError> {
+        ActionCache::contains(&*self.ac, instance, key).await
+    }
+    async fn list(
+        &self,
+        instance: Option<&InstanceName>,
+    ) -> Result<Vec<EntryMeta>, BuildCacheError> {
+        ActionCache::list(&*self.ac, instance).await
+    }
+    async fn flush(&self, criteria: &FlushCriteria) -> Result<FlushResult, BuildCacheError> {
+        ActionCache::flush(&*self.ac, criteria).await
+    }
+    async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError> {
+        ActionCache::stats(&*self.ac).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ContentStore for SplitPair {
+    fn store_name(&self) -> &str {
+        self.cas.store_name()
+    }
+    fn max_blob_bytes(&self) -> u64 {
+        self.cas.max_blob_bytes()
+    }
+    async fn contains(
+        &self,
+        instance: &InstanceName,
+        hash: &DigestHash,
+    ) -> Result<Option<u64>, BuildCacheError> {
+        self.cas.contains(instance, hash).await
+    }
+    async fn find_missing(
+        &self,
+        instance: &InstanceName,
+        digests: &[Digest],
+    ) -> Result<Vec<Digest>, BuildCacheError> {
+        self.cas.find_missing(instance, digests).await
+    }
+    async fn read(
+        &self,
+        instance: &InstanceName,
+        hash: &DigestHash,
+        range: ReadRange,
+    ) -> Result<Option<BlobRead>, BuildCacheError> {
+        self.cas.read(instance, hash, range).await
+    }
+    async fn begin_write(
+        &self,
+        instance: &InstanceName,
+        hash: DigestHash,
+        expected_size: Option<u64>,
+    ) -> Result<Box<dyn BlobWriter>, BuildCacheError> {
+        self.cas.begin_write(instance, hash, expected_size).await
+    }
+    async fn list(
+        &self,
+        instance: Option<&InstanceName>,
+    ) -> Result<Vec<EntryMeta>, BuildCacheError> {
+        self.cas.list(instance).await
+    }
+    async fn flush(&self, criteria: &FlushCriteria) -> Result<FlushResult, BuildCacheError> {
+        self.cas.flush(criteria).await
+    }
+    async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError> {
+        self.cas.stats().await
+    }
 }

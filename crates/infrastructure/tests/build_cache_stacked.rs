@@ -131,3 +131,68 @@ async fn tiers_fill_flush_and_report() {
             .exists()
     );
 }
+
+/// A blob the memory tier keeps serving is not old, even though its disk
+/// copy saw no access since it was written: an `older_than` flush leaves
+/// it in both tiers, and removes (from both) only what neither tier used.
+#[tokio::test]
+async fn older_than_removes_only_what_is_old_in_both_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let disk = DiskBuildStore::builder(dir.path())
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let memory = MemoryBuildStore::builder()
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build();
+    let s = StackedBuildStore::new(memory.clone(), disk.clone()).clock(clock.clone());
+    let i = InstanceName::default();
+    let hot = put(&s, &i, b"hot blob").await;
+    let cold = put(&s, &i, b"cold blob").await;
+    clock.advance(std::time::Duration::from_secs(120));
+    // Served by the memory tier: the disk copy's access time stays old.
+    assert!(
+        s.read(&i, hot.hash(), ReadRange::FULL)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let criteria = FlushCriteria::new(FlushScope::OlderThan(std::time::Duration::from_secs(60)));
+    let dry = ContentStore::flush(&s, &criteria.clone().dry_run(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.stores
+            .iter()
+            .map(|r| r.entries_removed)
+            .collect::<Vec<_>>(),
+        vec![1, 1],
+        "each tier would drop only the cold blob: {dry:?}"
+    );
+    let result = ContentStore::flush(&s, &criteria).await.unwrap();
+    assert_eq!(result.entries_removed(), 2, "{result:?}");
+    for tier in [
+        ContentStore::contains(&*memory, &i, hot.hash())
+            .await
+            .unwrap(),
+        ContentStore::contains(&*disk, &i, hot.hash())
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(tier, Some(8), "the hot blob stays in both tiers");
+    }
+    for tier in [
+        ContentStore::contains(&*memory, &i, cold.hash())
+            .await
+            .unwrap(),
+        ContentStore::contains(&*disk, &i, cold.hash())
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(tier, None, "the cold blob is gone from both tiers");
+    }
+}

@@ -463,14 +463,32 @@ async fn cas_get_inner(
         let none = stream::empty::<Result<Bytes, std::io::Error>>();
         return Ok((response.body(SizedStream::new(read.len, none)), "hit"));
     }
-    if accepts_zstd(req.headers()) {
+    let zstd = accepts_zstd(req.headers());
+    if zstd {
         response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("zstd")));
-        return Ok((response.streaming(zstd_chunks(read.reader)), "hit"));
     }
-    Ok((
-        response.body(SizedStream::new(read.len, chunks(read.reader))),
-        "hit",
-    ))
+    let mut reader = read.reader;
+    // The first chunk is awaited here, so a small blob (one chunk) goes
+    // out with its headers in one write instead of as a stream that
+    // flushes the headers alone first.
+    let first = match reader.next_chunk().await {
+        Ok(first) => first.unwrap_or_default(),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if first.len() as u64 == read.len {
+        if zstd {
+            let compressed =
+                zstd::bulk::compress(&first, ZSTD_GET_LEVEL).map_err(ApiError::internal)?;
+            return Ok((response.body(compressed), "hit"));
+        }
+        return Ok((response.body(first), "hit"));
+    }
+    let rest = chunks(reader);
+    let all = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest);
+    if zstd {
+        return Ok((response.streaming(compress_chunks(all)), "hit"));
+    }
+    Ok((response.body(SizedStream::new(read.len, all)), "hit"))
 }
 
 /// The reader's chunks as a body stream; it ends after the first error.
@@ -492,10 +510,10 @@ fn chunks(
 
 /// [`chunks`], each compressed as its own zstd frame (concatenated
 /// frames are one valid zstd stream).
-fn zstd_chunks(
-    reader: Box<dyn BlobReader>,
+fn compress_chunks(
+    chunks: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + 'static {
-    chunks(reader).map(|chunk| {
+    chunks.map(|chunk| {
         let chunk = chunk?;
         zstd::bulk::compress(&chunk, ZSTD_GET_LEVEL).map(Bytes::from)
     })

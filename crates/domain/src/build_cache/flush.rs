@@ -1,6 +1,8 @@
 //! Flushing the build cache by scope: [`FlushScope`], [`FlushCriteria`],
 //! [`FlushResult`].
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::digest::hex_value;
@@ -90,6 +92,11 @@ pub struct FlushCriteria {
     pub instance: Option<InstanceName>,
     /// Report what would go, per store, and remove nothing.
     pub dry_run: bool,
+    /// Entries that stay whatever the scope says: a stacked store keeps
+    /// in its lower tier what its upper tier still serves as recently
+    /// used (an `older_than` flush removes an entry only when it is old
+    /// in every tier holding it). Empty by default.
+    pub keep: Arc<HashSet<(InstanceName, DigestHash)>>,
 }
 
 impl FlushCriteria {
@@ -99,6 +106,7 @@ impl FlushCriteria {
             scope,
             instance: None,
             dry_run: false,
+            keep: Arc::default(),
         }
     }
 
@@ -116,6 +124,13 @@ impl FlushCriteria {
         self
     }
 
+    /// The same criteria, also keeping every entry of `keep`.
+    #[must_use]
+    pub fn keeping(mut self, keep: HashSet<(InstanceName, DigestHash)>) -> Self {
+        self.keep = Arc::new(keep);
+        self
+    }
+
     /// Whether the entry `hash` of `instance`, last accessed at
     /// `last_access`, goes when the flush runs at `now`. Every store
     /// decides with this one function.
@@ -129,6 +144,9 @@ impl FlushCriteria {
         if let Some(only) = &self.instance
             && only != instance
         {
+            return false;
+        }
+        if !self.keep.is_empty() && self.keep.contains(&(instance.clone(), *hash)) {
             return false;
         }
         match &self.scope {

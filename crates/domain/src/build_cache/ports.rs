@@ -202,6 +202,16 @@ impl BlobRead {
         })
     }
 
+    /// A read of `chunk`, already in memory, out of a blob of
+    /// `size_bytes` (a ranged read's chunk is shorter than the blob).
+    pub fn from_chunk(size_bytes: u64, chunk: Bytes) -> Self {
+        Self {
+            size_bytes,
+            len: chunk.len() as u64,
+            reader: Box::new(OnceReader(Some(chunk))),
+        }
+    }
+
     /// Reads everything into memory (tests, small AC-sized blobs).
     ///
     /// # Errors

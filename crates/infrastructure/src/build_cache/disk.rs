@@ -726,6 +726,20 @@ impl ContentStore for DiskBuildStore {
         };
         // Checked before opening so a bad range counts no hit.
         let (start, len) = range.resolve(meta.size)?;
+        if len <= DISK_READ_CHUNK_BYTES as u64 {
+            // One trip to the blocking pool (open, seek, read) instead of
+            // one per step: the whole read is one chunk.
+            let path = self.shared.path(&key);
+            let chunk = blocking(move || read_small(&path, start, len)).await?;
+            let Some(chunk) = chunk else {
+                // Flushed or evicted between the lookup and the open.
+                self.shared.forget(&key);
+                self.shared.count(StoreKind::Cas, false);
+                return Ok(None);
+            };
+            self.shared.count(StoreKind::Cas, true);
+            return Ok(Some(BlobRead::from_chunk(meta.size, chunk)));
+        }
         let mut file = match tokio::fs::File::open(self.shared.path(&key)).await {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -783,6 +797,34 @@ impl ContentStore for DiskBuildStore {
     async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError> {
         Ok(vec![self.shared.usage(StoreKind::Cas)])
     }
+}
+
+/// `len` bytes (at most [`DISK_READ_CHUNK_BYTES`]) of the blob file at
+/// `path` from `start`, or `None` when the file is gone.
+fn read_small(path: &Path, start: u64, len: u64) -> Result<Option<Bytes>, BuildCacheError> {
+    use std::io::{Read, Seek};
+    let mut file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open a blob", e)),
+    };
+    if start > 0 {
+        file.seek(io::SeekFrom::Start(start))
+            .map_err(|e| io_err("seek in a blob", e))?;
+    }
+    // `len` is at most DISK_READ_CHUNK_BYTES, so it fits in usize.
+    let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES));
+    file.read_exact(&mut buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            io_err(
+                "read a blob",
+                io::Error::new(e.kind(), "blob file shorter than its index entry"),
+            )
+        } else {
+            io_err("read a blob", e)
+        }
+    })?;
+    Ok(Some(buf.freeze()))
 }
 
 /// Streams `remaining` bytes of an open blob file in

@@ -13,6 +13,8 @@
 //!   index rebuilt at start-up), bounded by bytes with LRU eviction.
 //! - `stacked.rs`: [`StackedBuildStore`], a memory tier over a disk
 //!   tier (read-through fills, writes to both, flushes and stats per tier).
+//! - `split.rs`: [`SizeSplitContentStore`], small CAS blobs in one store
+//!   (a shared Redis) and large ones in another.
 //! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
 //!   subset of REAPI's `ActionResult` that AC validation decodes.
 //!
@@ -28,6 +30,7 @@ mod key;
 mod memory;
 mod reapi;
 mod redis;
+mod split;
 mod stacked;
 mod verify;
 
@@ -37,6 +40,7 @@ pub use disk::{
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::{ProstActionResultFormat, reapi_proto};
 pub use redis::{RedisBuildStore, RedisBuildStoreBuilder};
+pub use split::{DEFAULT_SMALL_BLOB_MAX_BYTES, SizeSplitContentStore};
 pub use stacked::{DEFAULT_PROMOTE_MAX_BYTES, StackedBuildStore};
 
 /// Default largest CAS blob, in bytes: 1 GiB.

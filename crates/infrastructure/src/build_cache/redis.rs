@@ -669,7 +669,11 @@ impl Shared {
                     // `matches` per hash would scan the list again (O(n²)).
                     let picked: Vec<DigestHash> = hashes
                         .iter()
-                        .filter(|h| seen.insert(**h))
+                        .filter(|h| {
+                            seen.insert(**h)
+                                && (criteria.keep.is_empty()
+                                    || !criteria.keep.contains(&(instance.clone(), **h)))
+                        })
                         .copied()
                         .collect();
                     for chunk in picked.chunks(BATCH) {

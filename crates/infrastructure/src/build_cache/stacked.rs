@@ -7,10 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use strata_domain::{
-    AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Committed, ContentStore, Digest,
-    DigestHash, EntryMeta, FlushCriteria, FlushResult, FlushScope, InstanceName, ReadRange,
+    AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, Committed, ContentStore,
+    Digest, DigestHash, EntryMeta, FlushCriteria, FlushResult, FlushScope, InstanceName, ReadRange,
     StoreFlushReport, StoreKind, StoreUsage,
 };
+
+use crate::clock::SystemClock;
 
 /// Default largest entry the upper tier is filled with: 1 MiB.
 pub const DEFAULT_PROMOTE_MAX_BYTES: u64 = 1 << 20;
@@ -27,6 +29,8 @@ pub const DEFAULT_PROMOTE_MAX_BYTES: u64 = 1 << 20;
 ///   from the upper tier, so it never serves a stale AC value.
 /// - Flushes run on both tiers and merge their reports (upper first); a
 ///   failing tier is reported by name and the other is still flushed.
+///   An `older_than` flush removes an entry only when it is old in both
+///   tiers: the lower tier keeps what the upper one used recently.
 /// - `stats` lists both tiers, upper first.
 ///
 /// ```no_run
@@ -41,6 +45,7 @@ pub struct StackedBuildStore<U, L> {
     lower: Arc<L>,
     name: String,
     promote_max_bytes: u64,
+    clock: Arc<dyn Clock>,
 }
 
 impl<U, L> StackedBuildStore<U, L>
@@ -61,6 +66,7 @@ where
             lower,
             name,
             promote_max_bytes: DEFAULT_PROMOTE_MAX_BYTES,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -69,6 +75,46 @@ where
     pub fn promote_max_bytes(mut self, bytes: u64) -> Self {
         self.promote_max_bytes = bytes;
         self
+    }
+
+    /// The clock `older_than` flushes judge the upper tier's accesses by
+    /// (default the system clock; give it the tiers' clock).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The criteria for the lower tier: for `older_than`, everything the
+    /// upper tier holds and used recently stays below too, so an entry
+    /// goes only when it is old in both tiers (hits served by the upper
+    /// tier never reach the lower one's access times).
+    async fn lower_criteria<F, Fut>(&self, criteria: &FlushCriteria, upper_list: F) -> FlushCriteria
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<EntryMeta>, BuildCacheError>>,
+    {
+        if !matches!(criteria.scope, FlushScope::OlderThan(_)) {
+            return criteria.clone();
+        }
+        let now = self.clock.now();
+        match upper_list().await {
+            Ok(upper) => {
+                let mut keep: HashSet<(InstanceName, DigestHash)> =
+                    criteria.keep.iter().cloned().collect();
+                keep.extend(
+                    upper
+                        .into_iter()
+                        .filter(|m| !criteria.matches(&m.instance, &m.hash, m.last_access, now))
+                        .map(|m| (m.instance, m.hash)),
+                );
+                criteria.clone().keeping(keep)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "upper build-cache tier not listed; the lower tier's older_than flush goes by its own access times");
+                criteria.clone()
+            }
+        }
     }
 
     /// The upper tier.
@@ -215,6 +261,11 @@ where
     }
 
     async fn flush(&self, criteria: &FlushCriteria) -> Result<FlushResult, BuildCacheError> {
+        let lower_criteria = self
+            .lower_criteria(criteria, || {
+                ActionCache::list(&*self.upper, criteria.instance.as_ref())
+            })
+            .await;
         let mut result = tier_result(
             StoreKind::Ac,
             criteria,
@@ -225,7 +276,7 @@ where
             StoreKind::Ac,
             criteria,
             ActionCache::store_name(&*self.lower),
-            ActionCache::flush(&*self.lower, criteria).await,
+            ActionCache::flush(&*self.lower, &lower_criteria).await,
         ));
         Ok(result)
     }
@@ -334,6 +385,11 @@ where
     }
 
     async fn flush(&self, criteria: &FlushCriteria) -> Result<FlushResult, BuildCacheError> {
+        let lower_criteria = self
+            .lower_criteria(criteria, || {
+                ContentStore::list(&*self.upper, criteria.instance.as_ref())
+            })
+            .await;
         let mut result = tier_result(
             StoreKind::Cas,
             criteria,
@@ -344,7 +400,7 @@ where
             StoreKind::Cas,
             criteria,
             ContentStore::store_name(&*self.lower),
-            ContentStore::flush(&*self.lower, criteria).await,
+            ContentStore::flush(&*self.lower, &lower_criteria).await,
         ));
         Ok(result)
     }
