@@ -98,8 +98,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(entries::put_entry))
             .route(web::delete().to(entries::delete_entry))
             .default_service(method_not_allowed("GET, HEAD, PUT, DELETE")),
-    )
-    .service(
+    );
+    // Next the build cache's unprefixed `/ac/{hash}` and `/cas/{hash}`:
+    // Bazel and ccache send many small requests, and no other route's path
+    // starts with `/ac/` or `/cas/`. The prefixed forms come last.
+    build_cache_routes(cfg, false);
+    cfg.service(
         web::resource("/v1/caches")
             .route(web::get().to(caches::list))
             .default_service(method_not_allowed("GET")),
@@ -180,9 +184,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
         }),
     )
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
-    // The build cache's bazel-remote paths, last: `{instance:.+}` would
-    // otherwise take paths of the routes above.
+    // The build cache's prefixed bazel-remote paths, last: `{instance:.+}`
+    // would otherwise take paths of the routes above.
+    build_cache_routes(cfg, true);
+}
+
+/// The build cache's routes with (`prefixed`) or without an instance
+/// prefix.
+fn build_cache_routes(cfg: &mut web::ServiceConfig, prefixed: bool) {
+    let method_not_allowed =
+        |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
     for (path, kind) in build_cache::ROUTES {
+        if path.starts_with("/{instance") != prefixed {
+            continue;
+        }
         let resource = web::resource(path).default_service(method_not_allowed("GET, HEAD, PUT"));
         cfg.service(match kind {
             strata_domain::StoreKind::Ac => resource
