@@ -733,7 +733,7 @@ impl ContentStore for DiskBuildStore {
             let chunk = match read_cached(&path, start, len) {
                 Cached::Read(chunk) => Some(chunk),
                 Cached::Gone => None,
-                Cached::NotCached => blocking(move || read_small(&path, start, len)).await?,
+                Cached::Uncached => blocking(move || read_small(&path, start, len)).await?,
             };
             let Some(chunk) = chunk else {
                 // Flushed or evicted between the lookup and the open.
@@ -811,7 +811,7 @@ enum Cached {
     Gone,
     /// Not (all) in the page cache, or the attempt is not possible here:
     /// read on the blocking pool instead.
-    NotCached,
+    Uncached,
 }
 
 /// Reads `len` bytes at `start` of the blob file at `path` on the calling
@@ -827,12 +827,12 @@ fn read_cached(path: &Path, start: u64, len: u64) -> Cached {
     /// Cleared once the file system refuses `RWF_NOWAIT`.
     static SUPPORTED: AtomicBool = AtomicBool::new(true);
     if !SUPPORTED.load(Ordering::Relaxed) {
-        return Cached::NotCached;
+        return Cached::Uncached;
     }
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Cached::Gone,
-        Err(_) => return Cached::NotCached,
+        Err(_) => return Cached::Uncached,
     };
     // `len` is at most DISK_READ_CHUNK_BYTES (the caller checks).
     let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES));
@@ -844,19 +844,19 @@ fn read_cached(path: &Path, start: u64, len: u64) -> Cached {
         rustix::io::ReadWriteFlags::NOWAIT,
     ) {
         Ok(n) if n as u64 == len => Cached::Read(buf.freeze()),
-        Ok(_) => Cached::NotCached,
+        Ok(_) => Cached::Uncached,
         Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
             SUPPORTED.store(false, Ordering::Relaxed);
-            Cached::NotCached
+            Cached::Uncached
         }
-        Err(_) => Cached::NotCached,
+        Err(_) => Cached::Uncached,
     }
 }
 
 /// Elsewhere every read goes to the blocking pool.
 #[cfg(not(target_os = "linux"))]
 fn read_cached(_: &Path, _: u64, _: u64) -> Cached {
-    Cached::NotCached
+    Cached::Uncached
 }
 
 /// `len` bytes (at most [`DISK_READ_CHUNK_BYTES`]) of the blob file at
@@ -1000,7 +1000,7 @@ mod tests {
                     assert_eq!(fast.as_ref(), want, "cached read at {start}+{len}")
                 }
                 // Allowed (a file system without RWF_NOWAIT, or not cached).
-                Cached::NotCached => {}
+                Cached::Uncached => {}
                 Cached::Gone => panic!("the file exists"),
             }
         }
@@ -1008,7 +1008,7 @@ mod tests {
         assert!(read_small(&gone, 0, 1).unwrap().is_none());
         assert!(matches!(
             read_cached(&gone, 0, 1),
-            Cached::Gone | Cached::NotCached
+            Cached::Gone | Cached::Uncached
         ));
         // A file shorter than its index entry is an error, not short data.
         assert!(read_small(&path, 4990, 20).is_err());
