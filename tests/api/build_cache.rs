@@ -758,6 +758,20 @@ async fn the_disk_stores_keep_blobs_and_action_results_across_restarts() {
     assert!(format!("{err:#}").contains("needs dir"), "{err:#}");
 }
 
+/// [`settings`] with `[backends.main]` on `redis` holding the AC.
+fn on_redis(redis: &strata_testkit::RedisServer) -> Settings {
+    let mut settings = settings();
+    settings.backends.insert(
+        "main".to_owned(),
+        strata::config::BackendSettings::Redis {
+            url: redis.url(),
+            timeout_ms: Some(2000),
+        },
+    );
+    settings.build_cache.ac_backend = Some("main".to_owned());
+    settings
+}
+
 /// `ac_backend` puts the action cache on Redis: an entry written through
 /// one server is read through another that shares only the Redis (each
 /// has its own memory CAS, so the instance runs without AC validation).
@@ -766,18 +780,7 @@ async fn ac_backend_shares_action_results_between_servers_through_redis() {
     let Some(redis) = strata_testkit::require(strata_testkit::RedisServer::spawn()) else {
         return;
     };
-    let shared = || {
-        let mut settings = settings();
-        settings.backends.insert(
-            "main".to_owned(),
-            strata::config::BackendSettings::Redis {
-                url: redis.url(),
-                timeout_ms: Some(2000),
-            },
-        );
-        settings.build_cache.ac_backend = Some("main".to_owned());
-        settings
-    };
+    let shared = || on_redis(&redis);
     let a = spawn_app_with(shared()).await;
     let b = spawn_app_with(shared()).await;
     let action = sha(b"shared action");
@@ -822,15 +825,7 @@ async fn cas_backend_shares_small_blobs_so_action_results_resolve_on_every_serve
         return;
     };
     let shared = || {
-        let mut settings = settings();
-        settings.backends.insert(
-            "main".to_owned(),
-            strata::config::BackendSettings::Redis {
-                url: redis.url(),
-                timeout_ms: Some(2000),
-            },
-        );
-        settings.build_cache.ac_backend = Some("main".to_owned());
+        let mut settings = on_redis(&redis);
         settings.build_cache.cas_backend = Some("main".to_owned());
         settings.build_cache.cas_backend_max_blob_bytes = 1024;
         settings

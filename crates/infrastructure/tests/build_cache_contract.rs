@@ -12,8 +12,9 @@ use strata_domain::{
 };
 
 use strata_infrastructure::{
-    DiskBuildStore, MemoryBuildStore, RedisBuildStore, RedisClusterConnection, RedisConnection,
-    RedisOptions, SizeSplitContentStore, StackedBuildStore,
+    DiskBuildStore, MemoryBuildStore, RedisBuildStore, RedisBuildStoreBuilder,
+    RedisClusterConnection, RedisConnection, RedisOptions, SizeSplitContentStore,
+    StackedBuildStore,
 };
 use strata_testkit::build_cache_contract::run_build_cache_contract;
 use strata_testkit::{ManualClock, RedisCluster, RedisServer, require};
@@ -84,32 +85,31 @@ async fn stacked_store_honours_the_build_cache_contract() {
     .await;
 }
 
-/// Each clause gets a fresh key prefix on one server, so it starts empty.
+/// Runs the contract on stores from `builder`, each clause under a fresh
+/// key prefix of the same Redis, so it starts empty.
+async fn run_on_redis(builder: impl Fn() -> RedisBuildStoreBuilder) {
+    let n = std::sync::atomic::AtomicU32::new(0);
+    run_build_cache_contract(|| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let clock = Arc::new(ManualClock::default());
+        let store = builder()
+            .key_prefix(format!("contract{i}:"))
+            .clock(clock.clone())
+            .build();
+        async move { (store, clock) }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn redis_store_honours_the_build_cache_contract() {
     let Some(server) = require(RedisServer::spawn()) else {
         return;
     };
-    let n = std::sync::atomic::AtomicU32::new(0);
-    run_build_cache_contract(|| {
-        let prefix = format!(
-            "contract{}:",
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let url = server.url();
-        async move {
-            let clock = Arc::new(ManualClock::default());
-            let connection = RedisConnection::connect(&url, RedisOptions::default())
-                .await
-                .expect("connect to redis");
-            let store = RedisBuildStore::builder(connection)
-                .key_prefix(prefix)
-                .clock(clock.clone())
-                .build();
-            (store, clock)
-        }
-    })
-    .await;
+    let connection = RedisConnection::connect(&server.url(), RedisOptions::default())
+        .await
+        .expect("connect to redis");
+    run_on_redis(|| RedisBuildStore::builder(connection.clone())).await;
 }
 
 #[tokio::test]
@@ -120,23 +120,7 @@ async fn redis_cluster_store_honours_the_build_cache_contract() {
     let connection = RedisClusterConnection::connect(&cluster.urls(), RedisOptions::default())
         .await
         .expect("connect to the cluster");
-    let n = std::sync::atomic::AtomicU32::new(0);
-    run_build_cache_contract(|| {
-        let prefix = format!(
-            "contract{}:",
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let connection = connection.clone();
-        async move {
-            let clock = Arc::new(ManualClock::default());
-            let store = RedisBuildStore::cluster_builder(connection)
-                .key_prefix(prefix)
-                .clock(clock.clone())
-                .build();
-            (store, clock)
-        }
-    })
-    .await;
+    run_on_redis(|| RedisBuildStore::cluster_builder(connection.clone())).await;
 }
 
 /// Small blobs (up to 2,000 bytes, below most of the contract's) on a real

@@ -28,11 +28,12 @@ async fn put<S: ContentStore + ?Sized>(s: &S, i: &InstanceName, data: &[u8]) -> 
     d
 }
 
-#[tokio::test]
-async fn tiers_fill_flush_and_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::default());
-    let disk = DiskBuildStore::builder(dir.path())
+/// A 1 MiB memory tier and a 1 MiB disk tier under `dir`, on `clock`.
+fn tiers(
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+) -> (Arc<MemoryBuildStore>, Arc<DiskBuildStore>) {
+    let disk = DiskBuildStore::builder(dir)
         .max_bytes(1 << 20)
         .clock(clock.clone())
         .build()
@@ -41,6 +42,14 @@ async fn tiers_fill_flush_and_report() {
         .max_bytes(1 << 20)
         .clock(clock.clone())
         .build();
+    (memory, disk)
+}
+
+#[tokio::test]
+async fn tiers_fill_flush_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let (memory, disk) = tiers(dir.path(), &clock);
     let s = StackedBuildStore::new(memory.clone(), disk.clone()).promote_max_bytes(100);
     let i = InstanceName::default();
 
@@ -139,15 +148,7 @@ async fn tiers_fill_flush_and_report() {
 async fn older_than_removes_only_what_is_old_in_both_tiers() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::default());
-    let disk = DiskBuildStore::builder(dir.path())
-        .max_bytes(1 << 20)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let memory = MemoryBuildStore::builder()
-        .max_bytes(1 << 20)
-        .clock(clock.clone())
-        .build();
+    let (memory, disk) = tiers(dir.path(), &clock);
     let s = StackedBuildStore::new(memory.clone(), disk.clone()).clock(clock.clone());
     let i = InstanceName::default();
     let hot = put(&s, &i, b"hot blob").await;
