@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod backends;
 mod batch;
+mod bazel;
 mod build_cache;
 mod ccache;
 mod entries;
