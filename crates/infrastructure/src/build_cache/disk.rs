@@ -34,7 +34,7 @@ use strata_domain::{
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::DEFAULT_MAX_BLOB_BYTES;
-use super::key::Key;
+use super::key::{HitCounters, Key};
 use super::verify::Verifier;
 use crate::clock::SystemClock;
 
@@ -76,13 +76,7 @@ struct Shared {
     capacity: u64,
     max_blob_bytes: u64,
     tmp_seq: AtomicU64,
-    counters: [Counters; 2],
-}
-
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counters: HitCounters,
 }
 
 #[derive(Clone, Copy)]
@@ -196,13 +190,6 @@ fn kind_dir(kind: StoreKind) -> &'static str {
     match kind {
         StoreKind::Ac => "ac",
         StoreKind::Cas => "cas",
-    }
-}
-
-fn slot(kind: StoreKind) -> usize {
-    match kind {
-        StoreKind::Ac => 0,
-        StoreKind::Cas => 1,
     }
 }
 
@@ -321,12 +308,7 @@ impl Shared {
     }
 
     fn count(&self, kind: StoreKind, hit: bool) {
-        let c = &self.counters[slot(kind)];
-        if hit {
-            c.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c.misses.fetch_add(1, Ordering::Relaxed);
-        }
+        self.counters.count(kind, hit);
     }
 
     /// The entry's size, refreshing its last access when `touch`; the
@@ -500,14 +482,7 @@ impl Shared {
             .iter()
             .filter(|(k, _)| k.kind == kind)
             .fold((0, 0), |(n, b), (_, m)| (n + 1, b + m.size));
-        let c = &self.counters[slot(kind)];
-        StoreUsage {
-            store: STORE.to_owned(),
-            entries,
-            bytes,
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-        }
+        self.counters.usage(STORE, kind, entries, bytes)
     }
 }
 

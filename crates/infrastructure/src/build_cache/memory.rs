@@ -1,7 +1,6 @@
 //! [`MemoryBuildStore`]: AC and CAS in process, bounded by bytes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -14,7 +13,7 @@ use strata_domain::{
 };
 
 use super::DEFAULT_MAX_BLOB_BYTES;
-use super::key::Key;
+use super::key::{HitCounters, Key};
 use super::verify::{BufferedUpload, Verified};
 use crate::clock::SystemClock;
 use crate::eviction::{AnyPolicy, EvictionPolicy, LruConfig, PolicyConfig};
@@ -43,13 +42,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     capacity: u64,
     max_blob_bytes: u64,
-    counters: [Counters; 2],
-}
-
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counters: HitCounters,
 }
 
 struct Slot {
@@ -117,13 +110,6 @@ impl MemoryBuildStoreBuilder {
     }
 }
 
-fn slot(kind: StoreKind) -> usize {
-    match kind {
-        StoreKind::Ac => 0,
-        StoreKind::Cas => 1,
-    }
-}
-
 impl MemoryBuildStore {
     /// A builder with 256 MiB, LRU and the system clock.
     pub fn builder() -> MemoryBuildStoreBuilder {
@@ -158,12 +144,7 @@ impl Shared {
     }
 
     fn count(&self, kind: StoreKind, hit: bool) {
-        let c = &self.counters[slot(kind)];
-        if hit {
-            c.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c.misses.fetch_add(1, Ordering::Relaxed);
-        }
+        self.counters.count(kind, hit);
     }
 
     /// Stores `value` under `key`; `Ok(false)` when a CAS blob was already there.
@@ -255,14 +236,7 @@ impl Shared {
             .iter()
             .filter(|(k, _)| k.kind == kind)
             .fold((0, 0), |(n, b), (_, s)| (n + 1, b + s.value.len() as u64));
-        let c = &self.counters[slot(kind)];
-        StoreUsage {
-            store: STORE.to_owned(),
-            entries,
-            bytes,
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-        }
+        self.counters.usage(STORE, kind, entries, bytes)
     }
 }
 

@@ -46,7 +46,6 @@
 //! twice. A dry run runs the same script, which then only counts.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -59,6 +58,7 @@ use strata_domain::{
     StoreFlushReport, StoreKind, StoreUsage, Timestamp,
 };
 
+use super::key::HitCounters;
 use super::verify::{BufferedUpload, Verified};
 use crate::backends::RedisConn;
 use crate::clock::SystemClock;
@@ -243,13 +243,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     max_blob_bytes: u64,
     max_ac_entry_bytes: u64,
-    counters: [Counters; 2],
-}
-
-#[derive(Default)]
-struct Counters {
-    hits: AtomicU64,
-    misses: AtomicU64,
+    counters: HitCounters,
 }
 
 /// Builds a [`RedisBuildStore`].
@@ -382,13 +376,6 @@ impl Keys {
     }
 }
 
-fn slot(kind: StoreKind) -> usize {
-    match kind {
-        StoreKind::Ac => 0,
-        StoreKind::Cas => 1,
-    }
-}
-
 /// A Redis failure as the port's error: logged in full, opaque upward.
 fn unavailable(op: &'static str, e: &RedisError) -> BuildCacheError {
     tracing::warn!(store = STORE, op, error = %e, "redis build-cache command failed");
@@ -471,12 +458,7 @@ impl Shared {
     }
 
     fn count(&self, kind: StoreKind, hit: bool) {
-        let c = &self.counters[slot(kind)];
-        if hit {
-            c.hits.fetch_add(1, Ordering::Relaxed);
-        } else {
-            c.misses.fetch_add(1, Ordering::Relaxed);
-        }
+        self.counters.count(kind, hit);
     }
 
     /// Reads `range` of an entry, `(size, chunk, last access)`.
@@ -795,14 +777,7 @@ impl Shared {
             entries += n;
             bytes += b.map_or(0, |b| u64::try_from(b).unwrap_or(0));
         }
-        let c = &self.counters[slot(kind)];
-        Ok(StoreUsage {
-            store: STORE.to_owned(),
-            entries,
-            bytes,
-            hits: c.hits.load(Ordering::Relaxed),
-            misses: c.misses.load(Ordering::Relaxed),
-        })
+        Ok(self.counters.usage(STORE, kind, entries, bytes))
     }
 }
 
