@@ -1,5 +1,6 @@
 //! Black-box tests: the whole service on port 0, driven over HTTP.
 
+mod access_log;
 mod admin;
 mod audit;
 mod auth;

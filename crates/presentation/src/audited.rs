@@ -11,12 +11,12 @@ use actix_web::{HttpMessage, HttpRequest};
 use strata_domain::{
     AUDIT_ATTEMPT, AUDIT_OK, AuditAction, AuditLog, AuditRecord, CacheName, Principal,
 };
-use tracing_actix_web::RequestId;
 
 use crate::error::ApiError;
+use crate::request::RequestId;
 use crate::state::AppState;
 
-/// The request id `TracingLogger` assigned (the `X-Request-Id` header).
+/// The request id [`request::observe`](crate::request::observe) assigned (the `X-Request-Id` header).
 fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(ToString::to_string)
 }

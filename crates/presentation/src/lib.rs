@@ -7,12 +7,10 @@
 //! [`CacheService`](strata_application::CacheService); DTOs convert to domain types at the edge; every error
 //! is an RFC 7807 problem body ([`error::ApiError`]).
 
-use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderValue;
-use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, web};
-use tracing_actix_web::{RequestId, TracingLogger};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -36,6 +34,7 @@ pub mod openapi;
 mod params;
 pub mod protected;
 pub mod rate_limit;
+pub mod request;
 mod schemas;
 mod state;
 
@@ -44,8 +43,7 @@ pub use openapi::ApiDoc;
 pub use protected::ProtectedMode;
 pub use state::AppState;
 
-use crate::error::{ApiError, finish_server_error};
-use crate::headers::X_REQUEST_ID;
+use crate::error::ApiError;
 
 /// Largest request body accepted, in bytes: the largest value any cache may
 /// accept ([`strata_domain::HARD_MAX_VALUE_BYTES`]) plus 1 MiB of room for
@@ -77,9 +75,7 @@ pub fn app(
                 ApiError::invalid_parameter(format!("invalid path: {e}")).into()
             }),
         )
-        .wrap(from_fn(metrics::observe))
-        .wrap(from_fn(request_id_header))
-        .wrap(TracingLogger::default())
+        .wrap(from_fn(request::observe))
         .configure(routes)
         .default_service(web::to(not_found))
 }
@@ -214,42 +210,4 @@ fn build_cache_routes(cfg: &mut web::ServiceConfig, prefixed: bool) {
 
 async fn not_found(req: HttpRequest) -> ApiError {
     ApiError::route_not_found(req.path())
-}
-
-/// Records a 403 `forbidden` no admin operation recorded in the audit
-/// file (with `[audit]`), then echoes the request id that `TracingLogger`
-/// assigned as `X-Request-Id`,
-/// so a client can quote it when reporting a 5xx. A 5xx [`ApiError`] gets
-/// the id in its opaque body too, and its full error chain goes to the log
-/// with the id ([`finish_server_error`]).
-async fn request_id_header(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
-    let id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let mut response = next.call(req).await?;
-    if let Some(error) = response
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<ApiError>())
-        && error.status() == actix_web::http::StatusCode::FORBIDDEN
-    {
-        audited::record_forbidden(response.request(), error).await;
-    }
-    let Some(id) = id else {
-        return Ok(response.map_into_left_body());
-    };
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID, value);
-    }
-    let opaque = response
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<ApiError>())
-        .filter(|e| e.status().is_server_error())
-        .map(|e| finish_server_error(e, &id));
-    Ok(match opaque {
-        Some(body) => response.map_body(|_, _| EitherBody::right(BoxBody::new(body))),
-        None => response.map_into_left_body(),
-    })
 }

@@ -29,12 +29,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use strata_application::queries::get_cache_stats::stats_of;
 use strata_application::{CacheCounters, CacheService};
@@ -186,25 +182,10 @@ fn latency_histogram(route: &str, method: &Method, status: u16) -> metrics::Hist
     })
 }
 
-/// Middleware recording `strata_http_request_duration_seconds`.
-///
-/// # Errors
-/// Whatever the inner service returns.
-pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.match_pattern();
-    let response = next.call(req).await?;
-    latency_histogram(
-        route.as_deref().unwrap_or("unmatched"),
-        &method,
-        response.status().as_u16(),
-    )
-    .record(start.elapsed().as_secs_f64());
-    Ok(response)
+/// Records one request in `strata_http_request_duration_seconds`
+/// (labels `method`, `route` pattern, `status`).
+pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::time::Duration) {
+    latency_histogram(route, method, status).record(elapsed.as_secs_f64());
 }
 
 /// Refreshes the per-cache read counters, gauges and eviction counters from
