@@ -80,8 +80,8 @@ pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::InMemoryConfigurationRepository;
 pub use resilience::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
-    DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_TIMEOUT, MonotonicClock, Permit,
-    ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
+    DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_COOL_DOWN, DEFAULT_TIMEOUT,
+    MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
 };
 pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
 pub use wire::{

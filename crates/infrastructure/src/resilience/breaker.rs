@@ -10,10 +10,15 @@
 //!   [`CircuitBreakerConfig::min_calls`] calls were made and the failure
 //!   ratio reached [`CircuitBreakerConfig::failure_rate`].
 //! - **Open**: calls fail fast with [`StoreError::Unavailable`] ("circuit
-//!   breaker open") until [`CircuitBreakerConfig::cool_down`] has passed.
+//!   breaker open") until the current cool-down has passed. The first
+//!   cool-down after closing is [`CircuitBreakerConfig::min_cool_down`]
+//!   (100 ms); each failed probe doubles it, up to
+//!   [`CircuitBreakerConfig::cool_down`] (1 s). A backend that comes back
+//!   is probed within that bound, and one that stays down gets one probe
+//!   per `cool_down`.
 //! - **HalfOpen**: one probe call passes, the others still fail fast; the
-//!   probe's success closes the breaker, its failure re-opens it for a
-//!   new cool-down.
+//!   probe's success closes the breaker (and resets the cool-down), its
+//!   failure re-opens it for a doubled cool-down.
 //!
 //! Only [`StoreError::Unavailable`] and [`StoreError::Timeout`] count as
 //! failures: `Unsupported` and `Unexpected` mean the backend answered.
@@ -29,8 +34,10 @@ use strata_domain::CircuitState;
 
 /// Default consecutive failures that open the breaker: 5.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-/// Default time the breaker stays open before a probe: 5 s.
-pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+/// Default longest time the breaker stays open before a probe: 1 s.
+pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
+/// Default first cool-down after the breaker opens: 100 ms.
+pub const DEFAULT_MIN_COOL_DOWN: Duration = Duration::from_millis(100);
 
 /// A source of monotonic time for the breaker; tests substitute a manual one.
 pub trait MonotonicClock: Send + Sync + 'static {
@@ -61,9 +68,13 @@ pub struct CircuitBreakerConfig {
     pub min_calls: u32,
     /// Length of the tumbling window for `failure_rate` (default 10 s).
     pub window: Duration,
-    /// Time an open breaker waits before letting one probe through
-    /// (default 5 s).
+    /// The longest time an open breaker waits before letting one probe
+    /// through (default 1 s): failed probes double the wait from
+    /// `min_cool_down` up to this.
     pub cool_down: Duration,
+    /// The first wait after the breaker opens (default 100 ms; a value
+    /// above `cool_down` counts as `cool_down`).
+    pub min_cool_down: Duration,
 }
 
 impl Default for CircuitBreakerConfig {
@@ -74,6 +85,7 @@ impl Default for CircuitBreakerConfig {
             min_calls: 20,
             window: Duration::from_secs(10),
             cool_down: DEFAULT_COOL_DOWN,
+            min_cool_down: DEFAULT_MIN_COOL_DOWN,
         }
     }
 }
@@ -98,6 +110,8 @@ struct Inner {
     state: CircuitState,
     consecutive_failures: u32,
     opened_at: Option<Instant>,
+    /// The wait of the current opening.
+    cool_down: Duration,
     probe_in_flight: bool,
     window_start: Instant,
     window_calls: u32,
@@ -182,6 +196,7 @@ impl CircuitBreaker {
                 state: CircuitState::Closed,
                 consecutive_failures: 0,
                 opened_at: None,
+                cool_down: Duration::ZERO,
                 probe_in_flight: false,
                 window_start: now,
                 window_calls: 0,
@@ -247,9 +262,9 @@ impl CircuitBreaker {
     }
 
     fn cooled_down(&self, inner: &Inner) -> bool {
-        inner.opened_at.is_none_or(|at| {
-            self.clock.now().saturating_duration_since(at) >= self.config.cool_down
-        })
+        inner
+            .opened_at
+            .is_none_or(|at| self.clock.now().saturating_duration_since(at) >= inner.cool_down)
     }
 
     /// Asks to make one call.
@@ -268,7 +283,7 @@ impl CircuitBreaker {
                 if inner.state == CircuitState::Open || inner.probe_in_flight {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
                     let retry_in = inner.opened_at.map_or(Duration::ZERO, |at| {
-                        (at + self.config.cool_down).saturating_duration_since(self.clock.now())
+                        (at + inner.cool_down).saturating_duration_since(self.clock.now())
                     });
                     return Err(BreakerOpen {
                         retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
@@ -317,6 +332,8 @@ impl CircuitBreaker {
         let mut inner = self.lock();
         if probe {
             inner.probe_in_flight = false;
+            // The backend is still down: wait twice as long next time.
+            inner.cool_down = (inner.cool_down * 2).min(self.config.cool_down);
             self.open(&mut inner);
             return;
         }
@@ -338,6 +355,9 @@ impl CircuitBreaker {
     }
 
     fn open(&self, inner: &mut Inner) {
+        if inner.state == CircuitState::Closed {
+            inner.cool_down = self.config.min_cool_down.min(self.config.cool_down);
+        }
         if inner.state != CircuitState::Open {
             self.opened.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -388,6 +408,8 @@ mod tests {
             min_calls: 10,
             window: Duration::from_secs(10),
             cool_down: Duration::from_secs(5),
+            // A fixed cool-down: these tests are about the states.
+            min_cool_down: Duration::from_secs(5),
         })
         .clock(clock.clone())
     }
@@ -451,6 +473,33 @@ mod tests {
         drop(b.try_acquire().expect("probe")); // cancelled call
         assert_eq!(b.state(), CircuitState::Open);
         assert_eq!(b.metrics().opened, 3);
+    }
+
+    #[test]
+    fn failed_probes_double_the_cool_down_up_to_the_cap_and_a_close_resets_it() {
+        let clock = ManualInstant::new();
+        let b = CircuitBreaker::new(CircuitBreakerConfig {
+            failure_threshold: 1,
+            ..CircuitBreakerConfig::default()
+        })
+        .clock(clock.clone());
+        fail(&b);
+        // 100, 200, 400, 800 ms, then 1 s (the cap) every time.
+        for wait_ms in [100, 200, 400, 800, 1000, 1000] {
+            clock.advance(Duration::from_millis(wait_ms - 1));
+            let refused = b.try_acquire().expect_err("still cooling down");
+            assert_eq!(refused.retry_in_ms, 1, "waiting {wait_ms} ms");
+            clock.advance(Duration::from_millis(1));
+            b.try_acquire()
+                .expect("a probe once the wait is over")
+                .failure();
+        }
+        clock.advance(Duration::from_secs(1));
+        b.try_acquire().expect("probe").success();
+        assert_eq!(b.state(), CircuitState::Closed);
+        fail(&b);
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(b.state(), CircuitState::HalfOpen, "back to 100 ms");
     }
 
     #[test]

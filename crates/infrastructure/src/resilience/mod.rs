@@ -18,6 +18,6 @@ mod store;
 
 pub use breaker::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_COOL_DOWN,
-    DEFAULT_FAILURE_THRESHOLD, MonotonicClock, Permit, SystemMonotonicClock,
+    DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_COOL_DOWN, MonotonicClock, Permit, SystemMonotonicClock,
 };
 pub use store::{DEFAULT_BULK_TIMEOUT, DEFAULT_TIMEOUT, ResilientStore, ResilientStoreBuilder};
