@@ -13,7 +13,7 @@
 //!   breaker open") until the current cool-down has passed. The first
 //!   cool-down after closing is [`CircuitBreakerConfig::min_cool_down`]
 //!   (100 ms); each failed probe doubles it, up to
-//!   [`CircuitBreakerConfig::cool_down`] (1 s). A backend that comes back
+//!   [`CircuitBreakerConfig::cool_down`] (500 ms). A backend that comes back
 //!   is probed within that bound, and one that stays down gets one probe
 //!   per `cool_down`.
 //! - **HalfOpen**: one probe call passes, the others still fail fast; the
@@ -34,8 +34,8 @@ use strata_domain::CircuitState;
 
 /// Default consecutive failures that open the breaker: 5.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-/// Default longest time the breaker stays open before a probe: 1 s.
-pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
+/// Default longest time the breaker stays open before a probe: 500 ms.
+pub const DEFAULT_COOL_DOWN: Duration = Duration::from_millis(500);
 /// Default first cool-down after the breaker opens: 100 ms.
 pub const DEFAULT_MIN_COOL_DOWN: Duration = Duration::from_millis(100);
 
@@ -69,7 +69,7 @@ pub struct CircuitBreakerConfig {
     /// Length of the tumbling window for `failure_rate` (default 10 s).
     pub window: Duration,
     /// The longest time an open breaker waits before letting one probe
-    /// through (default 1 s): failed probes double the wait from
+    /// through (default 500 ms): failed probes double the wait from
     /// `min_cool_down` up to this.
     pub cool_down: Duration,
     /// The first wait after the breaker opens (default 100 ms; a value
@@ -484,8 +484,8 @@ mod tests {
         })
         .clock(clock.clone());
         fail(&b);
-        // 100, 200, 400, 800 ms, then 1 s (the cap) every time.
-        for wait_ms in [100, 200, 400, 800, 1000, 1000] {
+        // 100, 200, 400 ms, then 500 ms (the cap) every time.
+        for wait_ms in [100, 200, 400, 500, 500] {
             clock.advance(Duration::from_millis(wait_ms - 1));
             let refused = b.try_acquire().expect_err("still cooling down");
             assert_eq!(refused.retry_in_ms, 1, "waiting {wait_ms} ms");
@@ -494,7 +494,7 @@ mod tests {
                 .expect("a probe once the wait is over")
                 .failure();
         }
-        clock.advance(Duration::from_secs(1));
+        clock.advance(Duration::from_millis(500));
         b.try_acquire().expect("probe").success();
         assert_eq!(b.state(), CircuitState::Closed);
         fail(&b);
