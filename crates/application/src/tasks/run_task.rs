@@ -1,0 +1,378 @@
+//! [`TaskRunner`]: replay a task or run and record it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use strata_domain::tasks::{
+    CacheMode, ContentHasher, OutputFile, TaskCommand, TaskResult, TaskResultCodec,
+};
+use strata_domain::{ContentStore, Digest, DigestHash, InstanceName, ReadRange};
+
+use super::{
+    Console, Execution, LocalSession, LocalTaskCache, RemoteError, RemoteTaskCache, TaskError,
+    TaskFiles, TaskProcess,
+};
+
+/// How the remote is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemotePolicy {
+    /// Look results up remotely on a local miss.
+    pub download: bool,
+    /// Upload recorded results.
+    pub upload: bool,
+    /// Most uploads in flight at once (at least 1).
+    pub max_concurrent: usize,
+    /// Outputs larger than this are not uploaded (and then neither is the
+    /// action, whose hit would be unusable), in bytes.
+    pub max_upload_bytes: u64,
+}
+
+/// Where a hit came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitSource {
+    /// The local cache directory.
+    Local,
+    /// The remote (which then filled the local cache).
+    Remote,
+}
+
+/// What `run` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Replayed.
+    Hit {
+        /// From where.
+        source: HitSource,
+        /// How long the original run took, in milliseconds.
+        original_ms: u64,
+    },
+    /// Ran the command.
+    Executed {
+        /// Whether the result was recorded locally.
+        recorded: bool,
+    },
+}
+
+/// The exit code to leave with and what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport {
+    /// The command's (or the replayed) exit code.
+    pub exit_code: i32,
+    /// Hit or run.
+    pub outcome: RunOutcome,
+}
+
+/// The remote and its state in this run: after the first failure it
+/// warns once and is left alone ("carries on locally").
+struct Remote {
+    cache: Arc<dyn RemoteTaskCache>,
+    policy: RemotePolicy,
+    down: AtomicBool,
+}
+
+/// Replays a task from the local or remote cache, or runs it and records
+/// it. One runner serves one task run.
+///
+/// Order: local lookup (when the mode reads), remote lookup (when the
+/// mode reads and the remote downloads; a hit fills the local cache),
+/// then the command; a result is recorded when the mode writes and the
+/// exit is 0 (or `cache_failures`), into the local CAS and AC, then
+/// uploaded (CAS blobs first, bounded in concurrency, the AC entry last).
+/// A hit restores every output atomically and replays stdout and stderr
+/// byte for byte.
+pub struct TaskRunner {
+    local: Arc<dyn LocalTaskCache>,
+    process: Arc<dyn TaskProcess>,
+    files: Arc<dyn TaskFiles>,
+    console: Arc<dyn Console>,
+    codec: Arc<dyn TaskResultCodec>,
+    hasher: Arc<dyn ContentHasher>,
+    instance: InstanceName,
+    remote: Option<Remote>,
+}
+
+impl TaskRunner {
+    /// A runner without a remote, on the default instance.
+    pub fn new(
+        local: Arc<dyn LocalTaskCache>,
+        process: Arc<dyn TaskProcess>,
+        files: Arc<dyn TaskFiles>,
+        console: Arc<dyn Console>,
+        codec: Arc<dyn TaskResultCodec>,
+        hasher: Arc<dyn ContentHasher>,
+    ) -> Self {
+        Self {
+            local,
+            process,
+            files,
+            console,
+            codec,
+            hasher,
+            instance: InstanceName::default(),
+            remote: None,
+        }
+    }
+
+    /// Uses `cache` as the remote.
+    #[must_use]
+    pub fn remote(mut self, cache: Arc<dyn RemoteTaskCache>, policy: RemotePolicy) -> Self {
+        self.remote = Some(Remote {
+            cache,
+            policy,
+            down: AtomicBool::new(false),
+        });
+        self
+    }
+
+    /// Runs the action `key` (see the type's docs for the order).
+    ///
+    /// # Errors
+    /// [`TaskError`] when the command cannot run, outputs cannot be read
+    /// or written, or the local cache fails. Remote failures are warnings.
+    pub async fn run(
+        &self,
+        key: DigestHash,
+        command: &TaskCommand,
+        mode: CacheMode,
+        timeout: Option<Duration>,
+        cache_failures: bool,
+    ) -> Result<RunReport, TaskError> {
+        if mode.reads() {
+            if let Some(report) = self.local_hit(&key).await? {
+                return Ok(report);
+            }
+            if let Some(report) = self.remote_hit(&key, mode).await? {
+                return Ok(report);
+            }
+        }
+        let exec = self.process.run(command, timeout).await?;
+        let record = mode.writes() && (exec.exit_code == 0 || cache_failures);
+        if record {
+            let (result, blobs) = self.record(&key, &exec).await?;
+            self.upload(&key, &result, &blobs).await;
+        }
+        Ok(RunReport {
+            exit_code: exec.exit_code,
+            outcome: RunOutcome::Executed { recorded: record },
+        })
+    }
+
+    async fn local_hit(&self, key: &DigestHash) -> Result<Option<RunReport>, TaskError> {
+        let session = self.local.open().await?;
+        let Some(entry) = session.ac.get(&self.instance, key).await? else {
+            return Ok(None);
+        };
+        let result = self
+            .codec
+            .decode(&entry.value)
+            .map_err(|e| TaskError::Corrupt(*key, e.to_string()))?;
+        let mut blobs = HashMap::new();
+        for d in result.blobs() {
+            match read_local(&session, &self.instance, &d).await? {
+                Some(bytes) => {
+                    blobs.insert(d, bytes);
+                }
+                None => return Ok(None),
+            }
+        }
+        drop(session);
+        self.replay(&result, &blobs).await?;
+        Ok(Some(RunReport {
+            exit_code: result.exit_code,
+            outcome: RunOutcome::Hit {
+                source: HitSource::Local,
+                original_ms: result.duration_ms,
+            },
+        }))
+    }
+
+    fn remote_failed(&self, remote: &Remote, err: &RemoteError) {
+        if !remote.down.swap(true, Ordering::SeqCst) {
+            self.console.notice(&format!(
+                "strata: warning: {err}; continuing with the local cache only"
+            ));
+        }
+    }
+
+    fn usable_remote(&self) -> Option<&Remote> {
+        self.remote
+            .as_ref()
+            .filter(|r| !r.down.load(Ordering::SeqCst))
+    }
+
+    async fn remote_hit(
+        &self,
+        key: &DigestHash,
+        mode: CacheMode,
+    ) -> Result<Option<RunReport>, TaskError> {
+        let Some(remote) = self.usable_remote().filter(|r| r.policy.download) else {
+            return Ok(None);
+        };
+        let value = match remote.cache.get_action(key).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                self.remote_failed(remote, &e);
+                return Ok(None);
+            }
+        };
+        let Ok(result) = self.codec.decode(&value) else {
+            return Ok(None);
+        };
+        let mut blobs = HashMap::new();
+        for d in result.blobs() {
+            match remote.cache.get_blob(&d).await {
+                Ok(Some(bytes)) => {
+                    blobs.insert(d, bytes);
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    self.remote_failed(remote, &e);
+                    return Ok(None);
+                }
+            }
+        }
+        if mode.reads() {
+            let session = self.local.open().await?;
+            for (d, bytes) in &blobs {
+                write_local(session.cas.as_ref(), &self.instance, *d, bytes.clone()).await?;
+            }
+            session.ac.put(&self.instance, *key, value).await?;
+        }
+        self.replay(&result, &blobs).await?;
+        Ok(Some(RunReport {
+            exit_code: result.exit_code,
+            outcome: RunOutcome::Hit {
+                source: HitSource::Remote,
+                original_ms: result.duration_ms,
+            },
+        }))
+    }
+
+    async fn replay(
+        &self,
+        result: &TaskResult,
+        blobs: &HashMap<Digest, Bytes>,
+    ) -> Result<(), TaskError> {
+        let get = |d: &Digest| blobs.get(d).cloned().unwrap_or_default();
+        for out in &result.outputs {
+            self.files.restore(out, get(&out.digest)).await?;
+        }
+        self.console.stdout(&get(&result.stdout));
+        self.console.stderr(&get(&result.stderr));
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        key: &DigestHash,
+        exec: &Execution,
+    ) -> Result<(TaskResult, HashMap<Digest, Bytes>), TaskError> {
+        let outputs = self.files.collect().await?;
+        let mut blobs = HashMap::new();
+        let mut digest_of = |bytes: &Bytes| {
+            let d = Digest::new(self.hasher.sha256(bytes), bytes.len() as u64);
+            blobs.insert(d, bytes.clone());
+            d
+        };
+        let stdout = digest_of(&exec.stdout);
+        let stderr = digest_of(&exec.stderr);
+        let mut files: Vec<OutputFile> = Vec::with_capacity(outputs.len());
+        for (mut file, bytes) in outputs {
+            file.digest = digest_of(&bytes);
+            files.push(file);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let result = TaskResult {
+            exit_code: exec.exit_code,
+            stdout,
+            stderr,
+            outputs: files,
+            duration_ms: exec.duration_ms,
+        };
+        let session = self.local.open().await?;
+        for (d, bytes) in &blobs {
+            write_local(session.cas.as_ref(), &self.instance, *d, bytes.clone()).await?;
+        }
+        session
+            .ac
+            .put(&self.instance, *key, self.codec.encode(&result))
+            .await?;
+        Ok((result, blobs))
+    }
+
+    async fn upload(&self, key: &DigestHash, result: &TaskResult, blobs: &HashMap<Digest, Bytes>) {
+        let Some(remote) = self.usable_remote().filter(|r| r.policy.upload) else {
+            return;
+        };
+        let limit = remote.policy.max_upload_bytes;
+        if let Some(big) = result.blobs().iter().find(|d| d.size_bytes() > limit) {
+            self.console.notice(&format!(
+                "strata: not uploading: a {}-byte output is over the {limit}-byte upload limit",
+                big.size_bytes()
+            ));
+            return;
+        }
+        let puts = result.blobs().into_iter().map(|d| {
+            let content = blobs.get(&d).cloned().unwrap_or_default();
+            remote.cache.put_blob(d, content)
+        });
+        let mut results = stream::iter(puts).buffer_unordered(remote.policy.max_concurrent.max(1));
+        while let Some(r) = results.next().await {
+            if let Err(e) = r {
+                self.remote_failed(remote, &e);
+                return;
+            }
+        }
+        if let Err(e) = remote
+            .cache
+            .put_action(*key, self.codec.encode(result))
+            .await
+        {
+            self.remote_failed(remote, &e);
+        }
+    }
+}
+
+async fn read_local(
+    session: &LocalSession,
+    instance: &InstanceName,
+    d: &Digest,
+) -> Result<Option<Bytes>, TaskError> {
+    let Some(read) = session
+        .cas
+        .read(instance, d.hash(), ReadRange::FULL)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if read.size_bytes != d.size_bytes() {
+        return Ok(None);
+    }
+    let bytes = read
+        .into_bytes()
+        .await
+        .map_err(|e| TaskError::Files(format!("read blob {d}: {e}")))?;
+    Ok(Some(bytes))
+}
+
+async fn write_local(
+    cas: &dyn ContentStore,
+    instance: &InstanceName,
+    d: Digest,
+    bytes: Bytes,
+) -> Result<(), TaskError> {
+    if d.is_empty_blob() {
+        return Ok(());
+    }
+    let mut w = cas
+        .begin_write(instance, *d.hash(), Some(d.size_bytes()))
+        .await?;
+    w.write(bytes).await?;
+    w.commit().await?;
+    Ok(())
+}
