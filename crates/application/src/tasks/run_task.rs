@@ -376,3 +376,334 @@ async fn write_local(
     w.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use mockall::mock;
+    use strata_domain::tasks::TaskCommand;
+    use strata_domain::{BlobWriter, BuildCacheError, Committed};
+
+    use super::*;
+    use crate::build_cache::test_support::{MockAc, MockCas};
+
+    mock! {
+        Remote {}
+        #[async_trait]
+        impl RemoteTaskCache for Remote {
+            async fn get_action(&self, key: &DigestHash) -> Result<Option<Bytes>, RemoteError>;
+            async fn get_blob(&self, digest: &Digest) -> Result<Option<Bytes>, RemoteError>;
+            async fn put_blob(&self, digest: Digest, content: Bytes) -> Result<(), RemoteError>;
+            async fn put_action(&self, key: DigestHash, value: Bytes) -> Result<(), RemoteError>;
+        }
+    }
+
+    mock! {
+        Process {}
+        #[async_trait]
+        impl TaskProcess for Process {
+            async fn run(&self, command: &TaskCommand, timeout: Option<Duration>) -> Result<Execution, TaskError>;
+        }
+    }
+
+    mock! {
+        Files {}
+        #[async_trait]
+        impl TaskFiles for Files {
+            async fn collect(&self) -> Result<Vec<(OutputFile, Bytes)>, TaskError>;
+            async fn restore(&self, file: &OutputFile, content: Bytes) -> Result<(), TaskError>;
+        }
+    }
+
+    mock! {
+        Local {}
+        #[async_trait]
+        impl LocalTaskCache for Local {
+            async fn open(&self) -> Result<LocalSession, TaskError>;
+        }
+    }
+
+    mock! {
+        Codec {}
+        impl TaskResultCodec for Codec {
+            fn encode(&self, result: &TaskResult) -> Bytes;
+            fn decode(&self, bytes: &[u8]) -> Result<TaskResult, strata_domain::InvalidActionResult>;
+        }
+    }
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+    impl Console for Lines {
+        fn stdout(&self, _: &[u8]) {}
+        fn stderr(&self, _: &[u8]) {}
+        fn notice(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_owned());
+        }
+    }
+
+    struct Len;
+    impl ContentHasher for Len {
+        fn sha256(&self, bytes: &[u8]) -> DigestHash {
+            if bytes.is_empty() {
+                return DigestHash::EMPTY;
+            }
+            DigestHash::from_bytes([u8::try_from(bytes.len()).unwrap_or(255); 32])
+        }
+    }
+
+    /// Expected and actual AC writes; checked when the last session's
+    /// mock (and the runner) are gone.
+    struct PutCount(usize, std::sync::atomic::AtomicUsize);
+    impl Drop for PutCount {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                assert_eq!(self.1.load(Ordering::SeqCst), self.0, "local AC writes");
+            }
+        }
+    }
+
+    struct Sink;
+    #[async_trait]
+    impl BlobWriter for Sink {
+        async fn write(&mut self, _: Bytes) -> Result<(), BuildCacheError> {
+            Ok(())
+        }
+        async fn commit(self: Box<Self>) -> Result<Committed, BuildCacheError> {
+            Ok(Committed {
+                digest: Digest::EMPTY,
+                created: true,
+            })
+        }
+    }
+
+    /// A local cache that misses; its AC writes are counted and checked
+    /// against `puts` when the runner is dropped.
+    fn local(puts: usize) -> MockLocal {
+        let count = Arc::new(PutCount(puts, std::sync::atomic::AtomicUsize::new(0)));
+        let mut l = MockLocal::new();
+        l.expect_open().returning(move || {
+            let mut ac = MockAc::new();
+            ac.expect_get().returning(|_, _| Ok(None));
+            let count = count.clone();
+            ac.expect_put().returning(move |_, _, _| {
+                count.1.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            });
+            let mut cas = MockCas::new();
+            cas.expect_begin_write()
+                .returning(|_, _, _| Ok(Box::new(Sink) as Box<dyn BlobWriter>));
+            Ok(LocalSession {
+                ac: Arc::new(ac),
+                cas: Arc::new(cas),
+                guard: Box::new(()),
+            })
+        });
+        l
+    }
+
+    fn process(exit_code: i32) -> MockProcess {
+        let mut p = MockProcess::new();
+        p.expect_run().times(1).returning(move |_, _| {
+            Ok(Execution {
+                exit_code,
+                stdout: Bytes::from_static(b"out"),
+                stderr: Bytes::new(),
+                duration_ms: 5,
+            })
+        });
+        p
+    }
+
+    fn files(output: &'static [u8]) -> MockFiles {
+        let mut f = MockFiles::new();
+        f.expect_collect().returning(move || {
+            Ok(vec![(
+                OutputFile {
+                    path: "out/a".into(),
+                    digest: Digest::EMPTY,
+                    executable: false,
+                },
+                Bytes::from_static(output),
+            )])
+        });
+        f
+    }
+
+    fn codec() -> MockCodec {
+        let mut c = MockCodec::new();
+        c.expect_encode().returning(|_| Bytes::from_static(b"ar"));
+        c
+    }
+
+    const POLICY: RemotePolicy = RemotePolicy {
+        download: true,
+        upload: true,
+        max_concurrent: 2,
+        max_upload_bytes: 1 << 20,
+    };
+
+    fn runner(
+        local: MockLocal,
+        process: MockProcess,
+        files: MockFiles,
+        console: Arc<Lines>,
+        remote: MockRemote,
+        policy: RemotePolicy,
+    ) -> TaskRunner {
+        TaskRunner::new(
+            Arc::new(local),
+            Arc::new(process),
+            Arc::new(files),
+            console,
+            Arc::new(codec()),
+            Arc::new(Len),
+        )
+        .remote(Arc::new(remote), policy)
+    }
+
+    const KEY: DigestHash = DigestHash::EMPTY;
+
+    async fn run(r: &TaskRunner, cache_failures: bool) -> RunReport {
+        r.run(
+            KEY,
+            &TaskCommand::Shell("make".into()),
+            CacheMode::ReadWrite,
+            None,
+            cache_failures,
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_down_remote_warns_once_and_the_task_runs_and_records_locally() {
+        let mut remote = MockRemote::new();
+        remote
+            .expect_get_action()
+            .times(1)
+            .returning(|_| Err(RemoteError::Unavailable("connection refused".into())));
+        remote.expect_put_blob().never();
+        remote.expect_put_action().never();
+        let console = Arc::new(Lines::default());
+        let r = runner(
+            local(1),
+            process(0),
+            files(b"x"),
+            console.clone(),
+            remote,
+            POLICY,
+        );
+        let report = run(&r, false).await;
+        assert_eq!(report.exit_code, 0);
+        assert_eq!(report.outcome, RunOutcome::Executed { recorded: true });
+        let lines = console.0.lock().unwrap();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("warning") && lines[0].contains("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_is_not_recorded_unless_asked() {
+        let mut remote = MockRemote::new();
+        remote.expect_get_action().returning(|_| Ok(None));
+        remote.expect_put_blob().never();
+        remote.expect_put_action().never();
+        let console = Arc::new(Lines::default());
+        let r = runner(local(0), process(2), files(b"x"), console, remote, POLICY);
+        let report = run(&r, false).await;
+        assert_eq!(report.exit_code, 2);
+        assert_eq!(report.outcome, RunOutcome::Executed { recorded: false });
+
+        let mut remote = MockRemote::new();
+        remote.expect_get_action().returning(|_| Ok(None));
+        remote.expect_put_blob().returning(|_, _| Ok(()));
+        remote.expect_put_action().times(1).returning(|_, _| Ok(()));
+        let r = runner(
+            local(1),
+            process(2),
+            files(b"x"),
+            Arc::default(),
+            remote,
+            POLICY,
+        );
+        assert_eq!(
+            run(&r, true).await.outcome,
+            RunOutcome::Executed { recorded: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn outputs_over_the_upload_limit_are_not_uploaded() {
+        let mut remote = MockRemote::new();
+        remote.expect_get_action().returning(|_| Ok(None));
+        remote.expect_put_blob().never();
+        remote.expect_put_action().never();
+        let console = Arc::new(Lines::default());
+        let policy = RemotePolicy {
+            max_upload_bytes: 4,
+            ..POLICY
+        };
+        let r = runner(
+            local(1),
+            process(0),
+            files(b"too large"),
+            console.clone(),
+            remote,
+            policy,
+        );
+        run(&r, false).await;
+        assert!(console.0.lock().unwrap()[0].contains("upload limit"));
+    }
+
+    #[tokio::test]
+    async fn blobs_go_up_before_the_action_and_a_refused_blob_stops_the_action() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut remote = MockRemote::new();
+        remote.expect_get_action().returning(|_| Ok(None));
+        let o = order.clone();
+        remote.expect_put_blob().returning(move |d, _| {
+            o.lock().unwrap().push(format!("blob {}", d.size_bytes()));
+            Ok(())
+        });
+        let o = order.clone();
+        remote.expect_put_action().times(1).returning(move |_, _| {
+            o.lock().unwrap().push("action".into());
+            Ok(())
+        });
+        let r = runner(
+            local(1),
+            process(0),
+            files(b"x"),
+            Arc::default(),
+            remote,
+            POLICY,
+        );
+        run(&r, false).await;
+        let order = order.lock().unwrap();
+        assert_eq!(order.last().map(String::as_str), Some("action"));
+        assert_eq!(
+            order.len(),
+            3,
+            "stdout, the output, then the action: {order:?}"
+        );
+
+        let mut remote = MockRemote::new();
+        remote.expect_get_action().returning(|_| Ok(None));
+        remote
+            .expect_put_blob()
+            .returning(|_, _| Err(RemoteError::Refused("cas: HTTP 403".into())));
+        remote.expect_put_action().never();
+        let console = Arc::new(Lines::default());
+        let r = runner(
+            local(1),
+            process(0),
+            files(b"x"),
+            console.clone(),
+            remote,
+            POLICY,
+        );
+        run(&r, false).await;
+        assert_eq!(console.0.lock().unwrap().len(), 1);
+    }
+}
