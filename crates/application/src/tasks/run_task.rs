@@ -680,7 +680,7 @@ mod tests {
             POLICY,
         );
         run(&r, false).await;
-        let order = order.lock().unwrap();
+        let order = order.lock().unwrap().clone();
         assert_eq!(order.last().map(String::as_str), Some("action"));
         assert_eq!(
             order.len(),
