@@ -145,7 +145,7 @@ impl TaskRunner {
             if let Some(report) = self.local_hit(&key).await? {
                 return Ok(report);
             }
-            if let Some(report) = self.remote_hit(&key, mode).await? {
+            if let Some(report) = self.remote_hit(&key).await? {
                 return Ok(report);
             }
         }
@@ -204,11 +204,7 @@ impl TaskRunner {
             .filter(|r| !r.down.load(Ordering::SeqCst))
     }
 
-    async fn remote_hit(
-        &self,
-        key: &DigestHash,
-        mode: CacheMode,
-    ) -> Result<Option<RunReport>, TaskError> {
+    async fn remote_hit(&self, key: &DigestHash) -> Result<Option<RunReport>, TaskError> {
         let Some(remote) = self.usable_remote().filter(|r| r.policy.download) else {
             return Ok(None);
         };
@@ -236,13 +232,13 @@ impl TaskRunner {
                 }
             }
         }
-        if mode.reads() {
-            let session = self.local.open().await?;
-            for (d, bytes) in &blobs {
-                write_local(session.cas.as_ref(), &self.instance, *d, bytes.clone()).await?;
-            }
-            session.ac.put(&self.instance, *key, value).await?;
+        // A remote hit fills the local cache (in every mode that reads).
+        let session = self.local.open().await?;
+        for (d, bytes) in &blobs {
+            write_local(session.cas.as_ref(), &self.instance, *d, bytes.clone()).await?;
         }
+        session.ac.put(&self.instance, *key, value).await?;
+        drop(session);
         self.replay(&result, &blobs).await?;
         Ok(Some(RunReport {
             exit_code: result.exit_code,
