@@ -74,9 +74,38 @@ pub(crate) enum CacheCommand {
     Validate,
 }
 
-struct Terminal;
+/// Transfers from this size show a progress bar (on a terminal): 8 MiB.
+const PROGRESS_MIN_BYTES: u64 = 8 << 20;
+
+/// stdout and stderr of this process; transfer bars only on a terminal.
+#[derive(Default)]
+struct Terminal {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
 
 impl Console for Terminal {
+    fn transfer(&self, what: &str, done_bytes: u64, total_bytes: u64) {
+        if total_bytes < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let mut slot = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = slot.get_or_insert_with(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(what.to_owned());
+            bar
+        });
+        bar.set_position(done_bytes);
+        if done_bytes >= total_bytes {
+            bar.finish_and_clear();
+            *slot = None;
+        }
+    }
+
     fn stdout(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(bytes);
@@ -296,7 +325,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         local,
         Arc::new(ShellProcess::new(&plan.cwd)),
         Arc::new(ProjectFiles::new(&plan.root, plan.spec.outputs.clone())),
-        Arc::new(Terminal),
+        Arc::new(Terminal::default()),
         Arc::new(ProstTaskResultCodec),
         Arc::new(Sha2Hasher),
     );
@@ -358,7 +387,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
                     HitSource::Local => "local",
                     HitSource::Remote => "remote",
                 };
-                Terminal.notice(&format!(
+                Terminal::default().notice(&format!(
                     "strata: cache hit ({from}) for {task}: replayed a run that took {}",
                     seconds(original_ms)
                 ));

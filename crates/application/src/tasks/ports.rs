@@ -103,6 +103,12 @@ pub trait Console: Send + Sync {
     fn stderr(&self, bytes: &[u8]);
     /// One line of Strata's own on stderr (a hit, a warning).
     fn notice(&self, line: &str);
+    /// Progress of a transfer to or from the remote: `done_bytes` of
+    /// `total_bytes` (`what` is `downloading` or `uploading`). A terminal
+    /// may draw a bar for large transfers; the default ignores it.
+    fn transfer(&self, what: &str, done_bytes: u64, total_bytes: u64) {
+        let _ = (what, done_bytes, total_bytes);
+    }
 }
 
 /// A remote call that did not work.

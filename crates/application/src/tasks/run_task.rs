@@ -220,9 +220,13 @@ impl TaskRunner {
             return Ok(None);
         };
         let mut blobs = HashMap::new();
+        let total: u64 = result.blobs().iter().map(Digest::size_bytes).sum();
+        let mut done = 0;
         for d in result.blobs() {
             match remote.cache.get_blob(&d).await {
                 Ok(Some(bytes)) => {
+                    done += d.size_bytes();
+                    self.console.transfer("downloading", done, total);
                     blobs.insert(d, bytes);
                 }
                 Ok(None) => return Ok(None),
@@ -313,15 +317,29 @@ impl TaskRunner {
             ));
             return;
         }
+        let total: u64 = result.blobs().iter().map(Digest::size_bytes).sum();
         let puts = result.blobs().into_iter().map(|d| {
             let content = blobs.get(&d).cloned().unwrap_or_default();
-            remote.cache.put_blob(d, content)
+            async move {
+                remote
+                    .cache
+                    .put_blob(d, content)
+                    .await
+                    .map(|()| d.size_bytes())
+            }
         });
         let mut results = stream::iter(puts).buffer_unordered(remote.policy.max_concurrent.max(1));
+        let mut done = 0;
         while let Some(r) = results.next().await {
-            if let Err(e) = r {
-                self.remote_failed(remote, &e);
-                return;
+            match r {
+                Ok(size) => {
+                    done += size;
+                    self.console.transfer("uploading", done, total);
+                }
+                Err(e) => {
+                    self.remote_failed(remote, &e);
+                    return;
+                }
             }
         }
         if let Err(e) = remote
