@@ -61,7 +61,7 @@ pub(crate) struct RunArgs {
 pub(crate) enum CacheCommand {
     /// Entries, bytes, hits, misses and time saved over the last 30 days.
     Stats,
-    /// Remove entries: `--older-than 7d` (by last write), or `--all`.
+    /// Remove entries: `--older-than 7d` (by last use), or `--all`.
     Clean {
         /// Age such as `7d`, `12h`, `30m` or `90s`.
         #[arg(long, value_name = "AGE")]

@@ -458,6 +458,41 @@ fn cache_stats_clean_and_validate() {
     let c = m.run(p.path(), &["cache", "clean", "--older-than", "7d"], &[]);
     assert_ok(&c);
     assert!(text(&c.stdout).contains("removed 0 actions"));
+
+    // Ages come from last use: a hit refreshes an entry that was written
+    // ten days ago, so `--older-than 7d` spares it; unused, it goes.
+    let age_store = || {
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+        for kind in ["ac", "cas"] {
+            for shard in fs::read_dir(m.cache_dir().join("store/@").join(kind)).expect("dir") {
+                for f in fs::read_dir(shard.expect("shard").path()).expect("shard") {
+                    let f = fs::File::options()
+                        .write(true)
+                        .open(f.expect("f").path())
+                        .expect("open");
+                    f.set_modified(old).expect("age");
+                }
+            }
+        }
+    };
+    age_store();
+    assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
+    assert_eq!(p.executions(), 2, "a hit");
+    let c = m.run(p.path(), &["cache", "clean", "--older-than", "7d"], &[]);
+    assert!(
+        text(&c.stdout).contains("removed 0 actions and 0 blobs"),
+        "{}",
+        text(&c.stdout)
+    );
+    age_store();
+    let c = m.run(p.path(), &["cache", "clean", "--older-than", "7d"], &[]);
+    assert!(
+        text(&c.stdout).contains("removed 1 actions"),
+        "{}",
+        text(&c.stdout)
+    );
+    assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
+    assert_eq!(p.executions(), 3, "cleaned away");
     let c = m.run(p.path(), &["cache", "clean", "--all"], &[]);
     assert_ok(&c);
     assert!(
@@ -466,7 +501,7 @@ fn cache_stats_clean_and_validate() {
         text(&c.stdout)
     );
     assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
-    assert_eq!(p.executions(), 3, "after clean --all the task runs again");
+    assert_eq!(p.executions(), 4, "after clean --all the task runs again");
 }
 
 /// The one place test servers' configs are written: JSON logs, the build

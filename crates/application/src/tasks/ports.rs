@@ -37,7 +37,7 @@ pub struct LocalSession {
     /// The local CAS.
     pub cas: Arc<dyn ContentStore>,
     /// Dropped when the session ends.
-    pub guard: Box<dyn Any + Send>,
+    pub guard: Box<dyn Any + Send + Sync>,
 }
 
 /// Opens the local cache for a short session.
@@ -48,6 +48,13 @@ pub trait LocalTaskCache: Send + Sync {
     /// # Errors
     /// [`TaskError::Local`] when the directory cannot be opened.
     async fn open(&self) -> Result<LocalSession, TaskError>;
+
+    /// Marks the action `key` and its `blobs` as just used (a hit), so the
+    /// size bound evicts the least recently *used* entries and `clean
+    /// --older-than` spares them. Best effort; the default does nothing.
+    async fn touch(&self, session: &LocalSession, key: &DigestHash, blobs: &[Digest]) {
+        let _ = (session, key, blobs);
+    }
 }
 
 /// A finished command.

@@ -179,6 +179,7 @@ impl TaskRunner {
                 None => return Ok(None),
             }
         }
+        self.local.touch(&session, key, &result.blobs()).await;
         drop(session);
         self.replay(&result, &blobs).await?;
         Ok(Some(RunReport {

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use strata_application::tasks::{LocalSession, LocalTaskCache, TaskError};
 use strata_domain::tasks::ActionComponents;
-use strata_domain::{BuildCacheError, DigestHash};
+use strata_domain::{BuildCacheError, Digest, DigestHash, InstanceName, StoreKind};
 
 use crate::DiskBuildStore;
 
@@ -74,6 +74,13 @@ impl DiskTaskCache {
     }
 }
 
+/// What a [`DiskTaskCache`] session holds: the store (for file paths)
+/// and the directory lock, released last.
+struct DiskSession {
+    store: Arc<DiskBuildStore>,
+    _lock: File,
+}
+
 #[async_trait]
 impl LocalTaskCache for DiskTaskCache {
     async fn open(&self) -> Result<LocalSession, TaskError> {
@@ -83,9 +90,33 @@ impl LocalTaskCache for DiskTaskCache {
             .map_err(|e| TaskError::Files(e.to_string()))??;
         Ok(LocalSession {
             ac: store.clone(),
-            cas: store,
-            guard: Box::new(lock),
+            cas: store.clone(),
+            guard: Box::new(DiskSession { store, _lock: lock }),
         })
+    }
+
+    /// Sets the files' modification times to now: the disk store rebuilds
+    /// its last accesses from them at the next open.
+    async fn touch(&self, session: &LocalSession, key: &DigestHash, blobs: &[Digest]) {
+        let Some(s) = session.guard.downcast_ref::<DiskSession>() else {
+            return;
+        };
+        let instance = InstanceName::default();
+        let mut paths = vec![s.store.path_of(StoreKind::Ac, &instance, key)];
+        paths.extend(
+            blobs
+                .iter()
+                .map(|d| s.store.path_of(StoreKind::Cas, &instance, d.hash())),
+        );
+        let _ = tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            for p in paths {
+                if let Ok(f) = File::options().write(true).open(&p) {
+                    let _ = f.set_modified(now);
+                }
+            }
+        })
+        .await;
     }
 }
 
