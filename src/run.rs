@@ -443,7 +443,10 @@ pub(crate) fn cache(command: CacheCommand) -> anyhow::Result<()> {
                 ))
             })?;
             let window_ms = u64::try_from(STATS_WINDOW.as_millis()).unwrap_or(u64::MAX);
-            let s = stats.summary(now_ms().saturating_sub(window_ms))?;
+            let since = now_ms().saturating_sub(window_ms);
+            // Only the window is retained.
+            stats.retain_since(since)?;
+            let s = stats.summary(since)?;
             let sum = |u: &[strata_domain::StoreUsage]| {
                 u.iter()
                     .fold((0, 0), |(e, b), x| (e + x.entries, b + x.bytes))
