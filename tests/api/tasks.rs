@@ -673,3 +673,38 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     assert_eq!(text(&o.stderr).matches("strata: warning:").count(), 1);
     server.stop().await;
 }
+
+#[test]
+fn global_settings_come_from_xdg_config_home_and_strata_variables() {
+    let p = Project::new(BUILD_TASK);
+    let m = Machine::new();
+    let config = m.home.path().join("config/strata");
+    fs::create_dir_all(&config).expect("config dir");
+    fs::write(config.join("tasks.toml"), "default_mode = \"off\"\n").expect("global");
+    for _ in 0..2 {
+        assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
+    }
+    assert_eq!(p.executions(), 2, "default_mode = off: always runs");
+    // The environment overrides the file.
+    for _ in 0..2 {
+        assert_ok(&m.run(
+            p.path(),
+            &["run", "-q", "build"],
+            &[("STRATA_DEFAULT_MODE", "read-write")],
+        ));
+    }
+    assert_eq!(p.executions(), 3);
+
+    fs::write(
+        config.join("tasks.toml"),
+        "max_size = \"10GiB\"\n\n[remote]\nurl = \"http://x\"\nretries = 3\n",
+    )
+    .expect("bad global");
+    let o = m.run(p.path(), &["run", "build"], &[]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("tasks.toml:5:") && err.contains("retries"),
+        "{err}"
+    );
+}
