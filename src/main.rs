@@ -1,12 +1,15 @@
 //! The `strata` binary: `strata serve` runs the cache service,
-//! `strata simulate` replays a trace through the eviction policies.
+//! `strata simulate` replays a trace through the eviction policies,
+//! `strata run` runs (or replays) a task, `strata cache` maintains its cache.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use strata::{Application, Settings, init_tracing};
 
+mod run;
 mod simulate;
+mod task_file;
 
 /// Strata: a cache service with REST, admin and monitoring APIs, and an eviction simulator.
 #[derive(Parser)]
@@ -22,6 +25,12 @@ enum Command {
     Serve(ServeArgs),
     /// Replay a cache trace through eviction policies and report miss ratios.
     Simulate(simulate::SimulateArgs),
+    /// Run a task, or replay it from the task cache when its command,
+    /// environment and inputs are unchanged.
+    Run(run::RunArgs),
+    /// The local task cache: stats, clean, validate.
+    #[command(subcommand)]
+    Cache(run::CacheCommand),
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -52,6 +61,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => serve(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Run(args) => {
+            let code = run::run(args)?;
+            std::process::exit(code.clamp(0, 255));
+        }
+        Command::Cache(command) => run::cache(command),
         Command::Keys(KeysCommand::Generate { id }) => {
             let key = strata::keys::generate(&id)?;
             #[expect(clippy::print_stdout, reason = "the command's output")]

@@ -23,5 +23,6 @@ mod process;
 mod protected;
 mod rate_limits;
 mod secrets;
+mod tasks;
 mod tiered;
 mod tls;

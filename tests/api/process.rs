@@ -87,11 +87,28 @@ pub(crate) async fn start(config: &Path, env: &[(&str, &str)]) -> Service {
 }
 
 impl Service {
+    /// The process id (tests that kill it from another process).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// SIGKILL: the process dies at once, as in a crash or an OOM kill;
     /// returns everything it logged.
     pub(crate) fn kill(mut self) -> String {
         let mut child = self.child.take().expect("running");
         child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+        for reader in self.readers.drain(..) {
+            reader.join().expect("reader thread");
+        }
+        self.output.lock().expect("log lock").clone()
+    }
+
+    /// Reaps a process that was killed from outside (e.g. by a task's
+    /// `kill -9`); returns everything it logged.
+    pub(crate) fn kill_reaped(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
         child.wait().expect("wait");
         for reader in self.readers.drain(..) {
             reader.join().expect("reader thread");

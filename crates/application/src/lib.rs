@@ -18,6 +18,7 @@ pub mod queries;
 mod registry;
 mod service;
 mod single_flight;
+pub mod tasks;
 #[cfg(test)]
 mod test_support;
 

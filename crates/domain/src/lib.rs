@@ -24,6 +24,7 @@ mod pattern;
 mod ports;
 mod principal;
 mod tag;
+pub mod tasks;
 mod time;
 mod value;
 

@@ -50,6 +50,7 @@ mod memory;
 mod provider;
 mod repository;
 mod resilience;
+pub mod tasks;
 mod tiering;
 mod wire;
 

@@ -25,7 +25,7 @@ pub mod get_build_cache_stats;
 pub mod read_blob;
 mod service;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod update_action_result;
 pub mod write_blob;
 
