@@ -13,7 +13,7 @@ use strata_domain::{
 };
 
 use crate::error::ApiError;
-use crate::request::RequestId;
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The request id [`request::observe`](crate::request::observe) assigned (the `X-Request-Id` header).

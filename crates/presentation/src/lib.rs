@@ -35,6 +35,7 @@ mod params;
 pub mod protected;
 pub mod rate_limit;
 pub mod request;
+mod request_id;
 mod schemas;
 mod state;
 
