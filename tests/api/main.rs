@@ -10,6 +10,7 @@ mod ccache;
 mod entries;
 mod errors;
 mod eviction_switch;
+mod grpc_cache;
 mod grpc_reapi;
 mod helpers;
 mod invalidation;

@@ -2,12 +2,14 @@
 //! same application services and [`AppState`] (credentials, limits,
 //! protected mode), so a call means the same over both protocols:
 //!
+//! - `strata.cache.v1.Cache`, the cache API ([`cache`]);
 //! - REAPI v2 `Capabilities`, `ActionCache`, `ContentAddressableStorage`
 //!   and `google.bytestream.ByteStream` over the build cache
 //!   ([`reapi`], [`bytestream`]), registered when `[build_cache]` is on;
 //! - `grpc.health.v1.Health` ([`health`]);
 //! - gRPC server reflection (v1) for the services whose descriptors
-//!   Strata has (health; the REAPI crate ships none).
+//!   Strata has (`strata.cache.v1` and health; the REAPI crate ships
+//!   none).
 //!
 //! Credentials come from `authorization` metadata (`Bearer <API key or
 //! JWT>`, `Basic <base64(user:key)>`) or `x-api-key`; failures map to
@@ -17,6 +19,7 @@
 
 pub mod auth;
 pub mod bytestream;
+pub mod cache;
 pub mod health;
 pub mod reapi;
 pub mod status;
@@ -50,9 +53,14 @@ pub fn services(
     let (reporter, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(cache::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let mut names: Vec<&'static str> = Vec::new();
-    let mut routes = Routes::new(health_service).add_service(reflection);
+    let mut names: Vec<&'static str> = vec!["strata.cache.v1.Cache"];
+    let cache_api = cache::pb::cache_server::CacheServer::new(cache::CacheApi::new(state.clone()))
+        .max_decoding_message_size(crate::MAX_BODY_BYTES);
+    let mut routes = Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(cache_api);
     if let Some(build_cache) = state.build_cache.clone() {
         let r = reapi::Reapi::new(state.clone(), build_cache);
         routes = routes
