@@ -49,7 +49,7 @@ use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{BlobWriter, BuildCacheError, Digest, InstanceName, Principal, ReadRange};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::reapi::{BoxStream, Reapi, instance, parse_digest};
+use super::common::{BoxStream, BuildCacheFace, instance, parse_digest};
 use super::status::invalid;
 use super::zstd_codec::{self, StreamDecoder};
 use crate::error::ApiError;
@@ -223,7 +223,35 @@ fn finished_size(resource: &Resource) -> i64 {
     }
 }
 
-impl Reapi {
+/// `google.bytestream.ByteStream` over the CAS, with the open uploads.
+#[derive(Clone)]
+pub struct ByteStreamService {
+    face: BuildCacheFace,
+    uploads: Arc<Uploads>,
+}
+
+impl ByteStreamService {
+    /// The service over `face`, with no upload open.
+    pub fn new(face: BuildCacheFace) -> Self {
+        Self {
+            face,
+            uploads: Arc::default(),
+        }
+    }
+
+    fn uploads(&self) -> &Uploads {
+        &self.uploads
+    }
+}
+
+impl std::ops::Deref for ByteStreamService {
+    type Target = BuildCacheFace;
+    fn deref(&self) -> &BuildCacheFace {
+        &self.face
+    }
+}
+
+impl ByteStreamService {
     async fn write_messages(
         &self,
         name: &str,
@@ -335,7 +363,7 @@ impl Reapi {
 }
 
 #[tonic::async_trait]
-impl ByteStream for Reapi {
+impl ByteStream for ByteStreamService {
     type ReadStream = BoxStream<ReadResponse>;
 
     async fn read(
@@ -520,7 +548,7 @@ impl ByteStream for Reapi {
     }
 }
 
-impl Reapi {
+impl ByteStreamService {
     /// Whether `resource`'s blob is in the CAS.
     async fn present(&self, principal: &Principal, resource: &Resource) -> Result<bool, Status> {
         let missing = self

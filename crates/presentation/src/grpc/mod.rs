@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod bytestream;
 pub mod cache;
+mod common;
 pub mod health;
 pub mod reapi;
 pub mod status;
@@ -62,7 +63,8 @@ pub fn services(
         .add_service(reflection)
         .add_service(cache_api);
     if let Some(build_cache) = state.build_cache.clone() {
-        let r = reapi::Reapi::new(state.clone(), build_cache);
+        let face = common::BuildCacheFace::new(state.clone(), build_cache);
+        let r = reapi::Reapi::new(face.clone());
         routes = routes
             .add_service(
                 CapabilitiesServer::new(r.clone())
@@ -77,7 +79,8 @@ pub fn services(
                     .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
             )
             .add_service(
-                ByteStreamServer::new(r).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
+                ByteStreamServer::new(bytestream::ByteStreamService::new(face))
+                    .max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES),
             );
         names.extend([
             "build.bazel.remote.execution.v2.Capabilities",

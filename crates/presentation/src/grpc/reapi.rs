@@ -35,38 +35,29 @@
 //!   execution capabilities.
 
 use std::collections::{HashSet, VecDeque};
-use std::pin::Pin;
-use std::sync::Arc;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
 use bazel_remote_apis::build::bazel::semver::SemVer;
 use bazel_remote_apis::google::rpc;
 use bytes::Bytes;
-use futures_util::Stream;
 use prost::Message;
 use reapi::action_cache_server::ActionCache;
 use reapi::capabilities_server::Capabilities;
 use reapi::compressor::Value as Compressor;
 use reapi::content_addressable_storage_server::ContentAddressableStorage;
 use reapi::digest_function::Value as DigestFunction;
-use strata_application::BuildCacheService;
 use strata_application::build_cache::BUILD_CACHE_NAME;
 use strata_application::build_cache::find_missing_blobs::FindMissingBlobs;
 use strata_application::build_cache::get_action_result::GetActionResult;
-use strata_application::build_cache::read_blob::ReadBlob;
 use strata_application::build_cache::update_action_result::UpdateActionResult;
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
-use strata_domain::{
-    BuildCacheError, CacheName, Digest, DigestHash, InstanceName, Principal, ReadRange, Role,
-};
+use strata_domain::{BuildCacheError, CacheName, Digest, InstanceName, Principal, Role};
 use tonic::{Code, Request, Response, Status};
 
-use super::auth::principal;
-use super::bytestream::Uploads;
+use super::common::{BoxStream, BuildCacheFace, digest, instance, parse_digest, to_proto};
 use super::status::invalid;
 use super::zstd_codec;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Largest total of blob bytes in one `BatchUpdateBlobs` or
 /// `BatchReadBlobs` request, and of inlined bytes in one
@@ -81,37 +72,21 @@ pub const TREE_MESSAGE_DIRECTORIES: usize = 1000;
 /// The REAPI cache services, over the build cache.
 #[derive(Clone)]
 pub struct Reapi {
-    state: AppState,
-    service: BuildCacheService,
-    uploads: Arc<Uploads>,
+    face: BuildCacheFace,
 }
 
 impl Reapi {
-    /// The services over `state`'s build cache.
-    pub fn new(state: AppState, service: BuildCacheService) -> Self {
-        Self {
-            state,
-            service,
-            uploads: Arc::default(),
-        }
-    }
-
-    pub(crate) fn uploads(&self) -> &Uploads {
-        &self.uploads
-    }
-
-    pub(crate) fn principal<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        principal(&self.state, request)
-    }
-
-    pub(crate) fn service(&self) -> &BuildCacheService {
-        &self.service
+    /// The services over `face`.
+    pub fn new(face: BuildCacheFace) -> Self {
+        Self { face }
     }
 }
 
-/// The instance of a request.
-pub(crate) fn instance(raw: &str) -> Result<InstanceName, Status> {
-    InstanceName::parse(raw).map_err(|e| invalid("instance_name", e))
+impl std::ops::Deref for Reapi {
+    type Target = BuildCacheFace;
+    fn deref(&self) -> &BuildCacheFace {
+        &self.face
+    }
 }
 
 /// Refuses a digest function other than SHA-256 (or unset).
@@ -123,32 +98,6 @@ fn sha256_only(value: i32) -> Result<(), Status> {
             "digest_function",
             format!("only SHA256 is supported, got {value}"),
         ))
-    }
-}
-
-/// A REAPI digest as a domain [`Digest`].
-pub(crate) fn digest(field: &str, d: Option<&reapi::Digest>) -> Result<Digest, Status> {
-    let d = d.ok_or_else(|| invalid(field, "missing"))?;
-    parse_digest(field, &d.hash, d.size_bytes)
-}
-
-/// `hash` and `size_bytes` as a domain [`Digest`].
-pub(crate) fn parse_digest(field: &str, hash: &str, size_bytes: i64) -> Result<Digest, Status> {
-    let size = u64::try_from(size_bytes).map_err(|_| {
-        invalid(
-            field,
-            format!("size_bytes must not be negative, got {size_bytes}"),
-        )
-    })?;
-    let hash = DigestHash::parse(hash).map_err(|e| invalid(field, e))?;
-    Ok(Digest::new(hash, size))
-}
-
-/// A domain digest as REAPI's.
-pub(crate) fn to_proto(d: &Digest) -> reapi::Digest {
-    reapi::Digest {
-        hash: d.hash().to_string(),
-        size_bytes: i64::try_from(d.size_bytes()).unwrap_or(i64::MAX),
     }
 }
 
@@ -185,37 +134,6 @@ fn within_batch_limit(sizes: impl Iterator<Item = u64>) -> Result<(), Status> {
 }
 
 impl Reapi {
-    /// The blob `digest` whole, `None` when missing (or stored with
-    /// another size).
-    pub(crate) async fn read_whole(
-        &self,
-        principal: &Principal,
-        instance: &InstanceName,
-        digest: &Digest,
-    ) -> Result<Option<Bytes>, Status> {
-        let found = self
-            .service
-            .read_blob(ReadBlob {
-                principal: principal.clone(),
-                instance: instance.clone(),
-                hash: *digest.hash(),
-                range: ReadRange::FULL,
-            })
-            .await
-            .map_err(ApiError::from)?;
-        let Some(read) = found else {
-            return Ok(None);
-        };
-        if read.size_bytes != digest.size_bytes() {
-            return Ok(None);
-        }
-        let bytes = read
-            .into_bytes()
-            .await
-            .map_err(|e| ApiError::from(BuildCacheError::io("cas", "reading a blob", e)))?;
-        Ok(Some(bytes))
-    }
-
     /// Stores `data` as blob `digest`: Ok when stored or already there.
     async fn store(
         &self,
@@ -235,7 +153,7 @@ impl Reapi {
             ));
         }
         let start = self
-            .service
+            .service()
             .write_blob(WriteBlob {
                 principal: principal.clone(),
                 instance: instance.clone(),
@@ -290,7 +208,7 @@ impl Capabilities for Reapi {
                     reapi::symlink_absolute_path_strategy::Value::Allowed as i32,
                 supported_compressors: vec![Compressor::Zstd as i32],
                 supported_batch_update_compressors: vec![Compressor::Zstd as i32],
-                max_cas_blob_size_bytes: i64::try_from(self.service.max_blob_bytes())
+                max_cas_blob_size_bytes: i64::try_from(self.service().max_blob_bytes())
                     .unwrap_or(i64::MAX),
                 ..Default::default()
             }),
@@ -314,7 +232,7 @@ impl ActionCache for Reapi {
         let instance = instance(&req.instance_name)?;
         let key = digest("action_digest", req.action_digest.as_ref())?;
         let found = self
-            .service
+            .service()
             .get_action_result(GetActionResult {
                 principal: principal.clone(),
                 instance: instance.clone(),
@@ -386,7 +304,7 @@ impl ActionCache for Reapi {
             .action_result
             .ok_or_else(|| invalid("action_result", "missing"))?;
         let value = Bytes::from(result.encode_to_vec());
-        let limit = self.service.max_blob_bytes();
+        let limit = self.service().max_blob_bytes();
         if value.len() as u64 > limit {
             return Err(ApiError::from(BuildCacheError::TooLarge {
                 size_bytes: value.len() as u64,
@@ -394,7 +312,7 @@ impl ActionCache for Reapi {
             })
             .into());
         }
-        self.service
+        self.service()
             .update_action_result(UpdateActionResult {
                 principal,
                 instance,
@@ -406,9 +324,6 @@ impl ActionCache for Reapi {
         Ok(Response::new(result))
     }
 }
-
-/// A stream of `T` messages or a status.
-pub(crate) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl ContentAddressableStorage for Reapi {
@@ -426,7 +341,7 @@ impl ContentAddressableStorage for Reapi {
             .map(|d| parse_digest("blob_digests", &d.hash, d.size_bytes))
             .collect::<Result<Vec<_>, _>>()?;
         let missing = self
-            .service
+            .service()
             .find_missing_blobs(FindMissingBlobs {
                 principal,
                 instance,
