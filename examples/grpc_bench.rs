@@ -52,10 +52,18 @@ struct Target {
     hash: String,
 }
 
-async fn one(path: Path, t: &Target, http: &reqwest::Client, ch: &Channel) -> anyhow::Result<usize> {
+async fn one(
+    path: Path,
+    t: &Target,
+    http: &reqwest::Client,
+    ch: &Channel,
+) -> anyhow::Result<usize> {
     match path {
         Path::Http => {
-            let r = http.get(format!("{}/cas/{}", t.http, t.hash)).send().await?;
+            let r = http
+                .get(format!("{}/cas/{}", t.http, t.hash))
+                .send()
+                .await?;
             anyhow::ensure!(r.status().is_success(), "HTTP {}", r.status());
             Ok(r.bytes().await?.len())
         }
@@ -99,7 +107,9 @@ async fn run(path: Path, t: &std::sync::Arc<Target>, grpc: &str, secs: u64) -> a
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let t = t.clone();
-        let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()?;
         let ch = Channel::from_shared(grpc.to_owned())?.connect().await?;
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
@@ -126,10 +136,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest's `rustls-no-provider`: ring, as the server.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = std::env::args().skip(1);
-    let http = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let grpc = args.next().unwrap_or_else(|| "http://127.0.0.1:9092".into());
-    let secs: u64 = std::env::var("SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let http = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let grpc = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:9092".into());
+    let secs: u64 = std::env::var("SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let client = reqwest::Client::new();
     #[expect(clippy::print_stdout, reason = "the benchmark's report")]
     {
@@ -158,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
         // Every path serves the blob before anything is timed.
         let ch = Channel::from_shared(grpc.clone())?.connect().await?;
         for p in &paths {
-            anyhow::ensure!(one(*p, &t, &client, &ch).await? == size, "{} check", p.name());
+            anyhow::ensure!(
+                one(*p, &t, &client, &ch).await? == size,
+                "{} check",
+                p.name()
+            );
         }
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
         for _ in 0..ROUNDS {

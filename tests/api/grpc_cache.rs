@@ -17,7 +17,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::grpc_reapi::{authed, channel};
-use crate::helpers::{TestApp, api_key, bearer, spawn_app_with};
+use crate::helpers::{TestApp, api_key, bearer, eventually, spawn_app_with};
 
 const WRITER: &str = "grpc-cache-writer-0123456789";
 const READER: &str = "grpc-cache-reader-0123456789";
