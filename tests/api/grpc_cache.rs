@@ -366,6 +366,14 @@ async fn every_cache_rpc_validates_checks_roles_and_audits_like_rest() {
         !std::fs::read_to_string(&path).unwrap().contains(WRITER),
         "no key in the audit file"
     );
+    // The unauthenticated call at the start is recorded too (off the call's path).
+    let refused = eventually(Duration::from_secs(10), || async {
+        std::fs::read_to_string(&path).unwrap().lines().any(|l| {
+            l.contains(r#""action":"unauthorized""#) && l.contains(r#"["protocol","grpc"]"#)
+        })
+    })
+    .await;
+    assert!(refused, "no unauthorized record");
     app.handle.stop(true).await;
 }
 
