@@ -27,6 +27,7 @@ use strata_testkit::RedisServer;
 async fn instance(redis_url: &str) -> anyhow::Result<strata::Application> {
     let mut settings = Settings::load(None).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.server.listen = "127.0.0.1:0".into();
+    settings.server.grpc_listen = String::new();
     settings.backends.insert(
         "main".into(),
         BackendSettings::Redis {

@@ -28,7 +28,7 @@ declare -A port
 for side in old new; do
   bin=$1; [ "$side" = new ] && bin=$2
   port[$side]=$(free_port)
-  STRATA_CONFIG="$tmp/strata.toml" STRATA__LOG__FILTER=error "$bin" serve --listen "127.0.0.1:${port[$side]}" >/dev/null 2>&1 &
+  STRATA_CONFIG="$tmp/strata.toml" STRATA__LOG__FILTER=error "$bin" serve --listen "127.0.0.1:${port[$side]}" --grpc-listen "" >/dev/null 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$side]}/health/live" >/dev/null && break; sleep 0.1; done
 done

@@ -30,7 +30,7 @@ store = "disk"
 dir = "$tmp/bc"
 max_bytes = 4294967296
 TOML
-"$bin" serve --config "$tmp/strata.toml" & pids+=($!)
+"$bin" serve --grpc-listen "" --config "$tmp/strata.toml" & pids+=($!)
 cat > "$tmp/nginx/nginx.conf" <<NGINX
 worker_processes 2;
 daemon off;

@@ -36,7 +36,7 @@ tiers = ["memory", "main"]'
   export STRATA_CONFIG="$tmp/strata.toml"
 fi
 
-STRATA__LOG__FILTER=warn ./target/release/strata serve --listen "127.0.0.1:$port" &
+STRATA__LOG__FILTER=warn ./target/release/strata serve --listen "127.0.0.1:$port" --grpc-listen "" &
 pids+=($!)
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done
 

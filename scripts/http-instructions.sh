@@ -27,7 +27,7 @@ measure() {
   local port server n=0
   port=$(free_port)
   STRATA_CONFIG="$tmp/strata.toml" STRATA__SERVER__WORKERS=1 STRATA__LOG__FILTER=error \
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" serve --listen "127.0.0.1:$port" \
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" serve --listen "127.0.0.1:$port" --grpc-listen "" \
     > "$tmp/server.log" 2>&1 &
   server=$!
   for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done

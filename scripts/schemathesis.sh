@@ -74,7 +74,7 @@ failed_auth_per_minute = 0
 path = "$work/audit.jsonl"
 EOF
 
-"$bin" serve --config "$work/strata.toml" >"$work/strata.log" 2>&1 &
+"$bin" serve --grpc-listen "" --config "$work/strata.toml" >"$work/strata.log" 2>&1 &
 server_pid=$!
 url="http://127.0.0.1:$port"
 for _ in $(seq 1 100); do

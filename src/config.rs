@@ -23,6 +23,8 @@ use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
 /// Address `strata serve` listens on when none is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Address the gRPC listener binds when none is configured.
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:9092";
 /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 /// The cache that exists out of the box.
@@ -744,6 +746,12 @@ pub struct ServerSettings {
     /// Socket address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Socket address of the gRPC listener (REAPI, ByteStream, the
+    /// `strata.cache.v1` API, health), default `127.0.0.1:9092`; port 0
+    /// picks a free one; empty turns gRPC off. Same TLS files, credentials
+    /// and protected mode as `listen`.
+    #[serde(default = "default_grpc_listen")]
+    pub grpc_listen: String,
     /// HTTP worker threads; the number of CPUs when absent.
     #[serde(default)]
     pub workers: Option<usize>,
@@ -762,6 +770,9 @@ pub struct ServerSettings {
 fn default_listen() -> String {
     DEFAULT_LISTEN.to_owned()
 }
+fn default_grpc_listen() -> String {
+    DEFAULT_GRPC_LISTEN.to_owned()
+}
 fn default_shutdown_timeout() -> u64 {
     DEFAULT_SHUTDOWN_TIMEOUT_SECS
 }
@@ -770,6 +781,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            grpc_listen: default_grpc_listen(),
             workers: None,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             tls_cert_file: None,
@@ -939,6 +951,7 @@ mod tests {
         let settings = Settings::load(Some(&path)).unwrap();
         assert!(settings.caches.contains_key(DEFAULT_CACHE));
         assert_eq!(settings.server.listen, DEFAULT_LISTEN);
+        assert_eq!(settings.server.grpc_listen, DEFAULT_GRPC_LISTEN);
     }
 
     fn auth_from(toml: &str) -> anyhow::Result<ApiKeyAuthenticator> {

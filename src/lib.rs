@@ -3,6 +3,7 @@
 //! This is the only crate that sees every layer; it holds wiring only.
 
 pub mod config;
+mod grpc;
 pub mod keys;
 mod telemetry;
 mod tls;
@@ -36,6 +37,8 @@ pub struct Application {
     server: Server,
     port: u16,
     service: CacheService,
+    grpc: Option<grpc::GrpcServer>,
+    grpc_port: Option<u16>,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -151,6 +154,34 @@ impl ApplicationBuilder {
             metrics_role,
             build_cache,
         };
+        let workers = settings
+            .server
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let grpc = if settings.server.grpc_listen.is_empty() {
+            None
+        } else {
+            let tls_files = match (
+                &settings.server.tls_cert_file,
+                &settings.server.tls_key_file,
+            ) {
+                (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+                _ => None,
+            };
+            let grpc = grpc::GrpcServer::bind(
+                &settings.server.grpc_listen,
+                state.clone(),
+                tls_files,
+                workers,
+                Duration::from_secs(settings.server.shutdown_timeout_secs),
+            )?;
+            check_public_listen(&auth, grpc.local_addr()?).context("[server] grpc_listen")?;
+            Some(grpc)
+        };
+        let grpc_port = match &grpc {
+            Some(g) => Some(g.local_addr()?.port()),
+            None => None,
+        };
         let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
             .tcp_nodelay(true)
             .shutdown_timeout(settings.server.shutdown_timeout_secs);
@@ -169,6 +200,8 @@ impl ApplicationBuilder {
             server,
             port,
             service,
+            grpc,
+            grpc_port,
         })
     }
 }
@@ -322,6 +355,11 @@ impl Application {
         self.port
     }
 
+    /// The bound gRPC port, `None` when `[server] grpc_listen` is empty.
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.grpc_port
+    }
+
     /// The application service (for tests and embedding).
     pub fn service(&self) -> &CacheService {
         &self.service
@@ -332,11 +370,21 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    /// Serves HTTP and gRPC until SIGTERM or Ctrl-C (or
+    /// [`handle`](Self::handle)`.stop`), then drains in-flight requests
+    /// of both.
     ///
     /// # Errors
-    /// An I/O error of the server.
+    /// An I/O error of the HTTP server, or the gRPC server cannot start.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let grpc = match self.grpc {
+            Some(g) => Some(g.start().map_err(std::io::Error::other)?),
+            None => None,
+        };
+        let http = self.server.await;
+        if let Some(grpc) = grpc {
+            grpc.stop().await;
+        }
+        http
     }
 }

@@ -54,6 +54,9 @@ struct ServeArgs {
     /// Address to listen on; overrides `[server] listen`.
     #[arg(long)]
     listen: Option<String>,
+    /// gRPC address; overrides `[server] grpc_listen` (empty: no gRPC).
+    #[arg(long)]
+    grpc_listen: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,10 +91,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         settings.server.listen = listen;
     }
+    if let Some(grpc_listen) = args.grpc_listen {
+        settings.server.grpc_listen = grpc_listen;
+    }
     init_tracing(&settings.log);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        tracing::info!(port = app.port(), "strata listening");
+        match app.grpc_port() {
+            Some(grpc_port) => tracing::info!(port = app.port(), grpc_port, "strata listening"),
+            None => tracing::info!(port = app.port(), "strata listening"),
+        }
         app.run().await?;
         tracing::info!("strata stopped");
         Ok(())

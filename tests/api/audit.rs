@@ -313,6 +313,7 @@ async fn an_unopenable_audit_path_fails_start_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::load(None).expect("default settings");
     settings.server.listen = "127.0.0.1:0".into();
+    settings.server.grpc_listen = String::new();
     settings.audit = Some(AuditSettings {
         path: dir.path().join("missing").join("audit.jsonl"),
         max_bytes: None,

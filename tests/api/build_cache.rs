@@ -750,6 +750,7 @@ async fn the_disk_stores_keep_blobs_and_action_results_across_restarts() {
 
     let mut no_dir = settings();
     no_dir.server.listen = "127.0.0.1:0".into();
+    no_dir.server.grpc_listen = String::new();
     no_dir.build_cache.store = Some(serde_json::from_value("disk".into()).unwrap());
     let err = strata::Application::build(no_dir)
         .await
@@ -803,6 +804,7 @@ async fn ac_backend_shares_action_results_between_servers_through_redis() {
 
     let mut bad = settings();
     bad.server.listen = "127.0.0.1:0".into();
+    bad.server.grpc_listen = String::new();
     bad.build_cache.ac_backend = Some("nowhere".to_owned());
     let err = strata::Application::build(bad)
         .await

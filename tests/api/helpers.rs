@@ -16,6 +16,8 @@ pub(crate) struct TestApp {
     pub(crate) handle: actix_web::dev::ServerHandle,
     /// The service's wall clock: it stands still until a test advances it.
     pub(crate) clock: Arc<ManualClock>,
+    /// `http://127.0.0.1:<grpc port>`, for tonic channels.
+    pub(crate) grpc: String,
 }
 
 /// Starts the service with the default settings (a `default` cache) plus
@@ -35,6 +37,8 @@ pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
 /// address of 127/8 works on Linux, which routes it all to loopback).
 pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr>) -> TestApp {
     settings.server.listen = "127.0.0.1:0".into();
+    // Never the default 9092: tests run side by side.
+    settings.server.grpc_listen = "127.0.0.1:0".into();
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
     let clock = Arc::new(ManualClock::starting_now());
@@ -44,6 +48,10 @@ pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr
         .await
         .expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let grpc = format!(
+        "http://127.0.0.1:{}",
+        app.grpc_port().expect("the tests' gRPC listener is on")
+    );
     let handle = app.handle();
     install_crypto_provider();
     tokio::spawn(app.run());
@@ -55,6 +63,7 @@ pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr
             .expect("client"),
         handle,
         clock,
+        grpc,
     }
 }
 

@@ -12,6 +12,8 @@ mod ccache;
 mod entries;
 mod errors;
 mod eviction_switch;
+mod grpc_cache;
+mod grpc_reapi;
 mod helpers;
 mod invalidation;
 mod jwt;

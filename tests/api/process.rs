@@ -21,7 +21,8 @@ pub(crate) struct Service {
     output: Arc<Mutex<String>>,
 }
 
-/// Starts `strata serve --listen 127.0.0.1:0 --config <config>` with
+/// Starts `strata serve --listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0
+/// --config <config>` with
 /// `env` added; returns once it logged its port. The config must set
 /// `[log] format = "json"` (the port is read from the `strata listening`
 /// event).
@@ -29,7 +30,16 @@ pub(crate) async fn start(config: &Path, env: &[(&str, &str)]) -> Service {
     // Callers build reqwest clients next, which need the rustls provider.
     crate::helpers::install_crypto_provider();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        // gRPC on a free port too: never the default 9092, which tests
+        // running side by side would fight over.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(config)
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")

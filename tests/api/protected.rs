@@ -111,6 +111,7 @@ async fn with_api_keys_authentication_applies_instead() {
 fn public(mode: AuthMode) -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
     settings.server.listen = "0.0.0.0:0".into();
+    settings.server.grpc_listen = String::new();
     settings.server.workers = Some(1);
     settings.server.shutdown_timeout_secs = 5;
     settings.auth = Some(AuthSettings {

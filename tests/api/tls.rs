@@ -24,6 +24,7 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf, String) {
 fn tls_settings(cert: &Path, key: &Path) -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
     settings.server.listen = "127.0.0.1:0".into();
+    settings.server.grpc_listen = String::new();
     settings.server.workers = Some(1);
     settings.server.shutdown_timeout_secs = 1;
     settings.server.tls_cert_file = Some(cert.to_owned());

@@ -257,6 +257,22 @@ impl CacheService {
     }
 }
 
+impl CacheService {
+    /// Readiness of every open cache, sorted by name: `None` when its
+    /// store answers `ping`, else the error text (the data of
+    /// [`unready_caches`](Self::unready_caches), with the ready ones too,
+    /// for per-cache health services).
+    pub async fn readiness(&self) -> Vec<(CacheName, Option<String>)> {
+        let mut all = Vec::new();
+        for cache in self.ctx.registry.all() {
+            let error = cache.store().ping().await.err().map(|e| e.to_string());
+            all.push((cache.config().name().clone(), error));
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
 /// Why [`CacheService::bootstrap`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {

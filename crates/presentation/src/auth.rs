@@ -78,16 +78,31 @@ impl FromRequest for Acting {
 
 /// Who `req` acts as, or why it may not act.
 fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    authenticate(state, peer, || credential(req.headers())).map(Acting)
+}
+
+/// Who a caller from `peer` presenting `presented` acts as, or why it may
+/// not act: protected mode without an authenticator, else the failed
+/// authentication limit, the authenticator and the request limit. Shared
+/// by HTTP ([`Acting`]) and gRPC (`grpc::auth`), so both protocols count
+/// failures and tokens in the same buckets.
+///
+/// # Errors
+/// 401 `unauthorized`, 403 `protected_mode`, 429 `rate_limited`.
+pub(crate) fn authenticate(
+    state: &AppState,
+    peer: Option<std::net::IpAddr>,
+    presented: impl FnOnce() -> Result<Credential, AuthError>,
+) -> Result<Principal, ApiError> {
     let Some(authenticator) = state.authenticator.clone() else {
-        let peer = req.peer_addr().map(|addr| addr.ip());
         if state.protected_mode.admits(peer) {
-            return limit_request(state, Acting(Principal::Anonymous));
+            return limit_request(state, Acting(Principal::Anonymous)).map(|a| a.0);
         }
         tracing::info!(target: "strata::audit", peer = ?peer, "refused by protected mode");
         return Err(ApiError::protected_mode(peer));
     };
-    let peer = req.peer_addr().map(|addr| addr.ip());
-    let presented = credential(req.headers());
+    let presented = presented();
     if !matches!(presented, Err(AuthError::Missing)) {
         // A peer blocked for failed authentications learns nothing more
         // about its credentials, good or bad.
@@ -104,7 +119,7 @@ fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
             }
             Err(ApiError::unauthorized(e))
         })?;
-    limit_request(state, acting)
+    limit_request(state, acting).map(|a| a.0)
 }
 
 /// `acting`, once it took a token from its `[auth.rate_limits]` request
@@ -120,8 +135,34 @@ fn limit_request(state: &AppState, acting: Acting) -> Result<Acting, ApiError> {
 /// [`AuthError::Missing`] when it presents none, [`AuthError::Invalid`]
 /// when a header that should carry one is malformed.
 fn credential(headers: &HeaderMap) -> Result<Credential, AuthError> {
-    if let Some(value) = headers.get(AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| AuthError::Invalid)?.trim();
+    credential_from(
+        headers.get(AUTHORIZATION).map(|v| v.as_bytes()),
+        headers.get(X_API_KEY).map(|v| v.as_bytes()),
+    )
+}
+
+/// The credential of an `authorization` value (Bearer or Basic) or,
+/// without one, of an `x-api-key` value: HTTP headers and gRPC metadata
+/// alike.
+///
+/// # Errors
+/// [`AuthError::Missing`] when both are absent, [`AuthError::Invalid`]
+/// when the one present is malformed (not visible ASCII, an unknown
+/// scheme, bad Base64, no `:` in Basic, empty).
+pub(crate) fn credential_from(
+    authorization: Option<&[u8]>,
+    x_api_key: Option<&[u8]>,
+) -> Result<Credential, AuthError> {
+    let text = |v: &[u8]| {
+        std::str::from_utf8(v)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+            .map(str::to_owned)
+            .ok_or(AuthError::Invalid)
+    };
+    if let Some(value) = authorization {
+        let value = text(value)?;
+        let value = value.trim();
         let (scheme, rest) = value.split_once(' ').ok_or(AuthError::Invalid)?;
         let rest = rest.trim();
         let key = if scheme.eq_ignore_ascii_case("bearer") {
@@ -136,9 +177,9 @@ fn credential(headers: &HeaderMap) -> Result<Credential, AuthError> {
         };
         return non_empty(key);
     }
-    if let Some(value) = headers.get(X_API_KEY) {
-        let key = value.to_str().map_err(|_| AuthError::Invalid)?.trim();
-        return non_empty(key.to_owned());
+    if let Some(value) = x_api_key {
+        let key = text(value)?;
+        return non_empty(key.trim().to_owned());
     }
     Err(AuthError::Missing)
 }

@@ -26,6 +26,7 @@ pub mod codec;
 pub mod config_dto;
 pub mod entries;
 pub mod error;
+pub mod grpc;
 pub mod headers;
 pub mod invalidations;
 pub mod metrics;

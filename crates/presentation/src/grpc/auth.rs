@@ -1,0 +1,60 @@
+//! The acting principal of a gRPC call: the same credentials, limits and
+//! protected mode as HTTP ([`crate::auth`]), read from the call's
+//! `authorization` metadata (`Bearer <key or JWT>` or `Basic
+//! <base64(user:key)>`) or `x-api-key`. A refusal (UNAUTHENTICATED, or
+//! protected mode's PERMISSION_DENIED) is appended to the audit file, as
+//! over HTTP, with `protocol=grpc` (best effort, off the call's path).
+
+use strata_domain::{AuditAction, AuditRecord, Principal};
+use tonic::{Request, Status};
+
+use crate::auth::{X_API_KEY, authenticate, credential_from};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Who `request` acts as.
+///
+/// # Errors
+/// UNAUTHENTICATED (no or a refused credential), PERMISSION_DENIED
+/// (protected mode), RESOURCE_EXHAUSTED (a rate limit).
+pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
+    let peer = request.remote_addr();
+    let metadata = request.metadata();
+    authenticate(state, peer.map(|a| a.ip()), || {
+        credential_from(
+            metadata.get("authorization").map(|v| v.as_bytes()),
+            metadata.get(X_API_KEY).map(|v| v.as_bytes()),
+        )
+    })
+    .map_err(|e| {
+        record_refusal(state, peer, &e);
+        Status::from(e)
+    })
+}
+
+fn record_refusal(state: &AppState, peer: Option<std::net::SocketAddr>, error: &ApiError) {
+    let action = match error.code() {
+        "unauthorized" => AuditAction::Unauthorized,
+        "protected_mode" => AuditAction::Forbidden,
+        _ => return,
+    };
+    let (Some(log), Ok(runtime)) = (state.audit.clone(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    let record = AuditRecord {
+        time: state.clock.now(),
+        principal: Principal::Anonymous.to_string(),
+        action,
+        cache: None,
+        params: vec![("protocol".to_owned(), "grpc".to_owned())],
+        outcome: error.code().to_owned(),
+        request_id: None,
+        peer: peer.map(|p| p.to_string()),
+    };
+    runtime.spawn(async move {
+        if let Err(e) = log.append(&record).await {
+            tracing::warn!(target: "strata::audit", error = %e, "cannot record a refused gRPC call");
+        }
+    });
+}

@@ -1,0 +1,1098 @@
+//! The build cache over gRPC: REAPI v2 `Capabilities`, `ActionCache`,
+//! `ContentAddressableStorage` and `google.bytestream.ByteStream`, with
+//! tonic clients against the real service, and the same blobs over HTTP.
+
+use std::time::Duration;
+
+use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
+use bazel_remote_apis::google::bytestream::byte_stream_client::ByteStreamClient;
+use bazel_remote_apis::google::bytestream::{QueryWriteStatusRequest, ReadRequest, WriteRequest};
+use prost::Message as _;
+use reapi::action_cache_client::ActionCacheClient;
+use reapi::capabilities_client::CapabilitiesClient;
+use reapi::compressor::Value as Compressor;
+use reapi::content_addressable_storage_client::ContentAddressableStorageClient;
+use reqwest::StatusCode;
+use sha2::{Digest as _, Sha256};
+use strata::config::{AuthSettings, Settings};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+use crate::helpers::{TestApp, api_key, eventually, spawn_app_with};
+
+const READER: &str = "grpc-reader-0123456789";
+const CAS: &str = "grpc-cas-writer-0123456789";
+const WRITER: &str = "grpc-writer-0123456789";
+const ADMIN: &str = "grpc-admin-0123456789";
+const OTHER: &str = "grpc-sessions-0123456789";
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+pub(crate) fn digest(bytes: &[u8]) -> reapi::Digest {
+    reapi::Digest {
+        hash: sha(bytes),
+        size_bytes: bytes.len() as i64,
+    }
+}
+
+/// `message` with `Authorization: Bearer <key>`.
+pub(crate) fn authed<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {key}").parse().expect("ascii"),
+    );
+    request
+}
+
+pub(crate) async fn channel(app: &TestApp) -> Channel {
+    Channel::from_shared(app.grpc.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("gRPC connects")
+}
+
+/// The app with one key per role on the build cache, and one without.
+async fn app_with_roles() -> TestApp {
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings::default();
+    auth.api_keys.insert(
+        "reader".into(),
+        api_key(READER, &[("build-cache", "reader")]),
+    );
+    auth.api_keys
+        .insert("cas".into(), api_key(CAS, &[("build-*", "cas-writer")]));
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
+    auth.api_keys
+        .insert("admin".into(), api_key(ADMIN, &[("*", "admin")]));
+    auth.api_keys
+        .insert("other".into(), api_key(OTHER, &[("sessions", "admin")]));
+    settings.auth = Some(auth);
+    spawn_app_with(settings).await
+}
+
+/// An app without credentials (loopback is trusted).
+async fn open_app() -> TestApp {
+    spawn_app_with(Settings::load(None).expect("default settings")).await
+}
+
+fn update(blobs: &[&[u8]]) -> reapi::BatchUpdateBlobsRequest {
+    reapi::BatchUpdateBlobsRequest {
+        requests: blobs
+            .iter()
+            .map(|b| reapi::batch_update_blobs_request::Request {
+                digest: Some(digest(b)),
+                data: b.to_vec(),
+                compressor: Compressor::Identity as i32,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn codes(response: &reapi::BatchUpdateBlobsResponse) -> Vec<i32> {
+    response
+        .responses
+        .iter()
+        .map(|r| r.status.as_ref().map_or(-1, |s| s.code))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capabilities_and_every_rpc_follow_the_callers_role() {
+    let app = app_with_roles().await;
+    let ch = channel(&app).await;
+    let mut caps = CapabilitiesClient::new(ch.clone());
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let mut ac = ActionCacheClient::new(ch.clone());
+    let mut bs = ByteStreamClient::new(ch.clone());
+
+    let none = caps
+        .get_capabilities(reapi::GetCapabilitiesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), Code::Unauthenticated, "{none:?}");
+    let bad = caps
+        .get_capabilities(authed(
+            reapi::GetCapabilitiesRequest::default(),
+            "nope-0123456789",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::Unauthenticated, "{bad:?}");
+    let other = caps
+        .get_capabilities(authed(reapi::GetCapabilitiesRequest::default(), OTHER))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied, "{other:?}");
+
+    let mut basic = Request::new(reapi::GetCapabilitiesRequest::default());
+    basic.metadata_mut().insert(
+        "authorization",
+        format!("Basic {}", base64_user("bazel", READER))
+            .parse()
+            .unwrap(),
+    );
+    let reader = caps.get_capabilities(basic).await.unwrap().into_inner();
+    let c = reader.cache_capabilities.expect("cache capabilities");
+    assert_eq!(
+        c.digest_functions,
+        vec![reapi::digest_function::Value::Sha256 as i32]
+    );
+    assert!(c.supported_compressors.contains(&(Compressor::Zstd as i32)));
+    assert!(
+        c.supported_batch_update_compressors
+            .contains(&(Compressor::Zstd as i32))
+    );
+    assert!(c.max_batch_total_size_bytes > 0);
+    assert!(!c.action_cache_update_capabilities.unwrap().update_enabled);
+    assert!(reader.execution_capabilities.is_none());
+    for (key, enabled) in [(CAS, false), (WRITER, true), (ADMIN, true)] {
+        let c = caps
+            .get_capabilities(authed(reapi::GetCapabilitiesRequest::default(), key))
+            .await
+            .unwrap()
+            .into_inner()
+            .cache_capabilities
+            .unwrap();
+        assert_eq!(
+            c.action_cache_update_capabilities.unwrap().update_enabled,
+            enabled,
+            "{key}"
+        );
+    }
+
+    let blob = b"role blob".as_slice();
+    let ar = reapi::ActionResult {
+        stdout_digest: Some(digest(blob)),
+        ..Default::default()
+    };
+    let update_ac = |key: &str| {
+        authed(
+            reapi::UpdateActionResultRequest {
+                action_digest: Some(digest(b"role action")),
+                action_result: Some(ar.clone()),
+                ..Default::default()
+            },
+            key,
+        )
+    };
+    let write = |key: &str| {
+        authed(
+            futures_util::stream::iter([WriteRequest {
+                resource_name: format!("uploads/{}/blobs/{}/{}", uuid(), sha(blob), blob.len()),
+                write_offset: 0,
+                finish_write: true,
+                data: blob.to_vec(),
+            }]),
+            key,
+        )
+    };
+    // Readers write nothing.
+    for key in [READER, OTHER] {
+        let e = cas.batch_update_blobs(authed(update(&[blob]), key)).await;
+        assert_eq!(e.unwrap_err().code(), Code::PermissionDenied, "{key}");
+        let e = bs.write(write(key)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{key}");
+        let e = ac.update_action_result(update_ac(key)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{key}");
+    }
+    // A cas-writer uploads blobs but writes no AC entry.
+    let r = cas
+        .batch_update_blobs(authed(update(&[blob]), CAS))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&r), vec![0]);
+    let w = bs.write(write(CAS)).await.unwrap().into_inner();
+    assert_eq!(w.committed_size, blob.len() as i64);
+    let e = ac.update_action_result(update_ac(CAS)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(e.message().contains("forbidden"), "{e:?}");
+    // A writer does both; a reader reads.
+    ac.update_action_result(update_ac(WRITER)).await.unwrap();
+    let got = ac
+        .get_action_result(authed(
+            reapi::GetActionResultRequest {
+                action_digest: Some(digest(b"role action")),
+                ..Default::default()
+            },
+            READER,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, ar);
+    let missing = cas
+        .find_missing_blobs(authed(
+            reapi::FindMissingBlobsRequest {
+                blob_digests: vec![digest(blob), digest(b"absent")],
+                ..Default::default()
+            },
+            READER,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(missing.missing_blob_digests, vec![digest(b"absent")]);
+    let read = bs
+        .read(authed(
+            ReadRequest {
+                resource_name: format!("blobs/{}/{}", sha(blob), blob.len()),
+                ..Default::default()
+            },
+            READER,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(collect(read).await.unwrap(), blob);
+    let e = cas
+        .find_missing_blobs(authed(reapi::FindMissingBlobsRequest::default(), OTHER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    app.handle.stop(true).await;
+}
+
+fn base64_user(user: &str, key: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"))
+}
+
+pub(crate) fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Every `data` of a read stream, concatenated, or its status.
+pub(crate) async fn collect(
+    mut stream: tonic::Streaming<bazel_remote_apis::google::bytestream::ReadResponse>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut out = Vec::new();
+    while let Some(m) = stream.message().await? {
+        out.extend_from_slice(&m.data);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_cache_checks_completeness_and_inlines_on_request() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let mut ac = ActionCacheClient::new(ch.clone());
+    let (stdout, stderr, out) = (
+        b"stdout text".as_slice(),
+        b"stderr text".as_slice(),
+        b"object file".as_slice(),
+    );
+    let r = cas
+        .batch_update_blobs(reapi::BatchUpdateBlobsRequest {
+            instance_name: "team-a".into(),
+            ..update(&[stdout, stderr, out])
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&r), vec![0, 0, 0]);
+    let ar = reapi::ActionResult {
+        output_files: vec![
+            reapi::OutputFile {
+                path: "out/a.o".into(),
+                digest: Some(digest(out)),
+                ..Default::default()
+            },
+            reapi::OutputFile {
+                path: "out/b.o".into(),
+                digest: Some(digest(out)),
+                ..Default::default()
+            },
+        ],
+        stdout_digest: Some(digest(stdout)),
+        stderr_digest: Some(digest(stderr)),
+        exit_code: 0,
+        ..Default::default()
+    };
+    let action = digest(b"compile a.c");
+    let stored = ac
+        .update_action_result(reapi::UpdateActionResultRequest {
+            instance_name: "team-a".into(),
+            action_digest: Some(action.clone()),
+            action_result: Some(ar.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored, ar);
+    let get = |inline: bool, files: Vec<String>, instance: &str| reapi::GetActionResultRequest {
+        instance_name: instance.into(),
+        action_digest: Some(action.clone()),
+        inline_stdout: inline,
+        inline_stderr: inline,
+        inline_output_files: files,
+        ..Default::default()
+    };
+    let plain = ac
+        .get_action_result(get(false, vec![], "team-a"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plain, ar);
+    let inlined = ac
+        .get_action_result(get(true, vec!["out/b.o".into()], "team-a"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inlined.stdout_raw, stdout);
+    assert_eq!(inlined.stderr_raw, stderr);
+    assert!(inlined.output_files[0].contents.is_empty());
+    assert_eq!(inlined.output_files[1].contents, out);
+    // Another instance has no such entry.
+    let e = ac
+        .get_action_result(get(false, vec![], ""))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // An entry whose blob is missing is a miss.
+    let dangling = reapi::ActionResult {
+        stdout_digest: Some(digest(b"never uploaded")),
+        ..Default::default()
+    };
+    ac.update_action_result(reapi::UpdateActionResultRequest {
+        action_digest: Some(digest(b"dangling")),
+        action_result: Some(dangling),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = ac
+        .get_action_result(reapi::GetActionResultRequest {
+            action_digest: Some(digest(b"dangling")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+
+    // Bad input names its field.
+    for (request, field) in [
+        (
+            reapi::GetActionResultRequest {
+                action_digest: Some(reapi::Digest {
+                    hash: "abc".into(),
+                    size_bytes: 1,
+                }),
+                ..Default::default()
+            },
+            "action_digest",
+        ),
+        (
+            reapi::GetActionResultRequest {
+                action_digest: None,
+                ..Default::default()
+            },
+            "action_digest",
+        ),
+        (
+            reapi::GetActionResultRequest {
+                instance_name: "a//b".into(),
+                action_digest: Some(action.clone()),
+                ..Default::default()
+            },
+            "instance_name",
+        ),
+        (
+            reapi::GetActionResultRequest {
+                action_digest: Some(action.clone()),
+                digest_function: reapi::digest_function::Value::Sha1 as i32,
+                ..Default::default()
+            },
+            "digest_function",
+        ),
+    ] {
+        let e = ac.get_action_result(request).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().starts_with(field), "{e:?}");
+    }
+    let e = ac
+        .update_action_result(reapi::UpdateActionResultRequest {
+            action_digest: Some(action.clone()),
+            action_result: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    app.handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cas_batches_give_each_blob_its_status_and_speak_zstd() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let good = b"good blob".as_slice();
+    let text = "compressible ".repeat(1000).into_bytes();
+    let mut request = update(&[good]);
+    // A digest mismatch, then a wrong size: those two blobs only fail.
+    request
+        .requests
+        .push(reapi::batch_update_blobs_request::Request {
+            digest: Some(digest(b"something else")),
+            data: b"not that".to_vec(),
+            compressor: 0,
+        });
+    request
+        .requests
+        .push(reapi::batch_update_blobs_request::Request {
+            digest: Some(reapi::Digest {
+                hash: sha(b"sized"),
+                size_bytes: 99,
+            }),
+            data: b"sized".to_vec(),
+            compressor: 0,
+        });
+    request
+        .requests
+        .push(reapi::batch_update_blobs_request::Request {
+            digest: Some(digest(&text)),
+            data: zstd::bulk::compress(&text, 3).unwrap(),
+            compressor: Compressor::Zstd as i32,
+        });
+    let r = cas.batch_update_blobs(request).await.unwrap().into_inner();
+    let arg = Code::InvalidArgument as i32;
+    assert_eq!(codes(&r), vec![0, arg, arg, 0], "{r:?}");
+    assert!(
+        r.responses[1]
+            .status
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("digest"),
+        "{r:?}"
+    );
+    let missing = cas
+        .find_missing_blobs(reapi::FindMissingBlobsRequest {
+            blob_digests: vec![digest(good), digest(b"not that"), digest(&text)],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(missing.missing_blob_digests, vec![digest(b"not that")]);
+
+    let read = |compressors: Vec<i32>| reapi::BatchReadBlobsRequest {
+        digests: vec![digest(good), digest(b"absent"), digest(&text)],
+        acceptable_compressors: compressors,
+        ..Default::default()
+    };
+    let r = cas
+        .batch_read_blobs(read(vec![]))
+        .await
+        .unwrap()
+        .into_inner();
+    let status: Vec<i32> = r
+        .responses
+        .iter()
+        .map(|x| x.status.as_ref().unwrap().code)
+        .collect();
+    assert_eq!(status, vec![0, Code::NotFound as i32, 0]);
+    assert_eq!(r.responses[0].data, good);
+    assert_eq!(r.responses[2].data, text);
+    let r = cas
+        .batch_read_blobs(read(vec![Compressor::Zstd as i32]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.responses[2].compressor, Compressor::Zstd as i32);
+    assert!(r.responses[2].data.len() < text.len());
+    assert_eq!(
+        zstd::decode_all(r.responses[2].data.as_slice()).unwrap(),
+        text
+    );
+
+    // Over max_batch_total_size_bytes: the whole call is refused.
+    let caps = CapabilitiesClient::new(ch.clone())
+        .get_capabilities(reapi::GetCapabilitiesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cache_capabilities
+        .unwrap();
+    let half = vec![7u8; (caps.max_batch_total_size_bytes / 2 + 1) as usize];
+    let mut other = half.clone();
+    other[0] = 8;
+    let e = cas
+        .batch_update_blobs(update(&[&half, &other]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("max_batch_total_size_bytes"), "{e:?}");
+    let e = cas
+        .batch_read_blobs(reapi::BatchReadBlobsRequest {
+            digests: vec![digest(&half), digest(&other)],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    app.handle.stop(true).await;
+}
+
+fn write_requests(
+    name: &str,
+    data: &[u8],
+    from: usize,
+    chunk: usize,
+    finish: bool,
+) -> Vec<WriteRequest> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    while offset < data.len() {
+        let end = (offset + chunk).min(data.len());
+        out.push(WriteRequest {
+            resource_name: if out.is_empty() {
+                name.to_owned()
+            } else {
+                String::new()
+            },
+            write_offset: offset as i64,
+            finish_write: finish && end == data.len(),
+            data: data[offset..end].to_vec(),
+        });
+        offset = end;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytestream_reads_windows_and_verifies_writes() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut bs = ByteStreamClient::new(ch.clone());
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let blob: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let name = format!("ci/uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
+    let w = bs
+        .write(futures_util::stream::iter(write_requests(
+            &name,
+            &blob,
+            0,
+            64 << 10,
+            true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.committed_size, blob.len() as i64);
+    let resource = format!("ci/blobs/{}/{}", sha(&blob), blob.len());
+    let read = |offset: i64, limit: i64| ReadRequest {
+        resource_name: resource.clone(),
+        read_offset: offset,
+        read_limit: limit,
+    };
+    let all = collect(bs.read(read(0, 0)).await.unwrap().into_inner())
+        .await
+        .unwrap();
+    assert_eq!(all, blob);
+    let window = collect(bs.read(read(1000, 5000)).await.unwrap().into_inner())
+        .await
+        .unwrap();
+    assert_eq!(window, &blob[1000..6000]);
+    let tail = collect(
+        bs.read(read(blob.len() as i64 - 10, 0))
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tail, &blob[blob.len() - 10..]);
+    let past = match bs.read(read(blob.len() as i64 + 1, 0)).await {
+        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(past.code(), Code::OutOfRange, "{past:?}");
+    let negative = match bs.read(read(-1, 0)).await {
+        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(negative.code(), Code::InvalidArgument);
+    let absent = match bs
+        .read(ReadRequest {
+            resource_name: format!("ci/blobs/{}/3", sha(b"abc")),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(absent.code(), Code::NotFound);
+    // The default instance has no such blob.
+    let other = match bs
+        .read(ReadRequest {
+            resource_name: format!("blobs/{}/{}", sha(&blob), blob.len()),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(other.code(), Code::NotFound);
+
+    // zstd both ways: a compressed upload, read back plain and compressed.
+    let text = "a line of a build log\n".repeat(20_000).into_bytes();
+    let packed = zstd::bulk::compress(&text, 3).unwrap();
+    let name = format!(
+        "uploads/{}/compressed-blobs/zstd/{}/{}",
+        uuid(),
+        sha(&text),
+        text.len()
+    );
+    let w = bs
+        .write(futures_util::stream::iter(write_requests(
+            &name, &packed, 0, 1000, true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.committed_size, packed.len() as i64);
+    let plain = collect(
+        bs.read(ReadRequest {
+            resource_name: format!("blobs/{}/{}", sha(&text), text.len()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(plain, text);
+    let compressed = collect(
+        bs.read(ReadRequest {
+            resource_name: format!("compressed-blobs/zstd/{}/{}", sha(&text), text.len()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+    )
+    .await
+    .unwrap();
+    assert!(compressed.len() < text.len() / 10);
+    assert_eq!(zstd::decode_all(compressed.as_slice()).unwrap(), text);
+    // Writing a blob that exists ends at once with its full size (-1 compressed).
+    let again = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&text), text.len());
+    let w = bs
+        .write(futures_util::stream::iter(write_requests(
+            &again,
+            &text,
+            0,
+            1 << 20,
+            true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.committed_size, text.len() as i64);
+    let again = format!(
+        "uploads/{}/compressed-blobs/zstd/{}/{}",
+        uuid(),
+        sha(&text),
+        text.len()
+    );
+    let w = bs
+        .write(futures_util::stream::iter(write_requests(
+            &again,
+            &packed,
+            0,
+            1 << 20,
+            true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.committed_size, -1);
+
+    // A digest mismatch and a wrong size store nothing.
+    let data = b"what was sent".to_vec();
+    let lie = digest(b"what was promised");
+    let name = format!("uploads/{}/blobs/{}/{}", uuid(), lie.hash, data.len());
+    let e = bs
+        .write(futures_util::stream::iter(write_requests(
+            &name, &data, 0, 4, true,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("digest"), "{e:?}");
+    for size in [data.len() - 1, data.len() + 1] {
+        let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&data), size);
+        let e = bs
+            .write(futures_util::stream::iter(write_requests(
+                &name, &data, 0, 4, true,
+            )))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{size}: {e:?}");
+    }
+    let missing = cas
+        .find_missing_blobs(reapi::FindMissingBlobsRequest {
+            blob_digests: vec![digest(&data), lie],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(missing.missing_blob_digests.len(), 2);
+    // Bad resource names.
+    for bad in ["", "blobs/abc/3", "uploads/x/blobs/abc/3"] {
+        let e = bs
+            .write(futures_util::stream::iter(write_requests(
+                bad, &data, 0, 64, true,
+            )))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{bad}");
+    }
+    app.handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_write_resumes_at_the_committed_offset() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut bs = ByteStreamClient::new(ch.clone());
+    let blob: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let half = blob.len() / 2;
+    let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
+    let e = bs
+        .query_write_status(QueryWriteStatusRequest {
+            resource_name: name.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // Half the data, then the call is dropped: the stream breaks.
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
+    let mut client = bs.clone();
+    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
+    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
+        tx.send(request).await.unwrap();
+    }
+    let committed = eventually(Duration::from_secs(10), || {
+        let mut bs = bs.clone();
+        let name = name.clone();
+        async move {
+            bs.query_write_status(QueryWriteStatusRequest {
+                resource_name: name,
+            })
+            .await
+            .is_ok_and(|s| s.into_inner().committed_size == half as i64)
+        }
+    })
+    .await;
+    assert!(committed, "the first half was not committed");
+    call.abort();
+    let _ = call.await;
+    drop(tx);
+
+    let status = bs
+        .query_write_status(QueryWriteStatusRequest {
+            resource_name: name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.committed_size, half as i64);
+    assert!(!status.complete);
+    // A wrong offset is refused; the committed one continues.
+    let e = bs
+        .write(futures_util::stream::iter(write_requests(
+            &name,
+            &blob,
+            half + 1,
+            100_000,
+            true,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let w = bs
+        .write(futures_util::stream::iter(write_requests(
+            &name, &blob, half, 100_000, true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.committed_size, blob.len() as i64);
+    let status = bs
+        .query_write_status(QueryWriteStatusRequest {
+            resource_name: name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(status.complete);
+    assert_eq!(status.committed_size, blob.len() as i64);
+    let read = collect(
+        bs.read(ReadRequest {
+            resource_name: format!("blobs/{}/{}", sha(&blob), blob.len()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(read, blob);
+    app.handle.stop(true).await;
+}
+
+/// The receiver as a stream of requests.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<WriteRequest>,
+) -> impl futures_util::Stream<Item = WriteRequest> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_and_action_results_cross_between_grpc_and_http() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let mut ac = ActionCacheClient::new(ch.clone());
+    let mut bs = ByteStreamClient::new(ch.clone());
+
+    // gRPC writes, HTTP reads.
+    let blob = b"written over grpc".as_slice();
+    let r = cas
+        .batch_update_blobs(update(&[blob]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&r), vec![0]);
+    let ar = reapi::ActionResult {
+        stdout_digest: Some(digest(blob)),
+        exit_code: 0,
+        ..Default::default()
+    };
+    ac.update_action_result(reapi::UpdateActionResultRequest {
+        instance_name: "x".into(),
+        action_digest: Some(digest(b"grpc action")),
+        action_result: Some(ar.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!("/cas/{}", sha(blob))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), blob);
+    // The AC entry was written to instance `x`, with its blob in the default one.
+    let r = cas
+        .batch_update_blobs(reapi::BatchUpdateBlobsRequest {
+            instance_name: "x".into(),
+            ..update(&[blob])
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&r), vec![0]);
+    let r = app
+        .client
+        .get(app.url(&format!("/x/ac/{}", sha(b"grpc action"))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        reapi::ActionResult::decode(r.bytes().await.unwrap()).unwrap(),
+        ar
+    );
+
+    // HTTP writes, gRPC reads.
+    let blob2 = b"written over http".to_vec();
+    let r = app
+        .client
+        .put(app.url(&format!("/cas/{}", sha(&blob2))))
+        .body(blob2.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let ar2 = reapi::ActionResult {
+        stdout_digest: Some(digest(&blob2)),
+        exit_code: 1,
+        ..Default::default()
+    };
+    let r = app
+        .client
+        .put(app.url(&format!("/ac/{}", sha(b"http action"))))
+        .body(ar2.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let got = collect(
+        bs.read(ReadRequest {
+            resource_name: format!("blobs/{}/{}", sha(&blob2), blob2.len()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, blob2);
+    let got = ac
+        .get_action_result(reapi::GetActionResultRequest {
+            action_digest: Some(digest(b"http action")),
+            inline_stdout: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.exit_code, 1);
+    assert_eq!(got.stdout_raw, blob2);
+
+    // An HTTP flush of the CAS is seen over gRPC.
+    let r = app
+        .post_json(
+            "/admin/v1/cache/cas/flush",
+            serde_json::json!({"scope": "all"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let missing = cas
+        .find_missing_blobs(reapi::FindMissingBlobsRequest {
+            blob_digests: vec![digest(&blob2)],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(missing.missing_blob_digests, vec![digest(&blob2)]);
+    let e = ac
+        .get_action_result(reapi::GetActionResultRequest {
+            action_digest: Some(digest(b"http action")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::NotFound,
+        "the AC entry's blob is gone: a miss"
+    );
+    app.handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_tree_walks_breadth_first_in_pages() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let dir = |name: &str, children: &[(&str, &reapi::Directory)]| reapi::Directory {
+        files: vec![reapi::FileNode {
+            name: format!("{name}.txt"),
+            digest: Some(digest(name.as_bytes())),
+            ..Default::default()
+        }],
+        directories: children
+            .iter()
+            .map(|(n, d)| reapi::DirectoryNode {
+                name: (*n).into(),
+                digest: Some(digest(&d.encode_to_vec())),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let c = dir("c", &[]);
+    let missing = dir("never-uploaded", &[]);
+    let a = dir("a", &[("c", &c)]);
+    let b = dir("b", &[("c", &c), ("gone", &missing)]);
+    let root = dir("root", &[("a", &a), ("b", &b)]);
+    let blobs: Vec<Vec<u8>> = [&root, &a, &b, &c]
+        .iter()
+        .map(|d| d.encode_to_vec())
+        .collect();
+    let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    let r = cas
+        .batch_update_blobs(update(&refs))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(codes(&r), vec![0; 4]);
+
+    let tree = |page_size: i32, page_token: String| reapi::GetTreeRequest {
+        root_digest: Some(digest(&blobs[0])),
+        page_size,
+        page_token,
+        ..Default::default()
+    };
+    let mut all = Vec::new();
+    let mut stream = cas
+        .get_tree(tree(0, String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(m) = stream.message().await.unwrap() {
+        assert!(m.next_page_token.is_empty());
+        all.extend(m.directories);
+    }
+    assert_eq!(all, vec![root.clone(), a.clone(), b.clone(), c.clone()]);
+
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        let mut stream = cas
+            .get_tree(tree(3, token.clone()))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut next = String::new();
+        while let Some(m) = stream.message().await.unwrap() {
+            paged.extend(m.directories);
+            next = m.next_page_token;
+        }
+        if next.is_empty() {
+            break;
+        }
+        token = next;
+    }
+    assert_eq!(calls, 2);
+    assert_eq!(paged, all);
+
+    let e = match cas
+        .get_tree(reapi::GetTreeRequest {
+            root_digest: Some(digest(b"no such root")),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(s) => s.into_inner().message().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(e.code(), Code::NotFound);
+    app.handle.stop(true).await;
+}
