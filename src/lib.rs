@@ -20,8 +20,8 @@ use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Princ
 use strata_infrastructure::{
     BackendSpec, DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring,
     MemoryBuildStore, ProstActionResultFormat, RedisBuildStore, RedisClusterConnection,
-    RedisConnection, RedisOptions, StackedBuildStore, StrataStoreProvider, SystemClock,
-    TracingEventPublisher,
+    RedisConnection, RedisOptions, ShardsAnalyzerProvider, StackedBuildStore, StrataStoreProvider,
+    SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -104,6 +104,13 @@ impl ApplicationBuilder {
             provider: Arc::new(provider),
             events,
             clock: clock.clone(),
+            analyzers: if settings.analysis.enabled {
+                Some(Arc::new(ShardsAnalyzerProvider::new(
+                    settings.analysis.analyzer()?,
+                )))
+            } else {
+                None
+            },
         });
         for (name, dto) in &settings.caches {
             let cache = CacheName::parse(name).with_context(|| format!("[caches.{name}]"))?;

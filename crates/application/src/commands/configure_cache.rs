@@ -85,8 +85,9 @@ pub(crate) async fn handle(
         ),
     };
     ctx.repository.save(cmd.config.clone()).await?;
+    let analyzer = analyzer_for(ctx, previous.as_deref(), &cmd.config);
     ctx.registry
-        .replace(LiveCache::new(cmd.config.clone(), store.clone(), counters));
+        .replace(LiveCache::new(cmd.config.clone(), store.clone(), counters).analyzed(analyzer));
 
     let mut migrated = 0;
     if let Some(prev) = &previous
@@ -104,6 +105,30 @@ pub(crate) async fn handle(
         at: ctx.clock.now(),
     });
     Ok(ConfigureCacheOutput { created, migrated })
+}
+
+/// The analyzer of the reconfigured cache: the previous one when it
+/// simulates the same capacity in the same unit (a policy switch keeps the
+/// curves), else a new one.
+fn analyzer_for(
+    ctx: &Context,
+    previous: Option<&LiveCache>,
+    config: &CacheConfiguration,
+) -> Option<Arc<dyn strata_domain::MrcAnalyzer>> {
+    let provider = ctx.analyzers.as_ref()?;
+    let shape = match (config.max_bytes(), config.max_entries()) {
+        (Some(bytes), _) => (bytes, true),
+        (None, Some(entries)) => (entries, false),
+        (None, None) => return None,
+    };
+    if let Some(prev) = previous
+        && prev.config().tiers() == config.tiers()
+        && let Some(analyzer) = prev.analyzer()
+        && analyzer.shape() == shape
+    {
+        return Some(analyzer.clone());
+    }
+    provider.open(config)
 }
 
 /// Copies live entries from an in-process `old` store into `new`. Shared

@@ -41,10 +41,12 @@ mod keyed;
 pub mod lfu;
 mod list;
 pub mod lru;
+pub mod mrc;
 pub mod s3fifo;
 pub mod sieve;
 pub mod simulator;
 mod sketch;
+pub mod synthetic;
 pub mod ttl_first;
 pub mod wtinylfu;
 
