@@ -35,6 +35,7 @@ use std::fmt;
 use std::hash::Hash;
 
 pub mod arc;
+pub mod auto;
 pub mod clock;
 pub mod fifo;
 mod keyed;

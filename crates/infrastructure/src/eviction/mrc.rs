@@ -102,6 +102,10 @@ pub struct MrcConfig {
     pub byte_mode: bool,
     /// The policies simulated, each with the configuration it runs.
     pub policies: Vec<(EvictionPolicyKind, PolicyConfig)>,
+    /// The capacity factors simulated (default [`CAPACITY_FACTORS`]); the
+    /// estimates `auto` uses are those at factor 1, so an offline replay
+    /// may simulate `[1.0]` only and decide the same.
+    pub factors: Vec<f64>,
     /// The starting (and highest) sampling rate, in `(0, 1]`; object-mode
     /// caches smaller than [`MIN_SCALED_ENTRIES`] / rate start higher.
     pub sample_rate: f64,
@@ -121,6 +125,7 @@ impl MrcConfig {
             capacity,
             byte_mode,
             policies: candidate_policies(),
+            factors: CAPACITY_FACTORS.to_vec(),
             sample_rate: DEFAULT_SAMPLE_RATE,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             epoch_samples: DEFAULT_EPOCH_SAMPLES,
@@ -187,7 +192,8 @@ impl MiniatureSimulations {
             .policies
             .iter()
             .map(|(_, policy)| {
-                CAPACITY_FACTORS
+                this.config
+                    .factors
                     .iter()
                     .map(|&f| Sim {
                         policy: policy.build(this.scaled(f)),
@@ -296,7 +302,12 @@ impl MiniatureSimulations {
         self.threshold = (self.threshold / 2).max(1);
         let threshold = self.threshold;
         self.sizes.retain(|&h, _| is_sampled(h, threshold));
-        let scaled: Vec<u64> = CAPACITY_FACTORS.iter().map(|&f| self.scaled(f)).collect();
+        let scaled: Vec<u64> = self
+            .config
+            .factors
+            .iter()
+            .map(|&f| self.scaled(f))
+            .collect();
         for (row, (_, config)) in self.sims.iter_mut().zip(&self.config.policies) {
             for (sim, &capacity) in row.iter_mut().zip(&scaled) {
                 let kept = sim.policy.drain();
@@ -333,16 +344,20 @@ impl MiniatureSimulations {
             .policies
             .iter()
             .position(|(k, _)| *k == policy)?;
-        self.ratio(row, strata_domain::CURRENT_CAPACITY_INDEX)
+        self.ratio(row, self.current_index()?)
+    }
+
+    fn current_index(&self) -> Option<usize> {
+        self.config.factors.iter().position(|&f| f == 1.0)
     }
 
     /// `(policy, estimate at the current capacity)` for every policy.
     pub fn estimates(&self) -> Vec<(EvictionPolicyKind, f64)> {
+        let Some(f) = self.current_index() else {
+            return Vec::new();
+        };
         (0..self.config.policies.len())
-            .filter_map(|row| {
-                self.ratio(row, strata_domain::CURRENT_CAPACITY_INDEX)
-                    .map(|m| (self.config.policies[row].0, m))
-            })
+            .filter_map(|row| self.ratio(row, f).map(|m| (self.config.policies[row].0, m)))
             .collect()
     }
 
@@ -365,7 +380,9 @@ impl MiniatureSimulations {
                 .enumerate()
                 .map(|(row, (kind, _))| MissRatioCurve {
                     policy: *kind,
-                    points: CAPACITY_FACTORS
+                    points: self
+                        .config
+                        .factors
                         .iter()
                         .enumerate()
                         .map(|(f, &factor)| CurvePoint {
