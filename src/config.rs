@@ -90,6 +90,39 @@ pub struct AnalysisSettings {
     /// full queue drops samples and counts them.
     #[serde(default = "default_queue_samples")]
     pub queue_samples: usize,
+    /// How often `eviction = "auto"` caches are evaluated, in milliseconds
+    /// (default 10000).
+    #[serde(default = "default_auto_interval_ms")]
+    pub auto_interval_ms: u64,
+    /// How much lower (absolute) another policy's estimated miss ratio
+    /// must be to switch to it (default 0.01).
+    #[serde(default = "default_auto_margin")]
+    pub auto_margin: f64,
+    /// Consecutive evaluations that policy must lead (default 3).
+    #[serde(default = "default_auto_window")]
+    pub auto_window: u32,
+    /// Extra margin to switch back to the policy just left (default 0.005).
+    #[serde(default = "default_auto_hysteresis")]
+    pub auto_hysteresis: f64,
+    /// Fewest evaluations between two switches of a cache (default 6).
+    #[serde(default = "default_auto_min_interval")]
+    pub auto_min_interval: u32,
+}
+
+fn default_auto_interval_ms() -> u64 {
+    10_000
+}
+fn default_auto_margin() -> f64 {
+    strata_domain::DEFAULT_AUTO_MARGIN
+}
+fn default_auto_window() -> u32 {
+    strata_domain::DEFAULT_AUTO_WINDOW
+}
+fn default_auto_hysteresis() -> f64 {
+    strata_domain::DEFAULT_AUTO_HYSTERESIS
+}
+fn default_auto_min_interval() -> u32 {
+    strata_domain::DEFAULT_AUTO_MIN_INTERVAL
 }
 
 fn default_sample_rate() -> f64 {
@@ -109,11 +142,34 @@ impl Default for AnalysisSettings {
             sample_rate: default_sample_rate(),
             max_memory_bytes: default_analysis_max_bytes(),
             queue_samples: default_queue_samples(),
+            auto_interval_ms: default_auto_interval_ms(),
+            auto_margin: default_auto_margin(),
+            auto_window: default_auto_window(),
+            auto_hysteresis: default_auto_hysteresis(),
+            auto_min_interval: default_auto_min_interval(),
         }
     }
 }
 
 impl AnalysisSettings {
+    /// The switching rule of `eviction = "auto"`.
+    ///
+    /// # Errors
+    /// A negative margin or hysteresis, or a zero `auto_interval_ms`.
+    pub fn auto_tune(&self) -> anyhow::Result<strata_domain::AutoTuneSettings> {
+        if !(self.auto_margin >= 0.0 && self.auto_hysteresis >= 0.0) || self.auto_interval_ms == 0 {
+            anyhow::bail!(
+                "[analysis] auto_margin and auto_hysteresis must be >= 0 and auto_interval_ms >= 1"
+            );
+        }
+        Ok(strata_domain::AutoTuneSettings {
+            margin: self.auto_margin,
+            window: self.auto_window,
+            hysteresis: self.auto_hysteresis,
+            min_interval: self.auto_min_interval,
+        })
+    }
+
     /// The analyzers' settings.
     ///
     /// # Errors

@@ -148,6 +148,14 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
+        if settings.analysis.enabled {
+            spawn_auto_tune(
+                service.clone(),
+                settings.analysis.auto_tune()?,
+                Duration::from_millis(settings.analysis.auto_interval_ms),
+                audit.clone(),
+            );
+        }
         let build_cache = build_cache_service(&settings, clock.clone()).await?;
         let state = AppState {
             service: service.clone(),
@@ -179,6 +187,24 @@ impl ApplicationBuilder {
             service,
         })
     }
+}
+
+/// Evaluates the `eviction = "auto"` caches every `every` (the first
+/// evaluation one interval after start), auditing switches in `audit`.
+fn spawn_auto_tune(
+    service: CacheService,
+    settings: strata_domain::AutoTuneSettings,
+    every: Duration,
+    audit: Option<Arc<dyn AuditLog>>,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            service.auto_tune(settings, audit.as_deref()).await;
+        }
+    });
 }
 
 /// The build cache `[build_cache]` describes, or `None` when disabled.

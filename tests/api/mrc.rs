@@ -181,3 +181,54 @@ async fn with_analysis_off_no_cache_is_analyzed() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_auto_cache_switches_to_the_policy_its_curves_favour_and_audits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.analysis.auto_interval_ms = 50;
+    settings.audit = Some(strata::config::AuditSettings {
+        path: path.clone(),
+        max_bytes: None,
+    });
+    let app = spawn_app_with(settings).await;
+    app.create_cache("auto", json!({"eviction": "auto", "max_entries": 1000}))
+        .await;
+    let stats = app.get_json("/v1/caches/auto/stats").await;
+    assert_eq!(stats["active_policy"], "sieve", "{stats}");
+    assert!(stats["analysis_memory_bytes"].is_u64(), "{stats}");
+    // A loop slightly larger than the cache: every policy but W-TinyLFU
+    // and S3-FIFO misses on every read.
+    let switched = eventually(Duration::from_secs(60), || async {
+        read_loop(&app, "auto", 1100, 1, None).await;
+        app.get_json("/v1/caches/auto/stats").await["active_policy"] != "sieve"
+    })
+    .await;
+    let stats = app.get_json("/v1/caches/auto/stats").await;
+    assert!(switched, "{stats}");
+    assert_eq!(stats["active_policy"], "w-tinylfu", "{stats}");
+    let curves = app.get_json("/v1/caches/auto/mrc").await;
+    assert_eq!(curves["eviction"], "auto");
+    assert_eq!(curves["active_policy"], "w-tinylfu");
+    // The configuration still says auto.
+    let config = app.get_json("/admin/v1/caches/auto").await;
+    assert_eq!(config["eviction"], "auto", "{config}");
+    let records: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let switch = records
+        .iter()
+        .find(|r| r["principal"] == "auto_tune")
+        .unwrap_or_else(|| panic!("no auto_tune record in {records:?}"));
+    assert_eq!(switch["action"], "configure", "{switch}");
+    assert_eq!(switch["cache"], "auto", "{switch}");
+    let params = switch["params"].to_string();
+    assert!(
+        params.contains("auto_tune") && params.contains("w-tinylfu"),
+        "{switch}"
+    );
+    assert!(params.contains("estimate.sieve"), "{switch}");
+}

@@ -37,6 +37,7 @@ pub(crate) struct Context {
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
+    pub(crate) tuners: crate::commands::auto_tune::Tuners,
     versions: AtomicU64,
 }
 
@@ -52,6 +53,7 @@ impl Context {
             events: deps.events,
             clock: deps.clock,
             analyzers: deps.analyzers,
+            tuners: Default::default(),
             versions: AtomicU64::new(seed),
         }
     }

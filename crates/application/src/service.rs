@@ -10,8 +10,8 @@ use strata_domain::{
 
 use crate::cache_aside::{self, Flights, GetWithError};
 use crate::commands::{
-    configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries, put_entries,
-    put_entry,
+    auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries,
+    put_entries, put_entry,
 };
 use crate::context::{Context, Dependencies};
 use crate::queries::{
@@ -133,6 +133,18 @@ impl CacheService {
         cmd: configure_cache::ConfigureCache,
     ) -> Result<configure_cache::ConfigureCacheOutput, configure_cache::ConfigureCacheError> {
         configure_cache::handle(&self.ctx, cmd).await
+    }
+
+    /// One evaluation of every `eviction = "auto"` cache; see
+    /// [`auto_tune`]. Returns the switches made (each audited in `audit`
+    /// when given). The composition root calls it every
+    /// `[analysis] auto_interval_ms`.
+    pub async fn auto_tune(
+        &self,
+        settings: strata_domain::AutoTuneSettings,
+        audit: Option<&dyn strata_domain::AuditLog>,
+    ) -> Vec<auto_tune::AutoTuneSwitch> {
+        auto_tune::handle(&self.ctx, settings, audit).await
     }
 
     /// See [`delete_cache`].

@@ -47,7 +47,7 @@ pub use configuration::{
 };
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
-pub use events::{DomainEvent, EvictionCause, InvalidationSelector};
+pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use strata_domain::{
-    CacheConfiguration, DomainEvent, Principal, ProvisionError, RepositoryError, Role, StoreError,
+    CacheConfiguration, ChangeCause, DomainEvent, EvictionPolicyKind, Principal, ProvisionError,
+    RepositoryError, Role, StoreError,
 };
 
 use crate::context::Context;
@@ -51,17 +52,40 @@ pub enum ConfigureCacheError {
 
 fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
     a.tiers() != b.tiers()
-        || a.eviction() != b.eviction()
+        || a.active_eviction() != b.active_eviction()
         || a.max_entries() != b.max_entries()
         || a.max_bytes() != b.max_bytes()
 }
 
 pub(crate) async fn handle(
     ctx: &Context,
-    cmd: ConfigureCache,
+    mut cmd: ConfigureCache,
 ) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
     let name = cmd.config.name().clone();
     check_role(&cmd.principal, Role::Admin, &name)?;
+    // An admin change of an `auto` cache keeps the policy the tuner chose.
+    if let Some(prev) = ctx.registry.get(&name)
+        && prev.config().eviction() == EvictionPolicyKind::Auto
+        && cmd.config.eviction() == EvictionPolicyKind::Auto
+        && let Ok(kept) = cmd
+            .config
+            .to_builder()
+            .active_eviction(prev.config().active_eviction())
+            .build()
+    {
+        cmd.config = kept;
+    }
+    apply(ctx, cmd, ChangeCause::Admin).await
+}
+
+/// Applies a configuration whose grant was checked (or that the service
+/// itself decided, as `auto` does), through the one run-time switch.
+pub(crate) async fn apply(
+    ctx: &Context,
+    cmd: ConfigureCache,
+    cause: ChangeCause,
+) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
+    let name = cmd.config.name().clone();
     let previous = ctx.registry.get(&name);
     if let Some(prev) = &previous
         && prev.config() == &cmd.config
@@ -101,6 +125,7 @@ pub(crate) async fn handle(
         cache: name,
         before: previous.map(|p| Box::new(p.config().clone())),
         after: Some(Box::new(cmd.config)),
+        cause,
         principal: cmd.principal,
         at: ctx.clock.now(),
     });

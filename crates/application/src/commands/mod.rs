@@ -1,6 +1,7 @@
 //! Commands: operations that change state. One module per command, each
 //! with its input, output, error and handler.
 
+pub mod auto_tune;
 pub mod configure_cache;
 pub mod delete_cache;
 pub mod delete_entry;

@@ -65,7 +65,7 @@ fn report(cache: &LiveCache) -> Result<MissRatioReport, GetMissRatioCurvesError>
     Ok(MissRatioReport {
         cache: name,
         eviction: cache.config().eviction(),
-        active_policy: cache.config().eviction(),
+        active_policy: cache.config().active_eviction(),
         observed_miss_ratio: (reads > 0).then(|| counters.misses as f64 / reads as f64),
         curves: analyzer.curves(),
     })
