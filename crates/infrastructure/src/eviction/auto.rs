@@ -36,7 +36,7 @@ pub struct AutoReplay {
 
 fn build(policy: EvictionPolicyKind, capacity: u64) -> AnyPolicy<u64> {
     PolicyConfig::try_from(policy)
-        .unwrap_or_else(|_| PolicyConfig::Sieve(super::SieveConfig))
+        .unwrap_or(PolicyConfig::Sieve(super::SieveConfig))
         .build(capacity)
 }
 
