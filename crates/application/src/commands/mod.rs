@@ -7,5 +7,6 @@ pub mod delete_cache;
 pub mod delete_entry;
 pub mod flush_cache;
 pub mod invalidate_entries;
+mod migrating_store;
 pub mod put_entries;
 pub mod put_entry;
