@@ -37,7 +37,7 @@ pub(crate) struct Context {
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
-    pub(crate) tuners: crate::commands::auto_tune::Tuners,
+    pub(crate) tuners: crate::tuners::Tuners,
     versions: AtomicU64,
 }
 

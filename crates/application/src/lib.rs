@@ -20,6 +20,7 @@ mod service;
 mod single_flight;
 #[cfg(test)]
 mod test_support;
+mod tuners;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use build_cache::{BuildCacheDependencies, BuildCacheService};

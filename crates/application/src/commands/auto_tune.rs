@@ -8,9 +8,6 @@
 //! with cause `auto_tune` and the estimates, and, when an audit log is
 //! given, recorded there (`configure`, principal `auto_tune`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use strata_domain::{
     AUDIT_OK, AuditAction, AuditLog, AuditRecord, AutoSwitch, AutoTuneSettings, AutoTuner,
     CacheName, ChangeCause, EvictionPolicyKind, Principal,
@@ -21,12 +18,6 @@ use crate::context::Context;
 
 /// The principal name auto-tune switches are audited under.
 pub const AUTO_TUNE_PRINCIPAL: &str = "auto_tune";
-
-/// Each `auto` cache's tuner and the sample count it last evaluated.
-#[derive(Default)]
-pub(crate) struct Tuners {
-    by_cache: Mutex<HashMap<CacheName, (AutoTuner, u64)>>,
-}
 
 /// A switch made by [`handle`].
 #[derive(Clone, Debug, PartialEq)]
