@@ -20,8 +20,8 @@ use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService
 use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
 use strata_infrastructure::{
     DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
-    ProstActionResultFormat, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
-    SystemClock, TracingEventPublisher,
+    ProstActionResultFormat, ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore,
+    StrataStoreProvider, SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -107,6 +107,13 @@ impl ApplicationBuilder {
             provider: Arc::new(provider),
             events,
             clock: clock.clone(),
+            analyzers: if settings.analysis.enabled {
+                Some(Arc::new(ShardsAnalyzerProvider::new(
+                    settings.analysis.analyzer()?,
+                )))
+            } else {
+                None
+            },
         });
         for (name, dto) in &settings.caches {
             let cache = CacheName::parse(name).with_context(|| format!("[caches.{name}]"))?;
@@ -144,6 +151,14 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
+        if settings.analysis.enabled {
+            spawn_auto_tune(
+                service.clone(),
+                settings.analysis.auto_tune()?,
+                Duration::from_millis(settings.analysis.auto_interval_ms),
+                audit.clone(),
+            );
+        }
         let state = AppState {
             service: service.clone(),
             clock,
@@ -204,6 +219,24 @@ impl ApplicationBuilder {
             grpc_port,
         })
     }
+}
+
+/// Evaluates the `eviction = "auto"` caches every `every` (the first
+/// evaluation one interval after start), auditing switches in `audit`.
+fn spawn_auto_tune(
+    service: CacheService,
+    settings: strata_domain::AutoTuneSettings,
+    every: Duration,
+    audit: Option<Arc<dyn AuditLog>>,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            service.auto_tune(settings, audit.as_deref()).await;
+        }
+    });
 }
 
 /// The build cache `[build_cache]` describes, or `None` when disabled.

@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use strata_domain::{AutoTuneSettings, EvictionPolicyKind};
 use strata_infrastructure::eviction::PolicyConfig;
+use strata_infrastructure::eviction::auto::{AutoReplaySwitch, simulate_auto};
+use strata_infrastructure::eviction::mrc::{MiniatureSimulations, MrcConfig, mix64};
 use strata_infrastructure::eviction::simulator::{
     CsvColumns, Mode, SimulationResult, TraceFormat, read_trace, simulate,
 };
@@ -58,7 +61,8 @@ pub(crate) struct SimulateArgs {
     pub(crate) csv_columns: String,
 
     /// Comma-separated policies (lru, fifo, lfu, clock, sieve, s3fifo, arc,
-    /// w-tinylfu, ttl-first).
+    /// w-tinylfu, ttl-first, and auto: the live `eviction = "auto"` logic,
+    /// which prints the switches it made).
     #[arg(
         long,
         value_delimiter = ',',
@@ -82,6 +86,14 @@ pub(crate) struct SimulateArgs {
     /// Also draw the miss-ratio curves (one line per policy) to this SVG file.
     #[arg(long)]
     pub(crate) plot: Option<PathBuf>,
+
+    /// Also estimate every (policy, size) from a SHARDS sample at this rate
+    /// in (0, 1] (miniature simulations, as the live analyzer does) and
+    /// print it next to the exact miss ratio, with the error of each point
+    /// and the mean absolute error per policy. Object-mode sizes under
+    /// 2048 / RATE objects are sampled faster (the rate used is printed).
+    #[arg(long)]
+    pub(crate) mrc_sample_rate: Option<f64>,
 }
 
 /// Parses a size such as `1000`, `64KiB`, `128MiB` or `1 GiB`
@@ -131,13 +143,22 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     } else {
         Mode::Bytes
     };
+    let auto = args
+        .policies
+        .iter()
+        .any(|name| name.trim().eq_ignore_ascii_case("auto"));
     let policies = args
         .policies
         .iter()
-        .filter(|name| !name.trim().is_empty())
+        .filter(|name| !name.trim().is_empty() && !name.trim().eq_ignore_ascii_case("auto"))
         .map(|name| PolicyConfig::parse(name))
         .collect::<Result<Vec<_>, _>>()?;
-    if policies.is_empty() {
+    if let Some(rate) = args.mrc_sample_rate
+        && !(rate > 0.0 && rate <= 1.0)
+    {
+        bail!("--mrc-sample-rate must be in (0, 1], got {rate}");
+    }
+    if policies.is_empty() && !auto {
         bail!("--policies names no policy");
     }
     let mut sizes = Vec::with_capacity(args.sizes.len());
@@ -156,11 +177,29 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let jobs: Vec<(usize, u64)> = (0..policies.len())
         .flat_map(|p| sizes.iter().map(move |&size| (p, size)))
         .collect();
-    let results = replay_all(&trace, &policies, &jobs, mode);
+    let mut results = replay_all(&trace, &policies, &jobs, mode);
+    let mut switches = Vec::new();
+    if auto {
+        for &size in &sizes {
+            let replay = simulate_auto(
+                &trace,
+                size,
+                mode,
+                MrcConfig::new(size, mode == Mode::Bytes),
+                AutoTuneSettings::default(),
+            );
+            switches.push((size, replay.switches));
+            results.push(replay.result);
+        }
+    }
 
     match args.output {
         OutputArg::Table => print_table(&results)?,
         OutputArg::Json => print_json(&results)?,
+    }
+    print_switches(&switches, mode, args.output)?;
+    if let Some(rate) = args.mrc_sample_rate {
+        print_sampled(&trace, &policies, &sizes, mode, rate, &results)?;
     }
     if let Some(path) = &args.plot {
         plot(path, &results, mode).with_context(|| format!("cannot draw {}", path.display()))?;
@@ -268,6 +307,129 @@ fn print_table(results: &[SimulationResult]) -> anyhow::Result<()> {
             r.byte_misses,
             r.byte_miss_ratio
         )?;
+    }
+    Ok(())
+}
+
+/// The switches `auto` made, per size: on stdout after the table, on
+/// stderr with `--output json` (stdout stays one JSON document).
+fn print_switches(
+    switches: &[(u64, Vec<AutoReplaySwitch>)],
+    mode: Mode,
+    output: OutputArg,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut text = String::new();
+    for (size, list) in switches {
+        text.push_str(&format!(
+            "auto @ {}: starts on {}, {} switch(es)\n",
+            human_capacity(*size, mode),
+            EvictionPolicyKind::default(),
+            list.len()
+        ));
+        for s in list {
+            let estimates: Vec<String> = s
+                .switch
+                .estimates
+                .iter()
+                .map(|(p, m)| format!("{p}={m:.4}"))
+                .collect();
+            text.push_str(&format!(
+                "  after request {}: {} -> {} (estimates {})\n",
+                s.at_request,
+                s.switch.from,
+                s.switch.to,
+                estimates.join(" ")
+            ));
+        }
+    }
+    match output {
+        OutputArg::Table => write!(std::io::stdout().lock(), "{text}")?,
+        OutputArg::Json => write!(std::io::stderr().lock(), "{text}")?,
+    }
+    Ok(())
+}
+
+/// `--mrc-sample-rate`: each size's miniature simulations of every policy
+/// on the SHARDS sample, next to the exact results.
+fn print_sampled(
+    trace: &[strata_infrastructure::eviction::simulator::Request],
+    policies: &[PolicyConfig],
+    sizes: &[u64],
+    mode: Mode,
+    rate: f64,
+    exact: &[SimulationResult],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let kinds: Vec<(EvictionPolicyKind, PolicyConfig)> = policies
+        .iter()
+        .filter_map(|p| {
+            EvictionPolicyKind::parse(p.name())
+                .ok()
+                .map(|k| (k, p.clone()))
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\n{:<10} {:>10} {:>8} {:>10} {:>10} {:>9}",
+        "policy", "capacity", "rate", "exact", "sampled", "error"
+    )?;
+    let mut errors: Vec<(String, f64)> = Vec::new();
+    for &size in sizes {
+        let mut sims = MiniatureSimulations::new(MrcConfig {
+            policies: kinds.clone(),
+            factors: vec![1.0],
+            sample_rate: rate,
+            decay: 1.0,
+            max_memory_bytes: u64::MAX,
+            ..MrcConfig::new(size, mode == Mode::Bytes)
+        });
+        for request in trace {
+            sims.add_requests(1);
+            sims.record(
+                mix64(request.key),
+                (mode == Mode::Bytes).then_some(u64::from(request.size)),
+            );
+        }
+        for (kind, _) in &kinds {
+            let Some(sampled) = sims.at_current_capacity(*kind) else {
+                continue;
+            };
+            let Some(truth) = exact
+                .iter()
+                .find(|r| r.policy == kind.as_str() && r.capacity == size)
+            else {
+                continue;
+            };
+            let error = sampled - truth.miss_ratio;
+            errors.push((kind.as_str().to_owned(), error.abs()));
+            writeln!(
+                out,
+                "{:<10} {:>10} {:>8.4} {:>10.4} {:>10.4} {:>+9.4}",
+                kind.as_str(),
+                human_capacity(size, mode),
+                sims.rate(),
+                truth.miss_ratio,
+                sampled,
+                error
+            )?;
+        }
+    }
+    for (kind, _) in &kinds {
+        let mine: Vec<f64> = errors
+            .iter()
+            .filter(|(p, _)| p == kind.as_str())
+            .map(|e| e.1)
+            .collect();
+        if !mine.is_empty() {
+            writeln!(
+                out,
+                "{:<10} mean absolute error {:.4}",
+                kind.as_str(),
+                mine.iter().sum::<f64>() / mine.len() as f64
+            )?;
+        }
     }
     Ok(())
 }

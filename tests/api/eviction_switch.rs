@@ -138,3 +138,82 @@ async fn switching_policies_under_load_fails_no_request_and_keeps_entries() {
         assert_eq!(r.status(), StatusCode::OK, "warm{i} lost in the switches");
     }
 }
+
+#[tokio::test]
+async fn warm_keys_never_miss_through_repeated_switches_under_load() {
+    let app = Arc::new(spawn_app().await);
+    app.create_cache("warm", json!({"eviction": "lru", "max_entries": 20000}))
+        .await;
+    const WARM: u64 = 2000;
+    for i in 0..WARM {
+        let r = app
+            .client
+            .put(app.entry("warm", &format!("w{i}")))
+            .body("warm")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let misses = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let hits = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for r in 0..4u64 {
+        let (app, stop, misses, failures, hits) = (
+            app.clone(),
+            stop.clone(),
+            misses.clone(),
+            failures.clone(),
+            hits.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut i = r * 500;
+            // Bounded: at most 5000 reads per reader.
+            for _ in 0..5000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match app.get("warm", &format!("w{}", i % WARM)).await.status() {
+                    StatusCode::OK => hits.fetch_add(1, Ordering::Relaxed),
+                    StatusCode::NOT_FOUND => misses.fetch_add(1, Ordering::Relaxed),
+                    _ => failures.fetch_add(1, Ordering::Relaxed),
+                };
+                i += 7;
+            }
+        }));
+    }
+    for round in 0..2 {
+        for policy in ["sieve", "s3fifo", "arc", "w-tinylfu", "lru"] {
+            let r = app
+                .put_json(
+                    "/admin/v1/caches/warm",
+                    json!({"eviction": policy, "max_entries": 20000}),
+                )
+                .await;
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "round {round}: switch to {policy}"
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.await.unwrap();
+    }
+    assert_eq!(
+        misses.load(Ordering::Relaxed),
+        0,
+        "warm keys missed during switches"
+    );
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during switches"
+    );
+    assert!(hits.load(Ordering::Relaxed) > 0);
+    let stats = app.get_json("/v1/caches/warm/stats").await;
+    assert_eq!(stats["entries"], WARM, "{stats}");
+}

@@ -21,6 +21,7 @@ mod keys;
 mod matrix;
 mod metric_labels;
 mod monitoring;
+mod mrc;
 mod process;
 mod protected;
 mod rate_limits;

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strata_domain::{Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider};
+use strata_domain::{
+    AnalyzerProvider, Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider,
+};
 
 use crate::registry::CacheRegistry;
 
@@ -22,6 +24,9 @@ pub struct Dependencies {
     pub events: Arc<dyn EventPublisher>,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// Opens each cache's miss-ratio-curve analyzer; `None` analyses
+    /// nothing (no curves, no `eviction = "auto"` switching).
+    pub analyzers: Option<Arc<dyn AnalyzerProvider>>,
 }
 
 /// State shared by every handler.
@@ -31,6 +36,8 @@ pub(crate) struct Context {
     pub(crate) provider: Arc<dyn StoreProvider>,
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
+    pub(crate) tuners: crate::tuners::Tuners,
     versions: AtomicU64,
 }
 
@@ -45,6 +52,8 @@ impl Context {
             provider: deps.provider,
             events: deps.events,
             clock: deps.clock,
+            analyzers: deps.analyzers,
+            tuners: Default::default(),
             versions: AtomicU64::new(seed),
         }
     }

@@ -21,6 +21,7 @@ mod single_flight;
 pub mod tasks;
 #[cfg(test)]
 mod test_support;
+mod tuners;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use build_cache::{BuildCacheDependencies, BuildCacheService};

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use strata_domain::{CacheConfiguration, CacheName, CacheStore, Principal, Role};
+use strata_domain::{CacheConfiguration, CacheName, CacheStore, MrcAnalyzer, Principal, Role};
 
 /// Request counters of one cache, kept by the application so they are the
 /// same whatever the backend. They survive reconfiguration.
@@ -65,6 +65,7 @@ pub struct LiveCache {
     config: CacheConfiguration,
     store: Arc<dyn CacheStore>,
     counters: Arc<CacheCounters>,
+    analyzer: Option<Arc<dyn MrcAnalyzer>>,
 }
 
 impl LiveCache {
@@ -77,7 +78,19 @@ impl LiveCache {
             config,
             store,
             counters,
+            analyzer: None,
         }
+    }
+
+    /// The same cache, analysed by `analyzer`.
+    pub(crate) fn analyzed(mut self, analyzer: Option<Arc<dyn MrcAnalyzer>>) -> Self {
+        self.analyzer = analyzer;
+        self
+    }
+
+    /// The cache's miss-ratio-curve analyzer, if it is analysed.
+    pub fn analyzer(&self) -> Option<&Arc<dyn MrcAnalyzer>> {
+        self.analyzer.as_ref()
     }
 
     /// The cache's configuration.

@@ -10,11 +10,13 @@ use strata_domain::{
 
 use crate::cache_aside::{self, Flights, GetWithError};
 use crate::commands::{
-    configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries, put_entries,
-    put_entry,
+    auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries,
+    put_entries, put_entry,
 };
 use crate::context::{Context, Dependencies};
-use crate::queries::{get_cache_stats, get_configuration, get_entries, get_entry, list_caches};
+use crate::queries::{
+    get_cache_stats, get_configuration, get_entries, get_entry, get_miss_ratio_curves, list_caches,
+};
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
 /// The facade over every command and query. Cheap to clone.
@@ -49,11 +51,15 @@ impl CacheService {
                     source,
                 }
             })?;
-            self.ctx.registry.replace(LiveCache::new(
-                config,
-                store,
-                Arc::new(CacheCounters::default()),
-            ));
+            let analyzer = self
+                .ctx
+                .analyzers
+                .as_ref()
+                .and_then(|provider| provider.open(&config));
+            self.ctx.registry.replace(
+                LiveCache::new(config, store, Arc::new(CacheCounters::default()))
+                    .analyzed(analyzer),
+            );
         }
         Ok(())
     }
@@ -127,6 +133,18 @@ impl CacheService {
         cmd: configure_cache::ConfigureCache,
     ) -> Result<configure_cache::ConfigureCacheOutput, configure_cache::ConfigureCacheError> {
         configure_cache::handle(&self.ctx, cmd).await
+    }
+
+    /// One evaluation of every `eviction = "auto"` cache; see
+    /// [`auto_tune`]. Returns the switches made (each audited in `audit`
+    /// when given). The composition root calls it every
+    /// `[analysis] auto_interval_ms`.
+    pub async fn auto_tune(
+        &self,
+        settings: strata_domain::AutoTuneSettings,
+        audit: Option<&dyn strata_domain::AuditLog>,
+    ) -> Vec<auto_tune::AutoTuneSwitch> {
+        auto_tune::handle(&self.ctx, settings, audit).await
     }
 
     /// See [`delete_cache`].
@@ -215,6 +233,44 @@ impl CacheService {
         query: get_cache_stats::GetCacheStats,
     ) -> Result<get_cache_stats::CacheStats, get_cache_stats::GetCacheStatsError> {
         get_cache_stats::handle(&self.ctx, query).await
+    }
+
+    /// See [`get_miss_ratio_curves`].
+    ///
+    /// # Errors
+    /// [`get_miss_ratio_curves::GetMissRatioCurvesError`].
+    pub fn miss_ratio_curves(
+        &self,
+        query: get_miss_ratio_curves::GetMissRatioCurves,
+    ) -> Result<
+        get_miss_ratio_curves::MissRatioReport,
+        get_miss_ratio_curves::GetMissRatioCurvesError,
+    > {
+        get_miss_ratio_curves::handle(&self.ctx, query)
+    }
+
+    /// The best policy and capacity changes for a cache, from its curves
+    /// (see [`get_miss_ratio_curves`]).
+    ///
+    /// # Errors
+    /// [`get_miss_ratio_curves::GetMissRatioCurvesError`].
+    pub fn recommendation(
+        &self,
+        query: get_miss_ratio_curves::GetRecommendation,
+    ) -> Result<
+        (
+            get_miss_ratio_curves::MissRatioReport,
+            strata_domain::Recommendation,
+        ),
+        get_miss_ratio_curves::GetMissRatioCurvesError,
+    > {
+        get_miss_ratio_curves::handle_recommendation(&self.ctx, query)
+    }
+
+    /// Every analysed cache's curves, by name (no grant check: for the
+    /// metrics exporter, which checks its own role).
+    pub fn all_miss_ratio_curves(&self) -> Vec<(CacheName, strata_domain::MissRatioCurves)> {
+        get_miss_ratio_curves::all(&self.ctx)
     }
 
     /// See [`list_caches`].

@@ -157,6 +157,7 @@ pub(crate) async fn service_with_provider(
         provider: provider.clone(),
         events: events.clone(),
         clock: Arc::new(clock),
+        analyzers: None,
     });
     service.bootstrap().await.unwrap();
     (service, events, provider)

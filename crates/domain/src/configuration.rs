@@ -71,16 +71,22 @@ pub enum EvictionPolicyKind {
     S3Fifo,
     /// `arc`: Adaptive Replacement Cache (Megiddo and Modha, FAST'03).
     Arc,
-    /// `w-tinylfu`: Window TinyLFU (Einziger et al., 2017) with a fixed 1%
-    /// window; hill climbing is off in caches (`WTinyLfuConfig` can turn it on).
+    /// `w-tinylfu`: Window TinyLFU (Einziger et al., 2017) whose window
+    /// starts at 1% and is resized by Caffeine's hill climber (Einziger et
+    /// al., Middleware'18).
     WTinyLfu,
     /// `ttl-first`: evict the entry closest to expiry first (Redis `volatile-ttl`).
     TtlFirst,
+    /// `auto`: start on the default policy and switch, at run time, to the
+    /// policy the cache's live miss-ratio curves favour (see
+    /// [`AutoTuner`](crate::AutoTuner)); the policy in force is
+    /// [`CacheConfiguration::active_eviction`].
+    Auto,
 }
 
 impl EvictionPolicyKind {
     /// Every policy, in documentation order.
-    pub const ALL: [EvictionPolicyKind; 10] = [
+    pub const ALL: [EvictionPolicyKind; 11] = [
         Self::TinyLfu,
         Self::Lru,
         Self::Fifo,
@@ -91,6 +97,7 @@ impl EvictionPolicyKind {
         Self::Arc,
         Self::WTinyLfu,
         Self::TtlFirst,
+        Self::Auto,
     ];
 
     /// Parses a configuration name such as `"lru"` (case-insensitive).
@@ -123,6 +130,7 @@ impl EvictionPolicyKind {
             Self::Arc => "arc",
             Self::WTinyLfu => "w-tinylfu",
             Self::TtlFirst => "ttl-first",
+            Self::Auto => "auto",
         }
     }
 }
@@ -200,6 +208,7 @@ pub struct CacheConfiguration {
     name: CacheName,
     tiers: Vec<TierName>,
     eviction: EvictionPolicyKind,
+    auto_active: EvictionPolicyKind,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
@@ -227,6 +236,7 @@ impl CacheConfiguration {
             name,
             tiers: vec![TierName::memory()],
             eviction: EvictionPolicyKind::default(),
+            auto_active: EvictionPolicyKind::default(),
             max_entries: None,
             max_bytes: None,
             default_ttl: None,
@@ -243,6 +253,7 @@ impl CacheConfiguration {
             name: self.name.clone(),
             tiers: self.tiers.clone(),
             eviction: self.eviction,
+            auto_active: self.auto_active,
             max_entries: self.max_entries,
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,
@@ -261,9 +272,18 @@ impl CacheConfiguration {
     pub fn tiers(&self) -> &[TierName] {
         &self.tiers
     }
-    /// Eviction policy of the memory tier.
+    /// Eviction policy of the memory tier, as configured (`Auto` included).
     pub fn eviction(&self) -> EvictionPolicyKind {
         self.eviction
+    }
+    /// The policy the memory tier runs: [`Self::eviction`], or under
+    /// `auto` the policy the tuner chose (the default policy at first).
+    pub fn active_eviction(&self) -> EvictionPolicyKind {
+        if self.eviction == EvictionPolicyKind::Auto {
+            self.auto_active
+        } else {
+            self.eviction
+        }
     }
     /// Capacity in entries, if bounded by count.
     pub fn max_entries(&self) -> Option<u64> {
@@ -309,6 +329,7 @@ pub struct CacheConfigurationBuilder {
     name: CacheName,
     tiers: Vec<TierName>,
     eviction: EvictionPolicyKind,
+    auto_active: EvictionPolicyKind,
     max_entries: Option<u64>,
     max_bytes: Option<u64>,
     default_ttl: Option<Ttl>,
@@ -327,6 +348,12 @@ impl CacheConfigurationBuilder {
     /// Eviction policy of the memory tier.
     pub fn eviction(mut self, eviction: EvictionPolicyKind) -> Self {
         self.eviction = eviction;
+        self
+    }
+    /// Under `eviction = auto`, the policy in force (ignored otherwise).
+    /// Only `tinylfu`, `ttl-first` and `auto` itself are refused by `build`.
+    pub fn active_eviction(mut self, policy: EvictionPolicyKind) -> Self {
+        self.auto_active = policy;
         self
     }
     /// Capacity in entries.
@@ -436,6 +463,15 @@ impl CacheConfigurationBuilder {
                 ),
             ));
         }
+        if matches!(
+            self.auto_active,
+            EvictionPolicyKind::Auto | EvictionPolicyKind::TinyLfu | EvictionPolicyKind::TtlFirst
+        ) {
+            return Err(InvalidConfiguration::new(
+                "eviction",
+                format!("auto cannot run {:?}", self.auto_active.as_str()),
+            ));
+        }
         let max_entries = match (self.max_entries, self.max_bytes) {
             (None, None) => Some(DEFAULT_MAX_ENTRIES),
             (entries, _) => entries,
@@ -444,6 +480,7 @@ impl CacheConfigurationBuilder {
             name: self.name,
             tiers: self.tiers,
             eviction: self.eviction,
+            auto_active: self.auto_active,
             max_entries,
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,

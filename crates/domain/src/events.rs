@@ -1,4 +1,30 @@
-use crate::{CacheConfiguration, CacheKey, CacheName, KeyPattern, Principal, Tag, Timestamp};
+use crate::{
+    CacheConfiguration, CacheKey, CacheName, EvictionPolicyKind, KeyPattern, Principal, Tag,
+    Timestamp,
+};
+
+/// Why a configuration changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChangeCause {
+    /// An administrator asked (the admin API or the configuration file).
+    Admin,
+    /// `eviction = "auto"` switched policies, on these estimated miss
+    /// ratios at the current capacity.
+    AutoTune {
+        /// Every candidate's estimate.
+        estimates: Vec<(EvictionPolicyKind, f64)>,
+    },
+}
+
+impl ChangeCause {
+    /// `admin` or `auto_tune`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::AutoTune { .. } => "auto_tune",
+        }
+    }
+}
 
 /// Why an entry left a cache without being removed by a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -103,6 +129,8 @@ pub enum DomainEvent {
         before: Option<Box<CacheConfiguration>>,
         /// The configuration after; `None` when the cache was deleted.
         after: Option<Box<CacheConfiguration>>,
+        /// Why.
+        cause: ChangeCause,
         /// Who asked.
         principal: Principal,
         /// When.

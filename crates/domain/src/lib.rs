@@ -5,7 +5,7 @@
 //! [`CacheConfiguration`] aggregate, the domain events and the ports the
 //! outer layers implement ([`CacheStore`], [`StoreProvider`],
 //! [`ConfigurationRepository`], [`EventPublisher`], [`Clock`],
-//! [`Authenticator`], [`AuditLog`]) and who acts ([`Principal`], its [`Grant`]s and
+//! [`Authenticator`], [`AuditLog`], [`MrcAnalyzer`]) and who acts ([`Principal`], its [`Grant`]s and
 //! [`Role`]s).
 //!
 //! It must not know: an async runtime, a serialization format, HTTP, a
@@ -19,6 +19,7 @@ mod credential;
 mod entry;
 mod events;
 mod key;
+mod mrc;
 mod name;
 mod pattern;
 mod ports;
@@ -47,8 +48,14 @@ pub use configuration::{
 };
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
-pub use events::{DomainEvent, EvictionCause, InvalidationSelector};
+pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
+pub use mrc::{
+    AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
+    CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
+    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, MissRatioCurve,
+    MissRatioCurves, MrcAnalyzer, Recommendation, recommend,
+};
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{

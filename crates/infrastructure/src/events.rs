@@ -18,6 +18,7 @@ impl EventPublisher for TracingEventPublisher {
                 cache,
                 before,
                 after,
+                cause,
                 principal,
                 at,
             } => {
@@ -33,6 +34,11 @@ impl EventPublisher for TracingEventPublisher {
                     cache = %cache,
                     principal = %principal,
                     at_ms = at.as_millis(),
+                    cause = cause.as_str(),
+                    estimates = ?match cause {
+                        strata_domain::ChangeCause::AutoTune { estimates } => estimates.as_slice(),
+                        strata_domain::ChangeCause::Admin => &[],
+                    },
                     before = ?before,
                     after = ?after,
                     "admin action"

@@ -5,6 +5,9 @@
 //! The crate is laid out in wings, each a folder whose `mod.rs` says what
 //! it owns and what it must not know:
 //!
+//! - `analysis/`: [`ShardsAnalyzer`], live miss-ratio curves per cache
+//!   (SHARDS sampling into a bounded queue, miniature simulations of
+//!   [`eviction::mrc`] on a worker thread) and its provider.
 //! - `audit.rs`: [`JsonLinesAuditLog`], the audit trail as a JSON Lines
 //!   file rotated by size.
 //! - `memory/`: in-process stores, the L1 tier: [`PolicyStore`] (sharded,
@@ -38,6 +41,7 @@
 //! type crosses a port. The crate must not know HTTP or any wire protocol
 //! of the service itself (that is `strata-presentation`).
 
+mod analysis;
 mod audit;
 mod auth;
 mod backends;
@@ -54,6 +58,9 @@ pub mod tasks;
 mod tiering;
 mod wire;
 
+pub use analysis::{
+    AnalyzerSettings, DEFAULT_QUEUE_SAMPLES, ShardsAnalyzer, ShardsAnalyzerProvider,
+};
 pub use audit::{DEFAULT_AUDIT_MAX_BYTES, JsonLinesAuditLog};
 pub use auth::{
     ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest,

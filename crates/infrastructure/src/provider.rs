@@ -343,7 +343,7 @@ impl StrataStoreProvider {
         &self,
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
-        match config.eviction() {
+        match config.active_eviction() {
             EvictionPolicyKind::TinyLfu => {
                 if config.max_entries().is_some() && config.max_bytes().is_some() {
                     return Err(ProvisionError::Unsupported(

@@ -67,6 +67,13 @@ pub struct CacheStatsResponse {
     /// Stacked caches: one item per tier, L1 first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<TierStatsResponse>,
+    /// The eviction policy the memory tier runs (under `eviction = "auto"`,
+    /// the one chosen from the miss-ratio curves).
+    pub active_policy: String,
+    /// Estimated memory of the miss-ratio analysis, in bytes; absent when
+    /// the cache is not analysed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis_memory_bytes: Option<u64>,
 }
 
 /// One tier of a stacked cache in its stats.
@@ -142,6 +149,8 @@ pub(crate) async fn stats(
         },
         entries: s.store.entries,
         bytes: s.store.bytes,
+        active_policy: s.active_policy.as_str().to_owned(),
+        analysis_memory_bytes: s.analysis_memory_bytes,
         tiers: s
             .tiers
             .into_iter()

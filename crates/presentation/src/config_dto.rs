@@ -19,7 +19,8 @@ pub struct CacheConfigurationDto {
     pub tiers: Option<Vec<String>>,
     /// Eviction policy of the memory tier: `sieve` (default), `tinylfu`
     /// (moka), `lru`, `fifo`, `lfu`, `clock`, `s3fifo`, `arc`, `w-tinylfu`,
-    /// `ttl-first`.
+    /// `ttl-first`, or `auto` (switch to the policy the live miss-ratio
+    /// curves favour; docs/eviction.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::schemas::eviction_policy)]
     pub eviction: Option<String>,

@@ -543,6 +543,25 @@ impl From<ListCachesError> for ApiError {
     }
 }
 
+impl From<strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError>
+    for ApiError
+{
+    fn from(
+        e: strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError,
+    ) -> Self {
+        use strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError as E;
+        match e {
+            E::Access(a) => a.into(),
+            E::NotAnalyzed(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_operation",
+                "Operation not supported by the backend",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
 impl From<GetConfigurationError> for ApiError {
     fn from(e: GetConfigurationError) -> Self {
         match e {

@@ -31,6 +31,7 @@ pub mod headers;
 pub mod invalidations;
 pub mod metrics;
 pub mod monitoring;
+pub mod mrc;
 pub mod openapi;
 mod params;
 pub mod protected;
@@ -109,6 +110,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/caches/{cache}/stats")
             .route(web::get().to(caches::stats))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/v1/caches/{cache}/mrc")
+            .route(web::get().to(mrc::curves))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/admin/v1/caches/{cache}/recommendation")
+            .route(web::get().to(mrc::recommendation))
             .default_service(method_not_allowed("GET")),
     )
     .service(

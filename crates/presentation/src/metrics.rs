@@ -21,6 +21,13 @@
 //! - `strata_cache_tier_hits_total{cache,tier}`,
 //!   `strata_cache_tier_misses_total{cache,tier}`: counters per tier of a
 //!   stacked cache; `strata_cache_tier_entries{cache,tier}`: gauge.
+//! - `strata_cache_mrc_miss_ratio{cache,policy,capacity_factor}`: gauge,
+//!   the estimated miss ratio of each analysed cache under each candidate
+//!   policy (8 values) at each capacity factor (`0.25`, `0.5`, `1`, `2`,
+//!   `4`); `strata_cache_mrc_sampling_rate{cache}`,
+//!   `strata_cache_mrc_memory_bytes{cache}`: gauges;
+//!   `strata_cache_mrc_sampled_total{cache}`,
+//!   `strata_cache_mrc_dropped_total{cache}`: counters.
 //! - `strata_backend_circuit_state{backend,kind}`: gauge, 0 closed,
 //!   1 half-open, 2 open.
 //! - `strata_backend_failures_total{backend}`,
@@ -188,6 +195,23 @@ pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::t
     latency_histogram(route, method, status).record(elapsed.as_secs_f64());
 }
 
+/// The `capacity_factor` label of a point: one of
+/// [`CAPACITY_FACTORS`](strata_domain::CAPACITY_FACTORS), so the label has
+/// five values.
+fn capacity_factor_label(factor: f64) -> &'static str {
+    match strata_domain::CAPACITY_FACTORS
+        .iter()
+        .position(|&f| f == factor)
+    {
+        Some(0) => "0.25",
+        Some(1) => "0.5",
+        Some(2) => "1",
+        Some(3) => "2",
+        Some(4) => "4",
+        _ => "other",
+    }
+}
+
 /// Refreshes the per-cache read counters, gauges and eviction counters from
 /// the service, then renders the text exposition format.
 pub async fn render(service: &CacheService) -> String {
@@ -225,6 +249,31 @@ pub async fn render(service: &CacheService) -> String {
                 tracing::warn!(cache = %name, error = %e, "could not read cache stats for /metrics")
             }
         }
+    }
+    for (name, curves) in service.all_miss_ratio_curves() {
+        let name = name.as_str().to_owned();
+        for curve in &curves.curves {
+            for point in &curve.points {
+                let Some(miss_ratio) = point.miss_ratio else {
+                    continue;
+                };
+                metrics::gauge!(
+                    "strata_cache_mrc_miss_ratio",
+                    "cache" => name.clone(),
+                    "policy" => curve.policy.as_str(),
+                    "capacity_factor" => capacity_factor_label(point.capacity_factor)
+                )
+                .set(miss_ratio);
+            }
+        }
+        metrics::gauge!("strata_cache_mrc_sampling_rate", "cache" => name.clone())
+            .set(curves.sampling_rate);
+        metrics::gauge!("strata_cache_mrc_memory_bytes", "cache" => name.clone())
+            .set(curves.memory_bytes as f64);
+        metrics::counter!("strata_cache_mrc_sampled_total", "cache" => name.clone())
+            .absolute(curves.sampled_requests);
+        metrics::counter!("strata_cache_mrc_dropped_total", "cache" => name)
+            .absolute(curves.dropped_samples);
     }
     for backend in service.backends() {
         metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind)

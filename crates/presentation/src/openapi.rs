@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
 use crate::schemas::{cache_name_schema, key_schema};
 use crate::{
     admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
-    invalidations, monitoring,
+    invalidations, monitoring, mrc,
 };
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
@@ -48,6 +48,8 @@ use crate::{
         invalidations::invalidate,
         caches::list,
         caches::stats,
+        mrc::curves,
+        mrc::recommendation,
         admin::configure,
         admin::read,
         admin::delete,
@@ -80,6 +82,11 @@ use crate::{
         caches::CacheListItem,
         caches::CacheStatsResponse,
         caches::Evictions,
+        mrc::MrcResponse,
+        mrc::CurveDto,
+        mrc::CurvePointDto,
+        mrc::RecommendationResponse,
+        mrc::CapacityChangeDto,
         admin::ConfigureResponse,
         audit::AuditRecordDto,
         audit::AuditResponse,

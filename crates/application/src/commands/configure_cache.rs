@@ -5,15 +5,20 @@
 //! served; then the live entries of an in-process store are copied over,
 //! oldest first, each only if the new store does not hold the key yet (a
 //! write that reached the new store wins) and only if the old store still
-//! holds it (a delete during the copy is not undone). Reads of a key not yet
-//! copied miss during that window; no request fails.
+//! holds it (a delete during the copy is not undone). The entries are
+//! moved: until the move completes the cache serves from a
+//! `MigratingStore`, whose reads that miss the new store fall back to the
+//! old one and move the entry on the spot, so a switch (an admin's or
+//! `eviction = "auto"`'s) loses no hits and fails no request.
 
 use std::sync::Arc;
 
 use strata_domain::{
-    CacheConfiguration, DomainEvent, Principal, ProvisionError, RepositoryError, Role, StoreError,
+    CacheConfiguration, ChangeCause, DomainEvent, EvictionPolicyKind, Principal, ProvisionError,
+    RepositoryError, Role, StoreError,
 };
 
+use crate::commands::migrating_store::MigratingStore;
 use crate::context::Context;
 use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
 
@@ -51,17 +56,40 @@ pub enum ConfigureCacheError {
 
 fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
     a.tiers() != b.tiers()
-        || a.eviction() != b.eviction()
+        || a.active_eviction() != b.active_eviction()
         || a.max_entries() != b.max_entries()
         || a.max_bytes() != b.max_bytes()
 }
 
 pub(crate) async fn handle(
     ctx: &Context,
-    cmd: ConfigureCache,
+    mut cmd: ConfigureCache,
 ) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
     let name = cmd.config.name().clone();
     check_role(&cmd.principal, Role::Admin, &name)?;
+    // An admin change of an `auto` cache keeps the policy the tuner chose.
+    if let Some(prev) = ctx.registry.get(&name)
+        && prev.config().eviction() == EvictionPolicyKind::Auto
+        && cmd.config.eviction() == EvictionPolicyKind::Auto
+        && let Ok(kept) = cmd
+            .config
+            .to_builder()
+            .active_eviction(prev.config().active_eviction())
+            .build()
+    {
+        cmd.config = kept;
+    }
+    apply(ctx, cmd, ChangeCause::Admin).await
+}
+
+/// Applies a configuration whose grant was checked (or that the service
+/// itself decided, as `auto` does), through the one run-time switch.
+pub(crate) async fn apply(
+    ctx: &Context,
+    cmd: ConfigureCache,
+    cause: ChangeCause,
+) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
+    let name = cmd.config.name().clone();
     let previous = ctx.registry.get(&name);
     if let Some(prev) = &previous
         && prev.config() == &cmd.config
@@ -85,14 +113,41 @@ pub(crate) async fn handle(
         ),
     };
     ctx.repository.save(cmd.config.clone()).await?;
-    ctx.registry
-        .replace(LiveCache::new(cmd.config.clone(), store.clone(), counters));
+    let analyzer = analyzer_for(ctx, previous.as_deref(), &cmd.config);
+    let old = previous
+        .as_ref()
+        .filter(|prev| !Arc::ptr_eq(prev.store(), &store))
+        .map(|prev| prev.store().clone());
+    let migrating = old.as_ref().filter(|old| {
+        let caps = old.capabilities();
+        !caps.shared && caps.export
+    });
+    let serving: Arc<dyn strata_domain::CacheStore> = match migrating {
+        Some(old) => Arc::new(MigratingStore {
+            new: store.clone(),
+            old: old.clone(),
+        }),
+        None => store.clone(),
+    };
+    ctx.registry.replace(
+        LiveCache::new(cmd.config.clone(), serving.clone(), counters.clone())
+            .analyzed(analyzer.clone()),
+    );
 
     let mut migrated = 0;
-    if let Some(prev) = &previous
-        && !Arc::ptr_eq(prev.store(), &store)
+    if let Some(old) = &old {
+        migrated = migrate(old.as_ref(), store.as_ref()).await;
+    }
+    if migrating.is_some()
+        && ctx
+            .registry
+            .get(&name)
+            .is_some_and(|live| Arc::ptr_eq(live.store(), &serving))
     {
-        migrated = migrate(prev.store().as_ref(), store.as_ref()).await;
+        // Every entry is across: serve from the new store alone.
+        ctx.registry.replace(
+            LiveCache::new(cmd.config.clone(), store.clone(), counters).analyzed(analyzer),
+        );
     }
     let created = previous.is_none();
     tracing::info!(cache = %name, created, migrated, "cache configured");
@@ -100,10 +155,35 @@ pub(crate) async fn handle(
         cache: name,
         before: previous.map(|p| Box::new(p.config().clone())),
         after: Some(Box::new(cmd.config)),
+        cause,
         principal: cmd.principal,
         at: ctx.clock.now(),
     });
     Ok(ConfigureCacheOutput { created, migrated })
+}
+
+/// The analyzer of the reconfigured cache: the previous one when it
+/// simulates the same capacity in the same unit (a policy switch keeps the
+/// curves), else a new one.
+fn analyzer_for(
+    ctx: &Context,
+    previous: Option<&LiveCache>,
+    config: &CacheConfiguration,
+) -> Option<Arc<dyn strata_domain::MrcAnalyzer>> {
+    let provider = ctx.analyzers.as_ref()?;
+    let shape = match (config.max_bytes(), config.max_entries()) {
+        (Some(bytes), _) => (bytes, true),
+        (None, Some(entries)) => (entries, false),
+        (None, None) => return None,
+    };
+    if let Some(prev) = previous
+        && prev.config().tiers() == config.tiers()
+        && let Some(analyzer) = prev.analyzer()
+        && analyzer.shape() == shape
+    {
+        return Some(analyzer.clone());
+    }
+    provider.open(config)
 }
 
 /// Copies live entries from an in-process `old` store into `new`. Shared
@@ -126,7 +206,10 @@ async fn migrate(old: &dyn strata_domain::CacheStore, new: &dyn strata_domain::C
     for (key, entry) in entries {
         let copy = async {
             if new.get(&key).await?.is_none() && old.get(&key).await?.is_some() {
-                new.insert(key, entry).await?;
+                new.insert(key.clone(), entry).await?;
+                // Moved: a later write to the new store must not find an
+                // old copy to fall back to.
+                old.remove(&key).await?;
                 return Ok::<_, StoreError>(1);
             }
             Ok(0)
@@ -155,6 +238,11 @@ mod tests {
         // "b" was deleted from the old store during the copy: not resurrected.
         old.expect_get()
             .returning(|k| Ok((k.as_str() == "a").then(|| entry(b"1"))));
+        // "a" is moved, not copied.
+        old.expect_remove()
+            .withf(|k| k.as_str() == "a")
+            .times(1)
+            .returning(|_| Ok(true));
         let mut new = MockStore::new();
         new.expect_get().returning(|_| Ok(None));
         new.expect_insert()

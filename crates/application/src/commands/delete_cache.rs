@@ -38,6 +38,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), Delete
         cache: cmd.cache,
         before: Some(Box::new(cache.config().clone())),
         after: None,
+        cause: strata_domain::ChangeCause::Admin,
         principal: cmd.principal,
         at: ctx.clock.now(),
     });

@@ -1,10 +1,12 @@
 //! Commands: operations that change state. One module per command, each
 //! with its input, output, error and handler.
 
+pub mod auto_tune;
 pub mod configure_cache;
 pub mod delete_cache;
 pub mod delete_entry;
 pub mod flush_cache;
 pub mod invalidate_entries;
+mod migrating_store;
 pub mod put_entries;
 pub mod put_entry;

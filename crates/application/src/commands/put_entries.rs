@@ -53,6 +53,11 @@ pub(crate) async fn handle(
         batch.push((item.key, entry));
     }
     let events: Vec<_> = batch.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
+    if let Some(analyzer) = cache.analyzer() {
+        for (key, entry) in &batch {
+            analyzer.record_write(key, entry.weight(key.as_str().len()));
+        }
+    }
     let outcomes = cache.store().insert_many(batch).await?;
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache

@@ -118,6 +118,9 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let entry = build_entry(ctx, cache.config(), cmd.value, cmd.ttl, cmd.tags)?;
+    if let Some(analyzer) = cache.analyzer() {
+        analyzer.record_write(&cmd.key, entry.weight(cmd.key.as_str().len()));
+    }
     let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
     cache.counters().inserted(outcome == InsertOutcome::Created);
     ctx.events.publish(written_event(

@@ -31,6 +31,12 @@ pub struct CacheStats {
     /// Per-tier hits, misses and store counters, L1 first; empty for a
     /// single-tier cache.
     pub tiers: Vec<TierStats>,
+    /// The eviction policy the memory tier runs (under `auto`, the one
+    /// the tuner chose).
+    pub active_policy: strata_domain::EvictionPolicyKind,
+    /// Estimated memory of the cache's miss-ratio analysis, in bytes;
+    /// `None` when it is not analysed.
+    pub analysis_memory_bytes: Option<u64>,
 }
 
 /// Why stats could not be read.
@@ -78,5 +84,7 @@ pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
         },
         store,
         tiers,
+        active_policy: cache.config().active_eviction(),
+        analysis_memory_bytes: cache.analyzer().map(|a| a.curves().memory_bytes),
     })
 }

@@ -53,6 +53,11 @@ pub(crate) async fn handle(
         )
         .into());
     }
+    if let Some(analyzer) = cache.analyzer() {
+        for (key, entry) in query.keys.iter().zip(&found) {
+            analyzer.record(key, entry.as_ref().map(|e| e.weight(key.as_str().len())));
+        }
+    }
     let hits = found.iter().filter(|e| e.is_some()).count() as u64;
     cache.counters().hit(hits);
     cache.counters().miss(found.len() as u64 - hits);

@@ -36,6 +36,12 @@ pub(crate) async fn handle(
         .registry
         .authorize(&query.cache, &query.principal, Role::Reader)?;
     let entry = cache.store().lookup(&query.key).await?;
+    if let Some(analyzer) = cache.analyzer() {
+        let weight = entry
+            .as_ref()
+            .map(|found| found.entry.weight(query.key.as_str().len()));
+        analyzer.record(&query.key, weight);
+    }
     if entry.is_some() {
         cache.counters().hit(1);
     } else {

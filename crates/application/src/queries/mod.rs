@@ -5,4 +5,5 @@ pub mod get_cache_stats;
 pub mod get_configuration;
 pub mod get_entries;
 pub mod get_entry;
+pub mod get_miss_ratio_curves;
 pub mod list_caches;

@@ -35,16 +35,19 @@ use std::fmt;
 use std::hash::Hash;
 
 pub mod arc;
+pub mod auto;
 pub mod clock;
 pub mod fifo;
 mod keyed;
 pub mod lfu;
 mod list;
 pub mod lru;
+pub mod mrc;
 pub mod s3fifo;
 pub mod sieve;
 pub mod simulator;
 mod sketch;
+pub mod synthetic;
 pub mod ttl_first;
 pub mod wtinylfu;
 
@@ -336,7 +339,7 @@ impl TryFrom<strata_domain::EvictionPolicyKind> for PolicyConfig {
     fn try_from(policy: strata_domain::EvictionPolicyKind) -> Result<Self, Self::Error> {
         use strata_domain::EvictionPolicyKind as Configured;
         Ok(match policy {
-            Configured::TinyLfu => return Err(NotInProcess(policy)),
+            Configured::TinyLfu | Configured::Auto => return Err(NotInProcess(policy)),
             Configured::Lru => LruConfig.into(),
             Configured::Fifo => FifoConfig.into(),
             Configured::Lfu => LfuConfig.into(),
@@ -480,7 +483,11 @@ mod tests {
     fn every_configured_policy_but_moka_converts_as_its_name_parses() {
         for configured in strata_domain::EvictionPolicyKind::ALL {
             let converted = PolicyConfig::try_from(configured);
-            if configured == strata_domain::EvictionPolicyKind::TinyLfu {
+            if matches!(
+                configured,
+                strata_domain::EvictionPolicyKind::TinyLfu
+                    | strata_domain::EvictionPolicyKind::Auto
+            ) {
                 assert_eq!(converted, Err(NotInProcess(configured)));
             } else {
                 assert_eq!(

@@ -1,0 +1,14 @@
+//! [`Tuners`]: each `eviction = "auto"` cache's [`AutoTuner`] and the
+//! sample count it last evaluated, kept in the [`Context`](crate::context)
+//! below the `auto_tune` command that drives them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use strata_domain::{AutoTuner, CacheName};
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct Tuners {
+    pub(crate) by_cache: Mutex<HashMap<CacheName, (AutoTuner, u64)>>,
+}

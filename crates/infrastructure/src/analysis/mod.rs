@@ -1,0 +1,305 @@
+//! The analysis wing: live miss-ratio curves per cache.
+//!
+//! [`ShardsAnalyzer`] implements the domain's `MrcAnalyzer` port. On the
+//! request path it only hashes the key ([`spatial_hash`]); a sampled key
+//! goes into a bounded queue (a full queue drops it and counts the drop).
+//! One worker thread per analysed cache drains the queue into the cache's
+//! [`MiniatureSimulations`](crate::eviction::mrc::MiniatureSimulations) (the
+//! same policy code as the store and `strata simulate`) and publishes a
+//! snapshot of the curves after every batch. Dropping the analyzer closes
+//! the queue and ends the thread.
+//!
+//! [`ShardsAnalyzerProvider`] implements `AnalyzerProvider`: it analyses
+//! every bounded cache whose first tier is the memory tier.
+//!
+//! It must not know: HTTP, the registry or how estimates are used.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use strata_domain::{AnalyzerProvider, CacheConfiguration, CacheKey, MissRatioCurves, MrcAnalyzer};
+
+use crate::eviction::mrc::{
+    DEFAULT_DECAY, DEFAULT_EPOCH_SAMPLES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_SAMPLE_RATE,
+    MiniatureSimulations, MrcConfig, is_sampled, spatial_hash,
+};
+
+/// Default capacity of the sample queue, in samples.
+pub const DEFAULT_QUEUE_SAMPLES: usize = 16 * 1024;
+
+/// Settings of the analyzers ([`ShardsAnalyzerProvider`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalyzerSettings {
+    /// Starting (highest) sampling rate, in `(0, 1]`.
+    pub sample_rate: f64,
+    /// Memory bound per cache, in bytes.
+    pub max_memory_bytes: u64,
+    /// Bounded queue length, in samples.
+    pub queue_samples: usize,
+    /// Sampled requests per epoch.
+    pub epoch_samples: u64,
+    /// Decay of the counts per epoch, in `(0, 1]`.
+    pub decay: f64,
+}
+
+impl Default for AnalyzerSettings {
+    fn default() -> Self {
+        Self {
+            sample_rate: DEFAULT_SAMPLE_RATE,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            queue_samples: DEFAULT_QUEUE_SAMPLES,
+            epoch_samples: DEFAULT_EPOCH_SAMPLES,
+            decay: DEFAULT_DECAY,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    Read { hash: u64, weight: Option<u64> },
+    Write { hash: u64, weight: u64 },
+}
+
+/// Counters the hot path and the worker share.
+#[derive(Debug)]
+struct Shared {
+    /// SHARDS threshold `T`, lowered by the worker (fixed-size variant).
+    threshold: AtomicU64,
+    requests: AtomicU64,
+    dropped: AtomicU64,
+    snapshot: Mutex<MissRatioCurves>,
+}
+
+/// The live analyzer of one cache; see the module docs.
+pub struct ShardsAnalyzer {
+    shared: Arc<Shared>,
+    queue: SyncSender<Sample>,
+    shape: (u64, bool),
+}
+
+impl std::fmt::Debug for ShardsAnalyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardsAnalyzer")
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardsAnalyzer {
+    /// Starts the analyzer of a cache of `capacity` (entries, or bytes when
+    /// `byte_mode`), with its worker thread.
+    ///
+    /// # Errors
+    /// The OS error when the worker thread cannot be spawned.
+    pub fn start(
+        capacity: u64,
+        byte_mode: bool,
+        settings: &AnalyzerSettings,
+    ) -> std::io::Result<Self> {
+        let sims = MiniatureSimulations::new(MrcConfig {
+            sample_rate: settings.sample_rate,
+            max_memory_bytes: settings.max_memory_bytes,
+            epoch_samples: settings.epoch_samples,
+            decay: settings.decay,
+            ..MrcConfig::new(capacity, byte_mode)
+        });
+        let shared = Arc::new(Shared {
+            threshold: AtomicU64::new(sims.threshold()),
+            requests: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            snapshot: Mutex::new(sims.curves(0)),
+        });
+        let (queue, samples) = sync_channel(settings.queue_samples.max(1));
+        let worker_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("strata-mrc".to_owned())
+            .spawn(move || work(sims, &samples, &worker_shared))?;
+        Ok(Self {
+            shared,
+            queue,
+            shape: (capacity, byte_mode),
+        })
+    }
+
+    fn offer(&self, hash: u64, sample: Sample) {
+        if !is_sampled(hash, self.shared.threshold.load(Ordering::Relaxed)) {
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(sample) {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Most samples replayed between two snapshots.
+const BATCH: usize = 4096;
+
+fn work(mut sims: MiniatureSimulations, samples: &Receiver<Sample>, shared: &Shared) {
+    let (mut seen_requests, mut seen_dropped) = (0u64, 0u64);
+    loop {
+        let first = match samples.recv_timeout(Duration::from_millis(200)) {
+            Ok(sample) => Some(sample),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let mut processed = 0u64;
+        for sample in first.into_iter().chain(samples.try_iter().take(BATCH)) {
+            match sample {
+                Sample::Read { hash, weight } => {
+                    processed += 1;
+                    sims.record(hash, weight);
+                }
+                Sample::Write { hash, weight } => sims.record_write(hash, weight),
+            }
+        }
+        // Requests of the full stream, less the share whose samples were
+        // dropped (so the estimator's denominator matches what was replayed).
+        let requests = shared.requests.load(Ordering::Relaxed);
+        let dropped = shared.dropped.load(Ordering::Relaxed);
+        let new_requests = requests.saturating_sub(seen_requests);
+        let new_dropped = dropped.saturating_sub(seen_dropped);
+        seen_requests = requests;
+        seen_dropped = dropped;
+        let kept = if processed + new_dropped == 0 {
+            1.0
+        } else {
+            processed as f64 / (processed + new_dropped) as f64
+        };
+        sims.add_requests((new_requests as f64 * kept).round() as u64);
+        shared.threshold.store(sims.threshold(), Ordering::Relaxed);
+        let mut curves = sims.curves(dropped);
+        curves.requests = requests;
+        *shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = curves;
+    }
+}
+
+impl MrcAnalyzer for ShardsAnalyzer {
+    #[inline]
+    fn record(&self, key: &CacheKey, weight: Option<u64>) {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        let hash = spatial_hash(key.as_str());
+        self.offer(hash, Sample::Read { hash, weight });
+    }
+
+    fn record_write(&self, key: &CacheKey, weight: u64) {
+        if !self.shape.1 {
+            return;
+        }
+        let hash = spatial_hash(key.as_str());
+        self.offer(hash, Sample::Write { hash, weight });
+    }
+
+    fn curves(&self) -> MissRatioCurves {
+        self.shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn shape(&self) -> (u64, bool) {
+        self.shape
+    }
+}
+
+/// Opens a [`ShardsAnalyzer`] for every bounded cache whose L1 is the
+/// memory tier and whose policy is not moka's (`tinylfu`).
+#[derive(Debug, Clone, Default)]
+pub struct ShardsAnalyzerProvider {
+    settings: AnalyzerSettings,
+}
+
+impl ShardsAnalyzerProvider {
+    /// A provider with `settings`.
+    pub fn new(settings: AnalyzerSettings) -> Self {
+        Self { settings }
+    }
+}
+
+impl AnalyzerProvider for ShardsAnalyzerProvider {
+    fn open(&self, config: &CacheConfiguration) -> Option<Arc<dyn MrcAnalyzer>> {
+        if !config.tiers().first().is_some_and(|t| t.is_memory()) {
+            return None;
+        }
+        let (capacity, byte_mode) = match (config.max_bytes(), config.max_entries()) {
+            (Some(bytes), _) => (bytes, true),
+            (None, Some(entries)) => (entries, false),
+            (None, None) => return None,
+        };
+        match ShardsAnalyzer::start(capacity, byte_mode, &self.settings) {
+            Ok(analyzer) => Some(Arc::new(analyzer)),
+            Err(error) => {
+                tracing::warn!(cache = %config.name(), %error, "cannot start the curve analyzer");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn wait_for(analyzer: &ShardsAnalyzer, done: impl Fn(&MissRatioCurves) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(&analyzer.curves()) {
+            assert!(Instant::now() < deadline, "analyzer never caught up");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_loop_larger_than_the_cache_misses_for_lru_and_fits_at_twice() {
+        let settings = AnalyzerSettings {
+            sample_rate: 1.0,
+            decay: 1.0,
+            queue_samples: 1 << 20,
+            ..AnalyzerSettings::default()
+        };
+        let analyzer = ShardsAnalyzer::start(1000, false, &settings).unwrap();
+        let keys: Vec<CacheKey> = (0..1500)
+            .map(|i| CacheKey::parse(&format!("k{i}")).unwrap())
+            .collect();
+        for _ in 0..20 {
+            for key in &keys {
+                analyzer.record(key, None);
+            }
+        }
+        wait_for(&analyzer, |c| {
+            c.sampled_requests + c.dropped_samples == 30_000
+        });
+        let curves = analyzer.curves();
+        assert_eq!(curves.requests, 30_000);
+        assert_eq!(curves.dropped_samples, 0);
+        let lru = curves
+            .curve(strata_domain::EvictionPolicyKind::Lru)
+            .unwrap();
+        let at = |i: usize| lru.points[i].miss_ratio.unwrap();
+        assert!(at(2) > 0.99, "1x {}", at(2));
+        assert!(at(3) < 0.06, "2x {}", at(3));
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let settings = AnalyzerSettings {
+            sample_rate: 1.0,
+            queue_samples: 1,
+            ..AnalyzerSettings::default()
+        };
+        let analyzer = ShardsAnalyzer::start(10, false, &settings).unwrap();
+        let key = CacheKey::parse("k").unwrap();
+        for _ in 0..100_000 {
+            analyzer.record(&key, None);
+        }
+        wait_for(&analyzer, |c| {
+            c.sampled_requests + c.dropped_samples == 100_000
+        });
+        assert!(analyzer.curves().dropped_samples > 0);
+    }
+}

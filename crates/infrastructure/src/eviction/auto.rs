@@ -1,0 +1,117 @@
+//! `eviction = "auto"` offline: a trace replayed through the live logic
+//! (SHARDS sampling and miniature simulations of [`mrc`](super::mrc), the
+//! domain's [`AutoTuner`]), with the cache switching policies as the store
+//! does: the new policy is built empty and the resident entries are moved
+//! into it, oldest first. `strata simulate --policies auto` and the auto
+//! suite in `docs/eviction.md` run this.
+//!
+//! Offline, the tuner evaluates once per analysis epoch (live, once per
+//! `[analysis] auto_interval_secs`).
+
+use strata_domain::{AutoSwitch, AutoTuneSettings, AutoTuner, EvictionPolicyKind};
+
+use super::mrc::{MiniatureSimulations, MrcConfig, mix64};
+use super::simulator::{Mode, Request, SimulationResult};
+use super::{AnyPolicy, EvictionPolicy, PolicyConfig};
+
+/// A switch made during an auto replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoReplaySwitch {
+    /// Index of the request after which the switch happened.
+    pub at_request: u64,
+    /// The switch and its estimates.
+    pub switch: AutoSwitch,
+}
+
+/// The outcome of [`simulate_auto`].
+#[derive(Debug, Clone)]
+pub struct AutoReplay {
+    /// Misses and ratios, under the policy name `auto`.
+    pub result: SimulationResult,
+    /// The switches, in order.
+    pub switches: Vec<AutoReplaySwitch>,
+    /// The policy in force at the end.
+    pub last: EvictionPolicyKind,
+}
+
+fn build(policy: EvictionPolicyKind, capacity: u64) -> AnyPolicy<u64> {
+    PolicyConfig::try_from(policy)
+        .unwrap_or(PolicyConfig::Sieve(super::SieveConfig))
+        .build(capacity)
+}
+
+/// Replays `requests` against a cache of `capacity` starting on
+/// `EvictionPolicyKind::default()` (SIEVE) and switching as `auto` does,
+/// with curves estimated by `mrc` (its capacity and mode are set from the
+/// arguments) and switches decided by `settings`.
+pub fn simulate_auto(
+    requests: &[Request],
+    capacity: u64,
+    mode: Mode,
+    mrc: MrcConfig,
+    settings: AutoTuneSettings,
+) -> AutoReplay {
+    let byte_mode = mode == Mode::Bytes;
+    let mut sims = MiniatureSimulations::new(MrcConfig {
+        capacity,
+        byte_mode,
+        ..mrc
+    });
+    let mut tuner = AutoTuner::new(EvictionPolicyKind::default(), settings);
+    let mut cache = build(tuner.active(), capacity);
+    let mut evicted = Vec::new();
+    let mut switches = Vec::new();
+    let (mut misses, mut byte_misses, mut bytes) = (0u64, 0u64, 0u64);
+    for (i, request) in requests.iter().enumerate() {
+        let size = u64::from(request.size);
+        bytes += size;
+        let hit = cache.access(&request.key);
+        if !hit {
+            misses += 1;
+            byte_misses += size;
+            let weight = if byte_mode { size } else { 1 };
+            if weight <= capacity {
+                cache.insert(request.key, weight, None, &mut evicted);
+                evicted.clear();
+            }
+        }
+        sims.add_requests(1);
+        let epoch_ended = sims.record(mix64(request.key), byte_mode.then_some(size));
+        if epoch_ended && let Some(switch) = tuner.observe(&sims.estimates()) {
+            let mut next = build(switch.to, capacity);
+            for (key, weight) in cache.drain() {
+                next.insert(key, weight, None, &mut evicted);
+                evicted.clear();
+            }
+            cache = next;
+            switches.push(AutoReplaySwitch {
+                at_request: i as u64 + 1,
+                switch,
+            });
+        }
+    }
+    let ratio = |part: u64, whole: u64| {
+        if whole == 0 {
+            0.0
+        } else {
+            part as f64 / whole as f64
+        }
+    };
+    AutoReplay {
+        result: SimulationResult {
+            policy: "auto".to_owned(),
+            capacity,
+            mode,
+            requests: requests.len() as u64,
+            misses,
+            miss_ratio: ratio(misses, requests.len() as u64),
+            byte_misses,
+            byte_miss_ratio: ratio(byte_misses, bytes),
+        },
+        switches,
+        last: tuner.active(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

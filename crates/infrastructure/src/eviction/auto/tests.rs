@@ -1,0 +1,115 @@
+//! The auto suite: on traces that each favour a different policy, `auto`
+//! is within 0.01 of the best fixed policy at the same capacity and never
+//! more than 0.005 worse than the default policy. The table is printed
+//! (`cargo test -p strata-infrastructure auto_suite -- --nocapture`) and
+//! copied into `docs/eviction.md`.
+
+use super::*;
+use crate::eviction::simulator::simulate;
+use crate::eviction::synthetic;
+
+const CAPACITY: u64 = 1000;
+const REQUESTS: usize = 1_000_000;
+/// Sampled requests per evaluation offline (live: one per interval).
+pub(crate) const SUITE_EPOCH_SAMPLES: u64 = 2048;
+
+/// The suite's traces: (name, requests).
+pub(crate) fn suite() -> Vec<(&'static str, Vec<Request>)> {
+    let half = REQUESTS / 2;
+    let mut phased = synthetic::zipf(20_000, 0.9, half, 21, 0);
+    phased.extend(
+        synthetic::looping(CAPACITY * 11 / 10, half)
+            .iter()
+            .map(|r| Request {
+                key: r.key + 1_000_000,
+                size: 1,
+            }),
+    );
+    vec![
+        ("zipf-0.9", synthetic::zipf(20_000, 0.9, REQUESTS, 20, 0)),
+        (
+            "loop-1.1x",
+            synthetic::looping(CAPACITY * 11 / 10, REQUESTS),
+        ),
+        ("recency", synthetic::recency(1_500, 0.05, REQUESTS, 22)),
+        ("zipf-then-loop", phased),
+    ]
+}
+
+#[test]
+fn auto_suite_is_within_0_01_of_the_best_fixed_policy() {
+    let default = EvictionPolicyKind::default();
+    let mut failures = Vec::new();
+    eprintln!(
+        "| trace | {} | auto | best fixed | switches |",
+        strata_domain::CANDIDATE_POLICIES
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    eprintln!(
+        "|{}",
+        " --- |".repeat(strata_domain::CANDIDATE_POLICIES.len() + 4)
+    );
+    for (name, trace) in suite() {
+        let fixed: Vec<(EvictionPolicyKind, f64)> = strata_domain::CANDIDATE_POLICIES
+            .iter()
+            .map(|&p| {
+                let config = PolicyConfig::try_from(p).unwrap_or_else(|e| panic!("{e}"));
+                (
+                    p,
+                    simulate(&trace, &config, CAPACITY, Mode::Objects).miss_ratio,
+                )
+            })
+            .collect();
+        let auto = simulate_auto(
+            &trace,
+            CAPACITY,
+            Mode::Objects,
+            MrcConfig {
+                factors: vec![1.0],
+                epoch_samples: SUITE_EPOCH_SAMPLES,
+                ..MrcConfig::new(CAPACITY, false)
+            },
+            AutoTuneSettings::default(),
+        );
+        let (best, best_ratio) = fixed
+            .iter()
+            .copied()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((default, 1.0));
+        let default_ratio = fixed.iter().find(|f| f.0 == default).map_or(1.0, |f| f.1);
+        let path: Vec<String> = std::iter::once(default.as_str().to_owned())
+            .chain(
+                auto.switches
+                    .iter()
+                    .map(|s| format!("{}@{}", s.switch.to.as_str(), s.at_request)),
+            )
+            .collect();
+        eprintln!(
+            "| {name} | {} | **{:.4}** | {} {best_ratio:.4} | {} |",
+            fixed
+                .iter()
+                .map(|f| format!("{:.4}", f.1))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            auto.result.miss_ratio,
+            best.as_str(),
+            path.join(" → ")
+        );
+        if auto.result.miss_ratio > best_ratio + 0.01 {
+            failures.push(format!(
+                "{name}: auto {:.4} vs best {best} {best_ratio:.4}",
+                auto.result.miss_ratio
+            ));
+        }
+        if auto.result.miss_ratio > default_ratio + 0.005 {
+            failures.push(format!(
+                "{name}: auto {:.4} vs default {default_ratio:.4}",
+                auto.result.miss_ratio
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -1,0 +1,411 @@
+//! Miss-ratio curves from miniature simulations over a spatially sampled
+//! request stream: the pure, single-threaded core that the live analyzer
+//! ([`crate::analysis`]) and `strata simulate` both run.
+//!
+//! - **SHARDS** (C. Waldspurger, N. Park, A. Garthwaite, I. Ahmad,
+//!   "Efficient MRC Construction with SHARDS", FAST'15): a request is
+//!   sampled when `hash(key) mod P < T`, so every request of a sampled key
+//!   is kept and the sample is a miniature of the stream at rate `R = T/P`.
+//!   Its *fixed-size* variant lowers `T` when the tracked keys exceed a
+//!   budget; here the budget is [`MrcConfig::max_memory_bytes`] and `T` is
+//!   halved (keys whose hash is no longer below `T` leave every
+//!   simulation).
+//! - **Miniature simulations** (C. Waldspurger, T. Saemundsson, I. Ahmad,
+//!   N. Park, "Cache Modeling and Optimization using Miniature
+//!   Simulations", USENIX ATC'17): each candidate policy runs, unchanged,
+//!   on the sampled stream with its capacity scaled by `R`, at every factor
+//!   of [`CAPACITY_FACTORS`]. The policies are [`PolicyConfig::build`]'s,
+//!   the very code the store and [`simulate`](super::simulator::simulate)
+//!   run.
+//! - **Estimator.** SHARDS_adj's correction, generalised to a rate that
+//!   changes: each sampled miss stands for `1/R` misses (`R` at that time),
+//!   and the miss ratio is their sum over the number of requests the
+//!   stream really had. Over- or under-sampling of a hot key then shows up
+//!   as hits, as in SHARDS_adj, instead of skewing the ratio.
+//! - **Recency.** Every [`MrcConfig::epoch_samples`] sampled requests the
+//!   counts are multiplied by [`MrcConfig::decay`], so live estimates
+//!   follow a changing workload (1.0 keeps the whole history).
+//!
+//! Keys are 64-bit hashes ([`spatial_hash`]), stable across runs and
+//! processes, so a live cache and `strata simulate` over the same keys
+//! sample the same ones.
+
+use std::collections::HashMap;
+
+use strata_domain::{
+    CANDIDATE_POLICIES, CAPACITY_FACTORS, CurvePoint, EvictionPolicyKind, MissRatioCurve,
+    MissRatioCurves,
+};
+
+use super::simulator::key_to_u64;
+use super::{AnyPolicy, EvictionPolicy, PolicyConfig};
+
+/// SHARDS' modulus `P`: rates are multiples of `1 / 2^24`.
+pub const SHARDS_MODULUS: u64 = 1 << 24;
+
+/// Default starting sampling rate (1%), the rate of the FAST'15 results.
+pub const DEFAULT_SAMPLE_RATE: f64 = 0.01;
+
+/// Default memory bound of one cache's simulations, in bytes (8 MiB).
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 << 20;
+
+/// Default sampled requests per analysis epoch.
+pub const DEFAULT_EPOCH_SAMPLES: u64 = 4096;
+
+/// Default decay of the counts at each epoch.
+pub const DEFAULT_DECAY: f64 = 0.9;
+
+/// Fewest entries a miniature cache at the cache's own capacity should
+/// hold: small object-mode caches are sampled at a higher rate (up to 1)
+/// so their miniatures keep room for the policies' segments.
+pub const MIN_SCALED_ENTRIES: f64 = 2048.0;
+
+/// Estimated bytes one simulated key costs (index, slab entry, links and
+/// ghost history), for the memory bound.
+pub const BYTES_PER_SIMULATED_KEY: u64 = 96;
+
+/// Mixes a 64-bit key (splitmix64's finaliser) so that its low bits are
+/// uniform, as SHARDS' `hash(key) mod P` needs.
+#[inline]
+pub fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The spatial hash of a textual key: [`mix64`] of
+/// [`key_to_u64`] (so a trace of the same keys hashes the same way).
+#[inline]
+pub fn spatial_hash(key: &str) -> u64 {
+    mix64(key_to_u64(key))
+}
+
+/// Whether `hash` is sampled under threshold `t` (`hash mod P < T`).
+#[inline]
+pub fn is_sampled(hash: u64, threshold: u64) -> bool {
+    hash & (SHARDS_MODULUS - 1) < threshold
+}
+
+/// The threshold `T` of a rate in `(0, 1]`.
+pub fn threshold_of(rate: f64) -> u64 {
+    ((rate.clamp(0.0, 1.0) * SHARDS_MODULUS as f64).round() as u64).clamp(1, SHARDS_MODULUS)
+}
+
+/// Configuration of [`MiniatureSimulations`].
+#[derive(Debug, Clone)]
+pub struct MrcConfig {
+    /// The cache's capacity (entries, or bytes in byte mode).
+    pub capacity: u64,
+    /// Whether weights and capacity are bytes.
+    pub byte_mode: bool,
+    /// The policies simulated, each with the configuration it runs.
+    pub policies: Vec<(EvictionPolicyKind, PolicyConfig)>,
+    /// The capacity factors simulated (default [`CAPACITY_FACTORS`]); the
+    /// estimates `auto` uses are those at factor 1, so an offline replay
+    /// may simulate `[1.0]` only and decide the same.
+    pub factors: Vec<f64>,
+    /// The starting (and highest) sampling rate, in `(0, 1]`; object-mode
+    /// caches smaller than [`MIN_SCALED_ENTRIES`] / rate start higher.
+    pub sample_rate: f64,
+    /// Memory bound of the simulations, in bytes: above it the rate halves.
+    pub max_memory_bytes: u64,
+    /// Sampled requests per epoch.
+    pub epoch_samples: u64,
+    /// Factor applied to the counts at the end of each epoch, in `(0, 1]`.
+    pub decay: f64,
+}
+
+impl MrcConfig {
+    /// Every [`CANDIDATE_POLICIES`] policy at its default configuration, the
+    /// default rate, memory bound, epoch and decay.
+    pub fn new(capacity: u64, byte_mode: bool) -> Self {
+        Self {
+            capacity,
+            byte_mode,
+            policies: candidate_policies(),
+            factors: CAPACITY_FACTORS.to_vec(),
+            sample_rate: DEFAULT_SAMPLE_RATE,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            epoch_samples: DEFAULT_EPOCH_SAMPLES,
+            decay: DEFAULT_DECAY,
+        }
+    }
+}
+
+/// [`CANDIDATE_POLICIES`] with the configuration each runs in a store.
+pub fn candidate_policies() -> Vec<(EvictionPolicyKind, PolicyConfig)> {
+    CANDIDATE_POLICIES
+        .iter()
+        .filter_map(|&kind| PolicyConfig::try_from(kind).ok().map(|c| (kind, c)))
+        .collect()
+}
+
+struct Sim {
+    policy: AnyPolicy<u64>,
+    /// Estimated misses of the full stream (each sampled miss counts 1/R), decayed.
+    misses: f64,
+}
+
+/// The miniature simulations of one cache (see the module docs).
+pub struct MiniatureSimulations {
+    config: MrcConfig,
+    threshold: u64,
+    /// `[policy][factor]`.
+    sims: Vec<Vec<Sim>>,
+    /// Byte mode: the last weight seen for each sampled key.
+    sizes: HashMap<u64, u64>,
+    mean_weight: f64,
+    /// Requests of the full stream, decayed like the misses.
+    requests: f64,
+    requests_total: u64,
+    sampled: u64,
+    epoch_sampled: u64,
+    epochs: u64,
+    evicted: Vec<(u64, u64)>,
+}
+
+impl MiniatureSimulations {
+    /// Empty simulations for `config`.
+    pub fn new(config: MrcConfig) -> Self {
+        let mut rate = config.sample_rate.clamp(1.0 / SHARDS_MODULUS as f64, 1.0);
+        if !config.byte_mode && config.capacity > 0 {
+            rate = rate.max((MIN_SCALED_ENTRIES / config.capacity as f64).min(1.0));
+        }
+        let threshold = threshold_of(rate);
+        let mut this = Self {
+            sims: Vec::new(),
+            threshold,
+            sizes: HashMap::new(),
+            mean_weight: 0.0,
+            requests: 0.0,
+            requests_total: 0,
+            sampled: 0,
+            epoch_sampled: 0,
+            epochs: 0,
+            evicted: Vec::new(),
+            config,
+        };
+        this.sims = this
+            .config
+            .policies
+            .iter()
+            .map(|(_, policy)| {
+                this.config
+                    .factors
+                    .iter()
+                    .map(|&f| Sim {
+                        policy: policy.build(this.scaled(f)),
+                        misses: 0.0,
+                    })
+                    .collect()
+            })
+            .collect();
+        this
+    }
+
+    /// The current threshold `T` (a hash is sampled when `hash mod P < T`).
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
+
+    /// The current sampling rate `T / P`.
+    pub fn rate(&self) -> f64 {
+        self.threshold as f64 / SHARDS_MODULUS as f64
+    }
+
+    /// Sampled requests replayed so far.
+    pub fn sampled(&self) -> u64 {
+        self.sampled
+    }
+
+    /// Epochs completed so far.
+    pub fn epochs(&self) -> u64 {
+        self.epochs
+    }
+
+    fn scaled(&self, factor: f64) -> u64 {
+        ((self.config.capacity as f64 * factor * self.rate()).round() as u64).max(1)
+    }
+
+    /// Counts `n` requests of the full stream (sampled or not).
+    pub fn add_requests(&mut self, n: u64) {
+        self.requests += n as f64;
+        self.requests_total += n;
+    }
+
+    /// Teaches byte-mode simulations the weight of a sampled key (a write;
+    /// not a request). Ignored for keys not sampled.
+    pub fn record_write(&mut self, hash: u64, weight: u64) {
+        if self.config.byte_mode && is_sampled(hash, self.threshold) {
+            self.sizes.insert(hash, weight.max(1));
+        }
+    }
+
+    /// Replays one request of key `hash` (its weight in bytes when known)
+    /// through every simulation, if the key is sampled; returns whether it
+    /// was. Does not count it in [`add_requests`](Self::add_requests).
+    /// Returns `true` when this request ended an epoch.
+    pub fn record(&mut self, hash: u64, weight: Option<u64>) -> bool {
+        if !is_sampled(hash, self.threshold) {
+            return false;
+        }
+        let weight = if self.config.byte_mode {
+            let known = weight.or_else(|| self.sizes.get(&hash).copied());
+            let w = known.unwrap_or(self.mean_weight.round().max(1.0) as u64);
+            if let Some(w) = known {
+                self.sizes.insert(hash, w);
+                self.mean_weight += (w as f64 - self.mean_weight) / (self.sampled as f64 + 1.0);
+            }
+            w.max(1)
+        } else {
+            1
+        };
+        let miss_cost = 1.0 / self.rate();
+        for row in &mut self.sims {
+            for sim in row.iter_mut() {
+                if sim.policy.access(&hash) {
+                    continue;
+                }
+                sim.misses += miss_cost;
+                if weight <= sim.policy.capacity() {
+                    sim.policy.insert(hash, weight, None, &mut self.evicted);
+                    self.evicted.clear();
+                }
+            }
+        }
+        self.sampled += 1;
+        self.epoch_sampled += 1;
+        if self.memory_bytes() > self.config.max_memory_bytes && self.threshold > 1 {
+            self.lower_rate();
+        }
+        if self.epoch_sampled >= self.config.epoch_samples.max(1) {
+            self.epoch_sampled = 0;
+            self.epochs += 1;
+            let decay = self.config.decay.clamp(0.0, 1.0);
+            if decay < 1.0 {
+                self.requests *= decay;
+                for sim in self.sims.iter_mut().flatten() {
+                    sim.misses *= decay;
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Fixed-size SHARDS: halves `T`, drops the keys no longer sampled and
+    /// rebuilds each simulation at its new scaled capacity, reinserting the
+    /// kept keys oldest first.
+    fn lower_rate(&mut self) {
+        self.threshold = (self.threshold / 2).max(1);
+        let threshold = self.threshold;
+        self.sizes.retain(|&h, _| is_sampled(h, threshold));
+        let scaled: Vec<u64> = self
+            .config
+            .factors
+            .iter()
+            .map(|&f| self.scaled(f))
+            .collect();
+        for (row, (_, config)) in self.sims.iter_mut().zip(&self.config.policies) {
+            for (sim, &capacity) in row.iter_mut().zip(&scaled) {
+                let kept = sim.policy.drain();
+                let mut fresh = config.build(capacity);
+                for (key, weight) in kept {
+                    if is_sampled(key, threshold) {
+                        fresh.insert(key, weight, None, &mut self.evicted);
+                        self.evicted.clear();
+                    }
+                }
+                sim.policy = fresh;
+            }
+        }
+    }
+
+    /// Estimated memory the simulations hold, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        let keys: usize = self.sims.iter().flatten().map(|s| s.policy.len()).sum();
+        keys as u64 * BYTES_PER_SIMULATED_KEY + self.sizes.len() as u64 * 32
+    }
+
+    /// The estimated miss ratio of policy row `row` at factor index `f`.
+    fn ratio(&self, row: usize, f: usize) -> Option<f64> {
+        if self.sampled == 0 || self.requests <= 0.0 {
+            return None;
+        }
+        Some((self.sims[row][f].misses / self.requests).clamp(0.0, 1.0))
+    }
+
+    /// The estimated miss ratio of `policy` at the cache's own capacity.
+    pub fn at_current_capacity(&self, policy: EvictionPolicyKind) -> Option<f64> {
+        let row = self
+            .config
+            .policies
+            .iter()
+            .position(|(k, _)| *k == policy)?;
+        self.ratio(row, self.current_index()?)
+    }
+
+    fn current_index(&self) -> Option<usize> {
+        self.config.factors.iter().position(|&f| f == 1.0)
+    }
+
+    /// `(policy, estimate at the current capacity)` for every policy.
+    pub fn estimates(&self) -> Vec<(EvictionPolicyKind, f64)> {
+        let Some(f) = self.current_index() else {
+            return Vec::new();
+        };
+        (0..self.config.policies.len())
+            .filter_map(|row| self.ratio(row, f).map(|m| (self.config.policies[row].0, m)))
+            .collect()
+    }
+
+    /// The curves now, with the queue counters the caller keeps.
+    pub fn curves(&self, dropped_samples: u64) -> MissRatioCurves {
+        MissRatioCurves {
+            capacity: self.config.capacity,
+            byte_mode: self.config.byte_mode,
+            sampling_rate: self.rate(),
+            requests: self.requests_total,
+            sampled_requests: self.sampled,
+            dropped_samples,
+            memory_bytes: self.memory_bytes(),
+            max_memory_bytes: self.config.max_memory_bytes,
+            epochs: self.epochs,
+            curves: self
+                .config
+                .policies
+                .iter()
+                .enumerate()
+                .map(|(row, (kind, _))| MissRatioCurve {
+                    policy: *kind,
+                    points: self
+                        .config
+                        .factors
+                        .iter()
+                        .enumerate()
+                        .map(|(f, &factor)| CurvePoint {
+                            capacity_factor: factor,
+                            capacity: (self.config.capacity as f64 * factor).round() as u64,
+                            miss_ratio: self.ratio(row, f),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MiniatureSimulations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MiniatureSimulations")
+            .field("capacity", &self.config.capacity)
+            .field("rate", &self.rate())
+            .field("sampled", &self.sampled)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

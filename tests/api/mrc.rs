@@ -1,0 +1,234 @@
+//! Live miss-ratio curves: `GET /v1/caches/{cache}/mrc` (reader), the
+//! `strata_cache_mrc_miss_ratio` gauges and
+//! `GET /admin/v1/caches/{cache}/recommendation` (admin).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use strata::config::{AuthSettings, Settings};
+
+use crate::helpers::{
+    TestApp, api_key, assert_problem, bearer, eventually, spawn_app, spawn_app_with,
+};
+
+/// Reads `keys` keys in a loop `loops` times through batchGet.
+async fn read_loop(
+    app: &TestApp,
+    cache: &str,
+    keys: usize,
+    loops: usize,
+    credential: Option<&str>,
+) {
+    let names: Vec<String> = (0..keys).map(|i| format!("k{i}")).collect();
+    for _ in 0..loops {
+        for chunk in names.chunks(500) {
+            let request = app
+                .client
+                .post(app.url(&format!("/v1/caches/{cache}/entries:batchGet")))
+                .json(&json!({ "keys": chunk }));
+            let request = match credential {
+                Some(c) => bearer(request, c),
+                None => request,
+            };
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+}
+
+fn miss_ratio(body: &Value, policy: &str, factor: f64) -> f64 {
+    body["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["policy"] == policy)
+        .and_then(|c| {
+            c["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["capacity_factor"].as_f64() == Some(factor))
+        })
+        .and_then(|p| p["miss_ratio"].as_f64())
+        .unwrap_or_else(|| panic!("no {policy} x{factor} in {body}"))
+}
+
+#[tokio::test]
+async fn a_loop_larger_than_the_cache_shows_on_the_curve_and_in_the_gauges() {
+    let app = spawn_app().await;
+    app.create_cache("loop", json!({"eviction": "lru", "max_entries": 1000}))
+        .await;
+    read_loop(&app, "loop", 1500, 10, None).await;
+    let path = "/v1/caches/loop/mrc";
+    assert!(
+        eventually(Duration::from_secs(30), || async {
+            app.get_json(path).await["sampled_requests"].as_u64() == Some(15_000)
+        })
+        .await,
+        "{}",
+        app.get_json(path).await
+    );
+    let body = app.get_json(path).await;
+    assert_eq!(body["sampling_rate"], 1.0, "{body}");
+    assert_eq!(body["capacity"], 1000);
+    assert_eq!(body["capacity_unit"], "entries");
+    assert_eq!(body["active_policy"], "lru");
+    assert_eq!(body["dropped_samples"], 0);
+    assert_eq!(body["observed_miss_ratio"], 1.0);
+    assert!(body["memory_bytes"].as_u64().unwrap() > 0);
+    assert!(miss_ratio(&body, "lru", 1.0) > 0.95, "{body}");
+    assert!(miss_ratio(&body, "lru", 2.0) < 0.15, "{body}");
+    assert_eq!(body["curves"].as_array().unwrap().len(), 8);
+
+    let metrics = app.get_text("/metrics").await;
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("strata_cache_mrc_miss_ratio{")
+                && l.contains("cache=\"loop\"")
+                && l.contains("policy=\"lru\"")
+                && l.contains("capacity_factor=\"2\"")
+        })
+        .unwrap_or_else(|| panic!("no gauge in {metrics}"));
+    let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(value < 0.15, "{line}");
+
+    let advice = app.get_json("/admin/v1/caches/loop/recommendation").await;
+    assert_eq!(advice["active_policy"], "lru", "{advice}");
+    let doubling = advice["capacity_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["capacity_factor"] == 2.0)
+        .unwrap_or_else(|| panic!("{advice}"));
+    assert!(
+        doubling["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("doubling max_entries (1000 to 2000) lowers the estimated miss ratio"),
+        "{doubling}"
+    );
+}
+
+#[tokio::test]
+async fn curves_need_the_reader_role_and_the_recommendation_the_admin_role() {
+    const READER: &str = "mrc-reader-key-0123456789";
+    const ADMIN: &str = "mrc-admin-key-0123456789";
+    let mut settings = Settings::load(None).expect("default settings");
+    settings
+        .caches
+        .insert("secret".to_owned(), Default::default());
+    let mut auth = AuthSettings::default();
+    auth.api_keys
+        .insert("reader".into(), api_key(READER, &[("default", "reader")]));
+    auth.api_keys
+        .insert("admin".into(), api_key(ADMIN, &[("*", "admin")]));
+    settings.auth = Some(auth);
+    let app = spawn_app_with(settings).await;
+    let get = |path: &str, key: &str| bearer(app.client.get(app.url(path)), key).send();
+
+    let r = get("/v1/caches/default/mrc", READER).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["sampled_requests"], 0);
+    assert_eq!(body["observed_miss_ratio"], Value::Null);
+    assert_problem(
+        get("/v1/caches/secret/mrc", READER).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_problem(
+        get("/admin/v1/caches/default/recommendation", READER)
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let r = get("/admin/v1/caches/default/recommendation", ADMIN)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_problem(
+        get("/v1/caches/missing/mrc", ADMIN).await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "cache_not_found",
+    )
+    .await;
+    assert_problem(
+        get("/v1/caches/bad%20name/mrc", ADMIN).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_analysis_off_no_cache_is_analyzed() {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.analysis.enabled = false;
+    let app = spawn_app_with(settings).await;
+    assert_problem(
+        app.client
+            .get(app.url("/v1/caches/default/mrc"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported_operation",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_auto_cache_switches_to_the_policy_its_curves_favour_and_audits_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.analysis.auto_interval_ms = 50;
+    settings.audit = Some(strata::config::AuditSettings {
+        path: path.clone(),
+        max_bytes: None,
+    });
+    let app = spawn_app_with(settings).await;
+    app.create_cache("auto", json!({"eviction": "auto", "max_entries": 1000}))
+        .await;
+    let stats = app.get_json("/v1/caches/auto/stats").await;
+    assert_eq!(stats["active_policy"], "sieve", "{stats}");
+    assert!(stats["analysis_memory_bytes"].is_u64(), "{stats}");
+    // A loop slightly larger than the cache: every policy but W-TinyLFU
+    // and S3-FIFO misses on every read.
+    let switched = eventually(Duration::from_secs(60), || async {
+        read_loop(&app, "auto", 1100, 1, None).await;
+        app.get_json("/v1/caches/auto/stats").await["active_policy"] != "sieve"
+    })
+    .await;
+    let stats = app.get_json("/v1/caches/auto/stats").await;
+    assert!(switched, "{stats}");
+    assert_eq!(stats["active_policy"], "w-tinylfu", "{stats}");
+    let curves = app.get_json("/v1/caches/auto/mrc").await;
+    assert_eq!(curves["eviction"], "auto");
+    assert_eq!(curves["active_policy"], "w-tinylfu");
+    // The configuration still says auto.
+    let config = app.get_json("/admin/v1/caches/auto").await;
+    assert_eq!(config["eviction"], "auto", "{config}");
+    let records: Vec<Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let switch = records
+        .iter()
+        .find(|r| r["principal"] == "auto_tune")
+        .unwrap_or_else(|| panic!("no auto_tune record in {records:?}"));
+    assert_eq!(switch["action"], "configure", "{switch}");
+    assert_eq!(switch["cache"], "auto", "{switch}");
+    let params = switch["params"].to_string();
+    assert!(
+        params.contains("auto_tune") && params.contains("w-tinylfu"),
+        "{switch}"
+    );
+    assert!(params.contains("estimate.sieve"), "{switch}");
+}
