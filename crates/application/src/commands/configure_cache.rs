@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use strata_domain::{
     CacheConfiguration, ChangeCause, DomainEvent, EvictionPolicyKind, Principal, ProvisionError,
-    RepositoryError, Role, StoreError,
+    RepositoryError, Role,
 };
 
 use crate::commands::migrating_store::MigratingStore;
@@ -122,11 +122,9 @@ pub(crate) async fn apply(
         let caps = old.capabilities();
         !caps.shared && caps.export
     });
-    let serving: Arc<dyn strata_domain::CacheStore> = match migrating {
-        Some(old) => Arc::new(MigratingStore {
-            new: store.clone(),
-            old: old.clone(),
-        }),
+    let migrator = migrating.map(|old| Arc::new(MigratingStore::new(store.clone(), old.clone())));
+    let serving: Arc<dyn strata_domain::CacheStore> = match &migrator {
+        Some(m) => m.clone(),
         None => store.clone(),
     };
     ctx.registry.replace(
@@ -134,11 +132,11 @@ pub(crate) async fn apply(
             .analyzed(analyzer.clone()),
     );
 
-    let mut migrated = 0;
-    if let Some(old) = &old {
-        migrated = migrate(old.as_ref(), store.as_ref()).await;
-    }
-    if migrating.is_some()
+    let migrated = match &migrator {
+        Some(m) => m.migrate_all().await,
+        None => 0,
+    };
+    if migrator.is_some()
         && ctx
             .registry
             .get(&name)
@@ -184,42 +182,6 @@ fn analyzer_for(
         return Some(analyzer.clone());
     }
     provider.open(config)
-}
-
-/// Copies live entries from an in-process `old` store into `new`. Shared
-/// stores (Redis, Memcached) keep their data where it is: a new handle on
-/// them already sees it. Failures are logged, not returned: the new
-/// configuration is in force either way, and a cache may lose entries.
-async fn migrate(old: &dyn strata_domain::CacheStore, new: &dyn strata_domain::CacheStore) -> u64 {
-    let caps = old.capabilities();
-    if caps.shared || !caps.export {
-        return 0;
-    }
-    let entries = match old.entries().await {
-        Ok(entries) => entries,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list entries to migrate");
-            return 0;
-        }
-    };
-    let mut copied = 0;
-    for (key, entry) in entries {
-        let copy = async {
-            if new.get(&key).await?.is_none() && old.get(&key).await?.is_some() {
-                new.insert(key.clone(), entry).await?;
-                // Moved: a later write to the new store must not find an
-                // old copy to fall back to.
-                old.remove(&key).await?;
-                return Ok::<_, StoreError>(1);
-            }
-            Ok(0)
-        };
-        match copy.await {
-            Ok(n) => copied += n,
-            Err(e) => tracing::warn!(error = %e, "could not migrate an entry"),
-        }
-    }
-    copied
 }
 
 #[cfg(test)]

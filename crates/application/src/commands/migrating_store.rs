@@ -4,30 +4,102 @@
 //! entry found there is moved on the spot, so a switch loses no hits.
 //! Writes go to the new store and drop the old copy (a later miss must not
 //! resurrect a stale value); deletes and invalidations reach both.
+//!
+//! Every move (by a read or by [`MigratingStore::migrate_all`]) and every
+//! write or delete of a key holds that key's stripe lock, and a move first
+//! looks in the new store again under it. So a read never misses an entry
+//! moved while it looked, and a move never overwrites a newer write with
+//! the old copy. Hits in the new store take no lock.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::lock::{Mutex, MutexGuard};
 use strata_domain::{
     CacheEntry, CacheKey, CacheStore, InsertOutcome, KeyPattern, Lookup, StoreCapabilities,
     StoreError, StoreStats, Tag, TierStats,
 };
 
+/// Stripe locks per store: moves and writes of different keys rarely wait
+/// on each other.
+const STRIPES: usize = 64;
+
 /// See the module docs.
 pub(crate) struct MigratingStore {
-    pub(crate) new: Arc<dyn CacheStore>,
-    pub(crate) old: Arc<dyn CacheStore>,
+    new: Arc<dyn CacheStore>,
+    old: Arc<dyn CacheStore>,
+    stripes: Vec<Mutex<()>>,
 }
 
 impl MigratingStore {
-    /// The old store's live entry for `key`, moved into the new store.
+    /// Serves from `new`, moving entries out of `old`.
+    pub(crate) fn new(new: Arc<dyn CacheStore>, old: Arc<dyn CacheStore>) -> Self {
+        Self {
+            new,
+            old,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    async fn lock(&self, key: &CacheKey) -> MutexGuard<'_, ()> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        // The modulo keeps the index below STRIPES, so it fits in usize.
+        let i = usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0);
+        self.stripes[i].lock().await
+    }
+
+    /// `key`'s entry, moved into the new store if it is still only in the
+    /// old one; `None` when neither has it.
     async fn take_from_old(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        let _guard = self.lock(key).await;
+        // Moved (or written) since the caller looked.
+        if let Some(entry) = self.new.get(key).await? {
+            return Ok(Some(entry));
+        }
         let Some(entry) = self.old.get(key).await? else {
             return Ok(None);
         };
         self.new.insert(key.clone(), entry.clone()).await?;
         self.old.remove(key).await?;
         Ok(Some(entry))
+    }
+
+    /// Moves every entry still in the old store; returns how many moved.
+    /// A failing entry is logged and skipped (it stays readable through
+    /// the fallback until the switch ends).
+    pub(crate) async fn migrate_all(&self) -> u64 {
+        let entries = match self.old.entries().await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list entries to migrate");
+                return 0;
+            }
+        };
+        let mut moved = 0;
+        for (key, _) in entries {
+            let step = async {
+                let _guard = self.lock(&key).await;
+                if self.new.get(&key).await?.is_some() {
+                    // Written or moved already: the old copy is stale.
+                    self.old.remove(&key).await?;
+                    return Ok::<_, StoreError>(0);
+                }
+                let Some(entry) = self.old.get(&key).await? else {
+                    return Ok(0);
+                };
+                self.new.insert(key.clone(), entry).await?;
+                self.old.remove(&key).await?;
+                Ok(1)
+            };
+            match step.await {
+                Ok(n) => moved += n,
+                Err(e) => tracing::warn!(error = %e, "could not migrate an entry"),
+            }
+        }
+        moved
     }
 }
 
@@ -60,6 +132,7 @@ impl CacheStore for MigratingStore {
     }
 
     async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        let _guard = self.lock(&key).await;
         let outcome = self.new.insert(key.clone(), entry).await?;
         let replaced_old = self.old.remove(&key).await?;
         Ok(if replaced_old {
@@ -70,6 +143,7 @@ impl CacheStore for MigratingStore {
     }
 
     async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        let _guard = self.lock(key).await;
         let in_new = self.new.remove(key).await?;
         let in_old = self.old.remove(key).await?;
         Ok(in_new || in_old)
