@@ -38,7 +38,7 @@ for side in "${sides[@]}"; do
     on) env=() ;;
     all) env=(STRATA__ANALYSIS__SAMPLE_RATE=1) ;;
   esac
-  env "${env[@]}" STRATA__LOG__FILTER=error "$1" serve --listen "127.0.0.1:${port[$side]}" >/dev/null 2>&1 &
+  env "${env[@]}" STRATA__LOG__FILTER=error "$1" serve --grpc-listen "" --listen "127.0.0.1:${port[$side]}" >/dev/null 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$side]}/health/live" >/dev/null && break; sleep 0.1; done
 done

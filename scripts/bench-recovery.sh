@@ -25,7 +25,7 @@ for run in $(seq "$RUNS"); do
 listen = \"127.0.0.1:$port\"
 [log]
 filter = \"error\""
-  "$bin" serve --config "$tmp/strata.toml" & strata_pid=$!; pids+=($strata_pid)
+  "$bin" serve --grpc-listen "" --config "$tmp/strata.toml" & strata_pid=$!; pids+=($strata_pid)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done
   url="http://127.0.0.1:$port/v1/caches/shared/entries/k"
   curl -sf -X PUT --data-binary v "$url" >/dev/null
