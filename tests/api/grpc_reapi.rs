@@ -1002,6 +1002,7 @@ async fn blobs_and_action_results_cross_between_grpc_and_http() {
         Code::NotFound,
         "the AC entry's blob is gone: a miss"
     );
+
     app.handle.stop(true).await;
 }
 
@@ -1094,5 +1095,140 @@ async fn get_tree_walks_breadth_first_in_pages() {
         Err(e) => e,
     };
     assert_eq!(e.code(), Code::NotFound);
+    app.handle.stop(true).await;
+}
+
+/// `strata_build_cache_requests_total{kind,op,result}` as `/metrics`
+/// shows it now (0 when absent).
+async fn requests_total(app: &TestApp, kind: &str, op: &str, result: &str) -> u64 {
+    let metrics = app.get_text("/metrics").await;
+    let line = format!(
+        "strata_build_cache_requests_total{{kind=\"{kind}\",op=\"{op}\",result=\"{result}\"}} "
+    );
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(line.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// gRPC calls are counted in the build-cache request metrics, blob by
+/// blob, as HTTP requests are. The recorder is shared by every app of
+/// this test process, so the checks are on increases of at least N
+/// (other tests add a handful at most, never hundreds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_are_counted_beside_http_requests() {
+    const N: usize = 300;
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let mut ac = ActionCacheClient::new(ch.clone());
+    let mut bs = ByteStreamClient::new(ch.clone());
+    let blobs: Vec<Vec<u8>> = (0..N)
+        .map(|i| format!("counted blob {i} {}", uuid()).into_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+    let total = async |kind, op, result| requests_total(&app, kind, op, result).await;
+
+    let before = total("cas", "put", "created").await;
+    cas.batch_update_blobs(update(&refs)).await.unwrap();
+    assert!(total("cas", "put", "created").await >= before + N as u64);
+    let before = total("cas", "put", "exists").await;
+    cas.batch_update_blobs(update(&refs)).await.unwrap();
+    assert!(total("cas", "put", "exists").await >= before + N as u64);
+
+    let absent: Vec<reapi::Digest> = (0..N)
+        .map(|i| digest(format!("absent {i} {}", uuid()).as_bytes()))
+        .collect();
+    let (hit, miss) = (
+        total("cas", "head", "hit").await,
+        total("cas", "head", "miss").await,
+    );
+    cas.find_missing_blobs(reapi::FindMissingBlobsRequest {
+        blob_digests: refs
+            .iter()
+            .map(|b| digest(b))
+            .chain(absent.clone())
+            .collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(total("cas", "head", "hit").await >= hit + N as u64);
+    assert!(total("cas", "head", "miss").await >= miss + N as u64);
+
+    let (hit, miss) = (
+        total("cas", "get", "hit").await,
+        total("cas", "get", "miss").await,
+    );
+    cas.batch_read_blobs(reapi::BatchReadBlobsRequest {
+        digests: refs
+            .iter()
+            .map(|b| digest(b))
+            .chain(absent.clone())
+            .collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert!(total("cas", "get", "hit").await >= hit + N as u64);
+    assert!(total("cas", "get", "miss").await >= miss + N as u64);
+
+    let (hit, miss) = (
+        total("cas", "get", "hit").await,
+        total("cas", "get", "miss").await,
+    );
+    for (blob, gone) in refs.iter().zip(&absent).take(N / 3) {
+        let read = |d: &reapi::Digest| ReadRequest {
+            resource_name: format!("blobs/{}/{}", d.hash, d.size_bytes),
+            ..Default::default()
+        };
+        collect(bs.read(read(&digest(blob))).await.unwrap().into_inner())
+            .await
+            .unwrap();
+        let e = bs.read(read(gone)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    }
+    assert!(total("cas", "get", "hit").await >= hit + (N / 3) as u64);
+    assert!(total("cas", "get", "miss").await >= miss + (N / 3) as u64);
+
+    let before = total("cas", "put", "created").await;
+    for i in 0..N / 3 {
+        let data = format!("streamed blob {i} {}", uuid()).into_bytes();
+        let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&data), data.len());
+        bs.write(futures_util::stream::iter(write_requests(
+            &name, &data, 0, 1024, true,
+        )))
+        .await
+        .unwrap();
+    }
+    assert!(total("cas", "put", "created").await >= before + (N / 3) as u64);
+
+    let (ok, hit, miss) = (
+        total("ac", "put", "ok").await,
+        total("ac", "get", "hit").await,
+        total("ac", "get", "miss").await,
+    );
+    for i in 0..N / 3 {
+        let key = digest(format!("counted action {i} {}", uuid()).as_bytes());
+        ac.update_action_result(reapi::UpdateActionResultRequest {
+            action_digest: Some(key.clone()),
+            action_result: Some(reapi::ActionResult::default()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let get = |d: reapi::Digest| reapi::GetActionResultRequest {
+            action_digest: Some(d),
+            ..Default::default()
+        };
+        ac.get_action_result(get(key)).await.unwrap();
+        let gone = digest(format!("absent action {i} {}", uuid()).as_bytes());
+        let e = ac.get_action_result(get(gone)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    }
+    assert!(total("ac", "put", "ok").await >= ok + (N / 3) as u64);
+    assert!(total("ac", "get", "hit").await >= hit + (N / 3) as u64);
+    assert!(total("ac", "get", "miss").await >= miss + (N / 3) as u64);
     app.handle.stop(true).await;
 }

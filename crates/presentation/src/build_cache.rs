@@ -34,7 +34,8 @@
 //! - **Metrics.** `strata_build_cache_requests_total{kind,op,result}`:
 //!   `kind` `ac` or `cas`; `op` `get`, `head` or `put`; `result` `hit`,
 //!   `miss` (reads), `created`, `exists` (CAS PUT), `ok` (AC PUT) or
-//!   `error`; `strata_build_cache_bytes{store}`, a gauge of each store's
+//!   `error`. gRPC calls are counted in the same series (see
+//!   [`crate::grpc`]); `strata_build_cache_bytes{store}`, a gauge of each store's
 //!   bytes (AC and CAS), refreshed at scrape time ([`export_bytes`]).
 
 use actix_web::body::SizedStream;
@@ -137,14 +138,24 @@ fn target(
     Ok((service, instance, hash))
 }
 
-fn count(kind: StoreKind, op: &'static str, result: &'static str) {
+/// Counts one build-cache request in `strata_build_cache_requests_total`
+/// (HTTP and gRPC alike).
+pub(crate) fn count(kind: StoreKind, op: &'static str, result: &'static str) {
+    count_many(kind, op, result, 1);
+}
+
+/// Counts `n` build-cache requests of one outcome (a gRPC batch's blobs).
+pub(crate) fn count_many(kind: StoreKind, op: &'static str, result: &'static str, n: u64) {
+    if n == 0 {
+        return;
+    }
     metrics::counter!(
         "strata_build_cache_requests_total",
         "kind" => kind.as_str(),
         "op" => op,
         "result" => result
     )
-    .increment(1);
+    .increment(n);
 }
 
 fn op_of(req: &HttpRequest) -> &'static str {

@@ -46,10 +46,12 @@ use bytes::Bytes;
 use strata_application::build_cache::find_missing_blobs::FindMissingBlobs;
 use strata_application::build_cache::read_blob::ReadBlob;
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
-use strata_domain::{BlobWriter, BuildCacheError, Digest, InstanceName, Principal, ReadRange};
+use strata_domain::{
+    BlobWriter, BuildCacheError, Digest, InstanceName, Principal, ReadRange, StoreKind,
+};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::common::{BoxStream, BuildCacheFace, instance, parse_digest};
+use super::common::{BoxStream, BuildCacheFace, counted, instance, parse_digest};
 use super::status::invalid;
 use super::zstd_codec::{self, StreamDecoder};
 use crate::error::ApiError;
@@ -370,6 +372,37 @@ impl ByteStream for ByteStreamService {
         &self,
         request: Request<ReadRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
+        let result = self.read_blob(request).await;
+        counted(StoreKind::Cas, "get", "hit", result)
+    }
+
+    async fn write(
+        &self,
+        request: Request<Streaming<WriteRequest>>,
+    ) -> Result<Response<WriteResponse>, Status> {
+        let result = self.write_blob(request).await;
+        let outcome = match &result {
+            Ok((_, outcome)) => outcome,
+            Err(_) => "error",
+        };
+        crate::build_cache::count(StoreKind::Cas, "put", outcome);
+        result.map(|(response, _)| Response::new(response))
+    }
+
+    async fn query_write_status(
+        &self,
+        request: Request<QueryWriteStatusRequest>,
+    ) -> Result<Response<QueryWriteStatusResponse>, Status> {
+        self.write_status(request).await
+    }
+}
+
+impl ByteStreamService {
+    /// `Read`, uncounted.
+    async fn read_blob(
+        &self,
+        request: Request<ReadRequest>,
+    ) -> Result<Response<BoxStream<ReadResponse>>, Status> {
         let principal = self.principal(&request)?;
         let req = request.into_inner();
         let resource = parse_resource(&req.resource_name, false)?;
@@ -439,10 +472,12 @@ impl ByteStream for ByteStreamService {
         Ok(Response::new(chunked(chunks)))
     }
 
-    async fn write(
+    /// `Write`, uncounted: the response and its outcome, `created` or
+    /// `exists`.
+    async fn write_blob(
         &self,
         request: Request<Streaming<WriteRequest>>,
-    ) -> Result<Response<WriteResponse>, Status> {
+    ) -> Result<(WriteResponse, &'static str), Status> {
         let principal = self.principal(&request)?;
         let owner = principal.to_string();
         let mut stream = request.into_inner();
@@ -467,9 +502,10 @@ impl ByteStream for ByteStreamService {
                     .map_err(ApiError::from)?;
                 let writer = match start {
                     WriteBlobStart::Exists { .. } => {
-                        return Ok(Response::new(WriteResponse {
+                        let response = WriteResponse {
                             committed_size: finished_size(&resource),
-                        }));
+                        };
+                        return Ok((response, "exists"));
                     }
                     WriteBlobStart::Upload(writer) => writer,
                 };
@@ -500,9 +536,10 @@ impl ByteStream for ByteStreamService {
         let mut upload = slot.state.lock().await;
         if upload.writer.is_none() {
             // Finished by an earlier stream while this one waited.
-            return Ok(Response::new(WriteResponse {
+            let response = WriteResponse {
                 committed_size: finished_size(&resource),
-            }));
+            };
+            return Ok((response, "exists"));
         }
         let result = self
             .write_messages(&name, &resource, &slot, &mut upload, first, &mut stream)
@@ -510,7 +547,7 @@ impl ByteStream for ByteStreamService {
         match result {
             Ok(response) => {
                 self.uploads().remove(&name);
-                Ok(Response::new(response))
+                Ok((response, "created"))
             }
             // A broken or unfinished stream stays resumable.
             Err(WriteFailure::Resumable(s)) => Err(s),
@@ -522,7 +559,8 @@ impl ByteStream for ByteStreamService {
         }
     }
 
-    async fn query_write_status(
+    /// `QueryWriteStatus`.
+    async fn write_status(
         &self,
         request: Request<QueryWriteStatusRequest>,
     ) -> Result<Response<QueryWriteStatusResponse>, Status> {

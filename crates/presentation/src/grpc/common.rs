@@ -9,8 +9,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use strata_application::BuildCacheService;
 use strata_application::build_cache::read_blob::ReadBlob;
-use strata_domain::{BuildCacheError, Digest, DigestHash, InstanceName, Principal, ReadRange};
-use tonic::{Request, Status};
+use strata_domain::{
+    BuildCacheError, Digest, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
+};
+use tonic::{Code, Request, Status};
 
 use super::auth::principal;
 use super::status::invalid;
@@ -106,3 +108,22 @@ pub(crate) fn to_proto(d: &Digest) -> reapi::Digest {
 
 /// A stream of `T` messages or a status.
 pub(crate) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Counts a gRPC call's outcome in `strata_build_cache_requests_total`
+/// as the HTTP face counts its requests: `Ok` is `ok` (the caller's own
+/// word: `hit`, `ok`, `created`...), NOT_FOUND is `miss`, any other
+/// status `error`. Returns `result` unchanged.
+pub(crate) fn counted<T>(
+    kind: StoreKind,
+    op: &'static str,
+    ok: &'static str,
+    result: Result<T, Status>,
+) -> Result<T, Status> {
+    let outcome = match &result {
+        Ok(_) => ok,
+        Err(s) if s.code() == Code::NotFound => "miss",
+        Err(_) => "error",
+    };
+    crate::build_cache::count(kind, op, outcome);
+    result
+}

@@ -51,12 +51,13 @@ use strata_application::build_cache::find_missing_blobs::FindMissingBlobs;
 use strata_application::build_cache::get_action_result::GetActionResult;
 use strata_application::build_cache::update_action_result::UpdateActionResult;
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
-use strata_domain::{BuildCacheError, CacheName, Digest, InstanceName, Principal, Role};
+use strata_domain::{BuildCacheError, CacheName, Digest, InstanceName, Principal, Role, StoreKind};
 use tonic::{Code, Request, Response, Status};
 
-use super::common::{BoxStream, BuildCacheFace, digest, instance, parse_digest, to_proto};
+use super::common::{BoxStream, BuildCacheFace, counted, digest, instance, parse_digest, to_proto};
 use super::status::invalid;
 use super::zstd_codec;
+use crate::build_cache::{count, count_many};
 use crate::error::ApiError;
 
 /// Largest total of blob bytes in one `BatchUpdateBlobs` or
@@ -134,14 +135,15 @@ fn within_batch_limit(sizes: impl Iterator<Item = u64>) -> Result<(), Status> {
 }
 
 impl Reapi {
-    /// Stores `data` as blob `digest`: Ok when stored or already there.
+    /// Stores `data` as blob `digest`: `created`, or `exists` when it was
+    /// already there (the outcome's metric label).
     async fn store(
         &self,
         principal: &Principal,
         instance: &InstanceName,
         digest: &Digest,
         data: Bytes,
-    ) -> Result<(), Status> {
+    ) -> Result<&'static str, Status> {
         if data.len() as u64 != digest.size_bytes() {
             return Err(invalid(
                 "data",
@@ -163,11 +165,11 @@ impl Reapi {
             .await
             .map_err(ApiError::from)?;
         match start {
-            WriteBlobStart::Exists { .. } => Ok(()),
+            WriteBlobStart::Exists { .. } => Ok("exists"),
             WriteBlobStart::Upload(mut writer) => {
                 writer.write(data).await.map_err(ApiError::from)?;
                 writer.commit().await.map_err(ApiError::from)?;
-                Ok(())
+                Ok("created")
             }
         }
     }
@@ -223,6 +225,25 @@ impl Capabilities for Reapi {
 #[tonic::async_trait]
 impl ActionCache for Reapi {
     async fn get_action_result(
+        &self,
+        request: Request<reapi::GetActionResultRequest>,
+    ) -> Result<Response<reapi::ActionResult>, Status> {
+        let result = self.action_result(request).await;
+        counted(StoreKind::Ac, "get", "hit", result)
+    }
+
+    async fn update_action_result(
+        &self,
+        request: Request<reapi::UpdateActionResultRequest>,
+    ) -> Result<Response<reapi::ActionResult>, Status> {
+        let result = self.update_action(request).await;
+        counted(StoreKind::Ac, "put", "ok", result)
+    }
+}
+
+impl Reapi {
+    /// `GetActionResult`, uncounted.
+    async fn action_result(
         &self,
         request: Request<reapi::GetActionResultRequest>,
     ) -> Result<Response<reapi::ActionResult>, Status> {
@@ -291,7 +312,8 @@ impl ActionCache for Reapi {
         Ok(Response::new(result))
     }
 
-    async fn update_action_result(
+    /// `UpdateActionResult`, uncounted.
+    async fn update_action(
         &self,
         request: Request<reapi::UpdateActionResultRequest>,
     ) -> Result<Response<reapi::ActionResult>, Status> {
@@ -340,6 +362,7 @@ impl ContentAddressableStorage for Reapi {
             .iter()
             .map(|d| parse_digest("blob_digests", &d.hash, d.size_bytes))
             .collect::<Result<Vec<_>, _>>()?;
+        let asked = digests.len() as u64;
         let missing = self
             .service()
             .find_missing_blobs(FindMissingBlobs {
@@ -348,7 +371,13 @@ impl ContentAddressableStorage for Reapi {
                 digests,
             })
             .await
-            .map_err(ApiError::from)?;
+            .map_err(|e| {
+                count(StoreKind::Cas, "head", "error");
+                ApiError::from(e)
+            })?;
+        let missed = missing.len() as u64;
+        count_many(StoreKind::Cas, "head", "hit", asked.saturating_sub(missed));
+        count_many(StoreKind::Cas, "head", "miss", missed);
         Ok(Response::new(reapi::FindMissingBlobsResponse {
             missing_blob_digests: missing.iter().map(to_proto).collect(),
         }))
@@ -388,8 +417,9 @@ impl ContentAddressableStorage for Reapi {
                 self.store(&principal, &instance, &d, data).await
             }
             .await;
+            count(StoreKind::Cas, "put", *outcome.as_ref().unwrap_or(&"error"));
             match outcome {
-                Ok(()) => responses.push(reapi::batch_update_blobs_response::Response {
+                Ok(_) => responses.push(reapi::batch_update_blobs_response::Response {
                     digest: echo,
                     status: Some(rpc_ok()),
                 }),
@@ -434,7 +464,14 @@ impl ContentAddressableStorage for Reapi {
                 digest: Some(to_proto(d)),
                 ..Default::default()
             };
-            match self.read_whole(&principal, &instance, d).await {
+            let read = self.read_whole(&principal, &instance, d).await;
+            let result = match &read {
+                Ok(Some(_)) => "hit",
+                Ok(None) => "miss",
+                Err(_) => "error",
+            };
+            count(StoreKind::Cas, "get", result);
+            match read {
                 Ok(Some(data)) => {
                     if zstd && !data.is_empty() {
                         response.data = zstd_codec::compress(&data)?;
