@@ -4,10 +4,12 @@
 //! clone): a C binary built, `bazel clean`, built again must be all remote
 //! cache hits; after a CAS flush through the admin API the AC entries
 //! dangle, answer 404, and the third build runs the actions again and
-//! succeeds.
+//! succeeds. The same again over gRPC (`--remote_cache=grpc://...` with
+//! `--remote_instance_name`), REAPI v2's cache services.
 //!
 //! Bazel's HTTP cache protocol:
-//! <https://bazel.build/remote/caching#http-caching>.
+//! <https://bazel.build/remote/caching#http-caching>; its gRPC cache is
+//! REAPI v2 (`remote_execution.proto`).
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +37,9 @@ fn offline_rules() -> Result<PathBuf, SpawnError> {
 }
 
 /// A workspace with `//:hello` (a `cc_binary` over a `cc_library`), and a
-/// `.bazelrc` pointing at the offline rules and at `remote`.
-fn workspace(dir: &Path, rules: &Path, remote: &str, output_root: &Path) {
+/// `.bazelrc` pointing at the offline rules and at `remote` (the value of
+/// `--remote_cache`, then any further `build` options in `extra`).
+fn workspace(dir: &Path, rules: &Path, remote: &str, extra: &str, output_root: &Path) {
     std::fs::write(dir.join("WORKSPACE"), "").unwrap();
     std::fs::write(
         dir.join("BUILD"),
@@ -65,7 +68,8 @@ cc_binary(name = "hello", srcs = ["hello.c"], deps = [":greet"])
              build --override_repository=rules_java={rules}/rules_java\n\
              build --spawn_strategy=local\n\
              build --remote_cache={remote}\n\
-             build --remote_header=Authorization=Bearer\\ {BAZEL_KEY}\n",
+             build --remote_header=Authorization=Bearer\\ {BAZEL_KEY}\n\
+             {extra}",
             root = output_root.display(),
             rules = rules.display(),
         ),
@@ -104,8 +108,25 @@ fn remote_hits(stderr: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The remote cache a test's builds use.
+enum Remote {
+    /// bazel-remote's HTTP protocol, the instance as the path prefix.
+    Http,
+    /// REAPI v2 over gRPC, with `--remote_instance_name`.
+    Grpc,
+}
+
 #[tokio::test]
 async fn bazel_builds_from_the_remote_cache_and_rebuilds_after_a_flush() {
+    builds_from_the_remote_cache_and_rebuilds_after_a_flush(Remote::Http).await;
+}
+
+#[tokio::test]
+async fn bazel_builds_over_grpc_from_the_remote_cache_and_rebuilds_after_a_flush() {
+    builds_from_the_remote_cache_and_rebuilds_after_a_flush(Remote::Grpc).await;
+}
+
+async fn builds_from_the_remote_cache_and_rebuilds_after_a_flush(remote: Remote) {
     let Some(bazel_bin) = require(find_client("bazel")) else {
         return;
     };
@@ -125,12 +146,14 @@ async fn bazel_builds_from_the_remote_cache_and_rebuilds_after_a_flush() {
 
     let dir = tempfile::tempdir().expect("workspace");
     let output_root = tempfile::tempdir().expect("bazel output root");
-    workspace(
-        dir.path(),
-        &rules,
-        &format!("{}/team-a", app.base),
-        output_root.path(),
-    );
+    let (url, extra) = match remote {
+        Remote::Http => (format!("{}/team-a", app.base), String::new()),
+        Remote::Grpc => (
+            app.grpc.replace("http://", "grpc://"),
+            "build --remote_instance_name=team-a\n".to_owned(),
+        ),
+    };
+    workspace(dir.path(), &rules, &url, &extra, output_root.path());
     let first = bazel(&bazel_bin, dir.path(), &["build", "//:hello"]).await;
     assert_eq!(
         remote_hits(&first),
