@@ -120,3 +120,81 @@ async fn missing_garbage_or_unpaired_tls_files_fail_start_up_naming_the_setting(
         "{e}"
     );
 }
+
+/// gRPC on `[server] grpc_listen` speaks TLS with the same certificate:
+/// a client that trusts it gets answers (health and the cache API), a
+/// plaintext client none.
+#[tokio::test]
+async fn grpc_uses_the_same_certificate() {
+    use strata_presentation::grpc::cache::pb;
+    use strata_presentation::grpc::cache::pb::cache_client::CacheClient;
+    use tonic::transport::{Certificate as TonicCertificate, Channel, ClientTlsConfig};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    crate::helpers::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key, cert_pem) = self_signed(dir.path());
+    let mut settings = tls_settings(&cert, &key);
+    settings.server.grpc_listen = "127.0.0.1:0".into();
+    let app = strata::Application::build(settings)
+        .await
+        .expect("app builds with TLS");
+    let port = app.grpc_port().expect("gRPC listener on");
+    let handle = app.handle();
+    tokio::spawn(app.run());
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(TonicCertificate::from_pem(cert_pem.as_bytes()))
+        .domain_name("localhost");
+    let ch = Channel::from_shared(format!("https://127.0.0.1:{port}"))
+        .expect("url")
+        .tls_config(tls)
+        .expect("TLS config")
+        .connect()
+        .await
+        .expect("gRPC over TLS connects");
+    let status = HealthClient::new(ch.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("health over TLS")
+        .into_inner()
+        .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+    let mut cache = CacheClient::new(ch);
+    cache
+        .set(pb::SetRequest {
+            cache: "default".into(),
+            key: "over-grpc-tls".into(),
+            value: b"sealed".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .expect("Set over TLS");
+    let got = cache
+        .get(pb::GetRequest {
+            cache: "default".into(),
+            key: "over-grpc-tls".into(),
+        })
+        .await
+        .expect("Get over TLS")
+        .into_inner();
+    assert!(got.found);
+    assert_eq!(got.entry.expect("entry").value, b"sealed");
+
+    // Plaintext HTTP/2 on the TLS port gets no gRPC answer.
+    let plain = match Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect()
+        .await
+    {
+        Ok(ch) => HealthClient::new(ch)
+            .check(HealthCheckRequest::default())
+            .await
+            .map(|_| ()),
+        Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+    };
+    assert!(plain.is_err(), "{plain:?}");
+    handle.stop(true).await;
+}
