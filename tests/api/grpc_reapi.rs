@@ -1232,3 +1232,52 @@ async fn grpc_calls_are_counted_beside_http_requests() {
     assert!(total("ac", "get", "miss").await >= miss + (N / 3) as u64);
     app.handle.stop(true).await;
 }
+
+/// Graceful shutdown drains gRPC: once the server stops accepting
+/// connections, a `Write` already streaming still completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_a_write_in_flight() {
+    let app = open_app().await;
+    let ch = channel(&app).await;
+    let bs = ByteStreamClient::new(ch.clone());
+    let blob: Vec<u8> = (0..600_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let half = blob.len() / 2;
+    let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
+    let mut client = bs.clone();
+    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
+    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
+        tx.send(request).await.unwrap();
+    }
+    let committed = eventually(Duration::from_secs(10), || {
+        let mut bs = bs.clone();
+        let name = name.clone();
+        async move {
+            bs.query_write_status(QueryWriteStatusRequest {
+                resource_name: name,
+            })
+            .await
+            .is_ok_and(|s| s.into_inner().committed_size == half as i64)
+        }
+    })
+    .await;
+    assert!(committed, "the first half was not committed");
+
+    let handle = app.handle.clone();
+    let stopping = tokio::spawn(async move { handle.stop(true).await });
+    let addr = app.grpc.trim_start_matches("http://").to_owned();
+    let refused = eventually(Duration::from_secs(10), || {
+        let addr = addr.clone();
+        async move { tokio::net::TcpStream::connect(addr).await.is_err() }
+    })
+    .await;
+    assert!(refused, "the gRPC listener still accepts after stop");
+
+    for request in write_requests(&name, &blob, half, 100_000, true) {
+        tx.send(request).await.unwrap();
+    }
+    drop(tx);
+    let done = call.await.unwrap().expect("the write in flight completes");
+    assert_eq!(done.into_inner().committed_size, blob.len() as i64);
+    stopping.await.unwrap();
+}
