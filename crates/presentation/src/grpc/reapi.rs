@@ -417,7 +417,11 @@ impl ContentAddressableStorage for Reapi {
                 self.store(&principal, &instance, &d, data).await
             }
             .await;
-            count(StoreKind::Cas, "put", *outcome.as_ref().unwrap_or(&"error"));
+            count(
+                StoreKind::Cas,
+                "put",
+                outcome.as_ref().map_or("error", |o| o),
+            );
             match outcome {
                 Ok(_) => responses.push(reapi::batch_update_blobs_response::Response {
                     digest: echo,
