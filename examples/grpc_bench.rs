@@ -17,10 +17,12 @@
 use std::time::{Duration, Instant};
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
-use bazel_remote_apis::google::bytestream::ReadRequest;
-use bazel_remote_apis::google::bytestream::byte_stream_client::ByteStreamClient;
 use reapi::content_addressable_storage_client::ContentAddressableStorageClient;
 use sha2::{Digest as _, Sha256};
+// The server's own ByteStream declaration: `data` arrives as `Bytes`,
+// as an HTTP client's body does (wire-identical to bazel-remote-apis').
+use strata_presentation::grpc::bytestream::pb::ReadRequest;
+use strata_presentation::grpc::bytestream::pb::byte_stream_client::ByteStreamClient;
 use tonic::transport::Channel;
 
 const SIZES: [(usize, &str); 3] = [(1 << 10, "1 KiB"), (64 << 10, "64 KiB"), (4 << 20, "4 MiB")];

@@ -1,13 +1,18 @@
 //! The gRPC listener (`[server] grpc_listen`): tonic serving
-//! [`strata_presentation::grpc::services`] on its own multi-threaded
-//! tokio runtime (one worker per HTTP worker), with the HTTP listener's
-//! TLS files (HTTP/2 over TLS, ALPN `h2`) and the readiness poller of the
+//! [`strata_presentation::grpc::services`] with the HTTP listener's TLS
+//! files (HTTP/2 over TLS, ALPN `h2`) and the readiness poller of the
 //! health service.
 //!
-//! Shutdown drains: on SIGTERM or Ctrl-C (which actix also handles for
-//! HTTP), or once the HTTP server stopped, the server stops accepting,
-//! sends GOAWAY and lets in-flight calls finish within
-//! `shutdown_timeout_secs`.
+//! - **Threads.** As many workers as HTTP has, each a single-threaded
+//!   tokio runtime on a thread of its own, as actix runs HTTP: an
+//!   acceptor hands connections to the workers in turn, and a connection
+//!   with all its streams stays on one thread (no cross-thread wake-ups
+//!   per call, which a shared multi-threaded runtime pays for every
+//!   HTTP/2 stream it spawns).
+//! - **Shutdown** drains: on SIGTERM or Ctrl-C (which actix also handles
+//!   for HTTP), or once the HTTP server stopped, the acceptor stops, every
+//!   worker sends GOAWAY and lets in-flight calls finish within
+//!   `shutdown_timeout_secs`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -15,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use strata_presentation::AppState;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// A bound, not yet serving, gRPC listener.
@@ -29,9 +34,12 @@ pub(crate) struct GrpcServer {
 
 /// A serving gRPC listener: [`Running::stop`] drains it.
 pub(crate) struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    done: oneshot::Receiver<()>,
+    stop: watch::Sender<bool>,
+    done: Vec<oneshot::Receiver<()>>,
 }
+
+/// Accepted connections queued for one worker before the acceptor waits.
+const WORKER_QUEUE: usize = 64;
 
 impl GrpcServer {
     /// Binds `listen`.
@@ -62,10 +70,10 @@ impl GrpcServer {
         self.listener.local_addr()
     }
 
-    /// Starts serving on a thread of its own.
+    /// Starts serving: the workers' threads, the acceptor on worker 0.
     ///
     /// # Errors
-    /// The runtime cannot start, or a TLS file cannot be read.
+    /// A runtime or thread cannot start, or a TLS file cannot be read.
     pub(crate) fn start(self) -> anyhow::Result<Running> {
         let identity = match &self.tls {
             Some((cert, key)) => Some(Identity::from_pem(
@@ -74,53 +82,124 @@ impl GrpcServer {
             )),
             None => None,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.workers)
-            .thread_name("strata-grpc")
-            .enable_all()
-            .build()
-            .context("gRPC runtime")?;
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let (done_tx, done_rx) = oneshot::channel::<()>();
         let (routes, health) =
             strata_presentation::grpc::services(self.state).context("gRPC services")?;
-        let listener = self.listener;
-        let shutdown_timeout = self.shutdown_timeout;
-        std::thread::Builder::new()
-            .name("strata-grpc".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let poller = tokio::spawn(health);
-                    let result = serve(listener, routes, identity, stop_rx, shutdown_timeout).await;
-                    poller.abort();
-                    if let Err(e) = result {
-                        tracing::error!(error = %format!("{e:#}"), "gRPC server failed");
-                    }
-                });
-                // In-flight calls past the timeout are dropped with the runtime.
-                runtime.shutdown_timeout(Duration::from_secs(1));
-                let _ = done_tx.send(());
-            })
-            .context("gRPC thread")?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (queues, inboxes): (Vec<_>, Vec<_>) = (0..self.workers)
+            .map(|_| mpsc::channel::<std::net::TcpStream>(WORKER_QUEUE))
+            .unzip();
+        // Worker 0 also runs the acceptor, the health poller and the
+        // SIGTERM watch.
+        let mut duties = Some((self.listener, queues, health, stop_tx.clone()));
+        let mut done = Vec::with_capacity(self.workers);
+        for (worker, inbox) in inboxes.into_iter().enumerate() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("gRPC runtime")?;
+            let (done_tx, done_rx) = oneshot::channel::<()>();
+            done.push(done_rx);
+            let duties = duties.take();
+            let routes = routes.clone();
+            let identity = identity.clone();
+            let stop = stop_rx.clone();
+            let shutdown_timeout = self.shutdown_timeout;
+            std::thread::Builder::new()
+                .name(format!("strata-grpc-{worker}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let mut background = Vec::new();
+                        if let Some((listener, queues, health, stopper)) = duties {
+                            background.push(tokio::spawn(health));
+                            background.push(tokio::spawn(watch_terminate(stopper, stop.clone())));
+                            background.push(tokio::spawn(accept(listener, queues, stop.clone())));
+                        }
+                        let result =
+                            serve(worker, inbox, routes, identity, stop, shutdown_timeout).await;
+                        for task in background {
+                            task.abort();
+                        }
+                        if let Err(e) = result {
+                            tracing::error!(error = %format!("{e:#}"), "gRPC server failed");
+                        }
+                    });
+                    // In-flight calls past the timeout are dropped with the runtime.
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                    let _ = done_tx.send(());
+                })
+                .context("gRPC thread")?;
+        }
         Ok(Running {
-            stop: Some(stop_tx),
-            done: done_rx,
+            stop: stop_tx,
+            done,
         })
     }
 }
 
-async fn serve(
+/// Accepts connections until `stop`, with Nagle off (small responses
+/// would otherwise wait for the peer's delayed ACK, ~40 ms a call), and
+/// hands them to the workers' queues in turn.
+async fn accept(
     listener: TcpListener,
+    queues: Vec<mpsc::Sender<std::net::TcpStream>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "gRPC listener");
+            return;
+        }
+    };
+    let mut next = 0;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: keep accepting.
+                tracing::warn!(error = %e, "gRPC accept failed");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        if queues[next].send(stream).await.is_err() {
+            return;
+        }
+        next = (next + 1) % queues.len();
+    }
+}
+
+/// Sets `stop` on SIGTERM or Ctrl-C, unless it was set first.
+async fn watch_terminate(stop: watch::Sender<bool>, mut stopped: watch::Receiver<bool>) {
+    tokio::select! {
+        () = terminate() => {
+            let _ = stop.send(true);
+        }
+        _ = stopped.wait_for(|stopped| *stopped) => {}
+    }
+}
+
+/// One worker: serves the connections of `inbox` until `stop`, then
+/// drains them for at most `shutdown_timeout`.
+async fn serve(
+    worker: usize,
+    inbox: mpsc::Receiver<std::net::TcpStream>,
     routes: tonic::service::Routes,
     identity: Option<Identity>,
-    stop: oneshot::Receiver<()>,
+    mut stop: watch::Receiver<bool>,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    // Nagle off on every accepted socket (the builder's `tcp_nodelay`
-    // applies only to listeners tonic binds itself): with it on, small
-    // responses wait for the peer's delayed ACK, ~40 ms a call.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = futures_util::stream::unfold(inbox, |mut inbox| async move {
+        let stream = inbox.recv().await?;
+        Some((tokio::net::TcpStream::from_std(stream), inbox))
+    });
     let mut server = Server::builder();
     if let Some(identity) = identity {
         server = server
@@ -129,11 +208,10 @@ async fn serve(
     }
     let (drain_tx, drain_rx) = oneshot::channel::<()>();
     let signal = async move {
-        tokio::select! {
-            _ = stop => {}
-            () = terminate() => {}
+        let _ = stop.wait_for(|stopped| *stopped).await;
+        if worker == 0 {
+            tracing::info!("gRPC server draining");
         }
-        tracing::info!("gRPC server draining");
         let _ = drain_tx.send(());
     };
     let serving = server
@@ -176,11 +254,11 @@ async fn terminate() {
 }
 
 impl Running {
-    /// Drains the server and waits for its thread to end.
-    pub(crate) async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// Drains every worker and waits for their threads to end.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        for done in self.done {
+            let _ = done.await;
         }
-        let _ = self.done.await;
     }
 }

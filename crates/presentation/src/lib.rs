@@ -83,15 +83,21 @@ pub fn app(
         .default_service(web::to(not_found))
 }
 
+/// A resource at `path` that carries its own pattern as
+/// [`request::RoutePattern`], so the request middleware labels metrics and
+/// logs without matching the path against the router again.
+fn resource(path: &'static str) -> actix_web::Resource {
+    web::resource(path).app_data(request::RoutePattern(path))
+}
+
 fn routes(cfg: &mut web::ServiceConfig) {
     // Every resource answers a method it lacks with 405 and `Allow`.
     let method_not_allowed =
         |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
     // The router tries resources in order, one regex match per dynamic
-    // pattern (and `match_pattern` in the metrics middleware repeats it), so
-    // the hot entry route comes first. No other route's path can match it.
+    // pattern, so the hot entry route comes first. No other route's path can match it.
     cfg.service(
-        web::resource("/v1/caches/{cache}/entries/{key:.+}")
+        resource("/v1/caches/{cache}/entries/{key:.+}")
             .route(web::get().to(entries::get_entry))
             .route(web::head().to(entries::get_entry))
             .route(web::put().to(entries::put_entry))
@@ -103,84 +109,84 @@ fn routes(cfg: &mut web::ServiceConfig) {
     // starts with `/ac/` or `/cas/`. The prefixed forms come last.
     build_cache_routes(cfg, false);
     cfg.service(
-        web::resource("/v1/caches")
+        resource("/v1/caches")
             .route(web::get().to(caches::list))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/v1/caches/{cache}/stats")
+        resource("/v1/caches/{cache}/stats")
             .route(web::get().to(caches::stats))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/v1/caches/{cache}/mrc")
+        resource("/v1/caches/{cache}/mrc")
             .route(web::get().to(mrc::curves))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/admin/v1/caches/{cache}/recommendation")
+        resource("/admin/v1/caches/{cache}/recommendation")
             .route(web::get().to(mrc::recommendation))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/v1/caches/{cache}/entries:batchGet")
+        resource("/v1/caches/{cache}/entries:batchGet")
             .route(web::post().to(batch::batch_get))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/v1/caches/{cache}/entries:batchPut")
+        resource("/v1/caches/{cache}/entries:batchPut")
             .route(web::post().to(batch::batch_put))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/v1/caches/{cache}/invalidations")
+        resource("/v1/caches/{cache}/invalidations")
             .route(web::post().to(invalidations::invalidate))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/admin/v1/caches/{cache}")
+        resource("/admin/v1/caches/{cache}")
             .route(web::put().to(admin::configure))
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
             .default_service(method_not_allowed("GET, PUT, DELETE")),
     )
     .service(
-        web::resource("/admin/v1/audit")
+        resource("/admin/v1/audit")
             .route(web::get().to(audit::read))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/admin/v1/caches/{cache}/flush")
+        resource("/admin/v1/caches/{cache}/flush")
             .route(web::post().to(admin::flush))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/admin/v1/cache/action/flush")
+        resource("/admin/v1/cache/action/flush")
             .route(web::post().to(build_cache_admin::flush_action_cache))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/admin/v1/cache/cas/flush")
+        resource("/admin/v1/cache/cas/flush")
             .route(web::post().to(build_cache_admin::flush_content_store))
             .default_service(method_not_allowed("POST")),
     )
     .service(
-        web::resource("/admin/v1/cache/stats")
+        resource("/admin/v1/cache/stats")
             .route(web::get().to(build_cache_admin::stats))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/health/live")
+        resource("/health/live")
             .route(web::get().to(monitoring::live))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/health/ready")
+        resource("/health/ready")
             .route(web::get().to(monitoring::ready))
             .default_service(method_not_allowed("GET")),
     )
     .service(
-        web::resource("/metrics")
+        resource("/metrics")
             .route(web::get().to(monitoring::metrics))
             .default_service(method_not_allowed("GET")),
     )
@@ -207,7 +213,7 @@ fn build_cache_routes(cfg: &mut web::ServiceConfig, prefixed: bool) {
         if path.starts_with("/{instance") != prefixed {
             continue;
         }
-        let resource = web::resource(path).default_service(method_not_allowed("GET, HEAD, PUT"));
+        let resource = resource(path).default_service(method_not_allowed("GET, HEAD, PUT"));
         cfg.service(match kind {
             strata_domain::StoreKind::Ac => resource
                 .route(web::get().to(build_cache::ac_get))

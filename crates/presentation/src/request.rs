@@ -4,6 +4,9 @@
 //! opaque body of a 5xx.
 //!
 //! - **Request ids**: [`RequestId`] (no system call per request).
+//! - **Route label.** Each resource carries its pattern
+//!   ([`RoutePattern`]), read after routing: the path is matched once, by
+//!   the router. A request no resource took is `unmatched`.
 //! - **Logging.** The `request` span (`request_id`, `method`, `route`) is
 //!   built only when the filter enables INFO for this module. Every
 //!   request ends with a DEBUG event on target `strata::access` (method,
@@ -29,6 +32,13 @@ use crate::headers::X_REQUEST_ID;
 use crate::metrics;
 pub use crate::request_id::RequestId;
 
+/// The route pattern of a resource (`/v1/caches/{cache}/entries/{key:.+}`),
+/// attached to it as resource data when the routes are built: the label of
+/// its requests in metrics and logs, read after routing instead of matching
+/// the path against every pattern again.
+#[derive(Clone, Copy, Debug)]
+pub struct RoutePattern(pub &'static str);
+
 /// The middleware: see the module documentation.
 ///
 /// # Errors
@@ -41,11 +51,24 @@ pub async fn observe(
     let id = RequestId::next();
     req.extensions_mut().insert(id);
     let method = req.method().clone();
-    let route = req.match_pattern();
-    let route = route.as_deref().unwrap_or("unmatched");
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = tracing::field::Empty
+    );
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status();
+    let matched;
+    let route = match response.request().app_data::<RoutePattern>() {
+        Some(RoutePattern(pattern)) => *pattern,
+        // Routes registered without a pattern of their own (`/docs`).
+        None => {
+            matched = response.request().match_pattern();
+            matched.as_deref().unwrap_or("unmatched")
+        }
+    };
+    span.record("route", route);
     let error = response
         .response()
         .error()

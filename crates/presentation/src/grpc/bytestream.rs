@@ -37,12 +37,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bazel_remote_apis::google::bytestream::byte_stream_server::ByteStream;
-use bazel_remote_apis::google::bytestream::{
+use bytes::Bytes;
+use pb::byte_stream_server::ByteStream;
+use pb::{
     QueryWriteStatusRequest, QueryWriteStatusResponse, ReadRequest, ReadResponse, WriteRequest,
     WriteResponse,
 };
-use bytes::Bytes;
 use strata_application::build_cache::find_missing_blobs::FindMissingBlobs;
 use strata_application::build_cache::read_blob::ReadBlob;
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
@@ -55,6 +55,19 @@ use super::common::{BoxStream, BuildCacheFace, counted, instance, parse_digest};
 use super::status::invalid;
 use super::zstd_codec::{self, StreamDecoder};
 use crate::error::ApiError;
+
+/// The generated `google.bytestream` messages, server and client, from
+/// Strata's declaration of the interface (`proto/google/bytestream`):
+/// wire-compatible with every ByteStream client, with `data` as
+/// [`Bytes`] so a stored blob is sent without a copy into a `Vec<u8>`.
+#[expect(missing_docs, reason = "generated code; documented in the .proto")]
+pub mod pb {
+    tonic::include_proto!("google.bytestream");
+
+    /// The encoded descriptor set of `google.bytestream`, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/google_bytestream.bin"));
+}
 
 /// Largest `data` of one `ReadResponse`, in bytes.
 pub const READ_CHUNK_BYTES: usize = 1 << 20;
@@ -296,7 +309,7 @@ impl ByteStreamService {
             }
             upload.touched = Instant::now();
             let received = msg.data.len() as u64;
-            let data = Bytes::from(msg.data);
+            let data = msg.data;
             let writer = upload
                 .writer
                 .as_mut()
@@ -607,15 +620,18 @@ fn chunked(
     chunks: impl futures_util::Stream<Item = Result<Bytes, Status>> + Send + 'static,
 ) -> BoxStream<ReadResponse> {
     use futures_util::StreamExt;
-    Box::pin(chunks.flat_map(|chunk| {
-        let pieces: Vec<Result<ReadResponse, Status>> = match chunk {
-            Ok(bytes) => bytes
-                .chunks(READ_CHUNK_BYTES)
-                .map(|p| Ok(ReadResponse { data: p.to_vec() }))
-                .collect(),
-            Err(e) => vec![Err(e)],
-        };
-        futures_util::stream::iter(pieces)
+    use futures_util::future::Either;
+    Box::pin(chunks.flat_map(|chunk| match chunk {
+        // Slices of the stored chunk: no copy.
+        Ok(bytes) => Either::Left(futures_util::stream::iter(
+            (0..bytes.len().div_ceil(READ_CHUNK_BYTES)).map(move |i| {
+                let end = ((i + 1) * READ_CHUNK_BYTES).min(bytes.len());
+                Ok(ReadResponse {
+                    data: bytes.slice(i * READ_CHUNK_BYTES..end),
+                })
+            }),
+        )),
+        Err(e) => Either::Right(futures_util::stream::iter([Err(e)])),
     }))
 }
 

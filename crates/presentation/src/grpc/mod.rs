@@ -8,8 +8,8 @@
 //!   ([`reapi`], [`bytestream`]), registered when `[build_cache]` is on;
 //! - `grpc.health.v1.Health` ([`health`]);
 //! - gRPC server reflection (v1) for the services whose descriptors
-//!   Strata has (`strata.cache.v1` and health; the REAPI crate ships
-//!   none).
+//!   Strata has (`strata.cache.v1`, `google.bytestream` and health; the
+//!   REAPI crate ships none for its other services).
 //!
 //! Credentials come from `authorization` metadata (`Bearer <API key or
 //! JWT>`, `Basic <base64(user:key)>`) or `x-api-key`; failures map to
@@ -33,7 +33,7 @@ use std::future::Future;
 use bazel_remote_apis::build::bazel::remote::execution::v2::action_cache_server::ActionCacheServer;
 use bazel_remote_apis::build::bazel::remote::execution::v2::capabilities_server::CapabilitiesServer;
 use bazel_remote_apis::build::bazel::remote::execution::v2::content_addressable_storage_server::ContentAddressableStorageServer;
-use bazel_remote_apis::google::bytestream::byte_stream_server::ByteStreamServer;
+use bytestream::pb::byte_stream_server::ByteStreamServer;
 use tonic::service::Routes;
 
 use crate::state::AppState;
@@ -57,6 +57,7 @@ pub fn services(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(cache::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(bytestream::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let mut names: Vec<&'static str> = vec!["strata.cache.v1.Cache"];
     let cache_api = cache::pb::cache_server::CacheServer::new(cache::CacheApi::new(state.clone()))
