@@ -24,9 +24,12 @@
 //! nodes' weights; in a [`Keyed`], every entry is ranked exactly once and
 //! `weight <= capacity`.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash, RandomState};
 
+use hashbrown::HashTable;
+
+use super::PolicyKey;
 use super::list::{List, Slab};
 
 /// One tracked key: its weight and the policy's state for it.
@@ -38,17 +41,32 @@ pub(crate) struct Entry<K, S> {
 }
 
 /// Keys indexed into a slab of entries, with their total weight.
-#[derive(Debug)]
+///
+/// Each key is stored once, in its slab entry: the index is a table of
+/// slab positions (`u32`) hashed by the key they point at, so a lookup by
+/// any borrowed form of the key (`&str` for a string-like key) works.
 pub(crate) struct Entries<K, S> {
-    map: HashMap<K, u32>,
+    map: HashTable<u32>,
+    hasher: RandomState,
     slab: Slab<Entry<K, S>>,
     weight: u64,
+}
+
+impl<K: std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Entries<K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entries")
+            .field("len", &self.map.len())
+            .field("slab", &self.slab)
+            .field("weight", &self.weight)
+            .finish()
+    }
 }
 
 impl<K, S> Default for Entries<K, S> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashTable::new(),
+            hasher: RandomState::new(),
             slab: Slab::default(),
             weight: 0,
         }
@@ -77,19 +95,10 @@ impl<K, S> Entries<K, S> {
     pub(crate) fn slab_mut(&mut self) -> &mut Slab<Entry<K, S>> {
         &mut self.slab
     }
-}
 
-impl<K: Hash + Eq + Clone, S> Entries<K, S> {
-    /// The slab index of `key`, if tracked.
-    #[inline]
-    pub(crate) fn index(&self, key: &K) -> Option<u32> {
-        self.map.get(key).copied()
-    }
-
-    /// Whether `key` is tracked.
-    #[inline]
-    pub(crate) fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
+    /// Every tracked entry (resident or ghost), in slab order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry<K, S>> {
+        self.slab.iter()
     }
 
     /// Number of tracked keys.
@@ -104,15 +113,48 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
         self.weight
     }
 
+    /// Forgets every key (the caller clears its lists).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.slab.clear();
+        self.weight = 0;
+    }
+}
+
+impl<K: Hash + Eq, S> Entries<K, S> {
+    /// The slab index of `key`, if tracked.
+    #[inline]
+    pub(crate) fn index<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        self.map
+            .find(hash, |&idx| slab.get(idx).key.borrow() == key)
+            .copied()
+    }
+
+    /// Whether `key` is tracked.
+    #[inline]
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.index(key).is_some()
+    }
+
     /// Tracks `key` (which MUST NOT be tracked yet) in a new, unlinked node.
     #[inline]
     pub(crate) fn alloc(&mut self, key: K, weight: u64, state: S) -> u32 {
-        let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
-            state,
-        });
-        self.map.insert(key, idx);
+        let hash = self.hasher.hash_one(&key);
+        let idx = self.slab.alloc(Entry { key, weight, state });
+        let Self {
+            map, hasher, slab, ..
+        } = self;
+        map.insert_unique(hash, idx, |&i| hasher.hash_one(&slab.get(i).key));
         self.weight += weight;
         idx
     }
@@ -121,17 +163,13 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
     /// list, and returns its entry.
     #[inline]
     pub(crate) fn free(&mut self, idx: u32) -> Entry<K, S> {
+        let hash = self.hasher.hash_one(&self.slab.get(idx).key);
+        if let Ok(found) = self.map.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
         let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
         self.weight -= entry.weight;
         entry
-    }
-
-    /// Forgets every key (the caller clears its lists).
-    pub(crate) fn clear(&mut self) {
-        self.map.clear();
-        self.slab.clear();
-        self.weight = 0;
     }
 
     /// Checks the index against `linked`, every node the lists reach.
@@ -142,10 +180,21 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
         let mut sum = 0;
         for &idx in linked {
             let entry = self.slab.get(idx);
-            assert_eq!(self.map.get(&entry.key), Some(&idx));
+            assert_eq!(self.index(&entry.key), Some(idx));
             sum += entry.weight;
         }
         assert_eq!(sum, self.weight, "weight sum");
+    }
+}
+
+impl<K: PolicyKey, S> Entries<K, S> {
+    /// Swaps the key of `idx` for [`PolicyKey::key_copy`] of it (a ghost
+    /// keeps only what identifies the key) and returns the original.
+    #[inline]
+    pub(crate) fn take_key(&mut self, idx: u32) -> K {
+        let entry = self.slab.get_mut(idx);
+        let copy = entry.key.key_copy();
+        std::mem::replace(&mut entry.key, copy)
     }
 }
 
@@ -191,7 +240,7 @@ pub(crate) struct Keyed<K, R: Ranking<K>> {
     capacity: u64,
 }
 
-impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
+impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
     pub(crate) fn new(capacity: u64, ranking: R) -> Self {
         Self {
             entries: Entries::default(),
@@ -208,7 +257,11 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
     }
 
     #[inline]
-    pub(crate) fn access(&mut self, key: &K) -> bool {
+    pub(crate) fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         match self.entries.index(key) {
             Some(idx) => {
                 self.ranking.hit(&mut self.entries, idx);
@@ -244,14 +297,39 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
     }
 
     #[inline]
-    pub(crate) fn remove(&mut self, key: &K) -> Option<u64> {
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
         Some(self.take(idx).weight)
     }
 
     #[inline]
-    pub(crate) fn contains(&self, key: &K) -> bool {
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries.contains(key)
+    }
+
+    #[inline]
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries
+            .index(key)
+            .map(|idx| &self.entries.get(idx).key)
+    }
+
+    pub(crate) fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            f(&entry.key, entry.weight);
+        }
     }
 
     #[inline]
@@ -293,9 +371,13 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
 /// `$policy<K>(Keyed<K, _>)` by forwarding to the [`Keyed`] inside.
 macro_rules! keyed_policy {
     ($policy:ident) => {
-        impl<K: std::hash::Hash + Eq + Clone + Send> super::EvictionPolicy<K> for $policy<K> {
+        impl<K: super::PolicyKey> super::EvictionPolicy<K> for $policy<K> {
             #[inline]
-            fn access(&mut self, key: &K) -> bool {
+            fn access<Q>(&mut self, key: &Q) -> bool
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.access(key)
             }
 
@@ -311,13 +393,34 @@ macro_rules! keyed_policy {
             }
 
             #[inline]
-            fn remove(&mut self, key: &K) -> Option<u64> {
+            fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.remove(key)
             }
 
             #[inline]
-            fn contains(&self, key: &K) -> bool {
+            fn contains<Q>(&self, key: &Q) -> bool
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.contains(key)
+            }
+
+            #[inline]
+            fn get<Q>(&self, key: &Q) -> Option<&K>
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
+                self.0.get(key)
+            }
+
+            fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+                self.0.for_each_resident(f)
             }
 
             #[inline]
@@ -341,7 +444,7 @@ macro_rules! keyed_policy {
         }
 
         #[cfg(test)]
-        impl<K: std::hash::Hash + Eq + Clone> $policy<K> {
+        impl<K: super::PolicyKey> $policy<K> {
             /// Checks the policy's invariants (see [`Keyed::check_invariants`]).
             pub(crate) fn check_invariants(&self) {
                 self.0.check_invariants();
@@ -558,7 +661,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
 
     /// Unlinks and frees `idx`.
     #[inline]
-    pub(crate) fn delete<K: Hash + Eq + Clone, S: InSegment<Q>>(
+    pub(crate) fn delete<K: Hash + Eq, S: InSegment<Q>>(
         &mut self,
         entries: &mut Entries<K, S>,
         idx: u32,
@@ -568,8 +671,9 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     }
 
     /// The `(key, weight)` of every entry of `segments`, oldest first, one
-    /// segment after the other; changes nothing.
-    pub(crate) fn collect<K: Clone, S>(
+    /// segment after the other (keys as [`PolicyKey::key_copy`]); changes
+    /// nothing.
+    pub(crate) fn collect<K: PolicyKey, S>(
         &self,
         entries: &Entries<K, S>,
         segments: &[Q],
@@ -578,7 +682,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
         for segment in segments {
             for idx in self.lists[segment.slot()].iter_from_back(entries.slab()) {
                 let entry = entries.get(idx);
-                out.push((entry.key.clone(), entry.weight));
+                out.push((entry.key.key_copy(), entry.weight));
             }
         }
         out
@@ -592,7 +696,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     /// Walks every segment and checks it against the entries' segment tags,
     /// the sizes and the index.
     #[cfg(test)]
-    pub(crate) fn check<K: Hash + Eq + Clone, S: InSegment<Q>>(&self, entries: &Entries<K, S>) {
+    pub(crate) fn check<K: Hash + Eq, S: InSegment<Q>>(&self, entries: &Entries<K, S>) {
         let mut linked = Vec::new();
         for (slot, list) in self.lists.iter().enumerate() {
             let mut sum = 0;

@@ -21,11 +21,12 @@
 //! `window_ratio` of the capacity once the cache is full), as in
 //! libCacheSim; `insert` rejects weights above the configured window size.
 
+use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
-use super::EvictionPolicy;
 use super::keyed::{Entries, InSegment, Segment, Segments};
 use super::sketch::CountMinSketch;
+use super::{EvictionPolicy, PolicyKey};
 
 /// Configuration of [`WTinyLfu`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,7 +120,7 @@ pub struct WTinyLfu<K> {
     climber: Option<Climber>,
 }
 
-impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+impl<K: PolicyKey> WTinyLfu<K> {
     /// Creates an empty W-TinyLFU holding at most `capacity` weight units.
     pub fn new(capacity: u64, config: &WTinyLfuConfig) -> Self {
         let window_cap = ((capacity as f64 * config.window_ratio.clamp(0.0, 1.0)) as u64)
@@ -320,8 +321,12 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
-    fn access(&mut self, key: &K) -> bool {
+impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(idx) = self.entries.index(key) else {
             self.climb(false);
             return false;
@@ -380,13 +385,29 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
         true
     }
 
-    fn remove(&mut self, key: &K) -> Option<u64> {
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
         Some(self.queues.delete(&mut self.entries, idx).weight)
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.entries.contains(key)
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries
+            .index(key)
+            .map(|idx| &self.entries.get(idx).key)
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            f(&entry.key, entry.weight);
+        }
     }
 
     fn len(&self) -> usize {

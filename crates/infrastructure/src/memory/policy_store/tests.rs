@@ -129,7 +129,7 @@ async fn stats_and_inserts_collect_expired_entries_nobody_reads() {
     clock.advance(Duration::from_millis(50)); // k0 (expires at 10) to k40 (at 50) have expired.
     // One insert collects a bounded number of the expired entries...
     store.insert(key("fresh"), entry(1, &[])).await.unwrap();
-    assert_eq!(store.lock(0).map.len(), 101 - EXPIRY_SWEEP_PER_INSERT);
+    assert_eq!(store.lock(0).len(), 101 - EXPIRY_SWEEP_PER_INSERT);
     // ...and stats collects the rest.
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.entries, stats.expirations), (60, 41));
