@@ -102,7 +102,7 @@ impl<K: PolicyKey> ArcPolicy<K> {
     fn demote(&mut self, from: Queue, ghost: Queue, evicted: &mut Vec<(K, u64)>) {
         if let Some(idx) = self.queues.back(from) {
             self.queues.relink(&mut self.entries, idx, ghost);
-            let weight = self.entries.get(idx).weight;
+            let weight = self.entries.get(idx).weight();
             evicted.push((self.entries.take_key(idx), weight));
         }
     }
@@ -134,7 +134,7 @@ impl<K: PolicyKey> ArcPolicy<K> {
                 self.replace(false, evicted);
             } else if let Some(idx) = self.queues.back(Queue::T1) {
                 let entry = self.queues.delete(&mut self.entries, idx);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
             } else {
                 self.replace(false, evicted);
             }
@@ -189,7 +189,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for ArcPolicy<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity {
+        if weight > self.capacity || weight > super::MAX_WEIGHT {
             return false;
         }
         let mut ghost_hit = None;
@@ -243,7 +243,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for ArcPolicy<K> {
         if matches!(self.entries.get(idx).state, Queue::B1 | Queue::B2) {
             return None;
         }
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
     fn get<Q>(&self, key: &Q) -> Option<&K>
@@ -258,7 +258,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for ArcPolicy<K> {
     fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
         for entry in self.entries.iter() {
             if matches!(entry.state, Queue::T1 | Queue::T2) {
-                f(&entry.key, entry.weight);
+                f(&entry.key, entry.weight());
             }
         }
     }

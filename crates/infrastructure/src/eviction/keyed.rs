@@ -33,11 +33,32 @@ use super::PolicyKey;
 use super::list::{List, Slab};
 
 /// One tracked key: its weight and the policy's state for it.
+///
+/// The weight is kept in 32 bits (a slab node of a pointer-sized key and a
+/// small state is then 24 bytes); [`MAX_WEIGHT`](super::MAX_WEIGHT) is
+/// the largest weight a policy admits.
 #[derive(Debug)]
 pub(crate) struct Entry<K, S> {
     pub(crate) key: K,
-    pub(crate) weight: u64,
+    weight: u32,
     pub(crate) state: S,
+}
+
+// The memory store's node: a thin-pointer key, the links and SIEVE's bit.
+const _: () = assert!(size_of::<Option<super::list::Node<Entry<Box<u8>, bool>>>>() == 24);
+
+impl<K, S> Entry<K, S> {
+    /// The entry's weight.
+    #[inline]
+    pub(crate) fn weight(&self) -> u64 {
+        u64::from(self.weight)
+    }
+
+    /// The key and its weight.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (K, u64) {
+        (self.key, u64::from(self.weight))
+    }
 }
 
 /// Keys indexed into a slab of entries, with their total weight.
@@ -150,7 +171,12 @@ impl<K: Hash + Eq, S> Entries<K, S> {
     #[inline]
     pub(crate) fn alloc(&mut self, key: K, weight: u64, state: S) -> u32 {
         let hash = self.hasher.hash_one(&key);
-        let idx = self.slab.alloc(Entry { key, weight, state });
+        let idx = self.slab.alloc(Entry {
+            key,
+            weight: u32::try_from(weight)
+                .unwrap_or_else(|_| panic!("weights above MAX_WEIGHT are never admitted")),
+            state,
+        });
         let Self {
             map, hasher, slab, ..
         } = self;
@@ -168,7 +194,7 @@ impl<K: Hash + Eq, S> Entries<K, S> {
             found.remove();
         }
         let entry = self.slab.free(idx);
-        self.weight -= entry.weight;
+        self.weight -= entry.weight();
         entry
     }
 
@@ -181,7 +207,7 @@ impl<K: Hash + Eq, S> Entries<K, S> {
         for &idx in linked {
             let entry = self.slab.get(idx);
             assert_eq!(self.index(&entry.key), Some(idx));
-            sum += entry.weight;
+            sum += entry.weight();
         }
         assert_eq!(sum, self.weight, "weight sum");
     }
@@ -280,7 +306,7 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity {
+        if weight > self.capacity || weight > super::MAX_WEIGHT {
             return false;
         }
         while self.entries.weight() + weight > self.capacity {
@@ -288,7 +314,7 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
                 break;
             };
             let entry = self.entries.free(idx);
-            evicted.push((entry.key, entry.weight));
+            evicted.push(entry.into_parts());
         }
         let state = self.ranking.new_state(expires_at_ms);
         let idx = self.entries.alloc(key, weight, state);
@@ -303,7 +329,7 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
         Q: Hash + Eq + ?Sized,
     {
         let idx = self.entries.index(key)?;
-        Some(self.take(idx).weight)
+        Some(self.take(idx).weight())
     }
 
     #[inline]
@@ -328,7 +354,7 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
 
     pub(crate) fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
         for entry in self.entries.iter() {
-            f(&entry.key, entry.weight);
+            f(&entry.key, entry.weight());
         }
     }
 
@@ -351,7 +377,7 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
         let mut out = Vec::with_capacity(self.entries.len());
         while let Some(idx) = self.ranking.pop_oldest(&mut self.entries) {
             let entry = self.entries.free(idx);
-            out.push((entry.key, entry.weight));
+            out.push(entry.into_parts());
         }
         self.entries.clear();
         self.ranking.clear();
@@ -614,7 +640,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     pub(crate) fn unlink<K, S: InSegment<Q>>(&mut self, entries: &mut Entries<K, S>, idx: u32) {
         let (slot, weight) = {
             let entry = entries.get(idx);
-            (entry.state.segment().slot(), entry.weight)
+            (entry.state.segment().slot(), entry.weight())
         };
         self.lists[slot].unlink(entries.slab_mut(), idx);
         self.sizes[slot] -= weight;
@@ -630,7 +656,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     ) {
         let entry = entries.get_mut(idx);
         entry.state.set_segment(segment);
-        let weight = entry.weight;
+        let weight = entry.weight();
         let slot = segment.slot();
         self.lists[slot].push_front(entries.slab_mut(), idx);
         self.sizes[slot] += weight;
@@ -682,7 +708,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
         for segment in segments {
             for idx in self.lists[segment.slot()].iter_from_back(entries.slab()) {
                 let entry = entries.get(idx);
-                out.push((entry.key.key_copy(), entry.weight));
+                out.push((entry.key.key_copy(), entry.weight()));
             }
         }
         out
@@ -703,7 +729,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
             for idx in list.check(entries.slab()) {
                 let entry = entries.get(idx);
                 assert_eq!(entry.state.segment().slot(), slot, "segment tag");
-                sum += entry.weight;
+                sum += entry.weight();
                 linked.push(idx);
             }
             assert_eq!(sum, self.sizes[slot], "segment {slot} size");

@@ -75,8 +75,8 @@ pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 /// - `access` MUST return `true` exactly when the key is resident, MAY
 ///   update recency/frequency state, and MUST NOT change a weight, evict, or
 ///   make a key resident.
-/// - `insert` of a weight larger than `capacity()` MUST return `false`
-///   and MUST NOT evict anything (a resident key of that name is removed,
+/// - `insert` of a weight larger than `capacity()` or than [`MAX_WEIGHT`]
+///   MUST return `false` and MUST NOT evict anything (a resident key of that name is removed,
 ///   as for any insert of a resident key). Otherwise it MUST
 ///   evict (oldest-ranked first, one at a time) until `used() + weight <=
 ///   capacity()`, push every evicted `(key, weight)` onto `evicted` in
@@ -170,6 +170,11 @@ where
     /// eviction order (used when switching policies at run time).
     fn drain(&mut self) -> Vec<(K, u64)>;
 }
+
+/// The largest weight a policy admits (4 GiB - 1 in byte mode): policies
+/// keep weights in 32 bits. A store's entries are far lighter (values are
+/// at most 64 MiB).
+pub const MAX_WEIGHT: u64 = u32::MAX as u64;
 
 /// What a policy needs of its keys: hashing, equality, and a way to copy a
 /// key for the policy's own memory.

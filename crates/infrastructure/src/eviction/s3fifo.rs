@@ -116,7 +116,7 @@ impl<K: PolicyKey> S3Fifo<K> {
 
     /// Turns the unlinked entry `idx` into a ghost, trimming the ghost FIFO.
     fn remember(&mut self, idx: u32) {
-        let weight = self.entries.get(idx).weight;
+        let weight = self.entries.get(idx).weight();
         if weight > self.ghost_cap {
             self.entries.free(idx);
             return;
@@ -141,7 +141,7 @@ impl<K: PolicyKey> S3Fifo<K> {
                 entry.state.freq = 0;
                 self.queues.push_front(&mut self.entries, idx, Queue::Main);
             } else {
-                let weight = entry.weight;
+                let weight = entry.weight();
                 evicted.push((self.entries.take_key(idx), weight));
                 self.remember(idx);
                 return;
@@ -158,7 +158,7 @@ impl<K: PolicyKey> S3Fifo<K> {
                     .move_to_front(&mut self.entries, Queue::Main, idx);
             } else {
                 let entry = self.queues.delete(&mut self.entries, idx);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
                 return;
             }
         }
@@ -210,7 +210,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for S3Fifo<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity || weight > self.small_cap {
+        if weight > self.capacity || weight > self.small_cap || weight > super::MAX_WEIGHT {
             return false;
         }
         let mut ghost_hit = false;
@@ -245,7 +245,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for S3Fifo<K> {
         if self.entries.get(idx).state.queue == Queue::Ghost {
             return None;
         }
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
     fn get<Q>(&self, key: &Q) -> Option<&K>
@@ -260,7 +260,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for S3Fifo<K> {
     fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
         for entry in self.entries.iter() {
             if entry.state.queue != Queue::Ghost {
-                f(&entry.key, entry.weight);
+                f(&entry.key, entry.weight());
             }
         }
     }

@@ -196,7 +196,7 @@ impl<K: PolicyKey> WTinyLfu<K> {
     /// Links the unlinked entry `idx` into the main cache: the lowest
     /// segment with room, else probation (libCacheSim's SLRU insert).
     fn insert_main(&mut self, idx: u32) {
-        let weight = self.entries.get(idx).weight;
+        let weight = self.entries.get(idx).weight();
         let queue = if self.size(Queue::Probation) + weight <= self.probation_cap {
             Queue::Probation
         } else if self.size(Queue::Protected) + weight <= self.protected_cap {
@@ -221,13 +221,13 @@ impl<K: PolicyKey> WTinyLfu<K> {
             let Some(candidate) = self.queues.back(Queue::Window) else {
                 if let Some(victim) = self.main_victim() {
                     let entry = self.queues.delete(&mut self.entries, victim);
-                    evicted.push((entry.key, entry.weight));
+                    evicted.push(entry.into_parts());
                 }
                 return;
             };
             let (weight, hash) = {
                 let e = self.entries.get(candidate);
-                (e.weight, e.state.hash)
+                (e.weight(), e.state.hash)
             };
             if self.main_used() + weight <= self.main_cap {
                 self.queues.unlink(&mut self.entries, candidate);
@@ -240,7 +240,7 @@ impl<K: PolicyKey> WTinyLfu<K> {
                     let victim_hash = self.entries.get(victim).state.hash;
                     if self.sketch.estimate(hash) > self.sketch.estimate(victim_hash) {
                         let entry = self.queues.delete(&mut self.entries, victim);
-                        evicted.push((entry.key, entry.weight));
+                        evicted.push(entry.into_parts());
                         true
                     } else {
                         false
@@ -253,7 +253,7 @@ impl<K: PolicyKey> WTinyLfu<K> {
                 self.insert_main(candidate);
             } else {
                 let entry = self.queues.delete(&mut self.entries, candidate);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
             }
             self.count(hash);
             return;
@@ -333,7 +333,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         };
         let (queue, hash, weight) = {
             let e = self.entries.get(idx);
-            (e.state.queue, e.state.hash, e.weight)
+            (e.state.queue, e.state.hash, e.weight())
         };
         match queue {
             Queue::Window => {
@@ -363,7 +363,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity || weight > self.admit_max {
+        if weight > self.capacity || weight > self.admit_max || weight > super::MAX_WEIGHT {
             return false;
         }
         while self.resident() + weight > self.capacity {
@@ -391,7 +391,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         Q: Hash + Eq + ?Sized,
     {
         let idx = self.entries.index(key)?;
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
     fn get<Q>(&self, key: &Q) -> Option<&K>
@@ -406,7 +406,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
 
     fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
         for entry in self.entries.iter() {
-            f(&entry.key, entry.weight);
+            f(&entry.key, entry.weight());
         }
     }
 
