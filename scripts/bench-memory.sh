@@ -27,7 +27,8 @@ if [ -z "${STRATA_BIN:-}" ]; then
 fi
 pids=()
 tmp=$(mktemp -d)
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$tmp"' EXIT
+# Servers already stopped by PID below make `kill` fail: not an error.
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 per_entry() { # before_kib after_kib -> bytes per entry
