@@ -138,6 +138,25 @@ async fn stats_and_inserts_collect_expired_entries_nobody_reads() {
 }
 
 #[tokio::test]
+async fn reads_share_the_stored_value_and_it_outlives_the_entry() {
+    let store = PolicyStore::builder(name()).max_entries(Some(100)).build();
+    store.insert(key("k"), entry(64, &["t"])).await.unwrap();
+    let first = store.get(&key("k")).await.unwrap().unwrap();
+    let second = store.get(&key("k")).await.unwrap().unwrap();
+    assert_eq!(
+        first.value().bytes().as_ptr(),
+        second.value().bytes().as_ptr(),
+        "both reads hand out the stored bytes, not copies"
+    );
+    assert_eq!(first, entry(64, &["t"]));
+    assert!(store.remove(&key("k")).await.unwrap());
+    store.flush().await.unwrap();
+    assert_eq!(first.value().bytes().as_ref(), &[7; 64][..]);
+    assert_eq!(first.tags(), &[tag("t")]);
+    check(&store);
+}
+
+#[tokio::test]
 async fn replacing_an_entry_reindexes_its_tags() {
     let store = PolicyStore::builder(name()).max_entries(Some(100)).build();
     store.insert(key("k"), entry(1, &["a", "b"])).await.unwrap();
