@@ -54,6 +54,33 @@ impl CacheEntry {
         }
     }
 
+    /// Assembles an entry around an already shared tag list (a store
+    /// handing out what it keeps, without a new allocation). Tags are
+    /// de-duplicated and sorted only when they are not already.
+    pub fn with_tags(
+        value: CacheValue,
+        created_at: Timestamp,
+        expires_at: Option<Timestamp>,
+        tags: Arc<[Tag]>,
+        version: EntryVersion,
+    ) -> Self {
+        let tags = if tags.windows(2).all(|w| w[0] < w[1]) {
+            tags
+        } else {
+            let mut sorted = tags.to_vec();
+            sorted.sort();
+            sorted.dedup();
+            sorted.into()
+        };
+        Self {
+            value,
+            created_at,
+            expires_at,
+            tags,
+            version,
+        }
+    }
+
     /// The stored value.
     pub fn value(&self) -> &CacheValue {
         &self.value

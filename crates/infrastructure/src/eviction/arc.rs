@@ -16,10 +16,11 @@
 //! weight sum is kept); `used = t1 + t2 <= capacity`; `0 <= p <= capacity`;
 //! ghosts are not resident (`contains` is false for them).
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 
-use super::EvictionPolicy;
 use super::keyed::{Entries, InSegment, Segment, Segments};
+use super::{EvictionPolicy, PolicyKey};
 
 /// Configuration of [`ArcPolicy`]; ARC is self-tuning and has no tunables.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -69,7 +70,7 @@ pub struct ArcPolicy<K> {
     capacity: u64,
 }
 
-impl<K: Hash + Eq + Clone> ArcPolicy<K> {
+impl<K: PolicyKey> ArcPolicy<K> {
     /// Creates an empty ARC holding at most `capacity` weight units (ghost
     /// lists remember up to about `capacity` more, as keys only).
     pub fn new(capacity: u64, _config: &ArcConfig) -> Self {
@@ -101,8 +102,8 @@ impl<K: Hash + Eq + Clone> ArcPolicy<K> {
     fn demote(&mut self, from: Queue, ghost: Queue, evicted: &mut Vec<(K, u64)>) {
         if let Some(idx) = self.queues.back(from) {
             self.queues.relink(&mut self.entries, idx, ghost);
-            let entry = self.entries.get(idx);
-            evicted.push((entry.key.clone(), entry.weight));
+            let weight = self.entries.get(idx).weight();
+            evicted.push((self.entries.take_key(idx), weight));
         }
     }
 
@@ -133,7 +134,7 @@ impl<K: Hash + Eq + Clone> ArcPolicy<K> {
                 self.replace(false, evicted);
             } else if let Some(idx) = self.queues.back(Queue::T1) {
                 let entry = self.queues.delete(&mut self.entries, idx);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
             } else {
                 self.replace(false, evicted);
             }
@@ -158,8 +159,12 @@ impl<K: Hash + Eq + Clone> ArcPolicy<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for ArcPolicy<K> {
-    fn access(&mut self, key: &K) -> bool {
+impl<K: PolicyKey> EvictionPolicy<K> for ArcPolicy<K> {
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(idx) = self.entries.index(key) else {
             return false;
         };
@@ -184,7 +189,7 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for ArcPolicy<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity {
+        if weight > self.capacity || weight > super::MAX_WEIGHT {
             return false;
         }
         let mut ghost_hit = None;
@@ -229,18 +234,33 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for ArcPolicy<K> {
     }
 
     /// Removes a resident key. Ghost history of the key, if any, is kept.
-    fn remove(&mut self, key: &K) -> Option<u64> {
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
         if matches!(self.entries.get(idx).state, Queue::B1 | Queue::B2) {
             return None;
         }
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.entries
-            .index(key)
-            .is_some_and(|idx| matches!(self.entries.get(idx).state, Queue::T1 | Queue::T2))
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.entries.get(self.entries.index(key)?);
+        matches!(entry.state, Queue::T1 | Queue::T2).then_some(&entry.key)
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            if matches!(entry.state, Queue::T1 | Queue::T2) {
+                f(&entry.key, entry.weight());
+            }
+        }
     }
 
     fn len(&self) -> usize {

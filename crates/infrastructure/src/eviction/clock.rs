@@ -75,7 +75,7 @@ impl<K> Discipline<K> for SecondChance {
 #[derive(Debug)]
 pub struct ClockPolicy<K>(Keyed<K, Queue<SecondChance>>);
 
-impl<K: std::hash::Hash + Eq + Clone> ClockPolicy<K> {
+impl<K: super::PolicyKey> ClockPolicy<K> {
     /// Creates an empty CLOCK holding at most `capacity` weight units.
     pub fn new(capacity: u64, config: &ClockConfig) -> Self {
         let bits = config.bits.clamp(1, 8);

@@ -31,7 +31,7 @@ impl<K> Discipline<K> for InsertionOrder {
 #[derive(Debug)]
 pub struct Fifo<K>(Keyed<K, Queue<InsertionOrder>>);
 
-impl<K: std::hash::Hash + Eq + Clone> Fifo<K> {
+impl<K: super::PolicyKey> Fifo<K> {
     /// Creates an empty FIFO holding at most `capacity` weight units.
     pub fn new(capacity: u64, _config: &FifoConfig) -> Self {
         Self(Keyed::new(capacity, Queue::new(InsertionOrder)))

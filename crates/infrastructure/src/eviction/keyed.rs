@@ -24,31 +24,70 @@
 //! nodes' weights; in a [`Keyed`], every entry is ranked exactly once and
 //! `weight <= capacity`.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash, RandomState};
 
+use hashbrown::HashTable;
+
+use super::PolicyKey;
 use super::list::{List, Slab};
 
 /// One tracked key: its weight and the policy's state for it.
+///
+/// The weight is kept in 32 bits (a slab node of a pointer-sized key and a
+/// small state is then 24 bytes); [`MAX_WEIGHT`](super::MAX_WEIGHT) is
+/// the largest weight a policy admits.
 #[derive(Debug)]
 pub(crate) struct Entry<K, S> {
     pub(crate) key: K,
-    pub(crate) weight: u64,
+    weight: u32,
     pub(crate) state: S,
 }
 
+// The memory store's node: a thin-pointer key, the links and SIEVE's bit.
+const _: () = assert!(size_of::<Option<super::list::Node<Entry<Box<u8>, bool>>>>() == 24);
+
+impl<K, S> Entry<K, S> {
+    /// The entry's weight.
+    #[inline]
+    pub(crate) fn weight(&self) -> u64 {
+        u64::from(self.weight)
+    }
+
+    /// The key and its weight.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (K, u64) {
+        (self.key, u64::from(self.weight))
+    }
+}
+
 /// Keys indexed into a slab of entries, with their total weight.
-#[derive(Debug)]
+///
+/// Each key is stored once, in its slab entry: the index is a table of
+/// slab positions (`u32`) hashed by the key they point at, so a lookup by
+/// any borrowed form of the key (`&str` for a string-like key) works.
 pub(crate) struct Entries<K, S> {
-    map: HashMap<K, u32>,
+    map: HashTable<u32>,
+    hasher: RandomState,
     slab: Slab<Entry<K, S>>,
     weight: u64,
+}
+
+impl<K: std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Entries<K, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entries")
+            .field("len", &self.map.len())
+            .field("slab", &self.slab)
+            .field("weight", &self.weight)
+            .finish()
+    }
 }
 
 impl<K, S> Default for Entries<K, S> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashTable::new(),
+            hasher: RandomState::new(),
             slab: Slab::default(),
             weight: 0,
         }
@@ -77,19 +116,10 @@ impl<K, S> Entries<K, S> {
     pub(crate) fn slab_mut(&mut self) -> &mut Slab<Entry<K, S>> {
         &mut self.slab
     }
-}
 
-impl<K: Hash + Eq + Clone, S> Entries<K, S> {
-    /// The slab index of `key`, if tracked.
-    #[inline]
-    pub(crate) fn index(&self, key: &K) -> Option<u32> {
-        self.map.get(key).copied()
-    }
-
-    /// Whether `key` is tracked.
-    #[inline]
-    pub(crate) fn contains(&self, key: &K) -> bool {
-        self.map.contains_key(key)
+    /// Every tracked entry (resident or ghost), in slab order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry<K, S>> {
+        self.slab.iter()
     }
 
     /// Number of tracked keys.
@@ -104,15 +134,53 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
         self.weight
     }
 
+    /// Forgets every key (the caller clears its lists).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.slab.clear();
+        self.weight = 0;
+    }
+}
+
+impl<K: Hash + Eq, S> Entries<K, S> {
+    /// The slab index of `key`, if tracked.
+    #[inline]
+    pub(crate) fn index<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hasher.hash_one(key);
+        let slab = &self.slab;
+        self.map
+            .find(hash, |&idx| slab.get(idx).key.borrow() == key)
+            .copied()
+    }
+
+    /// Whether `key` is tracked.
+    #[inline]
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.index(key).is_some()
+    }
+
     /// Tracks `key` (which MUST NOT be tracked yet) in a new, unlinked node.
     #[inline]
     pub(crate) fn alloc(&mut self, key: K, weight: u64, state: S) -> u32 {
+        let hash = self.hasher.hash_one(&key);
         let idx = self.slab.alloc(Entry {
-            key: key.clone(),
-            weight,
+            key,
+            weight: u32::try_from(weight)
+                .unwrap_or_else(|_| panic!("weights above MAX_WEIGHT are never admitted")),
             state,
         });
-        self.map.insert(key, idx);
+        let Self {
+            map, hasher, slab, ..
+        } = self;
+        map.insert_unique(hash, idx, |&i| hasher.hash_one(&slab.get(i).key));
         self.weight += weight;
         idx
     }
@@ -121,17 +189,13 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
     /// list, and returns its entry.
     #[inline]
     pub(crate) fn free(&mut self, idx: u32) -> Entry<K, S> {
+        let hash = self.hasher.hash_one(&self.slab.get(idx).key);
+        if let Ok(found) = self.map.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
         let entry = self.slab.free(idx);
-        self.map.remove(&entry.key);
-        self.weight -= entry.weight;
+        self.weight -= entry.weight();
         entry
-    }
-
-    /// Forgets every key (the caller clears its lists).
-    pub(crate) fn clear(&mut self) {
-        self.map.clear();
-        self.slab.clear();
-        self.weight = 0;
     }
 
     /// Checks the index against `linked`, every node the lists reach.
@@ -142,10 +206,21 @@ impl<K: Hash + Eq + Clone, S> Entries<K, S> {
         let mut sum = 0;
         for &idx in linked {
             let entry = self.slab.get(idx);
-            assert_eq!(self.map.get(&entry.key), Some(&idx));
-            sum += entry.weight;
+            assert_eq!(self.index(&entry.key), Some(idx));
+            sum += entry.weight();
         }
         assert_eq!(sum, self.weight, "weight sum");
+    }
+}
+
+impl<K: PolicyKey, S> Entries<K, S> {
+    /// Swaps the key of `idx` for [`PolicyKey::key_copy`] of it (a ghost
+    /// keeps only what identifies the key) and returns the original.
+    #[inline]
+    pub(crate) fn take_key(&mut self, idx: u32) -> K {
+        let entry = self.slab.get_mut(idx);
+        let copy = entry.key.key_copy();
+        std::mem::replace(&mut entry.key, copy)
     }
 }
 
@@ -191,7 +266,7 @@ pub(crate) struct Keyed<K, R: Ranking<K>> {
     capacity: u64,
 }
 
-impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
+impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
     pub(crate) fn new(capacity: u64, ranking: R) -> Self {
         Self {
             entries: Entries::default(),
@@ -208,7 +283,11 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
     }
 
     #[inline]
-    pub(crate) fn access(&mut self, key: &K) -> bool {
+    pub(crate) fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         match self.entries.index(key) {
             Some(idx) => {
                 self.ranking.hit(&mut self.entries, idx);
@@ -227,7 +306,7 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity {
+        if weight > self.capacity || weight > super::MAX_WEIGHT {
             return false;
         }
         while self.entries.weight() + weight > self.capacity {
@@ -235,7 +314,7 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
                 break;
             };
             let entry = self.entries.free(idx);
-            evicted.push((entry.key, entry.weight));
+            evicted.push(entry.into_parts());
         }
         let state = self.ranking.new_state(expires_at_ms);
         let idx = self.entries.alloc(key, weight, state);
@@ -244,14 +323,39 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
     }
 
     #[inline]
-    pub(crate) fn remove(&mut self, key: &K) -> Option<u64> {
+    pub(crate) fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
-        Some(self.take(idx).weight)
+        Some(self.take(idx).weight())
     }
 
     #[inline]
-    pub(crate) fn contains(&self, key: &K) -> bool {
+    pub(crate) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.entries.contains(key)
+    }
+
+    #[inline]
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries
+            .index(key)
+            .map(|idx| &self.entries.get(idx).key)
+    }
+
+    pub(crate) fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            f(&entry.key, entry.weight());
+        }
     }
 
     #[inline]
@@ -273,7 +377,7 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
         let mut out = Vec::with_capacity(self.entries.len());
         while let Some(idx) = self.ranking.pop_oldest(&mut self.entries) {
             let entry = self.entries.free(idx);
-            out.push((entry.key, entry.weight));
+            out.push(entry.into_parts());
         }
         self.entries.clear();
         self.ranking.clear();
@@ -293,9 +397,13 @@ impl<K: Hash + Eq + Clone, R: Ranking<K>> Keyed<K, R> {
 /// `$policy<K>(Keyed<K, _>)` by forwarding to the [`Keyed`] inside.
 macro_rules! keyed_policy {
     ($policy:ident) => {
-        impl<K: std::hash::Hash + Eq + Clone + Send> super::EvictionPolicy<K> for $policy<K> {
+        impl<K: super::PolicyKey> super::EvictionPolicy<K> for $policy<K> {
             #[inline]
-            fn access(&mut self, key: &K) -> bool {
+            fn access<Q>(&mut self, key: &Q) -> bool
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.access(key)
             }
 
@@ -311,13 +419,34 @@ macro_rules! keyed_policy {
             }
 
             #[inline]
-            fn remove(&mut self, key: &K) -> Option<u64> {
+            fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.remove(key)
             }
 
             #[inline]
-            fn contains(&self, key: &K) -> bool {
+            fn contains<Q>(&self, key: &Q) -> bool
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
                 self.0.contains(key)
+            }
+
+            #[inline]
+            fn get<Q>(&self, key: &Q) -> Option<&K>
+            where
+                K: std::borrow::Borrow<Q>,
+                Q: std::hash::Hash + Eq + ?Sized,
+            {
+                self.0.get(key)
+            }
+
+            fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+                self.0.for_each_resident(f)
             }
 
             #[inline]
@@ -341,7 +470,7 @@ macro_rules! keyed_policy {
         }
 
         #[cfg(test)]
-        impl<K: std::hash::Hash + Eq + Clone> $policy<K> {
+        impl<K: super::PolicyKey> $policy<K> {
             /// Checks the policy's invariants (see [`Keyed::check_invariants`]).
             pub(crate) fn check_invariants(&self) {
                 self.0.check_invariants();
@@ -511,7 +640,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     pub(crate) fn unlink<K, S: InSegment<Q>>(&mut self, entries: &mut Entries<K, S>, idx: u32) {
         let (slot, weight) = {
             let entry = entries.get(idx);
-            (entry.state.segment().slot(), entry.weight)
+            (entry.state.segment().slot(), entry.weight())
         };
         self.lists[slot].unlink(entries.slab_mut(), idx);
         self.sizes[slot] -= weight;
@@ -527,7 +656,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     ) {
         let entry = entries.get_mut(idx);
         entry.state.set_segment(segment);
-        let weight = entry.weight;
+        let weight = entry.weight();
         let slot = segment.slot();
         self.lists[slot].push_front(entries.slab_mut(), idx);
         self.sizes[slot] += weight;
@@ -558,7 +687,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
 
     /// Unlinks and frees `idx`.
     #[inline]
-    pub(crate) fn delete<K: Hash + Eq + Clone, S: InSegment<Q>>(
+    pub(crate) fn delete<K: Hash + Eq, S: InSegment<Q>>(
         &mut self,
         entries: &mut Entries<K, S>,
         idx: u32,
@@ -568,8 +697,9 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     }
 
     /// The `(key, weight)` of every entry of `segments`, oldest first, one
-    /// segment after the other; changes nothing.
-    pub(crate) fn collect<K: Clone, S>(
+    /// segment after the other (keys as [`PolicyKey::key_copy`]); changes
+    /// nothing.
+    pub(crate) fn collect<K: PolicyKey, S>(
         &self,
         entries: &Entries<K, S>,
         segments: &[Q],
@@ -578,7 +708,7 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
         for segment in segments {
             for idx in self.lists[segment.slot()].iter_from_back(entries.slab()) {
                 let entry = entries.get(idx);
-                out.push((entry.key.clone(), entry.weight));
+                out.push((entry.key.key_copy(), entry.weight()));
             }
         }
         out
@@ -592,14 +722,14 @@ impl<Q: Segment, const N: usize> Segments<Q, N> {
     /// Walks every segment and checks it against the entries' segment tags,
     /// the sizes and the index.
     #[cfg(test)]
-    pub(crate) fn check<K: Hash + Eq + Clone, S: InSegment<Q>>(&self, entries: &Entries<K, S>) {
+    pub(crate) fn check<K: Hash + Eq, S: InSegment<Q>>(&self, entries: &Entries<K, S>) {
         let mut linked = Vec::new();
         for (slot, list) in self.lists.iter().enumerate() {
             let mut sum = 0;
             for idx in list.check(entries.slab()) {
                 let entry = entries.get(idx);
                 assert_eq!(entry.state.segment().slot(), slot, "segment tag");
-                sum += entry.weight;
+                sum += entry.weight();
                 linked.push(idx);
             }
             assert_eq!(sum, self.sizes[slot], "segment {slot} size");

@@ -143,7 +143,7 @@ impl<K> Ranking<K> for Frequencies {
 #[derive(Debug)]
 pub struct Lfu<K>(Keyed<K, Frequencies>);
 
-impl<K: std::hash::Hash + Eq + Clone> Lfu<K> {
+impl<K: super::PolicyKey> Lfu<K> {
     /// Creates an empty LFU holding at most `capacity` weight units.
     pub fn new(capacity: u64, _config: &LfuConfig) -> Self {
         Self(Keyed::new(capacity, Frequencies::default()))

@@ -96,6 +96,11 @@ impl<T> Slab<T> {
         &mut self.node_mut(idx).value
     }
 
+    /// The values of every live node, in index order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.nodes.iter().flatten().map(|node| &node.value)
+    }
+
     /// Drops every node.
     pub(crate) fn clear(&mut self) {
         self.nodes.clear();

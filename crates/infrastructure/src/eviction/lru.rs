@@ -34,7 +34,7 @@ impl<K> Discipline<K> for Recency {
 #[derive(Debug)]
 pub struct Lru<K>(Keyed<K, Queue<Recency>>);
 
-impl<K: std::hash::Hash + Eq + Clone> Lru<K> {
+impl<K: super::PolicyKey> Lru<K> {
     /// Creates an empty LRU holding at most `capacity` weight units.
     pub fn new(capacity: u64, _config: &LruConfig) -> Self {
         Self(Keyed::new(capacity, Queue::new(Recency)))

@@ -31,6 +31,7 @@
 //! # Ok::<(), strata_infrastructure::eviction::UnknownPolicy>(())
 //! ```
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
 
@@ -74,8 +75,8 @@ pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 /// - `access` MUST return `true` exactly when the key is resident, MAY
 ///   update recency/frequency state, and MUST NOT change a weight, evict, or
 ///   make a key resident.
-/// - `insert` of a weight larger than `capacity()` MUST return `false`
-///   and MUST NOT evict anything (a resident key of that name is removed,
+/// - `insert` of a weight larger than `capacity()` or than [`MAX_WEIGHT`]
+///   MUST return `false` and MUST NOT evict anything (a resident key of that name is removed,
 ///   as for any insert of a resident key). Otherwise it MUST
 ///   evict (oldest-ranked first, one at a time) until `used() + weight <=
 ///   capacity()`, push every evicted `(key, weight)` onto `evicted` in
@@ -95,13 +96,21 @@ pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
 ///
 /// Implementations are `Send` so a store can move them between threads;
 /// they are not `Sync`-shared: callers serialise access.
+///
+/// Look-ups (`access`, `remove`, `contains`, `get`) take any borrowed form
+/// of the key (`&str` for a string-like key), hashed as [`Borrow`]
+/// requires. Each key is stored once, in the policy: `get` hands it back,
+/// so a store can keep its payload in the key itself ([`PolicyKey`]).
 pub trait EvictionPolicy<K>: Send
 where
-    K: Hash + Eq + Clone,
+    K: PolicyKey,
 {
     /// Records a request for `key`; returns `true` (a hit) when it is
     /// resident. Updates recency/frequency state; never changes a weight.
-    fn access(&mut self, key: &K) -> bool;
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
 
     /// Inserts `key` with `weight` (in the capacity's unit) and an optional
     /// expiry hint in milliseconds since an arbitrary epoch (only
@@ -118,10 +127,30 @@ where
 
     /// Removes a resident key (explicit delete or expiry), returning its
     /// weight, or `None` when it was not resident.
-    fn remove(&mut self, key: &K) -> Option<u64>;
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
 
     /// Whether `key` is resident; changes no state.
-    fn contains(&self, key: &K) -> bool;
+    fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(key).is_some()
+    }
+
+    /// The resident key equal to `key`, as it was inserted; changes no
+    /// state (`None` for a ghost or an unknown key).
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+
+    /// Calls `f` with every resident key and its weight, in no particular
+    /// order; changes no state.
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64));
 
     /// Number of resident keys.
     fn len(&self) -> usize;
@@ -140,6 +169,32 @@ where
     /// Removes and returns every resident key with its weight, roughly in
     /// eviction order (used when switching policies at run time).
     fn drain(&mut self) -> Vec<(K, u64)>;
+}
+
+/// The largest weight a policy admits (4 GiB - 1 in byte mode): policies
+/// keep weights in 32 bits. A store's entries are far lighter (values are
+/// at most 64 MiB).
+pub const MAX_WEIGHT: u64 = u32::MAX as u64;
+
+/// What a policy needs of its keys: hashing, equality, and a way to copy a
+/// key for the policy's own memory.
+///
+/// Every `Clone` key is one (the copy is a clone). A key type that carries
+/// a payload (a store's entry, stored once, in the policy) implements it
+/// itself, and its copy keeps only what identifies the key: ARC's and
+/// S3-FIFO's ghost lists keep such copies of evicted keys, and
+/// [`EvictionPolicy::drain`] may return them, so a ghost never keeps a
+/// payload alive. A copy MUST hash and compare equal to the original.
+pub trait PolicyKey: Hash + Eq + Send {
+    /// A copy identifying the same key (see the trait documentation).
+    fn key_copy(&self) -> Self;
+}
+
+impl<T: Hash + Eq + Clone + Send> PolicyKey for T {
+    #[inline]
+    fn key_copy(&self) -> Self {
+        self.clone()
+    }
 }
 
 /// The configuration name of a [`PolicyConfig`] or [`AnyPolicy`] (they share
@@ -255,7 +310,7 @@ impl PolicyConfig {
     /// Builds an empty policy holding at most `capacity` weight units.
     pub fn build<K>(&self, capacity: u64) -> AnyPolicy<K>
     where
-        K: Hash + Eq + Clone + Send,
+        K: PolicyKey,
     {
         match self {
             Self::Lru(c) => AnyPolicy::Lru(Lru::new(capacity, c)),
@@ -400,7 +455,7 @@ impl<K> AnyPolicy<K> {
 }
 
 #[cfg(test)]
-impl<K: Hash + Eq + Clone> AnyPolicy<K> {
+impl<K: PolicyKey> AnyPolicy<K> {
     pub(crate) fn check_invariants(&self) {
         dispatch!(self, p => p.check_invariants());
     }
@@ -408,10 +463,14 @@ impl<K: Hash + Eq + Clone> AnyPolicy<K> {
 
 impl<K> EvictionPolicy<K> for AnyPolicy<K>
 where
-    K: Hash + Eq + Clone + Send,
+    K: PolicyKey,
 {
     #[inline]
-    fn access(&mut self, key: &K) -> bool {
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         dispatch!(self, p => p.access(key))
     }
 
@@ -427,13 +486,34 @@ where
     }
 
     #[inline]
-    fn remove(&mut self, key: &K) -> Option<u64> {
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         dispatch!(self, p => p.remove(key))
     }
 
     #[inline]
-    fn contains(&self, key: &K) -> bool {
+    fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         dispatch!(self, p => p.contains(key))
+    }
+
+    #[inline]
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        dispatch!(self, p => p.get(key))
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        dispatch!(self, p => p.for_each_resident(f))
     }
 
     #[inline]

@@ -19,10 +19,11 @@
 //! whose weight sum is kept); `used = small + main <= capacity`; the ghost
 //! weighs at most `ghost_cap`; ghosts are not resident.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 
-use super::EvictionPolicy;
 use super::keyed::{Entries, InSegment, Segment, Segments};
+use super::{EvictionPolicy, PolicyKey};
 
 /// Configuration of [`S3Fifo`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,7 +94,7 @@ pub struct S3Fifo<K> {
     threshold: u8,
 }
 
-impl<K: Hash + Eq + Clone> S3Fifo<K> {
+impl<K: PolicyKey> S3Fifo<K> {
     /// Creates an empty S3-FIFO holding at most `capacity` weight units.
     pub fn new(capacity: u64, config: &S3FifoConfig) -> Self {
         let share = |ratio: f64| (capacity as f64 * ratio.clamp(0.0, 1.0)) as u64;
@@ -115,7 +116,7 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
 
     /// Turns the unlinked entry `idx` into a ghost, trimming the ghost FIFO.
     fn remember(&mut self, idx: u32) {
-        let weight = self.entries.get(idx).weight;
+        let weight = self.entries.get(idx).weight();
         if weight > self.ghost_cap {
             self.entries.free(idx);
             return;
@@ -140,7 +141,8 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
                 entry.state.freq = 0;
                 self.queues.push_front(&mut self.entries, idx, Queue::Main);
             } else {
-                evicted.push((entry.key.clone(), entry.weight));
+                let weight = entry.weight();
+                evicted.push((self.entries.take_key(idx), weight));
                 self.remember(idx);
                 return;
             }
@@ -156,7 +158,7 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
                     .move_to_front(&mut self.entries, Queue::Main, idx);
             } else {
                 let entry = self.queues.delete(&mut self.entries, idx);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
                 return;
             }
         }
@@ -183,8 +185,12 @@ impl<K: Hash + Eq + Clone> S3Fifo<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
-    fn access(&mut self, key: &K) -> bool {
+impl<K: PolicyKey> EvictionPolicy<K> for S3Fifo<K> {
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(idx) = self.entries.index(key) else {
             return false;
         };
@@ -204,7 +210,7 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity || weight > self.small_cap {
+        if weight > self.capacity || weight > self.small_cap || weight > super::MAX_WEIGHT {
             return false;
         }
         let mut ghost_hit = false;
@@ -230,18 +236,33 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for S3Fifo<K> {
     }
 
     /// Removes a resident key. A ghost of the key, if any, is kept.
-    fn remove(&mut self, key: &K) -> Option<u64> {
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
         if self.entries.get(idx).state.queue == Queue::Ghost {
             return None;
         }
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.entries
-            .index(key)
-            .is_some_and(|idx| self.entries.get(idx).state.queue != Queue::Ghost)
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entry = self.entries.get(self.entries.index(key)?);
+        (entry.state.queue != Queue::Ghost).then_some(&entry.key)
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            if entry.state.queue != Queue::Ghost {
+                f(&entry.key, entry.weight());
+            }
+        }
     }
 
     fn len(&self) -> usize {

@@ -79,7 +79,7 @@ impl<K> Discipline<K> for Hand {
 #[derive(Debug)]
 pub struct Sieve<K>(Keyed<K, Queue<Hand>>);
 
-impl<K: std::hash::Hash + Eq + Clone> Sieve<K> {
+impl<K: super::PolicyKey> Sieve<K> {
     /// Creates an empty SIEVE holding at most `capacity` weight units.
     pub fn new(capacity: u64, _config: &SieveConfig) -> Self {
         Self(Keyed::new(capacity, Queue::new(Hand { at: NIL })))

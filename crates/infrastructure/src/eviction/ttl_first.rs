@@ -74,7 +74,7 @@ impl<K> Ranking<K> for ExpiryOrder {
 #[derive(Debug)]
 pub struct TtlFirst<K>(Keyed<K, ExpiryOrder>);
 
-impl<K: std::hash::Hash + Eq + Clone> TtlFirst<K> {
+impl<K: super::PolicyKey> TtlFirst<K> {
     /// Creates an empty TTL-first policy holding at most `capacity` weight
     /// units.
     pub fn new(capacity: u64, _config: &TtlFirstConfig) -> Self {

@@ -21,11 +21,12 @@
 //! `window_ratio` of the capacity once the cache is full), as in
 //! libCacheSim; `insert` rejects weights above the configured window size.
 
+use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
-use super::EvictionPolicy;
 use super::keyed::{Entries, InSegment, Segment, Segments};
 use super::sketch::CountMinSketch;
+use super::{EvictionPolicy, PolicyKey};
 
 /// Configuration of [`WTinyLfu`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,7 +120,7 @@ pub struct WTinyLfu<K> {
     climber: Option<Climber>,
 }
 
-impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+impl<K: PolicyKey> WTinyLfu<K> {
     /// Creates an empty W-TinyLFU holding at most `capacity` weight units.
     pub fn new(capacity: u64, config: &WTinyLfuConfig) -> Self {
         let window_cap = ((capacity as f64 * config.window_ratio.clamp(0.0, 1.0)) as u64)
@@ -195,7 +196,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Links the unlinked entry `idx` into the main cache: the lowest
     /// segment with room, else probation (libCacheSim's SLRU insert).
     fn insert_main(&mut self, idx: u32) {
-        let weight = self.entries.get(idx).weight;
+        let weight = self.entries.get(idx).weight();
         let queue = if self.size(Queue::Probation) + weight <= self.probation_cap {
             Queue::Probation
         } else if self.size(Queue::Protected) + weight <= self.protected_cap {
@@ -220,13 +221,13 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             let Some(candidate) = self.queues.back(Queue::Window) else {
                 if let Some(victim) = self.main_victim() {
                     let entry = self.queues.delete(&mut self.entries, victim);
-                    evicted.push((entry.key, entry.weight));
+                    evicted.push(entry.into_parts());
                 }
                 return;
             };
             let (weight, hash) = {
                 let e = self.entries.get(candidate);
-                (e.weight, e.state.hash)
+                (e.weight(), e.state.hash)
             };
             if self.main_used() + weight <= self.main_cap {
                 self.queues.unlink(&mut self.entries, candidate);
@@ -239,7 +240,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                     let victim_hash = self.entries.get(victim).state.hash;
                     if self.sketch.estimate(hash) > self.sketch.estimate(victim_hash) {
                         let entry = self.queues.delete(&mut self.entries, victim);
-                        evicted.push((entry.key, entry.weight));
+                        evicted.push(entry.into_parts());
                         true
                     } else {
                         false
@@ -252,7 +253,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                 self.insert_main(candidate);
             } else {
                 let entry = self.queues.delete(&mut self.entries, candidate);
-                evicted.push((entry.key, entry.weight));
+                evicted.push(entry.into_parts());
             }
             self.count(hash);
             return;
@@ -320,15 +321,19 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
-    fn access(&mut self, key: &K) -> bool {
+impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
+    fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let Some(idx) = self.entries.index(key) else {
             self.climb(false);
             return false;
         };
         let (queue, hash, weight) = {
             let e = self.entries.get(idx);
-            (e.state.queue, e.state.hash, e.weight)
+            (e.state.queue, e.state.hash, e.weight())
         };
         match queue {
             Queue::Window => {
@@ -358,7 +363,7 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
         evicted: &mut Vec<(K, u64)>,
     ) -> bool {
         self.remove(&key);
-        if weight > self.capacity || weight > self.admit_max {
+        if weight > self.capacity || weight > self.admit_max || weight > super::MAX_WEIGHT {
             return false;
         }
         while self.resident() + weight > self.capacity {
@@ -380,13 +385,29 @@ impl<K: Hash + Eq + Clone + Send> EvictionPolicy<K> for WTinyLfu<K> {
         true
     }
 
-    fn remove(&mut self, key: &K) -> Option<u64> {
+    fn remove<Q>(&mut self, key: &Q) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let idx = self.entries.index(key)?;
-        Some(self.queues.delete(&mut self.entries, idx).weight)
+        Some(self.queues.delete(&mut self.entries, idx).weight())
     }
 
-    fn contains(&self, key: &K) -> bool {
-        self.entries.contains(key)
+    fn get<Q>(&self, key: &Q) -> Option<&K>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.entries
+            .index(key)
+            .map(|idx| &self.entries.get(idx).key)
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
+        for entry in self.entries.iter() {
+            f(&entry.key, entry.weight());
+        }
     }
 
     fn len(&self) -> usize {

@@ -1,8 +1,10 @@
 //! [`PolicyStore`], the sharded in-process store with a pluggable eviction
 //! policy: `store` (the type and its `CacheStore` port), `shard` (one
-//! lock's map, policy and indexes), `builder` (shard sizing).
+//! lock's policy and indexes), `record` (one entry in one allocation, the
+//! key the policy tracks), `builder` (shard sizing).
 
 mod builder;
+mod record;
 mod shard;
 mod store;
 #[cfg(test)]

@@ -1,12 +1,15 @@
-//! One shard of a [`PolicyStore`](super::PolicyStore): a map, its policy,
-//! a tag index and an expiry index behind one lock, with the bookkeeping
-//! that keeps them in step.
+//! One shard of a [`PolicyStore`](super::PolicyStore): its policy (which
+//! holds the entries themselves, as [`Record`]s), a tag index and an
+//! expiry index behind one lock, with the bookkeeping that keeps them in
+//! step.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::mem;
+use std::sync::Arc;
 
 use strata_domain::{CacheEntry, CacheKey, Clock, EvictionCause, InsertOutcome, Tag, Timestamp};
 
+use super::record::{ContentTypes, Record};
 use crate::eviction::{AnyPolicy, EvictionPolicy as _};
 
 /// Expired entries an insert collects (soonest expiry first) before it
@@ -31,31 +34,66 @@ impl Removals {
             self.list.push((key.clone(), cause));
         }
     }
+
+    fn push_record(&mut self, record: &Record, cause: EvictionCause) {
+        if self.enabled {
+            self.list.push((record.cache_key(), cause));
+        }
+    }
 }
 
-/// One shard. Invariants (checked by `check` in tests): `map` and `policy`
-/// hold the same keys; `bytes` is the sum of the entries' weights; `tags`
-/// maps each tag to exactly the keys whose entries carry it; `expiries`
-/// holds `(expires_at, key)` for exactly the entries with an expiry.
+/// One shard. Invariants (checked by `check` in tests): the policy's
+/// resident keys are the stored entries (there is no other map); `bytes`
+/// is the sum of their weights; `tags` maps each tag to exactly the keys
+/// whose entries carry it; `expiries` holds `(expires_at, key)` for
+/// exactly the entries with an expiry.
 pub(super) struct Shard {
-    pub(super) map: HashMap<CacheKey, CacheEntry>,
-    pub(super) policy: AnyPolicy<CacheKey>,
+    pub(super) policy: AnyPolicy<Record>,
     pub(super) tags: HashMap<Tag, HashSet<CacheKey>>,
     pub(super) expiries: BTreeSet<(Timestamp, CacheKey)>,
+    /// The content types the shard's records are numbered by.
+    pub(super) types: ContentTypes,
+    /// The empty tag list every entry without tags is handed out with.
+    no_tags: Arc<[Tag]>,
     pub(super) bytes: u64,
     pub(super) evictions: u64,
     pub(super) expirations: u64,
-    /// Reused buffer for the policy's evicted keys.
-    pub(super) scratch: Vec<(CacheKey, u64)>,
+    /// Reused buffer for the policy's evicted records.
+    scratch: Vec<(Record, u64)>,
+}
+
+/// Drops `record` from the tag and expiry indexes and the byte count (not
+/// from the policy); the fields are borrowed apart so that `record` may be
+/// borrowed from the policy.
+fn unindex(
+    tags: &mut HashMap<Tag, HashSet<CacheKey>>,
+    expiries: &mut BTreeSet<(Timestamp, CacheKey)>,
+    bytes: &mut u64,
+    types: &ContentTypes,
+    record: &Record,
+) {
+    *bytes -= record.weight(types);
+    for tag in record.tags() {
+        if let Some(keys) = tags.get_mut(tag) {
+            keys.remove(record.key());
+            if keys.is_empty() {
+                tags.remove(tag);
+            }
+        }
+    }
+    if let Some(at) = record.expires_at() {
+        expiries.remove(&(at, record.cache_key()));
+    }
 }
 
 impl Shard {
-    pub(super) fn new(policy: AnyPolicy<CacheKey>) -> Self {
+    pub(super) fn new(policy: AnyPolicy<Record>) -> Self {
         Self {
-            map: HashMap::new(),
             policy,
             tags: HashMap::new(),
             expiries: BTreeSet::new(),
+            types: ContentTypes::default(),
+            no_tags: Arc::from(Vec::new()),
             bytes: 0,
             evictions: 0,
             expirations: 0,
@@ -63,9 +101,14 @@ impl Shard {
         }
     }
 
-    /// Stores an entry the policy has just admitted.
-    pub(super) fn attach(&mut self, key: CacheKey, entry: CacheEntry) {
-        self.bytes += weight(&key, &entry);
+    /// Number of stored entries.
+    pub(super) fn len(&self) -> usize {
+        self.policy.len()
+    }
+
+    /// Indexes an entry the policy has just admitted.
+    fn attach(&mut self, key: CacheKey, entry: &CacheEntry) {
+        self.bytes += weight(&key, entry);
         for tag in entry.tags() {
             self.tags
                 .entry(tag.clone())
@@ -73,35 +116,27 @@ impl Shard {
                 .insert(key.clone());
         }
         if let Some(at) = entry.expires_at() {
-            self.expiries.insert((at, key.clone()));
+            self.expiries.insert((at, key));
         }
-        self.map.insert(key, entry);
     }
 
-    /// Drops a key from the map and the indexes, but not from the policy
-    /// (for keys the policy evicted itself).
-    pub(super) fn detach(&mut self, key: &CacheKey) -> Option<CacheEntry> {
-        let entry = self.map.remove(key)?;
-        self.bytes -= weight(key, &entry);
-        for tag in entry.tags() {
-            if let Some(keys) = self.tags.get_mut(tag) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    self.tags.remove(tag);
-                }
-            }
-        }
-        if let Some(at) = entry.expires_at() {
-            self.expiries.remove(&(at, key.clone()));
-        }
-        Some(entry)
-    }
-
-    /// Removes a key from the map, the indexes and the policy.
-    pub(super) fn take(&mut self, key: &CacheKey) -> Option<CacheEntry> {
-        let entry = self.detach(key)?;
-        self.policy.remove(key);
-        Some(entry)
+    /// Removes a key from the indexes and the policy; `Some(expired at
+    /// now)` when it was stored. Reads the clock only for entries with a
+    /// TTL.
+    fn take(&mut self, key: &str, now: impl FnOnce() -> Timestamp) -> Option<bool> {
+        let Self {
+            policy,
+            tags,
+            expiries,
+            bytes,
+            types,
+            ..
+        } = self;
+        let record = policy.get(key)?;
+        let expired = record.expires_at().is_some_and(|at| now() >= at);
+        unindex(tags, expiries, bytes, types, record);
+        policy.remove(key);
+        Some(expired)
     }
 
     /// Removes a key; returns whether a live entry was removed (an expired
@@ -112,13 +147,13 @@ impl Shard {
         clock: &dyn Clock,
         removals: &mut Removals,
     ) -> bool {
-        match self.take(key) {
-            Some(entry) if is_expired(&entry, clock) => {
+        match self.take(key.as_str(), || clock.now()) {
+            Some(true) => {
                 self.expirations += 1;
                 removals.push(key, EvictionCause::Expired);
                 false
             }
-            Some(_) => true,
+            Some(false) => true,
             None => false,
         }
     }
@@ -129,15 +164,15 @@ impl Shard {
         clock: &dyn Clock,
         removals: &mut Removals,
     ) -> Option<CacheEntry> {
-        let entry = self.map.get(key)?;
-        if is_expired(entry, clock) {
-            self.take(key);
+        let record = self.policy.get(key.as_str())?;
+        if record.expires_at().is_some_and(|at| clock.now() >= at) {
+            self.take(key.as_str(), || Timestamp::from_millis(0));
             self.expirations += 1;
             removals.push(key, EvictionCause::Expired);
             return None;
         }
-        let entry = entry.clone();
-        self.policy.access(key);
+        let entry = record.entry(&self.types, &self.no_tags);
+        self.policy.access(key.as_str());
         Some(entry)
     }
 
@@ -149,13 +184,13 @@ impl Shard {
         now: Timestamp,
         removals: &mut Removals,
     ) -> InsertOutcome {
-        let outcome = match self.take(&key) {
-            Some(old) if old.is_expired(now) => {
+        let outcome = match self.take(key.as_str(), || now) {
+            Some(true) => {
                 self.expirations += 1;
                 removals.push(&key, EvictionCause::Expired);
                 InsertOutcome::Created
             }
-            Some(_) => InsertOutcome::Replaced,
+            Some(false) => InsertOutcome::Replaced,
             None => InsertOutcome::Created,
         };
         if entry.is_expired(now) {
@@ -164,24 +199,55 @@ impl Shard {
             return outcome;
         }
         self.sweep(now, EXPIRY_SWEEP_PER_INSERT, removals);
+        let Some(record) = Record::new(&key, &entry, &mut self.types) else {
+            // Longer than any valid value: declined, as by the policy.
+            self.evictions += 1;
+            removals.push(&key, EvictionCause::Capacity);
+            return outcome;
+        };
         let mut evicted = mem::take(&mut self.scratch);
         let expires_at_ms = entry.expires_at().map(Timestamp::as_millis);
         let admitted = self
             .policy
-            .insert(key.clone(), policy_weight, expires_at_ms, &mut evicted);
+            .insert(record, policy_weight, expires_at_ms, &mut evicted);
         for (gone, _) in evicted.drain(..) {
-            self.detach(&gone);
+            unindex(
+                &mut self.tags,
+                &mut self.expiries,
+                &mut self.bytes,
+                &self.types,
+                &gone,
+            );
             self.evictions += 1;
-            removals.push(&gone, EvictionCause::Capacity);
+            removals.push_record(&gone, EvictionCause::Capacity);
         }
         self.scratch = evicted;
         if admitted {
-            self.attach(key, entry);
+            self.attach(key, &entry);
         } else {
             self.evictions += 1;
             removals.push(&key, EvictionCause::Capacity);
         }
         outcome
+    }
+
+    /// Every stored key, in no particular order.
+    pub(super) fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::with_capacity(self.len());
+        self.policy
+            .for_each_resident(&mut |record, _| keys.push(record.key().to_owned()));
+        keys
+    }
+
+    /// Every stored entry not expired at `now`, with its key.
+    pub(super) fn entries(&self, now: Timestamp) -> Vec<(CacheKey, CacheEntry)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.policy.for_each_resident(&mut |record, _| {
+            if !record.is_expired(now) {
+                out.push((record.cache_key(), record.entry(&self.types, &self.no_tags)));
+            }
+        });
+        out
     }
 
     /// Collects up to `limit` entries expired at `now`, soonest first.
@@ -191,7 +257,7 @@ impl Shard {
                 Some((at, key)) if *at <= now => key.clone(),
                 _ => return,
             };
-            self.take(&key);
+            self.take(key.as_str(), || now);
             self.expirations += 1;
             removals.push(&key, EvictionCause::Expired);
         }
@@ -220,41 +286,44 @@ impl Shard {
     #[cfg(test)]
     pub(super) fn check(&self, byte_mode: bool) {
         self.policy.check_invariants();
-        assert_eq!(self.map.len(), self.policy.len(), "map and policy disagree");
         let mut bytes = 0;
         let mut expiring = 0;
-        for (key, entry) in &self.map {
-            assert!(
-                self.policy.contains(key),
-                "{key:?} stored but not in the policy"
-            );
-            bytes += weight(key, entry);
-            for tag in entry.tags() {
-                assert!(self.tags.get(tag).is_some_and(|keys| keys.contains(key)));
+        let mut stored = 0;
+        self.policy.for_each_resident(&mut |record, policy_weight| {
+            stored += 1;
+            let weight = record.weight(&self.types);
+            bytes += weight;
+            assert_eq!(policy_weight, if byte_mode { weight } else { 1 });
+            for tag in record.tags() {
+                assert!(
+                    self.tags
+                        .get(tag)
+                        .is_some_and(|keys| keys.contains(record.key()))
+                );
             }
-            if let Some(at) = entry.expires_at() {
+            if let Some(at) = record.expires_at() {
                 expiring += 1;
-                assert!(self.expiries.contains(&(at, key.clone())));
+                assert!(self.expiries.contains(&(at, record.cache_key())));
             }
-        }
+        });
+        assert_eq!(stored, self.policy.len(), "resident keys vs len");
         assert_eq!(bytes, self.bytes);
         assert_eq!(expiring, self.expiries.len());
         for (tag, keys) in &self.tags {
             assert!(!keys.is_empty());
             for key in keys {
-                assert!(self.map.get(key).is_some_and(|e| e.has_tag(tag)));
+                assert!(
+                    self.policy
+                        .get(key.as_str())
+                        .is_some_and(|record| record.tags().contains(tag))
+                );
             }
         }
         assert!(self.policy.used() <= self.policy.capacity());
         if byte_mode {
             assert_eq!(self.policy.used(), self.bytes);
         } else {
-            assert_eq!(self.policy.used(), self.map.len() as u64);
+            assert_eq!(self.policy.used(), self.policy.len() as u64);
         }
     }
-}
-
-/// Whether `entry` has expired; reads the clock only for entries with a TTL.
-pub(super) fn is_expired(entry: &CacheEntry, clock: &dyn Clock) -> bool {
-    entry.expires_at().is_some_and(|at| clock.now() >= at)
 }

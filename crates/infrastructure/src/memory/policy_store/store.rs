@@ -248,10 +248,11 @@ impl CacheStore for PolicyStore {
         let mut removed = 0;
         for index in 0..self.shards.len() {
             // Match outside the lock: a key matches whatever its value.
-            let keys: Vec<CacheKey> = self.lock(index).map.keys().cloned().collect();
+            let keys = self.lock(index).keys();
             let matching: Vec<CacheKey> = keys
                 .into_iter()
-                .filter(|key| pattern.matches(key.as_str()))
+                .filter(|key| pattern.matches(key))
+                .filter_map(|key| CacheKey::parse(&key).ok())
                 .collect();
             if matching.is_empty() {
                 continue;
@@ -297,7 +298,7 @@ impl CacheStore for PolicyStore {
         for index in 0..self.shards.len() {
             self.in_shard(index, |shard, removals| {
                 shard.sweep(now, usize::MAX, removals);
-                stats.entries += shard.map.len() as u64;
+                stats.entries += shard.len() as u64;
                 stats.bytes += shard.bytes;
                 stats.evictions_capacity += shard.evictions;
                 stats.expirations += shard.expirations;
@@ -314,14 +315,7 @@ impl CacheStore for PolicyStore {
         let now = self.clock.now();
         let mut all = Vec::new();
         for index in 0..self.shards.len() {
-            let shard = self.lock(index);
-            all.extend(
-                shard
-                    .map
-                    .iter()
-                    .filter(|(_, entry)| !entry.is_expired(now))
-                    .map(|(key, entry)| (key.clone(), entry.clone())),
-            );
+            all.extend(self.lock(index).entries(now));
         }
         all.sort_by_key(|(_, entry)| entry.created_at());
         Ok(all)

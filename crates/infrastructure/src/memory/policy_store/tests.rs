@@ -129,11 +129,30 @@ async fn stats_and_inserts_collect_expired_entries_nobody_reads() {
     clock.advance(Duration::from_millis(50)); // k0 (expires at 10) to k40 (at 50) have expired.
     // One insert collects a bounded number of the expired entries...
     store.insert(key("fresh"), entry(1, &[])).await.unwrap();
-    assert_eq!(store.lock(0).map.len(), 101 - EXPIRY_SWEEP_PER_INSERT);
+    assert_eq!(store.lock(0).len(), 101 - EXPIRY_SWEEP_PER_INSERT);
     // ...and stats collects the rest.
     let stats = store.stats().await.unwrap();
     assert_eq!((stats.entries, stats.expirations), (60, 41));
     assert_eq!(store.entries().await.unwrap().len(), 60);
+    check(&store);
+}
+
+#[tokio::test]
+async fn reads_share_the_stored_value_and_it_outlives_the_entry() {
+    let store = PolicyStore::builder(name()).max_entries(Some(100)).build();
+    store.insert(key("k"), entry(64, &["t"])).await.unwrap();
+    let first = store.get(&key("k")).await.unwrap().unwrap();
+    let second = store.get(&key("k")).await.unwrap().unwrap();
+    assert_eq!(
+        first.value().bytes().as_ptr(),
+        second.value().bytes().as_ptr(),
+        "both reads hand out the stored bytes, not copies"
+    );
+    assert_eq!(first, entry(64, &["t"]));
+    assert!(store.remove(&key("k")).await.unwrap());
+    store.flush().await.unwrap();
+    assert_eq!(first.value().bytes().as_ref(), &[7; 64][..]);
+    assert_eq!(first.tags(), &[tag("t")]);
     check(&store);
 }
 
