@@ -29,3 +29,4 @@ mod secrets;
 mod tasks;
 mod tiered;
 mod tls;
+mod transfer;

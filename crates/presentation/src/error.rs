@@ -18,8 +18,10 @@ use strata_application::commands::configure_cache::ConfigureCacheError;
 use strata_application::commands::delete_cache::DeleteCacheError;
 use strata_application::commands::delete_entry::DeleteEntryError;
 use strata_application::commands::flush_cache::FlushCacheError;
+use strata_application::commands::import_entries::ImportEntriesError;
 use strata_application::commands::invalidate_entries::InvalidateEntriesError;
 use strata_application::commands::put_entry::PutEntryError;
+use strata_application::queries::export_entries::ExportEntriesError;
 use strata_application::queries::get_cache_stats::GetCacheStatsError;
 use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
@@ -214,6 +216,15 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "Payload too large",
+            detail,
+        )
+    }
+    /// 406 `not_acceptable`: `Accept` names no format the route writes.
+    pub fn not_acceptable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "Not acceptable",
             detail,
         )
     }
@@ -512,7 +523,9 @@ access_or_store!(
     DeleteEntryError,
     InvalidateEntriesError,
     FlushCacheError,
-    GetCacheStatsError
+    GetCacheStatsError,
+    ExportEntriesError,
+    ImportEntriesError
 );
 
 impl From<DeleteCacheError> for ApiError {

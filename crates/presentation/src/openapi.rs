@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
 use crate::schemas::{cache_name_schema, key_schema};
 use crate::{
     admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
-    invalidations, monitoring, mrc,
+    invalidations, monitoring, mrc, transfer,
 };
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
@@ -54,6 +54,8 @@ use crate::{
         admin::read,
         admin::delete,
         admin::flush,
+        transfer::export,
+        transfer::import,
         audit::read,
         monitoring::live,
         monitoring::ready,
@@ -88,6 +90,8 @@ use crate::{
         mrc::RecommendationResponse,
         mrc::CapacityChangeDto,
         admin::ConfigureResponse,
+        transfer::ImportResponse,
+        transfer::ImportErrorDto,
         audit::AuditRecordDto,
         audit::AuditResponse,
         monitoring::Health,
@@ -103,7 +107,7 @@ use crate::{
     tags(
         (name = "entries", description = "Read, write and invalidate entries"),
         (name = "caches", description = "List caches and read their statistics"),
-        (name = "admin", description = "Configure, flush and delete caches, read the audit log (admin role)"),
+        (name = "admin", description = "Configure, flush, delete, export and import caches, read the audit log (admin role)"),
         (name = "monitoring", description = "Health and Prometheus metrics"),
         (name = "build-cache", description = "The remote build cache's admin API: scoped AC and CAS flushes, stats. Bazel and ccache use bazel-remote's HTTP protocol, `GET`/`HEAD`/`PUT` on `[/<instance>]/ac/<sha256>` and `[/<instance>]/cas/<sha256>` (see docs/build-cache.md)"),
     )

@@ -201,6 +201,15 @@ impl<S: CacheStore> CacheStore for ResilientStore<S> {
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         self.call(self.bulk_timeout, self.inner.entries()).await
     }
+
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        self.call(self.bulk_timeout, self.inner.entries_page(cursor, limit))
+            .await
+    }
 }
 
 #[cfg(test)]

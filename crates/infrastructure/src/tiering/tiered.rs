@@ -570,6 +570,17 @@ impl CacheStore for TieredStore {
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         self.shared.l2.entries().await
     }
+
+    /// From L2, the tier that holds every entry (L1 holds a subset, with
+    /// expiries capped by `l1_ttl`); an L2 that cannot enumerate
+    /// (Memcached) answers `Unsupported`.
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        self.shared.l2.entries_page(cursor, limit).await
+    }
 }
 
 #[cfg(test)]
