@@ -269,3 +269,87 @@ async fn memcached_cannot_export_or_import_422_naming_the_capability() {
         "{body}"
     );
 }
+
+/// Runs the `strata` binary with `args`; returns (success, stdout, stderr).
+async fn strata(args: Vec<String>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(&args)
+            .env_remove("STRATA_API_KEY")
+            .output()
+            .expect("strata runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_exports_to_a_file_and_imports_it_back() {
+    let app = spawn_app().await;
+    app.create_cache("src", json!({})).await;
+    app.create_cache("dst", json!({})).await;
+    fill(&app, "src").await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, format) in [("dump.ndjson", None), ("dump.msgpack", Some("msgpack"))] {
+        let file = dir.path().join(name).display().to_string();
+        let mut args = vec![
+            "export".to_owned(),
+            "src".to_owned(),
+            "-o".to_owned(),
+            file.clone(),
+            "--server".to_owned(),
+            app.base.clone(),
+        ];
+        if let Some(f) = format {
+            args.extend(["--format".to_owned(), f.to_owned()]);
+        }
+        let (ok, _, err) = strata(args).await;
+        assert!(ok, "{err}");
+        let (ok, out, err) = strata(vec![
+            "import".to_owned(),
+            "dst".to_owned(),
+            file,
+            "--on-conflict".to_owned(),
+            "skip".to_owned(),
+            "--server".to_owned(),
+            app.base.clone(),
+        ])
+        .await;
+        assert!(ok, "{err}");
+        let expected = if format.is_none() {
+            "imported 3, skipped 0, failed 0"
+        } else {
+            "imported 0, skipped 3, failed 0"
+        };
+        assert!(out.contains(expected), "{out}");
+    }
+    assert_eq!(exported(&app, "dst").await, exported(&app, "src").await);
+    // A refused line fails the command, after it printed the line number.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"key\":\"k\",\"value\":\"YQ==\"}\nnope\n").unwrap();
+    let (ok, out, _) = strata(vec![
+        "import".to_owned(),
+        "dst".to_owned(),
+        bad.display().to_string(),
+        "--server".to_owned(),
+        app.base.clone(),
+    ])
+    .await;
+    assert!(!ok);
+    assert!(out.contains("line 2:"), "{out}");
+    // A problem answer is an error naming it.
+    let (ok, _, err) = strata(vec![
+        "export".to_owned(),
+        "nope".to_owned(),
+        "--server".to_owned(),
+        app.base.clone(),
+    ])
+    .await;
+    assert!(!ok);
+    assert!(err.contains("404"), "{err}");
+}
