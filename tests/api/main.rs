@@ -26,6 +26,7 @@ mod process;
 mod protected;
 mod rate_limits;
 mod secrets;
+mod snapshots;
 mod tasks;
 mod tiered;
 mod tls;

@@ -285,6 +285,18 @@ pub trait CacheStore: Send + Sync + 'static {
         })
     }
 
+    /// Keys worth fetching into L1 at the next start-up (cache warming),
+    /// at most `limit`. A stacked store returns the keys its memory tier
+    /// holds: the ones its eviction policy kept as the hot set. The
+    /// default, for single-tier stores, is none.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the tier fails.
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+
     /// One page of every live entry, for export and snapshots without
     /// holding the whole cache in memory. Start with cursor `0` and pass
     /// each page's `next` until it is `None`.

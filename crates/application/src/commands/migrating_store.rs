@@ -186,6 +186,10 @@ impl CacheStore for MigratingStore {
         Ok(all)
     }
 
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        self.new.hot_keys(limit).await
+    }
+
     /// The old store's pages first, then the new store's; the top cursor
     /// bit says which. An entry moved during the enumeration may come twice.
     async fn entries_page(

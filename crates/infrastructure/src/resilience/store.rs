@@ -202,6 +202,10 @@ impl<S: CacheStore> CacheStore for ResilientStore<S> {
         self.call(self.bulk_timeout, self.inner.entries()).await
     }
 
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        self.inner.hot_keys(limit).await
+    }
+
     async fn entries_page(
         &self,
         cursor: u64,
