@@ -107,7 +107,7 @@ pub const MAX_ENTRIES_CURSOR: u64 = 1 << 63;
 /// One page of a paged enumeration ([`CacheStore::entries_page`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntriesPage {
-    /// Live entries, at most the `limit` asked for (possibly none even
+    /// Live entries, about the `limit` asked for (possibly none even
     /// when `next` is `Some`).
     pub entries: Vec<(CacheKey, CacheEntry)>,
     /// The cursor of the next page; `None` when the enumeration is done.
@@ -304,8 +304,9 @@ pub trait CacheStore: Send + Sync + 'static {
     /// Contract: an entry live during the whole enumeration is returned at
     /// least once; one written or removed meanwhile may or may not be; an
     /// entry may be returned twice (a Redis `SCAN` does that), so consumers
-    /// must tolerate duplicates. A page holds at most `limit` entries
-    /// (`limit` 0 is read as 1) and never an expired one. Cursors are
+    /// must tolerate duplicates. A page holds about `limit` entries
+    /// (in-process stores at most `limit`, `0` read as 1; Redis one `SCAN`
+    /// page, whose size Redis decides) and never an expired one. Cursors are
     /// opaque and only valid on the store that gave them; a backend's
     /// cursors stay below [`MAX_ENTRIES_CURSOR`] (only a wrapper over two
     /// stores, the run-time migration, sets the top bit).

@@ -98,6 +98,24 @@ impl Format {
         found
     }
 
+    /// The format of a request body: NDJSON when absent, else exactly one
+    /// of the two families.
+    fn from_content_type(value: Option<&str>) -> Option<Self> {
+        let Some(value) = value else {
+            return Some(Self::Ndjson);
+        };
+        let essence = value.split(';').next().unwrap_or("").trim();
+        match essence.to_ascii_lowercase().as_str() {
+            "application/msgpack" | "application/vnd.msgpack" | "application/x-msgpack" => {
+                Some(Self::Msgpack)
+            }
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+                Some(Self::Ndjson)
+            }
+            _ => None,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Ndjson => "ndjson",
@@ -510,11 +528,7 @@ pub(crate) async fn import(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let format = match content_type {
-        Some(c) if c.contains(',') => None,
-        other => Format::from_media_type(other),
-    }
-    .ok_or_else(|| {
+    let format = Format::from_content_type(content_type).ok_or_else(|| {
         ApiError::unsupported_media_type(format!("send Content-Type: {NDJSON} or {MSGPACK}"))
     })?;
     // Authorise before reading the body: an empty batch checks the grant.
@@ -743,6 +757,12 @@ mod tests {
             Some(Format::Ndjson)
         );
         assert_eq!(Format::from_media_type(Some("text/html")), None);
+        assert_eq!(Format::from_content_type(None), Some(Format::Ndjson));
+        assert_eq!(
+            Format::from_content_type(Some("application/x-ndjson; charset=utf-8")),
+            Some(Format::Ndjson)
+        );
+        assert_eq!(Format::from_content_type(Some("application/json")), None);
     }
 
     #[test]
