@@ -81,7 +81,7 @@ pub struct CacheConfigurationDto {
 
 /// Reads an optional count: a JSON, TOML or MessagePack integer, or a
 /// float with no fractional part (`825.0`, which JSON Schema calls an
-/// integer too).
+/// integer too), at most `i64::MAX` (the documented `int64`).
 ///
 /// # Errors
 /// A fractional, negative or out-of-range number.
@@ -96,6 +96,11 @@ pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
     }
     match Option::<Number>::deserialize(deserializer)? {
         None => Ok(None),
+        // The OpenAPI document says int64: larger is refused, not wrapped.
+        Some(Number::Integer(n)) if n > i64::MAX as u64 => Err(serde::de::Error::custom(format!(
+            "{n} is above the largest accepted number, {}",
+            i64::MAX
+        ))),
         Some(Number::Integer(n)) => Ok(Some(n)),
         Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => {
             Ok(Some(f as u64))

@@ -219,15 +219,6 @@ impl ApiError {
             detail,
         )
     }
-    /// 406 `not_acceptable`: `Accept` names no format the route writes.
-    pub fn not_acceptable(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_ACCEPTABLE,
-            "not_acceptable",
-            "Not acceptable",
-            detail,
-        )
-    }
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(

@@ -237,6 +237,16 @@ impl Modify for Contract {
                 complete(op, path, protected);
             }
         }
+        // An import may be empty (no records): its body is optional.
+        if let Some(RefOr::T(body)) = openapi
+            .paths
+            .paths
+            .get_mut("/admin/v1/caches/{cache}/import")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut())
+        {
+            body.required = Some(Required::False);
+        }
         // A PUT of an entry stores its body as is: any bytes (the macro
         // can only say `Vec<u8>`, a JSON array of integers), and none at
         // all, since an empty value is a cache value like any other (the

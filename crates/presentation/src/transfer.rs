@@ -98,8 +98,8 @@ impl Format {
         found
     }
 
-    /// The format of a request body: NDJSON when absent, else exactly one
-    /// of the two families.
+    /// The format of a request body: NDJSON when absent or `text/plain`,
+    /// else exactly one of the two families.
     fn from_content_type(value: Option<&str>) -> Option<Self> {
         let Some(value) = value else {
             return Some(Self::Ndjson);
@@ -109,7 +109,7 @@ impl Format {
             "application/msgpack" | "application/vnd.msgpack" | "application/x-msgpack" => {
                 Some(Self::Msgpack)
             }
-            "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "text/plain" => {
                 Some(Self::Ndjson)
             }
             _ => None,
@@ -220,7 +220,7 @@ fn encode_page(
     tag = "admin",
     params(
         ("cache" = String, Path, description = "Cache name"),
-        ("Accept" = Option<String>, Header, description = "`application/x-ndjson` (default) or `application/msgpack`"),
+        ("Accept" = Option<String>, Header, description = "`application/msgpack` (or `application/vnd.msgpack`) for MessagePack; anything else gets NDJSON"),
     ),
     responses(
         (status = 200, description = "Every live entry: NDJSON lines `{key, value (base64), content_type, tags, ttl_secs, expires_at_ms}` or a stream of MessagePack maps with the same fields (`value` binary)", content(
@@ -228,7 +228,6 @@ fn encode_page(
             (Vec<u8> = "application/msgpack"),
         )),
         (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 406, description = "`Accept` names neither format (`not_acceptable`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The backend cannot enumerate its entries (`unsupported_operation`, capability `export`; Memcached)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -244,9 +243,8 @@ pub(crate) async fn export(
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    let format = Format::from_media_type(accept).ok_or_else(|| {
-        ApiError::not_acceptable(format!("send Accept: {NDJSON} or Accept: {MSGPACK}"))
-    })?;
+    // Anything but a MessagePack type gets NDJSON, the default.
+    let format = Format::from_media_type(accept).unwrap_or(Format::Ndjson);
     let audit = Audit::begin(
         &state,
         &req,
@@ -494,8 +492,9 @@ fn ndjson_record(line: &[u8]) -> Result<Record<Vec<u8>>, String> {
     path = "/admin/v1/caches/{cache}/import",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name"), ImportParams),
-    request_body(description = "NDJSON lines or a stream of MessagePack maps, as `export` writes them", content(
+    request_body(description = "NDJSON lines (`text/plain` is read as NDJSON too) or a stream of MessagePack maps, as `export` writes them; may be empty", content(
         (String = "application/x-ndjson"),
+        (String = "text/plain"),
         (Vec<u8> = "application/msgpack"),
     )),
     responses(
