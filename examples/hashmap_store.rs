@@ -123,6 +123,29 @@ impl CacheStore for HashMapStore {
             .map(|(k, e)| (k.clone(), e.clone()))
             .collect())
     }
+
+    /// Paged export: the cursor is a position in the map's iteration order
+    /// (good enough for a map nobody writes during the export).
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        let now = now();
+        let map = self.map();
+        let start = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let limit = limit.max(1);
+        let entries = map
+            .iter()
+            .skip(start)
+            .take(limit)
+            .filter(|(_, e)| !e.is_expired(now))
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect();
+        let end = start.saturating_add(limit);
+        let next = (end < map.len()).then_some(end as u64);
+        Ok(strata_domain::EntriesPage { entries, next })
+    }
 }
 
 /// The factory the contract suite calls once per cache name. Every name

@@ -893,6 +893,12 @@ pub struct ServerSettings {
     /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// Directory for state that outlives the process: `snapshots/` holds
+    /// `persist` caches' snapshots and stacked caches' warm keys. No
+    /// default: without it nothing is written, and `persist = true` is a
+    /// configuration error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -914,6 +920,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             tls_cert_file: None,
             tls_key_file: None,
+            data_dir: None,
         }
     }
 }

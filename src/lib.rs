@@ -5,6 +5,7 @@
 pub mod config;
 mod grpc;
 pub mod keys;
+mod snapshots;
 mod telemetry;
 mod tls;
 
@@ -39,6 +40,7 @@ pub struct Application {
     service: CacheService,
     grpc: Option<grpc::GrpcServer>,
     grpc_port: Option<u16>,
+    snapshots: Option<Arc<snapshots::Snapshots>>,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -104,7 +106,10 @@ impl ApplicationBuilder {
         let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
         let service = CacheService::new(Dependencies {
             repository: Arc::new(InMemoryConfigurationRepository::default()),
-            provider: Arc::new(provider),
+            provider: Arc::new(snapshots::PersistCheck {
+                inner: Arc::new(provider),
+                has_data_dir: settings.server.data_dir.is_some(),
+            }),
             events,
             clock: clock.clone(),
             analyzers: if settings.analysis.enabled {
@@ -128,6 +133,16 @@ impl ApplicationBuilder {
                 })
                 .await
                 .with_context(|| format!("[caches.{name}]"))?;
+        }
+        // Warm restarts, before the listener exists (so before ready).
+        let snapshots = settings
+            .server
+            .data_dir
+            .as_deref()
+            .map(|dir| Arc::new(snapshots::Snapshots::new(dir, clock.clone())));
+        if let Some(snapshots) = &snapshots {
+            snapshots.load_all(&service).await;
+            snapshots.spawn_periodic(service.clone());
         }
 
         let tls = tls::server_config(&settings.server)?;
@@ -217,6 +232,7 @@ impl ApplicationBuilder {
             service,
             grpc,
             grpc_port,
+            snapshots,
         })
     }
 }
@@ -405,7 +421,8 @@ impl Application {
 
     /// Serves HTTP and gRPC until SIGTERM or Ctrl-C (or
     /// [`handle`](Self::handle)`.stop`), then drains in-flight requests
-    /// of both.
+    /// of both, then writes the snapshots and warm keys (with
+    /// `[server] data_dir`).
     ///
     /// # Errors
     /// An I/O error of the HTTP server, or the gRPC server cannot start.
@@ -417,6 +434,9 @@ impl Application {
         let http = self.server.await;
         if let Some(grpc) = grpc {
             grpc.stop().await;
+        }
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.save_all(&self.service).await;
         }
         http
     }

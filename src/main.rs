@@ -1,6 +1,7 @@
 //! The `strata` binary: `strata serve` runs the cache service,
 //! `strata simulate` replays a trace through the eviction policies,
-//! `strata run` runs (or replays) a task, `strata cache` maintains its cache.
+//! `strata run` runs (or replays) a task, `strata cache` maintains its cache,
+//! `strata export` / `strata import` dump and restore a cache over HTTP.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use strata::{Application, Settings, init_tracing};
 mod run;
 mod simulate;
 mod task_file;
+mod transfer;
 
 /// Strata: a cache service with REST, admin and monitoring APIs, and an eviction simulator.
 #[derive(Parser)]
@@ -34,6 +36,12 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Stream every live entry of a cache on a running server to a file
+    /// (or stdout), as NDJSON or MessagePack.
+    Export(transfer::ExportArgs),
+    /// Stream a dump written by `strata export` into a cache on a running
+    /// server.
+    Import(transfer::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +77,8 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(code.clamp(0, 255));
         }
         Command::Cache(command) => run::cache(command),
+        Command::Export(args) => transfer::export(args),
+        Command::Import(args) => transfer::import(args),
         Command::Keys(KeysCommand::Generate { id }) => {
             let key = strata::keys::generate(&id)?;
             #[expect(clippy::print_stdout, reason = "the command's output")]

@@ -27,6 +27,8 @@ mod process;
 mod protected;
 mod rate_limits;
 mod secrets;
+mod snapshots;
 mod tasks;
 mod tiered;
 mod tls;
+mod transfer;

@@ -10,12 +10,13 @@ use strata_domain::{
 
 use crate::cache_aside::{self, Flights, GetWithError};
 use crate::commands::{
-    auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, invalidate_entries,
-    put_entries, put_entry,
+    auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, import_entries,
+    invalidate_entries, put_entries, put_entry,
 };
 use crate::context::{Context, Dependencies};
 use crate::queries::{
-    get_cache_stats, get_configuration, get_entries, get_entry, get_miss_ratio_curves, list_caches,
+    export_entries, get_cache_stats, get_configuration, get_entries, get_entry,
+    get_miss_ratio_curves, list_caches,
 };
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
@@ -122,6 +123,28 @@ impl CacheService {
         cmd: flush_cache::FlushCache,
     ) -> Result<(), flush_cache::FlushCacheError> {
         flush_cache::handle(&self.ctx, cmd).await
+    }
+
+    /// See [`import_entries`].
+    ///
+    /// # Errors
+    /// [`import_entries::ImportEntriesError`].
+    pub async fn import(
+        &self,
+        cmd: import_entries::ImportEntries,
+    ) -> Result<import_entries::ImportOutput, import_entries::ImportEntriesError> {
+        import_entries::handle(&self.ctx, cmd).await
+    }
+
+    /// See [`export_entries`].
+    ///
+    /// # Errors
+    /// [`export_entries::ExportEntriesError`].
+    pub fn export(
+        &self,
+        query: export_entries::ExportEntries,
+    ) -> Result<export_entries::Export, export_entries::ExportEntriesError> {
+        export_entries::handle(&self.ctx, query)
     }
 
     /// See [`configure_cache`].

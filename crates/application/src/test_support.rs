@@ -28,6 +28,7 @@ mock! {
         async fn stats(&self) -> Result<StoreStats, StoreError>;
         async fn ping(&self) -> Result<(), StoreError>;
         async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError>;
+        async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError>;
     }
 }
 

@@ -19,6 +19,10 @@ pub enum AuditAction {
     Flush,
     /// Invalidate entries by pattern or tags.
     Invalidate,
+    /// Export every entry of a cache (`GET .../export`).
+    Export,
+    /// Import entries into a cache (`POST .../import`).
+    Import,
     /// A request without a valid credential (401).
     Unauthorized,
     /// A request refused before reaching an operation (403, e.g. protected mode).
@@ -27,23 +31,27 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 8] = [
         Self::Configure,
         Self::DeleteCache,
         Self::Flush,
         Self::Invalidate,
+        Self::Export,
+        Self::Import,
         Self::Unauthorized,
         Self::Forbidden,
     ];
 
     /// The action's stable name: `configure`, `delete_cache`, `flush`,
-    /// `invalidate`, `unauthorized`, `forbidden`.
+    /// `invalidate`, `export`, `import`, `unauthorized`, `forbidden`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Configure => "configure",
             Self::DeleteCache => "delete_cache",
             Self::Flush => "flush",
             Self::Invalidate => "invalidate",
+            Self::Export => "export",
+            Self::Import => "import",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
         }

@@ -216,6 +216,8 @@ pub struct CacheConfiguration {
     l1_max_ttl: Option<Ttl>,
     compression: Compression,
     encryption_key_id: Option<String>,
+    persist: bool,
+    snapshot_interval_secs: Option<u64>,
 }
 
 impl CacheConfiguration {
@@ -244,6 +246,8 @@ impl CacheConfiguration {
             l1_max_ttl: None,
             compression: Compression::default(),
             encryption_key_id: None,
+            persist: false,
+            snapshot_interval_secs: None,
         }
     }
 
@@ -261,6 +265,8 @@ impl CacheConfiguration {
             l1_max_ttl: self.l1_max_ttl,
             compression: self.compression,
             encryption_key_id: self.encryption_key_id.clone(),
+            persist: self.persist,
+            snapshot_interval_secs: self.snapshot_interval_secs,
         }
     }
 
@@ -317,6 +323,19 @@ impl CacheConfiguration {
         self.encryption_key_id.as_deref()
     }
 
+    /// Whether a memory-only cache snapshots its entries to disk at
+    /// graceful shutdown (and every `snapshot_interval_secs`) and loads
+    /// them at start-up (docs/operations.md, "Snapshots and warming").
+    pub fn persist(&self) -> bool {
+        self.persist
+    }
+
+    /// Seconds between periodic snapshots of a `persist` cache; `None`
+    /// snapshots at graceful shutdown only.
+    pub fn snapshot_interval_secs(&self) -> Option<u64> {
+        self.snapshot_interval_secs
+    }
+
     /// Whether this cache stacks the memory tier over a shared one.
     pub fn is_tiered(&self) -> bool {
         self.tiers.len() > 1 && self.tiers[0].is_memory()
@@ -337,9 +356,24 @@ pub struct CacheConfigurationBuilder {
     l1_max_ttl: Option<Ttl>,
     compression: Compression,
     encryption_key_id: Option<String>,
+    persist: bool,
+    snapshot_interval_secs: Option<u64>,
 }
 
 impl CacheConfigurationBuilder {
+    /// Snapshot a memory-only cache to disk (see
+    /// [`CacheConfiguration::persist`]).
+    pub fn persist(mut self, persist: bool) -> Self {
+        self.persist = persist;
+        self
+    }
+
+    /// Seconds between periodic snapshots (at least 1; needs `persist`).
+    pub fn snapshot_interval_secs(mut self, secs: Option<u64>) -> Self {
+        self.snapshot_interval_secs = secs;
+        self
+    }
+
     /// Tiers from L1 outwards.
     pub fn tiers(mut self, tiers: Vec<TierName>) -> Self {
         self.tiers = tiers;
@@ -437,6 +471,26 @@ impl CacheConfigurationBuilder {
                 "encryption applies to shared tiers; this cache has only the memory tier",
             ));
         }
+        if self.persist && !(self.tiers.len() == 1 && self.tiers[0].is_memory()) {
+            return Err(InvalidConfiguration::new(
+                "persist",
+                "snapshots are for memory-only caches (tiers = [\"memory\"]); a stacked cache warms its L1 from L2 instead",
+            ));
+        }
+        if let Some(secs) = self.snapshot_interval_secs {
+            if !self.persist {
+                return Err(InvalidConfiguration::new(
+                    "snapshot_interval_secs",
+                    "needs persist = true",
+                ));
+            }
+            if secs == 0 {
+                return Err(InvalidConfiguration::new(
+                    "snapshot_interval_secs",
+                    "must be at least 1",
+                ));
+            }
+        }
         if self.max_entries == Some(0) {
             return Err(InvalidConfiguration::new(
                 "max_entries",
@@ -488,6 +542,8 @@ impl CacheConfigurationBuilder {
             l1_max_ttl: self.l1_max_ttl,
             compression: self.compression,
             encryption_key_id: self.encryption_key_id,
+            persist: self.persist,
+            snapshot_interval_secs: self.snapshot_interval_secs,
         })
     }
 }

@@ -60,8 +60,9 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EventPublisher, HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError,
-    StoreCapabilities, StoreError, StoreProvider, StoreStats, TierStats,
+    EntriesPage, EventPublisher, HitTier, InsertOutcome, Lookup, MAX_ENTRIES_CURSOR,
+    ProvisionError, RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
+    TierStats,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};

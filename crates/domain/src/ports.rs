@@ -20,7 +20,8 @@ pub struct StoreCapabilities {
     pub pattern_invalidation: bool,
     /// [`CacheStore::invalidate_tags`] works.
     pub tag_invalidation: bool,
-    /// [`CacheStore::entries`] can list every live entry (export, migration).
+    /// [`CacheStore::entries`] and [`CacheStore::entries_page`] can list
+    /// every live entry (export, snapshots, migration).
     pub export: bool,
     /// [`CacheStore::len`] is exact rather than an estimate.
     pub exact_len: bool,
@@ -96,6 +97,21 @@ pub struct TierStats {
     pub misses: u64,
     /// The tier store's own counters (zeros when the backend cannot say).
     pub store: StoreStats,
+}
+
+/// The highest cursor [`CacheStore::entries_page`] may hand out, exclusive:
+/// cursors fit in 63 bits, so a wrapper may tag them with its own bit
+/// (the migrating store tells its old store's from its new store's).
+pub const MAX_ENTRIES_CURSOR: u64 = 1 << 63;
+
+/// One page of a paged enumeration ([`CacheStore::entries_page`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntriesPage {
+    /// Live entries, about the `limit` asked for (possibly none even
+    /// when `next` is `Some`).
+    pub entries: Vec<(CacheKey, CacheEntry)>,
+    /// The cursor of the next page; `None` when the enumeration is done.
+    pub next: Option<u64>,
 }
 
 /// Failure of a [`CacheStore`] operation, mapped by the adapter from its
@@ -263,6 +279,42 @@ pub trait CacheStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Unsupported`] when `export` is false (the default).
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        Err(StoreError::Unsupported {
+            backend: self.backend().to_owned(),
+            operation: "export",
+        })
+    }
+
+    /// Keys worth fetching into L1 at the next start-up (cache warming),
+    /// at most `limit`. A stacked store returns the keys its memory tier
+    /// holds: the ones its eviction policy kept as the hot set. The
+    /// default, for single-tier stores, is none.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the tier fails.
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+
+    /// One page of every live entry, for export and snapshots without
+    /// holding the whole cache in memory. Start with cursor `0` and pass
+    /// each page's `next` until it is `None`.
+    ///
+    /// Contract: an entry live during the whole enumeration is returned at
+    /// least once; one written or removed meanwhile may or may not be; an
+    /// entry may be returned twice (a Redis `SCAN` does that), so consumers
+    /// must tolerate duplicates. A page holds about `limit` entries
+    /// (in-process stores at most `limit`, `0` read as 1; Redis one `SCAN`
+    /// page, whose size Redis decides) and never an expired one. Cursors are
+    /// opaque and only valid on the store that gave them; a backend's
+    /// cursors stay below [`MAX_ENTRIES_CURSOR`] (only a wrapper over two
+    /// stores, the run-time migration, sets the top bit).
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when `export` is false (the default).
+    async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError> {
+        let _ = (cursor, limit);
         Err(StoreError::Unsupported {
             backend: self.backend().to_owned(),
             operation: "export",

@@ -24,6 +24,8 @@
 //! - `wire/`: how values are laid out in shared backends: the
 //!   [`Envelope`] and the [`ValueCodec`] (compression, encryption), over
 //!   their shared `format` module (no import cycle).
+//! - [`snapshot`]: snapshot files of memory caches (`persist = true`) and
+//!   warm-key files of stacked caches: versioned, checksummed, atomic.
 //! - `resilience/`: the [`CircuitBreaker`] (its state is the domain's
 //!   `CircuitState`) and the [`ResilientStore`] that puts a deadline and
 //!   the breaker in front of any store.
@@ -54,6 +56,7 @@ mod memory;
 mod provider;
 mod repository;
 mod resilience;
+pub mod snapshot;
 pub mod tasks;
 mod tiering;
 mod wire;

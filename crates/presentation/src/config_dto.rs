@@ -66,11 +66,22 @@ pub struct CacheConfigurationDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub encryption_key_id: Option<String>,
+    /// Memory-only caches: write a snapshot to `[server] data_dir` at
+    /// graceful shutdown and load it at start-up (default false; needs
+    /// `data_dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<bool>,
+    /// With `persist`: also snapshot every this many seconds, bounding
+    /// what a crash loses (default: at shutdown only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
+    pub snapshot_interval_secs: Option<u64>,
 }
 
 /// Reads an optional count: a JSON, TOML or MessagePack integer, or a
 /// float with no fractional part (`825.0`, which JSON Schema calls an
-/// integer too).
+/// integer too), at most `i64::MAX` (the documented `int64`).
 ///
 /// # Errors
 /// A fractional, negative or out-of-range number.
@@ -85,6 +96,11 @@ pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
     }
     match Option::<Number>::deserialize(deserializer)? {
         None => Ok(None),
+        // The OpenAPI document says int64: larger is refused, not wrapped.
+        Some(Number::Integer(n)) if n > i64::MAX as u64 => Err(serde::de::Error::custom(format!(
+            "{n} is above the largest accepted number, {}",
+            i64::MAX
+        ))),
         Some(Number::Integer(n)) => Ok(Some(n)),
         Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => {
             Ok(Some(f as u64))
@@ -139,6 +155,8 @@ impl CacheConfigurationDto {
             }
         });
         builder
+            .persist(self.persist.unwrap_or(false))
+            .snapshot_interval_secs(self.snapshot_interval_secs)
             .encryption_key_id(self.encryption_key_id)
             .max_entries(self.max_entries)
             .max_bytes(self.max_bytes)
@@ -168,6 +186,8 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
                 Compression::Zstd { threshold_bytes } => Some(threshold_bytes),
             },
             encryption_key_id: c.encryption_key_id().map(str::to_owned),
+            persist: c.persist().then_some(true),
+            snapshot_interval_secs: c.snapshot_interval_secs(),
         }
     }
 }

@@ -18,8 +18,10 @@ use strata_application::commands::configure_cache::ConfigureCacheError;
 use strata_application::commands::delete_cache::DeleteCacheError;
 use strata_application::commands::delete_entry::DeleteEntryError;
 use strata_application::commands::flush_cache::FlushCacheError;
+use strata_application::commands::import_entries::ImportEntriesError;
 use strata_application::commands::invalidate_entries::InvalidateEntriesError;
 use strata_application::commands::put_entry::PutEntryError;
+use strata_application::queries::export_entries::ExportEntriesError;
 use strata_application::queries::get_cache_stats::GetCacheStatsError;
 use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
@@ -512,7 +514,9 @@ access_or_store!(
     DeleteEntryError,
     InvalidateEntriesError,
     FlushCacheError,
-    GetCacheStatsError
+    GetCacheStatsError,
+    ExportEntriesError,
+    ImportEntriesError
 );
 
 impl From<DeleteCacheError> for ApiError {

@@ -40,6 +40,7 @@ pub mod request;
 mod request_id;
 mod schemas;
 mod state;
+pub mod transfer;
 
 pub use config_dto::CacheConfigurationDto;
 pub use openapi::ApiDoc;
@@ -149,6 +150,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
             .default_service(method_not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/export")
+            .route(web::get().to(transfer::export))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/import")
+            .route(web::post().to(transfer::import))
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         resource("/admin/v1/audit")

@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
 use crate::schemas::{cache_name_schema, key_schema};
 use crate::{
     admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
-    invalidations, monitoring, mrc,
+    invalidations, monitoring, mrc, transfer,
 };
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
@@ -54,6 +54,8 @@ use crate::{
         admin::read,
         admin::delete,
         admin::flush,
+        transfer::export,
+        transfer::import,
         audit::read,
         monitoring::live,
         monitoring::ready,
@@ -88,6 +90,8 @@ use crate::{
         mrc::RecommendationResponse,
         mrc::CapacityChangeDto,
         admin::ConfigureResponse,
+        transfer::ImportResponse,
+        transfer::ImportErrorDto,
         audit::AuditRecordDto,
         audit::AuditResponse,
         monitoring::Health,
@@ -103,7 +107,7 @@ use crate::{
     tags(
         (name = "entries", description = "Read, write and invalidate entries"),
         (name = "caches", description = "List caches and read their statistics"),
-        (name = "admin", description = "Configure, flush and delete caches, read the audit log (admin role)"),
+        (name = "admin", description = "Configure, flush, delete, export and import caches, read the audit log (admin role)"),
         (name = "monitoring", description = "Health and Prometheus metrics"),
         (name = "build-cache", description = "The remote build cache's admin API: scoped AC and CAS flushes, stats. Bazel and ccache use bazel-remote's HTTP protocol, `GET`/`HEAD`/`PUT` on `[/<instance>]/ac/<sha256>` and `[/<instance>]/cas/<sha256>` (see docs/build-cache.md)"),
     )
@@ -232,6 +236,16 @@ impl Modify for Contract {
             {
                 complete(op, path, protected);
             }
+        }
+        // An import may be empty (no records): its body is optional.
+        if let Some(RefOr::T(body)) = openapi
+            .paths
+            .paths
+            .get_mut("/admin/v1/caches/{cache}/import")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut())
+        {
+            body.required = Some(Required::False);
         }
         // A PUT of an entry stores its body as is: any bytes (the macro
         // can only say `Vec<u8>`, a JSON array of integers), and none at

@@ -636,6 +636,12 @@ where
                 "[contract: {C}] export is false, so entries() must return \
                  StoreError::Unsupported, got {r:?}"
             );
+            let r = store.entries_page(0, 10).await;
+            assert!(
+                is_unsupported(&r),
+                "[contract: {C}] export is false, so entries_page() must return \
+                 StoreError::Unsupported, got {r:?}"
+            );
             return;
         }
         let mut expected = BTreeMap::new();
@@ -652,6 +658,24 @@ where
         assert_eq!(
             got, expected,
             "[contract: {C}] entries() must list every live entry, once"
+        );
+        // Paged, one entry a page: every live entry at least once, and an end.
+        let mut paged = BTreeMap::new();
+        let mut cursor = Some(0);
+        let mut pages = 0;
+        while let Some(at) = cursor {
+            let page = ok(C, "entries_page", store.entries_page(at, 1).await);
+            paged.extend(page.entries);
+            cursor = page.next;
+            pages += 1;
+            assert!(
+                pages <= 10_000,
+                "[contract: {C}] entries_page() must reach next = None"
+            );
+        }
+        assert_eq!(
+            paged, expected,
+            "[contract: {C}] following entries_page() from cursor 0 must list every live entry"
         );
     }
 

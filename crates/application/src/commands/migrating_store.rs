@@ -185,4 +185,29 @@ impl CacheStore for MigratingStore {
         all.extend(self.new.entries().await?);
         Ok(all)
     }
+
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        self.new.hot_keys(limit).await
+    }
+
+    /// The old store's pages first, then the new store's; the top cursor
+    /// bit says which. An entry moved during the enumeration may come twice.
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        const NEW: u64 = strata_domain::MAX_ENTRIES_CURSOR;
+        if cursor & NEW == 0 {
+            let page = self.old.entries_page(cursor, limit).await?;
+            Ok(strata_domain::EntriesPage {
+                next: Some(page.next.unwrap_or(NEW)),
+                entries: page.entries,
+            })
+        } else {
+            let mut page = self.new.entries_page(cursor & !NEW, limit).await?;
+            page.next = page.next.map(|n| n | NEW);
+            Ok(page)
+        }
+    }
 }

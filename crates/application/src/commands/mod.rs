@@ -6,6 +6,7 @@ pub mod configure_cache;
 pub mod delete_cache;
 pub mod delete_entry;
 pub mod flush_cache;
+pub mod import_entries;
 pub mod invalidate_entries;
 mod migrating_store;
 pub mod put_entries;

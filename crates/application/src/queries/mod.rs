@@ -1,6 +1,7 @@
 //! Queries: operations that only read. One module per query, each with its
 //! input, output, error and handler.
 
+pub mod export_entries;
 pub mod get_cache_stats;
 pub mod get_configuration;
 pub mod get_entries;

@@ -345,6 +345,28 @@ impl CacheStore for MokaStore {
         all.sort_by_key(|(_, e)| e.created_at());
         Ok(all)
     }
+
+    /// Cursor: the position in moka's iteration order. moka has no
+    /// resumable iterator, so each page walks past the earlier ones
+    /// (quadratic in pages, constant in memory).
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        let limit = limit.max(1);
+        let skip = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut iter = self.cache.iter().skip(skip);
+        let entries: Vec<_> = iter
+            .by_ref()
+            .take(limit)
+            .map(|(k, v)| ((*k).clone(), v))
+            .collect();
+        let next = (entries.len() == limit && iter.next().is_some())
+            .then(|| cursor.saturating_add(limit as u64))
+            .filter(|&n| n < strata_domain::MAX_ENTRIES_CURSOR);
+        Ok(strata_domain::EntriesPage { entries, next })
+    }
 }
 
 #[cfg(test)]

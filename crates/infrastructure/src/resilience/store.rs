@@ -201,6 +201,19 @@ impl<S: CacheStore> CacheStore for ResilientStore<S> {
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         self.call(self.bulk_timeout, self.inner.entries()).await
     }
+
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        self.inner.hot_keys(limit).await
+    }
+
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        self.call(self.bulk_timeout, self.inner.entries_page(cursor, limit))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -570,6 +570,33 @@ impl CacheStore for TieredStore {
     async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
         self.shared.l2.entries().await
     }
+
+    /// L1's resident keys, in its enumeration order: what its eviction
+    /// policy kept is the hot set.
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor = Some(0);
+        while let Some(at) = cursor
+            && keys.len() < limit
+        {
+            let page = self.shared.l1.entries_page(at, 512).await?;
+            cursor = page.next;
+            keys.extend(page.entries.into_iter().map(|(k, _)| k));
+        }
+        keys.truncate(limit);
+        Ok(keys)
+    }
+
+    /// From L2, the tier that holds every entry (L1 holds a subset, with
+    /// expiries capped by `l1_ttl`); an L2 that cannot enumerate
+    /// (Memcached) answers `Unsupported`.
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        self.shared.l2.entries_page(cursor, limit).await
+    }
 }
 
 #[cfg(test)]

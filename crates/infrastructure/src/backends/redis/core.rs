@@ -427,6 +427,38 @@ impl Core {
     }
 }
 
+impl Core {
+    /// One `SCAN` page: the cursor is Redis's own; a key may come twice.
+    pub(super) async fn entries_page(
+        &self,
+        cursor: u64,
+        _limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        let pattern = format!("{}*", glob_escape(&self.entry_prefix));
+        let (next, keys) = self.scan_page(cursor, &pattern).await?;
+        let raws = self.mget(&keys).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for (full, raw) in keys.into_iter().zip(raws) {
+            let Some(key) = full
+                .strip_prefix(&self.entry_prefix)
+                .and_then(|user| CacheKey::parse(user).ok())
+            else {
+                continue;
+            };
+            if let Some(entry) = self.decode(raw)? {
+                entries.push((key, entry));
+            }
+        }
+        let next = (next != 0).then_some(next);
+        if next.is_some_and(|n| n >= strata_domain::MAX_ENTRIES_CURSOR) {
+            return Err(StoreError::Unexpected(
+                format!("redis SCAN cursor {next:?} does not fit in 63 bits").into(),
+            ));
+        }
+        Ok(strata_domain::EntriesPage { entries, next })
+    }
+}
+
 pub(super) const CAPABILITIES: StoreCapabilities = StoreCapabilities {
     pattern_invalidation: true,
     tag_invalidation: true,
@@ -578,6 +610,14 @@ macro_rules! redis_store {
 
             async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
                 self.core.entries().await
+            }
+
+            async fn entries_page(
+                &self,
+                cursor: u64,
+                limit: usize,
+            ) -> Result<strata_domain::EntriesPage, StoreError> {
+                self.core.entries_page(cursor, limit).await
             }
         }
     };

@@ -320,4 +320,37 @@ impl CacheStore for PolicyStore {
         all.sort_by_key(|(_, entry)| entry.created_at());
         Ok(all)
     }
+
+    /// Cursor: shard index in the high 31 bits, position in the shard's
+    /// map in the low 32. Each page locks one shard once.
+    async fn entries_page(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<strata_domain::EntriesPage, StoreError> {
+        let now = self.clock.now();
+        let limit = limit.max(1);
+        let (index, offset) = ((cursor >> 32) as usize, (cursor & 0xFFFF_FFFF) as usize);
+        if index >= self.shards.len() {
+            return Ok(strata_domain::EntriesPage::default());
+        }
+        let shard = self.lock(index);
+        let entries: Vec<_> = shard
+            .map
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .filter(|(_, entry)| !entry.is_expired(now))
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
+        let seen = offset.saturating_add(limit);
+        let next = if seen < shard.map.len() && seen <= 0xFFFF_FFFF {
+            Some(((index as u64) << 32) | seen as u64)
+        } else if index + 1 < self.shards.len() {
+            Some(((index as u64) + 1) << 32)
+        } else {
+            None
+        };
+        Ok(strata_domain::EntriesPage { entries, next })
+    }
 }
