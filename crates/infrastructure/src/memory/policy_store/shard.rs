@@ -250,6 +250,26 @@ impl Shard {
         out
     }
 
+    /// The entries at positions `offset..offset + limit` of the policy's
+    /// resident order, those not expired at `now`, with their keys (a page
+    /// of an export: positions shift when the shard changes between pages).
+    pub(super) fn entries_window(
+        &self,
+        now: Timestamp,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<(CacheKey, CacheEntry)> {
+        let mut out = Vec::with_capacity(limit.min(self.len()));
+        let mut position = 0usize;
+        self.policy.for_each_resident(&mut |record, _| {
+            if position >= offset && position - offset < limit && !record.is_expired(now) {
+                out.push((record.cache_key(), record.entry(&self.types, &self.no_tags)));
+            }
+            position += 1;
+        });
+        out
+    }
+
     /// Collects up to `limit` entries expired at `now`, soonest first.
     pub(super) fn sweep(&mut self, now: Timestamp, limit: usize, removals: &mut Removals) {
         for _ in 0..limit {

@@ -322,7 +322,7 @@ impl CacheStore for PolicyStore {
     }
 
     /// Cursor: shard index in the high 31 bits, position in the shard's
-    /// map in the low 32. Each page locks one shard once.
+    /// resident order in the low 32. Each page locks one shard once.
     async fn entries_page(
         &self,
         cursor: u64,
@@ -335,16 +335,9 @@ impl CacheStore for PolicyStore {
             return Ok(strata_domain::EntriesPage::default());
         }
         let shard = self.lock(index);
-        let entries: Vec<_> = shard
-            .map
-            .iter()
-            .skip(offset)
-            .take(limit)
-            .filter(|(_, entry)| !entry.is_expired(now))
-            .map(|(key, entry)| (key.clone(), entry.clone()))
-            .collect();
+        let entries = shard.entries_window(now, offset, limit);
         let seen = offset.saturating_add(limit);
-        let next = if seen < shard.map.len() && seen <= 0xFFFF_FFFF {
+        let next = if seen < shard.len() && seen <= 0xFFFF_FFFF {
             Some(((index as u64) << 32) | seen as u64)
         } else if index + 1 < self.shards.len() {
             Some(((index as u64) + 1) << 32)
