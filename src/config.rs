@@ -50,6 +50,9 @@ pub struct Settings {
     /// `[coherence]`: L1 coherence between instances over Redis pub/sub.
     #[serde(default)]
     pub coherence: CoherenceSettings,
+    /// `[cluster]`: configuration shared by several instances.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
     /// `[encryption]`: keys for encryption at rest in shared tiers.
     #[serde(default)]
     pub encryption: EncryptionSettings,
@@ -893,6 +896,23 @@ pub struct ServerSettings {
     /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<std::path::PathBuf>,
+    /// Directory of the service's state, created if missing; no default.
+    /// Holds `caches.json`, the run-time cache configurations (unless
+    /// `[cluster] config_backend` keeps them in Redis). Absent, run-time
+    /// changes are lost on restart. One instance per directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[cluster]`: settings of a deployment of several instances.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The `[backends.<name>]` (kind `redis`) that holds every cache
+    /// configuration, shared by all instances; changes are announced on
+    /// its coherence channel, so `[coherence]` must stay enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_backend: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -914,6 +934,7 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
             tls_cert_file: None,
             tls_key_file: None,
+            data_dir: None,
         }
     }
 }

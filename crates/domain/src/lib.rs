@@ -43,8 +43,8 @@ pub use build_cache::{
 pub use configuration::{
     CacheConfiguration, CacheConfigurationBuilder, Compression,
     DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
-    EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
-    TierName,
+    ConfigOrigin, ConfigVersion, EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration,
+    MAX_KEY_ID_BYTES, MEMORY_TIER, Provenance, SettingSource, StoredConfiguration, TierName,
 };
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
@@ -60,7 +60,8 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EventPublisher, HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError,
+    EventPublisher, ExpectedVersion, HitTier, InsertOutcome, Lookup, ProvisionError, RepositoryError,
+    SaveError, check_expected,
     StoreCapabilities, StoreError, StoreProvider, StoreStats, TierStats,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};

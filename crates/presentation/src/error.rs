@@ -61,6 +61,10 @@ pub struct Problem {
     /// 5xx only: the request's `X-Request-Id`, to quote when reporting it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// `version_conflict` only: the version the configuration is at now
+    /// (absent when the cache does not exist); also the response's `ETag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
 }
 
 /// A failed request: status, stable code, and a detail for the client.
@@ -79,6 +83,7 @@ pub struct ApiError {
     retry_after: Option<u16>,
     www_authenticate: bool,
     x_cache: Option<&'static str>,
+    current_version: Option<u64>,
     cause: Option<Cause>,
 }
 
@@ -98,6 +103,7 @@ impl ApiError {
             retry_after: None,
             www_authenticate: false,
             x_cache: None,
+            current_version: None,
             cause: None,
         }
     }
@@ -340,7 +346,42 @@ impl ApiError {
             code: self.code.to_owned(),
             field: self.field.clone(),
             request_id: request_id.map(str::to_owned),
+            current_version: self.current_version,
         }
+    }
+
+    /// 409 `version_conflict`: the configuration changed since the version
+    /// the client named in `If-Match`; `current` is where it is now.
+    pub fn version_conflict(expected: Option<u64>, current: Option<u64>) -> Self {
+        let detail = match (expected, current) {
+            (Some(e), Some(c)) => format!(
+                "If-Match names version {e} but the configuration is at version {c}: \
+                 read it again (GET), then retry with If-Match: \"{c}\""
+            ),
+            (Some(e), None) => {
+                format!("If-Match names version {e} but the cache does not exist")
+            }
+            (None, _) => "another change of this configuration came first; retry".to_owned(),
+        };
+        let mut error = Self::new(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            "Version conflict",
+            detail,
+        );
+        error.current_version = current;
+        error
+    }
+
+    /// 400 `invalid_header` on `If-Match`: it is not one version ETag.
+    pub fn bad_if_match(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+            "Invalid header",
+            detail,
+        )
+        .field("If-Match")
     }
 }
 
@@ -422,6 +463,9 @@ impl ResponseError for ApiError {
         }
         if self.www_authenticate {
             response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));
+        }
+        if let Some(version) = self.current_version {
+            response.insert_header((header::ETAG, format!("\"{version}\"")));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }
@@ -521,6 +565,7 @@ impl From<DeleteCacheError> for ApiError {
             DeleteCacheError::Access(a) => a.into(),
             DeleteCacheError::Store(s) => s.into(),
             DeleteCacheError::Repository(r) => r.into(),
+            DeleteCacheError::Provision(p) => p.into(),
         }
     }
 }
@@ -531,6 +576,9 @@ impl From<ConfigureCacheError> for ApiError {
             ConfigureCacheError::Access(a) => a.into(),
             ConfigureCacheError::Provision(p) => p.into(),
             ConfigureCacheError::Repository(r) => r.into(),
+            ConfigureCacheError::VersionConflict { expected, current } => {
+                Self::version_conflict(expected, current)
+            }
         }
     }
 }
