@@ -19,9 +19,9 @@ use anyhow::Context;
 use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
 use strata_domain::{ActionCache, AuditLog, Clock, ContentStore};
 use strata_infrastructure::{
-    DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore,
-    ProstActionResultFormat, ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore,
-    StrataStoreProvider, SystemClock, TracingEventPublisher,
+    DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore, ProstActionResultFormat,
+    ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
+    SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 

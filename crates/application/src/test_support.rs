@@ -142,24 +142,20 @@ pub(crate) async fn service_with_provider(
     store: MockStore,
 ) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
     let mut repository = MockRepository::new();
-    repository
-        .expect_list()
-        .return_once(move || {
-            Ok(vec![StoredConfiguration {
-                config: initial,
-                version: 1,
-                provenance: Provenance::new(ConfigOrigin::Runtime, []),
-            }])
-        });
-    repository
-        .expect_save()
-        .returning(|config, provenance, _| {
-            Ok(StoredConfiguration {
-                config,
-                version: 2,
-                provenance,
-            })
-        });
+    repository.expect_list().return_once(move || {
+        Ok(vec![StoredConfiguration {
+            config: initial,
+            version: 1,
+            provenance: Provenance::new(ConfigOrigin::Runtime, []),
+        }])
+    });
+    repository.expect_save().returning(|config, provenance, _| {
+        Ok(StoredConfiguration {
+            config,
+            version: 2,
+            provenance,
+        })
+    });
     repository.expect_delete().returning(|_, _| Ok(None));
     let mut clock = MockClock::new();
     clock.expect_now().return_const(now());

@@ -15,8 +15,9 @@ use crate::tiering::{Invalidation, ReconfigureNotice};
 use crate::{
     CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
     MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisBuildStore,
-    RedisBuildStoreBuilder, RedisClusterConnection, RedisConfigurationRepository, RedisClusterStore, RedisConnection,
-    RedisOptions, RedisStore, ResilientStore, SystemClock, TieredStore, ValueCodec,
+    RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore,
+    RedisConfigurationRepository, RedisConnection, RedisOptions, RedisStore, ResilientStore,
+    SystemClock, TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.

@@ -62,7 +62,12 @@ async fn versions_are_compared_and_set() {
         .await
         .unwrap_err();
     assert!(matches!(err, SaveError::Conflict { current: Some(2) }));
-    assert!(a.delete(&users, ExpectedVersion::Any).await.unwrap().is_some());
+    assert!(
+        a.delete(&users, ExpectedVersion::Any)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(b.list().await.unwrap().is_empty());
     assert!(b.get(&users).await.unwrap().is_none());
 }
@@ -78,14 +83,24 @@ async fn concurrent_changes_get_distinct_versions() {
         async {
             let mut v = Vec::new();
             for i in 0..20 {
-                v.push(a.save(config(100 + i), runtime(), ExpectedVersion::Any).await.unwrap().version);
+                v.push(
+                    a.save(config(100 + i), runtime(), ExpectedVersion::Any)
+                        .await
+                        .unwrap()
+                        .version,
+                );
             }
             v
         },
         async {
             let mut v = Vec::new();
             for i in 0..20 {
-                v.push(b.save(config(200 + i), runtime(), ExpectedVersion::Any).await.unwrap().version);
+                v.push(
+                    b.save(config(200 + i), runtime(), ExpectedVersion::Any)
+                        .await
+                        .unwrap()
+                        .version,
+                );
             }
             v
         }
@@ -93,6 +108,10 @@ async fn concurrent_changes_get_distinct_versions() {
     let mut all: Vec<u64> = x.into_iter().chain(y).collect();
     all.sort_unstable();
     assert_eq!(all, (1..=40).collect::<Vec<u64>>());
-    let stored = a.get(&CacheName::parse("users").unwrap()).await.unwrap().unwrap();
+    let stored = a
+        .get(&CacheName::parse("users").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.version, 40);
 }

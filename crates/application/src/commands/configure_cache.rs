@@ -250,7 +250,8 @@ pub(crate) async fn install(
             .analyzed(analyzer)
             .stored(version, provenance.clone())
     };
-    ctx.registry.replace(live(serving.clone(), analyzer.clone()));
+    ctx.registry
+        .replace(live(serving.clone(), analyzer.clone()));
 
     let migrated = match &migrator {
         Some(m) => m.migrate_all().await,

@@ -114,7 +114,10 @@ pub(crate) async fn reload(ctx: &Context, name: &CacheName) -> Result<Reloaded, 
 pub(crate) async fn reload_all(ctx: &Context) -> Result<u64, SyncError> {
     let _serial = ctx.config_lock.lock().await;
     let stored = ctx.repository.list().await?;
-    let mut names: Vec<CacheName> = stored.into_iter().map(|s| s.config.name().clone()).collect();
+    let mut names: Vec<CacheName> = stored
+        .into_iter()
+        .map(|s| s.config.name().clone())
+        .collect();
     for live in ctx.registry.all() {
         if !names.contains(live.config().name()) {
             names.push(live.config().name().clone());

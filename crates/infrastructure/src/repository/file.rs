@@ -92,9 +92,9 @@ impl FileConfigurationRepository {
                     )));
                 }
                 for record in state.caches {
-                    let stored = record.into_domain().map_err(|e| {
-                        fail(format!("invalid record ({e}); it is left unchanged"))
-                    })?;
+                    let stored = record
+                        .into_domain()
+                        .map_err(|e| fail(format!("invalid record ({e}); it is left unchanged")))?;
                     configs.insert(stored.config.name().clone(), stored);
                 }
             }
@@ -121,8 +121,7 @@ impl FileConfigurationRepository {
             format: FORMAT,
             caches: configs.values().map(Record::from).collect(),
         };
-        let bytes =
-            serde_json::to_vec_pretty(&state).map_err(|e| RepositoryError(Box::new(e)))?;
+        let bytes = serde_json::to_vec_pretty(&state).map_err(|e| RepositoryError(Box::new(e)))?;
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
             .await
