@@ -17,6 +17,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::Settings;
 
+/// Other instances' configuration changes, from the coherence bus.
+type Notices = UnboundedReceiver<ReconfigureNotice>;
+
 /// How often every configuration is compared with the shared repository,
 /// catching a change whose announcement was lost.
 pub(crate) const RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
@@ -32,10 +35,7 @@ pub(crate) const RETRY_DELAY: Duration = Duration::from_millis(200);
 pub(crate) fn repository(
     settings: &Settings,
     provider: &StrataStoreProvider,
-) -> anyhow::Result<(
-    Arc<dyn ConfigurationRepository>,
-    Option<UnboundedReceiver<ReconfigureNotice>>,
-)> {
+) -> anyhow::Result<(Arc<dyn ConfigurationRepository>, Option<Notices>)> {
     if let Some(backend) = &settings.cluster.config_backend {
         anyhow::ensure!(
             settings.coherence.enabled,

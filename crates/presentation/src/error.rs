@@ -77,13 +77,15 @@ pub struct ApiError {
     code: &'static str,
     title: &'static str,
     detail: String,
-    field: Option<String>,
+    field: Option<Box<str>>,
     /// `Retry-After` seconds, when the response carries one (`u16` keeps
     /// `ApiError` small; longer waits are capped).
     retry_after: Option<u16>,
     www_authenticate: bool,
     x_cache: Option<&'static str>,
-    current_version: Option<u64>,
+    /// `version_conflict`: the version now (versions start at 1; niche
+    /// keeps `ApiError` within clippy's large-error size).
+    current_version: Option<std::num::NonZeroU64>,
     cause: Option<Cause>,
 }
 
@@ -116,7 +118,7 @@ impl ApiError {
 
     /// Names the offending field or parameter.
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 
@@ -344,9 +346,9 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
-            field: self.field.clone(),
+            field: self.field.as_deref().map(str::to_owned),
             request_id: request_id.map(str::to_owned),
-            current_version: self.current_version,
+            current_version: self.current_version.map(std::num::NonZeroU64::get),
         }
     }
 
@@ -369,7 +371,7 @@ impl ApiError {
             "Version conflict",
             detail,
         );
-        error.current_version = current;
+        error.current_version = current.and_then(std::num::NonZeroU64::new);
         error
     }
 
