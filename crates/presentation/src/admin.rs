@@ -40,32 +40,33 @@ pub struct ConfigureResponse {
     pub version: u64,
 }
 
-/// The version an `If-Match` header names: `None` when absent or `*`.
-///
-/// # Errors
-/// 400 `invalid_header` when it is not one quoted version, e.g. `"3"`.
-fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
+/// What an `If-Match` header asks for.
+enum IfMatch {
+    /// No header, or `*`: apply on top of the latest version.
+    Any,
+    /// This version.
+    Version(u64),
+    /// An entity tag that is no configuration version: it matches none.
+    Never,
+}
+
+/// Reads `If-Match`: one quoted version (`"3"`, also `W/"3"` or bare `3`).
+fn if_match(req: &HttpRequest) -> IfMatch {
     let Some(value) = req.headers().get(actix_web::http::header::IF_MATCH) else {
-        return Ok(None);
+        return IfMatch::Any;
     };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::bad_if_match("If-Match is not ASCII"))?
-        .trim();
+    let Ok(text) = value.to_str().map(str::trim) else {
+        return IfMatch::Never;
+    };
     if text == "*" {
-        return Ok(None);
+        return IfMatch::Any;
     }
     let tag = text.strip_prefix("W/").unwrap_or(text);
     tag.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(tag)
         .parse::<u64>()
-        .map(Some)
-        .map_err(|_| {
-            ApiError::bad_if_match(format!(
-                "If-Match must be one configuration version ETag such as \"3\", got {text:?}"
-            ))
-        })
+        .map_or(IfMatch::Never, IfMatch::Version)
 }
 
 /// The `ETag` of configuration `version`.
@@ -99,7 +100,16 @@ pub(crate) async fn configure(
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;
-    let expected_version = if_match(&req)?;
+    let expected_version = match if_match(&req) {
+        IfMatch::Any => None,
+        IfMatch::Version(v) => Some(v),
+        // As RFC 9110 says of a tag that matches no current one: refused,
+        // as a conflict naming the version the cache is at.
+        IfMatch::Never => {
+            let current = state.service.registry().get(&name).map(|c| c.version());
+            return Err(ApiError::version_conflict(Some(0), current));
+        }
+    };
     let dto: CacheConfigurationDto = decode(&req, &body)?;
     let explicit = dto.named_settings();
     let config = dto

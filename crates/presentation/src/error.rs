@@ -356,6 +356,9 @@ impl ApiError {
     /// the client named in `If-Match`; `current` is where it is now.
     pub fn version_conflict(expected: Option<u64>, current: Option<u64>) -> Self {
         let detail = match (expected, current) {
+            (Some(0), _) => "If-Match names no configuration version (send the ETag of a GET, \
+                             e.g. \"3\")"
+                .to_owned(),
             (Some(e), Some(c)) => format!(
                 "If-Match names version {e} but the configuration is at version {c}: \
                  read it again (GET), then retry with If-Match: \"{c}\""
@@ -373,17 +376,6 @@ impl ApiError {
         );
         error.current_version = current.and_then(std::num::NonZeroU64::new);
         error
-    }
-
-    /// 400 `invalid_header` on `If-Match`: it is not one version ETag.
-    pub fn bad_if_match(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_header",
-            "Invalid header",
-            detail,
-        )
-        .field("If-Match")
     }
 }
 
