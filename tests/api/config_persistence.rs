@@ -207,14 +207,20 @@ async fn a_standalone_instance_keeps_run_time_changes_in_its_data_dir() {
     assert_eq!(kept["sources"]["max_entries"], "runtime");
     let (seeded, _) = get_config(&client, &app, "seeded").await.expect("seeded");
     assert_eq!(seeded["max_entries"], 8);
-    // Deleting the run-time change of a file cache reverts it to the file.
+    // Deleting the run-time change of a file cache: the file seeds it
+    // again at the next start-up.
     let r = client
         .delete(format!("{}/admin/v1/caches/seeded", app.base))
         .send()
         .await
         .expect("delete");
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let (seeded, _) = get_config(&client, &app, "seeded").await.expect("reverted");
+    assert!(get_config(&client, &app, "seeded").await.is_none());
+    app.stop().await;
+    let app = start(&config, &[]).await;
+    let (seeded, _) = get_config(&client, &app, "seeded")
+        .await
+        .expect("seeded again");
     assert_eq!(seeded["max_entries"], 5);
     assert_eq!(seeded["sources"]["max_entries"], "file");
     app.stop().await;

@@ -40,17 +40,6 @@ pub(crate) struct Context {
     pub(crate) tuners: crate::tuners::Tuners,
     /// Serialises configuration changes (admin, auto, peers, seeding).
     pub(crate) config_lock: futures_util::lock::Mutex<()>,
-    /// The configuration file's caches, by name, with the settings it
-    /// names: what a deleted run-time change reverts to.
-    pub(crate) seeds: std::sync::RwLock<
-        std::collections::HashMap<
-            strata_domain::CacheName,
-            (
-                strata_domain::CacheConfiguration,
-                std::collections::BTreeSet<String>,
-            ),
-        >,
-    >,
     versions: AtomicU64,
 }
 
@@ -68,7 +57,6 @@ impl Context {
             analyzers: deps.analyzers,
             tuners: Default::default(),
             config_lock: futures_util::lock::Mutex::new(()),
-            seeds: Default::default(),
             versions: AtomicU64::new(seed),
         }
     }

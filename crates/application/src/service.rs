@@ -156,7 +156,7 @@ impl CacheService {
     pub async fn delete_cache(
         &self,
         cmd: delete_cache::DeleteCache,
-    ) -> Result<delete_cache::DeleteCacheOutcome, delete_cache::DeleteCacheError> {
+    ) -> Result<(), delete_cache::DeleteCacheError> {
         delete_cache::handle(&self.ctx, cmd).await
     }
 

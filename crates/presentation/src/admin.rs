@@ -173,10 +173,8 @@ pub(crate) async fn read(
         .json(CacheConfigurationDto::from_stored(&stored)))
 }
 
-/// Delete a cache and its entries. A cache the configuration file seeds
-/// and a run-time change altered reverts to the file's settings instead
-/// (entries kept); deleting it once more then deletes it until the next
-/// start-up seeds it again.
+/// Delete a cache and its entries. A cache the configuration file names
+/// comes back, as the file seeds it, at the next start-up.
 #[utoipa::path(
     delete,
     path = "/admin/v1/caches/{cache}",

@@ -559,7 +559,6 @@ impl From<DeleteCacheError> for ApiError {
             DeleteCacheError::Access(a) => a.into(),
             DeleteCacheError::Store(s) => s.into(),
             DeleteCacheError::Repository(r) => r.into(),
-            DeleteCacheError::Provision(p) => p.into(),
         }
     }
 }

@@ -1,26 +1,14 @@
 //! `DeleteCache`: remove a cache, its configuration and its entries
-//! (admin), or revert a run-time change of a cache the configuration file
-//! seeds to that seed.
+//! (admin). A cache the configuration file names comes back, as the file
+//! seeds it, at the next start-up.
 
 use strata_domain::{
-    CacheName, ChangeCause, ConfigOrigin, DomainEvent, ExpectedVersion, Principal, ProvisionError,
-    RepositoryError, Role, SaveError, StoreError,
+    CacheName, DomainEvent, ExpectedVersion, Principal, RepositoryError, Role, SaveError,
+    StoreError,
 };
 
-use crate::commands::configure_cache::{install, open_for};
-use crate::commands::sync_configuration::file;
 use crate::context::Context;
 use crate::registry::AccessError;
-
-/// What a delete did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeleteCacheOutcome {
-    /// The cache, its configuration and its entries are gone.
-    Deleted,
-    /// The cache was changed at run time and the configuration file seeds
-    /// it: its configuration reverted to the file's (entries kept).
-    Reverted,
-}
 
 /// Delete `cache`.
 #[derive(Clone, Debug)]
@@ -43,9 +31,6 @@ pub enum DeleteCacheError {
     /// The configuration could not be deleted.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
-    /// The file's seed, to revert to, cannot be served.
-    #[error(transparent)]
-    Provision(#[from] ProvisionError),
 }
 
 impl From<SaveError> for DeleteCacheError {
@@ -60,40 +45,12 @@ impl From<SaveError> for DeleteCacheError {
     }
 }
 
-pub(crate) async fn handle(
-    ctx: &Context,
-    cmd: DeleteCache,
-) -> Result<DeleteCacheOutcome, DeleteCacheError> {
+pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), DeleteCacheError> {
     let cache = ctx
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     let _serial = ctx.config_lock.lock().await;
-    let seed = ctx
-        .seeds
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&cmd.cache)
-        .cloned();
     let cache = ctx.registry.get(&cmd.cache).unwrap_or(cache);
-    if let Some((config, explicit)) = seed
-        && cache.provenance().origin == ConfigOrigin::Runtime
-    {
-        let opened = open_for(ctx, Some(&cache), &config).await?;
-        let stored = ctx
-            .repository
-            .save(config, file(explicit), ExpectedVersion::Any)
-            .await?;
-        install(
-            ctx,
-            Some(cache),
-            stored,
-            opened,
-            cmd.principal,
-            ChangeCause::Admin,
-        )
-        .await;
-        return Ok(DeleteCacheOutcome::Reverted);
-    }
     ctx.repository
         .delete(&cmd.cache, ExpectedVersion::Any)
         .await?;
@@ -107,7 +64,7 @@ pub(crate) async fn handle(
         at: ctx.clock.now(),
     });
     cache.store().flush().await?;
-    Ok(DeleteCacheOutcome::Deleted)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! Source of truth: the repository. The file seeds a cache the repository
 //! does not hold yet; a cache still as the file seeded it (origin `file`)
 //! follows later edits of the file; a run-time change (origin `runtime`)
-//! wins over the file until an operator deletes it, which reverts it to
-//! the file's seed (see `delete_cache`).
+//! wins over the file until an operator deletes it; the file then seeds
+//! it again at the next start-up.
 
 use std::collections::BTreeSet;
 
@@ -150,12 +150,6 @@ pub(crate) async fn seed(
     seeds: Vec<(CacheConfiguration, BTreeSet<String>)>,
 ) -> Result<(), SyncError> {
     let _serial = ctx.config_lock.lock().await;
-    {
-        let mut map = ctx.seeds.write().unwrap_or_else(|e| e.into_inner());
-        for (config, explicit) in &seeds {
-            map.insert(config.name().clone(), (config.clone(), explicit.clone()));
-        }
-    }
     for (config, explicit) in seeds {
         let name = config.name().clone();
         let provenance = file(explicit);
