@@ -50,6 +50,9 @@ pub struct Settings {
     /// `[coherence]`: L1 coherence between instances over Redis pub/sub.
     #[serde(default)]
     pub coherence: CoherenceSettings,
+    /// `[cluster]`: configuration shared by several instances.
+    #[serde(default)]
+    pub cluster: ClusterSettings,
     /// `[encryption]`: keys for encryption at rest in shared tiers.
     #[serde(default)]
     pub encryption: EncryptionSettings,
@@ -893,12 +896,26 @@ pub struct ServerSettings {
     /// PEM file of the certificate's private key (PKCS#8, PKCS#1 or SEC1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key_file: Option<std::path::PathBuf>,
-    /// Directory for state that outlives the process: `snapshots/` holds
-    /// `persist` caches' snapshots and stacked caches' warm keys. No
-    /// default: without it nothing is written, and `persist = true` is a
-    /// configuration error.
+    /// Directory of the service's state, created if missing; no default.
+    /// Holds `caches.json`, the run-time cache configurations (unless
+    /// `[cluster] config_backend` keeps them in Redis), and `snapshots/`:
+    /// `persist` caches' snapshots and stacked caches' warm keys. Absent,
+    /// run-time changes are lost on restart, nothing is snapshotted, and
+    /// `persist = true` is a configuration error. One instance per
+    /// directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_dir: Option<std::path::PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `[cluster]`: settings of a deployment of several instances.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The `[backends.<name>]` (kind `redis`) that holds every cache
+    /// configuration, shared by all instances; changes are announced on
+    /// its coherence channel, so `[coherence]` must stay enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_backend: Option<String>,
 }
 
 fn default_listen() -> String {

@@ -3,6 +3,7 @@
 //! This is the only crate that sees every layer; it holds wiring only.
 
 pub mod config;
+mod config_sync;
 mod grpc;
 pub mod keys;
 mod snapshots;
@@ -16,13 +17,12 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
-use strata_domain::{ActionCache, AuditLog, CacheName, Clock, ContentStore, Principal};
+use strata_domain::{ActionCache, AuditLog, Clock, ContentStore};
 use strata_infrastructure::{
-    DiskBuildStore, InMemoryConfigurationRepository, JsonLinesAuditLog, Keyring, MemoryBuildStore,
-    ProstActionResultFormat, ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore,
-    StrataStoreProvider, SystemClock, TracingEventPublisher,
+    DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore, ProstActionResultFormat,
+    ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
+    SystemClock, TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
@@ -62,6 +62,7 @@ impl ApplicationBuilder {
     ///
     /// # Errors
     /// An invalid cache configuration (naming the cache and field), an
+    /// unreadable `[server] data_dir` state file or `[cluster] config_backend`, an
     /// invalid `[auth]` section (naming the key id, or `[auth.rate_limits]`,
     /// and the field), protected mode refusing a non-loopback address
     /// without credentials (API keys or `[auth.jwt]`), an `[audit] path` that cannot be opened, a
@@ -104,8 +105,9 @@ impl ApplicationBuilder {
         }
         let events = provider.coherence_events(events);
         let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
+        let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
-            repository: Arc::new(InMemoryConfigurationRepository::default()),
+            repository,
             provider: Arc::new(snapshots::PersistCheck {
                 inner: Arc::new(provider),
                 has_data_dir: settings.server.data_dir.is_some(),
@@ -120,19 +122,9 @@ impl ApplicationBuilder {
                 None
             },
         });
-        for (name, dto) in &settings.caches {
-            let cache = CacheName::parse(name).with_context(|| format!("[caches.{name}]"))?;
-            let config = dto
-                .clone()
-                .into_domain(cache)
-                .with_context(|| format!("[caches.{name}]"))?;
-            service
-                .configure(ConfigureCache {
-                    principal: Principal::Anonymous,
-                    config,
-                })
-                .await
-                .with_context(|| format!("[caches.{name}]"))?;
+        config_sync::load(&service, &settings).await?;
+        if let Some(notices) = notices {
+            config_sync::spawn_sync(service.clone(), notices);
         }
         // Warm restarts, before the listener exists (so before ready).
         let snapshots = settings

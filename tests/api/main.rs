@@ -9,6 +9,7 @@ mod batch;
 mod bazel;
 mod build_cache;
 mod ccache;
+mod config_persistence;
 mod deploy;
 mod entries;
 mod errors;

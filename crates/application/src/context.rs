@@ -38,6 +38,8 @@ pub(crate) struct Context {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
     pub(crate) tuners: crate::tuners::Tuners,
+    /// Serialises configuration changes (admin, auto, peers, seeding).
+    pub(crate) config_lock: futures_util::lock::Mutex<()>,
     versions: AtomicU64,
 }
 
@@ -54,6 +56,7 @@ impl Context {
             clock: deps.clock,
             analyzers: deps.analyzers,
             tuners: Default::default(),
+            config_lock: futures_util::lock::Mutex::new(()),
             versions: AtomicU64::new(seed),
         }
     }

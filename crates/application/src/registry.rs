@@ -2,7 +2,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use strata_domain::{CacheConfiguration, CacheName, CacheStore, MrcAnalyzer, Principal, Role};
+use strata_domain::{
+    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, MrcAnalyzer, Principal,
+    Provenance, Role,
+};
 
 /// Request counters of one cache, kept by the application so they are the
 /// same whatever the backend. They survive reconfiguration.
@@ -66,6 +69,8 @@ pub struct LiveCache {
     store: Arc<dyn CacheStore>,
     counters: Arc<CacheCounters>,
     analyzer: Option<Arc<dyn MrcAnalyzer>>,
+    version: ConfigVersion,
+    provenance: Provenance,
 }
 
 impl LiveCache {
@@ -79,7 +84,27 @@ impl LiveCache {
             store,
             counters,
             analyzer: None,
+            version: 0,
+            provenance: Provenance::new(ConfigOrigin::Runtime, []),
         }
+    }
+
+    /// The same cache, at repository `version` with `provenance`.
+    pub(crate) fn stored(mut self, version: ConfigVersion, provenance: Provenance) -> Self {
+        self.version = version;
+        self.provenance = provenance;
+        self
+    }
+
+    /// The version of the configuration in force (as the repository
+    /// numbered it; 0 before it was saved).
+    pub fn version(&self) -> ConfigVersion {
+        self.version
+    }
+
+    /// Who set the configuration in force, and which settings they named.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
     }
 
     /// The same cache, analysed by `analyzer`.

@@ -11,7 +11,7 @@ use strata_domain::{
 use crate::cache_aside::{self, Flights, GetWithError};
 use crate::commands::{
     auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, import_entries,
-    invalidate_entries, put_entries, put_entry,
+    invalidate_entries, put_entries, put_entry, sync_configuration,
 };
 use crate::context::{Context, Dependencies};
 use crate::queries::{
@@ -45,7 +45,8 @@ impl CacheService {
     /// The first cache that cannot be opened, with its name.
     pub async fn bootstrap(&self) -> Result<(), BootstrapError> {
         let configs = self.ctx.repository.list().await?;
-        for config in configs {
+        for stored in configs {
+            let config = stored.config;
             let store = self.ctx.provider.open(&config).await.map_err(|source| {
                 BootstrapError::Provision {
                     cache: config.name().clone(),
@@ -59,7 +60,8 @@ impl CacheService {
                 .and_then(|provider| provider.open(&config));
             self.ctx.registry.replace(
                 LiveCache::new(config, store, Arc::new(CacheCounters::default()))
-                    .analyzed(analyzer),
+                    .analyzed(analyzer)
+                    .stored(stored.version, stored.provenance),
             );
         }
         Ok(())
@@ -179,6 +181,40 @@ impl CacheService {
         cmd: delete_cache::DeleteCache,
     ) -> Result<(), delete_cache::DeleteCacheError> {
         delete_cache::handle(&self.ctx, cmd).await
+    }
+
+    /// Seeds the repository with the configuration file's caches and opens
+    /// them; see [`sync_configuration::seed`](crate::commands::sync_configuration).
+    /// Call after [`bootstrap`](Self::bootstrap).
+    ///
+    /// # Errors
+    /// [`sync_configuration::SyncError`] naming the cache.
+    pub async fn seed(
+        &self,
+        seeds: Vec<(CacheConfiguration, std::collections::BTreeSet<String>)>,
+    ) -> Result<(), sync_configuration::SyncError> {
+        sync_configuration::seed(&self.ctx, seeds).await
+    }
+
+    /// Brings cache `name` in step with the repository (another instance
+    /// changed it): creates, reconfigures or closes it.
+    ///
+    /// # Errors
+    /// [`sync_configuration::SyncError`]; the cache keeps its configuration.
+    pub async fn reload(
+        &self,
+        name: &CacheName,
+    ) -> Result<sync_configuration::Reloaded, sync_configuration::SyncError> {
+        sync_configuration::reload(&self.ctx, name).await
+    }
+
+    /// Brings every cache in step with the repository; returns how many
+    /// changed.
+    ///
+    /// # Errors
+    /// The first [`sync_configuration::SyncError`], after trying every cache.
+    pub async fn reload_all(&self) -> Result<u64, sync_configuration::SyncError> {
+        sync_configuration::reload_all(&self.ctx).await
     }
 
     /// See [`get_entry`].
@@ -314,7 +350,7 @@ impl CacheService {
     pub async fn configuration(
         &self,
         query: get_configuration::GetConfiguration,
-    ) -> Result<CacheConfiguration, get_configuration::GetConfigurationError> {
+    ) -> Result<strata_domain::StoredConfiguration, get_configuration::GetConfigurationError> {
         get_configuration::handle(&self.ctx, query).await
     }
 

@@ -36,10 +36,10 @@ mock! {
     pub(crate) Repository {}
     #[async_trait]
     impl ConfigurationRepository for Repository {
-        async fn get(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
-        async fn list(&self) -> Result<Vec<CacheConfiguration>, RepositoryError>;
-        async fn save(&self, config: CacheConfiguration) -> Result<Option<CacheConfiguration>, RepositoryError>;
-        async fn delete(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
+        async fn get(&self, name: &CacheName) -> Result<Option<StoredConfiguration>, RepositoryError>;
+        async fn list(&self) -> Result<Vec<StoredConfiguration>, RepositoryError>;
+        async fn save(&self, config: CacheConfiguration, provenance: Provenance, expected: ExpectedVersion) -> Result<StoredConfiguration, SaveError>;
+        async fn delete(&self, name: &CacheName, expected: ExpectedVersion) -> Result<Option<StoredConfiguration>, SaveError>;
     }
 }
 
@@ -143,11 +143,21 @@ pub(crate) async fn service_with_provider(
     store: MockStore,
 ) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
     let mut repository = MockRepository::new();
-    repository
-        .expect_list()
-        .return_once(move || Ok(vec![initial]));
-    repository.expect_save().returning(|_| Ok(None));
-    repository.expect_delete().returning(|_| Ok(None));
+    repository.expect_list().return_once(move || {
+        Ok(vec![StoredConfiguration {
+            config: initial,
+            version: 1,
+            provenance: Provenance::new(ConfigOrigin::Runtime, []),
+        }])
+    });
+    repository.expect_save().returning(|config, provenance, _| {
+        Ok(StoredConfiguration {
+            config,
+            version: 2,
+            provenance,
+        })
+    });
+    repository.expect_delete().returning(|_, _| Ok(None));
     let mut clock = MockClock::new();
     clock.expect_now().return_const(now());
     let provider = Arc::new(QueueProvider::default());

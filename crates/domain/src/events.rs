@@ -14,14 +14,18 @@ pub enum ChangeCause {
         /// Every candidate's estimate.
         estimates: Vec<(EvictionPolicyKind, f64)>,
     },
+    /// Another instance changed the shared configuration; this instance
+    /// applied it from the repository.
+    Peer,
 }
 
 impl ChangeCause {
-    /// `admin` or `auto_tune`.
+    /// `admin`, `auto_tune` or `peer`.
     pub const fn as_str(&self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::AutoTune { .. } => "auto_tune",
+            Self::Peer => "peer",
         }
     }
 }

@@ -41,10 +41,10 @@ pub use build_cache::{
     StoreKind, StoreUsage,
 };
 pub use configuration::{
-    CacheConfiguration, CacheConfigurationBuilder, Compression,
+    CacheConfiguration, CacheConfigurationBuilder, Compression, ConfigOrigin, ConfigVersion,
     DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
     EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
-    TierName,
+    Provenance, SettingSource, StoredConfiguration, TierName,
 };
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
@@ -60,9 +60,9 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EntriesPage, EventPublisher, HitTier, InsertOutcome, Lookup, MAX_ENTRIES_CURSOR,
-    ProvisionError, RepositoryError, StoreCapabilities, StoreError, StoreProvider, StoreStats,
-    TierStats,
+    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, Lookup,
+    MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities, StoreError,
+    StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};

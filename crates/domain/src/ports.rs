@@ -6,7 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    CacheConfiguration, CacheEntry, CacheKey, CacheName, DomainEvent, KeyPattern, Tag, Timestamp,
+    CacheConfiguration, CacheEntry, CacheKey, CacheName, ConfigVersion, DomainEvent, KeyPattern,
+    Provenance, StoredConfiguration, Tag, Timestamp,
 };
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -413,33 +414,94 @@ pub trait StoreProvider: Send + Sync + 'static {
 #[error("configuration repository failed: {0}")]
 pub struct RepositoryError(#[source] pub BoxError);
 
-/// Where cache configurations live.
+/// The version a save or delete expects the stored configuration to be
+/// at (compare-and-set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever is stored (or nothing): the change applies on top of the
+    /// latest version, atomically.
+    Any,
+    /// Nothing is stored under the name (create only).
+    Absent,
+    /// The stored configuration is at exactly this version.
+    Exactly(ConfigVersion),
+}
+
+/// Why a save or delete of a [`ConfigurationRepository`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The stored version is not the expected one; nothing was written.
+    #[error("version conflict: the stored configuration is at version {current:?}")]
+    Conflict {
+        /// The version stored now; `None` when nothing is stored.
+        current: Option<ConfigVersion>,
+    },
+    /// The repository failed.
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+/// Where cache configurations live, each with a version the repository
+/// checks on every change, so that concurrent changes (of two instances
+/// sharing a repository) are ordered and the loser learns it.
 #[async_trait]
 pub trait ConfigurationRepository: Send + Sync + 'static {
-    /// The configuration of `name`, if the cache exists.
+    /// The stored configuration of `name`, if the cache exists.
     ///
     /// # Errors
     /// [`RepositoryError`] when the repository fails.
-    async fn get(&self, name: &CacheName) -> Result<Option<CacheConfiguration>, RepositoryError>;
-    /// Every configuration, sorted by name.
+    async fn get(&self, name: &CacheName) -> Result<Option<StoredConfiguration>, RepositoryError>;
+    /// Every stored configuration, sorted by name.
     ///
     /// # Errors
     /// [`RepositoryError`] when the repository fails.
-    async fn list(&self) -> Result<Vec<CacheConfiguration>, RepositoryError>;
-    /// Creates or replaces a configuration; returns the previous one.
+    async fn list(&self) -> Result<Vec<StoredConfiguration>, RepositoryError>;
+    /// Stores `config` under its name if the stored version is `expected`;
+    /// the new version is one more than the stored one (1 for a new
+    /// cache). Returns what was stored.
     ///
     /// # Errors
-    /// [`RepositoryError`] when the repository fails.
+    /// [`SaveError::Conflict`] with the stored version when it is not
+    /// `expected`; [`SaveError::Repository`] when the repository fails.
     async fn save(
         &self,
         config: CacheConfiguration,
-    ) -> Result<Option<CacheConfiguration>, RepositoryError>;
-    /// Deletes a configuration; returns it if it existed.
+        provenance: Provenance,
+        expected: ExpectedVersion,
+    ) -> Result<StoredConfiguration, SaveError>;
+    /// Deletes the configuration of `name` if the stored version is
+    /// `expected`; returns what was stored, `None` when nothing was.
     ///
     /// # Errors
-    /// [`RepositoryError`] when the repository fails.
-    async fn delete(&self, name: &CacheName)
-    -> Result<Option<CacheConfiguration>, RepositoryError>;
+    /// [`SaveError::Conflict`] when the stored version is not `expected`;
+    /// [`SaveError::Repository`] when the repository fails.
+    async fn delete(
+        &self,
+        name: &CacheName,
+        expected: ExpectedVersion,
+    ) -> Result<Option<StoredConfiguration>, SaveError>;
+}
+
+/// Checks `expected` against the stored `current` version; the shared
+/// rule of every [`ConfigurationRepository`]. Returns the version the
+/// save gets.
+///
+/// # Errors
+/// [`SaveError::Conflict`] when they disagree.
+pub fn check_expected(
+    expected: ExpectedVersion,
+    current: Option<ConfigVersion>,
+) -> Result<ConfigVersion, SaveError> {
+    let ok = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::Absent => current.is_none(),
+        ExpectedVersion::Exactly(v) => current == Some(v),
+    };
+    if ok {
+        Ok(current.unwrap_or(0).saturating_add(1))
+    } else {
+        Err(SaveError::Conflict { current })
+    }
 }
 
 /// Where domain events go. `publish` MUST NOT block: it is called on the

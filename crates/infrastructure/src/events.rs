@@ -37,7 +37,7 @@ impl EventPublisher for TracingEventPublisher {
                     cause = cause.as_str(),
                     estimates = ?match cause {
                         strata_domain::ChangeCause::AutoTune { estimates } => estimates.as_slice(),
-                        strata_domain::ChangeCause::Admin => &[],
+                        strata_domain::ChangeCause::Admin | strata_domain::ChangeCause::Peer => &[],
                     },
                     before = ?before,
                     after = ?after,

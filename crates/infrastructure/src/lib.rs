@@ -30,8 +30,9 @@
 //!   `CircuitState`) and the [`ResilientStore`] that puts a deadline and
 //!   the breaker in front of any store.
 //! - `provider.rs` ([`StrataStoreProvider`]: builds each cache's store
-//!   from its configuration), `repository.rs`
-//!   ([`InMemoryConfigurationRepository`]), `clock.rs` ([`SystemClock`]),
+//!   from its configuration), `repository/`
+//!   ([`InMemoryConfigurationRepository`], [`FileConfigurationRepository`],
+//!   [`RedisConfigurationRepository`]), `clock.rs` ([`SystemClock`]),
 //!   `events.rs` ([`TracingEventPublisher`]), `auth.rs`
 //!   ([`ApiKeyAuthenticator`]: API keys by SHA-256 digest, compared in
 //!   constant time).
@@ -88,13 +89,19 @@ pub use jwt::{
 };
 pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
-pub use repository::InMemoryConfigurationRepository;
+pub use repository::{
+    DEFAULT_CONFIG_KEY_PREFIX, FileConfigurationRepository, InMemoryConfigurationRepository,
+    MAX_CAS_ATTEMPTS, RedisConfigurationRepository, STATE_FILE_NAME,
+};
 pub use resilience::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
     DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_COOL_DOWN, DEFAULT_TIMEOUT,
     MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
 };
-pub use tiering::{CoherenceBus, CoherenceListener, Invalidation, TieredStore, TieredStoreBuilder};
+pub use tiering::{
+    CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
+    TieredStoreBuilder,
+};
 pub use wire::{
     CodecError, ENVELOPE_VERSION, Envelope, EnvelopeError, KEY_BYTES, Keyring,
     MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL, envelope_flags,

@@ -11,12 +11,13 @@ use strata_domain::{
 };
 
 use crate::eviction::PolicyConfig;
-use crate::tiering::Invalidation;
+use crate::tiering::{Invalidation, ReconfigureNotice};
 use crate::{
     CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
     MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisBuildStore,
-    RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore, RedisConnection,
-    RedisOptions, RedisStore, ResilientStore, SystemClock, TieredStore, ValueCodec,
+    RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore,
+    RedisConfigurationRepository, RedisConnection, RedisOptions, RedisStore, ResilientStore,
+    SystemClock, TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.
@@ -144,10 +145,12 @@ impl StrataStoreProvider {
         self
     }
 
-    /// Wraps `inner` so that configuration changes are also published as
-    /// [`Invalidation::Reconfigure`] on every coherence bus (the other
-    /// instances drop that cache's L1). Publishing happens on a spawned
-    /// task: [`EventPublisher::publish`] must not block.
+    /// Wraps `inner` so that configuration changes (creations, changes and
+    /// deletions, except those applied from another instance) are also
+    /// published as [`Invalidation::Reconfigure`] on every coherence bus:
+    /// the other instances drop that cache's L1 and, with a shared
+    /// configuration repository, reload its configuration. Publishing
+    /// happens on a spawned task: [`EventPublisher::publish`] must not block.
     pub fn coherence_events(&self, inner: Arc<dyn EventPublisher>) -> Arc<dyn EventPublisher> {
         let mut buses: Vec<Arc<CoherenceBus>> = Vec::new();
         for bus in self.backends.values().filter_map(|b| b.bus.clone()) {
@@ -159,6 +162,40 @@ impl StrataStoreProvider {
             return inner;
         }
         Arc::new(ReconfigurePublisher { inner, buses })
+    }
+
+    /// A [`RedisConfigurationRepository`] on the connected backend `name`
+    /// (`[cluster] config_backend`), sharing its connection, and the
+    /// [`ReconfigureNotice`]s of its coherence bus (`None` when coherence
+    /// is off).
+    ///
+    /// # Errors
+    /// A message naming the problem: no backend `name` was connected, or
+    /// it is not a standalone Redis.
+    pub fn redis_configuration_repository(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            RedisConfigurationRepository,
+            Option<tokio::sync::mpsc::UnboundedReceiver<ReconfigureNotice>>,
+        ),
+        String,
+    > {
+        let connected = self
+            .backends
+            .get(name)
+            .ok_or_else(|| format!("no [backends.{name}]"))?;
+        match &connected.backend {
+            Backend::Redis(c) => Ok((
+                RedisConfigurationRepository::new(c),
+                connected.bus.as_ref().map(|bus| bus.reconfigure_notices()),
+            )),
+            other => Err(format!(
+                "[backends.{name}] is {}; the configuration repository needs kind = \"redis\"",
+                other.kind()
+            )),
+        }
     }
 
     /// A [`RedisBuildStore`] builder on the connected backend `name`,
@@ -436,11 +473,8 @@ struct ReconfigurePublisher {
 
 impl EventPublisher for ReconfigurePublisher {
     fn publish(&self, event: DomainEvent) {
-        if let DomainEvent::ConfigurationChanged {
-            cache,
-            before: Some(_),
-            ..
-        } = &event
+        if let DomainEvent::ConfigurationChanged { cache, cause, .. } = &event
+            && *cause != strata_domain::ChangeCause::Peer
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             for bus in &self.buses {

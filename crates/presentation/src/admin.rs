@@ -36,6 +36,42 @@ pub struct ConfigureResponse {
     pub configuration: CacheConfigurationDto,
     /// Entries moved into a new store by this change.
     pub migrated_entries: u64,
+    /// The configuration's version after this change (also the `ETag`).
+    pub version: u64,
+}
+
+/// What an `If-Match` header asks for.
+enum IfMatch {
+    /// No header, or `*`: apply on top of the latest version.
+    Any,
+    /// This version.
+    Version(u64),
+    /// An entity tag that is no configuration version: it matches none.
+    Never,
+}
+
+/// Reads `If-Match`: one quoted version (`"3"`, also `W/"3"` or bare `3`).
+fn if_match(req: &HttpRequest) -> IfMatch {
+    let Some(value) = req.headers().get(actix_web::http::header::IF_MATCH) else {
+        return IfMatch::Any;
+    };
+    let Ok(text) = value.to_str().map(str::trim) else {
+        return IfMatch::Never;
+    };
+    if text == "*" {
+        return IfMatch::Any;
+    }
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
+        .parse::<u64>()
+        .map_or(IfMatch::Never, IfMatch::Version)
+}
+
+/// The `ETag` of configuration `version`.
+fn version_etag(version: u64) -> (actix_web::http::header::HeaderName, String) {
+    (actix_web::http::header::ETAG, format!("\"{version}\""))
 }
 
 /// Create or reconfigure a cache.
@@ -43,12 +79,13 @@ pub struct ConfigureResponse {
     put,
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
-    params(("cache" = String, Path, description = "Cache name")),
+    params(("cache" = String, Path, description = "Cache name"), ("If-Match" = Option<String>, Header, description = "The configuration version (`ETag` of a `GET`) this change applies to, e.g. `\"3\"`; a stale one is 409 `version_conflict`. Absent, the change applies on top of the latest version.")),
     request_body(content = CacheConfigurationDto, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = ConfigureResponse),
-        (status = 200, description = "Reconfigured", body = ConfigureResponse),
+        (status = 201, description = "Created", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
+        (status = 200, description = "Reconfigured", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
         (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at; `current_version` says where it is", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid configuration", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -63,7 +100,18 @@ pub(crate) async fn configure(
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;
+    let expected_version = match if_match(&req) {
+        IfMatch::Any => None,
+        IfMatch::Version(v) => Some(v),
+        // As RFC 9110 says of a tag that matches no current one: refused,
+        // as a conflict naming the version the cache is at.
+        IfMatch::Never => {
+            let current = state.service.registry().get(&name).map(|c| c.version());
+            return Err(ApiError::version_conflict(Some(0), current));
+        }
+    };
     let dto: CacheConfigurationDto = decode(&req, &body)?;
+    let explicit = dto.named_settings();
     let config = dto
         .into_domain(name.clone())
         .map_err(|e| ApiError::invalid_configuration(e.field, e.reason))?;
@@ -82,6 +130,8 @@ pub(crate) async fn configure(
         .configure(ConfigureCache {
             principal,
             config: config.clone(),
+            expected_version,
+            explicit: Some(explicit),
         })
         .await
         .map_err(ApiError::from);
@@ -90,12 +140,14 @@ pub(crate) async fn configure(
         name: name.as_str().to_owned(),
         configuration: CacheConfigurationDto::from(&config),
         migrated_entries: out.migrated,
+        version: out.version,
     };
-    Ok(if out.created {
-        HttpResponse::Created().json(body)
+    let mut response = if out.created {
+        HttpResponse::Created()
     } else {
-        HttpResponse::Ok().json(body)
-    })
+        HttpResponse::Ok()
+    };
+    Ok(response.insert_header(version_etag(out.version)).json(body))
 }
 
 /// Read a cache's configuration.
@@ -104,7 +156,7 @@ pub(crate) async fn configure(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 200, body = CacheConfigurationDto), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The configuration in force on this instance, with its `version` and each setting's `sources`", body = CacheConfigurationDto, headers(("ETag" = String, description = "The configuration version, for `If-Match`"))), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn read(
     state: web::Data<AppState>,
@@ -112,14 +164,17 @@ pub(crate) async fn read(
     cache: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
-    let config = state
+    let stored = state
         .service
         .configuration(GetConfiguration { principal, cache })
         .await?;
-    Ok(HttpResponse::Ok().json(CacheConfigurationDto::from(&config)))
+    Ok(HttpResponse::Ok()
+        .insert_header(version_etag(stored.version))
+        .json(CacheConfigurationDto::from_stored(&stored)))
 }
 
-/// Delete a cache and its entries.
+/// Delete a cache and its entries. A cache the configuration file names
+/// comes back, as the file seeds it, at the next start-up.
 #[utoipa::path(
     delete,
     path = "/admin/v1/caches/{cache}",

@@ -77,7 +77,32 @@ pub struct CacheConfigurationDto {
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "whole_number")]
     pub snapshot_interval_secs: Option<u64>,
+    /// Read-only, in `GET` answers: the configuration's version, also its
+    /// `ETag` (send it back in `If-Match`). Ignored on `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only)]
+    pub version: Option<u64>,
+    /// Read-only, in `GET` answers: where each setting came from, by
+    /// setting name: `file` (the configuration file), `runtime` (a
+    /// run-time change) or `default`. Ignored on `PUT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(read_only, value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub sources: Option<std::collections::BTreeMap<String, String>>,
 }
+
+/// Every setting of a cache, as spelled in TOML and in the admin API.
+pub const SETTINGS: [&str; 10] = [
+    "tiers",
+    "eviction",
+    "max_entries",
+    "max_bytes",
+    "default_ttl",
+    "max_value_bytes",
+    "l1_max_ttl",
+    "compression",
+    "compression_threshold_bytes",
+    "encryption_key_id",
+];
 
 /// Reads an optional count: a JSON, TOML or MessagePack integer, or a
 /// float with no fractional part (`825.0`, which JSON Schema calls an
@@ -112,6 +137,48 @@ pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(
 }
 
 impl CacheConfigurationDto {
+    /// The settings this DTO names (its fields that are present), as in
+    /// [`SETTINGS`]; `version` and `sources` are not settings.
+    pub fn named_settings(&self) -> std::collections::BTreeSet<String> {
+        let present = [
+            self.tiers.is_some(),
+            self.eviction.is_some(),
+            self.max_entries.is_some(),
+            self.max_bytes.is_some(),
+            self.default_ttl.is_some(),
+            self.max_value_bytes.is_some(),
+            self.l1_max_ttl.is_some(),
+            self.compression.is_some(),
+            self.compression_threshold_bytes.is_some(),
+            self.encryption_key_id.is_some(),
+        ];
+        SETTINGS
+            .iter()
+            .zip(present)
+            .filter(|(_, present)| *present)
+            .map(|(name, _)| (*name).to_owned())
+            .collect()
+    }
+
+    /// The DTO of a stored configuration: its settings, `version` and
+    /// each setting's source.
+    pub fn from_stored(stored: &strata_domain::StoredConfiguration) -> Self {
+        let mut dto = Self::from(&stored.config);
+        dto.version = Some(stored.version);
+        dto.sources = Some(
+            SETTINGS
+                .iter()
+                .map(|name| {
+                    (
+                        (*name).to_owned(),
+                        stored.provenance.source(name).as_str().to_owned(),
+                    )
+                })
+                .collect(),
+        );
+        dto
+    }
+
     /// Validates the settings into the domain aggregate for cache `name`.
     ///
     /// # Errors
@@ -188,6 +255,8 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
             encryption_key_id: c.encryption_key_id().map(str::to_owned),
             persist: c.persist().then_some(true),
             snapshot_interval_secs: c.snapshot_interval_secs(),
+            version: None,
+            sources: None,
         }
     }
 }

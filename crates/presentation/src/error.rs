@@ -63,6 +63,10 @@ pub struct Problem {
     /// 5xx only: the request's `X-Request-Id`, to quote when reporting it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// `version_conflict` only: the version the configuration is at now
+    /// (absent when the cache does not exist); also the response's `ETag`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u64>,
 }
 
 /// A failed request: status, stable code, and a detail for the client.
@@ -75,12 +79,15 @@ pub struct ApiError {
     code: &'static str,
     title: &'static str,
     detail: String,
-    field: Option<String>,
+    field: Option<Box<str>>,
     /// `Retry-After` seconds, when the response carries one (`u16` keeps
     /// `ApiError` small; longer waits are capped).
     retry_after: Option<u16>,
     www_authenticate: bool,
     x_cache: Option<&'static str>,
+    /// `version_conflict`: the version now (versions start at 1; niche
+    /// keeps `ApiError` within clippy's large-error size).
+    current_version: Option<std::num::NonZeroU64>,
     cause: Option<Cause>,
 }
 
@@ -100,6 +107,7 @@ impl ApiError {
             retry_after: None,
             www_authenticate: false,
             x_cache: None,
+            current_version: None,
             cause: None,
         }
     }
@@ -112,7 +120,7 @@ impl ApiError {
 
     /// Names the offending field or parameter.
     pub fn field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 
@@ -340,9 +348,36 @@ impl ApiError {
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_owned(),
-            field: self.field.clone(),
+            field: self.field.as_deref().map(str::to_owned),
             request_id: request_id.map(str::to_owned),
+            current_version: self.current_version.map(std::num::NonZeroU64::get),
         }
+    }
+
+    /// 409 `version_conflict`: the configuration changed since the version
+    /// the client named in `If-Match`; `current` is where it is now.
+    pub fn version_conflict(expected: Option<u64>, current: Option<u64>) -> Self {
+        let detail = match (expected, current) {
+            (Some(0), _) => "If-Match names no configuration version (send the ETag of a GET, \
+                             e.g. \"3\")"
+                .to_owned(),
+            (Some(e), Some(c)) => format!(
+                "If-Match names version {e} but the configuration is at version {c}: \
+                 read it again (GET), then retry with If-Match: \"{c}\""
+            ),
+            (Some(e), None) => {
+                format!("If-Match names version {e} but the cache does not exist")
+            }
+            (None, _) => "another change of this configuration came first; retry".to_owned(),
+        };
+        let mut error = Self::new(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            "Version conflict",
+            detail,
+        );
+        error.current_version = current.and_then(std::num::NonZeroU64::new);
+        error
     }
 }
 
@@ -424,6 +459,9 @@ impl ResponseError for ApiError {
         }
         if self.www_authenticate {
             response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));
+        }
+        if let Some(version) = self.current_version {
+            response.insert_header((header::ETAG, format!("\"{version}\"")));
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }
@@ -535,6 +573,9 @@ impl From<ConfigureCacheError> for ApiError {
             ConfigureCacheError::Access(a) => a.into(),
             ConfigureCacheError::Provision(p) => p.into(),
             ConfigureCacheError::Repository(r) => r.into(),
+            ConfigureCacheError::VersionConflict { expected, current } => {
+                Self::version_conflict(expected, current)
+            }
         }
     }
 }

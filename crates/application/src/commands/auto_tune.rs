@@ -67,21 +67,25 @@ pub(crate) async fn handle(
             }
             *seen = curves.sampled_requests;
             if let Some(switch) = tuner.observe(&curves.at_current_capacity()) {
-                decided.push((config.clone(), switch));
+                decided.push((config.clone(), cache.version(), switch));
             }
         }
     }
     let mut made = Vec::new();
-    for (config, switch) in decided {
+    for (config, version, switch) in decided {
         let Ok(next) = config.to_builder().active_eviction(switch.to).build() else {
             continue;
         };
         let cause = ChangeCause::AutoTune {
             estimates: switch.estimates.clone(),
         };
+        // At the version it evaluated: a newer change (of an admin or of
+        // another instance) wins, and this switch fails as a conflict.
         let cmd = ConfigureCache {
             principal: Principal::Anonymous,
             config: next,
+            expected_version: Some(version),
+            explicit: None,
         };
         match configure_cache::apply(ctx, cmd, cause).await {
             Ok(_) => {

@@ -11,16 +11,22 @@
 //! old one and move the entry on the spot, so a switch (an admin's or
 //! `eviction = "auto"`'s) loses no hits and fails no request.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use strata_domain::{
-    CacheConfiguration, ChangeCause, DomainEvent, EvictionPolicyKind, Principal, ProvisionError,
-    RepositoryError, Role,
+    CacheConfiguration, CacheName, ChangeCause, ConfigOrigin, ConfigVersion, DomainEvent,
+    EvictionPolicyKind, ExpectedVersion, Principal, Provenance, ProvisionError, RepositoryError,
+    Role, SaveError, StoredConfiguration,
 };
 
 use crate::commands::migrating_store::MigratingStore;
 use crate::context::Context;
 use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
+
+/// How many times a change without an expected version is retried when
+/// another instance changed the cache in between (read-modify-CAS).
+pub const MAX_CONFLICT_RETRIES: u32 = 8;
 
 /// Create `config.name()` with `config`, or reconfigure it.
 #[derive(Clone, Debug)]
@@ -29,6 +35,28 @@ pub struct ConfigureCache {
     pub principal: Principal,
     /// The validated configuration.
     pub config: CacheConfiguration,
+    /// The version the caller last saw (HTTP `If-Match`): the change
+    /// fails with [`ConfigureCacheError::VersionConflict`] when the stored
+    /// configuration is at another one. `None` applies the change on top
+    /// of the latest version.
+    pub expected_version: Option<ConfigVersion>,
+    /// The settings the caller named (spelled as in the admin API), which
+    /// `GET` then reports as `runtime`; `None` keeps the provenance the
+    /// cache had (or none, for a new cache).
+    pub explicit: Option<BTreeSet<String>>,
+}
+
+impl ConfigureCache {
+    /// A change of `config` by `principal`, on top of the latest version,
+    /// keeping the settings' provenance.
+    pub fn new(principal: Principal, config: CacheConfiguration) -> Self {
+        Self {
+            principal,
+            config,
+            expected_version: None,
+            explicit: None,
+        }
+    }
 }
 
 /// What the change did.
@@ -38,6 +66,8 @@ pub struct ConfigureCacheOutput {
     pub created: bool,
     /// Entries copied into a new store.
     pub migrated: u64,
+    /// The version the configuration now has.
+    pub version: ConfigVersion,
 }
 
 /// Why a configuration change failed; the old configuration stays in force.
@@ -52,6 +82,15 @@ pub enum ConfigureCacheError {
     /// The configuration could not be saved.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
+    /// The stored configuration is not at the expected version: another
+    /// change came first. HTTP: 409 (or 412 semantics of `If-Match`).
+    #[error("version conflict: expected version {expected:?}, the cache is at {current:?}")]
+    VersionConflict {
+        /// The version the caller expected (`None`: that the cache is new).
+        expected: Option<ConfigVersion>,
+        /// The version stored now; `None` when the cache does not exist.
+        current: Option<ConfigVersion>,
+    },
 }
 
 fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
@@ -82,38 +121,117 @@ pub(crate) async fn handle(
     apply(ctx, cmd, ChangeCause::Admin).await
 }
 
+/// The provenance a run-time change of `explicit` settings gives.
+fn runtime(explicit: BTreeSet<String>) -> Provenance {
+    Provenance {
+        origin: ConfigOrigin::Runtime,
+        explicit,
+    }
+}
+
 /// Applies a configuration whose grant was checked (or that the service
-/// itself decided, as `auto` does), through the one run-time switch.
+/// itself decided, as `auto` does), through the one run-time switch:
+/// opens the store it needs, saves it in the repository at the expected
+/// version (or on top of the latest, retrying on conflicts), then swaps
+/// it in. Changes of one service are serialised.
 pub(crate) async fn apply(
     ctx: &Context,
     cmd: ConfigureCache,
     cause: ChangeCause,
 ) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
+    let _serial = ctx.config_lock.lock().await;
     let name = cmd.config.name().clone();
     let previous = ctx.registry.get(&name);
-    if let Some(prev) = &previous
+    let provenance = match (&cmd.explicit, &previous) {
+        (Some(explicit), _) => runtime(explicit.clone()),
+        (None, Some(prev)) => prev.provenance().clone(),
+        (None, None) => runtime(BTreeSet::new()),
+    };
+    if cmd.expected_version.is_none()
+        && let Some(prev) = &previous
         && prev.config() == &cmd.config
+        && prev.provenance() == &provenance
     {
         return Ok(ConfigureCacheOutput {
             created: false,
             migrated: 0,
+            version: prev.version(),
         });
     }
-    let (store, counters) = match &previous {
-        Some(prev) if !store_shape_changed(prev.config(), &cmd.config) => {
+    let opened = open_for(ctx, previous.as_deref(), &cmd.config).await?;
+    let stored = save(ctx, &cmd, provenance).await?;
+    Ok(install(ctx, previous, stored, opened, cmd.principal, cause).await)
+}
+
+/// Saves `cmd.config` at its expected version, or on top of the latest.
+async fn save(
+    ctx: &Context,
+    cmd: &ConfigureCache,
+    provenance: Provenance,
+) -> Result<StoredConfiguration, ConfigureCacheError> {
+    let expected = match cmd.expected_version {
+        Some(v) => ExpectedVersion::Exactly(v),
+        None => ExpectedVersion::Any,
+    };
+    let mut attempt = 0;
+    loop {
+        match ctx
+            .repository
+            .save(cmd.config.clone(), provenance.clone(), expected)
+            .await
+        {
+            Ok(stored) => return Ok(stored),
+            Err(SaveError::Conflict { current })
+                if expected != ExpectedVersion::Any || attempt >= MAX_CONFLICT_RETRIES =>
+            {
+                return Err(ConfigureCacheError::VersionConflict {
+                    expected: cmd.expected_version,
+                    current,
+                });
+            }
+            Err(SaveError::Conflict { .. }) => attempt += 1,
+            Err(SaveError::Repository(e)) => return Err(e.into()),
+        }
+    }
+}
+
+/// A store able to serve `config`: the previous one when its shape is
+/// unchanged, else a new one; and the counters it keeps.
+pub(crate) async fn open_for(
+    ctx: &Context,
+    previous: Option<&LiveCache>,
+    config: &CacheConfiguration,
+) -> Result<(Arc<dyn strata_domain::CacheStore>, Arc<CacheCounters>), ProvisionError> {
+    Ok(match previous {
+        Some(prev) if !store_shape_changed(prev.config(), config) => {
             (prev.store().clone(), prev.counters().clone())
         }
-        Some(prev) => (
-            ctx.provider.open(&cmd.config).await?,
-            prev.counters().clone(),
-        ),
+        Some(prev) => (ctx.provider.open(config).await?, prev.counters().clone()),
         None => (
-            ctx.provider.open(&cmd.config).await?,
+            ctx.provider.open(config).await?,
             Arc::new(CacheCounters::default()),
         ),
-    };
-    ctx.repository.save(cmd.config.clone()).await?;
-    let analyzer = analyzer_for(ctx, previous.as_deref(), &cmd.config);
+    })
+}
+
+/// Swaps `stored` in on the `opened` store, moves the entries of an old
+/// in-process store over, and publishes the change.
+pub(crate) async fn install(
+    ctx: &Context,
+    previous: Option<Arc<LiveCache>>,
+    stored: StoredConfiguration,
+    opened: (Arc<dyn strata_domain::CacheStore>, Arc<CacheCounters>),
+    principal: Principal,
+    cause: ChangeCause,
+) -> ConfigureCacheOutput {
+    let StoredConfiguration {
+        config,
+        version,
+        provenance,
+    } = stored;
+    let name: CacheName = config.name().clone();
+    let (store, counters) = opened;
+    let analyzer = analyzer_for(ctx, previous.as_deref(), &config);
     let old = previous
         .as_ref()
         .filter(|prev| !Arc::ptr_eq(prev.store(), &store))
@@ -127,10 +245,13 @@ pub(crate) async fn apply(
         Some(m) => m.clone(),
         None => store.clone(),
     };
-    ctx.registry.replace(
-        LiveCache::new(cmd.config.clone(), serving.clone(), counters.clone())
-            .analyzed(analyzer.clone()),
-    );
+    let live = |store: Arc<dyn strata_domain::CacheStore>, analyzer| {
+        LiveCache::new(config.clone(), store, counters.clone())
+            .analyzed(analyzer)
+            .stored(version, provenance.clone())
+    };
+    ctx.registry
+        .replace(live(serving.clone(), analyzer.clone()));
 
     let migrated = match &migrator {
         Some(m) => m.migrate_all().await,
@@ -143,21 +264,26 @@ pub(crate) async fn apply(
             .is_some_and(|live| Arc::ptr_eq(live.store(), &serving))
     {
         // Every entry is across: serve from the new store alone.
-        ctx.registry.replace(
-            LiveCache::new(cmd.config.clone(), store.clone(), counters).analyzed(analyzer),
-        );
+        ctx.registry.replace(live(store.clone(), analyzer));
     }
     let created = previous.is_none();
-    tracing::info!(cache = %name, created, migrated, "cache configured");
-    ctx.events.publish(DomainEvent::ConfigurationChanged {
-        cache: name,
-        before: previous.map(|p| Box::new(p.config().clone())),
-        after: Some(Box::new(cmd.config)),
-        cause,
-        principal: cmd.principal,
-        at: ctx.clock.now(),
-    });
-    Ok(ConfigureCacheOutput { created, migrated })
+    tracing::info!(cache = %name, created, migrated, version, cause = cause.as_str(), "cache configured");
+    let before = previous.map(|p| Box::new(p.config().clone()));
+    if before.as_deref() != Some(&config) || cause != ChangeCause::Peer {
+        ctx.events.publish(DomainEvent::ConfigurationChanged {
+            cache: name,
+            before,
+            after: Some(Box::new(config)),
+            cause,
+            principal,
+            at: ctx.clock.now(),
+        });
+    }
+    ConfigureCacheOutput {
+        created,
+        migrated,
+        version,
+    }
 }
 
 /// The analyzer of the reconfigured cache: the previous one when it
@@ -222,6 +348,8 @@ mod tests {
             .configure(ConfigureCache {
                 principal: Principal::Anonymous,
                 config: changed.clone(),
+                expected_version: None,
+                explicit: None,
             })
             .await
             .unwrap();
@@ -229,7 +357,8 @@ mod tests {
             out,
             ConfigureCacheOutput {
                 created: false,
-                migrated: 1
+                migrated: 1,
+                version: 2
             }
         );
         assert_eq!(
@@ -248,6 +377,8 @@ mod tests {
             .configure(ConfigureCache {
                 principal: Principal::Anonymous,
                 config: config("c", Some(5), 10),
+                expected_version: None,
+                explicit: None,
             })
             .await
             .unwrap();
@@ -255,7 +386,8 @@ mod tests {
             out,
             ConfigureCacheOutput {
                 created: false,
-                migrated: 0
+                migrated: 0,
+                version: 2
             }
         );
         let after = service.registry().get(&name("c")).unwrap().store().clone();
@@ -271,6 +403,8 @@ mod tests {
             .configure(ConfigureCache {
                 principal: writer(),
                 config: config("d", None, 10),
+                expected_version: None,
+                explicit: None,
             })
             .await
             .unwrap_err();
@@ -283,6 +417,8 @@ mod tests {
             .configure(ConfigureCache {
                 principal: Principal::Anonymous,
                 config: config("d", None, 10),
+                expected_version: None,
+                explicit: None,
             })
             .await
             .unwrap();

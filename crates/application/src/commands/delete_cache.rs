@@ -1,6 +1,11 @@
-//! `DeleteCache`: remove a cache, its configuration and its entries (admin).
+//! `DeleteCache`: remove a cache, its configuration and its entries
+//! (admin). A cache the configuration file names comes back, as the file
+//! seeds it, at the next start-up.
 
-use strata_domain::{CacheName, DomainEvent, Principal, RepositoryError, Role, StoreError};
+use strata_domain::{
+    CacheName, DomainEvent, ExpectedVersion, Principal, RepositoryError, Role, SaveError,
+    StoreError,
+};
 
 use crate::context::Context;
 use crate::registry::AccessError;
@@ -28,11 +33,27 @@ pub enum DeleteCacheError {
     Repository(#[from] RepositoryError),
 }
 
+impl From<SaveError> for DeleteCacheError {
+    fn from(e: SaveError) -> Self {
+        match e {
+            SaveError::Repository(r) => Self::Repository(r),
+            // `ExpectedVersion::Any` does not conflict.
+            conflict @ SaveError::Conflict { .. } => {
+                Self::Repository(RepositoryError(Box::new(conflict)))
+            }
+        }
+    }
+}
+
 pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), DeleteCacheError> {
     let cache = ctx
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
-    ctx.repository.delete(&cmd.cache).await?;
+    let _serial = ctx.config_lock.lock().await;
+    let cache = ctx.registry.get(&cmd.cache).unwrap_or(cache);
+    ctx.repository
+        .delete(&cmd.cache, ExpectedVersion::Any)
+        .await?;
     ctx.registry.remove(&cmd.cache);
     ctx.events.publish(DomainEvent::ConfigurationChanged {
         cache: cmd.cache,

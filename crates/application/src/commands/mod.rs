@@ -11,3 +11,4 @@ pub mod invalidate_entries;
 mod migrating_store;
 pub mod put_entries;
 pub mod put_entry;
+pub mod sync_configuration;

@@ -1,6 +1,6 @@
 //! `GetConfiguration`: one cache's configuration (admin).
 
-use strata_domain::{CacheConfiguration, CacheName, Principal, Role};
+use strata_domain::{CacheName, Principal, Role, StoredConfiguration};
 
 use crate::context::Context;
 use crate::registry::AccessError;
@@ -22,12 +22,18 @@ pub enum GetConfigurationError {
     Access(#[from] AccessError),
 }
 
+/// The configuration in force on this instance, with its version and
+/// provenance.
 pub(crate) async fn handle(
     ctx: &Context,
     query: GetConfiguration,
-) -> Result<CacheConfiguration, GetConfigurationError> {
+) -> Result<StoredConfiguration, GetConfigurationError> {
     let cache = ctx
         .registry
         .authorize(&query.cache, &query.principal, Role::Admin)?;
-    Ok(cache.config().clone())
+    Ok(StoredConfiguration {
+        config: cache.config().clone(),
+        version: cache.version(),
+        provenance: cache.provenance().clone(),
+    })
 }

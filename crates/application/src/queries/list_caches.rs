@@ -72,6 +72,8 @@ mod tests {
                 .configure(crate::commands::configure_cache::ConfigureCache {
                     principal: Principal::Anonymous,
                     config: config(cache, None, 10),
+                    expected_version: None,
+                    explicit: None,
                 })
                 .await
                 .unwrap();

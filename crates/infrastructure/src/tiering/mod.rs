@@ -13,5 +13,5 @@
 mod coherence;
 mod tiered;
 
-pub use coherence::{CoherenceBus, CoherenceListener, Invalidation};
+pub use coherence::{CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice};
 pub use tiered::{TieredStore, TieredStoreBuilder};

@@ -76,6 +76,11 @@ impl RedisConnection {
             .map_err(unavailable)?;
         Ok(Self { manager, options })
     }
+
+    /// A handle on the shared multiplexed connection (cheap to clone).
+    pub(crate) fn manager(&self) -> ConnectionManager {
+        self.manager.clone()
+    }
 }
 
 /// A connection to a Redis Cluster, to share among the

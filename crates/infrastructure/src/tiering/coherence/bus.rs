@@ -109,9 +109,29 @@ struct Shared {
     resubscribe_clears: AtomicU64,
     received: AtomicU64,
     malformed: AtomicU64,
+    /// Who hears of configuration changes (see [`CoherenceBus::reconfigure_notices`]).
+    notices: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<ReconfigureNotice>>>,
+}
+
+/// What [`CoherenceBus::reconfigure_notices`] delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReconfigureNotice {
+    /// Another instance changed (created, reconfigured or deleted) this
+    /// cache's configuration.
+    Cache(CacheName),
+    /// The subscription was re-established: notices may have been missed,
+    /// so every configuration should be reloaded.
+    Resubscribed,
 }
 
 impl Shared {
+    fn notify(&self, notice: ReconfigureNotice) {
+        self.notices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|tx| tx.send(notice.clone()).is_ok());
+    }
+
     fn set_subscribed(&self, subscribed: bool) {
         self.subscribed.store(subscribed, Ordering::Release);
         metrics::gauge!("strata_coherence_subscribed").set(if subscribed { 1.0 } else { 0.0 });
@@ -122,6 +142,9 @@ impl Shared {
         match decode(payload, &self.instance_id) {
             Ok(Decoded::Own) => {}
             Ok(Decoded::Foreign(cache, invalidation)) => {
+                if invalidation == Invalidation::Reconfigure {
+                    self.notify(ReconfigureNotice::Cache(cache.clone()));
+                }
                 // The lock is released inside `live`: none is held across `.await`.
                 for listener in self.registry.live(&cache) {
                     listener.invalidate(&invalidation).await;
@@ -154,6 +177,7 @@ impl Shared {
         }
         self.resubscribe_clears.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("strata_coherence_l1_clears_total").increment(1);
+        self.notify(ReconfigureNotice::Resubscribed);
     }
 }
 
@@ -224,6 +248,7 @@ impl CoherenceBus {
             resubscribe_clears: AtomicU64::new(0),
             received: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
+            notices: Mutex::new(Vec::new()),
         });
         shared.set_subscribed(true);
         tracing::info!(
@@ -304,6 +329,20 @@ impl CoherenceBus {
             }
         }
         result
+    }
+
+    /// A stream of [`ReconfigureNotice`]s: the caches whose configuration
+    /// another instance changed (an [`Invalidation::Reconfigure`] from
+    /// another origin, for any cache, registered or not), and every
+    /// re-subscription. Dropping the receiver unsubscribes it.
+    pub fn reconfigure_notices(&self) -> tokio::sync::mpsc::UnboundedReceiver<ReconfigureNotice> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared
+            .notices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        rx
     }
 
     /// Whether the subscription is currently established (and, after a

@@ -61,5 +61,5 @@
 mod bus;
 mod message;
 
-pub use bus::CoherenceBus;
+pub use bus::{CoherenceBus, ReconfigureNotice};
 pub use message::{CoherenceListener, Invalidation};
