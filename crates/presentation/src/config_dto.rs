@@ -91,7 +91,7 @@ pub struct CacheConfigurationDto {
 }
 
 /// Every setting of a cache, as spelled in TOML and in the admin API.
-pub const SETTINGS: [&str; 10] = [
+pub const SETTINGS: [&str; 12] = [
     "tiers",
     "eviction",
     "max_entries",
@@ -102,6 +102,8 @@ pub const SETTINGS: [&str; 10] = [
     "compression",
     "compression_threshold_bytes",
     "encryption_key_id",
+    "persist",
+    "snapshot_interval_secs",
 ];
 
 /// Reads an optional count: a JSON, TOML or MessagePack integer, or a
@@ -151,6 +153,8 @@ impl CacheConfigurationDto {
             self.compression.is_some(),
             self.compression_threshold_bytes.is_some(),
             self.encryption_key_id.is_some(),
+            self.persist.is_some(),
+            self.snapshot_interval_secs.is_some(),
         ];
         SETTINGS
             .iter()
