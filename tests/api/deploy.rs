@@ -250,6 +250,11 @@ fn the_mounted_configuration_loads_with_its_secrets_from_outside() {
     assert_eq!(settings.server.listen, "0.0.0.0:8080");
     assert!(settings.backends.contains_key("main"));
     assert!(settings.coherence.enabled);
+    assert_eq!(
+        settings.cluster.config_backend.as_deref(),
+        Some("main"),
+        "instances share their run-time configurations through Redis"
+    );
     let auth = settings.auth.expect("API keys");
     assert_eq!(auth.api_keys.len(), 2);
 }
