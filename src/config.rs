@@ -69,6 +69,9 @@ pub struct Settings {
     /// `[analysis]`: live miss-ratio curves and `eviction = "auto"`.
     #[serde(default)]
     pub analysis: AnalysisSettings,
+    /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
+    #[serde(default)]
+    pub invalidation_events: crate::invalidation_events::InvalidationEventSettings,
 }
 
 /// `[analysis]`: per-cache miss-ratio curves (SHARDS sampling, miniature

@@ -4,6 +4,7 @@
 
 pub mod config;
 mod grpc;
+pub mod invalidation_events;
 pub mod keys;
 mod telemetry;
 mod tls;
@@ -39,6 +40,8 @@ pub struct Application {
     service: CacheService,
     grpc: Option<grpc::GrpcServer>,
     grpc_port: Option<u16>,
+    /// The invalidation-event consumers, aborted when the server stops.
+    consumers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -130,6 +133,7 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[caches.{name}]"))?;
         }
 
+        let consumers = invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -211,12 +215,17 @@ impl ApplicationBuilder {
             None => server.listen(listener)?,
         }
         .run();
+        let consumers = consumers
+            .into_iter()
+            .map(|c| c.spawn(service.clone()))
+            .collect();
         Ok(Application {
             server,
             port,
             service,
             grpc,
             grpc_port,
+            consumers,
         })
     }
 }
@@ -417,6 +426,9 @@ impl Application {
         let http = self.server.await;
         if let Some(grpc) = grpc {
             grpc.stop().await;
+        }
+        for consumer in self.consumers {
+            consumer.abort();
         }
         http
     }

@@ -16,6 +16,7 @@ mod grpc_cache;
 mod grpc_reapi;
 mod helpers;
 mod invalidation;
+mod invalidation_events;
 mod jwt;
 mod keys;
 mod matrix;
