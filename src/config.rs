@@ -72,6 +72,9 @@ pub struct Settings {
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
     pub invalidation_events: crate::invalidation_events::InvalidationEventSettings,
+    /// `[telemetry]`: OpenTelemetry traces over OTLP.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// `[analysis]`: per-cache miss-ratio curves (SHARDS sampling, miniature

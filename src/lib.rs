@@ -6,7 +6,7 @@ pub mod config;
 mod grpc;
 pub mod invalidation_events;
 pub mod keys;
-mod telemetry;
+pub mod telemetry;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -31,7 +31,7 @@ use config::{AuthMode, AuthSettings, BuildStoreKind};
 
 /// Per-call timeout of a shared backend that names none, in milliseconds.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
-pub use telemetry::init_tracing;
+pub use telemetry::{Telemetry, init_tracing};
 
 /// A built, not yet awaited, HTTP server and the port it bound.
 pub struct Application {

@@ -28,5 +28,6 @@ mod protected;
 mod rate_limits;
 mod secrets;
 mod tasks;
+mod telemetry;
 mod tiered;
 mod tls;

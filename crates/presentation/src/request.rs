@@ -12,7 +12,12 @@
 //!   bad input) is logged nowhere above DEBUG, and keys never reach a log;
 //!   a 5xx logs its full error chain at ERROR (WARN for 503) with the id
 //!   ([`finish_server_error`]).
+//! - **Tracing.** With OpenTelemetry on, the composition root installs a
+//!   [`SpanHook`] ([`set_span_hook`]) that parents the `request` span on
+//!   the incoming W3C `traceparent` and records its `trace_id`; off, the
+//!   only cost is one atomic load.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
@@ -29,6 +34,19 @@ use crate::headers::X_REQUEST_ID;
 use crate::metrics;
 pub use crate::request_id::RequestId;
 
+/// Called with a request's headers and its `request` span (when the span
+/// is built), before the request is handled: the composition root's
+/// OpenTelemetry context extraction. Presentation knows no tracing backend.
+pub type SpanHook = fn(&actix_web::http::header::HeaderMap, &tracing::Span);
+
+static SPAN_HOOK: OnceLock<SpanHook> = OnceLock::new();
+
+/// Installs the process's [`SpanHook`]; only the first call wins (returns
+/// whether this one did).
+pub fn set_span_hook(hook: SpanHook) -> bool {
+    SPAN_HOOK.set(hook).is_ok()
+}
+
 /// The middleware: see the module documentation.
 ///
 /// # Errors
@@ -43,7 +61,19 @@ pub async fn observe(
     let method = req.method().clone();
     let route = req.match_pattern();
     let route = route.as_deref().unwrap_or("unmatched");
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route,
+        otel.kind = "server",
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(hook) = SPAN_HOOK.get()
+        && !span.is_disabled()
+    {
+        hook(req.headers(), &span);
+    }
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status();
     let error = response
