@@ -71,10 +71,10 @@ pub struct Settings {
     pub analysis: AnalysisSettings,
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
-    pub invalidation_events: crate::invalidation_events::InvalidationEventSettings,
+    pub invalidation_events: crate::ops_settings::InvalidationEventSettings,
     /// `[telemetry]`: OpenTelemetry traces over OTLP.
     #[serde(default)]
-    pub telemetry: crate::telemetry::TelemetrySettings,
+    pub telemetry: crate::ops_settings::TelemetrySettings,
 }
 
 /// `[analysis]`: per-cache miss-ratio curves (SHARDS sampling, miniature

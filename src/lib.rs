@@ -6,6 +6,7 @@ pub mod config;
 mod grpc;
 pub mod invalidation_events;
 pub mod keys;
+mod ops_settings;
 pub mod telemetry;
 mod tls;
 

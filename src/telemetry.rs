@@ -19,7 +19,6 @@ use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use serde::{Deserialize, Serialize};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,37 +26,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, LogSettings};
+pub use crate::ops_settings::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 
-/// The `service.name` of exported spans when none is configured.
-pub const DEFAULT_SERVICE_NAME: &str = "strata";
 /// How long an OTLP export may take before it is abandoned.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `[telemetry]`: distributed traces.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetrySettings {
-    /// The OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`. Unset (the
-    /// default), nothing is exported and no span is built for tracing.
-    #[serde(default)]
-    pub otlp_endpoint: Option<String>,
-    /// The exported `service.name` (default `strata`).
-    #[serde(default = "default_service_name")]
-    pub service_name: String,
-}
-
-fn default_service_name() -> String {
-    DEFAULT_SERVICE_NAME.to_owned()
-}
-
-impl Default for TelemetrySettings {
-    fn default() -> Self {
-        Self {
-            otlp_endpoint: None,
-            service_name: default_service_name(),
-        }
-    }
-}
 
 /// The running exporter: call [`shutdown`](Self::shutdown) after the
 /// server stopped, so that buffered spans are flushed.
