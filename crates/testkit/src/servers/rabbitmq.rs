@@ -1,6 +1,7 @@
 //! `RabbitMqServer`: Debian's `rabbitmq-server` on free loopback ports
 //! with a private state directory.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::{Process, SpawnError, find_binary, free_port, temp_dir};
+use super::{Process, START_ATTEMPTS, SpawnError, find_binary, free_port, temp_dir};
 
 /// The broker itself, not the `/usr/sbin` wrapper (which switches to the
 /// `rabbitmq` user and the system's state directory).
@@ -96,7 +97,7 @@ impl RabbitMqServer {
             Process::start_with_env(Path::new(RABBITMQ_SERVER), &[], dir, &log, &env)?;
         process.pid_file = Some(pid_file);
         process.wait_until("rabbitmq-server", &log, RABBITMQ_START_DEADLINE, || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+            speaks_amqp(port)
         })?;
         Ok(process)
     }
@@ -138,6 +139,20 @@ impl RabbitMqServer {
         self.process = Self::start(self.dir.path(), self.port, self.dist_port, &self.node)?;
         Ok(())
     }
+}
+
+/// Whether the listener on `port` answers the AMQP 0-9-1 protocol header
+/// with a method frame (`connection.start`): not merely some other
+/// process that took the port.
+fn speaks_amqp(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut frame = [0u8; 1];
+    stream.write_all(b"AMQP\x00\x00\x09\x01").is_ok()
+        && stream.read_exact(&mut frame).is_ok()
+        && frame[0] == 1
 }
 
 /// Kills the process whose pid `pid_file` holds, if any.
