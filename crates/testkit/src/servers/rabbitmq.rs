@@ -47,6 +47,17 @@ impl RabbitMqServer {
                 binary: "rabbitmq-server",
             });
         }
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::spawn_once() {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| SpawnError::Failed("no attempt made".into())))
+    }
+
+    fn spawn_once() -> Result<Self, SpawnError> {
         let dir = temp_dir("strata-rabbitmq-")?;
         let port = free_port()?;
         let dist_port = free_port()?;
