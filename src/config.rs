@@ -72,6 +72,12 @@ pub struct Settings {
     /// `[analysis]`: live miss-ratio curves and `eviction = "auto"`.
     #[serde(default)]
     pub analysis: AnalysisSettings,
+    /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
+    #[serde(default)]
+    pub invalidation_events: crate::ops_settings::InvalidationEventSettings,
+    /// `[telemetry]`: OpenTelemetry traces over OTLP.
+    #[serde(default)]
+    pub telemetry: crate::ops_settings::TelemetrySettings,
 }
 
 /// `[analysis]`: per-cache miss-ratio curves (SHARDS sampling, miniature

@@ -5,9 +5,11 @@
 pub mod config;
 mod config_sync;
 mod grpc;
+pub mod invalidation_events;
 pub mod keys;
+mod ops_settings;
 mod snapshots;
-mod telemetry;
+pub mod telemetry;
 mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -31,7 +33,7 @@ use config::{AuthMode, AuthSettings, BuildStoreKind};
 
 /// Per-call timeout of a shared backend that names none, in milliseconds.
 pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
-pub use telemetry::init_tracing;
+pub use telemetry::{Telemetry, init_tracing};
 
 /// A built, not yet awaited, HTTP server and the port it bound.
 pub struct Application {
@@ -41,6 +43,8 @@ pub struct Application {
     grpc: Option<grpc::GrpcServer>,
     grpc_port: Option<u16>,
     snapshots: Option<Arc<snapshots::Snapshots>>,
+    /// The invalidation-event consumers, aborted when the server stops.
+    consumers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -137,6 +141,7 @@ impl ApplicationBuilder {
             snapshots.spawn_periodic(service.clone());
         }
 
+        let consumers = invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
@@ -218,6 +223,10 @@ impl ApplicationBuilder {
             None => server.listen(listener)?,
         }
         .run();
+        let consumers = consumers
+            .into_iter()
+            .map(|c| c.spawn(service.clone()))
+            .collect();
         Ok(Application {
             server,
             port,
@@ -225,6 +234,7 @@ impl ApplicationBuilder {
             grpc,
             grpc_port,
             snapshots,
+            consumers,
         })
     }
 }
@@ -426,6 +436,9 @@ impl Application {
         let http = self.server.await;
         if let Some(grpc) = grpc {
             grpc.stop().await;
+        }
+        for consumer in self.consumers {
+            consumer.abort();
         }
         if let Some(snapshots) = &self.snapshots {
             snapshots.save_all(&self.service).await;

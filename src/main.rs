@@ -104,8 +104,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(grpc_listen) = args.grpc_listen {
         settings.server.grpc_listen = grpc_listen;
     }
-    init_tracing(&settings.log);
-    actix_web::rt::System::new().block_on(async move {
+    let telemetry = init_tracing(&settings.log, &settings.telemetry)?;
+    let served = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         match app.grpc_port() {
             Some(grpc_port) => tracing::info!(port = app.port(), grpc_port, "strata listening"),
@@ -114,5 +114,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         app.run().await?;
         tracing::info!("strata stopped");
         Ok(())
-    })
+    });
+    // Graceful shutdown: flush the spans still buffered.
+    telemetry.shutdown();
+    served
 }

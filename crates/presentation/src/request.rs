@@ -15,7 +15,12 @@
 //!   bad input) is logged nowhere above DEBUG, and keys never reach a log;
 //!   a 5xx logs its full error chain at ERROR (WARN for 503) with the id
 //!   ([`finish_server_error`]).
+//! - **Tracing.** With OpenTelemetry on, the composition root installs a
+//!   [`SpanHook`] ([`set_span_hook`]) that parents the `request` span on
+//!   the incoming W3C `traceparent` and records its `trace_id`; off, the
+//!   only cost is one atomic load.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::HttpMessage;
@@ -39,6 +44,19 @@ pub use crate::request_id::RequestId;
 #[derive(Clone, Copy, Debug)]
 pub struct RoutePattern(pub &'static str);
 
+/// Called with a request's headers and its `request` span (when the span
+/// is built), before the request is handled: the composition root's
+/// OpenTelemetry context extraction. Presentation knows no tracing backend.
+pub type SpanHook = fn(&actix_web::http::header::HeaderMap, &tracing::Span);
+
+static SPAN_HOOK: OnceLock<SpanHook> = OnceLock::new();
+
+/// Installs the process's [`SpanHook`]; only the first call wins (returns
+/// whether this one did).
+pub fn set_span_hook(hook: SpanHook) -> bool {
+    SPAN_HOOK.set(hook).is_ok()
+}
+
 /// The middleware: see the module documentation.
 ///
 /// # Errors
@@ -55,8 +73,15 @@ pub async fn observe(
         "request",
         request_id = %id,
         method = %method,
-        route = tracing::field::Empty
+        route = tracing::field::Empty,
+        otel.kind = "server",
+        trace_id = tracing::field::Empty,
     );
+    if let Some(hook) = SPAN_HOOK.get()
+        && !span.is_disabled()
+    {
+        hook(req.headers(), &span);
+    }
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status();
     let matched;

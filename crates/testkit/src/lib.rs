@@ -1,7 +1,8 @@
 //! Strata's test support: real-server spawners and the [`CacheStore`]
 //! contract suite.
 //!
-//! - [`RedisServer`], [`RedisCluster`] and [`MemcachedServer`] start the
+//! - [`RedisServer`], [`RedisCluster`], [`MemcachedServer`] and
+//!   [`RabbitMqServer`] start the
 //!   real binaries on free loopback ports, each in its own temporary
 //!   directory, wait until they answer, and kill them (by pid) on drop.
 //!   When a binary is missing, `spawn` returns [`SpawnError::Missing`];
@@ -29,6 +30,6 @@ mod servers;
 pub use clock::ManualClock;
 
 pub use servers::{
-    MemcachedServer, REQUIRE_SERVERS_ENV, RedisCluster, RedisServer, SpawnError, find_client,
-    require,
+    MemcachedServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster, RedisServer, SpawnError,
+    find_client, require,
 };

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod rabbitmq;
+pub use rabbitmq::RabbitMqServer;
+
 /// How long a server may take to answer after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(15);
 /// How long a cluster may take to report `cluster_state:ok` everywhere.
@@ -65,7 +68,7 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
             if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
                 panic!(
                     "{binary} is not installed but {REQUIRE_SERVERS_ENV}=1 requires it \
-                     (apt-get install redis-server redis-tools memcached ccache)"
+                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server)"
                 );
             }
             // Written to the process's stderr directly: the test harness
@@ -134,27 +137,43 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// A started process, killed by pid on drop.
+/// A started process, killed by pid on drop (and the process whose pid
+/// `pid_file` names, for servers whose start script forks the server).
 #[derive(Debug)]
 struct Process {
     child: Option<Child>,
+    pid_file: Option<PathBuf>,
 }
 
 impl Process {
     fn start(binary: &Path, args: &[String], dir: &Path, log: &Path) -> Result<Self, SpawnError> {
+        Self::start_with_env(binary, args, dir, log, &[])
+    }
+
+    fn start_with_env(
+        binary: &Path,
+        args: &[String],
+        dir: &Path,
+        log: &Path,
+        env: &[(&str, String)],
+    ) -> Result<Self, SpawnError> {
         let out = File::create(log).map_err(|e| SpawnError::Failed(e.to_string()))?;
         let err = out
             .try_clone()
             .map_err(|e| SpawnError::Failed(e.to_string()))?;
         let child = Command::new(binary)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
             .map_err(|e| SpawnError::Failed(format!("cannot start {}: {e}", binary.display())))?;
-        Ok(Self { child: Some(child) })
+        Ok(Self {
+            child: Some(child),
+            pid_file: None,
+        })
     }
 
     /// Polls `ready` until it holds, the process exits, or the deadline.
@@ -189,6 +208,9 @@ impl Process {
     }
 
     fn stop(&mut self) {
+        if let Some(pid_file) = self.pid_file.take() {
+            rabbitmq::kill_pid_file(&pid_file);
+        }
         if let Some(mut child) = self.child.take() {
             // `Child::kill` signals this child's pid only.
             let _ = child.kill();

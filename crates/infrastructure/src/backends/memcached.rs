@@ -528,13 +528,14 @@ impl MemcachedStore {
         }
     }
 
-    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn run<T, F>(&self, operation: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Shared) -> Result<T, StoreError> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || f(&shared))
+        let span = super::client_span(BACKEND, operation);
+        tracing::Instrument::instrument(tokio::task::spawn_blocking(move || f(&shared)), span)
             .await
             .map_err(|e| StoreError::Unexpected(Box::new(e)))?
     }
@@ -558,30 +559,32 @@ impl CacheStore for MemcachedStore {
 
     async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
         let key = key.clone();
-        let mut one = self.run(move |s| s.get_many(&[key])).await?;
+        let mut one = self.run("get", move |s| s.get_many(&[key])).await?;
         Ok(one.pop().flatten())
     }
 
     async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
-        self.run(move |s| s.insert(&key, entry)).await
+        self.run("insert", move |s| s.insert(&key, entry)).await
     }
 
     async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let key = key.clone();
-        self.run(move |s| s.remove(&key)).await
+        self.run("remove", move |s| s.remove(&key)).await
     }
 
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let keys = keys.to_vec();
-        self.run(move |s| s.get_many(&keys)).await
+        self.run("get_many", move |s| s.get_many(&keys)).await
     }
 
     async fn insert_many(
         &self,
         entries: Vec<(CacheKey, CacheEntry)>,
     ) -> Result<Vec<InsertOutcome>, StoreError> {
-        self.run(move |s| entries.into_iter().map(|(k, e)| s.insert(&k, e)).collect())
-            .await
+        self.run("insert_many", move |s| {
+            entries.into_iter().map(|(k, e)| s.insert(&k, e)).collect()
+        })
+        .await
     }
 
     async fn invalidate_pattern(&self, _pattern: &KeyPattern) -> Result<u64, StoreError> {
@@ -593,19 +596,20 @@ impl CacheStore for MemcachedStore {
 
     async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
         let tags = tags.to_vec();
-        self.run(move |s| s.invalidate_tags(&tags)).await
+        self.run("invalidate_tags", move |s| s.invalidate_tags(&tags))
+            .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.run(Shared::flush).await
+        self.run("flush", Shared::flush).await
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
-        self.run(Shared::stats).await
+        self.run("stats", Shared::stats).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(Shared::ping).await
+        self.run("ping", Shared::ping).await
     }
 }
 

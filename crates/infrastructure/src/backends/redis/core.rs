@@ -559,7 +559,7 @@ macro_rules! redis_store {
             }
 
             async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
-                self.core.get(key).await
+                ::tracing::Instrument::instrument(self.core.get(key), $crate::backends::client_span(self.core.backend, "get")).await
             }
 
             async fn insert(
@@ -567,49 +567,49 @@ macro_rules! redis_store {
                 key: CacheKey,
                 entry: CacheEntry,
             ) -> Result<InsertOutcome, StoreError> {
-                self.core.insert(key, entry).await
+                ::tracing::Instrument::instrument(self.core.insert(key, entry), $crate::backends::client_span(self.core.backend, "insert")).await
             }
 
             async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
-                self.core.remove(key).await
+                ::tracing::Instrument::instrument(self.core.remove(key), $crate::backends::client_span(self.core.backend, "remove")).await
             }
 
             async fn get_many(
                 &self,
                 keys: &[CacheKey],
             ) -> Result<Vec<Option<CacheEntry>>, StoreError> {
-                self.core.get_many(keys).await
+                ::tracing::Instrument::instrument(self.core.get_many(keys), $crate::backends::client_span(self.core.backend, "get_many")).await
             }
 
             async fn insert_many(
                 &self,
                 entries: Vec<(CacheKey, CacheEntry)>,
             ) -> Result<Vec<InsertOutcome>, StoreError> {
-                self.core.insert_many(entries).await
+                ::tracing::Instrument::instrument(self.core.insert_many(entries), $crate::backends::client_span(self.core.backend, "insert_many")).await
             }
 
             async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
-                self.core.invalidate_pattern(pattern).await
+                ::tracing::Instrument::instrument(self.core.invalidate_pattern(pattern), $crate::backends::client_span(self.core.backend, "invalidate_pattern")).await
             }
 
             async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
-                self.core.invalidate_tags(tags).await
+                ::tracing::Instrument::instrument(self.core.invalidate_tags(tags), $crate::backends::client_span(self.core.backend, "invalidate_tags")).await
             }
 
             async fn flush(&self) -> Result<(), StoreError> {
-                self.core.flush().await
+                ::tracing::Instrument::instrument(self.core.flush(), $crate::backends::client_span(self.core.backend, "flush")).await
             }
 
             async fn stats(&self) -> Result<StoreStats, StoreError> {
-                self.core.stats().await
+                ::tracing::Instrument::instrument(self.core.stats(), $crate::backends::client_span(self.core.backend, "stats")).await
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
-                self.core.ping().await
+                ::tracing::Instrument::instrument(self.core.ping(), $crate::backends::client_span(self.core.backend, "ping")).await
             }
 
             async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
-                self.core.entries().await
+                ::tracing::Instrument::instrument(self.core.entries(), $crate::backends::client_span(self.core.backend, "entries")).await
             }
 
             async fn entries_page(
