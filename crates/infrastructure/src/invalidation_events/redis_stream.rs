@@ -32,7 +32,8 @@ const BATCH: usize = 100;
 const BLOCK: Duration = Duration::from_secs(1);
 
 /// Consumes one Redis stream in a consumer group; see the module docs.
-#[derive(Clone, Debug)]
+/// Its `Debug` leaves the URL out: it may hold the Redis password.
+#[derive(Clone)]
 pub struct RedisStreamConsumer {
     source: String,
     url: String,
@@ -40,6 +41,18 @@ pub struct RedisStreamConsumer {
     group: String,
     consumer: String,
     dead_letter: String,
+}
+
+impl std::fmt::Debug for RedisStreamConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStreamConsumer")
+            .field("source", &self.source)
+            .field("stream", &self.stream)
+            .field("group", &self.group)
+            .field("consumer", &self.consumer)
+            .field("dead_letter", &self.dead_letter)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A stream entry: its id and its `event` field (`None` when the field is
