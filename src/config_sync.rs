@@ -79,7 +79,14 @@ pub(crate) async fn load(service: &CacheService, settings: &Settings) -> anyhow:
             .with_context(|| format!("[caches.{name}]"))?;
         seeds.push((config, explicit));
     }
-    service.seed(seeds).await.context("[caches]")?;
+    service.seed(seeds).await.map_err(|e| match e {
+        // The file's own name for the cache, as the other errors above.
+        strata_application::commands::sync_configuration::SyncError::Provision {
+            cache,
+            source,
+        } => anyhow::Error::new(source).context(format!("[caches.{cache}]")),
+        other => anyhow::Error::new(other).context("[caches]"),
+    })?;
     Ok(())
 }
 

@@ -118,8 +118,11 @@ async fn switching_policies_under_load_fails_no_request_and_keeps_entries() {
             .await;
         assert_eq!(r.status(), StatusCode::OK, "switch to {policy}");
         let body: Value = r.json().await.unwrap();
+        // The bulk move counts what was still only in the old store: an
+        // entry the workers read or wrote meanwhile moved on the spot and is
+        // not counted (that no entry is lost is checked below).
         assert!(
-            body["migrated_entries"].as_u64().unwrap() >= 200,
+            body["migrated_entries"].as_u64().unwrap() > 0,
             "{policy}: {body}"
         );
     }
