@@ -406,7 +406,25 @@ impl ByteStream for ByteStreamService {
         &self,
         request: Request<QueryWriteStatusRequest>,
     ) -> Result<Response<QueryWriteStatusResponse>, Status> {
-        self.write_status(request).await
+        let principal = self.principal(&request)?;
+        let name = request.into_inner().resource_name;
+        let resource = parse_resource(&name, true)?;
+        if let Some(slot) = self.uploads().get(&name)
+            && slot.owner == principal.to_string()
+        {
+            return Ok(Response::new(QueryWriteStatusResponse {
+                committed_size: i64::try_from(slot.committed.load(Ordering::Acquire))
+                    .unwrap_or(i64::MAX),
+                complete: false,
+            }));
+        }
+        if self.present(&principal, &resource).await? {
+            return Ok(Response::new(QueryWriteStatusResponse {
+                committed_size: finished_size(&resource),
+                complete: true,
+            }));
+        }
+        Err(Status::not_found(format!("no upload {name}")))
     }
 }
 
@@ -572,34 +590,6 @@ impl ByteStreamService {
         }
     }
 
-    /// `QueryWriteStatus`.
-    async fn write_status(
-        &self,
-        request: Request<QueryWriteStatusRequest>,
-    ) -> Result<Response<QueryWriteStatusResponse>, Status> {
-        let principal = self.principal(&request)?;
-        let name = request.into_inner().resource_name;
-        let resource = parse_resource(&name, true)?;
-        if let Some(slot) = self.uploads().get(&name)
-            && slot.owner == principal.to_string()
-        {
-            return Ok(Response::new(QueryWriteStatusResponse {
-                committed_size: i64::try_from(slot.committed.load(Ordering::Acquire))
-                    .unwrap_or(i64::MAX),
-                complete: false,
-            }));
-        }
-        if self.present(&principal, &resource).await? {
-            return Ok(Response::new(QueryWriteStatusResponse {
-                committed_size: finished_size(&resource),
-                complete: true,
-            }));
-        }
-        Err(Status::not_found(format!("no upload {name}")))
-    }
-}
-
-impl ByteStreamService {
     /// Whether `resource`'s blob is in the CAS.
     async fn present(&self, principal: &Principal, resource: &Resource) -> Result<bool, Status> {
         let missing = self
