@@ -12,7 +12,9 @@
 //! connection or one HTTP/2 channel each), the paths interleaved so that
 //! machine noise hits them alike. It prints the median requests/s of the
 //! rounds per path and the ratio to HTTP. `BatchReadBlobs` is skipped for
-//! blobs over `max_batch_total_size_bytes`.
+//! blobs over `max_batch_total_size_bytes`. For profiling, `ONLY_SIZE`
+//! (bytes, e.g. `65536`) and `ONLY_PATH` (`http`, `bytestream`, `batch`)
+//! narrow the run to one size and one path.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,14 @@ enum Path {
 }
 
 impl Path {
+    fn key(self) -> &'static str {
+        match self {
+            Path::Http => "http",
+            Path::ByteStream => "bytestream",
+            Path::Batch => "batch",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Path::Http => "HTTP GET /cas",
@@ -112,7 +122,7 @@ async fn run(path: Path, t: &std::sync::Arc<Target>, grpc: &str, secs: u64) -> a
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()?;
-        let ch = Channel::from_shared(grpc.to_owned())?.connect().await?;
+        let ch = channel(grpc).await?;
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
@@ -129,6 +139,16 @@ async fn run(path: Path, t: &std::sync::Arc<Target>, grpc: &str, secs: u64) -> a
         total += task.await??;
     }
     Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// One HTTP/2 channel; `MAX_FRAME` (bytes) sets the SETTINGS_MAX_FRAME_SIZE
+/// the client advertises (default: tonic's, 16 KiB, as grpc-java and grpc-go).
+async fn channel(url: &str) -> anyhow::Result<Channel> {
+    let mut endpoint = Channel::from_shared(url.to_owned())?;
+    if let Some(size) = std::env::var("MAX_FRAME").ok().and_then(|s| s.parse::<u32>().ok()) {
+        endpoint = endpoint.max_frame_size(size);
+    }
+    Ok(endpoint.connect().await?)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -158,7 +178,12 @@ async fn main() -> anyhow::Result<()> {
             "| size | path | req/s (median of {ROUNDS}) | MiB/s | vs HTTP |\n| --- | --- | --- | --- | --- |"
         );
     }
+    let only_size: Option<usize> = std::env::var("ONLY_SIZE").ok().and_then(|s| s.parse().ok());
+    let only_path = std::env::var("ONLY_PATH").ok();
     for (size, label) in SIZES {
+        if only_size.is_some_and(|s| s != size) {
+            continue;
+        }
         let blob: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
         let hash = hex::encode(Sha256::digest(&blob));
         let r = client
@@ -176,8 +201,12 @@ async fn main() -> anyhow::Result<()> {
         if size <= MAX_BATCH {
             paths.push(Path::Batch);
         }
+        if let Some(only) = &only_path {
+            paths.retain(|p| p.key() == only);
+            anyhow::ensure!(!paths.is_empty(), "ONLY_PATH={only}: no such path");
+        }
         // Every path serves the blob before anything is timed.
-        let ch = Channel::from_shared(grpc.clone())?.connect().await?;
+        let ch = channel(&grpc).await?;
         for p in &paths {
             anyhow::ensure!(
                 one(*p, &t, &client, &ch).await? == size,
@@ -192,6 +221,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         let http_rate = median(rates[0].clone());
+        // (with ONLY_PATH the ratio column compares the path with itself)
         for (i, p) in paths.iter().enumerate() {
             let rate = median(rates[i].clone());
             #[expect(clippy::print_stdout, reason = "the benchmark's report")]

@@ -10,6 +10,7 @@
 //! enables them, so logs and the hot path pay nothing for them when
 //! telemetry is off.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -69,7 +70,9 @@ pub fn init_tracing(
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer();
+    // Colours only for a terminal: escape codes have no place in a file or
+    // a log collector, and writing them costs every logged line and span.
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
     let fmt = match settings.format {
         LogFormat::Json => fmt.json().flatten_event(true).boxed(),
         LogFormat::Pretty => fmt.boxed(),

@@ -11,10 +11,15 @@ use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome};
 
 use crate::auth::Acting;
 use crate::error::ApiError;
-use crate::headers::{HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, etag};
+use crate::headers::{
+    EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age,
+};
 use crate::metrics::{count_error, count_outcome};
 use crate::params::{entry_path, tags, ttl};
 use crate::state::AppState;
+
+/// The default content type of a value.
+const OCTET_STREAM: &str = "application/octet-stream";
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -93,7 +98,7 @@ pub(crate) async fn put_entry(
         InsertOutcome::Replaced => StatusCode::NO_CONTENT,
     };
     let mut response = HttpResponse::build(status);
-    response.insert_header((header::ETAG, etag(&out.entry)));
+    response.insert_header((header::ETAG, EntityTag::of(&out.entry).header_value()));
     if status == StatusCode::CREATED {
         response.insert_header((header::LOCATION, req.path().to_owned()));
     }
@@ -153,14 +158,14 @@ pub(crate) async fn get_entry(
     };
     let entry = lookup.entry;
     let now = state.clock.now();
-    let tag = etag(&entry);
-    let not_modified = matches_if_none_match(&req, &tag);
+    let tag = EntityTag::of(&entry);
+    let not_modified = matches_if_none_match(&req, tag.as_str());
     let mut response = if not_modified {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
-    response.insert_header((header::ETAG, tag));
+    response.insert_header((header::ETAG, tag.header_value()));
     response.insert_header((
         X_CACHE,
         match lookup.tier {
@@ -173,21 +178,19 @@ pub(crate) async fn get_entry(
     }
     response.insert_header((
         header::AGE,
-        now.saturating_since(entry.created_at())
-            .as_secs()
-            .to_string(),
+        HeaderValue::from(now.saturating_since(entry.created_at()).as_secs()),
     ));
     if let Some(remaining) = entry.remaining_ttl(now) {
-        response.insert_header((
-            header::CACHE_CONTROL,
-            format!("max-age={}", remaining.as_secs()),
-        ));
+        response.insert_header((header::CACHE_CONTROL, max_age(remaining.as_secs())));
     }
     if not_modified {
         return Ok(response.finish());
     }
-    let content_type = HeaderValue::from_str(entry.value().content_type().as_str())
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type = match entry.value().content_type().as_str() {
+        // The default content type: a static value, no copy.
+        OCTET_STREAM => HeaderValue::from_static(OCTET_STREAM),
+        other => HeaderValue::from_str(other).unwrap_or(HeaderValue::from_static(OCTET_STREAM)),
+    };
     response.insert_header((header::CONTENT_TYPE, content_type));
     Ok(response.body(entry.value().bytes().clone()))
 }

@@ -1,7 +1,7 @@
 //! Header names and values that more than one module sets. It imports
 //! nothing from its siblings, so any module may use it.
 
-use actix_web::http::header::HeaderName;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use strata_domain::CacheEntry;
 
 /// `X-Cache` on reads: [`HIT_L1`] (the first tier answered: the memory
@@ -30,5 +30,64 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The strong `ETag` of an entry: its version in hex, quoted.
 pub fn etag(entry: &CacheEntry) -> String {
-    format!("\"{:x}\"", entry.version().get())
+    EntityTag::of(entry).as_str().to_owned()
+}
+
+/// [`etag`] on the stack (at most 16 hex digits and two quotes), for the
+/// hot read and write paths: no formatting machinery, no allocation until
+/// it becomes a header value.
+#[derive(Clone, Copy)]
+pub struct EntityTag {
+    buf: [u8; 18],
+    len: u8,
+}
+
+impl EntityTag {
+    /// The tag of `entry`'s version.
+    pub fn of(entry: &CacheEntry) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let version = entry.version().get();
+        let digits = (16 - version.leading_zeros() as usize / 4).max(1);
+        let mut buf = [b'"'; 18];
+        for i in 0..digits {
+            buf[digits - i] = HEX[((version >> (4 * i)) & 0xF) as usize];
+        }
+        Self {
+            buf,
+            len: (digits + 2) as u8,
+        }
+    }
+
+    /// The quoted tag, e.g. `"1a"`.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII quotes and hex digits are ever written.
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    /// The tag as an `ETag` header value.
+    pub fn header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(self.as_str()).unwrap_or(HeaderValue::from_static("\"0\""))
+    }
+}
+
+/// `Cache-Control: max-age=<secs>` without the formatting machinery.
+pub fn max_age(secs: u64) -> HeaderValue {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(secs);
+    let mut buf = [0u8; 28];
+    buf[..8].copy_from_slice(b"max-age=");
+    buf[8..8 + digits.len()].copy_from_slice(digits.as_bytes());
+    HeaderValue::from_bytes(&buf[..8 + digits.len()])
+        .unwrap_or(HeaderValue::from_static("max-age=0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_spells_the_seconds() {
+        assert_eq!(max_age(0), "max-age=0");
+        assert_eq!(max_age(u64::MAX), "max-age=18446744073709551615");
+    }
 }

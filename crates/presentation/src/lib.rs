@@ -95,8 +95,20 @@ fn routes(cfg: &mut web::ServiceConfig) {
     // Every resource answers a method it lacks with 405 and `Allow`.
     let method_not_allowed =
         |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
-    // The router tries resources in order, one regex match per dynamic
-    // pattern, so the hot entry route comes first. No other route's path can match it.
+    // The router tries resources in order, one regex match (and a
+    // captures allocation) per dynamic pattern tried, a string comparison
+    // per static one: the health probes (static) come first, then the hot
+    // entry route. No other route's path can match either.
+    cfg.service(
+        resource("/health/live")
+            .route(web::get().to(monitoring::live))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/health/ready")
+            .route(web::get().to(monitoring::ready))
+            .default_service(method_not_allowed("GET")),
+    );
     cfg.service(
         resource("/v1/caches/{cache}/entries/{key:.+}")
             .route(web::get().to(entries::get_entry))
@@ -184,16 +196,6 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/admin/v1/cache/stats")
             .route(web::get().to(build_cache_admin::stats))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        resource("/health/live")
-            .route(web::get().to(monitoring::live))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        resource("/health/ready")
-            .route(web::get().to(monitoring::ready))
             .default_service(method_not_allowed("GET")),
     )
     .service(

@@ -83,8 +83,13 @@ type HistogramsByRoute = HashMap<String, HashMap<(Method, u16), metrics::Histogr
 /// allocations) in the metrics registry on every request.
 static REQUESTS: LazyLock<RwLock<CountersByCache>> = LazyLock::new(Default::default);
 
-/// Latency histograms by route, then (method, status).
-static LATENCY: LazyLock<RwLock<HistogramsByRoute>> = LazyLock::new(Default::default);
+thread_local! {
+    /// Latency histogram handles by route, then (method, status), per
+    /// worker thread: the recorder returns the same histogram for the same
+    /// labels, so each worker looks its handles up without sharing a lock
+    /// (or its cache line) with the others.
+    static LATENCY: std::cell::RefCell<HistogramsByRoute> = Default::default();
+}
 
 /// Counts `n` cache requests under the label `cache`.
 fn count_request(cache: &str, op: &'static str, result: &'static str, n: u64) {
@@ -166,33 +171,30 @@ fn export_reads(cache: &str, counters: &Arc<CacheCounters>) {
     }
 }
 
-fn latency_histogram(route: &str, method: &Method, status: u16) -> metrics::Histogram {
-    let cached = LATENCY
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(route)
-        .and_then(|m| m.get(&(method.clone(), status)).cloned());
-    cached.unwrap_or_else(|| {
+/// Records one request in `strata_http_request_duration_seconds`
+/// (labels `method`, `route` pattern, `status`).
+pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::time::Duration) {
+    let seconds = elapsed.as_secs_f64();
+    LATENCY.with_borrow_mut(|cache| {
+        if let Some(histogram) = cache
+            .get(route)
+            .and_then(|m| m.get(&(method.clone(), status)))
+        {
+            histogram.record(seconds);
+            return;
+        }
         let histogram = metrics::histogram!(
             "strata_http_request_duration_seconds",
             "method" => method.as_str().to_owned(),
             "route" => route.to_owned(),
             "status" => status.to_string()
         );
-        LATENCY
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+        histogram.record(seconds);
+        cache
             .entry(route.to_owned())
             .or_default()
-            .insert((method.clone(), status), histogram.clone());
-        histogram
-    })
-}
-
-/// Records one request in `strata_http_request_duration_seconds`
-/// (labels `method`, `route` pattern, `status`).
-pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::time::Duration) {
-    latency_histogram(route, method, status).record(elapsed.as_secs_f64());
+            .insert((method.clone(), status), histogram);
+    });
 }
 
 /// The `capacity_factor` label of a point: one of

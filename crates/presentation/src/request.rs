@@ -7,8 +7,9 @@
 //! - **Route label.** Each resource carries its pattern
 //!   ([`RoutePattern`]), read after routing: the path is matched once, by
 //!   the router. A request no resource took is `unmatched`.
-//! - **Logging.** The `request` span (`request_id`, `method`, `route`) is
-//!   built only when the filter enables INFO for this module. Every
+//! - **Logging.** The `request` span (`request_id`; with OpenTelemetry
+//!   on also `method` and `route`) is built only when the filter enables
+//!   INFO for this module. Every
 //!   request ends with a DEBUG event on target `strata::access` (method,
 //!   route, status, latency in microseconds): `[log] filter =
 //!   "info,strata::access=debug"` turns the access log on. A 4xx (a miss,
@@ -67,17 +68,27 @@ pub async fn observe(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let start = Instant::now();
     let id = RequestId::next();
+    let text = id.text();
     req.extensions_mut().insert(id);
     let method = req.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        route = tracing::field::Empty,
-        otel.kind = "server",
-        trace_id = tracing::field::Empty,
-    );
-    if let Some(hook) = SPAN_HOOK.get()
+    let hook = SPAN_HOOK.get();
+    // Without OpenTelemetry the span only carries the id to the events a
+    // request logs (the access event names method and route itself); with
+    // it, the span is exported and carries what a trace viewer shows.
+    let span = if hook.is_some() {
+        tracing::info_span!(
+            "request",
+            request_id = %text.as_str(),
+            method = %method.as_str(),
+            route = tracing::field::Empty,
+            otel.kind = "server",
+            trace_id = tracing::field::Empty,
+        )
+    } else {
+        // `%`: written as is; a `&str` value would be escaped char by char.
+        tracing::info_span!("request", request_id = %text.as_str())
+    };
+    if let Some(hook) = hook
         && !span.is_disabled()
     {
         hook(req.headers(), &span);
@@ -93,7 +104,9 @@ pub async fn observe(
             matched.as_deref().unwrap_or("unmatched")
         }
     };
-    span.record("route", route);
+    if hook.is_some() {
+        span.record("route", route);
+    }
     let error = response
         .response()
         .error()
@@ -105,8 +118,7 @@ pub async fn observe(
             .instrument(span.clone())
             .await;
     }
-    let text = id.to_string();
-    if let Ok(value) = HeaderValue::from_str(&text) {
+    if let Ok(value) = HeaderValue::from_str(text.as_str()) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
     let opaque = response
@@ -114,14 +126,14 @@ pub async fn observe(
         .error()
         .and_then(|e| e.as_error::<ApiError>())
         .filter(|e| e.status().is_server_error())
-        .map(|e| span.in_scope(|| finish_server_error(e, &text)));
+        .map(|e| span.in_scope(|| finish_server_error(e, text.as_str(), method.as_str(), route)));
     let elapsed = start.elapsed();
     metrics::record_latency(route, &method, status.as_u16(), elapsed);
     tracing::debug!(
         target: "strata::access",
         parent: &span,
-        request_id = %text,
-        method = %method,
+        request_id = text.as_str(),
+        method = method.as_str(),
         route,
         status = status.as_u16(),
         latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),

@@ -39,18 +39,40 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+impl RequestId {
+    /// The UUID form (`8-4-4-4-12` lowercase hex, 36 bytes) without the
+    /// formatting machinery: the request middleware needs it once per
+    /// request, for the header and the span.
+    pub fn text(self) -> RequestIdText {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut nibble = 0;
+        for (i, byte) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *byte = HEX[((self.0 >> (124 - 4 * nibble)) & 0xF) as usize];
+            nibble += 1;
+        }
+        RequestIdText(out)
+    }
+}
+
+/// A [`RequestId`] in its 36-byte UUID form ([`RequestId::text`]).
+#[derive(Clone, Copy)]
+pub struct RequestIdText([u8; 36]);
+
+impl RequestIdText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and dashes are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xFFFF_FFFF_FFFF
-        )
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -65,6 +87,13 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn text_is_the_uuid_layout_of_the_bits() {
+        let id = RequestId(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
+        assert_eq!(id.text().as_str(), "01234567-89ab-cdef-fedc-ba9876543210");
+        assert_eq!(id.to_string(), id.text().as_str());
+    }
 
     #[test]
     fn ids_are_distinct_uuids() {
