@@ -145,7 +145,10 @@ async fn run(path: Path, t: &std::sync::Arc<Target>, grpc: &str, secs: u64) -> a
 /// the client advertises (default: tonic's, 16 KiB, as grpc-java and grpc-go).
 async fn channel(url: &str) -> anyhow::Result<Channel> {
     let mut endpoint = Channel::from_shared(url.to_owned())?;
-    if let Some(size) = std::env::var("MAX_FRAME").ok().and_then(|s| s.parse::<u32>().ok()) {
+    if let Some(size) = std::env::var("MAX_FRAME")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
         endpoint = endpoint.max_frame_size(size);
     }
     Ok(endpoint.connect().await?)

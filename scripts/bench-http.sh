@@ -73,7 +73,7 @@ TOML
 
 port=$(free_port)
 STRATA_CONFIG="$tmp/strata.toml" STRATA__SERVER__WORKERS=2 \
-  "$BIN" serve --listen "127.0.0.1:$port" --grpc-listen "" &
+  "$BIN" serve --listen "127.0.0.1:$port" --grpc-listen "" > "$tmp/strata.log" 2>&1 &
 strata_pid=$!
 pids+=("$strata_pid")
 for _ in $(seq 200); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done

@@ -11,9 +11,7 @@ use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome};
 
 use crate::auth::Acting;
 use crate::error::ApiError;
-use crate::headers::{
-    EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age,
-};
+use crate::headers::{EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age};
 use crate::metrics::{count_error, count_outcome};
 use crate::params::{entry_path, tags, ttl};
 use crate::state::AppState;

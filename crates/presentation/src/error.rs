@@ -455,7 +455,12 @@ impl fmt::Display for ErrorChain<'_> {
 /// For a 5xx `error` of request `request_id` (`method`, `route` pattern):
 /// logs its full error chain with the request id and returns the opaque
 /// body that carries the id.
-pub fn finish_server_error(error: &ApiError, request_id: &str, method: &str, route: &str) -> Vec<u8> {
+pub fn finish_server_error(
+    error: &ApiError,
+    request_id: &str,
+    method: &str,
+    route: &str,
+) -> Vec<u8> {
     let chain = ErrorChain(error);
     if error.status == StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(request_id, method, route, code = error.code, error = %chain, "backend unavailable");
