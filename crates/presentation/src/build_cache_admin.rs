@@ -514,7 +514,7 @@ mod tests {
     }
 
     fn field_of(e: ApiError) -> Option<String> {
-        e.problem(None).field
+        e.problem(None).field.map(str::to_owned)
     }
 
     #[test]

@@ -16,9 +16,6 @@ use crate::metrics::{count_error, count_outcome};
 use crate::params::{entry_path, tags, ttl};
 use crate::state::AppState;
 
-/// The default content type of a value.
-const OCTET_STREAM: &str = "application/octet-stream";
-
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PutQuery {
@@ -184,11 +181,9 @@ pub(crate) async fn get_entry(
     if not_modified {
         return Ok(response.finish());
     }
-    let content_type = match entry.value().content_type().as_str() {
-        // The default content type: a static value, no copy.
-        OCTET_STREAM => HeaderValue::from_static(OCTET_STREAM),
-        other => HeaderValue::from_str(other).unwrap_or(HeaderValue::from_static(OCTET_STREAM)),
-    };
+    let content_type = HeaderValue::from_str(entry.value().content_type().as_str()).unwrap_or(
+        HeaderValue::from_static(strata_domain::DEFAULT_CONTENT_TYPE),
+    );
     response.insert_header((header::CONTENT_TYPE, content_type));
     Ok(response.body(entry.value().bytes().clone()))
 }
