@@ -209,9 +209,14 @@ impl ApplicationBuilder {
             Some(g) => Some(g.local_addr()?.port()),
             None => None,
         };
-        let mut server = HttpServer::new(move || strata_presentation::app(state.clone()))
-            .tcp_nodelay(true)
-            .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        let mut server = HttpServer::new(move || {
+            // Runs on each worker thread: its Redis commands use a
+            // connection of its own instead of crossing to the main thread.
+            strata_infrastructure::pin_redis_connections_to_thread();
+            strata_presentation::app(state.clone())
+        })
+        .tcp_nodelay(true)
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);
         }

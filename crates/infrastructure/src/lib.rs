@@ -77,7 +77,7 @@ pub use backends::{
     DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
     MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,
     RedisClusterStoreBuilder, RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder,
-    ValueTooLarge, memcached_exptime,
+    ValueTooLarge, memcached_exptime, pin_redis_connections_to_thread,
 };
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,

@@ -49,3 +49,99 @@ async fn redis_store_honours_the_contract_through_an_encrypting_codec() {
     })
     .await;
 }
+
+/// Clients connected to the server, this one included (`CLIENT LIST`).
+fn clients(url: &str) -> usize {
+    let mut c = redis::Client::open(url)
+        .expect("url")
+        .get_connection()
+        .expect("connect");
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut c)
+        .expect("CLIENT LIST");
+    list.lines().count()
+}
+
+fn entry(value: &'static str) -> strata_domain::CacheEntry {
+    strata_domain::CacheEntry::new(
+        strata_domain::CacheValue::new(
+            bytes::Bytes::from_static(value.as_bytes()),
+            strata_domain::ContentType::default(),
+        ),
+        strata_domain::Timestamp::from_millis(0),
+        None,
+        vec![],
+        strata_domain::EntryVersion::new(1),
+    )
+}
+
+/// A thread pinned with `pin_redis_connections_to_thread` (an HTTP worker:
+/// its own single-threaded runtime) runs its commands on one connection of
+/// its own, opened on its first command; other threads share the
+/// connection opened by `connect`, and both see the same data.
+#[test]
+fn a_pinned_thread_runs_its_commands_on_its_own_connection() {
+    use strata_domain::{CacheKey, InsertOutcome};
+    let Some(server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let url = server.url();
+    let shared = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let connection = shared
+        .block_on(RedisConnection::connect(&url, RedisOptions::default()))
+        .expect("connect to redis");
+    let store = RedisStore::builder(connection, CacheName::parse("pinned").unwrap()).build();
+    let key = CacheKey::parse("k").unwrap();
+
+    let before = clients(&url);
+    let outcome = shared.block_on(store.insert(key.clone(), entry("shared")));
+    assert_eq!(outcome.unwrap(), InsertOutcome::Created);
+    assert_eq!(
+        clients(&url),
+        before,
+        "an unpinned thread uses the shared connection"
+    );
+
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let worker = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            strata_infrastructure::pin_redis_connections_to_thread();
+            worker.block_on(async {
+                let read = store
+                    .get(&key)
+                    .await
+                    .unwrap()
+                    .expect("written on the shared one");
+                assert_eq!(read.value().bytes().as_ref(), b"shared");
+                assert_eq!(
+                    clients(&url),
+                    before + 1,
+                    "the pinned thread opened its own"
+                );
+                let outcome = store.insert(key.clone(), entry("pinned")).await.unwrap();
+                assert_eq!(outcome, InsertOutcome::Replaced);
+                assert_eq!(
+                    clients(&url),
+                    before + 1,
+                    "one connection per thread, not per command"
+                );
+            });
+        })
+        .join()
+        .unwrap();
+    });
+
+    let read = shared
+        .block_on(store.get(&key))
+        .unwrap()
+        .expect("written on the pinned one");
+    assert_eq!(read.value().bytes().as_ref(), b"pinned");
+}

@@ -37,5 +37,5 @@ pub use memcached::{
 pub(crate) use redis::Conn as RedisConn;
 pub use redis::{
     RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
-    RedisOptions, RedisStore, RedisStoreBuilder,
+    RedisOptions, RedisStore, RedisStoreBuilder, pin_redis_connections_to_thread,
 };

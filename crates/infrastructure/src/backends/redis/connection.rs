@@ -1,11 +1,22 @@
 //! Connections to a Redis server or a Redis Cluster, and the one
 //! connection type the store core runs its commands on.
+//!
+//! A standalone connection is one multiplexed connection whose driver runs
+//! on the runtime that connected, plus, on every thread marked with
+//! [`pin_redis_connections_to_thread`] (each HTTP worker), a connection of
+//! that thread's own: a command from a worker then never crosses to another
+//! thread and back (measured: 0.8 context switches per Redis-backed GET
+//! with the shared connection only).
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, RedisError, RedisFuture, Value};
+use redis::{Client, Cmd, RedisError, RedisFuture, Value};
 use strata_domain::StoreError;
 
 /// Connection settings shared by [`RedisConnection`] and
@@ -38,11 +49,86 @@ impl Default for RedisOptions {
 
 /// A connection to one Redis server, to share among the [`RedisStore`](super::RedisStore)s
 /// of every cache on it (cloning is cheap: one multiplexed connection
-/// that reconnects by itself).
+/// that reconnects by itself, and one more per thread pinned with
+/// [`pin_redis_connections_to_thread`], opened on that thread's first
+/// command).
 #[derive(Clone)]
 pub struct RedisConnection {
     pub(super) manager: ConnectionManager,
+    pub(super) pinned: Arc<PinnedFactory>,
     pub(super) options: RedisOptions,
+}
+
+/// Marks the calling thread as a long-lived thread with a runtime of its
+/// own (an HTTP worker: actix-web runs one single-threaded runtime per
+/// worker thread). Commands that a [`RedisConnection`]'s stores issue from
+/// this thread then go through a multiplexed connection owned by this
+/// thread, opened lazily on its first command, with the same timeouts and
+/// reconnection policy as the shared one; elsewhere they go through the
+/// shared connection. So a server with `W` workers holds up to `W + 1`
+/// connections per Redis backend.
+///
+/// Do not call it on a thread whose runtime may end before the thread: the
+/// thread's connections live as long as the thread (or as long as their
+/// [`RedisConnection`]).
+pub fn pin_redis_connections_to_thread() {
+    PINNED.set(true);
+}
+
+thread_local! {
+    /// Whether [`pin_redis_connections_to_thread`] was called here.
+    static PINNED: Cell<bool> = const { Cell::new(false) };
+    /// This thread's connections, by [`PinnedFactory::id`].
+    static LOCAL: RefCell<HashMap<u64, (Weak<PinnedFactory>, ConnectionManager)>> =
+        RefCell::new(HashMap::new());
+}
+
+/// Opens the per-thread connections of one [`RedisConnection`].
+pub(super) struct PinnedFactory {
+    id: u64,
+    client: Client,
+    config: ConnectionManagerConfig,
+}
+
+/// A standalone Redis connection as the stores use it: the shared
+/// multiplexed connection, or the calling thread's own when it is pinned.
+#[derive(Clone)]
+pub(crate) struct Standalone {
+    shared: ConnectionManager,
+    pinned: Arc<PinnedFactory>,
+}
+
+impl Standalone {
+    /// The connection for a command issued from this thread.
+    pub(crate) fn pick(&self) -> ConnectionManager {
+        if !PINNED.get() {
+            return self.shared.clone();
+        }
+        LOCAL.with_borrow_mut(|local| {
+            if let Some((_, manager)) = local.get(&self.pinned.id) {
+                return manager.clone();
+            }
+            // Connects on its first command, on this thread's runtime.
+            match ConnectionManager::new_lazy_with_config(
+                self.pinned.client.clone(),
+                self.pinned.config.clone(),
+            ) {
+                Ok(manager) => {
+                    // Connections of dropped `RedisConnection`s go first.
+                    local.retain(|_, (owner, _)| owner.strong_count() > 0);
+                    local.insert(
+                        self.pinned.id,
+                        (Arc::downgrade(&self.pinned), manager.clone()),
+                    );
+                    manager
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "per-thread Redis connection not opened; using the shared one");
+                    self.shared.clone()
+                }
+            }
+        })
+    }
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -71,10 +157,28 @@ impl RedisConnection {
             .set_connection_timeout(Some(options.connection_timeout))
             .set_number_of_retries(options.reconnect_retries)
             .set_max_delay(options.reconnect_max_delay);
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = ConnectionManager::new_with_config(client.clone(), config.clone())
             .await
             .map_err(unavailable)?;
-        Ok(Self { manager, options })
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let pinned = Arc::new(PinnedFactory {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            client,
+            config,
+        });
+        Ok(Self {
+            manager,
+            pinned,
+            options,
+        })
+    }
+
+    /// The connection the stores run their commands on.
+    pub(crate) fn standalone(&self) -> Standalone {
+        Standalone {
+            shared: self.manager.clone(),
+            pinned: self.pinned.clone(),
+        }
     }
 
     /// A handle on the shared multiplexed connection (cheap to clone).
@@ -128,13 +232,13 @@ impl RedisClusterConnection {
 /// core and the build cache's `RedisBuildStore`).
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Standalone(ConnectionManager),
+    Standalone(Standalone),
     Cluster(ClusterConnection),
 }
 
 impl From<RedisConnection> for Conn {
     fn from(c: RedisConnection) -> Self {
-        Conn::Standalone(c.manager)
+        Conn::Standalone(c.standalone())
     }
 }
 
@@ -147,7 +251,10 @@ impl From<RedisClusterConnection> for Conn {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Standalone(c) => c.req_packed_command(cmd),
+            Conn::Standalone(c) => {
+                let mut manager = c.pick();
+                Box::pin(async move { manager.req_packed_command(cmd).await })
+            }
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -159,14 +266,17 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Standalone(c) => {
+                let mut manager = c.pick();
+                Box::pin(async move { manager.req_packed_commands(pipeline, offset, count).await })
+            }
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Standalone(c) => c.get_db(),
+            Conn::Standalone(c) => c.shared.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }

@@ -25,5 +25,7 @@ mod store;
 
 pub use cluster::{RedisClusterStore, RedisClusterStoreBuilder};
 pub(crate) use connection::Conn;
-pub use connection::{RedisClusterConnection, RedisConnection, RedisOptions};
+pub use connection::{
+    RedisClusterConnection, RedisConnection, RedisOptions, pin_redis_connections_to_thread,
+};
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -9,8 +9,10 @@ redis_store! {
     /// One cache on a standalone Redis server.
     ///
     /// - Values are [`Envelope`](crate::Envelope)s under `strata:{<cache>}:k:<key>`, written
-    ///   with `SET .. PX <remaining ttl ms>`; entries already expired at insert
-    ///   are not written (and remove the key). Payloads go through the store's
+    ///   with `SET .. PX <remaining ttl ms>` (`SET .. GET` for envelopes up to
+    ///   16 KiB without tags, which needs Redis 6.2 or later; the insert script
+    ///   otherwise); entries already expired at insert are not written (and
+    ///   remove the key). Payloads go through the store's
     ///   [`ValueCodec`](crate::ValueCodec) (compression, encryption) on every read and write.
     /// - Tags: one Redis set per tag, updated in the same Lua script as the
     ///   entry; invalidation deletes the members whose envelope still carries
@@ -25,5 +27,5 @@ redis_store! {
     builder: RedisStoreBuilder,
     connection: RedisConnection,
     backend: "redis",
-    open: |c| (Conn::Standalone(c.manager), c.options),
+    open: |c| (Conn::Standalone(c.standalone()), c.options),
 }
