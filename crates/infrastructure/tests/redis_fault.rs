@@ -139,3 +139,51 @@ async fn breaker_opens_on_outage_and_store_recovers_after_restart() {
     }
     assert_eq!(breaker.state(), CircuitState::Closed);
 }
+
+/// After an outage, the first command once Redis answers again succeeds:
+/// the failure the connection cached from its last refused reconnection
+/// round is not handed to that command (it would fail one breaker probe per
+/// connection, and with a connection per HTTP worker, delay recovery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_command_after_redis_returns_succeeds() {
+    let Some(mut server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let options = RedisOptions {
+        response_timeout: TIMEOUT,
+        connection_timeout: Duration::from_millis(200),
+        reconnect_retries: 0,
+        reconnect_max_delay: Duration::from_millis(50),
+    };
+    let connection = RedisConnection::connect(&server.url(), options)
+        .await
+        .expect("connect");
+    let store = RedisStore::builder(connection, CacheName::parse("returns").unwrap()).build();
+    let key = CacheKey::parse("k").unwrap();
+    store
+        .insert(key.clone(), entry(1))
+        .await
+        .expect("healthy redis");
+
+    server.stop();
+    // Two failures: the dropped connection, then a refused reconnection
+    // round (one attempt each: `reconnect_retries: 0`), whose failure the
+    // connection keeps until the next command.
+    for _ in 0..2 {
+        let error = store.get(&key).await.expect_err("redis is down");
+        assert!(
+            matches!(
+                error,
+                StoreError::Unavailable { .. } | StoreError::Timeout { .. }
+            ),
+            "{error:?}"
+        );
+    }
+
+    server.restart().expect("restart redis on the same port");
+    let read = store.get(&key).await;
+    assert!(
+        matches!(read, Ok(None)),
+        "the first read after the restart must reach the new (empty) server: {read:?}"
+    );
+}

@@ -248,12 +248,27 @@ impl From<RedisClusterConnection> for Conn {
     }
 }
 
+/// A standalone command that fails because the connection's last
+/// reconnection round was refused is sent once more: nothing reached the
+/// server, and the failure itself started a new round, which the second
+/// attempt waits for. After Redis returns, the first command on each
+/// per-thread connection (a breaker's half-open probe, typically) then
+/// succeeds instead of failing once per connection; while Redis is still
+/// down, that command fails after the new round (`reconnect_retries`
+/// attempts with back-off).
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
-                Box::pin(async move { manager.req_packed_command(cmd).await })
+                Box::pin(async move {
+                    match manager.req_packed_command(cmd).await {
+                        Err(e) if e.is_connection_refusal() => {
+                            manager.req_packed_command(cmd).await
+                        }
+                        result => result,
+                    }
+                })
             }
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -268,7 +283,14 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
-                Box::pin(async move { manager.req_packed_commands(pipeline, offset, count).await })
+                Box::pin(async move {
+                    match manager.req_packed_commands(pipeline, offset, count).await {
+                        Err(e) if e.is_connection_refusal() => {
+                            manager.req_packed_commands(pipeline, offset, count).await
+                        }
+                        result => result,
+                    }
+                })
             }
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
