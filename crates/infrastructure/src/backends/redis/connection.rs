@@ -54,8 +54,7 @@ impl Default for RedisOptions {
 /// command).
 #[derive(Clone)]
 pub struct RedisConnection {
-    pub(super) manager: ConnectionManager,
-    pub(super) pinned: Arc<PinnedFactory>,
+    pub(super) conn: Standalone,
     pub(super) options: RedisOptions,
 }
 
@@ -100,7 +99,7 @@ pub(crate) struct Standalone {
 
 impl Standalone {
     /// The connection for a command issued from this thread.
-    pub(crate) fn pick(&self) -> ConnectionManager {
+    fn pick(&self) -> ConnectionManager {
         if !PINNED.get() {
             return self.shared.clone();
         }
@@ -167,23 +166,17 @@ impl RedisConnection {
             config,
         });
         Ok(Self {
-            manager,
-            pinned,
+            conn: Standalone {
+                shared: manager,
+                pinned,
+            },
             options,
         })
     }
 
-    /// The connection the stores run their commands on.
-    pub(crate) fn standalone(&self) -> Standalone {
-        Standalone {
-            shared: self.manager.clone(),
-            pinned: self.pinned.clone(),
-        }
-    }
-
     /// A handle on the shared multiplexed connection (cheap to clone).
     pub(crate) fn manager(&self) -> ConnectionManager {
-        self.manager.clone()
+        self.conn.shared.clone()
     }
 }
 
@@ -238,7 +231,7 @@ pub(crate) enum Conn {
 
 impl From<RedisConnection> for Conn {
     fn from(c: RedisConnection) -> Self {
-        Conn::Standalone(c.standalone())
+        Conn::Standalone(c.conn)
     }
 }
 
@@ -248,27 +241,29 @@ impl From<RedisClusterConnection> for Conn {
     }
 }
 
-/// A standalone command that fails because the connection's last
-/// reconnection round was refused is sent once more: nothing reached the
+/// Sends `$manager.$call(..)`, and once more when it fails because the
+/// connection's last reconnection round was refused: nothing reached the
 /// server, and the failure itself started a new round, which the second
 /// attempt waits for. After Redis returns, the first command on each
 /// per-thread connection (a breaker's half-open probe, typically) then
 /// succeeds instead of failing once per connection; while Redis is still
 /// down, that command fails after the new round (`reconnect_retries`
 /// attempts with back-off).
+macro_rules! resend_if_refused {
+    ($manager:ident . $call:ident ( $($arg:expr),* )) => {
+        match $manager.$call($($arg),*).await {
+            Err(e) if e.is_connection_refusal() => $manager.$call($($arg),*).await,
+            result => result,
+        }
+    };
+}
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
-                Box::pin(async move {
-                    match manager.req_packed_command(cmd).await {
-                        Err(e) if e.is_connection_refusal() => {
-                            manager.req_packed_command(cmd).await
-                        }
-                        result => result,
-                    }
-                })
+                Box::pin(async move { resend_if_refused!(manager.req_packed_command(cmd)) })
             }
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -284,12 +279,7 @@ impl ConnectionLike for Conn {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
                 Box::pin(async move {
-                    match manager.req_packed_commands(pipeline, offset, count).await {
-                        Err(e) if e.is_connection_refusal() => {
-                            manager.req_packed_commands(pipeline, offset, count).await
-                        }
-                        result => result,
-                    }
+                    resend_if_refused!(manager.req_packed_commands(pipeline, offset, count))
                 })
             }
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),

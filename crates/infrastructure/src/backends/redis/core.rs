@@ -150,10 +150,7 @@ impl Core {
             .arg("COUNT")
             .arg(SCAN_BATCH);
         let value = match &self.conn {
-            Conn::Standalone(c) => {
-                let mut c = c.pick();
-                cmd.query_async::<Value>(&mut c).await
-            }
+            Conn::Standalone(_) => cmd.query_async::<Value>(&mut self.conn.clone()).await,
             Conn::Cluster(c) => {
                 let route = Route::with_key(self.cache_prefix.as_bytes(), SlotAddr::Master);
                 c.clone()

@@ -27,5 +27,5 @@ redis_store! {
     builder: RedisStoreBuilder,
     connection: RedisConnection,
     backend: "redis",
-    open: |c| (Conn::Standalone(c.standalone()), c.options),
+    open: |c| (Conn::Standalone(c.conn), c.options),
 }
