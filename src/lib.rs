@@ -7,6 +7,7 @@ mod config_sync;
 mod grpc;
 pub mod invalidation_events;
 pub mod keys;
+mod log_format;
 mod ops_settings;
 mod snapshots;
 pub mod telemetry;

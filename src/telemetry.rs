@@ -27,6 +27,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, LogSettings};
+use crate::log_format;
 pub use crate::ops_settings::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 
 /// How long an OTLP export may take before it is abandoned.
@@ -72,10 +73,17 @@ pub fn init_tracing(
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: escape codes have no place in a file or
     // a log collector, and writing them costs every logged line and span.
-    let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+    let fmt = tracing_subscriber::fmt::layer();
     let fmt = match settings.format {
-        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
-        LogFormat::Pretty => fmt.boxed(),
+        LogFormat::Json => fmt
+            .with_ansi(false)
+            .fmt_fields(log_format::json_fields())
+            .event_format(log_format::JsonLines::default())
+            .boxed(),
+        LogFormat::Pretty => fmt
+            .with_ansi(std::io::stdout().is_terminal())
+            .event_format(log_format::Pretty::default())
+            .boxed(),
     }
     .with_filter(filter);
     let mut off = Telemetry {
