@@ -8,6 +8,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use strata::{Application, Settings, init_tracing};
 
+/// jemalloc (tikv-jemallocator) for every allocation but the memory store's
+/// records: a Redis-backed request allocates and frees several futures of
+/// more than 1 KiB, past glibc's per-thread cache, and jemalloc serves them
+/// for 2 us less CPU per Redis GET (`docs/benchmarks.md`, issue 15). The
+/// records keep glibc's allocator (see `policy_store::record`), whose
+/// 16-byte size classes fit them closer than jemalloc's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod run;
 mod simulate;
 mod task_file;
