@@ -316,7 +316,7 @@ impl Shared {
         // duplicated keys; an undecodable item fails the whole call.
         let envelopes = raws
             .into_iter()
-            .map(|(name, raw)| Ok((name, Envelope::decode_with(&raw, &self.codec)?)))
+            .map(|(name, raw)| Ok((name, Envelope::decode_owned(raw, &self.codec)?)))
             .collect::<Result<std::collections::HashMap<String, Envelope>, StoreError>>()?;
         // Tags are known only once the envelopes are read: fetch every tag
         // generation in one more round trip.

@@ -112,15 +112,59 @@ struct Probe {
     v: u64,
 }
 
+/// A `bin` read from the input when the input lends it (the payload of
+/// [`Envelope::decode_owned`] is then a slice of the input, not a copy).
+enum BinIn<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for BinIn<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = BinIn<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a MessagePack bin")
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                v: &'de [u8],
+            ) -> Result<Self::Value, E> {
+                Ok(BinIn::Borrowed(v))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(BinIn::Owned(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(BinIn::Owned(v))
+            }
+        }
+        d.deserialize_bytes(V(std::marker::PhantomData))
+    }
+}
+
+impl BinIn<'_> {
+    #[cfg(test)]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Borrowed(slice) => slice,
+            Self::Owned(vec) => vec,
+        }
+    }
+}
+
 #[derive(Deserialize)]
-struct WireIn {
+struct WireIn<'a> {
+    v: u64,
     content_type: String,
     created_at_ms: u64,
     expires_at_ms: Option<u64>,
     tags: Vec<String>,
     version: u64,
     flags: u8,
-    payload: Bin,
+    #[serde(borrow)]
+    payload: BinIn<'a>,
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
@@ -205,12 +249,45 @@ impl Envelope {
     /// an envelope (including invalid content types or tags, and
     /// corrupt compressed payloads).
     pub fn decode_with(bytes: &[u8], codec: &ValueCodec) -> Result<Self, EnvelopeError> {
+        Self::decode_from(bytes, None, codec)
+    }
+
+    /// [`Envelope::decode_with`] of bytes the caller hands over (a value
+    /// just read from a backend): an untransformed payload (flags 0) is a
+    /// slice of `bytes` ([`Bytes::slice_ref`]) instead of a copy.
+    ///
+    /// # Errors
+    /// As [`Envelope::decode_with`].
+    pub fn decode_owned(bytes: Vec<u8>, codec: &ValueCodec) -> Result<Self, EnvelopeError> {
+        let bytes = Bytes::from(bytes);
+        Self::decode_from(&bytes, Some(&bytes), codec)
+    }
+
+    /// Decodes `bytes`; `owner`, when given, holds them, so that the
+    /// payload can be a slice of it.
+    fn decode_from(
+        bytes: &[u8],
+        owner: Option<&Bytes>,
+        codec: &ValueCodec,
+    ) -> Result<Self, EnvelopeError> {
         let malformed = |e: &dyn std::fmt::Display| EnvelopeError::Malformed(e.to_string());
-        let probe: Probe = rmp_serde::from_slice(bytes).map_err(|e| malformed(&e))?;
-        if probe.v != u64::from(ENVELOPE_VERSION) {
-            return Err(EnvelopeError::UnsupportedVersion(probe.v));
+        // One parse of the current shape; only bytes it rejects are parsed
+        // again, for just the version, to tell another version (whose shape
+        // may differ) from garbage.
+        let wire: WireIn = match rmp_serde::from_slice(bytes) {
+            Ok(wire) => wire,
+            Err(e) => {
+                return Err(match rmp_serde::from_slice::<Probe>(bytes) {
+                    Ok(probe) if probe.v != u64::from(ENVELOPE_VERSION) => {
+                        EnvelopeError::UnsupportedVersion(probe.v)
+                    }
+                    _ => malformed(&e),
+                });
+            }
+        };
+        if wire.v != u64::from(ENVELOPE_VERSION) {
+            return Err(EnvelopeError::UnsupportedVersion(wire.v));
         }
-        let wire: WireIn = rmp_serde::from_slice(bytes).map_err(|e| malformed(&e))?;
         if wire.flags & !envelope_flags::KNOWN != 0 {
             return Err(EnvelopeError::UnsupportedFlags(wire.flags));
         }
@@ -221,19 +298,25 @@ impl Envelope {
             .map(|t| Tag::parse(t))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| malformed(&e))?;
-        let payload = if wire.flags == 0 {
-            wire.payload.0
-        } else {
-            codec.open(
+        let payload = match (wire.flags, wire.payload) {
+            (0, BinIn::Borrowed(slice)) => match owner {
+                Some(owner) => owner.slice_ref(slice),
+                None => Bytes::copy_from_slice(slice),
+            },
+            (0, BinIn::Owned(vec)) => Bytes::from(vec),
+            (flags, payload) => Bytes::from(codec.open(
                 ENVELOPE_VERSION,
-                wire.flags,
+                flags,
                 wire.kid.as_deref(),
                 wire.nonce.as_ref().map(|n| n.0.as_slice()),
-                wire.payload.0,
-            )?
+                match payload {
+                    BinIn::Borrowed(slice) => slice.to_vec(),
+                    BinIn::Owned(vec) => vec,
+                },
+            )?),
         };
         let entry = CacheEntry::new(
-            CacheValue::new(Bytes::from(payload), content_type),
+            CacheValue::new(payload, content_type),
             Timestamp::from_millis(wire.created_at_ms),
             wire.expires_at_ms.map(Timestamp::from_millis),
             tags,
@@ -283,7 +366,7 @@ mod tests {
     }
 
     /// The stored fields, as a reader of the raw backend value sees them.
-    fn wire(bytes: &[u8]) -> WireIn {
+    fn wire(bytes: &[u8]) -> WireIn<'_> {
         rmp_serde::from_slice(bytes).unwrap()
     }
 
@@ -326,6 +409,23 @@ mod tests {
     }
 
     #[test]
+    fn an_owned_decode_lends_the_payload_instead_of_copying_it() {
+        for shape in 0..4 {
+            let payload = vec![b'p'; 3000];
+            let bytes = Envelope::new(entry(&payload, &["t"], None))
+                .encode_with(&codec(shape))
+                .unwrap();
+            let copied = Envelope::decode_with(&bytes, &codec(shape)).unwrap();
+            let input = bytes.as_ptr_range();
+            let owned = Envelope::decode_owned(bytes, &codec(shape)).unwrap();
+            assert_eq!(owned.entry, copied.entry, "codec shape {shape}");
+            let value = owned.entry.value().bytes().as_ptr();
+            // Only an untransformed payload (shape 0) can be lent.
+            assert_eq!(input.contains(&value), shape == 0, "codec shape {shape}");
+        }
+    }
+
+    #[test]
     fn rejects_unknown_version_naming_it() {
         #[derive(Serialize)]
         struct Future {
@@ -334,6 +434,16 @@ mod tests {
         let bytes = rmp_serde::to_vec_named(&Future { v: 9 }).unwrap();
         let err = Envelope::decode(&bytes).unwrap_err();
         assert!(matches!(err, EnvelopeError::UnsupportedVersion(9)));
+        // A later version whose fields read as this version's.
+        let mut same_shape = Envelope::new(entry(b"x", &[], None)).encode().unwrap();
+        let pos = same_shape.windows(2).position(|w| w == b"\xa1v").unwrap() + 2;
+        assert_eq!(same_shape[pos], ENVELOPE_VERSION);
+        same_shape[pos] = 9;
+        let err = Envelope::decode(&same_shape).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::UnsupportedVersion(9)),
+            "{err:?}"
+        );
         let store_err = StoreError::from(err);
         assert!(store_err.to_string().contains("version 9"), "{store_err}");
     }
@@ -419,14 +529,15 @@ mod tests {
             if stored.flags & envelope_flags::ZSTD != 0 {
                 prop_assert!(payload.len() >= threshold, "compressed below the threshold");
                 prop_assert!(
-                    stored.payload.0.len() < payload.len() + overhead,
+                    stored.payload.bytes().len() < payload.len() + overhead,
                     "compressed flag on a payload that did not shrink"
                 );
             } else {
-                prop_assert_eq!(stored.payload.0.len(), payload.len() + overhead);
+                prop_assert_eq!(stored.payload.bytes().len(), payload.len() + overhead);
             }
             let never = ValueCodec::new(None, None).unwrap();
-            let plain = wire(&Envelope::new(entry(&payload, &[], None)).encode_with(&never).unwrap());
+            let plain_bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&never).unwrap();
+            let plain = wire(&plain_bytes);
             prop_assert_eq!(plain.flags, 0);
         }
 
@@ -450,7 +561,7 @@ mod tests {
         ) {
             let codec = codec(shape);
             let mut bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
-            let stored = wire(&bytes).payload.0;
+            let stored = wire(&bytes).payload.bytes().to_vec();
             let start = bytes
                 .windows(stored.len())
                 .position(|w| w == stored.as_slice())
@@ -544,9 +655,10 @@ mod tests {
     fn compressible_payloads_are_stored_compressed() {
         let payload = b"strata ".repeat(1500);
         let env = Envelope::new(entry(&payload, &[], None));
-        let stored = wire(&env.encode_with(&ValueCodec::default()).unwrap());
+        let stored_bytes = env.encode_with(&ValueCodec::default()).unwrap();
+        let stored = wire(&stored_bytes);
         assert_eq!(stored.flags, envelope_flags::ZSTD);
-        assert!(stored.payload.0.len() < payload.len() / 10);
+        assert!(stored.payload.bytes().len() < payload.len() / 10);
         let below = Envelope::new(entry(&payload[..1023], &[], None));
         assert_eq!(
             wire(&below.encode_with(&ValueCodec::default()).unwrap()).flags,
@@ -558,9 +670,12 @@ mod tests {
     fn nonces_are_fresh_per_write() {
         let codec = encrypting(None, "k1", &["k1"]);
         let env = Envelope::new(entry(b"same value", &[], None));
-        let a = wire(&env.encode_with(&codec).unwrap());
-        let b = wire(&env.encode_with(&codec).unwrap());
+        let (a, b) = (
+            env.encode_with(&codec).unwrap(),
+            env.encode_with(&codec).unwrap(),
+        );
+        let (a, b) = (wire(&a), wire(&b));
         assert_ne!(a.nonce.unwrap().0, b.nonce.unwrap().0);
-        assert_ne!(a.payload.0, b.payload.0);
+        assert_ne!(a.payload.bytes(), b.payload.bytes());
     }
 }

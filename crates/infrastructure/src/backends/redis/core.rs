@@ -132,7 +132,7 @@ impl Core {
     /// Decodes a stored value; expired entries read as misses.
     fn decode(&self, raw: Option<Vec<u8>>) -> Result<Option<CacheEntry>, StoreError> {
         let Some(raw) = raw else { return Ok(None) };
-        let entry = Envelope::decode_with(&raw, &self.codec)?.entry;
+        let entry = Envelope::decode_owned(raw, &self.codec)?.entry;
         Ok((!entry.is_expired(self.clock.now())).then_some(entry))
     }
 
