@@ -222,7 +222,18 @@ impl Envelope {
             kid: sealed.key_id.as_deref(),
             nonce: sealed.nonce.as_ref().map(|n| BinRef(n)),
         };
-        rmp_serde::to_vec_named(&wire).map_err(|err| StoreError::Unexpected(Box::new(err)))
+        // Sized once: the payload, the strings, and the field names and
+        // numbers (under 128 bytes), so that writing it never reallocates.
+        let strings: usize = wire.content_type.len()
+            + wire.tags.iter().map(|t| t.len() + 5).sum::<usize>()
+            + wire.key.map_or(0, str::len)
+            + wire.kid.map_or(0, str::len)
+            + wire.nonce.as_ref().map_or(0, |n| n.0.len())
+            + 9 * wire.tag_gens.len();
+        let mut out = Vec::with_capacity(wire.payload.0.len() + strings + 128);
+        rmp_serde::encode::write_named(&mut out, &wire)
+            .map_err(|err| StoreError::Unexpected(Box::new(err)))?;
+        Ok(out)
     }
 
     /// Decodes bytes written by [`Envelope::encode`], or by

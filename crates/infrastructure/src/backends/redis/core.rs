@@ -239,8 +239,9 @@ impl Core {
         });
         let payload = Envelope::new(entry.clone()).encode_with(&self.codec)?;
         if entry.tags().is_empty() && payload.len() <= SET_GET_MAX_BYTES {
-            let mut set = redis::cmd("SET");
-            set.arg(&full).arg(payload).arg("GET");
+            // Sized once (the command's arguments are copied into it).
+            let mut set = redis::Cmd::with_capacity(6, full.len() + payload.len() + 32);
+            set.arg("SET").arg(&full).arg(payload).arg("GET");
             if ttl_ms > 0 {
                 set.arg("PX").arg(ttl_ms);
             }
