@@ -6,11 +6,12 @@
 # fail-fast latency of a 503 while Redis is down, too. $RUNS runs, each
 # figure with its median.
 # Usage: scripts/bench-recovery.sh   (needs wrk, redis-server, curl; builds nothing)
+#        BIN=/tmp/strata-old scripts/bench-recovery.sh   # another binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 RUNS=${RUNS:-3} DOWN=${DOWN:-2}
-bin=target/release/strata
+bin=${BIN:-target/release/strata}
 [ -x "$bin" ] || { echo "build it first: cargo build --release --bin strata" >&2; exit 2; }
 pids=(); tmp=$(mktemp -d)
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"' EXIT
