@@ -77,8 +77,8 @@ pub fn current_request_id() -> Option<RequestIdText> {
 }
 
 /// Runs `future` as part of request `id`: [`current_request_id`] gives
-/// `id` while it is polled. The middleware runs every request so when
-/// OpenTelemetry is off.
+/// `id` while it is polled. With OpenTelemetry off, the middleware runs
+/// every request through it.
 pub async fn with_request_id<F: Future>(id: RequestIdText, future: F) -> F::Output {
     REQUEST_ID.scope(id, future).await
 }
@@ -96,6 +96,15 @@ impl Context {
         match self {
             Self::Span(span) => future.instrument(span.clone()).await,
             Self::Id(id) => with_request_id(*id, future).await,
+        }
+    }
+
+    /// Runs `f` inside the request (its span entered, or its id set), so
+    /// that the events it logs carry the trace id with OpenTelemetry on.
+    fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        match self {
+            Self::Span(span) => span.in_scope(f),
+            Self::Id(id) => REQUEST_ID.sync_scope(*id, f),
         }
     }
 }
@@ -166,7 +175,9 @@ pub async fn observe(
         .error()
         .and_then(|e| e.as_error::<ApiError>())
         .filter(|e| e.status().is_server_error())
-        .map(|e| finish_server_error(e, text.as_str(), method.as_str(), route));
+        .map(|e| {
+            context.in_scope(|| finish_server_error(e, text.as_str(), method.as_str(), route))
+        });
     let elapsed = start.elapsed();
     metrics::record_latency(route, &method, status.as_u16(), elapsed);
     let parent = match &context {
