@@ -235,6 +235,13 @@ impl MiniatureSimulations {
         self.requests_total += n;
     }
 
+    /// Takes `n` requests of the full stream back out of the counts (reads
+    /// whose samples were dropped before replay), never below zero.
+    pub fn forget_requests(&mut self, n: u64) {
+        self.requests = (self.requests - n as f64).max(0.0);
+        self.requests_total = self.requests_total.saturating_sub(n);
+    }
+
     /// Teaches byte-mode simulations the weight of a sampled key (a write;
     /// not a request). Ignored for keys not sampled.
     pub fn record_write(&mut self, hash: u64, weight: u64) {
