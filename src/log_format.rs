@@ -19,7 +19,7 @@ use std::fmt;
 
 use strata_presentation::request::current_request_id;
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::fmt::format::{self, Format, Full, Json, Writer};
+use tracing_subscriber::fmt::format::{Format, Full, Json, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
@@ -162,11 +162,6 @@ impl fmt::Write for AfterOpeningBrace<'_, '_> {
     }
 }
 
-/// The field formatter of `json` lines.
-pub(crate) fn json_fields() -> format::JsonFields {
-    format::JsonFields::new()
-}
-
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -260,7 +255,7 @@ mod tests {
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(lines.clone())
-            .fmt_fields(json_fields())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(JsonLines::default())
             .with_filter(LevelFilter::DEBUG);
         let id = log_three(tracing_subscriber::registry().with(layer));

@@ -77,7 +77,7 @@ pub fn init_tracing(
     let fmt = match settings.format {
         LogFormat::Json => fmt
             .with_ansi(false)
-            .fmt_fields(log_format::json_fields())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
             .event_format(log_format::JsonLines::default())
             .boxed(),
         LogFormat::Pretty => fmt

@@ -33,6 +33,8 @@
 //! they do not understand, so that a newer writer's data is never
 //! misread as plain bytes.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use strata_domain::{
@@ -112,48 +114,6 @@ struct Probe {
     v: u64,
 }
 
-/// A `bin` read from the input when the input lends it (the payload of
-/// [`Envelope::decode_owned`] is then a slice of the input, not a copy).
-enum BinIn<'a> {
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for BinIn<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = BinIn<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a MessagePack bin")
-            }
-            fn visit_borrowed_bytes<E: serde::de::Error>(
-                self,
-                v: &'de [u8],
-            ) -> Result<Self::Value, E> {
-                Ok(BinIn::Borrowed(v))
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-                Ok(BinIn::Owned(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
-                Ok(BinIn::Owned(v))
-            }
-        }
-        d.deserialize_bytes(V(std::marker::PhantomData))
-    }
-}
-
-impl BinIn<'_> {
-    #[cfg(test)]
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Self::Borrowed(slice) => slice,
-            Self::Owned(vec) => vec,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct WireIn<'a> {
     v: u64,
@@ -163,8 +123,10 @@ struct WireIn<'a> {
     tags: Vec<String>,
     version: u64,
     flags: u8,
+    /// Borrowed from the input when it lends it (serde's `Cow<[u8]>`
+    /// borrowing), so [`Envelope::decode_owned`] can slice, not copy.
     #[serde(borrow)]
-    payload: BinIn<'a>,
+    payload: Cow<'a, [u8]>,
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
@@ -310,20 +272,17 @@ impl Envelope {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| malformed(&e))?;
         let payload = match (wire.flags, wire.payload) {
-            (0, BinIn::Borrowed(slice)) => match owner {
+            (0, Cow::Borrowed(slice)) => match owner {
                 Some(owner) => owner.slice_ref(slice),
                 None => Bytes::copy_from_slice(slice),
             },
-            (0, BinIn::Owned(vec)) => Bytes::from(vec),
+            (0, Cow::Owned(vec)) => Bytes::from(vec),
             (flags, payload) => Bytes::from(codec.open(
                 ENVELOPE_VERSION,
                 flags,
                 wire.kid.as_deref(),
                 wire.nonce.as_ref().map(|n| n.0.as_slice()),
-                match payload {
-                    BinIn::Borrowed(slice) => slice.to_vec(),
-                    BinIn::Owned(vec) => vec,
-                },
+                payload.into_owned(),
             )?),
         };
         let entry = CacheEntry::new(
@@ -540,11 +499,11 @@ mod tests {
             if stored.flags & envelope_flags::ZSTD != 0 {
                 prop_assert!(payload.len() >= threshold, "compressed below the threshold");
                 prop_assert!(
-                    stored.payload.bytes().len() < payload.len() + overhead,
+                    stored.payload.len() < payload.len() + overhead,
                     "compressed flag on a payload that did not shrink"
                 );
             } else {
-                prop_assert_eq!(stored.payload.bytes().len(), payload.len() + overhead);
+                prop_assert_eq!(stored.payload.len(), payload.len() + overhead);
             }
             let never = ValueCodec::new(None, None).unwrap();
             let plain_bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&never).unwrap();
@@ -572,7 +531,7 @@ mod tests {
         ) {
             let codec = codec(shape);
             let mut bytes = Envelope::new(entry(&payload, &[], None)).encode_with(&codec).unwrap();
-            let stored = wire(&bytes).payload.bytes().to_vec();
+            let stored = wire(&bytes).payload.into_owned();
             let start = bytes
                 .windows(stored.len())
                 .position(|w| w == stored.as_slice())
@@ -669,7 +628,7 @@ mod tests {
         let stored_bytes = env.encode_with(&ValueCodec::default()).unwrap();
         let stored = wire(&stored_bytes);
         assert_eq!(stored.flags, envelope_flags::ZSTD);
-        assert!(stored.payload.bytes().len() < payload.len() / 10);
+        assert!(stored.payload.len() < payload.len() / 10);
         let below = Envelope::new(entry(&payload[..1023], &[], None));
         assert_eq!(
             wire(&below.encode_with(&ValueCodec::default()).unwrap()).flags,
@@ -687,6 +646,6 @@ mod tests {
         );
         let (a, b) = (wire(&a), wire(&b));
         assert_ne!(a.nonce.unwrap().0, b.nonce.unwrap().0);
-        assert_ne!(a.payload.bytes(), b.payload.bytes());
+        assert_ne!(a.payload, b.payload);
     }
 }

@@ -237,7 +237,9 @@ impl Core {
         let ttl_ms = entry.remaining_ttl(now).map_or(0, |d| {
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
         });
-        let payload = Envelope::new(entry.clone()).encode_with(&self.codec)?;
+        let envelope = Envelope::new(entry);
+        let payload = envelope.encode_with(&self.codec)?;
+        let entry = envelope.entry;
         if entry.tags().is_empty() && payload.len() <= SET_GET_MAX_BYTES {
             // Sized once (the command's arguments are copied into it).
             let mut set = redis::Cmd::with_capacity(6, full.len() + payload.len() + 32);
