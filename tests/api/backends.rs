@@ -87,11 +87,27 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["backends"][0]["name"], "outage", "{ready}");
     assert_eq!(ready["backends"][0]["kind"], "redis", "{ready}");
-    assert_eq!(ready["backends"][0]["circuit_breaker"], "open", "{ready}");
+    // Open, or half-open once its cool-down (100-500 ms) has passed: a
+    // loaded machine can take that long between the last GET and this read.
+    let breaker = ready["backends"][0]["circuit_breaker"].as_str();
+    assert!(
+        matches!(breaker, Some("open" | "half_open")),
+        "the breaker did not open: {ready}"
+    );
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains(r#"strata_backend_circuit_state{backend="outage",kind="redis"} 2"#),
+        [1, 2].iter().any(|state| metrics.contains(&format!(
+            r#"strata_backend_circuit_state{{backend="outage",kind="redis"}} {state}"#
+        ))),
         "breaker state missing from /metrics"
+    );
+    let opened = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"strata_backend_breaker_opened_total{backend="outage"} "#))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(
+        opened.is_some_and(|n| n >= 1),
+        "strata_backend_breaker_opened_total missing or 0"
     );
 
     redis.restart().expect("redis restarts on the same port");
