@@ -78,7 +78,10 @@ struct Shared {
     /// SHARDS threshold `T`, lowered by the worker (fixed-size variant).
     threshold: AtomicU64,
     requests: AtomicU64,
+    /// Samples the full queue refused: reads and writes.
     dropped: AtomicU64,
+    /// The reads among them, whose requests leave the denominator.
+    dropped_reads: AtomicU64,
     snapshot: Mutex<MissRatioCurves>,
 }
 
@@ -119,6 +122,7 @@ impl ShardsAnalyzer {
             threshold: AtomicU64::new(sims.threshold()),
             requests: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            dropped_reads: AtomicU64::new(0),
             snapshot: Mutex::new(sims.curves(0)),
         });
         let (queue, samples) = sync_channel(settings.queue_samples.max(1));
@@ -137,8 +141,11 @@ impl ShardsAnalyzer {
         if !is_sampled(hash, self.shared.threshold.load(Ordering::Relaxed)) {
             return;
         }
-        if let Err(TrySendError::Full(_)) = self.queue.try_send(sample) {
+        if let Err(TrySendError::Full(sample)) = self.queue.try_send(sample) {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            if matches!(sample, Sample::Read { .. }) {
+                self.shared.dropped_reads.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -148,7 +155,7 @@ const BATCH: usize = 4096;
 
 fn work(mut sims: MiniatureSimulations, samples: &Receiver<Sample>, shared: &Shared) {
     // Reads of the full stream already counted into `sims`, and drops.
-    let (mut counted, mut seen_dropped) = (0u64, 0u64);
+    let (mut counted, mut seen_dropped_reads) = (0u64, 0u64);
     loop {
         let first = match samples.recv_timeout(Duration::from_millis(200)) {
             Ok(sample) => Some(sample),
@@ -177,16 +184,17 @@ fn work(mut sims: MiniatureSimulations, samples: &Receiver<Sample>, shared: &Sha
             sims.add_requests(requests.saturating_sub(counted));
             counted = counted.max(requests);
         }
-        // A dropped sample's reads are not replayed: take them out of the
-        // denominator (each sample stands for 1/R reads of the stream).
-        let dropped = shared.dropped.load(Ordering::Relaxed);
-        let new_dropped = dropped.saturating_sub(seen_dropped);
-        seen_dropped = dropped;
+        // A dropped read's requests are not replayed: take them out of the
+        // denominator (each sample stands for 1/R reads of the stream). A
+        // dropped write is no request.
+        let dropped_reads = shared.dropped_reads.load(Ordering::Relaxed);
+        let new_dropped = dropped_reads.saturating_sub(seen_dropped_reads);
+        seen_dropped_reads = dropped_reads;
         if new_dropped > 0 {
             sims.forget_requests((new_dropped as f64 / sims.rate()).round() as u64);
         }
         shared.threshold.store(sims.threshold(), Ordering::Relaxed);
-        let mut curves = sims.curves(dropped);
+        let mut curves = sims.curves(shared.dropped.load(Ordering::Relaxed));
         curves.requests = requests;
         *shared
             .snapshot
@@ -322,6 +330,7 @@ mod tests {
             threshold: AtomicU64::new(sims.threshold()),
             requests: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            dropped_reads: AtomicU64::new(0),
             snapshot: Mutex::new(sims.curves(0)),
         };
         let (queue, samples) = sync_channel(1 << 16);
@@ -362,6 +371,57 @@ mod tests {
             "2x {} against {}",
             at(3),
             misses / requests
+        );
+    }
+
+    /// Writes refused by a full queue are counted as dropped samples but
+    /// take no requests out of the miss ratio's denominator: they are no
+    /// reads. (Taken out, the 1000 reads below would count as none.)
+    #[test]
+    fn dropped_writes_leave_the_requests_alone() {
+        let sims = MiniatureSimulations::new(MrcConfig {
+            sample_rate: 1.0,
+            ..MrcConfig::new(10_000, true)
+        });
+        let (queue, samples) = sync_channel(1000);
+        let analyzer = ShardsAnalyzer {
+            shared: Arc::new(Shared {
+                threshold: AtomicU64::new(sims.threshold()),
+                requests: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                dropped_reads: AtomicU64::new(0),
+                snapshot: Mutex::new(sims.curves(0)),
+            }),
+            queue,
+            shape: (10_000, true),
+        };
+        let keys: Vec<CacheKey> = (0..100)
+            .map(|i| CacheKey::parse(&format!("k{i}")).unwrap())
+            .collect();
+        // 100 keys of 10 bytes in a 10 000-byte cache, read 10 times: 100
+        // cold misses in 1000 reads, which fill the queue; every write
+        // after them (byte mode: writes teach weights) is refused.
+        for _ in 0..10 {
+            for key in &keys {
+                analyzer.record(key, Some(10));
+            }
+        }
+        for key in keys.iter().cycle().take(5000) {
+            analyzer.record_write(key, 10);
+        }
+        let shared = analyzer.shared.clone();
+        drop(analyzer);
+        work(sims, &samples, &shared);
+        let curves = shared.snapshot.lock().unwrap().clone();
+        assert_eq!(curves.dropped_samples, 5000);
+        assert_eq!(curves.sampled_requests, 1000);
+        let lru = curves
+            .curve(strata_domain::EvictionPolicyKind::Lru)
+            .unwrap();
+        let ratio = lru.points[2].miss_ratio;
+        assert!(
+            ratio.is_some_and(|r| (r - 0.1).abs() < 1e-9),
+            "1x {ratio:?}"
         );
     }
 

@@ -361,7 +361,7 @@ impl Core {
                     .zip(raws)
                     .filter_map(|(k, raw)| {
                         let raw = raw?;
-                        match Envelope::decode_with(&raw, &self.codec) {
+                        match Envelope::decode_owned(raw, &self.codec) {
                             Ok(env) if !env.entry.has_tag(tag) => None,
                             // Undecodable values are dropped with the tag.
                             _ => Some(k),
