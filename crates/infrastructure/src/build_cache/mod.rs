@@ -6,7 +6,7 @@
 //!   does not have).
 //! - `memory.rs`: [`MemoryBuildStore`], AC and CAS in process, bounded by
 //!   bytes with any [`eviction`](crate::eviction) policy.
-//! - `redis.rs`: [`RedisBuildStore`], the AC (shared by every Strata
+//! - `redis/`: [`RedisBuildStore`], the AC (shared by every Strata
 //!   instance on one Redis) and small CAS blobs, on the `backends/redis`
 //!   connections.
 //! - `disk.rs`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
@@ -20,7 +20,7 @@
 //!
 //! The stores share one key type, `(kind, instance, hash)`, in `key.rs`.
 //! This wing knows no HTTP and no other wing but `eviction` and, for
-//! `redis.rs`, the Redis connections of `backends`.
+//! `redis/`, the Redis connections of `backends`.
 //!
 //! [`ActionCache`]: strata_domain::ActionCache
 //! [`ContentStore`]: strata_domain::ContentStore
