@@ -18,6 +18,7 @@ pub mod queries;
 mod registry;
 mod service;
 mod single_flight;
+mod stores;
 pub mod tasks;
 #[cfg(test)]
 mod test_support;

@@ -20,9 +20,9 @@ use strata_domain::{
     Role, SaveError, StoredConfiguration,
 };
 
-use crate::commands::migrating_store::MigratingStore;
 use crate::context::Context;
 use crate::registry::{AccessError, CacheCounters, LiveCache, check_role};
+use crate::stores::MigratingStore;
 
 /// How many times a change without an expected version is retried when
 /// another instance changed the cache in between (read-modify-CAS).

@@ -8,7 +8,6 @@ pub mod delete_entry;
 pub mod flush_cache;
 pub mod import_entries;
 pub mod invalidate_entries;
-mod migrating_store;
 pub mod put_entries;
 pub mod put_entry;
 pub mod sync_configuration;
