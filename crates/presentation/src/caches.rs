@@ -105,7 +105,7 @@ pub(crate) async fn list(
     let caches = state
         .service
         .list(ListCaches { principal })
-        .await?
+        .await
         .into_iter()
         .map(|c| CacheListItem {
             name: c.config.name().as_str().to_owned(),

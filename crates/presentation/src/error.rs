@@ -26,7 +26,6 @@ use strata_application::queries::get_cache_stats::GetCacheStatsError;
 use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
 use strata_application::queries::get_entry::GetEntryError;
-use strata_application::queries::list_caches::ListCachesError;
 use strata_domain::{ProvisionError, RepositoryError, StoreError};
 
 use crate::headers::X_CACHE;
@@ -595,14 +594,6 @@ impl From<ConfigureCacheError> for ApiError {
             ConfigureCacheError::VersionConflict { expected, current } => {
                 Self::version_conflict(expected, current)
             }
-        }
-    }
-}
-
-impl From<ListCachesError> for ApiError {
-    fn from(e: ListCachesError) -> Self {
-        match e {
-            ListCachesError::Access(a) => a.into(),
         }
     }
 }

@@ -515,7 +515,7 @@ impl Cache for CacheApi {
                 .list(ListCaches {
                     principal: call.principal.clone(),
                 })
-                .await?
+                .await
                 .into_iter()
                 .map(|c| {
                     let dto = CacheConfigurationDto::from(&c.config);
