@@ -61,7 +61,7 @@ impl fmt::Debug for ApiKeyDigest {
 /// One configured API key: its id (the principal's subject), its digest
 /// and its grants.
 #[derive(Clone, Debug)]
-pub struct ApiKey {
+pub(crate) struct ApiKey {
     /// The key's id, e.g. `ci-bot`; never the key.
     pub id: Arc<str>,
     /// SHA-256 of the key.

@@ -70,14 +70,12 @@ pub use analysis::{
     AnalyzerSettings, DEFAULT_QUEUE_SAMPLES, ShardsAnalyzer, ShardsAnalyzerProvider,
 };
 pub use audit::{DEFAULT_AUDIT_MAX_BYTES, JsonLinesAuditLog};
-pub use auth::{
-    ApiKey, ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest,
-};
+pub use auth::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest};
 pub use backends::{
-    DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
-    MemcachedStore, MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore,
-    RedisClusterStoreBuilder, RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder,
-    ValueTooLarge, memcached_exptime, pin_redis_connections_to_thread,
+    MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions, MemcachedStore,
+    MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder,
+    RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder, ValueTooLarge, memcached_exptime,
+    pin_redis_connections_to_thread,
 };
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
@@ -99,18 +97,16 @@ pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::{
     DEFAULT_CONFIG_KEY_PREFIX, FileConfigurationRepository, InMemoryConfigurationRepository,
-    MAX_CAS_ATTEMPTS, RedisConfigurationRepository, STATE_FILE_NAME,
+    RedisConfigurationRepository,
 };
 pub use resilience::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
-    DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_COOL_DOWN, DEFAULT_TIMEOUT,
-    MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder, SystemMonotonicClock,
+    DEFAULT_TIMEOUT, MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder,
 };
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,
 };
 pub use wire::{
-    CodecError, ENVELOPE_VERSION, Envelope, EnvelopeError, KEY_BYTES, Keyring,
-    MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL, envelope_flags,
+    CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, envelope_flags,
 };

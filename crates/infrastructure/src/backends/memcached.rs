@@ -40,7 +40,7 @@ const BACKEND: &str = "memcached";
 pub const MAX_RELATIVE_EXPTIME_SECS: u64 = 30 * 24 * 60 * 60;
 
 /// Memcached's default item size limit (`-I 1m`), in bytes.
-pub const DEFAULT_MAX_ITEM_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_ITEM_BYTES: usize = 1024 * 1024;
 
 /// Bytes of Memcached's per-item header counted against the item size
 /// limit, rounded up generously.

@@ -31,8 +31,8 @@ pub(crate) fn client_span(backend: &'static str, operation: &'static str) -> tra
 }
 
 pub use memcached::{
-    DEFAULT_MAX_ITEM_BYTES, MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions,
-    MemcachedStore, MemcachedStoreBuilder, ValueTooLarge, memcached_exptime,
+    MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions, MemcachedStore,
+    MemcachedStoreBuilder, ValueTooLarge, memcached_exptime,
 };
 pub(crate) use redis::Conn as RedisConn;
 pub use redis::{

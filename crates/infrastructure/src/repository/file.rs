@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use super::record::{FORMAT, Record};
 
 /// Name of the state file under `data_dir`.
-pub const STATE_FILE_NAME: &str = "caches.json";
+pub(crate) const STATE_FILE_NAME: &str = "caches.json";
 
 #[derive(Serialize, Deserialize)]
 struct StateFile {

@@ -16,6 +16,6 @@ mod memory;
 mod record;
 mod redis;
 
-pub use file::{FileConfigurationRepository, STATE_FILE_NAME};
+pub use file::FileConfigurationRepository;
 pub use memory::InMemoryConfigurationRepository;
-pub use redis::{DEFAULT_CONFIG_KEY_PREFIX, MAX_CAS_ATTEMPTS, RedisConfigurationRepository};
+pub use redis::{DEFAULT_CONFIG_KEY_PREFIX, RedisConfigurationRepository};

@@ -32,7 +32,7 @@ pub const DEFAULT_CONFIG_KEY_PREFIX: &str = "strata:config";
 /// Each lost attempt means another writer's save of the same cache
 /// succeeded, so the bound only stops a writer starved by a burst of
 /// saves elsewhere (16 was hit in a test of two writers saving 20 times).
-pub const MAX_CAS_ATTEMPTS: u32 = 256;
+pub(crate) const MAX_CAS_ATTEMPTS: u32 = 256;
 
 /// KEYS[1] = the cache's hash, KEYS[2] = the name set. ARGV[1] = expected
 /// version (0 = absent), ARGV[2] = new version, ARGV[3] = record,

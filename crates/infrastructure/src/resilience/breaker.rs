@@ -33,11 +33,11 @@ use std::time::{Duration, Instant};
 use strata_domain::CircuitState;
 
 /// Default consecutive failures that open the breaker: 5.
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+pub(crate) const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 /// Default longest time the breaker stays open before a probe: 500 ms.
-pub const DEFAULT_COOL_DOWN: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_COOL_DOWN: Duration = Duration::from_millis(500);
 /// Default first cool-down after the breaker opens: 100 ms.
-pub const DEFAULT_MIN_COOL_DOWN: Duration = Duration::from_millis(100);
+pub(crate) const DEFAULT_MIN_COOL_DOWN: Duration = Duration::from_millis(100);
 
 /// A source of monotonic time for the breaker; tests substitute a manual one.
 pub trait MonotonicClock: Send + Sync + 'static {
@@ -47,7 +47,7 @@ pub trait MonotonicClock: Send + Sync + 'static {
 
 /// [`MonotonicClock`] on `std::time::Instant::now()`.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemMonotonicClock;
+pub(crate) struct SystemMonotonicClock;
 
 impl MonotonicClock for SystemMonotonicClock {
     fn now(&self) -> Instant {

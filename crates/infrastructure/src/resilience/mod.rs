@@ -17,7 +17,6 @@ mod breaker;
 mod store;
 
 pub use breaker::{
-    BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_COOL_DOWN,
-    DEFAULT_FAILURE_THRESHOLD, DEFAULT_MIN_COOL_DOWN, MonotonicClock, Permit, SystemMonotonicClock,
+    BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, MonotonicClock, Permit,
 };
 pub use store::{DEFAULT_BULK_TIMEOUT, DEFAULT_TIMEOUT, ResilientStore, ResilientStoreBuilder};

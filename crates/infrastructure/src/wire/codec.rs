@@ -47,18 +47,18 @@ use strata_domain::{DEFAULT_COMPRESSION_THRESHOLD_BYTES, MAX_KEY_ID_BYTES};
 use super::format::{EnvelopeError, envelope_flags};
 
 /// The Zstandard compression level used on write (zstd's own default).
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 
 /// Length of an AES-256 key, in bytes.
 pub const KEY_BYTES: usize = 32;
 
 /// Length of an AES-GCM nonce as stored in the envelope, in bytes.
-pub const NONCE_BYTES: usize = 12;
+pub(crate) const NONCE_BYTES: usize = 12;
 
 /// Largest decompressed payload accepted on read, in bytes: 512 MiB,
 /// Redis's own limit for a string. A compressed payload claiming more is
 /// rejected as malformed instead of being inflated.
-pub const MAX_DECOMPRESSED_BYTES: usize = 512 * 1024 * 1024;
+pub(crate) const MAX_DECOMPRESSED_BYTES: usize = 512 * 1024 * 1024;
 
 /// Prefix of the additional authenticated data, so that a ciphertext
 /// cannot be replayed into another protocol that uses the same keys.

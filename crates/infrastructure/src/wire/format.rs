@@ -8,7 +8,7 @@
 use strata_domain::StoreError;
 
 /// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u8 = 1;
+pub(crate) const ENVELOPE_VERSION: u8 = 1;
 
 /// Bits of the envelope's `flags` field: the payload transforms applied
 /// (see [`ValueCodec`](super::ValueCodec)). Readers refuse bits outside [`envelope_flags::KNOWN`]

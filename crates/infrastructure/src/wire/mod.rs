@@ -14,8 +14,6 @@ mod codec;
 mod envelope;
 mod format;
 
-pub use codec::{
-    CodecError, KEY_BYTES, Keyring, MAX_DECOMPRESSED_BYTES, NONCE_BYTES, ValueCodec, ZSTD_LEVEL,
-};
+pub use codec::{CodecError, KEY_BYTES, Keyring, ValueCodec};
 pub use envelope::Envelope;
-pub use format::{ENVELOPE_VERSION, EnvelopeError, envelope_flags};
+pub use format::{EnvelopeError, envelope_flags};
