@@ -23,28 +23,11 @@ struct RawEnvelope {
     v: u8,
     flags: u8,
     kid: Option<String>,
-    nonce: Option<Bin>,
-    payload: Bin,
+    #[serde(default, with = "serde_bytes")]
+    nonce: Option<Vec<u8>>,
+    #[serde(with = "serde_bytes")]
+    payload: Vec<u8>,
     tags: Vec<String>,
-}
-
-/// A MessagePack `bin`.
-struct Bin(Vec<u8>);
-
-impl<'de> Deserialize<'de> for Bin {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Bin;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a MessagePack bin")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bin, E> {
-                Ok(Bin(v.to_vec()))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
 }
 
 fn codec(current: &str, keys: &[(&str, &str)]) -> ValueCodec {
@@ -101,12 +84,12 @@ async fn redis_stores_compressed_ciphertext_and_reads_it_back() {
         envelope_flags::ZSTD | envelope_flags::AES256GCM
     );
     assert_eq!(stored.kid.as_deref(), Some("k1"));
-    assert_eq!(stored.nonce.map(|n| n.0.len()), Some(12));
+    assert_eq!(stored.nonce.map(|n| n.len()), Some(12));
     assert_eq!(stored.tags, ["docs"], "metadata stays readable");
     assert!(
-        stored.payload.0.len() < plaintext.len() / 4,
+        stored.payload.len() < plaintext.len() / 4,
         "stored payload of {} bytes for {} bytes of text",
-        stored.payload.0.len(),
+        stored.payload.len(),
         plaintext.len()
     );
     assert!(

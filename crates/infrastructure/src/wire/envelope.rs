@@ -36,7 +36,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use strata_domain::{
     CacheEntry, CacheValue, ContentType, EntryVersion, StoreError, Tag, Timestamp,
 };
@@ -58,37 +58,6 @@ pub struct Envelope {
     pub tag_generations: Vec<u64>,
 }
 
-/// A byte slice serialized as MessagePack `bin` (not an array of ints).
-struct BinRef<'a>(&'a [u8]);
-
-impl Serialize for BinRef<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(self.0)
-    }
-}
-
-/// Owned `bin` for decoding; accepts borrowed and owned byte input.
-struct Bin(Vec<u8>);
-
-impl<'de> Deserialize<'de> for Bin {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Bin;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a MessagePack bin")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bin, E> {
-                Ok(Bin(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bin, E> {
-                Ok(Bin(v))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
-}
-
 #[derive(Serialize)]
 struct WireOut<'a> {
     v: u8,
@@ -98,15 +67,17 @@ struct WireOut<'a> {
     tags: Vec<&'a str>,
     version: u64,
     flags: u8,
-    payload: BinRef<'a>,
+    /// Byte fields are MessagePack `bin`, not arrays of integers.
+    #[serde(with = "serde_bytes")]
+    payload: &'a [u8],
     #[serde(skip_serializing_if = "Option::is_none")]
     key: Option<&'a str>,
     #[serde(skip_serializing_if = "<[u64]>::is_empty")]
     tag_gens: &'a [u64],
     #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<BinRef<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "serde_bytes")]
+    nonce: Option<&'a [u8]>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +96,7 @@ struct WireIn<'a> {
     flags: u8,
     /// Borrowed from the input when it lends it (serde's `Cow<[u8]>`
     /// borrowing), so [`Envelope::decode_owned`] can slice, not copy.
-    #[serde(borrow)]
+    #[serde(borrow, with = "serde_bytes")]
     payload: Cow<'a, [u8]>,
     #[serde(default)]
     key: Option<String>,
@@ -133,8 +104,9 @@ struct WireIn<'a> {
     tag_gens: Vec<u64>,
     #[serde(default)]
     kid: Option<String>,
-    #[serde(default)]
-    nonce: Option<Bin>,
+    /// Owned: 12 bytes, copied whatever the input lends.
+    #[serde(default, with = "serde_bytes")]
+    nonce: Option<Vec<u8>>,
 }
 
 impl Envelope {
@@ -178,11 +150,11 @@ impl Envelope {
             tags: e.tags().iter().map(Tag::as_str).collect(),
             version: e.version().get(),
             flags: sealed.flags,
-            payload: BinRef(sealed.payload.as_deref().unwrap_or(e.value().bytes())),
+            payload: sealed.payload.as_deref().unwrap_or(e.value().bytes()),
             key: self.key.as_deref(),
             tag_gens: &self.tag_generations,
             kid: sealed.key_id.as_deref(),
-            nonce: sealed.nonce.as_ref().map(|n| BinRef(n)),
+            nonce: sealed.nonce.as_ref().map(|n| &n[..]),
         };
         // Sized once: the payload, the strings, and the field names and
         // numbers (under 128 bytes), so that writing it never reallocates.
@@ -190,9 +162,9 @@ impl Envelope {
             + wire.tags.iter().map(|t| t.len() + 5).sum::<usize>()
             + wire.key.map_or(0, str::len)
             + wire.kid.map_or(0, str::len)
-            + wire.nonce.as_ref().map_or(0, |n| n.0.len())
+            + wire.nonce.map_or(0, <[u8]>::len)
             + 9 * wire.tag_gens.len();
-        let mut out = Vec::with_capacity(wire.payload.0.len() + strings + 128);
+        let mut out = Vec::with_capacity(wire.payload.len() + strings + 128);
         rmp_serde::encode::write_named(&mut out, &wire)
             .map_err(|err| StoreError::Unexpected(Box::new(err)))?;
         Ok(out)
@@ -281,7 +253,7 @@ impl Envelope {
                 ENVELOPE_VERSION,
                 flags,
                 wire.kid.as_deref(),
-                wire.nonce.as_ref().map(|n| n.0.as_slice()),
+                wire.nonce.as_deref(),
                 payload.into_owned(),
             )?),
         };
@@ -479,7 +451,7 @@ mod tests {
             let encrypted = stored.flags & envelope_flags::AES256GCM != 0;
             prop_assert_eq!(encrypted, codec.key_id().is_some());
             prop_assert_eq!(stored.kid.is_some(), encrypted);
-            prop_assert_eq!(stored.nonce.map(|n| n.0.len()), encrypted.then_some(12));
+            prop_assert_eq!(stored.nonce.map(|n| n.len()), encrypted.then_some(12));
         }
 
         #[test]
@@ -645,7 +617,7 @@ mod tests {
             env.encode_with(&codec).unwrap(),
         );
         let (a, b) = (wire(&a), wire(&b));
-        assert_ne!(a.nonce.unwrap().0, b.nonce.unwrap().0);
+        assert_ne!(a.nonce.unwrap(), b.nonce.unwrap());
         assert_ne!(a.payload, b.payload);
     }
 }
