@@ -1,11 +1,11 @@
 //! The build cache over bazel-remote's HTTP protocol: `/ac/<sha256>` and
 //! `/cas/<sha256>`, with an optional instance prefix.
 
+use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi_proto;
 use prost::Message as _;
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
 use strata::config::{AuthSettings, BuildCacheInstanceSettings, Settings};
-use strata_infrastructure::reapi_proto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{TestApp, api_key, assert_problem, assert_unauthorized, spawn_app_with};

@@ -15,8 +15,8 @@
 //!   tier (read-through fills, writes to both, flushes and stats per tier).
 //! - `split.rs`: [`SizeSplitContentStore`], small CAS blobs in one store
 //!   (a shared Redis) and large ones in another.
-//! - `reapi.rs`: [`ProstActionResultFormat`], the hand-written prost
-//!   subset of REAPI's `ActionResult` that AC validation decodes.
+//! - `reapi.rs`: [`ProstActionResultFormat`], AC validation's decoding
+//!   of REAPI's `ActionResult` (the `bazel-remote-apis` message).
 //!
 //! The stores share one key type, `(kind, instance, hash)`, in `key.rs`.
 //! This wing knows no HTTP and no other wing but `eviction` and, for
@@ -38,7 +38,7 @@ pub use disk::{
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
 };
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
-pub use reapi::{ProstActionResultFormat, reapi_proto};
+pub use reapi::ProstActionResultFormat;
 pub use redis::{RedisBuildStore, RedisBuildStoreBuilder};
 pub use split::{DEFAULT_SMALL_BLOB_MAX_BYTES, SizeSplitContentStore};
 pub use stacked::{DEFAULT_PROMOTE_MAX_BYTES, StackedBuildStore};

@@ -1,102 +1,27 @@
 //! [`ProstActionResultFormat`]: decoding REAPI `ActionResult`s with prost.
 //!
-//! The messages are a hand-written subset of
-//! `build/bazel/remote/execution/v2/remote_execution.proto` (REAPI v2,
-//! github.com/bazelbuild/remote-apis), with its exact field numbers, so no
-//! `protoc` or build script is needed. Fields left out (execution
-//! metadata, node properties, inline contents' siblings) are skipped by
-//! prost as unknown fields, as protobuf requires.
+//! The message is `bazel-remote-apis`' generated
+//! `build.bazel.remote.execution.v2.ActionResult`, the one type Strata
+//! uses for it (the gRPC face and the task cache's codec too), so no
+//! `protoc` or build script is needed here. This module knows the message
+//! and the domain's digest; it knows no store and no transport.
 
+use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
 use strata_domain::{ActionResultFormat, ActionResultRefs, Digest, InvalidActionResult};
-
-/// The REAPI messages this crate reads and (in tests) writes.
-pub mod reapi_proto {
-    #![expect(missing_docs, reason = "field docs live in remote_execution.proto")]
-
-    /// `build.bazel.remote.execution.v2.Digest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Digest {
-        #[prost(string, tag = "1")]
-        pub hash: String,
-        #[prost(int64, tag = "2")]
-        pub size_bytes: i64,
-    }
-
-    /// `build.bazel.remote.execution.v2.OutputFile`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OutputFile {
-        #[prost(string, tag = "1")]
-        pub path: String,
-        #[prost(message, optional, tag = "2")]
-        pub digest: Option<Digest>,
-        #[prost(bool, tag = "4")]
-        pub is_executable: bool,
-        #[prost(bytes = "vec", tag = "5")]
-        pub contents: Vec<u8>,
-    }
-
-    /// `build.bazel.remote.execution.v2.OutputDirectory`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OutputDirectory {
-        #[prost(string, tag = "1")]
-        pub path: String,
-        #[prost(message, optional, tag = "3")]
-        pub tree_digest: Option<Digest>,
-        #[prost(bool, tag = "4")]
-        pub is_topologically_sorted: bool,
-        #[prost(message, optional, tag = "5")]
-        pub root_directory_digest: Option<Digest>,
-    }
-
-    /// `build.bazel.remote.execution.v2.OutputSymlink`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OutputSymlink {
-        #[prost(string, tag = "1")]
-        pub path: String,
-        #[prost(string, tag = "2")]
-        pub target: String,
-    }
-
-    /// `build.bazel.remote.execution.v2.ActionResult` (field 1 is reserved;
-    /// `execution_metadata = 9` is skipped).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ActionResult {
-        #[prost(message, repeated, tag = "2")]
-        pub output_files: Vec<OutputFile>,
-        #[prost(message, repeated, tag = "10")]
-        pub output_file_symlinks: Vec<OutputSymlink>,
-        #[prost(message, repeated, tag = "12")]
-        pub output_symlinks: Vec<OutputSymlink>,
-        #[prost(message, repeated, tag = "3")]
-        pub output_directories: Vec<OutputDirectory>,
-        #[prost(message, repeated, tag = "11")]
-        pub output_directory_symlinks: Vec<OutputSymlink>,
-        #[prost(int32, tag = "4")]
-        pub exit_code: i32,
-        #[prost(bytes = "vec", tag = "5")]
-        pub stdout_raw: Vec<u8>,
-        #[prost(message, optional, tag = "6")]
-        pub stdout_digest: Option<Digest>,
-        #[prost(bytes = "vec", tag = "7")]
-        pub stderr_raw: Vec<u8>,
-        #[prost(message, optional, tag = "8")]
-        pub stderr_digest: Option<Digest>,
-    }
-}
 
 /// Decodes serialized `ActionResult`s (protobuf wire format) into the
 /// digests they reference, for AC validation.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProstActionResultFormat;
 
-fn digest(d: &reapi_proto::Digest, field: &str) -> Result<Digest, InvalidActionResult> {
+fn digest(d: &reapi::Digest, field: &str) -> Result<Digest, InvalidActionResult> {
     Digest::from_wire(&d.hash, d.size_bytes)
         .map_err(|e| InvalidActionResult(format!("{field}: {e}")))
 }
 
 impl ActionResultFormat for ProstActionResultFormat {
     fn decode(&self, bytes: &[u8]) -> Result<ActionResultRefs, InvalidActionResult> {
-        let msg = <reapi_proto::ActionResult as prost::Message>::decode(bytes)
+        let msg = <reapi::ActionResult as prost::Message>::decode(bytes)
             .map_err(|e| InvalidActionResult(e.to_string()))?;
         let mut refs = ActionResultRefs::default();
         for f in &msg.output_files {
@@ -133,11 +58,11 @@ impl ActionResultFormat for ProstActionResultFormat {
 mod tests {
     use prost::Message as _;
 
-    use super::reapi_proto::*;
+    use super::reapi::{ActionResult, OutputDirectory, OutputFile};
     use super::*;
 
-    fn d(c: char, size: i64) -> super::reapi_proto::Digest {
-        super::reapi_proto::Digest {
+    fn d(c: char, size: i64) -> reapi::Digest {
+        reapi::Digest {
             hash: c.to_string().repeat(64),
             size_bytes: size,
         }
@@ -185,7 +110,7 @@ mod tests {
     fn rejects_garbage_and_bad_digests() {
         assert!(ProstActionResultFormat.decode(b"\xff\xff\xff\xff").is_err());
         let bad = ActionResult {
-            stderr_digest: Some(super::reapi_proto::Digest {
+            stderr_digest: Some(reapi::Digest {
                 hash: "xyz".into(),
                 size_bytes: 1,
             }),

@@ -1,67 +1,29 @@
 //! [`ProstTaskResultCodec`]: a [`TaskResult`] as a REAPI `ActionResult`.
 
+use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
+use bazel_remote_apis::google::protobuf::Timestamp;
 use bytes::Bytes;
 use prost::Message as _;
 use strata_domain::tasks::{OutputFile, TaskResult, TaskResultCodec};
 use strata_domain::{Digest, InvalidActionResult};
 
-use crate::build_cache::reapi_proto;
-
-/// `ActionResult` with the `execution_metadata` (field 9) that the build
-/// cache's hand-written subset skips; the other fields as in `reapi_proto`.
-mod wire {
-    use crate::build_cache::reapi_proto::{Digest, OutputFile};
-
-    /// `google.protobuf.Timestamp`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct Timestamp {
-        #[prost(int64, tag = "1")]
-        pub(super) seconds: i64,
-        #[prost(int32, tag = "2")]
-        pub(super) nanos: i32,
-    }
-
-    /// `ExecutedActionMetadata`: only the execution start and end.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct ExecutedActionMetadata {
-        #[prost(message, optional, tag = "7")]
-        pub(super) execution_start_timestamp: Option<Timestamp>,
-        #[prost(message, optional, tag = "8")]
-        pub(super) execution_completed_timestamp: Option<Timestamp>,
-    }
-
-    /// `ActionResult`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(super) struct ActionResult {
-        #[prost(message, repeated, tag = "2")]
-        pub(super) output_files: Vec<OutputFile>,
-        #[prost(int32, tag = "4")]
-        pub(super) exit_code: i32,
-        #[prost(message, optional, tag = "6")]
-        pub(super) stdout_digest: Option<Digest>,
-        #[prost(message, optional, tag = "8")]
-        pub(super) stderr_digest: Option<Digest>,
-        #[prost(message, optional, tag = "9")]
-        pub(super) execution_metadata: Option<ExecutedActionMetadata>,
-    }
-}
-
 /// Encodes task results as `build.bazel.remote.execution.v2.ActionResult`
 /// (protobuf): `output_files` with digest and `is_executable`,
 /// `exit_code`, `stdout_digest`, `stderr_digest`, and the original run's
 /// duration as `execution_metadata`'s start (0) and completion
-/// timestamps. Strata's AC validation and bazel-remote accept it.
+/// timestamps. Strata's AC validation and bazel-remote accept it. The
+/// message is `bazel-remote-apis`' `ActionResult`, as everywhere in Strata.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProstTaskResultCodec;
 
-fn to_wire(d: &Digest) -> reapi_proto::Digest {
-    reapi_proto::Digest {
+fn to_wire(d: &Digest) -> reapi::Digest {
+    reapi::Digest {
         hash: d.hash().to_string(),
         size_bytes: i64::try_from(d.size_bytes()).unwrap_or(i64::MAX),
     }
 }
 
-fn from_wire(d: Option<&reapi_proto::Digest>, what: &str) -> Result<Digest, InvalidActionResult> {
+fn from_wire(d: Option<&reapi::Digest>, what: &str) -> Result<Digest, InvalidActionResult> {
     match d {
         None => Ok(Digest::EMPTY),
         Some(d) => Digest::from_wire(&d.hash, d.size_bytes)
@@ -72,34 +34,36 @@ fn from_wire(d: Option<&reapi_proto::Digest>, what: &str) -> Result<Digest, Inva
 impl TaskResultCodec for ProstTaskResultCodec {
     fn encode(&self, r: &TaskResult) -> Bytes {
         let ms = i64::try_from(r.duration_ms).unwrap_or(i64::MAX);
-        let msg = wire::ActionResult {
+        let msg = reapi::ActionResult {
             output_files: r
                 .outputs
                 .iter()
-                .map(|o| reapi_proto::OutputFile {
+                .map(|o| reapi::OutputFile {
                     path: o.path.clone(),
                     digest: Some(to_wire(&o.digest)),
                     is_executable: o.executable,
-                    contents: Vec::new(),
+                    ..Default::default()
                 })
                 .collect(),
             exit_code: r.exit_code,
             stdout_digest: Some(to_wire(&r.stdout)),
             stderr_digest: Some(to_wire(&r.stderr)),
-            execution_metadata: Some(wire::ExecutedActionMetadata {
-                execution_start_timestamp: Some(wire::Timestamp::default()),
-                execution_completed_timestamp: Some(wire::Timestamp {
+            execution_metadata: Some(reapi::ExecutedActionMetadata {
+                execution_start_timestamp: Some(Timestamp::default()),
+                execution_completed_timestamp: Some(Timestamp {
                     seconds: ms / 1000,
                     nanos: i32::try_from(ms % 1000).unwrap_or(0) * 1_000_000,
                 }),
+                ..Default::default()
             }),
+            ..Default::default()
         };
         Bytes::from(msg.encode_to_vec())
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<TaskResult, InvalidActionResult> {
         let msg =
-            wire::ActionResult::decode(bytes).map_err(|e| InvalidActionResult(e.to_string()))?;
+            reapi::ActionResult::decode(bytes).map_err(|e| InvalidActionResult(e.to_string()))?;
         let mut outputs = Vec::with_capacity(msg.output_files.len());
         for f in &msg.output_files {
             if f.digest.is_none() {
