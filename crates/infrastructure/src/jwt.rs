@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 use strata_domain::{
     AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role,
@@ -180,7 +181,8 @@ impl fmt::Debug for JwtAuthenticator {
 
 /// Builds a [`JwtAuthenticator`].
 pub struct JwtAuthenticatorBuilder {
-    hs256_secret: Option<Vec<u8>>,
+    /// Zeroed on drop, never printed (`secrecy`).
+    hs256_secret: Option<SecretSlice<u8>>,
     jwks_file: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
@@ -212,7 +214,7 @@ impl JwtAuthenticatorBuilder {
 
     /// Accept HS256 tokens signed with `secret`.
     pub fn hs256_secret(mut self, secret: &[u8]) -> Self {
-        self.hs256_secret = Some(secret.to_vec());
+        self.hs256_secret = Some(SecretSlice::from(secret.to_vec()));
         self
     }
 
@@ -254,8 +256,10 @@ impl JwtAuthenticatorBuilder {
     /// a JWKS file that cannot be read or has no usable key.
     pub fn build(self) -> Result<JwtAuthenticator, JwtConfigError> {
         let hs256 = match &self.hs256_secret {
-            Some(s) if s.len() < MIN_HS256_SECRET_BYTES => return Err(JwtConfigError::ShortSecret),
-            Some(s) => Some(DecodingKey::from_secret(s)),
+            Some(s) if s.expose_secret().len() < MIN_HS256_SECRET_BYTES => {
+                return Err(JwtConfigError::ShortSecret);
+            }
+            Some(s) => Some(DecodingKey::from_secret(s.expose_secret())),
             None => None,
         };
         let jwks = self.jwks_file.as_deref().map(JwksFile::open).transpose()?;

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, Generate, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key};
 use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretSlice};
 use strata_domain::{DEFAULT_COMPRESSION_THRESHOLD_BYTES, MAX_KEY_ID_BYTES};
 
 use super::format::{EnvelopeError, envelope_flags};
@@ -184,14 +185,16 @@ impl Keyring {
         };
         // The decoder's error would quote the offending character: keep
         // key material out of messages.
-        let bytes = base64::engine::general_purpose::STANDARD
+        // Zeroed on drop (`secrecy`): the decoded key leaves no copy behind.
+        let bytes: SecretSlice<u8> = base64::engine::general_purpose::STANDARD
             .decode(key.trim())
-            .map_err(|_| invalid("not standard base64 with padding (RFC 4648 §4)".to_owned()))?;
-        let key: [u8; KEY_BYTES] = bytes.as_slice().try_into().map_err(|_| {
+            .map_err(|_| invalid("not standard base64 with padding (RFC 4648 §4)".to_owned()))?
+            .into();
+        let key: [u8; KEY_BYTES] = bytes.expose_secret().try_into().map_err(|_| {
             invalid(format!(
                 "it decodes to {} bytes, AES-256 needs exactly {KEY_BYTES} \
                  (generate one with `openssl rand -base64 32`)",
-                bytes.len()
+                bytes.expose_secret().len()
             ))
         })?;
         self.insert(key_id, key)
