@@ -25,7 +25,7 @@ use strata_domain::{ActionCache, AuditLog, Clock, ContentStore};
 use strata_infrastructure::{
     DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore, ProstActionResultFormat,
     ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
-    SystemClock, TracingEventPublisher,
+    SystemClock, TracingEventPublisher, UnlinkHook,
 };
 use strata_presentation::AppState;
 
@@ -53,6 +53,7 @@ pub struct Application {
 pub struct ApplicationBuilder {
     settings: Settings,
     clock: Arc<dyn Clock>,
+    disk_before_unlink: Option<UnlinkHook>,
 }
 
 impl ApplicationBuilder {
@@ -60,6 +61,15 @@ impl ApplicationBuilder {
     /// clock (tests inject `strata_testkit::ManualClock` here).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Calls `hook` with the path of each file the build cache's disk
+    /// store evicts or flushes, just before it is unlinked (see
+    /// `DiskBuildStoreBuilder::before_unlink`). For instrumentation and
+    /// for tests that hold an eviction or flush mid-unlink.
+    pub fn disk_before_unlink(mut self, hook: UnlinkHook) -> Self {
+        self.disk_before_unlink = Some(hook);
         self
     }
 
@@ -75,7 +85,11 @@ impl ApplicationBuilder {
     /// `tls_key_file` that is missing its pair, unreadable or not PEM, or an
     /// address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
-        let Self { settings, clock } = self;
+        let Self {
+            settings,
+            clock,
+            disk_before_unlink,
+        } = self;
         let events = Arc::new(TracingEventPublisher);
         let mut keyring = Keyring::default();
         for (id, key) in &settings.encryption.keys {
@@ -109,7 +123,8 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[backends.{name}]"))?;
         }
         let events = provider.coherence_events(events);
-        let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
+        let build_cache =
+            build_cache_service(&settings, &provider, clock.clone(), disk_before_unlink)?;
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
@@ -271,6 +286,7 @@ fn build_cache_service(
     all: &Settings,
     provider: &StrataStoreProvider,
     clock: Arc<dyn Clock>,
+    disk_before_unlink: Option<UnlinkHook>,
 ) -> anyhow::Result<Option<BuildCacheService>> {
     let settings = &all.build_cache;
     if !settings.enabled {
@@ -294,6 +310,9 @@ fn build_cache_service(
             .clock(clock.clone());
         if let Some(max) = settings.max_blob_bytes {
             builder = builder.max_blob_bytes(max);
+        }
+        if let Some(hook) = &disk_before_unlink {
+            builder = builder.before_unlink(hook.clone());
         }
         let started = std::time::Instant::now();
         let store = builder
@@ -395,6 +414,7 @@ impl Application {
         ApplicationBuilder {
             settings,
             clock: Arc::new(SystemClock),
+            disk_before_unlink: None,
         }
     }
 

@@ -83,7 +83,7 @@ pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
     MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat, RedisBuildStore,
-    RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, reapi_proto,
+    RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook, reapi_proto,
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;
