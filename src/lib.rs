@@ -6,7 +6,6 @@ pub mod config;
 mod config_sync;
 mod grpc;
 pub mod invalidation_events;
-pub mod keys;
 mod log_format;
 mod ops_settings;
 mod snapshots;
