@@ -8,7 +8,7 @@ mod grpc;
 pub mod invalidation_events;
 mod log_format;
 mod ops_settings;
-mod snapshots;
+mod snapshot_schedule;
 pub mod telemetry;
 mod tls;
 
@@ -42,7 +42,7 @@ pub struct Application {
     service: CacheService,
     grpc: Option<grpc::GrpcServer>,
     grpc_port: Option<u16>,
-    snapshots: Option<Arc<snapshots::Snapshots>>,
+    snapshots: Option<Arc<snapshot_schedule::Snapshots>>,
     /// The invalidation-event consumers, aborted when the server stops.
     consumers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -112,7 +112,7 @@ impl ApplicationBuilder {
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
-            provider: Arc::new(snapshots::PersistCheck {
+            provider: Arc::new(snapshot_schedule::PersistCheck {
                 inner: Arc::new(provider),
                 has_data_dir: settings.server.data_dir.is_some(),
             }),
@@ -135,7 +135,7 @@ impl ApplicationBuilder {
             .server
             .data_dir
             .as_deref()
-            .map(|dir| Arc::new(snapshots::Snapshots::new(dir, clock.clone())));
+            .map(|dir| Arc::new(snapshot_schedule::Snapshots::new(dir, clock.clone())));
         if let Some(snapshots) = &snapshots {
             snapshots.load_all(&service).await;
             snapshots.spawn_periodic(service.clone());
