@@ -5,7 +5,7 @@ use strata_application::CacheService;
 use strata_infrastructure::{AmqpConsumer, RedisStreamConsumer};
 use tokio::task::JoinHandle;
 
-use crate::config::{BackendSettings, Settings};
+use crate::config::{Settings, validation};
 pub use crate::ops_settings::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
 
 /// This instance's stable name: `[coherence] instance_id`, else the host name.
@@ -54,13 +54,7 @@ pub(crate) fn consumers(settings: &Settings) -> anyhow::Result<Vec<EventConsumer
                 consumer,
                 dead_letter,
             } => {
-                let url = match settings.backends.get(backend) {
-                    Some(BackendSettings::Redis { url, .. }) => url.clone(),
-                    _ => anyhow::bail!(
-                        "{}: backend = {backend:?} must name a [backends.<name>] of kind \"redis\"",
-                        at()
-                    ),
-                };
+                let url = validation::redis_stream_backend_url(settings, backend, &at())?;
                 anyhow::ensure!(!stream.is_empty(), "{}: stream is empty", at());
                 let source = name.clone().unwrap_or_else(|| stream.clone());
                 tracing::info!(%source, %stream, %group, "invalidation events from a Redis stream");

@@ -11,8 +11,9 @@ mod ops_settings;
 mod snapshot_schedule;
 pub mod telemetry;
 mod tls;
+pub mod wiring;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +29,11 @@ use strata_infrastructure::{
 };
 use strata_presentation::AppState;
 
+use config::BuildStoreKind;
+pub use config::DEFAULT_BACKEND_TIMEOUT_MS;
 pub use config::Settings;
-use config::{AuthMode, AuthSettings, BuildStoreKind};
+use wiring::auth::{check_public_listen, credentials_authenticator, protected_mode, rate_limits};
 
-/// Per-call timeout of a shared backend that names none, in milliseconds.
-pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
 pub use telemetry::{Telemetry, init_tracing};
 
 /// A built, not yet awaited, HTTP server and the port it bound.
@@ -147,9 +148,9 @@ impl ApplicationBuilder {
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let auth = settings.auth.clone().unwrap_or_default();
-        let rate_limits = auth.rate_limits()?;
-        let authenticator = auth.credentials_authenticator(clock.clone())?;
-        let protected_mode = auth.protected_mode()?;
+        let rate_limits = rate_limits(&auth)?;
+        let authenticator = credentials_authenticator(&auth, clock.clone())?;
+        let protected_mode = protected_mode(&auth)?;
         let metrics_role = auth.metrics_role()?;
         let audit = match &settings.audit {
             Some(audit) => {
@@ -356,36 +357,6 @@ fn build_cache_service(
         format: Arc::new(ProstActionResultFormat),
         validation,
     })))
-}
-
-/// Protected mode at start-up: without credentials
-/// ([`AuthSettings::has_credentials`]), a non-loopback listen
-/// address (`0.0.0.0` and `::` included) needs `auth.mode = "off"`, and
-/// then gets a warning.
-///
-/// # Errors
-/// A non-loopback `listen` with no credentials and `auth.mode = "on"`.
-fn check_public_listen(auth: &AuthSettings, listen: SocketAddr) -> anyhow::Result<()> {
-    if auth.has_credentials() || listen.ip().to_canonical().is_loopback() {
-        return Ok(());
-    }
-    match auth.mode {
-        AuthMode::On => anyhow::bail!(
-            "refusing to listen on {listen} without authentication (protected mode): \
-             configure API keys in [auth.api_keys] (`strata keys generate --id <id>`) \
-             or JWT bearer tokens in [auth.jwt], \
-             listen on a loopback address, or set auth.mode = \"off\" to let anyone who \
-             can reach the port do everything"
-        ),
-        AuthMode::Off => {
-            tracing::warn!(
-                %listen,
-                "auth.mode = \"off\" and no credentials: anyone who can reach this port can \
-                 read, write, flush, delete and reconfigure every cache"
-            );
-            Ok(())
-        }
-    }
 }
 
 impl Application {

@@ -121,7 +121,7 @@ mod tests {
             .merge(<figment::providers::Toml as figment::providers::Format>::string(&k.toml()))
             .extract()
             .unwrap();
-        let auth = settings.auth.unwrap().authenticator().unwrap();
+        let auth = strata::wiring::auth::api_key_authenticator(&settings.auth.unwrap()).unwrap();
         use strata_domain::{Authenticator, Credential, Secret};
         let p = auth
             .authenticate(&Credential::ApiKey(Secret::new(k.key.clone())))
