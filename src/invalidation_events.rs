@@ -5,8 +5,8 @@ use strata_application::CacheService;
 use strata_infrastructure::{AmqpConsumer, RedisStreamConsumer};
 use tokio::task::JoinHandle;
 
+pub use crate::config::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
 use crate::config::{Settings, validation};
-pub use crate::ops_settings::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
 
 /// This instance's stable name: `[coherence] instance_id`, else the host name.
 fn instance_name(settings: &Settings) -> String {

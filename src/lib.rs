@@ -7,7 +7,6 @@ mod config_sync;
 mod grpc;
 pub mod invalidation_events;
 mod log_format;
-mod ops_settings;
 mod snapshot_schedule;
 pub mod telemetry;
 mod tls;

@@ -16,10 +16,12 @@ mod build_cache;
 mod cluster;
 mod coherence;
 mod encryption;
+mod invalidation_events;
 mod jwt;
 mod log;
 mod rate_limits;
 mod server;
+mod telemetry;
 pub(crate) mod validation;
 
 use std::collections::BTreeMap;
@@ -41,6 +43,7 @@ pub use build_cache::{
 pub use cluster::ClusterSettings;
 pub use coherence::{CoherenceSettings, DEFAULT_COHERENCE_CHANNEL};
 pub use encryption::EncryptionSettings;
+pub use invalidation_events::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
 pub use jwt::{
     DEFAULT_GRANTS_CLAIM, DEFAULT_LEEWAY_SECS, DEFAULT_NAMESPACE_ROLE, JwtSettings, SecretString,
 };
@@ -52,6 +55,7 @@ pub use rate_limits::{
 pub use server::{
     DEFAULT_GRPC_LISTEN, DEFAULT_LISTEN, DEFAULT_SHUTDOWN_TIMEOUT_SECS, ServerSettings,
 };
+pub use telemetry::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 
 /// The cache that exists out of the box.
 pub const DEFAULT_CACHE: &str = "default";
@@ -100,10 +104,10 @@ pub struct Settings {
     pub analysis: AnalysisSettings,
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
-    pub invalidation_events: crate::ops_settings::InvalidationEventSettings,
+    pub invalidation_events: InvalidationEventSettings,
     /// `[telemetry]`: OpenTelemetry traces over OTLP.
     #[serde(default)]
-    pub telemetry: crate::ops_settings::TelemetrySettings,
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {
