@@ -5,7 +5,7 @@
 pub mod config;
 mod config_sync;
 mod grpc;
-pub mod invalidation_events;
+mod inbound;
 mod log_format;
 mod snapshot_schedule;
 pub mod telemetry;
@@ -141,7 +141,7 @@ impl ApplicationBuilder {
             snapshots.spawn_periodic(service.clone());
         }
 
-        let consumers = invalidation_events::consumers(&settings)?;
+        let consumers = inbound::invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
