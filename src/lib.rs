@@ -19,16 +19,14 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
-use strata_domain::{ActionCache, AuditLog, Clock, ContentStore};
+use strata_application::{CacheService, Dependencies};
+use strata_domain::{AuditLog, Clock};
 use strata_infrastructure::{
-    DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore, ProstActionResultFormat,
-    ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
-    SystemClock, TracingEventPublisher,
+    JsonLinesAuditLog, Keyring, ShardsAnalyzerProvider, StrataStoreProvider, SystemClock,
+    TracingEventPublisher,
 };
 use strata_presentation::AppState;
 
-use config::BuildStoreKind;
 pub use config::DEFAULT_BACKEND_TIMEOUT_MS;
 pub use config::Settings;
 use wiring::auth::{check_public_listen, credentials_authenticator, protected_mode, rate_limits};
@@ -108,7 +106,7 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[backends.{name}]"))?;
         }
         let events = provider.coherence_events(events);
-        let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
+        let build_cache = wiring::build_cache::service(&settings, &provider, clock.clone())?;
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
@@ -260,102 +258,6 @@ fn spawn_auto_tune(
             service.auto_tune(settings, audit.as_deref()).await;
         }
     });
-}
-
-/// The build cache `[build_cache]` describes, or `None` when disabled.
-///
-/// # Errors
-/// An invalid instance name under `[build_cache.instances]`.
-fn build_cache_service(
-    all: &Settings,
-    provider: &StrataStoreProvider,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Option<BuildCacheService>> {
-    let settings = &all.build_cache;
-    if !settings.enabled {
-        return Ok(None);
-    }
-    let validation = settings.validation()?;
-    let kind = settings.store_kind()?;
-    let memory = |max_bytes: u64| {
-        let mut builder = MemoryBuildStore::builder()
-            .max_bytes(max_bytes)
-            .clock(clock.clone());
-        if let Some(max) = settings.max_blob_bytes {
-            builder = builder.max_blob_bytes(max.min(max_bytes));
-        }
-        builder.build()
-    };
-    let disk = || -> anyhow::Result<Arc<DiskBuildStore>> {
-        let dir = settings.dir.clone().unwrap_or_default();
-        let mut builder = DiskBuildStore::builder(dir.clone())
-            .max_bytes(settings.max_bytes)
-            .clock(clock.clone());
-        if let Some(max) = settings.max_blob_bytes {
-            builder = builder.max_blob_bytes(max);
-        }
-        let started = std::time::Instant::now();
-        let store = builder
-            .build()
-            .with_context(|| format!("[build_cache] dir {}", dir.display()))?;
-        tracing::info!(
-            dir = %dir.display(),
-            rebuild_ms = started.elapsed().as_millis() as u64,
-            "build-cache disk index rebuilt"
-        );
-        Ok(store)
-    };
-    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match kind {
-        BuildStoreKind::Memory => {
-            let store = memory(settings.max_bytes);
-            (store.clone(), store)
-        }
-        BuildStoreKind::Disk => {
-            let store = disk()?;
-            (store.clone(), store)
-        }
-        BuildStoreKind::MemoryDisk => {
-            let upper = memory(
-                settings
-                    .memory_bytes
-                    .unwrap_or((settings.max_bytes / 4).min(256 << 20)),
-            );
-            let store = Arc::new(StackedBuildStore::new(upper, disk()?).clock(clock.clone()));
-            (store.clone(), store)
-        }
-    };
-    let ac: Arc<dyn ActionCache> = match &settings.ac_backend {
-        None => ac,
-        Some(name) => provider
-            .redis_build_store(name)
-            .map_err(|e| anyhow::anyhow!("[build_cache] ac_backend = {name:?}: {e}"))?
-            .build(),
-    };
-    let cas: Arc<dyn ContentStore> = match &settings.cas_backend {
-        None => cas,
-        Some(name) => {
-            let max = settings.cas_backend_max_blob_bytes;
-            if max == 0 || max > config::MAX_CAS_BACKEND_BLOB_BYTES {
-                anyhow::bail!(
-                    "[build_cache] cas_backend_max_blob_bytes = {max}: must be 1..={}",
-                    config::MAX_CAS_BACKEND_BLOB_BYTES
-                );
-            }
-            let small = provider
-                .redis_build_store(name)
-                .map_err(|e| anyhow::anyhow!("[build_cache] cas_backend = {name:?}: {e}"))?
-                .max_blob_bytes(max)
-                .build();
-            Arc::new(SizeSplitContentStore::new(small, cas).small_max_bytes(max))
-        }
-    };
-    tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
-    Ok(Some(BuildCacheService::new(BuildCacheDependencies {
-        ac,
-        cas,
-        format: Arc::new(ProstActionResultFormat),
-        validation,
-    })))
 }
 
 impl Application {
