@@ -26,9 +26,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+pub use crate::config::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 use crate::config::{LogFormat, LogSettings};
 use crate::log_format;
-pub use crate::ops_settings::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 
 /// How long an OTLP export may take before it is abandoned.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,12 +1,50 @@
-//! `[invalidation_events]`: consumers of invalidation events published
-//! from outside (docs/operations.md "Invalidation events").
+//! Invalidation events from outside: a CDC job or an application's write
+//! path publishes `{cache, keys | pattern | tags}` events to a broker, and
+//! these consumers apply them through the application's
+//! `InvalidateEntries` command, exactly as `POST /v1/caches/{cache}/invalidations`
+//! does (every tier, and every instance through the coherence bus).
+//!
+//! - `event.rs`: the one JSON event format and its parser, shared by both
+//!   adapters, and how an event is applied ([`Outcome`]).
+//! - `redis_stream.rs`: [`RedisStreamConsumer`] (a consumer group, XACK
+//!   after applying, pending replay after a restart, dead-letter stream).
+//! - `amqp.rs`: [`AmqpConsumer`] (RabbitMQ through lapin: manual ack after
+//!   applying, dead-letter queue).
+//! - `backoff.rs`: the reconnection back-off both use.
+//! - this file: the counters, and the consumers `[invalidation_events]`
+//!   describes ([`consumers`]), checked before anything starts.
+//!
+//! This wing must not know HTTP, or how the caches store their entries:
+//! it drives the application's `CacheService` only.
 
+mod amqp;
+mod backoff;
+mod event;
+mod redis_stream;
+
+use amqp::AmqpConsumer;
+use redis_stream::RedisStreamConsumer;
 use strata_application::CacheService;
-use strata_infrastructure::{AmqpConsumer, RedisStreamConsumer};
 use tokio::task::JoinHandle;
 
-use crate::config::{BackendSettings, Settings};
-pub use crate::ops_settings::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
+use crate::config::{EventSourceSettings, Settings, validation};
+
+/// The counter of events by `source` and `result`: `consumed` (received),
+/// `applied`, `failed` (the invalidation failed: retried when the failure
+/// is transient, dead-lettered when it is permanent) and `dead_lettered`.
+pub(crate) const EVENTS_TOTAL: &str = "strata_invalidation_events_total";
+/// The gauge of events waiting for this consumer, by `source` (Redis: the
+/// group's `lag` from `XINFO GROUPS`, or its pending count on Redis < 7;
+/// RabbitMQ: the queue's ready message count).
+pub(crate) const EVENTS_LAG: &str = "strata_invalidation_events_lag";
+
+fn count(source: &str, result: &'static str) {
+    metrics::counter!(EVENTS_TOTAL, "source" => source.to_owned(), "result" => result).increment(1);
+}
+
+fn lag(source: &str, value: f64) {
+    metrics::gauge!(EVENTS_LAG, "source" => source.to_owned()).set(value);
+}
 
 /// This instance's stable name: `[coherence] instance_id`, else the host name.
 fn instance_name(settings: &Settings) -> String {
@@ -54,13 +92,7 @@ pub(crate) fn consumers(settings: &Settings) -> anyhow::Result<Vec<EventConsumer
                 consumer,
                 dead_letter,
             } => {
-                let url = match settings.backends.get(backend) {
-                    Some(BackendSettings::Redis { url, .. }) => url.clone(),
-                    _ => anyhow::bail!(
-                        "{}: backend = {backend:?} must name a [backends.<name>] of kind \"redis\"",
-                        at()
-                    ),
-                };
+                let url = validation::redis_stream_backend_url(settings, backend, &at())?;
                 anyhow::ensure!(!stream.is_empty(), "{}: stream is empty", at());
                 let source = name.clone().unwrap_or_else(|| stream.clone());
                 tracing::info!(%source, %stream, %group, "invalidation events from a Redis stream");

@@ -1,8 +1,9 @@
-//! `strata run` and `strata cache`: the task cache's command line
-//! (issue 13). Wiring only: the task file and settings come from
-//! `task_file`, the digest rules from `strata_domain::tasks`, the
-//! lookup / run / record sequence from `strata_application::tasks`, and
-//! the adapters from `strata_infrastructure::tasks`.
+//! `strata run`: the task cache's command line (issue 13). Wiring only:
+//! the task file and settings come from `task_file`, the digest rules
+//! from `strata_domain::tasks`, the lookup / run / record sequence from
+//! `strata_application::tasks`, and the adapters from
+//! `strata_infrastructure::tasks`. `strata cache` is its neighbour
+//! `cache`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -14,19 +15,15 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use strata_application::tasks::{Console, HitSource, RemotePolicy, RunOutcome, TaskRunner};
 use strata_domain::tasks::{
-    ActionComponents, CacheMode, ContentHasher, Difference, Platform, TaskCommand, TaskName,
-    TaskSpec,
+    ActionComponents, CacheMode, Difference, Platform, TaskCommand, TaskName, TaskSpec,
 };
-use strata_domain::{ActionCache, ContentStore, FlushCriteria, FlushScope, StoreKind};
 use strata_infrastructure::tasks::{
     ActionLock, DiskTaskCache, HttpRemoteCache, InputScanner, ProjectFiles, ProstTaskResultCodec,
     RunHistory, Sha2Hasher, ShellProcess, StatsLog,
 };
 
-use crate::task_file::{GlobalSettings, TaskFile, find_task_file, parse_mode};
+use super::task_file::{GlobalSettings, TaskFile, find_task_file, parse_mode};
 
-/// The statistics window of `strata cache stats`: 30 days.
-const STATS_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Inputs from which hashing shows a progress bar (on a terminal).
 const PROGRESS_MIN_FILES: usize = 500;
 
@@ -54,24 +51,6 @@ pub(crate) struct RunArgs {
     /// Ad hoc: the command and its arguments, after `--`.
     #[arg(last = true)]
     command: Vec<String>,
-}
-
-/// `strata cache`.
-#[derive(clap::Subcommand, Debug)]
-pub(crate) enum CacheCommand {
-    /// Entries, bytes, hits, misses and time saved over the last 30 days.
-    Stats,
-    /// Remove entries: `--older-than 7d` (by last use), or `--all`.
-    Clean {
-        /// Age such as `7d`, `12h`, `30m` or `90s`.
-        #[arg(long, value_name = "AGE")]
-        older_than: Option<String>,
-        /// Remove everything: store, run history and statistics.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Re-hash every CAS blob and remove (and report) the corrupt ones.
-    Validate,
 }
 
 /// Transfers from this size show a progress bar (on a terminal): 8 MiB.
@@ -124,7 +103,8 @@ impl Console for Terminal {
     }
 }
 
-fn process_env() -> BTreeMap<String, String> {
+/// This process's environment (the variables that are UTF-8).
+pub(super) fn process_env() -> BTreeMap<String, String> {
     std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect()
@@ -174,7 +154,7 @@ fn plan(args: &RunArgs, settings: &GlobalSettings) -> anyhow::Result<Plan> {
     let Some(file) = find_task_file(&cwd) else {
         bail!(
             "no {} in {} or a parent directory",
-            crate::task_file::TASK_FILE,
+            super::task_file::TASK_FILE,
             cwd.display()
         );
     };
@@ -293,7 +273,8 @@ fn explain(plan: &Plan, current: &ActionComponents, history: &RunHistory) -> Str
     out
 }
 
-fn seconds(ms: u64) -> String {
+/// `ms` as seconds with one decimal, e.g. `12.3 s`.
+pub(super) fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
@@ -399,135 +380,4 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let _ = history.record(task, &current);
     Ok(report.exit_code)
-}
-
-/// Parses `7d`, `12h`, `30m`, `90s`.
-fn parse_age(s: &str) -> anyhow::Result<Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("not an age: {s:?} (e.g. 7d)"))?;
-    let secs = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" | "" => 1,
-        _ => bail!("unknown age unit in {s:?} (d, h, m, s)"),
-    };
-    Ok(Duration::from_secs(n.saturating_mul(secs)))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// `strata cache ...`.
-#[expect(clippy::print_stdout, reason = "the commands' output")]
-pub(crate) fn cache(command: CacheCommand) -> anyhow::Result<()> {
-    let env = process_env();
-    let settings = GlobalSettings::load(&env)?;
-    let local = DiskTaskCache::new(&settings.cache_dir, settings.max_size);
-    let stats = StatsLog::new(&settings.cache_dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    match command {
-        CacheCommand::Stats => {
-            let (store, _lock) = local.open_blocking()?;
-            let (ac, cas) = runtime.block_on(async {
-                anyhow::Ok((
-                    ActionCache::stats(store.as_ref()).await?,
-                    ContentStore::stats(store.as_ref()).await?,
-                ))
-            })?;
-            let window_ms = u64::try_from(STATS_WINDOW.as_millis()).unwrap_or(u64::MAX);
-            let since = now_ms().saturating_sub(window_ms);
-            // Only the window is retained.
-            stats.retain_since(since)?;
-            let s = stats.summary(since)?;
-            let sum = |u: &[strata_domain::StoreUsage]| {
-                u.iter()
-                    .fold((0, 0), |(e, b), x| (e + x.entries, b + x.bytes))
-            };
-            let (ac_entries, ac_bytes) = sum(&ac);
-            let (cas_entries, cas_bytes) = sum(&cas);
-            println!("cache directory: {}", settings.cache_dir.display());
-            println!("actions: {ac_entries} entries, {ac_bytes} bytes");
-            println!("blobs: {cas_entries} entries, {cas_bytes} bytes");
-            println!(
-                "total: {} bytes of {} allowed",
-                ac_bytes + cas_bytes,
-                settings.max_size
-            );
-            println!("last 30 days: {} hits, {} misses", s.hits, s.misses);
-            let ratio = if s.hits + s.misses == 0 {
-                0.0
-            } else {
-                s.hits as f64 / (s.hits + s.misses) as f64
-            };
-            println!("hit ratio: {:.1} %", ratio * 100.0);
-            println!("time saved: {}", seconds(s.saved_ms));
-        }
-        CacheCommand::Clean { older_than, all } => {
-            if all == older_than.is_some() {
-                bail!("give exactly one of --older-than AGE or --all");
-            }
-            let (store, lock) = local.open_blocking()?;
-            let scope = match &older_than {
-                Some(age) => FlushScope::OlderThan(parse_age(age)?),
-                None => FlushScope::All,
-            };
-            let criteria = FlushCriteria::new(scope);
-            let (ac, cas) = runtime.block_on(async {
-                anyhow::Ok((
-                    ActionCache::flush(store.as_ref(), &criteria).await?,
-                    ContentStore::flush(store.as_ref(), &criteria).await?,
-                ))
-            })?;
-            drop(store);
-            drop(lock);
-            if all {
-                RunHistory::new(&settings.cache_dir).clear()?;
-                stats.retain_since(u64::MAX)?;
-            }
-            println!(
-                "removed {} actions and {} blobs, {} bytes",
-                ac.entries_removed(),
-                cas.entries_removed(),
-                ac.bytes_reclaimed() + cas.bytes_reclaimed()
-            );
-        }
-        CacheCommand::Validate => {
-            let (store, _lock) = local.open_blocking()?;
-            let blobs = runtime.block_on(ContentStore::list(store.as_ref(), None))?;
-            let mut corrupt = 0u64;
-            for b in &blobs {
-                let path = store.path_of(StoreKind::Cas, &b.instance, &b.hash);
-                let ok =
-                    std::fs::read(&path).is_ok_and(|bytes| Sha2Hasher.sha256(&bytes) == b.hash);
-                if !ok {
-                    corrupt += 1;
-                    println!("corrupt blob removed: {} ({})", b.hash, path.display());
-                    std::fs::remove_file(&path)
-                        .with_context(|| format!("remove {}", path.display()))?;
-                }
-            }
-            println!("checked {} blobs: {corrupt} corrupt", blobs.len());
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages() {
-        assert_eq!(parse_age("7d").unwrap(), Duration::from_secs(7 * 86_400));
-        assert_eq!(parse_age("90s").unwrap(), Duration::from_secs(90));
-        assert!(parse_age("7w").is_err());
-    }
 }

@@ -36,7 +36,7 @@ const LAG_EVERY: Duration = Duration::from_secs(1);
 
 /// Consumes one RabbitMQ queue; see the module docs.
 #[derive(Clone)]
-pub struct AmqpConsumer {
+pub(crate) struct AmqpConsumer {
     source: String,
     url: String,
     queue: String,
@@ -63,7 +63,7 @@ impl AmqpConsumer {
     /// and logs, `consumer_tag` names it on the broker. With `declare`, both
     /// queues are declared durable first. Nothing connects before
     /// [`spawn`](Self::spawn).
-    pub fn new(
+    pub(crate) fn new(
         source: impl Into<String>,
         url: impl Into<String>,
         queue: impl Into<String>,
@@ -83,7 +83,7 @@ impl AmqpConsumer {
 
     /// Runs the consumer on the current tokio runtime until the task is
     /// aborted, applying events through `service`.
-    pub fn spawn(self, service: CacheService) -> JoinHandle<()> {
+    pub(crate) fn spawn(self, service: CacheService) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut backoff = Backoff::default();
             loop {

@@ -10,9 +10,9 @@ use strata_domain::{
 };
 
 /// Largest event accepted, in bytes (1000 keys of 250 bytes fit).
-pub const MAX_EVENT_BYTES: usize = 512 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 512 * 1024;
 /// Longest optional `id`, in bytes.
-pub const MAX_EVENT_ID_BYTES: usize = 256;
+pub(crate) const MAX_EVENT_ID_BYTES: usize = 256;
 
 /// A parsed event: which entries of which cache to remove.
 ///
@@ -23,19 +23,19 @@ pub const MAX_EVENT_ID_BYTES: usize = 256;
 /// [`MAX_EVENT_ID_BYTES`], logged with the outcome). Unknown fields are
 /// rejected.
 #[derive(Clone, Debug)]
-pub struct InvalidationEvent {
+pub(crate) struct InvalidationEvent {
     /// The publisher's id for the event, if it gave one.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// The cache.
-    pub cache: CacheName,
+    pub(crate) cache: CacheName,
     /// Keys, a pattern or tags.
-    pub selector: InvalidationSelector,
+    pub(crate) selector: InvalidationSelector,
 }
 
 /// Why a message is not an event; such messages are dead-lettered.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid invalidation event: {0}")]
-pub struct InvalidEvent(String);
+pub(crate) struct InvalidEvent(String);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +58,7 @@ impl InvalidationEvent {
     /// [`InvalidEvent`] naming the problem: over [`MAX_EVENT_BYTES`], not
     /// JSON of the shape above, not exactly one selector, a batch outside
     /// 1..=[`MAX_BATCH`](strata_application::MAX_BATCH), or an invalid cache name, key, pattern or tag.
-    pub fn parse(body: &[u8]) -> Result<Self, InvalidEvent> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, InvalidEvent> {
         if body.len() > MAX_EVENT_BYTES {
             return Err(InvalidEvent(format!(
                 "{} bytes, over the limit of {MAX_EVENT_BYTES}",

@@ -34,7 +34,7 @@ const BLOCK: Duration = Duration::from_secs(1);
 /// Consumes one Redis stream in a consumer group; see the module docs.
 /// Its `Debug` leaves the URL out: it may hold the Redis password.
 #[derive(Clone)]
-pub struct RedisStreamConsumer {
+pub(crate) struct RedisStreamConsumer {
     source: String,
     url: String,
     stream: String,
@@ -68,7 +68,7 @@ impl RedisStreamConsumer {
     /// `consumer`, copying events that cannot be applied to `dead_letter`;
     /// `source` labels its metrics and logs. Nothing connects before
     /// [`spawn`](Self::spawn).
-    pub fn new(
+    pub(crate) fn new(
         source: impl Into<String>,
         url: impl Into<String>,
         stream: impl Into<String>,
@@ -88,7 +88,7 @@ impl RedisStreamConsumer {
 
     /// Runs the consumer on the current tokio runtime until the task is
     /// aborted, applying events through `service`.
-    pub fn spawn(self, service: CacheService) -> JoinHandle<()> {
+    pub(crate) fn spawn(self, service: CacheService) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut backoff = Backoff::default();
             loop {

@@ -1,6 +1,8 @@
 //! Warm restarts: snapshots of `persist = true` memory caches and warm
 //! keys of stacked caches, under `[server] data_dir/snapshots/`
-//! (docs/operations.md, "Snapshots and warming").
+//! (docs/operations.md, "Snapshots and warming"). This module owns which
+//! caches are written and when; the file format is infrastructure's
+//! `snapshot` module, which this one must not reimplement.
 //!
 //! - At start-up (before the listener is bound, so before
 //!   `/health/ready` can answer), every `persist` cache loads

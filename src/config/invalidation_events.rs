@@ -1,5 +1,7 @@
-//! The settings of `[invalidation_events]` and `[telemetry]`, below both
-//! `config` and the modules that act on them (no module cycle).
+//! `[invalidation_events]` and its `[[invalidation_events.sources]]`:
+//! where invalidation events published from outside are consumed (Redis
+//! streams, RabbitMQ queues). Describes the section only: the consumers
+//! are built and started by the composition root.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,33 +67,4 @@ fn default_group() -> String {
 }
 fn default_true() -> bool {
     true
-}
-
-/// The `service.name` of exported spans when none is configured.
-pub const DEFAULT_SERVICE_NAME: &str = "strata";
-
-/// `[telemetry]`: distributed traces.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelemetrySettings {
-    /// The OTLP/gRPC collector, e.g. `http://127.0.0.1:4317`. Unset (the
-    /// default), nothing is exported and no span is built for tracing.
-    #[serde(default)]
-    pub otlp_endpoint: Option<String>,
-    /// The exported `service.name` (default `strata`).
-    #[serde(default = "default_service_name")]
-    pub service_name: String,
-}
-
-fn default_service_name() -> String {
-    DEFAULT_SERVICE_NAME.to_owned()
-}
-
-impl Default for TelemetrySettings {
-    fn default() -> Self {
-        Self {
-            otlp_endpoint: None,
-            service_name: default_service_name(),
-        }
-    }
 }
