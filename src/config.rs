@@ -18,7 +18,7 @@ use strata_domain::{Authenticator, Clock, Grant, InstanceName, KeyPattern, Role,
 use strata_infrastructure::{
     ApiKeyAuthenticator, ApiKeyDigest, ClaimMapping, CompositeAuthenticator, JwtAuthenticator,
 };
-use strata_presentation::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
+use strata_presentation::edge::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
 use strata_presentation::{CacheConfigurationDto, ProtectedMode};
 
 /// Address `strata serve` listens on when none is configured.

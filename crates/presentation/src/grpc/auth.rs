@@ -1,5 +1,5 @@
 //! The acting principal of a gRPC call: the same credentials, limits and
-//! protected mode as HTTP ([`crate::auth`]), read from the call's
+//! protected mode as HTTP ([`crate::edge::auth`]), read from the call's
 //! `authorization` metadata (`Bearer <key or JWT>` or `Basic
 //! <base64(user:key)>`) or `x-api-key`. A refusal (UNAUTHENTICATED, or
 //! protected mode's PERMISSION_DENIED) is appended to the audit file, as
@@ -8,9 +8,9 @@
 use strata_domain::{AuditAction, AuditRecord, Principal};
 use tonic::{Request, Status};
 
-use crate::auth::{X_API_KEY, authenticate, credential_from};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::auth::{X_API_KEY, authenticate, credential_from};
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// Who `request` acts as.
 ///

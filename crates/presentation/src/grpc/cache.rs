@@ -30,12 +30,12 @@ use strata_domain::{
 use tonic::{Request, Response, Status};
 
 use super::auth::principal;
-use crate::config_dto::CacheConfigurationDto;
-use crate::error::ApiError;
-use crate::headers::etag;
-use crate::metrics::count_outcome;
-use crate::params::{batch_len, cache_key, cache_name, tags, ttl};
-use crate::state::AppState;
+use crate::edge::config_dto::CacheConfigurationDto;
+use crate::edge::error::ApiError;
+use crate::edge::headers::etag;
+use crate::edge::metrics::count_outcome;
+use crate::edge::params::{batch_len, cache_key, cache_name, tags, ttl};
+use crate::edge::state::AppState;
 
 /// The generated `strata.cache.v1` messages, server and client.
 #[expect(missing_docs, reason = "generated code; documented in the .proto")]
@@ -197,7 +197,7 @@ impl Cache for CacheApi {
                 })
                 .await;
             if result.is_err() {
-                crate::metrics::count_error(&self.state.service, &cache, "get");
+                crate::edge::metrics::count_error(&self.state.service, &cache, "get");
             }
             Ok(match result? {
                 None => pb::GetResponse {

@@ -55,10 +55,10 @@ use strata_domain::{BuildCacheError, CacheName, Digest, InstanceName, Principal,
 use tonic::{Code, Request, Response, Status};
 
 use super::common::{BoxStream, BuildCacheFace, counted, digest, instance, parse_digest, to_proto};
-use super::status::invalid;
 use super::zstd_codec;
-use crate::build_cache::{count, count_many};
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
+use crate::edge::error::grpc_status::invalid;
+use crate::http::build_cache::{count, count_many};
 
 /// Largest total of blob bytes in one `BatchUpdateBlobs` or
 /// `BatchReadBlobs` request, and of inlined bytes in one

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tonic::Status;
 use zstd::stream::raw::{DParameter, Decoder, Operation};
 
-use super::status::invalid;
+use crate::edge::error::grpc_status::invalid;
 
 /// Largest zstd window accepted: 2^24 bytes (16 MiB).
 const WINDOW_LOG_MAX: u32 = 24;

@@ -46,20 +46,18 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream;
 use strata_application::BuildCacheService;
-use strata_application::build_cache::get_action_result::{GetActionResult, GetActionResultError};
-use strata_application::build_cache::read_blob::{ReadBlob, ReadBlobError};
-use strata_application::build_cache::update_action_result::{
-    UpdateActionResult, UpdateActionResultError,
-};
-use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobError, WriteBlobStart};
+use strata_application::build_cache::get_action_result::GetActionResult;
+use strata_application::build_cache::read_blob::ReadBlob;
+use strata_application::build_cache::update_action_result::UpdateActionResult;
+use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{
     BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
 };
 use zstd::stream::raw::{DParameter, Decoder, Operation};
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// The route patterns, default instance first. The router tries them
 /// after every other route.
@@ -184,63 +182,6 @@ fn counted(
     }
 }
 
-impl From<BuildCacheError> for ApiError {
-    fn from(e: BuildCacheError) -> Self {
-        match &e {
-            BuildCacheError::DigestMismatch { .. } => ApiError::with_code(
-                StatusCode::BAD_REQUEST,
-                "digest_mismatch",
-                "Digest mismatch",
-                e.to_string(),
-            ),
-            BuildCacheError::TooLarge { .. } => ApiError::payload_too_large(e.to_string()),
-            BuildCacheError::InsufficientStorage { .. } => ApiError::with_code(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
-                "Insufficient storage",
-                e.to_string(),
-            ),
-            BuildCacheError::InvalidRange { .. } => ApiError::with_code(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "invalid_range",
-                "Range not satisfiable",
-                e.to_string(),
-            ),
-            BuildCacheError::Unavailable { .. } => ApiError::backend_unavailable(e),
-            BuildCacheError::Unexpected { .. } => ApiError::internal(e),
-        }
-    }
-}
-
-macro_rules! access_or_store {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(e: $ty) -> Self {
-                match e {
-                    $ty::Access(a) => a.into(),
-                    $ty::Store(s) => s.into(),
-                }
-            }
-        }
-    )*};
-}
-access_or_store!(GetActionResultError, ReadBlobError, WriteBlobError);
-
-impl From<UpdateActionResultError> for ApiError {
-    fn from(e: UpdateActionResultError) -> Self {
-        match e {
-            UpdateActionResultError::Access(a) => a.into(),
-            UpdateActionResultError::Store(s) => s.into(),
-            UpdateActionResultError::Invalid(i) => ApiError::with_code(
-                StatusCode::BAD_REQUEST,
-                "invalid_action_result",
-                "Invalid ActionResult",
-                i.to_string(),
-            ),
-        }
-    }
-}
-
 fn miss(kind: StoreKind, hash: &DigestHash) -> ApiError {
     ApiError::with_code(
         StatusCode::NOT_FOUND,
@@ -307,8 +248,8 @@ fn body_error(e: actix_web::error::PayloadError) -> ApiError {
     params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The stored entry: a serialized REAPI ActionResult (raw bytes without validation)", content_type = "application/octet-stream"),
-        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ac_get(
@@ -358,8 +299,8 @@ async fn ac_get_inner(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A serialized REAPI ActionResult (any bytes without validation)"),
     responses(
         (status = 200, description = "Stored"),
-        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ac_put(
@@ -429,8 +370,8 @@ async fn ac_put_inner(
     params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The blob (`Content-Encoding: zstd` when the request accepts it)", content_type = "application/octet-stream"),
-        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cas_get(
@@ -540,9 +481,9 @@ fn compress_chunks(
     responses(
         (status = 201, description = "Stored"),
         (status = 200, description = "Already stored: nothing rewritten"),
-        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 507, description = "The store cannot make room", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The store cannot make room", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cas_put(

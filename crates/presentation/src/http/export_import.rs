@@ -46,11 +46,11 @@ use strata_domain::{
     Timestamp,
 };
 
-use crate::audited::Audit;
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::params::cache_name;
-use crate::state::AppState;
+use crate::edge::audited::Audit;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
 
 /// `application/x-ndjson`.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -227,8 +227,8 @@ fn encode_page(
             (String = "application/x-ndjson"),
             (Vec<u8> = "application/msgpack"),
         )),
-        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The backend cannot enumerate its entries (`unsupported_operation`, capability `export`; Memcached)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The backend cannot enumerate its entries (`unsupported_operation`, capability `export`; Memcached)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(
@@ -499,8 +499,8 @@ fn ndjson_record(line: &[u8]) -> Result<Record<Vec<u8>>, String> {
     )),
     responses(
         (status = 200, description = "Counts; per-record errors with their NDJSON line or MessagePack record index", body = ImportResponse),
-        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither NDJSON nor MessagePack (`unsupported_media_type`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither NDJSON nor MessagePack (`unsupported_media_type`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn import(

@@ -21,7 +21,7 @@
 use actix_web::http::StatusCode;
 use tonic::{Code, Status};
 
-use crate::error::{ApiError, ErrorChain};
+use crate::edge::error::{ApiError, ErrorChain};
 
 /// The gRPC code of an HTTP status (table above).
 pub(crate) fn code_of(status: StatusCode) -> Code {

@@ -12,11 +12,11 @@ use strata_domain::{
     AUDIT_ATTEMPT, AUDIT_OK, AuditAction, AuditLog, AuditRecord, CacheName, Principal,
 };
 
-use crate::error::ApiError;
-use crate::request_id::RequestId;
-use crate::state::AppState;
+use crate::edge::error::ApiError;
+use crate::edge::request_id::RequestId;
+use crate::edge::state::AppState;
 
-/// The request id [`request::observe`](crate::request::observe) assigned (the `X-Request-Id` header).
+/// The request id [`request::observe`](crate::http::request::observe) assigned (the `X-Request-Id` header).
 fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(ToString::to_string)
 }
@@ -41,7 +41,7 @@ pub(crate) async fn record_forbidden(req: &HttpRequest, error: &ApiError) {
     if error.code() != "forbidden" || req.extensions().get::<Recorded>().is_some() {
         return;
     }
-    let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() else {
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>() else {
         return;
     };
     let Some(log) = state.audit.clone() else {

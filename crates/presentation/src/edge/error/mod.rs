@@ -14,6 +14,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use strata_application::AccessError;
+use strata_application::build_cache::get_action_result::GetActionResultError;
+use strata_application::build_cache::read_blob::ReadBlobError;
+use strata_application::build_cache::update_action_result::UpdateActionResultError;
+use strata_application::build_cache::write_blob::WriteBlobError;
 use strata_application::commands::configure_cache::ConfigureCacheError;
 use strata_application::commands::delete_cache::DeleteCacheError;
 use strata_application::commands::delete_entry::DeleteEntryError;
@@ -27,9 +31,11 @@ use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
 use strata_application::queries::get_entry::GetEntryError;
 use strata_application::queries::list_caches::ListCachesError;
-use strata_domain::{ProvisionError, RepositoryError, StoreError};
+use strata_domain::{BuildCacheError, ProvisionError, RepositoryError, StoreError};
 
-use crate::headers::X_CACHE;
+use crate::edge::headers::X_CACHE;
+
+pub(crate) mod grpc_status;
 
 /// The cause an [`ApiError`] keeps for the log.
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -630,6 +636,51 @@ impl From<GetConfigurationError> for ApiError {
     fn from(e: GetConfigurationError) -> Self {
         match e {
             GetConfigurationError::Access(a) => a.into(),
+        }
+    }
+}
+
+impl From<BuildCacheError> for ApiError {
+    fn from(e: BuildCacheError) -> Self {
+        match &e {
+            BuildCacheError::DigestMismatch { .. } => ApiError::with_code(
+                StatusCode::BAD_REQUEST,
+                "digest_mismatch",
+                "Digest mismatch",
+                e.to_string(),
+            ),
+            BuildCacheError::TooLarge { .. } => ApiError::payload_too_large(e.to_string()),
+            BuildCacheError::InsufficientStorage { .. } => ApiError::with_code(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "Insufficient storage",
+                e.to_string(),
+            ),
+            BuildCacheError::InvalidRange { .. } => ApiError::with_code(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "invalid_range",
+                "Range not satisfiable",
+                e.to_string(),
+            ),
+            BuildCacheError::Unavailable { .. } => ApiError::backend_unavailable(e),
+            BuildCacheError::Unexpected { .. } => ApiError::internal(e),
+        }
+    }
+}
+
+access_or_store!(GetActionResultError, ReadBlobError, WriteBlobError);
+
+impl From<UpdateActionResultError> for ApiError {
+    fn from(e: UpdateActionResultError) -> Self {
+        match e {
+            UpdateActionResultError::Access(a) => a.into(),
+            UpdateActionResultError::Store(s) => s.into(),
+            UpdateActionResultError::Invalid(i) => ApiError::with_code(
+                StatusCode::BAD_REQUEST,
+                "invalid_action_result",
+                "Invalid ActionResult",
+                i.to_string(),
+            ),
         }
     }
 }

@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use strata_application::check_batch_len;
 use strata_domain::{CacheKey, CacheName, Tag, Ttl};
 
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// Parses the `{cache}` path segment.
 ///
