@@ -398,7 +398,7 @@ impl ByteStream for ByteStreamService {
             Ok((_, outcome)) => outcome,
             Err(_) => "error",
         };
-        crate::http::build_cache::count(StoreKind::Cas, "put", outcome);
+        crate::edge::metrics::count_build_cache(StoreKind::Cas, "put", outcome);
         result.map(|(response, _)| Response::new(response))
     }
 

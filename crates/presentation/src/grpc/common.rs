@@ -124,6 +124,6 @@ pub(crate) fn counted<T>(
         Err(s) if s.code() == Code::NotFound => "miss",
         Err(_) => "error",
     };
-    crate::http::build_cache::count(kind, op, outcome);
+    crate::edge::metrics::count_build_cache(kind, op, outcome);
     result
 }

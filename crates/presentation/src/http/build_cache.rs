@@ -36,7 +36,8 @@
 //!   `miss` (reads), `created`, `exists` (CAS PUT), `ok` (AC PUT) or
 //!   `error`. gRPC calls are counted in the same series (see
 //!   [`crate::grpc`]); `strata_build_cache_bytes{store}`, a gauge of each store's
-//!   bytes (AC and CAS), refreshed at scrape time ([`export_bytes`]).
+//!   bytes (AC and CAS), refreshed at scrape time
+//!   ([`export_build_cache_bytes`](metrics::export_build_cache_bytes)).
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
@@ -57,6 +58,7 @@ use zstd::stream::raw::{DParameter, Decoder, Operation};
 
 use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
+use crate::edge::metrics;
 use crate::edge::state::AppState;
 
 /// The route patterns, default instance first. The router tries them
@@ -75,32 +77,6 @@ const ZSTD_OUT_CHUNK: usize = 64 << 10;
 const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// zstd level of compressed GET bodies: fast, as bazel-remote's default.
 const ZSTD_GET_LEVEL: i32 = 1;
-
-/// Sets `strata_build_cache_bytes{store}` from the stores' counters (the
-/// scrape reads them as the metrics system, which holds every role).
-pub async fn export_bytes(service: &BuildCacheService) {
-    use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
-    match service
-        .stats(GetBuildCacheStats {
-            principal: Principal::Anonymous,
-        })
-        .await
-    {
-        Ok(stats) => {
-            let mut by_store: Vec<(String, u64)> = Vec::new();
-            for usage in stats.ac.iter().chain(&stats.cas) {
-                match by_store.iter_mut().find(|(s, _)| *s == usage.store) {
-                    Some((_, bytes)) => *bytes += usage.bytes,
-                    None => by_store.push((usage.store.clone(), usage.bytes)),
-                }
-            }
-            for (store, bytes) in by_store {
-                metrics::gauge!("strata_build_cache_bytes", "store" => store).set(bytes as f64);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not read build-cache stats for /metrics"),
-    }
-}
 
 /// The service, instance and hash of a request, or why it has none.
 fn target(
@@ -136,26 +112,6 @@ fn target(
     Ok((service, instance, hash))
 }
 
-/// Counts one build-cache request in `strata_build_cache_requests_total`
-/// (HTTP and gRPC alike).
-pub(crate) fn count(kind: StoreKind, op: &'static str, result: &'static str) {
-    count_many(kind, op, result, 1);
-}
-
-/// Counts `n` build-cache requests of one outcome (a gRPC batch's blobs).
-pub(crate) fn count_many(kind: StoreKind, op: &'static str, result: &'static str, n: u64) {
-    if n == 0 {
-        return;
-    }
-    metrics::counter!(
-        "strata_build_cache_requests_total",
-        "kind" => kind.as_str(),
-        "op" => op,
-        "result" => result
-    )
-    .increment(n);
-}
-
 fn op_of(req: &HttpRequest) -> &'static str {
     match *req.method() {
         actix_web::http::Method::HEAD => "head",
@@ -172,11 +128,11 @@ fn counted(
 ) -> Result<HttpResponse, ApiError> {
     match result {
         Ok((response, outcome)) => {
-            count(kind, op, outcome);
+            metrics::count_build_cache(kind, op, outcome);
             Ok(response)
         }
         Err(e) => {
-            count(kind, op, "error");
+            metrics::count_build_cache(kind, op, "error");
             Err(e)
         }
     }

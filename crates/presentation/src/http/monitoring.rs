@@ -116,7 +116,7 @@ pub(crate) async fn metrics(
         }
     }
     if let Some(build_cache) = &state.build_cache {
-        crate::http::build_cache::export_bytes(build_cache).await;
+        crate::edge::metrics::export_build_cache_bytes(build_cache).await;
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
