@@ -1,7 +1,8 @@
 //! What every face (HTTP, gRPC, later the console) shares: who is acting
 //! ([`auth`], [`protected`], [`rate_limit`]), the audit trail's records
 //! (`audited`), request ids, request parameters and response headers, the
-//! shared state, the configuration DTO and its schemas, metrics, and the
+//! shared state, the configuration DTO and its schemas, metrics, the one
+//! bounded zstd stream decoder ([`zstd`]), and the
 //! one error type ([`error::ApiError`]) with its HTTP problem body and its
 //! gRPC status.
 //!
@@ -21,6 +22,7 @@ pub mod rate_limit;
 pub(crate) mod request_id;
 pub(crate) mod schemas;
 pub(crate) mod state;
+pub(crate) mod zstd;
 
 /// Largest request body accepted, in bytes: the largest value any cache may
 /// accept ([`strata_domain::HARD_MAX_VALUE_BYTES`]) plus 1 MiB of room for

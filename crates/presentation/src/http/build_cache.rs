@@ -18,9 +18,9 @@
 //!   a store that cannot make room 507 `insufficient_storage`. A body cut
 //!   off mid-upload stores nothing.
 //! - **zstd.** `Content-Encoding: zstd` on a CAS PUT is decoded as it
-//!   streams, into 64 KiB pieces, with a decoder window of at most
-//!   16 MiB (`WindowLogMax(24)`): memory stays bounded whatever the
-//!   compression ratio. A truncated frame is 400 `invalid_body`. On a CAS
+//!   streams, into 64 KiB pieces, by the edge's one decoder
+//!   ([`edge::zstd`](crate::edge::zstd), a window of at most 16 MiB):
+//!   memory stays bounded whatever the compression ratio. A truncated frame is 400 `invalid_body`. On a CAS
 //!   GET, `Accept-Encoding: zstd` gets a zstd body (one frame per stored
 //!   chunk, `Content-Encoding: zstd`, chunked). The digest is always that
 //!   of the uncompressed content. The AC takes no encoding (415).
@@ -54,12 +54,12 @@ use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{
     BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
 };
-use zstd::stream::raw::{DParameter, Decoder, Operation};
 
 use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
 use crate::edge::state::AppState;
+use crate::edge::zstd::{StreamDecoder, ZstdError};
 
 /// The route patterns, default instance first. The router tries them
 /// after every other route.
@@ -72,9 +72,6 @@ pub const ROUTES: [(&str, StoreKind); 4] = [
 
 /// Size of the pieces a zstd body is decoded into, in bytes.
 const ZSTD_OUT_CHUNK: usize = 64 << 10;
-/// Largest zstd window a PUT may use: 2^24 bytes (16 MiB), which covers
-/// every standard compression level (level 19 uses 8 MiB).
-const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// zstd level of compressed GET bodies: fast, as bazel-remote's default.
 const ZSTD_GET_LEVEL: i32 = 1;
 
@@ -190,6 +187,18 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
                 .ok_or_else(|| ApiError::invalid_parameter("invalid Content-Length"))
         })
         .transpose()
+}
+
+/// A body that does not decode: 400 `invalid_body`. An empty body is no
+/// whole frame, so it is truncated.
+fn zstd_error(e: ZstdError) -> ApiError {
+    match e {
+        ZstdError::Invalid(e) => ApiError::invalid_body(format!("invalid zstd body: {e}")),
+        ZstdError::Truncated | ZstdError::Empty => ApiError::invalid_body("truncated zstd body"),
+        ZstdError::TooLong { limit_bytes } => ApiError::invalid_body(format!(
+            "the zstd body decodes to more than {limit_bytes} bytes"
+        )),
+    }
 }
 
 fn body_error(e: actix_web::error::PayloadError) -> ApiError {
@@ -487,12 +496,15 @@ async fn cas_put_inner(
         WriteBlobStart::Upload(writer) => writer,
     };
     if zstd {
-        let mut decoder = ZstdBody::new()?;
+        // No limit of the decoder's own: the writer refuses a blob over
+        // `max_blob_bytes` (413), as it does an uncompressed one.
+        let mut decoder =
+            StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).map_err(ApiError::internal)?;
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(body_error)?;
             let mut offset = 0;
             loop {
-                let (piece, read, more) = decoder.step(&chunk[offset..])?;
+                let (piece, read, more) = decoder.step(&chunk[offset..]).map_err(zstd_error)?;
                 offset += read;
                 if !piece.is_empty() {
                     writer.write(piece).await?;
@@ -502,9 +514,7 @@ async fn cas_put_inner(
                 }
             }
         }
-        if !decoder.frame_done {
-            return Err(ApiError::invalid_body("truncated zstd body"));
-        }
+        decoder.finish().map_err(zstd_error)?;
     } else {
         while let Some(chunk) = payload.next().await {
             writer.write(chunk.map_err(body_error)?).await?;
@@ -517,43 +527,6 @@ async fn cas_put_inner(
         (StatusCode::OK, "exists")
     };
     Ok((HttpResponse::build(status).finish(), outcome))
-}
-
-/// A streaming zstd decoder with bounded output pieces.
-struct ZstdBody {
-    decoder: Decoder<'static>,
-    /// Whether the input so far ends on a frame boundary.
-    frame_done: bool,
-}
-
-impl ZstdBody {
-    fn new() -> Result<Self, ApiError> {
-        let mut decoder = Decoder::new().map_err(ApiError::internal)?;
-        decoder
-            .set_parameter(DParameter::WindowLogMax(ZSTD_WINDOW_LOG_MAX))
-            .map_err(ApiError::internal)?;
-        Ok(Self {
-            decoder,
-            frame_done: false,
-        })
-    }
-
-    /// Decodes from `input`: the output piece (at most
-    /// [`ZSTD_OUT_CHUNK`] bytes), the input bytes consumed, and whether
-    /// to call again (input left, or the output piece was full).
-    fn step(&mut self, input: &[u8]) -> Result<(Bytes, usize, bool), ApiError> {
-        let mut out = vec![0u8; ZSTD_OUT_CHUNK];
-        let status = self
-            .decoder
-            .run_on_buffers(input, &mut out)
-            .map_err(|e| ApiError::invalid_body(format!("invalid zstd body: {e}")))?;
-        if status.bytes_read > 0 || status.bytes_written > 0 {
-            self.frame_done = status.remaining == 0;
-        }
-        out.truncate(status.bytes_written);
-        let more = status.bytes_read < input.len() || status.bytes_written == ZSTD_OUT_CHUNK;
-        Ok((Bytes::from(out), status.bytes_read, more))
-    }
 }
 
 #[cfg(test)]
@@ -580,7 +553,7 @@ mod tests {
     fn zstd_decodes_in_bounded_pieces_and_notices_truncation() {
         let content = vec![7u8; 3 * ZSTD_OUT_CHUNK + 5];
         let compressed = zstd::bulk::compress(&content, 3).unwrap();
-        let mut d = ZstdBody::new().unwrap();
+        let mut d = StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).unwrap();
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
@@ -592,11 +565,12 @@ mod tests {
                 break;
             }
         }
-        assert!(d.frame_done);
+        assert!(d.finish().is_ok());
         assert_eq!(out, content);
 
-        let mut d = ZstdBody::new().unwrap();
+        let mut d = StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).unwrap();
         let (_, _, _) = d.step(&compressed[..compressed.len() / 2]).unwrap();
-        assert!(!d.frame_done);
+        assert!(d.finish().is_err());
+        assert_eq!(zstd_error(d.finish().unwrap_err()).code(), "invalid_body");
     }
 }
