@@ -28,15 +28,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::build_cache::BUILD_CACHE_NAME;
-use strata_application::build_cache::flush_action_cache::{
-    FlushActionCache, FlushActionCacheError,
-};
-use strata_application::build_cache::flush_content_store::{
-    FlushContentStore, FlushContentStoreError,
-};
-use strata_application::build_cache::get_build_cache_stats::{
-    GetBuildCacheStats, GetBuildCacheStatsError,
-};
+use strata_application::build_cache::flush_action_cache::FlushActionCache;
+use strata_application::build_cache::flush_content_store::FlushContentStore;
+use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
 use strata_domain::{
     AuditAction, CacheName, DigestHash, DigestPrefix, FlushCriteria, FlushResult, FlushScope,
     InstanceName, StoreKind, StoreUsage,
@@ -281,24 +275,6 @@ impl From<&FlushResult> for FlushResponse {
         }
     }
 }
-
-macro_rules! access_or_store {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(e: $ty) -> Self {
-                match e {
-                    $ty::Access(a) => a.into(),
-                    $ty::Store(s) => s.into(),
-                }
-            }
-        }
-    )*};
-}
-access_or_store!(
-    FlushActionCacheError,
-    FlushContentStoreError,
-    GetBuildCacheStatsError
-);
 
 fn build_cache_name() -> Result<CacheName, ApiError> {
     CacheName::parse(BUILD_CACHE_NAME).map_err(ApiError::internal)

@@ -63,13 +63,3 @@ impl From<ApiError> for Status {
 pub(crate) fn invalid(field: &str, detail: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {detail}"))
 }
-
-impl From<strata_application::build_cache::find_missing_blobs::FindMissingBlobsError> for ApiError {
-    fn from(e: strata_application::build_cache::find_missing_blobs::FindMissingBlobsError) -> Self {
-        use strata_application::build_cache::find_missing_blobs::FindMissingBlobsError as E;
-        match e {
-            E::Access(a) => a.into(),
-            E::Store(s) => s.into(),
-        }
-    }
-}
