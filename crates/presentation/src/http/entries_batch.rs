@@ -15,7 +15,7 @@ use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::headers::etag;
 use crate::edge::metrics::count_outcome;
-use crate::edge::params::{batch_len, cache_key, cache_name, tags, ttl};
+use crate::edge::params::{cache_key, cache_name, tags, ttl};
 use crate::edge::state::AppState;
 use crate::http::codec::{decode, encode};
 
@@ -141,7 +141,6 @@ pub(crate) async fn batch_get(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchGetRequest = decode(&req, &body)?;
-    batch_len(request.keys.len(), "keys")?;
     let keys = request
         .keys
         .iter()
@@ -238,7 +237,6 @@ pub(crate) async fn batch_put(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchPutRequest = decode(&req, &body)?;
-    batch_len(request.entries.len(), "entries")?;
     let items = request
         .entries
         .into_iter()

@@ -15,7 +15,7 @@ use crate::edge::audited::Audit;
 use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::metrics::count_outcome;
-use crate::edge::params::{batch_len, cache_key, cache_name, tags};
+use crate::edge::params::{cache_key, cache_name, tags};
 use crate::edge::state::AppState;
 use crate::http::codec::{decode, encode};
 
@@ -69,22 +69,16 @@ pub(crate) async fn invalidate(
     let cache = cache_name(&cache)?;
     let request: InvalidationRequest = decode(&req, &body)?;
     let selector = match (request.keys, request.pattern, request.tags) {
-        (Some(keys), None, None) => {
-            batch_len(keys.len(), "keys")?;
-            InvalidationSelector::Keys(
-                keys.iter()
-                    .map(|k| cache_key(k))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
+        (Some(keys), None, None) => InvalidationSelector::Keys(
+            keys.iter()
+                .map(|k| cache_key(k))
+                .collect::<Result<_, _>>()?,
+        ),
         (None, Some(pattern), None) => InvalidationSelector::Pattern(
             KeyPattern::parse(&pattern)
                 .map_err(|e| ApiError::invalid_parameter(e.to_string()).field("pattern"))?,
         ),
-        (None, None, Some(t)) => {
-            batch_len(t.len(), "tags")?;
-            InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?)
-        }
+        (None, None, Some(t)) => InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?),
         _ => {
             return Err(ApiError::invalid_body(
                 "give exactly one of keys, pattern and tags",

@@ -3,7 +3,6 @@
 //! [`grpc_status`](super::grpc_status) gives it). It knows no face.
 
 use actix_web::http::StatusCode;
-use strata_application::AccessError;
 use strata_application::build_cache::find_missing_blobs::FindMissingBlobsError;
 use strata_application::build_cache::flush_action_cache::FlushActionCacheError;
 use strata_application::build_cache::flush_content_store::FlushContentStoreError;
@@ -18,6 +17,7 @@ use strata_application::commands::delete_entry::DeleteEntryError;
 use strata_application::commands::flush_cache::FlushCacheError;
 use strata_application::commands::import_entries::ImportEntriesError;
 use strata_application::commands::invalidate_entries::InvalidateEntriesError;
+use strata_application::commands::put_entries::PutEntriesError;
 use strata_application::commands::put_entry::PutEntryError;
 use strata_application::queries::export_entries::ExportEntriesError;
 use strata_application::queries::get_cache_stats::GetCacheStatsError;
@@ -25,6 +25,7 @@ use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
 use strata_application::queries::get_entry::GetEntryError;
 use strata_application::queries::list_caches::ListCachesError;
+use strata_application::{AccessError, BatchSizeError};
 use strata_domain::{BuildCacheError, ProvisionError, RepositoryError, StoreError};
 
 use super::ApiError;
@@ -95,6 +96,42 @@ impl From<PutEntryError> for ApiError {
     }
 }
 
+/// 400 `invalid_parameter` naming `field`: a batch (keys, entries or
+/// tags) with no item or more than `MAX_BATCH`, as the application's
+/// commands and queries refuse it.
+fn batch_size(e: BatchSizeError, field: &str) -> ApiError {
+    ApiError::invalid_parameter(e.to_string()).field(field)
+}
+
+impl From<GetEntriesError> for ApiError {
+    fn from(e: GetEntriesError) -> Self {
+        match e {
+            GetEntriesError::BatchSize(b) => batch_size(b, "keys"),
+            GetEntriesError::Access(a) => a.into(),
+            GetEntriesError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<PutEntriesError> for ApiError {
+    fn from(e: PutEntriesError) -> Self {
+        match e {
+            PutEntriesError::BatchSize(b) => batch_size(b, "entries"),
+            PutEntriesError::Entry(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvalidateEntriesError> for ApiError {
+    fn from(e: InvalidateEntriesError) -> Self {
+        match e {
+            InvalidateEntriesError::BatchSize { selector, source } => batch_size(source, selector),
+            InvalidateEntriesError::Access(a) => a.into(),
+            InvalidateEntriesError::Store(s) => s.into(),
+        }
+    }
+}
+
 /// `From` for errors that are only an access or a store failure.
 macro_rules! access_or_store {
     ($($ty:ident),*) => {$(
@@ -110,9 +147,7 @@ macro_rules! access_or_store {
 }
 access_or_store!(
     GetEntryError,
-    GetEntriesError,
     DeleteEntryError,
-    InvalidateEntriesError,
     FlushCacheError,
     GetCacheStatsError,
     ExportEntriesError,
