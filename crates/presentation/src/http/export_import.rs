@@ -124,37 +124,11 @@ impl Format {
     }
 }
 
-/// A MessagePack binary (`bin`), read from `bin` or `str`.
-#[derive(Debug, Default)]
-struct Bin(Vec<u8>);
-
-impl Serialize for Bin {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Bin {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Bin;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("binary")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bin, E> {
-                Ok(Bin(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bin, E> {
-                Ok(Bin(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bin, E> {
-                Ok(Bin(v.as_bytes().to_vec()))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
-}
+/// A MessagePack binary (`bin`), read from `bin` or `str` (through
+/// `serde_bytes`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Bin(#[serde(with = "serde_bytes")] Vec<u8>);
 
 /// One exported entry; `V` is a base64 string (NDJSON) or a [`Bin`]
 /// (MessagePack).
@@ -778,5 +752,15 @@ mod tests {
         let back: Record<Bin> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back.value.0, vec![0, 1, 2]);
         assert_eq!(back.ttl_secs, Some(3));
+    }
+
+    #[test]
+    fn a_msgpack_value_is_bin_on_the_wire_and_may_be_read_from_str() {
+        let bytes = rmp_serde::to_vec(&Bin(vec![7, 8])).unwrap();
+        // bin8 marker, length 2, the bytes.
+        assert_eq!(bytes, vec![0xc4, 2, 7, 8]);
+        let text = rmp_serde::to_vec("hi").unwrap();
+        let back: Bin = rmp_serde::from_slice(&text).unwrap();
+        assert_eq!(back.0, b"hi".to_vec());
     }
 }
