@@ -35,7 +35,7 @@
 //!   `strata_backend_breaker_opened_total{backend}`: counters.
 //! - `strata_build_cache_requests_total{kind,op,result}`: counter of
 //!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
-//!   blob), [`count_build_cache`]; `strata_build_cache_bytes{store}`: gauge,
+//!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
 //!   refreshed at scrape time ([`export_build_cache_bytes`]).
 
 use std::collections::HashMap;

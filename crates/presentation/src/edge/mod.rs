@@ -2,7 +2,7 @@
 //! ([`auth`], [`protected`], [`rate_limit`]), the audit trail's records
 //! (`audited`), request ids, request parameters and response headers, the
 //! shared state, the configuration DTO and its schemas, metrics, the one
-//! bounded zstd stream decoder ([`zstd`]), and the
+//! bounded zstd stream decoder (`zstd`), and the
 //! one error type ([`error::ApiError`]) with its HTTP problem body and its
 //! gRPC status.
 //!

@@ -14,7 +14,7 @@
 //! Credentials come from `authorization` metadata (`Bearer <API key or
 //! JWT>`, `Basic <base64(user:key)>`) or `x-api-key`; failures map to
 //! gRPC codes as
-//! [`grpc_status`](crate::edge::error::grpc_status) says. Build-cache calls are counted in
+//! `edge::error::grpc_status` says. Build-cache calls are counted in
 //! `strata_build_cache_requests_total`, blob by blob, as HTTP requests
 //! are. Generated REAPI code comes from the
 //! `bazel-remote-apis` crate (MIT). The listener, TLS and shutdown are

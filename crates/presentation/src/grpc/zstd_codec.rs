@@ -1,6 +1,6 @@
 //! zstd for REAPI's `Compressor.ZSTD` and `compressed-blobs/zstd/`
 //! resource names: whole-buffer compression for batch reads, and for
-//! uploads the edge's bounded stream decoder ([`edge::zstd`](crate::edge::zstd):
+//! uploads the edge's bounded stream decoder (`edge::zstd`:
 //! a window of at most 16 MiB) with gRPC's answers. The digest is always
 //! the uncompressed content's: decoding never produces more than the
 //! digest's size (plus one piece), so a small frame cannot make the server

@@ -19,7 +19,7 @@
 //!   off mid-upload stores nothing.
 //! - **zstd.** `Content-Encoding: zstd` on a CAS PUT is decoded as it
 //!   streams, into 64 KiB pieces, by the edge's one decoder
-//!   ([`edge::zstd`](crate::edge::zstd), a window of at most 16 MiB):
+//!   (`edge::zstd`, a window of at most 16 MiB):
 //!   memory stays bounded whatever the compression ratio. A truncated frame is 400 `invalid_body`. On a CAS
 //!   GET, `Accept-Encoding: zstd` gets a zstd body (one frame per stored
 //!   chunk, `Content-Encoding: zstd`, chunked). The digest is always that

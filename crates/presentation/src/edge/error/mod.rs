@@ -8,7 +8,7 @@
 //!
 //! - `from_application`: each application and domain error as an
 //!   [`ApiError`], for every face.
-//! - [`grpc_status`]: an [`ApiError`] as a gRPC status, for the gRPC face.
+//! - `grpc_status`: an [`ApiError`] as a gRPC status, for the gRPC face.
 
 use std::error::Error as StdError;
 use std::fmt;
