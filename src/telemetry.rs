@@ -134,7 +134,7 @@ pub fn init_tracing(
         let _ = provider.shutdown();
         return Ok(off);
     }
-    strata_presentation::request::set_span_hook(adopt_trace_context);
+    strata_presentation::http::request::set_span_hook(adopt_trace_context);
     tracing::info!(endpoint = %endpoint, "OpenTelemetry traces on (OTLP/gRPC)");
     off.provider = Some(provider);
     off.runtime = Some(runtime);

@@ -17,7 +17,7 @@ use strata_infrastructure::{
     JwtConfigError,
 };
 use strata_presentation::ProtectedMode;
-use strata_presentation::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
+use strata_presentation::edge::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
 
 use crate::config::{AuthMode, AuthSettings, JwtSettings, RateLimitSettings};
 

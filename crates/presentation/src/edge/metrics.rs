@@ -33,15 +33,20 @@
 //! - `strata_backend_failures_total{backend}`,
 //!   `strata_backend_rejected_total{backend}` (refused while open),
 //!   `strata_backend_breaker_opened_total{backend}`: counters.
+//! - `strata_build_cache_requests_total{kind,op,result}`: counter of
+//!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
+//!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
+//!   refreshed at scrape time ([`export_build_cache_bytes`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 
 use actix_web::http::Method;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use strata_application::BuildCacheService;
 use strata_application::queries::get_cache_stats::stats_of;
 use strata_application::{CacheCounters, CacheService};
-use strata_domain::CacheName;
+use strata_domain::{CacheName, Principal, StoreKind};
 
 /// The `cache` label of requests for a cache that does not exist.
 pub const UNKNOWN_CACHE: &str = "_unknown";
@@ -288,4 +293,54 @@ pub async fn render(service: &CacheService) -> String {
             .absolute(backend.opened);
     }
     prometheus().render()
+}
+/// Counts one build-cache request in `strata_build_cache_requests_total`
+/// (HTTP and gRPC alike).
+pub(crate) fn count_build_cache(kind: StoreKind, op: &'static str, result: &'static str) {
+    count_build_cache_many(kind, op, result, 1);
+}
+
+/// Counts `n` build-cache requests of one outcome (a gRPC batch's blobs).
+pub(crate) fn count_build_cache_many(
+    kind: StoreKind,
+    op: &'static str,
+    result: &'static str,
+    n: u64,
+) {
+    if n == 0 {
+        return;
+    }
+    metrics::counter!(
+        "strata_build_cache_requests_total",
+        "kind" => kind.as_str(),
+        "op" => op,
+        "result" => result
+    )
+    .increment(n);
+}
+
+/// Sets `strata_build_cache_bytes{store}` from the stores' counters (the
+/// scrape reads them as the metrics system, which holds every role).
+pub async fn export_build_cache_bytes(service: &BuildCacheService) {
+    use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
+    match service
+        .stats(GetBuildCacheStats {
+            principal: Principal::Anonymous,
+        })
+        .await
+    {
+        Ok(stats) => {
+            let mut by_store: Vec<(String, u64)> = Vec::new();
+            for usage in stats.ac.iter().chain(&stats.cas) {
+                match by_store.iter_mut().find(|(s, _)| *s == usage.store) {
+                    Some((_, bytes)) => *bytes += usage.bytes,
+                    None => by_store.push((usage.store.clone(), usage.bytes)),
+                }
+            }
+            for (store, bytes) in by_store {
+                metrics::gauge!("strata_build_cache_bytes", "store" => store).set(bytes as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read build-cache stats for /metrics"),
+    }
 }

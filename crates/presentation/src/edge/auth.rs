@@ -2,7 +2,7 @@
 //!
 //! Without an authenticator (no API keys, no `[auth.jwt]`), every request acts as
 //! [`Principal::Anonymous`], but in protected mode
-//! ([`ProtectedMode`](crate::protected::ProtectedMode)) only when its peer
+//! ([`ProtectedMode`](crate::edge::protected::ProtectedMode)) only when its peer
 //! is in a trusted network (loopback by default); other peers get 403
 //! `protected_mode`. With an authenticator, the [`Acting`] extractor reads
 //! an API key or JWT bearer token (the authenticator tells them apart)
@@ -19,7 +19,7 @@
 //! credential (not a missing one) takes a token from its peer's
 //! failed-authentication bucket; a peer whose bucket is empty gets 429
 //! `rate_limited` for every request that presents a credential, before
-//! the credential is checked (see [`PeerLimiter`](crate::rate_limit::PeerLimiter)). A valid key
+//! the credential is checked (see [`PeerLimiter`](crate::edge::rate_limit::PeerLimiter)). A valid key
 //! without the grant an operation needs is the application's 403
 //! `forbidden`. The credential is never logged. Routes that do not take
 //! [`Acting`] (health, metrics, OpenAPI, docs) stay open.
@@ -35,8 +35,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use strata_domain::{AuthError, Credential, Principal, Secret};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// The header that may carry an API key on its own.
 pub const X_API_KEY: &str = "x-api-key";
@@ -58,12 +58,12 @@ impl FromRequest for Acting {
         let result = acting(req, state);
         if let (Some(_), Ok(Acting(principal))) = (&state.audit, &result) {
             req.extensions_mut()
-                .insert(crate::audited::Actor(principal.to_string()));
+                .insert(crate::edge::audited::Actor(principal.to_string()));
         }
         let (Some(log), Err(error)) = (state.audit.clone(), &result) else {
             return Either::Left(ready(result));
         };
-        let Some(record) = crate::audited::refusal(state, req, error) else {
+        let Some(record) = crate::edge::audited::refusal(state, req, error) else {
             return Either::Left(ready(result));
         };
         // Best effort: a refusal whose record cannot be written is still refused.

@@ -9,12 +9,14 @@ use strata_application::commands::put_entry::PutEntry;
 use strata_application::queries::get_entry::GetEntry;
 use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome};
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::headers::{EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age};
-use crate::metrics::{count_error, count_outcome};
-use crate::params::{entry_path, tags, ttl};
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::headers::{
+    EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age,
+};
+use crate::edge::metrics::{count_error, count_outcome};
+use crate::edge::params::{entry_path, tags, ttl};
+use crate::edge::state::AppState;
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -23,7 +25,7 @@ pub struct PutQuery {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
     ttl: Option<String>,
     /// Comma-separated tags.
-    #[param(schema_with = crate::schemas::tag_query)]
+    #[param(schema_with = crate::edge::schemas::tag_query)]
     tags: Option<String>,
 }
 
@@ -37,9 +39,9 @@ pub struct PutQuery {
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
         (status = 204, description = "Replaced", headers(("ETag" = String))),
-        (status = 400, description = "Invalid key, TTL or tag", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Value over the cache's max_value_bytes", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid key, TTL or tag", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Value over the cache's max_value_bytes", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn put_entry(
@@ -120,8 +122,8 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
     responses(
         (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"))),
         (status = 304, description = "Not modified"),
-        (status = 400, description = "Invalid key", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss, or no such cache", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid key", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss, or no such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_entry(
@@ -196,7 +198,7 @@ pub(crate) async fn get_entry(
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such entry or cache", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry or cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn delete_entry(

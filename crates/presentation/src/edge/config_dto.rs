@@ -15,14 +15,14 @@ use strata_domain::{
 pub struct CacheConfigurationDto {
     /// Tiers from L1 outwards: `"memory"` or the name of a configured backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_items = 1, schema_with = crate::schemas::tier_list)]
+    #[schema(min_items = 1, schema_with = crate::edge::schemas::tier_list)]
     pub tiers: Option<Vec<String>>,
     /// Eviction policy of the memory tier: `sieve` (default), `tinylfu`
     /// (moka), `lru`, `fifo`, `lfu`, `clock`, `s3fifo`, `arc`, `w-tinylfu`,
     /// `ttl-first`, or `auto` (switch to the policy the live miss-ratio
     /// curves favour; docs/eviction.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = crate::schemas::eviction_policy)]
+    #[schema(schema_with = crate::edge::schemas::eviction_policy)]
     pub eviction: Option<String>,
     /// Capacity in entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,7 +54,7 @@ pub struct CacheConfigurationDto {
     /// Compression of values written to a shared tier: `zstd` (default) or
     /// `none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(schema_with = crate::schemas::compression)]
+    #[schema(schema_with = crate::edge::schemas::compression)]
     pub compression: Option<String>,
     /// Smallest value in bytes that is zstd-compressed (default 1024); the
     /// compressed form is kept only when smaller.

@@ -1,6 +1,6 @@
 //! JSON Schemas of the domain's value rules (`CacheName`, `CacheKey`,
 //! `Tag`, batch sizes, policy names), for the DTOs' `schema_with` and the
-//! OpenAPI document ([`crate::openapi`]). Imports no handler module.
+//! OpenAPI document ([`crate::http::openapi`]). Imports no handler module.
 
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};

@@ -9,10 +9,10 @@ use strata_application::queries::get_miss_ratio_curves::{
     GetMissRatioCurves, GetRecommendation, MissRatioReport,
 };
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::params::cache_name;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
 
 /// One estimated point.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -146,9 +146,9 @@ pub struct RecommendationResponse {
     params(("cache" = String, Path, description = "Cache name")),
     responses(
         (status = 200, body = MrcResponse),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The cache is not analysed", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
     )
 )]
 pub(crate) async fn curves(
@@ -171,9 +171,9 @@ pub(crate) async fn curves(
     params(("cache" = String, Path, description = "Cache name")),
     responses(
         (status = 200, body = RecommendationResponse),
-        (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The cache is not analysed", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
     )
 )]
 pub(crate) async fn recommendation(

@@ -3,9 +3,9 @@
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// Health answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -116,11 +116,11 @@ pub(crate) async fn metrics(
         }
     }
     if let Some(build_cache) = &state.build_cache {
-        crate::build_cache::export_bytes(build_cache).await;
+        crate::edge::metrics::export_build_cache_bytes(build_cache).await;
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::metrics::render(&state.service).await))
+        .body(crate::edge::metrics::render(&state.service).await))
 }
 
 #[cfg(test)]

@@ -36,11 +36,11 @@ use actix_web::http::header::HeaderValue;
 use actix_web::middleware::Next;
 use tracing::Instrument;
 
-use crate::audited;
-use crate::error::{ApiError, finish_server_error};
-use crate::headers::X_REQUEST_ID;
-use crate::metrics;
-pub use crate::request_id::{RequestId, RequestIdText};
+use crate::edge::audited;
+use crate::edge::error::{ApiError, finish_server_error};
+use crate::edge::headers::X_REQUEST_ID;
+use crate::edge::metrics;
+pub use crate::edge::request_id::{RequestId, RequestIdText};
 
 /// The route pattern of a resource (`/v1/caches/{cache}/entries/{key:.+}`),
 /// attached to it as resource data when the routes are built: the label of

@@ -1,5 +1,5 @@
 //! [`ProtectedMode`]: without API keys, which peers may act (Redis's
-//! protected mode). The [`Acting`](crate::auth::Acting) extractor applies it.
+//! protected mode). The [`Acting`](crate::edge::auth::Acting) extractor applies it.
 
 use std::net::IpAddr;
 

@@ -11,20 +11,20 @@ use strata_application::commands::put_entries::{BatchItem, PutEntries};
 use strata_application::queries::get_entries::GetEntries;
 use strata_domain::{CacheValue, ContentType, InsertOutcome};
 
-use crate::auth::Acting;
-use crate::codec::{decode, encode};
-use crate::error::ApiError;
-use crate::headers::etag;
-use crate::metrics::count_outcome;
-use crate::params::{batch_len, cache_key, cache_name, tags, ttl};
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::headers::etag;
+use crate::edge::metrics::count_outcome;
+use crate::edge::params::{cache_key, cache_name, tags, ttl};
+use crate::edge::state::AppState;
+use crate::http::codec::{decode, encode};
 
 /// Body of `batchGet`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchGetRequest {
     /// Keys to read, 1 to 1000.
-    #[schema(schema_with = crate::schemas::key_batch)]
+    #[schema(schema_with = crate::edge::schemas::key_batch)]
     pub keys: Vec<String>,
 }
 
@@ -64,7 +64,7 @@ pub struct BatchGetResponse {
 #[serde(deny_unknown_fields)]
 pub struct BatchPutEntry {
     /// The key.
-    #[schema(schema_with = crate::schemas::key_schema)]
+    #[schema(schema_with = crate::edge::schemas::key_schema)]
     pub key: String,
     /// The value as a UTF-8 string.
     #[serde(default)]
@@ -84,12 +84,12 @@ pub struct BatchPutEntry {
     )]
     pub content_type: Option<String>,
     /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
-    #[serde(default, deserialize_with = "crate::config_dto::whole_number")]
+    #[serde(default, deserialize_with = "crate::edge::config_dto::whole_number")]
     #[schema(minimum = 1, maximum = 31536000)]
     pub ttl: Option<u64>,
     /// Tags.
     #[serde(default)]
-    #[schema(schema_with = crate::schemas::tag_list)]
+    #[schema(schema_with = crate::edge::schemas::tag_list)]
     pub tags: Vec<String>,
 }
 
@@ -127,9 +127,9 @@ pub struct BatchPutResponse {
     request_body(content = BatchGetRequest, content_type = "application/json"),
     responses(
         (status = 200, body = BatchGetResponse, content_type = "application/json"),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn batch_get(
@@ -141,7 +141,6 @@ pub(crate) async fn batch_get(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchGetRequest = decode(&req, &body)?;
-    batch_len(request.keys.len(), "keys")?;
     let keys = request
         .keys
         .iter()
@@ -223,10 +222,10 @@ fn batch_item(i: usize, e: BatchPutEntry) -> Result<BatchItem, ApiError> {
     request_body(content = BatchPutRequest, content_type = "application/json"),
     responses(
         (status = 200, body = BatchPutResponse, content_type = "application/json"),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn batch_put(
@@ -238,7 +237,6 @@ pub(crate) async fn batch_put(
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchPutRequest = decode(&req, &body)?;
-    batch_len(request.entries.len(), "entries")?;
     let items = request
         .entries
         .into_iter()

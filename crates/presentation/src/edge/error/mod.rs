@@ -5,31 +5,22 @@
 //! stable `code` (`internal`, `backend_unavailable`), a generic `detail` and
 //! the `request_id`, never an error's text; [`finish_server_error`] logs
 //! the full `source()` chain ([`ErrorChain`]) with the request id.
+//!
+//! - `from_application`: each application and domain error as an
+//!   [`ApiError`], for every face.
+//! - `grpc_status`: an [`ApiError`] as a gRPC status, for the gRPC face.
 
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::edge::headers::X_CACHE;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use strata_application::AccessError;
-use strata_application::commands::configure_cache::ConfigureCacheError;
-use strata_application::commands::delete_cache::DeleteCacheError;
-use strata_application::commands::delete_entry::DeleteEntryError;
-use strata_application::commands::flush_cache::FlushCacheError;
-use strata_application::commands::import_entries::ImportEntriesError;
-use strata_application::commands::invalidate_entries::InvalidateEntriesError;
-use strata_application::commands::put_entry::PutEntryError;
-use strata_application::queries::export_entries::ExportEntriesError;
-use strata_application::queries::get_cache_stats::GetCacheStatsError;
-use strata_application::queries::get_configuration::GetConfigurationError;
-use strata_application::queries::get_entries::GetEntriesError;
-use strata_application::queries::get_entry::GetEntryError;
-use strata_application::queries::list_caches::ListCachesError;
-use strata_domain::{ProvisionError, RepositoryError, StoreError};
 
-use crate::headers::X_CACHE;
+mod from_application;
+pub(crate) mod grpc_status;
 
 /// The cause an [`ApiError`] keeps for the log.
 type Cause = Box<dyn StdError + Send + Sync + 'static>;
@@ -486,156 +477,10 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<AccessError> for ApiError {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::CacheNotFound(_) => Self::new(
-                StatusCode::NOT_FOUND,
-                "cache_not_found",
-                "Cache not found",
-                e.to_string(),
-            ),
-            AccessError::Forbidden { .. } => Self::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Forbidden",
-                e.to_string(),
-            ),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match &e {
-            StoreError::Unavailable { .. } | StoreError::Timeout { .. } => {
-                Self::backend_unavailable(e)
-            }
-            StoreError::Unsupported { .. } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_operation",
-                "Operation not supported by the backend",
-                e.to_string(),
-            ),
-            StoreError::Unexpected(_) => Self::internal(e),
-        }
-    }
-}
-
-impl From<RepositoryError> for ApiError {
-    fn from(e: RepositoryError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<ProvisionError> for ApiError {
-    fn from(e: ProvisionError) -> Self {
-        match e {
-            ProvisionError::Store(store) => store.into(),
-            other => Self::invalid_configuration("tiers", other.to_string()),
-        }
-    }
-}
-
-impl From<PutEntryError> for ApiError {
-    fn from(e: PutEntryError) -> Self {
-        match e {
-            PutEntryError::Access(a) => a.into(),
-            PutEntryError::Store(s) => s.into(),
-            e @ PutEntryError::ValueTooLarge { .. } => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "value_too_large",
-                "Value too large",
-                e.to_string(),
-            ),
-        }
-    }
-}
-
-/// `From` for errors that are only an access or a store failure.
-macro_rules! access_or_store {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(e: $ty) -> Self {
-                match e {
-                    $ty::Access(a) => a.into(),
-                    $ty::Store(s) => s.into(),
-                }
-            }
-        }
-    )*};
-}
-access_or_store!(
-    GetEntryError,
-    GetEntriesError,
-    DeleteEntryError,
-    InvalidateEntriesError,
-    FlushCacheError,
-    GetCacheStatsError,
-    ExportEntriesError,
-    ImportEntriesError
-);
-
-impl From<DeleteCacheError> for ApiError {
-    fn from(e: DeleteCacheError) -> Self {
-        match e {
-            DeleteCacheError::Access(a) => a.into(),
-            DeleteCacheError::Store(s) => s.into(),
-            DeleteCacheError::Repository(r) => r.into(),
-        }
-    }
-}
-
-impl From<ConfigureCacheError> for ApiError {
-    fn from(e: ConfigureCacheError) -> Self {
-        match e {
-            ConfigureCacheError::Access(a) => a.into(),
-            ConfigureCacheError::Provision(p) => p.into(),
-            ConfigureCacheError::Repository(r) => r.into(),
-            ConfigureCacheError::VersionConflict { expected, current } => {
-                Self::version_conflict(expected, current)
-            }
-        }
-    }
-}
-
-impl From<ListCachesError> for ApiError {
-    fn from(e: ListCachesError) -> Self {
-        match e {
-            ListCachesError::Access(a) => a.into(),
-        }
-    }
-}
-
-impl From<strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError>
-    for ApiError
-{
-    fn from(
-        e: strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError,
-    ) -> Self {
-        use strata_application::queries::get_miss_ratio_curves::GetMissRatioCurvesError as E;
-        match e {
-            E::Access(a) => a.into(),
-            E::NotAnalyzed(_) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_operation",
-                "Operation not supported by the backend",
-                e.to_string(),
-            ),
-        }
-    }
-}
-
-impl From<GetConfigurationError> for ApiError {
-    fn from(e: GetConfigurationError) -> Self {
-        match e {
-            GetConfigurationError::Access(a) => a.into(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use strata_domain::StoreError;
+
     use super::*;
 
     #[derive(Debug, thiserror::Error)]

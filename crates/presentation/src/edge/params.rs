@@ -9,10 +9,9 @@
 
 use actix_web::HttpRequest;
 use percent_encoding::percent_decode_str;
-use strata_application::check_batch_len;
 use strata_domain::{CacheKey, CacheName, Tag, Ttl};
 
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// Parses the `{cache}` path segment.
 ///
@@ -95,14 +94,6 @@ pub(crate) fn tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Tag
             Tag::parse(t).map_err(|e| ApiError::invalid_parameter(e.to_string()).field("tags"))
         })
         .collect()
-}
-
-/// Checks the size of a batch (keys, entries or tags) named `field`.
-///
-/// # Errors
-/// 400 `invalid_parameter` naming `field`.
-pub(crate) fn batch_len(len: usize, field: &str) -> Result<(), ApiError> {
-    check_batch_len(len).map_err(|e| ApiError::invalid_parameter(e.to_string()).field(field))
 }
 
 #[cfg(test)]

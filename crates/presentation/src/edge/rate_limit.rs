@@ -5,7 +5,7 @@
 //! - The admin bucket is taken by flush, create/reconfigure and delete
 //!   (`admin.rs`), after authentication and before the operation runs.
 //! - The optional request bucket is taken by every request that has an
-//!   acting principal (the [`Acting`](crate::auth::Acting) extractor).
+//!   acting principal (the [`Acting`](crate::edge::auth::Acting) extractor).
 //!
 //! - The failed-authentication bucket ([`PeerLimiter`]) is keyed by the
 //!   peer's address, not a principal: each refused credential takes a
@@ -27,7 +27,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use strata_domain::Principal;
 
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// Checks between two sweeps of idle principals' buckets.
 const RETAIN_EVERY: u64 = 4096;

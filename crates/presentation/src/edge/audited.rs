@@ -1,6 +1,6 @@
 //! Writing the audit trail: [`Audit`] records an admin operation before
 //! it runs and with its outcome, [`refusal`] records a 401 or a
-//! protected-mode 403, [`record_forbidden`] any other 403 `forbidden`
+//! protected-mode 403 ([`refusal_record`] for any face), [`record_forbidden`] any other 403 `forbidden`
 //! (e.g. a reader's PUT). Without an audit log (`AppState::audit` is `None`,
 //! no `[audit]` section) nothing is recorded. It imports no handler and
 //! not `auth.rs`, which uses it.
@@ -12,11 +12,11 @@ use strata_domain::{
     AUDIT_ATTEMPT, AUDIT_OK, AuditAction, AuditLog, AuditRecord, CacheName, Principal,
 };
 
-use crate::error::ApiError;
-use crate::request_id::RequestId;
-use crate::state::AppState;
+use crate::edge::error::ApiError;
+use crate::edge::request_id::RequestId;
+use crate::edge::state::AppState;
 
-/// The request id [`request::observe`](crate::request::observe) assigned (the `X-Request-Id` header).
+/// The request id [`request::observe`](crate::http::request::observe) assigned (the `X-Request-Id` header).
 fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(ToString::to_string)
 }
@@ -41,7 +41,7 @@ pub(crate) async fn record_forbidden(req: &HttpRequest, error: &ApiError) {
     if error.code() != "forbidden" || req.extensions().get::<Recorded>().is_some() {
         return;
     }
-    let Some(state) = req.app_data::<actix_web::web::Data<crate::state::AppState>>() else {
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>() else {
         return;
     };
     let Some(log) = state.audit.clone() else {
@@ -159,6 +159,29 @@ pub(crate) fn refusal(
     req: &HttpRequest,
     error: &ApiError,
 ) -> Option<AuditRecord> {
+    refusal_record(
+        state,
+        error,
+        path_cache(req),
+        method_and_path(req),
+        request_id(req),
+        peer(req),
+    )
+}
+
+/// The record of a call refused before any operation, whatever the face:
+/// a 401 `unauthorized` is an [`AuditAction::Unauthorized`], a 403
+/// `protected_mode` an [`AuditAction::Forbidden`], by `anonymous`; `None`
+/// for other errors. The face says what it knows of the call: the cache
+/// it named, its parameters, its request id and its peer.
+pub(crate) fn refusal_record(
+    state: &AppState,
+    error: &ApiError,
+    cache: Option<String>,
+    params: Vec<(String, String)>,
+    request_id: Option<String>,
+    peer: Option<String>,
+) -> Option<AuditRecord> {
     let action = match error.code() {
         "unauthorized" => AuditAction::Unauthorized,
         "protected_mode" => AuditAction::Forbidden,
@@ -168,10 +191,10 @@ pub(crate) fn refusal(
         time: state.clock.now(),
         principal: Principal::Anonymous.to_string(),
         action,
-        cache: path_cache(req),
-        params: method_and_path(req),
+        cache,
+        params,
         outcome: error.code().to_owned(),
-        request_id: request_id(req),
-        peer: peer(req),
+        request_id,
+        peer,
     })
 }

@@ -1,6 +1,6 @@
 //! `/v1/caches/{cache}/invalidations`: remove entries by keys, glob
 //! pattern or tags. With an audit log, invalidations by pattern or tags
-//! are audited as admin operations are ([`crate::audited::Audit`]);
+//! are audited as admin operations are ([`crate::edge::audited::Audit`]);
 //! invalidations by keys are not.
 
 use actix_web::http::StatusCode;
@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
 use strata_domain::{AuditAction, InvalidationSelector, KeyPattern};
 
-use crate::audited::Audit;
+use crate::edge::audited::Audit;
 
-use crate::auth::Acting;
-use crate::codec::{decode, encode};
-use crate::error::ApiError;
-use crate::metrics::count_outcome;
-use crate::params::{batch_len, cache_key, cache_name, tags};
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::metrics::count_outcome;
+use crate::edge::params::{cache_key, cache_name, tags};
+use crate::edge::state::AppState;
+use crate::http::codec::{decode, encode};
 
 /// Exactly one of `keys`, `pattern` and `tags`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -25,7 +25,7 @@ use crate::state::AppState;
 pub struct InvalidationRequest {
     /// Keys to remove (1 to 1000).
     #[serde(default)]
-    #[schema(schema_with = crate::schemas::key_batch)]
+    #[schema(schema_with = crate::edge::schemas::key_batch)]
     pub keys: Option<Vec<String>>,
     /// A glob with Redis `SCAN MATCH` semantics: `*`, `?`, `[a-z]`, `[^a]`, `\` escapes.
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct InvalidationRequest {
     pub pattern: Option<String>,
     /// Remove every entry carrying any of these tags (1 to 1000).
     #[serde(default)]
-    #[schema(schema_with = crate::schemas::tag_batch)]
+    #[schema(schema_with = crate::edge::schemas::tag_batch)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -53,10 +53,10 @@ pub struct InvalidationResponse {
     request_body(content = InvalidationRequest, content_type = "application/json"),
     responses(
         (status = 200, body = InvalidationResponse),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The backend cannot select this way", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The audit log cannot be written (`audit_unavailable`, pattern and tag selectors)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The backend cannot select this way", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`, pattern and tag selectors)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn invalidate(
@@ -69,22 +69,16 @@ pub(crate) async fn invalidate(
     let cache = cache_name(&cache)?;
     let request: InvalidationRequest = decode(&req, &body)?;
     let selector = match (request.keys, request.pattern, request.tags) {
-        (Some(keys), None, None) => {
-            batch_len(keys.len(), "keys")?;
-            InvalidationSelector::Keys(
-                keys.iter()
-                    .map(|k| cache_key(k))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
+        (Some(keys), None, None) => InvalidationSelector::Keys(
+            keys.iter()
+                .map(|k| cache_key(k))
+                .collect::<Result<_, _>>()?,
+        ),
         (None, Some(pattern), None) => InvalidationSelector::Pattern(
             KeyPattern::parse(&pattern)
                 .map_err(|e| ApiError::invalid_parameter(e.to_string()).field("pattern"))?,
         ),
-        (None, None, Some(t)) => {
-            batch_len(t.len(), "tags")?;
-            InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?)
-        }
+        (None, None, Some(t)) => InvalidationSelector::Tags(tags(t.iter().map(String::as_str))?),
         _ => {
             return Err(ApiError::invalid_body(
                 "give exactly one of keys, pattern and tags",

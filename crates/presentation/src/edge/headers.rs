@@ -24,7 +24,7 @@ pub const X_CACHE_STALE: HeaderName = HeaderName::from_static("x-cache-stale");
 /// `X-Cache-Stale` value.
 pub const POSSIBLY: &str = "possibly";
 
-/// `X-Request-Id` on every response: the id [`request::observe`](crate::request::observe) gave the
+/// `X-Request-Id` on every response: the id [`request::observe`](crate::http::request::observe) gave the
 /// request, also in the request's log lines and in 5xx problem bodies.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

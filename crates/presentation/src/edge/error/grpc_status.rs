@@ -21,7 +21,7 @@
 use actix_web::http::StatusCode;
 use tonic::{Code, Status};
 
-use crate::error::{ApiError, ErrorChain};
+use crate::edge::error::{ApiError, ErrorChain};
 
 /// The gRPC code of an HTTP status (table above).
 pub(crate) fn code_of(status: StatusCode) -> Code {
@@ -62,14 +62,4 @@ impl From<ApiError> for Status {
 /// INVALID_ARGUMENT with `detail`, naming the offending `field`.
 pub(crate) fn invalid(field: &str, detail: impl std::fmt::Display) -> Status {
     Status::invalid_argument(format!("{field}: {detail}"))
-}
-
-impl From<strata_application::build_cache::find_missing_blobs::FindMissingBlobsError> for ApiError {
-    fn from(e: strata_application::build_cache::find_missing_blobs::FindMissingBlobsError) -> Self {
-        use strata_application::build_cache::find_missing_blobs::FindMissingBlobsError as E;
-        match e {
-            E::Access(a) => a.into(),
-            E::Store(s) => s.into(),
-        }
-    }
 }

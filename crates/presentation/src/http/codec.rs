@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
 
 /// `application/msgpack`.
 pub const MSGPACK: &str = "application/msgpack";

@@ -18,9 +18,9 @@
 //!   a store that cannot make room 507 `insufficient_storage`. A body cut
 //!   off mid-upload stores nothing.
 //! - **zstd.** `Content-Encoding: zstd` on a CAS PUT is decoded as it
-//!   streams, into 64 KiB pieces, with a decoder window of at most
-//!   16 MiB (`WindowLogMax(24)`): memory stays bounded whatever the
-//!   compression ratio. A truncated frame is 400 `invalid_body`. On a CAS
+//!   streams, into 64 KiB pieces, by the edge's one decoder
+//!   (`edge::zstd`, a window of at most 16 MiB):
+//!   memory stays bounded whatever the compression ratio. A truncated frame is 400 `invalid_body`. On a CAS
 //!   GET, `Accept-Encoding: zstd` gets a zstd body (one frame per stored
 //!   chunk, `Content-Encoding: zstd`, chunked). The digest is always that
 //!   of the uncompressed content. The AC takes no encoding (415).
@@ -36,7 +36,8 @@
 //!   `miss` (reads), `created`, `exists` (CAS PUT), `ok` (AC PUT) or
 //!   `error`. gRPC calls are counted in the same series (see
 //!   [`crate::grpc`]); `strata_build_cache_bytes{store}`, a gauge of each store's
-//!   bytes (AC and CAS), refreshed at scrape time ([`export_bytes`]).
+//!   bytes (AC and CAS), refreshed at scrape time
+//!   ([`export_build_cache_bytes`](metrics::export_build_cache_bytes)).
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
@@ -46,20 +47,19 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream;
 use strata_application::BuildCacheService;
-use strata_application::build_cache::get_action_result::{GetActionResult, GetActionResultError};
-use strata_application::build_cache::read_blob::{ReadBlob, ReadBlobError};
-use strata_application::build_cache::update_action_result::{
-    UpdateActionResult, UpdateActionResultError,
-};
-use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobError, WriteBlobStart};
+use strata_application::build_cache::get_action_result::GetActionResult;
+use strata_application::build_cache::read_blob::ReadBlob;
+use strata_application::build_cache::update_action_result::UpdateActionResult;
+use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{
     BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
 };
-use zstd::stream::raw::{DParameter, Decoder, Operation};
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::metrics;
+use crate::edge::state::AppState;
+use crate::edge::zstd::{StreamDecoder, ZstdError};
 
 /// The route patterns, default instance first. The router tries them
 /// after every other route.
@@ -72,37 +72,8 @@ pub const ROUTES: [(&str, StoreKind); 4] = [
 
 /// Size of the pieces a zstd body is decoded into, in bytes.
 const ZSTD_OUT_CHUNK: usize = 64 << 10;
-/// Largest zstd window a PUT may use: 2^24 bytes (16 MiB), which covers
-/// every standard compression level (level 19 uses 8 MiB).
-const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 /// zstd level of compressed GET bodies: fast, as bazel-remote's default.
 const ZSTD_GET_LEVEL: i32 = 1;
-
-/// Sets `strata_build_cache_bytes{store}` from the stores' counters (the
-/// scrape reads them as the metrics system, which holds every role).
-pub async fn export_bytes(service: &BuildCacheService) {
-    use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
-    match service
-        .stats(GetBuildCacheStats {
-            principal: Principal::Anonymous,
-        })
-        .await
-    {
-        Ok(stats) => {
-            let mut by_store: Vec<(String, u64)> = Vec::new();
-            for usage in stats.ac.iter().chain(&stats.cas) {
-                match by_store.iter_mut().find(|(s, _)| *s == usage.store) {
-                    Some((_, bytes)) => *bytes += usage.bytes,
-                    None => by_store.push((usage.store.clone(), usage.bytes)),
-                }
-            }
-            for (store, bytes) in by_store {
-                metrics::gauge!("strata_build_cache_bytes", "store" => store).set(bytes as f64);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "could not read build-cache stats for /metrics"),
-    }
-}
 
 /// The service, instance and hash of a request, or why it has none.
 fn target(
@@ -138,26 +109,6 @@ fn target(
     Ok((service, instance, hash))
 }
 
-/// Counts one build-cache request in `strata_build_cache_requests_total`
-/// (HTTP and gRPC alike).
-pub(crate) fn count(kind: StoreKind, op: &'static str, result: &'static str) {
-    count_many(kind, op, result, 1);
-}
-
-/// Counts `n` build-cache requests of one outcome (a gRPC batch's blobs).
-pub(crate) fn count_many(kind: StoreKind, op: &'static str, result: &'static str, n: u64) {
-    if n == 0 {
-        return;
-    }
-    metrics::counter!(
-        "strata_build_cache_requests_total",
-        "kind" => kind.as_str(),
-        "op" => op,
-        "result" => result
-    )
-    .increment(n);
-}
-
 fn op_of(req: &HttpRequest) -> &'static str {
     match *req.method() {
         actix_web::http::Method::HEAD => "head",
@@ -174,69 +125,12 @@ fn counted(
 ) -> Result<HttpResponse, ApiError> {
     match result {
         Ok((response, outcome)) => {
-            count(kind, op, outcome);
+            metrics::count_build_cache(kind, op, outcome);
             Ok(response)
         }
         Err(e) => {
-            count(kind, op, "error");
+            metrics::count_build_cache(kind, op, "error");
             Err(e)
-        }
-    }
-}
-
-impl From<BuildCacheError> for ApiError {
-    fn from(e: BuildCacheError) -> Self {
-        match &e {
-            BuildCacheError::DigestMismatch { .. } => ApiError::with_code(
-                StatusCode::BAD_REQUEST,
-                "digest_mismatch",
-                "Digest mismatch",
-                e.to_string(),
-            ),
-            BuildCacheError::TooLarge { .. } => ApiError::payload_too_large(e.to_string()),
-            BuildCacheError::InsufficientStorage { .. } => ApiError::with_code(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
-                "Insufficient storage",
-                e.to_string(),
-            ),
-            BuildCacheError::InvalidRange { .. } => ApiError::with_code(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "invalid_range",
-                "Range not satisfiable",
-                e.to_string(),
-            ),
-            BuildCacheError::Unavailable { .. } => ApiError::backend_unavailable(e),
-            BuildCacheError::Unexpected { .. } => ApiError::internal(e),
-        }
-    }
-}
-
-macro_rules! access_or_store {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(e: $ty) -> Self {
-                match e {
-                    $ty::Access(a) => a.into(),
-                    $ty::Store(s) => s.into(),
-                }
-            }
-        }
-    )*};
-}
-access_or_store!(GetActionResultError, ReadBlobError, WriteBlobError);
-
-impl From<UpdateActionResultError> for ApiError {
-    fn from(e: UpdateActionResultError) -> Self {
-        match e {
-            UpdateActionResultError::Access(a) => a.into(),
-            UpdateActionResultError::Store(s) => s.into(),
-            UpdateActionResultError::Invalid(i) => ApiError::with_code(
-                StatusCode::BAD_REQUEST,
-                "invalid_action_result",
-                "Invalid ActionResult",
-                i.to_string(),
-            ),
         }
     }
 }
@@ -295,6 +189,18 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
+/// A body that does not decode: 400 `invalid_body`. An empty body is no
+/// whole frame, so it is truncated.
+fn zstd_error(e: ZstdError) -> ApiError {
+    match e {
+        ZstdError::Invalid(e) => ApiError::invalid_body(format!("invalid zstd body: {e}")),
+        ZstdError::Truncated | ZstdError::Empty => ApiError::invalid_body("truncated zstd body"),
+        ZstdError::TooLong { limit_bytes } => ApiError::invalid_body(format!(
+            "the zstd body decodes to more than {limit_bytes} bytes"
+        )),
+    }
+}
+
 fn body_error(e: actix_web::error::PayloadError) -> ApiError {
     ApiError::invalid_body(format!("the request body could not be read: {e}"))
 }
@@ -307,8 +213,8 @@ fn body_error(e: actix_web::error::PayloadError) -> ApiError {
     params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The stored entry: a serialized REAPI ActionResult (raw bytes without validation)", content_type = "application/octet-stream"),
-        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ac_get(
@@ -358,8 +264,8 @@ async fn ac_get_inner(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A serialized REAPI ActionResult (any bytes without validation)"),
     responses(
         (status = 200, description = "Stored"),
-        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ac_put(
@@ -429,8 +335,8 @@ async fn ac_put_inner(
     params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64, description = "SHA-256, 64 lowercase hex. Any path prefix before `/ac/` or `/cas/` is the instance name (`/team-a/linux/cas/<hash>`)")),
     responses(
         (status = 200, description = "The blob (`Content-Encoding: zstd` when the request accepts it)", content_type = "application/octet-stream"),
-        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cas_get(
@@ -540,9 +446,9 @@ fn compress_chunks(
     responses(
         (status = 201, description = "Stored"),
         (status = 200, description = "Already stored: nothing rewritten"),
-        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Over `max_blob_bytes`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 507, description = "The store cannot make room", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The store cannot make room", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cas_put(
@@ -590,12 +496,15 @@ async fn cas_put_inner(
         WriteBlobStart::Upload(writer) => writer,
     };
     if zstd {
-        let mut decoder = ZstdBody::new()?;
+        // No limit of the decoder's own: the writer refuses a blob over
+        // `max_blob_bytes` (413), as it does an uncompressed one.
+        let mut decoder =
+            StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).map_err(ApiError::internal)?;
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(body_error)?;
             let mut offset = 0;
             loop {
-                let (piece, read, more) = decoder.step(&chunk[offset..])?;
+                let (piece, read, more) = decoder.step(&chunk[offset..]).map_err(zstd_error)?;
                 offset += read;
                 if !piece.is_empty() {
                     writer.write(piece).await?;
@@ -605,9 +514,7 @@ async fn cas_put_inner(
                 }
             }
         }
-        if !decoder.frame_done {
-            return Err(ApiError::invalid_body("truncated zstd body"));
-        }
+        decoder.finish().map_err(zstd_error)?;
     } else {
         while let Some(chunk) = payload.next().await {
             writer.write(chunk.map_err(body_error)?).await?;
@@ -620,43 +527,6 @@ async fn cas_put_inner(
         (StatusCode::OK, "exists")
     };
     Ok((HttpResponse::build(status).finish(), outcome))
-}
-
-/// A streaming zstd decoder with bounded output pieces.
-struct ZstdBody {
-    decoder: Decoder<'static>,
-    /// Whether the input so far ends on a frame boundary.
-    frame_done: bool,
-}
-
-impl ZstdBody {
-    fn new() -> Result<Self, ApiError> {
-        let mut decoder = Decoder::new().map_err(ApiError::internal)?;
-        decoder
-            .set_parameter(DParameter::WindowLogMax(ZSTD_WINDOW_LOG_MAX))
-            .map_err(ApiError::internal)?;
-        Ok(Self {
-            decoder,
-            frame_done: false,
-        })
-    }
-
-    /// Decodes from `input`: the output piece (at most
-    /// [`ZSTD_OUT_CHUNK`] bytes), the input bytes consumed, and whether
-    /// to call again (input left, or the output piece was full).
-    fn step(&mut self, input: &[u8]) -> Result<(Bytes, usize, bool), ApiError> {
-        let mut out = vec![0u8; ZSTD_OUT_CHUNK];
-        let status = self
-            .decoder
-            .run_on_buffers(input, &mut out)
-            .map_err(|e| ApiError::invalid_body(format!("invalid zstd body: {e}")))?;
-        if status.bytes_read > 0 || status.bytes_written > 0 {
-            self.frame_done = status.remaining == 0;
-        }
-        out.truncate(status.bytes_written);
-        let more = status.bytes_read < input.len() || status.bytes_written == ZSTD_OUT_CHUNK;
-        Ok((Bytes::from(out), status.bytes_read, more))
-    }
 }
 
 #[cfg(test)]
@@ -683,7 +553,7 @@ mod tests {
     fn zstd_decodes_in_bounded_pieces_and_notices_truncation() {
         let content = vec![7u8; 3 * ZSTD_OUT_CHUNK + 5];
         let compressed = zstd::bulk::compress(&content, 3).unwrap();
-        let mut d = ZstdBody::new().unwrap();
+        let mut d = StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).unwrap();
         let mut out = Vec::new();
         let mut offset = 0;
         loop {
@@ -695,11 +565,12 @@ mod tests {
                 break;
             }
         }
-        assert!(d.frame_done);
+        assert!(d.finish().is_ok());
         assert_eq!(out, content);
 
-        let mut d = ZstdBody::new().unwrap();
+        let mut d = StreamDecoder::new(ZSTD_OUT_CHUNK, u64::MAX).unwrap();
         let (_, _, _) = d.step(&compressed[..compressed.len() / 2]).unwrap();
-        assert!(!d.frame_done);
+        assert!(d.finish().is_err());
+        assert_eq!(zstd_error(d.finish().unwrap_err()).code(), "invalid_body");
     }
 }

@@ -2,10 +2,10 @@
 //! cache; `/admin/v1/caches/{cache}/flush`. Every action needs the admin
 //! role and is audited (a `ConfigurationChanged` or `CacheFlushed` event).
 //! Create/reconfigure, delete and flush take a token from the principal's
-//! admin bucket first (`[auth.rate_limits]`, [`crate::rate_limit`]).
+//! admin bucket first (`[auth.rate_limits]`, [`crate::edge::rate_limit`]).
 //! With an audit log, create/reconfigure, delete and flush append an
 //! `attempt` record before they run and an outcome record before the
-//! response ([`crate::audited::Audit`]); either failing is 503
+//! response ([`crate::edge::audited::Audit`]); either failing is 503
 //! `audit_unavailable`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,15 +17,15 @@ use strata_application::commands::flush_cache::FlushCache;
 use strata_application::queries::get_configuration::GetConfiguration;
 use strata_domain::AuditAction;
 
-use crate::audited::Audit;
+use crate::edge::audited::Audit;
 
-use crate::auth::Acting;
-use crate::codec::decode;
-use crate::config_dto::CacheConfigurationDto;
-use crate::error::ApiError;
-use crate::metrics::count_outcome;
-use crate::params::cache_name;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::config_dto::CacheConfigurationDto;
+use crate::edge::error::ApiError;
+use crate::edge::metrics::count_outcome;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
+use crate::http::codec::decode;
 
 /// Answer of a configuration change.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -84,11 +84,11 @@ fn version_etag(version: u64) -> (actix_web::http::header::HeaderName, String) {
     responses(
         (status = 201, description = "Created", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
         (status = 200, description = "Reconfigured", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at; `current_version` says where it is", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid configuration", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at; `current_version` says where it is", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid configuration", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn configure(
@@ -156,7 +156,7 @@ pub(crate) async fn configure(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 200, description = "The configuration in force on this instance, with its `version` and each setting's `sources`", body = CacheConfigurationDto, headers(("ETag" = String, description = "The configuration version, for `If-Match`"))), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The configuration in force on this instance, with its `version` and each setting's `sources`", body = CacheConfigurationDto, headers(("ETag" = String, description = "The configuration version, for `If-Match`"))), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn read(
     state: web::Data<AppState>,
@@ -180,7 +180,7 @@ pub(crate) async fn read(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
@@ -214,7 +214,7 @@ pub(crate) async fn delete(
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Flushed"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,

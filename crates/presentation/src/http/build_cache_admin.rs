@@ -28,25 +28,19 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::build_cache::BUILD_CACHE_NAME;
-use strata_application::build_cache::flush_action_cache::{
-    FlushActionCache, FlushActionCacheError,
-};
-use strata_application::build_cache::flush_content_store::{
-    FlushContentStore, FlushContentStoreError,
-};
-use strata_application::build_cache::get_build_cache_stats::{
-    GetBuildCacheStats, GetBuildCacheStatsError,
-};
+use strata_application::build_cache::flush_action_cache::FlushActionCache;
+use strata_application::build_cache::flush_content_store::FlushContentStore;
+use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
 use strata_domain::{
     AuditAction, CacheName, DigestHash, DigestPrefix, FlushCriteria, FlushResult, FlushScope,
     InstanceName, StoreKind, StoreUsage,
 };
 use validator::{Validate, ValidationError, ValidationErrors};
 
-use crate::audited::Audit;
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::audited::Audit;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// Most digests one `digests` flush may name.
 pub const MAX_FLUSH_DIGESTS: u64 = 10_000;
@@ -82,7 +76,7 @@ pub struct FlushRequest {
     /// Seconds; at least 1.
     #[validate(range(min = 1))]
     #[schema(minimum = 1)]
-    #[serde(default, deserialize_with = "crate::config_dto::whole_number")]
+    #[serde(default, deserialize_with = "crate::edge::config_dto::whole_number")]
     pub older_than_secs: Option<u64>,
     /// Report what would go, per store, and remove nothing.
     #[serde(default)]
@@ -282,24 +276,6 @@ impl From<&FlushResult> for FlushResponse {
     }
 }
 
-macro_rules! access_or_store {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for ApiError {
-            fn from(e: $ty) -> Self {
-                match e {
-                    $ty::Access(a) => a.into(),
-                    $ty::Store(s) => s.into(),
-                }
-            }
-        }
-    )*};
-}
-access_or_store!(
-    FlushActionCacheError,
-    FlushContentStoreError,
-    GetBuildCacheStatsError
-);
-
 fn build_cache_name() -> Result<CacheName, ApiError> {
     CacheName::parse(BUILD_CACHE_NAME).map_err(ApiError::internal)
 }
@@ -312,11 +288,11 @@ fn build_cache_name() -> Result<CacheName, ApiError> {
     request_body(content = FlushRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Flushed (or, with `dry_run`, what would go); `partial: true` when a store failed", body = FlushResponse),
-        (status = 400, description = "Not a JSON flush request", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The build cache is not enabled", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a JSON flush request", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn flush_action_cache(
@@ -336,11 +312,11 @@ pub(crate) async fn flush_action_cache(
     request_body(content = FlushRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Flushed (or, with `dry_run`, what would go), with the AC entries left dangling; `partial: true` when a store failed", body = FlushResponse),
-        (status = 400, description = "Not a JSON flush request", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The build cache is not enabled", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not a JSON flush request", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn flush_content_store(
@@ -485,7 +461,7 @@ pub struct BuildCacheStatsResponse {
     tag = "build-cache",
     responses(
         (status = 200, description = "AC entries, CAS blobs, bytes, hits and misses", body = BuildCacheStatsResponse),
-        (status = 404, description = "The build cache is not enabled", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn stats(

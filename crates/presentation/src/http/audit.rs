@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use strata_domain::{AUDIT_MAX_LIMIT, AuditAction, AuditQuery, AuditRecord, Role, Timestamp};
 
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// Query of `GET /admin/v1/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -22,7 +22,7 @@ pub struct AuditParams {
     pub principal: Option<String>,
     /// Only records of this action: `configure`, `delete_cache`, `flush`,
     /// `invalidate`, `unauthorized`, `forbidden`.
-    #[param(schema_with = crate::schemas::audit_action)]
+    #[param(schema_with = crate::edge::schemas::audit_action)]
     pub action: Option<String>,
     /// At most this many records, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -125,11 +125,11 @@ fn query(params: AuditParams) -> Result<AuditQuery, ApiError> {
     params(AuditParams),
     responses(
         (status = 200, body = AuditResponse),
-        (status = 400, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Needs admin on `*`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No `[audit]` section", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 401, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin on `*`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No `[audit]` section", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn read(

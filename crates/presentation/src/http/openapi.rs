@@ -9,8 +9,8 @@
 //! - 401 (with `WWW-Authenticate`), 403 and 429 (with `Retry-After`) on
 //!   every protected operation;
 //! - 400 on every operation with a path or query parameter or a body, 413
-//!   on every operation with a body (`crate::MAX_BODY_BYTES`), 415 on every
-//!   operation with a JSON body (`crate::codec`), 503 (with
+//!   on every operation with a body (`crate::edge::MAX_BODY_BYTES`), 415 on every
+//!   operation with a JSON body (`crate::http::codec`), 503 (with
 //!   `Retry-After`) on every operation that reaches a cache's backend;
 //! - the `{cache}` and `{key}` rules of `CacheName::parse` and
 //!   `CacheKey::parse` on every path parameter of those names.
@@ -24,11 +24,12 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder, SecurityRequirement};
 use utoipa::{Modify, OpenApi};
 
-use crate::schemas::{cache_name_schema, key_schema};
-use crate::{
-    admin, audit, batch, build_cache, build_cache_admin, caches, config_dto, entries, error,
-    invalidations, monitoring, mrc, transfer,
+use super::{
+    admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
+    invalidations, monitoring, mrc,
 };
+use crate::edge::schemas::{cache_name_schema, key_schema};
+use crate::edge::{config_dto, error};
 
 /// Strata's OpenAPI document, generated from the handlers' annotations and
 /// completed by [`Contract`].
@@ -43,8 +44,8 @@ use crate::{
         entries::put_entry,
         entries::get_entry,
         entries::delete_entry,
-        batch::batch_get,
-        batch::batch_put,
+        entries_batch::batch_get,
+        entries_batch::batch_put,
         invalidations::invalidate,
         caches::list,
         caches::stats,
@@ -54,8 +55,8 @@ use crate::{
         admin::read,
         admin::delete,
         admin::flush,
-        transfer::export,
-        transfer::import,
+        export_import::export,
+        export_import::import,
         audit::read,
         monitoring::live,
         monitoring::ready,
@@ -71,13 +72,13 @@ use crate::{
     components(schemas(
         error::Problem,
         config_dto::CacheConfigurationDto,
-        batch::BatchGetRequest,
-        batch::BatchGetResponse,
-        batch::BatchHit,
-        batch::BatchPutRequest,
-        batch::BatchPutEntry,
-        batch::BatchPutResponse,
-        batch::BatchPutResult,
+        entries_batch::BatchGetRequest,
+        entries_batch::BatchGetResponse,
+        entries_batch::BatchHit,
+        entries_batch::BatchPutRequest,
+        entries_batch::BatchPutEntry,
+        entries_batch::BatchPutResponse,
+        entries_batch::BatchPutResult,
         invalidations::InvalidationRequest,
         invalidations::InvalidationResponse,
         caches::CacheList,
@@ -90,8 +91,8 @@ use crate::{
         mrc::RecommendationResponse,
         mrc::CapacityChangeDto,
         admin::ConfigureResponse,
-        transfer::ImportResponse,
-        transfer::ImportErrorDto,
+        export_import::ImportResponse,
+        export_import::ImportErrorDto,
         audit::AuditRecordDto,
         audit::AuditResponse,
         monitoring::Health,

@@ -46,11 +46,11 @@ use strata_domain::{
     Timestamp,
 };
 
-use crate::audited::Audit;
-use crate::auth::Acting;
-use crate::error::ApiError;
-use crate::params::cache_name;
-use crate::state::AppState;
+use crate::edge::audited::Audit;
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
 
 /// `application/x-ndjson`.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -124,37 +124,11 @@ impl Format {
     }
 }
 
-/// A MessagePack binary (`bin`), read from `bin` or `str`.
-#[derive(Debug, Default)]
-struct Bin(Vec<u8>);
-
-impl Serialize for Bin {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Bin {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Bin;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("binary")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bin, E> {
-                Ok(Bin(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bin, E> {
-                Ok(Bin(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bin, E> {
-                Ok(Bin(v.as_bytes().to_vec()))
-            }
-        }
-        d.deserialize_bytes(V)
-    }
-}
+/// A MessagePack binary (`bin`), read from `bin` or `str` (through
+/// `serde_bytes`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+struct Bin(#[serde(with = "serde_bytes")] Vec<u8>);
 
 /// One exported entry; `V` is a base64 string (NDJSON) or a [`Bin`]
 /// (MessagePack).
@@ -227,8 +201,8 @@ fn encode_page(
             (String = "application/x-ndjson"),
             (Vec<u8> = "application/msgpack"),
         )),
-        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The backend cannot enumerate its entries (`unsupported_operation`, capability `export`; Memcached)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The backend cannot enumerate its entries (`unsupported_operation`, capability `export`; Memcached)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(
@@ -499,8 +473,8 @@ fn ndjson_record(line: &[u8]) -> Result<Record<Vec<u8>>, String> {
     )),
     responses(
         (status = 200, description = "Counts; per-record errors with their NDJSON line or MessagePack record index", body = ImportResponse),
-        (status = 404, description = "No such cache", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither NDJSON nor MessagePack (`unsupported_media_type`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither NDJSON nor MessagePack (`unsupported_media_type`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn import(
@@ -778,5 +752,15 @@ mod tests {
         let back: Record<Bin> = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(back.value.0, vec![0, 1, 2]);
         assert_eq!(back.ttl_secs, Some(3));
+    }
+
+    #[test]
+    fn a_msgpack_value_is_bin_on_the_wire_and_may_be_read_from_str() {
+        let bytes = rmp_serde::to_vec(&Bin(vec![7, 8])).unwrap();
+        // bin8 marker, length 2, the bytes.
+        assert_eq!(bytes, vec![0xc4, 2, 7, 8]);
+        let text = rmp_serde::to_vec("hi").unwrap();
+        let back: Bin = rmp_serde::from_slice(&text).unwrap();
+        assert_eq!(back.0, b"hi".to_vec());
     }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use strata_application::{BuildCacheService, CacheService};
 use strata_domain::{AuditLog, Authenticator, Clock, Role};
 
-use crate::protected::ProtectedMode;
-use crate::rate_limit::RateLimits;
+use crate::edge::protected::ProtectedMode;
+use crate::edge::rate_limit::RateLimits;
 
 /// What every handler shares.
 #[derive(Clone)]

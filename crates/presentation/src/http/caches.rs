@@ -6,11 +6,11 @@ use serde::Serialize;
 use strata_application::queries::get_cache_stats::GetCacheStats;
 use strata_application::queries::list_caches::ListCaches;
 
-use crate::auth::Acting;
-use crate::config_dto::CacheConfigurationDto;
-use crate::error::ApiError;
-use crate::params::cache_name;
-use crate::state::AppState;
+use crate::edge::auth::Acting;
+use crate::edge::config_dto::CacheConfigurationDto;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
 
 /// One cache in the listing.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -122,7 +122,7 @@ pub(crate) async fn list(
     path = "/v1/caches/{cache}/stats",
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 200, body = CacheStatsResponse), (status = 404, body = crate::error::Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = CacheStatsResponse), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn stats(
     state: web::Data<AppState>,
