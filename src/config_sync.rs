@@ -16,6 +16,7 @@ use strata_infrastructure::{
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::Settings;
+use crate::config::validation;
 
 /// Other instances' configuration changes, from the coherence bus.
 type Notices = UnboundedReceiver<ReconfigureNotice>;
@@ -36,12 +37,7 @@ pub(crate) fn repository(
     settings: &Settings,
     provider: &StrataStoreProvider,
 ) -> anyhow::Result<(Arc<dyn ConfigurationRepository>, Option<Notices>)> {
-    if let Some(backend) = &settings.cluster.config_backend {
-        anyhow::ensure!(
-            settings.coherence.enabled,
-            "[cluster] config_backend = {backend:?} needs [coherence] enabled = true: \
-             configuration changes are announced on the coherence channel"
-        );
+    if let Some(backend) = validation::shared_config_backend(settings)? {
         let (repo, notices) = provider
             .redis_configuration_repository(backend)
             .map_err(|e| anyhow::anyhow!("[cluster] config_backend = {backend:?}: {e}"))?;

@@ -5,35 +5,32 @@
 pub mod config;
 mod config_sync;
 mod grpc;
-pub mod invalidation_events;
-pub mod keys;
+mod inbound;
 mod log_format;
-mod ops_settings;
-mod snapshots;
+mod snapshot_schedule;
 pub mod telemetry;
 mod tls;
+pub mod wiring;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use strata_application::{BuildCacheDependencies, BuildCacheService, CacheService, Dependencies};
-use strata_domain::{ActionCache, AuditLog, Clock, ContentStore};
+use strata_application::{CacheService, Dependencies};
+use strata_domain::{AuditLog, Clock};
 use strata_infrastructure::{
-    DiskBuildStore, JsonLinesAuditLog, Keyring, MemoryBuildStore, ProstActionResultFormat,
-    ShardsAnalyzerProvider, SizeSplitContentStore, StackedBuildStore, StrataStoreProvider,
-    SystemClock, TracingEventPublisher,
+    JsonLinesAuditLog, Keyring, ShardsAnalyzerProvider, StrataStoreProvider, SystemClock,
+    TracingEventPublisher, UnlinkHook,
 };
 use strata_presentation::AppState;
 
+pub use config::DEFAULT_BACKEND_TIMEOUT_MS;
 pub use config::Settings;
-use config::{AuthMode, AuthSettings, BuildStoreKind};
+use wiring::auth::{check_public_listen, credentials_authenticator, protected_mode, rate_limits};
 
-/// Per-call timeout of a shared backend that names none, in milliseconds.
-pub const DEFAULT_BACKEND_TIMEOUT_MS: u64 = 500;
 pub use telemetry::{Telemetry, init_tracing};
 
 /// A built, not yet awaited, HTTP server and the port it bound.
@@ -43,7 +40,7 @@ pub struct Application {
     service: CacheService,
     grpc: Option<grpc::GrpcServer>,
     grpc_port: Option<u16>,
-    snapshots: Option<Arc<snapshots::Snapshots>>,
+    snapshots: Option<Arc<snapshot_schedule::Snapshots>>,
     /// The invalidation-event consumers, aborted when the server stops.
     consumers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -53,6 +50,7 @@ pub struct Application {
 pub struct ApplicationBuilder {
     settings: Settings,
     clock: Arc<dyn Clock>,
+    disk_before_unlink: Option<UnlinkHook>,
 }
 
 impl ApplicationBuilder {
@@ -60,6 +58,15 @@ impl ApplicationBuilder {
     /// clock (tests inject `strata_testkit::ManualClock` here).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Calls `hook` with the path of each file the build cache's disk
+    /// store evicts or flushes, just before it is unlinked (see
+    /// `DiskBuildStoreBuilder::before_unlink`). For instrumentation and
+    /// for tests that hold an eviction or flush mid-unlink.
+    pub fn disk_before_unlink(mut self, hook: UnlinkHook) -> Self {
+        self.disk_before_unlink = Some(hook);
         self
     }
 
@@ -75,7 +82,11 @@ impl ApplicationBuilder {
     /// `tls_key_file` that is missing its pair, unreadable or not PEM, or an
     /// address that cannot be bound.
     pub async fn build(self) -> anyhow::Result<Application> {
-        let Self { settings, clock } = self;
+        let Self {
+            settings,
+            clock,
+            disk_before_unlink,
+        } = self;
         let events = Arc::new(TracingEventPublisher);
         let mut keyring = Keyring::default();
         for (id, key) in &settings.encryption.keys {
@@ -109,11 +120,12 @@ impl ApplicationBuilder {
                 .with_context(|| format!("[backends.{name}]"))?;
         }
         let events = provider.coherence_events(events);
-        let build_cache = build_cache_service(&settings, &provider, clock.clone())?;
+        let build_cache =
+            wiring::build_cache::service(&settings, &provider, clock.clone(), disk_before_unlink)?;
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
-            provider: Arc::new(snapshots::PersistCheck {
+            provider: Arc::new(snapshot_schedule::PersistCheck {
                 inner: Arc::new(provider),
                 has_data_dir: settings.server.data_dir.is_some(),
             }),
@@ -136,21 +148,21 @@ impl ApplicationBuilder {
             .server
             .data_dir
             .as_deref()
-            .map(|dir| Arc::new(snapshots::Snapshots::new(dir, clock.clone())));
+            .map(|dir| Arc::new(snapshot_schedule::Snapshots::new(dir, clock.clone())));
         if let Some(snapshots) = &snapshots {
             snapshots.load_all(&service).await;
             snapshots.spawn_periodic(service.clone());
         }
 
-        let consumers = invalidation_events::consumers(&settings)?;
+        let consumers = inbound::invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
         let listener = TcpListener::bind(&settings.server.listen)
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let auth = settings.auth.clone().unwrap_or_default();
-        let rate_limits = auth.rate_limits()?;
-        let authenticator = auth.credentials_authenticator(clock.clone())?;
-        let protected_mode = auth.protected_mode()?;
+        let rate_limits = rate_limits(&auth)?;
+        let authenticator = credentials_authenticator(&auth, clock.clone())?;
+        let protected_mode = protected_mode(&auth)?;
         let metrics_role = auth.metrics_role()?;
         let audit = match &settings.audit {
             Some(audit) => {
@@ -263,138 +275,13 @@ fn spawn_auto_tune(
     });
 }
 
-/// The build cache `[build_cache]` describes, or `None` when disabled.
-///
-/// # Errors
-/// An invalid instance name under `[build_cache.instances]`.
-fn build_cache_service(
-    all: &Settings,
-    provider: &StrataStoreProvider,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Option<BuildCacheService>> {
-    let settings = &all.build_cache;
-    if !settings.enabled {
-        return Ok(None);
-    }
-    let validation = settings.validation()?;
-    let kind = settings.store_kind()?;
-    let memory = |max_bytes: u64| {
-        let mut builder = MemoryBuildStore::builder()
-            .max_bytes(max_bytes)
-            .clock(clock.clone());
-        if let Some(max) = settings.max_blob_bytes {
-            builder = builder.max_blob_bytes(max.min(max_bytes));
-        }
-        builder.build()
-    };
-    let disk = || -> anyhow::Result<Arc<DiskBuildStore>> {
-        let dir = settings.dir.clone().unwrap_or_default();
-        let mut builder = DiskBuildStore::builder(dir.clone())
-            .max_bytes(settings.max_bytes)
-            .clock(clock.clone());
-        if let Some(max) = settings.max_blob_bytes {
-            builder = builder.max_blob_bytes(max);
-        }
-        let started = std::time::Instant::now();
-        let store = builder
-            .build()
-            .with_context(|| format!("[build_cache] dir {}", dir.display()))?;
-        tracing::info!(
-            dir = %dir.display(),
-            rebuild_ms = started.elapsed().as_millis() as u64,
-            "build-cache disk index rebuilt"
-        );
-        Ok(store)
-    };
-    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match kind {
-        BuildStoreKind::Memory => {
-            let store = memory(settings.max_bytes);
-            (store.clone(), store)
-        }
-        BuildStoreKind::Disk => {
-            let store = disk()?;
-            (store.clone(), store)
-        }
-        BuildStoreKind::MemoryDisk => {
-            let upper = memory(
-                settings
-                    .memory_bytes
-                    .unwrap_or((settings.max_bytes / 4).min(256 << 20)),
-            );
-            let store = Arc::new(StackedBuildStore::new(upper, disk()?).clock(clock.clone()));
-            (store.clone(), store)
-        }
-    };
-    let ac: Arc<dyn ActionCache> = match &settings.ac_backend {
-        None => ac,
-        Some(name) => provider
-            .redis_build_store(name)
-            .map_err(|e| anyhow::anyhow!("[build_cache] ac_backend = {name:?}: {e}"))?
-            .build(),
-    };
-    let cas: Arc<dyn ContentStore> = match &settings.cas_backend {
-        None => cas,
-        Some(name) => {
-            let max = settings.cas_backend_max_blob_bytes;
-            if max == 0 || max > config::MAX_CAS_BACKEND_BLOB_BYTES {
-                anyhow::bail!(
-                    "[build_cache] cas_backend_max_blob_bytes = {max}: must be 1..={}",
-                    config::MAX_CAS_BACKEND_BLOB_BYTES
-                );
-            }
-            let small = provider
-                .redis_build_store(name)
-                .map_err(|e| anyhow::anyhow!("[build_cache] cas_backend = {name:?}: {e}"))?
-                .max_blob_bytes(max)
-                .build();
-            Arc::new(SizeSplitContentStore::new(small, cas).small_max_bytes(max))
-        }
-    };
-    tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
-    Ok(Some(BuildCacheService::new(BuildCacheDependencies {
-        ac,
-        cas,
-        format: Arc::new(ProstActionResultFormat),
-        validation,
-    })))
-}
-
-/// Protected mode at start-up: without credentials
-/// ([`AuthSettings::has_credentials`]), a non-loopback listen
-/// address (`0.0.0.0` and `::` included) needs `auth.mode = "off"`, and
-/// then gets a warning.
-///
-/// # Errors
-/// A non-loopback `listen` with no credentials and `auth.mode = "on"`.
-fn check_public_listen(auth: &AuthSettings, listen: SocketAddr) -> anyhow::Result<()> {
-    if auth.has_credentials() || listen.ip().to_canonical().is_loopback() {
-        return Ok(());
-    }
-    match auth.mode {
-        AuthMode::On => anyhow::bail!(
-            "refusing to listen on {listen} without authentication (protected mode): \
-             configure API keys in [auth.api_keys] (`strata keys generate --id <id>`) \
-             or JWT bearer tokens in [auth.jwt], \
-             listen on a loopback address, or set auth.mode = \"off\" to let anyone who \
-             can reach the port do everything"
-        ),
-        AuthMode::Off => {
-            tracing::warn!(
-                %listen,
-                "auth.mode = \"off\" and no credentials: anyone who can reach this port can \
-                 read, write, flush, delete and reconfigure every cache"
-            );
-            Ok(())
-        }
-    }
-}
-
 impl Application {
     /// A builder over `settings`, on the system clock.
     pub fn builder(settings: Settings) -> ApplicationBuilder {
         ApplicationBuilder {
             settings,
             clock: Arc::new(SystemClock),
+            disk_before_unlink: None,
         }
     }
 

@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use strata_presentation::request::current_request_id;
+use strata_presentation::http::request::current_request_id;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{Format, Full, Json, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
@@ -49,7 +49,7 @@ fn format() -> Format<Full, SystemTime> {
 
 /// The request id to add to `event`'s line: the task's, unless the event
 /// carries its own.
-fn request_id_for(event: &Event<'_>) -> Option<strata_presentation::request::RequestIdText> {
+fn request_id_for(event: &Event<'_>) -> Option<strata_presentation::http::request::RequestIdText> {
     if event.metadata().fields().field("request_id").is_some() {
         return None;
     }
@@ -167,7 +167,7 @@ mod tests {
     use std::io;
     use std::sync::{Arc, Mutex};
 
-    use strata_presentation::request::{RequestId, with_request_id};
+    use strata_presentation::http::request::{RequestId, with_request_id};
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::fmt::MakeWriter;

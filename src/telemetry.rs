@@ -26,9 +26,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+pub use crate::config::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 use crate::config::{LogFormat, LogSettings};
 use crate::log_format;
-pub use crate::ops_settings::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 
 /// How long an OTLP export may take before it is abandoned.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -134,7 +134,7 @@ pub fn init_tracing(
         let _ = provider.shutdown();
         return Ok(off);
     }
-    strata_presentation::request::set_span_hook(adopt_trace_context);
+    strata_presentation::http::request::set_span_hook(adopt_trace_context);
     tracing::info!(endpoint = %endpoint, "OpenTelemetry traces on (OTLP/gRPC)");
     off.provider = Some(provider);
     off.runtime = Some(runtime);

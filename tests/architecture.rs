@@ -178,3 +178,31 @@ fn no_modules_import_each_other_in_a_loop() {
         loops.join("\n")
     );
 }
+
+/// Inside strata-presentation the faces never import each other: `http`
+/// and `grpc` build on `edge`, and `edge` imports no face (STYLE.md,
+/// "Presentation in wings"). A face added later (`console`) joins
+/// `FACES`.
+#[test]
+fn presentation_faces_never_import_each_other() {
+    const FACES: [&str; 2] = ["http", "grpc"];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/presentation/src");
+    let wing = |module: &str| module.split("::").next().unwrap_or_default().to_owned();
+    let mut found = Vec::new();
+    for (from, targets) in module_graph::ModuleGraph::read(&src).edges() {
+        let from_wing = wing(&from);
+        for to in targets {
+            let to_wing = wing(&to);
+            let to_a_face = FACES.contains(&to_wing.as_str());
+            let face_to_other_face = FACES.contains(&from_wing.as_str()) && to_wing != from_wing;
+            if to_a_face && (from_wing == "edge" || face_to_other_face) {
+                found.push(format!("{from} -> {to}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "presentation wings import across faces (move what both need into edge/):\n{}",
+        found.join("\n")
+    );
+}

@@ -1053,3 +1053,111 @@ async fn a_server_killed_mid_upload_leaves_no_partial_blob_and_serves_old_ones()
     );
     second.stop().await;
 }
+
+/// Issue 25: a CAS flush of 10,000 blobs on the disk store, held at a
+/// barrier halfway through its unlinks, stalls nothing else: `/health/live`,
+/// a build-cache read of another instance, a cache read and write all
+/// answer while the barrier still holds (ordering, not timing; a
+/// deadline only turns a regression into a failure instead of a hang).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_flush_held_mid_unlink_stalls_no_request() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use strata_domain::{DigestHash, InstanceName, StoreKind};
+    use strata_infrastructure::{DiskBuildStore, UnlinkHook};
+    const N: usize = 10_000;
+
+    let dir = tempfile::tempdir().expect("build-cache dir");
+    {
+        let layout = DiskBuildStore::builder(dir.path()).build().unwrap();
+        let doomed = InstanceName::parse("doomed").unwrap();
+        for i in 0..N {
+            let data = format!("flushed blob {i:08}");
+            let hash = DigestHash::parse(&sha(data.as_bytes())).unwrap();
+            let path = layout.path_of(StoreKind::Cas, &doomed, &hash);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+        }
+    }
+    let (reached_tx, reached) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let unlinked = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&unlinked);
+    let hook: UnlinkHook = Arc::new(move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) + 1 == N / 2 {
+            reached_tx.send(()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+        }
+    });
+    let mut settings = settings();
+    settings.build_cache.store = Some(serde_json::from_value("disk".into()).unwrap());
+    settings.build_cache.dir = Some(dir.path().to_owned());
+    let app = Arc::new(
+        crate::helpers::spawn_app_built(settings, None, |b| b.disk_before_unlink(hook)).await,
+    );
+    let kept = b"a blob of another instance".to_vec();
+    let r = app
+        .bc_put(&format!("/kept/cas/{}", sha(&kept)), kept.clone())
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let flush = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let body = serde_json::json!({"scope": "instance", "instance_name": "doomed"});
+            let r = app.post_json("/admin/v1/cache/cas/flush", body).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<serde_json::Value>().await.unwrap()
+        })
+    };
+    tokio::task::block_in_place(|| reached.recv().unwrap());
+
+    let (done_tx, done) = mpsc::channel();
+    let work = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let r = app
+                    .client
+                    .get(app.url("/health/live"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let r = app.bc_get(&format!("/kept/cas/{}", sha(&kept))).await;
+                assert_eq!(r.status(), StatusCode::OK);
+                assert_eq!(r.bytes().await.unwrap().as_ref(), kept.as_slice());
+            }
+            let r = app
+                .client
+                .put(app.url("/v1/caches/default/entries/during-flush"))
+                .body("v")
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            let r = app
+                .client
+                .get(app.url("/v1/caches/default/entries/during-flush"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            done_tx.send(()).unwrap();
+        })
+    };
+    let outcome =
+        tokio::task::block_in_place(|| done.recv_timeout(std::time::Duration::from_secs(60)));
+    let held = unlinked.load(Ordering::SeqCst);
+    release.send(()).unwrap();
+    assert!(
+        !matches!(outcome, Err(mpsc::RecvTimeoutError::Timeout)),
+        "requests stalled while the flush was held mid-unlink"
+    );
+    work.await.unwrap();
+    assert_eq!(held, N / 2, "the flush was still held while they ran");
+    let report = flush.await.unwrap();
+    assert_eq!(report["totals"]["entries_removed"], N, "{report}");
+}

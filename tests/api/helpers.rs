@@ -35,15 +35,24 @@ pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
 
 /// As [`spawn_app_with`], but the client connects from `source` (any
 /// address of 127/8 works on Linux, which routes it all to loopback).
-pub(crate) async fn spawn_app_from(mut settings: Settings, source: Option<IpAddr>) -> TestApp {
+pub(crate) async fn spawn_app_from(settings: Settings, source: Option<IpAddr>) -> TestApp {
+    spawn_app_built(settings, source, |builder| builder).await
+}
+
+/// As [`spawn_app_from`], with `customise` applied to the application's
+/// builder (after the test clock is set).
+pub(crate) async fn spawn_app_built(
+    mut settings: Settings,
+    source: Option<IpAddr>,
+    customise: impl FnOnce(strata::ApplicationBuilder) -> strata::ApplicationBuilder,
+) -> TestApp {
     settings.server.listen = "127.0.0.1:0".into();
     // Never the default 9092: tests run side by side.
     settings.server.grpc_listen = "127.0.0.1:0".into();
     settings.server.workers = Some(2);
     settings.server.shutdown_timeout_secs = 5;
     let clock = Arc::new(ManualClock::starting_now());
-    let app = strata::Application::builder(settings)
-        .clock(clock.clone())
+    let app = customise(strata::Application::builder(settings).clock(clock.clone()))
         .build()
         .await
         .expect("app builds");

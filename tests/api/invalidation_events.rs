@@ -14,8 +14,8 @@ use lapin::{BasicProperties, Connection, ConnectionProperties};
 use redis::aio::MultiplexedConnection;
 use reqwest::StatusCode;
 use serde_json::json;
+use strata::config::EventSourceSettings;
 use strata::config::{BackendSettings, Settings};
-use strata::invalidation_events::EventSourceSettings;
 use strata_testkit::{RabbitMqServer, RedisServer, require};
 
 use crate::helpers::{TestApp, eventually, spawn_app_with};

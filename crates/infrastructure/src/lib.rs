@@ -36,9 +36,6 @@
 //!   `events.rs` ([`TracingEventPublisher`]), `auth.rs`
 //!   ([`ApiKeyAuthenticator`]: API keys by SHA-256 digest, compared in
 //!   constant time).
-//! - `invalidation_events/`: invalidation events from outside
-//!   ([`RedisStreamConsumer`], [`AmqpConsumer`]) in one JSON format
-//!   ([`InvalidationEvent`]), applied through `InvalidateEntries`.
 //!
 //! This file holds re-exports only: every public type has exactly one
 //! public path, at the crate root (or under [`eviction`]).
@@ -55,7 +52,6 @@ mod build_cache;
 mod clock;
 mod events;
 pub mod eviction;
-mod invalidation_events;
 mod jwt;
 mod memory;
 mod provider;
@@ -81,14 +77,10 @@ pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
     MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat, RedisBuildStore,
-    RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore,
+    RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;
-pub use invalidation_events::{
-    AmqpConsumer, EVENTS_LAG, EVENTS_TOTAL, InvalidEvent, InvalidationEvent, MAX_EVENT_BYTES,
-    MAX_EVENT_ID_BYTES, RedisStreamConsumer,
-};
 pub use jwt::{
     ClaimMapping, CompositeAuthenticator, JwtAuthenticator, JwtAuthenticatorBuilder,
     JwtConfigError, MIN_HS256_SECRET_BYTES,

@@ -317,3 +317,306 @@ async fn every_flush_scope_removes_the_files() {
     assert!(ContentStore::list(&*s, None).await.unwrap().is_empty());
     assert!(ActionCache::list(&*s, None).await.unwrap().is_empty());
 }
+
+/// Holds the unlinking thread at its `at`-th unlink until released, and
+/// says when it got there.
+struct UnlinkBarrier {
+    reached: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+    unlinked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl UnlinkBarrier {
+    fn hook(at: usize) -> (strata_infrastructure::UnlinkHook, Self) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (reached_tx, reached) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let unlinked = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&unlinked);
+        let hook: strata_infrastructure::UnlinkHook = Arc::new(move |_path: &Path| {
+            if count.fetch_add(1, Ordering::SeqCst) + 1 == at {
+                reached_tx.send(()).unwrap();
+                release_rx.lock().unwrap().recv().unwrap();
+            }
+        });
+        (
+            hook,
+            Self {
+                reached,
+                release,
+                unlinked,
+            },
+        )
+    }
+
+    /// Waits (off the async workers) until the unlinker is held.
+    async fn wait_reached(&self) {
+        let reached = &self.reached;
+        tokio::task::block_in_place(|| reached.recv().unwrap());
+    }
+
+    fn unlinked(&self) -> usize {
+        self.unlinked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Lays out `n` distinct CAS blobs of `instance` as files (no fsync per
+/// blob), returning their digests in order.
+fn lay_out(dir: &Path, instance: &InstanceName, n: u32, tag: &str) -> Vec<Digest> {
+    let s = DiskBuildStore::builder(dir).build().unwrap();
+    (0..n)
+        .map(|i| {
+            let data = format!("{tag} {i:08}");
+            let d = digest_of(data.as_bytes());
+            let path = s.path_of(StoreKind::Cas, instance, d.hash());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, data).unwrap();
+            d
+        })
+        .collect()
+}
+
+/// What must complete while an eviction or flush is held mid-unlink:
+/// reads, existence checks and an AC get of entries it does not touch, a
+/// write and read of a new blob, stats, and a clean miss (never an error)
+/// for a victim not yet unlinked.
+///
+/// The work runs as its own task, and the test thread waits for it with a
+/// deadline outside the runtime, so a regression (a read blocking its
+/// worker thread on a lock the held unlinker owns) fails the test instead
+/// of hanging it: the barrier is then released before the panic.
+async fn unrelated_work_completes(
+    s: &Arc<DiskBuildStore>,
+    barrier: &UnlinkBarrier,
+    hot_instance: &InstanceName,
+    hot: &[Digest],
+    victim: (&InstanceName, &Digest),
+) {
+    let (s, hot_instance, hot) = (Arc::clone(s), hot_instance.clone(), hot.to_vec());
+    let (vi, vd) = (victim.0.clone(), *victim.1);
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let work = tokio::spawn(async move {
+        for d in &hot {
+            assert!(
+                read_all(&s, &hot_instance, d).await.is_some(),
+                "hot blob read"
+            );
+            assert_eq!(
+                ContentStore::contains(&*s, &hot_instance, d.hash())
+                    .await
+                    .unwrap(),
+                Some(d.size_bytes())
+            );
+        }
+        let ac = ActionCache::get(&*s, &hot_instance, hot[0].hash())
+            .await
+            .unwrap();
+        assert_eq!(ac.unwrap().value, &b"action result"[..]);
+        let fresh = put_blob(&s, &hot_instance, b"written while an unlink is held").await;
+        assert!(read_all(&s, &hot_instance, &fresh).await.is_some());
+        ContentStore::stats(&*s).await.unwrap();
+        assert!(
+            s.read(&vi, vd.hash(), ReadRange::FULL)
+                .await
+                .unwrap()
+                .is_none(),
+            "a victim mid-unlink is a clean miss"
+        );
+        assert_eq!(
+            ContentStore::contains(&*s, &vi, vd.hash()).await.unwrap(),
+            None
+        );
+        done_tx.send(()).unwrap();
+    });
+    let outcome = tokio::task::block_in_place(|| done.recv_timeout(Duration::from_secs(60)));
+    if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = outcome {
+        barrier.release.send(()).unwrap();
+        panic!("unrelated work did not complete while the unlinker was held");
+    }
+    // A failed assertion inside the work surfaces here.
+    work.await.unwrap();
+}
+
+/// An eviction of 10,000 blobs is held at a barrier halfway through its
+/// unlinks; reads, writes and stats of other entries complete meanwhile
+/// (the barrier is still held when they finish: ordering, not timing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eviction_held_mid_unlink_stalls_no_read() {
+    const OLD: u32 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let a = inst("a");
+    let old = lay_out(dir.path(), &a, OLD, "old");
+    let old_bytes: u64 = old.iter().map(Digest::size_bytes).sum();
+    let capacity = 2 * old_bytes;
+    let (hook, barrier) = UnlinkBarrier::hook(OLD as usize / 2);
+    let s = DiskBuildStore::builder(dir.path())
+        .max_bytes(capacity)
+        .before_unlink(hook)
+        .build()
+        .unwrap();
+    let mut hot = Vec::new();
+    for i in 0..5u8 {
+        hot.push(put_blob(&s, &a, &[i; 100]).await);
+    }
+    ActionCache::put(
+        &*s,
+        &a,
+        *hot[0].hash(),
+        Bytes::from_static(b"action result"),
+    )
+    .await
+    .unwrap();
+    let held = ContentStore::stats(&*s).await.unwrap()[0].bytes
+        + ActionCache::stats(&*s).await.unwrap()[0].bytes;
+    // A blob that needs every old blob's room and no more: the eviction
+    // target (90 % of capacity less the blob) lands within the last old
+    // blob's size above the hot entries' bytes.
+    let hot_bytes = held - old_bytes;
+    let big_len = capacity / 100 * 90 - hot_bytes - old[0].size_bytes() / 2;
+    let big: Vec<u8> = (0..big_len).map(|i| (i % 253) as u8).collect();
+    let writer = {
+        let s = Arc::clone(&s);
+        let a = a.clone();
+        tokio::spawn(async move { put_blob(&s, &a, &big).await })
+    };
+    barrier.wait_reached().await;
+    unrelated_work_completes(&s, &barrier, &a, &hot, (&a, &old[OLD as usize - 1])).await;
+    assert_eq!(
+        barrier.unlinked(),
+        OLD as usize / 2,
+        "the eviction was still held while the reads ran"
+    );
+    barrier.release.send(()).unwrap();
+    let big_d = writer.await.unwrap();
+    assert_eq!(
+        barrier.unlinked(),
+        OLD as usize,
+        "every old blob was evicted"
+    );
+    for d in &old {
+        assert!(!s.path_of(StoreKind::Cas, &a, d.hash()).exists());
+    }
+    assert!(read_all(&s, &a, &big_d).await.is_some());
+    for d in &hot {
+        assert!(read_all(&s, &a, d).await.is_some(), "hot blobs stay");
+    }
+}
+
+/// A flush of 10,000 blobs is held halfway through its unlinks; other
+/// instances' reads and writes complete meanwhile, and the flush reports
+/// every blob once released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_held_mid_unlink_stalls_no_read() {
+    const N: u32 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let doomed = inst("doomed");
+    let kept = inst("kept");
+    let blobs = lay_out(dir.path(), &doomed, N, "flushed");
+    let (hook, barrier) = UnlinkBarrier::hook(N as usize / 2);
+    let s = DiskBuildStore::builder(dir.path())
+        .before_unlink(hook)
+        .build()
+        .unwrap();
+    let mut hot = Vec::new();
+    for i in 0..5u8 {
+        hot.push(put_blob(&s, &kept, &[i; 100]).await);
+    }
+    ActionCache::put(
+        &*s,
+        &kept,
+        *hot[0].hash(),
+        Bytes::from_static(b"action result"),
+    )
+    .await
+    .unwrap();
+    let flush = {
+        let s = Arc::clone(&s);
+        let doomed = doomed.clone();
+        tokio::spawn(async move {
+            ContentStore::flush(&*s, &FlushCriteria::new(FlushScope::Instance(doomed)))
+                .await
+                .unwrap()
+        })
+    };
+    barrier.wait_reached().await;
+    // Whichever blob is unlinked last is still on disk, and a miss.
+    let still_there = blobs
+        .iter()
+        .find(|d| s.path_of(StoreKind::Cas, &doomed, d.hash()).exists())
+        .expect("half the blobs are not unlinked yet");
+    unrelated_work_completes(&s, &barrier, &kept, &hot, (&doomed, still_there)).await;
+    assert_eq!(
+        barrier.unlinked(),
+        N as usize / 2,
+        "the flush was still held"
+    );
+    barrier.release.send(()).unwrap();
+    let report = flush.await.unwrap();
+    assert_eq!(report.entries_removed(), u64::from(N));
+    for d in &blobs {
+        assert!(!s.path_of(StoreKind::Cas, &doomed, d.hash()).exists());
+    }
+}
+
+/// The start-up rebuild takes each entry's last access from its file, so
+/// an age-scoped flush and the eviction order still work after a restart.
+#[tokio::test]
+async fn last_accesses_survive_a_restart_for_older_than_and_eviction() {
+    use std::time::SystemTime;
+    let dir = tempfile::tempdir().unwrap();
+    let a = inst("a");
+    let (ancient, old, recent) = {
+        let s = DiskBuildStore::builder(dir.path()).build().unwrap();
+        (
+            put_blob(&s, &a, &[1; 1000]).await,
+            put_blob(&s, &a, &[2; 1000]).await,
+            put_blob(&s, &a, &[3; 1000]).await,
+        )
+    };
+    let age = |d: &Digest, secs: u64| {
+        let s = DiskBuildStore::builder(dir.path()).build().unwrap();
+        let path = s.path_of(StoreKind::Cas, &a, d.hash());
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(secs))
+            .unwrap();
+    };
+    age(&ancient, 7200);
+    age(&old, 1800);
+    let s = DiskBuildStore::builder(dir.path()).build().unwrap();
+    let r = ContentStore::flush(
+        &*s,
+        &FlushCriteria::new(FlushScope::OlderThan(Duration::from_secs(3600))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.entries_removed(), 1, "only the two-hour-old blob");
+    assert_eq!(
+        ContentStore::contains(&*s, &a, ancient.hash())
+            .await
+            .unwrap(),
+        None
+    );
+    drop(s);
+    // 2,000 bytes in a 2,500-byte store: a new blob evicts the least
+    // recently modified first (down to 2,250 - 1,000 bytes).
+    let s = DiskBuildStore::builder(dir.path())
+        .max_bytes(2500)
+        .build()
+        .unwrap();
+    put_blob(&s, &a, &[4; 1000]).await;
+    assert_eq!(
+        ContentStore::contains(&*s, &a, old.hash()).await.unwrap(),
+        None,
+        "the older blob is evicted"
+    );
+    assert_eq!(
+        ContentStore::contains(&*s, &a, recent.hash())
+            .await
+            .unwrap(),
+        Some(1000)
+    );
+}

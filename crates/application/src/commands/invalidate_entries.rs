@@ -4,6 +4,7 @@ use strata_domain::{
     CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
 };
 
+use crate::batch::{BatchSizeError, check_batch_len};
 use crate::context::Context;
 use crate::registry::AccessError;
 
@@ -14,13 +15,24 @@ pub struct InvalidateEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// Keys, a pattern or tags.
+    /// Keys, a pattern or tags; keys and tags 1 to
+    /// [`MAX_BATCH`](crate::batch::MAX_BATCH) of them (checked first,
+    /// before the cache and the role).
     pub selector: InvalidationSelector,
 }
 
 /// Why an invalidation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidateEntriesError {
+    /// The keys or tags selector holds none, or more than
+    /// [`MAX_BATCH`](crate::batch::MAX_BATCH).
+    #[error("{selector}: {source}")]
+    BatchSize {
+        /// Which selector: `keys` or `tags`.
+        selector: &'static str,
+        /// The size found.
+        source: BatchSizeError,
+    },
     /// Unknown cache or missing role.
     #[error(transparent)]
     Access(#[from] AccessError),
@@ -34,6 +46,15 @@ pub(crate) async fn handle(
     ctx: &Context,
     cmd: InvalidateEntries,
 ) -> Result<u64, InvalidateEntriesError> {
+    let (selector, len) = match &cmd.selector {
+        InvalidationSelector::Keys(keys) => ("keys", Some(keys.len())),
+        InvalidationSelector::Tags(tags) => ("tags", Some(tags.len())),
+        InvalidationSelector::Pattern(_) => ("pattern", None),
+    };
+    if let Some(len) = len {
+        check_batch_len(len)
+            .map_err(|source| InvalidateEntriesError::BatchSize { selector, source })?;
+    }
     let cache = ctx
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
@@ -161,5 +182,48 @@ mod tests {
             err,
             InvalidateEntriesError::Store(StoreError::Unsupported { ref backend, .. }) if backend == "memcached"
         ));
+    }
+
+    #[tokio::test]
+    async fn keys_and_tags_batch_sizes_are_checked_first() {
+        use crate::batch::{BatchSizeError, MAX_BATCH};
+        let mut store = MockStore::new();
+        store.expect_remove().never();
+        store.expect_invalidate_tags().never();
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let keys =
+            |n: usize| InvalidationSelector::Keys((0..n).map(|i| key(&format!("k{i}"))).collect());
+        let tags = |n: usize| {
+            InvalidationSelector::Tags(
+                (0..n)
+                    .map(|i| Tag::parse(&format!("t{i}")).unwrap())
+                    .collect(),
+            )
+        };
+        for (selector, len, expected) in [
+            (keys(0), 0, "keys"),
+            (keys(MAX_BATCH + 1), MAX_BATCH + 1, "keys"),
+            (tags(0), 0, "tags"),
+            (tags(MAX_BATCH + 1), MAX_BATCH + 1, "tags"),
+        ] {
+            let err = service
+                .invalidate(InvalidateEntries {
+                    // A writer of nothing, on no cache: the size comes first.
+                    principal: principal(vec![]),
+                    cache: name("unknown"),
+                    selector,
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    InvalidateEntriesError::BatchSize { selector, source: BatchSizeError { len: l } }
+                        if selector == expected && l == len
+                ),
+                "{expected} {len}: {err:?}"
+            );
+        }
+        assert!(events.kinds().is_empty());
     }
 }

@@ -2,6 +2,7 @@
 
 use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
 
+use crate::batch::{BatchSizeError, check_batch_len};
 use crate::commands::put_entry::{PutEntryError, build_entry, written_event};
 use crate::context::Context;
 
@@ -26,7 +27,8 @@ pub struct PutEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The entries, at most [`MAX_BATCH`](crate::batch::MAX_BATCH) of them.
+    /// The entries, 1 to [`MAX_BATCH`](crate::batch::MAX_BATCH) of them
+    /// (checked first, before the cache and the role).
     pub items: Vec<BatchItem>,
 }
 
@@ -37,16 +39,27 @@ pub struct PutEntriesOutput {
     pub outcomes: Vec<InsertOutcome>,
 }
 
-/// Why a batch write failed. Same cases as a single write.
-pub type PutEntriesError = PutEntryError;
+/// Why a batch write failed: the batch's size, or one of a single
+/// write's cases.
+#[derive(Debug, thiserror::Error)]
+pub enum PutEntriesError {
+    /// No entry, or more than [`MAX_BATCH`](crate::batch::MAX_BATCH).
+    #[error(transparent)]
+    BatchSize(#[from] BatchSizeError),
+    /// What a single write can fail with ([`PutEntryError`]).
+    #[error(transparent)]
+    Entry(#[from] PutEntryError),
+}
 
 pub(crate) async fn handle(
     ctx: &Context,
     cmd: PutEntries,
 ) -> Result<PutEntriesOutput, PutEntriesError> {
+    check_batch_len(cmd.items.len())?;
     let cache = ctx
         .registry
-        .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
+        .authorize(&cmd.cache, &cmd.principal, Role::Writer)
+        .map_err(PutEntryError::from)?;
     let mut batch = Vec::with_capacity(cmd.items.len());
     for item in cmd.items {
         let entry = build_entry(ctx, cache.config(), item.value, item.ttl, item.tags)?;
@@ -58,7 +71,11 @@ pub(crate) async fn handle(
             analyzer.record_write(key, entry.weight(key.as_str().len()));
         }
     }
-    let outcomes = cache.store().insert_many(batch).await?;
+    let outcomes = cache
+        .store()
+        .insert_many(batch)
+        .await
+        .map_err(PutEntryError::from)?;
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache
             .counters()
@@ -135,6 +152,39 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert!(matches!(err, PutEntryError::ValueTooLarge { .. }));
+        assert!(matches!(
+            err,
+            PutEntriesError::Entry(PutEntryError::ValueTooLarge { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_batch_size_is_checked_first() {
+        use crate::batch::MAX_BATCH;
+        let mut store = MockStore::new();
+        store.expect_insert_many().never();
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let item = |i: usize| BatchItem {
+            key: key(&format!("k{i}")),
+            value: value_of(b"v"),
+            ttl: None,
+            tags: vec![],
+        };
+        for (cache, len) in [("c", 0), ("c", MAX_BATCH + 1), ("unknown", MAX_BATCH + 1)] {
+            let err = service
+                .put_many(PutEntries {
+                    // A writer of nothing: the size is refused before the role.
+                    principal: principal(vec![]),
+                    cache: name(cache),
+                    items: (0..len).map(item).collect(),
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, PutEntriesError::BatchSize(BatchSizeError { len: l }) if l == len),
+                "{cache} {len}: {err:?}"
+            );
+        }
+        assert!(events.kinds().is_empty());
     }
 }

@@ -2,6 +2,7 @@
 
 use strata_domain::{CacheEntry, CacheKey, CacheName, Principal, Role, StoreError};
 
+use crate::batch::{BatchSizeError, check_batch_len};
 use crate::context::Context;
 use crate::registry::AccessError;
 
@@ -12,7 +13,8 @@ pub struct GetEntries {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
-    /// The keys, at most [`MAX_BATCH`](crate::batch::MAX_BATCH).
+    /// The keys, 1 to [`MAX_BATCH`](crate::batch::MAX_BATCH) of them
+    /// (checked first, before the cache and the role).
     pub keys: Vec<CacheKey>,
 }
 
@@ -26,6 +28,9 @@ pub struct GetEntriesOutput {
 /// Why a batch read failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetEntriesError {
+    /// No key, or more than [`MAX_BATCH`](crate::batch::MAX_BATCH).
+    #[error(transparent)]
+    BatchSize(#[from] BatchSizeError),
     /// Unknown cache or missing role.
     #[error(transparent)]
     Access(#[from] AccessError),
@@ -38,6 +43,7 @@ pub(crate) async fn handle(
     ctx: &Context,
     query: GetEntries,
 ) -> Result<GetEntriesOutput, GetEntriesError> {
+    check_batch_len(query.keys.len())?;
     let cache = ctx
         .registry
         .authorize(&query.cache, &query.principal, Role::Reader)?;
@@ -119,5 +125,28 @@ mod tests {
             err,
             GetEntriesError::Store(StoreError::Unexpected(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_batch_size_is_checked_first() {
+        use crate::batch::MAX_BATCH;
+        let mut store = MockStore::new();
+        store.expect_get_many().never();
+        let (service, _) = service_with(config("c", None, 10), store).await;
+        for (cache, len) in [("c", 0), ("c", MAX_BATCH + 1), ("unknown", MAX_BATCH + 1)] {
+            let err = service
+                .get_many(GetEntries {
+                    // A reader of nothing: the size is refused before the role.
+                    principal: principal(vec![]),
+                    cache: name(cache),
+                    keys: (0..len).map(|i| key(&format!("k{i}"))).collect(),
+                })
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, GetEntriesError::BatchSize(BatchSizeError { len: l }) if l == len),
+                "{cache} {len}: {err:?}"
+            );
+        }
     }
 }

@@ -36,6 +36,7 @@ mod verify;
 
 pub use disk::{
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
+    UnlinkHook,
 };
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::ProstActionResultFormat;

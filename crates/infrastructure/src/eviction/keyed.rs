@@ -373,6 +373,14 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
         self.capacity
     }
 
+    /// Removes and returns the entry the ranking would evict next, or
+    /// `None` when none is resident. For a store that decides itself when
+    /// to evict (the disk build store evicts down to a watermark).
+    pub(crate) fn pop_victim(&mut self) -> Option<(K, u64)> {
+        let idx = self.ranking.evict(&mut self.entries)?;
+        Some(self.entries.free(idx).into_parts())
+    }
+
     pub(crate) fn drain(&mut self) -> Vec<(K, u64)> {
         let mut out = Vec::with_capacity(self.entries.len());
         while let Some(idx) = self.ranking.pop_oldest(&mut self.entries) {

@@ -39,6 +39,13 @@ impl<K: super::PolicyKey> Lru<K> {
     pub fn new(capacity: u64, _config: &LruConfig) -> Self {
         Self(Keyed::new(capacity, Queue::new(Recency)))
     }
+
+    /// Removes and returns the least recently used key with its weight,
+    /// or `None` when empty: for a caller that evicts on its own schedule
+    /// (to a watermark) instead of on insert.
+    pub fn pop_victim(&mut self) -> Option<(K, u64)> {
+        self.0.pop_victim()
+    }
 }
 
 keyed_policy!(Lru);

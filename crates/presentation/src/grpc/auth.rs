@@ -1,16 +1,17 @@
 //! The acting principal of a gRPC call: the same credentials, limits and
-//! protected mode as HTTP ([`crate::auth`]), read from the call's
+//! protected mode as HTTP ([`crate::edge::auth`]), read from the call's
 //! `authorization` metadata (`Bearer <key or JWT>` or `Basic
 //! <base64(user:key)>`) or `x-api-key`. A refusal (UNAUTHENTICATED, or
 //! protected mode's PERMISSION_DENIED) is appended to the audit file, as
 //! over HTTP, with `protocol=grpc` (best effort, off the call's path).
 
-use strata_domain::{AuditAction, AuditRecord, Principal};
+use strata_domain::Principal;
 use tonic::{Request, Status};
 
-use crate::auth::{X_API_KEY, authenticate, credential_from};
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::audited::refusal_record;
+use crate::edge::auth::{X_API_KEY, authenticate, credential_from};
+use crate::edge::error::ApiError;
+use crate::edge::state::AppState;
 
 /// Who `request` acts as.
 ///
@@ -33,24 +34,14 @@ pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Pri
 }
 
 fn record_refusal(state: &AppState, peer: Option<std::net::SocketAddr>, error: &ApiError) {
-    let action = match error.code() {
-        "unauthorized" => AuditAction::Unauthorized,
-        "protected_mode" => AuditAction::Forbidden,
-        _ => return,
-    };
     let (Some(log), Ok(runtime)) = (state.audit.clone(), tokio::runtime::Handle::try_current())
     else {
         return;
     };
-    let record = AuditRecord {
-        time: state.clock.now(),
-        principal: Principal::Anonymous.to_string(),
-        action,
-        cache: None,
-        params: vec![("protocol".to_owned(), "grpc".to_owned())],
-        outcome: error.code().to_owned(),
-        request_id: None,
-        peer: peer.map(|p| p.to_string()),
+    let params = vec![("protocol".to_owned(), "grpc".to_owned())];
+    let peer = peer.map(|p| p.to_string());
+    let Some(record) = refusal_record(state, error, None, params, None, peer) else {
+        return;
     };
     runtime.spawn(async move {
         if let Err(e) = log.append(&record).await {

@@ -52,9 +52,9 @@ use strata_domain::{
 use tonic::{Request, Response, Status, Streaming};
 
 use super::common::{BoxStream, BuildCacheFace, counted, instance, parse_digest};
-use super::status::invalid;
 use super::zstd_codec::{self, StreamDecoder};
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
+use crate::edge::error::grpc_status::invalid;
 
 /// The generated `google.bytestream` messages, server and client, from
 /// Strata's declaration of the interface (`proto/google/bytestream`):
@@ -398,7 +398,7 @@ impl ByteStream for ByteStreamService {
             Ok((_, outcome)) => outcome,
             Err(_) => "error",
         };
-        crate::build_cache::count(StoreKind::Cas, "put", outcome);
+        crate::edge::metrics::count_build_cache(StoreKind::Cas, "put", outcome);
         result.map(|(response, _)| Response::new(response))
     }
 

@@ -30,12 +30,12 @@ use strata_domain::{
 use tonic::{Request, Response, Status};
 
 use super::auth::principal;
-use crate::config_dto::CacheConfigurationDto;
-use crate::error::ApiError;
-use crate::headers::etag;
-use crate::metrics::count_outcome;
-use crate::params::{batch_len, cache_key, cache_name, tags, ttl};
-use crate::state::AppState;
+use crate::edge::config_dto::CacheConfigurationDto;
+use crate::edge::error::ApiError;
+use crate::edge::headers::etag;
+use crate::edge::metrics::count_outcome;
+use crate::edge::params::{cache_key, cache_name, tags, ttl};
+use crate::edge::state::AppState;
 
 /// The generated `strata.cache.v1` messages, server and client.
 #[expect(missing_docs, reason = "generated code; documented in the .proto")]
@@ -197,7 +197,7 @@ impl Cache for CacheApi {
                 })
                 .await;
             if result.is_err() {
-                crate::metrics::count_error(&self.state.service, &cache, "get");
+                crate::edge::metrics::count_error(&self.state.service, &cache, "get");
             }
             Ok(match result? {
                 None => pb::GetResponse {
@@ -292,7 +292,6 @@ impl Cache for CacheApi {
         let req = request.into_inner();
         let cache = cache_name(&req.cache).map_err(Status::from)?;
         let result = async {
-            batch_len(req.keys.len(), "keys")?;
             let keys = req
                 .keys
                 .iter()
@@ -332,7 +331,6 @@ impl Cache for CacheApi {
         let req = request.into_inner();
         let cache = cache_name(&req.cache).map_err(Status::from)?;
         let result = async {
-            batch_len(req.entries.len(), "entries")?;
             let items = req
                 .entries
                 .into_iter()
@@ -375,21 +373,17 @@ impl Cache for CacheApi {
         let cache = cache_name(&req.cache).map_err(Status::from)?;
         let result = async {
             let selector = match req.selector {
-                Some(Selector::Keys(list)) => {
-                    batch_len(list.keys.len(), "keys")?;
-                    InvalidationSelector::Keys(
-                        list.keys
-                            .iter()
-                            .map(|k| cache_key(k))
-                            .collect::<Result<_, _>>()?,
-                    )
-                }
+                Some(Selector::Keys(list)) => InvalidationSelector::Keys(
+                    list.keys
+                        .iter()
+                        .map(|k| cache_key(k))
+                        .collect::<Result<_, _>>()?,
+                ),
                 Some(Selector::Pattern(p)) => InvalidationSelector::Pattern(
                     KeyPattern::parse(&p)
                         .map_err(|e| ApiError::invalid_parameter(e.to_string()).field("pattern"))?,
                 ),
                 Some(Selector::Tags(list)) => {
-                    batch_len(list.tags.len(), "tags")?;
                     InvalidationSelector::Tags(tags(list.tags.iter().map(String::as_str))?)
                 }
                 None => {

@@ -15,9 +15,9 @@ use strata_domain::{
 use tonic::{Code, Request, Status};
 
 use super::auth::principal;
-use super::status::invalid;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::edge::error::ApiError;
+use crate::edge::error::grpc_status::invalid;
+use crate::edge::state::AppState;
 
 /// The build cache as gRPC services see it: the application service and
 /// the state that authenticates callers.
@@ -124,6 +124,6 @@ pub(crate) fn counted<T>(
         Err(s) if s.code() == Code::NotFound => "miss",
         Err(_) => "error",
     };
-    crate::build_cache::count(kind, op, outcome);
+    crate::edge::metrics::count_build_cache(kind, op, outcome);
     result
 }

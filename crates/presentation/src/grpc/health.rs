@@ -19,7 +19,7 @@ use strata_domain::CircuitState;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::state::AppState;
+use crate::edge::state::AppState;
 
 /// How often readiness is polled.
 pub const HEALTH_POLL: Duration = Duration::from_millis(500);

@@ -13,7 +13,8 @@
 //!
 //! Credentials come from `authorization` metadata (`Bearer <API key or
 //! JWT>`, `Basic <base64(user:key)>`) or `x-api-key`; failures map to
-//! gRPC codes as [`status`] says. Build-cache calls are counted in
+//! gRPC codes as
+//! `edge::error::grpc_status` says. Build-cache calls are counted in
 //! `strata_build_cache_requests_total`, blob by blob, as HTTP requests
 //! are. Generated REAPI code comes from the
 //! `bazel-remote-apis` crate (MIT). The listener, TLS and shutdown are
@@ -25,7 +26,6 @@ pub mod cache;
 mod common;
 pub mod health;
 pub mod reapi;
-pub mod status;
 mod zstd_codec;
 
 use std::future::Future;
@@ -36,7 +36,7 @@ use bazel_remote_apis::build::bazel::remote::execution::v2::content_addressable_
 use bytestream::pb::byte_stream_server::ByteStreamServer;
 use tonic::service::Routes;
 
-use crate::state::AppState;
+use crate::edge::state::AppState;
 
 /// Largest gRPC message the server decodes: twice
 /// [`reapi::MAX_BATCH_TOTAL_SIZE_BYTES`], so a batch over the limit still
@@ -61,7 +61,7 @@ pub fn services(
         .build_v1()?;
     let mut names: Vec<&'static str> = vec!["strata.cache.v1.Cache"];
     let cache_api = cache::pb::cache_server::CacheServer::new(cache::CacheApi::new(state.clone()))
-        .max_decoding_message_size(crate::MAX_BODY_BYTES);
+        .max_decoding_message_size(crate::edge::MAX_BODY_BYTES);
     let mut routes = Routes::new(health_service)
         .add_service(reflection)
         .add_service(cache_api);

@@ -55,10 +55,10 @@ use strata_domain::{BuildCacheError, CacheName, Digest, InstanceName, Principal,
 use tonic::{Code, Request, Response, Status};
 
 use super::common::{BoxStream, BuildCacheFace, counted, digest, instance, parse_digest, to_proto};
-use super::status::invalid;
 use super::zstd_codec;
-use crate::build_cache::{count, count_many};
-use crate::error::ApiError;
+use crate::edge::error::ApiError;
+use crate::edge::error::grpc_status::invalid;
+use crate::edge::metrics::{count_build_cache, count_build_cache_many};
 
 /// Largest total of blob bytes in one `BatchUpdateBlobs` or
 /// `BatchReadBlobs` request, and of inlined bytes in one
@@ -372,12 +372,12 @@ impl ContentAddressableStorage for Reapi {
             })
             .await
             .map_err(|e| {
-                count(StoreKind::Cas, "head", "error");
+                count_build_cache(StoreKind::Cas, "head", "error");
                 ApiError::from(e)
             })?;
         let missed = missing.len() as u64;
-        count_many(StoreKind::Cas, "head", "hit", asked.saturating_sub(missed));
-        count_many(StoreKind::Cas, "head", "miss", missed);
+        count_build_cache_many(StoreKind::Cas, "head", "hit", asked.saturating_sub(missed));
+        count_build_cache_many(StoreKind::Cas, "head", "miss", missed);
         Ok(Response::new(reapi::FindMissingBlobsResponse {
             missing_blob_digests: missing.iter().map(to_proto).collect(),
         }))
@@ -417,7 +417,7 @@ impl ContentAddressableStorage for Reapi {
                 self.store(&principal, &instance, &d, data).await
             }
             .await;
-            count(
+            count_build_cache(
                 StoreKind::Cas,
                 "put",
                 outcome.as_ref().map_or("error", |o| o),
@@ -474,7 +474,7 @@ impl ContentAddressableStorage for Reapi {
                 Ok(None) => "miss",
                 Err(_) => "error",
             };
-            count(StoreKind::Cas, "get", result);
+            count_build_cache(StoreKind::Cas, "get", result);
             match read {
                 Ok(Some(data)) => {
                     if zstd && !data.is_empty() {

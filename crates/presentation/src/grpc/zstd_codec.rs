@@ -1,19 +1,17 @@
 //! zstd for REAPI's `Compressor.ZSTD` and `compressed-blobs/zstd/`
-//! resource names: whole-buffer compression for batch reads, a streaming
-//! decoder with bounded output for uploads. The digest is always the
-//! uncompressed content's. Decoding allows a window of at most 16 MiB
-//! (`WindowLogMax(24)`, every standard level) and never produces more than
-//! the digest's size plus one byte, so a small frame cannot make the
-//! server allocate a large buffer.
+//! resource names: whole-buffer compression for batch reads, and for
+//! uploads the edge's bounded stream decoder (`edge::zstd`:
+//! a window of at most 16 MiB) with gRPC's answers. The digest is always
+//! the uncompressed content's: decoding never produces more than the
+//! digest's size (plus one piece), so a small frame cannot make the server
+//! allocate a large buffer.
 
 use bytes::Bytes;
 use tonic::Status;
-use zstd::stream::raw::{DParameter, Decoder, Operation};
 
-use super::status::invalid;
+use crate::edge::error::grpc_status::invalid;
+use crate::edge::zstd::{self, ZstdError};
 
-/// Largest zstd window accepted: 2^24 bytes (16 MiB).
-const WINDOW_LOG_MAX: u32 = 24;
 /// zstd level of compressed reads: fast, as bazel-remote's default.
 pub(crate) const LEVEL: i32 = 1;
 /// Size of the pieces a stream is decoded into, in bytes.
@@ -24,7 +22,7 @@ const OUT_CHUNK: usize = 256 << 10;
 /// # Errors
 /// INTERNAL when the encoder fails (it does not on valid input).
 pub(crate) fn compress(data: &[u8]) -> Result<Vec<u8>, Status> {
-    zstd::bulk::compress(data, LEVEL).map_err(|e| Status::internal(format!("zstd: {e}")))
+    ::zstd::bulk::compress(data, LEVEL).map_err(|e| Status::internal(format!("zstd: {e}")))
 }
 
 /// `data` (one or more zstd frames) decoded, which must be exactly
@@ -43,14 +41,25 @@ pub(crate) fn decompress(data: &[u8], expected: u64) -> Result<Bytes, Status> {
     Ok(Bytes::from(out))
 }
 
-/// A streaming zstd decoder: feed compressed pieces, get bounded
-/// uncompressed pieces, never more than the expected size.
+impl From<ZstdError> for Status {
+    fn from(e: ZstdError) -> Self {
+        match e {
+            ZstdError::Invalid(e) => invalid("data", format!("invalid zstd data: {e}")),
+            ZstdError::TooLong { limit_bytes } => invalid(
+                "data",
+                format!("the zstd data decodes to more than the digest's {limit_bytes} bytes"),
+            ),
+            ZstdError::Truncated => invalid("data", "truncated zstd data"),
+            ZstdError::Empty => invalid("data", "no zstd data"),
+        }
+    }
+}
+
+/// The edge's [`zstd::StreamDecoder`] of a blob whose digest says
+/// `expected` bytes, answering in gRPC statuses.
 pub(crate) struct StreamDecoder {
-    decoder: Decoder<'static>,
-    /// Whether the input so far ends on a frame boundary.
-    frame_done: bool,
+    inner: zstd::StreamDecoder,
     expected: u64,
-    produced: u64,
 }
 
 impl StreamDecoder {
@@ -59,16 +68,9 @@ impl StreamDecoder {
     /// # Errors
     /// INTERNAL when zstd cannot allocate its context.
     pub(crate) fn new(expected: u64) -> Result<Self, Status> {
-        let mut decoder = Decoder::new().map_err(|e| Status::internal(format!("zstd: {e}")))?;
-        decoder
-            .set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX))
+        let inner = zstd::StreamDecoder::new(OUT_CHUNK, expected)
             .map_err(|e| Status::internal(format!("zstd: {e}")))?;
-        Ok(Self {
-            decoder,
-            frame_done: true,
-            expected,
-            produced: 0,
-        })
+        Ok(Self { inner, expected })
     }
 
     /// Decodes `input`, handing each output piece to `sink` (which may
@@ -79,54 +81,29 @@ impl StreamDecoder {
     /// size; `sink`'s error.
     pub(crate) fn feed(
         &mut self,
-        mut input: &[u8],
-        mut sink: impl FnMut(Bytes) -> Result<(), Status>,
+        input: &[u8],
+        sink: impl FnMut(Bytes) -> Result<(), Status>,
     ) -> Result<(), Status> {
-        loop {
-            let mut out = vec![0u8; OUT_CHUNK];
-            let status = self
-                .decoder
-                .run_on_buffers(input, &mut out)
-                .map_err(|e| invalid("data", format!("invalid zstd data: {e}")))?;
-            if status.bytes_read > 0 || status.bytes_written > 0 {
-                self.frame_done = status.remaining == 0;
-            }
-            input = &input[status.bytes_read..];
-            out.truncate(status.bytes_written);
-            self.produced += out.len() as u64;
-            if self.produced > self.expected {
-                return Err(invalid(
-                    "data",
-                    format!(
-                        "the zstd data decodes to more than the digest's {} bytes",
-                        self.expected
-                    ),
-                ));
-            }
-            let full = status.bytes_written == OUT_CHUNK;
-            if !out.is_empty() {
-                sink(Bytes::from(out))?;
-            }
-            if input.is_empty() && !full {
-                return Ok(());
-            }
-        }
+        self.inner.feed(input, sink)
     }
 
-    /// Checks the stream ended on a frame boundary with the expected size.
+    /// Checks the stream ended on a frame boundary (no input at all is
+    /// no frame to cut) with the expected size.
     ///
     /// # Errors
     /// INVALID_ARGUMENT for a truncated frame or a short output.
     pub(crate) fn finish(&self) -> Result<(), Status> {
-        if !self.frame_done {
-            return Err(invalid("data", "truncated zstd data"));
+        match self.inner.finish() {
+            Ok(()) | Err(ZstdError::Empty) => {}
+            Err(e) => return Err(e.into()),
         }
-        if self.produced != self.expected {
+        if self.inner.produced() != self.expected {
             return Err(invalid(
                 "data",
                 format!(
                     "the zstd data decodes to {} bytes, but the digest says {}",
-                    self.produced, self.expected
+                    self.inner.produced(),
+                    self.expected
                 ),
             ));
         }
@@ -135,7 +112,7 @@ impl StreamDecoder {
 
     /// Uncompressed bytes produced so far.
     pub(crate) fn produced(&self) -> u64 {
-        self.produced
+        self.inner.produced()
     }
 }
 

@@ -1,0 +1,34 @@
+//! [`AppState`]: what every handler shares.
+
+use std::sync::Arc;
+
+use strata_application::{BuildCacheService, CacheService};
+use strata_domain::{AuditLog, Authenticator, Clock, Role};
+
+use crate::edge::protected::ProtectedMode;
+use crate::edge::rate_limit::RateLimits;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The application facade.
+    pub service: CacheService,
+    /// Wall-clock time, for `Age` and remaining TTLs.
+    pub clock: Arc<dyn Clock>,
+    /// Who may call: `None` (no API keys) lets every request act as
+    /// `Principal::Anonymous` (within [`ProtectedMode`]); `Some` requires a valid credential.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Protected mode: without an authenticator, which peers may act.
+    pub protected_mode: ProtectedMode,
+    /// Per-principal rate limits (`[auth.rate_limits]`); off by default.
+    pub rate_limits: RateLimits,
+    /// The audit trail (`[audit]`): `None` records nothing and answers
+    /// `GET /admin/v1/audit` with 404.
+    pub audit: Option<Arc<dyn AuditLog>>,
+    /// `[auth] metrics_role`: `/metrics` needs this role on every cache
+    /// (a grant on `*`); `None` leaves it open.
+    pub metrics_role: Option<Role>,
+    /// The remote build cache (`[build_cache]`): `None` when disabled,
+    /// and `/ac/`, `/cas/` paths answer 404.
+    pub build_cache: Option<BuildCacheService>,
+}

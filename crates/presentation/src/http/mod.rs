@@ -1,0 +1,29 @@
+//! The HTTP face on actix-web: one file per resource, the route table
+//! ([`routes`]) and the request middleware ([`request`]). Handlers build on
+//! [`edge`](crate::edge) and never import the gRPC face.
+//!
+//! - The cache API: [`entries`], [`entries_batch`], [`invalidations`],
+//!   [`caches`], [`mrc`].
+//! - The admin API: [`admin`], [`export_import`], [`audit`].
+//! - The build cache: [`build_cache`] (bazel-remote's `/ac` and `/cas`),
+//!   [`build_cache_admin`].
+//! - Monitoring: [`monitoring`]; the OpenAPI document: [`openapi`].
+//! - Body formats (JSON, MessagePack): [`codec`].
+
+pub mod admin;
+pub mod audit;
+pub mod build_cache;
+pub mod build_cache_admin;
+pub mod caches;
+pub mod codec;
+pub mod entries;
+pub mod entries_batch;
+pub mod export_import;
+pub mod invalidations;
+pub mod monitoring;
+pub mod mrc;
+pub mod openapi;
+pub mod request;
+pub mod routes;
+
+pub use routes::app;

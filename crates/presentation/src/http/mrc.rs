@@ -1,0 +1,208 @@
+//! `GET /v1/caches/{cache}/mrc` (reader): the cache's live miss-ratio
+//! curves per policy; `GET /admin/v1/caches/{cache}/recommendation`
+//! (admin): the best policy at the current capacity and what capacity
+//! changes would buy. See `docs/eviction.md` ("Live miss-ratio curves").
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use strata_application::queries::get_miss_ratio_curves::{
+    GetMissRatioCurves, GetRecommendation, MissRatioReport,
+};
+
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
+
+/// One estimated point.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CurvePointDto {
+    /// Simulated capacity over the cache's own: 0.25, 0.5, 1, 2 or 4.
+    pub capacity_factor: f64,
+    /// Simulated capacity, in the cache's unit (`capacity_unit`).
+    pub capacity: u64,
+    /// Estimated miss ratio in `[0, 1]`; `null` before any sample.
+    pub miss_ratio: Option<f64>,
+}
+
+/// One policy's curve.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CurveDto {
+    /// The policy's configuration name.
+    pub policy: String,
+    /// One point per capacity factor, ascending.
+    pub points: Vec<CurvePointDto>,
+}
+
+/// A cache's curves.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MrcResponse {
+    /// Cache name.
+    pub cache: String,
+    /// The configured policy.
+    pub eviction: String,
+    /// The policy the store runs now.
+    pub active_policy: String,
+    /// The cache's capacity the factors multiply.
+    pub capacity: u64,
+    /// `entries` or `bytes`.
+    pub capacity_unit: &'static str,
+    /// Misses over reads the live store counted since start; `null`
+    /// before the first read.
+    pub observed_miss_ratio: Option<f64>,
+    /// Current SHARDS sampling rate, in `(0, 1]`.
+    pub sampling_rate: f64,
+    /// Reads the analyzer hashed.
+    pub requests: u64,
+    /// Sampled reads replayed through the simulations.
+    pub sampled_requests: u64,
+    /// Sampled reads dropped because the analyzer's queue was full.
+    pub dropped_samples: u64,
+    /// Estimated memory of the simulations, in bytes.
+    pub memory_bytes: u64,
+    /// The memory bound, in bytes.
+    pub max_memory_bytes: u64,
+    /// One curve per candidate policy.
+    pub curves: Vec<CurveDto>,
+}
+
+impl From<MissRatioReport> for MrcResponse {
+    fn from(r: MissRatioReport) -> Self {
+        let c = r.curves;
+        Self {
+            cache: r.cache.as_str().to_owned(),
+            eviction: r.eviction.as_str().to_owned(),
+            active_policy: r.active_policy.as_str().to_owned(),
+            capacity: c.capacity,
+            capacity_unit: if c.byte_mode { "bytes" } else { "entries" },
+            observed_miss_ratio: r.observed_miss_ratio,
+            sampling_rate: c.sampling_rate,
+            requests: c.requests,
+            sampled_requests: c.sampled_requests,
+            dropped_samples: c.dropped_samples,
+            memory_bytes: c.memory_bytes,
+            max_memory_bytes: c.max_memory_bytes,
+            curves: c
+                .curves
+                .into_iter()
+                .map(|curve| CurveDto {
+                    policy: curve.policy.as_str().to_owned(),
+                    points: curve
+                        .points
+                        .into_iter()
+                        .map(|p| CurvePointDto {
+                            capacity_factor: p.capacity_factor,
+                            capacity: p.capacity,
+                            miss_ratio: p.miss_ratio,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What one capacity change would do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CapacityChangeDto {
+    /// New capacity over the current one.
+    pub capacity_factor: f64,
+    /// New capacity, in the cache's unit.
+    pub capacity: u64,
+    /// The active policy's estimate now.
+    pub miss_ratio_now: f64,
+    /// Its estimate at the new capacity.
+    pub miss_ratio_after: f64,
+    /// The same, as a sentence.
+    pub summary: String,
+}
+
+/// The recommendation for a cache.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecommendationResponse {
+    /// Cache name.
+    pub cache: String,
+    /// The policy the store runs now.
+    pub active_policy: String,
+    /// Its estimated miss ratio at the current capacity.
+    pub active_miss_ratio: Option<f64>,
+    /// The policy with the lowest estimate at the current capacity.
+    pub best_policy: Option<String>,
+    /// That estimate.
+    pub best_miss_ratio: Option<f64>,
+    /// How much lower the best policy's estimate is (0 when it is the active one).
+    pub estimated_gain: f64,
+    /// What each other capacity would do under the active policy.
+    pub capacity_changes: Vec<CapacityChangeDto>,
+    /// Sampled reads behind the estimates.
+    pub sampled_requests: u64,
+}
+
+/// A cache's live miss-ratio curves.
+#[utoipa::path(
+    get,
+    path = "/v1/caches/{cache}/mrc",
+    tag = "caches",
+    params(("cache" = String, Path, description = "Cache name")),
+    responses(
+        (status = 200, body = MrcResponse),
+        (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn curves(
+    state: web::Data<AppState>,
+    Acting(principal): Acting,
+    cache: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let cache = cache_name(&cache)?;
+    let report = state
+        .service
+        .miss_ratio_curves(GetMissRatioCurves { principal, cache })?;
+    Ok(HttpResponse::Ok().json(MrcResponse::from(report)))
+}
+
+/// The best policy and capacity changes for a cache, from its curves.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/caches/{cache}/recommendation",
+    tag = "admin",
+    params(("cache" = String, Path, description = "Cache name")),
+    responses(
+        (status = 200, body = RecommendationResponse),
+        (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
+    )
+)]
+pub(crate) async fn recommendation(
+    state: web::Data<AppState>,
+    Acting(principal): Acting,
+    cache: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let cache = cache_name(&cache)?;
+    let (report, r) = state
+        .service
+        .recommendation(GetRecommendation { principal, cache })?;
+    Ok(HttpResponse::Ok().json(RecommendationResponse {
+        cache: report.cache.as_str().to_owned(),
+        active_policy: r.active.as_str().to_owned(),
+        active_miss_ratio: r.active_miss_ratio,
+        best_policy: r.best.map(|p| p.as_str().to_owned()),
+        best_miss_ratio: r.best_miss_ratio,
+        estimated_gain: r.estimated_gain,
+        capacity_changes: r
+            .capacity_changes
+            .into_iter()
+            .map(|c| CapacityChangeDto {
+                capacity_factor: c.capacity_factor,
+                capacity: c.capacity,
+                miss_ratio_now: c.miss_ratio_now,
+                miss_ratio_after: c.miss_ratio_after,
+                summary: c.summary,
+            })
+            .collect(),
+        sampled_requests: report.curves.sampled_requests,
+    }))
+}

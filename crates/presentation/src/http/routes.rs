@@ -1,0 +1,210 @@
+//! The route table: every resource, its methods (405 with `Allow` for the
+//! others), the order the router tries them in, and the application around
+//! them (middleware, body limits, problem+json extractor errors).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::openapi::ApiDoc;
+use super::{
+    admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
+    invalidations, monitoring, mrc, request,
+};
+use crate::edge::MAX_BODY_BYTES;
+use crate::edge::error::ApiError;
+use crate::edge::metrics;
+use crate::edge::state::AppState;
+
+/// The whole HTTP application: routes, middleware (request id, tracing,
+/// latency histogram), body limits and problem+json error handlers.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    metrics::prometheus();
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::invalid_parameter(format!("invalid query string: {e}")).into()
+        }))
+        .app_data(
+            web::PathConfig::default().error_handler(|e, _| {
+                ApiError::invalid_parameter(format!("invalid path: {e}")).into()
+            }),
+        )
+        .wrap(from_fn(request::observe))
+        .configure(routes)
+        .default_service(web::to(not_found))
+}
+
+/// A resource at `path` that carries its own pattern as
+/// [`request::RoutePattern`], so the request middleware labels metrics and
+/// logs without matching the path against the router again.
+fn resource(path: &'static str) -> actix_web::Resource {
+    web::resource(path).app_data(request::RoutePattern(path))
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    // Every resource answers a method it lacks with 405 and `Allow`.
+    let method_not_allowed =
+        |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
+    // The router tries resources in order, one regex match (and a
+    // captures allocation) per dynamic pattern tried, a string comparison
+    // per static one: the health probes (static) come first, then the hot
+    // entry route. No other route's path can match either.
+    cfg.service(
+        resource("/health/live")
+            .route(web::get().to(monitoring::live))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/health/ready")
+            .route(web::get().to(monitoring::ready))
+            .default_service(method_not_allowed("GET")),
+    );
+    cfg.service(
+        resource("/v1/caches/{cache}/entries/{key:.+}")
+            .route(web::get().to(entries::get_entry))
+            .route(web::head().to(entries::get_entry))
+            .route(web::put().to(entries::put_entry))
+            .route(web::delete().to(entries::delete_entry))
+            .default_service(method_not_allowed("GET, HEAD, PUT, DELETE")),
+    );
+    // Next the build cache's unprefixed `/ac/{hash}` and `/cas/{hash}`:
+    // Bazel and ccache send many small requests, and no other route's path
+    // starts with `/ac/` or `/cas/`. The prefixed forms come last.
+    build_cache_routes(cfg, false);
+    cfg.service(
+        resource("/v1/caches")
+            .route(web::get().to(caches::list))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/stats")
+            .route(web::get().to(caches::stats))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/mrc")
+            .route(web::get().to(mrc::curves))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/recommendation")
+            .route(web::get().to(mrc::recommendation))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/entries:batchGet")
+            .route(web::post().to(entries_batch::batch_get))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/entries:batchPut")
+            .route(web::post().to(entries_batch::batch_put))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/invalidations")
+            .route(web::post().to(invalidations::invalidate))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}")
+            .route(web::put().to(admin::configure))
+            .route(web::get().to(admin::read))
+            .route(web::delete().to(admin::delete))
+            .default_service(method_not_allowed("GET, PUT, DELETE")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/export")
+            .route(web::get().to(export_import::export))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/import")
+            .route(web::post().to(export_import::import))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/admin/v1/audit")
+            .route(web::get().to(audit::read))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/caches/{cache}/flush")
+            .route(web::post().to(admin::flush))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/admin/v1/cache/action/flush")
+            .route(web::post().to(build_cache_admin::flush_action_cache))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/admin/v1/cache/cas/flush")
+            .route(web::post().to(build_cache_admin::flush_content_store))
+            .default_service(method_not_allowed("POST")),
+    )
+    .service(
+        resource("/admin/v1/cache/stats")
+            .route(web::get().to(build_cache_admin::stats))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/metrics")
+            .route(web::get().to(monitoring::metrics))
+            .default_service(method_not_allowed("GET")),
+    )
+    .route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("Location", "/docs/"))
+                .finish()
+        }),
+    )
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    // The build cache's prefixed bazel-remote paths, last: `{instance:.+}`
+    // would otherwise take paths of the routes above.
+    build_cache_routes(cfg, true);
+}
+
+/// The build cache's routes with (`prefixed`) or without an instance
+/// prefix.
+fn build_cache_routes(cfg: &mut web::ServiceConfig, prefixed: bool) {
+    let method_not_allowed =
+        |allow: &'static str| web::to(move || async move { ApiError::method_not_allowed(allow) });
+    for (path, kind) in build_cache::ROUTES {
+        if path.starts_with("/{instance") != prefixed {
+            continue;
+        }
+        let resource = resource(path).default_service(method_not_allowed("GET, HEAD, PUT"));
+        cfg.service(match kind {
+            strata_domain::StoreKind::Ac => resource
+                .route(web::get().to(build_cache::ac_get))
+                .route(web::head().to(build_cache::ac_get))
+                .route(web::put().to(build_cache::ac_put)),
+            strata_domain::StoreKind::Cas => resource
+                .route(web::get().to(build_cache::cas_get))
+                .route(web::head().to(build_cache::cas_get))
+                .route(web::put().to(build_cache::cas_put)),
+        });
+    }
+}
+
+async fn not_found(req: HttpRequest) -> ApiError {
+    ApiError::route_not_found(req.path())
+}

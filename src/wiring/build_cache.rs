@@ -1,0 +1,116 @@
+//! `[build_cache]` -> the build cache's action cache and content store
+//! (memory, disk, memory over disk; optionally Redis for the AC and for
+//! small CAS blobs) and the `BuildCacheService` over them. The settings
+//! types are `config`'s; this module must not define any.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use strata_application::{BuildCacheDependencies, BuildCacheService};
+use strata_domain::{ActionCache, Clock, ContentStore};
+use strata_infrastructure::{
+    DiskBuildStore, MemoryBuildStore, ProstActionResultFormat, SizeSplitContentStore,
+    StackedBuildStore, StrataStoreProvider, UnlinkHook,
+};
+
+use crate::config::{BuildStoreKind, MAX_CAS_BACKEND_BLOB_BYTES, Settings};
+
+/// The build cache `[build_cache]` describes, or `None` when disabled.
+///
+/// # Errors
+/// An invalid instance name under `[build_cache.instances]`.
+pub(crate) fn service(
+    all: &Settings,
+    provider: &StrataStoreProvider,
+    clock: Arc<dyn Clock>,
+    disk_before_unlink: Option<UnlinkHook>,
+) -> anyhow::Result<Option<BuildCacheService>> {
+    let settings = &all.build_cache;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let validation = settings.validation()?;
+    let kind = settings.store_kind()?;
+    let memory = |max_bytes: u64| {
+        let mut builder = MemoryBuildStore::builder()
+            .max_bytes(max_bytes)
+            .clock(clock.clone());
+        if let Some(max) = settings.max_blob_bytes {
+            builder = builder.max_blob_bytes(max.min(max_bytes));
+        }
+        builder.build()
+    };
+    let disk = || -> anyhow::Result<Arc<DiskBuildStore>> {
+        let dir = settings.dir.clone().unwrap_or_default();
+        let mut builder = DiskBuildStore::builder(dir.clone())
+            .max_bytes(settings.max_bytes)
+            .clock(clock.clone());
+        if let Some(max) = settings.max_blob_bytes {
+            builder = builder.max_blob_bytes(max);
+        }
+        if let Some(hook) = &disk_before_unlink {
+            builder = builder.before_unlink(hook.clone());
+        }
+        let started = std::time::Instant::now();
+        let store = builder
+            .build()
+            .with_context(|| format!("[build_cache] dir {}", dir.display()))?;
+        tracing::info!(
+            dir = %dir.display(),
+            rebuild_ms = started.elapsed().as_millis() as u64,
+            "build-cache disk index rebuilt"
+        );
+        Ok(store)
+    };
+    let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match kind {
+        BuildStoreKind::Memory => {
+            let store = memory(settings.max_bytes);
+            (store.clone(), store)
+        }
+        BuildStoreKind::Disk => {
+            let store = disk()?;
+            (store.clone(), store)
+        }
+        BuildStoreKind::MemoryDisk => {
+            let upper = memory(
+                settings
+                    .memory_bytes
+                    .unwrap_or((settings.max_bytes / 4).min(256 << 20)),
+            );
+            let store = Arc::new(StackedBuildStore::new(upper, disk()?).clock(clock.clone()));
+            (store.clone(), store)
+        }
+    };
+    let ac: Arc<dyn ActionCache> = match &settings.ac_backend {
+        None => ac,
+        Some(name) => provider
+            .redis_build_store(name)
+            .map_err(|e| anyhow::anyhow!("[build_cache] ac_backend = {name:?}: {e}"))?
+            .build(),
+    };
+    let cas: Arc<dyn ContentStore> = match &settings.cas_backend {
+        None => cas,
+        Some(name) => {
+            let max = settings.cas_backend_max_blob_bytes;
+            if max == 0 || max > MAX_CAS_BACKEND_BLOB_BYTES {
+                anyhow::bail!(
+                    "[build_cache] cas_backend_max_blob_bytes = {max}: must be 1..={}",
+                    MAX_CAS_BACKEND_BLOB_BYTES
+                );
+            }
+            let small = provider
+                .redis_build_store(name)
+                .map_err(|e| anyhow::anyhow!("[build_cache] cas_backend = {name:?}: {e}"))?
+                .max_blob_bytes(max)
+                .build();
+            Arc::new(SizeSplitContentStore::new(small, cas).small_max_bytes(max))
+        }
+    };
+    tracing::info!(store = ?kind, max_bytes = settings.max_bytes, "build cache on");
+    Ok(Some(BuildCacheService::new(BuildCacheDependencies {
+        ac,
+        cas,
+        format: Arc::new(ProstActionResultFormat),
+        validation,
+    })))
+}
