@@ -9,8 +9,10 @@
 //! - `redis/`: [`RedisBuildStore`], the AC (shared by every Strata
 //!   instance on one Redis) and small CAS blobs, on the `backends/redis`
 //!   connections.
-//! - `disk.rs`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
-//!   index rebuilt at start-up), bounded by bytes with LRU eviction.
+//! - `disk/`: [`DiskBuildStore`], AC and CAS as files (atomic renames,
+//!   index rebuilt at start-up), bounded by bytes with LRU eviction
+//!   (`eviction::Lru`), split by role: index, eviction, recovery, reader,
+//!   writer. Eviction and flushes unlink files outside the index lock.
 //! - `stacked.rs`: [`StackedBuildStore`], a memory tier over a disk
 //!   tier (read-through fills, writes to both, flushes and stats per tier).
 //! - `split.rs`: [`SizeSplitContentStore`], small CAS blobs in one store
