@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Body, Client, IntoUrl, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use strata::config::{ApiKeySettings, GrantSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
@@ -92,6 +92,35 @@ impl TestApp {
         self.url(&format!("/v1/caches/{cache}/entries/{key}"))
     }
 
+    /// Sends `method` to `url` (a full URL, as [`TestApp::url`] and
+    /// [`TestApp::entry`] give) with `headers` and no body.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        with_headers(self.client.request(method, url), headers)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// As [`TestApp::send`], with `body`.
+    pub(crate) async fn send_body(
+        &self,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        with_headers(self.client.request(method, url), headers)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
         self.client
             .put(self.entry(cache, key))
@@ -164,6 +193,13 @@ impl TestApp {
             r.text().await.unwrap_or_default()
         );
     }
+}
+
+/// `request` with every `(name, value)` of `headers` added.
+pub(crate) fn with_headers(request: RequestBuilder, headers: &[(&str, &str)]) -> RequestBuilder {
+    headers.iter().fold(request, |request, (name, value)| {
+        request.header(*name, *value)
+    })
 }
 
 /// Asserts an RFC 7807 problem response with `status` and `code`; returns the body.
