@@ -1,9 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{assert_problem, spawn_app};
-
-const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+use crate::helpers::{JSON, assert_problem, spawn_app};
 
 #[tokio::test]
 async fn invalid_keys_are_400() {

@@ -10,6 +10,9 @@ use strata::config::{ApiKeySettings, GrantSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
 use strata_testkit::ManualClock;
 
+/// The `content-type` header of a JSON body.
+pub(crate) const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+
 pub(crate) struct TestApp {
     pub(crate) base: String,
     pub(crate) client: Client,
@@ -122,62 +125,34 @@ impl TestApp {
     }
 
     pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
-        self.client
-            .put(self.entry(cache, key))
-            .header("content-type", "text/plain")
-            .body(body)
-            .send()
+        let text = [("content-type", "text/plain")];
+        self.send_body(Method::PUT, self.entry(cache, key), &text, body)
             .await
-            .expect("PUT sent")
     }
 
     pub(crate) async fn get(&self, cache: &str, key: &str) -> Response {
-        self.client
-            .get(self.entry(cache, key))
-            .send()
-            .await
-            .expect("GET sent")
+        self.send(Method::GET, self.entry(cache, key), &[]).await
     }
 
     pub(crate) async fn post_json(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.send_body(Method::POST, self.url(path), JSON, body.to_string())
             .await
-            .expect("POST sent")
     }
 
     pub(crate) async fn put_json(&self, path: &str, body: Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.send_body(Method::PUT, self.url(path), JSON, body.to_string())
             .await
-            .expect("PUT sent")
     }
 
     /// GET `path`, the body as text (e.g. `/metrics`).
     pub(crate) async fn get_text(&self, path: &str) -> String {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET sent");
+        let r = self.send(Method::GET, self.url(path), &[]).await;
         r.text().await.expect("body")
     }
 
     /// GET `path`, the body as JSON whatever the status.
     pub(crate) async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET sent");
+        let r = self.send(Method::GET, self.url(path), &[]).await;
         r.json().await.expect("JSON body")
     }
 
@@ -195,6 +170,15 @@ impl TestApp {
     }
 }
 
+/// The value of `response`'s header `name`, when present and text.
+pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// `request` with every `(name, value)` of `headers` added.
 pub(crate) fn with_headers(request: RequestBuilder, headers: &[(&str, &str)]) -> RequestBuilder {
     headers.iter().fold(request, |request, (name, value)| {
@@ -205,13 +189,10 @@ pub(crate) fn with_headers(request: RequestBuilder, headers: &[(&str, &str)]) ->
 /// Asserts an RFC 7807 problem response with `status` and `code`; returns the body.
 pub(crate) async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("application/problem+json")
+    );
     let body: Value = response.json().await.expect("problem body is JSON");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16());
@@ -264,10 +245,7 @@ pub(crate) fn bearer(request: RequestBuilder, credential: &str) -> RequestBuilde
 /// Asserts a 401 `unauthorized` problem with the Bearer challenge.
 pub(crate) async fn assert_unauthorized(response: Response) {
     assert_eq!(
-        response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok()),
+        header(&response, "www-authenticate").as_deref(),
         Some("Bearer realm=\"strata\"")
     );
     assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;

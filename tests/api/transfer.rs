@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use strata::config::{BackendSettings, Settings};
 use strata_testkit::{MemcachedServer, require};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, header, spawn_app};
 
 const NDJSON: &[(&str, &str)] = &[("content-type", "application/x-ndjson")];
 
@@ -32,12 +32,7 @@ async fn export(app: &TestApp, cache: &str, accept: &str) -> (String, Vec<u8>) {
     let url = app.url(&format!("/admin/v1/caches/{cache}/export"));
     let r = app.send(Method::GET, url, &[("accept", accept)]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header(&r, "content-type").unwrap_or_default();
     (content_type, r.bytes().await.expect("body").to_vec())
 }
 
