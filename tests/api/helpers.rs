@@ -124,6 +124,36 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// As [`TestApp::send`], presenting `credential` as a Bearer token.
+    pub(crate) async fn send_as(
+        &self,
+        credential: &str,
+        method: Method,
+        url: impl IntoUrl,
+    ) -> Response {
+        bearer(self.client.request(method, url), credential)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// As [`TestApp::send_body`], presenting `credential` as a Bearer token.
+    pub(crate) async fn send_body_as(
+        &self,
+        credential: &str,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        let request = bearer(self.client.request(method, url), credential);
+        with_headers(request, headers)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
         let text = [("content-type", "text/plain")];
         self.send_body(Method::PUT, self.entry(cache, key), &text, body)
@@ -249,4 +279,22 @@ pub(crate) async fn assert_unauthorized(response: Response) {
         Some("Bearer realm=\"strata\"")
     );
     assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// `writer` stores `v` at entry `url` and `reader` reads it back, but
+/// `reader`'s own PUT is a 403 `forbidden` problem (both credentials are
+/// presented as Bearer tokens: API keys or JWTs).
+pub(crate) async fn assert_reader_reads_but_cannot_write(
+    app: &TestApp,
+    url: &str,
+    writer: &str,
+    reader: &str,
+) {
+    let r = app.send_body_as(writer, Method::PUT, url, &[], "v").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app.send_as(reader, Method::GET, url).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "v");
+    let r = app.send_body_as(reader, Method::PUT, url, &[], "w").await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
