@@ -1028,57 +1028,48 @@ async fn grpc_calls_are_counted_beside_http_requests() {
     let absent: Vec<reapi::Digest> = (0..N)
         .map(|i| digest(format!("absent {i} {}", uuid()).as_bytes()))
         .collect();
-    let (hit, miss) = (
-        total("cas", "head", "hit").await,
-        total("cas", "head", "miss").await,
-    );
+    let present_and_absent: Vec<reapi::Digest> = refs
+        .iter()
+        .map(|b| digest(b))
+        .chain(absent.clone())
+        .collect();
+    // The hit and miss counters of `kind`'s `op`, and a check that both
+    // grew by at least `n` since `before`.
+    let hits_misses = async |kind: &'static str, op: &'static str| {
+        (total(kind, op, "hit").await, total(kind, op, "miss").await)
+    };
+    let assert_grew = async |kind: &'static str, op: &'static str, before: (u64, u64), n: usize| {
+        let (hit, miss) = hits_misses(kind, op).await;
+        assert!(hit >= before.0 + n as u64, "{kind} {op} hits");
+        assert!(miss >= before.1 + n as u64, "{kind} {op} misses");
+    };
+
+    let before = hits_misses("cas", "head").await;
     cas.find_missing_blobs(reapi::FindMissingBlobsRequest {
-        blob_digests: refs
-            .iter()
-            .map(|b| digest(b))
-            .chain(absent.clone())
-            .collect(),
+        blob_digests: present_and_absent.clone(),
         ..Default::default()
     })
     .await
     .unwrap();
-    assert!(total("cas", "head", "hit").await >= hit + N as u64);
-    assert!(total("cas", "head", "miss").await >= miss + N as u64);
+    assert_grew("cas", "head", before, N).await;
 
-    let (hit, miss) = (
-        total("cas", "get", "hit").await,
-        total("cas", "get", "miss").await,
-    );
+    let before = hits_misses("cas", "get").await;
     cas.batch_read_blobs(reapi::BatchReadBlobsRequest {
-        digests: refs
-            .iter()
-            .map(|b| digest(b))
-            .chain(absent.clone())
-            .collect(),
+        digests: present_and_absent,
         ..Default::default()
     })
     .await
     .unwrap();
-    assert!(total("cas", "get", "hit").await >= hit + N as u64);
-    assert!(total("cas", "get", "miss").await >= miss + N as u64);
+    assert_grew("cas", "get", before, N).await;
 
-    let (hit, miss) = (
-        total("cas", "get", "hit").await,
-        total("cas", "get", "miss").await,
-    );
+    let before = hits_misses("cas", "get").await;
     for (blob, gone) in refs.iter().zip(&absent).take(N / 3) {
-        let read = |d: &reapi::Digest| ReadRequest {
-            resource_name: format!("blobs/{}/{}", d.hash, d.size_bytes),
-            ..Default::default()
-        };
-        collect(bs.read(read(&digest(blob))).await.unwrap().into_inner())
-            .await
-            .unwrap();
-        let e = bs.read(read(gone)).await.unwrap_err();
+        let resource = |d: &reapi::Digest| whole(format!("blobs/{}/{}", d.hash, d.size_bytes));
+        read(&mut bs, resource(&digest(blob))).await.unwrap();
+        let e = bs.read(resource(gone)).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
     }
-    assert!(total("cas", "get", "hit").await >= hit + (N / 3) as u64);
-    assert!(total("cas", "get", "miss").await >= miss + (N / 3) as u64);
+    assert_grew("cas", "get", before, N / 3).await;
 
     let before = total("cas", "put", "created").await;
     for i in 0..N / 3 {
@@ -1089,11 +1080,8 @@ async fn grpc_calls_are_counted_beside_http_requests() {
     }
     assert!(total("cas", "put", "created").await >= before + (N / 3) as u64);
 
-    let (ok, hit, miss) = (
-        total("ac", "put", "ok").await,
-        total("ac", "get", "hit").await,
-        total("ac", "get", "miss").await,
-    );
+    let ok = total("ac", "put", "ok").await;
+    let before = hits_misses("ac", "get").await;
     for i in 0..N / 3 {
         let key = digest(format!("counted action {i} {}", uuid()).as_bytes());
         ac.update_action_result(reapi::UpdateActionResultRequest {
@@ -1113,8 +1101,7 @@ async fn grpc_calls_are_counted_beside_http_requests() {
         assert_eq!(e.code(), Code::NotFound);
     }
     assert!(total("ac", "put", "ok").await >= ok + (N / 3) as u64);
-    assert!(total("ac", "get", "hit").await >= hit + (N / 3) as u64);
-    assert!(total("ac", "get", "miss").await >= miss + (N / 3) as u64);
+    assert_grew("ac", "get", before, N / 3).await;
     app.handle.stop(true).await;
 }
 
