@@ -92,22 +92,13 @@ async fn mismatches_store_nothing_and_the_empty_blob_always_exists() {
     let s = store(&clock);
     let a = InstanceName::default();
     let d = digest_of(b"abc");
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(3))
-        .await
-        .unwrap();
-    w.write(Bytes::from_static(b"abd")).await.unwrap();
     assert!(matches!(
-        w.commit().await,
+        commit_upload(&*s, &a, &d, Some(3), b"abd").await,
         Err(BuildCacheError::DigestMismatch { .. })
     ));
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(2))
-        .await
-        .unwrap();
+    let mut w = begin(&*s, &a, &d, Some(2)).await;
     assert!(w.write(Bytes::from_static(b"abc")).await.is_err());
-    let w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(3))
-        .await
-        .unwrap();
-    drop(w);
+    drop(begin(&*s, &a, &d, Some(3)).await);
     assert!(!has_blob(&*s, &a, &d).await);
     assert_eq!(
         ContentStore::contains(&*s, &a, &DigestHash::EMPTY)

@@ -133,29 +133,16 @@ async fn mismatched_oversized_and_dropped_uploads_store_nothing() {
     let a = inst("a");
     let d = digest_of(b"abc");
 
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(3))
-        .await
-        .unwrap();
-    w.write(Bytes::from_static(b"abd")).await.unwrap();
-    assert!(matches!(
-        w.commit().await,
-        Err(BuildCacheError::DigestMismatch { .. })
-    ));
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), None)
-        .await
-        .unwrap();
-    w.write(Bytes::from_static(b"abcd")).await.unwrap();
-    assert!(matches!(
-        w.commit().await,
-        Err(BuildCacheError::DigestMismatch { .. })
-    ));
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(2))
-        .await
-        .unwrap();
+    for (expected, data) in [(Some(3), b"abd".as_slice()), (None, b"abcd")] {
+        let committed = commit_upload(&*s, &a, &d, expected, data).await;
+        assert!(
+            matches!(committed, Err(BuildCacheError::DigestMismatch { .. })),
+            "{data:?}: {committed:?}"
+        );
+    }
+    let mut w = begin(&*s, &a, &d, Some(2)).await;
     assert!(w.write(Bytes::from_static(b"abc")).await.is_err());
-    let mut w = ContentStore::begin_write(&*s, &a, *d.hash(), Some(3))
-        .await
-        .unwrap();
+    let mut w = begin(&*s, &a, &d, Some(3)).await;
     w.write(Bytes::from_static(b"ab")).await.unwrap();
     drop(w);
 

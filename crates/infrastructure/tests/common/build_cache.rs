@@ -3,7 +3,10 @@
 //! they keep asking a store (is the blob there, what did a flush remove).
 
 use bytes::Bytes;
-use strata_domain::{ActionCache, ContentStore, Digest, FlushCriteria, InstanceName};
+use strata_domain::{
+    ActionCache, BlobWriter, BuildCacheError, Committed, ContentStore, Digest, FlushCriteria,
+    InstanceName,
+};
 pub(crate) use strata_testkit::build_cache_contract::digest_of;
 
 pub(crate) fn inst(s: &str) -> InstanceName {
@@ -70,4 +73,31 @@ pub(crate) async fn flush_ac<S: ActionCache + ?Sized>(
 ) -> (u64, u64) {
     let r = store.flush(criteria).await.unwrap();
     (r.entries_removed(), r.bytes_reclaimed())
+}
+
+/// Starts an upload of the blob `d` announcing `expected` bytes.
+pub(crate) async fn begin<S: ContentStore + ?Sized>(
+    store: &S,
+    instance: &InstanceName,
+    d: &Digest,
+    expected: Option<u64>,
+) -> Box<dyn BlobWriter> {
+    store
+        .begin_write(instance, *d.hash(), expected)
+        .await
+        .unwrap()
+}
+
+/// Uploads `data` in one write as the blob `d`, announcing `expected`
+/// bytes: the commit's outcome.
+pub(crate) async fn commit_upload<S: ContentStore + ?Sized>(
+    store: &S,
+    instance: &InstanceName,
+    d: &Digest,
+    expected: Option<u64>,
+    data: &'static [u8],
+) -> Result<Committed, BuildCacheError> {
+    let mut w = begin(store, instance, d, expected).await;
+    w.write(Bytes::from_static(data)).await.unwrap();
+    w.commit().await
 }
