@@ -57,22 +57,39 @@ pub(crate) async fn channel(app: &TestApp) -> Channel {
         .expect("gRPC connects")
 }
 
+/// The REAPI and ByteStream clients of one app, on one channel:
+/// Capabilities, CAS, AC and ByteStream.
+async fn clients(
+    app: &TestApp,
+) -> (
+    CapabilitiesClient<Channel>,
+    ContentAddressableStorageClient<Channel>,
+    ActionCacheClient<Channel>,
+    ByteStreamClient<Channel>,
+) {
+    let ch = channel(app).await;
+    (
+        CapabilitiesClient::new(ch.clone()),
+        ContentAddressableStorageClient::new(ch.clone()),
+        ActionCacheClient::new(ch.clone()),
+        ByteStreamClient::new(ch),
+    )
+}
+
 /// The app with one key per role on the build cache, and one without.
 async fn app_with_roles() -> TestApp {
     let mut settings = Settings::load(None).expect("default settings");
     let mut auth = AuthSettings::default();
-    auth.api_keys.insert(
-        "reader".into(),
-        api_key(READER, &[("build-cache", "reader")]),
-    );
-    auth.api_keys
-        .insert("cas".into(), api_key(CAS, &[("build-*", "cas-writer")]));
-    auth.api_keys
-        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
-    auth.api_keys
-        .insert("admin".into(), api_key(ADMIN, &[("*", "admin")]));
-    auth.api_keys
-        .insert("other".into(), api_key(OTHER, &[("sessions", "admin")]));
+    for (id, secret, caches, role) in [
+        ("reader", READER, "build-cache", "reader"),
+        ("cas", CAS, "build-*", "cas-writer"),
+        ("writer", WRITER, "build-*", "writer"),
+        ("admin", ADMIN, "*", "admin"),
+        ("other", OTHER, "sessions", "admin"),
+    ] {
+        let key = api_key(secret, &[(caches, role)]);
+        auth.api_keys.insert(id.into(), key);
+    }
     settings.auth = Some(auth);
     spawn_app_with(settings).await
 }
@@ -107,11 +124,7 @@ fn codes(response: &reapi::BatchUpdateBlobsResponse) -> Vec<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capabilities_and_every_rpc_follow_the_callers_role() {
     let app = app_with_roles().await;
-    let ch = channel(&app).await;
-    let mut caps = CapabilitiesClient::new(ch.clone());
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (mut caps, mut cas, mut ac, mut bs) = clients(&app).await;
 
     let none = caps
         .get_capabilities(reapi::GetCapabilitiesRequest::default())
@@ -340,9 +353,7 @@ async fn write_status(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_cache_checks_completeness_and_inlines_on_request() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
+    let (_, mut cas, mut ac, _) = clients(&app).await;
     let (stdout, stderr, out) = (
         b"stdout text".as_slice(),
         b"stderr text".as_slice(),
@@ -493,8 +504,7 @@ async fn the_action_cache_checks_completeness_and_inlines_on_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cas_batches_give_each_blob_its_status_and_speak_zstd() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (mut capabilities, mut cas, _, _) = clients(&app).await;
     let good = b"good blob".as_slice();
     let text = "compressible ".repeat(1000).into_bytes();
     let mut request = update(&[good]);
@@ -576,7 +586,7 @@ async fn cas_batches_give_each_blob_its_status_and_speak_zstd() {
     );
 
     // Over max_batch_total_size_bytes: the whole call is refused.
-    let caps = CapabilitiesClient::new(ch.clone())
+    let caps = capabilities
         .get_capabilities(reapi::GetCapabilitiesRequest::default())
         .await
         .unwrap()
@@ -632,9 +642,7 @@ fn write_requests(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytestream_reads_windows_and_verifies_writes() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut bs = ByteStreamClient::new(ch.clone());
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (_, mut cas, _, mut bs) = clients(&app).await;
     let blob: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
     let name = format!("ci/{}", upload_name(&blob));
     let w = write(&mut bs, &name, &blob, 0, 64 << 10).await.unwrap();
@@ -721,8 +729,7 @@ async fn bytestream_reads_windows_and_verifies_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_write_resumes_at_the_committed_offset() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, _, _, mut bs) = clients(&app).await;
     let blob: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let half = blob.len() / 2;
     let name = upload_name(&blob);
@@ -730,14 +737,7 @@ async fn a_broken_write_resumes_at_the_committed_offset() {
     assert_eq!(e.code(), Code::NotFound);
 
     // Half the data, then the call is dropped: the stream breaks.
-    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
-    let mut client = bs.clone();
-    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
-    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
-        tx.send(request).await.unwrap();
-    }
-    let committed = commits(&bs, &name, half).await;
-    assert!(committed, "the first half was not committed");
+    let (call, tx) = write_half(&bs, &name, &blob[..half]).await;
     call.abort();
     let _ = call.await;
     drop(tx);
@@ -758,6 +758,27 @@ async fn a_broken_write_resumes_at_the_committed_offset() {
     app.handle.stop(true).await;
 }
 
+/// A `Write` of `name` left open after `first` (in 100,000-byte
+/// messages) is committed: the call, and the sender of the rest.
+async fn write_half(
+    bs: &ByteStreamClient<Channel>,
+    name: &str,
+    first: &[u8],
+) -> (
+    tokio::task::JoinHandle<Result<tonic::Response<WriteResponse>, tonic::Status>>,
+    tokio::sync::mpsc::Sender<WriteRequest>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
+    let mut client = bs.clone();
+    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
+    for request in write_requests(name, first, 0, 100_000, false) {
+        tx.send(request).await.unwrap();
+    }
+    let committed = commits(bs, name, first.len()).await;
+    assert!(committed, "the first half was not committed");
+    (call, tx)
+}
+
 /// The receiver as a stream of requests.
 fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<WriteRequest>,
@@ -768,10 +789,7 @@ fn tokio_stream_from(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_and_action_results_cross_between_grpc_and_http() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, mut cas, mut ac, mut bs) = clients(&app).await;
 
     // gRPC writes, HTTP reads.
     let blob = b"written over grpc".as_slice();
@@ -897,8 +915,7 @@ async fn blobs_and_action_results_cross_between_grpc_and_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_tree_walks_breadth_first_in_pages() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (_, mut cas, _, _) = clients(&app).await;
     let dir = |name: &str, children: &[(&str, &reapi::Directory)]| reapi::Directory {
         files: vec![reapi::FileNode {
             name: format!("{name}.txt"),
@@ -1008,10 +1025,7 @@ async fn requests_total(app: &TestApp, kind: &str, op: &str, result: &str) -> u6
 async fn grpc_calls_are_counted_beside_http_requests() {
     const N: usize = 300;
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, mut cas, mut ac, mut bs) = clients(&app).await;
     let blobs: Vec<Vec<u8>> = (0..N)
         .map(|i| format!("counted blob {i} {}", uuid()).into_bytes())
         .collect();
@@ -1110,19 +1124,11 @@ async fn grpc_calls_are_counted_beside_http_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_a_write_in_flight() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let bs = ByteStreamClient::new(ch.clone());
+    let (_, _, _, bs) = clients(&app).await;
     let blob: Vec<u8> = (0..600_000u32).map(|i| (i * 13 % 256) as u8).collect();
     let half = blob.len() / 2;
     let name = upload_name(&blob);
-    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
-    let mut client = bs.clone();
-    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
-    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
-        tx.send(request).await.unwrap();
-    }
-    let committed = commits(&bs, &name, half).await;
-    assert!(committed, "the first half was not committed");
+    let (call, tx) = write_half(&bs, &name, &blob[..half]).await;
 
     let handle = app.handle.clone();
     let stopping = tokio::spawn(async move { handle.stop(true).await });
