@@ -1,13 +1,14 @@
 //! Authentication with `[auth.api_keys]`: 401 without a valid key, 403
 //! without the grant, and the caches a caller cannot see.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use strata::config::{AuthSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
 
 use crate::helpers::{
-    TestApp, api_key, assert_problem, assert_unauthorized, bearer, spawn_app_with,
+    JSON, TestApp, api_key, assert_problem, assert_reader_reads_but_cannot_write,
+    assert_unauthorized, bearer, spawn_app_with,
 };
 
 const READER: &str = "reader-key-0123456789";
@@ -42,13 +43,8 @@ async fn no_credential_is_401_with_a_bearer_challenge() {
     let app = spawn_authenticated().await;
     assert_unauthorized(app.get("sessions", "k").await).await;
     assert_unauthorized(app.put("sessions", "k", "v").await).await;
-    let r = app
-        .client
-        .post(app.url("/admin/v1/caches/sessions/flush"))
-        .send()
-        .await
-        .unwrap();
-    assert_unauthorized(r).await;
+    let flush = app.url("/admin/v1/caches/sessions/flush");
+    assert_unauthorized(app.send(Method::POST, flush, &[]).await).await;
 }
 
 #[tokio::test]
@@ -64,13 +60,7 @@ async fn malformed_and_unknown_keys_are_401() {
         // The digest itself is not the key.
         ("x-api-key", ApiKeyDigest::of(ADMIN).to_hex()),
     ] {
-        let r = app
-            .client
-            .get(&url)
-            .header(header.0, header.1.clone())
-            .send()
-            .await
-            .unwrap();
+        let r = app.send(Method::GET, &url, &[(header.0, &header.1)]).await;
         assert_unauthorized(r).await;
     }
 }
@@ -79,77 +69,36 @@ async fn malformed_and_unknown_keys_are_401() {
 async fn a_reader_reads_but_cannot_write() {
     let app = spawn_authenticated().await;
     let url = app.entry("sessions", "k");
-    let r = bearer(app.client.put(&url), ADMIN)
-        .body("v")
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    let r = bearer(app.client.get(&url), READER).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.text().await.unwrap(), "v");
-    let r = bearer(app.client.put(&url), READER)
-        .body("w")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_reader_reads_but_cannot_write(&app, &url, ADMIN, READER).await;
 }
 
 #[tokio::test]
 async fn a_writer_on_a_glob_writes_only_matching_caches() {
     let app = spawn_authenticated().await;
-    let r = bearer(app.client.put(app.entry("build-x", "k")), BUILDER)
-        .body("v")
-        .send()
-        .await
-        .unwrap();
+    let put = |cache| app.send_body_as(BUILDER, Method::PUT, app.entry(cache, "k"), &[], "v");
+    let r = put("build-x").await;
     assert!(r.status().is_success(), "{}", r.status());
-    let r = bearer(app.client.put(app.entry("sessions", "k")), BUILDER)
-        .body("v")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_problem(put("sessions").await, StatusCode::FORBIDDEN, "forbidden").await;
     // Writer is not admin, even on its own caches.
-    let r = bearer(
-        app.client.post(app.url("/admin/v1/caches/build-x/flush")),
-        BUILDER,
-    )
-    .send()
-    .await
-    .unwrap();
+    let flush = app.url("/admin/v1/caches/build-x/flush");
+    let r = app.send_as(BUILDER, Method::POST, flush).await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
 #[tokio::test]
 async fn an_admin_on_every_cache_configures_and_flushes() {
     let app = spawn_authenticated().await;
-    let r = bearer(app.client.put(app.url("/admin/v1/caches/fresh")), ADMIN)
-        .header("content-type", "application/json")
-        .body(json!({"max_entries": 10}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let r = bearer(
-        app.client.post(app.url("/admin/v1/caches/fresh/flush")),
-        ADMIN,
-    )
-    .send()
-    .await
-    .unwrap();
+    let create = |credential, cache| {
+        let url = app.url(&format!("/admin/v1/caches/{cache}"));
+        let config = json!({"max_entries": 10}).to_string();
+        app.send_body_as(credential, Method::PUT, url, JSON, config)
+    };
+    assert_eq!(create(ADMIN, "fresh").await.status(), StatusCode::CREATED);
+    let flush = app.url("/admin/v1/caches/fresh/flush");
+    let r = app.send_as(ADMIN, Method::POST, flush).await;
     assert!(r.status().is_success(), "{}", r.status());
     // Only admin may create caches.
-    let r = bearer(
-        app.client.put(app.url("/admin/v1/caches/build-new")),
-        BUILDER,
-    )
-    .header("content-type", "application/json")
-    .body(json!({"max_entries": 10}).to_string())
-    .send()
-    .await
-    .unwrap();
+    let r = create(BUILDER, "build-new").await;
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
@@ -167,13 +116,8 @@ async fn bearer_x_api_key_and_basic_each_authenticate() {
         assert!(r.status().is_success(), "{}", r.status());
     }
     // Basic with a wrong password is still 401.
-    let r = app
-        .client
-        .get(&url)
-        .basic_auth("bazel", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.client.get(&url).basic_auth("bazel", Some("wrong"));
+    let r = r.send().await.unwrap();
     assert_unauthorized(r).await;
 }
 
@@ -193,10 +137,9 @@ async fn listing_shows_only_readable_caches() {
         (BUILDER, vec!["build-x", "sessions"]),
         (ADMIN, vec!["build-x", "default", "secret", "sessions"]),
     ] {
-        let r = bearer(app.client.get(app.url("/v1/caches")), secret)
-            .send()
-            .await
-            .unwrap();
+        let r = app
+            .send_as(secret, Method::GET, app.url("/v1/caches"))
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(names(r.json().await.unwrap()), expected);
     }
@@ -206,30 +149,21 @@ async fn listing_shows_only_readable_caches() {
 async fn an_ungranted_cache_is_403_whether_or_not_it_exists() {
     let app = spawn_authenticated().await;
     for cache in ["secret", "does-not-exist"] {
-        let r = bearer(app.client.get(app.entry(cache, "k")), READER)
-            .send()
-            .await
-            .unwrap();
+        let r = app
+            .send_as(READER, Method::GET, app.entry(cache, "k"))
+            .await;
         let body = assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
         assert!(
             !body["detail"].as_str().unwrap_or_default().contains(cache),
             "{body}"
         );
-        let r = bearer(
-            app.client
-                .get(app.url(&format!("/v1/caches/{cache}/stats"))),
-            READER,
-        )
-        .send()
-        .await
-        .unwrap();
+        let stats = app.url(&format!("/v1/caches/{cache}/stats"));
+        let r = app.send_as(READER, Method::GET, stats).await;
         assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     }
     // A granted principal does learn that a cache is missing.
-    let r = bearer(app.client.get(app.entry("build-missing", "k")), BUILDER)
-        .send()
-        .await
-        .unwrap();
+    let missing = app.entry("build-missing", "k");
+    let r = app.send_as(BUILDER, Method::GET, missing).await;
     assert_problem(r, StatusCode::NOT_FOUND, "cache_not_found").await;
 }
 
@@ -244,10 +178,8 @@ async fn health_metrics_and_docs_stay_open() {
     assert!(r.status().is_success(), "/docs/: {}", r.status());
     // Failures are counted by reason.
     app.get("sessions", "k").await;
-    bearer(app.client.get(app.entry("sessions", "k")), "wrong")
-        .send()
-        .await
-        .unwrap();
+    app.send_as("wrong", Method::GET, app.entry("sessions", "k"))
+        .await;
     let metrics = app.get_text("/metrics").await;
     for reason in ["missing", "invalid"] {
         assert!(

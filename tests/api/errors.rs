@@ -1,44 +1,29 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{JSON, assert_problem, spawn_app};
 
 #[tokio::test]
 async fn invalid_keys_are_400() {
     let app = spawn_app().await;
     let spaced = app
-        .client
-        .put(app.entry("default", "a%20b"))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .send_body(Method::PUT, app.entry("default", "a%20b"), &[], "x")
+        .await;
     let body = assert_problem(spaced, StatusCode::BAD_REQUEST, "invalid_key").await;
     assert_eq!(body["field"], "key");
     let long = "k".repeat(251);
     let r = app
-        .client
-        .put(app.entry("default", &long))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .send_body(Method::PUT, app.entry("default", &long), &[], "x")
+        .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_key").await;
     let max = "k".repeat(250);
     let r = app
-        .client
-        .put(app.entry("default", &max))
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+        .send_body(Method::PUT, app.entry("default", &max), &[], "x")
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let tab = app
-        .client
-        .get(app.entry("default", "a%09b"))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, app.entry("default", "a%09b"), &[])
+        .await;
     assert_problem(tab, StatusCode::BAD_REQUEST, "invalid_key").await;
 }
 
@@ -46,22 +31,12 @@ async fn invalid_keys_are_400() {
 async fn invalid_ttl_and_tags_are_400() {
     let app = spawn_app().await;
     for ttl in ["0", "31536001", "abc", "-1", ""] {
-        let r = app
-            .client
-            .put(app.entry("default", "k") + "?ttl=" + ttl)
-            .body("x")
-            .send()
-            .await
-            .unwrap();
+        let url = app.entry("default", "k") + "?ttl=" + ttl;
+        let r = app.send_body(Method::PUT, url, &[], "x").await;
         assert_problem(r, StatusCode::BAD_REQUEST, "invalid_ttl").await;
     }
-    let r = app
-        .client
-        .put(app.entry("default", "k") + "?tags=a,,b")
-        .body("x")
-        .send()
-        .await
-        .unwrap();
+    let url = app.entry("default", "k") + "?tags=a,,b";
+    let r = app.send_body(Method::PUT, url, &[], "x").await;
     let body = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
     assert_eq!(body["field"], "tags");
     assert_problem(
@@ -75,25 +50,14 @@ async fn invalid_ttl_and_tags_are_400() {
 #[tokio::test]
 async fn unknown_cache_is_404() {
     let app = spawn_app().await;
-    assert_problem(
-        app.put("nope", "k", "v").await,
-        StatusCode::NOT_FOUND,
-        "cache_not_found",
-    )
-    .await;
-    assert_problem(
-        app.get("nope", "k").await,
-        StatusCode::NOT_FOUND,
-        "cache_not_found",
-    )
-    .await;
-    let r = app
-        .client
-        .get(app.url("/v1/caches/nope/stats"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "cache_not_found").await;
+    let put = app.put("nope", "k", "v").await;
+    assert_problem(put, StatusCode::NOT_FOUND, "cache_not_found").await;
+    let get = app.get("nope", "k").await;
+    assert_problem(get, StatusCode::NOT_FOUND, "cache_not_found").await;
+    let stats = app
+        .send(Method::GET, app.url("/v1/caches/nope/stats"), &[])
+        .await;
+    assert_problem(stats, StatusCode::NOT_FOUND, "cache_not_found").await;
 }
 
 #[tokio::test]
@@ -101,21 +65,10 @@ async fn values_over_the_cache_limit_are_413() {
     let app = spawn_app().await;
     app.create_cache("small", json!({"max_value_bytes": 10}))
         .await;
-    let r = app
-        .client
-        .put(app.entry("small", "k"))
-        .body("0123456789")
-        .send()
-        .await
-        .unwrap();
+    let url = app.entry("small", "k");
+    let r = app.send_body(Method::PUT, &url, &[], "0123456789").await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = app
-        .client
-        .put(app.entry("small", "k"))
-        .body("0123456789X")
-        .send()
-        .await
-        .unwrap();
+    let r = app.send_body(Method::PUT, &url, &[], "0123456789X").await;
     let body = assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "value_too_large").await;
     assert!(
         body["detail"].as_str().unwrap().contains("11 bytes"),
@@ -132,13 +85,13 @@ async fn values_over_the_cache_limit_are_413() {
 async fn unsupported_media_types_are_415() {
     let app = spawn_app().await;
     let r = app
-        .client
-        .post(app.url("/v1/caches/default/entries:batchGet"))
-        .header("content-type", "text/plain")
-        .body("keys=a")
-        .send()
-        .await
-        .unwrap();
+        .send_body(
+            Method::POST,
+            app.url("/v1/caches/default/entries:batchGet"),
+            &[("content-type", "text/plain")],
+            "keys=a",
+        )
+        .await;
     assert_problem(
         r,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -150,36 +103,33 @@ async fn unsupported_media_types_are_415() {
 #[tokio::test]
 async fn malformed_bodies_unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .post(app.url("/v1/caches/default/entries:batchGet"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let url = app.url("/v1/caches/default/entries:batchGet");
+    let r = app.send_body(Method::POST, url, JSON, "{not json").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
-    let r = app
-        .client
-        .get(app.url("/v2/whatever"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
-    let r = app
-        .client
-        .patch(app.entry("default", "k"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
-    let r = app
-        .client
-        .get(app.url("/v1/caches/bad%20name/stats"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    for (method, url, status, code) in [
+        (
+            Method::GET,
+            app.url("/v2/whatever"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::PATCH,
+            app.entry("default", "k"),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Method::GET,
+            app.url("/v1/caches/bad%20name/stats"),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+    ] {
+        let r = app.send(method.clone(), &url, &[]).await;
+        assert_eq!(r.status(), status, "{method} {url}");
+        assert_problem(r, status, code).await;
+    }
 }
 
 #[tokio::test]
@@ -197,12 +147,7 @@ async fn method_not_allowed_lists_the_resource_methods_in_allow() {
         ("TRACE", "/health/live", "GET"),
         ("PUT", "/metrics", "GET"),
     ] {
-        let r = app
-            .client
-            .request(method.parse().unwrap(), app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let r = app.send(method.parse().unwrap(), app.url(path), &[]).await;
         assert_eq!(
             r.headers().get("allow").and_then(|v| v.to_str().ok()),
             Some(allow),
@@ -218,29 +163,12 @@ async fn method_not_allowed_lists_the_resource_methods_in_allow() {
 #[tokio::test]
 async fn json_bodies_that_are_not_objects_are_400() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .put(app.url("/admin/v1/caches/arrays"))
-        .header("content-type", "application/json")
-        .body("[null, null]")
-        .send()
-        .await
-        .unwrap();
+    let url = app.url("/admin/v1/caches/arrays");
+    let r = app.send_body(Method::PUT, &url, JSON, "[null, null]").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
-    let r = app
-        .client
-        .get(app.url("/admin/v1/caches/arrays"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.send(Method::GET, &url, &[]).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app
-        .client
-        .post(app.url("/v1/caches/default/entries:batchGet"))
-        .header("content-type", "application/json")
-        .body(" [[\"k\"]]")
-        .send()
-        .await
-        .unwrap();
+    let url = app.url("/v1/caches/default/entries:batchGet");
+    let r = app.send_body(Method::POST, url, JSON, " [[\"k\"]]").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
 }

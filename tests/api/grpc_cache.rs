@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use strata::config::{AuditSettings, AuthSettings, BackendSettings, Settings};
 use strata_presentation::CacheConfigurationDto;
@@ -77,24 +77,15 @@ async fn every_cache_rpc_validates_checks_roles_and_audits_like_rest() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 
-    let r = c
-        .set(authed(
-            set("user:1", b"ada", Some(60), &["eu", "users"]),
-            WRITER,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.created);
-    let r = c
-        .set(authed(
-            set("user:1", b"ada2", Some(60), &["eu", "users"]),
-            WRITER,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(!r.created);
+    // The first set creates the entry, the second replaces it.
+    let mut last = None;
+    for (value, created) in [(b"ada".as_slice(), true), (b"ada2".as_slice(), false)] {
+        let request = set("user:1", value, Some(60), &["eu", "users"]);
+        let r = c.set(authed(request, WRITER)).await.unwrap().into_inner();
+        assert_eq!(r.created, created, "set {value:?}");
+        last = Some(r);
+    }
+    let r = last.expect("two sets");
     let hit = c
         .get(authed(get("user:1"), READER))
         .await
@@ -259,34 +250,36 @@ async fn every_cache_rpc_validates_checks_roles_and_audits_like_rest() {
             WRITER,
         )
     };
-    let n = c
-        .invalidate(inv(Some(Selector::Tags(pb::TagList {
-            tags: vec!["batch".into()],
-        }))))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(n.invalidated, 2);
-    c.set(authed(set("user:3", b"x", None, &[]), WRITER))
-        .await
-        .unwrap();
-    let n = c
-        .invalidate(inv(Some(Selector::Pattern("user:*".into()))))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(n.invalidated, 2);
-    c.set(authed(set("k1", b"x", None, &[]), WRITER))
-        .await
-        .unwrap();
-    let n = c
-        .invalidate(inv(Some(Selector::Keys(pb::KeyList {
-            keys: vec!["k1".into(), "k2".into()],
-        }))))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(n.invalidated, 1);
+    // Each selector after the entry (if any) it is meant to catch is set.
+    for (set_first, selector, invalidated) in [
+        (
+            None,
+            Selector::Tags(pb::TagList {
+                tags: vec!["batch".into()],
+            }),
+            2,
+        ),
+        (Some("user:3"), Selector::Pattern("user:*".into()), 2),
+        (
+            Some("k1"),
+            Selector::Keys(pb::KeyList {
+                keys: vec!["k1".into(), "k2".into()],
+            }),
+            1,
+        ),
+    ] {
+        if let Some(key) = set_first {
+            c.set(authed(set(key, b"x", None, &[]), WRITER))
+                .await
+                .unwrap();
+        }
+        let n = c.invalidate(inv(Some(selector.clone()))).await;
+        assert_eq!(
+            n.unwrap().into_inner().invalidated,
+            invalidated,
+            "{selector:?}"
+        );
+    }
     let e = c.invalidate(inv(None)).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let e = c
@@ -451,12 +444,7 @@ async fn health_goes_not_serving_while_redis_is_down_and_back() {
         ServingStatus::Serving as i32,
         "the memory cache is fine"
     );
-    let ready = app
-        .client
-        .get(app.url("/health/ready"))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.send(Method::GET, app.url("/health/ready"), &[]).await;
     assert_eq!(
         ready.status(),
         StatusCode::SERVICE_UNAVAILABLE,
@@ -479,16 +467,19 @@ async fn reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let app = spawn_app_with(Settings::load(None).unwrap()).await;
     let mut client = ServerReflectionClient::new(channel(&app).await);
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+    let mut ask = async |message: MessageRequest| {
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(message),
+        };
+        let mut stream = client
+            .server_reflection_info(futures_util::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        stream.message().await.unwrap().expect("a response")
     };
-    let mut stream = client
-        .server_reflection_info(futures_util::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let response = stream.message().await.unwrap().expect("a response");
+    let response = ask(MessageRequest::ListServices(String::new())).await;
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("not a service list: {response:?}");
     };
@@ -496,18 +487,8 @@ async fn reflection_lists_the_services() {
     for want in ["strata.cache.v1.Cache", "grpc.health.v1.Health"] {
         assert!(names.iter().any(|n| n == want), "{names:?}");
     }
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol(
-            "strata.cache.v1.Cache".into(),
-        )),
-    };
-    let mut stream = client
-        .server_reflection_info(futures_util::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let response = stream.message().await.unwrap().expect("a response");
+    let symbol = MessageRequest::FileContainingSymbol("strata.cache.v1.Cache".into());
+    let response = ask(symbol).await;
     assert!(
         matches!(
             response.message_response,

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
 use bazel_remote_apis::google::bytestream::byte_stream_client::ByteStreamClient;
-use bazel_remote_apis::google::bytestream::{QueryWriteStatusRequest, ReadRequest, WriteRequest};
+use bazel_remote_apis::google::bytestream::{
+    QueryWriteStatusRequest, QueryWriteStatusResponse, ReadRequest, WriteRequest, WriteResponse,
+};
 use prost::Message as _;
 use reapi::action_cache_client::ActionCacheClient;
 use reapi::capabilities_client::CapabilitiesClient;
@@ -55,22 +57,39 @@ pub(crate) async fn channel(app: &TestApp) -> Channel {
         .expect("gRPC connects")
 }
 
+/// The REAPI and ByteStream clients of one app, on one channel:
+/// Capabilities, CAS, AC and ByteStream.
+async fn clients(
+    app: &TestApp,
+) -> (
+    CapabilitiesClient<Channel>,
+    ContentAddressableStorageClient<Channel>,
+    ActionCacheClient<Channel>,
+    ByteStreamClient<Channel>,
+) {
+    let ch = channel(app).await;
+    (
+        CapabilitiesClient::new(ch.clone()),
+        ContentAddressableStorageClient::new(ch.clone()),
+        ActionCacheClient::new(ch.clone()),
+        ByteStreamClient::new(ch),
+    )
+}
+
 /// The app with one key per role on the build cache, and one without.
 async fn app_with_roles() -> TestApp {
     let mut settings = Settings::load(None).expect("default settings");
     let mut auth = AuthSettings::default();
-    auth.api_keys.insert(
-        "reader".into(),
-        api_key(READER, &[("build-cache", "reader")]),
-    );
-    auth.api_keys
-        .insert("cas".into(), api_key(CAS, &[("build-*", "cas-writer")]));
-    auth.api_keys
-        .insert("writer".into(), api_key(WRITER, &[("build-*", "writer")]));
-    auth.api_keys
-        .insert("admin".into(), api_key(ADMIN, &[("*", "admin")]));
-    auth.api_keys
-        .insert("other".into(), api_key(OTHER, &[("sessions", "admin")]));
+    for (id, secret, caches, role) in [
+        ("reader", READER, "build-cache", "reader"),
+        ("cas", CAS, "build-*", "cas-writer"),
+        ("writer", WRITER, "build-*", "writer"),
+        ("admin", ADMIN, "*", "admin"),
+        ("other", OTHER, "sessions", "admin"),
+    ] {
+        let key = api_key(secret, &[(caches, role)]);
+        auth.api_keys.insert(id.into(), key);
+    }
     settings.auth = Some(auth);
     spawn_app_with(settings).await
 }
@@ -105,11 +124,7 @@ fn codes(response: &reapi::BatchUpdateBlobsResponse) -> Vec<i32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capabilities_and_every_rpc_follow_the_callers_role() {
     let app = app_with_roles().await;
-    let ch = channel(&app).await;
-    let mut caps = CapabilitiesClient::new(ch.clone());
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (mut caps, mut cas, mut ac, mut bs) = clients(&app).await;
 
     let none = caps
         .get_capabilities(reapi::GetCapabilitiesRequest::default())
@@ -239,18 +254,8 @@ async fn capabilities_and_every_rpc_follow_the_callers_role() {
         .unwrap()
         .into_inner();
     assert_eq!(missing.missing_blob_digests, vec![digest(b"absent")]);
-    let read = bs
-        .read(authed(
-            ReadRequest {
-                resource_name: format!("blobs/{}/{}", sha(blob), blob.len()),
-                ..Default::default()
-            },
-            READER,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(collect(read).await.unwrap(), blob);
+    let read = read(&mut bs, authed(whole(blob_name(blob)), READER)).await;
+    assert_eq!(read.unwrap(), blob);
     let e = cas
         .find_missing_blobs(authed(reapi::FindMissingBlobsRequest::default(), OTHER))
         .await
@@ -279,12 +284,76 @@ pub(crate) async fn collect(
     Ok(out)
 }
 
+/// `blobs/<sha256>/<size>`: the ByteStream resource of `data` in the
+/// default instance.
+fn blob_name(data: &[u8]) -> String {
+    format!("blobs/{}/{}", sha(data), data.len())
+}
+
+/// A fresh `uploads/<uuid>/blobs/<sha256>/<size>` for `data`.
+fn upload_name(data: &[u8]) -> String {
+    format!("uploads/{}/{}", uuid(), blob_name(data))
+}
+
+/// A read of the whole of `resource`.
+fn whole(resource: String) -> ReadRequest {
+    ReadRequest {
+        resource_name: resource,
+        ..Default::default()
+    }
+}
+
+/// `request` read to its end: the bytes, or the status that the call or
+/// its stream ended with.
+async fn read(
+    bs: &mut ByteStreamClient<Channel>,
+    request: impl tonic::IntoRequest<ReadRequest>,
+) -> Result<Vec<u8>, tonic::Status> {
+    collect(bs.read(request).await?.into_inner()).await
+}
+
+/// Uploads `data[from..]` to `name` in `chunk`-byte messages, the last
+/// finishing the write.
+async fn write(
+    bs: &mut ByteStreamClient<Channel>,
+    name: &str,
+    data: &[u8],
+    from: usize,
+    chunk: usize,
+) -> Result<WriteResponse, tonic::Status> {
+    let requests = write_requests(name, data, from, chunk, true);
+    let response = bs.write(futures_util::stream::iter(requests)).await?;
+    Ok(response.into_inner())
+}
+
+/// Whether the upload `name` has `size` bytes committed within 10 s.
+async fn commits(bs: &ByteStreamClient<Channel>, name: &str, size: usize) -> bool {
+    eventually(Duration::from_secs(10), || {
+        let mut bs = bs.clone();
+        async move {
+            write_status(&mut bs, name)
+                .await
+                .is_ok_and(|s| s.committed_size == size as i64)
+        }
+    })
+    .await
+}
+
+/// `QueryWriteStatus` of the upload `name`.
+async fn write_status(
+    bs: &mut ByteStreamClient<Channel>,
+    name: &str,
+) -> Result<QueryWriteStatusResponse, tonic::Status> {
+    let request = QueryWriteStatusRequest {
+        resource_name: name.to_owned(),
+    };
+    Ok(bs.query_write_status(request).await?.into_inner())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_cache_checks_completeness_and_inlines_on_request() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
+    let (_, mut cas, mut ac, _) = clients(&app).await;
     let (stdout, stderr, out) = (
         b"stdout text".as_slice(),
         b"stderr text".as_slice(),
@@ -435,8 +504,7 @@ async fn the_action_cache_checks_completeness_and_inlines_on_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cas_batches_give_each_blob_its_status_and_speak_zstd() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (mut capabilities, mut cas, _, _) = clients(&app).await;
     let good = b"good blob".as_slice();
     let text = "compressible ".repeat(1000).into_bytes();
     let mut request = update(&[good]);
@@ -518,7 +586,7 @@ async fn cas_batches_give_each_blob_its_status_and_speak_zstd() {
     );
 
     // Over max_batch_total_size_bytes: the whole call is refused.
-    let caps = CapabilitiesClient::new(ch.clone())
+    let caps = capabilities
         .get_capabilities(reapi::GetCapabilitiesRequest::default())
         .await
         .unwrap()
@@ -574,175 +642,71 @@ fn write_requests(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytestream_reads_windows_and_verifies_writes() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut bs = ByteStreamClient::new(ch.clone());
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (_, mut cas, _, mut bs) = clients(&app).await;
     let blob: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
-    let name = format!("ci/uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
-    let w = bs
-        .write(futures_util::stream::iter(write_requests(
-            &name,
-            &blob,
-            0,
-            64 << 10,
-            true,
-        )))
-        .await
-        .unwrap()
-        .into_inner();
+    let name = format!("ci/{}", upload_name(&blob));
+    let w = write(&mut bs, &name, &blob, 0, 64 << 10).await.unwrap();
     assert_eq!(w.committed_size, blob.len() as i64);
-    let resource = format!("ci/blobs/{}/{}", sha(&blob), blob.len());
-    let read = |offset: i64, limit: i64| ReadRequest {
+    let resource = format!("ci/{}", blob_name(&blob));
+    let window = |offset: i64, limit: i64| ReadRequest {
         resource_name: resource.clone(),
         read_offset: offset,
         read_limit: limit,
     };
-    let all = collect(bs.read(read(0, 0)).await.unwrap().into_inner())
-        .await
-        .unwrap();
-    assert_eq!(all, blob);
-    let window = collect(bs.read(read(1000, 5000)).await.unwrap().into_inner())
-        .await
-        .unwrap();
-    assert_eq!(window, &blob[1000..6000]);
-    let tail = collect(
-        bs.read(read(blob.len() as i64 - 10, 0))
-            .await
-            .unwrap()
-            .into_inner(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(tail, &blob[blob.len() - 10..]);
-    let past = match bs.read(read(blob.len() as i64 + 1, 0)).await {
-        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
-        Err(e) => e,
-    };
-    assert_eq!(past.code(), Code::OutOfRange, "{past:?}");
-    let negative = match bs.read(read(-1, 0)).await {
-        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
-        Err(e) => e,
-    };
-    assert_eq!(negative.code(), Code::InvalidArgument);
-    let absent = match bs
-        .read(ReadRequest {
-            resource_name: format!("ci/blobs/{}/3", sha(b"abc")),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
-        Err(e) => e,
-    };
-    assert_eq!(absent.code(), Code::NotFound);
-    // The default instance has no such blob.
-    let other = match bs
-        .read(ReadRequest {
-            resource_name: format!("blobs/{}/{}", sha(&blob), blob.len()),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(s) => collect(s.into_inner()).await.unwrap_err(),
-        Err(e) => e,
-    };
-    assert_eq!(other.code(), Code::NotFound);
+    let len = blob.len() as i64;
+    for (offset, limit, want) in [
+        (0, 0, &blob[..]),
+        (1000, 5000, &blob[1000..6000]),
+        (len - 10, 0, &blob[blob.len() - 10..]),
+    ] {
+        let got = read(&mut bs, window(offset, limit)).await.unwrap();
+        assert_eq!(got, want, "offset {offset} limit {limit}");
+    }
+    for (request, code) in [
+        (window(len + 1, 0), Code::OutOfRange),
+        (window(-1, 0), Code::InvalidArgument),
+        (whole(format!("ci/blobs/{}/3", sha(b"abc"))), Code::NotFound),
+        // The default instance has no such blob.
+        (whole(blob_name(&blob)), Code::NotFound),
+    ] {
+        let what = format!("{request:?}");
+        let e = read(&mut bs, request).await.unwrap_err();
+        assert_eq!(e.code(), code, "{what}: {e:?}");
+    }
 
     // zstd both ways: a compressed upload, read back plain and compressed.
     let text = "a line of a build log\n".repeat(20_000).into_bytes();
     let packed = zstd::bulk::compress(&text, 3).unwrap();
-    let name = format!(
-        "uploads/{}/compressed-blobs/zstd/{}/{}",
-        uuid(),
-        sha(&text),
-        text.len()
-    );
-    let w = bs
-        .write(futures_util::stream::iter(write_requests(
-            &name, &packed, 0, 1000, true,
-        )))
+    let zstd_name = || {
+        let (hash, size) = (sha(&text), text.len());
+        format!("uploads/{}/compressed-blobs/zstd/{hash}/{size}", uuid())
+    };
+    let w = write(&mut bs, &zstd_name(), &packed, 0, 1000)
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(w.committed_size, packed.len() as i64);
-    let plain = collect(
-        bs.read(ReadRequest {
-            resource_name: format!("blobs/{}/{}", sha(&text), text.len()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner(),
-    )
-    .await
-    .unwrap();
+    let plain = read(&mut bs, whole(blob_name(&text))).await.unwrap();
     assert_eq!(plain, text);
-    let compressed = collect(
-        bs.read(ReadRequest {
-            resource_name: format!("compressed-blobs/zstd/{}/{}", sha(&text), text.len()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner(),
-    )
-    .await
-    .unwrap();
+    let compressed = format!("compressed-blobs/zstd/{}/{}", sha(&text), text.len());
+    let compressed = read(&mut bs, whole(compressed)).await.unwrap();
     assert!(compressed.len() < text.len() / 10);
     assert_eq!(zstd::decode_all(compressed.as_slice()).unwrap(), text);
     // Writing a blob that exists ends at once with its full size (-1 compressed).
-    let again = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&text), text.len());
-    let w = bs
-        .write(futures_util::stream::iter(write_requests(
-            &again,
-            &text,
-            0,
-            1 << 20,
-            true,
-        )))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(w.committed_size, text.len() as i64);
-    let again = format!(
-        "uploads/{}/compressed-blobs/zstd/{}/{}",
-        uuid(),
-        sha(&text),
-        text.len()
-    );
-    let w = bs
-        .write(futures_util::stream::iter(write_requests(
-            &again,
-            &packed,
-            0,
-            1 << 20,
-            true,
-        )))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(w.committed_size, -1);
+    let w = write(&mut bs, &upload_name(&text), &text, 0, 1 << 20).await;
+    assert_eq!(w.unwrap().committed_size, text.len() as i64);
+    let w = write(&mut bs, &zstd_name(), &packed, 0, 1 << 20).await;
+    assert_eq!(w.unwrap().committed_size, -1);
 
     // A digest mismatch and a wrong size store nothing.
     let data = b"what was sent".to_vec();
     let lie = digest(b"what was promised");
     let name = format!("uploads/{}/blobs/{}/{}", uuid(), lie.hash, data.len());
-    let e = bs
-        .write(futures_util::stream::iter(write_requests(
-            &name, &data, 0, 4, true,
-        )))
-        .await
-        .unwrap_err();
+    let e = write(&mut bs, &name, &data, 0, 4).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     assert!(e.message().contains("digest"), "{e:?}");
     for size in [data.len() - 1, data.len() + 1] {
         let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&data), size);
-        let e = bs
-            .write(futures_util::stream::iter(write_requests(
-                &name, &data, 0, 4, true,
-            )))
-            .await
-            .unwrap_err();
+        let e = write(&mut bs, &name, &data, 0, 4).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{size}: {e:?}");
     }
     let missing = cas
@@ -756,12 +720,7 @@ async fn bytestream_reads_windows_and_verifies_writes() {
     assert_eq!(missing.missing_blob_digests.len(), 2);
     // Bad resource names.
     for bad in ["", "blobs/abc/3", "uploads/x/blobs/abc/3"] {
-        let e = bs
-            .write(futures_util::stream::iter(write_requests(
-                bad, &data, 0, 64, true,
-            )))
-            .await
-            .unwrap_err();
+        let e = write(&mut bs, bad, &data, 0, 64).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{bad}");
     }
     app.handle.stop(true).await;
@@ -770,94 +729,54 @@ async fn bytestream_reads_windows_and_verifies_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_write_resumes_at_the_committed_offset() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, _, _, mut bs) = clients(&app).await;
     let blob: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let half = blob.len() / 2;
-    let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
-    let e = bs
-        .query_write_status(QueryWriteStatusRequest {
-            resource_name: name.clone(),
-        })
-        .await
-        .unwrap_err();
+    let name = upload_name(&blob);
+    let e = write_status(&mut bs, &name).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     // Half the data, then the call is dropped: the stream breaks.
-    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
-    let mut client = bs.clone();
-    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
-    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
-        tx.send(request).await.unwrap();
-    }
-    let committed = eventually(Duration::from_secs(10), || {
-        let mut bs = bs.clone();
-        let name = name.clone();
-        async move {
-            bs.query_write_status(QueryWriteStatusRequest {
-                resource_name: name,
-            })
-            .await
-            .is_ok_and(|s| s.into_inner().committed_size == half as i64)
-        }
-    })
-    .await;
-    assert!(committed, "the first half was not committed");
+    let (call, tx) = write_half(&bs, &name, &blob[..half]).await;
     call.abort();
     let _ = call.await;
     drop(tx);
 
-    let status = bs
-        .query_write_status(QueryWriteStatusRequest {
-            resource_name: name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let status = write_status(&mut bs, &name).await.unwrap();
     assert_eq!(status.committed_size, half as i64);
     assert!(!status.complete);
     // A wrong offset is refused; the committed one continues.
-    let e = bs
-        .write(futures_util::stream::iter(write_requests(
-            &name,
-            &blob,
-            half + 1,
-            100_000,
-            true,
-        )))
-        .await
-        .unwrap_err();
+    let e = write(&mut bs, &name, &blob, half + 1, 100_000).await;
+    let e = e.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-    let w = bs
-        .write(futures_util::stream::iter(write_requests(
-            &name, &blob, half, 100_000, true,
-        )))
-        .await
-        .unwrap()
-        .into_inner();
+    let w = write(&mut bs, &name, &blob, half, 100_000).await.unwrap();
     assert_eq!(w.committed_size, blob.len() as i64);
-    let status = bs
-        .query_write_status(QueryWriteStatusRequest {
-            resource_name: name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let status = write_status(&mut bs, &name).await.unwrap();
     assert!(status.complete);
     assert_eq!(status.committed_size, blob.len() as i64);
-    let read = collect(
-        bs.read(ReadRequest {
-            resource_name: format!("blobs/{}/{}", sha(&blob), blob.len()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(read, blob);
+    assert_eq!(read(&mut bs, whole(blob_name(&blob))).await.unwrap(), blob);
     app.handle.stop(true).await;
+}
+
+/// A `Write` of `name` left open after `first` (in 100,000-byte
+/// messages) is committed: the call, and the sender of the rest.
+async fn write_half(
+    bs: &ByteStreamClient<Channel>,
+    name: &str,
+    first: &[u8],
+) -> (
+    tokio::task::JoinHandle<Result<tonic::Response<WriteResponse>, tonic::Status>>,
+    tokio::sync::mpsc::Sender<WriteRequest>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
+    let mut client = bs.clone();
+    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
+    for request in write_requests(name, first, 0, 100_000, false) {
+        tx.send(request).await.unwrap();
+    }
+    let committed = commits(bs, name, first.len()).await;
+    assert!(committed, "the first half was not committed");
+    (call, tx)
 }
 
 /// The receiver as a stream of requests.
@@ -870,10 +789,7 @@ fn tokio_stream_from(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blobs_and_action_results_cross_between_grpc_and_http() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, mut cas, mut ac, mut bs) = clients(&app).await;
 
     // gRPC writes, HTTP reads.
     let blob = b"written over grpc".as_slice();
@@ -949,17 +865,7 @@ async fn blobs_and_action_results_cross_between_grpc_and_http() {
         .await
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    let got = collect(
-        bs.read(ReadRequest {
-            resource_name: format!("blobs/{}/{}", sha(&blob2), blob2.len()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner(),
-    )
-    .await
-    .unwrap();
+    let got = read(&mut bs, whole(blob_name(&blob2))).await.unwrap();
     assert_eq!(got, blob2);
     let got = ac
         .get_action_result(reapi::GetActionResultRequest {
@@ -1009,8 +915,7 @@ async fn blobs_and_action_results_cross_between_grpc_and_http() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_tree_walks_breadth_first_in_pages() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
+    let (_, mut cas, _, _) = clients(&app).await;
     let dir = |name: &str, children: &[(&str, &reapi::Directory)]| reapi::Directory {
         files: vec![reapi::FileNode {
             name: format!("{name}.txt"),
@@ -1120,10 +1025,7 @@ async fn requests_total(app: &TestApp, kind: &str, op: &str, result: &str) -> u6
 async fn grpc_calls_are_counted_beside_http_requests() {
     const N: usize = 300;
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let mut cas = ContentAddressableStorageClient::new(ch.clone());
-    let mut ac = ActionCacheClient::new(ch.clone());
-    let mut bs = ByteStreamClient::new(ch.clone());
+    let (_, mut cas, mut ac, mut bs) = clients(&app).await;
     let blobs: Vec<Vec<u8>> = (0..N)
         .map(|i| format!("counted blob {i} {}", uuid()).into_bytes())
         .collect();
@@ -1140,75 +1042,60 @@ async fn grpc_calls_are_counted_beside_http_requests() {
     let absent: Vec<reapi::Digest> = (0..N)
         .map(|i| digest(format!("absent {i} {}", uuid()).as_bytes()))
         .collect();
-    let (hit, miss) = (
-        total("cas", "head", "hit").await,
-        total("cas", "head", "miss").await,
-    );
+    let present_and_absent: Vec<reapi::Digest> = refs
+        .iter()
+        .map(|b| digest(b))
+        .chain(absent.clone())
+        .collect();
+    // The hit and miss counters of `kind`'s `op`, and a check that both
+    // grew by at least `n` since `before`.
+    let hits_misses = async |kind: &'static str, op: &'static str| {
+        (total(kind, op, "hit").await, total(kind, op, "miss").await)
+    };
+    let assert_grew = async |kind: &'static str, op: &'static str, before: (u64, u64), n: usize| {
+        let (hit, miss) = hits_misses(kind, op).await;
+        assert!(hit >= before.0 + n as u64, "{kind} {op} hits");
+        assert!(miss >= before.1 + n as u64, "{kind} {op} misses");
+    };
+
+    let before = hits_misses("cas", "head").await;
     cas.find_missing_blobs(reapi::FindMissingBlobsRequest {
-        blob_digests: refs
-            .iter()
-            .map(|b| digest(b))
-            .chain(absent.clone())
-            .collect(),
+        blob_digests: present_and_absent.clone(),
         ..Default::default()
     })
     .await
     .unwrap();
-    assert!(total("cas", "head", "hit").await >= hit + N as u64);
-    assert!(total("cas", "head", "miss").await >= miss + N as u64);
+    assert_grew("cas", "head", before, N).await;
 
-    let (hit, miss) = (
-        total("cas", "get", "hit").await,
-        total("cas", "get", "miss").await,
-    );
+    let before = hits_misses("cas", "get").await;
     cas.batch_read_blobs(reapi::BatchReadBlobsRequest {
-        digests: refs
-            .iter()
-            .map(|b| digest(b))
-            .chain(absent.clone())
-            .collect(),
+        digests: present_and_absent,
         ..Default::default()
     })
     .await
     .unwrap();
-    assert!(total("cas", "get", "hit").await >= hit + N as u64);
-    assert!(total("cas", "get", "miss").await >= miss + N as u64);
+    assert_grew("cas", "get", before, N).await;
 
-    let (hit, miss) = (
-        total("cas", "get", "hit").await,
-        total("cas", "get", "miss").await,
-    );
+    let before = hits_misses("cas", "get").await;
     for (blob, gone) in refs.iter().zip(&absent).take(N / 3) {
-        let read = |d: &reapi::Digest| ReadRequest {
-            resource_name: format!("blobs/{}/{}", d.hash, d.size_bytes),
-            ..Default::default()
-        };
-        collect(bs.read(read(&digest(blob))).await.unwrap().into_inner())
-            .await
-            .unwrap();
-        let e = bs.read(read(gone)).await.unwrap_err();
+        let resource = |d: &reapi::Digest| whole(format!("blobs/{}/{}", d.hash, d.size_bytes));
+        read(&mut bs, resource(&digest(blob))).await.unwrap();
+        let e = bs.read(resource(gone)).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
     }
-    assert!(total("cas", "get", "hit").await >= hit + (N / 3) as u64);
-    assert!(total("cas", "get", "miss").await >= miss + (N / 3) as u64);
+    assert_grew("cas", "get", before, N / 3).await;
 
     let before = total("cas", "put", "created").await;
     for i in 0..N / 3 {
         let data = format!("streamed blob {i} {}", uuid()).into_bytes();
-        let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&data), data.len());
-        bs.write(futures_util::stream::iter(write_requests(
-            &name, &data, 0, 1024, true,
-        )))
-        .await
-        .unwrap();
+        write(&mut bs, &upload_name(&data), &data, 0, 1024)
+            .await
+            .unwrap();
     }
     assert!(total("cas", "put", "created").await >= before + (N / 3) as u64);
 
-    let (ok, hit, miss) = (
-        total("ac", "put", "ok").await,
-        total("ac", "get", "hit").await,
-        total("ac", "get", "miss").await,
-    );
+    let ok = total("ac", "put", "ok").await;
+    let before = hits_misses("ac", "get").await;
     for i in 0..N / 3 {
         let key = digest(format!("counted action {i} {}", uuid()).as_bytes());
         ac.update_action_result(reapi::UpdateActionResultRequest {
@@ -1228,8 +1115,7 @@ async fn grpc_calls_are_counted_beside_http_requests() {
         assert_eq!(e.code(), Code::NotFound);
     }
     assert!(total("ac", "put", "ok").await >= ok + (N / 3) as u64);
-    assert!(total("ac", "get", "hit").await >= hit + (N / 3) as u64);
-    assert!(total("ac", "get", "miss").await >= miss + (N / 3) as u64);
+    assert_grew("ac", "get", before, N / 3).await;
     app.handle.stop(true).await;
 }
 
@@ -1238,30 +1124,11 @@ async fn grpc_calls_are_counted_beside_http_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_a_write_in_flight() {
     let app = open_app().await;
-    let ch = channel(&app).await;
-    let bs = ByteStreamClient::new(ch.clone());
+    let (_, _, _, bs) = clients(&app).await;
     let blob: Vec<u8> = (0..600_000u32).map(|i| (i * 13 % 256) as u8).collect();
     let half = blob.len() / 2;
-    let name = format!("uploads/{}/blobs/{}/{}", uuid(), sha(&blob), blob.len());
-    let (tx, rx) = tokio::sync::mpsc::channel::<WriteRequest>(16);
-    let mut client = bs.clone();
-    let call = tokio::spawn(async move { client.write(tokio_stream_from(rx)).await });
-    for request in write_requests(&name, &blob[..half], 0, 100_000, false) {
-        tx.send(request).await.unwrap();
-    }
-    let committed = eventually(Duration::from_secs(10), || {
-        let mut bs = bs.clone();
-        let name = name.clone();
-        async move {
-            bs.query_write_status(QueryWriteStatusRequest {
-                resource_name: name,
-            })
-            .await
-            .is_ok_and(|s| s.into_inner().committed_size == half as i64)
-        }
-    })
-    .await;
-    assert!(committed, "the first half was not committed");
+    let name = upload_name(&blob);
+    let (call, tx) = write_half(&bs, &name, &blob[..half]).await;
 
     let handle = app.handle.clone();
     let stopping = tokio::spawn(async move { handle.stop(true).await });

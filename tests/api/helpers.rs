@@ -4,11 +4,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Client, RequestBuilder, Response, StatusCode};
+use reqwest::{Body, Client, IntoUrl, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use strata::config::{ApiKeySettings, GrantSettings, Settings};
 use strata_infrastructure::ApiKeyDigest;
 use strata_testkit::ManualClock;
+
+/// The `content-type` header of a JSON body.
+pub(crate) const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
 
 pub(crate) struct TestApp {
     pub(crate) base: String,
@@ -92,63 +95,94 @@ impl TestApp {
         self.url(&format!("/v1/caches/{cache}/entries/{key}"))
     }
 
-    pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
-        self.client
-            .put(self.entry(cache, key))
-            .header("content-type", "text/plain")
+    /// Sends `method` to `url` (a full URL, as [`TestApp::url`] and
+    /// [`TestApp::entry`] give) with `headers` and no body.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        with_headers(self.client.request(method, url), headers)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// As [`TestApp::send`], with `body`.
+    pub(crate) async fn send_body(
+        &self,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        with_headers(self.client.request(method, url), headers)
             .body(body)
             .send()
             .await
-            .expect("PUT sent")
+            .expect("request sent")
+    }
+
+    /// As [`TestApp::send`], presenting `credential` as a Bearer token.
+    pub(crate) async fn send_as(
+        &self,
+        credential: &str,
+        method: Method,
+        url: impl IntoUrl,
+    ) -> Response {
+        bearer(self.client.request(method, url), credential)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// As [`TestApp::send_body`], presenting `credential` as a Bearer token.
+    pub(crate) async fn send_body_as(
+        &self,
+        credential: &str,
+        method: Method,
+        url: impl IntoUrl,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        let request = bearer(self.client.request(method, url), credential);
+        with_headers(request, headers)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub(crate) async fn put(&self, cache: &str, key: &str, body: &'static str) -> Response {
+        let text = [("content-type", "text/plain")];
+        self.send_body(Method::PUT, self.entry(cache, key), &text, body)
+            .await
     }
 
     pub(crate) async fn get(&self, cache: &str, key: &str) -> Response {
-        self.client
-            .get(self.entry(cache, key))
-            .send()
-            .await
-            .expect("GET sent")
+        self.send(Method::GET, self.entry(cache, key), &[]).await
     }
 
     pub(crate) async fn post_json(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.send_body(Method::POST, self.url(path), JSON, body.to_string())
             .await
-            .expect("POST sent")
     }
 
     pub(crate) async fn put_json(&self, path: &str, body: Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+        self.send_body(Method::PUT, self.url(path), JSON, body.to_string())
             .await
-            .expect("PUT sent")
     }
 
     /// GET `path`, the body as text (e.g. `/metrics`).
     pub(crate) async fn get_text(&self, path: &str) -> String {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET sent");
+        let r = self.send(Method::GET, self.url(path), &[]).await;
         r.text().await.expect("body")
     }
 
     /// GET `path`, the body as JSON whatever the status.
     pub(crate) async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET sent");
+        let r = self.send(Method::GET, self.url(path), &[]).await;
         r.json().await.expect("JSON body")
     }
 
@@ -166,16 +200,29 @@ impl TestApp {
     }
 }
 
+/// The value of `response`'s header `name`, when present and text.
+pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `request` with every `(name, value)` of `headers` added.
+pub(crate) fn with_headers(request: RequestBuilder, headers: &[(&str, &str)]) -> RequestBuilder {
+    headers.iter().fold(request, |request, (name, value)| {
+        request.header(*name, *value)
+    })
+}
+
 /// Asserts an RFC 7807 problem response with `status` and `code`; returns the body.
 pub(crate) async fn assert_problem(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("application/problem+json")
+    );
     let body: Value = response.json().await.expect("problem body is JSON");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status.as_u16());
@@ -228,11 +275,26 @@ pub(crate) fn bearer(request: RequestBuilder, credential: &str) -> RequestBuilde
 /// Asserts a 401 `unauthorized` problem with the Bearer challenge.
 pub(crate) async fn assert_unauthorized(response: Response) {
     assert_eq!(
-        response
-            .headers()
-            .get("www-authenticate")
-            .and_then(|v| v.to_str().ok()),
+        header(&response, "www-authenticate").as_deref(),
         Some("Bearer realm=\"strata\"")
     );
     assert_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// `writer` stores `v` at entry `url` and `reader` reads it back, but
+/// `reader`'s own PUT is a 403 `forbidden` problem (both credentials are
+/// presented as Bearer tokens: API keys or JWTs).
+pub(crate) async fn assert_reader_reads_but_cannot_write(
+    app: &TestApp,
+    url: &str,
+    writer: &str,
+    reader: &str,
+) {
+    let r = app.send_body_as(writer, Method::PUT, url, &[], "v").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app.send_as(reader, Method::GET, url).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "v");
+    let r = app.send_body_as(reader, Method::PUT, url, &[], "w").await;
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }

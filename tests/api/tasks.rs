@@ -134,6 +134,28 @@ fn assert_ok(o: &Output) {
     );
 }
 
+/// Asserts that `o`'s stderr holds `needle`.
+fn assert_stderr_contains(o: &Output, needle: &str) {
+    let err = text(&o.stderr);
+    assert!(err.contains(needle), "{needle:?} not in stderr: {err}");
+}
+
+/// Asserts that `o`'s stderr holds no warning at all.
+fn assert_no_warning(o: &Output) {
+    let err = text(&o.stderr);
+    assert!(!err.contains("warning"), "{err}");
+}
+
+/// Asserts that `o`'s stderr holds exactly one `strata: warning:`.
+fn assert_warns_once(o: &Output) {
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.matches("strata: warning:").count(),
+        1,
+        "warns once: {err}"
+    );
+}
+
 /// The outputs of a project: path -> (content, mode bits).
 fn outputs(p: &Project) -> BTreeMap<String, (Vec<u8>, u32)> {
     let mut out = BTreeMap::new();
@@ -313,7 +335,7 @@ fn the_same_project_at_another_path_replays() {
     let o = m.run(q.path(), &["run", "build"], &[]);
     assert_ok(&o);
     assert_eq!(q.executions(), 0, "replayed, not run, at the other path");
-    assert!(text(&o.stderr).contains("cache hit (local)"));
+    assert_stderr_contains(&o, "cache hit (local)");
     assert_eq!(outputs(&q), expected);
 }
 
@@ -413,7 +435,7 @@ fn bad_task_files_name_the_file_line_and_key() {
     let p = Project::new(BUILD_TASK);
     let o = m.run(p.path(), &["run", "nosuch"], &[]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("tasks: build"));
+    assert_stderr_contains(&o, "tasks: build");
 }
 
 #[test]
@@ -533,11 +555,7 @@ async fn a_second_machine_replays_from_the_shared_server() {
     let a = Machine::new().with_remote(&server.base, None);
     let first = a.run(p.path(), &["run", "build"], &[]);
     assert_ok(&first);
-    assert!(
-        !text(&first.stderr).contains("warning"),
-        "{}",
-        text(&first.stderr)
-    );
+    assert_no_warning(&first);
     let expected = outputs(&p);
 
     let q = p.copy();
@@ -545,11 +563,7 @@ async fn a_second_machine_replays_from_the_shared_server() {
     let second = b.run(q.path(), &["run", "build"], &[]);
     assert_ok(&second);
     assert_eq!(q.executions(), 0, "a remote hit, not a run");
-    assert!(
-        text(&second.stderr).contains("cache hit (remote)"),
-        "{}",
-        text(&second.stderr)
-    );
+    assert_stderr_contains(&second, "cache hit (remote)");
     assert_eq!(outputs(&q), expected);
     assert_eq!(second.stdout, first.stdout);
 
@@ -557,11 +571,7 @@ async fn a_second_machine_replays_from_the_shared_server() {
     server.stop().await;
     let third = b.run(q.path(), &["run", "build"], &[]);
     assert_ok(&third);
-    assert!(
-        text(&third.stderr).contains("cache hit (local)"),
-        "{}",
-        text(&third.stderr)
-    );
+    assert_stderr_contains(&third, "cache hit (local)");
     assert_eq!(q.executions(), 0);
 }
 
@@ -577,12 +587,7 @@ async fn a_server_killed_mid_run_leaves_a_warning_and_a_finished_task() {
     let m = Machine::new().with_remote(&server.base, None);
     let o = m.run(p.path(), &["run", "build"], &[]);
     assert_ok(&o);
-    let err = text(&o.stderr);
-    assert_eq!(
-        err.matches("strata: warning:").count(),
-        1,
-        "warns once: {err}"
-    );
+    assert_warns_once(&o);
     assert_eq!(fs::read(p.path().join("out.txt")).expect("out"), b"built\n");
     drop(server.kill_reaped());
     // Recorded locally despite the failed upload: the next run replays,
@@ -595,7 +600,7 @@ async fn a_server_killed_mid_run_leaves_a_warning_and_a_finished_task() {
     fs::write(p.path().join("src/a.txt"), "new").expect("edit");
     let o = m.run(p.path(), &["run", "-q", "build"], &[]);
     assert_ok(&o);
-    assert_eq!(text(&o.stderr).matches("strata: warning:").count(), 1);
+    assert_warns_once(&o);
     assert_eq!(p.executions(), 2);
 }
 
@@ -616,12 +621,7 @@ fn a_remote_that_never_answers_times_out_with_one_warning() {
         .insert("STRATA_REMOTE_TIMEOUT_SECS".into(), "1".into());
     let o = m.run(p.path(), &["run", "-q", "build"], &[]);
     assert_ok(&o);
-    assert_eq!(
-        text(&o.stderr).matches("strata: warning:").count(),
-        1,
-        "{}",
-        text(&o.stderr)
-    );
+    assert_warns_once(&o);
     assert_eq!(p.executions(), 1);
 }
 
@@ -636,12 +636,7 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     let reader = Machine::new().with_remote(&server.base, Some(READER_TOKEN));
     let o = reader.run(p.path(), &["run", "-q", "build"], &[]);
     assert_ok(&o);
-    assert_eq!(
-        text(&o.stderr).matches("strata: warning:").count(),
-        1,
-        "{}",
-        text(&o.stderr)
-    );
+    assert_warns_once(&o);
     assert_eq!(p.executions(), 1);
 
     // ...so a writer's first run is a miss too; it uploads.
@@ -650,7 +645,7 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     let o = writer.run(q.path(), &["run", "build"], &[]);
     assert_ok(&o);
     assert_eq!(q.executions(), 1, "the reader uploaded nothing");
-    assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
+    assert_no_warning(&o);
 
     // A second reader downloads the writer's result.
     let r = p.copy();
@@ -658,11 +653,7 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     let o = reader2.run(r.path(), &["run", "build"], &[]);
     assert_ok(&o);
     assert_eq!(r.executions(), 0);
-    assert!(
-        text(&o.stderr).contains("cache hit (remote)"),
-        "{}",
-        text(&o.stderr)
-    );
+    assert_stderr_contains(&o, "cache hit (remote)");
 
     // No token at all is refused: it warns once and runs.
     let s = p.copy();
@@ -670,7 +661,7 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     let o = anonymous.run(s.path(), &["run", "-q", "build"], &[]);
     assert_ok(&o);
     assert_eq!(s.executions(), 1);
-    assert_eq!(text(&o.stderr).matches("strata: warning:").count(), 1);
+    assert_warns_once(&o);
     server.stop().await;
 }
 

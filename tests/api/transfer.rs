@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use strata::config::{BackendSettings, Settings};
 use strata_testkit::{MemcachedServer, require};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, header, spawn_app};
+
+const NDJSON: &[(&str, &str)] = &[("content-type", "application/x-ndjson")];
 
 async fn fill(app: &TestApp, cache: &str) {
     let r = app
@@ -27,20 +29,10 @@ async fn fill(app: &TestApp, cache: &str) {
 }
 
 async fn export(app: &TestApp, cache: &str, accept: &str) -> (String, Vec<u8>) {
-    let r = app
-        .client
-        .get(app.url(&format!("/admin/v1/caches/{cache}/export")))
-        .header("accept", accept)
-        .send()
-        .await
-        .expect("export sent");
+    let url = app.url(&format!("/admin/v1/caches/{cache}/export"));
+    let r = app.send(Method::GET, url, &[("accept", accept)]).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header(&r, "content-type").unwrap_or_default();
     (content_type, r.bytes().await.expect("body").to_vec())
 }
 
@@ -65,14 +57,10 @@ async fn import(
     content_type: &str,
     body: Vec<u8>,
 ) -> Value {
+    let url = app.url(&format!("/admin/v1/caches/{cache}/import{query}"));
     let r = app
-        .client
-        .post(app.url(&format!("/admin/v1/caches/{cache}/import{query}")))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("import sent");
+        .send_body(Method::POST, url, &[("content-type", content_type)], body)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.expect("JSON answer")
 }
@@ -158,14 +146,8 @@ async fn on_conflict_skip_keeps_present_entries_and_overwrite_replaces_them() {
     .await;
     assert_eq!(out["imported"], 3, "{out}");
     assert_eq!(app.get("dst", "plain").await.text().await.unwrap(), "hello");
-    let r = app
-        .client
-        .post(app.url("/admin/v1/caches/dst/import?on_conflict=merge"))
-        .header("content-type", "application/x-ndjson")
-        .body("")
-        .send()
-        .await
-        .unwrap();
+    let url = app.url("/admin/v1/caches/dst/import?on_conflict=merge");
+    let r = app.send_body(Method::POST, url, NDJSON, "").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
 }
 
@@ -205,14 +187,10 @@ async fn bad_lines_are_reported_with_their_line_numbers_and_the_rest_imported() 
 #[tokio::test]
 async fn an_unknown_media_type_is_415_and_an_unknown_cache_404() {
     let app = spawn_app().await;
+    let url = app.url("/admin/v1/caches/default/import");
     let r = app
-        .client
-        .post(app.url("/admin/v1/caches/default/import"))
-        .header("content-type", "text/csv")
-        .body("a,b")
-        .send()
-        .await
-        .unwrap();
+        .send_body(Method::POST, url, &[("content-type", "text/csv")], "a,b")
+        .await;
     assert_problem(
         r,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -220,11 +198,8 @@ async fn an_unknown_media_type_is_415_and_an_unknown_cache_404() {
     )
     .await;
     let r = app
-        .client
-        .get(app.url("/admin/v1/caches/nope/export"))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, app.url("/admin/v1/caches/nope/export"), &[])
+        .await;
     assert_problem(r, StatusCode::NOT_FOUND, "cache_not_found").await;
 }
 
@@ -244,25 +219,18 @@ async fn memcached_cannot_export_or_import_422_naming_the_capability() {
     let app = crate::helpers::spawn_app_with(settings).await;
     app.create_cache("mcache", json!({"tiers": ["mc"]})).await;
     let r = app
-        .client
-        .get(app.url("/admin/v1/caches/mcache/export"))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::GET, app.url("/admin/v1/caches/mcache/export"), &[])
+        .await;
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unsupported_operation").await;
     let detail = body["detail"].as_str().unwrap();
     assert!(
         detail.contains("export") && detail.contains("memcached"),
         "{body}"
     );
+    let url = app.url("/admin/v1/caches/mcache/import");
     let r = app
-        .client
-        .post(app.url("/admin/v1/caches/mcache/import"))
-        .header("content-type", "application/x-ndjson")
-        .body(r#"{"key":"a","value":"YQ=="}"#)
-        .send()
-        .await
-        .unwrap();
+        .send_body(Method::POST, url, NDJSON, r#"{"key":"a","value":"YQ=="}"#)
+        .await;
     let body = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unsupported_operation").await;
     assert!(
         body["detail"].as_str().unwrap().contains("export"),

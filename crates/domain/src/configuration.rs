@@ -235,38 +235,28 @@ impl CacheConfiguration {
     /// ```
     pub fn builder(name: CacheName) -> CacheConfigurationBuilder {
         CacheConfigurationBuilder {
-            name,
-            tiers: vec![TierName::memory()],
-            eviction: EvictionPolicyKind::default(),
-            auto_active: EvictionPolicyKind::default(),
-            max_entries: None,
-            max_bytes: None,
-            default_ttl: None,
-            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-            l1_max_ttl: None,
-            compression: Compression::default(),
-            encryption_key_id: None,
-            persist: false,
-            snapshot_interval_secs: None,
+            draft: CacheConfiguration {
+                name,
+                tiers: vec![TierName::memory()],
+                eviction: EvictionPolicyKind::default(),
+                auto_active: EvictionPolicyKind::default(),
+                max_entries: None,
+                max_bytes: None,
+                default_ttl: None,
+                max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+                l1_max_ttl: None,
+                compression: Compression::default(),
+                encryption_key_id: None,
+                persist: false,
+                snapshot_interval_secs: None,
+            },
         }
     }
 
     /// A builder preset to this configuration, to derive a changed one.
     pub fn to_builder(&self) -> CacheConfigurationBuilder {
         CacheConfigurationBuilder {
-            name: self.name.clone(),
-            tiers: self.tiers.clone(),
-            eviction: self.eviction,
-            auto_active: self.auto_active,
-            max_entries: self.max_entries,
-            max_bytes: self.max_bytes,
-            default_ttl: self.default_ttl,
-            max_value_bytes: self.max_value_bytes,
-            l1_max_ttl: self.l1_max_ttl,
-            compression: self.compression,
-            encryption_key_id: self.encryption_key_id.clone(),
-            persist: self.persist,
-            snapshot_interval_secs: self.snapshot_interval_secs,
+            draft: self.clone(),
         }
     }
 
@@ -345,86 +335,57 @@ impl CacheConfiguration {
 /// Builds a validated [`CacheConfiguration`]; see its invariants.
 #[derive(Clone, Debug)]
 pub struct CacheConfigurationBuilder {
-    name: CacheName,
-    tiers: Vec<TierName>,
-    eviction: EvictionPolicyKind,
-    auto_active: EvictionPolicyKind,
-    max_entries: Option<u64>,
-    max_bytes: Option<u64>,
-    default_ttl: Option<Ttl>,
-    max_value_bytes: u64,
-    l1_max_ttl: Option<Ttl>,
-    compression: Compression,
-    encryption_key_id: Option<String>,
-    persist: bool,
-    snapshot_interval_secs: Option<u64>,
+    /// The configuration as set so far, not yet checked.
+    draft: CacheConfiguration,
+}
+
+/// Builder setters, each storing its argument in the draft's field of its
+/// name.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $name: $ty) -> Self {
+                self.draft.$name = $name;
+                self
+            }
+        )*
+    };
 }
 
 impl CacheConfigurationBuilder {
-    /// Snapshot a memory-only cache to disk (see
-    /// [`CacheConfiguration::persist`]).
-    pub fn persist(mut self, persist: bool) -> Self {
-        self.persist = persist;
-        self
+    setters! {
+        /// Snapshot a memory-only cache to disk (see
+        /// [`CacheConfiguration::persist`]).
+        persist: bool;
+        /// Seconds between periodic snapshots (at least 1; needs `persist`).
+        snapshot_interval_secs: Option<u64>;
+        /// Tiers from L1 outwards.
+        tiers: Vec<TierName>;
+        /// Eviction policy of the memory tier.
+        eviction: EvictionPolicyKind;
+        /// Capacity in entries.
+        max_entries: Option<u64>;
+        /// Capacity in bytes.
+        max_bytes: Option<u64>;
+        /// Default TTL.
+        default_ttl: Option<Ttl>;
+        /// Largest accepted value in bytes.
+        max_value_bytes: u64;
+        /// Longest time an entry stays in the memory (L1) tier of a stacked
+        /// cache, bounding staleness if a coherence message is lost.
+        l1_max_ttl: Option<Ttl>;
+        /// Compression of values written to the shared tier.
+        compression: Compression;
+        /// Id of the key (in the service's keyring) that encrypts values
+        /// written to the shared tier with AES-256-GCM; `None` stores plain.
+        encryption_key_id: Option<String>;
     }
 
-    /// Seconds between periodic snapshots (at least 1; needs `persist`).
-    pub fn snapshot_interval_secs(mut self, secs: Option<u64>) -> Self {
-        self.snapshot_interval_secs = secs;
-        self
-    }
-
-    /// Tiers from L1 outwards.
-    pub fn tiers(mut self, tiers: Vec<TierName>) -> Self {
-        self.tiers = tiers;
-        self
-    }
-    /// Eviction policy of the memory tier.
-    pub fn eviction(mut self, eviction: EvictionPolicyKind) -> Self {
-        self.eviction = eviction;
-        self
-    }
     /// Under `eviction = auto`, the policy in force (ignored otherwise).
     /// Only `tinylfu`, `ttl-first` and `auto` itself are refused by `build`.
     pub fn active_eviction(mut self, policy: EvictionPolicyKind) -> Self {
-        self.auto_active = policy;
-        self
-    }
-    /// Capacity in entries.
-    pub fn max_entries(mut self, max_entries: Option<u64>) -> Self {
-        self.max_entries = max_entries;
-        self
-    }
-    /// Capacity in bytes.
-    pub fn max_bytes(mut self, max_bytes: Option<u64>) -> Self {
-        self.max_bytes = max_bytes;
-        self
-    }
-    /// Default TTL.
-    pub fn default_ttl(mut self, default_ttl: Option<Ttl>) -> Self {
-        self.default_ttl = default_ttl;
-        self
-    }
-    /// Largest accepted value in bytes.
-    pub fn max_value_bytes(mut self, max_value_bytes: u64) -> Self {
-        self.max_value_bytes = max_value_bytes;
-        self
-    }
-    /// Longest time an entry stays in the memory (L1) tier of a stacked
-    /// cache, bounding staleness if a coherence message is lost.
-    pub fn l1_max_ttl(mut self, l1_max_ttl: Option<Ttl>) -> Self {
-        self.l1_max_ttl = l1_max_ttl;
-        self
-    }
-    /// Compression of values written to the shared tier.
-    pub fn compression(mut self, compression: Compression) -> Self {
-        self.compression = compression;
-        self
-    }
-    /// Id of the key (in the service's keyring) that encrypts values
-    /// written to the shared tier with AES-256-GCM; `None` stores plain.
-    pub fn encryption_key_id(mut self, key_id: Option<String>) -> Self {
-        self.encryption_key_id = key_id;
+        self.draft.auto_active = policy;
         self
     }
 
@@ -433,14 +394,15 @@ impl CacheConfigurationBuilder {
     /// # Errors
     /// [`InvalidConfiguration`] naming the first violated invariant's field.
     pub fn build(self) -> Result<CacheConfiguration, InvalidConfiguration> {
-        if self.tiers.is_empty() {
+        let c = self.draft;
+        if c.tiers.is_empty() {
             return Err(InvalidConfiguration::new(
                 "tiers",
                 "at least one tier is required",
             ));
         }
-        for (i, tier) in self.tiers.iter().enumerate() {
-            if self.tiers[..i].contains(tier) {
+        for (i, tier) in c.tiers.iter().enumerate() {
+            if c.tiers[..i].contains(tier) {
                 return Err(InvalidConfiguration::new(
                     "tiers",
                     format!("tier {:?} is listed twice", tier.as_str()),
@@ -453,7 +415,7 @@ impl CacheConfigurationBuilder {
                 ));
             }
         }
-        if let Some(kid) = &self.encryption_key_id
+        if let Some(kid) = &c.encryption_key_id
             && (kid.is_empty()
                 || kid.len() > MAX_KEY_ID_BYTES
                 || !kid
@@ -465,20 +427,20 @@ impl CacheConfigurationBuilder {
                 format!("must be 1 to {MAX_KEY_ID_BYTES} characters of [A-Za-z0-9_-]"),
             ));
         }
-        if self.encryption_key_id.is_some() && self.tiers.len() == 1 && self.tiers[0].is_memory() {
+        if c.encryption_key_id.is_some() && c.tiers.len() == 1 && c.tiers[0].is_memory() {
             return Err(InvalidConfiguration::new(
                 "encryption_key_id",
                 "encryption applies to shared tiers; this cache has only the memory tier",
             ));
         }
-        if self.persist && !(self.tiers.len() == 1 && self.tiers[0].is_memory()) {
+        if c.persist && !(c.tiers.len() == 1 && c.tiers[0].is_memory()) {
             return Err(InvalidConfiguration::new(
                 "persist",
                 "snapshots are for memory-only caches (tiers = [\"memory\"]); a stacked cache warms its L1 from L2 instead",
             ));
         }
-        if let Some(secs) = self.snapshot_interval_secs {
-            if !self.persist {
+        if let Some(secs) = c.snapshot_interval_secs {
+            if !c.persist {
                 return Err(InvalidConfiguration::new(
                     "snapshot_interval_secs",
                     "needs persist = true",
@@ -491,60 +453,46 @@ impl CacheConfigurationBuilder {
                 ));
             }
         }
-        if self.max_entries == Some(0) {
+        if c.max_entries == Some(0) {
             return Err(InvalidConfiguration::new(
                 "max_entries",
                 "must be at least 1",
             ));
         }
-        if self.max_bytes == Some(0) {
+        if c.max_bytes == Some(0) {
             return Err(InvalidConfiguration::new("max_bytes", "must be at least 1"));
         }
-        if !(1..=HARD_MAX_VALUE_BYTES).contains(&self.max_value_bytes) {
+        if !(1..=HARD_MAX_VALUE_BYTES).contains(&c.max_value_bytes) {
             return Err(InvalidConfiguration::new(
                 "max_value_bytes",
                 format!("must be between 1 and {HARD_MAX_VALUE_BYTES} bytes"),
             ));
         }
-        if let Some(max_bytes) = self.max_bytes
-            && self.max_value_bytes > max_bytes
+        if let Some(max_bytes) = c.max_bytes
+            && c.max_value_bytes > max_bytes
         {
             return Err(InvalidConfiguration::new(
                 "max_value_bytes",
                 format!(
                     "{} exceeds the cache's max_bytes {max_bytes}",
-                    self.max_value_bytes
+                    c.max_value_bytes
                 ),
             ));
         }
         if matches!(
-            self.auto_active,
+            c.auto_active,
             EvictionPolicyKind::Auto | EvictionPolicyKind::TinyLfu | EvictionPolicyKind::TtlFirst
         ) {
             return Err(InvalidConfiguration::new(
                 "eviction",
-                format!("auto cannot run {:?}", self.auto_active.as_str()),
+                format!("auto cannot run {:?}", c.auto_active.as_str()),
             ));
         }
-        let max_entries = match (self.max_entries, self.max_bytes) {
+        let max_entries = match (c.max_entries, c.max_bytes) {
             (None, None) => Some(DEFAULT_MAX_ENTRIES),
             (entries, _) => entries,
         };
-        Ok(CacheConfiguration {
-            name: self.name,
-            tiers: self.tiers,
-            eviction: self.eviction,
-            auto_active: self.auto_active,
-            max_entries,
-            max_bytes: self.max_bytes,
-            default_ttl: self.default_ttl,
-            max_value_bytes: self.max_value_bytes,
-            l1_max_ttl: self.l1_max_ttl,
-            compression: self.compression,
-            encryption_key_id: self.encryption_key_id,
-            persist: self.persist,
-            snapshot_interval_secs: self.snapshot_interval_secs,
-        })
+        Ok(CacheConfiguration { max_entries, ..c })
     }
 }
 

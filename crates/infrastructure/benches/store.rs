@@ -158,7 +158,11 @@ fn hottest() -> impl Iterator<Item = CacheKey> {
 }
 
 fn raw_moka() -> Cache<CacheKey, CacheEntry> {
-    let cache = Cache::builder().max_capacity(CAPACITY).build();
+    prefill_raw(Cache::builder().max_capacity(CAPACITY).build())
+}
+
+/// `cache` with the hottest keys inserted and its pending work done.
+fn prefill_raw(cache: Cache<CacheKey, CacheEntry>) -> Cache<CacheKey, CacheEntry> {
     block_on(async {
         for key in hottest() {
             cache.insert(key, workload().entry.clone()).await;
@@ -166,6 +170,27 @@ fn raw_moka() -> Cache<CacheKey, CacheEntry> {
         cache.run_pending_tasks().await;
     });
     cache
+}
+
+/// The Zipf stream restricted to keys the bare `cache` holds now.
+fn raw_hits(cache: &Cache<CacheKey, CacheEntry>) -> Vec<CacheKey> {
+    zipf_keys()
+        .into_iter()
+        .filter(|k| cache.contains_key(k))
+        .collect()
+}
+
+/// Times batches of `get`s of `stream` on the bare `cache`.
+fn bench_raw_get(bencher: Bencher, cache: &Cache<CacheKey, CacheEntry>, stream: &[CacheKey]) {
+    bencher.counter(ItemsCount::new(BATCH)).bench(|| {
+        block_on(async {
+            let mut found = 0usize;
+            for key in next_batch(stream) {
+                found += usize::from(cache.get(key).await.is_some());
+            }
+            found
+        })
+    });
 }
 
 fn prefill(store: &dyn CacheStore) {
@@ -241,28 +266,14 @@ mod get_hit {
     #[divan::bench(threads = [1, 2])]
     fn raw_moka(bencher: Bencher) {
         let cache = super::raw_moka();
-        let stream: Vec<CacheKey> = zipf_keys()
-            .into_iter()
-            .filter(|k| cache.contains_key(k))
-            .collect();
-        bencher.counter(ItemsCount::new(BATCH)).bench(|| {
-            block_on(async {
-                let mut found = 0usize;
-                for key in next_batch(&stream) {
-                    found += usize::from(cache.get(key).await.is_some());
-                }
-                found
-            })
-        });
+        let stream = raw_hits(&cache);
+        bench_raw_get(bencher, &cache, &stream);
     }
 
     #[divan::bench(threads = [1, 2])]
     fn raw_moka_boxed(bencher: Bencher) {
         let cache = super::raw_moka();
-        let stream: Vec<CacheKey> = zipf_keys()
-            .into_iter()
-            .filter(|k| cache.contains_key(k))
-            .collect();
+        let stream = raw_hits(&cache);
         bencher.counter(ItemsCount::new(BATCH)).bench(|| {
             block_on(async {
                 let mut found = 0usize;
@@ -291,29 +302,14 @@ mod get_hit {
                 None
             }
         }
-        let cache = Cache::builder()
-            .max_capacity(CAPACITY)
-            .expire_after(NoTtl)
-            .build();
-        block_on(async {
-            for key in hottest() {
-                cache.insert(key, workload().entry.clone()).await;
-            }
-            cache.run_pending_tasks().await;
-        });
-        let stream: Vec<CacheKey> = zipf_keys()
-            .into_iter()
-            .filter(|k| cache.contains_key(k))
-            .collect();
-        bencher.counter(ItemsCount::new(BATCH)).bench(|| {
-            block_on(async {
-                let mut found = 0usize;
-                for key in next_batch(&stream) {
-                    found += usize::from(cache.get(key).await.is_some());
-                }
-                found
-            })
-        });
+        let cache = prefill_raw(
+            Cache::builder()
+                .max_capacity(CAPACITY)
+                .expire_after(NoTtl)
+                .build(),
+        );
+        let stream = raw_hits(&cache);
+        bench_raw_get(bencher, &cache, &stream);
     }
 
     #[divan::bench(threads = [1, 2])]

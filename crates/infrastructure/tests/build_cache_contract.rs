@@ -3,7 +3,9 @@
 //! `redis-server`s) and size-split (small blobs on Redis, large on disk)
 //! stores.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use strata_domain::{
@@ -19,37 +21,62 @@ use strata_infrastructure::{
 use strata_testkit::build_cache_contract::run_build_cache_contract;
 use strata_testkit::{ManualClock, RedisCluster, RedisServer, require};
 
+/// A memory store of 1 MiB on `clock`.
+fn memory(clock: &Arc<ManualClock>) -> Arc<MemoryBuildStore> {
+    MemoryBuildStore::builder()
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build()
+}
+
+/// A disk store of 1 MiB in `dir`, on `clock`.
+fn disk(dir: PathBuf, clock: &Arc<ManualClock>) -> Arc<DiskBuildStore> {
+    DiskBuildStore::builder(dir)
+        .max_bytes(1 << 20)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+/// Numbered directories under one temporary root: a fresh one for each
+/// clause of the contract.
+struct Dirs {
+    root: tempfile::TempDir,
+    n: AtomicU32,
+}
+
+impl Dirs {
+    fn new() -> Self {
+        Self {
+            root: tempfile::tempdir().unwrap(),
+            n: AtomicU32::new(0),
+        }
+    }
+
+    /// The next directory's number and path.
+    fn next(&self) -> (u32, PathBuf) {
+        let i = self.n.fetch_add(1, Ordering::Relaxed);
+        (i, self.root.path().join(i.to_string()))
+    }
+}
+
 #[tokio::test]
 async fn memory_store_honours_the_build_cache_contract() {
     run_build_cache_contract(|| async {
         let clock = Arc::new(ManualClock::default());
-        let store = MemoryBuildStore::builder()
-            .max_bytes(1 << 20)
-            .clock(clock.clone())
-            .build();
-        (store, clock)
+        (memory(&clock), clock)
     })
     .await;
 }
 
 #[tokio::test]
 async fn disk_store_honours_the_build_cache_contract() {
-    let root = tempfile::tempdir().unwrap();
-    let root = root.path();
-    let n = std::sync::atomic::AtomicU32::new(0);
+    let dirs = Dirs::new();
     run_build_cache_contract(|| {
-        let dir = root.join(
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                .to_string(),
-        );
+        let (_, dir) = dirs.next();
         async move {
             let clock = Arc::new(ManualClock::default());
-            let store = DiskBuildStore::builder(dir)
-                .max_bytes(1 << 20)
-                .clock(clock.clone())
-                .build()
-                .unwrap();
-            (store, clock)
+            (disk(dir, &clock), clock)
         }
     })
     .await;
@@ -57,29 +84,13 @@ async fn disk_store_honours_the_build_cache_contract() {
 
 #[tokio::test]
 async fn stacked_store_honours_the_build_cache_contract() {
-    let root = tempfile::tempdir().unwrap();
-    let root = root.path();
-    let n = std::sync::atomic::AtomicU32::new(0);
+    let dirs = Dirs::new();
     run_build_cache_contract(|| {
-        let dir = root.join(
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                .to_string(),
-        );
+        let (_, dir) = dirs.next();
         async move {
             let clock = Arc::new(ManualClock::default());
-            let memory = MemoryBuildStore::builder()
-                .max_bytes(1 << 20)
-                .clock(clock.clone())
-                .build();
-            let disk = DiskBuildStore::builder(dir)
-                .max_bytes(1 << 20)
-                .clock(clock.clone())
-                .build()
-                .unwrap();
-            (
-                Arc::new(StackedBuildStore::new(memory, disk).clock(clock.clone())),
-                clock,
-            )
+            let stacked = StackedBuildStore::new(memory(&clock), disk(dir, &clock));
+            (Arc::new(stacked.clock(clock.clone())), clock)
         }
     })
     .await;
@@ -88,9 +99,9 @@ async fn stacked_store_honours_the_build_cache_contract() {
 /// Runs the contract on stores from `builder`, each clause under a fresh
 /// key prefix of the same Redis, so it starts empty.
 async fn run_on_redis(builder: impl Fn() -> RedisBuildStoreBuilder) {
-    let n = std::sync::atomic::AtomicU32::new(0);
+    let n = AtomicU32::new(0);
     run_build_cache_contract(|| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let i = n.fetch_add(1, Ordering::Relaxed);
         let clock = Arc::new(ManualClock::default());
         let store = builder()
             .key_prefix(format!("contract{i}:"))
@@ -130,12 +141,9 @@ async fn size_split_store_honours_the_build_cache_contract() {
     let Some(server) = require(RedisServer::spawn()) else {
         return;
     };
-    let root = tempfile::tempdir().unwrap();
-    let root = root.path();
-    let n = std::sync::atomic::AtomicU32::new(0);
+    let dirs = Dirs::new();
     run_build_cache_contract(|| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = root.join(i.to_string());
+        let (i, dir) = dirs.next();
         let url = server.url();
         async move {
             let clock = Arc::new(ManualClock::default());
@@ -146,11 +154,7 @@ async fn size_split_store_honours_the_build_cache_contract() {
                 .key_prefix(format!("split{i}:"))
                 .clock(clock.clone())
                 .build();
-            let disk = DiskBuildStore::builder(dir)
-                .max_bytes(1 << 20)
-                .clock(clock.clone())
-                .build()
-                .unwrap();
+            let disk = disk(dir, &clock);
             let split = SizeSplitContentStore::new(small, disk.clone()).small_max_bytes(2000);
             (
                 Arc::new(SplitPair {

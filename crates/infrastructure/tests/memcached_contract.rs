@@ -8,9 +8,7 @@ use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
     Timestamp,
 };
-use strata_infrastructure::{
-    Keyring, MemcachedConnection, MemcachedOptions, MemcachedStore, ValueCodec,
-};
+use strata_infrastructure::{MemcachedConnection, MemcachedOptions, MemcachedStore, ValueCodec};
 use strata_testkit::{MemcachedServer, contract::run_store_contract, require};
 
 async fn connect(servers: &[&MemcachedServer]) -> MemcachedConnection {
@@ -20,8 +18,12 @@ async fn connect(servers: &[&MemcachedServer]) -> MemcachedConnection {
         .expect("connect to memcached")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memcached_store_honours_the_contract() {
+#[path = "common/store_contract.rs"]
+mod common;
+
+/// Runs the contract on `MemcachedStore`s over two fresh servers, through
+/// `codec` when given (the default codec otherwise).
+async fn honours_the_contract(codec: Option<ValueCodec>) {
     let Some(first) = require(MemcachedServer::spawn()) else {
         return;
     };
@@ -30,42 +32,23 @@ async fn memcached_store_honours_the_contract() {
     };
     let connection = connect(&[&first, &second]).await;
     run_store_contract(|name: CacheName| {
-        let connection = connection.clone();
-        async move {
-            Arc::new(MemcachedStore::builder(connection, name).build()) as Arc<dyn CacheStore>
+        let mut builder = MemcachedStore::builder(connection.clone(), name);
+        if let Some(codec) = codec.clone() {
+            builder = builder.codec(codec);
         }
+        async move { Arc::new(builder.build()) as Arc<dyn CacheStore> }
     })
     .await;
 }
 
-/// Compresses whatever shrinks and encrypts everything, so that every
-/// contract clause goes through both transforms.
-fn encrypting_codec() -> ValueCodec {
-    let keyring = Keyring::from_base64([("k1", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")])
-        .expect("valid key");
-    ValueCodec::new(Some(0), Some(("k1".to_owned(), Arc::new(keyring)))).expect("valid codec")
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memcached_store_honours_the_contract() {
+    honours_the_contract(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memcached_store_honours_the_contract_through_an_encrypting_codec() {
-    let Some(first) = require(MemcachedServer::spawn()) else {
-        return;
-    };
-    let Some(second) = require(MemcachedServer::spawn()) else {
-        return;
-    };
-    let connection = connect(&[&first, &second]).await;
-    run_store_contract(|name: CacheName| {
-        let connection = connection.clone();
-        async move {
-            Arc::new(
-                MemcachedStore::builder(connection, name)
-                    .codec(encrypting_codec())
-                    .build(),
-            ) as Arc<dyn CacheStore>
-        }
-    })
-    .await;
+    honours_the_contract(Some(common::encrypting_codec())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

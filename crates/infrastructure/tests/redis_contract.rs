@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use strata_domain::{CacheName, CacheStore};
-use strata_infrastructure::{Keyring, RedisConnection, RedisOptions, RedisStore, ValueCodec};
+use strata_infrastructure::{RedisConnection, RedisOptions, RedisStore, ValueCodec};
 use strata_testkit::{RedisServer, contract::run_store_contract, require};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_honours_the_contract() {
+#[path = "common/store_contract.rs"]
+mod common;
+
+/// Runs the contract on `RedisStore`s over a fresh server, through `codec`
+/// when given (the default codec otherwise).
+async fn honours_the_contract(codec: Option<ValueCodec>) {
     let Some(server) = require(RedisServer::spawn()) else {
         return;
     };
@@ -15,39 +19,23 @@ async fn redis_store_honours_the_contract() {
         .await
         .expect("connect to redis");
     run_store_contract(|name: CacheName| {
-        let connection = connection.clone();
-        async move { Arc::new(RedisStore::builder(connection, name).build()) as Arc<dyn CacheStore> }
+        let mut builder = RedisStore::builder(connection.clone(), name);
+        if let Some(codec) = codec.clone() {
+            builder = builder.codec(codec);
+        }
+        async move { Arc::new(builder.build()) as Arc<dyn CacheStore> }
     })
     .await;
 }
 
-/// Compresses whatever shrinks and encrypts everything, so that every
-/// contract clause goes through both transforms.
-fn encrypting_codec() -> ValueCodec {
-    let keyring = Keyring::from_base64([("k1", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")])
-        .expect("valid key");
-    ValueCodec::new(Some(0), Some(("k1".to_owned(), Arc::new(keyring)))).expect("valid codec")
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_honours_the_contract() {
+    honours_the_contract(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_honours_the_contract_through_an_encrypting_codec() {
-    let Some(server) = require(RedisServer::spawn()) else {
-        return;
-    };
-    let connection = RedisConnection::connect(&server.url(), RedisOptions::default())
-        .await
-        .expect("connect to redis");
-    run_store_contract(|name: CacheName| {
-        let connection = connection.clone();
-        async move {
-            Arc::new(
-                RedisStore::builder(connection, name)
-                    .codec(encrypting_codec())
-                    .build(),
-            ) as Arc<dyn CacheStore>
-        }
-    })
-    .await;
+    honours_the_contract(Some(common::encrypting_codec())).await;
 }
 
 /// Clients connected to the server, this one included (`CLIENT LIST`).

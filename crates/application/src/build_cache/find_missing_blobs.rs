@@ -1,9 +1,8 @@
 //! `FindMissingBlobs`: which of these blobs the CAS lacks.
 
-use strata_domain::{BuildCacheError, Digest, InstanceName, Principal, Role};
+use strata_domain::{Digest, InstanceName, Principal, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// The digests of `digests` that `instance`'s CAS does not hold (a blob of
 /// another size counts as missing; the empty blob is never missing), in
@@ -18,15 +17,9 @@ pub struct FindMissingBlobs {
     pub digests: Vec<Digest>,
 }
 
-/// Why the check failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FindMissingBlobsError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// A store failed.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why the check failed.
+    pub enum FindMissingBlobsError { Store: "A store failed." }
 }
 
 pub(crate) async fn handle(

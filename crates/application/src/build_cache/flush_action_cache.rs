@@ -1,9 +1,8 @@
 //! `FlushActionCache`: remove AC entries by scope.
 
-use strata_domain::{BuildCacheError, FlushCriteria, FlushResult, Principal, Role};
+use strata_domain::{FlushCriteria, FlushResult, Principal, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Remove (or, in a dry run, count) the AC entries `criteria` selects,
 /// in every store of the AC; a failing store is named in its report
@@ -16,15 +15,9 @@ pub struct FlushActionCache {
     pub criteria: FlushCriteria,
 }
 
-/// Why the flush failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FlushActionCacheError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// The (single) store failed outright.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why the flush failed.
+    pub enum FlushActionCacheError { Store: "The (single) store failed outright." }
 }
 
 pub(crate) async fn handle(

@@ -4,7 +4,6 @@
 use strata_domain::{BuildCacheError, FlushCriteria, FlushResult, Principal, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Remove (or, in a dry run, count) the CAS blobs `criteria` selects, in
 /// every store of the CAS.
@@ -25,15 +24,9 @@ pub struct FlushContentStore {
     pub criteria: FlushCriteria,
 }
 
-/// Why the flush failed.
-#[derive(Debug, thiserror::Error)]
-pub enum FlushContentStoreError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// The (single) store failed outright.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why the flush failed.
+    pub enum FlushContentStoreError { Store: "The (single) store failed outright." }
 }
 
 pub(crate) async fn handle(

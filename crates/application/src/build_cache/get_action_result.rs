@@ -2,10 +2,9 @@
 //! finds it incomplete.
 
 use bytes::Bytes;
-use strata_domain::{BuildCacheError, DigestHash, InstanceName, Principal, Role};
+use strata_domain::{DigestHash, InstanceName, Principal, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Read the AC entry `key` of `instance`.
 ///
@@ -28,15 +27,9 @@ pub struct GetActionResult {
     pub key: DigestHash,
 }
 
-/// Why an AC read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum GetActionResultError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// A store failed.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why an AC read failed.
+    pub enum GetActionResultError { Store: "A store failed." }
 }
 
 pub(crate) async fn handle(
@@ -69,6 +62,7 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use crate::build_cache::test_support::*;
+    use crate::registry::AccessError;
     use strata_domain::{ActionResultRefs, InvalidActionResult};
 
     fn get(principal: Principal) -> GetActionResult {

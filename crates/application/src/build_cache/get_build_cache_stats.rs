@@ -1,9 +1,8 @@
 //! `GetBuildCacheStats`: the AC's and CAS's counters, per store.
 
-use strata_domain::{BuildCacheError, Principal, Role, StoreUsage};
+use strata_domain::{Principal, Role, StoreUsage};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Read the build cache's counters.
 #[derive(Clone, Debug)]
@@ -21,15 +20,9 @@ pub struct BuildCacheStats {
     pub cas: Vec<StoreUsage>,
 }
 
-/// Why the stats cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum GetBuildCacheStatsError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// A store failed.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why the stats cannot be read.
+    pub enum GetBuildCacheStatsError { Store: "A store failed." }
 }
 
 pub(crate) async fn handle(

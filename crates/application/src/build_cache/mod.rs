@@ -16,6 +16,24 @@
 //!
 //! It knows the domain ports only: no HTTP, no protobuf, no file system.
 
+/// Defines a use case's error enum: `Access` (the principal lacks the
+/// role) and `Store` (a store failed), both converted by `?`. Each use
+/// case keeps its own type; only the two variants' text is shared.
+macro_rules! access_or_store_error {
+    ($(#[$attr:meta])* pub enum $name:ident { Store: $store_doc:literal }) => {
+        $(#[$attr])*
+        #[derive(Debug, thiserror::Error)]
+        pub enum $name {
+            /// Missing role.
+            #[error(transparent)]
+            Access(#[from] $crate::registry::AccessError),
+            #[doc = $store_doc]
+            #[error(transparent)]
+            Store(#[from] strata_domain::BuildCacheError),
+        }
+    };
+}
+
 mod context;
 pub mod find_missing_blobs;
 pub mod flush_action_cache;

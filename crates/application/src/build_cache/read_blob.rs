@@ -1,12 +1,9 @@
 //! `ReadBlob`: stream a CAS blob out.
 
 use bytes::Bytes;
-use strata_domain::{
-    BlobRead, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, Role,
-};
+use strata_domain::{BlobRead, DigestHash, InstanceName, Principal, ReadRange, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Open the CAS blob `hash` of `instance` for reading `range` of it. The
 /// empty blob always exists (and yields no bytes).
@@ -22,15 +19,9 @@ pub struct ReadBlob {
     pub range: ReadRange,
 }
 
-/// Why a CAS read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadBlobError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// A store failed, or [`BuildCacheError::InvalidRange`].
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why a CAS read failed.
+    pub enum ReadBlobError { Store: "A store failed, or [`BuildCacheError::InvalidRange`](strata_domain::BuildCacheError::InvalidRange)." }
 }
 
 pub(crate) async fn handle(

@@ -1,10 +1,9 @@
 //! `WriteBlob`: start a streamed CAS upload, or learn that the blob is
 //! already there.
 
-use strata_domain::{BlobWriter, BuildCacheError, DigestHash, InstanceName, Principal, Role};
+use strata_domain::{BlobWriter, DigestHash, InstanceName, Principal, Role};
 
 use super::context::BuildCacheContext;
-use crate::registry::AccessError;
 
 /// Start uploading the CAS blob `hash` of `instance`, `expected_size`
 /// bytes when known (an uncompressed `Content-Length`).
@@ -51,16 +50,9 @@ impl std::fmt::Debug for WriteBlobStart {
     }
 }
 
-/// Why an upload cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteBlobError {
-    /// Missing role.
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    /// [`BuildCacheError::TooLarge`] for an announced size over the
-    /// limit; backend failures.
-    #[error(transparent)]
-    Store(#[from] BuildCacheError),
+access_or_store_error! {
+    /// Why an upload cannot start.
+    pub enum WriteBlobError { Store: "[`BuildCacheError::TooLarge`](strata_domain::BuildCacheError::TooLarge) for an announced size over the limit; backend failures." }
 }
 
 pub(crate) async fn handle(
@@ -87,6 +79,7 @@ pub(crate) async fn handle(
 mod tests {
     use super::*;
     use crate::build_cache::test_support::*;
+    use crate::registry::AccessError;
 
     fn write(principal: Principal, hash: DigestHash, size: Option<u64>) -> WriteBlob {
         WriteBlob {
