@@ -105,6 +105,49 @@ async fn expired_wrongly_signed_and_unsigned_tokens_are_401() {
     }
 }
 
+/// RFC 7515 §4.1.11: a correctly signed token whose `crit` header names
+/// a parameter the service does not understand is refused, with the
+/// same 401 as any other bad token.
+#[tokio::test]
+async fn a_token_with_an_unknown_critical_header_is_401() {
+    let app = spawn_jwt().await;
+    let url = app.entry("default", "k");
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["x-strata-unknown".to_owned()]);
+    let critical = encode(
+        &header,
+        &json!({ "sub": "mallory", "exp": now() + 3600, "strata": ["admin:*"] }),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let r = bearer(app.client.get(&url), &critical)
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(r).await;
+    let detail = |r: reqwest::Response| async move {
+        let body: Value = r.json().await.unwrap();
+        body["detail"].clone()
+    };
+    let forged = encode(
+        &Header::new(Algorithm::HS256),
+        &json!({ "sub": "mallory", "exp": now() + 3600 }),
+        &EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx"),
+    )
+    .unwrap();
+    assert_eq!(
+        detail(
+            bearer(app.client.get(&url), &critical)
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        detail(bearer(app.client.get(&url), &forged).send().await.unwrap()).await,
+        "the same answer as any other refused token"
+    );
+}
+
 #[tokio::test]
 async fn a_token_expires_by_the_service_clock_after_exp_plus_leeway() {
     let app = spawn_jwt().await;

@@ -1,6 +1,7 @@
 //! Warm restarts of the real binary: a `persist` memory cache survives a
-//! graceful restart, a corrupt snapshot is skipped, a stacked cache's L1
-//! is warmed from L2, and `persist` without `data_dir` refuses to start.
+//! graceful restart (whether `persist` came from the file or from the
+//! admin API), a corrupt snapshot is skipped, a stacked cache's L1 is
+//! warmed from L2, and `persist` without `data_dir` refuses to start.
 
 use std::path::Path;
 
@@ -139,6 +140,76 @@ async fn a_persist_cache_survives_a_graceful_restart_and_a_corrupt_snapshot_is_s
             && l.contains("checksum")),
         "{log}"
     );
+}
+
+async fn admin_config(client: &reqwest::Client, base: &str, cache: &str) -> serde_json::Value {
+    let r = client
+        .get(format!("{base}/admin/v1/caches/{cache}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// Issue 26 item 1: `persist` set at run time (and a file `persist`
+/// cache changed through "GET, edit, PUT back") is stored with the rest
+/// of the configuration, so the restart loads the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persist_set_at_run_time_survives_a_graceful_restart_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    let data = dir.path().join("data");
+    write_config(&config, Some(&data), "[caches.f]\npersist = true\n");
+    let service = start(&config, &[]).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/admin/v1/caches/p", service.base))
+        .json(&serde_json::json!({ "persist": true }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    // The documented change of a file cache: GET, edit, PUT back.
+    let mut edited = admin_config(&client, &service.base, "f").await;
+    assert_eq!(edited["persist"], true, "{edited}");
+    edited["max_entries"] = 500.into();
+    let r = client
+        .put(format!("{}/admin/v1/caches/f", service.base))
+        .json(&edited)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    for cache in ["p", "f"] {
+        let r = client
+            .put(entry(&service.base, cache, "k"))
+            .body("kept")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let log = service.stop().await;
+    assert!(log.contains("snapshot written"), "{log}");
+
+    let service = start(&config, &[]).await;
+    for cache in ["p", "f"] {
+        let stored = admin_config(&client, &service.base, cache).await;
+        assert_eq!(stored["persist"], true, "{cache}: {stored}");
+        let got = client
+            .get(entry(&service.base, cache, "k"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), StatusCode::OK, "{cache}: the entry is back");
+        assert_eq!(got.text().await.unwrap(), "kept");
+    }
+    assert_eq!(
+        admin_config(&client, &service.base, "f").await["max_entries"],
+        500
+    );
+    service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -332,6 +332,133 @@ impl CacheConfiguration {
     }
 }
 
+/// Every setting of a [`CacheConfiguration`] as a plain field, for
+/// adapters that store configurations: [`CacheConfiguration::to_parts`]
+/// takes one apart and [`CacheConfiguration::from_parts`] checks and
+/// rebuilds it.
+///
+/// Not `#[non_exhaustive]` on purpose: a codec that destructures it
+/// without `..` (and builds it as a struct literal) stops compiling when a
+/// setting is added, instead of silently dropping the new setting.
+///
+/// ```
+/// use strata_domain::{CacheConfiguration, CacheName};
+/// let config = CacheConfiguration::builder(CacheName::parse("p").unwrap())
+///     .persist(true)
+///     .build()
+///     .unwrap();
+/// let parts = config.to_parts();
+/// assert!(parts.persist);
+/// assert_eq!(CacheConfiguration::from_parts(parts).unwrap(), config);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfigurationParts {
+    /// See [`CacheConfiguration::name`].
+    pub name: CacheName,
+    /// See [`CacheConfiguration::tiers`].
+    pub tiers: Vec<TierName>,
+    /// See [`CacheConfiguration::eviction`].
+    pub eviction: EvictionPolicyKind,
+    /// The policy `auto` runs (see [`CacheConfiguration::active_eviction`]);
+    /// the default policy when `eviction` is not `auto`.
+    pub auto_active: EvictionPolicyKind,
+    /// See [`CacheConfiguration::max_entries`].
+    pub max_entries: Option<u64>,
+    /// See [`CacheConfiguration::max_bytes`].
+    pub max_bytes: Option<u64>,
+    /// See [`CacheConfiguration::default_ttl`].
+    pub default_ttl: Option<Ttl>,
+    /// See [`CacheConfiguration::max_value_bytes`].
+    pub max_value_bytes: u64,
+    /// See [`CacheConfiguration::l1_max_ttl`].
+    pub l1_max_ttl: Option<Ttl>,
+    /// See [`CacheConfiguration::compression`].
+    pub compression: Compression,
+    /// See [`CacheConfiguration::encryption_key_id`].
+    pub encryption_key_id: Option<String>,
+    /// See [`CacheConfiguration::persist`].
+    pub persist: bool,
+    /// See [`CacheConfiguration::snapshot_interval_secs`].
+    pub snapshot_interval_secs: Option<u64>,
+}
+
+impl CacheConfiguration {
+    /// Every setting as a plain field (see [`CacheConfigurationParts`]).
+    pub fn to_parts(&self) -> CacheConfigurationParts {
+        let Self {
+            name,
+            tiers,
+            eviction,
+            auto_active,
+            max_entries,
+            max_bytes,
+            default_ttl,
+            max_value_bytes,
+            l1_max_ttl,
+            compression,
+            encryption_key_id,
+            persist,
+            snapshot_interval_secs,
+        } = self;
+        CacheConfigurationParts {
+            name: name.clone(),
+            tiers: tiers.clone(),
+            eviction: *eviction,
+            auto_active: *auto_active,
+            max_entries: *max_entries,
+            max_bytes: *max_bytes,
+            default_ttl: *default_ttl,
+            max_value_bytes: *max_value_bytes,
+            l1_max_ttl: *l1_max_ttl,
+            compression: *compression,
+            encryption_key_id: encryption_key_id.clone(),
+            persist: *persist,
+            snapshot_interval_secs: *snapshot_interval_secs,
+        }
+    }
+
+    /// The configuration `parts` describe, checked as
+    /// [`CacheConfigurationBuilder::build`] checks it.
+    ///
+    /// # Errors
+    /// [`InvalidConfiguration`] naming the first violated invariant's field.
+    pub fn from_parts(parts: CacheConfigurationParts) -> Result<Self, InvalidConfiguration> {
+        let CacheConfigurationParts {
+            name,
+            tiers,
+            eviction,
+            auto_active,
+            max_entries,
+            max_bytes,
+            default_ttl,
+            max_value_bytes,
+            l1_max_ttl,
+            compression,
+            encryption_key_id,
+            persist,
+            snapshot_interval_secs,
+        } = parts;
+        CacheConfigurationBuilder {
+            draft: CacheConfiguration {
+                name,
+                tiers,
+                eviction,
+                auto_active,
+                max_entries,
+                max_bytes,
+                default_ttl,
+                max_value_bytes,
+                l1_max_ttl,
+                compression,
+                encryption_key_id,
+                persist,
+                snapshot_interval_secs,
+            },
+        }
+        .build()
+    }
+}
+
 /// Builds a validated [`CacheConfiguration`]; see its invariants.
 #[derive(Clone, Debug)]
 pub struct CacheConfigurationBuilder {
@@ -382,8 +509,9 @@ impl CacheConfigurationBuilder {
         encryption_key_id: Option<String>;
     }
 
-    /// Under `eviction = auto`, the policy in force (ignored otherwise).
-    /// Only `tinylfu`, `ttl-first` and `auto` itself are refused by `build`.
+    /// Under `eviction = auto`, the policy in force (ignored, and not
+    /// kept, otherwise). Only `tinylfu`, `ttl-first` and `auto` itself are
+    /// refused by `build`.
     pub fn active_eviction(mut self, policy: EvictionPolicyKind) -> Self {
         self.draft.auto_active = policy;
         self
@@ -479,20 +607,32 @@ impl CacheConfigurationBuilder {
                 ),
             ));
         }
+        // The policy `auto` runs means nothing under another policy: it is
+        // neither checked nor kept there, so two configurations that behave
+        // alike are equal (and a stored one reads back equal).
+        let auto_active = if c.eviction == EvictionPolicyKind::Auto {
+            c.auto_active
+        } else {
+            EvictionPolicyKind::default()
+        };
         if matches!(
-            c.auto_active,
+            auto_active,
             EvictionPolicyKind::Auto | EvictionPolicyKind::TinyLfu | EvictionPolicyKind::TtlFirst
         ) {
             return Err(InvalidConfiguration::new(
                 "eviction",
-                format!("auto cannot run {:?}", c.auto_active.as_str()),
+                format!("auto cannot run {:?}", auto_active.as_str()),
             ));
         }
         let max_entries = match (c.max_entries, c.max_bytes) {
             (None, None) => Some(DEFAULT_MAX_ENTRIES),
             (entries, _) => entries,
         };
-        Ok(CacheConfiguration { max_entries, ..c })
+        Ok(CacheConfiguration {
+            auto_active,
+            max_entries,
+            ..c
+        })
     }
 }
 

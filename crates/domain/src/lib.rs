@@ -41,10 +41,10 @@ pub use build_cache::{
     StoreKind, StoreUsage,
 };
 pub use configuration::{
-    CacheConfiguration, CacheConfigurationBuilder, Compression, ConfigOrigin, ConfigVersion,
-    DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_VALUE_BYTES,
-    EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration, MAX_KEY_ID_BYTES, MEMORY_TIER,
-    Provenance, SettingSource, StoredConfiguration, TierName,
+    CacheConfiguration, CacheConfigurationBuilder, CacheConfigurationParts, Compression,
+    ConfigOrigin, ConfigVersion, DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_VALUE_BYTES, EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration,
+    MAX_KEY_ID_BYTES, MEMORY_TIER, Provenance, SettingSource, StoredConfiguration, TierName,
 };
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};

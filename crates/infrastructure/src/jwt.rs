@@ -27,6 +27,40 @@ use crate::auth::ApiKeyAuthenticator;
 /// the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
 
+/// Header parameters this verifier understands and processes when a
+/// token names them in `crit` (RFC 7515 §4.1.11): none, so a token with a
+/// `crit` header is refused.
+const UNDERSTOOD_CRITICAL_PARAMETERS: [&str; 0] = [];
+
+/// RFC 7515 §4.1.11: a token whose header has `crit` naming a parameter
+/// this verifier does not understand is refused, as is a `crit` that is
+/// empty or not an array of strings. `jsonwebtoken` does not look at
+/// `crit`, so the header (the token's first segment, base64url JSON) is
+/// read here, before any signature is checked.
+fn check_critical_parameters(token: &str) -> Result<(), AuthError> {
+    use base64::Engine as _;
+    let segment = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Invalid)?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&json).map_err(|_| AuthError::Invalid)?;
+    let Some(crit) = header.get("crit") else {
+        return Ok(());
+    };
+    let names = crit.as_array().ok_or(AuthError::Invalid)?;
+    if names.is_empty() {
+        return Err(AuthError::Invalid);
+    }
+    for name in names {
+        let name = name.as_str().ok_or(AuthError::Invalid)?;
+        if !UNDERSTOOD_CRITICAL_PARAMETERS.contains(&name) {
+            return Err(AuthError::Invalid);
+        }
+    }
+    Ok(())
+}
+
 /// Why a JWT authenticator cannot be built. Messages never hold the secret.
 #[derive(Debug, thiserror::Error)]
 pub enum JwtConfigError {
@@ -340,6 +374,7 @@ impl JwtAuthenticator {
         if !Self::looks_like_jwt(token) {
             return Err(AuthError::Invalid);
         }
+        check_critical_parameters(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
         let jwks_keys;
         let (algorithm, key) = match header.alg {
@@ -677,6 +712,48 @@ mod tests {
             );
             let fake = format!("{}.{payload}.AAAA", b64(&header));
             assert_eq!(auth.authenticate(&token(&fake)), Err(AuthError::Invalid));
+        }
+    }
+
+    /// An HS256 token, correctly signed, with `header` as its header.
+    fn hs256_with_header(header: &Value, claims: &Value) -> String {
+        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let message = format!("{}.{}", b64(header), b64(claims));
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(SECRET),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn a_crit_header_naming_an_unknown_parameter_or_malformed_is_invalid() {
+        let auth = auth();
+        let claims = claims(json!({ "strata": ["reader:*"] }));
+        // The same header without `crit` verifies: only `crit` is refused.
+        let plain = hs256_with_header(&json!({ "alg": "HS256", "typ": "JWT" }), &claims);
+        assert!(auth.authenticate(&token(&plain)).is_ok());
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(vec!["exp".to_owned()]);
+        let unknown = encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert_eq!(auth.authenticate(&token(&unknown)), Err(AuthError::Invalid));
+        for crit in [
+            json!(["b64"]),
+            json!(["x-unknown", "exp"]),
+            json!([]),
+            json!("exp"),
+            json!([1]),
+            json!(null),
+            json!({ "exp": true }),
+        ] {
+            let t = hs256_with_header(&json!({ "alg": "HS256", "crit": crit, "exp": 1 }), &claims);
+            assert_eq!(
+                auth.authenticate(&token(&t)),
+                Err(AuthError::Invalid),
+                "crit {crit}"
+            );
         }
     }
 

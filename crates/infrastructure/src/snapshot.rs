@@ -21,6 +21,11 @@
 //!   pass insert. A torn, truncated or corrupt file is an error before any
 //!   entry reaches the store; it is never half-loaded.
 //! - Memory: one page of entries (writing) or one batch (loading) at a time.
+//! - A length read from the file is believed only when the file holds
+//!   that many bytes after it and it is no longer than the largest record
+//!   of its kind ([`MAX_ENTRY_RECORD_BYTES`], [`MAX_WARM_KEY_RECORD_BYTES`]);
+//!   otherwise the file is corrupt, named with the record's offset, and
+//!   nothing is allocated for it.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -29,8 +34,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use strata_domain::{
-    CacheEntry, CacheKey, CacheStore, CacheValue, ContentType, EntryVersion, StoreError, Tag,
-    Timestamp,
+    CacheEntry, CacheKey, CacheStore, CacheValue, ContentType, EntryVersion, HARD_MAX_VALUE_BYTES,
+    MAX_CONTENT_TYPE_BYTES, MAX_KEY_BYTES, MAX_TAG_BYTES, StoreError, Tag, Timestamp,
 };
 
 /// Magic of an entries snapshot.
@@ -42,6 +47,19 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// Entries per page read from the store, and per batch inserted.
 const BATCH: usize = 512;
 const END: u32 = u32::MAX;
+
+/// The longest entry record any cache can write, in bytes: the longest
+/// key, content type and tags (a u16 count of the longest tags, each with
+/// its u16 length), the three timestamps, and the largest value any cache
+/// accepts ([`HARD_MAX_VALUE_BYTES`]). About 72 MiB.
+pub const MAX_ENTRY_RECORD_BYTES: u64 = (2 + MAX_KEY_BYTES as u64)
+    + (2 + MAX_CONTENT_TYPE_BYTES as u64)
+    + 2
+    + u16::MAX as u64 * (2 + MAX_TAG_BYTES as u64)
+    + 3 * 8
+    + HARD_MAX_VALUE_BYTES;
+/// The longest record of a warm-keys file, in bytes: one key.
+pub const MAX_WARM_KEY_RECORD_BYTES: u64 = MAX_KEY_BYTES as u64;
 
 /// Why a snapshot could not be written or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -268,18 +286,25 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Reads `path`'s records in order, calling `each` with every payload;
-/// checks magic, version, framing, count and checksum.
+/// checks magic, version, framing, count and checksum, and refuses a
+/// record length over `max_record` or over what the file still holds
+/// before allocating for it.
 fn read_records(
     path: &Path,
     magic: &[u8; 8],
+    max_record: u64,
     mut each: impl FnMut(&[u8]) -> Result<(), SnapshotError>,
 ) -> Result<u64, SnapshotError> {
     let corrupt = |reason: &str| SnapshotError::Corrupt {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut input = BufReader::new(File::open(path).map_err(io(path))?);
+    let file = File::open(path).map_err(io(path))?;
+    let size = file.metadata().map_err(io(path))?.len();
+    let mut input = BufReader::new(file);
     let mut hash = Sha256::new();
+    // Bytes consumed so far: the offset of the next read.
+    let offset = std::cell::Cell::new(0u64);
     let mut read = |n: usize, hash: &mut Sha256| -> Result<Vec<u8>, SnapshotError> {
         let mut buf = vec![0; n];
         input.read_exact(&mut buf).map_err(|e| {
@@ -290,6 +315,7 @@ fn read_records(
             }
         })?;
         hash.update(&buf);
+        offset.set(offset.get() + n as u64);
         Ok(buf)
     };
     if read(8, &mut hash)? != magic {
@@ -304,10 +330,23 @@ fn read_records(
     }
     let mut count: u64 = 0;
     loop {
+        let at = offset.get();
         let len = read(4, &mut hash)?;
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
         if len == END {
             break;
+        }
+        let left = size.saturating_sub(at + 4);
+        if u64::from(len) > left {
+            return Err(corrupt(&format!(
+                "the record at offset {at} claims {len} bytes, but only {left} follow in the file"
+            )));
+        }
+        if u64::from(len) > max_record {
+            return Err(corrupt(&format!(
+                "the record at offset {at} claims {len} bytes, over the largest possible \
+                 record of {max_record} bytes"
+            )));
         }
         let payload = read(len as usize, &mut hash)?;
         each(&payload)?;
@@ -351,7 +390,7 @@ pub async fn load_snapshot(
 ) -> Result<LoadReport, SnapshotError> {
     let p = path.to_owned();
     let total = tokio::task::spawn_blocking(move || {
-        read_records(&p, SNAPSHOT_MAGIC, |payload| {
+        read_records(&p, SNAPSHOT_MAGIC, MAX_ENTRY_RECORD_BYTES, |payload| {
             decode_entry(payload)
                 .map(drop)
                 .map_err(|reason| SnapshotError::Corrupt {
@@ -368,7 +407,7 @@ pub async fn load_snapshot(
     let p = path.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
-        let result = read_records(&p, SNAPSHOT_MAGIC, |payload| {
+        let result = read_records(&p, SNAPSHOT_MAGIC, MAX_ENTRY_RECORD_BYTES, |payload| {
             if let Ok(record) = decode_entry(payload) {
                 batch.push(record);
             }
@@ -431,17 +470,22 @@ pub fn write_warm_keys(path: &Path, keys: &[CacheKey]) -> Result<(), SnapshotErr
 /// [`SnapshotError::Corrupt`] or [`SnapshotError::Io`].
 pub fn read_warm_keys(path: &Path) -> Result<Vec<CacheKey>, SnapshotError> {
     let mut keys = Vec::new();
-    read_records(path, WARM_KEYS_MAGIC, |payload| {
-        let key = std::str::from_utf8(payload)
-            .ok()
-            .and_then(|s| CacheKey::parse(s).ok())
-            .ok_or_else(|| SnapshotError::Corrupt {
-                path: path.to_owned(),
-                reason: "a key is invalid".to_owned(),
-            })?;
-        keys.push(key);
-        Ok(())
-    })?;
+    read_records(
+        path,
+        WARM_KEYS_MAGIC,
+        MAX_WARM_KEY_RECORD_BYTES,
+        |payload| {
+            let key = std::str::from_utf8(payload)
+                .ok()
+                .and_then(|s| CacheKey::parse(s).ok())
+                .ok_or_else(|| SnapshotError::Corrupt {
+                    path: path.to_owned(),
+                    reason: "a key is invalid".to_owned(),
+                })?;
+            keys.push(key);
+            Ok(())
+        },
+    )?;
     Ok(keys)
 }
 
@@ -530,6 +574,101 @@ mod tests {
         let keys = vec![CacheKey::parse("a").unwrap(), CacheKey::parse("b").unwrap()];
         write_warm_keys(&path, &keys).unwrap();
         assert_eq!(read_warm_keys(&path).unwrap(), keys);
+    }
+
+    /// A file of `magic`, this version and one record claiming `len`
+    /// bytes, `size` bytes long in all (sparse: nothing is written past
+    /// the header).
+    fn crafted(path: &Path, magic: &[u8; 8], len: u32, size: u64) {
+        let mut head = magic.to_vec();
+        head.extend_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        head.extend_from_slice(&len.to_le_bytes());
+        std::fs::write(path, &head).unwrap();
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+    }
+
+    async fn load_error(path: &Path) -> String {
+        let store = PolicyStore::builder(CacheName::parse("c").unwrap()).build();
+        let err = load_snapshot(&store, path, Timestamp::from_millis(0), |_, _| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SnapshotError::Corrupt { .. }), "{err}");
+        assert_eq!(store.stats().await.unwrap().entries, 0);
+        err.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_record_longer_than_the_file_is_refused_before_it_is_allocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.snap");
+        // Claims 4 GiB; 100 bytes follow.
+        crafted(&path, SNAPSHOT_MAGIC, u32::MAX - 1, 16 + 100);
+        let message = load_error(&path).await;
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("record at offset 12 claims 4294967294 bytes")
+                && message.contains("only 100 follow"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_4_gib_record_is_refused_even_when_the_file_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.snap");
+        // A sparse 5 GiB file: reading the record would allocate 4 GiB.
+        crafted(&path, SNAPSHOT_MAGIC, u32::MAX - 1, 5 << 30);
+        let message = load_error(&path).await;
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("record at offset 12 claims 4294967294 bytes")
+                && message.contains(&format!(
+                    "largest possible record of {MAX_ENTRY_RECORD_BYTES}"
+                )),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_warm_key_longer_than_any_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.keys");
+        crafted(&path, WARM_KEYS_MAGIC, 4096, 16 + 8192);
+        let message = read_warm_keys(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("record at offset 12 claims 4096 bytes")
+                && message.contains(&format!("largest possible record of {MAX_KEY_BYTES}")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_largest_record_fits_the_largest_entry() {
+        // Every entry a cache accepts fits the bound the loader enforces.
+        let tags: Vec<Tag> = (0..u16::MAX)
+            .map(|i| Tag::parse(&format!("{i:0>128}")).unwrap())
+            .collect();
+        let entry = CacheEntry::new(
+            CacheValue::new(
+                Bytes::from(vec![0; HARD_MAX_VALUE_BYTES as usize]),
+                ContentType::parse(&format!("a/{}", "b".repeat(MAX_CONTENT_TYPE_BYTES - 2)))
+                    .unwrap(),
+            ),
+            Timestamp::from_millis(1),
+            Some(Timestamp::from_millis(2)),
+            tags,
+            EntryVersion::new(1),
+        );
+        let key = CacheKey::parse(&"k".repeat(MAX_KEY_BYTES)).unwrap();
+        assert_eq!(
+            encode_entry(&key, &entry).len() as u64,
+            MAX_ENTRY_RECORD_BYTES
+        );
     }
 
     mod strata_testkit_free_clock {

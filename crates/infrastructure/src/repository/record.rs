@@ -6,17 +6,24 @@
 //!  "explicit":["eviction","max_entries"],
 //!  "config":{"tiers":["memory"],"eviction":"lru","active_eviction":"sieve",
 //!            "max_entries":1000,"max_value_bytes":1048576,
-//!            "compression":"zstd","compression_threshold_bytes":1024}}
+//!            "compression":"zstd","compression_threshold_bytes":1024,
+//!            "persist":true,"snapshot_interval_secs":60}}
 //! ```
 //!
 //! `format` is the version of this shape ([`FORMAT`]); a reader refuses
-//! any other. Decoding rebuilds the configuration through the domain's
-//! builder, so a record that breaks an invariant is refused too.
+//! any other. Fields added later (`persist`, `snapshot_interval_secs`)
+//! are optional, so records written before them still load, with the
+//! default. Decoding rebuilds the configuration through the domain's
+//! checks, so a record that breaks an invariant is refused too.
+//!
+//! Both directions go through [`CacheConfigurationParts`] without `..`:
+//! a setting added to the domain does not compile here until this record
+//! carries it.
 
 use serde::{Deserialize, Serialize};
 use strata_domain::{
-    CacheConfiguration, CacheName, Compression, ConfigOrigin, EvictionPolicyKind, Provenance,
-    StoredConfiguration, TierName, Ttl,
+    CacheConfiguration, CacheConfigurationParts, CacheName, Compression, ConfigOrigin,
+    EvictionPolicyKind, Provenance, StoredConfiguration, TierName, Ttl,
 };
 
 /// The version of the record shape this module writes and reads.
@@ -36,6 +43,9 @@ pub(crate) struct Record {
 struct ConfigRecord {
     tiers: Vec<String>,
     eviction: String,
+    /// The policy `auto` runs; under another policy, older records hold
+    /// that policy's name here and newer ones the default: either way it
+    /// is ignored there.
     active_eviction: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_entries: Option<u64>,
@@ -51,18 +61,37 @@ struct ConfigRecord {
     compression_threshold_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     encryption_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    persist: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    snapshot_interval_secs: Option<u64>,
 }
 
 impl From<&StoredConfiguration> for Record {
     fn from(s: &StoredConfiguration) -> Self {
-        let c = &s.config;
-        let (compression, compression_threshold_bytes) = match c.compression() {
+        // No `..`: a new setting must be stored before this compiles.
+        let CacheConfigurationParts {
+            name,
+            tiers,
+            eviction,
+            auto_active,
+            max_entries,
+            max_bytes,
+            default_ttl,
+            max_value_bytes,
+            l1_max_ttl,
+            compression,
+            encryption_key_id,
+            persist,
+            snapshot_interval_secs,
+        } = s.config.to_parts();
+        let (compression, compression_threshold_bytes) = match compression {
             Compression::None => ("none", None),
             Compression::Zstd { threshold_bytes } => ("zstd", Some(threshold_bytes)),
         };
         Self {
             format: FORMAT,
-            name: c.name().as_str().to_owned(),
+            name: name.as_str().to_owned(),
             version: s.version,
             origin: match s.provenance.origin {
                 ConfigOrigin::File => "file",
@@ -71,17 +100,19 @@ impl From<&StoredConfiguration> for Record {
             .to_owned(),
             explicit: s.provenance.explicit.iter().cloned().collect(),
             config: ConfigRecord {
-                tiers: c.tiers().iter().map(|t| t.as_str().to_owned()).collect(),
-                eviction: c.eviction().as_str().to_owned(),
-                active_eviction: c.active_eviction().as_str().to_owned(),
-                max_entries: c.max_entries(),
-                max_bytes: c.max_bytes(),
-                default_ttl_secs: c.default_ttl().map(Ttl::as_secs),
-                max_value_bytes: c.max_value_bytes(),
-                l1_max_ttl_secs: c.l1_max_ttl().map(Ttl::as_secs),
+                tiers: tiers.iter().map(|t| t.as_str().to_owned()).collect(),
+                eviction: eviction.as_str().to_owned(),
+                active_eviction: auto_active.as_str().to_owned(),
+                max_entries,
+                max_bytes,
+                default_ttl_secs: default_ttl.map(Ttl::as_secs),
+                max_value_bytes,
+                l1_max_ttl_secs: l1_max_ttl.map(Ttl::as_secs),
                 compression: compression.to_owned(),
                 compression_threshold_bytes,
-                encryption_key_id: c.encryption_key_id().map(str::to_owned),
+                encryption_key_id,
+                persist,
+                snapshot_interval_secs,
             },
         }
     }
@@ -106,38 +137,53 @@ impl Record {
             "runtime" => ConfigOrigin::Runtime,
             other => return Err(format!("unknown origin {other:?}")),
         };
-        let c = self.config;
+        let ConfigRecord {
+            tiers,
+            eviction,
+            active_eviction,
+            max_entries,
+            max_bytes,
+            default_ttl_secs,
+            max_value_bytes,
+            l1_max_ttl_secs,
+            compression,
+            compression_threshold_bytes,
+            encryption_key_id,
+            persist,
+            snapshot_interval_secs,
+        } = self.config;
         let ttl = |secs: Option<u64>, field: &str| {
             secs.map(Ttl::from_secs)
                 .transpose()
                 .map_err(|e| format!("{field}: {e}"))
         };
-        let tiers = c
-            .tiers
+        let policy = |s: &str| EvictionPolicyKind::parse(s).map_err(|e| e.to_string());
+        let tiers = tiers
             .iter()
             .map(|t| TierName::parse(t))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
-        let compression = match (c.compression.as_str(), c.compression_threshold_bytes) {
+        let compression = match (compression.as_str(), compression_threshold_bytes) {
             ("none", _) => Compression::None,
             ("zstd", Some(threshold_bytes)) => Compression::Zstd { threshold_bytes },
             (other, _) => return Err(format!("bad compression {other:?}")),
         };
-        let config = CacheConfiguration::builder(name)
-            .tiers(tiers)
-            .eviction(EvictionPolicyKind::parse(&c.eviction).map_err(|e| e.to_string())?)
-            .active_eviction(
-                EvictionPolicyKind::parse(&c.active_eviction).map_err(|e| e.to_string())?,
-            )
-            .max_entries(c.max_entries)
-            .max_bytes(c.max_bytes)
-            .default_ttl(ttl(c.default_ttl_secs, "default_ttl_secs")?)
-            .max_value_bytes(c.max_value_bytes)
-            .l1_max_ttl(ttl(c.l1_max_ttl_secs, "l1_max_ttl_secs")?)
-            .compression(compression)
-            .encryption_key_id(c.encryption_key_id)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let config = CacheConfiguration::from_parts(CacheConfigurationParts {
+            name,
+            tiers,
+            eviction: policy(&eviction)?,
+            auto_active: policy(&active_eviction)?,
+            max_entries,
+            max_bytes,
+            default_ttl: ttl(default_ttl_secs, "default_ttl_secs")?,
+            max_value_bytes,
+            l1_max_ttl: ttl(l1_max_ttl_secs, "l1_max_ttl_secs")?,
+            compression,
+            encryption_key_id,
+            persist,
+            snapshot_interval_secs,
+        })
+        .map_err(|e| e.to_string())?;
         Ok(StoredConfiguration {
             config,
             version: self.version,
@@ -183,5 +229,40 @@ mod tests {
         assert_eq!(decode(json.as_bytes()).unwrap(), stored);
         let other = json.replace("\"format\":1", "\"format\":2");
         assert!(decode(other.as_bytes()).unwrap_err().contains("format 2"));
+    }
+
+    #[test]
+    fn records_written_before_persist_load_with_the_defaults() {
+        // A record as the first version wrote it: no `persist`, no
+        // `snapshot_interval_secs`, and the policy's own name in
+        // `active_eviction` (which `tinylfu` once made unreadable).
+        let old = br#"{"format":1,"name":"p","version":2,"origin":"file","explicit":["eviction"],
+            "config":{"tiers":["memory"],"eviction":"tinylfu","active_eviction":"tinylfu",
+                      "max_entries":100000,"max_value_bytes":1048576,
+                      "compression":"zstd","compression_threshold_bytes":1024}}"#;
+        let stored = decode(old).unwrap();
+        assert_eq!(stored.config.eviction(), EvictionPolicyKind::TinyLfu);
+        assert!(!stored.config.persist());
+        assert_eq!(stored.config.snapshot_interval_secs(), None);
+    }
+
+    #[test]
+    fn persist_is_stored() {
+        let config = CacheConfiguration::builder(CacheName::parse("p").unwrap())
+            .persist(true)
+            .snapshot_interval_secs(Some(30))
+            .build()
+            .unwrap();
+        let stored = StoredConfiguration {
+            config,
+            version: 1,
+            provenance: Provenance::new(ConfigOrigin::Runtime, ["persist".to_owned()]),
+        };
+        let json = encode(&stored).unwrap();
+        assert!(
+            json.contains(r#""persist":true,"snapshot_interval_secs":30"#),
+            "{json}"
+        );
+        assert_eq!(decode(json.as_bytes()).unwrap(), stored);
     }
 }
