@@ -17,6 +17,7 @@ use crate::edge::headers::{
 use crate::edge::metrics::{count_error, count_outcome};
 use crate::edge::params::{entry_path, tags, ttl};
 use crate::edge::state::AppState;
+use crate::http::body::Body;
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,7 +50,7 @@ pub(crate) async fn put_entry(
     req: HttpRequest,
     Acting(principal): Acting,
     query: web::Query<PutQuery>,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     let (cache, key) = entry_path(&req)?;
     // `ttl=` (empty) is not "no TTL": the parameter is an integer when
