@@ -2,11 +2,69 @@
 //! in decoded bytes (issue 26).
 
 use std::io::Write;
+use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
 use serde_json::json;
+use strata::config::{AuthSettings, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, api_key, assert_problem, spawn_app, spawn_app_with};
+
+const READER: &str = "reader-key-0123456789";
+const WRITER: &str = "writer-key-0123456789";
+
+/// A raw HTTP/1.1 exchange on a fresh connection: sends `head` (ending in
+/// its blank line) and `body`, sends nothing more, and reads the answer's
+/// status line, headers and body (by its `Content-Length`). The server
+/// must answer without the rest of the body it was promised; a guard of
+/// 60 s turns a server that waits for it into a failure instead of a
+/// hang.
+async fn exchange(app: &TestApp, head: &str, body: &[u8]) -> (String, String) {
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(body).await.expect("body");
+    let read = async {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let (head, rest) = text.split_at(end + 4);
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                if rest.len() >= length || n == 0 {
+                    return (head.to_owned(), rest.to_owned());
+                }
+            }
+            assert!(n > 0, "connection closed without an answer: {got:?}");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the server answered without waiting for the rest of the body")
+}
+
+/// Keys `reader` (reader on `default`) and `writer` (writer on `default`).
+async fn spawn_with_keys() -> TestApp {
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut auth = AuthSettings::default();
+    auth.api_keys
+        .insert("reader".into(), api_key(READER, &[("default", "reader")]));
+    auth.api_keys
+        .insert("writer".into(), api_key(WRITER, &[("default", "writer")]));
+    settings.auth = Some(auth);
+    spawn_app_with(settings).await
+}
 
 /// `mebibytes` MiB of zeros in `coding` (`zstd` or `gzip`): one MiB
 /// compressed, repeated (zstd frames and gzip members concatenate), so a
@@ -120,4 +178,56 @@ async fn encoded_bodies_are_stored_decoded_and_unknown_codings_are_415() {
         app.get("default", "raw").await.status(),
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn a_put_is_refused_before_its_body_is_read() {
+    let app = spawn_with_keys().await;
+    // 60 MB promised, 16 bytes sent: a reader gets its 403 at once.
+    let head = format!(
+        "PUT /v1/caches/default/entries/big HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {READER}\r\nContent-Length: 60000000\r\n\r\n"
+    );
+    let (head, body) = exchange(&app, &head, b"only a few bytes").await;
+    assert!(head.starts_with("HTTP/1.1 403 "), "{head}");
+    assert!(head.contains("application/problem+json"), "{head}");
+    assert!(body.contains("\"forbidden\""), "{body}");
+
+    // A writer declaring more than max_value_bytes (1 MiB by default)
+    // gets its 413 before sending any of the body.
+    let head = format!(
+        "PUT /v1/caches/default/entries/big HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {WRITER}\r\nContent-Length: 60000000\r\n\r\n"
+    );
+    let (head, body) = exchange(&app, &head, b"").await;
+    assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+    assert!(body.contains("\"value_too_large\""), "{body}");
+    assert!(body.contains("60000000 bytes"), "{body}");
+
+    // A chunked body (no length declared) stops at the limit.
+    let mut chunked = Vec::new();
+    let piece = vec![b'x'; 64 * 1024];
+    for _ in 0..17 {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(&piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    let head = format!(
+        "PUT /v1/caches/default/entries/big HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {WRITER}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let (head, body) = exchange(&app, &head, &chunked).await;
+    assert!(head.starts_with("HTTP/1.1 413 "), "{head}");
+    assert!(body.contains("\"value_too_large\""), "{body}");
+
+    // Within the limit, the writer writes.
+    let r = app
+        .client
+        .put(app.entry("default", "small"))
+        .header("authorization", format!("Bearer {WRITER}"))
+        .body("fits")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
 }

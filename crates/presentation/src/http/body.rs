@@ -179,7 +179,7 @@ fn zstd_error(e: ZstdError) -> ApiError {
 
 /// The error of a body over `limit_bytes`, having seen at least
 /// `seen_bytes` of it.
-pub(crate) type TooLarge = fn(seen_bytes: u64, limit_bytes: u64) -> ApiError;
+pub(crate) type TooLarge = Box<dyn Fn(u64, u64) -> ApiError>;
 
 fn payload_too_large(seen_bytes: u64, limit_bytes: u64) -> ApiError {
     ApiError::payload_too_large(format!(
@@ -215,7 +215,7 @@ impl BodyStream {
         payload: Payload,
         limit_bytes: u64,
     ) -> Result<Self, ApiError> {
-        Self::with_error(headers, payload, limit_bytes, payload_too_large)
+        Self::with_error(headers, payload, limit_bytes, Box::new(payload_too_large))
     }
 
     /// As [`new`](Self::new), with `too_large` for the error of a body
