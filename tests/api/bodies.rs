@@ -231,3 +231,46 @@ async fn a_put_is_refused_before_its_body_is_read() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn errors_after_the_head_are_problems_and_malformed_heads_are_bodiless() {
+    let app = spawn_app().await;
+    // Over the 64 MiB body limit, by its declared length: a problem, at
+    // once, for batchPut and batchGet alike.
+    for route in ["entries:batchPut", "entries:batchGet"] {
+        let head = format!(
+            "POST /v1/caches/default/{route} HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/json\r\nContent-Length: 70000000\r\n\r\n"
+        );
+        let (head, body) = exchange(&app, &head, b"{").await;
+        assert!(head.starts_with("HTTP/1.1 413 "), "{route}: {head}");
+        assert!(head.contains("application/problem+json"), "{head}");
+        assert!(body.contains("\"payload_too_large\""), "{body}");
+        assert!(!body.contains("Some("), "{body}");
+    }
+    // A digest mismatch names the declared size without Rust debug text.
+    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"x"));
+    let r = app
+        .client
+        .put(app.url(&format!("/cas/{hash}")))
+        .body("y")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(r, StatusCode::BAD_REQUEST, "digest_mismatch").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("Some("), "{detail}");
+    assert!(detail.contains("of 1 bytes"), "{detail}");
+
+    // Before the head is parsed, the HTTP layer answers alone, bodiless,
+    // as the README says.
+    let (head, body) = exchange(&app, "GARBAGE\r\n\r\n", b"").await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert!(body.is_empty(), "{body}");
+    let huge = format!(
+        "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let (head, _) = exchange(&app, &huge, b"").await;
+    assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+}
