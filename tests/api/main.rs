@@ -7,6 +7,7 @@ mod auth;
 mod backends;
 mod batch;
 mod bazel;
+mod bodies;
 mod build_cache;
 mod ccache;
 mod config_persistence;

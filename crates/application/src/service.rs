@@ -72,6 +72,20 @@ impl CacheService {
         &self.ctx.registry
     }
 
+    /// A [`put`](Self::put)'s precondition, before its value is read:
+    /// `principal` may write `cache`; returns the cache's `max_value_bytes`.
+    ///
+    /// # Errors
+    /// [`AccessError`](crate::AccessError): no such cache, or no writer
+    /// grant.
+    pub fn admit_put(
+        &self,
+        principal: &strata_domain::Principal,
+        cache: &strata_domain::CacheName,
+    ) -> Result<u64, crate::AccessError> {
+        put_entry::admit(&self.ctx, principal, cache)
+    }
+
     /// See [`put_entry`].
     ///
     /// # Errors

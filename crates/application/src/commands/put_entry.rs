@@ -113,6 +113,22 @@ pub(crate) fn written_event(
     }
 }
 
+/// A [`PutEntry`]'s precondition, checked before its value is read (an
+/// HTTP face can then refuse a body without reading it): `principal` may
+/// write `cache` ([`Role::Writer`]). Returns the largest value the cache
+/// accepts, its `max_value_bytes`.
+///
+/// # Errors
+/// [`AccessError`]: no such cache, or no writer grant.
+pub(crate) fn admit(
+    ctx: &Context,
+    principal: &Principal,
+    cache: &CacheName,
+) -> Result<u64, AccessError> {
+    let cache = ctx.registry.authorize(cache, principal, Role::Writer)?;
+    Ok(cache.config().max_value_bytes())
+}
+
 pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
     let cache = ctx
         .registry

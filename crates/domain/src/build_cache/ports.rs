@@ -19,7 +19,10 @@ pub enum BuildCacheError {
     /// The uploaded content does not hash to (or is not the size of) the
     /// digest it was uploaded under; nothing was stored. HTTP: 400
     /// `digest_mismatch`.
-    #[error("digest mismatch: expected {expected} ({expected_size:?} bytes), got {actual}")]
+    #[error(
+        "digest mismatch: expected {expected}{}, got {actual}",
+        expected_size.map(|n| format!(" of {n} bytes")).unwrap_or_default()
+    )]
     DigestMismatch {
         /// The hash the upload claimed.
         expected: DigestHash,

@@ -9,7 +9,6 @@
 //! `audit_unavailable`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
 use serde::Serialize;
 use strata_application::commands::configure_cache::ConfigureCache;
 use strata_application::commands::delete_cache::DeleteCache;
@@ -25,6 +24,7 @@ use crate::edge::error::ApiError;
 use crate::edge::metrics::count_outcome;
 use crate::edge::params::cache_name;
 use crate::edge::state::AppState;
+use crate::http::body::Body;
 use crate::http::codec::decode;
 
 /// Answer of a configuration change.
@@ -96,7 +96,7 @@ pub(crate) async fn configure(
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;

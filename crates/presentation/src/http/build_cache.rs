@@ -202,7 +202,7 @@ fn zstd_error(e: ZstdError) -> ApiError {
 }
 
 fn body_error(e: actix_web::error::PayloadError) -> ApiError {
-    ApiError::invalid_body(format!("the request body could not be read: {e}"))
+    crate::http::body::payload_error(&e)
 }
 
 /// `GET` and `HEAD /[<instance>/]ac/<hash>`.

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::build_cache::BUILD_CACHE_NAME;
 use strata_application::build_cache::flush_action_cache::FlushActionCache;
@@ -41,6 +40,7 @@ use crate::edge::audited::Audit;
 use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::state::AppState;
+use crate::http::body::Body;
 
 /// Most digests one `digests` flush may name.
 pub const MAX_FLUSH_DIGESTS: u64 = 10_000;
@@ -299,7 +299,7 @@ pub(crate) async fn flush_action_cache(
     state: web::Data<AppState>,
     req: HttpRequest,
     acting: Acting,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     flush(&state, &req, acting, &body, StoreKind::Ac).await
 }
@@ -323,7 +323,7 @@ pub(crate) async fn flush_content_store(
     state: web::Data<AppState>,
     req: HttpRequest,
     acting: Acting,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     flush(&state, &req, acting, &body, StoreKind::Cas).await
 }

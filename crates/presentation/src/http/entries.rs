@@ -17,6 +17,7 @@ use crate::edge::headers::{
 use crate::edge::metrics::{count_error, count_outcome};
 use crate::edge::params::{entry_path, tags, ttl};
 use crate::edge::state::AppState;
+use crate::http::body::{BodyStream, TooLarge};
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -49,7 +50,7 @@ pub(crate) async fn put_entry(
     req: HttpRequest,
     Acting(principal): Acting,
     query: web::Query<PutQuery>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (cache, key) = entry_path(&req)?;
     // `ttl=` (empty) is not "no TTL": the parameter is an integer when
@@ -77,6 +78,28 @@ pub(crate) async fn put_entry(
                     .field("Content-Type")
             })?,
     };
+    // The grant and the cache's limit first: a caller without the writer
+    // role, or a declared length over `max_value_bytes`, is answered
+    // without reading the body; a streamed body stops at the limit.
+    let admitted = state.service.admit_put(&principal, &cache);
+    if admitted.is_err() {
+        count_error(&state.service, &cache, "put");
+    }
+    let limit = admitted?;
+    let name = cache.clone();
+    let too_large: TooLarge = Box::new(move |seen, limit| {
+        ApiError::value_too_large(format!(
+            "value is at least {seen} bytes; cache {name} accepts at most {limit} bytes"
+        ))
+    });
+    let body = match BodyStream::with_error(req.headers(), payload.into_inner(), limit, too_large) {
+        Ok(stream) => stream.read_all(req.headers()).await,
+        Err(e) => Err(e),
+    };
+    if body.is_err() {
+        count_error(&state.service, &cache, "put");
+    }
+    let body = body?;
     let result = state
         .service
         .put(PutEntry {

@@ -17,6 +17,7 @@ use crate::edge::headers::etag;
 use crate::edge::metrics::count_outcome;
 use crate::edge::params::{cache_key, cache_name, tags, ttl};
 use crate::edge::state::AppState;
+use crate::http::body::Body;
 use crate::http::codec::{decode, encode};
 
 /// Body of `batchGet`.
@@ -137,7 +138,7 @@ pub(crate) async fn batch_get(
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchGetRequest = decode(&req, &body)?;
@@ -233,7 +234,7 @@ pub(crate) async fn batch_put(
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: BatchPutRequest = decode(&req, &body)?;

@@ -37,7 +37,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use strata_application::commands::import_entries::{ImportEntries, ImportItem, OnConflict};
 use strata_application::queries::export_entries::{Export, ExportEntries};
@@ -51,6 +50,7 @@ use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::params::cache_name;
 use crate::edge::state::AppState;
+use crate::http::body::BodyStream;
 
 /// `application/x-ndjson`.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -483,7 +483,7 @@ pub(crate) async fn import(
     Acting(principal): Acting,
     cache: web::Path<String>,
     params: web::Query<ImportParams>,
-    mut body: web::Payload,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let name = cache_name(&cache)?;
@@ -524,6 +524,9 @@ pub(crate) async fn import(
     let max_record = usize::try_from(max_value.div_ceil(3) * 4)
         .unwrap_or(usize::MAX)
         .saturating_add(MAX_RECORD_OVERHEAD_BYTES);
+    // Decoded as it streams (`Content-Encoding`), without a total limit:
+    // records are bounded one by one.
+    let mut body = BodyStream::new(req.headers(), body.into_inner(), u64::MAX)?;
     let mut audit = Audit::begin(
         &state,
         &req,
@@ -569,17 +572,13 @@ pub(crate) async fn import(
 }
 
 /// The next chunk of the body, or `None` at its end.
-async fn chunk(body: &mut web::Payload) -> Result<Option<Bytes>, ApiError> {
-    match body.next().await {
-        None => Ok(None),
-        Some(Ok(bytes)) => Ok(Some(bytes)),
-        Some(Err(e)) => Err(ApiError::invalid_body(format!("cannot read the body: {e}"))),
-    }
+async fn chunk(body: &mut BodyStream) -> Result<Option<Bytes>, ApiError> {
+    body.next().await
 }
 
 async fn read_ndjson(
     importer: &mut Importer<'_>,
-    body: &mut web::Payload,
+    body: &mut BodyStream,
     max_line: usize,
 ) -> Result<(), ApiError> {
     let mut buf = BytesMut::new();
@@ -656,7 +655,7 @@ fn truncated(e: &rmp_serde::decode::Error) -> bool {
 
 async fn read_msgpack(
     importer: &mut Importer<'_>,
-    body: &mut web::Payload,
+    body: &mut BodyStream,
     max_record: usize,
 ) -> Result<(), ApiError> {
     let mut buf = BytesMut::new();

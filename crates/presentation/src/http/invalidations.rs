@@ -5,7 +5,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
 use strata_domain::{AuditAction, InvalidationSelector, KeyPattern};
@@ -17,6 +16,7 @@ use crate::edge::error::ApiError;
 use crate::edge::metrics::count_outcome;
 use crate::edge::params::{cache_key, cache_name, tags};
 use crate::edge::state::AppState;
+use crate::http::body::Body;
 use crate::http::codec::{decode, encode};
 
 /// Exactly one of `keys`, `pattern` and `tags`.
@@ -64,7 +64,7 @@ pub(crate) async fn invalidate(
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: InvalidationRequest = decode(&req, &body)?;

@@ -8,10 +8,12 @@
 //! - The build cache: [`build_cache`] (bazel-remote's `/ac` and `/cas`),
 //!   [`build_cache_admin`].
 //! - Monitoring: [`monitoring`]; the OpenAPI document: [`openapi`].
-//! - Body formats (JSON, MessagePack): [`codec`].
+//! - Request bodies (content codings, limits): `body`; body formats
+//!   (JSON, MessagePack): [`codec`].
 
 pub mod admin;
 pub mod audit;
+pub(crate) mod body;
 pub mod build_cache;
 pub mod build_cache_admin;
 pub mod caches;

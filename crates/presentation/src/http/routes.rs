@@ -14,7 +14,6 @@ use super::{
     admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
     invalidations, monitoring, mrc, request,
 };
-use crate::edge::MAX_BODY_BYTES;
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
 use crate::edge::state::AppState;
@@ -35,7 +34,6 @@ pub fn app(
     metrics::prometheus();
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             ApiError::invalid_parameter(format!("invalid query string: {e}")).into()
         }))

@@ -232,6 +232,15 @@ impl ApiError {
             detail,
         )
     }
+    /// 413 `value_too_large`: a value over its cache's `max_value_bytes`.
+    pub fn value_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            "Value too large",
+            detail,
+        )
+    }
     /// 415 `unsupported_media_type`.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
         Self::new(
