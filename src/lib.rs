@@ -193,6 +193,7 @@ impl ApplicationBuilder {
             audit,
             metrics_role,
             build_cache,
+            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
         };
         let workers = settings
             .server
@@ -229,6 +230,7 @@ impl ApplicationBuilder {
             strata_presentation::app(state.clone())
         })
         .tcp_nodelay(true)
+        .max_connections(settings.server.max_connections)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if let Some(workers) = settings.server.workers {
             server = server.workers(workers);

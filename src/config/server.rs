@@ -11,6 +11,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:9092";
 /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+/// Seconds a request body may go without a byte before the request is
+/// answered 408 `request_timeout` and its connection closed.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+/// Concurrent connections each HTTP worker thread accepts (actix-web's
+/// default); the listener's total is this times the workers.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 25_000;
 /// `[server]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +36,16 @@ pub struct ServerSettings {
     /// Seconds in-flight requests get to finish on shutdown.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
+    /// Seconds a request body may go without sending a byte (the wait for
+    /// each next piece, as nginx's `client_body_timeout`); then 408
+    /// `request_timeout` and the connection is closed. At least 1.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
+    /// Concurrent HTTP connections per worker thread (actix-web's
+    /// `max_connections`): the listener's total is this times `workers`.
+    /// Past it, new connections wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// PEM file of the TLS certificate chain, leaf first; with
     /// `tls_key_file`, the listener speaks HTTPS only (read at start-up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +70,12 @@ fn default_listen() -> String {
 fn default_grpc_listen() -> String {
     DEFAULT_GRPC_LISTEN.to_owned()
 }
+fn default_body_read_timeout() -> u64 {
+    DEFAULT_BODY_READ_TIMEOUT_SECS
+}
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
 fn default_shutdown_timeout() -> u64 {
     DEFAULT_SHUTDOWN_TIMEOUT_SECS
 }
@@ -65,6 +87,8 @@ impl Default for ServerSettings {
             grpc_listen: default_grpc_listen(),
             workers: None,
             shutdown_timeout_secs: DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+            body_read_timeout_secs: DEFAULT_BODY_READ_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             tls_cert_file: None,
             tls_key_file: None,
             data_dir: None,

@@ -274,3 +274,36 @@ async fn errors_after_the_head_are_problems_and_malformed_heads_are_bodiless() {
     let (head, _) = exchange(&app, &huge, b"").await;
     assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
 }
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_and_the_connection_closes() {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.server.body_read_timeout_secs = 1;
+    let app = spawn_app_with(settings).await;
+    let head = "PUT /v1/caches/default/entries/slow HTTP/1.1\r\nHost: x\r\n\
+                Content-Length: 100\r\n\r\n";
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+        .write_all(b"ten bytes.")
+        .await
+        .expect("part of the body");
+    // Read until the server closes the connection: the answer, then EOF.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the connection")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("\"request_timeout\""), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert_eq!(
+        app.get("default", "slow").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -31,4 +31,7 @@ pub struct AppState {
     /// The remote build cache (`[build_cache]`): `None` when disabled,
     /// and `/ac/`, `/cas/` paths answer 404.
     pub build_cache: Option<BuildCacheService>,
+    /// `[server] body_read_timeout_secs`: the longest wait for the next
+    /// piece of a request body (HTTP), then 408.
+    pub body_read_timeout: std::time::Duration,
 }

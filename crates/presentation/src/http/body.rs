@@ -101,6 +101,9 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
 pub(crate) fn payload_error(e: &PayloadError) -> ApiError {
     match e {
         PayloadError::Overflow => ApiError::payload_too_large("the request body is too large"),
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::request_timeout()
+        }
         PayloadError::Incomplete(_) => {
             ApiError::invalid_body("the request body ended before its declared length")
         }
@@ -367,6 +370,78 @@ impl FromRequest for Body {
         let stream = BodyStream::new(&headers, payload.take(), MAX_BODY_BYTES as u64);
         Box::pin(async move { stream?.read_all(&headers).await.map(Body) })
     }
+}
+
+/// A request payload that fails with `TimedOut` (408, [`payload_error`])
+/// when the next piece takes longer than `timeout` to arrive.
+struct Timed {
+    inner: Payload,
+    timeout: std::time::Duration,
+    /// Armed at the first poll that waits, re-armed after each piece.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
+}
+
+impl futures_util::Stream for Timed {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                self.sleep = None;
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    self.expired = true;
+                    return Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "request body timeout",
+                    )))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Middleware: every request body (whoever reads it, the build cache
+/// included) fails with 408 once its next piece takes longer than
+/// `[server] body_read_timeout_secs`. Bodiless requests are untouched.
+pub(crate) async fn time_body(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let timeout = req
+        .app_data::<actix_web::web::Data<crate::edge::state::AppState>>()
+        .map(|s| s.body_read_timeout);
+    if let Some(timeout) = timeout {
+        let payload = actix_web::HttpMessage::take_payload(&mut req);
+        if matches!(payload, Payload::None) {
+            req.set_payload(payload);
+        } else {
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(Timed {
+                    inner: payload,
+                    timeout,
+                    sleep: None,
+                    expired: false,
+                }),
+            });
+        }
+    }
+    next.call(req).await
 }
 
 #[cfg(test)]

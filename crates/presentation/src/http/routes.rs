@@ -11,8 +11,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::openapi::ApiDoc;
 use super::{
-    admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
-    invalidations, monitoring, mrc, request,
+    admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
+    export_import, invalidations, monitoring, mrc, request,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
@@ -42,6 +42,7 @@ pub fn app(
                 ApiError::invalid_parameter(format!("invalid path: {e}")).into()
             }),
         )
+        .wrap(from_fn(body::time_body))
         .wrap(from_fn(request::observe))
         .configure(routes)
         .default_service(web::to(not_found))

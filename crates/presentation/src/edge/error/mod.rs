@@ -232,6 +232,16 @@ impl ApiError {
             detail,
         )
     }
+    /// 408 `request_timeout`: the request body stopped arriving for
+    /// `[server] body_read_timeout_secs`; the connection is closed.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "Request timeout",
+            "the request body stopped arriving; the connection is closed",
+        )
+    }
     /// 413 `value_too_large`: a value over its cache's `max_value_bytes`.
     pub fn value_too_large(detail: impl Into<String>) -> Self {
         Self::new(
