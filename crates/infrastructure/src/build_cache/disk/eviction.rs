@@ -37,16 +37,12 @@ pub(super) struct UnlinkFailure {
 }
 
 impl Shared {
-    /// The bytes an eviction pass leaves, making room for `needed` more.
-    pub(super) fn eviction_target(&self, needed: u64) -> u64 {
-        (self.capacity / 100 * DISK_LOW_WATERMARK_PERCENT).saturating_sub(needed)
-    }
-
     /// Takes victims out of `index` so that `needed` more bytes fit under
-    /// the low watermark; unlink them with [`Shared::unlink`] once the
-    /// lock is released.
+    /// the low watermark ([`DISK_LOW_WATERMARK_PERCENT`] of capacity);
+    /// unlink them with [`Shared::unlink`] once the lock is released.
     pub(super) fn choose_victims(&self, index: &mut Index, needed: u64) -> Vec<(Key, Meta)> {
-        index.take_victims(self.eviction_target(needed))
+        let target = (self.capacity / 100 * DISK_LOW_WATERMARK_PERCENT).saturating_sub(needed);
+        index.take_victims(target)
     }
 
     /// Unlinks the files of `doomed` entries (taken out of the index and
@@ -67,7 +63,8 @@ impl Shared {
                     .filter(|(key, _)| index.claim_unlink(key))
                     .collect()
             };
-            let outcomes: Vec<io::Result<()>> = batch
+            // The path of each file that could not be removed, and why.
+            let outcomes: Vec<Result<(), (PathBuf, io::Error)>> = batch
                 .iter()
                 .map(|(key, _)| {
                     let path = self.path(key);
@@ -75,7 +72,7 @@ impl Shared {
                         hook(&path);
                     }
                     match std::fs::remove_file(&path) {
-                        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => Err((path, e)),
                         _ => Ok(()),
                     }
                 })
@@ -83,8 +80,7 @@ impl Shared {
             let mut index = self.lock();
             for ((key, meta), outcome) in batch.into_iter().zip(outcomes) {
                 index.settle(&key);
-                if let Err(error) = outcome {
-                    let path = self.path(&key);
+                if let Err((path, error)) = outcome {
                     tracing::warn!(path = %path.display(), error = %error, "cannot remove a disk entry");
                     let size = meta.size;
                     index.restore(key, meta);
