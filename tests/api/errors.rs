@@ -172,3 +172,59 @@ async fn json_bodies_that_are_not_objects_are_400() {
     let r = app.send_body(Method::POST, url, JSON, " [[\"k\"]]").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
 }
+
+/// Issue 26 item 3: `?tll=60` used to answer 201 and store an entry that
+/// never expires.
+#[tokio::test]
+async fn unknown_query_parameters_are_400_naming_the_accepted_ones() {
+    let app = spawn_app().await;
+    for (query, unknown) in [("tll=60", "tll"), ("tag=", "tag"), ("ttl=60&foo=1", "foo")] {
+        let url = app.entry("default", "k") + "?" + query;
+        let r = app.send_body(Method::PUT, url, &[], "x").await;
+        let body = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert_eq!(body["field"], unknown, "{query}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("\"{unknown}\"")), "{detail}");
+        assert!(detail.contains("`ttl`, `tags`"), "{detail}");
+    }
+    // Nothing was stored by the refused PUTs.
+    assert_problem(
+        app.get("default", "k").await,
+        StatusCode::NOT_FOUND,
+        "entry_not_found",
+    )
+    .await;
+    // A GET takes no parameters (not even a PUT's `ttl`).
+    let r = app
+        .send(Method::GET, app.entry("default", "k") + "?ttl=5", &[])
+        .await;
+    let body = assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("takes no query parameters"),
+        "{body}"
+    );
+    let r = app
+        .send(
+            Method::GET,
+            app.url("/v1/caches/default/stats?verbose=1"),
+            &[],
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    let r = app
+        .send(Method::GET, app.url("/admin/v1/caches/default?x=1"), &[])
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    // The accepted ones still work, percent-encoded names included.
+    let url = app.entry("default", "k") + "?%74tl=60&tags=a";
+    let r = app.send_body(Method::PUT, url, &[], "x").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Probes ignore query strings: load balancers add their own.
+    let r = app
+        .send(Method::GET, app.url("/health/live?lb=1"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -79,7 +79,11 @@ impl FromRequest for Acting {
 /// Who `req` acts as, or why it may not act.
 fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
     let peer = req.peer_addr().map(|addr| addr.ip());
-    authenticate(state, peer, || credential(req.headers())).map(Acting)
+    let acting = authenticate(state, peer, || credential(req.headers())).map(Acting)?;
+    // After authentication: an unauthenticated caller learns nothing
+    // about the parameters a route takes.
+    crate::edge::params::check_query(req)?;
+    Ok(acting)
 }
 
 /// Who a caller from `peer` presenting `presented` acts as, or why it may

@@ -6,8 +6,16 @@
 //! `+` is a literal plus. It is read from the raw request path, because the
 //! router decodes some octets and leaves others (`%2F`, `%25`, `%2B`)
 //! encoded. A key in a JSON or MessagePack body is taken as written.
+//!
+//! Query strings are checked as JSON bodies are ([`check_query`]): a
+//! parameter the route does not take (`?tll=60`, `?tag=`, `?foo=1`) is 400
+//! `invalid_parameter` naming it and the ones the route accepts, instead of
+//! being ignored. The health probes, `/metrics`, `/openapi.json` and
+//! `/docs` do not take [`Acting`](crate::edge::auth::Acting) and ignore
+//! query strings, so load balancers and scrapers may add their own.
 
 use actix_web::HttpRequest;
+use actix_web::http::Method;
 use percent_encoding::percent_decode_str;
 use strata_domain::{CacheKey, CacheName, Tag, Ttl};
 
@@ -96,6 +104,58 @@ pub(crate) fn tags<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<Vec<Tag
         .collect()
 }
 
+/// The query parameters a resource's routes take, by method: resource
+/// data, set where the routes are built (`("PUT", PutQuery::PARAMS)`). A
+/// resource without it, or a method it does not list, takes none.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AcceptedQuery(pub(crate) &'static [(&'static str, &'static [&'static str])]);
+
+impl AcceptedQuery {
+    /// The parameters `method` takes here.
+    fn for_method(&self, method: &Method) -> &'static [&'static str] {
+        self.0
+            .iter()
+            .find(|(m, _)| *m == method.as_str())
+            .map_or(&[], |(_, params)| params)
+    }
+}
+
+/// Refuses a query parameter the request's route does not take
+/// ([`AcceptedQuery`]). The names are compared after
+/// `application/x-www-form-urlencoded` decoding (WHATWG URL standard,
+/// section 5.1), as `web::Query` decodes them; values are not looked at.
+///
+/// # Errors
+/// 400 `invalid_parameter` naming the first unknown parameter (its
+/// `field`) and the accepted ones.
+pub(crate) fn check_query(req: &HttpRequest) -> Result<(), ApiError> {
+    let query = req.query_string();
+    if query.is_empty() {
+        return Ok(());
+    }
+    let accepted = req
+        .app_data::<AcceptedQuery>()
+        .map_or(&[][..], |a| a.for_method(req.method()));
+    let Some((unknown, _)) = form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| !accepted.contains(&name.as_ref()))
+    else {
+        return Ok(());
+    };
+    Err(unknown_query_parameter(&unknown, accepted))
+}
+
+/// 400 `invalid_parameter`: `name` is not one of `accepted`.
+fn unknown_query_parameter(name: &str, accepted: &[&str]) -> ApiError {
+    let takes = if accepted.is_empty() {
+        "this operation takes no query parameters".to_owned()
+    } else {
+        let list: Vec<String> = accepted.iter().map(|p| format!("`{p}`")).collect();
+        format!("this operation takes {}", list.join(", "))
+    };
+    // Debug quoting escapes whatever the caller wrote (control characters).
+    ApiError::invalid_parameter(format!("unknown query parameter {name:?}; {takes}")).field(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +187,61 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn each_query_struct_takes_the_parameters_it_declares() {
+        use actix_web::web::Query;
+
+        use crate::http::{audit::AuditParams, entries::PutQuery, export_import::ImportParams};
+        for name in PutQuery::PARAMS {
+            Query::<PutQuery>::from_query(&format!("{name}=1")).expect(name);
+        }
+        for name in ImportParams::PARAMS {
+            Query::<ImportParams>::from_query(&format!("{name}=skip")).expect(name);
+        }
+        for name in AuditParams::PARAMS {
+            Query::<AuditParams>::from_query(&format!("{name}=1")).expect(name);
+        }
+        // And nothing else: a field added to a struct without its name in
+        // PARAMS would be refused by `check_query` before the handler.
+        for e in [
+            Query::<PutQuery>::from_query("zz=1")
+                .unwrap_err()
+                .to_string(),
+            Query::<ImportParams>::from_query("zz=1")
+                .unwrap_err()
+                .to_string(),
+            Query::<AuditParams>::from_query("zz=1")
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(e.contains("unknown field"), "{e}");
+        }
+        let expected = |e: String| e.matches('`').count() / 2 - 1;
+        assert_eq!(
+            expected(
+                Query::<PutQuery>::from_query("zz=1")
+                    .unwrap_err()
+                    .to_string()
+            ),
+            PutQuery::PARAMS.len()
+        );
+        assert_eq!(
+            expected(
+                Query::<ImportParams>::from_query("zz=1")
+                    .unwrap_err()
+                    .to_string()
+            ),
+            ImportParams::PARAMS.len()
+        );
+        assert_eq!(
+            expected(
+                Query::<AuditParams>::from_query("zz=1")
+                    .unwrap_err()
+                    .to_string()
+            ),
+            AuditParams::PARAMS.len()
+        );
     }
 }

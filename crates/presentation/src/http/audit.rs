@@ -12,6 +12,7 @@ use crate::edge::state::AppState;
 /// Query of `GET /admin/v1/audit`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Only records at or after this time: RFC 3339 UTC
     /// (`2026-12-01T19:37:13Z`) or Unix milliseconds. The schema shows
@@ -27,6 +28,12 @@ pub struct AuditParams {
     /// At most this many records, 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+}
+
+impl AuditParams {
+    /// The parameters `GET /admin/v1/audit` takes, for
+    /// [`AcceptedQuery`](crate::edge::params::AcceptedQuery).
+    pub const PARAMS: &'static [&'static str] = &["since", "principal", "action", "limit"];
 }
 
 /// One audit record, as the audit file holds it.

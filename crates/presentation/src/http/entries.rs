@@ -21,6 +21,7 @@ use crate::http::body::{BodyStream, TooLarge};
 
 /// Query of a PUT.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct PutQuery {
     /// TTL in seconds (1 to 31536000); the cache's `default_ttl` when absent.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 31536000)]
@@ -28,6 +29,12 @@ pub struct PutQuery {
     /// Comma-separated tags.
     #[param(schema_with = crate::edge::schemas::tag_query)]
     tags: Option<String>,
+}
+
+impl PutQuery {
+    /// The parameters a PUT takes, for
+    /// [`AcceptedQuery`](crate::edge::params::AcceptedQuery).
+    pub const PARAMS: &'static [&'static str] = &["ttl", "tags"];
 }
 
 /// Store a value. The body is stored as is, with its `Content-Type`.

@@ -299,10 +299,17 @@ struct ExportStream {
 /// Query of `POST /admin/v1/caches/{cache}/import`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// `overwrite` (default) replaces present keys, `skip` keeps them.
     #[param(pattern = "^(overwrite|skip)$")]
     pub on_conflict: Option<String>,
+}
+
+impl ImportParams {
+    /// The parameters an import takes, for
+    /// [`AcceptedQuery`](crate::edge::params::AcceptedQuery).
+    pub const PARAMS: &'static [&'static str] = &["on_conflict"];
 }
 
 /// One record an import refused.

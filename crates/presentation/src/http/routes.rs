@@ -16,6 +16,7 @@ use super::{
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
+use crate::edge::params::{AcceptedQuery, check_query};
 use crate::edge::state::AppState;
 
 /// The whole HTTP application: routes, middleware (request id, tracing,
@@ -34,8 +35,15 @@ pub fn app(
     metrics::prometheus();
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::invalid_parameter(format!("invalid query string: {e}")).into()
+        .app_data(web::QueryConfig::default().error_handler(|e, req| {
+            // An unknown parameter is named as `Acting` names it, whichever
+            // extractor runs first.
+            check_query(req)
+                .err()
+                .unwrap_or_else(|| {
+                    ApiError::invalid_parameter(format!("invalid query string: {e}"))
+                })
+                .into()
         }))
         .app_data(
             web::PathConfig::default().error_handler(|e, _| {
@@ -75,6 +83,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(
         resource("/v1/caches/{cache}/entries/{key:.+}")
+            .app_data(AcceptedQuery(&[("PUT", entries::PutQuery::PARAMS)]))
             .route(web::get().to(entries::get_entry))
             .route(web::head().to(entries::get_entry))
             .route(web::put().to(entries::put_entry))
@@ -134,11 +143,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource("/admin/v1/caches/{cache}/import")
+            .app_data(AcceptedQuery(&[(
+                "POST",
+                export_import::ImportParams::PARAMS,
+            )]))
             .route(web::post().to(export_import::import))
             .default_service(method_not_allowed("POST")),
     )
     .service(
         resource("/admin/v1/audit")
+            .app_data(AcceptedQuery(&[("GET", audit::AuditParams::PARAMS)]))
             .route(web::get().to(audit::read))
             .default_service(method_not_allowed("GET")),
     )
