@@ -163,6 +163,7 @@ impl ApplicationBuilder {
         let rate_limits = rate_limits(&auth)?;
         let authenticator = credentials_authenticator(&auth, clock.clone())?;
         let protected_mode = protected_mode(&auth)?;
+        let trusted_proxies = wiring::auth::trusted_proxies(&settings.server)?;
         let metrics_role = auth.metrics_role()?;
         let audit = match &settings.audit {
             Some(audit) => {
@@ -189,6 +190,7 @@ impl ApplicationBuilder {
             clock,
             authenticator,
             protected_mode,
+            trusted_proxies,
             rate_limits,
             audit,
             metrics_role,

@@ -54,7 +54,7 @@ pub use rate_limits::{
 };
 pub use server::{
     DEFAULT_BODY_READ_TIMEOUT_SECS, DEFAULT_GRPC_LISTEN, DEFAULT_LISTEN, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_SHUTDOWN_TIMEOUT_SECS, ServerSettings,
+    DEFAULT_SHUTDOWN_TIMEOUT_SECS, ForwardedHeaderSetting, ServerSettings,
 };
 pub use telemetry::{DEFAULT_SERVICE_NAME, TelemetrySettings};
 

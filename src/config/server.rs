@@ -62,6 +62,32 @@ pub struct ServerSettings {
     /// directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// Reverse proxies (CIDRs, or addresses meaning themselves alone, e.g.
+    /// `["127.0.0.1", "10.0.0.0/8"]`) whose forwarding header names the
+    /// client: the failed-authentication limit, protected mode and the
+    /// audit trail then key on the rightmost hop that is not a trusted
+    /// proxy, and a trusted proxy's `X-Request-Id` is kept as the
+    /// request's id. Empty (the default): the client is the TCP peer and
+    /// forwarding headers are ignored. Applies to HTTP and gRPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies append the client to:
+    /// `x-forwarded-for` (default; nginx, HAProxy, Envoy, cloud load
+    /// balancers) or `forwarded` (RFC 7239). Only this one is read: a
+    /// proxy passes the other on as the client wrote it.
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeaderSetting,
+}
+
+/// `[server] forwarded_header`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeaderSetting {
+    /// `X-Forwarded-For`.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
 }
 
 fn default_listen() -> String {
@@ -92,6 +118,8 @@ impl Default for ServerSettings {
             tls_cert_file: None,
             tls_key_file: None,
             data_dir: None,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeaderSetting::default(),
         }
     }
 }

@@ -17,9 +17,12 @@ use strata_infrastructure::{
     JwtConfigError,
 };
 use strata_presentation::ProtectedMode;
+use strata_presentation::edge::client_addr::{ForwardedHeader, TrustedProxies};
 use strata_presentation::edge::rate_limit::{PeerLimiter, PrincipalLimiter, RateLimits};
 
-use crate::config::{AuthMode, AuthSettings, JwtSettings, RateLimitSettings};
+use crate::config::{
+    AuthMode, AuthSettings, ForwardedHeaderSetting, JwtSettings, RateLimitSettings, ServerSettings,
+};
 
 /// The API-key authenticator `auth` describes.
 ///
@@ -210,6 +213,26 @@ pub(crate) fn protected_mode(auth: &AuthSettings) -> anyhow::Result<ProtectedMod
     })
 }
 
+/// The proxies `[server] trusted_proxies` names, with the header they
+/// append to.
+///
+/// # Errors
+/// An entry that is neither a CIDR nor an address, naming it
+/// (`server.trusted_proxies[0]`).
+pub(crate) fn trusted_proxies(server: &ServerSettings) -> anyhow::Result<TrustedProxies> {
+    let nets = server
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .map(|(i, net)| parse_network(net).with_context(|| format!("server.trusted_proxies[{i}]")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let header = match server.forwarded_header {
+        ForwardedHeaderSetting::XForwardedFor => ForwardedHeader::XForwardedFor,
+        ForwardedHeaderSetting::Forwarded => ForwardedHeader::Forwarded,
+    };
+    Ok(TrustedProxies::new(nets, header))
+}
+
 /// A CIDR (`10.0.0.0/8`, `fd00::/8`), or an address meaning itself alone.
 fn parse_network(s: &str) -> anyhow::Result<IpNet> {
     let s = s.trim();
@@ -326,6 +349,31 @@ mod tests {
             !keyed.enabled,
             "with API keys, authentication applies instead"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_name_a_bad_entry() {
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(
+                "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.local\"]\n",
+            ))
+            .extract()
+            .unwrap();
+        let err = trusted_proxies(&settings.server).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("server.trusted_proxies[1]"),
+            "{err:#}"
+        );
+        let settings: Settings = Figment::new()
+            .merge(Toml::string(
+                "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\"]\nforwarded_header = \"forwarded\"\n",
+            ))
+            .extract()
+            .unwrap();
+        let proxies = trusted_proxies(&settings.server).unwrap();
+        assert!(proxies.trusts("192.0.2.7".parse().unwrap()));
+        assert!(!proxies.trusts("192.0.2.8".parse().unwrap()));
+        assert_eq!(proxies.header(), ForwardedHeader::Forwarded);
     }
 
     #[test]

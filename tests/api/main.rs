@@ -28,6 +28,7 @@ mod monitoring;
 mod mrc;
 mod process;
 mod protected;
+mod proxies;
 mod rate_limits;
 mod secrets;
 mod snapshots;

@@ -13,17 +13,26 @@ use strata_domain::{
 };
 
 use crate::edge::error::ApiError;
-use crate::edge::request_id::RequestId;
+use crate::edge::request_id::RequestIdText;
 use crate::edge::state::AppState;
 
 /// The request id [`request::observe`](crate::http::request::observe) assigned (the `X-Request-Id` header).
 fn request_id(req: &HttpRequest) -> Option<String> {
-    req.extensions().get::<RequestId>().map(ToString::to_string)
+    req.extensions()
+        .get::<RequestIdText>()
+        .map(|id| id.as_str().to_owned())
 }
 
-/// The peer's address.
-fn peer(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.to_string())
+/// The caller's address: the TCP peer's socket address, or the client
+/// address a trusted proxy forwarded
+/// ([`client_addr`](crate::edge::client_addr)).
+fn peer(state: &AppState, req: &HttpRequest) -> Option<String> {
+    let peer = req.peer_addr()?;
+    if state.trusted_proxies.trusts(peer.ip()) {
+        crate::edge::client_addr::http_client(req, &state.trusted_proxies).map(|ip| ip.to_string())
+    } else {
+        Some(peer.to_string())
+    }
 }
 
 /// Who acted, as `Acting` found it (in the request's extensions, only
@@ -59,7 +68,7 @@ pub(crate) async fn record_forbidden(req: &HttpRequest, error: &ApiError) {
         params: method_and_path(req),
         outcome: error.code().to_owned(),
         request_id: request_id(req),
-        peer: peer(req),
+        peer: peer(state, req),
     };
     if let Err(e) = log.append(&record).await {
         tracing::warn!(target: "strata::audit", error = %e, "cannot record a forbidden request");
@@ -109,7 +118,7 @@ impl Audit {
             params,
             outcome: AUDIT_ATTEMPT.to_owned(),
             request_id: request_id(req),
-            peer: peer(req),
+            peer: peer(state, req),
         };
         let log = state.audit.clone();
         if let Some(log) = &log {
@@ -165,7 +174,7 @@ pub(crate) fn refusal(
         path_cache(req),
         method_and_path(req),
         request_id(req),
-        peer(req),
+        peer(state, req),
     )
 }
 

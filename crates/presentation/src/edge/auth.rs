@@ -78,8 +78,8 @@ impl FromRequest for Acting {
 
 /// Who `req` acts as, or why it may not act.
 fn acting(req: &HttpRequest, state: &AppState) -> Result<Acting, ApiError> {
-    let peer = req.peer_addr().map(|addr| addr.ip());
-    let acting = authenticate(state, peer, || credential(req.headers())).map(Acting)?;
+    let client = crate::edge::client_addr::http_client(req, &state.trusted_proxies);
+    let acting = authenticate(state, client, || credential(req.headers())).map(Acting)?;
     // After authentication: an unauthenticated caller learns nothing
     // about the parameters a route takes.
     crate::edge::params::check_query(req)?;

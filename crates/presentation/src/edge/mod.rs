@@ -12,6 +12,7 @@
 
 pub(crate) mod audited;
 pub mod auth;
+pub mod client_addr;
 pub mod config_dto;
 pub mod error;
 pub mod headers;

@@ -3,6 +3,8 @@
 //! seed mixed with a counter through SplitMix64, so ids look random,
 //! collide no more than v4 UUIDs do, and cost no system call (a v4 UUID
 //! from the `uuid` crate reads the OS's random source per request).
+//! A trusted proxy's own id ([`RequestIdText::from_proxy`]) is kept
+//! instead, so its log and ours name a request alike.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -45,28 +47,61 @@ impl RequestId {
     /// request, for the header and the span.
     pub fn text(self) -> RequestIdText {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'-'; 36];
+        let mut out = [b'-'; RequestIdText::MAX_LEN];
         let mut nibble = 0;
-        for (i, byte) in out.iter_mut().enumerate() {
+        for (i, byte) in out[..36].iter_mut().enumerate() {
             if matches!(i, 8 | 13 | 18 | 23) {
                 continue;
             }
             *byte = HEX[((self.0 >> (124 - 4 * nibble)) & 0xF) as usize];
             nibble += 1;
         }
-        RequestIdText(out)
+        RequestIdText {
+            bytes: out,
+            len: 36,
+        }
     }
 }
 
-/// A [`RequestId`] in its 36-byte UUID form ([`RequestId::text`]).
+/// A request's id as text: a [`RequestId`] in its 36-byte UUID form
+/// ([`RequestId::text`]), or a trusted proxy's `X-Request-Id`
+/// ([`from_proxy`](Self::from_proxy)). `Copy`, so the task-local that
+/// carries it costs no allocation.
 #[derive(Clone, Copy)]
-pub struct RequestIdText([u8; 36]);
+pub struct RequestIdText {
+    bytes: [u8; Self::MAX_LEN],
+    len: u8,
+}
 
 impl RequestIdText {
+    /// The longest id kept from a proxy, in bytes.
+    pub const MAX_LEN: usize = 64;
+
+    /// A trusted proxy's `X-Request-Id`, when it is 1 to
+    /// [`MAX_LEN`](Self::MAX_LEN) bytes of `A-Z a-z 0-9 - _ . :` (nginx's
+    /// `$request_id` is 32 hex digits, Envoy's a UUID); `None` otherwise,
+    /// and the request gets an id of its own. The alphabet keeps log lines
+    /// and headers unambiguous.
+    pub fn from_proxy(raw: &[u8]) -> Option<Self> {
+        let fits = (1..=Self::MAX_LEN).contains(&raw.len())
+            && raw
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        if !fits {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Self {
+            bytes,
+            len: u8::try_from(raw.len()).ok()?,
+        })
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Only ASCII hex digits and dashes are ever written.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        // Only ASCII of the alphabet above is ever written.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
@@ -93,6 +128,37 @@ mod tests {
         let id = RequestId(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210);
         assert_eq!(id.text().as_str(), "01234567-89ab-cdef-fedc-ba9876543210");
         assert_eq!(id.to_string(), id.text().as_str());
+    }
+
+    #[test]
+    fn proxy_ids_are_kept_only_when_short_and_plain() {
+        let nginx = "0f3c9a7d2b1e4c5f8a6b7c8d9e0f1a2b";
+        assert_eq!(
+            RequestIdText::from_proxy(nginx.as_bytes())
+                .unwrap()
+                .as_str(),
+            nginx
+        );
+        let longest = "a".repeat(RequestIdText::MAX_LEN);
+        assert_eq!(
+            RequestIdText::from_proxy(longest.as_bytes())
+                .unwrap()
+                .as_str(),
+            longest
+        );
+        for bad in [
+            "".to_owned(),
+            "a".repeat(RequestIdText::MAX_LEN + 1),
+            "has space".to_owned(),
+            "new\nline".to_owned(),
+            "quote\"".to_owned(),
+            "é".to_owned(),
+        ] {
+            assert!(
+                RequestIdText::from_proxy(bad.as_bytes()).is_none(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

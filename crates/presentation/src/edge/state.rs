@@ -5,6 +5,7 @@ use std::sync::Arc;
 use strata_application::{BuildCacheService, CacheService};
 use strata_domain::{AuditLog, Authenticator, Clock, Role};
 
+use crate::edge::client_addr::TrustedProxies;
 use crate::edge::protected::ProtectedMode;
 use crate::edge::rate_limit::RateLimits;
 
@@ -20,6 +21,9 @@ pub struct AppState {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Protected mode: without an authenticator, which peers may act.
     pub protected_mode: ProtectedMode,
+    /// `[server] trusted_proxies`: whose forwarding header names the
+    /// client that the limits, protected mode and audit trail key on.
+    pub trusted_proxies: TrustedProxies,
     /// Per-principal rate limits (`[auth.rate_limits]`); off by default.
     pub rate_limits: RateLimits,
     /// The audit trail (`[audit]`): `None` records nothing and answers

@@ -19,9 +19,21 @@ use crate::edge::state::AppState;
 /// UNAUTHENTICATED (no or a refused credential), PERMISSION_DENIED
 /// (protected mode), RESOURCE_EXHAUSTED (a rate limit).
 pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
-    let peer = request.remote_addr();
     let metadata = request.metadata();
-    authenticate(state, peer.map(|a| a.ip()), || {
+    let header = state.trusted_proxies.header().name();
+    let forwarded = metadata
+        .get_all(header)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"));
+    let client = state
+        .trusted_proxies
+        .client(request.remote_addr().map(|a| a.ip()), forwarded);
+    // The audit trail names the forwarded client, or the TCP peer's socket.
+    let peer = match request.remote_addr() {
+        Some(addr) if !state.trusted_proxies.trusts(addr.ip()) => Some(addr.to_string()),
+        _ => client.map(|ip| ip.to_string()),
+    };
+    authenticate(state, client, || {
         credential_from(
             metadata.get("authorization").map(|v| v.as_bytes()),
             metadata.get(X_API_KEY).map(|v| v.as_bytes()),
@@ -33,13 +45,12 @@ pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Pri
     })
 }
 
-fn record_refusal(state: &AppState, peer: Option<std::net::SocketAddr>, error: &ApiError) {
+fn record_refusal(state: &AppState, peer: Option<String>, error: &ApiError) {
     let (Some(log), Ok(runtime)) = (state.audit.clone(), tokio::runtime::Handle::try_current())
     else {
         return;
     };
     let params = vec![("protocol".to_owned(), "grpc".to_owned())];
-    let peer = peer.map(|p| p.to_string());
     let Some(record) = refusal_record(state, error, None, params, None, peer) else {
         return;
     };

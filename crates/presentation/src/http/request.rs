@@ -3,7 +3,8 @@
 //! access event, the audit record of a 403 nobody recorded, and the
 //! opaque body of a 5xx.
 //!
-//! - **Request ids**: [`RequestId`] (no system call per request).
+//! - **Request ids**: [`RequestId`] (no system call per request), or a
+//!   trusted proxy's own `X-Request-Id` (`[server] trusted_proxies`).
 //! - **Route label.** Each resource carries its pattern
 //!   ([`RoutePattern`]), read after routing: the path is matched once, by
 //!   the router. A request no resource took is `unmatched`.
@@ -109,6 +110,18 @@ impl Context {
     }
 }
 
+/// A trusted proxy's `X-Request-Id` ([`RequestIdText::from_proxy`]), kept
+/// as the request's id; `None` from any other peer, or when the proxy
+/// sent none or one that does not fit.
+fn proxy_request_id(req: &ServiceRequest) -> Option<RequestIdText> {
+    let state = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>()?;
+    let peer = req.peer_addr()?.ip();
+    if !state.trusted_proxies.trusts(peer) {
+        return None;
+    }
+    RequestIdText::from_proxy(req.headers().get(X_REQUEST_ID)?.as_bytes())
+}
+
 /// The middleware: see the module documentation.
 ///
 /// # Errors
@@ -118,9 +131,8 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let start = Instant::now();
-    let id = RequestId::next();
-    let text = id.text();
-    req.extensions_mut().insert(id);
+    let text = proxy_request_id(&req).unwrap_or_else(|| RequestId::next().text());
+    req.extensions_mut().insert(text);
     let method = req.method().clone();
     // Without OpenTelemetry the id reaches the events a request logs
     // through the task-local (the access event names it itself); with it,
