@@ -52,7 +52,7 @@ pub(crate) async fn spawn_app_built(
     settings.server.listen = "127.0.0.1:0".into();
     // Never the default 9092: tests run side by side.
     settings.server.grpc_listen = "127.0.0.1:0".into();
-    settings.server.workers = Some(2);
+    settings.server.workers.get_or_insert(2);
     settings.server.shutdown_timeout_secs = 5;
     let clock = Arc::new(ManualClock::starting_now());
     let app = customise(strata::Application::builder(settings).clock(clock.clone()))

@@ -30,6 +30,7 @@ mod process;
 mod protected;
 mod proxies;
 mod rate_limits;
+mod resilience;
 mod secrets;
 mod snapshots;
 mod tasks;

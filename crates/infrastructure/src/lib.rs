@@ -93,7 +93,8 @@ pub use repository::{
 };
 pub use resilience::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, DEFAULT_BULK_TIMEOUT,
-    DEFAULT_TIMEOUT, MonotonicClock, Permit, ResilientStore, ResilientStoreBuilder,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_TIMEOUT, MonotonicClock, Permit, ResilientStore,
+    ResilientStoreBuilder, spawn_prober,
 };
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,

@@ -74,6 +74,21 @@ struct Coherence {
     via: Option<String>,
 }
 
+impl Backend {
+    /// An unguarded store on this backend for the breaker's background
+    /// pings (`PING`, or Memcached's `version`): its cache name only
+    /// namespaces keys it never touches.
+    fn probe_store(&self) -> Arc<dyn CacheStore> {
+        let name = strata_domain::CacheName::parse("strata-probe")
+            .unwrap_or_else(|_| unreachable!("a constant valid cache name"));
+        match self {
+            Self::Redis(c) => Arc::new(RedisStore::builder(c.clone(), name).build()),
+            Self::RedisCluster(c) => Arc::new(RedisClusterStore::builder(c.clone(), name).build()),
+            Self::Memcached(c) => Arc::new(MemcachedStore::builder(c.clone(), name).build()),
+        }
+    }
+}
+
 impl ConnectedBackend {
     /// Wraps a store of this backend in its timeout and shared breaker.
     fn guard<S: CacheStore>(&self, store: S) -> Arc<dyn CacheStore> {
@@ -278,11 +293,20 @@ impl StrataStoreProvider {
                 Backend::Memcached(MemcachedConnection::connect(&urls, options).await?)
             }
         };
+        let breaker = Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default()));
+        // While the breaker is open, a background ping closes it as soon as
+        // the backend answers (the task ends with the breaker).
+        crate::resilience::spawn_prober(
+            &breaker,
+            backend.probe_store(),
+            crate::resilience::DEFAULT_PROBE_INTERVAL,
+            timeout,
+        );
         self.backends.insert(
             name.to_owned(),
             ConnectedBackend {
                 backend,
-                breaker: Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default())),
+                breaker,
                 timeout,
                 bus,
             },

@@ -35,6 +35,7 @@ pub use memcached::{
     MemcachedStoreBuilder, ValueTooLarge, memcached_exptime,
 };
 pub(crate) use redis::Conn as RedisConn;
+pub(crate) use redis::once_only as redis_once_only;
 pub use redis::{
     RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
     RedisOptions, RedisStore, RedisStoreBuilder, pin_redis_connections_to_thread,

@@ -113,6 +113,9 @@ struct Inner {
     /// The wait of the current opening.
     cool_down: Duration,
     probe_in_flight: bool,
+    /// The latest failure's text, for the log line of a call the open
+    /// breaker refuses.
+    last_error: Option<Arc<str>>,
     window_start: Instant,
     window_calls: u32,
     window_failures: u32,
@@ -164,6 +167,14 @@ impl Permit<'_> {
         self.done = true;
         self.breaker.on_failure(self.probe);
     }
+
+    /// The backend failed with `error`, whose text the calls the breaker
+    /// then refuses carry ([`BreakerOpen::last_error`]), so their log
+    /// lines name the underlying failure.
+    pub fn failure_because(self, error: &dyn std::fmt::Display) {
+        self.breaker.lock().last_error = Some(Arc::from(error.to_string()));
+        self.failure();
+    }
 }
 
 impl Drop for Permit<'_> {
@@ -175,12 +186,15 @@ impl Drop for Permit<'_> {
 }
 
 /// The breaker refused a call: it is open.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("circuit breaker open; next probe in {retry_in_ms} ms")]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("circuit breaker open; next probe in {retry_in_ms} ms{}", last_error.as_deref().map(|e| format!("; last backend error: {e}")).unwrap_or_default())]
 pub struct BreakerOpen {
     /// Milliseconds until the breaker lets a probe through (0 when a probe
     /// is already in flight).
     pub retry_in_ms: u64,
+    /// The text of the failure that last counted against the breaker
+    /// (e.g. `broken pipe`), when one was recorded.
+    pub last_error: Option<Arc<str>>,
 }
 
 impl CircuitBreaker {
@@ -198,6 +212,7 @@ impl CircuitBreaker {
                 opened_at: None,
                 cool_down: Duration::ZERO,
                 probe_in_flight: false,
+                last_error: None,
                 window_start: now,
                 window_calls: 0,
                 window_failures: 0,
@@ -287,6 +302,7 @@ impl CircuitBreaker {
                     });
                     return Err(BreakerOpen {
                         retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+                        last_error: inner.last_error.clone(),
                     });
                 }
                 inner.probe_in_flight = true;
@@ -296,6 +312,25 @@ impl CircuitBreaker {
         Ok(Permit {
             breaker: self,
             probe,
+            done: false,
+        })
+    }
+
+    /// A permit for a background probe ([`spawn_prober`](super::probe::spawn_prober)):
+    /// granted while the breaker is open or half-open with no probe in
+    /// flight, cool-down or not, so a backend that is back is found within
+    /// one probe interval instead of one cool-down; `None` otherwise. Its
+    /// outcome moves the breaker as a request's probe would.
+    pub fn try_background_probe(&self) -> Option<Permit<'_>> {
+        let mut inner = self.lock();
+        if inner.state == CircuitState::Closed || inner.probe_in_flight {
+            return None;
+        }
+        inner.state = CircuitState::HalfOpen;
+        inner.probe_in_flight = true;
+        Some(Permit {
+            breaker: self,
+            probe: true,
             done: false,
         })
     }
@@ -320,6 +355,7 @@ impl CircuitBreaker {
             inner.state = CircuitState::Closed;
             self.closed.store(true, Ordering::Release);
             inner.opened_at = None;
+            inner.last_error = None;
             inner.window_start = self.clock.now();
             inner.window_calls = 0;
             inner.window_failures = 0;
@@ -438,6 +474,42 @@ mod tests {
         assert_eq!(err.retry_in_ms, 5_000);
         let m = b.metrics();
         assert_eq!((m.opened, m.rejected, m.failures), (1, 1, 5));
+    }
+
+    #[test]
+    fn background_probes_skip_the_cool_down_and_refusals_name_the_last_error() {
+        let clock = ManualInstant::new();
+        let b = breaker(&clock);
+        assert!(
+            b.try_background_probe().is_none(),
+            "closed: nothing to probe"
+        );
+        (0..2).for_each(|_| fail(&b));
+        b.try_acquire().unwrap().failure_because(&"broken pipe");
+        assert_eq!(b.state(), CircuitState::Open);
+        let refused = b.try_acquire().unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .ends_with("last backend error: broken pipe"),
+            "{refused}"
+        );
+        // Within the cool-down, a background probe still goes out, alone.
+        let probe = b.try_background_probe().expect("a background probe");
+        assert!(b.try_background_probe().is_none(), "one probe at a time");
+        assert!(b.try_acquire().is_err(), "requests still fail fast");
+        probe.failure_because(&"connection refused");
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(
+            b.try_acquire()
+                .unwrap_err()
+                .to_string()
+                .ends_with("connection refused")
+        );
+        b.try_background_probe().expect("the next probe").success();
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert!(b.is_closed());
+        b.try_acquire().expect("closed").success();
     }
 
     #[test]

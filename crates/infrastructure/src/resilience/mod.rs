@@ -8,15 +8,19 @@
 //! trips once for all of its caches.
 //!
 //! Modules: `breaker` ([`CircuitBreaker`] and its state machine, in the
-//! domain's `CircuitState`), `store` ([`ResilientStore`], the wrapper).
+//! domain's `CircuitState`), `store` ([`ResilientStore`], the wrapper),
+//! `probe` ([`spawn_prober`]: pings an open breaker's backend in the
+//! background).
 //!
 //! It must not know: which backend it wraps (it sees a `CacheStore`), nor
 //! tiers: the tiered store reads the breaker's state, not the reverse.
 
 mod breaker;
+mod probe;
 mod store;
 
 pub use breaker::{
     BreakerMetrics, BreakerOpen, CircuitBreaker, CircuitBreakerConfig, MonotonicClock, Permit,
 };
+pub use probe::{DEFAULT_PROBE_INTERVAL, spawn_prober};
 pub use store::{DEFAULT_BULK_TIMEOUT, DEFAULT_TIMEOUT, ResilientStore, ResilientStoreBuilder};

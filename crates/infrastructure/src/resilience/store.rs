@@ -11,7 +11,23 @@ use strata_domain::{
     StoreStats, Tag,
 };
 
-use super::breaker::{CircuitBreaker, CircuitBreakerConfig};
+use super::breaker::{BreakerOpen, CircuitBreaker, CircuitBreakerConfig};
+
+/// An error and its sources, `: `-separated (`redis unavailable: broken
+/// pipe`), for the text an open breaker reports.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
 
 /// Default per-call deadline for point operations: 1 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -120,13 +136,13 @@ impl<S: CacheStore> ResilientStore<S> {
         timeout: Duration,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let permit = self
-            .breaker
-            .try_acquire()
-            .map_err(|open| StoreError::Unavailable {
-                backend: self.inner.backend().to_owned(),
-                source: Box::new(open),
-            })?;
+        let permit =
+            self.breaker
+                .try_acquire()
+                .map_err(|open: BreakerOpen| StoreError::Unavailable {
+                    backend: self.inner.backend().to_owned(),
+                    source: Box::new(open),
+                })?;
         let result = match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
             Err(_) => Err(StoreError::Timeout {
@@ -135,7 +151,9 @@ impl<S: CacheStore> ResilientStore<S> {
             }),
         };
         match &result {
-            Err(StoreError::Unavailable { .. } | StoreError::Timeout { .. }) => permit.failure(),
+            Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
+                permit.failure_because(&ErrorChain(e));
+            }
             _ => permit.success(),
         }
         result

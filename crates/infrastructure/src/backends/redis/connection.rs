@@ -9,9 +9,9 @@
 //! with the shared connection only).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -241,18 +241,89 @@ impl From<RedisClusterConnection> for Conn {
     }
 }
 
-/// Sends `$manager.$call(..)`, and once more when it fails because the
-/// connection's last reconnection round was refused: nothing reached the
-/// server, and the failure itself started a new round, which the second
-/// attempt waits for. After Redis returns, the first command on each
-/// per-thread connection (a breaker's half-open probe, typically) then
-/// succeeds instead of failing once per connection; while Redis is still
-/// down, that command fails after the new round (`reconnect_retries`
-/// attempts with back-off).
-macro_rules! resend_if_refused {
-    ($manager:ident . $call:ident ( $($arg:expr),* )) => {
+/// Scripts whose second run, right after a first run that may have
+/// happened, changes the answer the caller acts on ([`once_only`]): their
+/// `EVALSHA` is never resent.
+static ONCE_ONLY: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+
+/// Marks `script` as never resent after a dropped connection (see
+/// [`resendable`]); returns it, for use in the script's `LazyLock`, so it
+/// is marked before its first run.
+pub(crate) fn once_only(script: redis::Script) -> redis::Script {
+    ONCE_ONLY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(script.get_hash().to_owned());
+    script
+}
+
+/// Whether `cmd` may be sent again after its connection was found dropped.
+///
+/// The commands the stores send are idempotent in effect: reads (`GET`,
+/// `MGET`, `EXISTS`, `STRLEN`, `SCAN`, `SSCAN`, `SMEMBERS`, `ZSCAN`, ...),
+/// `SET` of a whole value, `UNLINK`, `SADD`, `PING`, `PUBLISH` of an
+/// invalidation (applying one twice is applying it once), and the scripts
+/// not marked [`once_only`]: the entry write (its `existed` answer may say
+/// "replaced" for the value the first run wrote) and the build cache's
+/// read, write and size scripts (their bookkeeping is keyed by digest, so
+/// a second run adds nothing). Not resent: `EVAL` (a script's first load,
+/// of any script) and the [`once_only`] scripts, the tag-set detach (a
+/// second run would find the set already renamed and report nothing to
+/// invalidate) and the build cache's flush (a second run would count
+/// nothing it removed).
+fn resendable(cmd: &Cmd) -> bool {
+    let mut args = cmd.args_iter().filter_map(|a| match a {
+        redis::Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    });
+    let Some(name) = args.next() else {
+        return false;
+    };
+    if name.eq_ignore_ascii_case(b"EVAL") {
+        return false;
+    }
+    if !name.eq_ignore_ascii_case(b"EVALSHA") {
+        return true;
+    }
+    let Some(hash) = args.next().and_then(|h| std::str::from_utf8(h).ok()) else {
+        return false;
+    };
+    !ONCE_ONLY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains(hash)
+}
+
+/// Whether a command that failed with `error` may be sent again.
+///
+/// - **Refused**: the connection's last reconnection round was refused;
+///   nothing reached the server, and the failure itself started a new
+///   round, which the second attempt waits for.
+/// - **Dropped** (broken pipe, reset, end of stream), for a
+///   [`resendable`] command: the connection died, typically during an
+///   outage, and this command found it dead. A per-thread connection left
+///   idle through a Redis restart fails its first command so, before
+///   anything is written: its driver had already ended. The failure makes
+///   the connection manager reconnect, and the second attempt goes out on
+///   the new connection.
+///
+/// So after Redis returns, the first command on each per-thread
+/// connection succeeds instead of failing once per connection (and
+/// counting against the breaker); while Redis is still down, the second
+/// attempt fails after the new round (`reconnect_retries` attempts with
+/// back-off).
+fn resend(error: &RedisError, resendable: impl FnOnce() -> bool) -> bool {
+    error.is_connection_refusal() || (error.is_connection_dropped() && resendable())
+}
+
+/// Sends `$manager.$call(..)`, and once more when [`resend`] allows.
+macro_rules! resend_if_unsent {
+    ($manager:ident . $call:ident ( $($arg:expr),* ), $resendable:expr) => {
         match $manager.$call($($arg),*).await {
-            Err(e) if e.is_connection_refusal() => $manager.$call($($arg),*).await,
+            Err(e) if resend(&e, $resendable) => {
+                tracing::debug!(error = %e, "redis command resent on a fresh connection");
+                $manager.$call($($arg),*).await
+            }
             result => result,
         }
     };
@@ -263,7 +334,9 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
-                Box::pin(async move { resend_if_refused!(manager.req_packed_command(cmd)) })
+                Box::pin(async move {
+                    resend_if_unsent!(manager.req_packed_command(cmd), || resendable(cmd))
+                })
             }
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
@@ -279,7 +352,9 @@ impl ConnectionLike for Conn {
             Conn::Standalone(c) => {
                 let mut manager = c.pick();
                 Box::pin(async move {
-                    resend_if_refused!(manager.req_packed_commands(pipeline, offset, count))
+                    resend_if_unsent!(manager.req_packed_commands(pipeline, offset, count), || {
+                        pipeline.cmd_iter().all(resendable)
+                    })
                 })
             }
             Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),

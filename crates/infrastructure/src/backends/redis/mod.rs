@@ -24,7 +24,7 @@ mod scripts;
 mod store;
 
 pub use cluster::{RedisClusterStore, RedisClusterStoreBuilder};
-pub(crate) use connection::Conn;
+pub(crate) use connection::{Conn, once_only};
 pub use connection::{
     RedisClusterConnection, RedisConnection, RedisOptions, pin_redis_connections_to_thread,
 };

@@ -43,7 +43,9 @@ return existed
 /// fresh set. KEYS[1] = tag set, KEYS[2] = new name; ARGV[1] = its TTL in
 /// ms. Returns 1 when the set existed.
 pub(super) static DETACH_TAG_SET: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    // Never resent after a dropped connection: a second run finds the set
+    // renamed already and answers 0.
+    super::connection::once_only(redis::Script::new(
         r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RENAME', KEYS[1], KEYS[2])
@@ -52,5 +54,5 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 return 0
 ",
-    )
+    ))
 });

@@ -31,8 +31,11 @@ pub(super) static PUT: LazyLock<redis::Script> =
 /// it is indexed or present and, with a bound, indexed at or before it.
 /// Returns `{entries, bytes}`, counting only values this call deleted (or,
 /// dry, found).
-pub(super) static FLUSH: LazyLock<redis::Script> =
-    LazyLock::new(|| redis::Script::new(include_str!("scripts/flush.lua")));
+/// Never resent after a dropped connection: a second run would count
+/// nothing the first removed.
+pub(super) static FLUSH: LazyLock<redis::Script> = LazyLock::new(|| {
+    crate::backends::redis_once_only(redis::Script::new(include_str!("scripts/flush.lua")))
+});
 
 /// Sizes of entries, -1 for an absent one. KEYS: entry 1..n.
 pub(super) static SIZES: LazyLock<redis::Script> =
