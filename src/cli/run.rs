@@ -2,8 +2,9 @@
 //! the task file and settings come from `task_file`, the digest rules
 //! from `strata_domain::tasks`, the lookup / run / record sequence from
 //! `strata_application::tasks`, and the adapters from
-//! `strata_infrastructure::tasks`. `strata cache` is its neighbour
-//! `cache`.
+//! `strata_infrastructure::tasks`. Its texts (the miss reason, the
+//! `--explain` report) are its neighbour `explain`; `strata cache` is
+//! the neighbour `cache`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
