@@ -9,6 +9,7 @@
 
 pub(crate) mod admin_client;
 pub(crate) mod cache;
+pub(crate) mod explain;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod keys;

@@ -2,8 +2,9 @@
 //! the task file and settings come from `task_file`, the digest rules
 //! from `strata_domain::tasks`, the lookup / run / record sequence from
 //! `strata_application::tasks`, and the adapters from
-//! `strata_infrastructure::tasks`. `strata cache` is its neighbour
-//! `cache`.
+//! `strata_infrastructure::tasks`. Its texts (the miss reason, the
+//! `--explain` report) are its neighbour `explain`; `strata cache` is
+//! the neighbour `cache`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -13,15 +14,18 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use strata_application::tasks::{Console, HitSource, RemotePolicy, RunOutcome, TaskRunner};
+use strata_application::tasks::{
+    Console, HitSource, RemotePolicy, RunEvent, RunOutcome, TaskRunner,
+};
 use strata_domain::tasks::{
-    ActionComponents, CacheMode, Difference, Platform, TaskCommand, TaskName, TaskSpec,
+    ActionComponents, CacheMode, Platform, TaskCommand, TaskName, TaskSpec,
 };
 use strata_infrastructure::tasks::{
     ActionLock, DiskTaskCache, HttpRemoteCache, InputScanner, ProjectFiles, ProstTaskResultCodec,
     RunHistory, Sha2Hasher, ShellProcess, StatsLog,
 };
 
+use super::explain::{Explain, miss_reason};
 use super::task_file::{GlobalSettings, TaskFile, find_task_file, parse_mode};
 
 /// Inputs from which hashing shows a progress bar (on a terminal).
@@ -41,7 +45,7 @@ pub(crate) struct RunArgs {
     /// Override the task's cache mode: read-write, read, write or off.
     #[arg(long)]
     mode: Option<String>,
-    /// No "cache hit" line on stderr.
+    /// No status lines on stderr (hit, miss, upload); warnings stay.
     #[arg(long, short)]
     quiet: bool,
     /// Say why the task's last run missed, and whether the next one hits;
@@ -57,12 +61,39 @@ pub(crate) struct RunArgs {
 const PROGRESS_MIN_BYTES: u64 = 8 << 20;
 
 /// stdout and stderr of this process; transfer bars only on a terminal.
+/// Each run's status goes to stderr in one line (task output untouched):
+/// `strata: <task>: local hit`, `... remote hit`, `... miss (<reason>)`,
+/// and `... uploaded N blobs (B bytes) to <server>` after an upload.
 #[derive(Default)]
 struct Terminal {
     bar: std::sync::Mutex<Option<ProgressBar>>,
+    /// The task's name.
+    task: String,
+    /// The miss line's reason (`no previous run`, `env HOME`, ...).
+    miss: String,
+    /// The remote's URL, for the upload line.
+    server: String,
+    /// `--quiet`: no status lines.
+    quiet: bool,
 }
 
 impl Console for Terminal {
+    fn event(&self, event: &RunEvent) {
+        if self.quiet {
+            return;
+        }
+        let task = &self.task;
+        self.notice(&match event {
+            RunEvent::Hit(HitSource::Local) => format!("strata: {task}: local hit"),
+            RunEvent::Hit(HitSource::Remote) => format!("strata: {task}: remote hit"),
+            RunEvent::Executing => format!("strata: {task}: miss ({})", self.miss),
+            RunEvent::Uploaded { blobs, bytes } => format!(
+                "strata: {task}: uploaded {blobs} blobs ({bytes} bytes) to {}",
+                self.server
+            ),
+        });
+    }
+
     fn transfer(&self, what: &str, done_bytes: u64, total_bytes: u64) {
         if total_bytes < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
             return;
@@ -128,12 +159,12 @@ fn plan(args: &RunArgs, settings: &GlobalSettings) -> anyhow::Result<Plan> {
             InputScanner::check_glob(g).map_err(|e| anyhow::anyhow!("--inputs: {e}"))?;
         }
         let spec = TaskSpec {
-            name: TaskName::ad_hoc(),
+            name: TaskName::for_command(&args.command),
             command: TaskCommand::Args(args.command.clone()),
             inputs: args.inputs.clone(),
             ignore_inputs: Vec::new(),
             outputs: args.outputs.clone(),
-            env: settings.env.clone(),
+            env: settings.env.filter(None, Vec::new(), Vec::new()),
             cache: true,
             mode: settings.default_mode,
             cache_key: BTreeMap::new(),
@@ -226,53 +257,6 @@ fn components(plan: &Plan, env: &BTreeMap<String, String>) -> anyhow::Result<Act
     })
 }
 
-fn describe(d: &Difference) -> String {
-    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "(unset)".to_owned());
-    match d {
-        Difference::Task { before, now } => format!("task name: {before} -> {now}"),
-        Difference::Command { before, now } => format!("command: {before:?} -> {now:?}"),
-        Difference::Workdir { before, now } => format!("working directory: {before:?} -> {now:?}"),
-        Difference::Env { name, before, now } => {
-            format!("env {name}: {} -> {}", opt(before), opt(now))
-        }
-        Difference::Input { path, change } => format!("input {path}: {change}"),
-        Difference::Config { key, before, now } => {
-            format!("config {key}: {} -> {}", opt(before), opt(now))
-        }
-        Difference::Platform { before, now } => format!("platform: {before} -> {now}"),
-    }
-}
-
-fn explain(plan: &Plan, current: &ActionComponents, history: &RunHistory) -> String {
-    let task = plan.spec.name.as_str();
-    let key = current.digest(&Sha2Hasher);
-    let mut out = format!("task {task}: action digest {key}\n");
-    match history.last(task) {
-        None => out.push_str("no recorded run of this task: the next run misses\n"),
-        Some(last) => {
-            let now = current.differences(&last);
-            if now.is_empty() {
-                out.push_str("unchanged since the last run: the next run replays it\n");
-            } else {
-                out.push_str("changed since the last run (the next run misses):\n");
-                for d in &now {
-                    out.push_str(&format!("  {}\n", describe(d)));
-                }
-            }
-            match history.prior(task) {
-                None => out.push_str("the last run was the first recorded one\n"),
-                Some(prior) => {
-                    out.push_str("the last run missed because, since the run before it:\n");
-                    for d in last.differences(&prior) {
-                        out.push_str(&format!("  {}\n", describe(&d)));
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 /// `ms` as seconds with one decimal, e.g. `12.3 s`.
 pub(super) fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
@@ -288,15 +272,18 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let current = components(&plan, &env)?;
     let key = current.digest(&Sha2Hasher);
+    let task = plan.spec.name.as_str().to_owned();
     let history = RunHistory::new(&settings.cache_dir);
-    if args.explain {
-        #[expect(clippy::print_stdout, reason = "the command's output")]
-        {
-            print!("{}", explain(&plan, &current, &history));
-        }
-        return Ok(0);
-    }
+    let last = history.last(&task);
     let mode = plan.spec.effective_mode();
+    let remote = settings.remote.as_ref().filter(|_| mode != CacheMode::Off);
+    let console = Arc::new(Terminal {
+        task: task.clone(),
+        miss: miss_reason(&current, last.as_ref(), mode),
+        server: remote.map(|r| r.url.clone()).unwrap_or_default(),
+        quiet: args.quiet,
+        ..Terminal::default()
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -306,29 +293,56 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
         local,
         Arc::new(ShellProcess::new(&plan.cwd)),
         Arc::new(ProjectFiles::new(&plan.root, plan.spec.outputs.clone())),
-        Arc::new(Terminal::default()),
+        console.clone(),
         Arc::new(ProstTaskResultCodec),
         Arc::new(Sha2Hasher),
     );
-    if let Some(r) = &settings.remote
-        && mode != CacheMode::Off
-    {
+    if let Some(r) = remote {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = HttpRemoteCache::new(
+        // A remote never fails a task, a misconfigured one neither: one
+        // warning that says what is wrong, then the local cache only.
+        match HttpRemoteCache::new(
             &r.url,
             r.token.clone(),
             Duration::from_secs(r.timeout_secs.max(1)),
-        )
-        .map_err(|e| anyhow::anyhow!("remote {}: {e}", r.url))?;
-        runner = runner.remote(
-            Arc::new(client),
-            RemotePolicy {
-                download: r.download,
-                upload: r.upload,
-                max_concurrent: r.max_concurrent,
-                max_upload_bytes: r.max_upload_bytes,
-            },
-        );
+        ) {
+            Ok(client) => {
+                runner = runner.remote(
+                    Arc::new(client),
+                    RemotePolicy {
+                        download: r.download,
+                        upload: r.upload,
+                        max_concurrent: r.max_concurrent,
+                        max_upload_bytes: r.max_upload_bytes,
+                    },
+                );
+            }
+            Err(e) => console.notice(&format!(
+                "strata: warning: {e}; continuing with the local cache only"
+            )),
+        }
+    }
+    if args.explain {
+        let availability = if mode.reads() {
+            Some(runtime.block_on(runner.probe(&key))?)
+        } else {
+            None
+        };
+        let report = Explain {
+            task: &task,
+            key: key.to_string(),
+            current: &current,
+            last,
+            prior: history.prior(&task),
+            mode,
+            availability,
+            remote: remote.map(|r| r.url.as_str()),
+        };
+        #[expect(clippy::print_stdout, reason = "the command's output")]
+        {
+            print!("{}", report.render());
+        }
+        return Ok(0);
     }
     let cache_dir = settings.cache_dir.clone();
     let spec = plan.spec.clone();
@@ -355,29 +369,15 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<i32> {
             .await?;
         anyhow::Ok(report)
     })?;
-    let task = plan.spec.name.as_str();
     let stats = StatsLog::new(&settings.cache_dir);
     match report.outcome {
-        RunOutcome::Hit {
-            source,
-            original_ms,
-        } => {
-            let _ = stats.append(true, original_ms, task);
-            if !args.quiet {
-                let from = match source {
-                    HitSource::Local => "local",
-                    HitSource::Remote => "remote",
-                };
-                Terminal::default().notice(&format!(
-                    "strata: cache hit ({from}) for {task}: replayed a run that took {}",
-                    seconds(original_ms)
-                ));
-            }
+        RunOutcome::Hit { original_ms, .. } => {
+            let _ = stats.append(true, original_ms, &task);
         }
         RunOutcome::Executed { .. } => {
-            let _ = stats.append(false, 0, task);
+            let _ = stats.append(false, 0, &task);
         }
     }
-    let _ = history.record(task, &current);
+    let _ = history.record(&task, &current);
     Ok(report.exit_code)
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use strata_domain::tasks::{CacheMode, EnvFilter, TaskCommand, TaskName, TaskSpec};
+use strata_domain::tasks::{CacheMode, EnvFilter, EnvPreset, TaskCommand, TaskName, TaskSpec};
 use strata_infrastructure::tasks::InputScanner;
 use toml::Spanned;
 
@@ -66,12 +66,49 @@ struct RawTask {
     outputs: Vec<String>,
     #[serde(default)]
     env: RawEnv,
+    env_preset: Option<Spanned<String>>,
     cache: Option<bool>,
     mode: Option<Spanned<String>>,
     #[serde(default)]
     cache_key: BTreeMap<String, String>,
     timeout_secs: Option<u64>,
     cache_failures: Option<bool>,
+}
+
+/// Parses a preset name, or explains the valid ones.
+pub(crate) fn parse_preset(s: &str) -> Result<EnvPreset, String> {
+    EnvPreset::parse(s).ok_or_else(|| {
+        format!(
+            "unknown environment preset {s:?} (expected one of {})",
+            EnvPreset::NAMES.join(", ")
+        )
+    })
+}
+
+/// The environment settings every task starts from: the preset
+/// (`env_preset`, `STRATA_ENV_PRESET`) and the global `env` patterns
+/// (`STRATA_ENV_INCLUDE`, `STRATA_ENV_EXCLUDE`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EnvSettings {
+    pub(crate) preset: EnvPreset,
+    include: Vec<String>,
+    exclude: Vec<String>,
+}
+
+impl EnvSettings {
+    /// The filter of a task: `preset` (the task's own `env_preset`, else
+    /// the global one), then the global patterns, then the task's.
+    pub(crate) fn filter(
+        &self,
+        preset: Option<EnvPreset>,
+        include: Vec<String>,
+        exclude: Vec<String>,
+    ) -> EnvFilter {
+        let mut f = EnvFilter::preset(preset.unwrap_or(self.preset));
+        f.extend(self.include.iter().cloned(), self.exclude.iter().cloned());
+        f.extend(include, exclude);
+        f
+    }
 }
 
 /// A parsed task file: its tasks by name.
@@ -91,12 +128,13 @@ pub(crate) fn parse_mode(s: &str) -> Result<CacheMode, String> {
 }
 
 impl TaskFile {
-    /// Parses `text` (read from `path`); `base` is the environment filter
-    /// every task starts from, `default_mode` the mode of tasks naming none.
+    /// Parses `text` (read from `path`); `base` is the environment
+    /// settings every task starts from, `default_mode` the mode of tasks
+    /// naming none.
     pub(crate) fn parse(
         path: &Path,
         text: &str,
-        base: &EnvFilter,
+        base: &EnvSettings,
         default_mode: CacheMode,
     ) -> Result<Self, TaskFileError> {
         let file = path.display().to_string();
@@ -148,8 +186,14 @@ impl TaskFile {
                 Some(m) => parse_mode(m.get_ref())
                     .map_err(|e| err(Some(m.span()), format!("{}: {e}", key("mode"))))?,
             };
-            let mut env = base.clone();
-            env.extend(t.env.include, t.env.exclude);
+            let preset = match t.env_preset {
+                None => None,
+                Some(p) => Some(
+                    parse_preset(p.get_ref())
+                        .map_err(|e| err(Some(p.span()), format!("{}: {e}", key("env_preset"))))?,
+                ),
+            };
+            let env = base.filter(preset, t.env.include, t.env.exclude);
             tasks.insert(
                 name,
                 TaskSpec {
@@ -201,7 +245,7 @@ pub(crate) struct GlobalSettings {
     pub(crate) cache_dir: PathBuf,
     pub(crate) max_size: u64,
     pub(crate) default_mode: CacheMode,
-    pub(crate) env: EnvFilter,
+    pub(crate) env: EnvSettings,
     pub(crate) remote: Option<RemoteSettings>,
 }
 
@@ -225,6 +269,7 @@ struct RawGlobal {
     default_mode: Option<Spanned<String>>,
     #[serde(default)]
     env: RawEnv,
+    env_preset: Option<Spanned<String>>,
     remote: Option<RawRemote>,
 }
 
@@ -331,10 +376,17 @@ impl GlobalSettings {
                 Some(m) => parse_mode(m.get_ref())
                     .map_err(|e| at(m.span(), format!("default_mode: {e}")))?,
             },
-            env: EnvFilter::seed(),
+            env: EnvSettings {
+                preset: match raw.env_preset {
+                    None => EnvPreset::Default,
+                    Some(p) => parse_preset(p.get_ref())
+                        .map_err(|e| at(p.span(), format!("env_preset: {e}")))?,
+                },
+                include: raw.env.include,
+                exclude: raw.env.exclude,
+            },
             remote: None,
         };
-        s.env.extend(raw.env.include, raw.env.exclude);
         let r = raw.remote.unwrap_or_default();
         let mut remote = RemoteSettings {
             url: r.url.unwrap_or_default(),
@@ -362,8 +414,11 @@ impl GlobalSettings {
                 "STRATA_DEFAULT_MODE" => {
                     s.default_mode = parse_mode(v).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 }
-                "STRATA_ENV_INCLUDE" => s.env.extend(list(v), []),
-                "STRATA_ENV_EXCLUDE" => s.env.extend([], list(v)),
+                "STRATA_ENV_INCLUDE" => s.env.include.extend(list(v)),
+                "STRATA_ENV_EXCLUDE" => s.env.exclude.extend(list(v)),
+                "STRATA_ENV_PRESET" => {
+                    s.env.preset = parse_preset(v).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                }
                 "STRATA_REMOTE_URL" => remote.url = v.to_owned(),
                 "STRATA_TOKEN" | "STRATA_REMOTE_TOKEN" => remote.token = Some(v.to_owned()),
                 "STRATA_REMOTE_UPLOAD" => remote.upload = env_bool(name, v)?,
@@ -392,7 +447,7 @@ mod tests {
         TaskFile::parse(
             Path::new("p/strata.tasks.toml"),
             text,
-            &EnvFilter::seed(),
+            &EnvSettings::default(),
             CacheMode::ReadWrite,
         )
     }
@@ -447,6 +502,36 @@ mode = "read"
         assert!(e.contains("tasks.a.inputs"), "{e}");
         let e = parse("[tasks.a]\ninputs = []\n").unwrap_err().to_string();
         assert!(e.contains("command"), "{e}");
+    }
+
+    #[test]
+    fn env_preset_per_task_over_the_global_one() {
+        let f = parse(
+            "[tasks.a]\ncommand = \"x\"\nenv_preset = \"portable\"\nenv = { include = [\"CC\"] }\n[tasks.b]\ncommand = \"x\"\n",
+        )
+        .unwrap();
+        let a = &f.tasks["a"].env;
+        assert!(a.selects("CC") && a.selects("LANG") && !a.selects("PATH") && !a.selects("HOME"));
+        assert!(
+            f.tasks["b"].env.selects("HOME"),
+            "the global preset: default"
+        );
+        let e = parse("[tasks.a]\ncommand = \"x\"\nenv_preset = \"shared\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("p/strata.tasks.toml:3:"), "{e}");
+        assert!(
+            e.contains("tasks.a.env_preset") && e.contains("portable"),
+            "{e}"
+        );
+        let env: BTreeMap<String, String> = [
+            ("STRATA_ENV_PRESET".to_owned(), "portable".to_owned()),
+            ("HOME".to_owned(), "/nonexistent-strata-home".to_owned()),
+        ]
+        .into();
+        let g = GlobalSettings::load(&env).unwrap();
+        assert_eq!(g.env.preset, EnvPreset::Portable);
+        assert!(!g.env.filter(None, vec![], vec![]).selects("HOME"));
     }
 
     #[test]

@@ -169,7 +169,8 @@ fn outputs(p: &Project) -> BTreeMap<String, (Vec<u8>, u32)> {
     out
 }
 
-const HIT_LINE: &str = "strata: cache hit";
+/// The status line of a local hit of `build` (stderr, before the replay).
+const LOCAL_HIT: &str = "strata: build: local hit\n";
 
 #[test]
 fn the_second_run_replays_outputs_streams_and_exit_code_without_executing() {
@@ -179,7 +180,10 @@ fn the_second_run_replays_outputs_streams_and_exit_code_without_executing() {
     assert_ok(&first);
     assert_eq!(p.executions(), 1);
     assert_eq!(text(&first.stdout), "stdout: plain\n");
-    assert_eq!(text(&first.stderr), "to stderr\n");
+    assert_eq!(
+        text(&first.stderr),
+        "strata: build: miss (no previous run)\nto stderr\n"
+    );
     let before = outputs(&p);
     assert_eq!(before.len(), 2);
     assert_eq!(before["out/tool"].1, 0o755);
@@ -190,20 +194,16 @@ fn the_second_run_replays_outputs_streams_and_exit_code_without_executing() {
     assert_ok(&second);
     assert_eq!(p.executions(), 1, "the second run did not execute");
     assert_eq!(outputs(&p), before, "outputs byte-identical, modes kept");
-    assert_eq!(second.stdout, first.stdout);
-    let stderr = text(&second.stderr);
-    let (replayed, notice) = stderr.split_at(first.stderr.len());
-    assert_eq!(replayed.as_bytes(), first.stderr.as_slice());
-    assert!(
-        notice.starts_with(HIT_LINE) && notice.contains("took"),
-        "{stderr}"
+    assert_eq!(
+        second.stdout, first.stdout,
+        "stdout untouched by the status"
     );
-    assert_eq!(notice.lines().count(), 1);
+    assert_eq!(text(&second.stderr), format!("{LOCAL_HIT}to stderr\n"));
 
-    // --quiet: stderr is exactly the original.
+    // --quiet: stderr is exactly the original's.
     let quiet = m.run(p.path(), &["run", "--quiet", "build"], &[]);
     assert_ok(&quiet);
-    assert_eq!(quiet.stderr, first.stderr);
+    assert_eq!(text(&quiet.stderr), "to stderr\n");
     assert_eq!(p.executions(), 1);
 
     // An edited output never corrupts the cache: restores are copies.
@@ -335,7 +335,7 @@ fn the_same_project_at_another_path_replays() {
     let o = m.run(q.path(), &["run", "build"], &[]);
     assert_ok(&o);
     assert_eq!(q.executions(), 0, "replayed, not run, at the other path");
-    assert_stderr_contains(&o, "cache hit (local)");
+    assert_stderr_contains(&o, LOCAL_HIT);
     assert_eq!(outputs(&q), expected);
 }
 
@@ -365,6 +365,22 @@ fn ad_hoc_commands_use_the_same_rules() {
     assert_ok(&m.run(p.path(), &args, &[]));
     assert_eq!(p.executions(), 2);
     assert_eq!(fs::read(p.path().join("gen/a")).expect("gen/a"), b"changed");
+
+    // Named after its command: another ad hoc command in between does
+    // not become "the last run" of this one, so --explain compares like
+    // with like.
+    let other = m.run(p.path(), &["run", "--", "sh", "-c", "echo other"], &[]);
+    assert_ok(&other);
+    assert_stderr_contains(
+        &other,
+        "strata: adhoc:sh_-c_echo_other: miss (no previous run)",
+    );
+    let mut explain = args.to_vec();
+    explain.insert(1, "--explain");
+    let e = text(&m.run(p.path(), &explain, &[]).stdout);
+    assert!(e.starts_with("task adhoc:sh_-c_echo_ran"), "{e}");
+    assert!(e.contains("unchanged since the last run"), "{e}");
+    assert!(e.contains("the next run replays it: a local hit"), "{e}");
 }
 
 #[test]
@@ -483,20 +499,7 @@ fn cache_stats_clean_and_validate() {
 
     // Ages come from last use: a hit refreshes an entry that was written
     // ten days ago, so `--older-than 7d` spares it; unused, it goes.
-    let age_store = || {
-        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
-        for kind in ["ac", "cas"] {
-            for shard in fs::read_dir(m.cache_dir().join("store/@").join(kind)).expect("dir") {
-                for f in fs::read_dir(shard.expect("shard").path()).expect("shard") {
-                    let f = fs::File::options()
-                        .write(true)
-                        .open(f.expect("f").path())
-                        .expect("open");
-                    f.set_modified(old).expect("age");
-                }
-            }
-        }
-    };
+    let age_store = || age_store(&m);
     age_store();
     assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
     assert_eq!(p.executions(), 2, "a hit");
@@ -556,6 +559,13 @@ async fn a_second_machine_replays_from_the_shared_server() {
     let first = a.run(p.path(), &["run", "build"], &[]);
     assert_ok(&first);
     assert_no_warning(&first);
+    assert_stderr_contains(
+        &first,
+        &format!(
+            "strata: build: uploaded 4 blobs (55 bytes) to {}\n",
+            server.base
+        ),
+    );
     let expected = outputs(&p);
 
     let q = p.copy();
@@ -563,7 +573,7 @@ async fn a_second_machine_replays_from_the_shared_server() {
     let second = b.run(q.path(), &["run", "build"], &[]);
     assert_ok(&second);
     assert_eq!(q.executions(), 0, "a remote hit, not a run");
-    assert_stderr_contains(&second, "cache hit (remote)");
+    assert_stderr_contains(&second, "strata: build: remote hit\n");
     assert_eq!(outputs(&q), expected);
     assert_eq!(second.stdout, first.stdout);
 
@@ -571,7 +581,7 @@ async fn a_second_machine_replays_from_the_shared_server() {
     server.stop().await;
     let third = b.run(q.path(), &["run", "build"], &[]);
     assert_ok(&third);
-    assert_stderr_contains(&third, "cache hit (local)");
+    assert_stderr_contains(&third, LOCAL_HIT);
     assert_eq!(q.executions(), 0);
 }
 
@@ -653,7 +663,7 @@ async fn a_token_without_write_downloads_but_does_not_upload() {
     let o = reader2.run(r.path(), &["run", "build"], &[]);
     assert_ok(&o);
     assert_eq!(r.executions(), 0);
-    assert_stderr_contains(&o, "cache hit (remote)");
+    assert_stderr_contains(&o, "strata: build: remote hit\n");
 
     // No token at all is refused: it warns once and runs.
     let s = p.copy();
@@ -698,4 +708,204 @@ fn global_settings_come_from_xdg_config_home_and_strata_variables() {
         err.contains("tasks.toml:5:") && err.contains("retries"),
         "{err}"
     );
+}
+
+/// `BUILD_TASK` with the portable environment preset, as the docs'
+/// sharing recipe has it.
+fn portable_task() -> String {
+    BUILD_TASK.replace("outputs = [", "env_preset = \"portable\"\noutputs = [")
+}
+
+/// A person's environment: HOME, USER and SHELL of their own, and a PATH
+/// that differs from everyone else's only in their user directories.
+fn person(user: &str, shell: &str) -> Vec<(String, String)> {
+    let home = format!("/home/{user}");
+    vec![
+        ("HOME".into(), home.clone()),
+        ("USER".into(), user.into()),
+        ("SHELL".into(), shell.into()),
+        (
+            "PATH".into(),
+            format!("{home}/.cargo/bin:{home}/.local/bin:/usr/local/bin:/usr/bin:/bin"),
+        ),
+    ]
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect()
+}
+
+#[tokio::test]
+async fn the_sharing_recipe_ci_uploads_and_a_laptop_of_another_person_gets_a_remote_hit() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = crate::process::start(&server_config(dir.path(), true), &[]).await;
+    let p = Project::new(&portable_task());
+
+    // CI: the writer key, uploads.
+    let ci = Machine::new().with_remote(&server.base, Some(WRITER_TOKEN));
+    let ci_env = person("ci", "/bin/bash");
+    let o = ci.run(p.path(), &["run", "build"], &pairs(&ci_env));
+    assert_ok(&o);
+    assert_no_warning(&o);
+    assert_eq!(p.executions(), 1);
+    assert_stderr_contains(&o, "strata: build: miss (no previous run)\n");
+    assert_stderr_contains(&o, &format!(" to {}\n", server.base));
+    let expected = outputs(&p);
+
+    // A laptop: the reader key, uploads off, its own cache, HOME, USER,
+    // SHELL and PATH. --explain looks at the server before promising.
+    let q = p.copy();
+    let mut laptop = Machine::new().with_remote(&server.base, Some(READER_TOKEN));
+    laptop
+        .env
+        .insert("STRATA_REMOTE_UPLOAD".into(), "false".into());
+    let alice = person("alice", "/bin/zsh");
+    let e = laptop.run(q.path(), &["run", "--explain", "build"], &pairs(&alice));
+    assert_ok(&e);
+    let e = text(&e.stdout);
+    assert!(
+        e.contains(&format!(
+            "the next run replays it: a remote hit from {}",
+            server.base
+        )),
+        "{e}"
+    );
+    let o = laptop.run(q.path(), &["run", "build"], &pairs(&alice));
+    assert_ok(&o);
+    assert_no_warning(&o);
+    assert_eq!(q.executions(), 0, "a remote hit, not a run");
+    assert_eq!(
+        text(&o.stderr),
+        "strata: build: remote hit\nto stderr\n",
+        "one status line, then the replayed stderr"
+    );
+    assert_eq!(outputs(&q), expected);
+
+    // The default preset keys HOME, USER, SHELL and PATH: the same
+    // recipe misses on the laptop.
+    let r = Project::new(BUILD_TASK);
+    assert_ok(&ci.run(r.path(), &["run", "-q", "build"], &pairs(&ci_env)));
+    let s = r.copy();
+    let o = laptop.run(s.path(), &["run", "build"], &pairs(&alice));
+    assert_ok(&o);
+    assert_eq!(s.executions(), 1, "the default preset is not portable");
+    server.stop().await;
+}
+
+#[test]
+fn explain_names_each_differing_variable_and_the_miss_line_the_first() {
+    let p = Project::new(BUILD_TASK);
+    let m = Machine::new();
+    let ci = person("ci", "/bin/bash");
+    assert_ok(&m.run(p.path(), &["run", "-q", "build"], &pairs(&ci)));
+    let alice = person("alice", "/bin/zsh");
+    let e = m.run(p.path(), &["run", "--explain", "build"], &pairs(&alice));
+    assert_ok(&e);
+    let e = text(&e.stdout);
+    for line in [
+        "  env HOME: /home/ci -> /home/alice\n",
+        "  env USER: ci -> alice\n",
+        "  env SHELL: /bin/bash -> /bin/zsh\n",
+        "  env PATH: /home/ci/.cargo/bin:",
+        "the next run runs it: the local cache misses (no entry for this digest)",
+    ] {
+        assert!(e.contains(line), "{line:?} not in:\n{e}");
+    }
+    assert!(!e.contains("replays it"), "{e}");
+    let o = m.run(p.path(), &["run", "build"], &pairs(&alice));
+    assert_ok(&o);
+    assert_eq!(p.executions(), 2);
+    assert!(
+        text(&o.stderr).starts_with("strata: build: miss (env HOME)\n"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// Sets every file of the local store's `ac` and `cas` to ten days old.
+fn age_store(m: &Machine) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+    for kind in ["ac", "cas"] {
+        for shard in fs::read_dir(m.cache_dir().join("store/@").join(kind)).expect("dir") {
+            for f in fs::read_dir(shard.expect("shard").path()).expect("shard") {
+                let f = fs::File::options()
+                    .write(true)
+                    .open(f.expect("f").path())
+                    .expect("open");
+                f.set_modified(old).expect("age");
+            }
+        }
+    }
+}
+
+#[test]
+fn explain_does_not_promise_a_replay_that_clean_or_validate_took_away() {
+    let p = Project::new(BUILD_TASK);
+    let m = Machine::new();
+    let explain = || {
+        let e = m.run(p.path(), &["run", "--explain", "build"], &[]);
+        assert_ok(&e);
+        text(&e.stdout)
+    };
+    assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
+    let e = explain();
+    assert!(e.contains("the next run replays it: a local hit"), "{e}");
+
+    // `cache validate` removes a corrupt blob: the entry stays, the
+    // replay is gone.
+    let cas = m.cache_dir().join("store/@/cas");
+    let shard = fs::read_dir(&cas).expect("cas").next().expect("a shard");
+    let blob = fs::read_dir(shard.expect("shard").path())
+        .expect("shard")
+        .next()
+        .expect("a blob")
+        .expect("entry");
+    fs::write(blob.path(), "rotten").expect("corrupt");
+    assert_ok(&m.run(p.path(), &["cache", "validate"], &[]));
+    let e = explain();
+    assert!(!e.contains("replays it"), "{e}");
+    assert!(
+        e.contains("the next run runs it: the local cache misses (the entry's blob"),
+        "{e}"
+    );
+    assert!(e.contains("unchanged since the last run"), "{e}");
+    let o = m.run(p.path(), &["run", "build"], &[]);
+    assert_ok(&o);
+    assert_eq!(p.executions(), 2, "explain was right: it ran");
+    assert_stderr_contains(
+        &o,
+        "strata: build: miss (unchanged, but its result is not cached)\n",
+    );
+
+    // `cache clean --older-than` removes the whole entry.
+    age_store(&m);
+    assert_ok(&m.run(p.path(), &["cache", "clean", "--older-than", "7d"], &[]));
+    let e = explain();
+    assert!(!e.contains("replays it"), "{e}");
+    assert!(
+        e.contains("the next run runs it: the local cache misses (no entry for this digest), and no remote is consulted"),
+        "{e}"
+    );
+    assert_ok(&m.run(p.path(), &["run", "-q", "build"], &[]));
+    assert_eq!(p.executions(), 3, "explain was right: it ran");
+}
+
+#[test]
+fn a_remote_url_without_a_scheme_says_what_is_wrong_and_the_task_runs() {
+    let p = Project::new(BUILD_TASK);
+    let m = Machine::new().with_remote("127.0.0.1:8080", None);
+    let o = m.run(p.path(), &["run", "-q", "build"], &[]);
+    assert_ok(&o);
+    assert_warns_once(&o);
+    assert_eq!(p.executions(), 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("\"127.0.0.1:8080\" has no scheme")
+            && err.contains("http://127.0.0.1:8080")
+            && !err.contains("builder error"),
+        "{err}"
+    );
+    let o = m.run(p.path(), &["run", "-q", "build"], &[]);
+    assert_ok(&o);
+    assert_eq!(p.executions(), 1, "the local cache still works");
 }

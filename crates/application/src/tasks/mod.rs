@@ -7,7 +7,9 @@
 //!   ([`Console`]) and the remote ([`RemoteTaskCache`]).
 //! - `run_task.rs`: [`TaskRunner`], the lookup / run / record / upload
 //!   sequence and its rules (a remote never fails a task; non-zero exits
-//!   are not recorded unless asked; uploads are bounded and size-limited).
+//!   are not recorded unless asked; uploads are bounded and size-limited),
+//!   and [`TaskRunner::probe`], the same lookup without running or
+//!   replaying (`--explain`).
 //!
 //! It knows the domain only: no file system, no process, no HTTP.
 
@@ -15,7 +17,7 @@ mod ports;
 mod run_task;
 
 pub use ports::{
-    Console, Execution, LocalSession, LocalTaskCache, RemoteError, RemoteTaskCache, TaskError,
-    TaskFiles, TaskProcess,
+    Console, Execution, HitSource, LocalSession, LocalTaskCache, RemoteError, RemoteTaskCache,
+    RunEvent, TaskError, TaskFiles, TaskProcess,
 };
-pub use run_task::{HitSource, RemotePolicy, RunOutcome, RunReport, TaskRunner};
+pub use run_task::{Absence, Availability, RemotePolicy, RunOutcome, RunReport, TaskRunner};

@@ -102,6 +102,34 @@ pub trait TaskFiles: Send + Sync {
     async fn restore(&self, file: &OutputFile, content: Bytes) -> Result<(), TaskError>;
 }
 
+/// Where a hit came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitSource {
+    /// The local cache directory.
+    Local,
+    /// The remote (which then filled the local cache).
+    Remote,
+}
+
+/// A step of a run that the terminal reports in one line (`strata:
+/// build: local hit`, `... miss (...)`, `... uploaded 3 blobs ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEvent {
+    /// A hit, about to be replayed (outputs restored, then stdout and
+    /// stderr).
+    Hit(HitSource),
+    /// A miss: the command is about to run.
+    Executing,
+    /// The recorded result reached the remote: `blobs` CAS blobs of
+    /// `bytes` bytes in total, then the action entry.
+    Uploaded {
+        /// Blobs of the result (empty ones are never sent).
+        blobs: usize,
+        /// Their total size, in bytes.
+        bytes: u64,
+    },
+}
+
 /// The terminal: replayed output and one-line notices.
 pub trait Console: Send + Sync {
     /// Writes replayed stdout bytes, unchanged.
@@ -116,6 +144,11 @@ pub trait Console: Send + Sync {
     fn transfer(&self, what: &str, done_bytes: u64, total_bytes: u64) {
         let _ = (what, done_bytes, total_bytes);
     }
+    /// A step of the run ([`RunEvent`]), each reported once, in order;
+    /// the default ignores it.
+    fn event(&self, event: &RunEvent) {
+        let _ = event;
+    }
 }
 
 /// A remote call that did not work.
@@ -127,6 +160,10 @@ pub enum RemoteError {
     /// Refusing: 401, 403, 413 or another 4xx.
     #[error("remote cache refused: {0}")]
     Refused(String),
+    /// Its settings cannot work (a URL without `http://` or `https://`);
+    /// the message says what is wrong.
+    #[error("remote cache misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// A remote action cache and CAS (Strata's `/ac` and `/cas` HTTP API, which
@@ -144,6 +181,15 @@ pub trait RemoteTaskCache: Send + Sync {
     /// # Errors
     /// [`RemoteError`].
     async fn get_blob(&self, digest: &Digest) -> Result<Option<Bytes>, RemoteError>;
+
+    /// Whether the blob is stored, without downloading it (`--explain`).
+    /// The default downloads it through [`get_blob`](Self::get_blob).
+    ///
+    /// # Errors
+    /// [`RemoteError`].
+    async fn has_blob(&self, digest: &Digest) -> Result<bool, RemoteError> {
+        Ok(self.get_blob(digest).await?.is_some())
+    }
 
     /// Uploads a blob unless present, retrying with backoff.
     ///

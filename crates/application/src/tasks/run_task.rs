@@ -13,8 +13,8 @@ use strata_domain::tasks::{
 use strata_domain::{ContentStore, Digest, DigestHash, InstanceName, ReadRange};
 
 use super::{
-    Console, Execution, LocalSession, LocalTaskCache, RemoteError, RemoteTaskCache, TaskError,
-    TaskFiles, TaskProcess,
+    Console, Execution, HitSource, LocalSession, LocalTaskCache, RemoteError, RemoteTaskCache,
+    RunEvent, TaskError, TaskFiles, TaskProcess,
 };
 
 /// How the remote is used.
@@ -31,13 +31,36 @@ pub struct RemotePolicy {
     pub max_upload_bytes: u64,
 }
 
-/// Where a hit came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HitSource {
-    /// The local cache directory.
+/// Why a cache cannot give an action's result (`--explain`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Absence {
+    /// No action entry under the digest.
+    NoAction,
+    /// The entry is there, but this blob it references is not (evicted,
+    /// cleaned, or removed by `cache validate`).
+    MissingBlob(Digest),
+    /// The entry does not decode.
+    Corrupt(String),
+    /// The remote did not answer usefully (down, refusing, misconfigured).
+    Unreachable(String),
+}
+
+/// Where the next run of an action would find its result
+/// ([`TaskRunner::probe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// The local cache has the action and every blob: a local hit.
     Local,
-    /// The remote (which then filled the local cache).
+    /// The local cache does not, the remote does: a remote hit.
     Remote,
+    /// Neither: the command runs.
+    Missing {
+        /// Why the local cache misses.
+        local: Absence,
+        /// Why the remote misses; `None` when no remote is consulted (none
+        /// configured, or downloads off).
+        remote: Option<Absence>,
+    },
 }
 
 /// What `run` did.
@@ -149,6 +172,7 @@ impl TaskRunner {
                 return Ok(report);
             }
         }
+        self.console.event(&RunEvent::Executing);
         let exec = self.process.run(command, timeout).await?;
         let record = mode.writes() && (exec.exit_code == 0 || cache_failures);
         if record {
@@ -181,6 +205,7 @@ impl TaskRunner {
         }
         self.local.touch(&session, key, &result.blobs()).await;
         drop(session);
+        self.console.event(&RunEvent::Hit(HitSource::Local));
         self.replay(&result, &blobs).await?;
         Ok(Some(RunReport {
             exit_code: result.exit_code,
@@ -244,6 +269,7 @@ impl TaskRunner {
         }
         session.ac.put(&self.instance, *key, value).await?;
         drop(session);
+        self.console.event(&RunEvent::Hit(HitSource::Remote));
         self.replay(&result, &blobs).await?;
         Ok(Some(RunReport {
             exit_code: result.exit_code,
@@ -343,13 +369,80 @@ impl TaskRunner {
                 }
             }
         }
-        if let Err(e) = remote
+        match remote
             .cache
             .put_action(*key, self.codec.encode(result))
             .await
         {
-            self.remote_failed(remote, &e);
+            Ok(()) => self.console.event(&RunEvent::Uploaded {
+                blobs: result.blobs().len(),
+                bytes: total,
+            }),
+            Err(e) => self.remote_failed(remote, &e),
         }
+    }
+
+    /// Where the next run of the action `key` would find its result,
+    /// without running, replaying or downloading anything: the local
+    /// action entry and every blob it references (by size), then, when
+    /// the local cache misses and the remote downloads, the remote's
+    /// entry and blobs. This is the lookup [`run`](Self::run) makes, so a
+    /// result cleaned away, evicted or removed by `cache validate` is a
+    /// miss here too. A failing remote is an [`Absence::Unreachable`],
+    /// not an error.
+    ///
+    /// # Errors
+    /// [`TaskError::Local`] when the local cache cannot be read.
+    pub async fn probe(&self, key: &DigestHash) -> Result<Availability, TaskError> {
+        let local = {
+            let session = self.local.open().await?;
+            match session.ac.get(&self.instance, key).await? {
+                None => Absence::NoAction,
+                Some(entry) => match self.codec.decode(&entry.value) {
+                    Err(e) => Absence::Corrupt(e.to_string()),
+                    Ok(result) => {
+                        let missing = session
+                            .cas
+                            .find_missing(&self.instance, &result.blobs())
+                            .await?;
+                        match missing.first() {
+                            None => return Ok(Availability::Local),
+                            Some(d) => Absence::MissingBlob(*d),
+                        }
+                    }
+                },
+            }
+        };
+        let remote = match self.remote.as_ref().filter(|r| r.policy.download) {
+            None => None,
+            Some(r) => Some(match self.probe_remote(r, key).await {
+                Ok(None) => return Ok(Availability::Remote),
+                Ok(Some(absence)) => absence,
+                Err(e) => Absence::Unreachable(e.to_string()),
+            }),
+        };
+        Ok(Availability::Missing { local, remote })
+    }
+
+    /// `None` when the remote has the action and every blob.
+    async fn probe_remote(
+        &self,
+        remote: &Remote,
+        key: &DigestHash,
+    ) -> Result<Option<Absence>, RemoteError> {
+        let Some(value) = remote.cache.get_action(key).await? else {
+            return Ok(Some(Absence::NoAction));
+        };
+        let result = match self.codec.decode(&value) {
+            Ok(r) => r,
+            Err(e) => return Ok(Some(Absence::Corrupt(e.to_string()))),
+        };
+        for d in result.blobs() {
+            if !remote.cache.has_blob(&d).await? {
+                return Ok(Some(Absence::MissingBlob(d)));
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -720,5 +813,44 @@ mod tests {
         );
         run(&r, false).await;
         assert_eq!(console.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn probe_runs_nothing_and_a_remote_entry_without_its_blob_is_a_miss() {
+        let blob = Digest::new(DigestHash::from_bytes([7; 32]), 3);
+        let mut remote = MockRemote::new();
+        remote
+            .expect_get_action()
+            .times(1)
+            .returning(|_| Ok(Some(Bytes::from_static(b"ar"))));
+        remote.expect_get_blob().times(1).returning(|_| Ok(None));
+        let mut codec = codec();
+        codec.expect_decode().returning(move |_| {
+            Ok(TaskResult {
+                exit_code: 0,
+                stdout: blob,
+                stderr: Digest::EMPTY,
+                outputs: Vec::new(),
+                duration_ms: 1,
+            })
+        });
+        let mut process = MockProcess::new();
+        process.expect_run().never();
+        let r = TaskRunner::new(
+            Arc::new(local(0)),
+            Arc::new(process),
+            Arc::new(MockFiles::new()),
+            Arc::new(Lines::default()),
+            Arc::new(codec),
+            Arc::new(Len),
+        )
+        .remote(Arc::new(remote), POLICY);
+        assert_eq!(
+            r.probe(&KEY).await.unwrap(),
+            Availability::Missing {
+                local: Absence::NoAction,
+                remote: Some(Absence::MissingBlob(blob)),
+            }
+        );
     }
 }

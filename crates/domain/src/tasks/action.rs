@@ -8,7 +8,10 @@ use crate::{Digest, DigestHash};
 
 /// Version of the canonical encoding. Bumped whenever what is hashed or
 /// how changes, so digests of different versions never collide.
-pub const ACTION_DIGEST_VERSION: u32 = 1;
+///
+/// 2: ad hoc runs are named after their command (not `adhoc`), and the
+/// `portable` environment preset exists (its patterns are in the key).
+pub const ACTION_DIGEST_VERSION: u32 = 2;
 
 /// The encoding's first bytes.
 const MAGIC: &[u8] = b"strata-action\0";
@@ -110,6 +113,23 @@ pub enum Difference {
         /// Now.
         now: String,
     },
+}
+
+impl Difference {
+    /// The component, without its values: `command`, `working directory`,
+    /// `env HOME`, `input src/a.rs (content)`, `config inputs`,
+    /// `platform` or `task name` (the miss line of `strata run`).
+    pub fn component(&self) -> String {
+        match self {
+            Self::Task { .. } => "task name".to_owned(),
+            Self::Command { .. } => "command".to_owned(),
+            Self::Workdir { .. } => "working directory".to_owned(),
+            Self::Env { name, .. } => format!("env {name}"),
+            Self::Input { path, change } => format!("input {path} ({change})"),
+            Self::Config { key, .. } => format!("config {key}"),
+            Self::Platform { .. } => "platform".to_owned(),
+        }
+    }
 }
 
 /// Why bytes are not an encoding of [`ActionComponents`].

@@ -5,8 +5,15 @@ use std::collections::BTreeMap;
 use super::{ContentHasher, wildcard_match};
 use crate::DigestHash;
 
-/// Included by default: the variables that change what most tools do.
+/// Included by the `default` preset: the variables that change what most
+/// tools do on one machine.
 const DEFAULT_INCLUDE: [&str; 6] = ["PATH", "HOME", "USER", "SHELL", "LANG", "STRATA_*"];
+
+/// Included by the `portable` preset: only what means the same on every
+/// machine. `PATH`, `HOME`, `USER` and `SHELL` name a machine's or a
+/// person's directories and accounts, so a key holding them is never
+/// shared between a CI runner and a laptop.
+const PORTABLE_INCLUDE: [&str; 2] = ["LANG", "STRATA_*"];
 
 /// Excluded by default: noise that changes between shells, and the task
 /// runner's own settings (which say where the cache is, not what the task
@@ -37,6 +44,58 @@ pub fn looks_secret(name: &str) -> bool {
     SECRET_PATTERNS.iter().any(|p| wildcard_match(p, name))
 }
 
+/// Which variables a filter starts from, before the global and per-task
+/// `include`/`exclude` patterns (`env_preset` in the settings and the
+/// task file). Both presets exclude the same noise and the task runner's
+/// own settings.
+///
+/// ```
+/// use strata_domain::tasks::{EnvFilter, EnvPreset};
+/// let p = EnvFilter::preset(EnvPreset::Portable);
+/// assert!(p.selects("LANG") && p.selects("STRATA_PROFILE"));
+/// assert!(!p.selects("PATH") && !p.selects("HOME") && !p.selects("USER"));
+/// assert_eq!(EnvPreset::parse("portable"), Some(EnvPreset::Portable));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EnvPreset {
+    /// `default`: PATH, HOME, USER, SHELL, LANG and `STRATA_*`; right for
+    /// one machine's local cache, never shared between machines.
+    #[default]
+    Default,
+    /// `portable`: LANG and `STRATA_*` only (plus what the task names);
+    /// machines with different homes, users, shells and PATHs share hits.
+    Portable,
+}
+
+impl EnvPreset {
+    /// The names the settings accept.
+    pub const NAMES: [&'static str; 2] = ["default", "portable"];
+
+    /// Parses `default` or `portable`; `None` otherwise.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "default" => Some(Self::Default),
+            "portable" => Some(Self::Portable),
+            _ => None,
+        }
+    }
+
+    /// Its name, as [`parse`](Self::parse) accepts it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Portable => "portable",
+        }
+    }
+
+    fn include(self) -> &'static [&'static str] {
+        match self {
+            Self::Default => &DEFAULT_INCLUDE,
+            Self::Portable => &PORTABLE_INCLUDE,
+        }
+    }
+}
+
 /// A variable's contribution to the digest.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EnvValue {
@@ -65,13 +124,19 @@ pub struct EnvFilter {
 }
 
 impl EnvFilter {
-    /// The seed's defaults: PATH, HOME, USER, SHELL, LANG and `STRATA_*`
-    /// in; RANDOM, TEMP, TMP, TERM, `SSH_*` and the task runner's own
-    /// settings (`STRATA_CACHE_DIR`, `STRATA_REMOTE_*`, `STRATA_TOKEN`, ...)
-    /// out.
+    /// The [`EnvPreset::Default`] filter: PATH, HOME, USER, SHELL, LANG
+    /// and `STRATA_*` in; RANDOM, TEMP, TMP, TERM, `SSH_*` and the task
+    /// runner's own settings (`STRATA_CACHE_DIR`, `STRATA_REMOTE_*`,
+    /// `STRATA_TOKEN`, ...) out.
     pub fn seed() -> Self {
+        Self::preset(EnvPreset::Default)
+    }
+
+    /// The filter `preset` starts from: its include list, and the
+    /// exclusions every preset shares.
+    pub fn preset(preset: EnvPreset) -> Self {
         Self {
-            include: DEFAULT_INCLUDE.map(str::to_owned).to_vec(),
+            include: preset.include().iter().map(|s| (*s).to_owned()).collect(),
             exclude: DEFAULT_EXCLUDE.map(str::to_owned).to_vec(),
         }
     }
@@ -171,6 +236,36 @@ mod tests {
             EnvValue::SecretHash(XorHasher.sha256(b"hunter2"))
         );
         assert!(!got.contains_key("DB_PASSWORD"));
+    }
+
+    #[test]
+    fn the_portable_preset_drops_machine_and_person_variables() {
+        let vars = || {
+            vec![
+                ("PATH".to_owned(), "/home/ci/bin:/usr/bin".to_owned()),
+                ("HOME".to_owned(), "/home/ci".to_owned()),
+                ("USER".to_owned(), "ci".to_owned()),
+                ("SHELL".to_owned(), "/bin/bash".to_owned()),
+                ("LANG".to_owned(), "C.UTF-8".to_owned()),
+                ("STRATA_PROFILE".to_owned(), "release".to_owned()),
+                ("STRATA_CACHE_DIR".to_owned(), "/c".to_owned()),
+                ("CC".to_owned(), "clang".to_owned()),
+            ]
+        };
+        let mut f = EnvFilter::preset(EnvPreset::Portable);
+        f.extend(["CC".to_owned()], []);
+        let got = f.select(vars(), &XorHasher);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            vec!["CC", "LANG", "STRATA_PROFILE"]
+        );
+        let default = EnvFilter::preset(EnvPreset::Default).select(vars(), &XorHasher);
+        for name in ["PATH", "HOME", "USER", "SHELL"] {
+            assert!(default.contains_key(name), "{name}");
+        }
+        for name in EnvPreset::NAMES {
+            assert_eq!(EnvPreset::parse(name).map(EnvPreset::name), Some(name));
+        }
     }
 
     #[test]

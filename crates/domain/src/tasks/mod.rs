@@ -4,8 +4,9 @@
 //!
 //! - [`TaskSpec`], [`TaskName`], [`TaskCommand`], [`CacheMode`]: a task
 //!   as `strata.tasks.toml` (or `strata run -- cmd`) defines it.
-//! - [`EnvFilter`]: which environment variables reach the digest, with
-//!   secret-looking names hashed and only when named.
+//! - [`EnvFilter`]: which environment variables reach the digest, from
+//!   an [`EnvPreset`] (`default` for one machine, `portable` for sharing),
+//!   with secret-looking names hashed and only when named.
 //! - [`ActionComponents`]: everything the digest covers, its canonical
 //!   versioned encoding ([`ACTION_DIGEST_VERSION`]) and the
 //!   [`Difference`]s between two runs (`--explain`).
@@ -26,7 +27,7 @@ mod wildcard;
 pub use action::{
     ACTION_DIGEST_VERSION, ActionComponents, Difference, InputFile, InvalidComponents, Platform,
 };
-pub use env::{EnvFilter, EnvValue, SECRET_PATTERNS, looks_secret};
+pub use env::{EnvFilter, EnvPreset, EnvValue, SECRET_PATTERNS, looks_secret};
 pub use result::{ContentHasher, OutputFile, TaskResult, TaskResultCodec};
 pub use spec::{CacheMode, InvalidTaskName, TaskCommand, TaskName, TaskSpec};
 pub use wildcard::wildcard_match;

@@ -9,7 +9,8 @@ use super::EnvFilter;
 const MAX_TASK_NAME_BYTES: usize = 128;
 
 /// A task's name: 1 to 128 of `A-Z a-z 0-9 . _ - :`, starting with a
-/// letter or digit. Ad hoc runs are named [`TaskName::ad_hoc`].
+/// letter or digit. Ad hoc runs are named after their command
+/// ([`TaskName::for_command`]).
 ///
 /// ```
 /// use strata_domain::tasks::TaskName;
@@ -45,10 +46,38 @@ impl TaskName {
         }
     }
 
-    /// The name of `strata run --inputs ... -- cmd` runs: `adhoc`. Ad hoc
-    /// runs of different commands still differ by their command.
-    pub fn ad_hoc() -> Self {
-        Self("adhoc".to_owned())
+    /// The name of an ad hoc run (`strata run --inputs ... -- cmd`), after
+    /// its command, so that the run history (`--explain`, the miss line)
+    /// compares a command with its own earlier runs: `adhoc:` and the
+    /// arguments joined by `_`, every byte outside `A-Z a-z 0-9 . _ - :`
+    /// replaced by `_`, cut at 128 bytes.
+    /// Commands that differ only in replaced characters or past the cut
+    /// share a name; their digests still differ by the command.
+    ///
+    /// ```
+    /// use strata_domain::tasks::TaskName;
+    /// let argv = ["make".to_owned(), "gen".to_owned()];
+    /// assert_eq!(TaskName::for_command(&argv).as_str(), "adhoc:make_gen");
+    /// let sh = ["sh".to_owned(), "-c".to_owned(), "echo $X > out/a".to_owned()];
+    /// assert_eq!(TaskName::for_command(&sh).as_str(), "adhoc:sh_-c_echo__X___out_a");
+    /// ```
+    pub fn for_command(args: &[String]) -> Self {
+        let mut name = String::from("adhoc:");
+        for (i, arg) in args.iter().enumerate() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.extend(arg.chars().map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':') {
+                    c
+                } else {
+                    '_'
+                }
+            }));
+        }
+        // Every character is ASCII now, so any byte index is a boundary.
+        name.truncate(MAX_TASK_NAME_BYTES);
+        Self(name)
     }
 
     /// The name.
@@ -196,6 +225,23 @@ mod tests {
         assert!(CacheMode::Read.reads() && !CacheMode::Read.writes());
         assert!(!CacheMode::Write.reads() && CacheMode::Write.writes());
         assert!(!CacheMode::Off.reads() && !CacheMode::Off.writes());
+    }
+
+    #[test]
+    fn ad_hoc_names_are_valid_names_after_the_command() {
+        let long = vec!["x".repeat(300)];
+        for argv in [
+            vec!["make".to_owned()],
+            vec!["sh".to_owned(), "-c".to_owned(), "é ü\n/..".to_owned()],
+            long,
+        ] {
+            let name = TaskName::for_command(&argv);
+            assert_eq!(TaskName::parse(name.as_str()).as_ref(), Ok(&name));
+        }
+        assert_ne!(
+            TaskName::for_command(&["make".to_owned(), "a".to_owned()]),
+            TaskName::for_command(&["make".to_owned(), "b".to_owned()])
+        );
     }
 
     #[test]

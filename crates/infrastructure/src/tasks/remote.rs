@@ -37,11 +37,16 @@ pub struct HttpRemoteCache {
 }
 
 impl HttpRemoteCache {
-    /// A client of `base` (without a trailing `/`).
+    /// A client of `base`: an `http://` or `https://` URL with a host,
+    /// perhaps an instance prefix, without a query (a trailing `/` is
+    /// dropped).
     ///
     /// # Errors
+    /// [`RemoteError::Misconfigured`] naming what is wrong with `base` (no
+    /// scheme, another scheme, no host, a query or fragment);
     /// [`RemoteError::Unavailable`] when the HTTP client cannot be built.
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Self, RemoteError> {
+        check_url(base)?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -108,6 +113,35 @@ impl HttpRemoteCache {
     }
 }
 
+/// What is wrong with a remote URL, in words a user can act on.
+fn check_url(base: &str) -> Result<(), RemoteError> {
+    let wrong = |why: String| RemoteError::Misconfigured(format!("the remote URL {base:?} {why}"));
+    let example = |rest: &str| format!("(e.g. http://{rest} or https://{rest})");
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return Err(wrong(format!(
+            "has no scheme: it must start with http:// or https:// {}",
+            example(base.trim_start_matches('/'))
+        )));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(wrong(format!(
+            "has the scheme {scheme:?}: it must be http or https {}",
+            example(rest)
+        )));
+    }
+    let url = reqwest::Url::parse(base).map_err(|e| wrong(format!("is not a URL: {e}")))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(wrong("has no host".to_owned()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(wrong(
+            "has a query or fragment: give the server and an optional instance prefix only"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 fn unavailable(e: reqwest::Error) -> RemoteError {
     let what = if e.is_timeout() {
         "timed out"
@@ -145,6 +179,27 @@ impl RemoteTaskCache for HttpRemoteCache {
         Ok(ok.then_some(bytes))
     }
 
+    /// `HEAD <base>/cas/<sha256>`: 200 with the blob's size is a yes.
+    async fn has_blob(&self, digest: &Digest) -> Result<bool, RemoteError> {
+        if digest.is_empty_blob() {
+            return Ok(true);
+        }
+        let r = self
+            .request(reqwest::Method::HEAD, "cas", digest.hash())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match r.status() {
+            StatusCode::OK => Ok(r
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .is_none_or(|len| len == digest.size_bytes())),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(status_error(s, "cas")),
+        }
+    }
+
     async fn put_blob(&self, digest: Digest, content: Bytes) -> Result<(), RemoteError> {
         if digest.is_empty_blob() {
             return Ok(());
@@ -154,5 +209,40 @@ impl RemoteTaskCache for HttpRemoteCache {
 
     async fn put_action(&self, key: DigestHash, value: Bytes) -> Result<(), RemoteError> {
         self.put("ac", &key, value).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(url: &str) -> String {
+        match HttpRemoteCache::new(url, None, Duration::from_secs(1)) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_url_without_a_usable_scheme_says_what_is_wrong() {
+        let e = error("127.0.0.1:8080");
+        assert!(
+            e.contains("has no scheme") && e.contains("http://127.0.0.1:8080"),
+            "{e}"
+        );
+        // `localhost:8080` parses as a URL of scheme `localhost`.
+        let e = error("localhost:8080");
+        assert!(e.contains("has no scheme"), "{e}");
+        let e = error("ftp://cache:21");
+        assert!(
+            e.contains("\"ftp\"") && e.contains("http://cache:21"),
+            "{e}"
+        );
+        assert!(error("http://").contains("host"), "{}", error("http://"));
+        assert!(error("http://cache:8080/team-a?x=1").contains("query"));
+        // Valid ones (checked without building a client, which needs a
+        // process-wide TLS provider).
+        assert!(check_url("http://cache:8080/team-a/").is_ok());
+        assert!(check_url("HTTPS://cache").is_ok());
     }
 }
