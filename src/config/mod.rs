@@ -177,9 +177,14 @@ mod tests {
 
     #[test]
     fn a_mistyped_setting_names_its_section_and_file() {
+        let error = load_toml("[server]\nlisten = 3\n");
+        assert!(
+            error.starts_with("[server] listen in DIR/typo.toml: invalid type"),
+            "{error}"
+        );
         let error = load_toml("[caches.a]\nmax_entries = \"many\"\n");
         assert!(
-            error.starts_with("[caches.a] max_entries in DIR/typo.toml: invalid type"),
+            error.starts_with("[caches.a] max_entries in DIR/typo.toml: "),
             "{error}"
         );
     }
