@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use strata_application::CacheService;
-use strata_domain::{CacheName, ConfigurationRepository};
+use strata_domain::{CacheConfiguration, CacheName, ConfigurationRepository};
 use strata_infrastructure::{
     FileConfigurationRepository, InMemoryConfigurationRepository, ReconfigureNotice,
     StrataStoreProvider,
@@ -56,15 +56,14 @@ pub(crate) fn repository(
     Ok((Arc::new(InMemoryConfigurationRepository::default()), None))
 }
 
-/// Loads the stored configurations, then seeds the file's caches.
+/// The file's caches as domain configurations, each with the settings
+/// the file names.
 ///
 /// # Errors
-/// A stored or seeded configuration that cannot be opened, with its cache.
-pub(crate) async fn load(service: &CacheService, settings: &Settings) -> anyhow::Result<()> {
-    service
-        .bootstrap()
-        .await
-        .context("loading the stored cache configurations")?;
+/// An invalid cache name or configuration, named `[caches.<name>]`.
+pub(crate) fn seeds(
+    settings: &Settings,
+) -> anyhow::Result<Vec<(CacheConfiguration, BTreeSet<String>)>> {
     let mut seeds = Vec::new();
     for (name, dto) in &settings.caches {
         let cache = CacheName::parse(name).with_context(|| format!("[caches.{name}]"))?;
@@ -75,7 +74,19 @@ pub(crate) async fn load(service: &CacheService, settings: &Settings) -> anyhow:
             .with_context(|| format!("[caches.{name}]"))?;
         seeds.push((config, explicit));
     }
-    service.seed(seeds).await.map_err(|e| match e {
+    Ok(seeds)
+}
+
+/// Loads the stored configurations, then seeds the file's caches.
+///
+/// # Errors
+/// A stored or seeded configuration that cannot be opened, with its cache.
+pub(crate) async fn load(service: &CacheService, settings: &Settings) -> anyhow::Result<()> {
+    service
+        .bootstrap()
+        .await
+        .context("loading the stored cache configurations")?;
+    service.seed(seeds(settings)?).await.map_err(|e| match e {
         // The file's own name for the cache, as the other errors above.
         strata_application::commands::sync_configuration::SyncError::Provision {
             cache,

@@ -26,7 +26,6 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 /// A bound, not yet serving, gRPC listener.
 pub(crate) struct GrpcServer {
     listener: TcpListener,
-    state: AppState,
     tls: Option<(PathBuf, PathBuf)>,
     workers: usize,
     shutdown_timeout: Duration,
@@ -42,13 +41,12 @@ pub(crate) struct Running {
 const WORKER_QUEUE: usize = 64;
 
 impl GrpcServer {
-    /// Binds `listen`.
+    /// Binds `listen`; [`start`](Self::start) serves `state` on it.
     ///
     /// # Errors
     /// An address that cannot be bound.
     pub(crate) fn bind(
         listen: &str,
-        state: AppState,
         tls: Option<(PathBuf, PathBuf)>,
         workers: usize,
         shutdown_timeout: Duration,
@@ -58,7 +56,6 @@ impl GrpcServer {
         listener.set_nonblocking(true)?;
         Ok(Self {
             listener,
-            state,
             tls,
             workers: workers.max(1),
             shutdown_timeout,
@@ -70,11 +67,16 @@ impl GrpcServer {
         self.listener.local_addr()
     }
 
-    /// Starts serving: the workers' threads, the acceptor on worker 0.
+    /// Whether it speaks TLS (the HTTP listener's files).
+    pub(crate) fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Starts serving `state`: the workers' threads, the acceptor on worker 0.
     ///
     /// # Errors
     /// A runtime or thread cannot start, or a TLS file cannot be read.
-    pub(crate) fn start(self) -> anyhow::Result<Running> {
+    pub(crate) fn start(self, state: AppState) -> anyhow::Result<Running> {
         let identity = match &self.tls {
             Some((cert, key)) => Some(Identity::from_pem(
                 std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
@@ -83,7 +85,7 @@ impl GrpcServer {
             None => None,
         };
         let (routes, health) =
-            strata_presentation::grpc::services(self.state).context("gRPC services")?;
+            strata_presentation::grpc::services(state).context("gRPC services")?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (queues, inboxes): (Vec<_>, Vec<_>) = (0..self.workers)
             .map(|_| mpsc::channel::<std::net::TcpStream>(WORKER_QUEUE))

@@ -25,10 +25,11 @@ use strata_infrastructure::{
     JsonLinesAuditLog, Keyring, ShardsAnalyzerProvider, StrataStoreProvider, SystemClock,
     TracingEventPublisher, UnlinkHook,
 };
-use strata_presentation::AppState;
+use strata_presentation::{AppState, ServerInfo};
 
 pub use config::DEFAULT_BACKEND_TIMEOUT_MS;
 pub use config::Settings;
+pub use strata_presentation::Listener;
 use wiring::auth::{check_public_listen, credentials_authenticator, protected_mode, rate_limits};
 
 pub use telemetry::{Telemetry, init_tracing};
@@ -38,8 +39,10 @@ pub struct Application {
     server: Server,
     port: u16,
     service: CacheService,
-    grpc: Option<grpc::GrpcServer>,
+    /// The gRPC listener and the state it serves.
+    grpc: Option<(grpc::GrpcServer, AppState)>,
     grpc_port: Option<u16>,
+    listeners: Vec<Listener>,
     snapshots: Option<Arc<snapshot_schedule::Snapshots>>,
     /// The invalidation-event consumers, aborted when the server stops.
     consumers: Vec<tokio::task::JoinHandle<()>>,
@@ -87,6 +90,8 @@ impl ApplicationBuilder {
             clock,
             disk_before_unlink,
         } = self;
+        // What `strata config check` checks, first, so both fail alike.
+        wiring::check::settings(&settings)?;
         let events = Arc::new(TracingEventPublisher);
         let mut keyring = Keyring::default();
         for (id, key) in &settings.encryption.keys {
@@ -98,15 +103,14 @@ impl ApplicationBuilder {
             .clock(clock.clone())
             .events(events.clone())
             .keyring(Arc::new(keyring));
+        let instance_id = settings
+            .coherence
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         if settings.coherence.enabled {
-            let instance_id = settings
-                .coherence
-                .instance_id
-                .clone()
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            tracing::info!(%instance_id, channel = %settings.coherence.channel, "coherence on");
             provider = provider.coherence(
-                instance_id,
+                instance_id.clone(),
                 settings.coherence.channel.clone(),
                 settings.coherence.backend.clone(),
             );
@@ -118,6 +122,12 @@ impl ApplicationBuilder {
                 .connect_backend(name, spec, timeout)
                 .await
                 .with_context(|| format!("[backends.{name}]"))?;
+        }
+        let buses = provider.coherence_buses();
+        if buses > 0 {
+            tracing::info!(%instance_id, channel = %settings.coherence.channel, buses, "coherence on");
+        } else if settings.coherence.enabled {
+            tracing::debug!("coherence enabled, but no Redis backend carries its channel: off");
         }
         let events = provider.coherence_events(events);
         let build_cache =
@@ -185,18 +195,6 @@ impl ApplicationBuilder {
                 audit.clone(),
             );
         }
-        let state = AppState {
-            service: service.clone(),
-            clock,
-            authenticator,
-            protected_mode,
-            trusted_proxies,
-            rate_limits,
-            audit,
-            metrics_role,
-            build_cache,
-            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
-        };
         let workers = settings
             .server
             .workers
@@ -213,7 +211,6 @@ impl ApplicationBuilder {
             };
             let grpc = grpc::GrpcServer::bind(
                 &settings.server.grpc_listen,
-                state.clone(),
                 tls_files,
                 workers,
                 Duration::from_secs(settings.server.shutdown_timeout_secs),
@@ -225,6 +222,41 @@ impl ApplicationBuilder {
             Some(g) => Some(g.local_addr()?.port()),
             None => None,
         };
+        let mut listeners = vec![Listener {
+            protocol: "http",
+            url: format!(
+                "{}://{}",
+                if tls.is_some() { "https" } else { "http" },
+                listener.local_addr()?
+            ),
+        }];
+        if let Some(g) = &grpc {
+            listeners.push(Listener {
+                protocol: "grpc",
+                url: format!(
+                    "{}://{}",
+                    if g.has_tls() { "grpcs" } else { "grpc" },
+                    g.local_addr()?
+                ),
+            });
+        }
+        let state = AppState {
+            service: service.clone(),
+            clock,
+            authenticator,
+            protected_mode,
+            trusted_proxies,
+            rate_limits,
+            audit,
+            metrics_role,
+            build_cache,
+            body_read_timeout: Duration::from_secs(settings.server.body_read_timeout_secs),
+            server: ServerInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                listeners: listeners.clone(),
+            },
+        };
+        let grpc = grpc.map(|g| (g, state.clone()));
         let mut server = HttpServer::new(move || {
             // Runs on each worker thread: its Redis commands use a
             // connection of its own instead of crossing to the main thread.
@@ -238,10 +270,7 @@ impl ApplicationBuilder {
             server = server.workers(workers);
         }
         let server = match tls {
-            Some(config) => {
-                tracing::info!("TLS on: HTTPS only");
-                server.listen_rustls_0_23(listener, config)?
-            }
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
             None => server.listen(listener)?,
         }
         .run();
@@ -255,6 +284,7 @@ impl ApplicationBuilder {
             service,
             grpc,
             grpc_port,
+            listeners,
             snapshots,
             consumers,
         })
@@ -308,6 +338,12 @@ impl Application {
         self.grpc_port
     }
 
+    /// Every bound listener with its URL (HTTP first, then gRPC when
+    /// `[server] grpc_listen` is set), a configured port 0 resolved.
+    pub fn listeners(&self) -> &[Listener] {
+        &self.listeners
+    }
+
     /// The application service (for tests and embedding).
     pub fn service(&self) -> &CacheService {
         &self.service
@@ -327,7 +363,7 @@ impl Application {
     /// An I/O error of the HTTP server, or the gRPC server cannot start.
     pub async fn run(self) -> std::io::Result<()> {
         let grpc = match self.grpc {
-            Some(g) => Some(g.start().map_err(std::io::Error::other)?),
+            Some((g, state)) => Some(g.start(state).map_err(std::io::Error::other)?),
             None => None,
         };
         let http = self.server.await;

@@ -2,7 +2,10 @@
 //! `strata simulate` replays a trace through the eviction policies,
 //! `strata run` runs (or replays) a task, `strata cache` maintains its cache,
 //! `strata export` / `strata import` dump and restore a cache over HTTP,
-//! `strata keys generate` makes an API key. Each lives in its room under
+//! `strata keys generate` makes an API key, `strata config check` checks a
+//! configuration without starting, `strata status` asks a running server
+//! how it is, `strata completions` writes a shell's completion script.
+//! Each lives in its room under
 //! `cli/`; this file only parses the arguments and dispatches.
 
 use clap::{Parser, Subcommand};
@@ -18,7 +21,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod cli;
 
-use cli::{cache, export, import, keys, run, serve, simulate};
+use cli::{cache, completions, config, export, import, keys, run, serve, simulate, status};
 
 /// Strata: a cache service with REST, admin and monitoring APIs, and an eviction simulator.
 #[derive(Parser)]
@@ -49,6 +52,14 @@ enum Command {
     /// Stream a dump written by `strata export` into a cache on a running
     /// server.
     Import(import::ImportArgs),
+    /// Check a configuration without starting anything.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Ask a running server for its version, listeners, backends' health
+    /// and caches with their hit ratios.
+    Status(status::StatusArgs),
+    /// Print the completion script for a shell (bash, zsh, fish).
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,5 +78,11 @@ fn main() -> anyhow::Result<()> {
         Command::Export(args) => export::export(args),
         Command::Import(args) => import::import(args),
         Command::Keys(command) => keys::keys(command),
+        Command::Config(command) => config::config(command),
+        Command::Status(args) => status::status(args),
+        Command::Completions(args) => {
+            completions::completions::<Cli>(args);
+            Ok(())
+        }
     }
 }

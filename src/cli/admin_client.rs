@@ -1,5 +1,5 @@
-//! The client side of the admin API that `strata export` and `strata
-//! import` share: where the server is and who calls it, the dump formats,
+//! The client side of the admin API that `strata export`, `strata
+//! import` and `strata status` share: where the server is and who calls it, the dump formats,
 //! and the HTTP requests with their problem answers. It knows nothing of
 //! either command's files or progress bars.
 
@@ -7,11 +7,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-/// Where the server is and who calls it (shared by both commands).
+/// Where the server is and who calls it (shared by the admin commands).
 #[derive(clap::Args)]
 pub(crate) struct ServerArgs {
-    /// Base URL of the Strata server.
-    #[arg(long, env = "STRATA_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// Base URL of the Strata server (`--url` is the same flag).
+    #[arg(
+        long,
+        visible_alias = "url",
+        env = "STRATA_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub(crate) server: String,
     /// API key (or JWT) with the admin role on the cache, sent as
     /// `Authorization: Bearer`; none for a server without `[auth]`.

@@ -1,5 +1,5 @@
-//! `strata keys generate`: a new random API key and the config lines that
-//! admit it (the key's SHA-256, never the key).
+//! `strata keys generate`: a new random API key, alone on stdout, and the
+//! config lines that admit it (the key's SHA-256, never the key) on stderr.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +9,8 @@ use strata_infrastructure::ApiKeyDigest;
 /// `strata keys`.
 #[derive(clap::Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Print a new random API key and the config lines that admit it.
+    /// Print a new random API key (alone on stdout) and the config lines
+    /// that admit it (on stderr).
     Generate {
         /// The key's id (its principal's name), e.g. `ci-bot`.
         #[arg(long)]
@@ -25,15 +26,18 @@ pub(crate) fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Generate { id } => {
             let key = generate(&id)?;
+            // The key alone on stdout, so `KEY=$(strata keys generate ..)`
+            // captures it; the guidance and the configuration lines on
+            // stderr, for the operator.
+            eprintln!(
+                "API key for {id} on stdout (shown once; give it to the client, store it nowhere)."
+            );
+            eprintln!("Add to the configuration, then set the grants:");
+            eprintln!();
+            eprint!("{}", key.toml());
             #[expect(clippy::print_stdout, reason = "the command's output")]
             {
-                println!("API key for {id} (shown once; give it to the client, store it nowhere):");
-                println!();
-                println!("    {}", key.key);
-                println!();
-                println!("Add to the configuration, then set the grants:");
-                println!();
-                print!("{}", key.toml());
+                println!("{}", key.key);
             }
             Ok(())
         }

@@ -16,6 +16,7 @@ mod build_cache;
 mod cluster;
 mod coherence;
 mod encryption;
+mod error;
 mod invalidation_events;
 mod jwt;
 mod log;
@@ -43,6 +44,7 @@ pub use build_cache::{
 pub use cluster::ClusterSettings;
 pub use coherence::{CoherenceSettings, DEFAULT_COHERENCE_CHANNEL};
 pub use encryption::EncryptionSettings;
+pub use error::ConfigError;
 pub use invalidation_events::{DEFAULT_GROUP, EventSourceSettings, InvalidationEventSettings};
 pub use jwt::{
     DEFAULT_GRANTS_CLAIM, DEFAULT_LEEWAY_SECS, DEFAULT_NAMESPACE_ROLE, JwtSettings, SecretString,
@@ -117,23 +119,20 @@ impl Settings {
     /// `STRATA__SERVER__LISTEN=0.0.0.0:9000`).
     ///
     /// # Errors
-    /// A missing file, a TOML syntax error or an unknown or mistyped
-    /// setting, naming the key.
-    pub fn load(file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+    /// [`ConfigError`]: a missing file, a TOML syntax error or an unknown
+    /// or mistyped setting, naming the setting (`[server] listen`) and
+    /// the file or environment variable it came from.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(Box::new(figment::Error::from(format!(
-                    "config file {} does not exist",
-                    file.display()
-                ))));
+                return Err(ConfigError::MissingFile(file.to_owned()));
             }
             figment = figment.merge(Toml::file(file));
         }
         let mut settings: Settings = figment
             .merge(Env::prefixed("STRATA__").split("__"))
-            .extract()
-            .map_err(Box::new)?;
+            .extract()?;
         settings.caches.entry(DEFAULT_CACHE.to_owned()).or_default();
         Ok(settings)
     }
@@ -155,6 +154,39 @@ mod tests {
     #[test]
     fn no_auth_section_means_none() {
         assert!(Settings::load(None).unwrap().auth.is_none());
+    }
+
+    fn load_toml(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.toml");
+        std::fs::write(&path, text).unwrap();
+        let error = Settings::load(Some(&path)).unwrap_err().to_string();
+        error.replace(&dir.path().display().to_string(), "DIR")
+    }
+
+    #[test]
+    fn an_unknown_setting_is_named_as_the_file_spells_it() {
+        let error = load_toml("[server]\nlisten_typo = \"x\"\n");
+        assert!(
+            error.starts_with("unknown setting [server] listen_typo in DIR/typo.toml; expected one of: listen, grpc_listen,"),
+            "{error}"
+        );
+        assert!(!error.contains("default."), "{error}");
+        assert!(!error.contains('`'), "{error}");
+    }
+
+    #[test]
+    fn a_mistyped_setting_names_its_section_and_file() {
+        let error = load_toml("[server]\nlisten = 3\n");
+        assert!(
+            error.starts_with("[server] listen in DIR/typo.toml: invalid type"),
+            "{error}"
+        );
+        let error = load_toml("[caches.a]\nmax_entries = \"many\"\n");
+        assert!(
+            error.starts_with("[caches.a] max_entries in DIR/typo.toml: "),
+            "{error}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod bazel;
 mod bodies;
 mod build_cache;
 mod ccache;
+mod cli;
 mod config_persistence;
 mod deploy;
 mod entries;

@@ -24,8 +24,8 @@ pub(crate) struct Service {
 /// Starts `strata serve --listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0
 /// --config <config>` with
 /// `env` added; returns once it logged its port. The config must set
-/// `[log] format = "json"` (the port is read from the `strata listening`
-/// event).
+/// `[log] format = "json"` (the port is read from the HTTP listener's
+/// `listening on ...` event).
 pub(crate) async fn start(config: &Path, env: &[(&str, &str)]) -> Service {
     // Callers build reqwest clients next, which need the rustls provider.
     crate::helpers::install_crypto_provider();
@@ -57,7 +57,7 @@ pub(crate) async fn start(config: &Path, env: &[(&str, &str)]) -> Service {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "strata listening"
+                && event["listener"] == "http"
                 && let Some(port) = event["port"].as_u64().and_then(|p| u16::try_from(p).ok())
                 && let Some(tx) = port_tx.take()
             {

@@ -6,7 +6,7 @@ use crate::{
 /// Why a configuration changed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChangeCause {
-    /// An administrator asked (the admin API or the configuration file).
+    /// An administrator asked, through the admin API.
     Admin,
     /// `eviction = "auto"` switched policies, on these estimated miss
     /// ratios at the current capacity.
@@ -17,15 +17,20 @@ pub enum ChangeCause {
     /// Another instance changed the shared configuration; this instance
     /// applied it from the repository.
     Peer,
+    /// The configuration file created or updated the cache at start-up.
+    /// Nobody acted: it is not an admin action (the event's principal is
+    /// `Anonymous` only because one must be named) and is not audited.
+    Startup,
 }
 
 impl ChangeCause {
-    /// `admin`, `auto_tune` or `peer`.
+    /// `admin`, `auto_tune`, `peer` or `startup`.
     pub const fn as_str(&self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::AutoTune { .. } => "auto_tune",
             Self::Peer => "peer",
+            Self::Startup => "startup",
         }
     }
 }

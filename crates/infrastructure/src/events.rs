@@ -1,19 +1,36 @@
 //! [`TracingEventPublisher`]: domain events to the structured log.
 
-use strata_domain::{DomainEvent, EventPublisher, InvalidationSelector};
+use strata_domain::{ChangeCause, DomainEvent, EventPublisher, InvalidationSelector};
 
 /// Publishes domain events as `tracing` events.
 ///
 /// Administrative actions (`ConfigurationChanged`, `CacheFlushed`) are the
 /// audit trail: they are logged at INFO on target `strata::audit` with the
-/// principal, the cache and what changed. Invalidations are logged at
-/// DEBUG, per-entry events at TRACE (they are on the hot path).
+/// principal, the cache and what changed. A cache the configuration file
+/// created or updated at start-up ([`ChangeCause::Startup`]) is no admin
+/// action: nobody acted, so it is not audited; its configuration goes to
+/// DEBUG on target `strata::config` (the application already logs one
+/// INFO line per configured cache). Invalidations are logged at DEBUG,
+/// per-entry events at TRACE (they are on the hot path).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingEventPublisher;
 
 impl EventPublisher for TracingEventPublisher {
     fn publish(&self, event: DomainEvent) {
         match &event {
+            DomainEvent::ConfigurationChanged {
+                cache,
+                after,
+                cause: ChangeCause::Startup,
+                ..
+            } => {
+                tracing::debug!(
+                    target: "strata::config",
+                    cache = %cache,
+                    after = ?after,
+                    "cache configured from the configuration file"
+                );
+            }
             DomainEvent::ConfigurationChanged {
                 cache,
                 before,
@@ -36,8 +53,8 @@ impl EventPublisher for TracingEventPublisher {
                     at_ms = at.as_millis(),
                     cause = cause.as_str(),
                     estimates = ?match cause {
-                        strata_domain::ChangeCause::AutoTune { estimates } => estimates.as_slice(),
-                        strata_domain::ChangeCause::Admin | strata_domain::ChangeCause::Peer => &[],
+                        ChangeCause::AutoTune { estimates } => estimates.as_slice(),
+                        ChangeCause::Admin | ChangeCause::Peer | ChangeCause::Startup => &[],
                     },
                     before = ?before,
                     after = ?after,

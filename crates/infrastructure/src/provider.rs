@@ -179,6 +179,13 @@ impl StrataStoreProvider {
         Arc::new(ReconfigurePublisher { inner, buses })
     }
 
+    /// How many coherence buses the connected backends carry: one per
+    /// Redis backend connected while [`coherence`](Self::coherence) is on.
+    /// Zero means coherence has no bus, whatever `[coherence] enabled` says.
+    pub fn coherence_buses(&self) -> usize {
+        self.backends.values().filter(|b| b.bus.is_some()).count()
+    }
+
     /// A [`RedisConfigurationRepository`] on the connected backend `name`
     /// (`[cluster] config_backend`), sharing its connection, and the
     /// [`ReconfigureNotice`]s of its coherence bus (`None` when coherence

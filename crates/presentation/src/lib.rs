@@ -32,6 +32,6 @@ pub mod http;
 pub use edge::MAX_BODY_BYTES;
 pub use edge::config_dto::CacheConfigurationDto;
 pub use edge::protected::ProtectedMode;
-pub use edge::state::AppState;
+pub use edge::state::{AppState, Listener, ServerInfo};
 pub use http::app;
 pub use http::openapi::ApiDoc;

@@ -179,7 +179,7 @@ pub(crate) async fn seed(
                         stored,
                         opened,
                         Principal::Anonymous,
-                        ChangeCause::Admin,
+                        ChangeCause::Startup,
                     )
                     .await;
                     continue;

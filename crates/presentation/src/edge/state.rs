@@ -38,4 +38,27 @@ pub struct AppState {
     /// `[server] body_read_timeout_secs`: the longest wait for the next
     /// piece of a request body (HTTP), then 408.
     pub body_read_timeout: std::time::Duration,
+    /// This server's version and listeners, for `GET /admin/v1/status`.
+    pub server: ServerInfo,
+}
+
+/// What a running server says about itself in `GET /admin/v1/status`:
+/// facts fixed at start-up, set by the composition root.
+#[derive(Clone, Debug, Default)]
+pub struct ServerInfo {
+    /// The `strata` release, e.g. `0.1.0`.
+    pub version: String,
+    /// Every listener, in the order they were bound.
+    pub listeners: Vec<Listener>,
+}
+
+/// One bound listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// `http` or `grpc` (`console` when it exists).
+    pub protocol: &'static str,
+    /// Its URL with the bound address (a configured port 0 is resolved):
+    /// `http://127.0.0.1:8080`, `https://...` with TLS, `grpc://...` or
+    /// `grpcs://...` with TLS.
+    pub url: String,
 }

@@ -64,8 +64,11 @@ pub async fn report(state: AppState, reporter: HealthReporter, services: Vec<&'s
             if last.get(&name) != Some(&status) {
                 if status == ServingStatus::NotServing {
                     tracing::warn!(service = %name, "grpc health: not serving");
+                } else if last.contains_key(&name) {
+                    tracing::info!(service = %name, "grpc health: serving again");
                 } else {
-                    tracing::info!(service = %name, "grpc health: serving");
+                    // The first report of each service: start-up, not news.
+                    tracing::debug!(service = %name, "grpc health: serving");
                 }
                 reporter.set_service_status(&name, status).await;
                 last.insert(name, status);

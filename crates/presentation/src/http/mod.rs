@@ -7,7 +7,8 @@
 //! - The admin API: [`admin`], [`export_import`], [`audit`].
 //! - The build cache: [`build_cache`] (bazel-remote's `/ac` and `/cas`),
 //!   [`build_cache_admin`].
-//! - Monitoring: [`monitoring`]; the OpenAPI document: [`openapi`].
+//! - Monitoring: [`monitoring`], [`status`] (`GET /admin/v1/status`);
+//!   the OpenAPI document: [`openapi`].
 //! - Request bodies (content codings, limits): `body`; body formats
 //!   (JSON, MessagePack): [`codec`].
 
@@ -27,5 +28,6 @@ pub mod mrc;
 pub mod openapi;
 pub mod request;
 pub mod routes;
+pub mod status;
 
 pub use routes::app;

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
-    invalidations, monitoring, mrc,
+    invalidations, monitoring, mrc, status,
 };
 use crate::edge::schemas::{cache_name_schema, key_schema};
 use crate::edge::{config_dto, error};
@@ -61,6 +61,7 @@ use crate::edge::{config_dto, error};
         monitoring::live,
         monitoring::ready,
         monitoring::metrics,
+        status::status,
         build_cache_admin::flush_action_cache,
         build_cache_admin::flush_content_store,
         build_cache_admin::stats,
@@ -97,6 +98,10 @@ use crate::edge::{config_dto, error};
         audit::AuditResponse,
         monitoring::Health,
         monitoring::FailingCache,
+        status::StatusResponse,
+        status::ListenerDto,
+        status::BackendDto,
+        status::CacheStatusDto,
         build_cache_admin::FlushRequest,
         build_cache_admin::FlushResponse,
         build_cache_admin::StoreFlushDto,
@@ -109,7 +114,7 @@ use crate::edge::{config_dto, error};
         (name = "entries", description = "Read, write and invalidate entries"),
         (name = "caches", description = "List caches and read their statistics"),
         (name = "admin", description = "Configure, flush, delete, export and import caches, read the audit log (admin role)"),
-        (name = "monitoring", description = "Health and Prometheus metrics"),
+        (name = "monitoring", description = "Health, Prometheus metrics and the server's status (`strata status`)"),
         (name = "build-cache", description = "The remote build cache's admin API: scoped AC and CAS flushes, stats. Bazel and ccache use bazel-remote's HTTP protocol, `GET`/`HEAD`/`PUT` on `[/<instance>]/ac/<sha256>` and `[/<instance>]/cas/<sha256>` (see docs/build-cache.md)"),
     )
 )]

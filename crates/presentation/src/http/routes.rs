@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::openapi::ApiDoc;
 use super::{
     admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, request,
+    export_import, invalidations, monitoring, mrc, request, status,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
@@ -174,6 +174,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/admin/v1/cache/stats")
             .route(web::get().to(build_cache_admin::stats))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/status")
+            .route(web::get().to(status::status))
             .default_service(method_not_allowed("GET")),
     )
     .service(

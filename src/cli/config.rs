@@ -1,0 +1,59 @@
+//! `strata config check [--config F]`: loads and checks a configuration
+//! as `strata serve` does before it opens anything
+//! ([`strata::wiring::check::settings`], which start-up runs first), then
+//! stops. Same messages, exit status 1 on the first problem; nothing is
+//! bound, connected or written.
+
+use std::path::PathBuf;
+
+use strata::Settings;
+
+use super::serve::{CONVENTIONAL_FILE, ignored_conventional_file};
+
+/// `strata config`.
+#[derive(clap::Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check a configuration without starting anything: the same loading
+    /// and the same errors as `strata serve`. Backends are not contacted
+    /// and addresses not bound.
+    Check {
+        /// TOML configuration file; none checks the built-in defaults
+        /// with the `STRATA__*` environment overrides.
+        #[arg(long, env = "STRATA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs `strata config ...`.
+///
+/// # Errors
+/// The first problem, worded as `strata serve` words it.
+pub(crate) fn config(command: ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Check { config } => {
+            let settings = Settings::load(config.as_deref())?;
+            strata::wiring::check::settings(&settings)?;
+            let source = match &config {
+                Some(file) => file.display().to_string(),
+                None => "the built-in defaults (no --config)".to_owned(),
+            };
+            #[expect(clippy::print_stdout, reason = "the command's output")]
+            {
+                println!(
+                    "{source}: ok ({} caches, {} backends)",
+                    settings.caches.len(),
+                    settings.backends.len()
+                );
+            }
+            if config.is_none()
+                && let Some(ignored) = ignored_conventional_file()
+            {
+                eprintln!(
+                    "note: {} was not read; check it with `strata config check --config {CONVENTIONAL_FILE}`",
+                    ignored.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
