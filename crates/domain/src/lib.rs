@@ -60,9 +60,9 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, Lookup,
-    MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities, StoreError,
-    StoreProvider, StoreStats, TierStats, check_expected,
+    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, InvalidationCount,
+    Lookup, MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities,
+    StoreError, StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};

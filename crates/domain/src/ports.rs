@@ -51,6 +51,54 @@ pub enum InsertOutcome {
     Replaced,
 }
 
+/// How many entries an invalidation removed, as far as the store can tell.
+///
+/// A store that hides entries without visiting them (Memcached's tag
+/// invalidation bumps a tag's generation, and every entry written under the
+/// old generation reads as a miss from then on) removes them but cannot
+/// count them: it answers [`Uncounted`](Self::Uncounted), never a made-up
+/// number.
+///
+/// ```
+/// use strata_domain::InvalidationCount;
+///
+/// let both = InvalidationCount::Exact(2) + InvalidationCount::Exact(3);
+/// assert_eq!(both.exact(), Some(5));
+/// let unknown = InvalidationCount::Exact(2) + InvalidationCount::Uncounted;
+/// assert_eq!(unknown.exact(), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidationCount {
+    /// Exactly this many live entries were removed.
+    Exact(u64),
+    /// The selected entries are gone, but the store cannot say how many
+    /// there were.
+    Uncounted,
+}
+
+impl InvalidationCount {
+    /// The exact count, or `None` when the store could not count.
+    pub fn exact(self) -> Option<u64> {
+        match self {
+            Self::Exact(n) => Some(n),
+            Self::Uncounted => None,
+        }
+    }
+}
+
+impl std::ops::Add for InvalidationCount {
+    type Output = Self;
+
+    /// Exact only when both sides are: a sum with an uncounted part is
+    /// uncounted.
+    fn add(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Exact(a), Self::Exact(b)) => Self::Exact(a.saturating_add(b)),
+            _ => Self::Uncounted,
+        }
+    }
+}
+
 /// Counters a store keeps about itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -251,11 +299,15 @@ pub trait CacheStore: Send + Sync + 'static {
     /// [`StoreError::Unsupported`] when `pattern_invalidation` is false.
     async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError>;
 
-    /// Removes every entry carrying any of `tags`; returns how many.
+    /// Removes every entry carrying any of `tags`; returns how many, as an
+    /// [`InvalidationCount::Exact`] count of live entries removed, or
+    /// [`InvalidationCount::Uncounted`] when the store removes (hides) them
+    /// without being able to count them. A store MUST NOT answer a count
+    /// it does not know (such as `Exact(0)` after hiding entries).
     ///
     /// # Errors
     /// [`StoreError::Unsupported`] when `tag_invalidation` is false.
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError>;
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError>;
 
     /// Removes every entry of this cache, and no other cache's.
     ///
