@@ -18,6 +18,7 @@ mod configuration;
 mod credential;
 mod entry;
 mod events;
+mod invalidation;
 mod key;
 mod mrc;
 mod name;
@@ -49,6 +50,7 @@ pub use configuration::{
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
 pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
+pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
@@ -60,9 +62,9 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, InvalidationCount,
-    Lookup, MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities,
-    StoreError, StoreProvider, StoreStats, TierStats, check_expected,
+    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, Lookup,
+    MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities, StoreError,
+    StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
