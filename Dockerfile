@@ -1,11 +1,15 @@
 # syntax=docker/dockerfile:1
 # Strata's image: a release build on Debian bookworm, run from bookworm-slim
-# as a non-root user. Configuration: the mounted file named by STRATA_CONFIG
-# (default /etc/strata/strata.toml), overridden key by key from the
-# environment as STRATA__SECTION__KEY (docs/operations.md "Deploy").
+# as a non-root user. Configuration: the file named by STRATA_CONFIG
+# (default /etc/strata/strata.toml: deploy/standalone.toml, memory caches
+# and one API key; Compose and Kubernetes mount deploy/strata.toml there),
+# overridden key by key from the environment as STRATA__SECTION__KEY
+# (docs/operations.md "Deploy"). Alone, with a fresh key:
 #
 #   docker build -t strata .
-#   docker run -p 8080:8080 -v $PWD/deploy/strata.toml:/etc/strata/strata.toml:ro strata
+#   KEY=$(openssl rand -hex 32)
+#   docker run -p 8080:8080 -e STRATA__AUTH__API_KEYS__APP__SHA256=$(printf %s "$KEY" | sha256sum | cut -d' ' -f1) strata
+#   curl -H "Authorization: Bearer $KEY" -X PUT -d hello http://localhost:8080/v1/caches/default/entries/greeting
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -21,7 +25,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /var/lib/strata --create-home strata \
  && mkdir -p /etc/strata
 COPY --from=build /src/target/release/strata /usr/local/bin/strata
-COPY deploy/strata.toml /etc/strata/strata.toml
+COPY deploy/standalone.toml /etc/strata/strata.toml
 USER 10001:10001
 WORKDIR /var/lib/strata
 ENV STRATA_CONFIG=/etc/strata/strata.toml \

@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, InsertOutcome, KeyPattern, StoreCapabilities,
-    StoreError, StoreStats, Tag, Timestamp,
+    CacheEntry, CacheKey, CacheName, CacheStore, InsertOutcome, InvalidationCount, KeyPattern,
+    StoreCapabilities, StoreError, StoreStats, Tag, Timestamp,
 };
 
 /// One cache's entries in a `HashMap`. Expired entries are hidden on read
@@ -87,8 +87,11 @@ impl CacheStore for HashMapStore {
         Ok(self.remove_where(|k, _| pattern.matches(k.as_str())))
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
-        Ok(self.remove_where(|_, e| tags.iter().any(|t| e.has_tag(t))))
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
+        // A map visits every entry, so it counts exactly.
+        Ok(InvalidationCount::Exact(
+            self.remove_where(|_, e| tags.iter().any(|t| e.has_tag(t))),
+        ))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

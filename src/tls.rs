@@ -14,7 +14,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::config::ServerSettings;
 
 /// The TLS configuration `server` asks for: `None` when neither file is
-/// set. ALPN offers `h2` and `http/1.1`.
+/// set. ALPN is left to actix-web's listener, which offers `h2` (its
+/// `http2` feature) and then `http/1.1`.
 ///
 /// # Errors
 /// Only one of `tls_cert_file` and `tls_key_file` set; a file that cannot
@@ -33,7 +34,7 @@ pub(crate) fn server_config(server: &ServerSettings) -> anyhow::Result<Option<Se
     let chain = certificates(cert_file)?;
     let key = private_key(key_file)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("[server] TLS: no protocol version")?
         .with_no_client_auth()
@@ -45,7 +46,6 @@ pub(crate) fn server_config(server: &ServerSettings) -> anyhow::Result<Option<Se
                 cert_file.display()
             )
         })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Some(config))
 }
 

@@ -9,6 +9,7 @@ use strata::config::{BackendSettings, Settings};
 use strata_testkit::{MemcachedServer, RedisServer, require};
 
 use crate::helpers::{assert_problem, eventually, spawn_app_with};
+use crate::invalidation::invalidation;
 
 fn settings_with(name: &str, backend: BackendSettings) -> Settings {
     let mut settings = Settings::load(None).expect("defaults");
@@ -49,7 +50,11 @@ async fn a_redis_backed_cache_serves_and_recovers_after_an_outage() {
             json!({"pattern": "user:*"}),
         )
         .await;
-    assert_eq!(r.json::<Value>().await.unwrap()["invalidated"], 2);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"invalidated": 2, "counted": true}),
+        "Redis counts what it removes"
+    );
 
     redis.stop();
     // Bounded loop: reads and writes answer 503 problem bodies with Retry-After.
@@ -167,4 +172,64 @@ async fn a_cache_naming_an_unknown_backend_is_422() {
         .put_json("/admin/v1/caches/x", json!({"tiers": ["nowhere"]}))
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+}
+
+/// Issue 26 item 17: Memcached hides tagged entries by bumping the tag's
+/// generation and cannot count them. It used to answer
+/// `{"invalidated": 0}` while it removed them; now it says it did not
+/// count, alone and under a memory L1, and the entries are really gone.
+/// A memory cache counts exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_invalidation_on_memcached_says_it_cannot_count_and_removes_the_entries() {
+    let Some(memcached) = require(MemcachedServer::spawn()) else {
+        return;
+    };
+    let app = spawn_app_with(settings_with(
+        "mc",
+        BackendSettings::Memcached {
+            servers: vec![format!("127.0.0.1:{}", memcached.port())],
+            timeout_ms: None,
+        },
+    ))
+    .await;
+    app.create_cache("mc-only", json!({"tiers": ["mc"]})).await;
+    app.create_cache("mc-tiered", json!({"tiers": ["memory", "mc"]}))
+        .await;
+    app.create_cache("in-memory", json!({"tiers": ["memory"]}))
+        .await;
+    for cache in ["mc-only", "mc-tiered", "in-memory"] {
+        for (key, tags) in [("a", "red,blue"), ("b", "blue"), ("c", "green")] {
+            let r = app
+                .client
+                .put(app.entry(cache, key) + "?tags=" + tags)
+                .body("v")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED, "{cache}/{key}");
+            // Read once, so that the tiered cache holds it in L1 too.
+            assert_eq!(app.get(cache, key).await.status(), StatusCode::OK);
+        }
+        let answer = invalidation(&app, cache, json!({"tags": ["blue"]})).await;
+        let expected = if cache == "in-memory" {
+            json!({"invalidated": 2, "counted": true})
+        } else {
+            json!({"invalidated": null, "counted": false})
+        };
+        assert_eq!(answer, expected, "{cache}");
+        for (key, status) in [
+            ("a", StatusCode::NOT_FOUND),
+            ("b", StatusCode::NOT_FOUND),
+            ("c", StatusCode::OK),
+        ] {
+            assert_eq!(app.get(cache, key).await.status(), status, "{cache}/{key}");
+        }
+        // Keys are counted exactly on every backend.
+        let answer = invalidation(&app, cache, json!({"keys": ["c", "zzz"]})).await;
+        assert_eq!(
+            answer,
+            json!({"invalidated": 1, "counted": true}),
+            "{cache}"
+        );
+    }
 }

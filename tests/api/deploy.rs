@@ -4,6 +4,13 @@
 //! reference, a disruption budget, an autoscaler, two instances behind
 //! nginx), the Dockerfile builds with the command `.ci/run` runs, and the
 //! mounted configuration loads with its secrets supplied from outside.
+//!
+//! Issue 26 item 23, "the deploy files must run as shipped": the
+//! Dockerfile's `docker run` example starts a server from what it names
+//! alone; nginx passes every blob the build cache accepts; the Redis
+//! holding the cache configurations never evicts; the Kubernetes image
+//! says how to get it into the cluster; and HTTP/2 over TLS is built in
+//! when the docs promise it (tests/api/tls.rs checks the negotiation).
 
 use std::path::{Path, PathBuf};
 
@@ -250,11 +257,344 @@ fn the_mounted_configuration_loads_with_its_secrets_from_outside() {
     assert_eq!(settings.server.listen, "0.0.0.0:8080");
     assert!(settings.backends.contains_key("main"));
     assert!(settings.coherence.enabled);
-    assert_eq!(
-        settings.cluster.config_backend.as_deref(),
-        Some("main"),
-        "instances share their run-time configurations through Redis"
-    );
+    let config_backend = settings
+        .cluster
+        .config_backend
+        .as_deref()
+        .expect("instances share their run-time configurations through Redis");
+    assert!(settings.backends.contains_key(config_backend));
     let auth = settings.auth.expect("API keys");
     assert_eq!(auth.api_keys.len(), 2);
+}
+
+/// A Dockerfile's instructions, continuation lines joined, comments out.
+fn instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines().map(str::trim) {
+        if line.starts_with('#') || (line.is_empty() && current.is_empty()) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    out
+}
+
+/// The `KEY=VALUE` pairs of the Dockerfile's `ENV` instructions.
+fn dockerfile_env(dockerfile: &str) -> Vec<(String, String)> {
+    instructions(dockerfile)
+        .iter()
+        .filter_map(|i| i.strip_prefix("ENV "))
+        .flat_map(str::split_whitespace)
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').expect("ENV KEY=VALUE");
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+/// The command of the Dockerfile's comment example that starts with
+/// `prefix` (`docker run`), continuation lines joined.
+fn example(dockerfile: &str, prefix: &str) -> String {
+    let mut lines = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with(prefix));
+    let mut command = String::new();
+    for line in lines.by_ref() {
+        match line.strip_suffix('\\') {
+            Some(head) => command.push_str(head),
+            None => {
+                command.push_str(line);
+                return command;
+            }
+        }
+    }
+    panic!("no `{prefix}` example in the Dockerfile")
+}
+
+/// Shell words of `command`: split on blanks outside quotes and `$(...)`.
+fn shell_words(command: &str) -> Vec<String> {
+    let (mut words, mut word) = (Vec::new(), String::new());
+    let (mut depth, mut quote) = (0usize, None::<char>);
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek() == Some(&'(') => depth += 1,
+            (None, ')') if depth > 0 => depth -= 1,
+            (None, c) if c.is_whitespace() && depth == 0 => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word.push(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
+/// `STRATA__AUTH__API_KEYS__APP__SHA256` as the figment key
+/// `auth.api_keys.app.sha256`, as `Settings::load` reads the environment.
+fn settings_key(var: &str) -> Option<String> {
+    var.strip_prefix("STRATA__").map(|k| {
+        k.split("__")
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join(".")
+    })
+}
+
+/// `host:port` with the port replaced by 0, keeping the host (and so
+/// protected mode's view of it).
+fn any_port(listen: &str) -> String {
+    let (host, _) = listen.rsplit_once(':').expect("host:port");
+    format!("{host}:0")
+}
+
+/// Issue 26 item 23: the Dockerfile's own `docker run` example mounted
+/// deploy/strata.toml, which needs API key digests it did not pass and a
+/// `redis` host a lone container does not have. What the line names alone
+/// (its `-e` variables, its `-v` files or the image's own configuration)
+/// must start a server.
+#[tokio::test]
+async fn the_dockerfile_docker_run_example_starts_a_server_from_what_it_names() {
+    let docker = read("Dockerfile");
+    let build = shell_words(&example(&docker, "docker build"));
+    let tag = build
+        .iter()
+        .position(|w| w == "-t")
+        .map(|i| build[i + 1].clone())
+        .expect("docker build -t <image>");
+    let run = shell_words(&example(&docker, "docker run"));
+    let (mut env, mut mounts, mut image) = (Vec::new(), Vec::new(), None);
+    let mut words = run.iter().skip(2);
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-e" | "--env" => {
+                let pair = words.next().expect("-e KEY=VALUE");
+                let (k, v) = pair.split_once('=').expect("-e KEY=VALUE");
+                env.push((k.to_owned(), v.to_owned()));
+            }
+            "-v" | "--volume" => {
+                let spec = words.next().expect("-v HOST:CONTAINER");
+                let mut parts = spec.split(':');
+                let host = parts.next().unwrap().trim_start_matches("$PWD/");
+                let container = parts.next().expect("-v HOST:CONTAINER").to_owned();
+                assert!(root().join(host).is_file(), "{host}, mounted, must exist");
+                mounts.push((container, root().join(host)));
+            }
+            "-p" | "--publish" | "--name" => drop(words.next()),
+            w if w.starts_with('-') => {}
+            w => {
+                image = Some(w.to_owned());
+                break;
+            }
+        }
+    }
+    assert_eq!(image.as_deref(), Some(tag.as_str()), "runs the image built");
+
+    // The environment the container sees: the image's, then the line's.
+    let mut vars = dockerfile_env(&docker);
+    vars.extend(env);
+    let config_path = vars
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "STRATA_CONFIG")
+        .map(|(_, v)| v.clone())
+        .expect("STRATA_CONFIG");
+    let copied = instructions(&docker)
+        .iter()
+        .filter_map(|i| i.strip_prefix("COPY "))
+        .filter(|args| !args.starts_with("--"))
+        .find_map(|args| {
+            let (src, dst) = args.split_once(' ')?;
+            (dst.trim() == config_path).then(|| root().join(src))
+        });
+    let file = mounts
+        .into_iter()
+        .find(|(container, _)| *container == config_path)
+        .map(|(_, host)| host)
+        .or(copied)
+        .expect("the configuration is mounted or in the image");
+
+    let mut figment =
+        Figment::from(Serialized::defaults(Settings::default())).merge(Toml::file(&file));
+    for (var, value) in &vars {
+        let Some(key) = settings_key(var) else {
+            continue;
+        };
+        // A value the shell computes: stand in a well-formed one.
+        let value = if !value.contains('$') {
+            value.clone()
+        } else if var.ends_with("__SHA256") {
+            "c".repeat(64)
+        } else {
+            panic!("{var}={value}: no stand-in for a computed value")
+        };
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+    let mut settings: Settings = figment
+        .extract()
+        .unwrap_or_else(|e| panic!("{} with the line's variables: {e}", file.display()));
+    assert!(
+        settings.backends.is_empty(),
+        "a lone container has no Redis or Memcached to reach: {:?}",
+        settings.backends.keys().collect::<Vec<_>>()
+    );
+    settings.server.listen = any_port(&settings.server.listen);
+    settings.server.grpc_listen = any_port(&settings.server.grpc_listen);
+    settings.server.shutdown_timeout_secs = 1;
+    let app = strata::Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("the docker run example does not start: {e:#}"));
+    drop(app);
+}
+
+/// nginx's `client_max_body_size` in bytes (`0` is no limit).
+fn nginx_body_limit(conf: &str) -> u64 {
+    let value = conf
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("client_max_body_size "))
+        .expect("client_max_body_size")
+        .trim_end_matches(';')
+        .to_lowercase();
+    let (digits, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
+    let n: u64 = digits.parse().expect("a size");
+    match unit {
+        "" => n,
+        "k" => n << 10,
+        "m" => n << 20,
+        "g" => n << 30,
+        other => panic!("unit {other:?}"),
+    }
+}
+
+/// Issue 26 item 23: nginx's 64m was below the build cache's blob limit
+/// (1 GiB by default), so it answered 413 to blobs Strata accepts.
+#[test]
+fn nginx_passes_every_blob_the_build_cache_accepts() {
+    let settings = settings_with_secrets(&root().join("deploy/strata.toml"));
+    let build_cache = &settings.build_cache;
+    let blob_limit = build_cache
+        .max_blob_bytes
+        .unwrap_or(strata_infrastructure::DEFAULT_MAX_BLOB_BYTES)
+        .min(build_cache.max_bytes);
+    let nginx = nginx_body_limit(&read("deploy/nginx.conf"));
+    assert!(
+        nginx == 0 || nginx >= blob_limit,
+        "nginx client_max_body_size {nginx} is below the build cache's blob limit {blob_limit}"
+    );
+}
+
+/// Issue 26 item 23: the compose Redis holding the cache configurations
+/// ran `allkeys-lru`, which may delete them. The Redis that
+/// `[cluster] config_backend` names must run `noeviction`.
+#[test]
+fn the_redis_holding_the_configurations_never_evicts() {
+    let settings = settings_with_secrets(&root().join("deploy/strata.toml"));
+    let name = settings.cluster.config_backend.expect("config_backend");
+    let url = match &settings.backends[&name] {
+        strata::config::BackendSettings::Redis { url, .. } => url.clone(),
+        other => panic!("[backends.{name}] is no Redis: {other:?}"),
+    };
+    let host = url
+        .trim_start_matches("redis://")
+        .split([':', '/'])
+        .next()
+        .expect("a host")
+        .to_owned();
+    let compose = yaml("deploy/compose.yaml");
+    let command: Vec<&str> = at(&compose, &["services", &host, "command"])
+        .as_vec()
+        .unwrap_or_else(|| panic!("compose service {host} (of {url}) with a command list"))
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    let policy = command
+        .iter()
+        .position(|w| *w == "--maxmemory-policy")
+        .map(|i| command[i + 1]);
+    assert_eq!(
+        policy,
+        Some("noeviction"),
+        "service {host} holds the configurations: {command:?}"
+    );
+    for instance in ["strata-a", "strata-b"] {
+        assert!(
+            !at(&compose, &["services", instance, "depends_on", &host]).is_badvalue(),
+            "{instance} waits for {host}"
+        );
+    }
+}
+
+/// Issue 26 item 23: the Deployment named `strata:latest`, which no
+/// registry has, with no word on building or loading it; with `latest`
+/// Kubernetes pulls it by default and the pods never start.
+#[test]
+fn the_kubernetes_image_says_how_to_build_and_load_it() {
+    let text = read("deploy/k8s/deployment.yaml");
+    let d = yaml("deploy/k8s/deployment.yaml");
+    let c = at(&d, &["spec", "template", "spec", "containers", "0"]);
+    let image = text_of(c, "image");
+    let name = image.split(':').next().unwrap_or(image);
+    if !name.contains('/') {
+        assert!(
+            matches!(
+                at(c, &["imagePullPolicy"]).as_str(),
+                Some("IfNotPresent" | "Never")
+            ),
+            "{image} is local: imagePullPolicy IfNotPresent or Never"
+        );
+        for doc in [text.as_str(), read("docs/operations.md").as_str()] {
+            assert!(
+                doc.contains(&format!("docker build -t {image} ."))
+                    && doc.contains(&format!("kind load docker-image {image}"))
+                    && doc.contains(&format!("minikube image load {image}")),
+                "how to build {image} and load it into kind or minikube"
+            );
+        }
+    }
+}
+
+fn text_of<'a>(doc: &'a Yaml, key: &str) -> &'a str {
+    text(doc, &[key])
+}
+
+/// Issue 26 item 23: docs/security.md promised `h2` through ALPN while
+/// actix-web was built without HTTP/2, so curl got HTTP/1.1. The root
+/// package must turn on actix-web's `http2` feature when the docs promise
+/// it (tests/api/tls.rs checks the negotiation itself).
+#[test]
+fn http2_over_tls_is_built_in_when_the_docs_promise_it() {
+    let promised = read("docs/security.md").contains("ALPN `h2`");
+    let manifest: toml::Table = read("Cargo.toml").parse().expect("Cargo.toml");
+    let features: Vec<&str> = manifest["dependencies"]["actix-web"]["features"]
+        .as_array()
+        .expect("actix-web features")
+        .iter()
+        .filter_map(toml::Value::as_str)
+        .collect();
+    assert!(
+        !promised || features.contains(&"http2"),
+        "docs/security.md promises h2; actix-web features: {features:?}"
+    );
 }

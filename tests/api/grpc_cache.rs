@@ -273,12 +273,10 @@ async fn every_cache_rpc_validates_checks_roles_and_audits_like_rest() {
                 .await
                 .unwrap();
         }
-        let n = c.invalidate(inv(Some(selector.clone()))).await;
-        assert_eq!(
-            n.unwrap().into_inner().invalidated,
-            invalidated,
-            "{selector:?}"
-        );
+        let n = c.invalidate(inv(Some(selector.clone()))).await.unwrap();
+        let n = n.into_inner();
+        assert_eq!(n.invalidated, Some(invalidated), "{selector:?}");
+        assert!(n.counted, "an in-memory cache counts: {selector:?}");
     }
     let e = c.invalidate(inv(None)).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);

@@ -3,14 +3,23 @@ use serde_json::{Value, json};
 
 use crate::helpers::{assert_problem, spawn_app};
 
-pub(crate) async fn invalidated(app: &crate::helpers::TestApp, cache: &str, body: Value) -> u64 {
+/// The answer of an invalidation of `cache` by `body`, as JSON.
+pub(crate) async fn invalidation(app: &crate::helpers::TestApp, cache: &str, body: Value) -> Value {
     let r = app
         .post_json(&format!("/v1/caches/{cache}/invalidations"), body)
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    r.json::<Value>().await.unwrap()["invalidated"]
+    r.json().await.unwrap()
+}
+
+/// The exact count an invalidation of `cache` by `body` answers (and
+/// says is exact: `"counted": true`).
+pub(crate) async fn invalidated(app: &crate::helpers::TestApp, cache: &str, body: Value) -> u64 {
+    let answer = invalidation(app, cache, body).await;
+    assert_eq!(answer["counted"], true, "{answer}");
+    answer["invalidated"]
         .as_u64()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no count: {answer}"))
 }
 
 #[tokio::test]

@@ -66,6 +66,23 @@ async fn openapi_document_and_swagger_ui_are_served() {
     let tags =
         &doc["components"]["schemas"]["InvalidationRequest"]["allOf"][0]["properties"]["tags"];
     assert_eq!(tags["type"], json!(["array", "null"]), "{tags}");
+    // An invalidation's count is null where the backend cannot count it.
+    let answer = &doc["components"]["schemas"]["InvalidationResponse"];
+    assert_eq!(
+        answer["properties"]["invalidated"]["type"],
+        json!(["integer", "null"]),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["properties"]["counted"]["type"], "boolean",
+        "{answer}"
+    );
+    assert!(
+        answer["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&json!("counted"))),
+        "{answer}"
+    );
     let ui = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
     assert!(ui.text().await.unwrap().to_lowercase().contains("swagger"));

@@ -198,3 +198,87 @@ async fn grpc_uses_the_same_certificate() {
     assert!(plain.is_err(), "{plain:?}");
     handle.stop(true).await;
 }
+
+/// What a client offering `h2` and `http/1.1` (as curl does) got: the
+/// negotiated ALPN protocol and the header of the server's first frame
+/// after the HTTP/2 connection preface.
+struct H2Probe {
+    alpn: Option<Vec<u8>>,
+    first_frame_header: [u8; 9],
+}
+
+/// Connects to `localhost:port` over TLS trusting only `cert_pem`, offers
+/// `h2` then `http/1.1`, sends the HTTP/2 preface and an empty SETTINGS
+/// frame, and reads one frame header back. Blocking: run it off the
+/// runtime's thread.
+fn probe_h2(port: u16, cert_pem: &str) -> H2Probe {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM certificate"))
+        .expect("trusted");
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connected");
+    // A guard against hanging the suite, not a timing assertion.
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout set");
+    let mut tls = rustls::Stream::new(&mut conn, &mut socket);
+    // Connection preface, then SETTINGS (type 4) with no parameters.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .expect("preface sent");
+    let mut first_frame_header = [0u8; 9];
+    tls.read_exact(&mut first_frame_header)
+        .expect("the server answers the preface");
+    H2Probe {
+        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        first_frame_header,
+    }
+}
+
+/// Issue 26 item 23: the TLS docs promise HTTP/2 through ALPN, but the
+/// listener chose `http/1.1` for curl (actix-web was built without its
+/// `http2` feature). A client offering `h2` first now gets `h2`, and the
+/// server answers the HTTP/2 preface with its SETTINGS frame.
+#[tokio::test]
+async fn alpn_negotiates_h2_and_the_server_speaks_http2() {
+    crate::helpers::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key, cert_pem) = self_signed(dir.path());
+    let app = strata::Application::build(tls_settings(&cert, &key))
+        .await
+        .expect("app builds with TLS");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run());
+
+    let probe = tokio::task::spawn_blocking(move || probe_h2(port, &cert_pem))
+        .await
+        .expect("probe ran");
+    assert_eq!(
+        probe.alpn.as_deref(),
+        Some(&b"h2"[..]),
+        "negotiated {:?}",
+        probe.alpn.as_deref().map(String::from_utf8_lossy)
+    );
+    assert_eq!(
+        probe.first_frame_header[3], 0x4,
+        "the server's first HTTP/2 frame is SETTINGS: {:?}",
+        probe.first_frame_header
+    );
+    handle.stop(true).await;
+}

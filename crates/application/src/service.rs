@@ -4,8 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue, ProvisionError,
-    RepositoryError, Ttl,
+    BackendHealth, CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue,
+    InvalidationCount, ProvisionError, RepositoryError, Ttl,
 };
 
 use crate::cache_aside::{self, Flights, GetWithError};
@@ -126,7 +126,7 @@ impl CacheService {
     pub async fn invalidate(
         &self,
         cmd: invalidate_entries::InvalidateEntries,
-    ) -> Result<u64, invalidate_entries::InvalidateEntriesError> {
+    ) -> Result<InvalidationCount, invalidate_entries::InvalidateEntriesError> {
         invalidate_entries::handle(&self.ctx, cmd).await
     }
 

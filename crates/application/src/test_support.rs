@@ -23,7 +23,7 @@ mock! {
         async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError>;
         async fn insert_many(&self, entries: Vec<(CacheKey, CacheEntry)>) -> Result<Vec<InsertOutcome>, StoreError>;
         async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError>;
-        async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError>;
+        async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError>;
         async fn flush(&self) -> Result<(), StoreError>;
         async fn stats(&self) -> Result<StoreStats, StoreError>;
         async fn ping(&self) -> Result<(), StoreError>;
@@ -80,6 +80,19 @@ pub(crate) struct RecordingEvents(Mutex<Vec<DomainEvent>>);
 impl RecordingEvents {
     pub(crate) fn kinds(&self) -> Vec<&'static str> {
         self.0.lock().unwrap().iter().map(|e| e.kind()).collect()
+    }
+
+    /// The counts of the `EntriesInvalidated` events, in order.
+    pub(crate) fn invalidation_counts(&self) -> Vec<InvalidationCount> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                DomainEvent::EntriesInvalidated { count, .. } => Some(*count),
+                _ => None,
+            })
+            .collect()
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::{
-    CacheConfiguration, CacheKey, CacheName, EvictionPolicyKind, KeyPattern, Principal, Tag,
-    Timestamp,
+    CacheConfiguration, CacheKey, CacheName, EvictionPolicyKind, InvalidationCount, KeyPattern,
+    Principal, Tag, Timestamp,
 };
 
 /// Why a configuration changed.
@@ -114,8 +114,9 @@ pub enum DomainEvent {
         cache: CacheName,
         /// What was selected.
         selector: InvalidationSelector,
-        /// How many entries were removed.
-        count: u64,
+        /// How many entries were removed (uncounted when the store cannot
+        /// tell, as Memcached's tag invalidation cannot).
+        count: InvalidationCount,
         /// Who asked.
         principal: Principal,
         /// When.

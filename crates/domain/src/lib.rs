@@ -18,6 +18,7 @@ mod configuration;
 mod credential;
 mod entry;
 mod events;
+mod invalidation;
 mod key;
 mod mrc;
 mod name;
@@ -49,6 +50,7 @@ pub use configuration::{
 pub use credential::{AuthError, Credential, Secret};
 pub use entry::{CacheEntry, EntryVersion};
 pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
+pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,

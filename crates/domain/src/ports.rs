@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    CacheConfiguration, CacheEntry, CacheKey, CacheName, ConfigVersion, DomainEvent, KeyPattern,
-    Provenance, StoredConfiguration, Tag, Timestamp,
+    CacheConfiguration, CacheEntry, CacheKey, CacheName, ConfigVersion, DomainEvent,
+    InvalidationCount, KeyPattern, Provenance, StoredConfiguration, Tag, Timestamp,
 };
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -251,11 +251,15 @@ pub trait CacheStore: Send + Sync + 'static {
     /// [`StoreError::Unsupported`] when `pattern_invalidation` is false.
     async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError>;
 
-    /// Removes every entry carrying any of `tags`; returns how many.
+    /// Removes every entry carrying any of `tags`; returns how many, as an
+    /// [`InvalidationCount::Exact`] count of live entries removed, or
+    /// [`InvalidationCount::Uncounted`] when the store removes (hides) them
+    /// without being able to count them. A store MUST NOT answer a count
+    /// it does not know (such as `Exact(0)` after hiding entries).
     ///
     /// # Errors
     /// [`StoreError::Unsupported`] when `tag_invalidation` is false.
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError>;
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError>;
 
     /// Removes every entry of this cache, and no other cache's.
     ///

@@ -88,7 +88,7 @@ impl EventPublisher for TracingEventPublisher {
                     InvalidationSelector::Pattern(p) => format!("pattern {p}"),
                     InvalidationSelector::Tags(t) => format!("tags {t:?}"),
                 };
-                tracing::debug!(event = event.kind(), cache = %cache, principal = %principal, %selector, count, "entries invalidated");
+                tracing::debug!(event = event.kind(), cache = %cache, principal = %principal, %selector, count = count.exact(), "entries invalidated");
             }
             _ => tracing::trace!(event = event.kind(), cache = %event.cache(), "cache event"),
         }

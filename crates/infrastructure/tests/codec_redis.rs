@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Deserialize;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion, StoreError,
-    Tag, Timestamp,
+    CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion,
+    InvalidationCount, StoreError, Tag, Timestamp,
 };
 use strata_infrastructure::envelope_flags;
 use strata_infrastructure::{Keyring, RedisConnection, RedisOptions, RedisStore, ValueCodec};
@@ -129,7 +129,7 @@ async fn redis_stores_compressed_ciphertext_and_reads_it_back() {
             .invalidate_tags(&[Tag::parse("docs").unwrap()])
             .await
             .unwrap(),
-        1
+        InvalidationCount::Exact(1)
     );
     assert_eq!(rotated.get(&key).await.unwrap(), None);
 }

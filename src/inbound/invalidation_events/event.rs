@@ -154,7 +154,7 @@ pub(super) async fn apply(service: &CacheService, source: &str, body: &[u8]) -> 
         .await;
     match result {
         Ok(removed) => {
-            tracing::debug!(source, %cache, id, removed, "invalidation event applied");
+            tracing::debug!(source, %cache, id, removed = removed.exact(), "invalidation event applied");
             super::count(source, "applied");
             Outcome::Applied
         }

@@ -1,7 +1,8 @@
 //! `DeleteEntry`: remove one key.
 
 use strata_domain::{
-    CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
+    CacheKey, CacheName, DomainEvent, InvalidationCount, InvalidationSelector, Principal, Role,
+    StoreError,
 };
 
 use crate::context::Context;
@@ -40,7 +41,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: DeleteEntry) -> Result<bool, Dele
         ctx.events.publish(DomainEvent::EntriesInvalidated {
             cache: cmd.cache,
             selector: InvalidationSelector::Keys(vec![cmd.key]),
-            count: 1,
+            count: InvalidationCount::Exact(1),
             principal: cmd.principal,
             at: ctx.clock.now(),
         });

@@ -1,7 +1,8 @@
 //! `InvalidateEntries`: remove entries by keys, by glob pattern or by tags.
 
 use strata_domain::{
-    CacheKey, CacheName, DomainEvent, InvalidationSelector, Principal, Role, StoreError,
+    CacheKey, CacheName, DomainEvent, InvalidationCount, InvalidationSelector, Principal, Role,
+    StoreError,
 };
 
 use crate::batch::{BatchSizeError, check_batch_len};
@@ -41,11 +42,13 @@ pub enum InvalidateEntriesError {
     Store(#[from] StoreError),
 }
 
-/// Returns how many entries were removed.
+/// Returns how many entries were removed: exact for keys and patterns,
+/// and for tags unless the store cannot count them
+/// ([`InvalidationCount::Uncounted`], Memcached).
 pub(crate) async fn handle(
     ctx: &Context,
     cmd: InvalidateEntries,
-) -> Result<u64, InvalidateEntriesError> {
+) -> Result<InvalidationCount, InvalidateEntriesError> {
     let (selector, len) = match &cmd.selector {
         InvalidationSelector::Keys(keys) => ("keys", Some(keys.len())),
         InvalidationSelector::Tags(tags) => ("tags", Some(tags.len())),
@@ -69,13 +72,13 @@ pub(crate) async fn handle(
             for key in keys {
                 n += u64::from(store.remove(key).await?);
             }
-            n
+            InvalidationCount::Exact(n)
         }
         InvalidationSelector::Pattern(pattern) => {
             if !store.capabilities().pattern_invalidation {
                 return Err(unsupported("pattern invalidation").into());
             }
-            store.invalidate_pattern(pattern).await?
+            InvalidationCount::Exact(store.invalidate_pattern(pattern).await?)
         }
         InvalidationSelector::Tags(tags) => {
             if !store.capabilities().tag_invalidation {
@@ -84,7 +87,9 @@ pub(crate) async fn handle(
             store.invalidate_tags(tags).await?
         }
     };
-    cache.counters().removed(count);
+    if let Some(n) = count.exact() {
+        cache.counters().removed(n);
+    }
     ctx.events.publish(DomainEvent::EntriesInvalidated {
         cache: cmd.cache,
         selector: cmd.selector,
@@ -127,7 +132,7 @@ mod tests {
         store
             .expect_invalidate_tags()
             .withf(|t| t.len() == 1)
-            .returning(|_| Ok(2));
+            .returning(|_| Ok(InvalidationCount::Exact(2)));
         let (service, events) = service_with(config("c", None, 10), store).await;
         let p = KeyPattern::parse("user:*").unwrap();
         assert_eq!(
@@ -135,7 +140,7 @@ mod tests {
                 .invalidate(cmd(InvalidationSelector::Pattern(p)))
                 .await
                 .unwrap(),
-            3
+            InvalidationCount::Exact(3)
         );
         let t = vec![Tag::parse("t").unwrap()];
         assert_eq!(
@@ -143,7 +148,7 @@ mod tests {
                 .invalidate(cmd(InvalidationSelector::Tags(t)))
                 .await
                 .unwrap(),
-            2
+            InvalidationCount::Exact(2)
         );
         assert_eq!(
             events.kinds(),
@@ -160,7 +165,29 @@ mod tests {
             .invalidate(cmd(keys(vec![key("a"), key("b")])))
             .await
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, InvalidationCount::Exact(1));
+    }
+
+    #[tokio::test]
+    async fn a_tag_invalidation_the_store_cannot_count_stays_uncounted() {
+        let mut store = MockStore::new();
+        store
+            .expect_capabilities()
+            .return_const(StoreCapabilities::IN_PROCESS);
+        store
+            .expect_invalidate_tags()
+            .returning(|_| Ok(InvalidationCount::Uncounted));
+        let (service, events) = service_with(config("c", None, 10), store).await;
+        let t = vec![Tag::parse("t").unwrap()];
+        let n = service
+            .invalidate(cmd(InvalidationSelector::Tags(t)))
+            .await
+            .unwrap();
+        assert_eq!(n, InvalidationCount::Uncounted, "no made-up count");
+        assert_eq!(
+            events.invalidation_counts(),
+            vec![InvalidationCount::Uncounted]
+        );
     }
 
     #[tokio::test]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures_util::lock::{Mutex, MutexGuard};
 use strata_domain::{
-    CacheEntry, CacheKey, CacheStore, InsertOutcome, KeyPattern, Lookup, StoreCapabilities,
-    StoreError, StoreStats, Tag, TierStats,
+    CacheEntry, CacheKey, CacheStore, InsertOutcome, InvalidationCount, KeyPattern, Lookup,
+    StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
 };
 
 /// Stripe locks per store: moves and writes of different keys rarely wait
@@ -158,7 +158,7 @@ impl CacheStore for MigratingStore {
             + self.old.invalidate_pattern(pattern).await?)
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         Ok(self.new.invalidate_tags(tags).await? + self.old.invalidate_tags(tags).await?)
     }
 

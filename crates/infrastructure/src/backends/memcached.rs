@@ -25,8 +25,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use memcache::{Client, MemcacheError};
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, Clock, InsertOutcome, KeyPattern, MAX_KEY_BYTES,
-    StoreCapabilities, StoreError, StoreStats, Tag, Timestamp,
+    CacheEntry, CacheKey, CacheName, CacheStore, Clock, InsertOutcome, InvalidationCount,
+    KeyPattern, MAX_KEY_BYTES, StoreCapabilities, StoreError, StoreStats, Tag, Timestamp,
 };
 
 use crate::SystemClock;
@@ -417,11 +417,13 @@ impl Shared {
         self.remove_slot(generation, &self.slot(generation, key))
     }
 
-    fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         for tag in tags {
             self.bump(&self.tag_key(tag))?;
         }
-        Ok(0)
+        // The bump hides every entry written under the old generation
+        // without visiting them: how many there were is unknown.
+        Ok(InvalidationCount::Uncounted)
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -448,8 +450,9 @@ impl Shared {
 
 /// One cache on Memcached.
 ///
-/// - Capabilities: tag invalidation yes (by generations; it returns 0, as
-///   Memcached cannot count the entries it hides), pattern invalidation
+/// - Capabilities: tag invalidation yes (by generations; it answers
+///   [`InvalidationCount::Uncounted`], as Memcached cannot count the
+///   entries it hides), pattern invalidation
 ///   and export no (Memcached cannot enumerate keys), `len` an estimate.
 /// - TTL: the envelope's `expires_at` is authoritative (checked on read);
 ///   Memcached's own expiration is set to the remaining seconds rounded
@@ -594,7 +597,7 @@ impl CacheStore for MemcachedStore {
         })
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         let tags = tags.to_vec();
         self.run("invalidate_tags", move |s| s.invalidate_tags(&tags))
             .await

@@ -12,7 +12,8 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, Clock, DomainEvent, EntryVersion, EventPublisher,
-    EvictionCause, InsertOutcome, KeyPattern, StoreCapabilities, StoreError, StoreStats, Tag,
+    EvictionCause, InsertOutcome, InvalidationCount, KeyPattern, StoreCapabilities, StoreError,
+    StoreStats, Tag,
 };
 
 use crate::SystemClock;
@@ -297,7 +298,7 @@ impl CacheStore for MokaStore {
         Ok(removed)
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         let candidates: HashSet<CacheKey> = {
             let index = self.shared.tags.lock().unwrap_or_else(|e| e.into_inner());
             tags.iter()
@@ -317,7 +318,7 @@ impl CacheStore for MokaStore {
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok(InvalidationCount::Exact(removed))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
@@ -408,14 +409,14 @@ mod tests {
                 .invalidate_tags(&[Tag::parse("a").unwrap()])
                 .await
                 .unwrap(),
-            0
+            InvalidationCount::Exact(0)
         );
         assert_eq!(
             store
                 .invalidate_tags(&[Tag::parse("b").unwrap()])
                 .await
                 .unwrap(),
-            1
+            InvalidationCount::Exact(1)
         );
         assert!(store.get(&key("k")).await.unwrap().is_none());
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    CacheEntry, CacheKey, CacheStore, InsertOutcome, KeyPattern, StoreCapabilities, StoreError,
-    StoreStats, Tag,
+    CacheEntry, CacheKey, CacheStore, InsertOutcome, InvalidationCount, KeyPattern,
+    StoreCapabilities, StoreError, StoreStats, Tag,
 };
 
 use super::breaker::{BreakerOpen, CircuitBreaker, CircuitBreakerConfig};
@@ -199,7 +199,7 @@ impl<S: CacheStore> CacheStore for ResilientStore<S> {
             .await
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         self.call(self.bulk_timeout, self.inner.invalidate_tags(tags))
             .await
     }
@@ -266,8 +266,8 @@ mod tests {
         async fn invalidate_pattern(&self, _: &KeyPattern) -> Result<u64, StoreError> {
             Ok(0)
         }
-        async fn invalidate_tags(&self, _: &[Tag]) -> Result<u64, StoreError> {
-            Ok(0)
+        async fn invalidate_tags(&self, _: &[Tag]) -> Result<InvalidationCount, StoreError> {
+            Ok(InvalidationCount::Exact(0))
         }
         async fn flush(&self) -> Result<(), StoreError> {
             Ok(())

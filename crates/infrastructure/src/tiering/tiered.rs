@@ -30,7 +30,8 @@ use futures_util::FutureExt;
 use strata_application::SingleFlight;
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, CircuitState, Clock, HitTier, InsertOutcome,
-    KeyPattern, Lookup, StoreCapabilities, StoreError, StoreStats, Tag, TierStats,
+    InvalidationCount, KeyPattern, Lookup, StoreCapabilities, StoreError, StoreStats, Tag,
+    TierStats,
 };
 
 use crate::tiering::{CoherenceBus, CoherenceListener, Invalidation};
@@ -524,8 +525,10 @@ impl CacheStore for TieredStore {
         Ok(removed)
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         let s = &self.shared;
+        // L2 holds every entry L1 does: its count (or its not knowing)
+        // is the answer; L1's removals are a subset and count nothing.
         let removed = s.l2.invalidate_tags(tags).await?;
         s.drop_from_l1(&Invalidation::Tags(tags.to_vec())).await;
         s.publish(Invalidation::Tags(tags.to_vec())).await;

@@ -439,8 +439,10 @@ impl Cache for CacheApi {
                 );
                 self.append(&record).await?;
             }
+            let count = result?;
             Ok(pb::InvalidateResponse {
-                invalidated: result?,
+                invalidated: count.exact(),
+                counted: count.exact().is_some(),
             })
         }
         .await;

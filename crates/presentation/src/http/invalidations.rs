@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use strata_application::commands::invalidate_entries::InvalidateEntries;
-use strata_domain::{AuditAction, InvalidationSelector, KeyPattern};
+use strata_domain::{AuditAction, InvalidationCount, InvalidationSelector, KeyPattern};
 
 use crate::edge::audited::Audit;
 
@@ -37,11 +37,31 @@ pub struct InvalidationRequest {
     pub tags: Option<Vec<String>>,
 }
 
-/// How many entries were removed.
+/// How many entries were removed: `{"invalidated": 2, "counted": true}`,
+/// or `{"invalidated": null, "counted": false}` when the backend removed
+/// the entries but cannot count them (a tag invalidation on Memcached,
+/// alone or under a memory L1: docs/backends.md).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(examples(
+    json!({"invalidated": 2, "counted": true}),
+    json!({"invalidated": null, "counted": false})
+))]
 pub struct InvalidationResponse {
-    /// Count of removed entries.
-    pub invalidated: u64,
+    /// Count of removed entries; `null` when `counted` is false.
+    pub invalidated: Option<u64>,
+    /// Whether `invalidated` is an exact count. False only where the
+    /// backend cannot count what it removes (tags on Memcached); the
+    /// entries are gone either way.
+    pub counted: bool,
+}
+
+impl From<InvalidationCount> for InvalidationResponse {
+    fn from(count: InvalidationCount) -> Self {
+        Self {
+            invalidated: count.exact(),
+            counted: count.exact().is_some(),
+        }
+    }
 }
 
 /// Invalidate entries.
@@ -124,6 +144,6 @@ pub(crate) async fn invalidate(
     Ok(encode(
         &req,
         StatusCode::OK,
-        &InvalidationResponse { invalidated },
+        &InvalidationResponse::from(invalidated),
     ))
 }

@@ -615,8 +615,9 @@ macro_rules! redis_store {
                 ::tracing::Instrument::instrument(self.core.invalidate_pattern(pattern), $crate::backends::client_span(self.core.backend, "invalidate_pattern")).await
             }
 
-            async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
-                ::tracing::Instrument::instrument(self.core.invalidate_tags(tags), $crate::backends::client_span(self.core.backend, "invalidate_tags")).await
+            async fn invalidate_tags(&self, tags: &[Tag]) -> Result<::strata_domain::InvalidationCount, StoreError> {
+                // Redis visits every tagged key: the count is exact.
+                ::tracing::Instrument::instrument(self.core.invalidate_tags(tags), $crate::backends::client_span(self.core.backend, "invalidate_tags")).await.map(::strata_domain::InvalidationCount::Exact)
             }
 
             async fn flush(&self) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, CacheStore, Clock, DomainEvent, EventPublisher, EvictionCause,
-    InsertOutcome, KeyPattern, StoreCapabilities, StoreError, StoreStats, Tag,
+    InsertOutcome, InvalidationCount, KeyPattern, StoreCapabilities, StoreError, StoreStats, Tag,
 };
 
 use super::shard::{Removals, Shard, weight};
@@ -267,14 +267,14 @@ impl CacheStore for PolicyStore {
         Ok(removed)
     }
 
-    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<u64, StoreError> {
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
         let mut removed = 0;
         for index in 0..self.shards.len() {
             removed += self.in_shard(index, |shard, removals| {
                 shard.invalidate_tags(tags, &*self.clock, removals)
             });
         }
-        Ok(removed)
+        Ok(InvalidationCount::Exact(removed))
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
