@@ -332,7 +332,7 @@ fn complete(op: &mut Operation, path: &str, protected: bool) {
             "401",
             problem("Missing or invalid credentials (`unauthorized`)").header(
                 "WWW-Authenticate",
-                string_header("`Bearer realm=\"strata\"`"),
+                string_header("`Bearer realm=\"strata\"`; a refused JWT adds RFC 6750's `error=\"invalid_token\", error_description=\"<class>\"` (`expired`, `not_yet_valid`, `invalid_audience`, `invalid_issuer`, `invalid_signature`, `unsupported_algorithm`, `unknown_critical_header`, `malformed`)"),
             ),
         );
         add(
