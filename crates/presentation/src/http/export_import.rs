@@ -467,7 +467,7 @@ fn ndjson_record(line: &[u8]) -> Result<Record<Vec<u8>>, String> {
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name"), ImportParams),
     request_body(description = "NDJSON lines (`text/plain` is read as NDJSON too) or a stream of MessagePack maps, as `export` writes them; may be empty", content(
-        (String = "application/x-ndjson", example = json!("{\"key\":\"user:42\",\"value\":\"aGVsbG8=\",\"content_type\":\"text/plain\",\"tags\":[\"users\"],\"ttl_secs\":300,\"expires_at_ms\":1796627919224}\n")),
+        (String = "application/x-ndjson"),
         (String = "text/plain"),
         (Vec<u8> = "application/msgpack"),
     )),
