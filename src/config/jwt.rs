@@ -40,7 +40,8 @@ impl<'de> Deserialize<'de> for SecretString {
 #[serde(deny_unknown_fields)]
 pub struct JwtSettings {
     /// The HS256 secret (at least 32 bytes); set it from the environment:
-    /// `STRATA__AUTH__JWT__HS256_SECRET=...`.
+    /// `STRATA__AUTH__JWT__HS256_SECRET=...`. Raw bytes, not base64: the
+    /// HMAC key is the UTF-8 bytes of the string as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hs256_secret: Option<SecretString>,
     /// A JWKS file of RS256/ES256 public keys, chosen by the token's `kid`;

@@ -372,12 +372,14 @@ async fn instances_are_isolated_and_other_routes_keep_working() {
     for path in [
         "/ac/{hash}",
         "/cas/{hash}",
-        "/admin/v1/cache/action/flush",
+        "/admin/v1/cache/ac/flush",
         "/admin/v1/cache/cas/flush",
         "/admin/v1/cache/stats",
     ] {
         assert!(doc["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // The alias is served, not documented: one operation, one path.
+    assert!(doc["paths"].get("/admin/v1/cache/action/flush").is_none());
     assert!(doc["paths"]["/cas/{hash}"].get("head").is_some());
     assert!(
         doc["components"]["schemas"]["FlushRequest"]
@@ -578,6 +580,78 @@ async fn flush_requests_are_validated_naming_the_field() {
         )
         .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+}
+
+/// The flush paths use REAPI's names (`ac`, `cas`) like the answers'
+/// `target`; `/action/flush` stays an alias; an unknown admin path is 404,
+/// not the prefixed build-cache route's 405.
+#[tokio::test]
+async fn flush_paths_use_reapi_names_and_unknown_admin_paths_are_not_found() {
+    let app = spawn_app_with(settings()).await;
+    for path in ["/admin/v1/cache/ac/flush", "/admin/v1/cache/action/flush"] {
+        let r = app
+            .post_json(path, serde_json::json!({"scope": "all", "dry_run": true}))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let done: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(done["target"], "ac", "{path}: {done}");
+    }
+    let r = app
+        .post_json(
+            "/admin/v1/cache/cas/flush",
+            serde_json::json!({"scope": "all", "dry_run": true}),
+        )
+        .await;
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["target"], "cas", "{done}");
+    // A method the flush lacks is still 405 naming POST.
+    let r = app
+        .client
+        .get(app.url("/admin/v1/cache/ac/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    for path in [
+        "/admin/v1/cache/actions/flush",
+        "/admin/v1/cache/xyz/flush",
+        &format!("/admin/v1/cache/ac/{EMPTY}"),
+        &format!("/admin/cas/{EMPTY}"),
+        "/admin/v2/caches/default",
+    ] {
+        let r = app
+            .post_json(path, serde_json::json!({"scope": "all"}))
+            .await;
+        assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    // Other instance prefixes still reach the build cache.
+    let r = app.bc_get(&format!("/team-a/cas/{EMPTY}")).await;
+    assert_ne!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// An empty `digests` list is explained, not reported as `digests: length`.
+#[tokio::test]
+async fn an_empty_digest_list_gets_a_sentence() {
+    let app = spawn_app_with(settings()).await;
+    let r = app
+        .post_json(
+            "/admin/v1/cache/ac/flush",
+            serde_json::json!({"scope": "digests", "digests": []}),
+        )
+        .await;
+    let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_flush_request").await;
+    assert_eq!(p["field"], "digests", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("empty list") && detail.contains("scope \"all\""),
+        "{detail}"
+    );
 }
 
 #[tokio::test]

@@ -228,3 +228,75 @@ async fn unknown_query_parameters_are_400_naming_the_accepted_ones() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// Every problem `code` the code base defines: the string literal after
+/// `StatusCode::<NAME>,` in each `ApiError` constructor call
+/// (`ApiError::with_code(`, `ApiError::new(`, `Self::new(`), read from the
+/// sources of the crates that answer HTTP.
+fn defined_problem_codes() -> std::collections::BTreeSet<String> {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("source dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("crates/presentation/src"), &mut files);
+    sources(&root.join("src"), &mut files);
+    let mut codes = std::collections::BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source reads");
+        for call in ["with_code(", "ApiError::new(", "Self::new("] {
+            for (at, _) in text.match_indices(call) {
+                let rest = text[at + call.len()..].trim_start();
+                let Some(rest) = rest.strip_prefix("StatusCode::") else {
+                    continue;
+                };
+                let rest = rest.trim_start_matches(|c: char| c.is_ascii_uppercase() || c == '_');
+                let Some(rest) = rest.trim_start().strip_prefix(',') else {
+                    continue;
+                };
+                let Some(rest) = rest.trim_start().strip_prefix('"') else {
+                    continue;
+                };
+                let code: String = rest.chars().take_while(|c| *c != '"').collect();
+                codes.insert(code);
+            }
+        }
+    }
+    codes
+}
+
+/// The README's error list names every problem code a client can get
+/// (issue 26 item 16: it lacked 409 `version_conflict` and the build
+/// cache's codes).
+#[test]
+fn the_readme_lists_every_problem_code() {
+    let codes = defined_problem_codes();
+    // The extraction itself works: codes of several files are found.
+    for known in [
+        "invalid_key",
+        "version_conflict",
+        "digest_mismatch",
+        "internal",
+    ] {
+        assert!(codes.contains(known), "{known} not found in {codes:?}");
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README reads");
+    let start = readme
+        .find("Errors are RFC 7807")
+        .expect("the README's error list");
+    let section = &readme[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let missing: Vec<_> = codes
+        .iter()
+        .filter(|code| !section.contains(&format!("`{code}`")))
+        .collect();
+    assert!(missing.is_empty(), "README's error list lacks {missing:?}");
+}

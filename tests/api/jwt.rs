@@ -74,78 +74,271 @@ async fn a_reader_token_reads_default_but_cannot_write_it() {
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
 }
 
-#[tokio::test]
-async fn expired_wrongly_signed_and_unsigned_tokens_are_401() {
-    let app = spawn_jwt().await;
-    let url = app.entry("default", "k");
-    let expired = {
-        let claims = json!({ "sub": "alice", "exp": now() - 3600, "strata": ["admin:*"] });
-        encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
-    let forged = encode(
-        &Header::new(Algorithm::HS256),
-        &json!({ "sub": "mallory", "exp": now() + 3600, "strata": ["admin:*"] }),
-        &EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx"),
-    )
-    .unwrap();
-    let unsigned = {
-        use base64::Engine;
-        let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let payload = b64(json!({ "sub": "mallory", "exp": now() + 3600, "strata": ["admin:*"] }));
-        format!("{}.{payload}.", b64(json!({ "alg": "none" })))
-    };
-    for t in [expired, forged, unsigned] {
-        let r = bearer(app.client.get(&url), &t).send().await.unwrap();
-        assert_unauthorized(r).await;
-    }
+/// `claims` signed with HS256 under `secret`, with `header`.
+fn signed_with(header: &Header, claims: &Value, secret: &[u8]) -> String {
+    encode(header, claims, &EncodingKey::from_secret(secret)).expect("token encodes")
 }
 
-/// RFC 7515 §4.1.11: a correctly signed token whose `crit` header names
-/// a parameter the service does not understand is refused, with the
-/// same 401 as any other bad token.
+fn b64(v: &Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+/// A 401 whose RFC 6750 challenge, problem detail and nothing else name
+/// `class`; the token itself appears nowhere in the answer.
+async fn assert_invalid_token(r: reqwest::Response, class: &str, token: &str) {
+    let challenge = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            format!(
+                "Bearer realm=\"strata\", error=\"invalid_token\", error_description=\"{class}\""
+            )
+            .as_str()
+        ),
+        "{class}"
+    );
+    let body = assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.starts_with(&format!("invalid token: {class} (")),
+        "{class}: {detail}"
+    );
+    assert!(!body.to_string().contains(token), "{body}");
+    assert!(!body.to_string().contains(SECRET), "{body}");
+}
+
+/// One token per refusal class, each refused with its own class.
+fn tokens_by_class() -> Vec<(&'static str, String)> {
+    let admin = json!({ "strata": ["admin:*"] });
+    let claims = |extra: Value| {
+        let mut c = json!({ "sub": "mallory", "exp": now() + 3600 });
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let hs256 = Header::new(Algorithm::HS256);
+    let mut critical = Header::new(Algorithm::HS256);
+    critical.crit = Some(vec!["x-strata-unknown".to_owned()]);
+    vec![
+        (
+            "expired",
+            signed_with(
+                &hs256,
+                &json!({ "sub": "alice", "exp": now() - 3600, "strata": ["admin:*"] }),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "not_yet_valid",
+            signed_with(
+                &hs256,
+                &claims(json!({ "nbf": now() + 3600 })),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "invalid_signature",
+            signed_with(
+                &hs256,
+                &claims(admin.clone()),
+                b"not-the-secret-not-the-secret-xx",
+            ),
+        ),
+        (
+            "unsupported_algorithm",
+            format!(
+                "{}.{}.",
+                b64(&json!({ "alg": "none" })),
+                b64(&claims(admin.clone()))
+            ),
+        ),
+        (
+            "unsupported_algorithm",
+            signed_with(
+                &Header::new(Algorithm::HS512),
+                &claims(admin.clone()),
+                SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "unknown_critical_header",
+            signed_with(&critical, &claims(admin.clone()), SECRET.as_bytes()),
+        ),
+        // A header that is not JSON ("not-json").
+        ("malformed", "bm90LWpzb24.bm90LWpzb24.c2ln".to_owned()),
+        // Correctly signed, without `sub`.
+        (
+            "malformed",
+            signed_with(&hs256, &json!({ "exp": now() + 3600 }), SECRET.as_bytes()),
+        ),
+    ]
+}
+
+/// Every refused token names its class (RFC 6750 `error="invalid_token"`
+/// with `error_description`, and the problem detail), never the token.
 #[tokio::test]
-async fn a_token_with_an_unknown_critical_header_is_401() {
+async fn a_refused_token_names_its_class_over_http() {
     let app = spawn_jwt().await;
     let url = app.entry("default", "k");
-    let mut header = Header::new(Algorithm::HS256);
-    header.crit = Some(vec!["x-strata-unknown".to_owned()]);
-    let critical = encode(
-        &header,
-        &json!({ "sub": "mallory", "exp": now() + 3600, "strata": ["admin:*"] }),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
-    let r = bearer(app.client.get(&url), &critical)
+    for (class, t) in tokens_by_class() {
+        let r = bearer(app.client.get(&url), &t).send().await.unwrap();
+        assert_invalid_token(r, class, &t).await;
+    }
+    // A value without the JWT shape that is no API key stays a plain
+    // invalid credential, with the plain challenge.
+    let r = bearer(app.client.get(&url), "no-such-key")
         .send()
         .await
         .unwrap();
     assert_unauthorized(r).await;
-    let detail = |r: reqwest::Response| async move {
-        let body: Value = r.json().await.unwrap();
-        body["detail"].clone()
+}
+
+/// With `issuer` and `audience` configured, a token signed correctly but
+/// for another (or no) issuer or audience names which one.
+#[tokio::test]
+async fn a_token_for_another_issuer_or_audience_names_which() {
+    let mut settings = Settings::load(None).expect("default settings");
+    let mut jwt = JwtSettings::hs256(SECRET);
+    jwt.issuer = Some("https://idp.example".to_owned());
+    jwt.audience = Some("strata".to_owned());
+    settings.auth = Some(AuthSettings {
+        jwt: Some(jwt),
+        ..AuthSettings::default()
+    });
+    let app = spawn_app_with(settings).await;
+    let url = app.entry("default", "k");
+    let sign = |claims: Value| {
+        let mut c = json!({ "sub": "alice", "exp": now() + 3600, "strata": ["reader:*"] });
+        c.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        signed_with(&Header::new(Algorithm::HS256), &c, SECRET.as_bytes())
     };
-    let forged = encode(
-        &Header::new(Algorithm::HS256),
-        &json!({ "sub": "mallory", "exp": now() + 3600 }),
-        &EncodingKey::from_secret(b"not-the-secret-not-the-secret-xx"),
-    )
-    .unwrap();
-    assert_eq!(
-        detail(
-            bearer(app.client.get(&url), &critical)
-                .send()
-                .await
-                .unwrap()
-        )
-        .await,
-        detail(bearer(app.client.get(&url), &forged).send().await.unwrap()).await,
-        "the same answer as any other refused token"
+    let ok = sign(json!({ "iss": "https://idp.example", "aud": "strata" }));
+    let r = bearer(app.client.get(&url), &ok).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a valid token reads");
+    for (claims, class) in [
+        (
+            json!({ "iss": "https://evil.example", "aud": "strata" }),
+            "invalid_issuer",
+        ),
+        (json!({ "aud": "strata" }), "invalid_issuer"),
+        (
+            json!({ "iss": "https://idp.example", "aud": "other" }),
+            "invalid_audience",
+        ),
+        (json!({ "iss": "https://idp.example" }), "invalid_audience"),
+    ] {
+        let t = sign(claims.clone());
+        let r = bearer(app.client.get(&url), &t).send().await.unwrap();
+        assert_invalid_token(r, class, &t).await;
+    }
+}
+
+/// `hs256_secret` is raw bytes: a token signed with the base64 decoding of
+/// a base64-looking secret does not verify; one signed with the secret's
+/// own characters does.
+#[tokio::test]
+async fn the_hs256_secret_is_its_raw_bytes_not_base64() {
+    use base64::Engine;
+    const B64_SECRET: &str = "c3RyYXRhLWp3dC10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm";
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(B64_SECRET)
+        .unwrap();
+    assert!(
+        decoded.len() >= 32,
+        "the decoding alone would be a valid key"
     );
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.auth = Some(AuthSettings {
+        jwt: Some(JwtSettings::hs256(B64_SECRET)),
+        ..AuthSettings::default()
+    });
+    let app = spawn_app_with(settings).await;
+    let url = app.entry("default", "k");
+    let claims = json!({ "sub": "alice", "exp": now() + 3600, "strata": ["reader:*"] });
+    let header = Header::new(Algorithm::HS256);
+    let raw = signed_with(&header, &claims, B64_SECRET.as_bytes());
+    let r = bearer(app.client.get(&url), &raw).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let from_base64 = signed_with(&header, &claims, &decoded);
+    let r = bearer(app.client.get(&url), &from_base64)
+        .send()
+        .await
+        .unwrap();
+    assert_invalid_token(r, "invalid_signature", &from_base64).await;
+}
+
+/// gRPC's UNAUTHENTICATED names the same class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_names_its_class_over_grpc() {
+    use strata_presentation::grpc::cache::pb;
+    use strata_presentation::grpc::cache::pb::cache_client::CacheClient;
+    let app = spawn_jwt().await;
+    let mut client = CacheClient::new(crate::grpc_reapi::channel(&app).await);
+    for (class, t) in tokens_by_class() {
+        let request = pb::GetRequest {
+            cache: "default".into(),
+            key: "k".into(),
+        };
+        let e = client
+            .get(crate::grpc_reapi::authed(request, &t))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "{class}");
+        assert!(
+            e.message()
+                .starts_with(&format!("unauthorized: invalid token: {class} (")),
+            "{class}: {}",
+            e.message()
+        );
+        assert!(!e.message().contains(&t));
+    }
+}
+
+/// The INFO line of a refused token carries its class as `token_error`,
+/// and neither the token nor the secret reaches the log.
+#[tokio::test]
+async fn the_log_names_the_class_and_never_the_token() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nformat = \"json\"\nfilter = \"info\"\n\
+             [auth.jwt]\nhs256_secret = \"{SECRET}\"\n"
+        ),
+    )
+    .expect("config");
+    let service = crate::process::start(&config, &[]).await;
+    let expired = signed_with(
+        &Header::new(Algorithm::HS256),
+        &json!({ "sub": "alice", "exp": now() - 3600 }),
+        SECRET.as_bytes(),
+    );
+    let r = reqwest::Client::new()
+        .get(format!("{}/v1/caches/default/entries/k", service.base))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let output = service.stop().await;
+    assert!(!output.contains(&expired), "the token reached the log");
+    assert!(!output.contains(SECRET), "the secret reached the log");
+    let line = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l.to_string().contains("authentication failed"))
+        .unwrap_or_else(|| panic!("no authentication failure logged:\n{output}"));
+    let text = line.to_string();
+    assert!(text.contains(r#""token_error":"expired""#), "{text}");
 }
 
 #[tokio::test]
@@ -169,7 +362,7 @@ async fn a_token_expires_by_the_service_clock_after_exp_plus_leeway() {
     // Past exp + leeway by the service's clock (the system clock has not
     // moved), it is refused.
     app.clock.advance(std::time::Duration::from_secs(15));
-    assert_unauthorized(put("x").await.unwrap()).await;
+    assert_invalid_token(put("x").await.unwrap(), "expired", &t).await;
 }
 
 #[tokio::test]
@@ -239,5 +432,5 @@ async fn api_keys_still_work_beside_jwt() {
         .send()
         .await
         .unwrap();
-    assert_unauthorized(r).await;
+    assert_invalid_token(r, "malformed", "not.a.token").await;
 }

@@ -88,6 +88,89 @@ async fn openapi_document_and_swagger_ui_are_served() {
     assert!(ui.text().await.unwrap().to_lowercase().contains("swagger"));
 }
 
+/// Whether `node` (a parameter or media type object) carries an example.
+fn has_example(node: &Value) -> bool {
+    node.get("example").is_some()
+        || node
+            .get("examples")
+            .and_then(Value::as_object)
+            .is_some_and(|e| !e.is_empty())
+}
+
+/// Every operation of the served document has its own `operationId`
+/// (client generators name methods by it, and fail or merge endpoints on a
+/// duplicate) and at least one example: of a parameter, its request body,
+/// or a response.
+#[tokio::test]
+async fn every_openapi_operation_has_a_unique_id_and_an_example() {
+    let app = spawn_app().await;
+    let doc: Value = app.get_json("/openapi.json").await;
+    let mut ids: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut without_example = Vec::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "put", "post", "delete", "head", "patch", "options"]
+                .contains(&method.as_str())
+            {
+                continue;
+            }
+            operations += 1;
+            let name = format!("{} {path}", method.to_uppercase());
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(!id.is_empty(), "{name} has no operationId");
+            ids.entry(id).or_default().push(name.clone());
+            let media = |v: &Value| {
+                v.get("content")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flat_map(|c| c.values().cloned().collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            };
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let body = media(&op["requestBody"]);
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{name} {status} has no description (OpenAPI requires one)"
+                );
+            }
+            let responses: Vec<Value> = op["responses"]
+                .as_object()
+                .into_iter()
+                .flat_map(|r| r.values())
+                .flat_map(media)
+                .collect();
+            if !params
+                .iter()
+                .chain(&body)
+                .chain(&responses)
+                .any(has_example)
+            {
+                without_example.push(name);
+            }
+        }
+    }
+    assert!(operations >= 29, "only {operations} operations");
+    let duplicates: Vec<_> = ids.iter().filter(|(_, ops)| ops.len() > 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "duplicate operation ids: {duplicates:?}"
+    );
+    assert!(
+        without_example.is_empty(),
+        "operations without an example: {without_example:?}"
+    );
+    // A HEAD documented with its GET gets its own id.
+    assert_eq!(
+        doc["paths"]["/cas/{hash}"]["head"]["operationId"],
+        "cas_head"
+    );
+    assert_eq!(doc["paths"]["/ac/{hash}"]["get"]["operationId"], "ac_get");
+}
+
 #[tokio::test]
 async fn graceful_stop_lets_the_server_future_finish() {
     let app = spawn_app().await;

@@ -47,7 +47,7 @@ pub use configuration::{
     DEFAULT_MAX_VALUE_BYTES, EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration,
     MAX_KEY_ID_BYTES, MEMORY_TIER, Provenance, SettingSource, StoredConfiguration, TierName,
 };
-pub use credential::{AuthError, Credential, Secret};
+pub use credential::{AuthError, Credential, Secret, TokenRejection};
 pub use entry::{CacheEntry, EntryVersion};
 pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use invalidation::InvalidationCount;

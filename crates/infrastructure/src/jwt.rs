@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 use strata_domain::{
-    AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role,
+    AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role, TokenRejection,
 };
 
 use crate::SystemClock;
@@ -32,33 +32,70 @@ pub const MIN_HS256_SECRET_BYTES: usize = 32;
 /// `crit` header is refused.
 const UNDERSTOOD_CRITICAL_PARAMETERS: [&str; 0] = [];
 
-/// RFC 7515 §4.1.11: a token whose header has `crit` naming a parameter
-/// this verifier does not understand is refused, as is a `crit` that is
-/// empty or not an array of strings. `jsonwebtoken` does not look at
-/// `crit`, so the header (the token's first segment, base64url JSON) is
-/// read here, before any signature is checked.
-fn check_critical_parameters(token: &str) -> Result<(), AuthError> {
+/// The algorithms a token may name: HS256 (the configured secret), RS256
+/// and ES256 (JWKS keys). Any other `alg`, `none` included, is
+/// [`TokenRejection::UnsupportedAlgorithm`].
+const ACCEPTED_ALGORITHMS: [&str; 3] = ["HS256", "RS256", "ES256"];
+
+/// Checks the token's JOSE header (its first segment, base64url JSON)
+/// before any signature is: `alg` must be one of
+/// [`ACCEPTED_ALGORITHMS`], and (RFC 7515 §4.1.11) a `crit` naming a
+/// parameter this verifier does not understand is refused, as is a `crit`
+/// that is empty or not an array of strings. `jsonwebtoken` does not look
+/// at `crit`, and its header parser fails on algorithms it does not know,
+/// which would hide `alg: none` as malformed.
+fn check_header(token: &str) -> Result<(), TokenRejection> {
     use base64::Engine as _;
     let segment = token.split('.').next().unwrap_or_default();
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(segment)
-        .map_err(|_| AuthError::Invalid)?;
+        .map_err(|_| TokenRejection::Malformed)?;
     let header: Map<String, Value> =
-        serde_json::from_slice(&json).map_err(|_| AuthError::Invalid)?;
+        serde_json::from_slice(&json).map_err(|_| TokenRejection::Malformed)?;
+    match header.get("alg").map(Value::as_str) {
+        Some(Some(alg)) if ACCEPTED_ALGORITHMS.contains(&alg) => {}
+        Some(Some(_)) => return Err(TokenRejection::UnsupportedAlgorithm),
+        _ => return Err(TokenRejection::Malformed),
+    }
     let Some(crit) = header.get("crit") else {
         return Ok(());
     };
-    let names = crit.as_array().ok_or(AuthError::Invalid)?;
+    let names = crit.as_array().ok_or(TokenRejection::Malformed)?;
     if names.is_empty() {
-        return Err(AuthError::Invalid);
+        return Err(TokenRejection::Malformed);
     }
     for name in names {
-        let name = name.as_str().ok_or(AuthError::Invalid)?;
+        let name = name.as_str().ok_or(TokenRejection::Malformed)?;
         if !UNDERSTOOD_CRITICAL_PARAMETERS.contains(&name) {
-            return Err(AuthError::Invalid);
+            return Err(TokenRejection::UnknownCriticalHeader);
         }
     }
     Ok(())
+}
+
+/// The class of a `jsonwebtoken` failure. Signature and algorithm errors
+/// come before any claim is read; claim errors only for a token whose
+/// signature verified.
+fn rejection(error: &jsonwebtoken::errors::Error) -> TokenRejection {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidSignature => TokenRejection::InvalidSignature,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::UnsupportedAlgorithm
+        | ErrorKind::InvalidAlgorithmName => TokenRejection::UnsupportedAlgorithm,
+        ErrorKind::ExpiredSignature => TokenRejection::Expired,
+        ErrorKind::ImmatureSignature => TokenRejection::NotYetValid,
+        ErrorKind::InvalidAudience => TokenRejection::InvalidAudience,
+        ErrorKind::InvalidIssuer => TokenRejection::InvalidIssuer,
+        ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
+            match claim.as_str() {
+                "aud" => TokenRejection::InvalidAudience,
+                "iss" => TokenRejection::InvalidIssuer,
+                _ => TokenRejection::Malformed,
+            }
+        }
+        _ => TokenRejection::Malformed,
+    }
 }
 
 /// Why a JWT authenticator cannot be built. Messages never hold the secret.
@@ -190,7 +227,9 @@ fn read_jwks(path: &Path) -> Result<HashMap<String, PublicKey>, JwtConfigError> 
 /// required, `nbf` is checked (both numeric seconds since the epoch,
 /// RFC 7519 §4.1.4-5, with the leeway, against the injected [`Clock`],
 /// not the system clock), `iss` and `aud` when configured; `sub` is
-/// required and is the principal's subject.
+/// required and is the principal's subject. A refused token is
+/// [`AuthError::InvalidToken`] naming one [`TokenRejection`] class, which
+/// holds nothing of the token or the keys.
 pub struct JwtAuthenticator {
     hs256: Option<DecodingKey>,
     jwks: Option<JwksFile>,
@@ -246,7 +285,9 @@ impl JwtAuthenticatorBuilder {
         self
     }
 
-    /// Accept HS256 tokens signed with `secret`.
+    /// Accept HS256 tokens signed with `secret`, the HMAC key as raw bytes
+    /// (the configuration passes the UTF-8 bytes of `hs256_secret`; no
+    /// base64 decoding happens anywhere).
     pub fn hs256_secret(mut self, secret: &[u8]) -> Self {
         self.hs256_secret = Some(SecretSlice::from(secret.to_vec()));
         self
@@ -353,12 +394,15 @@ impl JwtAuthenticator {
     }
 
     /// Whether `value` has the shape of a JWS compact token: three
-    /// non-empty base64url parts separated by dots.
+    /// base64url parts separated by dots, only the last of which (the
+    /// signature) may be empty, so that an unsecured JWT (`alg: none`,
+    /// RFC 7519 §6) is verified, and refused as `unsupported_algorithm`,
+    /// rather than taken for an API key.
     pub fn looks_like_jwt(value: &str) -> bool {
         let mut parts = 0;
         for part in value.split('.') {
             parts += 1;
-            if part.is_empty()
+            if (part.is_empty() && parts < 3)
                 || !part
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -370,34 +414,40 @@ impl JwtAuthenticator {
     }
 
     /// The principal `token` names, or why it is refused.
-    fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    fn verify(&self, token: &str) -> Result<Principal, TokenRejection> {
         if !Self::looks_like_jwt(token) {
-            return Err(AuthError::Invalid);
+            return Err(TokenRejection::Malformed);
         }
-        check_critical_parameters(token)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        check_header(token)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| rejection(&e))?;
         let jwks_keys;
         let (algorithm, key) = match header.alg {
             Algorithm::HS256 => (Algorithm::HS256, self.hs256.as_ref()),
             Algorithm::RS256 | Algorithm::ES256 => {
-                let jwks = self.jwks.as_ref().ok_or(AuthError::Invalid)?;
-                let kid = header.kid.as_deref().ok_or(AuthError::Invalid)?;
+                let jwks = self
+                    .jwks
+                    .as_ref()
+                    .ok_or(TokenRejection::UnsupportedAlgorithm)?;
+                // Without a kid no key can verify it; a kid of no key we
+                // hold is a signature we cannot verify.
+                let kid = header.kid.as_deref().ok_or(TokenRejection::Malformed)?;
                 jwks_keys = jwks.keys();
-                let key = jwks_keys.get(kid).ok_or(AuthError::Invalid)?;
+                let key = jwks_keys.get(kid).ok_or(TokenRejection::InvalidSignature)?;
                 // The key's type fixes its algorithm: an RSA key never
                 // verifies an ES256 token, nor the reverse.
                 if key.algorithm != header.alg {
-                    return Err(AuthError::Invalid);
+                    return Err(TokenRejection::UnsupportedAlgorithm);
                 }
                 (key.algorithm, Some(&key.key))
             }
-            _ => return Err(AuthError::Invalid),
+            _ => return Err(TokenRejection::UnsupportedAlgorithm),
         };
-        let key = key.ok_or(AuthError::Invalid)?;
+        // HS256 without a configured secret: the algorithm is not accepted.
+        let key = key.ok_or(TokenRejection::UnsupportedAlgorithm)?;
         let mut validation = self.validation.clone();
         validation.algorithms = vec![algorithm];
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-            .map_err(|_| AuthError::Invalid)?;
+            .map_err(|e| rejection(&e))?;
         self.check_times(&data.claims)?;
         self.principal(&data.claims)
     }
@@ -405,30 +455,31 @@ impl JwtAuthenticator {
     /// `exp` (required) is not more than the leeway in the past, and `nbf`
     /// (optional) not more than the leeway in the future, by the clock.
     /// Both are NumericDate: seconds since the epoch, possibly fractional.
-    fn check_times(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
+    fn check_times(&self, claims: &Map<String, Value>) -> Result<(), TokenRejection> {
         let now = self.clock.now().as_millis() as f64 / 1000.0;
         let leeway = self.leeway_secs as f64;
         let exp = claims
             .get("exp")
             .and_then(Value::as_f64)
-            .ok_or(AuthError::Invalid)?;
+            .ok_or(TokenRejection::Malformed)?;
         if exp < now - leeway {
-            return Err(AuthError::Invalid);
+            return Err(TokenRejection::Expired);
         }
         match claims.get("nbf") {
             None => Ok(()),
             Some(nbf) => match nbf.as_f64() {
                 Some(nbf) if nbf <= now + leeway => Ok(()),
-                _ => Err(AuthError::Invalid),
+                Some(_) => Err(TokenRejection::NotYetValid),
+                None => Err(TokenRejection::Malformed),
             },
         }
     }
 
     /// The principal of verified `claims`.
-    fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, AuthError> {
+    fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, TokenRejection> {
         let subject = match claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => s.as_str(),
-            _ => return Err(AuthError::Invalid),
+            _ => return Err(TokenRejection::Malformed),
         };
         let mut grants = Vec::new();
         match claims.get(&self.claims.grants_claim) {
@@ -438,20 +489,20 @@ impl JwtAuthenticator {
                     grants.push(
                         item.as_str()
                             .and_then(parse_grant)
-                            .ok_or(AuthError::Invalid)?,
+                            .ok_or(TokenRejection::Malformed)?,
                     );
                 }
             }
-            Some(_) => return Err(AuthError::Invalid),
+            Some(_) => return Err(TokenRejection::Malformed),
         }
         if let Some(claim) = &self.claims.namespace_claim {
             match claims.get(claim) {
                 None => {}
                 Some(Value::String(ns)) => grants.push(Grant {
-                    caches: namespace_pattern(ns).ok_or(AuthError::Invalid)?,
+                    caches: namespace_pattern(ns).ok_or(TokenRejection::Malformed)?,
                     role: self.claims.namespace_role,
                 }),
-                Some(_) => return Err(AuthError::Invalid),
+                Some(_) => return Err(TokenRejection::Malformed),
             }
         }
         Ok(Principal::Authenticated {
@@ -488,6 +539,7 @@ impl Authenticator for JwtAuthenticator {
     fn authenticate(&self, credential: &Credential) -> Result<Principal, AuthError> {
         let Credential::ApiKey(secret) = credential;
         self.verify(secret.expose())
+            .map_err(AuthError::InvalidToken)
     }
 }
 
@@ -602,21 +654,31 @@ mod tests {
         assert!(!p.may(Role::Reader, &cache("team2-x")));
     }
 
+    /// The refusal of a token of class `class`.
+    fn refused(class: TokenRejection) -> Result<Principal, AuthError> {
+        Err(AuthError::InvalidToken(class))
+    }
+
     #[test]
-    fn expired_future_nbf_missing_exp_and_missing_sub_are_invalid() {
+    fn expired_future_nbf_missing_exp_and_missing_sub_name_their_class() {
         let auth = auth();
-        for c in [
-            json!({ "sub": "alice", "exp": now() - 120 }),
-            json!({ "sub": "alice", "exp": now() + 300, "nbf": now() + 120 }),
-            json!({ "sub": "alice" }),
-            json!({ "exp": now() + 300 }),
-            json!({ "sub": "", "exp": now() + 300 }),
+        for (c, class) in [
+            (
+                json!({ "sub": "alice", "exp": now() - 120 }),
+                TokenRejection::Expired,
+            ),
+            (
+                json!({ "sub": "alice", "exp": now() + 300, "nbf": now() + 120 }),
+                TokenRejection::NotYetValid,
+            ),
+            (json!({ "sub": "alice" }), TokenRejection::Malformed),
+            (json!({ "exp": now() + 300 }), TokenRejection::Malformed),
+            (
+                json!({ "sub": "", "exp": now() + 300 }),
+                TokenRejection::Malformed,
+            ),
         ] {
-            assert_eq!(
-                auth.authenticate(&token(&hs256(&c))),
-                Err(AuthError::Invalid),
-                "{c}"
-            );
+            assert_eq!(auth.authenticate(&token(&hs256(&c))), refused(class), "{c}");
         }
     }
 
@@ -649,18 +711,25 @@ mod tests {
                 .0
                 .store(s * 1000, std::sync::atomic::Ordering::Relaxed)
         };
-        for (now, ok) in [
-            (start, false),
-            (start + 89, false),
-            (start + 90, true),
-            (start + 210, true),
-            (start + 211, false),
+        for (now, class) in [
+            (start, Some(TokenRejection::NotYetValid)),
+            (start + 89, Some(TokenRejection::NotYetValid)),
+            (start + 90, None),
+            (start + 210, None),
+            (start + 211, Some(TokenRejection::Expired)),
         ] {
             at(now);
-            assert_eq!(auth.authenticate(&t).is_ok(), ok, "at {now}");
+            assert_eq!(
+                auth.authenticate(&t).err(),
+                class.map(AuthError::InvalidToken),
+                "at {now}"
+            );
         }
         let non_numeric = token(&hs256(&json!({ "sub": "alice", "exp": "soon" })));
-        assert_eq!(auth.authenticate(&non_numeric), Err(AuthError::Invalid));
+        assert_eq!(
+            auth.authenticate(&non_numeric),
+            refused(TokenRejection::Malformed)
+        );
     }
 
     #[test]
@@ -680,25 +749,37 @@ mod tests {
             .unwrap();
         let ok = claims(json!({ "iss": "https://idp", "aud": "strata" }));
         assert!(auth.authenticate(&token(&hs256(&ok))).is_ok());
-        for bad in [
-            json!({ "iss": "https://evil", "aud": "strata" }),
-            json!({ "iss": "https://idp", "aud": "other" }),
-            json!({ "aud": "strata" }),
-            json!({ "iss": "https://idp" }),
+        for (bad, class) in [
+            (
+                json!({ "iss": "https://evil", "aud": "strata" }),
+                TokenRejection::InvalidIssuer,
+            ),
+            (
+                json!({ "iss": "https://idp", "aud": "other" }),
+                TokenRejection::InvalidAudience,
+            ),
+            (json!({ "aud": "strata" }), TokenRejection::InvalidIssuer),
+            (
+                json!({ "iss": "https://idp" }),
+                TokenRejection::InvalidAudience,
+            ),
         ] {
             assert_eq!(
                 auth.authenticate(&token(&hs256(&claims(bad.clone())))),
-                Err(AuthError::Invalid),
+                refused(class),
                 "{bad}"
             );
         }
     }
 
     #[test]
-    fn wrong_secret_and_alg_none_are_invalid() {
+    fn wrong_secret_is_a_bad_signature_and_alg_none_unsupported() {
         let auth = auth();
         let wrong = hs256_with(&claims(json!({})), b"another-secret-another-secret-xx");
-        assert_eq!(auth.authenticate(&token(&wrong)), Err(AuthError::Invalid));
+        assert_eq!(
+            auth.authenticate(&token(&wrong)),
+            refused(TokenRejection::InvalidSignature)
+        );
         let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
         let payload = b64(&claims(json!({ "strata": ["admin:*"] })));
         for header in [
@@ -708,10 +789,27 @@ mod tests {
             let unsigned = format!("{}.{payload}.", b64(&header));
             assert_eq!(
                 auth.authenticate(&token(&unsigned)),
-                Err(AuthError::Invalid)
+                refused(TokenRejection::UnsupportedAlgorithm)
             );
             let fake = format!("{}.{payload}.AAAA", b64(&header));
-            assert_eq!(auth.authenticate(&token(&fake)), Err(AuthError::Invalid));
+            assert_eq!(
+                auth.authenticate(&token(&fake)),
+                refused(TokenRejection::UnsupportedAlgorithm)
+            );
+        }
+        // Algorithms jsonwebtoken knows but Strata does not accept.
+        for alg in [Algorithm::HS512, Algorithm::HS384] {
+            let t = encode(
+                &Header::new(alg),
+                &claims(json!({})),
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap();
+            assert_eq!(
+                auth.authenticate(&token(&t)),
+                refused(TokenRejection::UnsupportedAlgorithm),
+                "{alg:?}"
+            );
         }
     }
 
@@ -738,22 +836,24 @@ mod tests {
         let mut header = Header::new(Algorithm::HS256);
         header.crit = Some(vec!["exp".to_owned()]);
         let unknown = encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap();
-        assert_eq!(auth.authenticate(&token(&unknown)), Err(AuthError::Invalid));
-        for crit in [
-            json!(["b64"]),
-            json!(["x-unknown", "exp"]),
-            json!([]),
-            json!("exp"),
-            json!([1]),
-            json!(null),
-            json!({ "exp": true }),
+        assert_eq!(
+            auth.authenticate(&token(&unknown)),
+            refused(TokenRejection::UnknownCriticalHeader)
+        );
+        for (crit, class) in [
+            (json!(["b64"]), TokenRejection::UnknownCriticalHeader),
+            (
+                json!(["x-unknown", "exp"]),
+                TokenRejection::UnknownCriticalHeader,
+            ),
+            (json!([]), TokenRejection::Malformed),
+            (json!("exp"), TokenRejection::Malformed),
+            (json!([1]), TokenRejection::Malformed),
+            (json!(null), TokenRejection::Malformed),
+            (json!({ "exp": true }), TokenRejection::Malformed),
         ] {
             let t = hs256_with_header(&json!({ "alg": "HS256", "crit": crit, "exp": 1 }), &claims);
-            assert_eq!(
-                auth.authenticate(&token(&t)),
-                Err(AuthError::Invalid),
-                "crit {crit}"
-            );
+            assert_eq!(auth.authenticate(&token(&t)), refused(class), "crit {crit}");
         }
     }
 
@@ -773,7 +873,7 @@ mod tests {
             let t = hs256(&claims(extra.clone()));
             assert_eq!(
                 auth.authenticate(&token(&t)),
-                Err(AuthError::Invalid),
+                refused(TokenRejection::Malformed),
                 "{extra}"
             );
         }
@@ -799,15 +899,27 @@ mod tests {
         assert_eq!(auth.authenticate(&token(&rs)).unwrap().to_string(), "alice");
         let es = signed(Algorithm::ES256, "ec-1", ES256_PEM, &c);
         assert_eq!(auth.authenticate(&token(&es)).unwrap().to_string(), "alice");
-        for bad in [
-            signed(Algorithm::RS256, "ec-1", RS256_PEM, &c),
-            signed(Algorithm::ES256, "rsa-1", ES256_PEM, &c),
-            signed(Algorithm::RS256, "unknown", RS256_PEM, &c),
+        for (bad, class) in [
+            (
+                signed(Algorithm::RS256, "ec-1", RS256_PEM, &c),
+                TokenRejection::UnsupportedAlgorithm,
+            ),
+            (
+                signed(Algorithm::ES256, "rsa-1", ES256_PEM, &c),
+                TokenRejection::UnsupportedAlgorithm,
+            ),
+            (
+                signed(Algorithm::RS256, "unknown", RS256_PEM, &c),
+                TokenRejection::InvalidSignature,
+            ),
         ] {
-            assert_eq!(auth.authenticate(&token(&bad)), Err(AuthError::Invalid));
+            assert_eq!(auth.authenticate(&token(&bad)), refused(class));
         }
         let hs_only = auth_without_jwks();
-        assert_eq!(hs_only.authenticate(&token(&rs)), Err(AuthError::Invalid));
+        assert_eq!(
+            hs_only.authenticate(&token(&rs)),
+            refused(TokenRejection::UnsupportedAlgorithm)
+        );
     }
 
     fn auth_without_jwks() -> JwtAuthenticator {
@@ -826,7 +938,10 @@ mod tests {
         header.kid = Some("rsa-1".to_owned());
         for key_bytes in [RS256_PUB_PEM.as_bytes(), JWKS.as_bytes()] {
             let forged = encode(&header, &c, &EncodingKey::from_secret(key_bytes)).unwrap();
-            assert_eq!(auth.authenticate(&token(&forged)), Err(AuthError::Invalid));
+            assert_eq!(
+                auth.authenticate(&token(&forged)),
+                refused(TokenRejection::InvalidSignature)
+            );
         }
         // Without an HS256 secret, no HS256 token is accepted at all.
         let path = dir.path().join("jwks.json");
@@ -842,7 +957,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             jwks_only.authenticate(&token(&forged)),
-            Err(AuthError::Invalid)
+            refused(TokenRejection::UnsupportedAlgorithm)
         );
     }
 
@@ -858,7 +973,10 @@ mod tests {
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000))
             .unwrap();
-        assert_eq!(auth.authenticate(&token(&es)), Err(AuthError::Invalid));
+        assert_eq!(
+            auth.authenticate(&token(&es)),
+            refused(TokenRejection::InvalidSignature)
+        );
         let es2 = signed(Algorithm::ES256, "ec-2", ES256_PEM, &c);
         assert!(auth.authenticate(&token(&es2)).is_ok());
         // A broken file keeps the previous keys.
@@ -905,10 +1023,21 @@ mod tests {
         );
         let t = hs256(&claims(json!({})));
         assert_eq!(both.authenticate(&token(&t)).unwrap().to_string(), "alice");
-        assert_eq!(both.authenticate(&token("a.b.c")), Err(AuthError::Invalid));
+        assert_eq!(
+            both.authenticate(&token("a.b.c")),
+            refused(TokenRejection::Malformed)
+        );
         assert_eq!(both.authenticate(&token("nope")), Err(AuthError::Invalid));
         assert!(JwtAuthenticator::looks_like_jwt("aa.bb.cc"));
-        for not in ["aa.bb", "aa.bb.cc.dd", "aa..cc", "a a.b.c", "aa.bb.c="] {
+        assert!(JwtAuthenticator::looks_like_jwt("aa.bb."), "unsecured JWT");
+        for not in [
+            "aa.bb",
+            "aa.bb.cc.dd",
+            "aa..cc",
+            ".bb.cc",
+            "a a.b.c",
+            "aa.bb.c=",
+        ] {
             assert!(!JwtAuthenticator::looks_like_jwt(not), "{not}");
         }
     }

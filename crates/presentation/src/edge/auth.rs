@@ -16,6 +16,11 @@
 //! No credential, or one the authenticator rejects, is 401 `unauthorized`
 //! with `WWW-Authenticate: Bearer realm="strata"`, counted in
 //! `strata_auth_failures_total{reason}` (`missing`, `invalid`). A refused
+//! JWT's challenge adds RFC 6750's `error="invalid_token"` and
+//! `error_description="<class>"` (a
+//! [`TokenRejection`](strata_domain::TokenRejection) name such as
+//! `expired`), which the detail and the INFO log line (`token_error`)
+//! name too. A refused
 //! credential (not a missing one) takes a token from its peer's
 //! failed-authentication bucket; a peer whose bucket is empty gets 429
 //! `rate_limited` for every request that presents a credential, before
@@ -117,7 +122,19 @@ pub(crate) fn authenticate(
         .map(Acting)
         .or_else(|e| {
             metrics::counter!("strata_auth_failures_total", "reason" => e.reason()).increment(1);
-            tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
+            // The class of a refused token, never the token: the same
+            // name the 401 gives as `error_description`.
+            match e.token_rejection() {
+                Some(class) => tracing::info!(
+                    target: "strata::audit",
+                    reason = e.reason(),
+                    token_error = class.as_str(),
+                    "authentication failed"
+                ),
+                None => {
+                    tracing::info!(target: "strata::audit", reason = e.reason(), "authentication failed");
+                }
+            }
             if e != AuthError::Missing {
                 state.rate_limits.failed_auth(peer)?;
             }

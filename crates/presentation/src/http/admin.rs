@@ -80,12 +80,12 @@ fn version_etag(version: u64) -> (actix_web::http::header::HeaderName, String) {
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name"), ("If-Match" = Option<String>, Header, description = "The configuration version (`ETag` of a `GET`) this change applies to, e.g. `\"3\"`; a stale one is 409 `version_conflict`. Absent, the change applies on top of the latest version.")),
-    request_body(content = CacheConfigurationDto, content_type = "application/json"),
+    request_body(content = CacheConfigurationDto, content_type = "application/json", example = json!({"tiers": ["memory"], "eviction": "lru", "max_entries": 1000, "default_ttl": 3600})),
     responses(
-        (status = 201, description = "Created", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
+        (status = 201, description = "Created", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version")), example = json!({"name": "sessions", "configuration": {"tiers": ["memory"], "eviction": "lru", "max_entries": 1000, "default_ttl": 3600, "max_value_bytes": 1048576, "compression": "zstd", "compression_threshold_bytes": 1024}, "migrated_entries": 0, "version": 1})),
         (status = 200, description = "Reconfigured", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version"))),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at; `current_version` says where it is", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at; `current_version` says where it is", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:version_conflict", "title": "Version conflict", "status": 409, "detail": "If-Match names version 9 but the configuration is at version 1: read it again (GET), then retry with If-Match: \"1\"", "code": "version_conflict", "current_version": 1})),
         (status = 422, description = "Invalid configuration", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -154,9 +154,10 @@ pub(crate) async fn configure(
 #[utoipa::path(
     get,
     path = "/admin/v1/caches/{cache}",
+    operation_id = "read_configuration",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 200, description = "The configuration in force on this instance, with its `version` and each setting's `sources`", body = CacheConfigurationDto, headers(("ETag" = String, description = "The configuration version, for `If-Match`"))), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The configuration in force on this instance, with its `version` and each setting's `sources`", body = CacheConfigurationDto, headers(("ETag" = String, description = "The configuration version, for `If-Match`")), example = json!({"tiers": ["memory"], "eviction": "lru", "max_entries": 1000, "default_ttl": 3600, "max_value_bytes": 1048576, "compression": "zstd", "compression_threshold_bytes": 1024, "version": 1, "sources": {"compression": "default", "compression_threshold_bytes": "default", "default_ttl": "runtime", "encryption_key_id": "default", "eviction": "runtime", "l1_max_ttl": "default", "max_bytes": "default", "max_entries": "runtime", "max_value_bytes": "default", "persist": "default", "snapshot_interval_secs": "default", "tiers": "runtime"}})), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn read(
     state: web::Data<AppState>,
@@ -180,7 +181,7 @@ pub(crate) async fn read(
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Deleted"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
@@ -214,7 +215,7 @@ pub(crate) async fn delete(
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Flushed"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,

@@ -128,10 +128,11 @@ fn query(params: AuditParams) -> Result<AuditQuery, ApiError> {
 #[utoipa::path(
     get,
     path = "/admin/v1/audit",
+    operation_id = "read_audit_log",
     tag = "admin",
     params(AuditParams),
     responses(
-        (status = 200, body = AuditResponse),
+        (status = 200, body = AuditResponse, example = json!({"records": [{"time": "2026-12-07T07:13:43.275Z", "time_ms": 1796627623275_u64, "principal": "ci", "action": "flush", "cache": "sessions", "params": [], "outcome": "ok", "request_id": "83ef4149-1c4d-4724-9261-7bdb2d85bdee", "peer": "127.0.0.1:56322"}]})),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 401, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin on `*`", body = crate::edge::error::Problem, content_type = "application/problem+json"),

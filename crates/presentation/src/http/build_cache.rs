@@ -7,7 +7,9 @@
 //!   `invalid_digest` otherwise); the prefix must be an
 //!   [`InstanceName`] (400 `invalid_instance`). These routes are
 //!   registered after every other route, so `/v1`, `/admin`, `/health`,
-//!   `/metrics`, `/openapi.json` and `/docs` keep their meaning.
+//!   `/metrics`, `/openapi.json` and `/docs` keep their meaning; every
+//!   path under `/admin/` is the admin API's (404 when no admin route
+//!   takes it), so `admin` is no instance's first segment over HTTP.
 //! - **CAS PUT.** The body is streamed chunk by chunk into the store's
 //!   [`BlobWriter`](strata_domain::BlobWriter), never buffered whole; its
 //!   SHA-256 (and the `Content-Length`, when sent uncompressed) must match
@@ -214,7 +216,7 @@ fn body_error(e: actix_web::error::PayloadError) -> ApiError {
     responses(
         (status = 200, description = "The stored entry: a serialized REAPI ActionResult (raw bytes without validation)", content_type = "application/octet-stream"),
         (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:not_found", "title": "Not found", "status": 404, "detail": "no ac entry 0000000000000000000000000000000000000000000000000000000000000000", "code": "not_found"})),
     )
 )]
 pub(crate) async fn ac_get(
@@ -264,7 +266,7 @@ async fn ac_get_inner(
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A serialized REAPI ActionResult (any bytes without validation)"),
     responses(
         (status = 200, description = "Stored"),
-        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:invalid_digest", "title": "Invalid digest", "status": 400, "detail": "a SHA-256 digest has 64 hex characters, got 5", "code": "invalid_digest", "field": "hash"})),
         (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -336,7 +338,7 @@ async fn ac_put_inner(
     responses(
         (status = 200, description = "The blob (`Content-Encoding: zstd` when the request accepts it)", content_type = "application/octet-stream"),
         (status = 400, description = "Hash not 64 lowercase hex (`invalid_digest`) or bad instance prefix (`invalid_instance`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (or the build cache is not enabled)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:not_found", "title": "Not found", "status": 404, "detail": "no cas entry 0000000000000000000000000000000000000000000000000000000000000000", "code": "not_found"})),
     )
 )]
 pub(crate) async fn cas_get(
@@ -446,7 +448,7 @@ fn compress_chunks(
     responses(
         (status = 201, description = "Stored"),
         (status = 200, description = "Already stored: nothing rewritten"),
-        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad hash or prefix (`invalid_digest`, `invalid_instance`), content that does not hash to it (`digest_mismatch`), or a bad zstd body", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:digest_mismatch", "title": "Digest mismatch", "status": 400, "detail": "digest mismatch: expected 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824 of 5 bytes, got e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "code": "digest_mismatch"})),
         (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 507, description = "The store cannot make room", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )

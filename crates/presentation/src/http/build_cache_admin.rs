@@ -1,5 +1,9 @@
-//! The build cache's admin API: `POST /admin/v1/cache/action/flush`,
+//! The build cache's admin API: `POST /admin/v1/cache/ac/flush`,
 //! `POST /admin/v1/cache/cas/flush` and `GET /admin/v1/cache/stats`.
+//! The targets are REAPI's names, as in every answer's `target` (`ac` or
+//! `cas`) and the metrics' `target` label; `POST
+//! /admin/v1/cache/action/flush`, the AC flush's first path, stays as an
+//! alias of `/ac/flush`.
 //!
 //! - **Body.** [`FlushRequest`], validated with the `validator` crate:
 //!   an unknown `scope`, bad hex, an empty or over-long digest list or a
@@ -65,8 +69,16 @@ pub struct FlushRequest {
     /// flush to that instance.
     #[validate(custom(function = "valid_instance_name"))]
     pub instance_name: Option<String>,
-    /// SHA-256 hashes (64 lowercase hex) of AC keys or CAS blobs.
-    #[validate(length(min = 1, max = MAX_FLUSH_DIGESTS), custom(function = "hashes"))]
+    /// SHA-256 hashes (64 lowercase hex) of AC keys or CAS blobs, 1 to
+    /// [`MAX_FLUSH_DIGESTS`] of them.
+    #[validate(
+        length(
+            min = 1,
+            max = MAX_FLUSH_DIGESTS,
+            message = "give 1 to 10000 hashes: an empty list would flush nothing (scope \"all\" flushes everything), and a longer one is split over several requests"
+        ),
+        custom(function = "hashes")
+    )]
     #[schema(min_items = 1, max_items = 10000)]
     pub digests: Option<Vec<String>>,
     /// A lowercase hex prefix of 1 to 64 characters.
@@ -283,11 +295,11 @@ fn build_cache_name() -> Result<CacheName, ApiError> {
 /// Flush the action cache by scope.
 #[utoipa::path(
     post,
-    path = "/admin/v1/cache/action/flush",
+    path = "/admin/v1/cache/ac/flush",
     tag = "build-cache",
-    request_body(content = FlushRequest, content_type = "application/json"),
+    request_body(content = FlushRequest, content_type = "application/json", example = json!({"scope": "instance", "instance_name": "team-a"})),
     responses(
-        (status = 200, description = "Flushed (or, with `dry_run`, what would go); `partial: true` when a store failed", body = FlushResponse),
+        (status = 200, description = "Flushed (or, with `dry_run`, what would go); `partial: true` when a store failed", body = FlushResponse, example = json!({"target": "ac", "dry_run": false, "partial": false, "failed_stores": [], "stores": [{"store": "memory", "entries_removed": 12, "bytes_reclaimed": 2048, "duration_ms": 0, "errors": []}], "totals": {"entries_removed": 12, "bytes_reclaimed": 2048, "duration_ms": 0}})),
         (status = 400, description = "Not a JSON flush request", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -309,9 +321,9 @@ pub(crate) async fn flush_action_cache(
     post,
     path = "/admin/v1/cache/cas/flush",
     tag = "build-cache",
-    request_body(content = FlushRequest, content_type = "application/json"),
+    request_body(content = FlushRequest, content_type = "application/json", example = json!({"scope": "digest_prefix", "digest_prefix": "ab12", "dry_run": true})),
     responses(
-        (status = 200, description = "Flushed (or, with `dry_run`, what would go), with the AC entries left dangling; `partial: true` when a store failed", body = FlushResponse),
+        (status = 200, description = "Flushed (or, with `dry_run`, what would go), with the AC entries left dangling; `partial: true` when a store failed", body = FlushResponse, example = json!({"target": "cas", "dry_run": true, "partial": false, "failed_stores": [], "stores": [{"store": "memory", "entries_removed": 3, "bytes_reclaimed": 4096, "duration_ms": 0, "errors": []}], "totals": {"entries_removed": 3, "bytes_reclaimed": 4096, "duration_ms": 0}})),
         (status = 400, description = "Not a JSON flush request", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (`invalid_flush_request`, `field` names it)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -458,9 +470,10 @@ pub struct BuildCacheStatsResponse {
 #[utoipa::path(
     get,
     path = "/admin/v1/cache/stats",
+    operation_id = "build_cache_stats",
     tag = "build-cache",
     responses(
-        (status = 200, description = "AC entries, CAS blobs, bytes, hits and misses", body = BuildCacheStatsResponse),
+        (status = 200, description = "AC entries, CAS blobs, bytes, hits and misses", body = BuildCacheStatsResponse, example = json!({"ac": {"entries": 2, "bytes": 310, "hits": 5, "misses": 2, "stores": [{"store": "memory", "entries": 2, "bytes": 310, "hits": 5, "misses": 2}]}, "cas": {"entries": 9, "bytes": 81920, "hits": 14, "misses": 9, "stores": [{"store": "memory", "entries": 9, "bytes": 81920, "hits": 14, "misses": 9}]}})),
         (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -535,5 +548,17 @@ mod tests {
         assert_eq!(c.scope, FlushScope::OlderThan(Duration::from_secs(60)));
         assert_eq!(c.instance, Some(InstanceName::parse("t").unwrap()));
         assert!(c.dry_run);
+    }
+
+    #[test]
+    fn an_empty_digest_list_is_explained_in_a_sentence() {
+        let e = req(serde_json::json!({"scope": "digests", "digests": []})).unwrap_err();
+        let detail = e.problem(None).detail.to_owned();
+        assert_ne!(detail, "digests: length");
+        assert!(detail.contains("empty list"), "{detail}");
+        assert!(
+            detail.contains(&MAX_FLUSH_DIGESTS.to_string()),
+            "the limit in the message is MAX_FLUSH_DIGESTS: {detail}"
+        );
     }
 }

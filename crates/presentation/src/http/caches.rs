@@ -97,7 +97,12 @@ pub struct TierStatsResponse {
 }
 
 /// List caches.
-#[utoipa::path(get, path = "/v1/caches", tag = "caches", responses((status = 200, body = CacheList)))]
+#[utoipa::path(
+    get,
+    path = "/v1/caches",
+    tag = "caches",
+    responses((status = 200, body = CacheList, example = json!({"caches": [{"name": "default", "backend": "memory", "configuration": {"tiers": ["memory"], "eviction": "sieve", "max_entries": 100000, "max_value_bytes": 1048576, "compression": "zstd", "compression_threshold_bytes": 1024}}]})))
+)]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     Acting(principal): Acting,
@@ -120,9 +125,10 @@ pub(crate) async fn list(
 #[utoipa::path(
     get,
     path = "/v1/caches/{cache}/stats",
+    operation_id = "cache_stats",
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 200, body = CacheStatsResponse), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    responses((status = 200, body = CacheStatsResponse, example = json!({"cache": "default", "backend": "memory", "hits": 1, "misses": 1, "hit_ratio": 0.5, "inserts": 1, "updates": 0, "removals": 0, "evictions": {"capacity": 0, "expired": 0}, "entries": 1, "bytes": 45, "active_policy": "sieve", "analysis_memory_bytes": 7680})), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn stats(
     state: web::Data<AppState>,

@@ -43,7 +43,7 @@ impl PutQuery {
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery),
-    request_body(content = Vec<u8>, content_type = "*/*", description = "The value; an empty body (or none) stores the empty value"),
+    request_body(content = Vec<u8>, content_type = "*/*", description = "The value; an empty body (or none) stores the empty value", example = json!("hello")),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
         (status = 204, description = "Replaced", headers(("ETag" = String))),
@@ -150,7 +150,7 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
     responses(
-        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"))),
+        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode")), example = json!("hello")),
         (status = 304, description = "Not modified"),
         (status = 400, description = "Invalid key", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Miss, or no such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -228,7 +228,7 @@ pub(crate) async fn get_entry(
     params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such entry or cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry or cache", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:entry_not_found", "title": "Entry not found", "status": 404, "detail": "no entry for key \"user:42\"", "code": "entry_not_found"})),
     )
 )]
 pub(crate) async fn delete_entry(

@@ -125,9 +125,9 @@ pub struct BatchPutResponse {
     path = "/v1/caches/{cache}/entries:batchGet",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name")),
-    request_body(content = BatchGetRequest, content_type = "application/json"),
+    request_body(content = BatchGetRequest, content_type = "application/json", example = json!({"keys": ["user:42", "user:43"]})),
     responses(
-        (status = 200, body = BatchGetResponse, content_type = "application/json"),
+        (status = 200, body = BatchGetResponse, content_type = "application/json", example = json!({"hits": [{"key": "user:42", "value": "hello", "content_type": "text/plain", "etag": "\"6893d67740400\"", "ttl": 299, "tags": ["users"]}], "misses": ["user:43"]})),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -220,9 +220,9 @@ fn batch_item(i: usize, e: BatchPutEntry) -> Result<BatchItem, ApiError> {
     path = "/v1/caches/{cache}/entries:batchPut",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name")),
-    request_body(content = BatchPutRequest, content_type = "application/json"),
+    request_body(content = BatchPutRequest, content_type = "application/json", example = json!({"entries": [{"key": "user:44", "value": "hi", "ttl": 60, "tags": ["users"]}, {"key": "user:45", "value_base64": "AAE="}]})),
     responses(
-        (status = 200, body = BatchPutResponse, content_type = "application/json"),
+        (status = 200, body = BatchPutResponse, content_type = "application/json", example = json!({"results": [{"key": "user:44", "status": "created"}, {"key": "user:45", "status": "created"}]})),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::edge::error::Problem, content_type = "application/problem+json"),

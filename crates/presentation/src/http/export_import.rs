@@ -198,7 +198,7 @@ fn encode_page(
     ),
     responses(
         (status = 200, description = "Every live entry: NDJSON lines `{key, value (base64), content_type, tags, ttl_secs, expires_at_ms}` or a stream of MessagePack maps with the same fields (`value` binary)", content(
-            (String = "application/x-ndjson"),
+            (String = "application/x-ndjson", example = json!("{\"key\":\"user:42\",\"value\":\"aGVsbG8=\",\"content_type\":\"text/plain\",\"tags\":[\"users\"],\"ttl_secs\":300,\"expires_at_ms\":1796627919224}\n")),
             (Vec<u8> = "application/msgpack"),
         )),
         (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
@@ -479,7 +479,7 @@ fn ndjson_record(line: &[u8]) -> Result<Record<Vec<u8>>, String> {
         (Vec<u8> = "application/msgpack"),
     )),
     responses(
-        (status = 200, description = "Counts; per-record errors with their NDJSON line or MessagePack record index", body = ImportResponse),
+        (status = 200, description = "Counts; per-record errors with their NDJSON line or MessagePack record index", body = ImportResponse, example = json!({"imported": 1, "skipped": 0, "failed": 0, "errors": [], "errors_truncated": false})),
         (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither NDJSON nor MessagePack (`unsupported_media_type`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )

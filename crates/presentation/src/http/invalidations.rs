@@ -70,7 +70,7 @@ impl From<InvalidationCount> for InvalidationResponse {
     path = "/v1/caches/{cache}/invalidations",
     tag = "entries",
     params(("cache" = String, Path, description = "Cache name")),
-    request_body(content = InvalidationRequest, content_type = "application/json"),
+    request_body(content = InvalidationRequest, content_type = "application/json", example = json!({"tags": ["users"]})),
     responses(
         (status = 200, body = InvalidationResponse),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),

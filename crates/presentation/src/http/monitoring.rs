@@ -43,7 +43,7 @@ pub struct FailingCache {
 }
 
 /// Liveness: the process serves HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "monitoring", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health/live", tag = "monitoring", responses((status = 200, body = Health, example = json!({"status": "ok"}))))]
 pub(crate) async fn live() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((
@@ -58,7 +58,15 @@ pub(crate) async fn live() -> HttpResponse {
 const LIVE_BODY: &str = r#"{"status":"ok"}"#;
 
 /// Readiness: every cache's backend answers a ping.
-#[utoipa::path(get, path = "/health/ready", tag = "monitoring", responses((status = 200, body = Health), (status = 503, body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "monitoring",
+    responses(
+        (status = 200, body = Health, example = json!({"status": "ok"})),
+        (status = 503, body = Health, example = json!({"status": "unavailable", "failing": [{"cache": "sessions", "error": "backend main unavailable: connection refused"}]})),
+    )
+)]
 pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let failing: Vec<FailingCache> = state
         .service
@@ -99,7 +107,12 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition (format 0.0.4). Open, unless
 /// [`AppState::metrics_role`] is set: then the caller must authenticate
 /// (401) and hold that role on every cache (403).
-#[utoipa::path(get, path = "/metrics", tag = "monitoring", responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "monitoring",
+    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String, example = json!("# TYPE strata_cache_hits_total counter\nstrata_cache_hits_total{cache=\"default\"} 1\n")))
+)]
 pub(crate) async fn metrics(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -145,7 +145,7 @@ pub struct RecommendationResponse {
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = MrcResponse),
+        (status = 200, body = MrcResponse, example = json!({"cache": "default", "eviction": "sieve", "active_policy": "sieve", "capacity": 100, "capacity_unit": "entries", "observed_miss_ratio": 0.5, "sampling_rate": 1.0, "requests": 2, "sampled_requests": 2, "dropped_samples": 0, "memory_bytes": 7680, "max_memory_bytes": 8388608, "curves": [{"policy": "lru", "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.62}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.5}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.41}]}, {"policy": "sieve", "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.58}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.47}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.4}]}]})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
@@ -170,7 +170,7 @@ pub(crate) async fn curves(
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = RecommendationResponse),
+        (status = 200, body = RecommendationResponse, example = json!({"cache": "default", "active_policy": "lru", "active_miss_ratio": 0.5, "best_policy": "sieve", "best_miss_ratio": 0.47, "estimated_gain": 0.03, "capacity_changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.5, "miss_ratio_after": 0.41, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.50 to 0.41"}], "sampled_requests": 20000})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")

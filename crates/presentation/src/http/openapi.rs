@@ -13,7 +13,19 @@
 //!   operation with a JSON body (`crate::http::codec`), 503 (with
 //!   `Retry-After`) on every operation that reaches a cache's backend;
 //! - the `{cache}` and `{key}` rules of `CacheName::parse` and
-//!   `CacheKey::parse` on every path parameter of those names.
+//!   `CacheKey::parse` on every path parameter of those names;
+//! - a description on every response (the status's reason phrase where
+//!   the handler gave none: OpenAPI requires one);
+//! - a unique `operationId` for a `HEAD` that shares its `GET`'s
+//!   annotation (`method(get, head)`): `ac_get` and `cas_get` become
+//!   `ac_head` and `cas_head` on `HEAD` (any other `x`, `x_head`).
+//!
+//! Every operation id is unique, and every operation carries at least one
+//! example (of its request body, a response, or a parameter): client
+//! generators key methods by operation id, and the examples are what
+//! Swagger UI shows. `tests/api/monitoring.rs` checks both on the served
+//! document, and CI validates it with `openapi-spec-validator`
+//! (`scripts/openapi-validate.sh`).
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -242,6 +254,12 @@ impl Modify for Contract {
             {
                 complete(op, path, protected);
             }
+            if let (Some(get), Some(head)) = (&item.get, &mut item.head)
+                && head.operation_id.is_some()
+                && head.operation_id == get.operation_id
+            {
+                head.operation_id = head.operation_id.as_deref().map(head_operation_id);
+            }
         }
         // An import may be empty (no records): its body is optional.
         if let Some(RefOr::T(body)) = openapi
@@ -287,6 +305,12 @@ impl Modify for Contract {
     }
 }
 
+/// The operation id of a `HEAD` documented with its `GET` as `get_id`:
+/// `ac_get` is `ac_head`, any other `x` is `x_head`.
+fn head_operation_id(get_id: &str) -> String {
+    format!("{}_head", get_id.strip_suffix("_get").unwrap_or(get_id))
+}
+
 fn complete(op: &mut Operation, path: &str, protected: bool) {
     let mut has_input = op.request_body.is_some();
     for param in op.parameters.iter_mut().flatten() {
@@ -313,7 +337,7 @@ fn complete(op: &mut Operation, path: &str, protected: bool) {
             "401",
             problem("Missing or invalid credentials (`unauthorized`)").header(
                 "WWW-Authenticate",
-                string_header("`Bearer realm=\"strata\"`"),
+                string_header("`Bearer realm=\"strata\"`; a refused JWT adds RFC 6750's `error=\"invalid_token\", error_description=\"<class>\"` (`expired`, `not_yet_valid`, `invalid_audience`, `invalid_issuer`, `invalid_signature`, `unsupported_algorithm`, `unknown_critical_header`, `malformed`)"),
             ),
         );
         add(
@@ -346,6 +370,19 @@ fn complete(op: &mut Operation, path: &str, protected: bool) {
                 "415",
                 problem("Body neither JSON nor MessagePack (`unsupported_media_type`)"),
             );
+        }
+    }
+    // OpenAPI requires a description on every response; one the handler
+    // left out is the status's reason phrase.
+    for (status, response) in op.responses.responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && response.description.is_empty()
+        {
+            response.description = actix_web::http::StatusCode::from_bytes(status.as_bytes())
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Response")
+                .to_owned();
         }
     }
     if path.contains("{cache}") {

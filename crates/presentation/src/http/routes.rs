@@ -63,6 +63,10 @@ fn resource(path: &'static str) -> actix_web::Resource {
     web::resource(path).app_data(request::RoutePattern(path))
 }
 
+/// The admin API's namespace: a path under it that no admin route takes
+/// is 404 `not_found`.
+const ADMIN_NAMESPACE: &str = "/admin/{_rest:.*}";
+
 fn routes(cfg: &mut web::ServiceConfig) {
     // Every resource answers a method it lacks with 405 and `Allow`.
     let method_not_allowed =
@@ -162,6 +166,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("POST")),
     )
     .service(
+        resource("/admin/v1/cache/ac/flush")
+            .route(web::post().to(build_cache_admin::flush_action_cache))
+            .default_service(method_not_allowed("POST")),
+    )
+    // The first name of the AC flush, kept as an alias (undocumented in
+    // the OpenAPI document, which names each operation once).
+    .service(
         resource("/admin/v1/cache/action/flush")
             .route(web::post().to(build_cache_admin::flush_action_cache))
             .default_service(method_not_allowed("POST")),
@@ -195,6 +206,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
         }),
     )
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    // Every other `/admin/...` path is an unknown admin path: 404, for
+    // every method, rather than the build cache's prefixed routes below
+    // reading it as an instance name (`/admin/v1/cache/x/flush` would be
+    // instance `admin/v1/cache` and a 405 listing GET, HEAD and PUT). So
+    // `admin` is no instance name's first segment over HTTP.
+    cfg.service(resource(ADMIN_NAMESPACE).default_service(web::to(not_found)));
     // The build cache's prefixed bazel-remote paths, last: `{instance:.+}`
     // would otherwise take paths of the routes above.
     build_cache_routes(cfg, true);

@@ -18,6 +18,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use strata_domain::TokenRejection;
 
 mod from_application;
 pub(crate) mod grpc_status;
@@ -30,6 +31,35 @@ pub const RETRY_AFTER_SECS: u64 = 5;
 
 /// The `WWW-Authenticate` challenge of a 401.
 pub const WWW_AUTHENTICATE_BEARER: &str = "Bearer realm=\"strata\"";
+
+/// RFC 6750 §3.1's challenge for a refused bearer token: `Bearer
+/// realm="strata", error="invalid_token", error_description="<class>"`.
+/// The class is one of [`TokenRejection::as_str`]'s fixed names, so it
+/// needs no quoting and never holds the token.
+pub fn invalid_token_challenge(class: TokenRejection) -> String {
+    format!(
+        "{WWW_AUTHENTICATE_BEARER}, error=\"invalid_token\", error_description=\"{}\"",
+        class.as_str()
+    )
+}
+
+/// What a client can do about a refused token of `class`.
+fn token_rejection_hint(class: TokenRejection) -> &'static str {
+    match class {
+        TokenRejection::Expired => "`exp` is past: get a new token",
+        TokenRejection::NotYetValid => "`nbf` is in the future: check the issuer's clock",
+        TokenRejection::InvalidAudience => "`aud` is missing or not the configured audience",
+        TokenRejection::InvalidIssuer => "`iss` is missing or not the configured issuer",
+        TokenRejection::InvalidSignature => {
+            "the signature does not verify with the key the token names"
+        }
+        TokenRejection::UnsupportedAlgorithm => {
+            "`alg` is not one this server accepts for its keys (HS256, RS256, ES256)"
+        }
+        TokenRejection::UnknownCriticalHeader => "`crit` names a header parameter not understood",
+        TokenRejection::Malformed => "not a well-formed JWT with the required claims",
+    }
+}
 
 /// The detail of a 405 before its `Allow` methods.
 const ALLOW_DETAIL: &str = "this resource accepts only ";
@@ -88,7 +118,10 @@ pub struct ApiError {
     /// `Retry-After` seconds, when the response carries one (`u16` keeps
     /// `ApiError` small; longer waits are capped).
     retry_after: Option<u16>,
-    www_authenticate: bool,
+    /// A 401's challenge: `None` for no `WWW-Authenticate`, `Some(None)`
+    /// for the plain Bearer challenge, `Some(Some(class))` for RFC 6750's
+    /// `error="invalid_token"` with that class as `error_description`.
+    www_authenticate: Option<Option<TokenRejection>>,
     x_cache: Option<&'static str>,
     /// `version_conflict`: the version now (versions start at 1; niche
     /// keeps `ApiError` within clippy's large-error size).
@@ -110,7 +143,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after: None,
-            www_authenticate: false,
+            www_authenticate: None,
             x_cache: None,
             current_version: None,
             cause: None,
@@ -130,19 +163,30 @@ impl ApiError {
     }
 
     /// 401 `unauthorized`, with `WWW-Authenticate: Bearer realm="strata"`:
-    /// no credential, or one that proves nobody. The detail never holds
-    /// the credential.
+    /// no credential, or one that proves nobody. A refused bearer token
+    /// (JWT) gets RFC 6750 §3.1's `error="invalid_token"` with its
+    /// [`TokenRejection`] class as `error_description`, and a detail naming
+    /// the class. The detail never holds the credential.
     pub fn unauthorized(e: strata_domain::AuthError) -> Self {
+        let rejection = e.token_rejection();
+        let detail = match rejection {
+            Some(class) => format!(
+                "invalid token: {class} ({}); present a valid JWT as \
+                 `Authorization: Bearer <token>` (docs/security.md)",
+                token_rejection_hint(class)
+            ),
+            None => format!(
+                "{e}: present an API key or JWT as `Authorization: Bearer <key>`, \
+                 an API key as `X-Api-Key: <key>` or the password of HTTP Basic"
+            ),
+        };
         let mut error = Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Unauthorized",
-            format!(
-                "{e}: present an API key as `Authorization: Bearer <key>`, \
-                 `X-Api-Key: <key>` or the password of HTTP Basic"
-            ),
+            detail,
         );
-        error.www_authenticate = true;
+        error.www_authenticate = Some(rejection);
         error
     }
 
@@ -486,8 +530,14 @@ impl ResponseError for ApiError {
         {
             response.insert_header((header::ALLOW, allow));
         }
-        if self.www_authenticate {
-            response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));
+        match self.www_authenticate {
+            None => {}
+            Some(None) => {
+                response.insert_header((header::WWW_AUTHENTICATE, WWW_AUTHENTICATE_BEARER));
+            }
+            Some(Some(class)) => {
+                response.insert_header((header::WWW_AUTHENTICATE, invalid_token_challenge(class)));
+            }
         }
         if let Some(version) = self.current_version {
             response.insert_header((header::ETAG, format!("\"{version}\"")));
