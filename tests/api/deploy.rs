@@ -598,3 +598,40 @@ fn http2_over_tls_is_built_in_when_the_docs_promise_it() {
         "docs/security.md promises h2; actix-web features: {features:?}"
     );
 }
+
+/// Issue 26 item 2: behind the shipped nginx, the instances must trust
+/// exactly nginx, and nginx must append the client to X-Forwarded-For,
+/// or one bad client locks out everyone.
+#[test]
+fn the_instances_trust_the_shipped_nginx_and_it_forwards_the_client() {
+    let c = yaml("deploy/compose.yaml");
+    let nginx_ip = text(
+        &c,
+        &["services", "nginx", "networks", "default", "ipv4_address"],
+    );
+    let subnet: ipnet::IpNet = at(&c, &["networks", "default", "ipam", "config"])[0]["subnet"]
+        .as_str()
+        .expect("the compose network's subnet")
+        .parse()
+        .expect("a CIDR");
+    assert!(subnet.contains(&nginx_ip.parse::<std::net::IpAddr>().expect("an address")));
+    for instance in ["strata-a", "strata-b"] {
+        let trusted = text(
+            &c,
+            &[
+                "services",
+                instance,
+                "environment",
+                "STRATA__SERVER__TRUSTED_PROXIES",
+            ],
+        );
+        let trusted: Vec<String> = serde_json::from_str(trusted).expect("a list");
+        assert_eq!(trusted, vec![nginx_ip.to_owned()], "{instance}");
+    }
+    let nginx = read("deploy/nginx.conf");
+    assert!(
+        nginx.contains("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"),
+        "nginx appends the client"
+    );
+    assert!(nginx.contains("proxy_set_header X-Request-Id $request_id;"));
+}
