@@ -7,6 +7,7 @@ mod config_sync;
 mod grpc;
 mod inbound;
 mod log_format;
+mod shutdown;
 mod snapshot_schedule;
 pub mod telemetry;
 mod tls;
@@ -46,6 +47,8 @@ pub struct Application {
     snapshots: Option<Arc<snapshot_schedule::Snapshots>>,
     /// The invalidation-event consumers, aborted when the server stops.
     consumers: Vec<tokio::task::JoinHandle<()>>,
+    /// SIGTERM and Ctrl-C, registered at build time.
+    signals: shutdown::ShutdownSignals,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -264,6 +267,8 @@ impl ApplicationBuilder {
             strata_presentation::app(state.clone())
         })
         .tcp_nodelay(true)
+        // `run` stops it on the signals registered below, at build time.
+        .disable_signals()
         .max_connections(settings.server.max_connections)
         .shutdown_timeout(settings.server.shutdown_timeout_secs);
         if let Some(workers) = settings.server.workers {
@@ -287,6 +292,7 @@ impl ApplicationBuilder {
             listeners,
             snapshots,
             consumers,
+            signals: shutdown::ShutdownSignals::register(),
         })
     }
 }
@@ -366,7 +372,15 @@ impl Application {
             Some((g, state)) => Some(g.start(state).map_err(std::io::Error::other)?),
             None => None,
         };
+        let handle = self.server.handle();
+        let signals = self.signals;
+        let watcher = tokio::spawn(async move {
+            signals.recv().await;
+            tracing::info!("SIGTERM or Ctrl-C received: draining");
+            handle.stop(true).await;
+        });
         let http = self.server.await;
+        watcher.abort();
         if let Some(grpc) = grpc {
             grpc.stop().await;
         }

@@ -65,8 +65,6 @@ async fn start_names_the_configuration_and_each_listener_and_audits_no_config_ca
     .unwrap();
     let service = crate::process::start(&config, &[]).await;
     let base = service.base.clone();
-    // Served before stopped: a SIGTERM that races the server's own start
-    // is not this test's subject.
     let live = reqwest::get(format!("{base}/health/live")).await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     let log = service.stop().await;
@@ -401,4 +399,20 @@ fn keys_generate_prints_only_the_key_on_stdout() {
         "{stderr}"
     );
     assert!(!stderr.contains(key), "the key goes to stdout only");
+}
+
+/// A SIGTERM right after the `listening on` lines, before any request,
+/// stops the server cleanly: the signals are registered when the
+/// application is built, not when actix first polls its server (before,
+/// the gRPC watcher took the signal and HTTP kept running).
+#[tokio::test]
+async fn a_sigterm_right_after_start_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, "[log]\nformat = \"json\"\n").unwrap();
+    for _ in 0..3 {
+        let service = crate::process::start(&config, &[]).await;
+        let log = service.stop().await;
+        assert!(log.contains("strata stopped"), "{log}");
+    }
 }

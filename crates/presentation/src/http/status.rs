@@ -93,7 +93,21 @@ pub struct CacheStatusDto {
     get,
     path = "/admin/v1/status",
     tag = "monitoring",
-    responses((status = 200, body = StatusResponse))
+    responses((status = 200, body = StatusResponse, example = json!({
+        "version": "0.1.0",
+        "ready": true,
+        "listeners": [
+            {"protocol": "http", "url": "http://127.0.0.1:8080"},
+            {"protocol": "grpc", "url": "grpc://127.0.0.1:9092"}
+        ],
+        "backends": [
+            {"name": "main", "kind": "redis", "circuit_breaker": "closed", "failures": 0, "breaker_opened_total": 0}
+        ],
+        "failing": [],
+        "caches": [
+            {"name": "sessions", "backend": "redis", "entries": 1204, "hits": 9310, "misses": 690, "hit_ratio": 0.931}
+        ]
+    })))
 )]
 pub(crate) async fn status(
     state: web::Data<AppState>,
