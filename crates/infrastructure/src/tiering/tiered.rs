@@ -423,6 +423,12 @@ impl CacheStore for TieredStore {
         }))
     }
 
+    /// Reads L2 (single-flight with other L1 misses) and refills L1 with
+    /// what it finds.
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        Ok(self.load(key).await?.map(|(entry, _)| entry))
+    }
+
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let s = &self.shared;
         let mut found = match s.l1.get_many(keys).await {
