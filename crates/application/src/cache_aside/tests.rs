@@ -558,3 +558,69 @@ async fn get_with_keeps_its_single_value_contract() {
         Some(f.clock.now().saturating_add(Duration::from_secs(60)))
     );
 }
+
+#[tokio::test]
+async fn an_invalidation_through_the_service_forgets_the_whole_cache() {
+    let mut store = MockStore::new();
+    store
+        .expect_capabilities()
+        .return_const(strata_domain::StoreCapabilities::IN_PROCESS);
+    store.expect_invalidate_pattern().returning(|_| Ok(1));
+    let f = fixture_with(store).await;
+    let options = fail_safe(3600).build().unwrap();
+    f.get("user:1", &options, Answer::Value(b"v1"))
+        .await
+        .unwrap();
+    f.get("order:1", &options, Answer::Value(b"o1"))
+        .await
+        .unwrap();
+    f.service
+        .invalidate(crate::commands::invalidate_entries::InvalidateEntries {
+            principal: writer(),
+            cache: name("c"),
+            selector: strata_domain::InvalidationSelector::Pattern(
+                strata_domain::KeyPattern::parse("user:*").unwrap(),
+            ),
+        })
+        .await
+        .unwrap();
+    f.advance_secs(61);
+    for k in ["user:1", "order:1"] {
+        assert!(
+            matches!(
+                f.get(k, &options, Answer::Fail).await,
+                Err(GetWithError::Loader(_))
+            ),
+            "{k} was served stale after the invalidation"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_put_through_the_service_forgets_a_remembered_absent() {
+    let f = fixture().await;
+    let options = GetWithOptions::builder()
+        .negative_ttl(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    assert_eq!(
+        f.get("k", &options, Answer::Absent).await.unwrap(),
+        Fetched::Absent
+    );
+    f.service
+        .put(crate::commands::put_entry::PutEntry {
+            principal: writer(),
+            cache: name("c"),
+            key: key("k"),
+            value: value_of(b"written"),
+            ttl: None,
+            tags: vec![],
+        })
+        .await
+        .unwrap();
+    // The store of this fixture misses every read, so the loader runs:
+    // the remembered "absent" was forgotten by the PUT.
+    let fetched = f.get("k", &options, Answer::Value(b"v")).await.unwrap();
+    assert_eq!(bytes_of(&fetched), b"v");
+    assert_eq!(f.loads(), 2);
+}
