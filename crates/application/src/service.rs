@@ -298,8 +298,10 @@ impl CacheService {
     /// `options` says (see [`GetWithOptions`]; the default behaves as
     /// [`get_with`](Self::get_with)). `loader` returns `Ok(Some(value))`,
     /// `Ok(None)` for "absent", or its error; it is called only when this
-    /// caller starts a load (never on a hit unless an eager refresh is
-    /// due, never while a failed load's throttle is on).
+    /// caller starts a load or a background refresh (never on a hit unless
+    /// this read starts an eager refresh, never while a failed load's
+    /// throttle is on), and its future is polled only if no newer value
+    /// is found first.
     ///
     /// Returns [`Fetched::Fresh`], [`Fetched::Stale`] (fail-safe served an
     /// expired value because the loader failed, is throttled, or passed a

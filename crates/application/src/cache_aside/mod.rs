@@ -222,7 +222,7 @@ where
         if let Some(fraction) = load.options.eager_refresh()
             && refresh_due(&entry, now, fraction)
         {
-            load.refresh_in_background(Arc::clone(live.store()), entry.clone(), loader());
+            load.refresh_in_background(Arc::clone(live.store()), entry.clone(), loader);
         }
         return Ok(Fetched::Fresh(entry));
     }
@@ -401,12 +401,18 @@ impl Load {
         .boxed()
     }
 
-    /// Starts one background refresh of this key (none when one is
-    /// already running): reads the shared tier, and runs `value` through
-    /// the flight only if the shared tier has nothing newer than `seen`.
-    /// `value` is dropped unpolled otherwise.
-    fn refresh_in_background<Fut, E>(self, store: Arc<dyn CacheStore>, seen: CacheEntry, value: Fut)
-    where
+    /// Starts one background refresh of this key (none, and `loader` is
+    /// not called, when one is already running): reads the shared tier,
+    /// and runs the loader's future through the flight only if the shared
+    /// tier has nothing newer than `seen` (the future is dropped unpolled
+    /// otherwise).
+    fn refresh_in_background<F, Fut, E>(
+        self,
+        store: Arc<dyn CacheStore>,
+        seen: CacheEntry,
+        loader: F,
+    ) where
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<CacheValue>, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
@@ -414,6 +420,7 @@ impl Load {
         if !lock(refreshing).insert(self.slot.clone()) {
             return;
         }
+        let value = loader();
         let scheduler = Arc::clone(&self.ctx.scheduler);
         let aside = Arc::clone(&self.aside);
         let slot = self.slot.clone();
