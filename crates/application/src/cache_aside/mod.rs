@@ -108,8 +108,10 @@ pub enum GetWithError<E> {
 pub enum Fetched {
     /// A live entry: read from the cache, or just loaded and stored.
     Fresh(CacheEntry),
-    /// An expired value served by fail-safe (the loader failed, is
-    /// throttled, or ran past a timeout). Its `expires_at` is in the past.
+    /// A value served by fail-safe from this service's memory because the
+    /// store no longer has it and the loader failed, is throttled, or ran
+    /// past a timeout. Usually expired (`expires_at` in the past); it may
+    /// not be when the store evicted it early.
     Stale(CacheEntry),
     /// The loader said "absent" (now, or within `negative_ttl`).
     Absent,
@@ -183,8 +185,8 @@ where
     let loader = || loader().map(|r| r.map(Some));
     match get_with_options(ctx, aside, cache, key, options, loader).await? {
         Fetched::Fresh(entry) | Fetched::Stale(entry) => Ok(entry),
-        // A joined flight started by a `get_with_options` caller whose
-        // loader said "absent".
+        // A `get_with_options` caller's "absent": a flight it started that
+        // this call joined, or its remembered negative answer.
         Fetched::Absent => Err(GetWithError::Fill(Arc::new(PutEntryError::Store(
             StoreError::Unexpected("a concurrent loader found no value".into()),
         )))),
