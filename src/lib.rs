@@ -144,6 +144,7 @@ impl ApplicationBuilder {
             }),
             events,
             clock: clock.clone(),
+            scheduler: Arc::new(strata_infrastructure::TokioScheduler),
             analyzers: if settings.analysis.enabled {
                 Some(Arc::new(ShardsAnalyzerProvider::new(
                     settings.analysis.analyzer()?,

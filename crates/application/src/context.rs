@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_domain::{
-    AnalyzerProvider, Clock, ConfigurationRepository, EntryVersion, EventPublisher, StoreProvider,
+    AnalyzerProvider, Clock, ConfigurationRepository, EntryVersion, EventPublisher, Scheduler,
+    StoreProvider,
 };
 
 use crate::registry::CacheRegistry;
@@ -24,6 +25,9 @@ pub struct Dependencies {
     pub events: Arc<dyn EventPublisher>,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// Timers and background tasks: loader timeouts and background
+    /// refreshes of [`CacheService::get_with_options`](crate::CacheService::get_with_options).
+    pub scheduler: Arc<dyn Scheduler>,
     /// Opens each cache's miss-ratio-curve analyzer; `None` analyses
     /// nothing (no curves, no `eviction = "auto"` switching).
     pub analyzers: Option<Arc<dyn AnalyzerProvider>>,
@@ -36,6 +40,7 @@ pub(crate) struct Context {
     pub(crate) provider: Arc<dyn StoreProvider>,
     pub(crate) events: Arc<dyn EventPublisher>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) scheduler: Arc<dyn Scheduler>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
     pub(crate) tuners: crate::tuners::Tuners,
     /// Serialises configuration changes (admin, auto, peers, seeding).
@@ -54,6 +59,7 @@ impl Context {
             provider: deps.provider,
             events: deps.events,
             clock: deps.clock,
+            scheduler: deps.scheduler,
             analyzers: deps.analyzers,
             tuners: Default::default(),
             config_lock: futures_util::lock::Mutex::new(()),

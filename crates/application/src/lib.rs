@@ -26,7 +26,10 @@ mod tuners;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use build_cache::{BuildCacheDependencies, BuildCacheService};
-pub use cache_aside::GetWithError;
+pub use cache_aside::{
+    DEFAULT_FAIL_SAFE_THROTTLE, Fetched, GetWithError, GetWithOptions, GetWithOptionsBuilder,
+    InvalidGetWithOptions, MEMORY_CAPACITY,
+};
 pub use context::Dependencies;
 pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};
 pub use service::{BootstrapError, CacheService};

@@ -8,7 +8,7 @@ use strata_domain::{
     InvalidationCount, ProvisionError, RepositoryError, Ttl,
 };
 
-use crate::cache_aside::{self, Flights, GetWithError};
+use crate::cache_aside::{self, Aside, Fetched, GetWithError, GetWithOptions};
 use crate::commands::{
     auto_tune, configure_cache, delete_cache, delete_entry, flush_cache, import_entries,
     invalidate_entries, put_entries, put_entry, sync_configuration,
@@ -27,7 +27,7 @@ use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 #[derive(Clone)]
 pub struct CacheService {
     ctx: Arc<Context>,
-    flights: Arc<Flights>,
+    aside: Arc<Aside>,
 }
 
 impl CacheService {
@@ -35,7 +35,7 @@ impl CacheService {
     pub fn new(deps: Dependencies) -> Self {
         Self {
             ctx: Arc::new(Context::new(deps)),
-            flights: Arc::default(),
+            aside: Arc::default(),
         }
     }
 
@@ -94,6 +94,7 @@ impl CacheService {
         &self,
         cmd: put_entry::PutEntry,
     ) -> Result<put_entry::PutEntryOutput, put_entry::PutEntryError> {
+        self.aside.forget(&cmd.cache, &cmd.key);
         put_entry::handle(&self.ctx, cmd).await
     }
 
@@ -105,6 +106,7 @@ impl CacheService {
         &self,
         cmd: put_entries::PutEntries,
     ) -> Result<put_entries::PutEntriesOutput, put_entries::PutEntriesError> {
+        self.aside.forget_cache(&cmd.cache);
         put_entries::handle(&self.ctx, cmd).await
     }
 
@@ -116,6 +118,7 @@ impl CacheService {
         &self,
         cmd: delete_entry::DeleteEntry,
     ) -> Result<bool, delete_entry::DeleteEntryError> {
+        self.aside.forget(&cmd.cache, &cmd.key);
         delete_entry::handle(&self.ctx, cmd).await
     }
 
@@ -127,6 +130,7 @@ impl CacheService {
         &self,
         cmd: invalidate_entries::InvalidateEntries,
     ) -> Result<InvalidationCount, invalidate_entries::InvalidateEntriesError> {
+        self.aside.forget_cache(&cmd.cache);
         invalidate_entries::handle(&self.ctx, cmd).await
     }
 
@@ -138,6 +142,7 @@ impl CacheService {
         &self,
         cmd: flush_cache::FlushCache,
     ) -> Result<(), flush_cache::FlushCacheError> {
+        self.aside.forget_cache(&cmd.cache);
         flush_cache::handle(&self.ctx, cmd).await
     }
 
@@ -149,6 +154,7 @@ impl CacheService {
         &self,
         cmd: import_entries::ImportEntries,
     ) -> Result<import_entries::ImportOutput, import_entries::ImportEntriesError> {
+        self.aside.forget_cache(&cmd.cache);
         import_entries::handle(&self.ctx, cmd).await
     }
 
@@ -194,6 +200,7 @@ impl CacheService {
         &self,
         cmd: delete_cache::DeleteCache,
     ) -> Result<(), delete_cache::DeleteCacheError> {
+        self.aside.forget_cache(&cmd.cache);
         delete_cache::handle(&self.ctx, cmd).await
     }
 
@@ -283,7 +290,70 @@ impl CacheService {
         Fut: Future<Output = Result<CacheValue, E>> + Send + 'static,
         E: Send + Sync + 'static,
     {
-        cache_aside::get_with(&self.ctx, &self.flights, cache, key, ttl, loader).await
+        cache_aside::get_with(&self.ctx, &self.aside, cache, key, ttl, loader).await
+    }
+
+    /// Cache-aside read of `key` in `cache` with fail-safe, loader
+    /// timeouts, eager refresh, negative caching and TTL jitter, as
+    /// `options` says (see [`GetWithOptions`]; the default behaves as
+    /// [`get_with`](Self::get_with)). `loader` returns `Ok(Some(value))`,
+    /// `Ok(None)` for "absent", or its error; it is called only when this
+    /// caller starts a load or a background refresh (never on a hit unless
+    /// this read starts an eager refresh, never while a failed load's
+    /// throttle is on), and its future is polled only if no newer value
+    /// is found first.
+    ///
+    /// Returns [`Fetched::Fresh`], [`Fetched::Stale`] (fail-safe served an
+    /// expired value because the loader failed, is throttled, or passed a
+    /// timeout) or [`Fetched::Absent`]. The module docs of
+    /// `cache_aside` (and `docs/resilience.md`, "Fail-safe cache-aside")
+    /// say where stale values come from and their limits.
+    ///
+    /// ```no_run
+    /// # async fn demo(service: strata_application::CacheService) {
+    /// use std::time::Duration;
+    /// use strata_application::GetWithOptions;
+    /// use strata_domain::{CacheKey, CacheName, CacheValue, ContentType, Ttl};
+    /// let users = CacheName::parse("users").unwrap();
+    /// let key = CacheKey::parse("user:42").unwrap();
+    /// let options = GetWithOptions::builder()
+    ///     .ttl(Ttl::from_secs(300).unwrap())
+    ///     .fail_safe_max(Duration::from_secs(3600))
+    ///     .soft_timeout(Duration::from_millis(100))
+    ///     .negative_ttl(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap();
+    /// let fetched = service
+    ///     .get_with_options(&users, &key, options, || async {
+    ///         // e.g. SELECT ... FROM users WHERE id = 42; None when no row
+    ///         Ok::<_, std::io::Error>(Some(CacheValue::new(
+    ///             bytes::Bytes::from_static(br#"{"id":42}"#),
+    ///             ContentType::parse("application/json").unwrap(),
+    ///         )))
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(fetched.entry().is_some());
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GetWithError`]: unknown cache, a failed read, the loader's error
+    /// or [`GetWithError::Timeout`] when no stale value can be served, or
+    /// a failed store of the loaded value.
+    pub async fn get_with_options<F, Fut, E>(
+        &self,
+        cache: &CacheName,
+        key: &CacheKey,
+        options: GetWithOptions,
+        loader: F,
+    ) -> Result<Fetched, GetWithError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<CacheValue>, E>> + Send + 'static,
+        E: Send + Sync + 'static,
+    {
+        cache_aside::get_with_options(&self.ctx, &self.aside, cache, key, options, loader).await
     }
 
     /// See [`get_entries`].

@@ -36,23 +36,38 @@ where
     where
         F: FnOnce() -> BoxFuture<'static, T>,
     {
-        let flight = {
-            let mut flights = self.lock();
-            match flights.get(key) {
-                Some(flight) => flight.clone(),
-                None => {
-                    let flight = start().shared();
-                    flights.insert(key.clone(), flight.clone());
-                    flight
-                }
-            }
-        };
+        let flight = self.join(key, start);
         let output = flight.clone().await;
+        self.finish(key, &flight);
+        output
+    }
+
+    /// The computation in flight for `key`, or `start()`'s, now registered
+    /// (`start` is called at once, or dropped). The caller awaits it (or
+    /// hands it to a background task) and then calls
+    /// [`finish`](Self::finish), so later callers start afresh.
+    pub fn join<F>(&self, key: &K, start: F) -> Shared<BoxFuture<'static, T>>
+    where
+        F: FnOnce() -> BoxFuture<'static, T>,
+    {
         let mut flights = self.lock();
-        if flights.get(key).is_some_and(|f| f.ptr_eq(&flight)) {
+        match flights.get(key) {
+            Some(flight) => flight.clone(),
+            None => {
+                let flight = start().shared();
+                flights.insert(key.clone(), flight.clone());
+                flight
+            }
+        }
+    }
+
+    /// Unregisters `flight` for `key` once it is done (a no-op when `key`
+    /// already has a newer flight).
+    pub fn finish(&self, key: &K, flight: &Shared<BoxFuture<'static, T>>) {
+        let mut flights = self.lock();
+        if flights.get(key).is_some_and(|f| f.ptr_eq(flight)) {
             flights.remove(key);
         }
-        output
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<K, Shared<BoxFuture<'static, T>>>> {

@@ -18,6 +18,7 @@ mock! {
         fn backend(&self) -> &str;
         fn capabilities(&self) -> StoreCapabilities;
         async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
+        async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
         async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError>;
         async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError>;
         async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError>;
@@ -155,6 +156,26 @@ pub(crate) async fn service_with_provider(
     initial: CacheConfiguration,
     store: MockStore,
 ) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
+    let mut clock = MockClock::new();
+    clock.expect_now().return_const(now());
+    let (service, events, provider) = service_on(
+        initial,
+        store,
+        Arc::new(clock),
+        Arc::new(TestScheduler::default()),
+    )
+    .await;
+    (service, events, provider)
+}
+
+/// A service with one open cache served by `store`, on `clock` and
+/// `scheduler`; the repository accepts saves.
+pub(crate) async fn service_on(
+    initial: CacheConfiguration,
+    store: MockStore,
+    clock: Arc<dyn Clock>,
+    scheduler: Arc<dyn Scheduler>,
+) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
     let mut repository = MockRepository::new();
     repository.expect_list().return_once(move || {
         Ok(vec![StoredConfiguration {
@@ -171,8 +192,6 @@ pub(crate) async fn service_with_provider(
         })
     });
     repository.expect_delete().returning(|_, _| Ok(None));
-    let mut clock = MockClock::new();
-    clock.expect_now().return_const(now());
     let provider = Arc::new(QueueProvider::default());
     provider.next(store);
     let events = Arc::new(RecordingEvents::default());
@@ -180,7 +199,8 @@ pub(crate) async fn service_with_provider(
         repository: Arc::new(repository),
         provider: provider.clone(),
         events: events.clone(),
-        clock: Arc::new(clock),
+        clock,
+        scheduler,
         analyzers: None,
     });
     service.bootstrap().await.unwrap();
@@ -194,4 +214,42 @@ pub(crate) async fn service_with(
 ) -> (CacheService, Arc<RecordingEvents>) {
     let (service, events, _) = service_with_provider(initial, store).await;
     (service, events)
+}
+
+/// A [`Scheduler`] on tokio's timer (follows paused time) that keeps the
+/// handles of what it spawns, so a test can wait for every background task
+/// to finish ([`TestScheduler::drain`]) instead of sleeping.
+#[derive(Default)]
+pub(crate) struct TestScheduler {
+    spawned: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl TestScheduler {
+    /// Awaits every task spawned so far, and those they spawn.
+    pub(crate) async fn drain(&self) {
+        loop {
+            let handles: Vec<_> = std::mem::take(&mut *self.spawned.lock().unwrap());
+            if handles.is_empty() {
+                return;
+            }
+            for handle in handles {
+                handle.await.unwrap();
+            }
+        }
+    }
+
+    /// How many tasks were spawned and not yet drained.
+    pub(crate) fn pending(&self) -> usize {
+        self.spawned.lock().unwrap().len()
+    }
+}
+
+impl Scheduler for TestScheduler {
+    fn sleep(&self, duration: std::time::Duration) -> ScheduledFuture {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn spawn(&self, task: ScheduledFuture) {
+        self.spawned.lock().unwrap().push(tokio::spawn(task));
+    }
 }

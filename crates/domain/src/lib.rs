@@ -25,6 +25,7 @@ mod name;
 mod pattern;
 mod ports;
 mod principal;
+mod scheduler;
 mod tag;
 pub mod tasks;
 mod time;
@@ -67,6 +68,7 @@ pub use ports::{
     StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
+pub use scheduler::{ScheduledFuture, Scheduler};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
 pub use value::{

@@ -206,6 +206,18 @@ pub trait CacheStore: Send + Sync + 'static {
         }))
     }
 
+    /// Reads one entry from the shared (last) tier, skipping in-process
+    /// tiers: for a caller that must know whether another instance has
+    /// written a newer value (eager refresh of `get_with_options`). A
+    /// stacked store MAY copy what it finds into its first tier. The
+    /// default, for single-tier stores, is [`get`](Self::get).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        self.get(key).await
+    }
+
     /// Per-tier counters of a stacked store, L1 first; empty (the default)
     /// for a single-tier store. The last tier's `store` MUST equal what
     /// [`stats`](Self::stats) returns: callers read it from here instead of

@@ -32,7 +32,8 @@
 //! - `provider.rs` ([`StrataStoreProvider`]: builds each cache's store
 //!   from its configuration), `repository/`
 //!   ([`InMemoryConfigurationRepository`], [`FileConfigurationRepository`],
-//!   [`RedisConfigurationRepository`]), `clock.rs` ([`SystemClock`]),
+//!   [`RedisConfigurationRepository`]), `clock.rs` ([`SystemClock`]), `scheduler.rs`
+//!   ([`TokioScheduler`]: timers and background tasks on tokio),
 //!   `events.rs` ([`TracingEventPublisher`]), `auth.rs`
 //!   ([`ApiKeyAuthenticator`]: API keys by SHA-256 digest, compared in
 //!   constant time).
@@ -57,6 +58,7 @@ mod memory;
 mod provider;
 mod repository;
 mod resilience;
+mod scheduler;
 pub mod snapshot;
 pub mod tasks;
 mod tiering;
@@ -96,6 +98,7 @@ pub use resilience::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_TIMEOUT, MonotonicClock, Permit, ResilientStore,
     ResilientStoreBuilder, spawn_prober,
 };
+pub use scheduler::TokioScheduler;
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,

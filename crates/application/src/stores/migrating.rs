@@ -120,6 +120,13 @@ impl CacheStore for MigratingStore {
         self.take_from_old(key).await
     }
 
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        if let Some(entry) = self.new.get_shared(key).await? {
+            return Ok(Some(entry));
+        }
+        self.take_from_old(key).await
+    }
+
     async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
         if let Some(found) = self.new.lookup(key).await? {
             return Ok(Some(found));

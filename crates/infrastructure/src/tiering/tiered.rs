@@ -424,6 +424,22 @@ impl CacheStore for TieredStore {
         }))
     }
 
+    /// Reads L2 past any L1 copy, and promotes what it finds into L1
+    /// (unless the key was invalidated meanwhile).
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        let s = &self.shared;
+        let before = s.generations.snapshot(key);
+        let found = s.l2.get(key).await?;
+        match &found {
+            Some(entry) => {
+                bump(&s.counters.l2_hits);
+                s.promote(key, entry, before).await;
+            }
+            None => bump(&s.counters.l2_misses),
+        }
+        Ok(found)
+    }
+
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let s = &self.shared;
         let mut found = match s.l1.get_many(keys).await {
@@ -647,6 +663,45 @@ mod tests {
         assert!(
             l1.get(&key).await.unwrap().is_some(),
             "an L2 hit is promoted"
+        );
+    }
+
+    /// Eager refresh asks whether another instance wrote a newer value:
+    /// `get_shared` must answer from L2 even when L1 holds an older copy,
+    /// and refill L1 with what it found.
+    #[tokio::test]
+    async fn get_shared_reads_l2_past_an_l1_copy_and_refills_l1() {
+        let cache = CacheName::parse("t").unwrap();
+        let l1: Arc<dyn CacheStore> = Arc::new(PolicyStore::builder(cache.clone()).build());
+        let l2: Arc<dyn CacheStore> = Arc::new(PolicyStore::builder(cache.clone()).build());
+        let store = TieredStore::builder(cache, l1.clone(), l2.clone()).build();
+        let key = CacheKey::parse("k").unwrap();
+        l1.insert(key.clone(), entry(1)).await.unwrap();
+        l2.insert(key.clone(), entry(2)).await.unwrap();
+
+        assert_eq!(
+            store
+                .get(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .value()
+                .bytes()
+                .as_ref(),
+            &[1; 8]
+        );
+        let shared = store.get_shared(&key).await.unwrap().expect("L2 holds it");
+        assert_eq!(shared.value().bytes().as_ref(), &[2; 8]);
+        assert_eq!(store.l2_reads(), 1);
+        assert_eq!(
+            l1.get(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .value()
+                .bytes()
+                .as_ref(),
+            &[2; 8]
         );
     }
 }
