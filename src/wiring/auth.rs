@@ -201,12 +201,7 @@ fn failed_auth(settings: &RateLimitSettings) -> anyhow::Result<Option<Arc<PeerLi
 /// An entry of `trusted_networks` that is neither a CIDR nor an
 /// address, naming it (`auth.trusted_networks[1]`).
 pub(crate) fn protected_mode(auth: &AuthSettings) -> anyhow::Result<ProtectedMode> {
-    let trusted = auth
-        .trusted_networks
-        .iter()
-        .enumerate()
-        .map(|(i, net)| parse_network(net).with_context(|| format!("auth.trusted_networks[{i}]")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let trusted = parse_networks(&auth.trusted_networks, "auth.trusted_networks")?;
     Ok(ProtectedMode {
         enabled: auth.mode == AuthMode::On && !auth.has_credentials(),
         trusted,
@@ -220,17 +215,23 @@ pub(crate) fn protected_mode(auth: &AuthSettings) -> anyhow::Result<ProtectedMod
 /// An entry that is neither a CIDR nor an address, naming it
 /// (`server.trusted_proxies[0]`).
 pub(crate) fn trusted_proxies(server: &ServerSettings) -> anyhow::Result<TrustedProxies> {
-    let nets = server
-        .trusted_proxies
-        .iter()
-        .enumerate()
-        .map(|(i, net)| parse_network(net).with_context(|| format!("server.trusted_proxies[{i}]")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let nets = parse_networks(&server.trusted_proxies, "server.trusted_proxies")?;
     let header = match server.forwarded_header {
         ForwardedHeaderSetting::XForwardedFor => ForwardedHeader::XForwardedFor,
         ForwardedHeaderSetting::Forwarded => ForwardedHeader::Forwarded,
     };
     Ok(TrustedProxies::new(nets, header))
+}
+
+/// Each of `list` as [`parse_network`] reads it.
+///
+/// # Errors
+/// The first entry that is neither, named `<field>[<index>]`.
+fn parse_networks(list: &[String], field: &str) -> anyhow::Result<Vec<IpNet>> {
+    list.iter()
+        .enumerate()
+        .map(|(i, net)| parse_network(net).with_context(|| format!("{field}[{i}]")))
+        .collect()
 }
 
 /// A CIDR (`10.0.0.0/8`, `fd00::/8`), or an address meaning itself alone.
