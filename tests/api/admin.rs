@@ -151,3 +151,48 @@ async fn stats_count_hits_misses_and_capacity_evictions() {
     );
     assert_eq!(stats["backend"], "memory");
 }
+
+/// Issue 27 section 4: a cache's `cache_aside` defaults are set, read
+/// back exactly and checked like every other setting.
+#[tokio::test]
+async fn cache_aside_defaults_round_trip_and_are_checked() {
+    let app = spawn_app().await;
+    let defaults = json!({
+        "fail_safe_max_secs": 600,
+        "fail_safe_throttle_secs": 5,
+        "soft_timeout_ms": 100,
+        "hard_timeout_ms": 2000,
+        "eager_refresh": 0.8,
+        "negative_ttl_secs": 30,
+        "ttl_jitter": 0.1
+    });
+    let r = app
+        .put_json("/admin/v1/caches/aside", json!({"cache_aside": defaults}))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let read = app.get_json("/admin/v1/caches/aside").await;
+    assert_eq!(read["cache_aside"], defaults, "{read}");
+    assert_eq!(read["sources"]["cache_aside"], "runtime", "{read}");
+    for (bad, field) in [
+        (json!({"eager_refresh": 1.0}), "cache_aside.eager_refresh"),
+        (json!({"ttl_jitter": 0.0}), "cache_aside.ttl_jitter"),
+        (json!({"fail_safe_max_secs": 0}), "cache_aside.fail_safe_max_secs"),
+        (
+            json!({"soft_timeout_ms": 500, "hard_timeout_ms": 500}),
+            "cache_aside.soft_timeout_ms",
+        ),
+    ] {
+        let r = app
+            .put_json("/admin/v1/caches/aside2", json!({"cache_aside": bad}))
+            .await;
+        let body =
+            assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+        assert_eq!(body["field"], field, "{bad}");
+    }
+    for bad in [json!({"eager_refresh": 1.5}), json!({"fail_safe_max": 5})] {
+        let r = app
+            .put_json("/admin/v1/caches/aside2", json!({"cache_aside": bad}))
+            .await;
+        assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    }
+}

@@ -1,5 +1,6 @@
 use std::fmt;
 
+use crate::cache_aside::CacheAsideDefaults;
 use crate::{CacheName, Ttl};
 
 /// Name of the in-process memory tier.
@@ -218,6 +219,7 @@ pub struct CacheConfiguration {
     encryption_key_id: Option<String>,
     persist: bool,
     snapshot_interval_secs: Option<u64>,
+    cache_aside: CacheAsideDefaults,
 }
 
 impl CacheConfiguration {
@@ -249,6 +251,7 @@ impl CacheConfiguration {
                 encryption_key_id: None,
                 persist: false,
                 snapshot_interval_secs: None,
+                cache_aside: CacheAsideDefaults::default(),
             },
         }
     }
@@ -326,6 +329,11 @@ impl CacheConfiguration {
         self.snapshot_interval_secs
     }
 
+    /// Defaults for `CacheService::get_with_options` on this cache.
+    pub fn cache_aside(&self) -> CacheAsideDefaults {
+        self.cache_aside
+    }
+
     /// Whether this cache stacks the memory tier over a shared one.
     pub fn is_tiered(&self) -> bool {
         self.tiers.len() > 1 && self.tiers[0].is_memory()
@@ -380,6 +388,8 @@ pub struct CacheConfigurationParts {
     pub persist: bool,
     /// See [`CacheConfiguration::snapshot_interval_secs`].
     pub snapshot_interval_secs: Option<u64>,
+    /// See [`CacheConfiguration::cache_aside`].
+    pub cache_aside: CacheAsideDefaults,
 }
 
 impl CacheConfiguration {
@@ -399,6 +409,7 @@ impl CacheConfiguration {
             encryption_key_id,
             persist,
             snapshot_interval_secs,
+            cache_aside,
         } = self;
         CacheConfigurationParts {
             name: name.clone(),
@@ -414,6 +425,7 @@ impl CacheConfiguration {
             encryption_key_id: encryption_key_id.clone(),
             persist: *persist,
             snapshot_interval_secs: *snapshot_interval_secs,
+            cache_aside: *cache_aside,
         }
     }
 
@@ -437,6 +449,7 @@ impl CacheConfiguration {
             encryption_key_id,
             persist,
             snapshot_interval_secs,
+            cache_aside,
         } = parts;
         CacheConfigurationBuilder {
             draft: CacheConfiguration {
@@ -453,6 +466,7 @@ impl CacheConfiguration {
                 encryption_key_id,
                 persist,
                 snapshot_interval_secs,
+                cache_aside,
             },
         }
         .build()
@@ -487,6 +501,8 @@ impl CacheConfigurationBuilder {
         persist: bool;
         /// Seconds between periodic snapshots (at least 1; needs `persist`).
         snapshot_interval_secs: Option<u64>;
+        /// Defaults for `get_with_options` (checked by `build`).
+        cache_aside: CacheAsideDefaults;
         /// Tiers from L1 outwards.
         tiers: Vec<TierName>;
         /// Eviction policy of the memory tier.
@@ -581,6 +597,7 @@ impl CacheConfigurationBuilder {
                 ));
             }
         }
+        c.cache_aside.validate()?;
         if c.max_entries == Some(0) {
             return Err(InvalidConfiguration::new(
                 "max_entries",
@@ -640,83 +657,6 @@ impl CacheConfigurationBuilder {
 /// then one more on every change. The repository checks it on every save
 /// (compare-and-set), so concurrent changes are ordered.
 pub type ConfigVersion = u64;
-
-/// Where a stored configuration came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConfigOrigin {
-    /// Seeded from the configuration file (`[caches.<name>]`).
-    File,
-    /// Created or changed at run time (the admin API, `eviction = "auto"`).
-    Runtime,
-}
-
-/// Where one setting of a cache came from, as the admin API reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SettingSource {
-    /// The configuration file set it.
-    File,
-    /// A run-time change set it.
-    Runtime,
-    /// Nobody set it: the built-in default.
-    Default,
-}
-
-impl SettingSource {
-    /// `file`, `runtime` or `default`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::File => "file",
-            Self::Runtime => "runtime",
-            Self::Default => "default",
-        }
-    }
-}
-
-/// Who set a stored configuration, and which settings they named.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Provenance {
-    /// The file or a run-time change.
-    pub origin: ConfigOrigin,
-    /// The settings `origin` named explicitly, spelled as in TOML and the
-    /// admin API (`max_entries`, `eviction`, ...); every other setting
-    /// holds its default.
-    pub explicit: std::collections::BTreeSet<String>,
-}
-
-impl Provenance {
-    /// A provenance of `origin` naming `explicit` settings.
-    pub fn new(origin: ConfigOrigin, explicit: impl IntoIterator<Item = String>) -> Self {
-        Self {
-            origin,
-            explicit: explicit.into_iter().collect(),
-        }
-    }
-
-    /// Where `setting` came from: the origin when it was named, else
-    /// [`SettingSource::Default`].
-    pub fn source(&self, setting: &str) -> SettingSource {
-        if !self.explicit.contains(setting) {
-            SettingSource::Default
-        } else {
-            match self.origin {
-                ConfigOrigin::File => SettingSource::File,
-                ConfigOrigin::Runtime => SettingSource::Runtime,
-            }
-        }
-    }
-}
-
-/// A configuration as a [`ConfigurationRepository`](crate::ConfigurationRepository)
-/// holds it: the settings, their version and where they came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredConfiguration {
-    /// The settings.
-    pub config: CacheConfiguration,
-    /// The version the repository gave this save (1 and up).
-    pub version: ConfigVersion,
-    /// Who set it.
-    pub provenance: Provenance,
-}
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,7 @@
 
 mod audit;
 mod build_cache;
+mod cache_aside;
 mod configuration;
 mod credential;
 mod entry;
@@ -25,6 +26,7 @@ mod name;
 mod pattern;
 mod ports;
 mod principal;
+mod provenance;
 mod scheduler;
 mod tag;
 pub mod tasks;
@@ -42,11 +44,12 @@ pub use build_cache::{
     InvalidInstanceName, MAX_INSTANCE_NAME_BYTES, ReadRange, SHA256_HEX_LEN, StoreFlushReport,
     StoreKind, StoreUsage,
 };
+pub use cache_aside::{CacheAsideDefaults, Fraction, MAX_LOADER_TIMEOUT_MS};
 pub use configuration::{
     CacheConfiguration, CacheConfigurationBuilder, CacheConfigurationParts, Compression,
-    ConfigOrigin, ConfigVersion, DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES,
+    ConfigVersion, DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_VALUE_BYTES, EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration,
-    MAX_KEY_ID_BYTES, MEMORY_TIER, Provenance, SettingSource, StoredConfiguration, TierName,
+    MAX_KEY_ID_BYTES, MEMORY_TIER, TierName,
 };
 pub use credential::{AuthError, Credential, Secret, TokenRejection};
 pub use entry::{CacheEntry, EntryVersion};
@@ -68,6 +71,7 @@ pub use ports::{
     StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
+pub use provenance::{ConfigOrigin, Provenance, SettingSource, StoredConfiguration};
 pub use scheduler::{ScheduledFuture, Scheduler};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};

@@ -7,9 +7,9 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use strata_domain::{
-    CacheConfiguration, CacheConfigurationParts, CacheName, Compression, ConfigOrigin,
-    ConfigurationRepository, EvictionPolicyKind, ExpectedVersion, Provenance, StoredConfiguration,
-    TierName, Ttl,
+    CacheAsideDefaults, CacheConfiguration, CacheConfigurationParts, CacheName, Compression,
+    ConfigOrigin, ConfigurationRepository, EvictionPolicyKind, ExpectedVersion, Fraction,
+    Provenance, StoredConfiguration, TierName, Ttl,
 };
 use strata_infrastructure::{
     FileConfigurationRepository, RedisConfigurationRepository, RedisConnection, RedisOptions,
@@ -25,6 +25,37 @@ fn ttl() -> impl Strategy<Value = Option<Ttl>> {
 
 fn policy() -> impl Strategy<Value = EvictionPolicyKind> {
     proptest::sample::select(EvictionPolicyKind::ALL.to_vec())
+}
+
+/// Any cache-aside defaults, valid or not (the domain filters).
+fn cache_aside() -> impl Strategy<Value = CacheAsideDefaults> {
+    let secs = || proptest::option::of(1u64..=31_536_000);
+    let ms = || proptest::option::of(1u64..=3_600_000);
+    let fraction = || {
+        proptest::option::of(
+            (1u32..=1_000_000)
+                .prop_map(|m| Fraction::from_f64(f64::from(m) / 1_000_000.0).unwrap()),
+        )
+    };
+    (secs(), secs(), ms(), ms(), fraction(), secs(), fraction()).prop_map(
+        |(
+            fail_safe_max_secs,
+            fail_safe_throttle_secs,
+            soft_timeout_ms,
+            hard_timeout_ms,
+            eager_refresh,
+            negative_ttl_secs,
+            ttl_jitter,
+        )| CacheAsideDefaults {
+            fail_safe_max_secs,
+            fail_safe_throttle_secs,
+            soft_timeout_ms,
+            hard_timeout_ms,
+            eager_refresh,
+            negative_ttl_secs,
+            ttl_jitter,
+        },
+    )
 }
 
 /// Any valid configuration: raw settings, kept when the domain accepts them.
@@ -53,6 +84,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
             proptest::option::of("[A-Za-z0-9_-]{1,64}"),
             any::<bool>(),
             proptest::option::of(1u64..1 << 40),
+            cache_aside(),
         ),
     )
         .prop_filter_map(
@@ -60,7 +92,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
             |(
                 (name, tiers, eviction, auto_active),
                 (max_entries, max_bytes, default_ttl, max_value_bytes, l1_max_ttl),
-                (compression, encryption_key_id, persist, snapshot_interval_secs),
+                (compression, encryption_key_id, persist, snapshot_interval_secs, cache_aside),
             )| {
                 // A struct literal: a new setting must be generated here.
                 CacheConfiguration::from_parts(CacheConfigurationParts {
@@ -77,6 +109,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
                     encryption_key_id,
                     persist,
                     snapshot_interval_secs,
+                    cache_aside,
                 })
                 .ok()
             },

@@ -217,7 +217,7 @@ where
         aside: Arc::clone(aside),
         slot: slot.clone(),
         default_ttl: live.config().default_ttl(),
-        options,
+        options: options.with_defaults(live.config().cache_aside()),
     };
     if let Some(entry) = live.store().get(key).await? {
         live.counters().hit(1);

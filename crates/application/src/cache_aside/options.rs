@@ -7,7 +7,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use strata_domain::{CacheKey, MAX_TTL_SECS, Ttl};
+use strata_domain::{CacheAsideDefaults, CacheKey, Fraction, MAX_TTL_SECS, Ttl};
 
 /// Default [`GetWithOptions::fail_safe_throttle`]: 30 seconds.
 pub const DEFAULT_FAIL_SAFE_THROTTLE: Duration = Duration::from_secs(30);
@@ -109,6 +109,39 @@ impl GetWithOptions {
     /// the maximum TTL). `None` (the default): no jitter.
     pub fn ttl_jitter(&self) -> Option<f64> {
         self.ttl_jitter
+    }
+
+    /// These options with each one left unset taken from `defaults`, a
+    /// cache's `cache_aside` configuration (checked when it was set).
+    /// When the merge would put the soft timeout at or past the hard one,
+    /// the call's own timeout wins and the cache's other one is dropped.
+    pub(crate) fn with_defaults(mut self, defaults: CacheAsideDefaults) -> Self {
+        let secs = |v: Option<u64>| v.map(Duration::from_secs);
+        let ms = |v: Option<u64>| v.map(Duration::from_millis);
+        let (call_soft, call_hard) = (self.soft_timeout, self.hard_timeout);
+        self.fail_safe_max = self.fail_safe_max.or(secs(defaults.fail_safe_max_secs));
+        self.fail_safe_throttle = self
+            .fail_safe_throttle
+            .or(secs(defaults.fail_safe_throttle_secs));
+        self.soft_timeout = self.soft_timeout.or(ms(defaults.soft_timeout_ms));
+        self.hard_timeout = self.hard_timeout.or(ms(defaults.hard_timeout_ms));
+        if let (Some(soft), Some(hard)) = (self.soft_timeout, self.hard_timeout)
+            && soft >= hard
+        {
+            if call_soft.is_some() {
+                self.hard_timeout = call_hard;
+            } else {
+                self.soft_timeout = call_soft;
+            }
+        }
+        self.eager_refresh = self
+            .eager_refresh
+            .or(defaults.eager_refresh.map(Fraction::as_f64));
+        self.negative_ttl = self.negative_ttl.or(secs(defaults.negative_ttl_secs));
+        self.ttl_jitter = self
+            .ttl_jitter
+            .or(defaults.ttl_jitter.map(Fraction::as_f64));
+        self
     }
 
     /// `ttl` lengthened by a random amount within the jitter bound
@@ -297,5 +330,48 @@ mod tests {
         let max = Ttl::from_secs(MAX_TTL_SECS).unwrap();
         let full = GetWithOptions::builder().ttl_jitter(1.0).build().unwrap();
         assert_eq!(full.jittered(max, &key), max);
+    }
+
+    #[test]
+    fn cache_defaults_fill_what_the_call_leaves_unset() {
+        let defaults = CacheAsideDefaults {
+            fail_safe_max_secs: Some(600),
+            fail_safe_throttle_secs: Some(5),
+            soft_timeout_ms: Some(300),
+            hard_timeout_ms: Some(1000),
+            eager_refresh: Fraction::from_f64(0.5),
+            negative_ttl_secs: Some(20),
+            ttl_jitter: Fraction::from_f64(0.25),
+        };
+        let merged = GetWithOptions::default().with_defaults(defaults);
+        assert_eq!(merged.fail_safe_max(), Some(Duration::from_secs(600)));
+        assert_eq!(merged.fail_safe_throttle(), Duration::from_secs(5));
+        assert_eq!(merged.soft_timeout(), Some(Duration::from_millis(300)));
+        assert_eq!(merged.hard_timeout(), Some(Duration::from_secs(1)));
+        assert_eq!(merged.eager_refresh(), Some(0.5));
+        assert_eq!(merged.negative_ttl(), Some(Duration::from_secs(20)));
+        assert_eq!(merged.ttl_jitter(), Some(0.25));
+        let call = GetWithOptions::builder()
+            .fail_safe_max(Duration::from_secs(60))
+            .eager_refresh(0.9)
+            .build()
+            .unwrap()
+            .with_defaults(defaults);
+        assert_eq!(call.fail_safe_max(), Some(Duration::from_secs(60)));
+        assert_eq!(call.eager_refresh(), Some(0.9));
+        assert_eq!(call.negative_ttl(), Some(Duration::from_secs(20)));
+        // A call's hard timeout below the cache's soft one: the call's wins,
+        // the cache's soft timeout is dropped.
+        let call = GetWithOptions::builder()
+            .hard_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap()
+            .with_defaults(defaults);
+        assert_eq!(call.hard_timeout(), Some(Duration::from_millis(200)));
+        assert_eq!(call.soft_timeout(), None);
+        assert_eq!(
+            GetWithOptions::default().with_defaults(CacheAsideDefaults::default()),
+            GetWithOptions::default()
+        );
     }
 }

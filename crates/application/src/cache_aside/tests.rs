@@ -122,7 +122,11 @@ struct Fixture {
 
 /// A store that misses every read (an expired entry is gone) and records
 /// its inserts; `store` may add expectations first.
-async fn fixture_with(mut store: MockStore) -> Fixture {
+async fn fixture_with(store: MockStore) -> Fixture {
+    fixture_on(store, config("c", None, 100)).await
+}
+
+async fn fixture_on(mut store: MockStore, cache: strata_domain::CacheConfiguration) -> Fixture {
     let inserted: Inserted = Arc::default();
     let sink = inserted.clone();
     store.expect_get().returning(|_| Ok(None));
@@ -134,13 +138,7 @@ async fn fixture_with(mut store: MockStore) -> Fixture {
     store.expect_backend().return_const("mock".to_owned());
     let clock = Arc::new(ManualClock::default());
     let scheduler = Arc::new(TestScheduler::default());
-    let (service, _, _) = service_on(
-        config("c", None, 100),
-        store,
-        clock.clone(),
-        scheduler.clone(),
-    )
-    .await;
+    let (service, _, _) = service_on(cache, store, clock.clone(), scheduler.clone()).await;
     Fixture {
         service,
         clock,
@@ -623,4 +621,47 @@ async fn a_put_through_the_service_forgets_a_remembered_absent() {
     let fetched = f.get("k", &options, Answer::Value(b"v")).await.unwrap();
     assert_eq!(bytes_of(&fetched), b"v");
     assert_eq!(f.loads(), 2);
+}
+
+/// The cache's `cache_aside` configuration fills the options a call
+/// leaves unset; a call's own option wins.
+#[tokio::test]
+async fn a_caches_cache_aside_defaults_apply_unless_the_call_sets_its_own() {
+    let defaults = strata_domain::CacheAsideDefaults {
+        negative_ttl_secs: Some(30),
+        ..Default::default()
+    };
+    let cache = strata_domain::CacheConfiguration::builder(name("c"))
+        .cache_aside(defaults)
+        .build()
+        .unwrap();
+    let f = fixture_on(MockStore::new(), cache).await;
+    let unset = GetWithOptions::default();
+    assert_eq!(
+        f.get("k", &unset, Answer::Absent).await.unwrap(),
+        Fetched::Absent
+    );
+    f.advance_secs(29);
+    assert_eq!(
+        f.get("k", &unset, Answer::Value(b"v")).await.unwrap(),
+        Fetched::Absent,
+        "the cache's negative_ttl_secs remembered the absent answer"
+    );
+    assert_eq!(f.loads(), 1);
+    let own = GetWithOptions::builder()
+        .negative_ttl(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    assert_eq!(
+        f.get("j", &own, Answer::Absent).await.unwrap(),
+        Fetched::Absent
+    );
+    f.advance_secs(1);
+    let fresh = f.get("j", &own, Answer::Value(b"w")).await.unwrap();
+    assert_eq!(
+        bytes_of(&fresh),
+        b"w",
+        "the call's 1 s won over the cache's 30 s"
+    );
+    assert_eq!(f.loads(), 3);
 }

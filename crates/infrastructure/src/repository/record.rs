@@ -22,8 +22,8 @@
 
 use serde::{Deserialize, Serialize};
 use strata_domain::{
-    CacheConfiguration, CacheConfigurationParts, CacheName, Compression, ConfigOrigin,
-    EvictionPolicyKind, Provenance, StoredConfiguration, TierName, Ttl,
+    CacheAsideDefaults, CacheConfiguration, CacheConfigurationParts, CacheName, Compression,
+    ConfigOrigin, EvictionPolicyKind, Fraction, Provenance, StoredConfiguration, TierName, Ttl,
 };
 
 /// The version of the record shape this module writes and reads.
@@ -65,6 +65,91 @@ struct ConfigRecord {
     persist: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     snapshot_interval_secs: Option<u64>,
+    /// `get_with_options` defaults; absent in records written before them.
+    #[serde(default, skip_serializing_if = "CacheAsideRecord::is_empty")]
+    cache_aside: CacheAsideRecord,
+}
+
+/// [`CacheAsideDefaults`], fractions as numbers from 0 to 1.
+#[derive(Default, Serialize, Deserialize)]
+struct CacheAsideRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fail_safe_max_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fail_safe_throttle_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    soft_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hard_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    eager_refresh: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    negative_ttl_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl_jitter: Option<f64>,
+}
+
+impl CacheAsideRecord {
+    fn is_empty(&self) -> bool {
+        matches!(
+            self,
+            Self {
+                fail_safe_max_secs: None,
+                fail_safe_throttle_secs: None,
+                soft_timeout_ms: None,
+                hard_timeout_ms: None,
+                eager_refresh: None,
+                negative_ttl_secs: None,
+                ttl_jitter: None,
+            }
+        )
+    }
+}
+
+impl From<CacheAsideDefaults> for CacheAsideRecord {
+    fn from(d: CacheAsideDefaults) -> Self {
+        // No `..`: a new option must be stored before this compiles.
+        let CacheAsideDefaults {
+            fail_safe_max_secs,
+            fail_safe_throttle_secs,
+            soft_timeout_ms,
+            hard_timeout_ms,
+            eager_refresh,
+            negative_ttl_secs,
+            ttl_jitter,
+        } = d;
+        Self {
+            fail_safe_max_secs,
+            fail_safe_throttle_secs,
+            soft_timeout_ms,
+            hard_timeout_ms,
+            eager_refresh: eager_refresh.map(Fraction::as_f64),
+            negative_ttl_secs,
+            ttl_jitter: ttl_jitter.map(Fraction::as_f64),
+        }
+    }
+}
+
+impl CacheAsideRecord {
+    fn into_domain(self) -> Result<CacheAsideDefaults, String> {
+        let fraction = |value: Option<f64>, field: &str| {
+            value
+                .map(|v| {
+                    Fraction::from_f64(v)
+                        .ok_or_else(|| format!("cache_aside.{field}: {v} is not a fraction"))
+                })
+                .transpose()
+        };
+        Ok(CacheAsideDefaults {
+            fail_safe_max_secs: self.fail_safe_max_secs,
+            fail_safe_throttle_secs: self.fail_safe_throttle_secs,
+            soft_timeout_ms: self.soft_timeout_ms,
+            hard_timeout_ms: self.hard_timeout_ms,
+            eager_refresh: fraction(self.eager_refresh, "eager_refresh")?,
+            negative_ttl_secs: self.negative_ttl_secs,
+            ttl_jitter: fraction(self.ttl_jitter, "ttl_jitter")?,
+        })
+    }
 }
 
 impl From<&StoredConfiguration> for Record {
@@ -84,6 +169,7 @@ impl From<&StoredConfiguration> for Record {
             encryption_key_id,
             persist,
             snapshot_interval_secs,
+            cache_aside,
         } = s.config.to_parts();
         let (compression, compression_threshold_bytes) = match compression {
             Compression::None => ("none", None),
@@ -113,6 +199,7 @@ impl From<&StoredConfiguration> for Record {
                 encryption_key_id,
                 persist,
                 snapshot_interval_secs,
+                cache_aside: cache_aside.into(),
             },
         }
     }
@@ -151,6 +238,7 @@ impl Record {
             encryption_key_id,
             persist,
             snapshot_interval_secs,
+            cache_aside,
         } = self.config;
         let ttl = |secs: Option<u64>, field: &str| {
             secs.map(Ttl::from_secs)
@@ -182,6 +270,7 @@ impl Record {
             encryption_key_id,
             persist,
             snapshot_interval_secs,
+            cache_aside: cache_aside.into_domain()?,
         })
         .map_err(|e| e.to_string())?;
         Ok(StoredConfiguration {

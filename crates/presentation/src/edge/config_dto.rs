@@ -3,8 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use strata_domain::{
-    CacheConfiguration, CacheName, Compression, DEFAULT_COMPRESSION_THRESHOLD_BYTES,
-    EvictionPolicyKind, InvalidConfiguration, TierName, Ttl,
+    CacheAsideDefaults, CacheConfiguration, CacheName, Compression,
+    DEFAULT_COMPRESSION_THRESHOLD_BYTES, EvictionPolicyKind, Fraction, InvalidConfiguration,
+    TierName, Ttl,
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
@@ -77,6 +78,12 @@ pub struct CacheConfigurationDto {
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "whole_number")]
     pub snapshot_interval_secs: Option<u64>,
+    /// Defaults for Rust callers' fail-safe cache-aside reads
+    /// (`CacheService::get_with_options`; docs/resilience.md): each
+    /// option a call leaves unset takes this value; absent, every option
+    /// is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_aside: Option<CacheAsideDto>,
     /// Read-only, in `GET` answers: the configuration's version, also its
     /// `ETag` (send it back in `If-Match`). Ignored on `PUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +98,7 @@ pub struct CacheConfigurationDto {
 }
 
 /// Every setting of a cache, as spelled in TOML and in the admin API.
-pub const SETTINGS: [&str; 12] = [
+pub const SETTINGS: [&str; 13] = [
     "tiers",
     "eviction",
     "max_entries",
@@ -104,7 +111,98 @@ pub const SETTINGS: [&str; 12] = [
     "encryption_key_id",
     "persist",
     "snapshot_interval_secs",
+    "cache_aside",
 ];
+
+/// `cache_aside`: a cache's defaults for `get_with_options`, units in the
+/// names; omitted options are off unless the call sets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheAsideDto {
+    /// Seconds past expiry a value may be served when the loader fails (1 to 31536000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub fail_safe_max_secs: Option<u64>,
+    /// Seconds between loader retries of a key served stale (1 to 31536000; default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub fail_safe_throttle_secs: Option<u64>,
+    /// Milliseconds before a caller with a stale value gets it (1 to 3600000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 3600000)]
+    pub soft_timeout_ms: Option<u64>,
+    /// Milliseconds before a caller gets the stale value or an error (1 to
+    /// 3600000, above `soft_timeout_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 3600000)]
+    pub hard_timeout_ms: Option<u64>,
+    /// Fraction of the TTL past which a read starts one background refresh
+    /// (strictly between 0 and 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    pub eager_refresh: Option<FractionDto>,
+    /// Seconds a loader's "absent" answer is remembered (1 to 31536000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub negative_ttl_secs: Option<u64>,
+    /// Loaded TTLs are lengthened by a random 0 to this fraction (above 0, at most 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0.0, maximum = 1.0)]
+    pub ttl_jitter: Option<FractionDto>,
+}
+
+/// A fraction from 0 to 1 as a JSON or TOML number, held exactly
+/// ([`Fraction`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FractionDto(pub Fraction);
+
+impl Serialize for FractionDto {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for FractionDto {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        Fraction::from_f64(value).map(Self).ok_or_else(|| {
+            serde::de::Error::custom(format!("{value} is not a fraction from 0 to 1"))
+        })
+    }
+}
+
+impl From<CacheAsideDto> for CacheAsideDefaults {
+    fn from(d: CacheAsideDto) -> Self {
+        Self {
+            fail_safe_max_secs: d.fail_safe_max_secs,
+            fail_safe_throttle_secs: d.fail_safe_throttle_secs,
+            soft_timeout_ms: d.soft_timeout_ms,
+            hard_timeout_ms: d.hard_timeout_ms,
+            eager_refresh: d.eager_refresh.map(|f| f.0),
+            negative_ttl_secs: d.negative_ttl_secs,
+            ttl_jitter: d.ttl_jitter.map(|f| f.0),
+        }
+    }
+}
+
+impl From<CacheAsideDefaults> for CacheAsideDto {
+    fn from(d: CacheAsideDefaults) -> Self {
+        Self {
+            fail_safe_max_secs: d.fail_safe_max_secs,
+            fail_safe_throttle_secs: d.fail_safe_throttle_secs,
+            soft_timeout_ms: d.soft_timeout_ms,
+            hard_timeout_ms: d.hard_timeout_ms,
+            eager_refresh: d.eager_refresh.map(FractionDto),
+            negative_ttl_secs: d.negative_ttl_secs,
+            ttl_jitter: d.ttl_jitter.map(FractionDto),
+        }
+    }
+}
 
 /// Reads an optional count: a JSON, TOML or MessagePack integer, or a
 /// float with no fractional part (`825.0`, which JSON Schema calls an
@@ -155,6 +253,7 @@ impl CacheConfigurationDto {
             self.encryption_key_id.is_some(),
             self.persist.is_some(),
             self.snapshot_interval_secs.is_some(),
+            self.cache_aside.is_some(),
         ];
         SETTINGS
             .iter()
@@ -228,6 +327,7 @@ impl CacheConfigurationDto {
         builder
             .persist(self.persist.unwrap_or(false))
             .snapshot_interval_secs(self.snapshot_interval_secs)
+            .cache_aside(self.cache_aside.map(Into::into).unwrap_or_default())
             .encryption_key_id(self.encryption_key_id)
             .max_entries(self.max_entries)
             .max_bytes(self.max_bytes)
@@ -259,6 +359,8 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
             encryption_key_id: c.encryption_key_id().map(str::to_owned),
             persist: c.persist().then_some(true),
             snapshot_interval_secs: c.snapshot_interval_secs(),
+            cache_aside: (c.cache_aside() != CacheAsideDefaults::default())
+                .then(|| c.cache_aside().into()),
             version: None,
             sources: None,
         }
