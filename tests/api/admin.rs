@@ -176,7 +176,10 @@ async fn cache_aside_defaults_round_trip_and_are_checked() {
     for (bad, field) in [
         (json!({"eager_refresh": 1.0}), "cache_aside.eager_refresh"),
         (json!({"ttl_jitter": 0.0}), "cache_aside.ttl_jitter"),
-        (json!({"fail_safe_max_secs": 0}), "cache_aside.fail_safe_max_secs"),
+        (
+            json!({"fail_safe_max_secs": 0}),
+            "cache_aside.fail_safe_max_secs",
+        ),
         (
             json!({"soft_timeout_ms": 500, "hard_timeout_ms": 500}),
             "cache_aside.soft_timeout_ms",

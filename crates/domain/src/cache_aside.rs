@@ -4,7 +4,7 @@
 //! admin API's `cache_aside` object. A call's own option wins; an option
 //! neither the call nor the cache sets is off.
 
-use crate::configuration::InvalidConfiguration;
+use crate::invalid_configuration::InvalidConfiguration;
 use crate::time::MAX_TTL_SECS;
 
 /// The longest soft or hard loader timeout: 1 hour, in milliseconds.

@@ -1,6 +1,7 @@
 use std::fmt;
 
 use crate::cache_aside::CacheAsideDefaults;
+pub use crate::invalid_configuration::InvalidConfiguration;
 use crate::{CacheName, Ttl};
 
 /// Name of the in-process memory tier.
@@ -171,27 +172,6 @@ impl TierName {
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
-    }
-}
-
-/// A configuration was rejected; `field` names the offending setting as
-/// spelled in TOML and in the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {field}: {reason}")]
-pub struct InvalidConfiguration {
-    /// The setting, e.g. `max_value_bytes`.
-    pub field: &'static str,
-    /// Human-readable reason.
-    pub reason: String,
-}
-
-impl InvalidConfiguration {
-    /// A rejection of `field` for `reason`.
-    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
     }
 }
 

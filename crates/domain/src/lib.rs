@@ -19,6 +19,7 @@ mod configuration;
 mod credential;
 mod entry;
 mod events;
+mod invalid_configuration;
 mod invalidation;
 mod key;
 mod mrc;
