@@ -73,8 +73,9 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
     /// The header trusted proxies append the client to:
     /// `x-forwarded-for` (default; nginx, HAProxy, Envoy, cloud load
-    /// balancers) or `forwarded` (RFC 7239). Only this one is read: a
-    /// proxy passes the other on as the client wrote it.
+    /// balancers) or `forwarded` (RFC 7239). It is preferred, since a
+    /// proxy passes the other on as the client wrote it; the other is read
+    /// only when a trusted proxy sent none of this one.
     #[serde(default)]
     pub forwarded_header: ForwardedHeaderSetting,
 }

@@ -205,3 +205,23 @@ async fn grpc_calls_behind_a_trusted_proxy_are_limited_per_client() {
         "{other:?}"
     );
 }
+
+/// A proxy that speaks RFC 7239 only works with the default setting: its
+/// `Forwarded` is read when it sent no `X-Forwarded-For`.
+#[tokio::test]
+async fn a_forwarded_only_proxy_names_the_client_too() {
+    let app = spawn(&["127.0.0.9"], None).await;
+    let get = |key: &'static str, client: &'static str| {
+        bearer(app.client.get(app.entry("default", "k")), key)
+            .header("forwarded", format!("for={client};proto=http"))
+            .send()
+    };
+    for i in 0..3 {
+        let key = ["bad-0", "bad-1", "bad-2"][i];
+        assert_unauthorized(get(key, "203.0.113.1").await.unwrap()).await;
+    }
+    let blocked = get("bad-3", "203.0.113.1").await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = get(GOOD, "203.0.113.2").await.unwrap();
+    assert_problem(other, StatusCode::NOT_FOUND, "entry_not_found").await;
+}

@@ -10,9 +10,11 @@
 //! do not trust (the client can send any `X-Forwarded-For` it likes,
 //! and the proxy appends to it).
 //!
-//! Only one header is read, the one the proxy manages
-//! ([`ForwardedHeader`]): a proxy passes the other one on as the client
-//! sent it, so reading it would believe the client.
+//! The header the proxy manages ([`ForwardedHeader`], `[server]
+//! forwarded_header`) is read; the other one only when a trusted proxy
+//! sent none of the configured one (a proxy that sets neither should not
+//! be trusted). A proxy passes the other header on as the client sent it,
+//! so preferring it would believe the client.
 //!
 //! Sources: RFC 7239 (`Forwarded`), MDN's "X-Forwarded-For: selecting an
 //! IP address" (the rightmost-untrusted rule).
@@ -34,6 +36,14 @@ pub enum ForwardedHeader {
 }
 
 impl ForwardedHeader {
+    /// The other header.
+    pub fn other(self) -> Self {
+        match self {
+            Self::XForwardedFor => Self::Forwarded,
+            Self::Forwarded => Self::XForwardedFor,
+        }
+    }
+
     /// The header's name, lowercase.
     pub fn name(self) -> &'static str {
         match self {
@@ -75,9 +85,10 @@ impl TrustedProxies {
         peer.is_some_and(|ip| self.trusts(ip))
     }
 
-    /// The client of a request from TCP `peer` whose forwarding header
-    /// (the one [`header`](Self::header) names) has `values`, in the
-    /// order they arrived.
+    /// The client of a request from TCP `peer` whose header lines are
+    /// `values(header)`, in the order they arrived: those of the
+    /// configured [`header`](Self::header), or of the other one when a
+    /// trusted peer sent none of it.
     ///
     /// `peer` itself unless it is a trusted proxy. Otherwise the hops
     /// are read from the right: the first one that is not a trusted proxy
@@ -88,19 +99,25 @@ impl TrustedProxies {
     pub fn client<'a>(
         &self,
         peer: Option<IpAddr>,
-        values: impl IntoIterator<Item = &'a str>,
+        values: impl Fn(ForwardedHeader) -> Vec<&'a str>,
     ) -> Option<IpAddr> {
         let peer = peer?;
         if !self.trusts(peer) {
             return Some(peer);
         }
-        let hops: Vec<Option<IpAddr>> = match self.header {
-            ForwardedHeader::XForwardedFor => values
+        let mut header = self.header;
+        let mut lines = values(header);
+        if lines.is_empty() {
+            header = header.other();
+            lines = values(header);
+        }
+        let hops: Vec<Option<IpAddr>> = match header {
+            ForwardedHeader::XForwardedFor => lines
                 .into_iter()
                 .flat_map(|v| v.split(','))
                 .map(parse_hop)
                 .collect(),
-            ForwardedHeader::Forwarded => values
+            ForwardedHeader::Forwarded => lines
                 .into_iter()
                 .flat_map(split_unquoted(','))
                 .map(|element| forwarded_for(&element))
@@ -185,11 +202,13 @@ pub(crate) fn http_client(
     proxies: &TrustedProxies,
 ) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip());
-    let values = req
-        .headers()
-        .get_all(proxies.header.name())
-        .map(|v| v.to_str().unwrap_or("?"));
-    proxies.client(peer, values)
+    let headers = req.headers();
+    proxies.client(peer, |header| {
+        headers
+            .get_all(header.name())
+            .map(|v| v.to_str().unwrap_or("?"))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -202,19 +221,25 @@ mod tests {
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
+    /// Header lines: `values` for `header`, none for the other.
+    fn only<'a>(header: ForwardedHeader, values: Vec<&'a str>) -> impl Fn(ForwardedHeader) -> Vec<&'a str> {
+        move |h| if h == header { values.clone() } else { Vec::new() }
+    }
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const FWD: ForwardedHeader = ForwardedHeader::Forwarded;
 
     #[test]
     fn without_trusted_proxies_the_client_is_the_peer() {
         let none = TrustedProxies::default();
         assert_eq!(
-            none.client(Some(ip("127.0.0.1")), ["203.0.113.9"]),
+            none.client(Some(ip("127.0.0.1")), only(XFF, vec!["203.0.113.9"])),
             Some(ip("127.0.0.1"))
         );
-        assert_eq!(none.client(None, ["203.0.113.9"]), None);
+        assert_eq!(none.client(None, only(XFF, vec!["203.0.113.9"])), None);
         let some = proxies(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
         // An untrusted peer's header is not believed.
         assert_eq!(
-            some.client(Some(ip("198.51.100.1")), ["203.0.113.9"]),
+            some.client(Some(ip("198.51.100.1")), only(XFF, vec!["203.0.113.9"])),
             Some(ip("198.51.100.1"))
         );
     }
@@ -245,7 +270,7 @@ mod tests {
             (vec![], "127.0.0.1"),
         ] {
             assert_eq!(
-                p.client(peer, values.clone()),
+                p.client(peer, only(XFF, values.clone())),
                 Some(ip(client)),
                 "{values:?}"
             );
@@ -270,7 +295,22 @@ mod tests {
             ("for=unknown", "127.0.0.1"),
             ("proto=https", "127.0.0.1"),
         ] {
-            assert_eq!(p.client(peer, [value]), Some(ip(client)), "{value}");
+            assert_eq!(p.client(peer, only(FWD, vec![value])), Some(ip(client)), "{value}");
         }
+    }
+
+    #[test]
+    fn the_other_header_is_read_only_when_the_configured_one_is_absent() {
+        let p = proxies(&["127.0.0.0/8"], XFF);
+        let peer = Some(ip("127.0.0.1"));
+        let both = |h| match h {
+            ForwardedHeader::XForwardedFor => vec!["198.51.100.1"],
+            ForwardedHeader::Forwarded => vec!["for=203.0.113.5"],
+        };
+        assert_eq!(p.client(peer, both), Some(ip("198.51.100.1")));
+        assert_eq!(p.client(peer, only(FWD, vec!["for=203.0.113.5"])), Some(ip("203.0.113.5")));
+        let rfc = proxies(&["127.0.0.0/8"], FWD);
+        assert_eq!(rfc.client(peer, both), Some(ip("203.0.113.5")));
+        assert_eq!(rfc.client(peer, only(XFF, vec!["198.51.100.1"])), Some(ip("198.51.100.1")));
     }
 }

@@ -20,14 +20,15 @@ use crate::edge::state::AppState;
 /// (protected mode), RESOURCE_EXHAUSTED (a rate limit).
 pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Principal, Status> {
     let metadata = request.metadata();
-    let header = state.trusted_proxies.header().name();
-    let forwarded = metadata
-        .get_all(header)
-        .iter()
-        .map(|v| v.to_str().unwrap_or("?"));
     let client = state
         .trusted_proxies
-        .client(request.remote_addr().map(|a| a.ip()), forwarded);
+        .client(request.remote_addr().map(|a| a.ip()), |header| {
+            metadata
+                .get_all(header.name())
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?"))
+                .collect()
+        });
     // The audit trail names the forwarded client, or the TCP peer's socket.
     let peer = match request.remote_addr() {
         Some(addr) if !state.trusted_proxies.trusts(addr.ip()) => Some(addr.to_string()),
