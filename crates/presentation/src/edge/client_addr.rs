@@ -222,8 +222,17 @@ mod tests {
         s.parse().unwrap()
     }
     /// Header lines: `values` for `header`, none for the other.
-    fn only<'a>(header: ForwardedHeader, values: Vec<&'a str>) -> impl Fn(ForwardedHeader) -> Vec<&'a str> {
-        move |h| if h == header { values.clone() } else { Vec::new() }
+    fn only<'a>(
+        header: ForwardedHeader,
+        values: Vec<&'a str>,
+    ) -> impl Fn(ForwardedHeader) -> Vec<&'a str> {
+        move |h| {
+            if h == header {
+                values.clone()
+            } else {
+                Vec::new()
+            }
+        }
     }
     const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
     const FWD: ForwardedHeader = ForwardedHeader::Forwarded;
@@ -295,7 +304,11 @@ mod tests {
             ("for=unknown", "127.0.0.1"),
             ("proto=https", "127.0.0.1"),
         ] {
-            assert_eq!(p.client(peer, only(FWD, vec![value])), Some(ip(client)), "{value}");
+            assert_eq!(
+                p.client(peer, only(FWD, vec![value])),
+                Some(ip(client)),
+                "{value}"
+            );
         }
     }
 
@@ -308,9 +321,15 @@ mod tests {
             ForwardedHeader::Forwarded => vec!["for=203.0.113.5"],
         };
         assert_eq!(p.client(peer, both), Some(ip("198.51.100.1")));
-        assert_eq!(p.client(peer, only(FWD, vec!["for=203.0.113.5"])), Some(ip("203.0.113.5")));
+        assert_eq!(
+            p.client(peer, only(FWD, vec!["for=203.0.113.5"])),
+            Some(ip("203.0.113.5"))
+        );
         let rfc = proxies(&["127.0.0.0/8"], FWD);
         assert_eq!(rfc.client(peer, both), Some(ip("203.0.113.5")));
-        assert_eq!(rfc.client(peer, only(XFF, vec!["198.51.100.1"])), Some(ip("198.51.100.1")));
+        assert_eq!(
+            rfc.client(peer, only(XFF, vec!["198.51.100.1"])),
+            Some(ip("198.51.100.1"))
+        );
     }
 }
