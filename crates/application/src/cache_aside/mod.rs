@@ -219,7 +219,26 @@ where
         default_ttl: live.config().default_ttl(),
         options: options.with_defaults(live.config().cache_aside()),
     };
-    if let Some(entry) = live.store().get(key).await? {
+    let read = match live.store().get(key).await {
+        Ok(read) => read,
+        // The backend is down or too slow: fail-safe serves what it holds.
+        Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
+            return match aside.memory.recall(&slot) {
+                Some((Recall::Value(entry), _))
+                    if load
+                        .options
+                        .fail_safe_max()
+                        .is_some_and(|max| now < stale_until(&entry, max)) =>
+                {
+                    Ok(Fetched::Stale(entry))
+                }
+                Some((Recall::Absent { until }, _)) if now < until => Ok(Fetched::Absent),
+                _ => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(entry) = read {
         live.counters().hit(1);
         if let Some(fraction) = load.options.eager_refresh()
             && refresh_due(&entry, now, fraction)

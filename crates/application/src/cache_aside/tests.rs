@@ -665,3 +665,36 @@ async fn a_caches_cache_aside_defaults_apply_unless_the_call_sets_its_own() {
     );
     assert_eq!(f.loads(), 3);
 }
+
+/// The store itself failing (its backend down) is served by fail-safe as
+/// a failing loader is: the copy within `fail_safe_max`, else the error.
+#[tokio::test]
+async fn a_failing_store_read_is_served_stale_by_fail_safe() {
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut store = MockStore::new();
+    let count = reads.clone();
+    store.expect_get().returning(move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+            Ok(None)
+        } else {
+            Err(StoreError::Unavailable {
+                backend: "mock".into(),
+                source: "connection refused".into(),
+            })
+        }
+    });
+    let f = fixture_with(store).await;
+    let options = fail_safe(3600).build().unwrap();
+    let fresh = f.get("k", &options, Answer::Value(b"v1")).await.unwrap();
+    assert_eq!(bytes_of(&fresh), b"v1");
+    match f.get("k", &options, Answer::Fail).await.unwrap() {
+        Fetched::Stale(entry) => assert_eq!(bytes_of(&Fetched::Fresh(entry)), b"v1"),
+        other => panic!("expected the fail-safe copy, got {other:?}"),
+    }
+    assert_eq!(f.loads(), 1, "no load while the store is down");
+    // Without fail-safe, the store's error.
+    match f.get("k", &GetWithOptions::default(), Answer::Fail).await {
+        Err(GetWithError::Store(StoreError::Unavailable { .. })) => {}
+        other => panic!("expected the store's error, got {other:?}"),
+    }
+}
