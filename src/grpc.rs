@@ -9,8 +9,9 @@
 //!   with all its streams stays on one thread (no cross-thread wake-ups
 //!   per call, which a shared multi-threaded runtime pays for every
 //!   HTTP/2 stream it spawns).
-//! - **Shutdown** drains: on SIGTERM or Ctrl-C (which actix also handles
-//!   for HTTP), or once the HTTP server stopped, the acceptor stops, every
+//! - **Shutdown** drains: on SIGTERM or Ctrl-C ([`Application::run`](crate::Application::run)
+//!   owns the signals and sends [`Running::drainer`]), or once the HTTP
+//!   server stopped, the acceptor stops, every
 //!   worker sends GOAWAY and lets in-flight calls finish within
 //!   `shutdown_timeout_secs`.
 
@@ -92,7 +93,7 @@ impl GrpcServer {
             .unzip();
         // Worker 0 also runs the acceptor, the health poller and the
         // SIGTERM watch.
-        let mut duties = Some((self.listener, queues, health, stop_tx.clone()));
+        let mut duties = Some((self.listener, queues, health));
         let mut done = Vec::with_capacity(self.workers);
         for (worker, inbox) in inboxes.into_iter().enumerate() {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -111,9 +112,8 @@ impl GrpcServer {
                 .spawn(move || {
                     runtime.block_on(async move {
                         let mut background = Vec::new();
-                        if let Some((listener, queues, health, stopper)) = duties {
+                        if let Some((listener, queues, health)) = duties {
                             background.push(tokio::spawn(health));
-                            background.push(tokio::spawn(watch_terminate(stopper, stop.clone())));
                             background.push(tokio::spawn(accept(listener, queues, stop.clone())));
                         }
                         let result =
@@ -178,16 +178,6 @@ async fn accept(
     }
 }
 
-/// Sets `stop` on SIGTERM or Ctrl-C, unless it was set first.
-async fn watch_terminate(stop: watch::Sender<bool>, mut stopped: watch::Receiver<bool>) {
-    tokio::select! {
-        () = terminate() => {
-            let _ = stop.send(true);
-        }
-        _ = stopped.wait_for(|stopped| *stopped) => {}
-    }
-}
-
 /// One worker: serves the connections of `inbox` until `stop`, then
 /// drains them for at most `shutdown_timeout`.
 async fn serve(
@@ -232,30 +222,14 @@ async fn serve(
     Ok(())
 }
 
-/// SIGTERM or Ctrl-C.
-async fn terminate() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 impl Running {
+    /// A handle that starts draining every worker (the acceptor stops,
+    /// in-flight calls get `shutdown_timeout_secs`) without waiting: sent
+    /// on SIGTERM, alongside HTTP's drain.
+    pub(crate) fn drainer(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
     /// Drains every worker and waits for their threads to end.
     pub(crate) async fn stop(self) {
         let _ = self.stop.send(true);

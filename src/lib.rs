@@ -375,9 +375,14 @@ impl Application {
         };
         let handle = self.server.handle();
         let signals = self.signals;
+        let drain_grpc = grpc.as_ref().map(grpc::Running::drainer);
         let watcher = tokio::spawn(async move {
             signals.recv().await;
             tracing::info!("SIGTERM or Ctrl-C received: draining");
+            // Both listeners drain at once.
+            if let Some(drain) = drain_grpc {
+                let _ = drain.send(true);
+            }
             handle.stop(true).await;
         });
         let http = self.server.await;

@@ -27,12 +27,11 @@ fn request_id(req: &HttpRequest) -> Option<String> {
 /// address a trusted proxy forwarded
 /// ([`client_addr`](crate::edge::client_addr)).
 fn peer(state: &AppState, req: &HttpRequest) -> Option<String> {
-    let peer = req.peer_addr()?;
-    if state.trusted_proxies.trusts(peer.ip()) {
-        crate::edge::client_addr::http_client(req, &state.trusted_proxies).map(|ip| ip.to_string())
-    } else {
-        Some(peer.to_string())
-    }
+    let proxies = &state.trusted_proxies;
+    proxies.audit_peer(
+        req.peer_addr(),
+        crate::edge::client_addr::http_client(req, proxies),
+    )
 }
 
 /// Who acted, as `Acting` found it (in the request's extensions, only

@@ -80,6 +80,19 @@ impl TrustedProxies {
         self.nets.iter().any(|net| net.contains(&ip))
     }
 
+    /// The caller as the audit trail names it: the TCP `peer`'s socket
+    /// address, or, from a trusted proxy, the forwarded `client`.
+    pub(crate) fn audit_peer(
+        &self,
+        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
+    ) -> Option<String> {
+        match peer {
+            Some(peer) if !self.trusts(peer.ip()) => Some(peer.to_string()),
+            _ => client.map(|ip| ip.to_string()),
+        }
+    }
+
     /// Whether a request from `peer` comes through a trusted proxy.
     pub fn trusts_peer(&self, peer: Option<IpAddr>) -> bool {
         peer.is_some_and(|ip| self.trusts(ip))

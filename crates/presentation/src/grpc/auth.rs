@@ -29,11 +29,9 @@ pub(crate) fn principal<T>(state: &AppState, request: &Request<T>) -> Result<Pri
                 .map(|v| v.to_str().unwrap_or("?"))
                 .collect()
         });
-    // The audit trail names the forwarded client, or the TCP peer's socket.
-    let peer = match request.remote_addr() {
-        Some(addr) if !state.trusted_proxies.trusts(addr.ip()) => Some(addr.to_string()),
-        _ => client.map(|ip| ip.to_string()),
-    };
+    let peer = state
+        .trusted_proxies
+        .audit_peer(request.remote_addr(), client);
     authenticate(state, client, || {
         credential_from(
             metadata.get("authorization").map(|v| v.as_bytes()),

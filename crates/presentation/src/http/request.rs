@@ -114,12 +114,13 @@ impl Context {
 /// as the request's id; `None` from any other peer, or when the proxy
 /// sent none or one that does not fit.
 fn proxy_request_id(req: &ServiceRequest) -> Option<RequestIdText> {
+    // The header first: most requests carry none, and then no state lookup.
+    let header = req.headers().get(X_REQUEST_ID)?;
     let state = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>()?;
-    let peer = req.peer_addr()?.ip();
-    if !state.trusted_proxies.trusts(peer) {
+    if !state.trusted_proxies.trusts(req.peer_addr()?.ip()) {
         return None;
     }
-    RequestIdText::from_proxy(req.headers().get(X_REQUEST_ID)?.as_bytes())
+    RequestIdText::from_proxy(header.as_bytes())
 }
 
 /// The middleware: see the module documentation.

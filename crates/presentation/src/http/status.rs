@@ -17,21 +17,6 @@ use crate::edge::state::AppState;
 
 /// Answer of `GET /admin/v1/status`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({
-    "version": "0.1.0",
-    "ready": true,
-    "listeners": [
-        {"protocol": "http", "url": "http://127.0.0.1:8080"},
-        {"protocol": "grpc", "url": "grpc://127.0.0.1:9092"}
-    ],
-    "backends": [
-        {"name": "main", "kind": "redis", "circuit_breaker": "closed", "failures": 0, "breaker_opened_total": 0}
-    ],
-    "failing": [],
-    "caches": [
-        {"name": "default", "backend": "memory", "entries": 1200, "hits": 9000, "misses": 1000, "hit_ratio": 0.9}
-    ]
-}))]
 pub struct StatusResponse {
     /// The server's release.
     pub version: String,
