@@ -13,22 +13,6 @@ use strata_domain::{
 
 use super::breaker::{BreakerOpen, CircuitBreaker, CircuitBreakerConfig};
 
-/// An error and its sources, `: `-separated (`redis unavailable: broken
-/// pipe`), for the text an open breaker reports.
-struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
-    }
-}
-
 /// Default per-call deadline for point operations: 1 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default deadline for bulk operations (flush, pattern and tag
@@ -152,7 +136,7 @@ impl<S: CacheStore> ResilientStore<S> {
         };
         match &result {
             Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
-                permit.failure_because(&ErrorChain(e));
+                permit.failure_because(e);
             }
             _ => permit.success(),
         }
