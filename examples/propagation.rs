@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         value: CacheValue::new(Bytes::from(round.to_string()), text.clone()),
         ttl: None,
         tags: Vec::new(),
+        lease: None,
     };
     let get = || GetEntry {
         principal: Principal::Anonymous,

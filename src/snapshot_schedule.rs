@@ -242,6 +242,13 @@ impl StoreProvider for PersistCheck {
         self.inner.open(config).await
     }
 
+    async fn open_leases(
+        &self,
+        config: &CacheConfiguration,
+    ) -> Result<Option<Arc<dyn strata_domain::LeaseStore>>, ProvisionError> {
+        self.inner.open_leases(config).await
+    }
+
     fn backends(&self) -> Vec<strata_domain::BackendHealth> {
         self.inner.backends()
     }

@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use strata_domain::{
-    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, MrcAnalyzer, Principal,
-    Provenance, Role,
+    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, LeaseStore,
+    MrcAnalyzer, Principal, Provenance, Role,
 };
 
 /// Request counters of one cache, kept by the application so they are the
@@ -69,6 +69,7 @@ pub struct LiveCache {
     store: Arc<dyn CacheStore>,
     counters: Arc<CacheCounters>,
     analyzer: Option<Arc<dyn MrcAnalyzer>>,
+    leases: Option<Arc<dyn LeaseStore>>,
     version: ConfigVersion,
     provenance: Provenance,
 }
@@ -84,6 +85,7 @@ impl LiveCache {
             store,
             counters,
             analyzer: None,
+            leases: None,
             version: 0,
             provenance: Provenance::new(ConfigOrigin::Runtime, []),
         }
@@ -111,6 +113,17 @@ impl LiveCache {
     pub(crate) fn analyzed(mut self, analyzer: Option<Arc<dyn MrcAnalyzer>>) -> Self {
         self.analyzer = analyzer;
         self
+    }
+
+    /// The same cache, with `leases` (its `lease_ttl` is on).
+    pub(crate) fn leased(mut self, leases: Option<Arc<dyn LeaseStore>>) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    /// The cache's leases, when its `lease_ttl` is on.
+    pub fn leases(&self) -> Option<&Arc<dyn LeaseStore>> {
+        self.leases.as_ref()
     }
 
     /// The cache's miss-ratio-curve analyzer, if it is analysed.

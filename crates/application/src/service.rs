@@ -47,12 +47,17 @@ impl CacheService {
         let configs = self.ctx.repository.list().await?;
         for stored in configs {
             let config = stored.config;
-            let store = self.ctx.provider.open(&config).await.map_err(|source| {
-                BootstrapError::Provision {
-                    cache: config.name().clone(),
-                    source,
-                }
-            })?;
+            let provision = |source| BootstrapError::Provision {
+                cache: config.name().clone(),
+                source,
+            };
+            let store = self.ctx.provider.open(&config).await.map_err(provision)?;
+            let leases = self
+                .ctx
+                .provider
+                .open_leases(&config)
+                .await
+                .map_err(provision)?;
             let analyzer = self
                 .ctx
                 .analyzers
@@ -60,6 +65,7 @@ impl CacheService {
                 .and_then(|provider| provider.open(&config));
             self.ctx.registry.replace(
                 LiveCache::new(config, store, Arc::new(CacheCounters::default()))
+                    .leased(leases)
                     .analyzed(analyzer)
                     .stored(stored.version, stored.provenance),
             );
@@ -236,6 +242,22 @@ impl CacheService {
     /// The first [`sync_configuration::SyncError`], after trying every cache.
     pub async fn reload_all(&self) -> Result<u64, sync_configuration::SyncError> {
         sync_configuration::reload_all(&self.ctx).await
+    }
+
+    /// Reads `key` with the cache's stale windows and leases (issue 27):
+    /// a fresh hit, a stale value within `stale_while_revalidate` or (the
+    /// backend failing) `stale_if_error`, a miss with or without the
+    /// key's lease, or `LeasePending` while another client holds it. The
+    /// REST face's GET; the directives are the request's `Cache-Control`.
+    ///
+    /// # Errors
+    /// [`get_entry::GetEntryError`]: access, or the backend's error when
+    /// no stale value may stand in.
+    pub async fn read(
+        &self,
+        query: get_entry::ReadEntry,
+    ) -> Result<get_entry::ReadOutcome, get_entry::GetEntryError> {
+        get_entry::read(&self.ctx, query).await
     }
 
     /// See [`get_entry`].

@@ -72,6 +72,13 @@ impl StoreProvider for QueueProvider {
             .pop()
             .ok_or_else(|| ProvisionError::Unsupported("no store queued".into()))
     }
+
+    async fn open_leases(
+        &self,
+        _: &CacheConfiguration,
+    ) -> Result<Option<Arc<dyn strata_domain::LeaseStore>>, ProvisionError> {
+        Ok(None)
+    }
 }
 
 /// Records published events.

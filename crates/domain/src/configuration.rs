@@ -2,6 +2,7 @@ use std::fmt;
 
 use crate::cache_aside::CacheAsideDefaults;
 pub use crate::invalid_configuration::InvalidConfiguration;
+use crate::stale_policy::StalePolicy;
 use crate::{CacheName, Ttl};
 
 /// Name of the in-process memory tier.
@@ -200,6 +201,7 @@ pub struct CacheConfiguration {
     persist: bool,
     snapshot_interval_secs: Option<u64>,
     cache_aside: CacheAsideDefaults,
+    stale: StalePolicy,
 }
 
 impl CacheConfiguration {
@@ -232,6 +234,7 @@ impl CacheConfiguration {
                 persist: false,
                 snapshot_interval_secs: None,
                 cache_aside: CacheAsideDefaults::default(),
+                stale: StalePolicy::default(),
             },
         }
     }
@@ -314,6 +317,11 @@ impl CacheConfiguration {
         self.cache_aside
     }
 
+    /// Stale windows and leases (RFC 5861; memcached's leases).
+    pub fn stale(&self) -> StalePolicy {
+        self.stale
+    }
+
     /// Whether this cache stacks the memory tier over a shared one.
     pub fn is_tiered(&self) -> bool {
         self.tiers.len() > 1 && self.tiers[0].is_memory()
@@ -370,6 +378,8 @@ pub struct CacheConfigurationParts {
     pub snapshot_interval_secs: Option<u64>,
     /// See [`CacheConfiguration::cache_aside`].
     pub cache_aside: CacheAsideDefaults,
+    /// See [`CacheConfiguration::stale`].
+    pub stale: StalePolicy,
 }
 
 impl CacheConfiguration {
@@ -390,6 +400,7 @@ impl CacheConfiguration {
             persist,
             snapshot_interval_secs,
             cache_aside,
+            stale,
         } = self;
         CacheConfigurationParts {
             name: name.clone(),
@@ -406,6 +417,7 @@ impl CacheConfiguration {
             persist: *persist,
             snapshot_interval_secs: *snapshot_interval_secs,
             cache_aside: *cache_aside,
+            stale: *stale,
         }
     }
 
@@ -430,6 +442,7 @@ impl CacheConfiguration {
             persist,
             snapshot_interval_secs,
             cache_aside,
+            stale,
         } = parts;
         CacheConfigurationBuilder {
             draft: CacheConfiguration {
@@ -447,6 +460,7 @@ impl CacheConfiguration {
                 persist,
                 snapshot_interval_secs,
                 cache_aside,
+                stale,
             },
         }
         .build()
@@ -483,6 +497,8 @@ impl CacheConfigurationBuilder {
         snapshot_interval_secs: Option<u64>;
         /// Defaults for `get_with_options` (checked by `build`).
         cache_aside: CacheAsideDefaults;
+        /// Stale windows and lease TTL (checked by `build`).
+        stale: StalePolicy;
         /// Tiers from L1 outwards.
         tiers: Vec<TierName>;
         /// Eviction policy of the memory tier.
@@ -578,6 +594,7 @@ impl CacheConfigurationBuilder {
             }
         }
         c.cache_aside.validate()?;
+        c.stale.validate()?;
         if c.max_entries == Some(0) {
             return Err(InvalidConfiguration::new(
                 "max_entries",

@@ -23,13 +23,18 @@ impl EntryVersion {
 /// One stored entry: the value plus its metadata.
 ///
 /// `expires_at` is absolute (the write time plus the TTL); `None` means the
-/// entry lives until evicted or removed. Cloning is cheap (reference-counted
-/// payload and tags).
+/// entry lives until evicted or removed. Stores drop the entry at
+/// `expires_at`. An entry kept for a stale window (RFC 5861
+/// stale-while-revalidate, see [`CacheEntry::kept_stale_for`]) also has a
+/// `stale_at`, its logical expiry, before `expires_at`: from `stale_at` on
+/// it is stale, and only served as such. Cloning is cheap
+/// (reference-counted payload and tags).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheEntry {
     value: CacheValue,
     created_at: Timestamp,
     expires_at: Option<Timestamp>,
+    stale_at: Option<Timestamp>,
     tags: Arc<[Tag]>,
     version: EntryVersion,
 }
@@ -49,6 +54,7 @@ impl CacheEntry {
             value,
             created_at,
             expires_at,
+            stale_at: None,
             tags: tags.into(),
             version,
         }
@@ -76,6 +82,7 @@ impl CacheEntry {
             value,
             created_at,
             expires_at,
+            stale_at: None,
             tags,
             version,
         }
@@ -118,11 +125,58 @@ impl CacheEntry {
     }
 
     /// The same entry expiring no later than `cap` (a shorter-lived copy for
-    /// an L1 tier); an entry without TTL gets `cap` as its expiry.
+    /// an L1 tier); an entry without TTL gets `cap` as its expiry. A
+    /// `stale_at` past `cap` is dropped.
     pub fn expiring_by(&self, cap: Timestamp) -> Self {
         let mut entry = self.clone();
         entry.expires_at = Some(self.expires_at.map_or(cap, |at| at.min(cap)));
+        entry.stale_at = self.stale_at.filter(|&at| at < cap);
         entry
+    }
+
+    /// When the entry turns stale: its logical expiry when a store keeps
+    /// it past that for a stale window; `None` when it has no stale window
+    /// (it is fresh until [`expires_at`](Self::expires_at)).
+    pub fn stale_at(&self) -> Option<Timestamp> {
+        self.stale_at
+    }
+
+    /// The entry's logical expiry: `stale_at` when it has a stale window,
+    /// else `expires_at`. What clients see as the TTL's end.
+    pub fn fresh_until(&self) -> Option<Timestamp> {
+        self.stale_at.or(self.expires_at)
+    }
+
+    /// Whether the entry is past its logical expiry at `now`
+    /// ([`fresh_until`](Self::fresh_until), exclusive like `is_expired`).
+    pub fn is_stale(&self, now: Timestamp) -> bool {
+        self.fresh_until().is_some_and(|at| now >= at)
+    }
+
+    /// Time left before the logical expiry at `now`; `None` for entries
+    /// without a TTL. The TTL clients see (`Cache-Control: max-age`).
+    pub fn fresh_ttl(&self, now: Timestamp) -> Option<Duration> {
+        self.fresh_until().map(|at| at.saturating_since(now))
+    }
+
+    /// The same entry kept `window` past its logical expiry, so that it
+    /// can be served stale (RFC 5861): `stale_at` becomes the logical
+    /// expiry and `expires_at`, when stores drop it, moves `window` later.
+    /// An entry without TTL, or a zero window, is returned unchanged.
+    pub fn kept_stale_for(mut self, window: Duration) -> Self {
+        if let (Some(fresh_until), false) = (self.fresh_until(), window.is_zero()) {
+            self.stale_at = Some(fresh_until);
+            self.expires_at = Some(fresh_until.saturating_add(window));
+        }
+        self
+    }
+
+    /// The same entry with `stale_at` set as read back from a store that
+    /// recorded it (`None`: no stale window). A `stale_at` at or past
+    /// `expires_at` is dropped.
+    pub fn with_stale_at(mut self, stale_at: Option<Timestamp>) -> Self {
+        self.stale_at = stale_at.filter(|&at| self.expires_at.is_some_and(|end| at < end));
+        self
     }
 
     /// Whether the entry carries `tag`.

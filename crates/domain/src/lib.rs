@@ -22,6 +22,7 @@ mod events;
 mod invalid_configuration;
 mod invalidation;
 mod key;
+mod lease;
 mod mrc;
 mod name;
 mod pattern;
@@ -29,6 +30,7 @@ mod ports;
 mod principal;
 mod provenance;
 mod scheduler;
+mod stale_policy;
 mod tag;
 pub mod tasks;
 mod time;
@@ -57,6 +59,7 @@ pub use entry::{CacheEntry, EntryVersion};
 pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
+pub use lease::{InvalidLeaseToken, LeaseGrant, LeaseStore, LeaseToken, MAX_LEASE_TOKEN_BYTES};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
@@ -74,6 +77,7 @@ pub use ports::{
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use provenance::{ConfigOrigin, Provenance, SettingSource, StoredConfiguration};
 pub use scheduler::{ScheduledFuture, Scheduler};
+pub use stale_policy::{MAX_LEASE_TTL_SECS, StalePolicy};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
 pub use value::{

@@ -218,6 +218,20 @@ pub trait CacheStore: Send + Sync + 'static {
         self.get(key).await
     }
 
+    /// An in-process copy of `key` kept past its freshness for
+    /// stale-if-error (RFC 5861): the L1 copy of a stacked store, whatever
+    /// its age; the caller checks it against its window, and asks only
+    /// after a read failed with [`StoreError::Unavailable`] or
+    /// [`StoreError::Timeout`]. The default, for stores without such
+    /// copies, has none.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    async fn stale_copy(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        let _ = key;
+        Ok(None)
+    }
+
     /// Per-tier counters of a stacked store, L1 first; empty (the default)
     /// for a single-tier store. The last tier's `store` MUST equal what
     /// [`stats`](Self::stats) returns: callers read it from here instead of
@@ -417,6 +431,21 @@ pub trait StoreProvider: Send + Sync + 'static {
         &self,
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError>;
+
+    /// Opens the leases of `config` when it has `lease_ttl` (issue 27,
+    /// section 3), where its entries live: in process for a memory-only
+    /// cache, in the shared backend otherwise, so that the instances
+    /// sharing it share the leases. `Ok(None)` when the cache has no
+    /// leases. No default: a provider that wraps another must forward it,
+    /// or its caches would silently lose their leases.
+    ///
+    /// # Errors
+    /// [`ProvisionError::Unsupported`] when the cache's last tier cannot
+    /// hold leases.
+    async fn open_leases(
+        &self,
+        config: &CacheConfiguration,
+    ) -> Result<Option<Arc<dyn crate::LeaseStore>>, ProvisionError>;
 
     /// The shared backends this provider has connected, sorted by name, with
     /// their circuit breakers' state. Empty when there are none (default).

@@ -54,6 +54,7 @@ mod clock;
 mod events;
 pub mod eviction;
 mod jwt;
+mod leases;
 mod memory;
 mod provider;
 mod repository;
@@ -72,8 +73,8 @@ pub use auth::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, In
 pub use backends::{
     MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions, MemcachedStore,
     MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder,
-    RedisConnection, RedisOptions, RedisStore, RedisStoreBuilder, ValueTooLarge, memcached_exptime,
-    pin_redis_connections_to_thread,
+    RedisConnection, RedisLeases, RedisOptions, RedisStore, RedisStoreBuilder, ValueTooLarge,
+    memcached_exptime, pin_redis_connections_to_thread,
 };
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
@@ -87,6 +88,7 @@ pub use jwt::{
     ClaimMapping, CompositeAuthenticator, JwtAuthenticator, JwtAuthenticatorBuilder,
     JwtConfigError, MIN_HS256_SECRET_BYTES,
 };
+pub use leases::MemoryLeases;
 pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 pub use provider::{BackendSpec, StrataStoreProvider};
 pub use repository::{

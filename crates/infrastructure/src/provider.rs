@@ -7,17 +7,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use strata_domain::{
     BackendHealth, CacheConfiguration, CacheStore, Clock, Compression, DomainEvent, EventPublisher,
-    EvictionPolicyKind, ProvisionError, StoreProvider,
+    EvictionPolicyKind, LeaseStore, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
 use crate::tiering::{Invalidation, ReconfigureNotice};
 use crate::{
     CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
-    MemcachedOptions, MemcachedStore, MokaStore, PolicyStore, RedisBuildStore,
+    MemcachedOptions, MemcachedStore, MemoryLeases, MokaStore, PolicyStore, RedisBuildStore,
     RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore,
-    RedisConfigurationRepository, RedisConnection, RedisOptions, RedisStore, ResilientStore,
-    SystemClock, TieredStore, ValueCodec,
+    RedisConfigurationRepository, RedisConnection, RedisLeases, RedisOptions, RedisStore,
+    ResilientStore, SystemClock, TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.
@@ -381,6 +381,7 @@ impl StrataStoreProvider {
         let mut builder = TieredStore::builder(config.name().clone(), l1, l2)
             .tier_names(strata_domain::MEMORY_TIER, tier)
             .l1_max_ttl(config.l1_max_ttl().map(|t| t.as_duration()))
+            .stale_if_error(config.stale().stale_if_error())
             .clock(self.clock.clone())
             .breaker(connected.breaker.clone());
         match bus {
@@ -472,6 +473,39 @@ impl StoreProvider for StrataStoreProvider {
             )),
             [] => Err(ProvisionError::Unsupported("a cache needs a tier".into())),
         }
+    }
+
+    async fn open_leases(
+        &self,
+        config: &CacheConfiguration,
+    ) -> Result<Option<Arc<dyn LeaseStore>>, ProvisionError> {
+        if config.stale().lease_ttl().is_none() {
+            return Ok(None);
+        }
+        let Some(last) = config.tiers().last() else {
+            return Ok(None);
+        };
+        if last.is_memory() {
+            return Ok(Some(Arc::new(MemoryLeases::new(self.clock.clone()))));
+        }
+        let Some(connected) = self.backends.get(last.as_str()) else {
+            return Err(ProvisionError::UnknownTier(last.as_str().to_owned()));
+        };
+        let name = config.name();
+        Ok(Some(match &connected.backend {
+            Backend::Redis(c) => Arc::new(RedisLeases::new(c.clone().into(), "redis", name)),
+            Backend::RedisCluster(c) => {
+                Arc::new(RedisLeases::new(c.clone().into(), "redis-cluster", name))
+            }
+            Backend::Memcached(_) => {
+                return Err(ProvisionError::Unsupported(format!(
+                    "lease_ttl: leases live where the entries live, and tier {:?} is memcached, \
+                     which cannot hold them; use the memory tier or Redis as the last tier, or \
+                     set lease_ttl = 0",
+                    last.as_str()
+                )));
+            }
+        }))
     }
 
     fn backends(&self) -> Vec<BackendHealth> {

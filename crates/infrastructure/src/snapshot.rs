@@ -182,7 +182,9 @@ fn encode_entry(key: &CacheKey, entry: &CacheEntry) -> Vec<u8> {
     }
     out.extend_from_slice(&entry.created_at().as_millis().to_le_bytes());
     out.extend_from_slice(&entry.version().get().to_le_bytes());
-    let expiry = entry.expires_at().map_or(0, Timestamp::as_millis);
+    // The logical expiry: a restored entry is not kept for a stale window
+    // (it would otherwise read as fresh until its physical expiry).
+    let expiry = entry.fresh_until().map_or(0, Timestamp::as_millis);
     out.extend_from_slice(&expiry.to_le_bytes());
     out.extend_from_slice(value.bytes());
     out
@@ -260,7 +262,7 @@ pub async fn write_snapshot(
         cursor = page.next;
         writer = blocking(move || {
             for (key, entry) in &page.entries {
-                if !entry.is_expired(now) {
+                if !entry.is_stale(now) {
                     writer.record(&encode_entry(key, entry))?;
                 }
             }

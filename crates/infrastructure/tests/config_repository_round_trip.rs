@@ -9,7 +9,7 @@ use proptest::test_runner::{Config, TestRunner};
 use strata_domain::{
     CacheAsideDefaults, CacheConfiguration, CacheConfigurationParts, CacheName, Compression,
     ConfigOrigin, ConfigurationRepository, EvictionPolicyKind, ExpectedVersion, Fraction,
-    Provenance, StoredConfiguration, TierName, Ttl,
+    Provenance, StalePolicy, StoredConfiguration, TierName, Ttl,
 };
 use strata_infrastructure::{
     FileConfigurationRepository, RedisConfigurationRepository, RedisConnection, RedisOptions,
@@ -85,6 +85,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
             any::<bool>(),
             proptest::option::of(1u64..1 << 40),
             cache_aside(),
+            (0u64..100_000, 0u64..100_000, 0u64..=3_600),
         ),
     )
         .prop_filter_map(
@@ -92,7 +93,14 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
             |(
                 (name, tiers, eviction, auto_active),
                 (max_entries, max_bytes, default_ttl, max_value_bytes, l1_max_ttl),
-                (compression, encryption_key_id, persist, snapshot_interval_secs, cache_aside),
+                (
+                    compression,
+                    encryption_key_id,
+                    persist,
+                    snapshot_interval_secs,
+                    cache_aside,
+                    (stale_if_error_secs, stale_while_revalidate_secs, lease_ttl_secs),
+                ),
             )| {
                 // A struct literal: a new setting must be generated here.
                 CacheConfiguration::from_parts(CacheConfigurationParts {
@@ -110,6 +118,11 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
                     persist,
                     snapshot_interval_secs,
                     cache_aside,
+                    stale: StalePolicy {
+                        stale_if_error_secs,
+                        stale_while_revalidate_secs,
+                        lease_ttl_secs,
+                    },
                 })
                 .ok()
             },

@@ -220,7 +220,9 @@ where
         options: options.with_defaults(live.config().cache_aside()),
     };
     let read = match live.store().get(key).await {
-        Ok(read) => read,
+        // An entry kept for a stale window is a miss here: fail-safe has
+        // its own rules for serving stale values.
+        Ok(read) => read.filter(|entry| !entry.is_stale(now)),
         // The backend is down or too slow: fail-safe serves what it holds.
         Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
             return match aside.memory.recall(&slot) {
@@ -316,7 +318,7 @@ async fn within<T>(
 /// an entry without TTL that the store evicted) plus `max`.
 fn stale_until(entry: &CacheEntry, max: Duration) -> Timestamp {
     entry
-        .expires_at()
+        .fresh_until()
         .unwrap_or_else(|| entry.created_at())
         .saturating_add(max)
 }
@@ -324,7 +326,7 @@ fn stale_until(entry: &CacheEntry, max: Duration) -> Timestamp {
 /// Whether `entry` is at least `fraction` of its TTL old at `now` (never
 /// for an entry without TTL).
 fn refresh_due(entry: &CacheEntry, now: Timestamp, fraction: f64) -> bool {
-    let Some(expires_at) = entry.expires_at() else {
+    let Some(expires_at) = entry.fresh_until() else {
         return false;
     };
     let ttl = expires_at.saturating_since(entry.created_at());
@@ -333,7 +335,7 @@ fn refresh_due(entry: &CacheEntry, now: Timestamp, fraction: f64) -> bool {
 
 /// Whether `found` (read from the shared tier) is newer than `seen`.
 fn is_newer(found: &CacheEntry, seen: &CacheEntry) -> bool {
-    (found.created_at(), found.expires_at()) > (seen.created_at(), seen.expires_at())
+    (found.created_at(), found.fresh_until()) > (seen.created_at(), seen.fresh_until())
 }
 
 /// One key's load, with what it needs to store and remember its result.
@@ -407,6 +409,7 @@ impl Load {
                 value,
                 ttl,
                 tags: Vec::new(),
+                lease: None,
             };
             let entry = put_entry::handle(&self.ctx, put)
                 .await
@@ -443,12 +446,13 @@ impl Load {
         }
         let value = loader();
         let scheduler = Arc::clone(&self.ctx.scheduler);
+        let clock = Arc::clone(&self.ctx.clock);
         let aside = Arc::clone(&self.aside);
         let slot = self.slot.clone();
         scheduler.spawn(
             async move {
                 let newer = match store.get_shared(&slot.1).await {
-                    Ok(Some(found)) => is_newer(&found, &seen),
+                    Ok(Some(found)) => is_newer(&found, &seen) && !found.is_stale(clock.now()),
                     Ok(None) | Err(_) => false,
                 };
                 if !newer {

@@ -613,6 +613,7 @@ async fn a_put_through_the_service_forgets_a_remembered_absent() {
             value: value_of(b"written"),
             ttl: None,
             tags: vec![],
+            lease: None,
         })
         .await
         .unwrap();

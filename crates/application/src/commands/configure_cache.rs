@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use strata_domain::{
     CacheConfiguration, CacheName, ChangeCause, ConfigOrigin, ConfigVersion, DomainEvent,
-    EvictionPolicyKind, ExpectedVersion, Principal, Provenance, ProvisionError, RepositoryError,
-    Role, SaveError, StoredConfiguration,
+    EvictionPolicyKind, ExpectedVersion, LeaseStore, Principal, Provenance, ProvisionError,
+    RepositoryError, Role, SaveError, StoredConfiguration,
 };
 
 use crate::context::Context;
@@ -94,7 +94,11 @@ pub enum ConfigureCacheError {
 }
 
 fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
-    a.tiers() != b.tiers()
+    // A stacked store keeps L1 copies for `stale_if_error`, set when it is
+    // built (memory-only caches have no such copies).
+    let l1_window = b.is_tiered() && a.stale().stale_if_error_secs != b.stale().stale_if_error_secs;
+    l1_window
+        || a.tiers() != b.tiers()
         || a.active_eviction() != b.active_eviction()
         || a.max_entries() != b.max_entries()
         || a.max_bytes() != b.max_bytes()
@@ -195,22 +199,48 @@ async fn save(
     }
 }
 
+/// What serves a configuration: its store, the counters it keeps and its
+/// leases (when it has `lease_ttl`).
+pub(crate) struct Opened {
+    store: Arc<dyn strata_domain::CacheStore>,
+    counters: Arc<CacheCounters>,
+    leases: Option<Arc<dyn LeaseStore>>,
+}
+
 /// A store able to serve `config`: the previous one when its shape is
-/// unchanged, else a new one; and the counters it keeps.
+/// unchanged, else a new one; the counters it keeps; and its leases, the
+/// previous ones when the store is kept and they were on.
 pub(crate) async fn open_for(
     ctx: &Context,
     previous: Option<&LiveCache>,
     config: &CacheConfiguration,
-) -> Result<(Arc<dyn strata_domain::CacheStore>, Arc<CacheCounters>), ProvisionError> {
-    Ok(match previous {
-        Some(prev) if !store_shape_changed(prev.config(), config) => {
-            (prev.store().clone(), prev.counters().clone())
-        }
-        Some(prev) => (ctx.provider.open(config).await?, prev.counters().clone()),
+) -> Result<Opened, ProvisionError> {
+    let (store, counters, kept) = match previous {
+        Some(prev) if !store_shape_changed(prev.config(), config) => (
+            prev.store().clone(),
+            prev.counters().clone(),
+            prev.leases().cloned(),
+        ),
+        Some(prev) => (
+            ctx.provider.open(config).await?,
+            prev.counters().clone(),
+            None,
+        ),
         None => (
             ctx.provider.open(config).await?,
             Arc::new(CacheCounters::default()),
+            None,
         ),
+    };
+    let leases = match (config.stale().lease_ttl(), kept) {
+        (None, _) => None,
+        (Some(_), Some(kept)) => Some(kept),
+        (Some(_), None) => ctx.provider.open_leases(config).await?,
+    };
+    Ok(Opened {
+        store,
+        counters,
+        leases,
     })
 }
 
@@ -220,7 +250,7 @@ pub(crate) async fn install(
     ctx: &Context,
     previous: Option<Arc<LiveCache>>,
     stored: StoredConfiguration,
-    opened: (Arc<dyn strata_domain::CacheStore>, Arc<CacheCounters>),
+    opened: Opened,
     principal: Principal,
     cause: ChangeCause,
 ) -> ConfigureCacheOutput {
@@ -230,7 +260,11 @@ pub(crate) async fn install(
         provenance,
     } = stored;
     let name: CacheName = config.name().clone();
-    let (store, counters) = opened;
+    let Opened {
+        store,
+        counters,
+        leases,
+    } = opened;
     let analyzer = analyzer_for(ctx, previous.as_deref(), &config);
     let old = previous
         .as_ref()
@@ -247,6 +281,7 @@ pub(crate) async fn install(
     };
     let live = |store: Arc<dyn strata_domain::CacheStore>, analyzer| {
         LiveCache::new(config.clone(), store, counters.clone())
+            .leased(leases.clone())
             .analyzed(analyzer)
             .stored(version, provenance.clone())
     };

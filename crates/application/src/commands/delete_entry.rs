@@ -36,6 +36,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: DeleteEntry) -> Result<bool, Dele
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
     let removed = cache.store().remove(&cmd.key).await?;
+    crate::commands::put_entry::revoke_leases(&cache, std::slice::from_ref(&cmd.key)).await;
     if removed {
         cache.counters().removed(1);
         ctx.events.publish(DomainEvent::EntriesInvalidated {

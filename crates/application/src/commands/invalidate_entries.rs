@@ -6,6 +6,7 @@ use strata_domain::{
 };
 
 use crate::batch::{BatchSizeError, check_batch_len};
+use crate::commands::put_entry::{revoke_all_leases, revoke_leases};
 use crate::context::Context;
 use crate::registry::AccessError;
 
@@ -87,6 +88,12 @@ pub(crate) async fn handle(
             store.invalidate_tags(tags).await?
         }
     };
+    match &cmd.selector {
+        InvalidationSelector::Keys(keys) => revoke_leases(&cache, keys).await,
+        InvalidationSelector::Pattern(_) | InvalidationSelector::Tags(_) => {
+            revoke_all_leases(&cache).await;
+        }
+    }
     if let Some(n) = count.exact() {
         cache.counters().removed(n);
     }

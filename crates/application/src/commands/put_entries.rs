@@ -3,7 +3,7 @@
 use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
 
 use crate::batch::{BatchSizeError, check_batch_len};
-use crate::commands::put_entry::{PutEntryError, build_entry, written_event};
+use crate::commands::put_entry::{PutEntryError, build_entry, revoke_leases, written_event};
 use crate::context::Context;
 
 /// One entry of a batch.
@@ -76,6 +76,8 @@ pub(crate) async fn handle(
         .insert_many(batch)
         .await
         .map_err(PutEntryError::from)?;
+    let keys: Vec<_> = events.iter().map(|(key, _)| key.clone()).collect();
+    revoke_leases(&cache, &keys).await;
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache
             .counters()

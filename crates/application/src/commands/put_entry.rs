@@ -2,11 +2,11 @@
 
 use strata_domain::{
     CacheConfiguration, CacheEntry, CacheKey, CacheName, CacheValue, DomainEvent, InsertOutcome,
-    Principal, Role, StoreError, Tag, Ttl,
+    LeaseToken, Principal, Role, StoreError, Tag, Ttl,
 };
 
 use crate::context::Context;
-use crate::registry::AccessError;
+use crate::registry::{AccessError, LiveCache};
 
 /// Write `value` under `key` in `cache`.
 #[derive(Clone, Debug)]
@@ -23,6 +23,11 @@ pub struct PutEntry {
     pub ttl: Option<Ttl>,
     /// Tags for invalidation by tag.
     pub tags: Vec<Tag>,
+    /// The key's lease, when this write fills a miss the caller was given
+    /// the lease for: the write stores nothing if the lease was
+    /// invalidated meanwhile. `None` writes unconditionally, and ends any
+    /// lease on the key.
+    pub lease: Option<LeaseToken>,
 }
 
 /// What the write did.
@@ -50,6 +55,17 @@ pub enum PutEntryError {
         /// The cache's limit in bytes.
         limit: u64,
     },
+    /// The write carried a lease that was invalidated (by a delete, an
+    /// invalidation or a newer write) or ran out: nothing was stored, so
+    /// that an older value never overwrites a newer one. HTTP: 409.
+    #[error(
+        "the lease on key {key:?} was invalidated or ran out before this write; nothing was \
+         stored (a newer write or an invalidation wins)"
+    )]
+    LeaseInvalidated {
+        /// The key.
+        key: CacheKey,
+    },
     /// The backend failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -75,13 +91,36 @@ pub(crate) fn build_entry(
     let expires_at = ttl
         .or(config.default_ttl())
         .map(|ttl| now.saturating_add(ttl.as_duration()));
-    Ok(CacheEntry::new(
-        value,
-        now,
-        expires_at,
-        tags,
-        ctx.next_version(),
-    ))
+    // With stale-while-revalidate the store keeps the entry that much
+    // longer, marked stale from its TTL on.
+    Ok(
+        CacheEntry::new(value, now, expires_at, tags, ctx.next_version())
+            .kept_stale_for(config.stale().stale_while_revalidate()),
+    )
+}
+
+/// Ends the leases on `keys` after a write or delete without a lease:
+/// a fill that started before it must not overwrite it. A lease store
+/// that fails is logged; the write already happened.
+pub(crate) async fn revoke_leases(cache: &LiveCache, keys: &[CacheKey]) {
+    let Some(leases) = cache.leases() else {
+        return;
+    };
+    for key in keys {
+        if let Err(e) = leases.revoke(key).await {
+            tracing::warn!(cache = %cache.config().name(), error = %e, "could not end a lease");
+        }
+    }
+}
+
+/// Ends every lease of the cache after a pattern or tag invalidation, a
+/// flush or an import.
+pub(crate) async fn revoke_all_leases(cache: &LiveCache) {
+    if let Some(leases) = cache.leases()
+        && let Err(e) = leases.revoke_all().await
+    {
+        tracing::warn!(cache = %cache.config().name(), error = %e, "could not end the leases");
+    }
 }
 
 pub(crate) fn written_event(
@@ -137,7 +176,14 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
     if let Some(analyzer) = cache.analyzer() {
         analyzer.record_write(&cmd.key, entry.weight(cmd.key.as_str().len()));
     }
-    let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
+    let outcome = match &cmd.lease {
+        None => {
+            let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
+            revoke_leases(&cache, std::slice::from_ref(&cmd.key)).await;
+            outcome
+        }
+        Some(token) => fill(&cache, &cmd.key, token, entry.clone()).await?,
+    };
     cache.counters().inserted(outcome == InsertOutcome::Created);
     ctx.events.publish(written_event(
         &cmd.cache,
@@ -147,6 +193,31 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
         &entry,
     ));
     Ok(PutEntryOutput { outcome, entry })
+}
+
+/// A write with `token`, the key's lease: stored only while the lease
+/// stands. The lease is checked before the write and ended after it; if
+/// an invalidation ended it in between, the write is undone (the key is
+/// removed) and refused, so the key ends absent or newer, never older.
+async fn fill(
+    cache: &LiveCache,
+    key: &CacheKey,
+    token: &LeaseToken,
+    entry: CacheEntry,
+) -> Result<InsertOutcome, PutEntryError> {
+    let invalidated = || PutEntryError::LeaseInvalidated { key: key.clone() };
+    let Some(leases) = cache.leases() else {
+        return Err(invalidated());
+    };
+    if !leases.holds(key, token).await? {
+        return Err(invalidated());
+    }
+    let outcome = cache.store().insert(key.clone(), entry).await?;
+    if !leases.complete(key, token).await? {
+        cache.store().remove(key).await?;
+        return Err(invalidated());
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -163,6 +234,7 @@ mod tests {
             value: value_of(value),
             ttl: ttl.map(|s| Ttl::from_secs(s).unwrap()),
             tags: vec![],
+            lease: None,
         }
     }
 

@@ -47,7 +47,15 @@ pub(crate) async fn handle(
     let cache = ctx
         .registry
         .authorize(&query.cache, &query.principal, Role::Reader)?;
-    let found = cache.store().get_many(&query.keys).await?;
+    let now = ctx.clock.now();
+    // An entry kept for a stale window is a miss in a batch read.
+    let found: Vec<Option<CacheEntry>> = cache
+        .store()
+        .get_many(&query.keys)
+        .await?
+        .into_iter()
+        .map(|entry| entry.filter(|e| !e.is_stale(now)))
+        .collect();
     if found.len() != query.keys.len() {
         return Err(StoreError::Unexpected(
             format!(

@@ -1,10 +1,19 @@
 //! `GetEntry`: read one entry; counts a hit or a miss. The answer says
 //! which tier held the entry and whether it may be stale (degraded mode).
+//! An entry kept past its TTL for a stale window is a miss here.
+//!
+//! `ReadEntry`: the same read with the stale windows and leases of issue
+//! 27 (RFC 5861; memcached's leases), for the REST face: see
+//! [`ReadOutcome`].
 
-use strata_domain::{CacheKey, CacheName, Lookup, Principal, Role, StoreError};
+use std::time::Duration;
+
+use strata_domain::{
+    CacheEntry, CacheKey, CacheName, LeaseGrant, LeaseToken, Lookup, Principal, Role, StoreError,
+};
 
 use crate::context::Context;
-use crate::registry::AccessError;
+use crate::registry::{AccessError, LiveCache};
 
 /// Read `key` from `cache`.
 #[derive(Clone, Debug)]
@@ -35,19 +44,194 @@ pub(crate) async fn handle(
     let cache = ctx
         .registry
         .authorize(&query.cache, &query.principal, Role::Reader)?;
-    let entry = cache.store().lookup(&query.key).await?;
+    let now = ctx.clock.now();
+    let entry = cache
+        .store()
+        .lookup(&query.key)
+        .await?
+        .filter(|hit| !hit.entry.is_stale(now));
+    record(&cache, &query.key, entry.as_ref().map(|hit| &hit.entry));
+    Ok(entry)
+}
+
+/// Counts a read of `key` as a hit (`found`) or a miss, and shows it to
+/// the cache's analyzer.
+fn record(cache: &LiveCache, key: &CacheKey, found: Option<&CacheEntry>) {
     if let Some(analyzer) = cache.analyzer() {
-        let weight = entry
-            .as_ref()
-            .map(|found| found.entry.weight(query.key.as_str().len()));
-        analyzer.record(&query.key, weight);
+        analyzer.record(key, found.map(|entry| entry.weight(key.as_str().len())));
     }
-    if entry.is_some() {
+    if found.is_some() {
         cache.counters().hit(1);
     } else {
         cache.counters().miss(1);
     }
-    Ok(entry)
+}
+
+/// What a client accepts of stale answers, from its request's
+/// `Cache-Control` (RFC 9111 section 5.2.1, RFC 5861 section 4): it can
+/// only ask for less than the cache's windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StaleDirectives {
+    /// `no-cache`: no stale answer at all.
+    pub no_cache: bool,
+    /// `max-stale=N`: at most this far past expiry (stale-while-revalidate).
+    pub max_stale: Option<Duration>,
+    /// `stale-if-error=N`: at most this far past expiry when the backend
+    /// fails.
+    pub stale_if_error: Option<Duration>,
+}
+
+/// [`GetEntry`] with stale windows and leases.
+#[derive(Clone, Debug)]
+pub struct ReadEntry {
+    /// Who acts; needs [`Role::Reader`].
+    pub principal: Principal,
+    /// The cache.
+    pub cache: CacheName,
+    /// The key.
+    pub key: CacheKey,
+    /// What the client accepts of stale answers.
+    pub directives: StaleDirectives,
+}
+
+/// Why a stale value was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleReason {
+    /// Past its TTL, within `stale_while_revalidate`.
+    Expired,
+    /// The backend failed; an L1 copy within `stale_if_error`.
+    BackendUnavailable,
+}
+
+impl StaleReason {
+    /// The label in metrics and `Cache-Status` details: `expired` or
+    /// `backend-unavailable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::BackendUnavailable => "backend-unavailable",
+        }
+    }
+}
+
+/// What a [`ReadEntry`] found.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// A fresh hit (or, in degraded mode, an L1 hit flagged possibly
+    /// stale), as [`GetEntry`] answers.
+    Fresh(Lookup),
+    /// A value past its freshness, served within a stale window.
+    Stale {
+        /// The entry and the tier that held it.
+        lookup: Lookup,
+        /// Which window allowed it.
+        reason: StaleReason,
+        /// With `Expired`: the key's lease, when this read got it (the
+        /// caller is the one to refresh the value).
+        lease: Option<LeaseToken>,
+    },
+    /// A miss; with leases on, the lease when this read got it.
+    Miss {
+        /// The key's lease for this caller.
+        lease: Option<LeaseToken>,
+    },
+    /// A miss while another client holds the key's lease: wait and read
+    /// again rather than recompute.
+    LeasePending {
+        /// Time left on the other client's lease.
+        remaining: Duration,
+    },
+}
+
+/// The body of [`CacheService::read`](crate::CacheService::read).
+pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome, GetEntryError> {
+    let cache = ctx
+        .registry
+        .authorize(&query.cache, &query.principal, Role::Reader)?;
+    let policy = cache.config().stale();
+    let d = query.directives;
+    let now = ctx.clock.now();
+    let window = |configured: Duration, asked: Option<Duration>| {
+        if d.no_cache {
+            Duration::ZERO
+        } else {
+            asked.map_or(configured, |asked| asked.min(configured))
+        }
+    };
+    let past_expiry = |entry: &CacheEntry| {
+        entry
+            .fresh_until()
+            .map_or(Duration::ZERO, |at| now.saturating_since(at))
+    };
+    let found = match cache.store().lookup(&query.key).await {
+        Ok(found) => found,
+        Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
+            let allowed = window(policy.stale_if_error(), d.stale_if_error);
+            if allowed.is_zero() {
+                return Err(e.into());
+            }
+            let copy = cache.store().stale_copy(&query.key).await.ok().flatten();
+            return match copy {
+                Some(entry) if past_expiry(&entry) < allowed => {
+                    record(&cache, &query.key, Some(&entry));
+                    Ok(ReadOutcome::Stale {
+                        lookup: Lookup {
+                            entry,
+                            tier: strata_domain::HitTier::L1,
+                            possibly_stale: true,
+                        },
+                        reason: StaleReason::BackendUnavailable,
+                        lease: None,
+                    })
+                }
+                _ => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match found {
+        Some(hit) if !hit.entry.is_stale(now) => {
+            record(&cache, &query.key, Some(&hit.entry));
+            Ok(ReadOutcome::Fresh(hit))
+        }
+        Some(hit)
+            if past_expiry(&hit.entry) < window(policy.stale_while_revalidate(), d.max_stale) =>
+        {
+            record(&cache, &query.key, Some(&hit.entry));
+            let lease = match acquire(&cache, &query.key).await {
+                Some(LeaseGrant::Granted(token)) => Some(token),
+                _ => None,
+            };
+            Ok(ReadOutcome::Stale {
+                lookup: hit,
+                reason: StaleReason::Expired,
+                lease,
+            })
+        }
+        _ => {
+            record(&cache, &query.key, None);
+            Ok(match acquire(&cache, &query.key).await {
+                Some(LeaseGrant::Granted(token)) => ReadOutcome::Miss { lease: Some(token) },
+                Some(LeaseGrant::Pending { remaining }) => ReadOutcome::LeasePending { remaining },
+                None => ReadOutcome::Miss { lease: None },
+            })
+        }
+    }
+}
+
+/// The key's lease for this caller, when the cache has leases; `None`
+/// without leases, and when the lease store fails (the read is answered
+/// without a lease rather than failed: logged).
+async fn acquire(cache: &LiveCache, key: &CacheKey) -> Option<LeaseGrant> {
+    let ttl = cache.config().stale().lease_ttl()?;
+    let leases = cache.leases()?;
+    match leases.acquire(key, ttl).await {
+        Ok(grant) => Some(grant),
+        Err(e) => {
+            tracing::warn!(cache = %cache.config().name(), error = %e, "could not take a lease; answering without one");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

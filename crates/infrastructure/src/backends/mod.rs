@@ -38,5 +38,5 @@ pub(crate) use redis::Conn as RedisConn;
 pub(crate) use redis::once_only as redis_once_only;
 pub use redis::{
     RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder, RedisConnection,
-    RedisOptions, RedisStore, RedisStoreBuilder, pin_redis_connections_to_thread,
+    RedisLeases, RedisOptions, RedisStore, RedisStoreBuilder, pin_redis_connections_to_thread,
 };

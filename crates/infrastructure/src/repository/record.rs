@@ -23,7 +23,8 @@
 use serde::{Deserialize, Serialize};
 use strata_domain::{
     CacheAsideDefaults, CacheConfiguration, CacheConfigurationParts, CacheName, Compression,
-    ConfigOrigin, EvictionPolicyKind, Fraction, Provenance, StoredConfiguration, TierName, Ttl,
+    ConfigOrigin, EvictionPolicyKind, Fraction, Provenance, StalePolicy, StoredConfiguration,
+    TierName, Ttl,
 };
 
 /// The version of the record shape this module writes and reads.
@@ -68,6 +69,18 @@ struct ConfigRecord {
     /// `get_with_options` defaults; absent in records written before them.
     #[serde(default, skip_serializing_if = "CacheAsideRecord::is_empty")]
     cache_aside: CacheAsideRecord,
+    /// Stale windows and lease TTL in seconds; absent (0) in records
+    /// written before them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    stale_if_error_secs: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    stale_while_revalidate_secs: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    lease_ttl_secs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// [`CacheAsideDefaults`], fractions as numbers from 0 to 1.
@@ -170,6 +183,7 @@ impl From<&StoredConfiguration> for Record {
             persist,
             snapshot_interval_secs,
             cache_aside,
+            stale,
         } = s.config.to_parts();
         let (compression, compression_threshold_bytes) = match compression {
             Compression::None => ("none", None),
@@ -200,6 +214,9 @@ impl From<&StoredConfiguration> for Record {
                 persist,
                 snapshot_interval_secs,
                 cache_aside: cache_aside.into(),
+                stale_if_error_secs: stale.stale_if_error_secs,
+                stale_while_revalidate_secs: stale.stale_while_revalidate_secs,
+                lease_ttl_secs: stale.lease_ttl_secs,
             },
         }
     }
@@ -239,6 +256,9 @@ impl Record {
             persist,
             snapshot_interval_secs,
             cache_aside,
+            stale_if_error_secs,
+            stale_while_revalidate_secs,
+            lease_ttl_secs,
         } = self.config;
         let ttl = |secs: Option<u64>, field: &str| {
             secs.map(Ttl::from_secs)
@@ -271,6 +291,11 @@ impl Record {
             persist,
             snapshot_interval_secs,
             cache_aside: cache_aside.into_domain()?,
+            stale: StalePolicy {
+                stale_if_error_secs,
+                stale_while_revalidate_secs,
+                lease_ttl_secs,
+            },
         })
         .map_err(|e| e.to_string())?;
         Ok(StoredConfiguration {

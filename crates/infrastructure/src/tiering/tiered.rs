@@ -12,6 +12,13 @@
 //! - **Degraded mode:** while L2's circuit breaker is not closed, or the
 //!   bus has lost its subscription, L1 hits are still served but flagged
 //!   [`Lookup::possibly_stale`]; misses fail with L2's error (503).
+//! - **Stale-if-error** (RFC 5861, the cache's `stale_if_error`): L1
+//!   copies are kept that long past their freshness (their TTL, capped by
+//!   `l1_max_ttl`). A copy past its freshness is never an L1 hit: the read
+//!   goes to L2. Only when L2 fails may the caller take it, through
+//!   [`CacheStore::stale_copy`], and check its window. A delete, write or
+//!   invalidation drops L1's copy even when L2 refuses it, so a deleted or
+//!   invalidated entry is never served stale.
 //!
 //! Promotion races: an L2 read that started before a write or invalidation
 //! of the same key must not re-install the old value in L1 after the
@@ -53,12 +60,20 @@ pub struct TieredStoreBuilder {
     l1_name: String,
     l2_name: String,
     l1_max_ttl: Option<Duration>,
+    stale_if_error: Duration,
     clock: Arc<dyn Clock>,
     bus: Option<Arc<CoherenceBus>>,
     breaker: Option<Arc<CircuitBreaker>>,
 }
 
 impl TieredStoreBuilder {
+    /// How long L1 keeps a copy past its freshness, for stale-if-error
+    /// (zero, the default: not at all).
+    pub fn stale_if_error(mut self, window: Duration) -> Self {
+        self.stale_if_error = window;
+        self
+    }
+
     /// Tier names for stats and metrics (default `memory` and `l2`).
     pub fn tier_names(mut self, l1: impl Into<String>, l2: impl Into<String>) -> Self {
         self.l1_name = l1.into();
@@ -101,6 +116,7 @@ impl TieredStoreBuilder {
             l1_name: self.l1_name,
             l2_name: self.l2_name,
             l1_max_ttl: self.l1_max_ttl,
+            stale_if_error: self.stale_if_error,
             clock: self.clock,
             bus: self.bus,
             breaker: self.breaker,
@@ -137,6 +153,7 @@ impl TieredStore {
             l1_name: "memory".to_owned(),
             l2_name: "l2".to_owned(),
             l1_max_ttl: None,
+            stale_if_error: Duration::ZERO,
             clock: Arc::new(SystemClock),
             bus: None,
             breaker: None,
@@ -250,6 +267,7 @@ struct Shared {
     l1_name: String,
     l2_name: String,
     l1_max_ttl: Option<Duration>,
+    stale_if_error: Duration,
     clock: Arc<dyn Clock>,
     bus: Option<Arc<CoherenceBus>>,
     breaker: Option<Arc<CircuitBreaker>>,
@@ -289,11 +307,22 @@ impl Shared {
             || self.bus.as_ref().is_some_and(|b| !b.is_subscribed())
     }
 
-    /// The copy of `entry` that L1 holds: expiring by `l1_max_ttl` at most.
+    /// The copy of `entry` that L1 holds: fresh for `l1_max_ttl` at most,
+    /// then kept `stale_if_error` longer.
     fn for_l1(&self, entry: &CacheEntry) -> CacheEntry {
-        match self.l1_max_ttl {
+        let capped = match self.l1_max_ttl {
             Some(max) => entry.expiring_by(self.clock.now().saturating_add(max)),
             None => entry.clone(),
+        };
+        capped.kept_stale_for(self.stale_if_error)
+    }
+
+    /// L1's copy of `key` while it is fresh: a copy kept past its
+    /// freshness for stale-if-error is not a hit.
+    async fn l1_fresh(&self, key: &CacheKey) -> Option<CacheEntry> {
+        match self.l1.get(key).await {
+            Ok(Some(entry)) if !entry.is_stale(self.clock.now()) => Some(entry),
+            _ => None,
         }
     }
 
@@ -323,7 +352,7 @@ impl Shared {
         &self,
         key: &CacheKey,
     ) -> Result<Option<(CacheEntry, HitTier)>, StoreError> {
-        if let Ok(Some(entry)) = self.l1.get(key).await {
+        if let Some(entry) = self.l1_fresh(key).await {
             return Ok(Some((entry, HitTier::L1)));
         }
         let before = self.generations.snapshot(key);
@@ -404,7 +433,7 @@ impl CacheStore for TieredStore {
 
     async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
         let s = &self.shared;
-        if let Ok(Some(entry)) = s.l1.get(key).await {
+        if let Some(entry) = s.l1_fresh(key).await {
             bump(&s.counters.l1_hits);
             let possibly_stale = s.degraded();
             if possibly_stale {
@@ -422,6 +451,11 @@ impl CacheStore for TieredStore {
             tier,
             possibly_stale: false,
         }))
+    }
+
+    /// L1's copy whatever its freshness: one kept for stale-if-error.
+    async fn stale_copy(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        Ok(self.shared.l1.get(key).await.ok().flatten())
     }
 
     /// Reads L2 past any L1 copy, and promotes what it finds into L1
@@ -442,8 +476,12 @@ impl CacheStore for TieredStore {
 
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let s = &self.shared;
-        let mut found = match s.l1.get_many(keys).await {
-            Ok(found) => found,
+        let now = s.clock.now();
+        let mut found: Vec<Option<CacheEntry>> = match s.l1.get_many(keys).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|entry| entry.filter(|e| !e.is_stale(now)))
+                .collect(),
             Err(_) => vec![None; keys.len()],
         };
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
@@ -534,9 +572,12 @@ impl CacheStore for TieredStore {
 
     async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
         let s = &self.shared;
-        let removed = s.l2.invalidate_pattern(pattern).await?;
+        // L1 drops its copies even when L2 fails: they are never served
+        // stale after an invalidation was asked for.
+        let removed = s.l2.invalidate_pattern(pattern).await;
         s.drop_from_l1(&Invalidation::Pattern(pattern.clone()))
             .await;
+        let removed = removed?;
         s.publish(Invalidation::Pattern(pattern.clone())).await;
         Ok(removed)
     }
@@ -545,16 +586,18 @@ impl CacheStore for TieredStore {
         let s = &self.shared;
         // L2 holds every entry L1 does: its count (or its not knowing)
         // is the answer; L1's removals are a subset and count nothing.
-        let removed = s.l2.invalidate_tags(tags).await?;
+        let removed = s.l2.invalidate_tags(tags).await;
         s.drop_from_l1(&Invalidation::Tags(tags.to_vec())).await;
+        let removed = removed?;
         s.publish(Invalidation::Tags(tags.to_vec())).await;
         Ok(removed)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
         let s = &self.shared;
-        s.l2.flush().await?;
+        let flushed = s.l2.flush().await;
         s.drop_from_l1(&Invalidation::Flush).await;
+        flushed?;
         s.publish(Invalidation::Flush).await;
         Ok(())
     }

@@ -17,6 +17,12 @@
 //! | `tag_gens`      | array of uint (opt.) | per-tag generations at write time (Memcached)     |
 //! | `kid`           | str (optional)       | encryption key id; present iff `flags` has `AES256GCM` |
 //! | `nonce`         | bin (optional)       | 12-byte AES-GCM nonce; present iff `kid` is       |
+//! | `stale_at_ms`   | uint (optional)      | logical expiry of an entry kept for a stale window (RFC 5861), before `expires_at_ms` |
+//!
+//! `stale_at_ms` was added without a new `v`: a build that predates it
+//! ignores the field and serves such an entry as fresh until
+//! `expires_at_ms`, so run one version across instances before turning on
+//! `stale_while_revalidate`.
 //!
 //! `flags` bits ([`envelope_flags`]), applied on write in this order by a
 //! [`ValueCodec`] and undone in reverse on read:
@@ -78,6 +84,8 @@ struct WireOut<'a> {
     kid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none", with = "serde_bytes")]
     nonce: Option<&'a [u8]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale_at_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -107,6 +115,8 @@ struct WireIn<'a> {
     /// Owned: 12 bytes, copied whatever the input lends.
     #[serde(default, with = "serde_bytes")]
     nonce: Option<Vec<u8>>,
+    #[serde(default)]
+    stale_at_ms: Option<u64>,
 }
 
 impl Envelope {
@@ -155,6 +165,7 @@ impl Envelope {
             tag_gens: &self.tag_generations,
             kid: sealed.key_id.as_deref(),
             nonce: sealed.nonce.as_ref().map(|n| &n[..]),
+            stale_at_ms: e.stale_at().map(Timestamp::as_millis),
         };
         // Sized once: the payload, the strings, and the field names and
         // numbers (under 128 bytes), so that writing it never reallocates.
@@ -263,7 +274,8 @@ impl Envelope {
             wire.expires_at_ms.map(Timestamp::from_millis),
             tags,
             EntryVersion::new(wire.version),
-        );
+        )
+        .with_stale_at(wire.stale_at_ms.map(Timestamp::from_millis));
         Ok(Self {
             entry,
             key: wire.key,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use strata_domain::{
     CacheAsideDefaults, CacheConfiguration, CacheName, Compression,
     DEFAULT_COMPRESSION_THRESHOLD_BYTES, EvictionPolicyKind, Fraction, InvalidConfiguration,
-    TierName, Ttl,
+    StalePolicy, TierName, Ttl,
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
@@ -84,6 +84,30 @@ pub struct CacheConfigurationDto {
     /// is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_aside: Option<CacheAsideDto>,
+    /// Seconds past its freshness an entry may be served when the backend
+    /// fails (RFC 5861 `stale-if-error`; 0, the default, is off, to
+    /// 31536000): a stacked cache keeps L1 copies this long past their TTL
+    /// and `l1_max_ttl` and serves them, marked stale, only while the
+    /// shared tier fails (docs/resilience.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 31536000)]
+    #[serde(deserialize_with = "whole_number")]
+    pub stale_if_error: Option<u64>,
+    /// Seconds past expiry during which a hit is served stale while the
+    /// holder of the key's lease refreshes it (RFC 5861
+    /// `stale-while-revalidate`; 0, the default, is off, to 31536000;
+    /// needs `lease_ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 31536000)]
+    #[serde(deserialize_with = "whole_number")]
+    pub stale_while_revalidate: Option<u64>,
+    /// Seconds a lease lasts (0, the default, turns leases off; at most
+    /// 3600): the first client that misses a key gets `X-Cache-Lease`,
+    /// the others `lease_pending` or the stale value (docs/resilience.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 3600)]
+    #[serde(deserialize_with = "whole_number")]
+    pub lease_ttl: Option<u64>,
     /// Read-only, in `GET` answers: the configuration's version, also its
     /// `ETag` (send it back in `If-Match`). Ignored on `PUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +122,7 @@ pub struct CacheConfigurationDto {
 }
 
 /// Every setting of a cache, as spelled in TOML and in the admin API.
-pub const SETTINGS: [&str; 13] = [
+pub const SETTINGS: [&str; 16] = [
     "tiers",
     "eviction",
     "max_entries",
@@ -112,6 +136,9 @@ pub const SETTINGS: [&str; 13] = [
     "persist",
     "snapshot_interval_secs",
     "cache_aside",
+    "stale_if_error",
+    "stale_while_revalidate",
+    "lease_ttl",
 ];
 
 /// `cache_aside`: a cache's defaults for `get_with_options`, units in the
@@ -254,6 +281,9 @@ impl CacheConfigurationDto {
             self.persist.is_some(),
             self.snapshot_interval_secs.is_some(),
             self.cache_aside.is_some(),
+            self.stale_if_error.is_some(),
+            self.stale_while_revalidate.is_some(),
+            self.lease_ttl.is_some(),
         ];
         SETTINGS
             .iter()
@@ -328,6 +358,11 @@ impl CacheConfigurationDto {
             .persist(self.persist.unwrap_or(false))
             .snapshot_interval_secs(self.snapshot_interval_secs)
             .cache_aside(self.cache_aside.map(Into::into).unwrap_or_default())
+            .stale(StalePolicy {
+                stale_if_error_secs: self.stale_if_error.unwrap_or(0),
+                stale_while_revalidate_secs: self.stale_while_revalidate.unwrap_or(0),
+                lease_ttl_secs: self.lease_ttl.unwrap_or(0),
+            })
             .encryption_key_id(self.encryption_key_id)
             .max_entries(self.max_entries)
             .max_bytes(self.max_bytes)
@@ -361,6 +396,9 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
             snapshot_interval_secs: c.snapshot_interval_secs(),
             cache_aside: (c.cache_aside() != CacheAsideDefaults::default())
                 .then(|| c.cache_aside().into()),
+            stale_if_error: Some(c.stale().stale_if_error_secs).filter(|&s| s > 0),
+            stale_while_revalidate: Some(c.stale().stale_while_revalidate_secs).filter(|&s| s > 0),
+            lease_ttl: Some(c.stale().lease_ttl_secs).filter(|&s| s > 0),
             version: None,
             sources: None,
         }

@@ -16,6 +16,26 @@ pub const HIT_L2: &str = "HIT-L2";
 /// `X-Cache` value: no tier held the entry.
 pub const MISS: &str = "MISS";
 
+/// `X-Cache` value: a stale value served within `stale_while_revalidate`
+/// (RFC 5861) while the lease holder refreshes it.
+pub const STALE: &str = "STALE";
+/// `X-Cache` value: an L1 copy past its freshness served within
+/// `stale_if_error` (RFC 5861) because the shared tier failed.
+pub const STALE_L1: &str = "STALE-L1";
+
+/// `X-Cache-Lease: <token>`: on a GET, the key's lease given to this
+/// client (a miss to fill, or a stale value to refresh); on a PUT, the
+/// lease the write fills (issue 27, section 3; docs/resilience.md).
+pub const X_CACHE_LEASE: HeaderName = HeaderName::from_static("x-cache-lease");
+
+/// `Strata-Retry-After-Ms` on `lease_pending`: when to read again, in
+/// milliseconds (`Retry-After` has whole seconds only).
+pub const STRATA_RETRY_AFTER_MS: HeaderName = HeaderName::from_static("strata-retry-after-ms");
+
+/// `Cache-Status` (RFC 9211) on stale answers:
+/// `Strata; fwd=stale; detail=expired` or `detail=backend-unavailable`.
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
 /// `X-Cache-Stale: possibly` on an L1 hit served while the shared tier's
 /// circuit breaker is open or the coherence channel is down (degraded
 /// mode): other instances' writes may not have reached this copy.

@@ -13,6 +13,13 @@
 //!   cache that does not exist are counted under
 //!   `cache="_unknown"` ([`UNKNOWN_CACHE`]), so made-up names in URLs add
 //!   no series.
+//! - `strata_cache_leases_total{cache,outcome}`: counter of leases
+//!   (docs/resilience.md); `outcome` is `granted` (a GET gave one),
+//!   `pending` (a GET answered `lease_pending`), `filled` (a PUT with its
+//!   lease stored) or `invalidated` (a PUT with its lease was refused).
+//! - `strata_cache_stale_served_total{cache,reason}`: counter of stale
+//!   answers; `reason` is `expired` (stale-while-revalidate) or
+//!   `backend-unavailable` (stale-if-error).
 //! - `strata_cache_evictions_total{cache,cause}`: counter; `cause` is
 //!   `capacity` or `expired`.
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
@@ -119,6 +126,30 @@ fn count_request(cache: &str, op: &'static str, result: &'static str, n: u64) {
         counter
     });
     counter.increment(n);
+}
+
+/// Counts one lease outcome on `cache` (`strata_cache_leases_total`):
+/// `granted`, `pending`, `filled` or `invalidated`. Only existing caches
+/// reach it, so `cache` is a real name.
+pub fn count_lease(cache: &CacheName, outcome: &'static str) {
+    metrics::counter!(
+        "strata_cache_leases_total",
+        "cache" => cache.as_str().to_owned(),
+        "outcome" => outcome
+    )
+    .increment(1);
+}
+
+/// Counts one stale answer on `cache`
+/// (`strata_cache_stale_served_total`): `reason` is `expired` or
+/// `backend-unavailable`.
+pub fn count_stale(cache: &CacheName, reason: &'static str) {
+    metrics::counter!(
+        "strata_cache_stale_served_total",
+        "cache" => cache.as_str().to_owned(),
+        "reason" => reason
+    )
+    .increment(1);
 }
 
 /// Counts one request on `cache` by its outcome: `ok` or `error`. A request

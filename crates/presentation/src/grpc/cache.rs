@@ -77,7 +77,7 @@ impl CacheApi {
             value: entry.value().bytes().to_vec(),
             content_type: entry.value().content_type().as_str().to_owned(),
             etag: etag(entry),
-            ttl_remaining_secs: entry.remaining_ttl(now).map(|d| d.as_secs()),
+            ttl_remaining_secs: entry.fresh_ttl(now).map(|d| d.as_secs()),
             age_secs: now.saturating_since(entry.created_at()).as_secs(),
             tags: entry.tags().iter().map(|t| t.as_str().to_owned()).collect(),
         }
@@ -246,6 +246,7 @@ impl Cache for CacheApi {
                     value,
                     ttl,
                     tags,
+                    lease: None,
                 })
                 .await;
             count_outcome(&self.state.service, &cache, "put", &result);

@@ -5,16 +5,19 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use strata_application::commands::delete_entry::DeleteEntry;
-use strata_application::commands::put_entry::PutEntry;
-use strata_application::queries::get_entry::GetEntry;
-use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome};
+use strata_application::commands::put_entry::{PutEntry, PutEntryError};
+use strata_application::queries::get_entry::{
+    ReadEntry, ReadOutcome, StaleDirectives, StaleReason,
+};
+use strata_domain::{CacheValue, ContentType, HitTier, InsertOutcome, LeaseToken};
 
 use crate::edge::auth::Acting;
 use crate::edge::error::ApiError;
 use crate::edge::headers::{
-    EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, X_CACHE, X_CACHE_STALE, max_age,
+    CACHE_STATUS, EntityTag, HIT_L1, HIT_L2, MISS, POSSIBLY, STALE, STALE_L1, X_CACHE,
+    X_CACHE_LEASE, X_CACHE_STALE, max_age,
 };
-use crate::edge::metrics::{count_error, count_outcome};
+use crate::edge::metrics::{count_error, count_lease, count_outcome, count_stale};
 use crate::edge::params::{entry_path, tags, ttl};
 use crate::edge::state::AppState;
 use crate::http::body::{BodyStream, TooLarge};
@@ -42,13 +45,14 @@ impl PutQuery {
     put,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery, ("X-Cache-Lease" = Option<String>, Header, description = "The lease a GET gave for this key: the write stores nothing (409 `lease_invalidated`) if the key was deleted, invalidated or written since")),
     request_body(content = Vec<u8>, content_type = "*/*", description = "The value; an empty body (or none) stores the empty value", example = json!("hello")),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
         (status = 204, description = "Replaced", headers(("ETag" = String))),
         (status = 400, description = "Invalid key, TTL or tag", body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`lease_invalidated`: the `X-Cache-Lease` lease was invalidated or ran out; nothing was stored", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:lease_invalidated", "title": "Lease invalidated", "status": 409, "detail": "the lease on key \"user:42\" was invalidated or ran out before this write; nothing was stored (a newer write or an invalidation wins)", "code": "lease_invalidated"})),
         (status = 413, description = "Value over the cache's max_value_bytes", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -73,6 +77,21 @@ pub(crate) async fn put_entry(
     let tags = match query.tags.as_deref() {
         None | Some("") => Vec::new(),
         Some(raw) => tags(raw.split(','))?,
+    };
+    let lease = match req.headers().get(&X_CACHE_LEASE) {
+        None => None,
+        Some(raw) => Some(
+            raw.to_str()
+                .ok()
+                .and_then(|raw| LeaseToken::parse(raw).ok())
+                .ok_or_else(|| {
+                    ApiError::invalid_parameter(
+                        "X-Cache-Lease is not a lease token (1 to 64 characters of \
+                         [A-Za-z0-9._-], as a GET gave it)",
+                    )
+                    .field("X-Cache-Lease")
+                })?,
+        ),
     };
     let content_type = match req.headers().get(header::CONTENT_TYPE) {
         None => ContentType::default(),
@@ -116,9 +135,17 @@ pub(crate) async fn put_entry(
             value: CacheValue::new(body, content_type),
             ttl,
             tags,
+            lease: lease.clone(),
         })
         .await;
     count_outcome(&state.service, &cache, "put", &result);
+    if lease.is_some() {
+        match &result {
+            Ok(_) => count_lease(&cache, "filled"),
+            Err(PutEntryError::LeaseInvalidated { .. }) => count_lease(&cache, "invalidated"),
+            Err(_) => {}
+        }
+    }
     let out = result?;
     let status = match out.outcome {
         InsertOutcome::Created => StatusCode::CREATED,
@@ -144,16 +171,23 @@ fn matches_if_none_match(req: &HttpRequest, etag: &str) -> bool {
 /// Read a value: the stored bytes with their `Content-Type`, `ETag`, `Age`,
 /// `Cache-Control: max-age=<remaining TTL>` and `X-Cache`. `HEAD` gives the
 /// same headers without the body; `If-None-Match` gives 304.
+///
+/// With the cache's stale windows and leases (docs/resilience.md): a stale
+/// answer is 200 with `X-Cache: STALE` or `STALE-L1` and `Cache-Status`
+/// (RFC 9211); a miss may carry the key's lease in `X-Cache-Lease`, or be
+/// 404 `lease_pending` while another client fills it. The request's
+/// `Cache-Control: no-cache`, `max-stale=N` and `stale-if-error=N` ask for
+/// less staleness (RFC 9111 section 5.2.1, RFC 5861).
 #[utoipa::path(
     get,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key, percent-decoded once"), ("If-None-Match" = Option<String>, Header, description = "ETags the client holds"), ("Cache-Control" = Option<String>, Header, description = "`no-cache` (no stale answer), `max-stale=N`, `stale-if-error=N` (seconds): less staleness than the cache allows")),
     responses(
-        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1 or HIT-L2"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode")), example = json!("hello")),
+        (status = 200, description = "Hit: the stored bytes", content_type = "*/*", headers(("ETag" = String), ("Age" = u64), ("Cache-Control" = String), ("X-Cache" = String, description = "HIT-L1, HIT-L2, STALE (within stale_while_revalidate) or STALE-L1 (within stale_if_error, the shared tier failing)"), ("X-Cache-Stale" = String, description = "`possibly` in degraded mode"), ("Cache-Status" = String, description = "On stale answers (RFC 9211): `Strata; fwd=stale; detail=expired` or `detail=backend-unavailable`"), ("X-Cache-Lease" = String, description = "On a stale answer: the key's lease, when this client is the one to refresh it")), example = json!("hello")),
         (status = 304, description = "Not modified"),
         (status = 400, description = "Invalid key", body = crate::edge::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Miss, or no such cache", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Miss (`entry_not_found`, with `X-Cache-Lease` when this client got the key's lease), `lease_pending` (another client holds the lease: `Retry-After: 1`, `Strata-Retry-After-Ms`), or no such cache", body = crate::edge::error::Problem, content_type = "application/problem+json", headers(("X-Cache-Lease" = String, description = "The key's lease: fill the key with a PUT carrying it"), ("Strata-Retry-After-Ms" = u64, description = "`lease_pending`: read again in this many milliseconds"))),
     )
 )]
 pub(crate) async fn get_entry(
@@ -164,14 +198,15 @@ pub(crate) async fn get_entry(
     let (cache, key) = entry_path(&req)?;
     let result = state
         .service
-        .get(GetEntry {
+        .read(ReadEntry {
             principal,
             cache: cache.clone(),
             key: key.clone(),
+            directives: stale_directives(&req),
         })
         .await;
     // Hits and misses are the application's counters (see `metrics`);
-    // only failures are counted here.
+    // only failures, leases and stale answers are counted here.
     if result.is_err() {
         let op = if req.method() == actix_web::http::Method::HEAD {
             "head"
@@ -180,8 +215,34 @@ pub(crate) async fn get_entry(
         };
         count_error(&state.service, &cache, op);
     }
-    let Some(lookup) = result? else {
-        return Err(ApiError::entry_not_found(key.as_str()).x_cache(MISS));
+    let (lookup, stale, lease) = match result? {
+        ReadOutcome::Fresh(lookup) => (lookup, None, None),
+        ReadOutcome::Stale {
+            lookup,
+            reason,
+            lease,
+        } => {
+            count_stale(&cache, reason.as_str());
+            if lease.is_some() {
+                count_lease(&cache, "granted");
+            }
+            (lookup, Some(reason), lease)
+        }
+        ReadOutcome::Miss { lease } => {
+            let mut miss = ApiError::entry_not_found(key.as_str()).x_cache(MISS);
+            if let Some(token) = lease {
+                count_lease(&cache, "granted");
+                miss = miss.header(X_CACHE_LEASE, lease_header(&token));
+            }
+            return Err(miss);
+        }
+        ReadOutcome::LeasePending { remaining } => {
+            count_lease(&cache, "pending");
+            let ms = u64::try_from(remaining.as_millis())
+                .unwrap_or(u64::MAX)
+                .clamp(1, LEASE_POLL_MAX_MS);
+            return Err(ApiError::lease_pending(key.as_str(), ms).x_cache(MISS));
+        }
     };
     let entry = lookup.entry;
     let now = state.clock.now();
@@ -195,19 +256,29 @@ pub(crate) async fn get_entry(
     response.insert_header((header::ETAG, tag.header_value()));
     response.insert_header((
         X_CACHE,
-        match lookup.tier {
-            HitTier::L1 => HIT_L1,
-            HitTier::L2 => HIT_L2,
+        match (stale, lookup.tier) {
+            (Some(StaleReason::Expired), _) => STALE,
+            (Some(StaleReason::BackendUnavailable), _) => STALE_L1,
+            (None, HitTier::L1) => HIT_L1,
+            (None, HitTier::L2) => HIT_L2,
         },
     ));
-    if lookup.possibly_stale {
+    if let Some(reason) = stale {
+        response.insert_header((
+            CACHE_STATUS,
+            format!("Strata; fwd=stale; detail={}", reason.as_str()),
+        ));
+    } else if lookup.possibly_stale {
         response.insert_header((X_CACHE_STALE, POSSIBLY));
+    }
+    if let Some(token) = &lease {
+        response.insert_header((X_CACHE_LEASE, lease_header(token)));
     }
     response.insert_header((
         header::AGE,
         HeaderValue::from(now.saturating_since(entry.created_at()).as_secs()),
     ));
-    if let Some(remaining) = entry.remaining_ttl(now) {
+    if let Some(remaining) = entry.fresh_ttl(now) {
         response.insert_header((header::CACHE_CONTROL, max_age(remaining.as_secs())));
     }
     if not_modified {
@@ -218,6 +289,49 @@ pub(crate) async fn get_entry(
     );
     response.insert_header((header::CONTENT_TYPE, content_type));
     Ok(response.body(entry.value().bytes().clone()))
+}
+
+/// The longest `Strata-Retry-After-Ms` a `lease_pending` answer gives, in
+/// milliseconds: clients poll at least this often while a lease holder
+/// fills the key, rather than wait out the whole lease.
+const LEASE_POLL_MAX_MS: u64 = 100;
+
+/// A lease token as a header value (tokens are visible ASCII).
+fn lease_header(token: &LeaseToken) -> HeaderValue {
+    HeaderValue::from_str(token.as_str()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The request's `Cache-Control` directives about staleness (RFC 9111
+/// section 5.2.1; `stale-if-error` from RFC 5861 section 4). Directives
+/// with a malformed value are ignored, as RFC 9111 asks of caches;
+/// `max-stale` without a value leaves the cache's window as it is.
+fn stale_directives(req: &HttpRequest) -> StaleDirectives {
+    let mut d = StaleDirectives::default();
+    let directives = req
+        .headers()
+        .get_all(header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim);
+    for directive in directives {
+        let (name, value) = match directive.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim().trim_matches('"'))),
+            None => (directive, None),
+        };
+        let secs = || {
+            value
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(std::time::Duration::from_secs)
+        };
+        if name.eq_ignore_ascii_case("no-cache") {
+            d.no_cache = true;
+        } else if name.eq_ignore_ascii_case("max-stale") {
+            d.max_stale = secs().or(d.max_stale);
+        } else if name.eq_ignore_ascii_case("stale-if-error") {
+            d.stale_if_error = secs().or(d.stale_if_error);
+        }
+    }
+    d
 }
 
 /// Delete an entry.

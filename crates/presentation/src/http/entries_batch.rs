@@ -177,7 +177,7 @@ pub(crate) async fn batch_get(
             value_base64,
             content_type: entry.value().content_type().as_str().to_owned(),
             etag: etag(&entry),
-            ttl: entry.remaining_ttl(now).map(|d| d.as_secs()),
+            ttl: entry.fresh_ttl(now).map(|d| d.as_secs()),
             tags: entry.tags().iter().map(|t| t.as_str().to_owned()).collect(),
         });
     }

@@ -153,9 +153,9 @@ fn record<V>(key: &CacheKey, entry: &CacheEntry, now: Timestamp, value: V) -> Re
         content_type: Some(entry.value().content_type().as_str().to_owned()),
         tags: entry.tags().iter().map(|t| t.as_str().to_owned()).collect(),
         ttl_secs: entry
-            .remaining_ttl(now)
+            .fresh_ttl(now)
             .map(|d| d.as_millis().div_ceil(1000) as u64),
-        expires_at_ms: entry.expires_at().map(Timestamp::as_millis),
+        expires_at_ms: entry.fresh_until().map(Timestamp::as_millis),
     }
 }
 
@@ -167,7 +167,8 @@ fn encode_page(
 ) -> Result<Bytes, String> {
     let mut out = Vec::new();
     for (key, entry) in page {
-        if entry.is_expired(now) {
+        // Stale entries (kept for a stale window) are not exported.
+        if entry.is_stale(now) {
             continue;
         }
         match format {

@@ -7,7 +7,9 @@
 //! - `strata:{c}:k:<key>` — an entry; the value is an [`Envelope`](crate::Envelope);
 //! - `strata:{c}:t:<tag>` — a set of the keys written with `<tag>`;
 //! - `strata:{c}:x:<nonce>` — a tag set being invalidated (renamed away,
-//!   expires after an hour if the invalidation dies half-way).
+//!   expires after an hour if the invalidation dies half-way);
+//! - `strata:{c}:l:<key>` and `strata:{c}:le` — a key's lease and the
+//!   cache's lease epoch (`leases`).
 //!
 //! `{c}` is a Cluster hash tag: every key of a cache lives in one slot, so
 //! scripts, `MGET`s and tag bookkeeping are single-slot and atomic, at the
@@ -20,6 +22,7 @@
 mod cluster;
 mod connection;
 mod core;
+mod leases;
 mod scripts;
 mod store;
 
@@ -28,4 +31,5 @@ pub(crate) use connection::{Conn, once_only};
 pub use connection::{
     RedisClusterConnection, RedisConnection, RedisOptions, pin_redis_connections_to_thread,
 };
+pub use leases::RedisLeases;
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -80,6 +80,9 @@ const _: () = assert!(HEADER == 24);
 struct Extension {
     tags: Arc<[Tag]>,
     content_type: Option<ContentType>,
+    /// [`CacheEntry::stale_at`]: only entries kept for a stale window
+    /// have one, so the common record stays without an extension.
+    stale_at: Option<Timestamp>,
 }
 
 /// The content types of one shard, numbered in order of first use: an
@@ -168,10 +171,13 @@ impl Record {
         let key_len = u8::try_from(key.len()).ok()?;
         let value_len = u32::try_from(value.len()).ok()?;
         let number = types.intern(entry.value().content_type());
-        let extension = (number == CT_EXTENDED || !entry.tags().is_empty()).then(|| {
+        let extended =
+            number == CT_EXTENDED || !entry.tags().is_empty() || entry.stale_at().is_some();
+        let extension = extended.then(|| {
             Box::new(Extension {
                 tags: Arc::from(entry.tags()),
                 content_type: (number == CT_EXTENDED).then(|| entry.value().content_type().clone()),
+                stale_at: entry.stale_at(),
             })
         });
         let mut flags = number;
@@ -336,6 +342,7 @@ impl Record {
             tags,
             EntryVersion::new(header.version),
         )
+        .with_stale_at(self.extension().and_then(|ext| ext.stale_at))
     }
 
     /// Another count on the block, for a value handed out; `None` when

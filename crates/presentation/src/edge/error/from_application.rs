@@ -91,6 +91,7 @@ impl From<PutEntryError> for ApiError {
                 "Value too large",
                 e.to_string(),
             ),
+            e @ PutEntryError::LeaseInvalidated { .. } => Self::lease_invalidated(e.to_string()),
         }
     }
 }

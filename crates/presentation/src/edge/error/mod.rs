@@ -13,9 +13,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::edge::headers::X_CACHE;
+use crate::edge::headers::{STRATA_RETRY_AFTER_MS, X_CACHE};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use strata_domain::TokenRejection;
@@ -122,10 +122,13 @@ pub struct ApiError {
     /// for the plain Bearer challenge, `Some(Some(class))` for RFC 6750's
     /// `error="invalid_token"` with that class as `error_description`.
     www_authenticate: Option<Option<TokenRejection>>,
-    x_cache: Option<&'static str>,
     /// `version_conflict`: the version now (versions start at 1; niche
     /// keeps `ApiError` within clippy's large-error size).
     current_version: Option<std::num::NonZeroU64>,
+    /// Further response headers (leases: `X-Cache-Lease`,
+    /// `Strata-Retry-After-Ms`, `X-Cache`); a boxed slice keeps `ApiError`
+    /// within clippy's large-error size.
+    headers: Box<[(HeaderName, HeaderValue)]>,
     cause: Option<Cause>,
 }
 
@@ -144,16 +147,53 @@ impl ApiError {
             field: None,
             retry_after: None,
             www_authenticate: None,
-            x_cache: None,
             current_version: None,
+            headers: Box::default(),
             cause: None,
         }
     }
 
-    /// Adds an `X-Cache` header (`MISS` on a read miss).
-    pub fn x_cache(mut self, value: &'static str) -> Self {
-        self.x_cache = Some(value);
+    /// Adds a response header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        let mut headers = std::mem::take(&mut self.headers).into_vec();
+        headers.push((name, value));
+        self.headers = headers.into_boxed_slice();
         self
+    }
+
+    /// 404 `lease_pending`: a miss while another client holds the key's
+    /// lease (issue 27, section 3), with `Retry-After: 1` and
+    /// `Strata-Retry-After-Ms: <retry_after_ms>`: wait and read again
+    /// instead of recomputing the value.
+    pub fn lease_pending(key: &str, retry_after_ms: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::NOT_FOUND,
+            "lease_pending",
+            "Lease pending",
+            format!(
+                "no entry for key {key:?}, and another client holds its lease and is filling \
+                 it; read again in {retry_after_ms} ms instead of recomputing the value"
+            ),
+        );
+        error.retry_after = Some(1);
+        error.header(STRATA_RETRY_AFTER_MS, HeaderValue::from(retry_after_ms))
+    }
+
+    /// 409 `lease_invalidated`: a PUT with `X-Cache-Lease` whose lease
+    /// was invalidated (delete, invalidation, newer write) or ran out;
+    /// nothing was stored.
+    pub fn lease_invalidated(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "lease_invalidated",
+            "Lease invalidated",
+            detail,
+        )
+    }
+
+    /// Adds an `X-Cache` header (`MISS` on a read miss).
+    pub fn x_cache(self, value: &'static str) -> Self {
+        self.header(X_CACHE, HeaderValue::from_static(value))
     }
 
     /// Names the offending field or parameter.
@@ -519,9 +559,6 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        if let Some(x_cache) = self.x_cache {
-            response.insert_header((X_CACHE, x_cache));
-        }
         // The methods are the detail's tail: a field of their own would
         // push `ApiError` past clippy's large-error size.
         if self.status == StatusCode::METHOD_NOT_ALLOWED
@@ -541,6 +578,9 @@ impl ResponseError for ApiError {
         }
         if let Some(version) = self.current_version {
             response.insert_header((header::ETAG, format!("\"{version}\"")));
+        }
+        for (name, value) in self.headers.iter() {
+            response.insert_header((name.clone(), value.clone()));
         }
         response.body(serde_json::to_vec(&self.problem(None)).unwrap_or_default())
     }
