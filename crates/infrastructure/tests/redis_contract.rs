@@ -133,3 +133,87 @@ fn a_pinned_thread_runs_its_commands_on_its_own_connection() {
         .expect("written on the pinned one");
     assert_eq!(read.value().bytes().as_ref(), b"pinned");
 }
+
+/// The leases of a cache whose last tier is Redis, opened by two
+/// providers (two instances) on one server: one holder per key across
+/// both, revocation seen by both, and a flush of the cache ends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_leases_are_shared_by_the_instances_on_one_server() {
+    use std::time::Duration;
+    use strata_domain::{
+        CacheConfiguration, CacheKey, LeaseGrant, LeaseToken, StalePolicy, StoreProvider, TierName,
+    };
+    use strata_infrastructure::{BackendSpec, StrataStoreProvider};
+
+    let Some(server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let config = CacheConfiguration::builder(CacheName::parse("leased").unwrap())
+        .tiers(vec![TierName::parse("main").unwrap()])
+        .stale(StalePolicy {
+            lease_ttl_secs: 5,
+            ..StalePolicy::default()
+        })
+        .build()
+        .unwrap();
+    let mut leases = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..2 {
+        let provider = StrataStoreProvider::new()
+            .connect_backend(
+                "main",
+                BackendSpec::Redis { url: server.url() },
+                Duration::from_secs(1),
+            )
+            .await
+            .expect("connect");
+        leases.push(
+            provider
+                .open_leases(&config)
+                .await
+                .unwrap()
+                .expect("leases on"),
+        );
+        stores.push(provider.open(&config).await.unwrap());
+    }
+    let key = |k: &str| CacheKey::parse(k).unwrap();
+    let ttl = Duration::from_secs(5);
+    let granted = |g: LeaseGrant| match g {
+        LeaseGrant::Granted(token) => token,
+        LeaseGrant::Pending { .. } => panic!("expected a grant"),
+    };
+
+    let token = granted(leases[0].acquire(&key("k"), ttl).await.unwrap());
+    match leases[1].acquire(&key("k"), ttl).await.unwrap() {
+        LeaseGrant::Pending { remaining } => {
+            assert!(
+                remaining > Duration::ZERO && remaining <= ttl,
+                "{remaining:?}"
+            )
+        }
+        LeaseGrant::Granted(_) => panic!("two holders of one key"),
+    }
+    assert!(leases[1].holds(&key("k"), &token).await.unwrap());
+    assert!(leases[1].complete(&key("k"), &token).await.unwrap());
+    assert!(
+        !leases[0].complete(&key("k"), &token).await.unwrap(),
+        "used once"
+    );
+
+    // Revoked by key on one instance, seen on the other.
+    let token = granted(leases[0].acquire(&key("a"), ttl).await.unwrap());
+    leases[1].revoke(&key("a")).await.unwrap();
+    assert!(!leases[0].holds(&key("a"), &token).await.unwrap());
+
+    // Every lease ends with revoke_all, and with a flush of the cache.
+    let b = granted(leases[0].acquire(&key("b"), ttl).await.unwrap());
+    leases[1].revoke_all().await.unwrap();
+    assert!(!leases[0].holds(&key("b"), &b).await.unwrap());
+    let c = granted(leases[0].acquire(&key("c"), ttl).await.unwrap());
+    assert!(leases[0].holds(&key("c"), &c).await.unwrap());
+    stores[1].flush().await.unwrap();
+    assert!(!leases[0].holds(&key("c"), &c).await.unwrap());
+    // A token no store issued never completes.
+    let forged = LeaseToken::parse("0-0000000000000000").unwrap();
+    assert!(!leases[0].complete(&key("c"), &forged).await.unwrap());
+}

@@ -165,11 +165,14 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
     };
     let found = match cache.store().lookup(&query.key).await {
         Ok(found) => found,
-        Err(e @ (StoreError::Unavailable { .. } | StoreError::Timeout { .. })) => {
+        // Any failure of the backend (RFC 5861's "error"), not a missing
+        // capability: the L1 copy may stand in within stale_if_error.
+        Err(e) if !matches!(e, StoreError::Unsupported { .. }) => {
             let allowed = window(policy.stale_if_error(), d.stale_if_error);
             if allowed.is_zero() {
                 return Err(e.into());
             }
+            tracing::debug!(cache = %query.cache, error = %e, "backend failed; looking for a stale L1 copy");
             let copy = cache.store().stale_copy(&query.key).await.ok().flatten();
             return match copy {
                 Some(entry) if past_expiry(&entry) < allowed => {

@@ -17,8 +17,10 @@
 //!   `l1_max_ttl`). A copy past its freshness is never an L1 hit: the read
 //!   goes to L2. Only when L2 fails may the caller take it, through
 //!   [`CacheStore::stale_copy`], and check its window. A delete, write or
-//!   invalidation drops L1's copy even when L2 refuses it, so a deleted or
-//!   invalidated entry is never served stale.
+//!   invalidation drops L1's copy, and is published to the other
+//!   instances, even when L2 refuses it (dropping a copy is always safe),
+//!   so a deleted or invalidated entry is never served stale, also when
+//!   the coherence channel (`[coherence] backend`) outlives L2.
 //!
 //! Promotion races: an L2 read that started before a write or invalidation
 //! of the same key must not re-install the old value in L1 after the
@@ -518,6 +520,7 @@ impl CacheStore for TieredStore {
             Ok(outcome) => outcome,
             Err(e) => {
                 let _ = s.l1.remove(&key).await;
+                s.publish(Invalidation::Keys(vec![key])).await;
                 return Err(e);
             }
         };
@@ -548,6 +551,7 @@ impl CacheStore for TieredStore {
                 for key in &keys {
                     let _ = s.l1.remove(key).await;
                 }
+                s.publish(Invalidation::Keys(keys)).await;
                 return Err(e);
             }
         };
@@ -565,9 +569,8 @@ impl CacheStore for TieredStore {
         let removed = s.l2.remove(key).await;
         s.generations.bump_key(key);
         let _ = s.l1.remove(key).await;
-        let removed = removed?;
         s.publish(Invalidation::Keys(vec![key.clone()])).await;
-        Ok(removed)
+        removed
     }
 
     async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
@@ -577,9 +580,8 @@ impl CacheStore for TieredStore {
         let removed = s.l2.invalidate_pattern(pattern).await;
         s.drop_from_l1(&Invalidation::Pattern(pattern.clone()))
             .await;
-        let removed = removed?;
         s.publish(Invalidation::Pattern(pattern.clone())).await;
-        Ok(removed)
+        removed
     }
 
     async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
@@ -588,18 +590,16 @@ impl CacheStore for TieredStore {
         // is the answer; L1's removals are a subset and count nothing.
         let removed = s.l2.invalidate_tags(tags).await;
         s.drop_from_l1(&Invalidation::Tags(tags.to_vec())).await;
-        let removed = removed?;
         s.publish(Invalidation::Tags(tags.to_vec())).await;
-        Ok(removed)
+        removed
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
         let s = &self.shared;
         let flushed = s.l2.flush().await;
         s.drop_from_l1(&Invalidation::Flush).await;
-        flushed?;
         s.publish(Invalidation::Flush).await;
-        Ok(())
+        flushed
     }
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {

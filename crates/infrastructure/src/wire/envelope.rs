@@ -290,6 +290,7 @@ mod tests {
     use crate::wire::Keyring;
     use proptest::prelude::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     /// Length of the AES-GCM authentication tag, in bytes.
     const TAG_BYTES: usize = 16;
@@ -348,6 +349,29 @@ mod tests {
             tags.iter().map(|t| Tag::parse(t).unwrap()).collect(),
             EntryVersion::new(7),
         )
+    }
+
+    #[test]
+    fn an_entry_kept_for_a_stale_window_keeps_its_logical_expiry() {
+        let kept =
+            entry(b"v", &[], Some(1_700_000_010_000)).kept_stale_for(Duration::from_secs(30));
+        let bytes = Envelope::new(kept.clone()).encode().unwrap();
+        let back = Envelope::decode(&bytes).unwrap().entry;
+        assert_eq!(back, kept);
+        assert_eq!(
+            back.fresh_until(),
+            Some(Timestamp::from_millis(1_700_000_010_000))
+        );
+        assert_eq!(
+            back.expires_at(),
+            Some(Timestamp::from_millis(1_700_000_040_000))
+        );
+        // Without a stale window the field is not written at all.
+        let plain = Envelope::new(entry(b"v", &[], Some(1_700_000_010_000)))
+            .encode()
+            .unwrap();
+        assert!(!plain.windows(11).any(|w| w == b"stale_at_ms"));
+        assert!(bytes.windows(11).any(|w| w == b"stale_at_ms"));
     }
 
     #[test]

@@ -527,6 +527,9 @@ mod tests {
             entry(b"hello", "text/plain", Some(5_000), &[]),
             entry(&[0, 1, 2, 255], "application/json", None, &["b", "a"]),
             entry(b"x", "a/b", Some(9), &["t"]),
+            // Kept for a stale window: `stale_at` rides in the extension.
+            entry(b"stale", "text/plain", Some(5_000), &[])
+                .kept_stale_for(std::time::Duration::from_secs(30)),
         ] {
             let record = Record::new(&key, &original, &mut types).unwrap();
             assert_eq!(record.key(), "user:42");
