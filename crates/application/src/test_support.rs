@@ -19,6 +19,7 @@ mock! {
         fn capabilities(&self) -> StoreCapabilities;
         async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
         async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
+        async fn stale_copy(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError>;
         async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError>;
         async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError>;
         async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError>;

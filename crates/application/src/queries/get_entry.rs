@@ -242,7 +242,8 @@ mod tests {
     use super::*;
     use crate::queries::get_cache_stats::GetCacheStats;
     use crate::test_support::*;
-    use strata_domain::{CacheEntry, EntryVersion, StoreStats};
+    use std::time::Duration;
+    use strata_domain::{CacheEntry, EntryVersion, StalePolicy, StoreStats};
 
     #[tokio::test]
     async fn counts_hits_and_misses() {
@@ -272,5 +273,145 @@ mod tests {
             .unwrap();
         assert_eq!((stats.counters.hits, stats.counters.misses), (2, 1));
         assert!((stats.hit_ratio - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    /// An entry of value `v` written `age` seconds before the test's now,
+    /// fresh for `ttl` seconds, kept `kept` seconds past that.
+    fn written(age: u64, ttl: u64, kept: u64) -> CacheEntry {
+        let created = strata_domain::Timestamp::from_millis(NOW - age * 1000);
+        CacheEntry::new(
+            value_of(b"v"),
+            created,
+            Some(created.saturating_add(Duration::from_secs(ttl))),
+            vec![],
+            EntryVersion::new(1),
+        )
+        .kept_stale_for(Duration::from_secs(kept))
+    }
+
+    fn stale_config(stale: StalePolicy) -> strata_domain::CacheConfiguration {
+        config("c", None, 10)
+            .to_builder()
+            .stale(stale)
+            .build()
+            .unwrap()
+    }
+
+    fn read(directives: StaleDirectives) -> ReadEntry {
+        ReadEntry {
+            principal: Principal::Anonymous,
+            cache: name("c"),
+            key: key("k"),
+            directives,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_backend_serves_the_l1_copy_only_within_stale_if_error() {
+        let mut store = MockStore::new();
+        store.expect_get().returning(|_| {
+            Err(StoreError::Unavailable {
+                backend: "mock".into(),
+                source: "down".into(),
+            })
+        });
+        // Expired 30 s ago; a copy expired 90 s ago is past the window.
+        let mut copies = vec![written(100, 10, 60), written(40, 10, 60)];
+        store
+            .expect_stale_copy()
+            .returning(move |_| Ok(Some(copies.pop().unwrap_or_else(|| written(40, 10, 60)))));
+        store.expect_backend().return_const("mock".to_owned());
+        let policy = StalePolicy {
+            stale_if_error_secs: 60,
+            ..StalePolicy::default()
+        };
+        let (service, _) = service_with(stale_config(policy), store).await;
+        match service
+            .read(read(StaleDirectives::default()))
+            .await
+            .unwrap()
+        {
+            ReadOutcome::Stale { reason, lease, .. } => {
+                assert_eq!(reason, StaleReason::BackendUnavailable);
+                assert!(lease.is_none());
+            }
+            other => panic!("expected a stale answer, got {other:?}"),
+        }
+        assert!(
+            matches!(
+                service.read(read(StaleDirectives::default())).await,
+                Err(GetEntryError::Store(StoreError::Unavailable { .. }))
+            ),
+            "90 s past expiry is past the 60 s window"
+        );
+        let asks_less = StaleDirectives {
+            stale_if_error: Some(Duration::from_secs(10)),
+            ..StaleDirectives::default()
+        };
+        assert!(
+            service.read(read(asks_less)).await.is_err(),
+            "30 s past a 10 s limit"
+        );
+        let no_cache = StaleDirectives {
+            no_cache: true,
+            ..StaleDirectives::default()
+        };
+        assert!(service.read(read(no_cache)).await.is_err());
+        // Plain reads never take the stale copy.
+        assert!(
+            service
+                .get(GetEntry {
+                    principal: Principal::Anonymous,
+                    cache: name("c"),
+                    key: key("k"),
+                })
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_past_its_ttl_is_stale_within_the_window_and_a_miss_for_plain_reads() {
+        let mut store = MockStore::new();
+        store
+            .expect_get()
+            .returning(|_| Ok(Some(written(15, 10, 30))));
+        store.expect_backend().return_const("mock".to_owned());
+        let policy = StalePolicy {
+            stale_while_revalidate_secs: 30,
+            lease_ttl_secs: 5,
+            ..StalePolicy::default()
+        };
+        let (service, _) = service_with(stale_config(policy), store).await;
+        let plain = service
+            .get(GetEntry {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                key: key("k"),
+            })
+            .await
+            .unwrap();
+        assert!(plain.is_none(), "a stale entry is a miss for GetEntry");
+        assert!(matches!(
+            service
+                .read(read(StaleDirectives::default()))
+                .await
+                .unwrap(),
+            ReadOutcome::Stale {
+                reason: StaleReason::Expired,
+                ..
+            }
+        ));
+        let strict = StaleDirectives {
+            max_stale: Some(Duration::from_secs(4)),
+            ..StaleDirectives::default()
+        };
+        assert!(
+            matches!(
+                service.read(read(strict)).await.unwrap(),
+                ReadOutcome::Miss { lease: None }
+            ),
+            "5 s past expiry, 4 s allowed"
+        );
     }
 }

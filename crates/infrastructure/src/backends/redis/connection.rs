@@ -32,7 +32,11 @@ pub struct RedisOptions {
     /// fail with [`StoreError::Unavailable`]; the next request starts a new
     /// round (default 3; the circuit breaker is the outer retry policy).
     pub reconnect_retries: usize,
-    /// Longest back-off between reconnection attempts (default 1 s).
+    /// Longest back-off between reconnection attempts (default 100 ms, the
+    /// background probe's interval). A request that finds its connection
+    /// in a back-off waits for the next attempt, so a long back-off would
+    /// make the first requests after an outage outlive their timeout and
+    /// fail once the backend is back.
     pub reconnect_max_delay: Duration,
 }
 
@@ -42,7 +46,7 @@ impl Default for RedisOptions {
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(1),
             reconnect_retries: 3,
-            reconnect_max_delay: Duration::from_secs(1),
+            reconnect_max_delay: Duration::from_millis(100),
         }
     }
 }
