@@ -1,5 +1,6 @@
-//! Leases against stampedes and stale sets (issue 27, section 3): the port
-//! [`LeaseStore`] and its vocabulary. The protocol follows memcached's
+//! Leases against stampedes and stale sets (issue 27, section 3): the
+//! [`LeaseToken`] that the port [`LeaseStore`](crate::LeaseStore) (in
+//! `ports.rs`) hands out. The protocol follows memcached's
 //! meta commands (`mg` with `N` vivify-on-miss, the win flag `W`, the
 //! stale flag `Z`) and the leases of Nishtala et al., "Scaling Memcache at
 //! Facebook" (NSDI 2013, section 3.2.1): the first client that misses a
@@ -7,12 +8,6 @@
 //! a token that was invalidated in between stores nothing.
 
 use std::fmt;
-use std::time::Duration;
-
-use async_trait::async_trait;
-
-use crate::key::CacheKey;
-use crate::ports::StoreError;
 
 /// The longest token accepted back from a client, in bytes.
 pub const MAX_LEASE_TOKEN_BYTES: usize = 64;
@@ -59,63 +54,6 @@ impl fmt::Debug for LeaseToken {
 #[derive(Debug, thiserror::Error)]
 #[error("a lease token is 1 to {MAX_LEASE_TOKEN_BYTES} characters of [A-Za-z0-9._-]")]
 pub struct InvalidLeaseToken;
-
-/// The answer to [`LeaseStore::acquire`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LeaseGrant {
-    /// The caller holds the key's lease until it fills the key or the
-    /// lease runs out.
-    Granted(LeaseToken),
-    /// Another client holds the lease; it ends in `remaining` at the latest.
-    Pending {
-        /// Time left on the other client's lease.
-        remaining: Duration,
-    },
-}
-
-/// The leases of one cache. The token lives where the entry lives: in
-/// process for a memory-only cache, in Redis for a cache whose last tier
-/// is Redis, so that instances sharing it share the leases.
-///
-/// Invalidation: [`revoke`](Self::revoke) ends one key's lease (a delete,
-/// an invalidation by key or a write without a token),
-/// [`revoke_all`](Self::revoke_all) every lease of the cache (a pattern or
-/// tag invalidation, a flush). A revoked token never completes.
-#[async_trait]
-pub trait LeaseStore: Send + Sync + 'static {
-    /// Gives `key`'s lease to the caller for `ttl`, unless another lease on
-    /// it is live.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the backend holding the leases fails.
-    async fn acquire(&self, key: &CacheKey, ttl: Duration) -> Result<LeaseGrant, StoreError>;
-
-    /// Whether `token` is still `key`'s live lease.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the backend fails.
-    async fn holds(&self, key: &CacheKey, token: &LeaseToken) -> Result<bool, StoreError>;
-
-    /// Ends `key`'s lease if it is still `token`; `Ok(true)` when it was
-    /// (the fill stands), `Ok(false)` when it had been revoked or had run
-    /// out.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the backend fails.
-    async fn complete(&self, key: &CacheKey, token: &LeaseToken) -> Result<bool, StoreError>;
-
-    /// Ends `key`'s lease, whoever holds it.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the backend fails.
-    async fn revoke(&self, key: &CacheKey) -> Result<(), StoreError>;
-
-    /// Ends every lease of the cache.
-    ///
-    /// # Errors
-    /// [`StoreError`] when the backend fails.
-    async fn revoke_all(&self) -> Result<(), StoreError>;
-}
 
 #[cfg(test)]
 mod tests {

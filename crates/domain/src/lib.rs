@@ -59,7 +59,7 @@ pub use entry::{CacheEntry, EntryVersion};
 pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
-pub use lease::{InvalidLeaseToken, LeaseGrant, LeaseStore, LeaseToken, MAX_LEASE_TOKEN_BYTES};
+pub use lease::{InvalidLeaseToken, LeaseToken, MAX_LEASE_TOKEN_BYTES};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
@@ -70,9 +70,9 @@ pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};
 pub use ports::{
     Authenticator, BackendHealth, CacheStore, CircuitState, Clock, ConfigurationRepository,
-    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, Lookup,
-    MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities, StoreError,
-    StoreProvider, StoreStats, TierStats, check_expected,
+    EntriesPage, EventPublisher, ExpectedVersion, HitTier, InsertOutcome, LeaseGrant, LeaseStore,
+    Lookup, MAX_ENTRIES_CURSOR, ProvisionError, RepositoryError, SaveError, StoreCapabilities,
+    StoreError, StoreProvider, StoreStats, TierStats, check_expected,
 };
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use provenance::{ConfigOrigin, Provenance, SettingSource, StoredConfiguration};

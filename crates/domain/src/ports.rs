@@ -2,12 +2,13 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::{
     CacheConfiguration, CacheEntry, CacheKey, CacheName, ConfigVersion, DomainEvent,
-    InvalidationCount, KeyPattern, Provenance, StoredConfiguration, Tag, Timestamp,
+    InvalidationCount, KeyPattern, LeaseToken, Provenance, StoredConfiguration, Tag, Timestamp,
 };
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -445,7 +446,7 @@ pub trait StoreProvider: Send + Sync + 'static {
     async fn open_leases(
         &self,
         config: &CacheConfiguration,
-    ) -> Result<Option<Arc<dyn crate::LeaseStore>>, ProvisionError>;
+    ) -> Result<Option<Arc<dyn LeaseStore>>, ProvisionError>;
 
     /// The shared backends this provider has connected, sorted by name, with
     /// their circuit breakers' state. Empty when there are none (default).
@@ -575,4 +576,61 @@ pub trait Authenticator: Send + Sync + 'static {
         &self,
         credential: &crate::Credential,
     ) -> Result<crate::Principal, crate::AuthError>;
+}
+
+/// The answer to [`LeaseStore::acquire`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseGrant {
+    /// The caller holds the key's lease until it fills the key or the
+    /// lease runs out.
+    Granted(LeaseToken),
+    /// Another client holds the lease; it ends in `remaining` at the latest.
+    Pending {
+        /// Time left on the other client's lease.
+        remaining: Duration,
+    },
+}
+
+/// The leases of one cache. The token lives where the entry lives: in
+/// process for a memory-only cache, in Redis for a cache whose last tier
+/// is Redis, so that instances sharing it share the leases.
+///
+/// Invalidation: [`revoke`](Self::revoke) ends one key's lease (a delete,
+/// an invalidation by key or a write without a token),
+/// [`revoke_all`](Self::revoke_all) every lease of the cache (a pattern or
+/// tag invalidation, a flush). A revoked token never completes.
+#[async_trait]
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Gives `key`'s lease to the caller for `ttl`, unless another lease on
+    /// it is live.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend holding the leases fails.
+    async fn acquire(&self, key: &CacheKey, ttl: Duration) -> Result<LeaseGrant, StoreError>;
+
+    /// Whether `token` is still `key`'s live lease.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn holds(&self, key: &CacheKey, token: &LeaseToken) -> Result<bool, StoreError>;
+
+    /// Ends `key`'s lease if it is still `token`; `Ok(true)` when it was
+    /// (the fill stands), `Ok(false)` when it had been revoked or had run
+    /// out.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn complete(&self, key: &CacheKey, token: &LeaseToken) -> Result<bool, StoreError>;
+
+    /// Ends `key`'s lease, whoever holds it.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn revoke(&self, key: &CacheKey) -> Result<(), StoreError>;
+
+    /// Ends every lease of the cache.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the backend fails.
+    async fn revoke_all(&self) -> Result<(), StoreError>;
 }
