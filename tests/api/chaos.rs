@@ -143,6 +143,43 @@ async fn put(app: &TestApp, cache: &str, key: &str, query: &str) -> StatusCode {
         .status()
 }
 
+/// Via `b`: deletes key `targets.0` and invalidates tag `targets.1` of
+/// cache `stacked`, each answered `status` (the delete's; an invalidation
+/// answers 200 where a delete answers 204).
+async fn invalidate_via(b: &TestApp, targets: (&str, &str), status: StatusCode) {
+    let (key, tag) = targets;
+    let deleted = b
+        .client
+        .delete(b.entry("stacked", key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), status, "delete {key}");
+    let tagged = b
+        .post_json("/v1/caches/stacked/invalidations", json!({"tags": [tag]}))
+        .await;
+    let expected = if status.is_success() {
+        StatusCode::OK
+    } else {
+        status
+    };
+    assert_eq!(tagged.status(), expected, "invalidate tag {tag}");
+}
+
+/// Waits until `a` answers `status` for each of `keys` of cache `stacked`:
+/// it has applied the coherence messages that dropped its copies.
+async fn assert_dropped(a: &TestApp, keys: &[&str], status: StatusCode) {
+    for key in keys {
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                a.get("stacked", key).await.status() == status
+            })
+            .await,
+            "A dropped {key}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_outage_serves_l1_stale_within_its_window_and_recovery_fails_nothing() {
     let (Some(mut redis), Some(bus)) =
@@ -169,34 +206,8 @@ async fn a_redis_outage_serves_l1_stale_within_its_window_and_recovery_fails_not
     // applied them, it has applied every message B sent before, among them
     // the notices of B's cache creations, which clear A's L1: only now may
     // A fill its L1.
-    let deleted = b
-        .client
-        .delete(b.entry("stacked", "deleted"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    let tagged = b
-        .post_json("/v1/caches/stacked/invalidations", json!({"tags": ["t1"]}))
-        .await;
-    assert_eq!(tagged.status(), StatusCode::OK);
-    for key in ["deleted", "tagged"] {
-        assert!(
-            eventually(Duration::from_secs(10), || async {
-                a.get("stacked", key).await.status() == StatusCode::NOT_FOUND
-            })
-            .await,
-            "A dropped {key}"
-        );
-    }
-    assert_eq!(
-        put(&a, "stacked", "late-deleted", "").await,
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        put(&a, "stacked", "late-tagged", "?tags=t2").await,
-        StatusCode::CREATED
-    );
+    invalidate_via(&b, ("deleted", "t1"), StatusCode::NO_CONTENT).await;
+    assert_dropped(&a, &["deleted", "tagged"], StatusCode::NOT_FOUND).await;
     for i in 0..RESIDENT {
         assert_eq!(
             put(&a, "stacked", &format!("resident-{i}"), "").await,
@@ -224,26 +235,13 @@ async fn a_redis_outage_serves_l1_stale_within_its_window_and_recovery_fails_not
     redis.stop();
     // Via B during the outage: L2 refuses (503), the message still goes
     // out on the bus, and A drops its copies.
-    let late = b
-        .client
-        .delete(b.entry("stacked", "late-deleted"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(late.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let late = b
-        .post_json("/v1/caches/stacked/invalidations", json!({"tags": ["t2"]}))
-        .await;
-    assert_eq!(late.status(), StatusCode::SERVICE_UNAVAILABLE);
-    for key in ["late-deleted", "late-tagged"] {
-        assert!(
-            eventually(Duration::from_secs(10), || async {
-                a.get("stacked", key).await.status() == StatusCode::SERVICE_UNAVAILABLE
-            })
-            .await,
-            "A dropped {key} during the outage"
-        );
-    }
+    invalidate_via(&b, ("late-deleted", "t2"), StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_dropped(
+        &a,
+        &["late-deleted", "late-tagged"],
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
     let mut outage = Vec::new();
     for _ in 0..ROUNDS {
         outage.extend(round(&a).await);

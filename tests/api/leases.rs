@@ -359,29 +359,22 @@ async fn stale_while_revalidate_serves_everyone_and_leases_one_refresh() {
 #[tokio::test]
 async fn revalidation_without_leases_is_refused_with_its_reason() {
     let app = spawn_app().await;
-    let response = app
-        .put_json(
-            "/admin/v1/caches/bad",
+    for (config, field) in [
+        (
             json!({"stale_while_revalidate": 30}),
+            "stale_while_revalidate",
+        ),
+        (json!({"lease_ttl": 3601}), "lease_ttl"),
+    ] {
+        let response = app.put_json("/admin/v1/caches/bad", config).await;
+        let body = assert_problem(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_configuration",
         )
         .await;
-    let body = assert_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_configuration",
-    )
-    .await;
-    assert_eq!(body["field"], "stale_while_revalidate");
-    let response = app
-        .put_json("/admin/v1/caches/bad", json!({"lease_ttl": 3601}))
-        .await;
-    let body = assert_problem(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_configuration",
-    )
-    .await;
-    assert_eq!(body["field"], "lease_ttl");
+        assert_eq!(body["field"], field);
+    }
     app.handle.stop(true).await;
 }
 

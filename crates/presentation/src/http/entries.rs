@@ -45,7 +45,7 @@ impl PutQuery {
     put,
     path = "/v1/caches/{cache}/entries/{key}",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery, ("X-Cache-Lease" = Option<String>, Header, description = "The lease a GET gave for this key: the write stores nothing (409 `lease_invalidated`) if the key was deleted, invalidated or written since")),
+    params(("cache" = String, Path, description = "Cache name"), ("key" = String, Path, description = "Key: 1-250 bytes UTF-8, no whitespace or control characters; percent-decoded once (`%2F` is `/`, `%25` is `%`, `+` is a plus)"), PutQuery, ("X-Cache-Lease" = Option<String>, Header, pattern = r"^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64, description = "The lease a GET gave for this key: the write stores nothing (409 `lease_invalidated`) if the key was deleted, invalidated or written since")),
     request_body(content = Vec<u8>, content_type = "*/*", description = "The value; an empty body (or none) stores the empty value", example = json!("hello")),
     responses(
         (status = 201, description = "Created", headers(("ETag" = String))),
