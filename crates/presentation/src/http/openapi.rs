@@ -64,6 +64,7 @@ use crate::edge::{config_dto, error};
         mrc::curves,
         mrc::recommendation,
         admin::configure,
+        admin::patch,
         admin::read,
         admin::delete,
         admin::flush,

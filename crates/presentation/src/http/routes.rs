@@ -136,9 +136,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/admin/v1/caches/{cache}")
             .route(web::put().to(admin::configure))
+            .route(web::patch().to(admin::patch))
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
-            .default_service(method_not_allowed("GET, PUT, DELETE")),
+            .default_service(method_not_allowed("GET, PUT, PATCH, DELETE")),
     )
     .service(
         resource("/admin/v1/caches/{cache}/export")
