@@ -31,6 +31,8 @@ pub use cache_aside::{
     InvalidGetWithOptions, MEMORY_CAPACITY,
 };
 pub use context::Dependencies;
-pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};
+pub use registry::{
+    AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, RetiredCounts,
+};
 pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;

@@ -63,11 +63,34 @@ impl CacheCounters {
     }
 }
 
+/// What the stores a cache no longer serves from had counted when they
+/// were retired (by a policy switch or another change that opens a new
+/// store): added to the current store's own counters, so the evictions and
+/// expirations a cache reports never go back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetiredCounts {
+    /// Entries the retired stores evicted to make room.
+    pub evictions_capacity: u64,
+    /// Entries the retired stores dropped at their TTL.
+    pub expirations: u64,
+}
+
+impl RetiredCounts {
+    /// These counts plus what `stats` says a store being retired counted.
+    pub(crate) fn plus(self, stats: &strata_domain::StoreStats) -> Self {
+        Self {
+            evictions_capacity: self.evictions_capacity + stats.evictions_capacity,
+            expirations: self.expirations + stats.expirations,
+        }
+    }
+}
+
 /// A cache that is open: its configuration, its store and its counters.
 pub struct LiveCache {
     config: CacheConfiguration,
     store: Arc<dyn CacheStore>,
     counters: Arc<CacheCounters>,
+    retired: RetiredCounts,
     analyzer: Option<Arc<dyn MrcAnalyzer>>,
     version: ConfigVersion,
     provenance: Provenance,
@@ -83,6 +106,7 @@ impl LiveCache {
             config,
             store,
             counters,
+            retired: RetiredCounts::default(),
             analyzer: None,
             version: 0,
             provenance: Provenance::new(ConfigOrigin::Runtime, []),
@@ -105,6 +129,18 @@ impl LiveCache {
     /// Who set the configuration in force, and which settings they named.
     pub fn provenance(&self) -> &Provenance {
         &self.provenance
+    }
+
+    /// The same cache, whose earlier stores counted `retired`.
+    pub(crate) fn retired(mut self, retired: RetiredCounts) -> Self {
+        self.retired = retired;
+        self
+    }
+
+    /// What the stores this cache served from before its current one
+    /// counted (zeros until a change opens a new store).
+    pub fn retired_counts(&self) -> RetiredCounts {
+        self.retired
     }
 
     /// The same cache, analysed by `analyzer`.

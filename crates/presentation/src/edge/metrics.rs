@@ -14,7 +14,9 @@
 //!   `cache="_unknown"` ([`UNKNOWN_CACHE`]), so made-up names in URLs add
 //!   no series.
 //! - `strata_cache_evictions_total{cache,cause}`: counter; `cause` is
-//!   `capacity` or `expired`.
+//!   `capacity` or `expired`. It counts since the cache was opened,
+//!   across policy switches and resizes (the stores a change retires keep
+//!   counting in the cache's `RetiredCounts`), as `/stats` does.
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
 //!   `strata_cache_hit_ratio{cache}`: gauges.
 //! - `strata_http_request_duration_seconds{method,route,status}`: histogram.
