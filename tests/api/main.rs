@@ -39,3 +39,4 @@ mod telemetry;
 mod tiered;
 mod tls;
 mod transfer;
+mod trends;

@@ -22,6 +22,7 @@ mod stores;
 pub mod tasks;
 #[cfg(test)]
 mod test_support;
+mod trends;
 mod tuners;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
@@ -36,3 +37,4 @@ pub use registry::{
 };
 pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;
+pub use trends::Trends;

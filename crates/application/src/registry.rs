@@ -9,13 +9,55 @@ use strata_domain::{
 
 /// Request counters of one cache, kept by the application so they are the
 /// same whatever the backend. They survive reconfiguration.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CacheCounters {
     hits: AtomicU64,
     misses: AtomicU64,
     inserts: AtomicU64,
     updates: AtomicU64,
     removals: AtomicU64,
+    /// What the trends sample (requests, latency, bytes, ...).
+    traffic: TrafficCounters,
+}
+
+impl Default for CacheCounters {
+    fn default() -> Self {
+        Self {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            inserts: AtomicU64::new(0),
+            updates: AtomicU64::new(0),
+            removals: AtomicU64::new(0),
+            traffic: TrafficCounters::default(),
+        }
+    }
+}
+
+/// The counters only the trends read: requests as the HTTP face saw them,
+/// their latency histogram, bytes, flushes and stale answers.
+#[derive(Debug)]
+struct TrafficCounters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    stale: AtomicU64,
+    flushes: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    latency: [AtomicU64; strata_domain::LATENCY_BUCKETS],
+}
+
+impl Default for TrafficCounters {
+    fn default() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            latency: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// A copy of [`CacheCounters`] at one moment.
@@ -49,6 +91,65 @@ impl CacheCounters {
     }
     pub(crate) fn removed(&self, n: u64) {
         self.removals.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one request on the cache's entries, as a face answered it:
+    /// its latency, whether it failed on the server's side (5xx), and the
+    /// value bytes it sent (`bytes_read`) and received (`bytes_written`).
+    /// The trends read these; they cost a few relaxed atomic adds.
+    pub fn record_request(
+        &self,
+        elapsed: std::time::Duration,
+        server_error: bool,
+        bytes_read: u64,
+        bytes_written: u64,
+    ) {
+        let t = &self.traffic;
+        t.requests.fetch_add(1, Ordering::Relaxed);
+        if server_error {
+            t.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if bytes_read > 0 {
+            t.bytes_read.fetch_add(bytes_read, Ordering::Relaxed);
+        }
+        if bytes_written > 0 {
+            t.bytes_written.fetch_add(bytes_written, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        t.latency[strata_domain::latency_bucket(micros)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `n` answers served stale (past their TTL, by a stale rule).
+    pub fn served_stale(&self, n: u64) {
+        self.traffic.stale.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flushed(&self) {
+        self.traffic.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cumulative counters the trends sample, with the store's
+    /// `evictions` and `expirations`.
+    pub(crate) fn trend_totals(
+        &self,
+        evictions: u64,
+        expirations: u64,
+    ) -> strata_domain::TrendTotals {
+        let t = &self.traffic;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        strata_domain::TrendTotals {
+            requests: load(&t.requests),
+            hits: load(&self.hits),
+            misses: load(&self.misses),
+            evictions,
+            expirations,
+            errors: load(&t.errors),
+            stale: load(&t.stale),
+            flushes: load(&t.flushes),
+            bytes_read: load(&t.bytes_read),
+            bytes_written: load(&t.bytes_written),
+            latency: t.latency.iter().map(load).collect(),
+        }
     }
 
     /// The counters now.

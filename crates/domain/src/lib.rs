@@ -32,6 +32,7 @@ mod scheduler;
 mod tag;
 pub mod tasks;
 mod time;
+mod trends;
 mod value;
 
 pub use audit::{
@@ -76,6 +77,11 @@ pub use provenance::{ConfigOrigin, Provenance, SettingSource, StoredConfiguratio
 pub use scheduler::{ScheduledFuture, Scheduler};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
+pub use trends::{
+    Annotation, AnnotationKind, LATENCY_BUCKETS, MAX_ANNOTATIONS, SeriesId, TrendArchive,
+    TrendArchiveError, TrendHistory, TrendPoint, TrendRange, TrendReading, TrendSource,
+    TrendTotals, latency_bucket, latency_bucket_upper_micros, latency_quantile_ms,
+};
 pub use value::{
     CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, MAX_CONTENT_TYPE_BYTES,
 };

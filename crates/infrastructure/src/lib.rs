@@ -62,6 +62,7 @@ mod scheduler;
 pub mod snapshot;
 pub mod tasks;
 mod tiering;
+mod trend_archive;
 mod wire;
 
 pub use analysis::{
@@ -103,6 +104,7 @@ pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,
 };
+pub use trend_archive::{FileTrendArchive, TRENDS_FILE};
 pub use wire::{
     CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, envelope_flags,
 };

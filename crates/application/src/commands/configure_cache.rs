@@ -282,6 +282,13 @@ pub(crate) async fn install(
     let created = previous.is_none();
     tracing::info!(cache = %name, created, migrated, version, cause = cause.as_str(), "cache configured");
     let before = previous.map(|p| Box::new(p.config().clone()));
+    if before.as_deref() != Some(&config) {
+        let at_ms = ctx.clock.now().as_millis();
+        ctx.trends.annotate(
+            strata_domain::TrendSource::Cache(name.as_str().to_owned()),
+            crate::trends::change_annotation(before.as_deref(), &config, &cause, at_ms),
+        );
+    }
     if before.as_deref() != Some(&config) || cause != ChangeCause::Peer {
         ctx.events.publish(DomainEvent::ConfigurationChanged {
             cache: name,

@@ -30,6 +30,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCa
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     cache.store().flush().await?;
+    cache.counters().flushed();
     ctx.events.publish(DomainEvent::CacheFlushed {
         cache: cmd.cache,
         principal: cmd.principal,

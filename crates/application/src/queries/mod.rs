@@ -7,4 +7,5 @@ pub mod get_configuration;
 pub mod get_entries;
 pub mod get_entry;
 pub mod get_miss_ratio_curves;
+pub mod get_trends;
 pub mod list_caches;

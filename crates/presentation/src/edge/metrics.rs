@@ -35,6 +35,9 @@
 //! - `strata_backend_failures_total{backend}`,
 //!   `strata_backend_rejected_total{backend}` (refused while open),
 //!   `strata_backend_breaker_opened_total{backend}`: counters.
+//! - `strata_trends_sources`, `strata_trends_memory_bytes`: gauges, the
+//!   caches and build-cache stores with trends (`[analytics]`) and the
+//!   bytes their ring buffers and annotations hold now.
 //! - `strata_build_cache_requests_total{kind,op,result}`: counter of
 //!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
 //!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
@@ -204,6 +207,61 @@ pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::t
     });
 }
 
+/// The route patterns whose requests count in their cache's trends: its
+/// entries, one by one and in batches.
+const ENTRY_ROUTES: &str = "/v1/caches/{cache}/entries";
+
+/// Counts one answered request in its cache's trend counters
+/// ([`CacheCounters::record_request`]) when `route` serves a cache's
+/// entries, the cache exists and trends are on: its latency, a 5xx as an
+/// error, the answer's body as bytes read (a `GET` that succeeded) and
+/// the request's `Content-Length` as bytes written (a `PUT` or `POST`
+/// that succeeded).
+pub fn record_cache_traffic(
+    req: &actix_web::HttpRequest,
+    route: &str,
+    status: actix_web::http::StatusCode,
+    response_bytes: Option<u64>,
+    elapsed: std::time::Duration,
+) {
+    if !route.starts_with(ENTRY_ROUTES) {
+        return;
+    }
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>() else {
+        return;
+    };
+    if !state.service.trends().enabled() {
+        return;
+    }
+    let Some(cache) = req
+        .match_info()
+        .get("cache")
+        .and_then(|c| CacheName::parse(c).ok())
+        .and_then(|name| state.service.registry().get(&name))
+    else {
+        return;
+    };
+    let ok = status.is_success();
+    let method = req.method();
+    let read = if ok && method == Method::GET {
+        response_bytes.unwrap_or(0)
+    } else {
+        0
+    };
+    let written = if ok && (method == Method::PUT || method == Method::POST) {
+        req.headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    cache
+        .counters()
+        .record_request(elapsed, status.is_server_error(), read, written);
+}
+
 /// The `capacity_factor` label of a point: one of
 /// [`CAPACITY_FACTORS`](strata_domain::CAPACITY_FACTORS), so the label has
 /// five values.
@@ -284,6 +342,9 @@ pub async fn render(service: &CacheService) -> String {
         metrics::counter!("strata_cache_mrc_dropped_total", "cache" => name)
             .absolute(curves.dropped_samples);
     }
+    let (sources, bytes) = service.trends().memory();
+    metrics::gauge!("strata_trends_sources").set(sources as f64);
+    metrics::gauge!("strata_trends_memory_bytes").set(bytes as f64);
     for backend in service.backends() {
         metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind)
             .set(f64::from(backend.circuit.gauge()));

@@ -29,5 +29,6 @@ pub mod openapi;
 pub mod request;
 pub mod routes;
 pub mod status;
+pub mod trends;
 
 pub use routes::app;

@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::openapi::ApiDoc;
 use super::{
     admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, request, status,
+    export_import, invalidations, monitoring, mrc, request, status, trends,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
@@ -111,6 +111,21 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/v1/caches/{cache}/mrc")
             .route(web::get().to(mrc::curves))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/trends")
+            .app_data(AcceptedQuery(&[("GET", trends::TrendParams::PARAMS)]))
+            .route(web::get().to(trends::cache_trends))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/cache/trends")
+            .app_data(AcceptedQuery(&[(
+                "GET",
+                trends::BuildCacheTrendParams::PARAMS,
+            )]))
+            .route(web::get().to(trends::build_cache_trends))
             .default_service(method_not_allowed("GET")),
     )
     .service(
