@@ -23,6 +23,9 @@ pub(crate) async fn start(
 ) -> Option<Arc<dyn TrendArchive>> {
     let analytics = &settings.analytics;
     service.trends().set_enabled(analytics.enabled);
+    service
+        .trends()
+        .set_report_sample_rate(analytics.report_sample_rate);
     if !analytics.enabled {
         return None;
     }

@@ -28,6 +28,11 @@ pub struct AnalyticsSettings {
     /// trends are saved (default 60; also at shutdown).
     #[serde(default = "default_save_interval_secs")]
     pub save_interval_secs: u64,
+    /// The probability with which a request on one entry is sampled for
+    /// the usage report (`GET /v1/caches/{cache}/report`), in (0, 1]
+    /// (default 0.05).
+    #[serde(default = "default_report_sample_rate")]
+    pub report_sample_rate: f64,
 }
 
 fn default_true() -> bool {
@@ -35,6 +40,9 @@ fn default_true() -> bool {
 }
 fn default_sample_interval_ms() -> u64 {
     DEFAULT_SAMPLE_INTERVAL_MS
+}
+fn default_report_sample_rate() -> f64 {
+    strata_application::DEFAULT_REPORT_SAMPLE_RATE
 }
 fn default_save_interval_secs() -> u64 {
     DEFAULT_SAVE_INTERVAL_SECS
@@ -46,6 +54,47 @@ impl Default for AnalyticsSettings {
             enabled: true,
             sample_interval_ms: DEFAULT_SAMPLE_INTERVAL_MS,
             save_interval_secs: DEFAULT_SAVE_INTERVAL_SECS,
+            report_sample_rate: default_report_sample_rate(),
         }
+    }
+}
+
+impl AnalyticsSettings {
+    /// Checks the section.
+    ///
+    /// # Errors
+    /// `report_sample_rate` outside (0, 1], or a zero `sample_interval_ms`
+    /// or `save_interval_secs`, naming the setting.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(self.report_sample_rate > 0.0 && self.report_sample_rate <= 1.0) {
+            anyhow::bail!(
+                "[analytics] report_sample_rate must be above 0 and at most 1, not {}",
+                self.report_sample_rate
+            );
+        }
+        if self.sample_interval_ms == 0 || self.save_interval_secs == 0 {
+            anyhow::bail!("[analytics] sample_interval_ms and save_interval_secs must be above 0");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_a_bad_rate() {
+        assert!(AnalyticsSettings::default().check().is_ok());
+        let bad = AnalyticsSettings {
+            report_sample_rate: 0.0,
+            ..Default::default()
+        };
+        assert!(
+            bad.check()
+                .unwrap_err()
+                .to_string()
+                .contains("report_sample_rate")
+        );
     }
 }

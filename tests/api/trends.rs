@@ -1,6 +1,7 @@
 //! Trends (`[analytics]`): windowed series sampled off the request path
 //! on the injected clock, annotations of configuration changes, the
-//! build cache's stores, the switch, and a restart with `data_dir`.
+//! build cache's stores, the switch, and a restart with `data_dir`; and
+//! the usage report's hot keys (`GET /v1/caches/{cache}/report`).
 
 use std::time::Duration;
 
@@ -271,4 +272,90 @@ async fn trends_survive_a_restart_with_a_data_dir() {
         before.len()
     );
     assert_eq!(after[before.len() - 1], before[before.len() - 1], "{body}");
+}
+
+/// A deterministic Zipf(1.0) stream of `n` draws over `keys` keys.
+fn zipf(keys: usize, n: usize) -> Vec<usize> {
+    let total: f64 = (1..=keys).map(|k| 1.0 / k as f64).sum();
+    let mut acc = 0.0;
+    let cdf: Vec<f64> = (1..=keys)
+        .map(|k| {
+            acc += 1.0 / k as f64 / total;
+            acc
+        })
+        .collect();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            cdf.partition_point(|&c| c < u).min(keys - 1)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_usage_report_finds_the_hot_keys_within_its_error_bound() {
+    let mut settings = settings();
+    settings.analytics.report_sample_rate = 1.0;
+    let app = spawn_app_with(settings).await;
+    app.create_cache("z", json!({"max_entries": 1000})).await;
+    const KEYS: usize = 300;
+    for k in 0..KEYS {
+        let r = app
+            .client
+            .put(app.entry("z", &format!("z{k}")))
+            .body(format!("value-{k:04}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let mut truth = vec![0.0_f64; KEYS];
+    for k in zipf(KEYS, 2000) {
+        truth[k] += 1.0;
+        assert_eq!(
+            app.get("z", &format!("z{k}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    let report: Value = app.get_json("/v1/caches/z/report").await;
+    assert_eq!(report["sampling_rate"], 1.0);
+    assert_eq!(report["sampled_reads"], 2000, "{report}");
+    assert_eq!(report["sampled_writes"], KEYS, "{report}");
+    assert_eq!(report["reads"], 2000);
+    assert_eq!(report["writes"], KEYS);
+    let ratio = report["read_write_ratio"].as_f64().unwrap();
+    assert!((ratio - 2000.0 / KEYS as f64).abs() < 1e-9, "{report}");
+    let hot = report["hot_keys"].as_array().unwrap();
+    assert_eq!(hot.len(), 20);
+    let bound = report["error_bound"].as_f64().unwrap();
+    assert_eq!(bound, 10.0, "2000 reads over 200 counters");
+    let reported: Vec<&str> = hot.iter().map(|h| h["key"].as_str().unwrap()).collect();
+    let mut ranked: Vec<usize> = (0..KEYS).collect();
+    ranked.sort_by(|a, b| truth[*b].total_cmp(&truth[*a]));
+    for k in &ranked[..10] {
+        assert!(
+            reported.contains(&format!("z{k}").as_str()),
+            "z{k} ({} reads) is not reported: {report}",
+            truth[*k]
+        );
+    }
+    for h in hot {
+        let k: usize = h["key"].as_str().unwrap()[1..].parse().unwrap();
+        let (reads, error) = (h["reads"].as_f64().unwrap(), h["error"].as_f64().unwrap());
+        assert!(error <= bound, "{h}");
+        assert!(
+            truth[k] <= reads && reads <= truth[k] + error,
+            "{h} against {} true reads",
+            truth[k]
+        );
+    }
+    assert_eq!(
+        report["value_size_bytes"],
+        json!([{"le_bytes": 15, "count": 2000 + KEYS}])
+    );
+    assert!(!report["key_size_bytes"].as_array().unwrap().is_empty());
 }

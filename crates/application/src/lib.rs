@@ -34,7 +34,8 @@ pub use cache_aside::{
 pub use context::Dependencies;
 pub use registry::{
     AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, RetiredCounts,
+    UsageSample,
 };
 pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;
-pub use trends::Trends;
+pub use trends::{DEFAULT_REPORT_SAMPLE_RATE, Trends};

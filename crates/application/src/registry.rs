@@ -18,6 +18,39 @@ pub struct CacheCounters {
     removals: AtomicU64,
     /// What the trends sample (requests, latency, bytes, ...).
     traffic: TrafficCounters,
+    /// The sampled requests the usage report is made of.
+    usage: std::sync::Mutex<UsageSample>,
+    /// Samples dropped because another request held `usage`.
+    usage_dropped: AtomicU64,
+}
+
+/// The usage report's sample of one cache: hot keys by Space-Saving,
+/// key and value sizes.
+#[derive(Clone, Debug)]
+pub struct UsageSample {
+    /// Reads by key (Space-Saving, [`strata_domain::HOT_KEY_COUNTERS`]
+    /// counters).
+    pub hot_keys: strata_domain::SpaceSaving,
+    /// Sizes of the sampled keys, reads and writes.
+    pub key_sizes: strata_domain::SizeHistogram,
+    /// Sizes of the values of sampled hits and writes.
+    pub value_sizes: strata_domain::SizeHistogram,
+    /// Sampled reads.
+    pub reads: u64,
+    /// Sampled writes.
+    pub writes: u64,
+}
+
+impl Default for UsageSample {
+    fn default() -> Self {
+        Self {
+            hot_keys: strata_domain::SpaceSaving::new(strata_domain::HOT_KEY_COUNTERS),
+            key_sizes: Default::default(),
+            value_sizes: Default::default(),
+            reads: 0,
+            writes: 0,
+        }
+    }
 }
 
 impl Default for CacheCounters {
@@ -29,6 +62,8 @@ impl Default for CacheCounters {
             updates: AtomicU64::new(0),
             removals: AtomicU64::new(0),
             traffic: TrafficCounters::default(),
+            usage: Default::default(),
+            usage_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -117,6 +152,41 @@ impl CacheCounters {
         }
         let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         t.latency[strata_domain::latency_bucket(micros)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a sampled read of `key` to the usage report (the caller
+    /// samples: each request with the same probability); `value_bytes` is
+    /// the value's size on a hit. Never waits: when another request holds
+    /// the sample, this one is dropped (and counted).
+    pub fn sample_read(&self, key: &str, value_bytes: Option<u64>) {
+        let Ok(mut usage) = self.usage.try_lock() else {
+            self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        usage.reads += 1;
+        usage.hot_keys.offer(key);
+        usage.key_sizes.record(key.len() as u64);
+        if let Some(bytes) = value_bytes {
+            usage.value_sizes.record(bytes);
+        }
+    }
+
+    /// Adds a sampled write of a `value_bytes` value under `key` to the
+    /// usage report, as [`CacheCounters::sample_read`] does.
+    pub fn sample_write(&self, key: &str, value_bytes: u64) {
+        let Ok(mut usage) = self.usage.try_lock() else {
+            self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        usage.writes += 1;
+        usage.key_sizes.record(key.len() as u64);
+        usage.value_sizes.record(value_bytes);
+    }
+
+    /// A copy of the usage sample and the samples dropped.
+    pub(crate) fn usage(&self) -> (UsageSample, u64) {
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        (usage, self.usage_dropped.load(Ordering::Relaxed))
     }
 
     /// Counts `n` answers served stale (past their TTL, by a stale rule).

@@ -16,7 +16,7 @@ use crate::commands::{
 use crate::context::{Context, Dependencies};
 use crate::queries::{
     export_entries, get_cache_stats, get_configuration, get_entries, get_entry,
-    get_miss_ratio_curves, get_trends, list_caches,
+    get_miss_ratio_curves, get_trends, get_usage_report, list_caches,
 };
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
@@ -114,6 +114,17 @@ impl CacheService {
             .trends
             .retain_caches(|name| caches.iter().any(|c| c.config().name().as_str() == name));
         self.ctx.trends.record(now_ms, readings)
+    }
+
+    /// See [`get_usage_report`].
+    ///
+    /// # Errors
+    /// [`get_usage_report::GetUsageReportError`].
+    pub fn usage_report(
+        &self,
+        q: get_usage_report::GetUsageReport,
+    ) -> Result<get_usage_report::UsageReport, get_usage_report::GetUsageReportError> {
+        get_usage_report::handle(&self.ctx, q)
     }
 
     /// See [`get_trends`].

@@ -18,9 +18,15 @@ use strata_domain::{
 /// often than this records nothing.
 const FINEST_WINDOW_MS: u64 = 10_000;
 
+/// The share of requests the usage report samples when
+/// `[analytics] report_sample_rate` is not set.
+pub const DEFAULT_REPORT_SAMPLE_RATE: f64 = 0.05;
+
 /// See the module docs.
 pub struct Trends {
     enabled: AtomicBool,
+    /// The usage report's sampling probability, as `f64` bits.
+    report_sample_rate: AtomicU64,
     /// The finest window last sampled (time / 10 s), plus one; 0 before
     /// the first sample.
     sampled_window: AtomicU64,
@@ -31,6 +37,7 @@ impl Default for Trends {
     fn default() -> Self {
         Self {
             enabled: AtomicBool::new(true),
+            report_sample_rate: AtomicU64::new(DEFAULT_REPORT_SAMPLE_RATE.to_bits()),
             sampled_window: AtomicU64::new(0),
             histories: Mutex::default(),
         }
@@ -46,6 +53,24 @@ impl Trends {
     /// Turns trends on or off; off, nothing is sampled or annotated.
     pub fn set_enabled(&self, on: bool) {
         self.enabled.store(on, Ordering::Relaxed);
+    }
+
+    /// The probability with which a request is sampled for the usage
+    /// report, in (0, 1].
+    pub fn report_sample_rate(&self) -> f64 {
+        f64::from_bits(self.report_sample_rate.load(Ordering::Relaxed))
+    }
+
+    /// Sets [`Trends::report_sample_rate`]; a value outside (0, 1] is
+    /// clamped into it.
+    pub fn set_report_sample_rate(&self, rate: f64) {
+        let rate = if rate.is_nan() {
+            DEFAULT_REPORT_SAMPLE_RATE
+        } else {
+            rate.clamp(1e-6, 1.0)
+        };
+        self.report_sample_rate
+            .store(rate.to_bits(), Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TrendSource, TrendHistory>> {

@@ -33,6 +33,7 @@ mod tag;
 pub mod tasks;
 mod time;
 mod trends;
+mod usage;
 mod value;
 
 pub use audit::{
@@ -82,6 +83,7 @@ pub use trends::{
     TrendArchiveError, TrendHistory, TrendPoint, TrendRange, TrendReading, TrendSource,
     TrendTotals, latency_bucket, latency_bucket_upper_micros, latency_quantile_ms,
 };
+pub use usage::{HOT_KEY_COUNTERS, HotKey, SizeHistogram, SpaceSaving};
 pub use value::{
     CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, MAX_CONTENT_TYPE_BYTES,
 };

@@ -211,6 +211,9 @@ pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::t
 /// entries, one by one and in batches.
 const ENTRY_ROUTES: &str = "/v1/caches/{cache}/entries";
 
+/// The route of one entry, whose requests the usage report samples.
+const ENTRY_ROUTE: &str = "/v1/caches/{cache}/entries/{key:.+}";
+
 /// Counts one answered request in its cache's trend counters
 /// ([`CacheCounters::record_request`]) when `route` serves a cache's
 /// entries, the cache exists and trends are on: its latency, a 5xx as an
@@ -257,9 +260,20 @@ pub fn record_cache_traffic(
     } else {
         0
     };
-    cache
-        .counters()
-        .record_request(elapsed, status.is_server_error(), read, written);
+    let counters = cache.counters();
+    counters.record_request(elapsed, status.is_server_error(), read, written);
+    // The usage report: a uniform sample of single-key reads and writes.
+    if route == ENTRY_ROUTE
+        && (ok || status == actix_web::http::StatusCode::NOT_FOUND)
+        && rand::random::<f64>() < state.service.trends().report_sample_rate()
+        && let Ok((_, key)) = crate::edge::params::entry_path(req)
+    {
+        if method == Method::GET || method == Method::HEAD {
+            counters.sample_read(key.as_str(), (ok && method == Method::GET).then_some(read));
+        } else if ok && method == Method::PUT {
+            counters.sample_write(key.as_str(), written);
+        }
+    }
 }
 
 /// The `capacity_factor` label of a point: one of

@@ -26,6 +26,7 @@ pub mod invalidations;
 pub mod monitoring;
 pub mod mrc;
 pub mod openapi;
+pub mod report;
 pub mod request;
 pub mod routes;
 pub mod status;

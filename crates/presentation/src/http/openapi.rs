@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
-    invalidations, monitoring, mrc, status, trends,
+    invalidations, monitoring, mrc, report, status, trends,
 };
 use crate::edge::schemas::{cache_name_schema, key_schema};
 use crate::edge::{config_dto, error};
@@ -65,6 +65,7 @@ use crate::edge::{config_dto, error};
         mrc::recommendation,
         trends::cache_trends,
         trends::build_cache_trends,
+        report::usage_report,
         admin::configure,
         admin::patch,
         admin::read,
@@ -108,6 +109,9 @@ use crate::edge::{config_dto, error};
         mrc::CapacityChangeDto,
         trends::TrendsResponse,
         trends::AnnotationDto,
+        report::UsageReportResponse,
+        report::HotKeyDto,
+        report::SizeBucketDto,
         admin::ConfigureResponse,
         export_import::ImportResponse,
         export_import::ImportErrorDto,

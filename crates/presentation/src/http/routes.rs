@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::openapi::ApiDoc;
 use super::{
     admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, request, status, trends,
+    export_import, invalidations, monitoring, mrc, report, request, status, trends,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
@@ -117,6 +117,11 @@ fn routes(cfg: &mut web::ServiceConfig) {
         resource("/v1/caches/{cache}/trends")
             .app_data(AcceptedQuery(&[("GET", trends::TrendParams::PARAMS)]))
             .route(web::get().to(trends::cache_trends))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/report")
+            .route(web::get().to(report::usage_report))
             .default_service(method_not_allowed("GET")),
     )
     .service(
