@@ -72,7 +72,6 @@ impl Default for CacheCounters {
 /// their latency histogram, bytes, flushes and stale answers.
 #[derive(Debug)]
 struct TrafficCounters {
-    requests: AtomicU64,
     errors: AtomicU64,
     stale: AtomicU64,
     flushes: AtomicU64,
@@ -84,7 +83,6 @@ struct TrafficCounters {
 impl Default for TrafficCounters {
     fn default() -> Self {
         Self {
-            requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             stale: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
@@ -140,7 +138,7 @@ impl CacheCounters {
         bytes_written: u64,
     ) {
         let t = &self.traffic;
-        t.requests.fetch_add(1, Ordering::Relaxed);
+        // Requests are the histogram's total: one add fewer per request.
         if server_error {
             t.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -207,8 +205,9 @@ impl CacheCounters {
     ) -> strata_domain::TrendTotals {
         let t = &self.traffic;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let latency: Vec<u64> = t.latency.iter().map(load).collect();
         strata_domain::TrendTotals {
-            requests: load(&t.requests),
+            requests: latency.iter().sum(),
             hits: load(&self.hits),
             misses: load(&self.misses),
             evictions,
@@ -218,7 +217,7 @@ impl CacheCounters {
             flushes: load(&t.flushes),
             bytes_read: load(&t.bytes_read),
             bytes_written: load(&t.bytes_written),
-            latency: t.latency.iter().map(load).collect(),
+            latency,
         }
     }
 
@@ -362,6 +361,9 @@ pub enum AccessError {
 #[derive(Default)]
 pub struct CacheRegistry {
     caches: RwLock<HashMap<CacheName, Arc<LiveCache>>>,
+    /// Bumped by every replace and remove, so a face that keeps copies of
+    /// caches' counters knows when to drop them.
+    generation: AtomicU64,
 }
 
 impl CacheRegistry {
@@ -409,7 +411,15 @@ impl CacheRegistry {
         all
     }
 
+    /// A number that changes whenever a cache is created, reconfigured or
+    /// deleted: what was read from the registry under an older one may be
+    /// stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub(crate) fn replace(&self, cache: LiveCache) -> Option<Arc<LiveCache>> {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let name = cache.config.name().clone();
         self.caches
             .write()
@@ -418,6 +428,7 @@ impl CacheRegistry {
     }
 
     pub(crate) fn remove(&self, name: &CacheName) -> Option<Arc<LiveCache>> {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.caches
             .write()
             .unwrap_or_else(|e| e.into_inner())

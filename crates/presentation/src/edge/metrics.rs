@@ -236,14 +236,24 @@ pub fn record_cache_traffic(
     if !state.service.trends().enabled() {
         return;
     }
-    let Some(cache) = req
-        .match_info()
-        .get("cache")
-        .and_then(|c| CacheName::parse(c).ok())
-        .and_then(|name| state.service.registry().get(&name))
-    else {
+    let Some(raw) = req.match_info().get("cache") else {
         return;
     };
+    with_cache_counters(&state.service, raw, |counters| {
+        record_on(counters, req, state, route, status, response_bytes, elapsed);
+    });
+}
+
+/// [`record_cache_traffic`] once the cache's counters are found.
+fn record_on(
+    counters: &CacheCounters,
+    req: &actix_web::HttpRequest,
+    state: &crate::edge::state::AppState,
+    route: &str,
+    status: actix_web::http::StatusCode,
+    response_bytes: Option<u64>,
+    elapsed: std::time::Duration,
+) {
     let ok = status.is_success();
     let method = req.method();
     let read = if ok && method == Method::GET {
@@ -260,7 +270,6 @@ pub fn record_cache_traffic(
     } else {
         0
     };
-    let counters = cache.counters();
     counters.record_request(elapsed, status.is_server_error(), read, written);
     // The usage report: a uniform sample of single-key reads and writes.
     if route == ENTRY_ROUTE
@@ -274,6 +283,36 @@ pub fn record_cache_traffic(
             counters.sample_write(key.as_str(), written);
         }
     }
+}
+
+/// Each worker's copies of caches' counters, by the name in the path, and
+/// the registry (address, generation) they were read from: the request
+/// path finds its counters without the registry's lock.
+type CountersByName = (usize, u64, HashMap<String, Arc<CacheCounters>>);
+
+thread_local! {
+    static TRAFFIC: std::cell::RefCell<CountersByName> = Default::default();
+}
+
+/// Runs `f` on the counters of the cache named `raw` in a path, if it
+/// exists.
+fn with_cache_counters(service: &CacheService, raw: &str, f: impl FnOnce(&CacheCounters)) {
+    let registry = service.registry();
+    let (address, generation) = (std::ptr::from_ref(registry) as usize, registry.generation());
+    TRAFFIC.with_borrow_mut(|(seen_address, seen_generation, by_name)| {
+        if (*seen_address, *seen_generation) != (address, generation) {
+            by_name.clear();
+            (*seen_address, *seen_generation) = (address, generation);
+        }
+        if let Some(counters) = by_name.get(raw) {
+            return f(counters);
+        }
+        let Some(cache) = CacheName::parse(raw).ok().and_then(|n| registry.get(&n)) else {
+            return;
+        };
+        f(cache.counters());
+        by_name.insert(raw.to_owned(), cache.counters().clone());
+    })
 }
 
 /// The `capacity_factor` label of a point: one of
