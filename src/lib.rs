@@ -11,6 +11,7 @@ mod shutdown;
 mod snapshot_schedule;
 pub mod telemetry;
 mod tls;
+mod trends;
 pub mod wiring;
 
 use std::net::TcpListener;
@@ -21,7 +22,7 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
 use strata_application::{CacheService, Dependencies};
-use strata_domain::{AuditLog, Clock};
+use strata_domain::{AuditLog, Clock, TrendArchive};
 use strata_infrastructure::{
     JsonLinesAuditLog, Keyring, ShardsAnalyzerProvider, StrataStoreProvider, SystemClock,
     TracingEventPublisher, UnlinkHook,
@@ -49,6 +50,8 @@ pub struct Application {
     consumers: Vec<tokio::task::JoinHandle<()>>,
     /// SIGTERM and Ctrl-C, registered at build time.
     signals: shutdown::ShutdownSignals,
+    /// Where the trends are saved at shutdown (`[server] data_dir`).
+    trend_archive: Option<Arc<dyn TrendArchive>>,
 }
 
 /// Builds an [`Application`]: [`Application::builder`], optional
@@ -167,6 +170,8 @@ impl ApplicationBuilder {
             snapshots.load_all(&service).await;
             snapshots.spawn_periodic(service.clone());
         }
+
+        let trend_archive = trends::start(&settings, &service, build_cache.clone(), &clock).await;
 
         let consumers = inbound::invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
@@ -294,6 +299,7 @@ impl ApplicationBuilder {
             snapshots,
             consumers,
             signals: shutdown::ShutdownSignals::register(),
+            trend_archive,
         })
     }
 }
@@ -395,6 +401,9 @@ impl Application {
         }
         if let Some(snapshots) = &self.snapshots {
             snapshots.save_all(&self.service).await;
+        }
+        if let Some(archive) = &self.trend_archive {
+            trends::save(archive.as_ref(), &self.service).await;
         }
         http
     }

@@ -9,6 +9,7 @@
 //! does, e.g. `wiring::auth`).
 
 mod analysis;
+mod analytics;
 mod audit;
 mod auth;
 mod backends;
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use strata_presentation::CacheConfigurationDto;
 
 pub use analysis::{AnalysisSettings, DEFAULT_AUTO_INTERVAL_MS};
+pub use analytics::{AnalyticsSettings, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAVE_INTERVAL_SECS};
 pub use audit::AuditSettings;
 pub use auth::{ApiKeySettings, AuthMode, AuthSettings, GrantSettings};
 pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS};
@@ -105,6 +107,9 @@ pub struct Settings {
     /// `[analysis]`: live miss-ratio curves and `eviction = "auto"`.
     #[serde(default)]
     pub analysis: AnalysisSettings,
+    /// `[analytics]`: trends of every cache and build-cache store.
+    #[serde(default)]
+    pub analytics: AnalyticsSettings,
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
     pub invalidation_events: InvalidationEventSettings,

@@ -199,3 +199,101 @@ async fn cache_aside_defaults_round_trip_and_are_checked() {
         assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
     }
 }
+
+/// A `PATCH` with `body` as `application/merge-patch+json`.
+async fn patch(
+    app: &crate::helpers::TestApp,
+    cache: &str,
+    if_match: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .patch(app.url(&format!("/admin/v1/caches/{cache}")))
+        .header("content-type", "application/merge-patch+json")
+        .body(body.to_string());
+    if let Some(tag) = if_match {
+        request = request.header("If-Match", tag);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_patch_changes_only_the_settings_it_names() {
+    let app = spawn_app().await;
+    let r = app
+        .put_json(
+            "/admin/v1/caches/sessions",
+            json!({"max_entries": 1000, "default_ttl": 60}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    for i in 0..10 {
+        app.client
+            .put(app.entry("sessions", &format!("s{i}")))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let r = patch(&app, "sessions", Some("\"1\""), json!({"eviction": "lru"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "\"2\"");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["migrated_entries"], 10);
+    let read: Value = app.get_json("/admin/v1/caches/sessions").await;
+    assert_eq!(read["eviction"], "lru");
+    assert_eq!(read["max_entries"], 1000, "{read}");
+    assert_eq!(read["default_ttl"], 60, "{read}");
+    assert_eq!(read["sources"]["eviction"], "runtime");
+    assert_eq!(read["sources"]["max_entries"], "runtime");
+    assert_eq!(read["sources"]["max_value_bytes"], "default");
+    assert_eq!(app.get("sessions", "s3").await.status(), StatusCode::OK);
+
+    // `null` returns a setting to its default.
+    let r = patch(&app, "sessions", None, json!({"default_ttl": null})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let read: Value = app.get_json("/admin/v1/caches/sessions").await;
+    assert!(read.get("default_ttl").is_none(), "{read}");
+    assert_eq!(read["sources"]["default_ttl"], "default");
+    assert_eq!(read["max_entries"], 1000);
+    assert_eq!(read["version"], 3);
+
+    // A stale version is a conflict, and nothing changes.
+    let r = patch(&app, "sessions", Some("\"1\""), json!({"max_entries": 5})).await;
+    assert_problem(r, StatusCode::CONFLICT, "version_conflict").await;
+    let read: Value = app.get_json("/admin/v1/caches/sessions").await;
+    assert_eq!(read["max_entries"], 1000);
+}
+
+#[tokio::test]
+async fn a_merge_patch_is_refused_when_it_cannot_apply() {
+    let app = spawn_app().await;
+    let r = patch(&app, "missing", None, json!({"eviction": "lru"})).await;
+    assert_problem(r, StatusCode::NOT_FOUND, "cache_not_found").await;
+
+    let r = app
+        .client
+        .patch(app.url("/admin/v1/caches/default"))
+        .header("content-type", "application/json")
+        .body(json!({"eviction": "lru"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let r = patch(&app, "default", None, json!(["eviction"])).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let r = patch(&app, "default", None, json!({"evicton": "lru"})).await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
+    let r = patch(&app, "default", None, json!({"eviction": "random"})).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration").await;
+    let read: Value = app.get_json("/admin/v1/caches/default").await;
+    assert_eq!(read["version"], 1, "{read}");
+}

@@ -95,6 +95,13 @@ async fn admin_operations_and_refusals_are_recorded() {
         .await
         .unwrap();
     assert_eq!(configure.status(), StatusCode::OK);
+    let patched = admin(app.client.patch(app.url("/admin/v1/caches/sessions")))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"max_entries": 500}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
     let flush = admin(app.client.post(app.url("/admin/v1/caches/sessions/flush")))
         .send()
         .await
@@ -152,6 +159,14 @@ async fn admin_operations_and_refusals_are_recorded() {
             .as_str()
             .is_some_and(|c| c.contains("\"default_ttl\":60")),
         "{configured}"
+    );
+    assert_audited(&records, &request_id(&patched), "ops", "configure", "ok");
+    let patched = &of_request(&records, &request_id(&patched))[0];
+    assert!(
+        patched["params"][0][1]
+            .as_str()
+            .is_some_and(|c| c.contains("\"max_entries\":500") && c.contains("\"default_ttl\":60")),
+        "{patched}"
     );
     assert_audited(&records, &request_id(&flush), "ops", "flush", "ok");
     assert_audited(

@@ -143,7 +143,11 @@ async fn method_not_allowed_lists_the_resource_methods_in_allow() {
         ),
         ("DELETE", "/v1/caches", "GET"),
         ("GET", "/v1/caches/default/entries:batchGet", "POST"),
-        ("POST", "/admin/v1/caches/default", "GET, PUT, DELETE"),
+        (
+            "POST",
+            "/admin/v1/caches/default",
+            "GET, PUT, PATCH, DELETE",
+        ),
         ("TRACE", "/health/live", "GET"),
         ("PUT", "/metrics", "GET"),
     ] {

@@ -41,3 +41,4 @@ mod telemetry;
 mod tiered;
 mod tls;
 mod transfer;
+mod trends;

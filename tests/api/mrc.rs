@@ -231,4 +231,24 @@ async fn an_auto_cache_switches_to_the_policy_its_curves_favour_and_audits_it() 
         "{switch}"
     );
     assert!(params.contains("estimate.sieve"), "{switch}");
+    // The switch is annotated on the cache's trends, with its estimates.
+    let trends = app
+        .get_json("/v1/caches/auto/trends?series=hit_ratio")
+        .await;
+    let annotation = trends["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "auto_switch")
+        .unwrap_or_else(|| panic!("no auto_switch annotation: {trends}"))
+        .clone();
+    assert_eq!(annotation["cause"], "auto_tune", "{annotation}");
+    assert!(
+        annotation["summary"]
+            .as_str()
+            .unwrap()
+            .contains("active_policy: sieve -> w-tinylfu"),
+        "{annotation}"
+    );
+    assert!(annotation["estimates"]["sieve"].is_f64(), "{annotation}");
 }

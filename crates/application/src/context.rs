@@ -43,6 +43,8 @@ pub(crate) struct Context {
     pub(crate) scheduler: Arc<dyn Scheduler>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
     pub(crate) tuners: crate::tuners::Tuners,
+    /// Every cache's and build-cache store's trends.
+    pub(crate) trends: crate::trends::Trends,
     /// Serialises configuration changes (admin, auto, peers, seeding).
     pub(crate) config_lock: futures_util::lock::Mutex<()>,
     versions: AtomicU64,
@@ -62,6 +64,7 @@ impl Context {
             scheduler: deps.scheduler,
             analyzers: deps.analyzers,
             tuners: Default::default(),
+            trends: Default::default(),
             config_lock: futures_util::lock::Mutex::new(()),
             versions: AtomicU64::new(seed),
         }

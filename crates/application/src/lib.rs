@@ -22,6 +22,7 @@ mod stores;
 pub mod tasks;
 #[cfg(test)]
 mod test_support;
+mod trends;
 mod tuners;
 
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
@@ -31,6 +32,10 @@ pub use cache_aside::{
     InvalidGetWithOptions, MEMORY_CAPACITY,
 };
 pub use context::Dependencies;
-pub use registry::{AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache};
+pub use registry::{
+    AccessError, CacheCounters, CacheRegistry, CounterSnapshot, LiveCache, RetiredCounts,
+    UsageSample,
+};
 pub use service::{BootstrapError, CacheService};
 pub use single_flight::SingleFlight;
+pub use trends::{DEFAULT_REPORT_SAMPLE_RATE, Trends};

@@ -9,13 +9,88 @@ use strata_domain::{
 
 /// Request counters of one cache, kept by the application so they are the
 /// same whatever the backend. They survive reconfiguration.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CacheCounters {
     hits: AtomicU64,
     misses: AtomicU64,
     inserts: AtomicU64,
     updates: AtomicU64,
     removals: AtomicU64,
+    /// What the trends sample (requests, latency, bytes, ...).
+    traffic: TrafficCounters,
+    /// The sampled requests the usage report is made of.
+    usage: std::sync::Mutex<UsageSample>,
+    /// Samples dropped because another request held `usage`.
+    usage_dropped: AtomicU64,
+}
+
+/// The usage report's sample of one cache: hot keys by Space-Saving,
+/// key and value sizes.
+#[derive(Clone, Debug)]
+pub struct UsageSample {
+    /// Reads by key (Space-Saving, [`strata_domain::HOT_KEY_COUNTERS`]
+    /// counters).
+    pub hot_keys: strata_domain::SpaceSaving,
+    /// Sizes of the sampled keys, reads and writes.
+    pub key_sizes: strata_domain::SizeHistogram,
+    /// Sizes of the values of sampled hits and writes.
+    pub value_sizes: strata_domain::SizeHistogram,
+    /// Sampled reads.
+    pub reads: u64,
+    /// Sampled writes.
+    pub writes: u64,
+}
+
+impl Default for UsageSample {
+    fn default() -> Self {
+        Self {
+            hot_keys: strata_domain::SpaceSaving::new(strata_domain::HOT_KEY_COUNTERS),
+            key_sizes: Default::default(),
+            value_sizes: Default::default(),
+            reads: 0,
+            writes: 0,
+        }
+    }
+}
+
+impl Default for CacheCounters {
+    fn default() -> Self {
+        Self {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            inserts: AtomicU64::new(0),
+            updates: AtomicU64::new(0),
+            removals: AtomicU64::new(0),
+            traffic: TrafficCounters::default(),
+            usage: Default::default(),
+            usage_dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The counters only the trends read: requests as the HTTP face saw them,
+/// their latency histogram, bytes, flushes and stale answers.
+#[derive(Debug)]
+struct TrafficCounters {
+    errors: AtomicU64,
+    stale: AtomicU64,
+    flushes: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    latency: [AtomicU64; strata_domain::LATENCY_BUCKETS],
+}
+
+impl Default for TrafficCounters {
+    fn default() -> Self {
+        Self {
+            errors: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            latency: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 /// A copy of [`CacheCounters`] at one moment.
@@ -51,6 +126,101 @@ impl CacheCounters {
         self.removals.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts one request on the cache's entries, as a face answered it:
+    /// its latency, whether it failed on the server's side (5xx), and the
+    /// value bytes it sent (`bytes_read`) and received (`bytes_written`).
+    /// The trends read these; they cost a few relaxed atomic adds.
+    pub fn record_request(
+        &self,
+        elapsed: std::time::Duration,
+        server_error: bool,
+        bytes_read: u64,
+        bytes_written: u64,
+    ) {
+        let t = &self.traffic;
+        // Requests are the histogram's total: one add fewer per request.
+        if server_error {
+            t.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if bytes_read > 0 {
+            t.bytes_read.fetch_add(bytes_read, Ordering::Relaxed);
+        }
+        if bytes_written > 0 {
+            t.bytes_written.fetch_add(bytes_written, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        t.latency[strata_domain::latency_bucket(micros)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds a sampled read of `key` to the usage report (the caller
+    /// samples: each request with the same probability); `value_bytes` is
+    /// the value's size on a hit. Never waits: when another request holds
+    /// the sample, this one is dropped (and counted).
+    pub fn sample_read(&self, key: &str, value_bytes: Option<u64>) {
+        let Ok(mut usage) = self.usage.try_lock() else {
+            self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        usage.reads += 1;
+        usage.hot_keys.offer(key);
+        usage.key_sizes.record(key.len() as u64);
+        if let Some(bytes) = value_bytes {
+            usage.value_sizes.record(bytes);
+        }
+    }
+
+    /// Adds a sampled write of a `value_bytes` value under `key` to the
+    /// usage report, as [`CacheCounters::sample_read`] does.
+    pub fn sample_write(&self, key: &str, value_bytes: u64) {
+        let Ok(mut usage) = self.usage.try_lock() else {
+            self.usage_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        usage.writes += 1;
+        usage.key_sizes.record(key.len() as u64);
+        usage.value_sizes.record(value_bytes);
+    }
+
+    /// A copy of the usage sample and the samples dropped.
+    pub(crate) fn usage(&self) -> (UsageSample, u64) {
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        (usage, self.usage_dropped.load(Ordering::Relaxed))
+    }
+
+    /// Counts `n` answers served stale (past their TTL, by a stale rule).
+    pub fn served_stale(&self, n: u64) {
+        self.traffic.stale.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flushed(&self) {
+        self.traffic.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cumulative counters the trends sample, with the store's
+    /// `evictions` and `expirations`.
+    pub(crate) fn trend_totals(
+        &self,
+        evictions: u64,
+        expirations: u64,
+    ) -> strata_domain::TrendTotals {
+        let t = &self.traffic;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let latency: Vec<u64> = t.latency.iter().map(load).collect();
+        strata_domain::TrendTotals {
+            requests: latency.iter().sum(),
+            hits: load(&self.hits),
+            misses: load(&self.misses),
+            evictions,
+            expirations,
+            errors: load(&t.errors),
+            stale: load(&t.stale),
+            flushes: load(&t.flushes),
+            bytes_read: load(&t.bytes_read),
+            bytes_written: load(&t.bytes_written),
+            latency,
+        }
+    }
+
     /// The counters now.
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
@@ -63,11 +233,34 @@ impl CacheCounters {
     }
 }
 
+/// What the stores a cache no longer serves from had counted when they
+/// were retired (by a policy switch or another change that opens a new
+/// store): added to the current store's own counters, so the evictions and
+/// expirations a cache reports never go back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetiredCounts {
+    /// Entries the retired stores evicted to make room.
+    pub evictions_capacity: u64,
+    /// Entries the retired stores dropped at their TTL.
+    pub expirations: u64,
+}
+
+impl RetiredCounts {
+    /// These counts plus what `stats` says a store being retired counted.
+    pub(crate) fn plus(self, stats: &strata_domain::StoreStats) -> Self {
+        Self {
+            evictions_capacity: self.evictions_capacity + stats.evictions_capacity,
+            expirations: self.expirations + stats.expirations,
+        }
+    }
+}
+
 /// A cache that is open: its configuration, its store and its counters.
 pub struct LiveCache {
     config: CacheConfiguration,
     store: Arc<dyn CacheStore>,
     counters: Arc<CacheCounters>,
+    retired: RetiredCounts,
     analyzer: Option<Arc<dyn MrcAnalyzer>>,
     leases: Option<Arc<dyn LeaseStore>>,
     version: ConfigVersion,
@@ -84,6 +277,7 @@ impl LiveCache {
             config,
             store,
             counters,
+            retired: RetiredCounts::default(),
             analyzer: None,
             leases: None,
             version: 0,
@@ -107,6 +301,18 @@ impl LiveCache {
     /// Who set the configuration in force, and which settings they named.
     pub fn provenance(&self) -> &Provenance {
         &self.provenance
+    }
+
+    /// The same cache, whose earlier stores counted `retired`.
+    pub(crate) fn retired(mut self, retired: RetiredCounts) -> Self {
+        self.retired = retired;
+        self
+    }
+
+    /// What the stores this cache served from before its current one
+    /// counted (zeros until a change opens a new store).
+    pub fn retired_counts(&self) -> RetiredCounts {
+        self.retired
     }
 
     /// The same cache, analysed by `analyzer`.
@@ -168,6 +374,9 @@ pub enum AccessError {
 #[derive(Default)]
 pub struct CacheRegistry {
     caches: RwLock<HashMap<CacheName, Arc<LiveCache>>>,
+    /// Bumped by every replace and remove, so a face that keeps copies of
+    /// caches' counters knows when to drop them.
+    generation: AtomicU64,
 }
 
 impl CacheRegistry {
@@ -215,7 +424,15 @@ impl CacheRegistry {
         all
     }
 
+    /// A number that changes whenever a cache is created, reconfigured or
+    /// deleted: what was read from the registry under an older one may be
+    /// stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub(crate) fn replace(&self, cache: LiveCache) -> Option<Arc<LiveCache>> {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let name = cache.config.name().clone();
         self.caches
             .write()
@@ -224,6 +441,7 @@ impl CacheRegistry {
     }
 
     pub(crate) fn remove(&self, name: &CacheName) -> Option<Arc<LiveCache>> {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.caches
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -16,7 +16,7 @@ use crate::commands::{
 use crate::context::{Context, Dependencies};
 use crate::queries::{
     export_entries, get_cache_stats, get_configuration, get_entries, get_entry,
-    get_miss_ratio_curves, list_caches,
+    get_miss_ratio_curves, get_trends, get_usage_report, list_caches,
 };
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
@@ -76,6 +76,72 @@ impl CacheService {
     /// The open caches.
     pub fn registry(&self) -> &CacheRegistry {
         &self.ctx.registry
+    }
+
+    /// Every cache's and build-cache store's trends (`[analytics]`).
+    pub fn trends(&self) -> &crate::Trends {
+        &self.ctx.trends
+    }
+
+    /// Samples the trends when the clock entered a new 10-s window since
+    /// the last sample (else does nothing, cheaply): every cache's
+    /// counters and store stats, and with `build_cache`, each of its
+    /// stores' counters. Returns the points added. The composition root
+    /// calls it often (every `[analytics] sample_interval_ms`), off the
+    /// request path; a cache whose store cannot report is skipped.
+    pub async fn sample_trends(&self, build_cache: Option<&crate::BuildCacheService>) -> usize {
+        let now_ms = self.ctx.clock.now().as_millis();
+        if !self.ctx.trends.due(now_ms) {
+            return 0;
+        }
+        let caches = self.ctx.registry.all();
+        let mut readings = Vec::with_capacity(caches.len());
+        for cache in &caches {
+            match get_cache_stats::stats_of(cache).await {
+                Ok(stats) => readings.push((
+                    strata_domain::TrendSource::Cache(cache.config().name().as_str().to_owned()),
+                    strata_domain::TrendReading {
+                        totals: cache
+                            .counters()
+                            .trend_totals(stats.store.evictions_capacity, stats.store.expirations),
+                        entries: stats.store.entries,
+                        bytes: stats.store.bytes,
+                    },
+                )),
+                Err(e) => {
+                    tracing::debug!(cache = %cache.config().name(), error = %e, "no trend sample")
+                }
+            }
+        }
+        if let Some(build_cache) = build_cache {
+            readings.extend(build_cache.trend_readings().await);
+        }
+        self.ctx
+            .trends
+            .retain_caches(|name| caches.iter().any(|c| c.config().name().as_str() == name));
+        self.ctx.trends.record(now_ms, readings)
+    }
+
+    /// See [`get_usage_report`].
+    ///
+    /// # Errors
+    /// [`get_usage_report::GetUsageReportError`].
+    pub fn usage_report(
+        &self,
+        q: get_usage_report::GetUsageReport,
+    ) -> Result<get_usage_report::UsageReport, get_usage_report::GetUsageReportError> {
+        get_usage_report::handle(&self.ctx, q)
+    }
+
+    /// See [`get_trends`].
+    ///
+    /// # Errors
+    /// [`get_trends::GetTrendsError`].
+    pub fn get_trends(
+        &self,
+        q: get_trends::GetTrends,
+    ) -> Result<get_trends::TrendsView, get_trends::GetTrendsError> {
+        get_trends::handle(&self.ctx, q)
     }
 
     /// A [`put`](Self::put)'s precondition, before its value is read:

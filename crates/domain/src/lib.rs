@@ -34,6 +34,8 @@ mod stale_policy;
 mod tag;
 pub mod tasks;
 mod time;
+mod trends;
+mod usage;
 mod value;
 
 pub use audit::{
@@ -80,6 +82,12 @@ pub use scheduler::{ScheduledFuture, Scheduler};
 pub use stale_policy::{MAX_LEASE_TTL_SECS, StalePolicy};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};
+pub use trends::{
+    Annotation, AnnotationKind, LATENCY_BUCKETS, MAX_ANNOTATIONS, SeriesId, TrendArchive,
+    TrendArchiveError, TrendHistory, TrendPoint, TrendRange, TrendReading, TrendSource,
+    TrendTotals, latency_bucket, latency_bucket_upper_micros, latency_quantile_ms,
+};
+pub use usage::{HOT_KEY_COUNTERS, HotKey, SizeHistogram, SpaceSaving};
 pub use value::{
     CacheValue, ContentType, DEFAULT_CONTENT_TYPE, InvalidContentType, MAX_CONTENT_TYPE_BYTES,
 };

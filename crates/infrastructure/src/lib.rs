@@ -63,6 +63,7 @@ mod scheduler;
 pub mod snapshot;
 pub mod tasks;
 mod tiering;
+mod trend_archive;
 mod wire;
 
 pub use analysis::{
@@ -105,6 +106,7 @@ pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,
 };
+pub use trend_archive::{FileTrendArchive, TRENDS_FILE};
 pub use wire::{
     CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, envelope_flags,
 };

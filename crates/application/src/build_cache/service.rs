@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use strata_domain::{BlobRead, Digest, FlushResult, InstanceName};
+use strata_domain::{
+    BlobRead, Digest, FlushResult, InstanceName, StoreUsage, TrendReading, TrendSource, TrendTotals,
+};
 
 use super::context::{BuildCacheContext, BuildCacheDependencies};
 use super::find_missing_blobs::{self, FindMissingBlobs, FindMissingBlobsError};
@@ -123,5 +125,37 @@ impl BuildCacheService {
         q: GetBuildCacheStats,
     ) -> Result<BuildCacheStats, GetBuildCacheStatsError> {
         get_build_cache_stats::handle(&self.ctx, q).await
+    }
+
+    /// What the trends sample of each store: `ac/<store>` and
+    /// `cas/<store>` with their hits, misses (their sum as requests),
+    /// entries and bytes. None when the stores cannot report.
+    pub async fn trend_readings(&self) -> Vec<(TrendSource, TrendReading)> {
+        let (ac, cas) = match (self.ctx.ac.stats().await, self.ctx.cas.stats().await) {
+            (Ok(ac), Ok(cas)) => (ac, cas),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(error = %e, "no build-cache trend sample");
+                return Vec::new();
+            }
+        };
+        let reading = |kind: &str, u: StoreUsage| {
+            (
+                TrendSource::BuildCache(format!("{kind}/{}", u.store)),
+                TrendReading {
+                    totals: TrendTotals {
+                        requests: u.hits + u.misses,
+                        hits: u.hits,
+                        misses: u.misses,
+                        ..Default::default()
+                    },
+                    entries: u.entries,
+                    bytes: u.bytes,
+                },
+            )
+        };
+        ac.into_iter()
+            .map(|u| reading("ac", u))
+            .chain(cas.into_iter().map(|u| reading("cas", u)))
+            .collect()
     }
 }

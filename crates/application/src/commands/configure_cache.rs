@@ -279,31 +279,51 @@ pub(crate) async fn install(
         Some(m) => m.clone(),
         None => store.clone(),
     };
-    let live = |store: Arc<dyn strata_domain::CacheStore>, analyzer| {
+    let live = |store: Arc<dyn strata_domain::CacheStore>, analyzer, retired| {
         LiveCache::new(config.clone(), store, counters.clone())
             .leased(leases.clone())
             .analyzed(analyzer)
+            .retired(retired)
             .stored(version, provenance.clone())
     };
+    let retired_before = previous
+        .as_ref()
+        .map(|p| p.retired_counts())
+        .unwrap_or_default();
+    // A retired store's counts join the cache's once it stops counting:
+    // read here when it is dropped at once; after the move when entries
+    // migrate (meanwhile the migrating store reports both stores').
+    let retired_now = match (&old, &migrator) {
+        (Some(old), None) => retired_before.plus(&final_stats(old.as_ref()).await),
+        _ => retired_before,
+    };
     ctx.registry
-        .replace(live(serving.clone(), analyzer.clone()));
+        .replace(live(serving.clone(), analyzer.clone(), retired_now));
 
     let migrated = match &migrator {
         Some(m) => m.migrate_all().await,
         None => 0,
     };
-    if migrator.is_some()
+    if let (Some(old), Some(_)) = (&old, &migrator)
         && ctx
             .registry
             .get(&name)
             .is_some_and(|live| Arc::ptr_eq(live.store(), &serving))
     {
         // Every entry is across: serve from the new store alone.
-        ctx.registry.replace(live(store.clone(), analyzer));
+        let retired = retired_before.plus(&final_stats(old.as_ref()).await);
+        ctx.registry.replace(live(store.clone(), analyzer, retired));
     }
     let created = previous.is_none();
     tracing::info!(cache = %name, created, migrated, version, cause = cause.as_str(), "cache configured");
     let before = previous.map(|p| Box::new(p.config().clone()));
+    if before.as_deref() != Some(&config) {
+        let at_ms = ctx.clock.now().as_millis();
+        ctx.trends.annotate(
+            strata_domain::TrendSource::Cache(name.as_str().to_owned()),
+            crate::trends::change_annotation(before.as_deref(), &config, &cause, at_ms),
+        );
+    }
     if before.as_deref() != Some(&config) || cause != ChangeCause::Peer {
         ctx.events.publish(DomainEvent::ConfigurationChanged {
             cache: name,
@@ -319,6 +339,15 @@ pub(crate) async fn install(
         migrated,
         version,
     }
+}
+
+/// The counters of a store being retired (zeros, logged, when it cannot
+/// say).
+async fn final_stats(store: &dyn strata_domain::CacheStore) -> strata_domain::StoreStats {
+    store.stats().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not read the counters of a retired store");
+        strata_domain::StoreStats::default()
+    })
 }
 
 /// The analyzer of the reconfigured cache: the previous one when it
@@ -366,6 +395,14 @@ mod tests {
             .withf(|k| k.as_str() == "a")
             .times(1)
             .returning(|_| Ok(true));
+        // What the old store counted joins the cache's retired counts.
+        old.expect_stats().returning(|| {
+            Ok(strata_domain::StoreStats {
+                evictions_capacity: 7,
+                expirations: 3,
+                ..Default::default()
+            })
+        });
         let mut new = MockStore::new();
         new.expect_get().returning(|_| Ok(None));
         new.expect_insert()
@@ -399,6 +436,13 @@ mod tests {
         assert_eq!(
             service.registry().get(&name("c")).unwrap().config(),
             &changed
+        );
+        assert_eq!(
+            service.registry().get(&name("c")).unwrap().retired_counts(),
+            crate::RetiredCounts {
+                evictions_capacity: 7,
+                expirations: 3
+            }
         );
         assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
     }

@@ -31,6 +31,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCa
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     cache.store().flush().await?;
     crate::commands::put_entry::revoke_all_leases(&cache).await;
+    cache.counters().flushed();
     ctx.events.publish(DomainEvent::CacheFlushed {
         cache: cmd.cache,
         principal: cmd.principal,

@@ -26,7 +26,9 @@ pub struct CacheStats {
     /// hits / (hits + misses); 0 before the first read.
     pub hit_ratio: f64,
     /// Entries, bytes, evictions by cause and expirations, from the store
-    /// (the shared tier's, for a stacked cache).
+    /// (the shared tier's, for a stacked cache). Evictions and expirations
+    /// count since the cache was opened, including those of the stores it
+    /// served from before a policy switch or resize.
     pub store: StoreStats,
     /// Per-tier hits, misses and store counters, L1 first; empty for a
     /// single-tier cache.
@@ -68,10 +70,14 @@ pub async fn stats_of(cache: &LiveCache) -> Result<CacheStats, StoreError> {
     let counters = cache.counters().snapshot();
     let tiers = cache.store().tier_stats().await?;
     // A stacked store's own stats are its last (shared) tier's: read once.
-    let store = match tiers.last() {
+    let mut store = match tiers.last() {
         Some(shared) => shared.store,
         None => cache.store().stats().await?,
     };
+    // Monotonic across changes that open a new store (a policy switch).
+    let retired = cache.retired_counts();
+    store.evictions_capacity += retired.evictions_capacity;
+    store.expirations += retired.expirations;
     let reads = counters.hits + counters.misses;
     Ok(CacheStats {
         cache: cache.config().name().clone(),

@@ -7,4 +7,6 @@ pub mod get_configuration;
 pub mod get_entries;
 pub mod get_entry;
 pub mod get_miss_ratio_curves;
+pub mod get_trends;
+pub mod get_usage_report;
 pub mod list_caches;

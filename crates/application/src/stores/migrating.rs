@@ -176,10 +176,13 @@ impl CacheStore for MigratingStore {
 
     async fn stats(&self) -> Result<StoreStats, StoreError> {
         let (new, old) = (self.new.stats().await?, self.old.stats().await?);
+        // The old store's evictions count too until it is retired (then
+        // the cache's `RetiredCounts` carry them).
         Ok(StoreStats {
             entries: new.entries + old.entries,
             bytes: new.bytes + old.bytes,
-            ..new
+            evictions_capacity: new.evictions_capacity + old.evictions_capacity,
+            expirations: new.expirations + old.expirations,
         })
     }
 

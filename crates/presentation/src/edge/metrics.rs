@@ -21,7 +21,9 @@
 //!   answers; `reason` is `expired` (stale-while-revalidate) or
 //!   `backend-unavailable` (stale-if-error).
 //! - `strata_cache_evictions_total{cache,cause}`: counter; `cause` is
-//!   `capacity` or `expired`.
+//!   `capacity` or `expired`. It counts since the cache was opened,
+//!   across policy switches and resizes (the stores a change retires keep
+//!   counting in the cache's `RetiredCounts`), as `/stats` does.
 //! - `strata_cache_entries{cache}`, `strata_cache_bytes{cache}`,
 //!   `strata_cache_hit_ratio{cache}`: gauges.
 //! - `strata_http_request_duration_seconds{method,route,status}`: histogram.
@@ -40,6 +42,9 @@
 //! - `strata_backend_failures_total{backend}`,
 //!   `strata_backend_rejected_total{backend}` (refused while open),
 //!   `strata_backend_breaker_opened_total{backend}`: counters.
+//! - `strata_trends_sources`, `strata_trends_memory_bytes`: gauges, the
+//!   caches and build-cache stores with trends (`[analytics]`) and the
+//!   bytes their ring buffers and annotations hold now.
 //! - `strata_build_cache_requests_total{kind,op,result}`: counter of
 //!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
 //!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
@@ -233,6 +238,114 @@ pub fn record_latency(route: &str, method: &Method, status: u16, elapsed: std::t
     });
 }
 
+/// The route patterns whose requests count in their cache's trends: its
+/// entries, one by one and in batches.
+const ENTRY_ROUTES: &str = "/v1/caches/{cache}/entries";
+
+/// The route of one entry, whose requests the usage report samples.
+const ENTRY_ROUTE: &str = "/v1/caches/{cache}/entries/{key:.+}";
+
+/// Counts one answered request in its cache's trend counters
+/// ([`CacheCounters::record_request`]) when `route` serves a cache's
+/// entries, the cache exists and trends are on: its latency, a 5xx as an
+/// error, the answer's body as bytes read (a `GET` that succeeded) and
+/// the request's `Content-Length` as bytes written (a `PUT` or `POST`
+/// that succeeded).
+pub fn record_cache_traffic(
+    req: &actix_web::HttpRequest,
+    route: &str,
+    status: actix_web::http::StatusCode,
+    response_bytes: Option<u64>,
+    elapsed: std::time::Duration,
+) {
+    if !route.starts_with(ENTRY_ROUTES) {
+        return;
+    }
+    let Some(state) = req.app_data::<actix_web::web::Data<crate::edge::state::AppState>>() else {
+        return;
+    };
+    if !state.service.trends().enabled() {
+        return;
+    }
+    let Some(raw) = req.match_info().get("cache") else {
+        return;
+    };
+    with_cache_counters(&state.service, raw, |counters| {
+        record_on(counters, req, state, route, status, response_bytes, elapsed);
+    });
+}
+
+/// [`record_cache_traffic`] once the cache's counters are found.
+fn record_on(
+    counters: &CacheCounters,
+    req: &actix_web::HttpRequest,
+    state: &crate::edge::state::AppState,
+    route: &str,
+    status: actix_web::http::StatusCode,
+    response_bytes: Option<u64>,
+    elapsed: std::time::Duration,
+) {
+    let ok = status.is_success();
+    let method = req.method();
+    let read = if ok && method == Method::GET {
+        response_bytes.unwrap_or(0)
+    } else {
+        0
+    };
+    let written = if ok && (method == Method::PUT || method == Method::POST) {
+        req.headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    counters.record_request(elapsed, status.is_server_error(), read, written);
+    // The usage report: a uniform sample of single-key reads and writes.
+    if route == ENTRY_ROUTE
+        && (ok || status == actix_web::http::StatusCode::NOT_FOUND)
+        && rand::random::<f64>() < state.service.trends().report_sample_rate()
+        && let Ok((_, key)) = crate::edge::params::entry_path(req)
+    {
+        if method == Method::GET || method == Method::HEAD {
+            counters.sample_read(key.as_str(), (ok && method == Method::GET).then_some(read));
+        } else if ok && method == Method::PUT {
+            counters.sample_write(key.as_str(), written);
+        }
+    }
+}
+
+/// Each worker's copies of caches' counters, by the name in the path, and
+/// the registry (address, generation) they were read from: the request
+/// path finds its counters without the registry's lock.
+type CountersByName = (usize, u64, HashMap<String, Arc<CacheCounters>>);
+
+thread_local! {
+    static TRAFFIC: std::cell::RefCell<CountersByName> = Default::default();
+}
+
+/// Runs `f` on the counters of the cache named `raw` in a path, if it
+/// exists.
+fn with_cache_counters(service: &CacheService, raw: &str, f: impl FnOnce(&CacheCounters)) {
+    let registry = service.registry();
+    let (address, generation) = (std::ptr::from_ref(registry) as usize, registry.generation());
+    TRAFFIC.with_borrow_mut(|(seen_address, seen_generation, by_name)| {
+        if (*seen_address, *seen_generation) != (address, generation) {
+            by_name.clear();
+            (*seen_address, *seen_generation) = (address, generation);
+        }
+        if let Some(counters) = by_name.get(raw) {
+            return f(counters);
+        }
+        let Some(cache) = CacheName::parse(raw).ok().and_then(|n| registry.get(&n)) else {
+            return;
+        };
+        f(cache.counters());
+        by_name.insert(raw.to_owned(), cache.counters().clone());
+    })
+}
+
 /// The `capacity_factor` label of a point: one of
 /// [`CAPACITY_FACTORS`](strata_domain::CAPACITY_FACTORS), so the label has
 /// five values.
@@ -313,6 +426,9 @@ pub async fn render(service: &CacheService) -> String {
         metrics::counter!("strata_cache_mrc_dropped_total", "cache" => name)
             .absolute(curves.dropped_samples);
     }
+    let (sources, bytes) = service.trends().memory();
+    metrics::gauge!("strata_trends_sources").set(sources as f64);
+    metrics::gauge!("strata_trends_memory_bytes").set(bytes as f64);
     for backend in service.backends() {
         metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind)
             .set(f64::from(backend.circuit.gauge()));

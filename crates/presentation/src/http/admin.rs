@@ -1,5 +1,5 @@
-//! `/admin/v1/caches/{cache}`: create, reconfigure, read and delete a
-//! cache; `/admin/v1/caches/{cache}/flush`. Every action needs the admin
+//! `/admin/v1/caches/{cache}`: create, reconfigure (`PUT`, or `PATCH`
+//! with a JSON merge patch), read and delete a cache; `/admin/v1/caches/{cache}/flush`. Every action needs the admin
 //! role and is audited (a `ConfigurationChanged` or `CacheFlushed` event).
 //! Create/reconfigure, delete and flush take a token from the principal's
 //! admin bucket first (`[auth.rate_limits]`, [`crate::edge::rate_limit`]).
@@ -112,13 +112,37 @@ pub(crate) async fn configure(
     };
     let dto: CacheConfigurationDto = decode(&req, &body)?;
     let explicit = dto.named_settings();
+    reconfigure(
+        &state,
+        &req,
+        principal,
+        name,
+        dto,
+        expected_version,
+        explicit,
+    )
+    .await
+}
+
+/// Validates `dto`, audits the change (`configure`) and applies it at
+/// `expected_version`, naming `explicit` settings: the shared tail of
+/// `PUT` and `PATCH`.
+async fn reconfigure(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: strata_domain::Principal,
+    name: strata_domain::CacheName,
+    dto: CacheConfigurationDto,
+    expected_version: Option<u64>,
+    explicit: std::collections::BTreeSet<String>,
+) -> Result<HttpResponse, ApiError> {
     let config = dto
         .into_domain(name.clone())
         .map_err(|e| ApiError::invalid_configuration(e.field, e.reason))?;
     let summary = serde_json::to_string(&CacheConfigurationDto::from(&config)).unwrap_or_default();
     let audit = Audit::begin(
-        &state,
-        &req,
+        state,
+        req,
         &principal,
         AuditAction::Configure,
         &name,
@@ -135,7 +159,7 @@ pub(crate) async fn configure(
         })
         .await
         .map_err(ApiError::from);
-    let out = audit.finish(&state, result).await?;
+    let out = audit.finish(state, result).await?;
     let body = ConfigureResponse {
         name: name.as_str().to_owned(),
         configuration: CacheConfigurationDto::from(&config),
@@ -148,6 +172,109 @@ pub(crate) async fn configure(
         HttpResponse::Ok()
     };
     Ok(response.insert_header(version_etag(out.version)).json(body))
+}
+
+/// `application/merge-patch+json` (RFC 7396).
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// Change only the settings a JSON merge patch (RFC 7396) names.
+///
+/// The patch is merged into the configuration in force (as `GET` shows
+/// it): a member sets that setting, `null` returns it to its default, an
+/// absent one keeps it. The result is validated and applied as a `PUT`
+/// would, at the `If-Match` version, or else at the version the patch was
+/// merged into (so a change that lands in between is a 409, never lost).
+/// The patched settings are then reported as `runtime` sources; a setting
+/// set to `null` as `default`.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/caches/{cache}",
+    operation_id = "patch_configuration",
+    tag = "admin",
+    params(("cache" = String, Path, description = "Cache name"), ("If-Match" = Option<String>, Header, description = "The configuration version (`ETag` of a `GET`) this patch applies to, e.g. `\"3\"`; a stale one is 409 `version_conflict`. Absent, the patch applies to the version in force when it is read.")),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "A JSON merge patch (RFC 7396) of the configuration: an object whose members are settings as in `PUT`; `null` resets a setting to its default", example = json!({"eviction": "lru"})),
+    responses(
+        (status = 200, description = "Reconfigured: the configuration now in force", body = ConfigureResponse, headers(("ETag" = String, description = "The new configuration version")), example = json!({"name": "sessions", "configuration": {"tiers": ["memory"], "eviction": "lru", "max_entries": 1000, "default_ttl": 3600, "max_value_bytes": 1048576, "compression": "zstd", "compression_threshold_bytes": 1024}, "migrated_entries": 12, "version": 2})),
+        (status = 400, description = "The body is not a JSON object, or the merged configuration names an unknown setting", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:invalid_body", "title": "Invalid body", "status": 400, "detail": "a merge patch must be a JSON object", "code": "invalid_body"})),
+        (status = 404, description = "No such cache (`PATCH` does not create one; use `PUT`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})),
+        (status = 409, description = "`version_conflict`: `If-Match` names a version the configuration is no longer at", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:version_conflict", "title": "Version conflict", "status": 409, "detail": "If-Match names version 9 but the configuration is at version 1: read it again (GET), then retry with If-Match: \"1\"", "code": "version_conflict", "current_version": 1})),
+        (status = 415, description = "The body is not `application/merge-patch+json`", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:unsupported_media_type", "title": "Unsupported media type", "status": 415, "detail": "application/json is not accepted; send application/merge-patch+json", "code": "unsupported_media_type"})),
+        (status = 422, description = "The merged configuration is invalid", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:invalid_configuration", "title": "Invalid configuration", "status": 422, "detail": "eviction: unknown policy", "code": "invalid_configuration", "field": "eviction"})),
+        (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn patch(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    Acting(principal): Acting,
+    cache: web::Path<String>,
+    Body(body): Body,
+) -> Result<HttpResponse, ApiError> {
+    state.rate_limits.admin(&principal)?;
+    let name = cache_name(&cache)?;
+    let stored = state
+        .service
+        .configuration(GetConfiguration {
+            principal: principal.clone(),
+            cache: name.clone(),
+        })
+        .await?;
+    let expected_version = match if_match(&req) {
+        IfMatch::Any => stored.version,
+        IfMatch::Version(v) if v == stored.version => v,
+        IfMatch::Version(v) => {
+            return Err(ApiError::version_conflict(Some(v), Some(stored.version)));
+        }
+        IfMatch::Never => return Err(ApiError::version_conflict(Some(0), Some(stored.version))),
+    };
+    let essence = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if essence.as_deref() != Some(MERGE_PATCH) {
+        return Err(ApiError::unsupported_media_type(format!(
+            "{} is not accepted; send {MERGE_PATCH}",
+            essence.as_deref().unwrap_or("a body without Content-Type")
+        )));
+    }
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid_body(format!("invalid JSON: {e}")))?;
+    let serde_json::Value::Object(members) = &patch else {
+        return Err(ApiError::invalid_body(
+            "a merge patch must be a JSON object",
+        ));
+    };
+    let mut explicit = stored.provenance.explicit.clone();
+    for (setting, value) in members {
+        if value.is_null() {
+            explicit.remove(setting);
+        } else if crate::edge::config_dto::SETTINGS.contains(&setting.as_str()) {
+            explicit.insert(setting.clone());
+        }
+    }
+    let mut document = serde_json::to_value(CacheConfigurationDto::from(&stored.config))
+        .map_err(ApiError::internal)?;
+    json_patch::merge(&mut document, &patch);
+    let dto: CacheConfigurationDto = serde_json::from_value(document)
+        .map_err(|e| ApiError::invalid_body(format!("the patched configuration: {e}")))?;
+    reconfigure(
+        &state,
+        &req,
+        principal,
+        name,
+        dto,
+        Some(expected_version),
+        explicit,
+    )
+    .await
 }
 
 /// Read a cache's configuration.

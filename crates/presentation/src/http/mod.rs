@@ -26,8 +26,10 @@ pub mod invalidations;
 pub mod monitoring;
 pub mod mrc;
 pub mod openapi;
+pub mod report;
 pub mod request;
 pub mod routes;
 pub mod status;
+pub mod trends;
 
 pub use routes::app;

@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
-    invalidations, monitoring, mrc, status,
+    invalidations, monitoring, mrc, report, status, trends,
 };
 use crate::edge::schemas::{cache_name_schema, key_schema};
 use crate::edge::{config_dto, error};
@@ -63,7 +63,11 @@ use crate::edge::{config_dto, error};
         caches::stats,
         mrc::curves,
         mrc::recommendation,
+        trends::cache_trends,
+        trends::build_cache_trends,
+        report::usage_report,
         admin::configure,
+        admin::patch,
         admin::read,
         admin::delete,
         admin::flush,
@@ -103,6 +107,11 @@ use crate::edge::{config_dto, error};
         mrc::CurvePointDto,
         mrc::RecommendationResponse,
         mrc::CapacityChangeDto,
+        trends::TrendsResponse,
+        trends::AnnotationDto,
+        report::UsageReportResponse,
+        report::HotKeyDto,
+        report::SizeBucketDto,
         admin::ConfigureResponse,
         export_import::ImportResponse,
         export_import::ImportErrorDto,

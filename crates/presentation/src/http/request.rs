@@ -193,6 +193,11 @@ pub async fn observe(
         });
     let elapsed = start.elapsed();
     metrics::record_latency(route, &method, status.as_u16(), elapsed);
+    let response_bytes = match response.response().body().size() {
+        actix_web::body::BodySize::Sized(n) => Some(n),
+        _ => None,
+    };
+    metrics::record_cache_traffic(response.request(), route, status, response_bytes, elapsed);
     let parent = match &context {
         Context::Span(span) => span.id(),
         Context::Id(_) => None,

@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::openapi::ApiDoc;
 use super::{
     admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, request, status,
+    export_import, invalidations, monitoring, mrc, report, request, status, trends,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
@@ -114,6 +114,26 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("GET")),
     )
     .service(
+        resource("/v1/caches/{cache}/trends")
+            .app_data(AcceptedQuery(&[("GET", trends::TrendParams::PARAMS)]))
+            .route(web::get().to(trends::cache_trends))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/v1/caches/{cache}/report")
+            .route(web::get().to(report::usage_report))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/cache/trends")
+            .app_data(AcceptedQuery(&[(
+                "GET",
+                trends::BuildCacheTrendParams::PARAMS,
+            )]))
+            .route(web::get().to(trends::build_cache_trends))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
         resource("/admin/v1/caches/{cache}/recommendation")
             .route(web::get().to(mrc::recommendation))
             .default_service(method_not_allowed("GET")),
@@ -136,9 +156,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/admin/v1/caches/{cache}")
             .route(web::put().to(admin::configure))
+            .route(web::patch().to(admin::patch))
             .route(web::get().to(admin::read))
             .route(web::delete().to(admin::delete))
-            .default_service(method_not_allowed("GET, PUT, DELETE")),
+            .default_service(method_not_allowed("GET, PUT, PATCH, DELETE")),
     )
     .service(
         resource("/admin/v1/caches/{cache}/export")

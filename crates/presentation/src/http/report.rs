@@ -1,0 +1,136 @@
+//! `GET /v1/caches/{cache}/report` (reader): how a cache is used, from a
+//! uniform sample of its requests (`[analytics] report_sample_rate`): hot
+//! keys by Space-Saving with their error bounds, key and value sizes, the
+//! read/write ratio. See `docs/monitoring.md` ("Usage report").
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use strata_application::queries::get_usage_report::{
+    GetUsageReport, GetUsageReportError, UsageReport,
+};
+
+use crate::edge::auth::Acting;
+use crate::edge::error::ApiError;
+use crate::edge::params::cache_name;
+use crate::edge::state::AppState;
+
+/// A hot key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HotKeyDto {
+    /// The key.
+    pub key: String,
+    /// Estimated reads since start (sampled count / `sampling_rate`).
+    pub reads: f64,
+    /// How much `reads` may over-estimate (Space-Saving's error, scaled).
+    pub error: f64,
+}
+
+/// One bucket of a size histogram.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SizeBucketDto {
+    /// Sizes up to this many bytes (and above the previous bucket's).
+    pub le_bytes: u64,
+    /// Sampled requests in the bucket.
+    pub count: u64,
+}
+
+/// A cache's usage report.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UsageReportResponse {
+    /// Cache name.
+    pub cache: String,
+    /// The probability with which each request was sampled.
+    pub sampling_rate: f64,
+    /// Reads and writes sampled.
+    pub sampled_reads: u64,
+    /// Writes sampled.
+    pub sampled_writes: u64,
+    /// Samples dropped because another request was recording one.
+    pub dropped_samples: u64,
+    /// The top 20 keys by reads (Space-Saving, Metwally et al. 2005),
+    /// most read first.
+    pub hot_keys: Vec<HotKeyDto>,
+    /// The bound of every hot key's `error`: sampled reads / 200
+    /// counters / `sampling_rate`.
+    pub error_bound: f64,
+    /// Key sizes of the sampled requests, by power of two.
+    pub key_size_bytes: Vec<SizeBucketDto>,
+    /// Value sizes of the sampled hits and writes, by power of two.
+    pub value_size_bytes: Vec<SizeBucketDto>,
+    /// Reads (hits + misses) since start, counted exactly.
+    pub reads: u64,
+    /// Writes (inserts + updates) since start, counted exactly.
+    pub writes: u64,
+    /// reads / writes; `null` before the first write.
+    pub read_write_ratio: Option<f64>,
+    /// Bytes the hot-key summary holds.
+    pub memory_bytes: usize,
+}
+
+fn buckets(list: Vec<(u64, u64)>) -> Vec<SizeBucketDto> {
+    list.into_iter()
+        .map(|(le_bytes, count)| SizeBucketDto { le_bytes, count })
+        .collect()
+}
+
+impl From<UsageReport> for UsageReportResponse {
+    fn from(r: UsageReport) -> Self {
+        Self {
+            cache: r.cache.as_str().to_owned(),
+            sampling_rate: r.sampling_rate,
+            sampled_reads: r.sampled_reads,
+            sampled_writes: r.sampled_writes,
+            dropped_samples: r.dropped_samples,
+            hot_keys: r
+                .hot_keys
+                .into_iter()
+                .map(|h| HotKeyDto {
+                    key: h.key,
+                    reads: h.reads,
+                    error: h.error,
+                })
+                .collect(),
+            error_bound: r.error_bound,
+            key_size_bytes: buckets(r.key_sizes),
+            value_size_bytes: buckets(r.value_sizes),
+            reads: r.reads,
+            writes: r.writes,
+            read_write_ratio: r.read_write_ratio,
+            memory_bytes: r.memory_bytes,
+        }
+    }
+}
+
+impl From<GetUsageReportError> for ApiError {
+    fn from(e: GetUsageReportError) -> Self {
+        match e {
+            GetUsageReportError::Access(a) => a.into(),
+            e @ GetUsageReportError::Disabled => ApiError::not_configured(e.to_string()),
+        }
+    }
+}
+
+/// How a cache is used: hot keys, sizes, read/write ratio.
+#[utoipa::path(
+    get,
+    path = "/v1/caches/{cache}/report",
+    operation_id = "read_usage_report",
+    tag = "caches",
+    params(("cache" = String, Path, description = "Cache name")),
+    responses(
+        (status = 200, body = UsageReportResponse, example = json!({"cache": "sessions", "sampling_rate": 0.05, "sampled_reads": 5012, "sampled_writes": 488, "dropped_samples": 0, "hot_keys": [{"key": "user:42", "reads": 20140.0, "error": 0.0}, {"key": "user:7", "reads": 9880.0, "error": 20.0}], "error_bound": 500.0, "key_size_bytes": [{"le_bytes": 7, "count": 5100}, {"le_bytes": 15, "count": 400}], "value_size_bytes": [{"le_bytes": 1023, "count": 4870}], "reads": 100240, "writes": 9770, "read_write_ratio": 10.26, "memory_bytes": 11200})),
+        (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such cache, or `[analytics] enabled = false`", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})),
+    )
+)]
+pub(crate) async fn usage_report(
+    state: web::Data<AppState>,
+    Acting(principal): Acting,
+    cache: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let cache = cache_name(&cache)?;
+    let report = state
+        .service
+        .usage_report(GetUsageReport { principal, cache })?;
+    Ok(HttpResponse::Ok().json(UsageReportResponse::from(report)))
+}
