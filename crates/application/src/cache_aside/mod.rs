@@ -193,8 +193,30 @@ where
     }
 }
 
-/// The body of [`CacheService::get_with_options`](crate::CacheService::get_with_options).
+/// The body of [`CacheService::get_with_options`](crate::CacheService::get_with_options);
+/// a stale answer counts in the cache's `stale` trend.
 pub(crate) async fn get_with_options<F, Fut, E>(
+    ctx: &Arc<Context>,
+    aside: &Arc<Aside>,
+    cache: &CacheName,
+    key: &CacheKey,
+    options: GetWithOptions,
+    loader: F,
+) -> Result<Fetched, GetWithError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Option<CacheValue>, E>> + Send + 'static,
+    E: Send + Sync + 'static,
+{
+    let fetched = fetch(ctx, aside, cache, key, options, loader).await;
+    if let (Ok(Fetched::Stale(_)), Some(live)) = (&fetched, ctx.registry.get(cache)) {
+        live.counters().served_stale(1);
+    }
+    fetched
+}
+
+/// [`get_with_options`] without the stale count.
+async fn fetch<F, Fut, E>(
     ctx: &Arc<Context>,
     aside: &Arc<Aside>,
     cache: &CacheName,

@@ -177,6 +177,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
             return match copy {
                 Some(entry) if past_expiry(&entry) < allowed => {
                     record(&cache, &query.key, Some(&entry));
+                    cache.counters().served_stale(1);
                     Ok(ReadOutcome::Stale {
                         lookup: Lookup {
                             entry,
@@ -201,6 +202,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
             if past_expiry(&hit.entry) < window(policy.stale_while_revalidate(), d.max_stale) =>
         {
             record(&cache, &query.key, Some(&hit.entry));
+            cache.counters().served_stale(1);
             let lease = match acquire(&cache, &query.key).await {
                 Some(LeaseGrant::Granted(token)) => Some(token),
                 _ => None,
