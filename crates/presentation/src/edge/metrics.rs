@@ -249,8 +249,8 @@ const ENTRY_ROUTE: &str = "/v1/caches/{cache}/entries/{key:.+}";
 /// ([`CacheCounters::record_request`]) when `route` serves a cache's
 /// entries, the cache exists and trends are on: its latency, a 5xx as an
 /// error, the answer's body as bytes read (a `GET` that succeeded) and
-/// the request's `Content-Length` as bytes written (a `PUT` or `POST`
-/// that succeeded).
+/// the request's `Content-Length` as bytes written (a `PUT` or a
+/// batchPut that succeeded).
 pub fn record_cache_traffic(
     req: &actix_web::HttpRequest,
     route: &str,
@@ -292,7 +292,7 @@ fn record_on(
     } else {
         0
     };
-    let written = if ok && (method == Method::PUT || method == Method::POST) {
+    let written = if ok && (method == Method::PUT || route.ends_with(":batchPut")) {
         req.headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
