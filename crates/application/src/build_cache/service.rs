@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use strata_domain::{BlobRead, Digest, FlushResult, InstanceName};
+use strata_domain::{BlobRead, Digest, FlushResult, IndexRebuild, InstanceName};
 
 use super::context::{BuildCacheContext, BuildCacheDependencies};
 use super::find_missing_blobs::{self, FindMissingBlobs, FindMissingBlobsError};
@@ -41,6 +41,12 @@ impl BuildCacheService {
     /// The largest CAS blob accepted, in bytes.
     pub fn max_blob_bytes(&self) -> u64 {
         self.ctx.cas.max_blob_bytes()
+    }
+
+    /// The content store's start-up index rebuild while it runs (the
+    /// store serves meanwhile; `/health/ready` reports it).
+    pub fn index_rebuild(&self) -> Option<IndexRebuild> {
+        self.ctx.cas.index_rebuild()
     }
 
     /// See [`get_action_result`].

@@ -9,6 +9,7 @@
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
@@ -18,7 +19,45 @@ use tokio::io::AsyncReadExt;
 
 use super::super::key::Key;
 use super::index::Meta;
-use super::{DISK_READ_CHUNK_BYTES, Shared, io_err};
+use super::{DISK_READ_CHUNK_BYTES, Shared, blocking, io_err, recovery};
+
+/// The entry of `key`, refreshing its recency and last access when
+/// `touch`: from the index, or, while the start-up rebuild runs and the
+/// index lacks it, from its file (stat on the blocking pool), which then
+/// joins the index. A file's final name only ever holds a whole blob (an
+/// upload is renamed there when complete), so a read of a file the
+/// rebuild has not reached yet gets the exact bytes, or a clean miss when
+/// there is no such file.
+///
+/// # Errors
+/// The stat failing for another reason than a missing file.
+pub(super) async fn find(
+    shared: &Arc<Shared>,
+    key: &Key,
+    touch: bool,
+) -> Result<Option<Meta>, BuildCacheError> {
+    let now = touch.then(|| shared.clock.now());
+    let (meta, rebuilding) = {
+        let mut index = shared.lock();
+        (index.lookup(key, now), index.rebuilding())
+    };
+    if meta.is_some() || !rebuilding {
+        return Ok(meta);
+    }
+    let path = shared.path(key);
+    let on_disk = blocking(move || match fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(Some((m.len(), recovery::mtime(&m)))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("look at a blob file", e)),
+    })
+    .await?;
+    Ok(on_disk.and_then(|(size, modified)| {
+        shared
+            .lock()
+            .adopt(key.clone(), size, now.unwrap_or(modified))
+    }))
+}
 
 /// A whole file's bytes; `None` (and the entry forgotten) when it vanished.
 pub(super) async fn read_whole(
