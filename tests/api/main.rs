@@ -23,6 +23,7 @@ mod invalidation;
 mod invalidation_events;
 mod jwt;
 mod keys;
+mod large_blobs;
 mod matrix;
 mod metric_labels;
 mod monitoring;
