@@ -12,7 +12,8 @@
 # hit came after `rebuild_ms`. RUNS restarts (default 3) over the same
 # files; the files stay in the page cache between runs (cold-cache figures
 # need `echo 3 > /proc/sys/vm/drop_caches` as root before each start).
-# Needs target/release/strata; the files need about 4.2 GB on ext4.
+# Needs target/release/strata (or BIN=...); the files need about 4.2 GB on
+# ext4. KEEP=<dir> writes them there once and reuses them on later runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
@@ -22,8 +23,12 @@ bin=${BIN:-target/release/strata}
 [ -x "$bin" ] || { echo "build it first: cargo build --release --bin strata" >&2; exit 2; }
 pids=(); tmp=$(mktemp -d)
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+store=${KEEP:-$tmp/bc}
+if [ -f "$store/.last-$BLOBS" ]; then
+  last=$(cat "$store/.last-$BLOBS")
+else
 echo "writing $BLOBS blobs..."
-last=$(python3 - "$tmp/bc" "$BLOBS" <<'PY'
+last=$(python3 - "$store" "$BLOBS" <<'PY'
 import hashlib, os, sys
 root, n = sys.argv[1], int(sys.argv[2])
 for i in range(256):
@@ -37,6 +42,8 @@ for i in range(n):
 print(h)
 PY
 )
+[ -z "${KEEP:-}" ] || echo "$last" > "$store/.last-$BLOBS"
+fi
 for run in $(seq "$RUNS"); do
   port=$(free_port)
   cat > "$tmp/strata.toml" <<TOML
@@ -47,7 +54,7 @@ format = "json"
 filter = "info"
 [build_cache]
 store = "disk"
-dir = "$tmp/bc"
+dir = "$store"
 max_bytes = 107374182400
 TOML
   python3 - "$bin" "$tmp/strata.toml" "$port" "$last" "$tmp/log" <<'PY'
