@@ -48,7 +48,6 @@ use strata_domain::{
     EntryMeta, FlushCriteria, FlushResult, IndexRebuild, InstanceName, ReadRange, StoreKind,
     StoreUsage,
 };
-use tokio::io::AsyncSeekExt;
 
 use super::DEFAULT_MAX_BLOB_BYTES;
 use super::key::{HitCounters, Key};
@@ -56,7 +55,7 @@ use super::verify::Verifier;
 use crate::clock::SystemClock;
 use crate::eviction::MAX_WEIGHT;
 use index::{Index, Meta};
-use reader::{Cached, FileReader, find, read_cached, read_small, read_whole};
+use reader::{Cached, find, open_stream, read_cached, read_small, read_whole};
 use writer::{DiskWriter, TmpFile};
 
 const STORE: &str = "disk";
@@ -508,29 +507,17 @@ impl ContentStore for DiskBuildStore {
             self.shared.count(StoreKind::Cas, true);
             return Ok(Some(BlobRead::from_chunk(meta.size, chunk)));
         }
-        let mut file = match tokio::fs::File::open(self.shared.path(&key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Flushed or evicted between the lookup and the open.
-                self.shared.forget(&key, &meta);
-                self.shared.count(StoreKind::Cas, false);
-                return Ok(None);
-            }
-            Err(e) => return Err(io_err("open a blob", e)),
+        let Some(reader) = open_stream(&self.shared.path(&key), start, len)? else {
+            // Flushed or evicted between the lookup and the open.
+            self.shared.forget(&key, &meta);
+            self.shared.count(StoreKind::Cas, false);
+            return Ok(None);
         };
-        if start > 0 {
-            file.seek(io::SeekFrom::Start(start))
-                .await
-                .map_err(|e| io_err("seek in a blob", e))?;
-        }
         self.shared.count(StoreKind::Cas, true);
         Ok(Some(BlobRead {
             size_bytes: meta.size,
             len,
-            reader: Box::new(FileReader {
-                file,
-                remaining: len,
-            }),
+            reader: Box::new(reader),
         }))
     }
 
