@@ -37,6 +37,8 @@ max_bytes = 10737418240
 TOML
 "$bin" serve --grpc-listen "" --config "$tmp/strata.toml" > "$tmp/log" 2>&1 & pids+=($!)
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.1; done
+# The index is rebuilt in the background: wait for its end.
+for _ in $(seq 6000); do curl -sf "http://127.0.0.1:$port/health/ready" | grep -q index_rebuild || break; sleep 0.1; done
 rebuild=$(grep -o '"rebuild_ms":[0-9]*' "$tmp/log" | cut -d: -f2)
 echo "index rebuild of $BLOBS blobs: ${rebuild} ms"
 start=$(date +%s.%N)

@@ -24,8 +24,8 @@ use anyhow::Context;
 use strata_application::{CacheService, Dependencies};
 use strata_domain::{AuditLog, Clock, TrendArchive};
 use strata_infrastructure::{
-    JsonLinesAuditLog, Keyring, ShardsAnalyzerProvider, StrataStoreProvider, SystemClock,
-    TracingEventPublisher, UnlinkHook,
+    JsonLinesAuditLog, Keyring, RebuildHook, ShardsAnalyzerProvider, StrataStoreProvider,
+    SystemClock, TracingEventPublisher, UnlinkHook,
 };
 use strata_presentation::{AppState, ServerInfo};
 
@@ -60,6 +60,7 @@ pub struct ApplicationBuilder {
     settings: Settings,
     clock: Arc<dyn Clock>,
     disk_before_unlink: Option<UnlinkHook>,
+    disk_rebuild_hook: Option<RebuildHook>,
 }
 
 impl ApplicationBuilder {
@@ -79,6 +80,15 @@ impl ApplicationBuilder {
         self
     }
 
+    /// Calls `hook` on the build cache's disk index rebuild thread with
+    /// the number of files found, after the start-up scan and before they
+    /// join the index (see `DiskBuildStoreBuilder::rebuild_hook`). For
+    /// tests that hold the rebuild at a barrier while the service serves.
+    pub fn disk_rebuild_hook(mut self, hook: RebuildHook) -> Self {
+        self.disk_rebuild_hook = Some(hook);
+        self
+    }
+
     /// Wires every layer from the settings and binds the listener.
     ///
     /// # Errors
@@ -95,6 +105,7 @@ impl ApplicationBuilder {
             settings,
             clock,
             disk_before_unlink,
+            disk_rebuild_hook,
         } = self;
         // What `strata config check` checks, first, so both fail alike.
         wiring::check::settings(&settings)?;
@@ -136,8 +147,13 @@ impl ApplicationBuilder {
             tracing::debug!("coherence enabled, but no Redis backend carries its channel: off");
         }
         let events = provider.coherence_events(events);
-        let build_cache =
-            wiring::build_cache::service(&settings, &provider, clock.clone(), disk_before_unlink)?;
+        let build_cache = wiring::build_cache::service(
+            &settings,
+            &provider,
+            clock.clone(),
+            disk_before_unlink,
+            disk_rebuild_hook,
+        )?;
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
@@ -329,6 +345,7 @@ impl Application {
             settings,
             clock: Arc::new(SystemClock),
             disk_before_unlink: None,
+            disk_rebuild_hook: None,
         }
     }
 

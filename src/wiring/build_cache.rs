@@ -9,7 +9,7 @@ use anyhow::Context;
 use strata_application::{BuildCacheDependencies, BuildCacheService};
 use strata_domain::{ActionCache, Clock, ContentStore};
 use strata_infrastructure::{
-    DiskBuildStore, MemoryBuildStore, ProstActionResultFormat, SizeSplitContentStore,
+    DiskBuildStore, MemoryBuildStore, ProstActionResultFormat, RebuildHook, SizeSplitContentStore,
     StackedBuildStore, StrataStoreProvider, UnlinkHook,
 };
 
@@ -24,6 +24,7 @@ pub(crate) fn service(
     provider: &StrataStoreProvider,
     clock: Arc<dyn Clock>,
     disk_before_unlink: Option<UnlinkHook>,
+    disk_rebuild_hook: Option<RebuildHook>,
 ) -> anyhow::Result<Option<BuildCacheService>> {
     let settings = &all.build_cache;
     if !settings.enabled {
@@ -42,24 +43,25 @@ pub(crate) fn service(
     };
     let disk = || -> anyhow::Result<Arc<DiskBuildStore>> {
         let dir = settings.dir.clone().unwrap_or_default();
+        // Serve at once; the index is rebuilt in the background (its
+        // thread logs the end, /health/ready reports it meanwhile).
         let mut builder = DiskBuildStore::builder(dir.clone())
             .max_bytes(settings.max_bytes)
-            .clock(clock.clone());
+            .clock(clock.clone())
+            .background_rebuild(true);
         if let Some(max) = settings.max_blob_bytes {
             builder = builder.max_blob_bytes(max);
         }
         if let Some(hook) = &disk_before_unlink {
             builder = builder.before_unlink(hook.clone());
         }
-        let started = std::time::Instant::now();
+        if let Some(hook) = &disk_rebuild_hook {
+            builder = builder.rebuild_hook(hook.clone());
+        }
         let store = builder
             .build()
             .with_context(|| format!("[build_cache] dir {}", dir.display()))?;
-        tracing::info!(
-            dir = %dir.display(),
-            rebuild_ms = started.elapsed().as_millis() as u64,
-            "build-cache disk index rebuilt"
-        );
+        tracing::info!(dir = %dir.display(), "build-cache disk store open; its index is rebuilt in the background");
         Ok(store)
     };
     let (ac, cas): (Arc<dyn ActionCache>, Arc<dyn ContentStore>) = match kind {

@@ -1235,3 +1235,100 @@ async fn a_disk_flush_held_mid_unlink_stalls_no_request() {
     let report = flush.await.unwrap();
     assert_eq!(report["totals"]["entries_removed"], N, "{report}");
 }
+
+/// Issue 33: the disk store serves at once after a restart. Its index
+/// rebuild is held at a barrier (after the scan, before the found entries
+/// join the index) while a GET and a HEAD of blobs from before the
+/// restart are hits with the exact bytes, a never-stored digest is a
+/// clean 404, and `/health/ready` is 200 and reports the rebuild; once
+/// released, `/health/ready` stops reporting it and the stats count every
+/// blob (ordering, not timing: the deadlines only turn a hang into a
+/// failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_disk_store_serves_hits_before_its_index_is_rebuilt() {
+    use std::sync::{Arc, Mutex, mpsc};
+    use strata_domain::{DigestHash, InstanceName, StoreKind};
+    use strata_infrastructure::{DiskBuildStore, RebuildHook};
+    const N: usize = 500;
+
+    let dir = tempfile::tempdir().expect("build-cache dir");
+    let content = |i: usize| format!("blob {i:06} from before the restart").into_bytes();
+    {
+        let layout = DiskBuildStore::builder(dir.path()).build().unwrap();
+        for i in 0..N {
+            let hash = DigestHash::parse(&sha(&content(i))).unwrap();
+            let path = layout.path_of(StoreKind::Cas, &InstanceName::default(), &hash);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content(i)).unwrap();
+        }
+    }
+    let (reached_tx, reached) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let hook: RebuildHook = Arc::new(move |found| {
+        reached_tx.send(found).unwrap();
+        // A failing test drops the sender: the rebuild then goes on.
+        let _ = release_rx.lock().unwrap().recv();
+    });
+    let mut settings = settings();
+    settings.build_cache.store = Some(serde_json::from_value("disk".into()).unwrap());
+    settings.build_cache.dir = Some(dir.path().to_owned());
+    let app = crate::helpers::spawn_app_built(settings, None, |b| b.disk_rebuild_hook(hook)).await;
+    let found =
+        tokio::task::block_in_place(|| reached.recv_timeout(std::time::Duration::from_secs(60)))
+            .expect("the rebuild reached its barrier");
+    assert_eq!(found, N as u64);
+
+    // Held: the service is ready, says so, and serves hits.
+    let ready = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(ready["index_rebuild"]["state"], "running", "{ready}");
+    assert_eq!(ready["index_rebuild"]["files_found"], N, "{ready}");
+    let r = app.bc_get(&format!("/cas/{}", sha(&content(7)))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), content(7).as_slice());
+    let r = app
+        .client
+        .head(app.url(&format!("/cas/{}", sha(&content(8)))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-length"].to_str().unwrap(),
+        content(8).len().to_string()
+    );
+    let r = app.bc_get(&format!("/cas/{}", sha(b"never stored"))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        app.get_json("/health/ready")
+            .await
+            .get("index_rebuild")
+            .is_some(),
+        "the rebuild was still held while the hits were served"
+    );
+    release.send(()).unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while app
+        .get_json("/health/ready")
+        .await
+        .get("index_rebuild")
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rebuild never ended"
+        );
+        tokio::task::yield_now().await;
+    }
+    let stats = app.get_json("/admin/v1/cache/stats").await;
+    assert_eq!(stats["cas"]["entries"], N, "{stats}");
+    app.handle.stop(true).await;
+}

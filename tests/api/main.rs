@@ -24,6 +24,7 @@ mod invalidation;
 mod invalidation_events;
 mod jwt;
 mod keys;
+mod large_blobs;
 mod leases;
 mod matrix;
 mod metric_labels;

@@ -102,6 +102,30 @@ impl Service {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// `http://127.0.0.1:<port>` of the gRPC listener, from its
+    /// `listening on ...` event (waited for, up to the start deadline).
+    pub(crate) async fn grpc_base(&self) -> String {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let port = self
+                .output
+                .lock()
+                .expect("log lock")
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|event| event["listener"] == "grpc")
+                .and_then(|event| event["port"].as_u64());
+            if let Some(port) = port {
+                return format!("http://127.0.0.1:{port}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no gRPC listener logged"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// SIGKILL: the process dies at once, as in a crash or an OOM kill;
     /// returns everything it logged.
     pub(crate) fn kill(mut self) -> String {

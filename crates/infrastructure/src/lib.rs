@@ -80,8 +80,8 @@ pub use backends::{
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
-    MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat, RedisBuildStore,
-    RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
+    MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat, RebuildHook,
+    RedisBuildStore, RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
 };
 pub use clock::SystemClock;
 pub use events::TracingEventPublisher;

@@ -620,3 +620,125 @@ async fn last_accesses_survive_a_restart_for_older_than_and_eviction() {
         Some(1000)
     );
 }
+
+/// Issue 33: with `background_rebuild`, the store serves before its index
+/// is rebuilt. The rebuild is held at its barrier (after the scan, before
+/// the found entries join the index) while reads of files it has not
+/// indexed yet get their exact bytes, racing reads of every blob are
+/// exact, a file deleted behind the store's back is a clean miss, a
+/// rewrite of an unindexed blob is no new blob, a new upload lands, and a
+/// flush waits for the end. Released, every blob is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_held_at_its_barrier_serves_and_then_counts_each_blob_once() {
+    use std::sync::mpsc;
+    const N: u32 = 300;
+    let dir = tempfile::tempdir().unwrap();
+    let old = inst("old");
+    let blobs = lay_out(dir.path(), &old, N, "before the restart");
+    let content = |i: usize| format!("before the restart {i:08}").into_bytes();
+    let (reached_tx, reached) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let hook: strata_infrastructure::RebuildHook = Arc::new(move |found| {
+        reached_tx.send(found).unwrap();
+        release_rx.lock().unwrap().recv().unwrap();
+    });
+    let s = DiskBuildStore::builder(dir.path())
+        .background_rebuild(true)
+        .rebuild_hook(hook)
+        .build()
+        .unwrap();
+    let found = tokio::task::block_in_place(|| reached.recv().unwrap());
+    assert_eq!(found, u64::from(N));
+    let progress = s.rebuild().expect("the rebuild is held");
+    assert_eq!(progress.files_found, u64::from(N));
+    assert_eq!(ContentStore::stats(&*s).await.unwrap()[0].entries, 0);
+
+    // Held: reads look at the files.
+    assert_eq!(read_all(&s, &old, &blobs[0]).await.unwrap(), content(0));
+    assert_eq!(
+        ContentStore::contains(&*s, &old, blobs[1].hash())
+            .await
+            .unwrap(),
+        Some(blobs[1].size_bytes())
+    );
+    let absent = digest_of(b"never stored");
+    assert_eq!(read_all(&s, &old, &absent).await, None);
+    let gone = blobs[N as usize - 1];
+    std::fs::remove_file(s.path_of(StoreKind::Cas, &old, gone.hash())).unwrap();
+    assert_eq!(read_all(&s, &old, &gone).await, None, "a clean miss");
+    let again = &blobs[2];
+    let mut w = ContentStore::begin_write(&*s, &old, *again.hash(), Some(again.size_bytes()))
+        .await
+        .unwrap();
+    w.write(Bytes::from(content(2))).await.unwrap();
+    assert!(!w.commit().await.unwrap().created, "already on disk");
+    let new = put_blob(&s, &inst("new"), b"written during the rebuild").await;
+    let flush = {
+        let s = Arc::clone(&s);
+        tokio::spawn(async move {
+            let scope = FlushScope::Instance(inst("old"));
+            ContentStore::flush(&*s, &FlushCriteria::new(scope))
+                .await
+                .unwrap()
+        })
+    };
+
+    // Reads of every blob race the release of the barrier.
+    let readers: Vec<_> = (0..N as usize - 1)
+        .map(|i| {
+            let (s, old, d) = (Arc::clone(&s), old.clone(), blobs[i]);
+            tokio::spawn(async move { (i, read_all(&s, &old, &d).await) })
+        })
+        .collect();
+    release.send(()).unwrap();
+    for reader in readers {
+        let (i, got) = reader.await.unwrap();
+        // Exact bytes, or a clean miss once the flush removed it.
+        if let Some(got) = got {
+            assert_eq!(got, content(i), "blob {i}");
+        }
+    }
+    let s2 = Arc::clone(&s);
+    tokio::task::block_in_place(move || s2.wait_rebuilt());
+    assert!(s.rebuild().is_none());
+    let report = flush.await.unwrap();
+    assert_eq!(
+        report.entries_removed(),
+        u64::from(N),
+        "the flush saw every file, not only the indexed ones"
+    );
+    let usage = ContentStore::stats(&*s).await.unwrap();
+    assert_eq!(usage[0].entries, 1, "{usage:?}");
+    assert_eq!(usage[0].bytes, new.size_bytes());
+    assert_eq!(
+        read_all(&s, &inst("new"), &new).await.unwrap(),
+        &b"written during the rebuild"[..]
+    );
+}
+
+/// Without the barrier: a store opened in the background over existing
+/// blobs counts each once when the rebuild ends, however many reads
+/// adopted files first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_rebuild_counts_what_reads_adopted_once() {
+    const N: u32 = 2000;
+    let dir = tempfile::tempdir().unwrap();
+    let a = inst("a");
+    let blobs = lay_out(dir.path(), &a, N, "blob");
+    let s = DiskBuildStore::builder(dir.path())
+        .background_rebuild(true)
+        .build()
+        .unwrap();
+    for d in blobs.iter().step_by(7) {
+        assert!(read_all(&s, &a, d).await.is_some());
+    }
+    let s2 = Arc::clone(&s);
+    tokio::task::block_in_place(move || s2.wait_rebuilt());
+    let usage = ContentStore::stats(&*s).await.unwrap();
+    assert_eq!(usage[0].entries, u64::from(N));
+    assert_eq!(
+        usage[0].bytes,
+        blobs.iter().map(Digest::size_bytes).sum::<u64>()
+    );
+}

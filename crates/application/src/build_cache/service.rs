@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use strata_domain::{
-    BlobRead, Digest, FlushResult, InstanceName, StoreUsage, TrendReading, TrendSource, TrendTotals,
+    BlobRead, Digest, FlushResult, IndexRebuild, InstanceName, StoreUsage, TrendReading,
+    TrendSource, TrendTotals,
 };
 
 use super::context::{BuildCacheContext, BuildCacheDependencies};
@@ -43,6 +44,12 @@ impl BuildCacheService {
     /// The largest CAS blob accepted, in bytes.
     pub fn max_blob_bytes(&self) -> u64 {
         self.ctx.cas.max_blob_bytes()
+    }
+
+    /// The content store's start-up index rebuild while it runs (the
+    /// store serves meanwhile; `/health/ready` reports it).
+    pub fn index_rebuild(&self) -> Option<IndexRebuild> {
+        self.ctx.cas.index_rebuild()
     }
 
     /// See [`get_action_result`].

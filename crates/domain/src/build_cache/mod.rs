@@ -28,5 +28,5 @@ pub use flush::{DigestPrefix, FlushCriteria, FlushResult, FlushScope, StoreFlush
 pub use instance::{InstanceName, InvalidInstanceName, MAX_INSTANCE_NAME_BYTES};
 pub use ports::{
     AcEntry, ActionCache, BlobRead, BlobReader, BlobWriter, BuildCacheError, Committed,
-    ContentStore, EntryMeta, ReadRange, StoreKind, StoreUsage,
+    ContentStore, EntryMeta, IndexRebuild, ReadRange, StoreKind, StoreUsage,
 };

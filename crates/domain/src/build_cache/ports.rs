@@ -156,6 +156,19 @@ impl ReadRange {
     }
 }
 
+/// A store's start-up index rebuild while it runs: the store serves
+/// meanwhile (a read the partial index misses looks at the backing file),
+/// but its stats show only what is indexed so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRebuild {
+    /// The rebuilding store's name (`disk`).
+    pub store: String,
+    /// Files found so far.
+    pub files_found: u64,
+    /// Milliseconds since the rebuild started.
+    pub elapsed_ms: u64,
+}
+
 /// The pull side of a streamed blob read. Runtime-agnostic: the HTTP layer
 /// turns it into a body stream (e.g. with `futures_util::stream::unfold`).
 #[async_trait]
@@ -455,6 +468,13 @@ pub trait ContentStore: Send + Sync + 'static {
     /// # Errors
     /// [`BuildCacheError`] when the backend fails.
     async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError>;
+
+    /// The start-up index rebuild while it runs (a disk store started
+    /// over existing files); `None` when there is none, which is always
+    /// the case for a store without an index to rebuild (the default).
+    fn index_rebuild(&self) -> Option<IndexRebuild> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ mod verify;
 
 pub use disk::{
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
-    UnlinkHook,
+    RebuildHook, UnlinkHook,
 };
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::ProstActionResultFormat;

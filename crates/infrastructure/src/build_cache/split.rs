@@ -88,6 +88,10 @@ impl ContentStore for SizeSplitContentStore {
         self.large.max_blob_bytes().max(self.small_max_bytes)
     }
 
+    fn index_rebuild(&self) -> Option<strata_domain::IndexRebuild> {
+        self.large.index_rebuild()
+    }
+
     async fn contains(
         &self,
         instance: &InstanceName,

@@ -302,6 +302,10 @@ where
         self.lower.max_blob_bytes()
     }
 
+    fn index_rebuild(&self) -> Option<strata_domain::IndexRebuild> {
+        self.lower.index_rebuild()
+    }
+
     async fn contains(
         &self,
         instance: &InstanceName,

@@ -18,6 +18,24 @@ pub struct Health {
     /// Shared backends with their circuit breaker state (`/health/ready` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<BackendStatus>,
+    /// The build cache's start-up index rebuild while it runs
+    /// (`/health/ready` only). The store serves meanwhile, so it does not
+    /// make the service unready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_rebuild: Option<IndexRebuildStatus>,
+}
+
+/// A build-cache store rebuilding its index in `/health/ready`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IndexRebuildStatus {
+    /// The store (`disk`).
+    pub store: String,
+    /// Always `running` (the field is absent once the rebuild is over).
+    pub state: &'static str,
+    /// Files found so far.
+    pub files_found: u64,
+    /// Milliseconds since the rebuild started.
+    pub elapsed_ms: u64,
 }
 
 /// A shared backend in `/health/ready`.
@@ -57,13 +75,15 @@ pub(crate) async fn live() -> HttpResponse {
 /// caches, no backends), serialised once at compile time.
 const LIVE_BODY: &str = r#"{"status":"ok"}"#;
 
-/// Readiness: every cache's backend answers a ping.
+/// Readiness: every cache's backend answers a ping. A build-cache index
+/// rebuild in progress is reported (`index_rebuild`) but leaves the
+/// service ready: the store serves meanwhile.
 #[utoipa::path(
     get,
     path = "/health/ready",
     tag = "monitoring",
     responses(
-        (status = 200, body = Health, example = json!({"status": "ok"})),
+        (status = 200, body = Health, example = json!({"status": "ok", "index_rebuild": {"store": "disk", "state": "running", "files_found": 250000, "elapsed_ms": 1200}})),
         (status = 503, body = Health, example = json!({"status": "unavailable", "failing": [{"cache": "sessions", "error": "backend main unavailable: connection refused"}]})),
     )
 )]
@@ -89,17 +109,29 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> HttpResponse {
             breaker_opened_total: b.opened,
         })
         .collect();
+    let index_rebuild = state
+        .build_cache
+        .as_ref()
+        .and_then(|b| b.index_rebuild())
+        .map(|r| IndexRebuildStatus {
+            store: r.store,
+            state: "running",
+            files_found: r.files_found,
+            elapsed_ms: r.elapsed_ms,
+        });
     if failing.is_empty() {
         HttpResponse::Ok().json(Health {
             status: "ok",
             failing,
             backends,
+            index_rebuild,
         })
     } else {
         HttpResponse::ServiceUnavailable().json(Health {
             status: "unavailable",
             failing,
             backends,
+            index_rebuild,
         })
     }
 }
@@ -146,6 +178,7 @@ mod tests {
             status: "ok",
             failing: Vec::new(),
             backends: Vec::new(),
+            index_rebuild: None,
         };
         assert_eq!(serde_json::to_string(&health).unwrap(), LIVE_BODY);
     }

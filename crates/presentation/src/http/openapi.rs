@@ -119,6 +119,7 @@ use crate::edge::{config_dto, error};
         audit::AuditResponse,
         monitoring::Health,
         monitoring::FailingCache,
+        monitoring::IndexRebuildStatus,
         status::StatusResponse,
         status::ListenerDto,
         status::BackendDto,

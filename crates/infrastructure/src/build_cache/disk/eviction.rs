@@ -94,15 +94,22 @@ impl Shared {
     }
 
     /// Removes the entries of `kind` that `criteria` matches (or only
-    /// counts them on a dry run). Blocking: the files are unlinked after
-    /// the index lock is released; call it off the async workers.
+    /// counts them on a dry run). Blocking: it waits for the start-up
+    /// rebuild (a partial index would miss files), and the files are
+    /// unlinked after the index lock is released; call it off the async
+    /// workers.
     pub(super) fn flush_kind(&self, kind: StoreKind, criteria: &FlushCriteria) -> FlushResult {
         let started = Instant::now();
+        let mut index = self.lock();
+        while index.rebuilding() {
+            index = self.settled.wait(index).unwrap_or_else(|e| e.into_inner());
+        }
         let now = self.clock.now();
-        let doomed = self.lock().take_matching(
+        let doomed = index.take_matching(
             |k, m| k.kind == kind && criteria.matches(&k.instance, &k.hash, m.last_access, now),
             criteria.dry_run,
         );
+        drop(index);
         let mut report = StoreFlushReport {
             store: STORE.to_owned(),
             ..Default::default()

@@ -52,6 +52,10 @@ pub(super) struct Index {
     bytes: u64,
     busy: HashMap<Key, Busy>,
     next_generation: u64,
+    /// The start-up rebuild is still scanning: the index holds only what
+    /// was written or read since start, files may exist that it lacks,
+    /// and nothing is evicted.
+    rebuilding: bool,
 }
 
 impl Default for Index {
@@ -62,6 +66,7 @@ impl Default for Index {
             bytes: 0,
             busy: HashMap::new(),
             next_generation: 0,
+            rebuilding: false,
         }
     }
 }
@@ -85,6 +90,74 @@ impl Index {
         index
     }
 
+    /// An empty index waiting for the start-up rebuild: see
+    /// [`Index::rebuilding`] and [`Index::absorb`].
+    pub(super) fn awaiting_rebuild() -> Self {
+        Self {
+            rebuilding: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the start-up rebuild is still running (then a miss may be
+    /// a file not indexed yet, and bytes are not yet all counted).
+    pub(super) fn rebuilding(&self) -> bool {
+        self.rebuilding
+    }
+
+    /// While rebuilding: indexes an entry a reader found on disk before
+    /// the rebuild did (`size` bytes, last accessed at `last_access`), so
+    /// the rebuild's result does not count it twice. Returns the entry as
+    /// indexed: the present one if the key is indexed already; `None` when
+    /// the rebuild is over (the reader then trusts the index alone) or an
+    /// operation is in flight on the key.
+    pub(super) fn adopt(&mut self, key: Key, size: u64, last_access: Timestamp) -> Option<Meta> {
+        if let Some(meta) = self.map.get(&key) {
+            return Some(*meta);
+        }
+        if !self.rebuilding || self.busy.contains_key(&key) {
+            return None;
+        }
+        self.bytes += size;
+        let generation = self.insert(key, size, last_access);
+        Some(Meta {
+            size,
+            last_access,
+            generation,
+        })
+    }
+
+    /// Ends the rebuild: `found` (built from the files off the lock) takes
+    /// this index's place, with this index's entries (written or read
+    /// since start, so more recent than any file found) replacing found
+    /// ones of the same key as the most recently used, and its in-flight
+    /// operations and reserved bytes carried over. O(entries of `self`):
+    /// the large `found` is only moved.
+    pub(super) fn absorb(&mut self, mut found: Index) {
+        let live = std::mem::take(&mut self.map);
+        let reserved = self.bytes - live.values().map(|m| m.size).sum::<u64>();
+        let mut live: Vec<(Key, Meta)> = live.into_iter().collect();
+        live.sort_unstable_by(|a, b| (a.1.last_access, &a.0).cmp(&(b.1.last_access, &b.0)));
+        found.next_generation = found.next_generation.max(self.next_generation);
+        for (key, meta) in live {
+            found.remove(&key);
+            found.bytes += meta.size;
+            found
+                .order
+                .insert(key.clone(), weight(meta.size), None, &mut Vec::new());
+            found.map.insert(key, meta);
+        }
+        found.bytes += reserved;
+        found.busy = std::mem::take(&mut self.busy);
+        found.rebuilding = false;
+        *self = found;
+    }
+
+    /// Entries indexed.
+    pub(super) fn entries(&self) -> u64 {
+        self.map.len() as u64
+    }
+
     /// Bytes held and reserved.
     pub(super) fn bytes(&self) -> u64 {
         self.bytes
@@ -103,6 +176,7 @@ impl Index {
     }
 
     /// The entry's size, changing nothing.
+    #[cfg(test)]
     pub(super) fn size_of(&self, key: &Key) -> Option<u64> {
         self.map.get(key).map(|m| m.size)
     }
@@ -299,6 +373,42 @@ mod tests {
         assert!(!index.claim_unlink(&key(1)));
         index.settle(&key(1));
         assert_eq!(index.busy(&key(1)), None);
+    }
+
+    /// Entries written or read during the rebuild win over the files it
+    /// found (counted once, most recent), reservations carry over, and
+    /// nothing is adopted once it is over.
+    #[test]
+    fn the_rebuild_absorbs_what_was_written_and_read_meanwhile() {
+        let mut live = Index::awaiting_rebuild();
+        assert!(live.rebuilding());
+        // Written during the rebuild (an older file of the same key too).
+        live.reserve(7);
+        live.insert(key(1), 7, Timestamp::from_millis(500));
+        // Read from its file before the rebuild got to it.
+        let adopted = live.adopt(key(2), 10, Timestamp::from_millis(600)).unwrap();
+        assert_eq!(
+            live.adopt(key(2), 10, Timestamp::from_millis(700))
+                .unwrap()
+                .generation,
+            adopted.generation
+        );
+        // An install in flight.
+        live.reserve(3);
+        let found = Index::rebuilt(vec![
+            (key(1), 4, Timestamp::from_millis(100)),
+            (key(2), 10, Timestamp::from_millis(200)),
+            (key(3), 10, Timestamp::from_millis(300)),
+        ]);
+        live.absorb(found);
+        assert!(!live.rebuilding());
+        assert_eq!(live.size_of(&key(1)), Some(7));
+        assert_eq!(live.bytes(), 7 + 10 + 10 + 3);
+        assert!(live.adopt(key(4), 1, Timestamp::from_millis(800)).is_none());
+        // The file-only entry is the least recent, then by last access.
+        let victims: Vec<Key> = live.take_victims(0).into_iter().map(|v| v.0).collect();
+        assert_eq!(victims, vec![key(3), key(1), key(2)]);
+        assert_eq!(live.bytes(), 3);
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! - `eviction.rs`: eviction down to the watermark and flushes: victims
 //!   are chosen under the lock, their files unlinked after it.
 //! - `recovery.rs`: the start-up rebuild of the index from the files
-//!   (last accesses from modification times).
+//!   (last accesses from modification times), in the background: the
+//!   store serves meanwhile, a miss of the partial index looks at the
+//!   file, and eviction and flushes wait for the end.
 //! - `reader.rs` and `writer.rs`: reads, and uploads through fsynced
 //!   temporary files renamed to their final name.
 //!
@@ -37,14 +39,15 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_domain::{
     AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, ContentStore, DigestHash,
-    EntryMeta, FlushCriteria, FlushResult, InstanceName, ReadRange, StoreKind, StoreUsage,
+    EntryMeta, FlushCriteria, FlushResult, IndexRebuild, InstanceName, ReadRange, StoreKind,
+    StoreUsage,
 };
-use tokio::io::AsyncSeekExt;
 
 use super::DEFAULT_MAX_BLOB_BYTES;
 use super::key::{HitCounters, Key};
@@ -52,7 +55,7 @@ use super::verify::Verifier;
 use crate::clock::SystemClock;
 use crate::eviction::MAX_WEIGHT;
 use index::{Index, Meta};
-use reader::{Cached, FileReader, read_cached, read_small, read_whole};
+use reader::{Cached, find, open_stream, read_cached, read_small, read_whole};
 use writer::{DiskWriter, TmpFile};
 
 const STORE: &str = "disk";
@@ -71,11 +74,20 @@ pub const DISK_LOW_WATERMARK_PERCENT: u64 = 90;
 /// held. See [`DiskBuildStoreBuilder::before_unlink`].
 pub type UnlinkHook = Arc<dyn Fn(&Path) + Send + Sync>;
 
+/// A function called on the index rebuild's thread with the number of
+/// files the start-up scan found, after the scan and before its entries
+/// join the index. See [`DiskBuildStoreBuilder::rebuild_hook`].
+pub type RebuildHook = Arc<dyn Fn(u64) + Send + Sync>;
+
 /// AC entries and CAS blobs as files (see the module docs for the
 /// layout), bounded by `max_bytes` with eviction of the least recently
 /// accessed entries down to [`DISK_LOW_WATERMARK_PERCENT`]. One instance
 /// serves both ports, and AC and CAS share its byte budget. Data survives
-/// restarts: [`DiskBuildStoreBuilder::build`] rebuilds the index.
+/// restarts: [`DiskBuildStoreBuilder::build`] rebuilds the index, in the
+/// background with [`DiskBuildStoreBuilder::background_rebuild`] (the
+/// store serves at once: a read the partial index misses looks at the
+/// file; eviction and flushes wait for the rebuild; stats and listings
+/// show only what is indexed so far).
 ///
 /// Eviction and flushes take their victims out of the index first, so a
 /// read of a victim is a clean miss while its file is being unlinked, and
@@ -102,7 +114,7 @@ struct Shared {
     /// Memory only: never held across a file-system call.
     index: Mutex<Index>,
     /// Signalled whenever an unlink or install settles a key, for
-    /// installers waiting on the same key.
+    /// installers waiting on the same key, and when the rebuild ends.
     settled: Condvar,
     clock: Arc<dyn Clock>,
     capacity: u64,
@@ -110,6 +122,10 @@ struct Shared {
     tmp_seq: AtomicU64,
     counters: HitCounters,
     before_unlink: Option<UnlinkHook>,
+    rebuild_hook: Option<RebuildHook>,
+    /// Files the start-up rebuild found so far.
+    rebuild_found: AtomicU64,
+    rebuild_started: Instant,
 }
 
 /// Builds a [`DiskBuildStore`].
@@ -119,6 +135,8 @@ pub struct DiskBuildStoreBuilder {
     max_blob_bytes: u64,
     clock: Arc<dyn Clock>,
     before_unlink: Option<UnlinkHook>,
+    rebuild_hook: Option<RebuildHook>,
+    background_rebuild: bool,
 }
 
 impl DiskBuildStoreBuilder {
@@ -156,23 +174,47 @@ impl DiskBuildStoreBuilder {
         self
     }
 
+    /// Calls `hook` on the rebuild's thread with the number of files the
+    /// start-up scan found, after the scan and before they join the index
+    /// (default none). For tests that hold the rebuild at a barrier.
+    #[must_use]
+    pub fn rebuild_hook(mut self, hook: RebuildHook) -> Self {
+        self.rebuild_hook = Some(hook);
+        self
+    }
+
+    /// Whether [`build`](Self::build) returns before the index is rebuilt
+    /// (default false: it returns once every file is indexed). In the
+    /// background the store serves at once: a read or `contains` that the
+    /// partial index misses looks at the file, eviction waits for the end
+    /// (the disk may pass `max_bytes` by what is written meanwhile), a
+    /// flush waits for the end, and stats and listings show only what is
+    /// indexed so far. [`DiskBuildStore::rebuild`] reports the progress.
+    #[must_use]
+    pub fn background_rebuild(mut self, background: bool) -> Self {
+        self.background_rebuild = background;
+        self
+    }
+
     /// Creates the directory when missing, deletes stale temporary files,
-    /// rebuilds the index from the files present and evicts down to the
-    /// watermark when they exceed `max_bytes`. Blocking: call it at
-    /// start-up (or in `spawn_blocking`).
+    /// and rebuilds the index from the files present on a thread of its
+    /// own, evicting down to the watermark when they exceed `max_bytes`;
+    /// returns at once with [`background_rebuild`](Self::background_rebuild),
+    /// else when the index is rebuilt. Blocking: call it at start-up (or
+    /// in `spawn_blocking`).
     ///
     /// # Errors
     /// [`BuildCacheError::Unexpected`] when the directory cannot be
-    /// created or read.
+    /// created or read, or the rebuild's thread cannot start.
     pub fn build(self) -> Result<Arc<DiskBuildStore>, BuildCacheError> {
         let tmp = self.dir.join("tmp");
         fs::create_dir_all(&tmp).map_err(|e| io_err("create the store directory", e))?;
         recovery::clear_tmp(&tmp)?;
-        let index = recovery::rebuild(&self.dir)?;
-        let shared = Shared {
+        fs::read_dir(&self.dir).map_err(|e| io_err("scan the store directory", e))?;
+        let shared = Arc::new(Shared {
             dir: self.dir,
             tmp,
-            index: Mutex::new(index),
+            index: Mutex::new(Index::awaiting_rebuild()),
             settled: Condvar::new(),
             clock: self.clock,
             capacity: self.max_bytes,
@@ -180,19 +222,24 @@ impl DiskBuildStoreBuilder {
             tmp_seq: AtomicU64::new(0),
             counters: Default::default(),
             before_unlink: self.before_unlink,
+            rebuild_hook: self.rebuild_hook,
+            rebuild_found: AtomicU64::new(0),
+            rebuild_started: Instant::now(),
+        });
+        let rebuilder = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("strata-disk-index".to_owned())
+                .spawn(move || shared.rebuild_index())
+                .map_err(|e| io_err("start the index rebuild", e))?
         };
-        let victims = {
-            let mut index = shared.lock();
-            if index.bytes() > shared.capacity {
-                shared.choose_victims(&mut index, 0)
-            } else {
-                Vec::new()
-            }
-        };
-        shared.unlink(victims);
-        Ok(Arc::new(DiskBuildStore {
-            shared: Arc::new(shared),
-        }))
+        if !self.background_rebuild {
+            rebuilder.join().map_err(|_| BuildCacheError::Unexpected {
+                store: STORE.to_owned(),
+                source: "the index rebuild panicked".into(),
+            })?;
+        }
+        Ok(Arc::new(DiskBuildStore { shared }))
     }
 }
 
@@ -205,6 +252,32 @@ impl DiskBuildStore {
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
             clock: Arc::new(SystemClock),
             before_unlink: None,
+            rebuild_hook: None,
+            background_rebuild: false,
+        }
+    }
+
+    /// The start-up index rebuild while it runs, `None` once every file
+    /// is indexed.
+    pub fn rebuild(&self) -> Option<IndexRebuild> {
+        self.shared.lock().rebuilding().then(|| IndexRebuild {
+            store: STORE.to_owned(),
+            files_found: self.shared.rebuild_found.load(Ordering::Relaxed),
+            elapsed_ms: u64::try_from(self.shared.rebuild_started.elapsed().as_millis())
+                .unwrap_or(u64::MAX),
+        })
+    }
+
+    /// Blocks until the start-up index rebuild is over (at once when it
+    /// is). For tools and tests that need complete stats or listings.
+    pub fn wait_rebuilt(&self) {
+        let mut index = self.shared.lock();
+        while index.rebuilding() {
+            index = self
+                .shared
+                .settled
+                .wait(index)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -260,13 +333,6 @@ impl Shared {
         self.counters.count(kind, hit);
     }
 
-    /// The entry, refreshing its recency and last access when `touch`;
-    /// the meta as it was before the refresh.
-    fn lookup(&self, key: &Key, touch: bool) -> Option<Meta> {
-        let now = touch.then(|| self.clock.now());
-        self.lock().lookup(key, now)
-    }
-
     /// Drops the entry `meta` was looked up as, whose file vanished behind
     /// the index's back (a later installation of the key is kept).
     fn forget(&self, key: &Key, meta: &Meta) {
@@ -307,7 +373,7 @@ impl ActionCache for DiskBuildStore {
         key: &DigestHash,
     ) -> Result<Option<AcEntry>, BuildCacheError> {
         let key = Key::new(StoreKind::Ac, instance, *key);
-        let found = match self.shared.lookup(&key, true) {
+        let found = match find(&self.shared, &key, true).await? {
             Some(meta) => read_whole(&self.shared, &key, &meta)
                 .await?
                 .map(|value| AcEntry {
@@ -326,7 +392,7 @@ impl ActionCache for DiskBuildStore {
         key: &DigestHash,
     ) -> Result<Option<Bytes>, BuildCacheError> {
         let key = Key::new(StoreKind::Ac, instance, *key);
-        match self.shared.lookup(&key, false) {
+        match find(&self.shared, &key, false).await? {
             Some(meta) => read_whole(&self.shared, &key, &meta).await,
             None => Ok(None),
         }
@@ -363,7 +429,7 @@ impl ActionCache for DiskBuildStore {
         key: &DigestHash,
     ) -> Result<bool, BuildCacheError> {
         let key = Key::new(StoreKind::Ac, instance, *key);
-        Ok(self.shared.lock().size_of(&key).is_some())
+        Ok(find(&self.shared, &key, false).await?.is_some())
     }
 
     async fn list(
@@ -403,7 +469,7 @@ impl ContentStore for DiskBuildStore {
             return Ok(Some(0));
         }
         let key = Key::new(StoreKind::Cas, instance, *hash);
-        Ok(self.shared.lock().size_of(&key))
+        Ok(find(&self.shared, &key, false).await?.map(|m| m.size))
     }
 
     async fn read(
@@ -417,7 +483,7 @@ impl ContentStore for DiskBuildStore {
             return BlobRead::from_bytes(Bytes::new(), range).map(Some);
         }
         let key = Key::new(StoreKind::Cas, instance, *hash);
-        let Some(meta) = self.shared.lookup(&key, true) else {
+        let Some(meta) = find(&self.shared, &key, true).await? else {
             self.shared.count(StoreKind::Cas, false);
             return Ok(None);
         };
@@ -441,29 +507,17 @@ impl ContentStore for DiskBuildStore {
             self.shared.count(StoreKind::Cas, true);
             return Ok(Some(BlobRead::from_chunk(meta.size, chunk)));
         }
-        let mut file = match tokio::fs::File::open(self.shared.path(&key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Flushed or evicted between the lookup and the open.
-                self.shared.forget(&key, &meta);
-                self.shared.count(StoreKind::Cas, false);
-                return Ok(None);
-            }
-            Err(e) => return Err(io_err("open a blob", e)),
+        let Some(reader) = open_stream(&self.shared.path(&key), start, len)? else {
+            // Flushed or evicted between the lookup and the open.
+            self.shared.forget(&key, &meta);
+            self.shared.count(StoreKind::Cas, false);
+            return Ok(None);
         };
-        if start > 0 {
-            file.seek(io::SeekFrom::Start(start))
-                .await
-                .map_err(|e| io_err("seek in a blob", e))?;
-        }
         self.shared.count(StoreKind::Cas, true);
         Ok(Some(BlobRead {
             size_bytes: meta.size,
             len,
-            reader: Box::new(FileReader {
-                file,
-                remaining: len,
-            }),
+            reader: Box::new(reader),
         }))
     }
 
@@ -497,5 +551,9 @@ impl ContentStore for DiskBuildStore {
 
     async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError> {
         Ok(vec![self.shared.usage(StoreKind::Cas)])
+    }
+
+    fn index_rebuild(&self) -> Option<IndexRebuild> {
+        self.rebuild()
     }
 }

@@ -1,5 +1,6 @@
 //! Reads: whole AC entries, small CAS reads in one step (from the page
-//! cache on the calling thread when it can), and streamed large reads.
+//! cache on the calling thread when it can), and streamed large reads
+//! (on the blocking pool, one chunk ahead).
 //!
 //! A reader looks the entry up in the index (a short lock, no I/O), then
 //! opens the file with no lock held. A file that vanished between the two
@@ -9,16 +10,54 @@
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use strata_domain::{BlobReader, BuildCacheError};
-use tokio::io::AsyncReadExt;
 
 use super::super::key::Key;
 use super::index::Meta;
-use super::{DISK_READ_CHUNK_BYTES, Shared, io_err};
+use super::{DISK_READ_CHUNK_BYTES, Shared, blocking, io_err, recovery};
+
+/// The entry of `key`, refreshing its recency and last access when
+/// `touch`: from the index, or, while the start-up rebuild runs and the
+/// index lacks it, from its file (stat on the blocking pool), which then
+/// joins the index. A file's final name only ever holds a whole blob (an
+/// upload is renamed there when complete), so a read of a file the
+/// rebuild has not reached yet gets the exact bytes, or a clean miss when
+/// there is no such file.
+///
+/// # Errors
+/// The stat failing for another reason than a missing file.
+pub(super) async fn find(
+    shared: &Arc<Shared>,
+    key: &Key,
+    touch: bool,
+) -> Result<Option<Meta>, BuildCacheError> {
+    let now = touch.then(|| shared.clock.now());
+    let (meta, rebuilding) = {
+        let mut index = shared.lock();
+        (index.lookup(key, now), index.rebuilding())
+    };
+    if meta.is_some() || !rebuilding {
+        return Ok(meta);
+    }
+    let path = shared.path(key);
+    let on_disk = blocking(move || match fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(Some((m.len(), recovery::mtime(&m)))),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("look at a blob file", e)),
+    })
+    .await?;
+    Ok(on_disk.and_then(|(size, modified)| {
+        shared
+            .lock()
+            .adopt(key.clone(), size, now.unwrap_or(modified))
+    }))
+}
 
 /// A whole file's bytes; `None` (and the entry forgotten) when it vanished.
 pub(super) async fn read_whole(
@@ -48,41 +87,47 @@ pub(super) enum Cached {
 }
 
 /// Reads `len` bytes at `start` of the blob file at `path` on the calling
-/// (async) thread, but only if they are in the page cache: `preadv2`
-/// with `RWF_NOWAIT` (Linux 4.14+, `preadv2(2)`) fails with `EAGAIN`
-/// instead of waiting for the disk, as nginx's thread-pool reads try
-/// first. A hot blob then costs no trip to the blocking pool (two thread
-/// wake-ups, the largest cost of a small GET). The `open` itself runs
-/// here too, as nginx's does.
+/// (async) thread, but only if they are in the page cache: see
+/// [`pread_cached`]. The `open` itself runs here too, as nginx's does.
 #[cfg(target_os = "linux")]
 pub(super) fn read_cached(path: &Path, start: u64, len: u64) -> Cached {
-    use std::sync::atomic::AtomicBool;
-    /// Cleared once the file system refuses `RWF_NOWAIT`.
-    static SUPPORTED: AtomicBool = AtomicBool::new(true);
-    if !SUPPORTED.load(Ordering::Relaxed) {
-        return Cached::Uncached;
-    }
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Cached::Gone,
         Err(_) => return Cached::Uncached,
     };
-    // `len` is at most DISK_READ_CHUNK_BYTES (the caller checks).
+    match pread_cached(&file, start, len) {
+        Some(chunk) => Cached::Read(chunk),
+        None => Cached::Uncached,
+    }
+}
+
+/// `len` bytes (at most [`DISK_READ_CHUNK_BYTES`]) at `start` of `file`,
+/// read on the calling (async) thread, but only if they are all in the
+/// page cache: `preadv2` with `RWF_NOWAIT` (Linux 4.14+, `preadv2(2)`)
+/// fails with `EAGAIN` instead of waiting for the disk, as nginx's
+/// thread-pool reads try first. A hot blob then costs no trip to the
+/// blocking pool (two thread wake-ups, the largest cost of a small GET).
+/// `None`: read on the blocking pool.
+#[cfg(target_os = "linux")]
+fn pread_cached(file: &fs::File, start: u64, len: u64) -> Option<Bytes> {
+    use std::sync::atomic::AtomicBool;
+    /// Cleared once the file system refuses `RWF_NOWAIT`.
+    static SUPPORTED: AtomicBool = AtomicBool::new(true);
+    if !SUPPORTED.load(Ordering::Relaxed) {
+        return None;
+    }
+    // `len` is at most DISK_READ_CHUNK_BYTES (the callers check).
     let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES));
     let mut slices = [io::IoSliceMut::new(&mut buf)];
-    match rustix::io::preadv2(
-        &file,
-        &mut slices,
-        start,
-        rustix::io::ReadWriteFlags::NOWAIT,
-    ) {
-        Ok(n) if n as u64 == len => Cached::Read(buf.freeze()),
-        Ok(_) => Cached::Uncached,
+    match rustix::io::preadv2(file, &mut slices, start, rustix::io::ReadWriteFlags::NOWAIT) {
+        Ok(n) if n as u64 == len => Some(buf.freeze()),
+        Ok(_) => None,
         Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
             SUPPORTED.store(false, Ordering::Relaxed);
-            Cached::Uncached
+            None
         }
-        Err(_) => Cached::Uncached,
+        Err(_) => None,
     }
 }
 
@@ -124,12 +169,51 @@ pub(super) fn read_small(
     Ok(Some(buf.freeze()))
 }
 
-/// Streams `remaining` bytes of an open blob file in
-/// [`DISK_READ_CHUNK_BYTES`] chunks. An open file stays readable when a
+/// Opens the blob file at `path` for a streamed read of `len` bytes from
+/// `start`, on the calling thread (as [`read_cached`] does); `Ok(None)`
+/// when it is gone.
+///
+/// # Errors
+/// The open failing otherwise.
+pub(super) fn open_stream(
+    path: &Path,
+    start: u64,
+    len: u64,
+) -> Result<Option<FileReader>, BuildCacheError> {
+    match fs::File::open(path) {
+        Ok(file) => Ok(Some(FileReader {
+            file: Arc::new(file),
+            offset: start,
+            remaining: len,
+            ahead: None,
+        })),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("open a blob", e)),
+    }
+}
+
+/// Streams `remaining` bytes of an open blob file from `offset` in
+/// [`DISK_READ_CHUNK_BYTES`] chunks, read on the blocking pool straight
+/// into the chunk's buffer, one chunk ahead: the next chunk is read while
+/// the caller sends the one it got, so disk (or page-cache) reads and
+/// socket writes overlap on two threads, and at most two chunks are in
+/// memory whatever the blob's size. An open file stays readable when a
 /// flush unlinks it, so a read never yields partial content.
 pub(super) struct FileReader {
-    pub(super) file: tokio::fs::File,
-    pub(super) remaining: u64,
+    file: Arc<fs::File>,
+    offset: u64,
+    remaining: u64,
+    /// The read of the chunk at `offset`, when started ahead.
+    ahead: Option<tokio::task::JoinHandle<io::Result<Bytes>>>,
+}
+
+impl FileReader {
+    /// Starts the read of the chunk at `offset` on the blocking pool.
+    fn start_read(&self) -> tokio::task::JoinHandle<io::Result<Bytes>> {
+        let (file, offset) = (Arc::clone(&self.file), self.offset);
+        let want = self.remaining.min(DISK_READ_CHUNK_BYTES as u64);
+        tokio::task::spawn_blocking(move || read_at(&file, offset, want))
+    }
 }
 
 #[async_trait]
@@ -138,24 +222,33 @@ impl BlobReader for FileReader {
         if self.remaining == 0 {
             return Ok(None);
         }
-        let want = usize::try_from(self.remaining)
-            .unwrap_or(usize::MAX)
-            .min(DISK_READ_CHUNK_BYTES);
-        let mut buf = BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            let n = self.file.read(&mut buf[filled..]).await?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "blob file shorter than its index entry",
-                ));
-            }
-            filled += n;
+        let read = match self.ahead.take() {
+            Some(read) => read,
+            None => self.start_read(),
+        };
+        let chunk = read.await.map_err(io::Error::other)??;
+        self.offset += chunk.len() as u64;
+        self.remaining -= chunk.len() as u64;
+        if self.remaining > 0 {
+            self.ahead = Some(self.start_read());
         }
-        self.remaining -= want as u64;
-        Ok(Some(buf.freeze()))
+        Ok(Some(chunk))
     }
+}
+
+/// Exactly `len` bytes (at most [`DISK_READ_CHUNK_BYTES`]) at `offset`
+/// of `file`, blocking.
+fn read_at(file: &fs::File, offset: u64, len: u64) -> io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES));
+    file.read_exact_at(&mut buf, offset).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            io::Error::new(e.kind(), "blob file shorter than its index entry")
+        } else {
+            e
+        }
+    })?;
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]
@@ -192,5 +285,33 @@ mod tests {
         // A file shorter than its index entry is an error, not short data.
         assert!(read_small(&path, 4990, 20).is_err());
         assert!(!matches!(read_cached(&path, 4990, 20), Cached::Read(_)));
+    }
+
+    /// A streamed read yields the exact range in bounded chunks (read one
+    /// ahead), and a file shorter than its index entry is an error, not
+    /// short data.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_read_yields_the_exact_range_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        for (start, len) in [(0u64, 300_000u64), (70_000, 100_000), (299_999, 1)] {
+            let mut reader = open_stream(&path, start, len).unwrap().unwrap();
+            let mut got = Vec::new();
+            while let Some(chunk) = reader.next_chunk().await.unwrap() {
+                assert!(chunk.len() <= DISK_READ_CHUNK_BYTES);
+                got.extend_from_slice(&chunk);
+            }
+            let (s, e) = (start as usize, (start + len) as usize);
+            assert_eq!(got, &data[s..e], "{start}+{len}");
+        }
+        let mut short = open_stream(&path, 290_000, 20_000).unwrap().unwrap();
+        assert!(short.next_chunk().await.is_err());
+        assert!(
+            open_stream(&dir.path().join("gone"), 0, 1)
+                .unwrap()
+                .is_none()
+        );
     }
 }

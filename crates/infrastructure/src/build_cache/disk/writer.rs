@@ -54,12 +54,15 @@ impl Shared {
         let was_doomed = index.busy(&key) == Some(Busy::Doomed);
         let replaced = index.remove(&key);
         index.set_busy(&key, Busy::Installing);
-        let victims = if index.bytes() + size > self.capacity {
+        // While the index is rebuilt its byte count is partial: nothing is
+        // evicted (the rebuild's end evicts down to the watermark).
+        let rebuilding = index.rebuilding();
+        let victims = if !rebuilding && index.bytes() + size > self.capacity {
             self.choose_victims(&mut index, size)
         } else {
             Vec::new()
         };
-        let fits = index.bytes() + size <= self.capacity;
+        let fits = size <= self.capacity && (rebuilding || index.bytes() + size <= self.capacity);
         if fits {
             index.reserve(size);
         } else {
@@ -233,7 +236,7 @@ impl BlobWriter for DiskWriter {
                 source: "a non-empty upload has no temporary file".into(),
             });
         };
-        if shared.lookup(&key, true).is_some() {
+        if super::reader::find(&shared, &key, true).await?.is_some() {
             // Already stored: no rewrite; `tmp` is deleted on drop.
             return Ok(Committed {
                 digest,
