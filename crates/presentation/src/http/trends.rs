@@ -27,7 +27,10 @@ pub struct TrendParams {
     /// `hits`, `misses`, `hit_ratio`, `evictions`, `expirations`,
     /// `entries`, `bytes`, `errors`, `p50`, `p99`, `stale`, `flushes`,
     /// `bytes_read`, `bytes_written`.
-    #[param(example = "hit_ratio,p99")]
+    #[param(
+        example = "hit_ratio,p99",
+        pattern = "^((requests|hits|misses|hit_ratio|evictions|expirations|entries|bytes|errors|p50|p99|stale|flushes|bytes_read|bytes_written)(,(requests|hits|misses|hit_ratio|evictions|expirations|entries|bytes|errors|p50|p99|stale|flushes|bytes_read|bytes_written))*)?$"
+    )]
     pub series: Option<String>,
     /// `1h` (10 s points, default), `24h` (1 min) or `30d` (1 h).
     #[param(pattern = "^(1h|24h|30d)$")]
@@ -50,6 +53,9 @@ pub struct BuildCacheTrendParams {
     #[param(example = "cas/memory")]
     pub instance: String,
     /// As for a cache's trends.
+    #[param(
+        pattern = "^((requests|hits|misses|hit_ratio|evictions|expirations|entries|bytes|errors|p50|p99|stale|flushes|bytes_read|bytes_written)(,(requests|hits|misses|hit_ratio|evictions|expirations|entries|bytes|errors|p50|p99|stale|flushes|bytes_read|bytes_written))*)?$"
+    )]
     pub series: Option<String>,
     /// As for a cache's trends.
     #[param(pattern = "^(1h|24h|30d)$")]
