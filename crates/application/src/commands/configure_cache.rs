@@ -94,10 +94,21 @@ pub enum ConfigureCacheError {
 }
 
 fn store_shape_changed(a: &CacheConfiguration, b: &CacheConfiguration) -> bool {
-    // A stacked store keeps L1 copies for `stale_if_error`, set when it is
-    // built (memory-only caches have no such copies).
-    let l1_window = b.is_tiered() && a.stale().stale_if_error_secs != b.stale().stale_if_error_secs;
-    l1_window
+    // What a store over a shared tier is built with: the stacked store's L1
+    // bounds (`l1_max_ttl`, `stale_if_error`) and the shared tier's codec
+    // (`compression`, `encryption_key_id`). A change of one of them opens
+    // a new store, or it would only take effect at the next start.
+    // Memory-only caches are built with none of them.
+    let built_with = |c: &CacheConfiguration| {
+        (
+            c.l1_max_ttl(),
+            c.stale().stale_if_error_secs,
+            c.compression(),
+            c.encryption_key_id().map(str::to_owned),
+        )
+    };
+    let shared = b.tiers().iter().any(|tier| !tier.is_memory());
+    (shared && built_with(a) != built_with(b))
         || a.tiers() != b.tiers()
         || a.active_eviction() != b.active_eviction()
         || a.max_entries() != b.max_entries()
@@ -378,7 +389,9 @@ fn analyzer_for(
 mod tests {
     use super::*;
     use crate::test_support::*;
-    use strata_domain::{CacheEntry, EvictionPolicyKind, InsertOutcome, StoreCapabilities};
+    use strata_domain::{
+        CacheEntry, EvictionPolicyKind, InsertOutcome, StoreCapabilities, TierName,
+    };
 
     #[tokio::test]
     async fn a_policy_change_opens_a_new_store_and_copies_live_entries() {
@@ -472,6 +485,42 @@ mod tests {
         let after = service.registry().get(&name("c")).unwrap().store().clone();
         assert!(Arc::ptr_eq(&before, &after));
         assert_eq!(events.kinds(), vec!["ConfigurationChanged"]);
+    }
+
+    #[tokio::test]
+    async fn an_l1_or_codec_change_of_a_shared_cache_opens_a_new_store() {
+        let stacked = |ttl: Option<u64>| {
+            config("c", None, 10)
+                .to_builder()
+                .tiers(vec![TierName::memory(), TierName::parse("main").unwrap()])
+                .l1_max_ttl(ttl.map(|s| strata_domain::Ttl::from_secs(s).unwrap()))
+                .build()
+                .unwrap()
+        };
+        let mut old = MockStore::new();
+        old.expect_capabilities().return_const(StoreCapabilities {
+            shared: true,
+            ..StoreCapabilities::IN_PROCESS
+        });
+        old.expect_stats()
+            .returning(|| Ok(strata_domain::StoreStats::default()));
+        let (service, _, provider) = service_with_provider(stacked(None), old).await;
+        let before = service.registry().get(&name("c")).unwrap().store().clone();
+        provider.next(MockStore::new());
+        service
+            .configure(ConfigureCache {
+                principal: Principal::Anonymous,
+                config: stacked(Some(60)),
+                expected_version: None,
+                explicit: None,
+            })
+            .await
+            .unwrap();
+        let after = service.registry().get(&name("c")).unwrap().store().clone();
+        assert!(
+            !Arc::ptr_eq(&before, &after),
+            "l1_max_ttl is set when the store is built"
+        );
     }
 
     #[tokio::test]
