@@ -20,10 +20,15 @@ use strata_domain::{CacheKey, Clock, LeaseGrant, LeaseStore, LeaseToken, StoreEr
 /// Acquisitions between two sweeps of expired leases.
 const SWEEP_EVERY: u64 = 1024;
 
+/// A token's random part: 64 bits from the thread CSPRNG, as 16 hex digits.
+pub(crate) fn random_part() -> String {
+    let random: u64 = rand::rng().random();
+    format!("{random:016x}")
+}
+
 /// A new token of `epoch`: `<epoch>-<16 hex digits>`.
 pub(crate) fn new_token(epoch: u64) -> LeaseToken {
-    let random: u64 = rand::rng().random();
-    LeaseToken::parse(&format!("{epoch}-{random:016x}"))
+    LeaseToken::parse(&format!("{epoch}-{}", random_part()))
         .unwrap_or_else(|_| unreachable!("digits, a dash and hex digits form a valid token"))
 }
 

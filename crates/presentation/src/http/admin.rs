@@ -228,17 +228,7 @@ pub(crate) async fn patch(
         }
         IfMatch::Never => return Err(ApiError::version_conflict(Some(0), Some(stored.version))),
     };
-    let essence = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let essence = crate::http::codec::content_type_essence(&req);
     if essence.as_deref() != Some(MERGE_PATCH) {
         return Err(ApiError::unsupported_media_type(format!(
             "{} is not accepted; send {MERGE_PATCH}",

@@ -22,6 +22,13 @@ fn media_type(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
         .map(|v| v.to_ascii_lowercase())
 }
 
+/// The essence of the request's `Content-Type` (RFC 9110 section 8.3.1:
+/// type and subtype, lower case, without parameters); `None` when absent.
+pub(crate) fn content_type_essence(req: &HttpRequest) -> Option<String> {
+    media_type(req, header::CONTENT_TYPE)
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_owned())
+}
+
 /// Decodes a request body as JSON or MessagePack by its `Content-Type`
 /// (JSON when absent).
 ///
@@ -34,10 +41,7 @@ fn media_type(req: &HttpRequest, name: header::HeaderName) -> Option<String> {
 /// 415 for other media types, 400 when the body does not decode or a JSON
 /// body is not an object.
 pub fn decode<T: DeserializeOwned>(req: &HttpRequest, body: &Bytes) -> Result<T, ApiError> {
-    let content_type = media_type(req, header::CONTENT_TYPE);
-    let essence = content_type
-        .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim().to_owned());
+    let essence = content_type_essence(req);
     match essence.as_deref() {
         None | Some(JSON) => {
             // JSON whitespace is space, tab, LF and CR (RFC 8259 section 2).

@@ -21,7 +21,7 @@ use redis::{AsyncCommands, RedisError};
 use strata_domain::{CacheKey, CacheName, LeaseGrant, LeaseStore, LeaseToken, StoreError};
 
 use super::connection::{Conn, once_only};
-use crate::leases::{epoch_of, new_token};
+use crate::leases::{epoch_of, random_part};
 
 /// Sets the key's lease unless one is live. KEYS[1] = lease key,
 /// KEYS[2] = epoch key; ARGV[1] = random part, ARGV[2] = TTL in ms.
@@ -113,14 +113,13 @@ impl RedisLeases {
 #[async_trait]
 impl LeaseStore for RedisLeases {
     async fn acquire(&self, key: &CacheKey, ttl: Duration) -> Result<LeaseGrant, StoreError> {
-        // The random part of a token: the same generator as in process.
-        let fresh = new_token(0);
-        let random = fresh.as_str().trim_start_matches("0-");
+        // The script prefixes the epoch it reads, atomically.
+        let random = random_part();
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         let (granted, answer): (i64, redis::Value) = ACQUIRE
             .key(self.lease_key(key))
             .key(&self.epoch_key)
-            .arg(random)
+            .arg(&random)
             .arg(ttl_ms)
             .invoke_async(&mut self.conn.clone())
             .await
