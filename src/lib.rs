@@ -2,6 +2,7 @@
 //!
 //! This is the only crate that sees every layer; it holds wiring only.
 
+mod alerts;
 pub mod config;
 mod config_sync;
 mod grpc;
@@ -21,7 +22,7 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use strata_application::{CacheService, Dependencies};
+use strata_application::{CacheService, Dependencies, FlushWatch};
 use strata_domain::{AuditLog, Clock, TrendArchive};
 use strata_infrastructure::{
     JsonLinesAuditLog, Keyring, RebuildHook, ShardsAnalyzerProvider, StrataStoreProvider,
@@ -147,18 +148,12 @@ impl ApplicationBuilder {
             tracing::debug!("coherence enabled, but no Redis backend carries its channel: off");
         }
         let events = provider.coherence_events(events);
-        let build_cache = wiring::build_cache::service(
-            &settings,
-            &provider,
-            clock.clone(),
-            disk_before_unlink,
-            disk_rebuild_hook,
-        )?;
+        let provider = Arc::new(provider);
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let service = CacheService::new(Dependencies {
             repository,
             provider: Arc::new(snapshot_schedule::PersistCheck {
-                inner: Arc::new(provider),
+                inner: provider.clone(),
                 has_data_dir: settings.server.data_dir.is_some(),
             }),
             events,
@@ -172,6 +167,18 @@ impl ApplicationBuilder {
                 None
             },
         });
+        let build_cache = wiring::build_cache::service(
+            &settings,
+            &provider,
+            clock.clone(),
+            disk_before_unlink,
+            disk_rebuild_hook,
+            FlushWatch {
+                alerts: service.alerts().clone(),
+                clock: clock.clone(),
+            },
+        )?;
+        alerts::configure(&settings, &service)?;
         config_sync::load(&service, &settings).await?;
         if let Some(notices) = notices {
             config_sync::spawn_sync(service.clone(), notices);
@@ -186,8 +193,6 @@ impl ApplicationBuilder {
             snapshots.load_all(&service).await;
             snapshots.spawn_periodic(service.clone());
         }
-
-        let trend_archive = trends::start(&settings, &service, build_cache.clone(), &clock).await;
 
         let consumers = inbound::invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
@@ -212,6 +217,14 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
+        let trend_archive = trends::start(
+            &settings,
+            &service,
+            build_cache.clone(),
+            &clock,
+            audit.clone(),
+        )
+        .await;
         if settings.analysis.enabled {
             spawn_auto_tune(
                 service.clone(),

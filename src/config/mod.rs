@@ -8,6 +8,7 @@
 //! it builds no authenticator, store or listener (the composition root
 //! does, e.g. `wiring::auth`).
 
+mod alerts;
 mod analysis;
 mod analytics;
 mod audit;
@@ -34,6 +35,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use strata_presentation::CacheConfigurationDto;
 
+pub use alerts::{
+    AlertRuleSettings, AlertsSettings, DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_TIMEOUT_SECS,
+    MAX_WEBHOOK_TIMEOUT_SECS,
+};
 pub use analysis::{AnalysisSettings, DEFAULT_AUTO_INTERVAL_MS};
 pub use analytics::{AnalyticsSettings, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAVE_INTERVAL_SECS};
 pub use audit::AuditSettings;
@@ -110,6 +115,9 @@ pub struct Settings {
     /// `[analytics]`: trends of every cache and build-cache store.
     #[serde(default)]
     pub analytics: AnalyticsSettings,
+    /// `[alerts]` and `[[alerts.rules]]`: detectors, rules, the webhook.
+    #[serde(default)]
+    pub alerts: AlertsSettings,
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
     pub invalidation_events: InvalidationEventSettings,

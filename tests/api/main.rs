@@ -2,6 +2,7 @@
 
 mod access_log;
 mod admin;
+mod alerts;
 mod audit;
 mod auth;
 mod backends;

@@ -45,6 +45,9 @@ pub(crate) struct Context {
     pub(crate) tuners: crate::tuners::Tuners,
     /// Every cache's and build-cache store's trends.
     pub(crate) trends: crate::trends::Trends,
+    /// The alert engine (shared with the build cache, whose flushes it
+    /// watches).
+    pub(crate) alerts: Arc<crate::alerts::Alerts>,
     /// Serialises configuration changes (admin, auto, peers, seeding).
     pub(crate) config_lock: futures_util::lock::Mutex<()>,
     versions: AtomicU64,
@@ -65,6 +68,7 @@ impl Context {
             analyzers: deps.analyzers,
             tuners: Default::default(),
             trends: Default::default(),
+            alerts: Default::default(),
             config_lock: futures_util::lock::Mutex::new(()),
             versions: AtomicU64::new(seed),
         }

@@ -12,6 +12,7 @@
 //! database driver or the system clock (time comes from the [`Clock`] port).
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
+mod alerts;
 mod audit;
 mod build_cache;
 mod cache_aside;
@@ -38,6 +39,11 @@ mod trends;
 mod usage;
 mod value;
 
+pub use alerts::{
+    Alert, AlertNotification, AlertNotifier, AlertRule, AlertRuleError, AlertState, AnomalyBand,
+    BUILTIN_MIN_REQUESTS, Baseline, BuiltinParameters, Comparison, Condition, Direction,
+    MAX_FOR_SECS, SERVER_SOURCE, Severity, Signal, Silence, builtin_rules,
+};
 pub use audit::{
     AUDIT_ATTEMPT, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AUDIT_OK, AuditAction, AuditError,
     AuditLog, AuditQuery, AuditRecord,

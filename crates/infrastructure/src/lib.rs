@@ -45,6 +45,7 @@
 //! type crosses a port. The crate must not know HTTP or any wire protocol
 //! of the service itself (that is `strata-presentation`).
 
+mod alert_webhook;
 mod analysis;
 mod audit;
 mod auth;
@@ -66,6 +67,7 @@ mod tiering;
 mod trend_archive;
 mod wire;
 
+pub use alert_webhook::{WEBHOOK_QUEUE, WebhookNotifier, WebhookOptions, alertmanager_payload};
 pub use analysis::{
     AnalyzerSettings, DEFAULT_QUEUE_SAMPLES, ShardsAnalyzer, ShardsAnalyzerProvider,
 };

@@ -45,6 +45,11 @@
 //! - `strata_trends_sources`, `strata_trends_memory_bytes`: gauges, the
 //!   caches and build-cache stores with trends (`[analytics]`) and the
 //!   bytes their ring buffers and annotations hold now.
+//! - `strata_alerts_firing{severity}`: gauge, the alerts firing now
+//!   (`info`, `warning`, `critical`; 0 when none);
+//!   `strata_alert_notifications_total{result}`: counter of webhook
+//!   notifications, `delivered`, `failed` (after every retry) or `dropped`
+//!   (queue full).
 //! - `strata_build_cache_requests_total{kind,op,result}`: counter of
 //!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
 //!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
@@ -425,6 +430,10 @@ pub async fn render(service: &CacheService) -> String {
             .absolute(curves.sampled_requests);
         metrics::counter!("strata_cache_mrc_dropped_total", "cache" => name)
             .absolute(curves.dropped_samples);
+    }
+    let firing = service.alerts().firing_counts();
+    for (severity, count) in strata_domain::Severity::ALL.into_iter().zip(firing) {
+        metrics::gauge!("strata_alerts_firing", "severity" => severity.as_str()).set(count as f64);
     }
     let (sources, bytes) = service.trends().memory();
     metrics::gauge!("strata_trends_sources").set(sources as f64);
