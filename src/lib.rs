@@ -166,6 +166,7 @@ impl ApplicationBuilder {
             } else {
                 None
             },
+            compression_probe: Some(Arc::new(strata_infrastructure::ZstdProbe)),
         });
         let build_cache = wiring::build_cache::service(
             &settings,

@@ -359,3 +359,64 @@ async fn the_usage_report_finds_the_hot_keys_within_its_error_bound() {
     );
     assert!(!report["key_size_bytes"].as_array().unwrap().is_empty());
 }
+
+/// The usage report probes one write in 64 with zstd: compressible
+/// values on a Redis tier without compression get a recommendation to
+/// turn it on, and a memory-only cache (where compression never
+/// applies) gets none.
+#[tokio::test]
+async fn compressible_values_on_a_shared_tier_get_a_compression_recommendation() {
+    use strata::config::BackendSettings;
+    use strata_testkit::{RedisServer, require};
+    let Some(redis) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let mut settings = settings();
+    settings.backends.insert(
+        "main".to_owned(),
+        BackendSettings::Redis {
+            url: redis.url(),
+            timeout_ms: Some(2000),
+        },
+    );
+    let app = spawn_app_with(settings).await;
+    app.create_cache("plain", json!({"tiers": ["main"], "compression": "none"}))
+        .await;
+    app.create_cache("local", json!({"max_entries": 10_000}))
+        .await;
+    // 25 probes: 1600 writes of 2 KiB of JSON-like text.
+    let value = "{\"user\": 42, \"name\": \"Ada Lovelace\", \"roles\": [\"admin\"]} ".repeat(34);
+    for cache in ["plain", "local"] {
+        for batch in 0..2 {
+            let entries: Vec<Value> = (0..800)
+                .map(|i| json!({"key": format!("k{batch}-{i}"), "value": value}))
+                .collect();
+            let r = app
+                .post_json(
+                    &format!("/v1/caches/{cache}/entries:batchPut"),
+                    json!({ "entries": entries }),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+    let report = app.get_json("/v1/caches/plain/report").await;
+    assert_eq!(report["compression_probes"], 25, "{report}");
+    assert!(
+        report["compression_ratio"].as_f64().unwrap() < 0.2,
+        "{report}"
+    );
+    let recommendation = &report["recommendations"][0];
+    assert_eq!(recommendation["setting"], "compression", "{report}");
+    assert_eq!(recommendation["current"], "none");
+    assert!(
+        recommendation["suggested"]
+            .as_str()
+            .unwrap()
+            .starts_with("zstd"),
+        "{report}"
+    );
+    let local = app.get_json("/v1/caches/local/report").await;
+    assert_eq!(local["compression_probes"], 25, "{local}");
+    assert_eq!(local["recommendations"], json!([]), "{local}");
+}

@@ -22,6 +22,9 @@ pub struct CacheCounters {
     usage: std::sync::Mutex<UsageSample>,
     /// Samples dropped because another request held `usage`.
     usage_dropped: AtomicU64,
+    /// Writes seen by the compression probe (one in
+    /// [`strata_domain::PROBE_EVERY_WRITES`] is probed).
+    probe_ticks: AtomicU64,
 }
 
 /// The usage report's sample of one cache: hot keys by Space-Saving,
@@ -39,6 +42,9 @@ pub struct UsageSample {
     pub reads: u64,
     /// Sampled writes.
     pub writes: u64,
+    /// How well sampled values compress (for the compression
+    /// recommendation).
+    pub compressibility: strata_domain::CompressibilitySample,
 }
 
 impl Default for UsageSample {
@@ -49,6 +55,7 @@ impl Default for UsageSample {
             value_sizes: Default::default(),
             reads: 0,
             writes: 0,
+            compressibility: Default::default(),
         }
     }
 }
@@ -64,6 +71,7 @@ impl Default for CacheCounters {
             traffic: TrafficCounters::default(),
             usage: Default::default(),
             usage_dropped: AtomicU64::new(0),
+            probe_ticks: AtomicU64::new(0),
         }
     }
 }
@@ -179,6 +187,22 @@ impl CacheCounters {
         usage.writes += 1;
         usage.key_sizes.record(key.len() as u64);
         usage.value_sizes.record(value_bytes);
+    }
+
+    /// Whether this write's value is to be probed for compressibility:
+    /// one write in [`strata_domain::PROBE_EVERY_WRITES`].
+    pub(crate) fn probe_due(&self) -> bool {
+        self.probe_ticks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(strata_domain::PROBE_EVERY_WRITES)
+    }
+
+    /// Adds a probe of a `len`-byte value that compressed to
+    /// `compressed` bytes; dropped when another request holds the sample.
+    pub(crate) fn record_probe(&self, len: usize, compressed: usize) {
+        if let Ok(mut usage) = self.usage.try_lock() {
+            usage.compressibility.record(len, compressed);
+        }
     }
 
     /// A copy of the usage sample and the samples dropped.

@@ -210,6 +210,7 @@ pub(crate) async fn service_on(
         clock,
         scheduler,
         analyzers: None,
+        compression_probe: None,
     });
     service.bootstrap().await.unwrap();
     (service, events, provider)

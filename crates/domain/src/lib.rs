@@ -12,6 +12,7 @@
 //! database driver or the system clock (time comes from the [`Clock`] port).
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
+mod advice;
 mod alerts;
 mod audit;
 mod build_cache;
@@ -39,6 +40,11 @@ mod trends;
 mod usage;
 mod value;
 
+pub use advice::{
+    CompressibilitySample, CompressionProbe, MAX_PROBES, MIN_PROBES, NOT_WORTH_COMPRESSING,
+    PROBE_EVERY_WRITES, PROBE_MAX_BYTES, SettingRecommendation, WORTH_COMPRESSING,
+    compression_recommendation,
+};
 pub use alerts::{
     Alert, AlertNotification, AlertNotifier, AlertRule, AlertRuleError, AlertState, AnomalyBand,
     BUILTIN_MIN_REQUESTS, Baseline, BuiltinParameters, Comparison, Condition, Direction,

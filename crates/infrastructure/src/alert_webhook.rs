@@ -313,6 +313,9 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_in_order_and_retries_a_failed_delivery() {
+        // reqwest is built without a provider of its own (the server
+        // installs ring at start).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (url, mut bodies) = receiver(vec![500, 503]).await;
         let notifier = WebhookNotifier::spawn(WebhookOptions {
             url,

@@ -110,5 +110,5 @@ pub use tiering::{
 };
 pub use trend_archive::{FileTrendArchive, TRENDS_FILE};
 pub use wire::{
-    CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, envelope_flags,
+    CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, ZstdProbe, envelope_flags,
 };

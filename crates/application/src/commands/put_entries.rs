@@ -3,7 +3,9 @@
 use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
 
 use crate::batch::{BatchSizeError, check_batch_len};
-use crate::commands::put_entry::{PutEntryError, build_entry, revoke_leases, written_event};
+use crate::commands::put_entry::{
+    PutEntryError, build_entry, probe_value, revoke_leases, written_event,
+};
 use crate::context::Context;
 
 /// One entry of a batch.
@@ -62,6 +64,7 @@ pub(crate) async fn handle(
         .map_err(PutEntryError::from)?;
     let mut batch = Vec::with_capacity(cmd.items.len());
     for item in cmd.items {
+        probe_value(ctx, &cache, &item.value);
         let entry = build_entry(ctx, cache.config(), item.value, item.ttl, item.tags)?;
         batch.push((item.key, entry));
     }

@@ -61,6 +61,15 @@ pub struct UsageReport {
     pub read_write_ratio: Option<f64>,
     /// Bytes the sample holds.
     pub memory_bytes: usize,
+    /// Probed values (one write in 64): how many, and their compressed
+    /// size over their size with zstd (`None` before the first probe).
+    pub compression_probes: usize,
+    /// See [`UsageReport::compression_probes`].
+    pub compression_ratio: Option<f64>,
+    /// Settings worth changing, from the sample (today: compression).
+    /// The eviction policy and capacity recommendations come from the
+    /// miss-ratio curves (`/admin/v1/caches/{cache}/recommendation`).
+    pub recommendations: Vec<strata_domain::SettingRecommendation>,
 }
 
 /// Why the report cannot be read.
@@ -108,6 +117,14 @@ pub(crate) fn handle(ctx: &Context, q: GetUsageReport) -> Result<UsageReport, Ge
         reads,
         writes,
         read_write_ratio: (writes > 0).then(|| reads as f64 / writes as f64),
-        memory_bytes: sample.hot_keys.memory_bytes(),
+        memory_bytes: sample.hot_keys.memory_bytes() + sample.compressibility.len() * 8,
+        compression_probes: sample.compressibility.len(),
+        compression_ratio: sample.compressibility.ratio(),
+        recommendations: strata_domain::compression_recommendation(
+            cache.config(),
+            &sample.compressibility,
+        )
+        .into_iter()
+        .collect(),
     })
 }

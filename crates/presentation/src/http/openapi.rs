@@ -114,6 +114,7 @@ use crate::edge::{config_dto, error};
         trends::TrendsResponse,
         trends::AnnotationDto,
         report::UsageReportResponse,
+        report::SettingRecommendationDto,
         alerts::AlertDto,
         alerts::AlertsResponse,
         alerts::SilenceRequest,

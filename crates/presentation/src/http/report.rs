@@ -63,8 +63,31 @@ pub struct UsageReportResponse {
     pub writes: u64,
     /// reads / writes; `null` before the first write.
     pub read_write_ratio: Option<f64>,
-    /// Bytes the hot-key summary holds.
+    /// Bytes the hot-key summary and the compression probes hold.
     pub memory_bytes: usize,
+    /// Values probed for compressibility (one write in 64, the newest
+    /// 256 kept).
+    pub compression_probes: usize,
+    /// Their size with zstd over their size; `null` before the first
+    /// probe.
+    pub compression_ratio: Option<f64>,
+    /// Settings worth changing, from the sample (compression today);
+    /// the eviction policy and capacity ones are at
+    /// `/admin/v1/caches/{cache}/recommendation`.
+    pub recommendations: Vec<SettingRecommendationDto>,
+}
+
+/// A recommended change of one setting.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SettingRecommendationDto {
+    /// The setting, e.g. `compression`.
+    pub setting: String,
+    /// Its value now.
+    pub current: String,
+    /// The value recommended.
+    pub suggested: String,
+    /// Why, with the figures.
+    pub reason: String,
 }
 
 fn buckets(list: Vec<(u64, u64)>) -> Vec<SizeBucketDto> {
@@ -97,6 +120,18 @@ impl From<UsageReport> for UsageReportResponse {
             writes: r.writes,
             read_write_ratio: r.read_write_ratio,
             memory_bytes: r.memory_bytes,
+            compression_probes: r.compression_probes,
+            compression_ratio: r.compression_ratio,
+            recommendations: r
+                .recommendations
+                .into_iter()
+                .map(|r| SettingRecommendationDto {
+                    setting: r.setting.to_owned(),
+                    current: r.current,
+                    suggested: r.suggested,
+                    reason: r.reason,
+                })
+                .collect(),
         }
     }
 }
@@ -118,7 +153,7 @@ impl From<GetUsageReportError> for ApiError {
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = UsageReportResponse, example = json!({"cache": "sessions", "sampling_rate": 0.05, "sampled_reads": 5012, "sampled_writes": 488, "dropped_samples": 0, "hot_keys": [{"key": "user:42", "reads": 20140.0, "error": 0.0}, {"key": "user:7", "reads": 9880.0, "error": 20.0}], "error_bound": 500.0, "key_size_bytes": [{"le_bytes": 7, "count": 5100}, {"le_bytes": 15, "count": 400}], "value_size_bytes": [{"le_bytes": 1023, "count": 4870}], "reads": 100240, "writes": 9770, "read_write_ratio": 10.26, "memory_bytes": 11200})),
+        (status = 200, body = UsageReportResponse, example = json!({"cache": "sessions", "sampling_rate": 0.05, "sampled_reads": 5012, "sampled_writes": 488, "dropped_samples": 0, "hot_keys": [{"key": "user:42", "reads": 20140.0, "error": 0.0}, {"key": "user:7", "reads": 9880.0, "error": 20.0}], "error_bound": 500.0, "key_size_bytes": [{"le_bytes": 7, "count": 5100}, {"le_bytes": 15, "count": 400}], "value_size_bytes": [{"le_bytes": 1023, "count": 4870}], "reads": 100240, "writes": 9770, "read_write_ratio": 10.26, "memory_bytes": 11200, "compression_probes": 152, "compression_ratio": 0.21, "recommendations": [{"setting": "compression", "current": "none", "suggested": "zstd (threshold_bytes 1024)", "reason": "152 probed values of at least 1024 bytes compress to 21 % of their size with zstd: about 79 % fewer bytes to Redis or Memcached and over the network"}]})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cache, or `[analytics] enabled = false`", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})),
     )
