@@ -1,16 +1,123 @@
-//! The files for Prometheus users (`deploy/prometheus/`): the alerting
-//! rules pass `promtool check rules` and their unit tests pass
-//! `promtool test rules`, one case where each alert fires and one where it
-//! does not. Without `promtool` (Debian's `prometheus` package) the tests
+//! The files for Prometheus users: the alerting rules
+//! (`deploy/prometheus/alerts.yml`) pass `promtool check rules` and their
+//! unit tests pass `promtool test rules`, one case where each alert fires
+//! and one where it does not; the Grafana dashboard
+//! (`deploy/grafana/strata.json`) is valid JSON over the `DS_PROMETHEUS`
+//! data source and a `cache` variable, and its queries parse as PromQL.
+//! Without `promtool` (Debian's `prometheus` package) the promtool checks
 //! are skipped with a notice, or fail under `STRATA_REQUIRE_SERVERS=1`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use serde_json::Value;
 use strata_testkit::{find_client, require};
+use yaml_rust2::{Yaml, YamlLoader};
 
-fn root() -> PathBuf {
+/// The alerting rules, relative to the repository's root.
+pub(crate) const ALERTS: &str = "deploy/prometheus/alerts.yml";
+/// The Grafana dashboard, relative to the repository's root.
+pub(crate) const DASHBOARD: &str = "deploy/grafana/strata.json";
+
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `expr` of every rule of [`ALERTS`].
+pub(crate) fn alert_exprs() -> Vec<String> {
+    let doc = &YamlLoader::load_from_str(&read(ALERTS)).expect("alerts.yml parses")[0];
+    doc["groups"]
+        .as_vec()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_vec().cloned().unwrap_or_default())
+        .map(|r| {
+            r["expr"]
+                .as_str()
+                .expect("every rule has an expr")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// [`DASHBOARD`] as JSON.
+fn dashboard() -> Value {
+    serde_json::from_str(&read(DASHBOARD)).expect("strata.json is JSON")
+}
+
+/// The PromQL of [`DASHBOARD`]: every panel target's `expr` and the
+/// template variables' queries, Grafana's variables left in.
+pub(crate) fn dashboard_exprs() -> Vec<String> {
+    let d = dashboard();
+    let mut exprs: Vec<String> = d["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .expect("every target has an expr")
+                .to_owned()
+        })
+        .collect();
+    for var in d["templating"]["list"].as_array().expect("templating") {
+        if var["type"] == "query" {
+            let query = &var["query"];
+            let text = query["query"].as_str().or(query.as_str()).expect("query");
+            exprs.push(text.to_owned());
+        }
+    }
+    exprs
+}
+
+/// The metric names `expr` reads: identifiers outside quoted strings that
+/// start with `strata_`, and `up`.
+pub(crate) fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut chars = expr.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if c == '"' || c == '\'' || c == '`' {
+            // Skip a string literal (label values, regexes), escapes too.
+            let mut escaped = false;
+            for (_, d) in chars.by_ref() {
+                match d {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    _ if d == c => break,
+                    _ => {}
+                }
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let mut end = start + c.len_utf8();
+            while let Some(&(i, d)) = chars.peek() {
+                if !(d.is_ascii_alphanumeric() || d == '_' || d == ':') {
+                    break;
+                }
+                end = i + d.len_utf8();
+                chars.next();
+            }
+            let word = &expr[start..end];
+            if word.starts_with("strata_") || word == "up" {
+                names.insert(word.to_owned());
+            }
+        } else if c.is_ascii_digit() || c == '$' {
+            // A number or a duration (`5m`), or a Grafana variable
+            // (`$__rate_interval`): not a name.
+            while chars
+                .peek()
+                .is_some_and(|&(_, d)| d.is_ascii_alphanumeric() || d == '_')
+            {
+                chars.next();
+            }
+        }
+    }
+    names
 }
 
 /// Runs `promtool` with `args` in the repository's root; panics with its
@@ -45,10 +152,8 @@ fn the_alerting_rules_pass_promtool_check_and_their_unit_tests() {
 
 #[test]
 fn every_alert_has_a_unit_test_a_for_a_severity_and_annotations() {
-    let rules = std::fs::read_to_string(root().join("deploy/prometheus/alerts.yml")).unwrap();
-    let tests = std::fs::read_to_string(root().join("deploy/prometheus/alerts_test.yml")).unwrap();
-    let doc = &yaml_rust2::YamlLoader::load_from_str(&rules).unwrap()[0];
-    let tested = &yaml_rust2::YamlLoader::load_from_str(&tests).unwrap()[0];
+    let doc = &YamlLoader::load_from_str(&read(ALERTS)).unwrap()[0];
+    let tested = &YamlLoader::load_from_str(&read("deploy/prometheus/alerts_test.yml")).unwrap()[0];
     let mut alerts = 0;
     for group in doc["groups"].as_vec().expect("groups") {
         for rule in group["rules"].as_vec().expect("rules") {
@@ -74,8 +179,7 @@ fn every_alert_has_a_unit_test_a_for_a_severity_and_annotations() {
                 .flat_map(|t| t["alert_rule_test"].as_vec().cloned().unwrap_or_default())
                 .filter(|c| c["alertname"].as_str() == Some(name))
                 .collect();
-            let firing =
-                |c: &yaml_rust2::Yaml| c["exp_alerts"].as_vec().is_some_and(|a| !a.is_empty());
+            let firing = |c: &Yaml| c["exp_alerts"].as_vec().is_some_and(|a| !a.is_empty());
             assert!(cases.iter().any(firing), "{name}: no case where it fires");
             assert!(
                 cases.iter().any(|c| !firing(c)),
@@ -84,4 +188,122 @@ fn every_alert_has_a_unit_test_a_for_a_severity_and_annotations() {
         }
     }
     assert!(alerts >= 9, "{alerts} alerts");
+    // Each reads Strata's metrics (which the black-box test then finds).
+    for expr in alert_exprs() {
+        assert!(!metric_names(&expr).is_empty(), "{expr}");
+    }
+}
+
+#[test]
+fn metric_names_are_read_outside_strings_and_durations() {
+    let names = metric_names(
+        r#"sum by (cache) (rate(strata_cache_requests_total{cache=~"strata_x",op="get"}[$__rate_interval]))
+           / on (cache) up{job=~"strata.*"} > 5m or strata_up_time offset 1h"#,
+    );
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["strata_cache_requests_total", "strata_up_time", "up"]
+    );
+}
+
+#[test]
+fn the_dashboard_reads_prometheus_through_its_variables_and_covers_the_issue() {
+    let d = dashboard();
+    let schema = d["schemaVersion"].as_u64().expect("schemaVersion");
+    assert!((36..=41).contains(&schema), "schemaVersion {schema}");
+    let vars = d["templating"]["list"].as_array().expect("templating");
+    let var = |name: &str| {
+        vars.iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("variable {name}"))
+    };
+    assert_eq!(var("DS_PROMETHEUS")["type"], "datasource");
+    assert_eq!(var("DS_PROMETHEUS")["query"], "prometheus");
+    let cache = var("cache");
+    assert_eq!(cache["type"], "query");
+    assert_eq!(cache["datasource"]["uid"], "${DS_PROMETHEUS}");
+    assert!(
+        cache["query"]["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("label_values(strata_"),
+        "{cache}"
+    );
+    let mut ids = BTreeSet::new();
+    for panel in d["panels"].as_array().expect("panels") {
+        let title = panel["title"].as_str().expect("title");
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("id")),
+            "{title}: id repeats"
+        );
+        let grid = &panel["gridPos"];
+        let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
+        assert!(
+            x + w <= 24 && grid["h"].as_u64().unwrap() > 0,
+            "{title}: gridPos {grid}"
+        );
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert_eq!(panel["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no query");
+        for t in targets {
+            assert_eq!(t["datasource"]["uid"], "${DS_PROMETHEUS}", "{title}");
+            assert!(!t["expr"].as_str().unwrap().trim().is_empty(), "{title}");
+        }
+    }
+    // What issue 28 asks the dashboard to show.
+    let names: BTreeSet<String> = dashboard_exprs()
+        .iter()
+        .flat_map(|e| metric_names(e))
+        .collect();
+    for needed in [
+        "strata_cache_requests_total",
+        "strata_cache_tier_hits_total",
+        "strata_http_request_duration_seconds_bucket",
+        "strata_cache_evictions_total",
+        "strata_build_cache_requests_total",
+        "strata_build_cache_bytes",
+        "strata_build_cache_flush_total",
+        "strata_alerts_firing",
+    ] {
+        assert!(
+            names.contains(needed),
+            "the dashboard lacks {needed}: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_queries_parse_as_promql() {
+    let Some(bin) = require(find_client("promtool")) else {
+        return;
+    };
+    // Each query as a recording rule, Grafana's variables given values,
+    // so that `promtool check rules` parses it.
+    let rules: Vec<String> = dashboard_exprs()
+        .iter()
+        .filter(|e| !e.starts_with("label_values("))
+        .enumerate()
+        .map(|(i, e)| {
+            let e = e.replace("$__rate_interval", "1m").replace("$cache", ".*");
+            format!(
+                "      - record: dashboard:query{i}\n        expr: {}\n",
+                serde_json::to_string(&e).unwrap()
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "groups:\n  - name: dashboard\n    rules:\n{}",
+            rules.concat()
+        ),
+    )
+    .unwrap();
+    promtool(&bin, &["check", "rules", file.to_str().unwrap()]);
 }
