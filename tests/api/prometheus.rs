@@ -6,13 +6,25 @@
 //! data source and a `cache` variable, and its queries parse as PromQL.
 //! Without `promtool` (Debian's `prometheus` package) the promtool checks
 //! are skipped with a notice, or fail under `STRATA_REQUIRE_SERVERS=1`.
+//!
+//! And the black-box check that keeps both files honest: a real
+//! Prometheus scrapes the `strata` binary (a stacked cache over a real
+//! Redis, the build cache, some traffic) and must find every metric name
+//! the two files read, taken out of the files themselves, so a renamed
+//! metric fails the build; it loads `alerts.yml` and reports every rule
+//! healthy.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use strata_testkit::{find_client, require};
+use sha2::{Digest, Sha256};
+use strata_infrastructure::ApiKeyDigest;
+use strata_testkit::{PrometheusServer, RedisServer, find_client, require};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// The alerting rules, relative to the repository's root.
@@ -306,4 +318,207 @@ fn the_dashboard_queries_parse_as_promql() {
     )
     .unwrap();
     promtool(&bin, &["check", "rules", file.to_str().unwrap()]);
+}
+
+/// How long Prometheus may take to scrape the service and evaluate its
+/// rules once (both every second).
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The admin key of the scraped service.
+const KEY: &str = "prometheus-test-admin-key";
+
+/// The configuration of the scraped service: a memory tier over Redis (so
+/// the tier series exist), the memory build cache, and an API key (so a
+/// refused credential counts as a failed authentication).
+fn scraped_config(redis: &str) -> String {
+    let digest = ApiKeyDigest::of(KEY).to_hex();
+    format!(
+        "[log]\nformat = \"json\"\n\n\
+         [backends.main]\nkind = \"redis\"\nurl = {redis:?}\n\n\
+         [caches.prom-tiered]\ntiers = [\"memory\", \"main\"]\n\n\
+         [build_cache]\nenabled = true\nstore = \"memory\"\n\n\
+         [auth.api_keys.ops]\nsha256 = \"{digest}\"\n\
+         grants = [{{ caches = \"*\", role = \"admin\" }}]\n"
+    )
+}
+
+/// Traffic after which every series the files read exists: cache hits
+/// and misses (and tier hits), a flush of the cache and of the action
+/// cache, a CAS upload and read and an AC miss, and a refused credential.
+async fn traffic(client: &Client, base: &str) {
+    let send = |method: reqwest::Method, path: &str, body: Vec<u8>| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(KEY)
+            .body(body)
+            .send()
+    };
+    let entry = "/v1/caches/prom-tiered/entries";
+    let r = send(reqwest::Method::PUT, &format!("{entry}/k1"), b"v".to_vec())
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    for path in [format!("{entry}/k1"), format!("{entry}/absent")] {
+        send(reqwest::Method::GET, &path, Vec::new()).await.unwrap();
+    }
+    let blob = b"prometheus test blob".to_vec();
+    let cas = format!("/cas/{}", hex::encode(Sha256::digest(&blob)));
+    let r = send(reqwest::Method::PUT, &cas, blob).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        send(reqwest::Method::GET, &cas, Vec::new())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let ac = format!("/ac/{}", hex::encode(Sha256::digest(b"no such action")));
+    assert_eq!(
+        send(reqwest::Method::GET, &ac, Vec::new())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = send(
+        reqwest::Method::POST,
+        "/admin/v1/caches/prom-tiered/flush",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "cache flush: {}", r.status());
+    let r = client
+        .post(format!("{base}/admin/v1/cache/ac/flush"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"scope": "all"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "AC flush: {}", r.status());
+    let r = client
+        .get(format!("{base}{entry}/k1"))
+        .bearer_auth("not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The `data` of a Prometheus API answer to `GET <url>`.
+async fn api(client: &Client, url: &str) -> Value {
+    let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "success", "{url}: {body}");
+    body["data"].clone()
+}
+
+/// The samples an instant query of `query` returns now.
+async fn instant(client: &Client, prometheus: &PrometheusServer, query: &str) -> Vec<Value> {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/api/v1/query", prometheus.url()),
+        [("query", query)],
+    )
+    .unwrap();
+    let data = api(client, url.as_str()).await;
+    data["result"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_real_prometheus_finds_every_metric_the_dashboard_and_the_alerts_read() {
+    let Some(redis) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let Some(_) = require(find_client("prometheus")) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(&config, scraped_config(&redis.url())).unwrap();
+    let service = crate::process::start(&config, &[]).await;
+    let client = Client::new();
+    traffic(&client, &service.base).await;
+    let target = service.base.trim_start_matches("http://").to_owned();
+    let prometheus = PrometheusServer::spawn("strata", &target, &[root().join(ALERTS)])
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // The first scrape that reached the service: everything the traffic
+    // made is in it (every series is exported from the first request or
+    // at every scrape).
+    let until = Instant::now() + SCRAPE_DEADLINE;
+    loop {
+        let up = instant(&client, &prometheus, r#"up{job="strata"}"#).await;
+        if up.first().is_some_and(|s| s["value"][1] == "1") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "no successful scrape: {up:?}\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let exposed = client
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for expr in dashboard_exprs().iter().chain(&alert_exprs()) {
+        names.extend(metric_names(expr));
+    }
+    assert!(names.len() >= 15, "{names:?}");
+    let mut missing = Vec::new();
+    for name in &names {
+        // The lead's alert gauge (issue 28's alerts, merged separately):
+        // until it is exported, main has no such series. Skipped only
+        // while the service does not expose it; remove after the merge.
+        if name == "strata_alerts_firing" && !exposed.contains("strata_alerts_firing") {
+            continue;
+        }
+        // A histogram's name stands for its `_bucket` series.
+        let mut found = false;
+        for series in [name.clone(), format!("{name}_bucket")] {
+            if !instant(&client, &prometheus, &series).await.is_empty() {
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            missing.push(name.as_str());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "Prometheus has no data for {missing:?}, which {DASHBOARD} or {ALERTS} read"
+    );
+
+    // alerts.yml loaded, every rule evaluated without error.
+    let expected = alert_exprs().len();
+    let until = Instant::now() + SCRAPE_DEADLINE;
+    loop {
+        let data = api(&client, &format!("{}/api/v1/rules", prometheus.url())).await;
+        let rules: Vec<Value> = data["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        assert_eq!(rules.len(), expected, "{data}");
+        if let Some(bad) = rules.iter().find(|r| r["health"] == "err") {
+            panic!("rule {} fails: {}", bad["name"], bad["lastError"]);
+        }
+        if rules
+            .iter()
+            .all(|r| r["health"] == "ok" && r["type"] == "alerting")
+        {
+            break;
+        }
+        assert!(Instant::now() < until, "rules not evaluated: {data}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(service);
 }
