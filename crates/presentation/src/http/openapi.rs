@@ -112,6 +112,8 @@ use crate::edge::{config_dto, error};
         report::UsageReportResponse,
         report::HotKeyDto,
         report::SizeBucketDto,
+        report::TtlBucketDto,
+        report::LifetimesDto,
         admin::ConfigureResponse,
         export_import::ImportResponse,
         export_import::ImportErrorDto,
