@@ -32,6 +32,7 @@ mod metric_labels;
 mod monitoring;
 mod mrc;
 mod process;
+mod prometheus;
 mod protected;
 mod proxies;
 mod rate_limits;

@@ -420,3 +420,76 @@ async fn compressible_values_on_a_shared_tier_get_a_compression_recommendation()
     assert_eq!(local["compression_probes"], 25, "{local}");
     assert_eq!(local["recommendations"], json!([]), "{local}");
 }
+
+#[tokio::test]
+async fn the_usage_report_counts_ttls_and_the_entries_that_end_unread() {
+    let app = spawn_app_with(settings()).await;
+    app.create_cache("lifetimes", json!({"max_entries": 1000}))
+        .await;
+    // Ten entries for a minute (four of them read), five for an hour,
+    // two without a TTL.
+    let puts = (0..10)
+        .map(|k| (format!("m{k}"), "?ttl=60"))
+        .chain((0..5).map(|k| (format!("h{k}"), "?ttl=3600")))
+        .chain((0..2).map(|k| (format!("n{k}"), "")));
+    for (key, ttl) in puts {
+        let url = format!("{}{ttl}", app.entry("lifetimes", &key));
+        let r = app.client.put(url).body("v").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{key}");
+    }
+    for k in 0..4 {
+        let r = app.get("lifetimes", &format!("m{k}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // One of the hour's entries is read, then deleted, then missed: ended
+    // before its expiry, read. One without a TTL is deleted and missed
+    // unread. A write replaces another.
+    assert_eq!(app.get("lifetimes", "h0").await.status(), StatusCode::OK);
+    for key in ["h0", "n0"] {
+        let r = app
+            .client
+            .delete(app.entry("lifetimes", key))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(
+            app.get("lifetimes", key).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        app.put("lifetimes", "n1", "w").await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let report: Value = app.get_json("/v1/caches/lifetimes/report").await;
+    let l = &report["lifetimes"];
+    assert_eq!(l["expired"], 0, "nothing expired yet: {l}");
+    assert_eq!(
+        (l["evicted"].clone(), l["evicted_unread"].clone()),
+        (json!(2), json!(1)),
+        "{l}"
+    );
+    assert_eq!(l["one_hit_wonder_share"], 0.5, "{l}");
+
+    // The minute passes: the ten expire, six of them unread.
+    app.clock.advance(Duration::from_secs(61));
+    let report: Value = app.get_json("/v1/caches/lifetimes/report").await;
+    let l = &report["lifetimes"];
+    assert_eq!(l["sampling_rate"], 1.0, "{l}");
+    assert_eq!(
+        l["ttl_secs"],
+        json!([{"le_secs": 63, "count": 10}, {"le_secs": 4095, "count": 5}]),
+        "{l}"
+    );
+    assert_eq!(l["no_ttl"], 3, "two writes and a rewrite: {l}");
+    assert_eq!(
+        (l["expired"].clone(), l["expired_unread"].clone()),
+        (json!(10), json!(6)),
+        "{l}"
+    );
+    assert_eq!(l["replaced"], 1, "{l}");
+    let share = l["one_hit_wonder_share"].as_f64().unwrap();
+    assert!((share - 7.0 / 12.0).abs() < 1e-9, "{l}");
+}

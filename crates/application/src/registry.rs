@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use strata_domain::{
-    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, LeaseStore,
-    MrcAnalyzer, Principal, Provenance, Role,
+    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, EntryLifetimes,
+    LeaseStore, LifetimeCounts, MrcAnalyzer, Principal, Provenance, Role, Timestamp,
 };
 
 /// Request counters of one cache, kept by the application so they are the
@@ -25,6 +25,12 @@ pub struct CacheCounters {
     /// Writes seen by the compression probe (one in
     /// [`strata_domain::PROBE_EVERY_WRITES`] is probed).
     probe_ticks: AtomicU64,
+    /// The usage report's entry lifetimes (TTLs, one-hit wonders) of a
+    /// spatial sample of keys.
+    lifetimes: std::sync::Mutex<EntryLifetimes>,
+    /// `lifetimes`' threshold, read without its lock: a key whose hash is
+    /// above it is not followed.
+    lifetime_threshold: AtomicU64,
 }
 
 /// The usage report's sample of one cache: hot keys by Space-Saving,
@@ -72,6 +78,8 @@ impl Default for CacheCounters {
             usage: Default::default(),
             usage_dropped: AtomicU64::new(0),
             probe_ticks: AtomicU64::new(0),
+            lifetimes: Default::default(),
+            lifetime_threshold: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -203,6 +211,50 @@ impl CacheCounters {
         if let Ok(mut usage) = self.usage.try_lock() {
             usage.compressibility.record(len, compressed);
         }
+    }
+
+    /// Follows a write of `key` at `now`, expiring at `expires`, in the
+    /// entry lifetimes when its hash is sampled (a hash and a load
+    /// otherwise).
+    pub(crate) fn track_write(&self, key: &str, now: Timestamp, expires: Option<Timestamp>) {
+        self.track(key, |l, hash| {
+            l.write(hash, now.as_millis(), expires.map(Timestamp::as_millis));
+        });
+    }
+
+    /// Follows a read of `key` at `now` (`hit`: it found a live entry) in
+    /// the entry lifetimes when its hash is sampled.
+    pub(crate) fn track_read(&self, key: &str, now: Timestamp, hit: bool) {
+        self.track(key, |l, hash| l.read(hash, now.as_millis(), hit));
+    }
+
+    fn track(&self, key: &str, f: impl FnOnce(&mut EntryLifetimes, u64)) {
+        use std::hash::BuildHasher;
+        // SipHash with fixed keys: the same key is followed in every run.
+        let hash =
+            std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(key);
+        if !EntryLifetimes::follows(self.lifetime_threshold.load(Ordering::Relaxed), hash) {
+            return;
+        }
+        // Not `try_lock`: a lost read would make a read entry look unread.
+        // The lock is held for a map operation (and, rarely, a halving).
+        let mut lifetimes = self.lifetimes.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut lifetimes, hash);
+        self.lifetime_threshold
+            .store(lifetimes.threshold(), Ordering::Relaxed);
+    }
+
+    /// The entry lifetimes at `now` (lives past their expiry counted as
+    /// expired): the counts, the share of keys followed, and the bytes
+    /// the followed keys take.
+    pub(crate) fn lifetimes(&self, now: Timestamp) -> (LifetimeCounts, f64, usize) {
+        let mut lifetimes = self.lifetimes.lock().unwrap_or_else(|e| e.into_inner());
+        lifetimes.settle(now.as_millis());
+        (
+            lifetimes.counts().clone(),
+            lifetimes.sampling_rate(),
+            lifetimes.memory_bytes(),
+        )
     }
 
     /// A copy of the usage sample and the samples dropped.

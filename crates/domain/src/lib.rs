@@ -25,6 +25,7 @@ mod invalid_configuration;
 mod invalidation;
 mod key;
 mod lease;
+mod lifetimes;
 mod mrc;
 mod name;
 mod pattern;
@@ -74,6 +75,7 @@ pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use lease::{InvalidLeaseToken, LeaseToken, MAX_LEASE_TOKEN_BYTES};
+pub use lifetimes::{EntryLifetimes, LIFETIME_SAMPLE_KEYS, LifetimeCounts};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,

@@ -1,8 +1,8 @@
 //! Strata's test support: real-server spawners and the [`CacheStore`]
 //! contract suite.
 //!
-//! - [`RedisServer`], [`RedisCluster`], [`MemcachedServer`] and
-//!   [`RabbitMqServer`] start the
+//! - [`RedisServer`], [`RedisCluster`], [`MemcachedServer`],
+//!   [`RabbitMqServer`] and [`PrometheusServer`] start the
 //!   real binaries on free loopback ports, each in its own temporary
 //!   directory, wait until they answer, and kill them (by pid) on drop.
 //!   When a binary is missing, `spawn` returns [`SpawnError::Missing`];
@@ -30,6 +30,6 @@ mod servers;
 pub use clock::ManualClock;
 
 pub use servers::{
-    MemcachedServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster, RedisServer, SpawnError,
-    find_client, require,
+    MemcachedServer, PrometheusServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster,
+    RedisServer, SpawnError, find_client, require,
 };

@@ -1,5 +1,5 @@
-//! Spawners for real `redis-server`, Redis Cluster and `memcached`
-//! processes on ephemeral loopback ports.
+//! Spawners for real `redis-server`, Redis Cluster, `memcached`,
+//! RabbitMQ and Prometheus processes on ephemeral loopback ports.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod prometheus;
 mod rabbitmq;
+pub use prometheus::PrometheusServer;
 pub use rabbitmq::RabbitMqServer;
 
 /// How long a server may take to answer after it was started.
@@ -68,7 +70,7 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
             if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
                 panic!(
                     "{binary} is not installed but {REQUIRE_SERVERS_ENV}=1 requires it \
-                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server)"
+                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server prometheus)"
                 );
             }
             // Written to the process's stderr directly: the test harness

@@ -81,10 +81,16 @@ pub(crate) async fn handle(
         .map_err(PutEntryError::from)?;
     let keys: Vec<_> = events.iter().map(|(key, _)| key.clone()).collect();
     revoke_leases(&cache, &keys).await;
+    let followed = ctx.trends.enabled().then(|| ctx.clock.now());
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache
             .counters()
             .inserted(*outcome == InsertOutcome::Created);
+        if let Some(now) = followed {
+            cache
+                .counters()
+                .track_write(key.as_str(), now, entry.expires_at());
+        }
         ctx.events.publish(written_event(
             &cmd.cache,
             key,

@@ -206,6 +206,11 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
         Some(token) => fill(&cache, &cmd.key, token, entry.clone()).await?,
     };
     cache.counters().inserted(outcome == InsertOutcome::Created);
+    if ctx.trends.enabled() {
+        cache
+            .counters()
+            .track_write(cmd.key.as_str(), ctx.clock.now(), entry.expires_at());
+    }
     ctx.events.publish(written_event(
         &cmd.cache,
         &cmd.key,

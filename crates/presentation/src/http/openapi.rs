@@ -122,6 +122,8 @@ use crate::edge::{config_dto, error};
         alerts::SilencesResponse,
         report::HotKeyDto,
         report::SizeBucketDto,
+        report::TtlBucketDto,
+        report::LifetimesDto,
         admin::ConfigureResponse,
         export_import::ImportResponse,
         export_import::ImportErrorDto,
