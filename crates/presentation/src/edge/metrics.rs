@@ -280,6 +280,25 @@ pub fn record_cache_traffic(
     });
 }
 
+/// Counts one gRPC call on `cache`'s entries in its trend counters, as
+/// [`record_cache_traffic`] does for HTTP: latency, a server error, value
+/// bytes sent (`read`) and received (`written`).
+pub(crate) fn record_grpc_traffic(
+    service: &CacheService,
+    cache: &CacheName,
+    elapsed: std::time::Duration,
+    server_error: bool,
+    read: u64,
+    written: u64,
+) {
+    if !service.trends().enabled() {
+        return;
+    }
+    with_cache_counters(service, cache.as_str(), |counters| {
+        counters.record_request(elapsed, server_error, read, written);
+    });
+}
+
 /// [`record_cache_traffic`] once the cache's counters are found.
 fn record_on(
     counters: &CacheCounters,
