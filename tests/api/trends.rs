@@ -493,3 +493,41 @@ async fn the_usage_report_counts_ttls_and_the_entries_that_end_unread() {
     let share = l["one_hit_wonder_share"].as_f64().unwrap();
     assert!((share - 7.0 / 12.0).abs() < 1e-9, "{l}");
 }
+
+/// Entries asked for again soon after they expired make the usage
+/// report recommend a longer `default_ttl` (on the injected clock).
+#[tokio::test]
+async fn entries_wanted_after_their_expiry_get_a_longer_ttl_recommended() {
+    let app = spawn_app_with(settings()).await;
+    app.create_cache("short", json!({"max_entries": 1000, "default_ttl": 60}))
+        .await;
+    for i in 0..60 {
+        let r = app.put("short", &format!("k{i}"), "v").await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(
+            app.get("short", &format!("k{i}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Expired at 60 s; every key is asked for again at 90 s.
+    app.clock.advance(Duration::from_secs(90));
+    for i in 0..60 {
+        let r = app.get("short", &format!("k{i}")).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let report = app.get_json("/v1/caches/short/report").await;
+    assert_eq!(
+        report["lifetimes"]["requested_after_expiry"], 60,
+        "{report}"
+    );
+    assert_eq!(report["lifetimes"]["expired"], 60, "{report}");
+    let advice = report["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["setting"] == "default_ttl")
+        .cloned()
+        .unwrap_or_else(|| panic!("no TTL recommendation: {report}"));
+    assert_eq!(advice["current"], "60");
+    assert_eq!(advice["suggested"], "120");
+}

@@ -2,7 +2,9 @@
 //! come from the miss-ratio curves): whether a cache's values are worth
 //! compressing, from a sample of them measured by the
 //! [`CompressionProbe`] port ([`CompressibilitySample`],
-//! [`compression_recommendation`]).
+//! [`compression_recommendation`]); and whether its `default_ttl` fits
+//! how long its entries stay wanted, from the lives of a spatial sample
+//! of keys ([`LifetimeCounts`], [`ttl_recommendation`]).
 //!
 //! Pure: the application feeds the sample (one write in
 //! [`PROBE_EVERY_WRITES`], at most [`PROBE_MAX_BYTES`] of each value) and
@@ -10,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use crate::{CacheConfiguration, Compression};
+use crate::{CacheConfiguration, Compression, LifetimeCounts, MAX_TTL_SECS};
 
 /// Bytes of a value a probe compresses (the value's head).
 pub const PROBE_MAX_BYTES: usize = 64 * 1024;
@@ -146,6 +148,80 @@ pub fn compression_recommendation(
     }
 }
 
+/// Expired lives a TTL recommendation needs.
+pub const MIN_EXPIRED_LIVES: u64 = 50;
+
+/// Share of expired lives asked for again within one TTL above which a
+/// longer TTL is recommended: 0.3.
+pub const REQUESTED_AFTER_EXPIRY_SHARE: f64 = 0.3;
+
+/// Share of expired lives never read above which a shorter TTL is
+/// considered: 0.5.
+pub const EXPIRED_UNREAD_SHARE: f64 = 0.5;
+
+/// Whether `config`'s `default_ttl` fits its entries' lives: `None` when
+/// it does, without a `default_ttl`, or before [`MIN_EXPIRED_LIVES`]
+/// followed entries expired.
+///
+/// - Longer: more than [`REQUESTED_AFTER_EXPIRY_SHARE`] of the expired
+///   entries were asked for again within one TTL of their expiry (each
+///   such miss a twice-as-long TTL would have served): double it (at most
+///   [`MAX_TTL_SECS`]), if the data may be that old.
+/// - Shorter: more than [`EXPIRED_UNREAD_SHARE`] expired unread, and 95 %
+///   of the read entries had their last read within a power of two of
+///   seconds `U` below half the TTL: a TTL of `U` keeps those reads and
+///   frees the unread entries' memory sooner.
+pub fn ttl_recommendation(
+    config: &CacheConfiguration,
+    counts: &LifetimeCounts,
+) -> Option<SettingRecommendation> {
+    let ttl = config.default_ttl()?.as_secs();
+    if counts.expired < MIN_EXPIRED_LIVES {
+        return None;
+    }
+    let expired = counts.expired as f64;
+    let again = counts.requested_after_expiry as f64 / expired;
+    if again > REQUESTED_AFTER_EXPIRY_SHARE && ttl < MAX_TTL_SECS {
+        let suggested = ttl.saturating_mul(2).min(MAX_TTL_SECS);
+        return Some(SettingRecommendation {
+            setting: "default_ttl",
+            current: ttl.to_string(),
+            suggested: suggested.to_string(),
+            reason: format!(
+                "{} of {} followed entries that expired were asked for again within one TTL of their expiry ({:.0} %): a default_ttl of {suggested} s would have served those misses, if the data may be that old",
+                counts.requested_after_expiry,
+                counts.expired,
+                again * 100.0
+            ),
+        });
+    }
+    let unread = counts.expired_unread as f64 / expired;
+    let ages = counts.last_read_age_secs.buckets();
+    let reads: u64 = ages.iter().map(|(_, n)| n).sum();
+    if unread <= EXPIRED_UNREAD_SHARE || reads == 0 {
+        return None;
+    }
+    // The bucket holding the 95th percentile of last-read ages.
+    let rank = (reads as f64 * 0.95).ceil() as u64;
+    let mut seen = 0;
+    let p95 = ages.iter().find_map(|(le, n)| {
+        seen += n;
+        (seen >= rank).then_some(*le)
+    })?;
+    let suggested = p95.max(1);
+    (suggested.saturating_mul(2) <= ttl).then(|| SettingRecommendation {
+        setting: "default_ttl",
+        current: ttl.to_string(),
+        suggested: suggested.to_string(),
+        reason: format!(
+            "{} of {} followed entries that expired were never read ({:.0} %), and 95 % of the read ones were last read within {suggested} s of their write: a default_ttl of {suggested} s keeps those reads and frees the unread entries' memory sooner",
+            counts.expired_unread,
+            counts.expired,
+            unread * 100.0
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +272,55 @@ mod tests {
             compression_recommendation(&on, &sample(30, 4096, 1000)),
             None
         );
+    }
+
+    fn with_ttl(secs: u64) -> CacheConfiguration {
+        CacheConfiguration::builder(CacheName::parse("c").unwrap())
+            .default_ttl(Some(crate::Ttl::from_secs(secs).unwrap()))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn entries_asked_for_after_their_expiry_recommend_a_longer_ttl() {
+        let mut counts = LifetimeCounts {
+            expired: 100,
+            requested_after_expiry: 40,
+            ..Default::default()
+        };
+        let r = ttl_recommendation(&with_ttl(60), &counts).unwrap();
+        assert_eq!((r.setting, r.suggested.as_str()), ("default_ttl", "120"));
+        counts.requested_after_expiry = 10;
+        assert_eq!(ttl_recommendation(&with_ttl(60), &counts), None);
+        counts.expired = 10;
+        counts.requested_after_expiry = 10;
+        assert_eq!(ttl_recommendation(&with_ttl(60), &counts), None, "too few");
+    }
+
+    #[test]
+    fn entries_that_expire_unread_and_are_read_early_recommend_a_shorter_ttl() {
+        let mut counts = LifetimeCounts {
+            expired: 100,
+            expired_unread: 70,
+            ..Default::default()
+        };
+        for _ in 0..30 {
+            counts.last_read_age_secs.record(20);
+        }
+        let r = ttl_recommendation(&with_ttl(3600), &counts).unwrap();
+        assert_eq!(r.suggested, "31", "{r:?}");
+        // Read late in their life: keep it.
+        let mut late = counts.clone();
+        late.last_read_age_secs = Default::default();
+        for _ in 0..30 {
+            late.last_read_age_secs.record(3000);
+        }
+        assert_eq!(ttl_recommendation(&with_ttl(3600), &late), None);
+        // No default_ttl: nothing to change.
+        let none = CacheConfiguration::builder(CacheName::parse("c").unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(ttl_recommendation(&none, &counts), None);
     }
 
     #[test]

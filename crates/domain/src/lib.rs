@@ -42,9 +42,10 @@ mod usage;
 mod value;
 
 pub use advice::{
-    CompressibilitySample, CompressionProbe, MAX_PROBES, MIN_PROBES, NOT_WORTH_COMPRESSING,
-    PROBE_EVERY_WRITES, PROBE_MAX_BYTES, SettingRecommendation, WORTH_COMPRESSING,
-    compression_recommendation,
+    CompressibilitySample, CompressionProbe, EXPIRED_UNREAD_SHARE, MAX_PROBES, MIN_EXPIRED_LIVES,
+    MIN_PROBES, NOT_WORTH_COMPRESSING, PROBE_EVERY_WRITES, PROBE_MAX_BYTES,
+    REQUESTED_AFTER_EXPIRY_SHARE, SettingRecommendation, WORTH_COMPRESSING,
+    compression_recommendation, ttl_recommendation,
 };
 pub use alerts::{
     Alert, AlertNotification, AlertNotifier, AlertRule, AlertRuleError, AlertState, AnomalyBand,

@@ -28,11 +28,14 @@ use crate::SizeHistogram;
 /// Keys an [`EntryLifetimes`] follows at most, per cache.
 pub const LIFETIME_SAMPLE_KEYS: usize = 1024;
 
-/// One followed entry: when it expires and how often it was read.
+/// One followed entry: when it was written, when it expires, how often it
+/// was read and when last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Lifetime {
+    written_ms: u64,
     expires_ms: Option<u64>,
     reads: u64,
+    last_read_ms: u64,
 }
 
 /// How followed lives ended, and the TTLs entries were written with.
@@ -53,6 +56,14 @@ pub struct LifetimeCounts {
     pub ttl_secs: SizeHistogram,
     /// Followed writes without a TTL.
     pub no_ttl: u64,
+    /// Of the lives that were read, the age of the entry at its last
+    /// read, in seconds, by power of two: how long an entry stays
+    /// wanted.
+    pub last_read_age_secs: SizeHistogram,
+    /// Expired lives whose key was asked for again (a miss) within one
+    /// TTL after the expiry: misses a TTL twice as long would have
+    /// served.
+    pub requested_after_expiry: u64,
 }
 
 impl LifetimeCounts {
@@ -70,6 +81,9 @@ pub struct EntryLifetimes {
     capacity: usize,
     threshold: u64,
     live: HashMap<u64, Lifetime>,
+    /// Lives that expired, by key hash: until when a miss counts as a
+    /// request after expiry (the expiry plus one TTL).
+    expired: HashMap<u64, u64>,
     counts: LifetimeCounts,
 }
 
@@ -87,6 +101,7 @@ impl EntryLifetimes {
             capacity: capacity.max(1),
             threshold: u64::MAX,
             live: HashMap::new(),
+            expired: HashMap::new(),
             counts: LifetimeCounts::default(),
         }
     }
@@ -122,13 +137,19 @@ impl EntryLifetimes {
             None => self.counts.no_ttl += 1,
         }
         let life = Lifetime {
+            written_ms: now_ms,
             expires_ms,
             reads: 0,
+            last_read_ms: now_ms,
         };
+        self.expired.remove(&hash);
         if let Some(old) = self.live.insert(hash, life) {
             if old.expires_ms.is_some_and(|at| at <= now_ms) {
                 self.count_expired(old);
+                // Rewritten, not asked for: not a request after expiry.
+                self.expired.remove(&hash);
             } else {
+                self.count_read_age(&old);
                 self.counts.replaced += 1;
             }
             return;
@@ -142,6 +163,7 @@ impl EntryLifetimes {
             self.threshold /= 2;
             let threshold = self.threshold;
             self.live.retain(|&h, _| h <= threshold);
+            self.expired.retain(|&h, _| h <= threshold);
         }
     }
 
@@ -154,38 +176,91 @@ impl EntryLifetimes {
         if hit {
             if let Some(life) = self.live.get_mut(&hash) {
                 life.reads += 1;
+                life.last_read_ms = now_ms;
             }
         } else if let Some(old) = self.live.remove(&hash) {
             if old.expires_ms.is_some_and(|at| at <= now_ms) {
                 self.count_expired(old);
+                // Asked for after its expiry, within one TTL?
+                let ttl = old
+                    .expires_ms
+                    .map_or(0, |at| at.saturating_sub(old.written_ms));
+                if old
+                    .expires_ms
+                    .is_some_and(|at| now_ms <= at.saturating_add(ttl))
+                {
+                    self.counts.requested_after_expiry += 1;
+                }
             } else {
+                self.count_read_age(&old);
                 self.counts.evicted += 1;
                 if old.reads == 0 {
                     self.counts.evicted_unread += 1;
                 }
             }
+        } else {
+            self.missed_after_expiry(hash, now_ms);
         }
     }
 
     /// Ends every followed life whose expiry is at or before `now_ms`.
     pub fn settle(&mut self, now_ms: u64) {
         let mut ended = Vec::new();
-        self.live.retain(|_, life| {
+        self.live.retain(|&hash, life| {
             let over = life.expires_ms.is_some_and(|at| at <= now_ms);
             if over {
-                ended.push(*life);
+                ended.push((hash, *life));
             }
             !over
         });
-        for life in ended {
+        for (hash, life) in ended {
             self.count_expired(life);
+            self.remember_expiry(hash, life);
         }
+        self.expired.retain(|_, until| *until > now_ms);
     }
 
     fn count_expired(&mut self, life: Lifetime) {
+        self.count_read_age(&life);
         self.counts.expired += 1;
         if life.reads == 0 {
             self.counts.expired_unread += 1;
+        }
+    }
+
+    /// Records how old a read life was at its last read.
+    fn count_read_age(&mut self, life: &Lifetime) {
+        if life.reads > 0 {
+            self.counts
+                .last_read_age_secs
+                .record(life.last_read_ms.saturating_sub(life.written_ms) / 1000);
+        }
+    }
+
+    /// Keeps an expired life's key for one more TTL, so a miss on it
+    /// counts as a request after expiry (bounded like the live table).
+    fn remember_expiry(&mut self, hash: u64, life: Lifetime) {
+        let Some(at) = life.expires_ms else {
+            return;
+        };
+        if self.expired.len() >= self.capacity {
+            // Forget the soonest to lapse half.
+            let mut untils: Vec<u64> = self.expired.values().copied().collect();
+            untils.sort_unstable();
+            let cut = untils[untils.len() / 2];
+            self.expired.retain(|_, until| *until > cut);
+        }
+        let ttl = at.saturating_sub(life.written_ms);
+        self.expired.insert(hash, at.saturating_add(ttl));
+    }
+
+    /// A miss of the key of `hash` at `now_ms`: a request after expiry
+    /// when it expired within one TTL.
+    fn missed_after_expiry(&mut self, hash: u64, now_ms: u64) {
+        if let Some(until) = self.expired.remove(&hash)
+            && now_ms <= until
+        {
+            self.counts.requested_after_expiry += 1;
         }
     }
 
@@ -203,6 +278,7 @@ impl EntryLifetimes {
     /// Bytes the followed keys take, roughly.
     pub fn memory_bytes(&self) -> usize {
         self.live.capacity() * (std::mem::size_of::<(u64, Lifetime)>() + 8)
+            + self.expired.capacity() * 24
     }
 }
 
@@ -246,6 +322,27 @@ mod tests {
         l.write(1, 0, Some(1_000));
         l.read(1, 5_000, false);
         assert_eq!((l.counts().expired, l.counts().evicted), (1, 0));
+    }
+
+    #[test]
+    fn a_key_asked_for_within_a_ttl_after_its_expiry_is_counted() {
+        let mut l = EntryLifetimes::new(16);
+        // Read at 40 s, expired at 60 s, asked for again at 100 s.
+        l.write(1, 0, Some(60_000));
+        l.read(1, 40_000, true);
+        l.settle(60_000);
+        l.read(1, 100_000, false);
+        // Expired at 60 s, asked for at 200 s: more than a TTL later.
+        l.write(2, 0, Some(60_000));
+        l.settle(60_000);
+        l.read(2, 200_000, false);
+        // Missed before it was settled, within a TTL.
+        l.write(3, 0, Some(60_000));
+        l.read(3, 90_000, false);
+        let c = l.counts();
+        assert_eq!(c.requested_after_expiry, 2);
+        assert_eq!(c.expired, 3);
+        assert_eq!(c.last_read_age_secs.buckets(), vec![(63, 1)]);
     }
 
     #[test]

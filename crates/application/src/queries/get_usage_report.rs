@@ -104,6 +104,7 @@ pub(crate) fn handle(ctx: &Context, q: GetUsageReport) -> Result<UsageReport, Ge
     let counters = cache.counters().snapshot();
     let (lifetimes, lifetime_sampling_rate, lifetime_bytes) =
         cache.counters().lifetimes(ctx.clock.now());
+    let ttl_advice = strata_domain::ttl_recommendation(cache.config(), &lifetimes);
     let reads = counters.hits + counters.misses;
     let writes = counters.inserts + counters.updates;
     Ok(UsageReport {
@@ -140,6 +141,7 @@ pub(crate) fn handle(ctx: &Context, q: GetUsageReport) -> Result<UsageReport, Ge
             &sample.compressibility,
         )
         .into_iter()
+        .chain(ttl_advice)
         .collect(),
     })
 }

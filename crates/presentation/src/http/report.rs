@@ -68,6 +68,12 @@ pub struct LifetimesDto {
     /// (expired_unread + evicted_unread) / (expired + evicted): the share
     /// of one-hit wonders; `null` before any life ended.
     pub one_hit_wonder_share: Option<f64>,
+    /// Of the lives that were read, the entry's age at its last read, by
+    /// power of two of seconds: how long entries stay wanted.
+    pub last_read_age_secs: Vec<TtlBucketDto>,
+    /// Expired lives whose key was asked for again within one TTL of the
+    /// expiry (misses a longer TTL would have served).
+    pub requested_after_expiry: u64,
 }
 
 /// A cache's usage report.
@@ -174,6 +180,14 @@ impl From<UsageReport> for UsageReportResponse {
                 evicted_unread: r.lifetimes.evicted_unread,
                 replaced: r.lifetimes.replaced,
                 one_hit_wonder_share: r.lifetimes.one_hit_wonder_share(),
+                last_read_age_secs: r
+                    .lifetimes
+                    .last_read_age_secs
+                    .buckets()
+                    .into_iter()
+                    .map(|(le_secs, count)| TtlBucketDto { le_secs, count })
+                    .collect(),
+                requested_after_expiry: r.lifetimes.requested_after_expiry,
             },
             memory_bytes: r.memory_bytes,
             compression_probes: r.compression_probes,
@@ -210,7 +224,7 @@ impl From<GetUsageReportError> for ApiError {
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = UsageReportResponse, example = json!({"cache": "sessions", "sampling_rate": 0.05, "sampled_reads": 5012, "sampled_writes": 488, "dropped_samples": 0, "hot_keys": [{"key": "user:42", "reads": 20140.0, "error": 0.0}, {"key": "user:7", "reads": 9880.0, "error": 20.0}], "error_bound": 500.0, "key_size_bytes": [{"le_bytes": 7, "count": 5100}, {"le_bytes": 15, "count": 400}], "value_size_bytes": [{"le_bytes": 1023, "count": 4870}], "reads": 100240, "writes": 9770, "read_write_ratio": 10.26, "lifetimes": {"sampling_rate": 1.0, "ttl_secs": [{"le_secs": 511, "count": 480}, {"le_secs": 4095, "count": 8}], "no_ttl": 0, "expired": 310, "expired_unread": 140, "evicted": 40, "evicted_unread": 35, "replaced": 25, "one_hit_wonder_share": 0.5}, "memory_bytes": 29648, "compression_probes": 152, "compression_ratio": 0.21, "recommendations": [{"setting": "compression", "current": "none", "suggested": "zstd (threshold_bytes 1024)", "reason": "152 probed values of at least 1024 bytes compress to 21 % of their size with zstd: about 79 % fewer bytes to Redis or Memcached and over the network"}]})),
+        (status = 200, body = UsageReportResponse, example = json!({"cache": "sessions", "sampling_rate": 0.05, "sampled_reads": 5012, "sampled_writes": 488, "dropped_samples": 0, "hot_keys": [{"key": "user:42", "reads": 20140.0, "error": 0.0}, {"key": "user:7", "reads": 9880.0, "error": 20.0}], "error_bound": 500.0, "key_size_bytes": [{"le_bytes": 7, "count": 5100}, {"le_bytes": 15, "count": 400}], "value_size_bytes": [{"le_bytes": 1023, "count": 4870}], "reads": 100240, "writes": 9770, "read_write_ratio": 10.26, "lifetimes": {"sampling_rate": 1.0, "ttl_secs": [{"le_secs": 511, "count": 480}, {"le_secs": 4095, "count": 8}], "no_ttl": 0, "expired": 310, "expired_unread": 140, "evicted": 40, "evicted_unread": 35, "replaced": 25, "one_hit_wonder_share": 0.5, "last_read_age_secs": [{"le_secs": 31, "count": 150}], "requested_after_expiry": 12}, "memory_bytes": 29648, "compression_probes": 152, "compression_ratio": 0.21, "recommendations": [{"setting": "compression", "current": "none", "suggested": "zstd (threshold_bytes 1024)", "reason": "152 probed values of at least 1024 bytes compress to 21 % of their size with zstd: about 79 % fewer bytes to Redis or Memcached and over the network"}]})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such cache, or `[analytics] enabled = false`", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})),
     )
