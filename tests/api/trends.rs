@@ -531,3 +531,73 @@ async fn entries_wanted_after_their_expiry_get_a_longer_ttl_recommended() {
     assert_eq!(advice["current"], "60");
     assert_eq!(advice["suggested"], "120");
 }
+
+/// Each REAPI instance has its own build-cache trends (requests, hits,
+/// misses, bytes), apart from the stores' and the other instances'.
+#[tokio::test]
+async fn build_cache_instances_have_trends() {
+    let app = spawn_app_with(settings()).await;
+    let blob = b"instance trends".to_vec();
+    let hash = hex::encode(sha2::Sha256::digest(&blob));
+    let put = |prefix: &'static str| {
+        let url = app.url(&format!("{prefix}/cas/{hash}"));
+        let body = blob.clone();
+        let client = app.client.clone();
+        async move {
+            let r = client.put(url).body(body).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    let get = |prefix: &'static str, hash: String| {
+        let url = app.url(&format!("{prefix}/cas/{hash}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    // team-a: an upload, two hits, a miss, and a PUT of a blob stored.
+    put("/team-a").await;
+    assert_eq!(get("/team-a", hash.clone()).await, StatusCode::OK);
+    assert_eq!(get("/team-a", hash.clone()).await, StatusCode::OK);
+    assert_eq!(get("/team-a", "0".repeat(64)).await, StatusCode::NOT_FOUND);
+    put("/team-a").await;
+    // The unnamed instance: one read, a miss (its CAS is its own).
+    assert_eq!(get("", hash.clone()).await, StatusCode::NOT_FOUND);
+    let path = "/admin/v1/cache/trends?instance=team-a&series=requests,hits,misses,hit_ratio,bytes_read,bytes_written";
+    // The first sample opens the window (counting from zero), the next
+    // closes it into a point; before the first, team-a has no trends.
+    let mut body = Value::Null;
+    for _ in 0..10 {
+        app.clock.advance(Duration::from_secs(10));
+        let found = eventually(Duration::from_secs(2), || async {
+            let r = app.client.get(app.url(path)).send().await.unwrap();
+            r.status() == StatusCode::OK
+                && !points(&r.json::<Value>().await.unwrap(), "requests").is_empty()
+        })
+        .await;
+        if found {
+            body = trends(&app, path).await;
+            break;
+        }
+    }
+    let last = |series: &str| points(&body, series).last().cloned().unwrap();
+    assert_eq!(last("requests")[1], 5.0, "{body}");
+    assert_eq!(last("hits")[1], 2.0, "{body}");
+    assert_eq!(last("misses")[1], 1.0, "{body}");
+    assert_eq!(last("bytes_read")[1], 2.0 * blob.len() as f64, "{body}");
+    // One upload: the second PUT found the blob stored.
+    assert_eq!(last("bytes_written")[1], blob.len() as f64, "{body}");
+    let default = trends(
+        &app,
+        "/admin/v1/cache/trends?instance=default&series=requests,misses",
+    )
+    .await;
+    assert_eq!(
+        points(&default, "requests").last().unwrap()[1],
+        1.0,
+        "{default}"
+    );
+    assert_eq!(
+        points(&default, "misses").last().unwrap()[1],
+        1.0,
+        "{default}"
+    );
+}

@@ -88,6 +88,8 @@ pub(crate) struct BuildCacheContext {
     pub(crate) format: Arc<dyn ActionResultFormat>,
     pub(crate) validation: AcValidation,
     pub(crate) flush_watch: Option<crate::FlushWatch>,
+    /// Each REAPI instance's requests, for the trends.
+    pub(crate) traffic: super::traffic::InstanceTraffic,
     name: CacheName,
 }
 
@@ -117,6 +119,7 @@ impl BuildCacheContext {
             format: deps.format,
             validation: deps.validation,
             flush_watch: deps.flush_watch,
+            traffic: Default::default(),
             // A valid cache name by construction (tested below).
             name: CacheName::parse(BUILD_CACHE_NAME).unwrap_or_else(|_| unreachable!()),
         }
