@@ -10,60 +10,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use strata::config::{AlertRuleSettings, AuditSettings, Settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use strata_testkit::WebhookReceiver;
 
 use crate::helpers::{TestApp, assert_problem, eventually, spawn_app_with};
-
-/// A webhook receiver on a free port: answers 200 to every POST and sends
-/// each body on the channel.
-async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = socket.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    let Some(end) = text.find("\r\n\r\n") else {
-                        continue;
-                    };
-                    let len: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + len {
-                        continue;
-                    }
-                    let body: Value = serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap();
-                    let reply = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
-                    let _ = socket.write_all(reply.as_bytes()).await;
-                    let _ = tx.send(body);
-                    buf.clear();
-                }
-            });
-        }
-    });
-    (url, rx)
-}
 
 fn settings() -> Settings {
     let mut settings = Settings::load(None).expect("default settings");
@@ -133,7 +82,10 @@ async fn wait_for(app: &TestApp, rule: &str, state: &str) -> Value {
 
 #[tokio::test]
 async fn a_hit_ratio_collapse_fires_once_and_resolves_once() {
-    let (url, mut notifications) = webhook_receiver().await;
+    let WebhookReceiver {
+        url,
+        bodies: mut notifications,
+    } = WebhookReceiver::start(Vec::new()).await;
     let dir = tempfile::tempdir().unwrap();
     let audit_path = dir.path().join("audit.jsonl");
     let mut settings = settings();
@@ -191,8 +143,9 @@ async fn a_hit_ratio_collapse_fires_once_and_resolves_once() {
     assert!(alerts(&app, "firing").await.is_empty());
 
     // Exactly one firing and one resolved notification, in order.
-    let first = notifications.recv().await.unwrap();
-    let second = notifications.recv().await.unwrap();
+    let body = |raw: Vec<u8>| serde_json::from_slice::<Value>(&raw).unwrap();
+    let first = body(notifications.recv().await.unwrap());
+    let second = body(notifications.recv().await.unwrap());
     assert_eq!(first["status"], "firing", "{first}");
     assert_eq!(first["version"], "4");
     assert_eq!(first["alerts"][0]["labels"]["alertname"], "shop-hit-ratio");

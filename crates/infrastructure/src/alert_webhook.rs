@@ -217,9 +217,7 @@ impl AlertNotifier for WebhookNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
     use strata_domain::Severity;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn alert(state: AlertState) -> AlertNotification {
         AlertNotification {
@@ -262,61 +260,13 @@ mod tests {
         assert_eq!(resolved["alerts"][0]["fingerprint"], a["fingerprint"]);
     }
 
-    /// A tiny HTTP server: answers each request with the next status of
-    /// `statuses` (then 200), and sends each body it got on a channel.
-    async fn receiver(statuses: Vec<u16>) -> (String, mpsc::UnboundedReceiver<String>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/hook?token=secret",
-            listener.local_addr().unwrap()
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
-        let statuses = Arc::new(Mutex::new(statuses.into_iter()));
-        tokio::spawn(async move {
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read the head, then Content-Length bytes of body.
-                let body = loop {
-                    let n = socket.read(&mut chunk).await.unwrap();
-                    if n == 0 {
-                        break None;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let len: usize = text
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if buf.len() >= end + 4 + len {
-                            break Some(text[end + 4..end + 4 + len].to_owned());
-                        }
-                    }
-                };
-                let Some(body) = body else { continue };
-                let status = statuses.lock().unwrap().next().unwrap_or(200);
-                let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                );
-                socket.write_all(reply.as_bytes()).await.unwrap();
-                tx.send(body).unwrap();
-            }
-        });
-        (url, rx)
-    }
-
     #[tokio::test]
     async fn delivers_in_order_and_retries_a_failed_delivery() {
         // reqwest is built without a provider of its own (the server
         // installs ring at start).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let (url, mut bodies) = receiver(vec![500, 503]).await;
+        let strata_testkit::WebhookReceiver { url, mut bodies } =
+            strata_testkit::WebhookReceiver::start(vec![500, 503]).await;
         let notifier = WebhookNotifier::spawn(WebhookOptions {
             url,
             timeout: Duration::from_secs(5),
@@ -330,7 +280,7 @@ mod tests {
         let mut statuses = Vec::new();
         for _ in 0..4 {
             let body: serde_json::Value =
-                serde_json::from_str(&bodies.recv().await.unwrap()).unwrap();
+                serde_json::from_slice(&bodies.recv().await.unwrap()).unwrap();
             statuses.push(body["status"].as_str().unwrap().to_owned());
         }
         // Two refused tries of the firing one, then it, then the resolved.

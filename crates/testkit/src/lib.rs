@@ -8,6 +8,8 @@
 //!   When a binary is missing, `spawn` returns [`SpawnError::Missing`];
 //!   [`require`] turns that into a skipped test, or a panic when
 //!   `STRATA_REQUIRE_SERVERS=1`.
+//! - [`WebhookReceiver`] is the far end of an alert webhook: it answers
+//!   with the statuses a test chooses and hands over the bodies.
 //! - [`ManualClock`] is a [`Clock`](strata_domain::Clock) that stands
 //!   still until a test advances it; inject it into the service (the
 //!   composition root takes a clock) to test TTLs without waiting.
@@ -26,8 +28,10 @@ pub mod build_cache_contract;
 mod clock;
 pub mod contract;
 mod servers;
+mod webhook;
 
 pub use clock::ManualClock;
+pub use webhook::WebhookReceiver;
 
 pub use servers::{
     MemcachedServer, PrometheusServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster,
