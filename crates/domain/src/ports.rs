@@ -27,8 +27,15 @@ pub struct StoreCapabilities {
     pub export: bool,
     /// [`CacheStore::len`] is exact rather than an estimate.
     pub exact_len: bool,
-    /// Other processes see this store's data (Redis, Memcached): it can be
-    /// an L2 shared by several Strata instances.
+    /// Two stores opened for the same cache see the same data: a write
+    /// through one is read through the other (Redis, Memcached, a database
+    /// file or directory). Such a store can be an L2 shared by several
+    /// Strata instances, and a reconfiguration keeps its data where it is:
+    /// it never copies entries into the successor store and never deletes
+    /// them from the old one (both are the same data). False means each
+    /// opened store starts empty and holds its own entries (in-process
+    /// stores); a reconfiguration then moves the entries across. The
+    /// contract suite's `shared` clause checks the flag both ways.
     pub shared: bool,
 }
 
@@ -423,8 +430,9 @@ pub struct BackendHealth {
 #[async_trait]
 pub trait StoreProvider: Send + Sync + 'static {
     /// Opens a store for `config`. Opening twice gives two handles on the
-    /// same shared data for shared backends, and two empty stores for
-    /// in-process ones.
+    /// same data for stores whose capabilities say `shared` (see
+    /// [`StoreCapabilities::shared`]), and two independent stores, the
+    /// second one empty, for the others.
     ///
     /// # Errors
     /// [`ProvisionError`] when a tier is unknown or cannot serve `config`.
