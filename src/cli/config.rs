@@ -1,12 +1,12 @@
 //! `strata config check [--config F]`: loads and checks a configuration
 //! as `strata serve` does before it opens anything
-//! ([`strata::wiring::check::settings`], which start-up runs first), then
+//! ([`crate::wiring::check::settings`], which start-up runs first), then
 //! stops. Same messages, exit status 1 on the first problem; nothing is
 //! bound, connected or written.
 
 use std::path::PathBuf;
 
-use strata::Settings;
+use crate::Settings;
 
 use super::serve::{CONVENTIONAL_FILE, ignored_conventional_file};
 
@@ -32,7 +32,7 @@ pub(crate) fn config(command: ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check { config } => {
             let settings = Settings::load(config.as_deref())?;
-            strata::wiring::check::settings(&settings)?;
+            crate::wiring::check::settings(&settings)?;
             let source = match &config {
                 Some(file) => file.display().to_string(),
                 None => "the built-in defaults (no --config)".to_owned(),

@@ -361,6 +361,73 @@ pub trait CacheStore: Send + Sync + 'static {
     }
 }
 
+/// A shared handle is a store: wrappers generic over a [`CacheStore`]
+/// (a resilience wrapper, say) take an `Arc<dyn CacheStore>` too. Every
+/// method forwards to the pointee.
+#[async_trait]
+impl<T: CacheStore + ?Sized> CacheStore for Arc<T> {
+    fn backend(&self) -> &str {
+        (**self).backend()
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        (**self).capabilities()
+    }
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).get(key).await
+    }
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        (**self).insert(key, entry).await
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        (**self).remove(key).await
+    }
+    async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
+        (**self).lookup(key).await
+    }
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).get_shared(key).await
+    }
+    async fn stale_copy(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).stale_copy(key).await
+    }
+    async fn tier_stats(&self) -> Result<Vec<TierStats>, StoreError> {
+        (**self).tier_stats().await
+    }
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+        (**self).get_many(keys).await
+    }
+    async fn insert_many(
+        &self,
+        entries: Vec<(CacheKey, CacheEntry)>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        (**self).insert_many(entries).await
+    }
+    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
+        (**self).invalidate_pattern(pattern).await
+    }
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
+        (**self).invalidate_tags(tags).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush().await
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        (**self).stats().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        (**self).entries().await
+    }
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        (**self).hot_keys(limit).await
+    }
+    async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError> {
+        (**self).entries_page(cursor, limit).await
+    }
+}
+
 /// Why a store could not be opened for a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
