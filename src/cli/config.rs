@@ -2,11 +2,12 @@
 //! as `strata serve` does before it opens anything
 //! ([`crate::wiring::check::settings`], which start-up runs first), then
 //! stops. Same messages, exit status 1 on the first problem; nothing is
-//! bound, connected or written.
+//! bound, connected or written. Backend kinds are checked against the
+//! binary's registry (`main_with`'s).
 
 use std::path::PathBuf;
 
-use crate::Settings;
+use crate::{BackendRegistry, Settings};
 
 use super::serve::{CONVENTIONAL_FILE, ignored_conventional_file};
 
@@ -28,11 +29,17 @@ pub(crate) enum ConfigCommand {
 ///
 /// # Errors
 /// The first problem, worded as `strata serve` words it.
-pub(crate) fn config(command: ConfigCommand) -> anyhow::Result<()> {
+pub(crate) fn config(command: ConfigCommand, backends: &BackendRegistry) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check { config } => {
             let settings = Settings::load(config.as_deref())?;
             crate::wiring::check::settings(&settings)?;
+            // Every backend kind is one this binary registered (a plugin's
+            // own settings are its factory's to check, at start).
+            backends.check()?;
+            for (name, backend) in &settings.backends {
+                backends.factory(name, backend.kind(), settings.source.as_deref())?;
+            }
             let source = match &config {
                 Some(file) => file.display().to_string(),
                 None => "the built-in defaults (no --config)".to_owned(),

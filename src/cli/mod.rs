@@ -89,7 +89,7 @@ pub fn main_with(backends: crate::BackendRegistry) -> anyhow::Result<()> {
         Command::Export(args) => export::export(args),
         Command::Import(args) => import::import(args),
         Command::Keys(command) => keys::keys(command),
-        Command::Config(command) => config::config(command),
+        Command::Config(command) => config::config(command, &backends),
         Command::Status(args) => status::status(args),
         Command::Completions(args) => {
             completions::completions::<Cli>(args);
