@@ -43,7 +43,7 @@ pub use analysis::{AnalysisSettings, DEFAULT_AUTO_INTERVAL_MS};
 pub use analytics::{AnalyticsSettings, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAVE_INTERVAL_SECS};
 pub use audit::AuditSettings;
 pub use auth::{ApiKeySettings, AuthMode, AuthSettings, GrantSettings};
-pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS};
+pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS, STOCK_KINDS};
 pub use build_cache::{
     BuildCacheInstanceSettings, BuildCacheSettings, BuildStoreKind, DEFAULT_BUILD_CACHE_MAX_BYTES,
     MAX_CAS_BACKEND_BLOB_BYTES,
@@ -124,6 +124,10 @@ pub struct Settings {
     /// `[telemetry]`: OpenTelemetry traces over OTLP.
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// The file the settings were read from (not a setting): plugin
+    /// backends' errors name it.
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -147,6 +151,7 @@ impl Settings {
             .merge(Env::prefixed("STRATA__").split("__"))
             .extract()?;
         settings.caches.entry(DEFAULT_CACHE.to_owned()).or_default();
+        settings.source = file.map(Path::to_owned);
         Ok(settings)
     }
 }

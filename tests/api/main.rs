@@ -31,6 +31,7 @@ mod matrix;
 mod metric_labels;
 mod monitoring;
 mod mrc;
+mod plugin;
 mod process;
 mod prometheus;
 mod protected;

@@ -13,9 +13,9 @@
 //! - [`ManualClock`] is a [`Clock`](strata_domain::Clock) that stands
 //!   still until a test advances it; inject it into the service (the
 //!   composition root takes a clock) to test TTLs without waiting.
-//! - [`contract::run_store_contract`] runs every behavioural test of the
-//!   [`CacheStore`] port against a store factory; plugin authors call it
-//!   from a `#[tokio::test]`.
+//! - [`store_contract!`] expands to one `#[test]` per clause of the
+//!   [`CacheStore`] contract ([`contract::Clause`]) against a store
+//!   factory; [`contract::run_store_contract`] runs them all in one test.
 //! - [`build_cache_contract::run_build_cache_contract`] does the same for
 //!   the build cache's `ActionCache` and `ContentStore` ports.
 //!
