@@ -271,6 +271,24 @@ async fn silences_are_created_listed_and_removed() {
         )
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "unknown_alert_rule").await;
+    // A whole number written as a float is one (JSON Schema's integer).
+    let r = app
+        .post_json(
+            "/admin/v1/alerts/silences",
+            json!({"rule": "flush_pattern", "duration_secs": 60.0}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let minute = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = app.client.delete(app.url(&minute)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app
+        .post_json(
+            "/admin/v1/alerts/silences",
+            json!({"rule": "flush_pattern", "duration_secs": 60.5}),
+        )
+        .await;
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_body").await;
     let r = app
         .post_json(
             "/admin/v1/alerts/silences",

@@ -98,9 +98,11 @@ pub struct SilenceRequest {
     /// A glob over sources (default `*`).
     #[serde(default)]
     pub caches: Option<String>,
-    /// How long, in seconds, from now: 1 to 2592000 (30 days).
-    #[schema(minimum = 1, maximum = 2_592_000)]
-    pub duration_secs: u64,
+    /// How long, in seconds, from now: 1 to 2592000 (30 days). A whole
+    /// number (`3600` or `3600.0`).
+    #[serde(default, deserialize_with = "crate::edge::config_dto::whole_number")]
+    #[schema(value_type = u64, required = true, minimum = 1, maximum = 2_592_000)]
+    pub duration_secs: Option<u64>,
     /// Why (at most 1024 bytes).
     #[serde(default)]
     #[schema(max_length = 1024)]
@@ -239,7 +241,10 @@ pub(crate) async fn create_silence(
 ) -> Result<HttpResponse, ApiError> {
     admin_on_all(&principal, "silencing alerts")?;
     let request: SilenceRequest = decode(&req, &body)?;
-    if !(1..=MAX_SILENCE_SECS).contains(&request.duration_secs) {
+    let Some(duration_secs) = request.duration_secs else {
+        return Err(ApiError::invalid_body("duration_secs is required").field("duration_secs"));
+    };
+    if !(1..=MAX_SILENCE_SECS).contains(&duration_secs) {
         return Err(ApiError::invalid_parameter(format!(
             "duration_secs must be 1 to {MAX_SILENCE_SECS} (30 days)"
         ))
@@ -267,7 +272,7 @@ pub(crate) async fn create_silence(
         rule: request.rule,
         caches,
         starts_at_ms: now,
-        ends_at_ms: now.saturating_add(request.duration_secs * 1000),
+        ends_at_ms: now.saturating_add(duration_secs * 1000),
         created_by: principal.to_string(),
         comment,
     };
