@@ -23,6 +23,7 @@ mod helpers;
 mod invalidation;
 mod invalidation_events;
 mod jwt;
+mod key_listing;
 mod keys;
 mod large_blobs;
 mod leases;
