@@ -265,6 +265,7 @@ impl ApplicationBuilder {
                 ),
             });
         }
+        let clock_for_sessions = clock.clone();
         let state = AppState {
             service: service.clone(),
             clock,
@@ -280,6 +281,9 @@ impl ApplicationBuilder {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 listeners: listeners.clone(),
             },
+            sessions: Arc::new(strata_infrastructure::MemorySessions::new(
+                clock_for_sessions,
+            )),
         };
         let grpc = grpc.map(|g| (g, state.clone()));
         let mut server = HttpServer::new(move || {

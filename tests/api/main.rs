@@ -13,6 +13,7 @@ mod ccache;
 mod chaos;
 mod cli;
 mod config_persistence;
+mod console;
 mod deploy;
 mod entries;
 mod errors;

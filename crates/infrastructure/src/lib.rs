@@ -60,6 +60,7 @@ mod provider;
 mod repository;
 mod resilience;
 mod scheduler;
+mod sessions;
 pub mod snapshot;
 pub mod tasks;
 mod tiering;
@@ -102,6 +103,7 @@ pub use resilience::{
     ResilientStoreBuilder, spawn_prober,
 };
 pub use scheduler::TokioScheduler;
+pub use sessions::MemorySessions;
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,

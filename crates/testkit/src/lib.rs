@@ -30,6 +30,6 @@ mod servers;
 pub use clock::ManualClock;
 
 pub use servers::{
-    MemcachedServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster, RedisServer, SpawnError,
-    find_client, require,
+    ChromeDriver, MemcachedServer, REQUIRE_SERVERS_ENV, RabbitMqServer, RedisCluster, RedisServer,
+    SpawnError, find_client, require,
 };

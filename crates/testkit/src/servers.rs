@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod chromedriver;
 mod rabbitmq;
+pub use chromedriver::ChromeDriver;
 pub use rabbitmq::RabbitMqServer;
 
 /// How long a server may take to answer after it was started.
