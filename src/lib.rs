@@ -155,6 +155,7 @@ impl ApplicationBuilder {
             disk_rebuild_hook,
         )?;
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
+        let sessions = config_sync::sessions(&settings, &provider, clock.clone())?;
         let service = CacheService::new(Dependencies {
             repository,
             provider: Arc::new(snapshot_schedule::PersistCheck {
@@ -265,7 +266,6 @@ impl ApplicationBuilder {
                 ),
             });
         }
-        let clock_for_sessions = clock.clone();
         let state = AppState {
             service: service.clone(),
             clock,
@@ -281,9 +281,7 @@ impl ApplicationBuilder {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 listeners: listeners.clone(),
             },
-            sessions: Arc::new(strata_infrastructure::MemorySessions::new(
-                clock_for_sessions,
-            )),
+            sessions,
         };
         let grpc = grpc.map(|g| (g, state.clone()));
         let mut server = HttpServer::new(move || {

@@ -272,6 +272,72 @@ async fn login_refuses_a_bad_key_and_a_reader_cannot_post_admin_forms() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_shared_config_backend_instances_share_console_sessions() {
+    let Some(redis) = require(strata_testkit::RedisServer::spawn()) else {
+        return;
+    };
+    let spawn = || async {
+        let mut settings = Settings::load(None).expect("default settings");
+        settings.backends.insert(
+            "main".into(),
+            strata::config::BackendSettings::Redis {
+                url: redis.url(),
+                timeout_ms: None,
+            },
+        );
+        settings.cluster.config_backend = Some("main".into());
+        let mut auth = AuthSettings::default();
+        auth.api_keys
+            .insert("ops".into(), api_key(ADMIN, &[("*", "admin")]));
+        settings.auth = Some(auth);
+        spawn_app_with(settings).await
+    };
+    let (a, b) = (spawn().await, spawn().await);
+    let (cookie, csrf) = login(&a, ADMIN).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(b.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a login on one instance works on the other"
+    );
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains(r#"<span id="principal">ops</span>"#)
+    );
+    let r = client
+        .post(b.url("/console/logout"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode_form(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = client
+        .get(a.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a logout on one ends it on all"
+    );
+}
+
 // ---------------------------------------------------------------- browser
 
 /// A browser session on `driver`, with exactly the flags the issue gives.

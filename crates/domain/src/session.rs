@@ -1,8 +1,7 @@
 //! Console sessions: who logged in to the web console, until when, and
 //! the token their forms must echo (CSRF). The port is
-//! [`SessionStore`]; the memory adapter lives in infrastructure, and a
-//! shared one (Redis, for instances behind one load balancer) can follow
-//! without the console changing.
+//! [`SessionStore`]; its adapters live in infrastructure: one process's
+//! memory, or Redis shared by the instances behind one load balancer.
 
 use async_trait::async_trait;
 

@@ -103,7 +103,7 @@ pub use resilience::{
     ResilientStoreBuilder, spawn_prober,
 };
 pub use scheduler::TokioScheduler;
-pub use sessions::MemorySessions;
+pub use sessions::{DEFAULT_SESSION_KEY_PREFIX, MemorySessions, RedisSessions};
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,

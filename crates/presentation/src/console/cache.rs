@@ -80,7 +80,7 @@ fn charts(state: &AppState, viewer: &Viewer, cache: &CacheName, range: TrendRang
         p.note { "A point every " (view.resolution_secs) " s; " (view.annotations.len()) " configuration changes or policy switches in range." }
         div.charts {
             (chart("Hit ratio", &[("hit ratio", find(SeriesId::HitRatio))]))
-            (chart("Latency (s)", &[("p50", find(SeriesId::P50)), ("p99", find(SeriesId::P99))]))
+            (chart("Latency (ms)", &[("p50", find(SeriesId::P50)), ("p99", find(SeriesId::P99))]))
             (chart("Evictions", &[("evictions", find(SeriesId::Evictions))]))
         }
     }

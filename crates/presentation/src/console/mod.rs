@@ -9,8 +9,9 @@
 //! - a login with an API key or a JWT ([`session`]) gives a
 //!   `strata_session` cookie (`HttpOnly`, `SameSite=Strict`, `Secure`
 //!   under TLS, `Max-Age`); sessions live behind the
-//!   [`SessionStore`](strata_domain::SessionStore) port and logout ends
-//!   them on the server;
+//!   [`SessionStore`](strata_domain::SessionStore) port (in memory, or in
+//!   Redis with `[cluster] config_backend`) and logout ends them on the
+//!   server;
 //! - without API keys and JWT (protected mode), a peer the API would admit
 //!   gets an `anonymous` session without a login, and others a 403 page;
 //! - every form carries the session's CSRF token and every POST is
