@@ -32,7 +32,7 @@ pub struct KeysParams {
     #[param(rename = "match", min_length = 1, max_length = 250, example = "user:*")]
     pub pattern: Option<String>,
     /// Keys per page, 1 to 1000 (default 100).
-    #[param(pattern = "^[0-9]{1,4}$", example = "100")]
+    #[param(pattern = "^(1000|[1-9][0-9]{0,2})$", example = "100")]
     pub limit: Option<String>,
 }
 
