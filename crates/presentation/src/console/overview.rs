@@ -1,7 +1,8 @@
-//! `GET /console`: every cache the viewer may read, with its hit ratio,
-//! entries and an hour's hit-ratio sparkline (refreshed by htmx every
-//! 10 s), firing alerts (a placeholder until the alerts API lands), and
-//! the build cache's AC and CAS stores with their hit ratio and bytes.
+//! `GET /console`: this instance (version, listeners), every cache the
+//! viewer may read with its hit ratio, entries and an hour's hit-ratio
+//! sparkline (refreshed by htmx every 10 s), firing alerts (a placeholder
+//! until the alerts API lands), and the build cache's AC and CAS stores
+//! with their hit ratio and bytes.
 
 use actix_web::HttpResponse;
 use actix_web::web;
@@ -145,6 +146,17 @@ pub(crate) async fn page(
     viewer: Viewer,
 ) -> Result<HttpResponse, ConsoleError> {
     let body = html! {
+        section #instance {
+            h2 { "This instance" }
+            p {
+                "Strata " (state.server.version) " listening on "
+                @for (i, l) in state.server.listeners.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { (l.url) } " (" (l.protocol) ")"
+                }
+                "."
+            }
+        }
         (caches(&state, &viewer).await)
         section {
             h2 { "Firing alerts" }
