@@ -338,6 +338,81 @@ async fn with_a_shared_config_backend_instances_share_console_sessions() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_cache_lookup_shows_the_action_result_and_downloads_its_outputs() {
+    use bazel_remote_apis::build::bazel::remote::execution::v2 as reapi;
+    use prost::Message as _;
+    let (app, _dir) = spawn_secured().await;
+    let output = b"object code".to_vec();
+    let digest = |b: &[u8]| reapi::Digest {
+        hash: sha(b),
+        size_bytes: b.len() as i64,
+    };
+    let r = app
+        .client
+        .put(app.url(&format!("/cas/{}", sha(&output))))
+        .bearer_auth(ADMIN)
+        .body(output.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let result = reapi::ActionResult {
+        output_files: vec![reapi::OutputFile {
+            path: "out/a.o".into(),
+            digest: Some(digest(&output)),
+            ..Default::default()
+        }],
+        exit_code: 3,
+        stdout_raw: b"compiled <ok>".to_vec(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let action = sha(b"the action");
+    let r = app
+        .client
+        .put(app.url(&format!("/ac/{action}")))
+        .bearer_auth(ADMIN)
+        .body(result)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (cookie, _) = login(&app, READER).await;
+    let page = app
+        .client
+        .get(app.url(&format!(
+            "/console/build-cache?digest={action}&instance=default"
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<strong id="exit-code">3</strong>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("out/a.o") && page.contains("compiled &lt;ok&gt;"),
+        "{page}"
+    );
+    let link = format!("/console/build-cache/cas/{}?instance=", sha(&output));
+    assert!(page.contains(&link), "{page}");
+    assert!(!page.contains("flush-form"), "a reader gets no flush form");
+    let blob = app
+        .client
+        .get(app.url(&link))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blob.status(), StatusCode::OK);
+    assert_eq!(blob.bytes().await.unwrap(), output);
+}
+
 // ---------------------------------------------------------------- browser
 
 /// A browser session on `driver`, with exactly the flags the issue gives.
