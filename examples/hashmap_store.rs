@@ -1,9 +1,11 @@
-//! A complete, tiny [`CacheStore`] plugin: one cache in a `HashMap` behind
-//! a mutex, checked by Strata's backend contract suite.
+//! A tiny [`CacheStore`]: one cache in a `HashMap` behind a mutex,
+//! checked by Strata's backend contract suite. It is a store only, with
+//! no `StoreProvider` and no server: the complete plugin, registered and
+//! served, is `examples/file_store/`.
 //!
 //! Run it with `cargo run --example hashmap_store`; it exits 0 when the
 //! store passes every clause and panics naming the first clause it breaks.
-//! `docs/plugins.md` walks through it.
+//! `docs/plugins.md` walks through the complete one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Overhead of [analytics] (trends and the usage report's sampling) on GET
-# hits: one release build serves twice at once, with analytics off and on
+# Overhead of [analytics] (trends, the usage report's request sampling
+# and its entry lifetimes, which follow every access of a sampled key) on
+# GET hits: one release build serves twice at once, with analytics off and on
 # (default settings: report_sample_rate 0.05), and wrk alternates between
 # them, so machine noise hits both alike. GET hits of a 100-byte value on
 # the memory cache `default`.

@@ -2,11 +2,14 @@
 //!
 //! This is the only crate that sees every layer; it holds wiring only.
 
+mod alerts;
+pub mod cli;
 pub mod config;
 mod config_sync;
 mod grpc;
 mod inbound;
 mod log_format;
+pub mod registry;
 mod shutdown;
 mod snapshot_schedule;
 pub mod telemetry;
@@ -21,7 +24,7 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::Context;
-use strata_application::{CacheService, Dependencies};
+use strata_application::{CacheService, Dependencies, FlushWatch};
 use strata_domain::{AuditLog, Clock, TrendArchive};
 use strata_infrastructure::{
     JsonLinesAuditLog, Keyring, RebuildHook, ShardsAnalyzerProvider, StrataStoreProvider,
@@ -31,6 +34,7 @@ use strata_presentation::{AppState, ServerInfo};
 
 pub use config::DEFAULT_BACKEND_TIMEOUT_MS;
 pub use config::Settings;
+pub use registry::{BackendArgs, BackendError, BackendFactory, BackendRegistry};
 pub use strata_presentation::Listener;
 use wiring::auth::{check_public_listen, credentials_authenticator, protected_mode, rate_limits};
 
@@ -61,9 +65,25 @@ pub struct ApplicationBuilder {
     clock: Arc<dyn Clock>,
     disk_before_unlink: Option<UnlinkHook>,
     disk_rebuild_hook: Option<RebuildHook>,
+    backends: BackendRegistry,
 }
 
 impl ApplicationBuilder {
+    /// Registers the backend kind `kind`: each `[backends.<name>] kind =
+    /// "<kind>"` is opened by `factory` (see [`BackendFactory`]), and
+    /// caches list `<name>` in `tiers` alone or under the memory tier.
+    pub fn backend(mut self, kind: impl Into<String>, factory: impl BackendFactory) -> Self {
+        self.backends = self.backends.backend(kind, factory);
+        self
+    }
+
+    /// Replaces the registry of backend kinds (default: the stock kinds),
+    /// as `strata::cli::main_with` does.
+    pub fn backends(mut self, registry: BackendRegistry) -> Self {
+        self.backends = registry;
+        self
+    }
+
     /// Measure TTLs, `Age` and expiry against `clock` instead of the system
     /// clock (tests inject `strata_testkit::ManualClock` here).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -106,7 +126,9 @@ impl ApplicationBuilder {
             clock,
             disk_before_unlink,
             disk_rebuild_hook,
+            backends: registry,
         } = self;
+        registry.check()?;
         // What `strata config check` checks, first, so both fail alike.
         wiring::check::settings(&settings)?;
         let events = Arc::new(TracingEventPublisher);
@@ -133,12 +155,36 @@ impl ApplicationBuilder {
             );
         }
         for (name, backend) in &settings.backends {
-            let (spec, timeout_ms) = backend.spec();
-            let timeout = Duration::from_millis(timeout_ms.unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS));
-            provider = provider
-                .connect_backend(name, spec, timeout)
-                .await
-                .with_context(|| format!("[backends.{name}]"))?;
+            let timeout =
+                Duration::from_millis(backend.timeout_ms().unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS));
+            let source = settings.source.as_deref();
+            provider = match (registry.factory(name, backend.kind(), source)?, backend) {
+                (Some(factory), config::BackendSettings::Plugin { table, .. }) => {
+                    let mut table = table.clone();
+                    table.remove("kind");
+                    table.remove("timeout_ms");
+                    let args = BackendArgs {
+                        name: name.clone(),
+                        table,
+                        clock: clock.clone(),
+                        source: settings.source.clone(),
+                    };
+                    let opened = factory.open(args).await?;
+                    provider.plugin_backend(name, opened, timeout)
+                }
+                _ => {
+                    let Some((spec, _)) = backend.spec() else {
+                        anyhow::bail!(
+                            "[backends.{name}]: kind {:?} has no factory",
+                            backend.kind()
+                        );
+                    };
+                    provider
+                        .connect_backend(name, spec, timeout)
+                        .await
+                        .with_context(|| format!("[backends.{name}]"))?
+                }
+            };
         }
         let buses = provider.coherence_buses();
         if buses > 0 {
@@ -147,19 +193,13 @@ impl ApplicationBuilder {
             tracing::debug!("coherence enabled, but no Redis backend carries its channel: off");
         }
         let events = provider.coherence_events(events);
-        let build_cache = wiring::build_cache::service(
-            &settings,
-            &provider,
-            clock.clone(),
-            disk_before_unlink,
-            disk_rebuild_hook,
-        )?;
+        let provider = Arc::new(provider);
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
         let sessions = config_sync::sessions(&settings, &provider, clock.clone())?;
         let service = CacheService::new(Dependencies {
             repository,
             provider: Arc::new(snapshot_schedule::PersistCheck {
-                inner: Arc::new(provider),
+                inner: provider.clone(),
                 has_data_dir: settings.server.data_dir.is_some(),
             }),
             events,
@@ -172,7 +212,20 @@ impl ApplicationBuilder {
             } else {
                 None
             },
+            compression_probe: Some(Arc::new(strata_infrastructure::ZstdProbe)),
         });
+        let build_cache = wiring::build_cache::service(
+            &settings,
+            &provider,
+            clock.clone(),
+            disk_before_unlink,
+            disk_rebuild_hook,
+            FlushWatch {
+                alerts: service.alerts().clone(),
+                clock: clock.clone(),
+            },
+        )?;
+        alerts::configure(&settings, &service)?;
         config_sync::load(&service, &settings).await?;
         if let Some(notices) = notices {
             config_sync::spawn_sync(service.clone(), notices);
@@ -187,8 +240,6 @@ impl ApplicationBuilder {
             snapshots.load_all(&service).await;
             snapshots.spawn_periodic(service.clone());
         }
-
-        let trend_archive = trends::start(&settings, &service, build_cache.clone(), &clock).await;
 
         let consumers = inbound::invalidation_events::consumers(&settings)?;
         let tls = tls::server_config(&settings.server)?;
@@ -213,6 +264,14 @@ impl ApplicationBuilder {
             None => None,
         };
         check_public_listen(&auth, listener.local_addr()?)?;
+        let trend_archive = trends::start(
+            &settings,
+            &service,
+            build_cache.clone(),
+            &clock,
+            audit.clone(),
+        )
+        .await;
         if settings.analysis.enabled {
             spawn_auto_tune(
                 service.clone(),
@@ -348,6 +407,7 @@ impl Application {
             clock: Arc::new(SystemClock),
             disk_before_unlink: None,
             disk_rebuild_hook: None,
+            backends: BackendRegistry::stock(),
         }
     }
 

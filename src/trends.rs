@@ -1,12 +1,13 @@
 //! Wiring of `[analytics]`: turns the trends on or off, restores them
 //! from `[server] data_dir`, and runs the sampler that feeds them (and
-//! saves them) off the request path.
+//! saves them) off the request path, judging the alert rules after each
+//! sample.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use strata_application::{BuildCacheService, CacheService};
-use strata_domain::{Clock, TrendArchive};
+use strata_domain::{AuditLog, Clock, TrendArchive};
 use strata_infrastructure::FileTrendArchive;
 
 use crate::Settings;
@@ -20,6 +21,7 @@ pub(crate) async fn start(
     service: &CacheService,
     build_cache: Option<BuildCacheService>,
     clock: &Arc<dyn Clock>,
+    audit: Option<Arc<dyn AuditLog>>,
 ) -> Option<Arc<dyn TrendArchive>> {
     let analytics = &settings.analytics;
     service.trends().set_enabled(analytics.enabled);
@@ -53,6 +55,8 @@ pub(crate) async fn start(
         loop {
             ticks.tick().await;
             service.sample_trends(build_cache.as_ref()).await;
+            // Cheap when nothing is new: each point is judged once.
+            service.evaluate_alerts(audit.as_deref()).await;
             let now = clock.now().as_millis();
             if let Some(archive) = &saving
                 && now.saturating_sub(last_save) >= save_every_ms

@@ -1,12 +1,13 @@
 //! `strata config check [--config F]`: loads and checks a configuration
 //! as `strata serve` does before it opens anything
-//! ([`strata::wiring::check::settings`], which start-up runs first), then
+//! ([`crate::wiring::check::settings`], which start-up runs first), then
 //! stops. Same messages, exit status 1 on the first problem; nothing is
-//! bound, connected or written.
+//! bound, connected or written. Backend kinds are checked against the
+//! binary's registry (`main_with`'s).
 
 use std::path::PathBuf;
 
-use strata::Settings;
+use crate::{BackendRegistry, Settings};
 
 use super::serve::{CONVENTIONAL_FILE, ignored_conventional_file};
 
@@ -28,11 +29,17 @@ pub(crate) enum ConfigCommand {
 ///
 /// # Errors
 /// The first problem, worded as `strata serve` words it.
-pub(crate) fn config(command: ConfigCommand) -> anyhow::Result<()> {
+pub(crate) fn config(command: ConfigCommand, backends: &BackendRegistry) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check { config } => {
             let settings = Settings::load(config.as_deref())?;
-            strata::wiring::check::settings(&settings)?;
+            crate::wiring::check::settings(&settings)?;
+            // Every backend kind is one this binary registered (a plugin's
+            // own settings are its factory's to check, at start).
+            backends.check()?;
+            for (name, backend) in &settings.backends {
+                backends.factory(name, backend.kind(), settings.source.as_deref())?;
+            }
             let source = match &config {
                 Some(file) => file.display().to_string(),
                 None => "the built-in defaults (no --config)".to_owned(),

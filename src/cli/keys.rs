@@ -104,7 +104,7 @@ pub(crate) fn generate(id: &str) -> Result<GeneratedKey, InvalidKeyId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata::config::Settings;
+    use crate::config::Settings;
 
     /// Was the doctest of `strata::keys::generate` before the command
     /// moved into the binary (whose doctests do not run).
@@ -125,7 +125,7 @@ mod tests {
             .merge(<figment::providers::Toml as figment::providers::Format>::string(&k.toml()))
             .extract()
             .unwrap();
-        let auth = strata::wiring::auth::api_key_authenticator(&settings.auth.unwrap()).unwrap();
+        let auth = crate::wiring::auth::api_key_authenticator(&settings.auth.unwrap()).unwrap();
         use strata_domain::{Authenticator, Credential, Secret};
         let p = auth
             .authenticate(&Credential::ApiKey(Secret::new(k.key.clone())))

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use strata::{Application, Settings, init_tracing};
+use crate::{Application, BackendRegistry, Settings, init_tracing};
 
 /// The file name operators tend to leave in the working directory. It is
 /// never read implicitly: a file picked up from wherever the process
@@ -34,7 +34,7 @@ pub(crate) struct ServeArgs {
 ///
 /// # Errors
 /// Invalid settings, or any start-up error of [`Application::build`].
-pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) fn serve(args: ServeArgs, backends: BackendRegistry) -> anyhow::Result<()> {
     let mut settings = Settings::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         settings.server.listen = listen;
@@ -45,7 +45,10 @@ pub(crate) fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let telemetry = init_tracing(&settings.log, &settings.telemetry)?;
     log_configuration(args.config.as_deref());
     let served = actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings).await?;
+        let app = Application::builder(settings)
+            .backends(backends)
+            .build()
+            .await?;
         for listener in app.listeners() {
             let (label, port) = match listener.protocol {
                 "grpc" => ("gRPC", app.grpc_port()),

@@ -8,6 +8,7 @@
 //! it builds no authenticator, store or listener (the composition root
 //! does, e.g. `wiring::auth`).
 
+mod alerts;
 mod analysis;
 mod analytics;
 mod audit;
@@ -34,11 +35,15 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use strata_presentation::CacheConfigurationDto;
 
+pub use alerts::{
+    AlertRuleSettings, AlertsSettings, DEFAULT_WEBHOOK_MAX_ATTEMPTS, DEFAULT_WEBHOOK_TIMEOUT_SECS,
+    MAX_WEBHOOK_TIMEOUT_SECS,
+};
 pub use analysis::{AnalysisSettings, DEFAULT_AUTO_INTERVAL_MS};
 pub use analytics::{AnalyticsSettings, DEFAULT_SAMPLE_INTERVAL_MS, DEFAULT_SAVE_INTERVAL_SECS};
 pub use audit::AuditSettings;
 pub use auth::{ApiKeySettings, AuthMode, AuthSettings, GrantSettings};
-pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS};
+pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS, STOCK_KINDS};
 pub use build_cache::{
     BuildCacheInstanceSettings, BuildCacheSettings, BuildStoreKind, DEFAULT_BUILD_CACHE_MAX_BYTES,
     MAX_CAS_BACKEND_BLOB_BYTES,
@@ -110,12 +115,19 @@ pub struct Settings {
     /// `[analytics]`: trends of every cache and build-cache store.
     #[serde(default)]
     pub analytics: AnalyticsSettings,
+    /// `[alerts]` and `[[alerts.rules]]`: detectors, rules, the webhook.
+    #[serde(default)]
+    pub alerts: AlertsSettings,
     /// `[invalidation_events]`: events from Redis streams and RabbitMQ.
     #[serde(default)]
     pub invalidation_events: InvalidationEventSettings,
     /// `[telemetry]`: OpenTelemetry traces over OTLP.
     #[serde(default)]
     pub telemetry: TelemetrySettings,
+    /// The file the settings were read from (not a setting): plugin
+    /// backends' errors name it.
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -139,6 +151,7 @@ impl Settings {
             .merge(Env::prefixed("STRATA__").split("__"))
             .extract()?;
         settings.caches.entry(DEFAULT_CACHE.to_owned()).or_default();
+        settings.source = file.map(Path::to_owned);
         Ok(settings)
     }
 }

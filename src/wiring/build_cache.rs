@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use strata_application::{BuildCacheDependencies, BuildCacheService};
+use strata_application::{BuildCacheDependencies, BuildCacheService, FlushWatch};
 use strata_domain::{ActionCache, Clock, ContentStore};
 use strata_infrastructure::{
     DiskBuildStore, MemoryBuildStore, ProstActionResultFormat, RebuildHook, SizeSplitContentStore,
@@ -25,6 +25,7 @@ pub(crate) fn service(
     clock: Arc<dyn Clock>,
     disk_before_unlink: Option<UnlinkHook>,
     disk_rebuild_hook: Option<RebuildHook>,
+    flush_watch: FlushWatch,
 ) -> anyhow::Result<Option<BuildCacheService>> {
     let settings = &all.build_cache;
     if !settings.enabled {
@@ -114,5 +115,6 @@ pub(crate) fn service(
         cas,
         format: Arc::new(ProstActionResultFormat),
         validation,
+        flush_watch: Some(flush_watch),
     })))
 }

@@ -27,7 +27,7 @@ use crate::wiring::auth::{
 /// # Errors
 /// The first problem, worded as start-up words it: `[encryption.keys]`,
 /// `[cluster]`, `[caches.<name>]` (including a tier that names no
-/// `[backends.<name>]`), `[analysis]`, `[analytics]`, the TLS files, `[auth]`, and a
+/// `[backends.<name>]`), `[analysis]`, `[analytics]`, `[alerts]`, the TLS files, `[auth]`, and a
 /// listen address protected mode refuses.
 pub fn settings(settings: &Settings) -> anyhow::Result<()> {
     let mut keyring = Keyring::default();
@@ -52,6 +52,7 @@ pub fn settings(settings: &Settings) -> anyhow::Result<()> {
         settings.analysis.auto_tune()?;
     }
     settings.analytics.check()?;
+    settings.alerts.rules()?;
     crate::tls::server_config(&settings.server)?;
     let auth = settings.auth.clone().unwrap_or_default();
     rate_limits(&auth)?;

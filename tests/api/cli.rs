@@ -416,3 +416,46 @@ async fn a_sigterm_right_after_start_stops_the_server() {
         assert!(log.contains("strata stopped"), "{log}");
     }
 }
+
+/// A backend kind the binary did not register is refused by `config
+/// check`, naming the table, the file and the kinds it knows; a stock
+/// kind's table is checked as before.
+#[test]
+fn config_check_refuses_an_unregistered_backend_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plugin.toml"),
+        "[backends.disk]\nkind = \"sqlite\"\npath = \"x.db\"\n",
+    )
+    .unwrap();
+    let check = strata(
+        dir.path(),
+        &["config", "check", "--config", "plugin.toml"],
+        &[],
+    );
+    assert!(!check.status.success());
+    let message = text(&check.stderr);
+    assert!(
+        message.contains("[backends.disk] kind in ")
+            && message.contains("plugin.toml")
+            && message.contains("\"sqlite\"")
+            && message.contains("memcached, redis, redis-cluster"),
+        "{message}"
+    );
+    std::fs::write(
+        dir.path().join("stock.toml"),
+        "[backends.main]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:1\"\nurls = []\n",
+    )
+    .unwrap();
+    let check = strata(
+        dir.path(),
+        &["config", "check", "--config", "stock.toml"],
+        &[],
+    );
+    assert!(!check.status.success());
+    let message = text(&check.stderr);
+    assert!(
+        message.contains("urls") && message.contains("backends"),
+        "{message}"
+    );
+}

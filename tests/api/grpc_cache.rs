@@ -496,3 +496,60 @@ async fn reflection_lists_the_services() {
     );
     app.handle.stop(true).await;
 }
+
+/// gRPC calls on entries count in the cache's trends as HTTP ones do:
+/// requests, hits and misses, latency, and value bytes both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_count_in_the_trends() {
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.analytics.sample_interval_ms = 10;
+    let app = spawn_app_with(settings).await;
+    app.create_cache("grpc-trends", serde_json::json!({"max_entries": 100}))
+        .await;
+    let mut c = CacheClient::new(channel(&app).await);
+    let path =
+        "/v1/caches/grpc-trends/trends?series=requests,hits,misses,bytes_read,bytes_written,p99";
+    let points = |body: &Value, series: &str| {
+        body["series"][series]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    // The cache's first sample opens its windows; wait for a first point.
+    let mut seen = 0;
+    for _ in 0..3 {
+        app.clock.advance(Duration::from_secs(10));
+        if eventually(Duration::from_secs(2), || async {
+            !points(&app.get_json(path).await, "requests").is_empty()
+        })
+        .await
+        {
+            seen = points(&app.get_json(path).await, "requests").len();
+            break;
+        }
+    }
+    assert!(seen > 0, "no first trend point");
+    let mut request = set("k", b"0123456789", None, &[]);
+    request.cache = "grpc-trends".into();
+    c.set(request).await.unwrap();
+    for key in ["k", "k", "absent"] {
+        let mut request = get(key);
+        request.cache = "grpc-trends".into();
+        c.get(request).await.unwrap();
+    }
+    app.clock.advance(Duration::from_secs(10));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            points(&app.get_json(path).await, "requests").len() > seen
+        })
+        .await
+    );
+    let body = app.get_json(path).await;
+    let last = |series: &str| points(&body, series).last().unwrap()[1].clone();
+    assert_eq!(last("requests"), 4.0, "{body}");
+    assert_eq!(last("hits"), 2.0, "{body}");
+    assert_eq!(last("misses"), 1.0, "{body}");
+    assert_eq!(last("bytes_written"), 10.0, "{body}");
+    assert_eq!(last("bytes_read"), 20.0, "{body}");
+    assert!(last("p99").as_f64().unwrap() > 0.0, "{body}");
+}

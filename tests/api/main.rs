@@ -2,6 +2,7 @@
 
 mod access_log;
 mod admin;
+mod alerts;
 mod audit;
 mod auth;
 mod backends;
@@ -32,7 +33,9 @@ mod matrix;
 mod metric_labels;
 mod monitoring;
 mod mrc;
+mod plugin;
 mod process;
+mod prometheus;
 mod protected;
 mod proxies;
 mod rate_limits;

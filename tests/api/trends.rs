@@ -359,3 +359,245 @@ async fn the_usage_report_finds_the_hot_keys_within_its_error_bound() {
     );
     assert!(!report["key_size_bytes"].as_array().unwrap().is_empty());
 }
+
+/// The usage report probes one write in 64 with zstd: compressible
+/// values on a Redis tier without compression get a recommendation to
+/// turn it on, and a memory-only cache (where compression never
+/// applies) gets none.
+#[tokio::test]
+async fn compressible_values_on_a_shared_tier_get_a_compression_recommendation() {
+    use strata::config::BackendSettings;
+    use strata_testkit::{RedisServer, require};
+    let Some(redis) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let mut settings = settings();
+    settings.backends.insert(
+        "main".to_owned(),
+        BackendSettings::Redis {
+            url: redis.url(),
+            timeout_ms: Some(2000),
+        },
+    );
+    let app = spawn_app_with(settings).await;
+    app.create_cache("plain", json!({"tiers": ["main"], "compression": "none"}))
+        .await;
+    app.create_cache("local", json!({"max_entries": 10_000}))
+        .await;
+    // 25 probes: 1600 writes of 2 KiB of JSON-like text.
+    let value = "{\"user\": 42, \"name\": \"Ada Lovelace\", \"roles\": [\"admin\"]} ".repeat(34);
+    for cache in ["plain", "local"] {
+        for batch in 0..2 {
+            let entries: Vec<Value> = (0..800)
+                .map(|i| json!({"key": format!("k{batch}-{i}"), "value": value}))
+                .collect();
+            let r = app
+                .post_json(
+                    &format!("/v1/caches/{cache}/entries:batchPut"),
+                    json!({ "entries": entries }),
+                )
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+    let report = app.get_json("/v1/caches/plain/report").await;
+    assert_eq!(report["compression_probes"], 25, "{report}");
+    assert!(
+        report["compression_ratio"].as_f64().unwrap() < 0.2,
+        "{report}"
+    );
+    let recommendation = &report["recommendations"][0];
+    assert_eq!(recommendation["setting"], "compression", "{report}");
+    assert_eq!(recommendation["current"], "none");
+    assert!(
+        recommendation["suggested"]
+            .as_str()
+            .unwrap()
+            .starts_with("zstd"),
+        "{report}"
+    );
+    let local = app.get_json("/v1/caches/local/report").await;
+    assert_eq!(local["compression_probes"], 25, "{local}");
+    assert_eq!(local["recommendations"], json!([]), "{local}");
+}
+
+#[tokio::test]
+async fn the_usage_report_counts_ttls_and_the_entries_that_end_unread() {
+    let app = spawn_app_with(settings()).await;
+    app.create_cache("lifetimes", json!({"max_entries": 1000}))
+        .await;
+    // Ten entries for a minute (four of them read), five for an hour,
+    // two without a TTL.
+    let puts = (0..10)
+        .map(|k| (format!("m{k}"), "?ttl=60"))
+        .chain((0..5).map(|k| (format!("h{k}"), "?ttl=3600")))
+        .chain((0..2).map(|k| (format!("n{k}"), "")));
+    for (key, ttl) in puts {
+        let url = format!("{}{ttl}", app.entry("lifetimes", &key));
+        let r = app.client.put(url).body("v").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{key}");
+    }
+    for k in 0..4 {
+        let r = app.get("lifetimes", &format!("m{k}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // One of the hour's entries is read, then deleted, then missed: ended
+    // before its expiry, read. One without a TTL is deleted and missed
+    // unread. A write replaces another.
+    assert_eq!(app.get("lifetimes", "h0").await.status(), StatusCode::OK);
+    for key in ["h0", "n0"] {
+        let r = app
+            .client
+            .delete(app.entry("lifetimes", key))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(
+            app.get("lifetimes", key).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(
+        app.put("lifetimes", "n1", "w").await.status(),
+        StatusCode::NO_CONTENT
+    );
+
+    let report: Value = app.get_json("/v1/caches/lifetimes/report").await;
+    let l = &report["lifetimes"];
+    assert_eq!(l["expired"], 0, "nothing expired yet: {l}");
+    assert_eq!(
+        (l["evicted"].clone(), l["evicted_unread"].clone()),
+        (json!(2), json!(1)),
+        "{l}"
+    );
+    assert_eq!(l["one_hit_wonder_share"], 0.5, "{l}");
+
+    // The minute passes: the ten expire, six of them unread.
+    app.clock.advance(Duration::from_secs(61));
+    let report: Value = app.get_json("/v1/caches/lifetimes/report").await;
+    let l = &report["lifetimes"];
+    assert_eq!(l["sampling_rate"], 1.0, "{l}");
+    assert_eq!(
+        l["ttl_secs"],
+        json!([{"le_secs": 63, "count": 10}, {"le_secs": 4095, "count": 5}]),
+        "{l}"
+    );
+    assert_eq!(l["no_ttl"], 3, "two writes and a rewrite: {l}");
+    assert_eq!(
+        (l["expired"].clone(), l["expired_unread"].clone()),
+        (json!(10), json!(6)),
+        "{l}"
+    );
+    assert_eq!(l["replaced"], 1, "{l}");
+    let share = l["one_hit_wonder_share"].as_f64().unwrap();
+    assert!((share - 7.0 / 12.0).abs() < 1e-9, "{l}");
+}
+
+/// Entries asked for again soon after they expired make the usage
+/// report recommend a longer `default_ttl` (on the injected clock).
+#[tokio::test]
+async fn entries_wanted_after_their_expiry_get_a_longer_ttl_recommended() {
+    let app = spawn_app_with(settings()).await;
+    app.create_cache("short", json!({"max_entries": 1000, "default_ttl": 60}))
+        .await;
+    for i in 0..60 {
+        let r = app.put("short", &format!("k{i}"), "v").await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(
+            app.get("short", &format!("k{i}")).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Expired at 60 s; every key is asked for again at 90 s.
+    app.clock.advance(Duration::from_secs(90));
+    for i in 0..60 {
+        let r = app.get("short", &format!("k{i}")).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    let report = app.get_json("/v1/caches/short/report").await;
+    assert_eq!(
+        report["lifetimes"]["requested_after_expiry"], 60,
+        "{report}"
+    );
+    assert_eq!(report["lifetimes"]["expired"], 60, "{report}");
+    let advice = report["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["setting"] == "default_ttl")
+        .cloned()
+        .unwrap_or_else(|| panic!("no TTL recommendation: {report}"));
+    assert_eq!(advice["current"], "60");
+    assert_eq!(advice["suggested"], "120");
+}
+
+/// Each REAPI instance has its own build-cache trends (requests, hits,
+/// misses, bytes), apart from the stores' and the other instances'.
+#[tokio::test]
+async fn build_cache_instances_have_trends() {
+    let app = spawn_app_with(settings()).await;
+    let blob = b"instance trends".to_vec();
+    let hash = hex::encode(sha2::Sha256::digest(&blob));
+    let put = |prefix: &'static str| {
+        let url = app.url(&format!("{prefix}/cas/{hash}"));
+        let body = blob.clone();
+        let client = app.client.clone();
+        async move {
+            let r = client.put(url).body(body).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    let get = |prefix: &'static str, hash: String| {
+        let url = app.url(&format!("{prefix}/cas/{hash}"));
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    // team-a: an upload, two hits, a miss, and a PUT of a blob stored.
+    put("/team-a").await;
+    assert_eq!(get("/team-a", hash.clone()).await, StatusCode::OK);
+    assert_eq!(get("/team-a", hash.clone()).await, StatusCode::OK);
+    assert_eq!(get("/team-a", "0".repeat(64)).await, StatusCode::NOT_FOUND);
+    put("/team-a").await;
+    // The unnamed instance: one read, a miss (its CAS is its own).
+    assert_eq!(get("", hash.clone()).await, StatusCode::NOT_FOUND);
+    let path = "/admin/v1/cache/trends?instance=team-a&series=requests,hits,misses,hit_ratio,bytes_read,bytes_written";
+    // The first sample opens the window (counting from zero), the next
+    // closes it into a point; before the first, team-a has no trends.
+    let mut body = Value::Null;
+    for _ in 0..10 {
+        app.clock.advance(Duration::from_secs(10));
+        let found = eventually(Duration::from_secs(2), || async {
+            let r = app.client.get(app.url(path)).send().await.unwrap();
+            r.status() == StatusCode::OK
+                && !points(&r.json::<Value>().await.unwrap(), "requests").is_empty()
+        })
+        .await;
+        if found {
+            body = trends(&app, path).await;
+            break;
+        }
+    }
+    let last = |series: &str| points(&body, series).last().cloned().unwrap();
+    assert_eq!(last("requests")[1], 5.0, "{body}");
+    assert_eq!(last("hits")[1], 2.0, "{body}");
+    assert_eq!(last("misses")[1], 1.0, "{body}");
+    assert_eq!(last("bytes_read")[1], 2.0 * blob.len() as f64, "{body}");
+    // One upload: the second PUT found the blob stored.
+    assert_eq!(last("bytes_written")[1], blob.len() as f64, "{body}");
+    let default = trends(
+        &app,
+        "/admin/v1/cache/trends?instance=default&series=requests,misses",
+    )
+    .await;
+    assert_eq!(
+        points(&default, "requests").last().unwrap()[1],
+        1.0,
+        "{default}"
+    );
+    assert_eq!(
+        points(&default, "misses").last().unwrap()[1],
+        1.0,
+        "{default}"
+    );
+}

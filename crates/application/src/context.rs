@@ -31,6 +31,9 @@ pub struct Dependencies {
     /// Opens each cache's miss-ratio-curve analyzer; `None` analyses
     /// nothing (no curves, no `eviction = "auto"` switching).
     pub analyzers: Option<Arc<dyn AnalyzerProvider>>,
+    /// Measures how well values compress, for the usage report's
+    /// compression recommendation; `None` probes nothing.
+    pub compression_probe: Option<Arc<dyn strata_domain::CompressionProbe>>,
 }
 
 /// State shared by every handler.
@@ -42,9 +45,13 @@ pub(crate) struct Context {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) scheduler: Arc<dyn Scheduler>,
     pub(crate) analyzers: Option<Arc<dyn AnalyzerProvider>>,
+    pub(crate) compression_probe: Option<Arc<dyn strata_domain::CompressionProbe>>,
     pub(crate) tuners: crate::tuners::Tuners,
     /// Every cache's and build-cache store's trends.
     pub(crate) trends: crate::trends::Trends,
+    /// The alert engine (shared with the build cache, whose flushes it
+    /// watches).
+    pub(crate) alerts: Arc<crate::alerts::Alerts>,
     /// Serialises configuration changes (admin, auto, peers, seeding).
     pub(crate) config_lock: futures_util::lock::Mutex<()>,
     versions: AtomicU64,
@@ -63,8 +70,10 @@ impl Context {
             clock: deps.clock,
             scheduler: deps.scheduler,
             analyzers: deps.analyzers,
+            compression_probe: deps.compression_probe,
             tuners: Default::default(),
             trends: Default::default(),
+            alerts: Default::default(),
             config_lock: futures_util::lock::Mutex::new(()),
             versions: AtomicU64::new(seed),
         }

@@ -9,6 +9,7 @@
 //! It knows the domain and nothing else: no HTTP, no serialization, no
 //! backend technology, no async runtime (the architecture test enforces it).
 
+pub mod alerts;
 mod batch;
 pub mod build_cache;
 mod cache_aside;
@@ -25,6 +26,7 @@ mod test_support;
 mod trends;
 mod tuners;
 
+pub use alerts::{AlertChange, Alerts, FlushWatch, MAX_ALERT_HISTORY, MAX_SILENCES};
 pub use batch::{BatchSizeError, MAX_BATCH, check_batch_len};
 pub use build_cache::{BuildCacheDependencies, BuildCacheService};
 pub use cache_aside::{

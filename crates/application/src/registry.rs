@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use strata_domain::{
-    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, LeaseStore,
-    MrcAnalyzer, Principal, Provenance, Role,
+    CacheConfiguration, CacheName, CacheStore, ConfigOrigin, ConfigVersion, EntryLifetimes,
+    LeaseStore, LifetimeCounts, MrcAnalyzer, Principal, Provenance, Role, Timestamp,
 };
 
 /// Request counters of one cache, kept by the application so they are the
@@ -22,6 +22,15 @@ pub struct CacheCounters {
     usage: std::sync::Mutex<UsageSample>,
     /// Samples dropped because another request held `usage`.
     usage_dropped: AtomicU64,
+    /// Writes seen by the compression probe (one in
+    /// [`strata_domain::PROBE_EVERY_WRITES`] is probed).
+    probe_ticks: AtomicU64,
+    /// The usage report's entry lifetimes (TTLs, one-hit wonders) of a
+    /// spatial sample of keys.
+    lifetimes: std::sync::Mutex<EntryLifetimes>,
+    /// `lifetimes`' threshold, read without its lock: a key whose hash is
+    /// above it is not followed.
+    lifetime_threshold: AtomicU64,
 }
 
 /// The usage report's sample of one cache: hot keys by Space-Saving,
@@ -39,6 +48,9 @@ pub struct UsageSample {
     pub reads: u64,
     /// Sampled writes.
     pub writes: u64,
+    /// How well sampled values compress (for the compression
+    /// recommendation).
+    pub compressibility: strata_domain::CompressibilitySample,
 }
 
 impl Default for UsageSample {
@@ -49,6 +61,7 @@ impl Default for UsageSample {
             value_sizes: Default::default(),
             reads: 0,
             writes: 0,
+            compressibility: Default::default(),
         }
     }
 }
@@ -64,6 +77,9 @@ impl Default for CacheCounters {
             traffic: TrafficCounters::default(),
             usage: Default::default(),
             usage_dropped: AtomicU64::new(0),
+            probe_ticks: AtomicU64::new(0),
+            lifetimes: Default::default(),
+            lifetime_threshold: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -179,6 +195,66 @@ impl CacheCounters {
         usage.writes += 1;
         usage.key_sizes.record(key.len() as u64);
         usage.value_sizes.record(value_bytes);
+    }
+
+    /// Whether this write's value is to be probed for compressibility:
+    /// one write in [`strata_domain::PROBE_EVERY_WRITES`].
+    pub(crate) fn probe_due(&self) -> bool {
+        self.probe_ticks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(strata_domain::PROBE_EVERY_WRITES)
+    }
+
+    /// Adds a probe of a `len`-byte value that compressed to
+    /// `compressed` bytes; dropped when another request holds the sample.
+    pub(crate) fn record_probe(&self, len: usize, compressed: usize) {
+        if let Ok(mut usage) = self.usage.try_lock() {
+            usage.compressibility.record(len, compressed);
+        }
+    }
+
+    /// Follows a write of `key` at `now`, expiring at `expires`, in the
+    /// entry lifetimes when its hash is sampled (a hash and a load
+    /// otherwise).
+    pub(crate) fn track_write(&self, key: &str, now: Timestamp, expires: Option<Timestamp>) {
+        self.track(key, |l, hash| {
+            l.write(hash, now.as_millis(), expires.map(Timestamp::as_millis));
+        });
+    }
+
+    /// Follows a read of `key` at `now` (`hit`: it found a live entry) in
+    /// the entry lifetimes when its hash is sampled.
+    pub(crate) fn track_read(&self, key: &str, now: Timestamp, hit: bool) {
+        self.track(key, |l, hash| l.read(hash, now.as_millis(), hit));
+    }
+
+    fn track(&self, key: &str, f: impl FnOnce(&mut EntryLifetimes, u64)) {
+        use std::hash::BuildHasher;
+        // SipHash with fixed keys: the same key is followed in every run.
+        let hash =
+            std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(key);
+        if !EntryLifetimes::follows(self.lifetime_threshold.load(Ordering::Relaxed), hash) {
+            return;
+        }
+        // Not `try_lock`: a lost read would make a read entry look unread.
+        // The lock is held for a map operation (and, rarely, a halving).
+        let mut lifetimes = self.lifetimes.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut lifetimes, hash);
+        self.lifetime_threshold
+            .store(lifetimes.threshold(), Ordering::Relaxed);
+    }
+
+    /// The entry lifetimes at `now` (lives past their expiry counted as
+    /// expired): the counts, the share of keys followed, and the bytes
+    /// the followed keys take.
+    pub(crate) fn lifetimes(&self, now: Timestamp) -> (LifetimeCounts, f64, usize) {
+        let mut lifetimes = self.lifetimes.lock().unwrap_or_else(|e| e.into_inner());
+        lifetimes.settle(now.as_millis());
+        (
+            lifetimes.counts().clone(),
+            lifetimes.sampling_rate(),
+            lifetimes.memory_bytes(),
+        )
     }
 
     /// A copy of the usage sample and the samples dropped.

@@ -83,6 +83,23 @@ impl CacheService {
         &self.ctx.trends
     }
 
+    /// The alert engine: rules, alerts, silences (`[alerts]`).
+    pub fn alerts(&self) -> &std::sync::Arc<crate::Alerts> {
+        &self.ctx.alerts
+    }
+
+    /// See [`evaluate_alerts`](crate::commands::evaluate_alerts): judges
+    /// every rule on the newest trend points (call it after
+    /// [`sample_trends`](Self::sample_trends)); audits each state change in
+    /// `audit` and notifies fired and resolved alerts. Returns the
+    /// changes.
+    pub async fn evaluate_alerts(
+        &self,
+        audit: Option<&dyn strata_domain::AuditLog>,
+    ) -> Vec<crate::AlertChange> {
+        crate::commands::evaluate_alerts::handle(&self.ctx, audit).await
+    }
+
     /// Samples the trends when the clock entered a new 10-s window since
     /// the last sample (else does nothing, cheaply): every cache's
     /// counters and store stats, and with `build_cache`, each of its

@@ -60,7 +60,11 @@ pub(crate) struct QueueProvider {
 
 impl QueueProvider {
     pub(crate) fn next(&self, store: MockStore) {
-        self.queue.lock().unwrap().insert(0, Arc::new(store));
+        self.next_store(Arc::new(store));
+    }
+
+    pub(crate) fn next_store(&self, store: Arc<dyn CacheStore>) {
+        self.queue.lock().unwrap().insert(0, store);
     }
 }
 
@@ -184,6 +188,16 @@ pub(crate) async fn service_on(
     clock: Arc<dyn Clock>,
     scheduler: Arc<dyn Scheduler>,
 ) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
+    service_on_store(initial, Arc::new(store), clock, scheduler).await
+}
+
+/// [`service_on`] with any store.
+pub(crate) async fn service_on_store(
+    initial: CacheConfiguration,
+    store: Arc<dyn CacheStore>,
+    clock: Arc<dyn Clock>,
+    scheduler: Arc<dyn Scheduler>,
+) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
     let mut repository = MockRepository::new();
     repository.expect_list().return_once(move || {
         Ok(vec![StoredConfiguration {
@@ -201,7 +215,7 @@ pub(crate) async fn service_on(
     });
     repository.expect_delete().returning(|_, _| Ok(None));
     let provider = Arc::new(QueueProvider::default());
-    provider.next(store);
+    provider.next_store(store);
     let events = Arc::new(RecordingEvents::default());
     let service = CacheService::new(Dependencies {
         repository: Arc::new(repository),
@@ -210,6 +224,7 @@ pub(crate) async fn service_on(
         clock,
         scheduler,
         analyzers: None,
+        compression_probe: None,
     });
     service.bootstrap().await.unwrap();
     (service, events, provider)
@@ -259,5 +274,76 @@ impl Scheduler for TestScheduler {
 
     fn spawn(&self, task: ScheduledFuture) {
         self.spawned.lock().unwrap().push(tokio::spawn(task));
+    }
+}
+
+/// A store over a map that every store made from it shares, as a plugin
+/// over one database file is: two stores of one cache see the same data.
+/// Its capabilities say `shared` as told, so a test can make it lie.
+pub(crate) struct SharedMapStore {
+    map: Arc<Mutex<std::collections::BTreeMap<CacheKey, CacheEntry>>>,
+    shared: bool,
+}
+
+impl SharedMapStore {
+    /// A store on `map`, declaring `shared`.
+    pub(crate) fn new(
+        map: Arc<Mutex<std::collections::BTreeMap<CacheKey, CacheEntry>>>,
+        shared: bool,
+    ) -> Self {
+        Self { map, shared }
+    }
+}
+
+#[async_trait]
+impl CacheStore for SharedMapStore {
+    fn backend(&self) -> &str {
+        "shared-map"
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        StoreCapabilities {
+            shared: self.shared,
+            ..StoreCapabilities::IN_PROCESS
+        }
+    }
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        Ok(self.map.lock().unwrap().get(key).cloned())
+    }
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        Ok(match self.map.lock().unwrap().insert(key, entry) {
+            Some(_) => InsertOutcome::Replaced,
+            None => InsertOutcome::Created,
+        })
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        Ok(self.map.lock().unwrap().remove(key).is_some())
+    }
+    async fn invalidate_pattern(&self, _: &KeyPattern) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    async fn invalidate_tags(&self, _: &[Tag]) -> Result<InvalidationCount, StoreError> {
+        Ok(InvalidationCount::Exact(0))
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.map.lock().unwrap().clear();
+        Ok(())
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        Ok(StoreStats {
+            entries: self.map.lock().unwrap().len() as u64,
+            ..StoreStats::default()
+        })
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        Ok(self
+            .map
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, e)| (k.clone(), e.clone()))
+            .collect())
     }
 }

@@ -122,6 +122,21 @@ impl Trends {
         self.lock().get(source).map(read)
     }
 
+    /// Every source's newest point of the finest range, by its label (a
+    /// cache's name, or a build-cache store's `ac/<store>`).
+    pub fn latest_points(&self) -> Vec<(String, strata_domain::TrendPoint)> {
+        self.lock()
+            .iter()
+            .filter_map(|(source, history)| {
+                let point = history.points(strata_domain::TrendRange::Hour).last()?;
+                let label = match source {
+                    TrendSource::Cache(name) | TrendSource::BuildCache(name) => name.clone(),
+                };
+                Some((label, *point))
+            })
+            .collect()
+    }
+
     /// A copy of every history, for the archive (about 180 KiB per
     /// source at most).
     pub fn snapshot(&self) -> Vec<(TrendSource, TrendHistory)> {

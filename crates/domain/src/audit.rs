@@ -27,11 +27,16 @@ pub enum AuditAction {
     Unauthorized,
     /// A request refused before reaching an operation (403, e.g. protected mode).
     Forbidden,
+    /// An alert changed state (pending, firing, resolved); principal
+    /// `alerts`.
+    Alert,
+    /// A silence was created or removed.
+    Silence,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 8] = [
+    pub const ALL: [AuditAction; 10] = [
         Self::Configure,
         Self::DeleteCache,
         Self::Flush,
@@ -40,10 +45,13 @@ impl AuditAction {
         Self::Import,
         Self::Unauthorized,
         Self::Forbidden,
+        Self::Alert,
+        Self::Silence,
     ];
 
     /// The action's stable name: `configure`, `delete_cache`, `flush`,
-    /// `invalidate`, `export`, `import`, `unauthorized`, `forbidden`.
+    /// `invalidate`, `export`, `import`, `unauthorized`, `forbidden`,
+    /// `alert`, `silence`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Configure => "configure",
@@ -54,6 +62,8 @@ impl AuditAction {
             Self::Import => "import",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::Alert => "alert",
+            Self::Silence => "silence",
         }
     }
 

@@ -12,6 +12,8 @@
 //! database driver or the system clock (time comes from the [`Clock`] port).
 //! The architecture-conformance test in `tests/architecture.rs` enforces it.
 
+mod advice;
+mod alerts;
 mod audit;
 mod build_cache;
 mod cache_aside;
@@ -23,6 +25,7 @@ mod invalid_configuration;
 mod invalidation;
 mod key;
 mod lease;
+mod lifetimes;
 mod mrc;
 mod name;
 mod pattern;
@@ -39,6 +42,17 @@ mod trends;
 mod usage;
 mod value;
 
+pub use advice::{
+    CompressibilitySample, CompressionProbe, EXPIRED_UNREAD_SHARE, MAX_PROBES, MIN_EXPIRED_LIVES,
+    MIN_PROBES, NOT_WORTH_COMPRESSING, PROBE_EVERY_WRITES, PROBE_MAX_BYTES,
+    REQUESTED_AFTER_EXPIRY_SHARE, SettingRecommendation, WORTH_COMPRESSING,
+    compression_recommendation, ttl_recommendation,
+};
+pub use alerts::{
+    Alert, AlertNotification, AlertNotifier, AlertRule, AlertRuleError, AlertState, AnomalyBand,
+    BUILTIN_MIN_REQUESTS, Baseline, BuiltinParameters, Comparison, Condition, Direction,
+    MAX_FOR_SECS, SERVER_SOURCE, Severity, Signal, Silence, builtin_rules,
+};
 pub use audit::{
     AUDIT_ATTEMPT, AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AUDIT_OK, AuditAction, AuditError,
     AuditLog, AuditQuery, AuditRecord,
@@ -63,6 +77,7 @@ pub use events::{ChangeCause, DomainEvent, EvictionCause, InvalidationSelector};
 pub use invalidation::InvalidationCount;
 pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use lease::{InvalidLeaseToken, LeaseToken, MAX_LEASE_TOKEN_BYTES};
+pub use lifetimes::{EntryLifetimes, LIFETIME_SAMPLE_KEYS, LifetimeCounts};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,

@@ -27,8 +27,15 @@ pub struct StoreCapabilities {
     pub export: bool,
     /// [`CacheStore::len`] is exact rather than an estimate.
     pub exact_len: bool,
-    /// Other processes see this store's data (Redis, Memcached): it can be
-    /// an L2 shared by several Strata instances.
+    /// Two stores opened for the same cache see the same data: a write
+    /// through one is read through the other (Redis, Memcached, a database
+    /// file or directory). Such a store can be an L2 shared by several
+    /// Strata instances, and a reconfiguration keeps its data where it is:
+    /// it never copies entries into the successor store and never deletes
+    /// them from the old one (both are the same data). False means each
+    /// opened store starts empty and holds its own entries (in-process
+    /// stores); a reconfiguration then moves the entries across. The
+    /// contract suite's `shared` clause checks the flag both ways.
     pub shared: bool,
 }
 
@@ -354,6 +361,73 @@ pub trait CacheStore: Send + Sync + 'static {
     }
 }
 
+/// A shared handle is a store: wrappers generic over a [`CacheStore`]
+/// (a resilience wrapper, say) take an `Arc<dyn CacheStore>` too. Every
+/// method forwards to the pointee.
+#[async_trait]
+impl<T: CacheStore + ?Sized> CacheStore for Arc<T> {
+    fn backend(&self) -> &str {
+        (**self).backend()
+    }
+    fn capabilities(&self) -> StoreCapabilities {
+        (**self).capabilities()
+    }
+    async fn get(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).get(key).await
+    }
+    async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
+        (**self).insert(key, entry).await
+    }
+    async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
+        (**self).remove(key).await
+    }
+    async fn lookup(&self, key: &CacheKey) -> Result<Option<Lookup>, StoreError> {
+        (**self).lookup(key).await
+    }
+    async fn get_shared(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).get_shared(key).await
+    }
+    async fn stale_copy(&self, key: &CacheKey) -> Result<Option<CacheEntry>, StoreError> {
+        (**self).stale_copy(key).await
+    }
+    async fn tier_stats(&self) -> Result<Vec<TierStats>, StoreError> {
+        (**self).tier_stats().await
+    }
+    async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
+        (**self).get_many(keys).await
+    }
+    async fn insert_many(
+        &self,
+        entries: Vec<(CacheKey, CacheEntry)>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        (**self).insert_many(entries).await
+    }
+    async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
+        (**self).invalidate_pattern(pattern).await
+    }
+    async fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {
+        (**self).invalidate_tags(tags).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush().await
+    }
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        (**self).stats().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        (**self).ping().await
+    }
+    async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError> {
+        (**self).entries().await
+    }
+    async fn hot_keys(&self, limit: usize) -> Result<Vec<CacheKey>, StoreError> {
+        (**self).hot_keys(limit).await
+    }
+    async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError> {
+        (**self).entries_page(cursor, limit).await
+    }
+}
+
 /// Why a store could not be opened for a configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
@@ -423,8 +497,9 @@ pub struct BackendHealth {
 #[async_trait]
 pub trait StoreProvider: Send + Sync + 'static {
     /// Opens a store for `config`. Opening twice gives two handles on the
-    /// same shared data for shared backends, and two empty stores for
-    /// in-process ones.
+    /// same data for stores whose capabilities say `shared` (see
+    /// [`StoreCapabilities::shared`]), and two independent stores, the
+    /// second one empty, for the others.
     ///
     /// # Errors
     /// [`ProvisionError`] when a tier is unknown or cannot serve `config`.

@@ -82,7 +82,8 @@ pub fn latency_quantile_ms(counts: &[u64], q: f64) -> Option<f64> {
 /// A series of a trend, as the API names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SeriesId {
-    /// Requests answered (HTTP requests on the cache's entries).
+    /// Requests answered on the cache's entries (HTTP requests and gRPC
+    /// calls; a batch is one).
     Requests,
     /// Reads that found a live entry.
     Hits,

@@ -45,39 +45,66 @@
 //! type crosses a port. The crate must not know HTTP or any wire protocol
 //! of the service itself (that is `strata-presentation`).
 
+#[cfg(feature = "drivers")]
+mod alert_webhook;
+#[cfg(feature = "drivers")]
 mod analysis;
+#[cfg(feature = "drivers")]
 mod audit;
+#[cfg(feature = "drivers")]
 mod auth;
+#[cfg(feature = "drivers")]
 mod backends;
+#[cfg(feature = "drivers")]
 mod build_cache;
 mod clock;
+#[cfg(feature = "drivers")]
 mod events;
+#[cfg(feature = "drivers")]
 pub mod eviction;
+#[cfg(feature = "drivers")]
 mod jwt;
+#[cfg(feature = "drivers")]
 mod leases;
+#[cfg(feature = "drivers")]
 mod memory;
+#[cfg(feature = "drivers")]
 mod provider;
+#[cfg(feature = "drivers")]
 mod repository;
 mod resilience;
+#[cfg(feature = "drivers")]
 mod scheduler;
+#[cfg(feature = "drivers")]
 mod sessions;
+#[cfg(feature = "drivers")]
 pub mod snapshot;
+#[cfg(feature = "drivers")]
 pub mod tasks;
+#[cfg(feature = "drivers")]
 mod tiering;
+#[cfg(feature = "drivers")]
 mod trend_archive;
 mod wire;
 
+#[cfg(feature = "drivers")]
+pub use alert_webhook::{WEBHOOK_QUEUE, WebhookNotifier, WebhookOptions, alertmanager_payload};
+#[cfg(feature = "drivers")]
 pub use analysis::{
     AnalyzerSettings, DEFAULT_QUEUE_SAMPLES, ShardsAnalyzer, ShardsAnalyzerProvider,
 };
+#[cfg(feature = "drivers")]
 pub use audit::{DEFAULT_AUDIT_MAX_BYTES, JsonLinesAuditLog};
+#[cfg(feature = "drivers")]
 pub use auth::{ApiKeyAuthenticator, ApiKeyAuthenticatorBuilder, ApiKeyDigest, InvalidDigest};
+#[cfg(feature = "drivers")]
 pub use backends::{
     MAX_RELATIVE_EXPTIME_SECS, MemcachedConnection, MemcachedOptions, MemcachedStore,
     MemcachedStoreBuilder, RedisClusterConnection, RedisClusterStore, RedisClusterStoreBuilder,
     RedisConnection, RedisLeases, RedisOptions, RedisStore, RedisStoreBuilder, ValueTooLarge,
     memcached_exptime, pin_redis_connections_to_thread,
 };
+#[cfg(feature = "drivers")]
 pub use build_cache::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
@@ -85,14 +112,20 @@ pub use build_cache::{
     RedisBuildStore, RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
 };
 pub use clock::SystemClock;
+#[cfg(feature = "drivers")]
 pub use events::TracingEventPublisher;
+#[cfg(feature = "drivers")]
 pub use jwt::{
     ClaimMapping, CompositeAuthenticator, JwtAuthenticator, JwtAuthenticatorBuilder,
     JwtConfigError, MIN_HS256_SECRET_BYTES,
 };
+#[cfg(feature = "drivers")]
 pub use leases::MemoryLeases;
+#[cfg(feature = "drivers")]
 pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
+#[cfg(feature = "drivers")]
 pub use provider::{BackendSpec, StrataStoreProvider};
+#[cfg(feature = "drivers")]
 pub use repository::{
     DEFAULT_CONFIG_KEY_PREFIX, FileConfigurationRepository, InMemoryConfigurationRepository,
     RedisConfigurationRepository,
@@ -102,13 +135,17 @@ pub use resilience::{
     DEFAULT_PROBE_INTERVAL, DEFAULT_TIMEOUT, MonotonicClock, Permit, ResilientStore,
     ResilientStoreBuilder, spawn_prober,
 };
+#[cfg(feature = "drivers")]
 pub use scheduler::TokioScheduler;
+#[cfg(feature = "drivers")]
 pub use sessions::{DEFAULT_SESSION_KEY_PREFIX, MemorySessions, RedisSessions};
+#[cfg(feature = "drivers")]
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,
     TieredStoreBuilder,
 };
+#[cfg(feature = "drivers")]
 pub use trend_archive::{FileTrendArchive, TRENDS_FILE};
 pub use wire::{
-    CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, envelope_flags,
+    CodecError, Envelope, EnvelopeError, KEY_BYTES, Keyring, ValueCodec, ZstdProbe, envelope_flags,
 };

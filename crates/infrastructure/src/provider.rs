@@ -64,6 +64,30 @@ struct ConnectedBackend {
     bus: Option<Arc<CoherenceBus>>,
 }
 
+/// A backend whose stores a plugin's [`StoreProvider`] opens.
+struct PluginBackend {
+    provider: Arc<dyn StoreProvider>,
+    breaker: Arc<CircuitBreaker>,
+    timeout: Duration,
+}
+
+impl PluginBackend {
+    /// Opens the plugin's store for `config`, behind this backend's
+    /// timeout and breaker.
+    async fn open(
+        &self,
+        config: &CacheConfiguration,
+    ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
+        let store = self.provider.open(config).await?;
+        Ok(Arc::new(
+            ResilientStore::builder(store)
+                .timeout(self.timeout)
+                .breaker(self.breaker.clone())
+                .build(),
+        ))
+    }
+}
+
 /// Who this instance is on the coherence channel, and which channel.
 #[derive(Clone, Debug)]
 struct Coherence {
@@ -115,6 +139,9 @@ pub struct StrataStoreProvider {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventPublisher>>,
     backends: HashMap<String, ConnectedBackend>,
+    /// Backends a plugin's provider serves, by name (see
+    /// [`plugin_backend`](Self::plugin_backend)).
+    plugins: HashMap<String, PluginBackend>,
     coherence: Option<Coherence>,
     keyring: Arc<Keyring>,
 }
@@ -126,6 +153,7 @@ impl StrataStoreProvider {
             clock: Arc::new(SystemClock),
             events: None,
             backends: HashMap::new(),
+            plugins: HashMap::new(),
             coherence: None,
             keyring: Arc::new(Keyring::default()),
         }
@@ -346,6 +374,28 @@ impl StrataStoreProvider {
         Ok(self)
     }
 
+    /// Adds the backend `name`, whose stores `provider` (a plugin's)
+    /// opens, for caches to list in `tiers` alone or under the memory
+    /// tier. Every call has `timeout`, and one circuit breaker guards the
+    /// backend's caches, as for the stock backends. Leases of caches whose
+    /// last tier it is come from `provider.open_leases`.
+    pub fn plugin_backend(
+        mut self,
+        name: &str,
+        provider: Arc<dyn StoreProvider>,
+        timeout: Duration,
+    ) -> Self {
+        self.plugins.insert(
+            name.to_owned(),
+            PluginBackend {
+                provider,
+                breaker: Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default())),
+                timeout,
+            },
+        );
+        self
+    }
+
     fn open_shared(
         &self,
         tier: &str,
@@ -395,20 +445,40 @@ impl StrataStoreProvider {
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
         let l2 = self.open_shared(tier, config)?;
-        let l1 = self.open_memory(config)?;
         let Some(connected) = self.backends.get(tier) else {
             return Err(ProvisionError::UnknownTier(tier.to_owned()));
         };
+        self.stack(
+            tier,
+            l2,
+            connected.breaker.clone(),
+            connected.bus.clone(),
+            config,
+        )
+    }
+
+    /// The memory tier over `l2`, the store of backend `tier` guarded by
+    /// `breaker`, coherent through `[coherence] backend`'s bus when set,
+    /// else through `own_bus`.
+    fn stack(
+        &self,
+        tier: &str,
+        l2: Arc<dyn CacheStore>,
+        breaker: Arc<CircuitBreaker>,
+        own_bus: Option<Arc<CoherenceBus>>,
+        config: &CacheConfiguration,
+    ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
+        let l1 = self.open_memory(config)?;
         let bus = match self.coherence.as_ref().and_then(|c| c.via.as_deref()) {
             Some(via) => self.backends.get(via).and_then(|b| b.bus.clone()),
-            None => connected.bus.clone(),
+            None => own_bus,
         };
         let mut builder = TieredStore::builder(config.name().clone(), l1, l2)
             .tier_names(strata_domain::MEMORY_TIER, tier)
             .l1_max_ttl(config.l1_max_ttl().map(|t| t.as_duration()))
             .stale_if_error(config.stale().stale_if_error())
             .clock(self.clock.clone())
-            .breaker(connected.breaker.clone());
+            .breaker(breaker);
         match bus {
             Some(bus) => builder = builder.bus(bus),
             None => tracing::warn!(
@@ -490,6 +560,18 @@ impl StoreProvider for StrataStoreProvider {
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
         match config.tiers() {
+            [shared] if let Some(plugin) = self.plugins.get(shared.as_str()) => {
+                plugin.open(config).await
+            }
+            [memory, shared]
+                if memory.is_memory() && self.plugins.contains_key(shared.as_str()) =>
+            {
+                let Some(plugin) = self.plugins.get(shared.as_str()) else {
+                    return Err(ProvisionError::UnknownTier(shared.as_str().to_owned()));
+                };
+                let l2 = plugin.open(config).await?;
+                self.stack(shared.as_str(), l2, plugin.breaker.clone(), None, config)
+            }
             [memory] if memory.is_memory() => self.open_memory(config),
             [memory, shared] if memory.is_memory() => self.open_tiered(shared.as_str(), config),
             [shared] => self.open_shared(shared.as_str(), config),
@@ -512,6 +594,9 @@ impl StoreProvider for StrataStoreProvider {
         };
         if last.is_memory() {
             return Ok(Some(Arc::new(MemoryLeases::new(self.clock.clone()))));
+        }
+        if let Some(plugin) = self.plugins.get(last.as_str()) {
+            return plugin.provider.open_leases(config).await;
         }
         let Some(connected) = self.backends.get(last.as_str()) else {
             return Err(ProvisionError::UnknownTier(last.as_str().to_owned()));
@@ -549,6 +634,8 @@ impl StoreProvider for StrataStoreProvider {
                 }
             })
             .collect();
+        // A plugin's provider reports its own backends (or none).
+        out.extend(self.plugins.values().flat_map(|p| p.provider.backends()));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }

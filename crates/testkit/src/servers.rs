@@ -1,5 +1,5 @@
-//! Spawners for real `redis-server`, Redis Cluster and `memcached`
-//! processes on ephemeral loopback ports.
+//! Spawners for real `redis-server`, Redis Cluster, `memcached`,
+//! RabbitMQ and Prometheus processes on ephemeral loopback ports.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod chromedriver;
+mod prometheus;
 mod rabbitmq;
 pub use chromedriver::ChromeDriver;
+pub use prometheus::PrometheusServer;
 pub use rabbitmq::RabbitMqServer;
 
 /// How long a server may take to answer after it was started.
@@ -70,7 +72,7 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
             if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
                 panic!(
                     "{binary} is not installed but {REQUIRE_SERVERS_ENV}=1 requires it \
-                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server)"
+                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server prometheus)"
                 );
             }
             // Written to the process's stderr directly: the test harness

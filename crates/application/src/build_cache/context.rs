@@ -76,6 +76,9 @@ pub struct BuildCacheDependencies {
     pub format: Arc<dyn ActionResultFormat>,
     /// Which instances validate AC entries.
     pub validation: AcValidation,
+    /// Where flushes are reported for the flush alert rule; `None`
+    /// reports nothing.
+    pub flush_watch: Option<crate::FlushWatch>,
 }
 
 /// State shared by every build-cache handler.
@@ -84,16 +87,39 @@ pub(crate) struct BuildCacheContext {
     pub(crate) cas: Arc<dyn ContentStore>,
     pub(crate) format: Arc<dyn ActionResultFormat>,
     pub(crate) validation: AcValidation,
+    pub(crate) flush_watch: Option<crate::FlushWatch>,
+    /// Each REAPI instance's requests, for the trends.
+    pub(crate) traffic: super::traffic::InstanceTraffic,
     name: CacheName,
 }
 
 impl BuildCacheContext {
+    /// Reports a real (not dry-run) flush's removals per store to the
+    /// alert engine, as `ac/<store>` or `cas/<store>` (the trends' labels).
+    pub(crate) fn report_flush(&self, result: &strata_domain::FlushResult) {
+        let Some(watch) = &self.flush_watch else {
+            return;
+        };
+        if result.dry_run {
+            return;
+        }
+        let kind = match result.target {
+            strata_domain::StoreKind::Ac => "ac",
+            strata_domain::StoreKind::Cas => "cas",
+        };
+        for store in &result.stores {
+            watch.record(&format!("{kind}/{}", store.store), store.entries_removed);
+        }
+    }
+
     pub(crate) fn new(deps: BuildCacheDependencies) -> Self {
         Self {
             ac: deps.ac,
             cas: deps.cas,
             format: deps.format,
             validation: deps.validation,
+            flush_watch: deps.flush_watch,
+            traffic: Default::default(),
             // A valid cache name by construction (tested below).
             name: CacheName::parse(BUILD_CACHE_NAME).unwrap_or_else(|_| unreachable!()),
         }

@@ -26,6 +26,7 @@ pub(crate) async fn handle(
 ) -> Result<FlushResult, FlushActionCacheError> {
     ctx.authorize(&cmd.principal, Role::Admin)?;
     let result = ctx.ac.flush(&cmd.criteria).await?;
+    ctx.report_flush(&result);
     tracing::info!(
         target: "strata::audit",
         principal = %cmd.principal,

@@ -35,6 +35,7 @@ pub(crate) async fn handle(
 ) -> Result<FlushResult, FlushContentStoreError> {
     ctx.authorize(&cmd.principal, Role::Admin)?;
     let mut result = ctx.cas.flush(&cmd.criteria).await?;
+    ctx.report_flush(&result);
     if !cmd.criteria.dry_run {
         match dangling(ctx).await {
             Ok(n) => result.dangling_ac_entries = Some(n),

@@ -31,6 +31,21 @@ macro_rules! access_or_store_error {
             #[error(transparent)]
             Store(#[from] strata_domain::BuildCacheError),
         }
+
+        impl $name {
+            /// Whether the store failed (not the caller: a bad digest,
+            /// range or size, or a missing role, is the caller's).
+            pub fn is_server_error(&self) -> bool {
+                matches!(
+                    self,
+                    Self::Store(
+                        strata_domain::BuildCacheError::Unavailable { .. }
+                            | strata_domain::BuildCacheError::Unexpected { .. }
+                            | strata_domain::BuildCacheError::InsufficientStorage { .. }
+                    )
+                )
+            }
+        }
     };
 }
 
@@ -44,8 +59,10 @@ pub mod read_blob;
 mod service;
 #[cfg(test)]
 pub(crate) mod test_support;
+mod traffic;
 pub mod update_action_result;
 pub mod write_blob;
 
 pub use context::{AcValidation, BUILD_CACHE_NAME, BuildCacheDependencies};
 pub use service::BuildCacheService;
+pub use traffic::{MAX_TRACKED_INSTANCES, OTHER_INSTANCES};

@@ -1,6 +1,7 @@
 //! [`BuildCacheService`]: the facade over the build-cache use cases.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use strata_domain::{
@@ -17,6 +18,7 @@ use super::get_build_cache_stats::{
     self, BuildCacheStats, GetBuildCacheStats, GetBuildCacheStatsError,
 };
 use super::read_blob::{self, ReadBlob, ReadBlobError};
+use super::traffic::Answer;
 use super::update_action_result::{self, UpdateActionResult, UpdateActionResultError};
 use super::write_blob::{self, WriteBlob, WriteBlobError, WriteBlobStart};
 
@@ -26,6 +28,20 @@ use super::write_blob::{self, WriteBlob, WriteBlobError, WriteBlobStart};
 #[derive(Clone)]
 pub struct BuildCacheService {
     ctx: Arc<BuildCacheContext>,
+}
+
+/// The instance a flush with `criteria` empties, for the instances'
+/// `flushes` series: `Some(None)` for every instance (scope `all`),
+/// `Some(Some(i))` for one, `None` for a partial flush (digests, a
+/// prefix, an age), which empties no instance.
+fn flushed_instance(criteria: &strata_domain::FlushCriteria) -> Option<Option<InstanceName>> {
+    match (&criteria.scope, &criteria.instance) {
+        (strata_domain::FlushScope::All, None) => Some(None),
+        (strata_domain::FlushScope::All, Some(i)) | (strata_domain::FlushScope::Instance(i), _) => {
+            Some(Some(i.clone()))
+        }
+        _ => None,
+    }
 }
 
 impl BuildCacheService {
@@ -60,7 +76,18 @@ impl BuildCacheService {
         &self,
         q: GetActionResult,
     ) -> Result<Option<Bytes>, GetActionResultError> {
-        get_action_result::handle(&self.ctx, q).await
+        let (instance, started) = (q.instance.clone(), Instant::now());
+        let result = get_action_result::handle(&self.ctx, q).await;
+        let (answer, read) = match &result {
+            Ok(Some(value)) => (Answer::Hit, value.len() as u64),
+            Ok(None) => (Answer::Miss, 0),
+            Err(_) => (Answer::Other, 0),
+        };
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx
+            .traffic
+            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        result
     }
 
     /// See [`update_action_result`].
@@ -71,7 +98,20 @@ impl BuildCacheService {
         &self,
         cmd: UpdateActionResult,
     ) -> Result<(), UpdateActionResultError> {
-        update_action_result::handle(&self.ctx, cmd).await
+        let (instance, started) = (cmd.instance.clone(), Instant::now());
+        let written = cmd.value.len() as u64;
+        let result = update_action_result::handle(&self.ctx, cmd).await;
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        let written = if result.is_ok() { written } else { 0 };
+        self.ctx.traffic.record(
+            &instance,
+            Answer::Other,
+            started.elapsed(),
+            failed,
+            0,
+            written,
+        );
+        result
     }
 
     /// See [`read_blob`].
@@ -79,7 +119,19 @@ impl BuildCacheService {
     /// # Errors
     /// [`ReadBlobError`].
     pub async fn read_blob(&self, q: ReadBlob) -> Result<Option<BlobRead>, ReadBlobError> {
-        read_blob::handle(&self.ctx, q).await
+        let (instance, started) = (q.instance.clone(), Instant::now());
+        let result = read_blob::handle(&self.ctx, q).await;
+        // The bytes the read will send (its range), counted when it opens.
+        let (answer, read) = match &result {
+            Ok(Some(blob)) => (Answer::Hit, blob.len),
+            Ok(None) => (Answer::Miss, 0),
+            Err(_) => (Answer::Other, 0),
+        };
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx
+            .traffic
+            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        result
     }
 
     /// See [`write_blob`].
@@ -87,7 +139,25 @@ impl BuildCacheService {
     /// # Errors
     /// [`WriteBlobError`].
     pub async fn write_blob(&self, cmd: WriteBlob) -> Result<WriteBlobStart, WriteBlobError> {
-        write_blob::handle(&self.ctx, cmd).await
+        let (instance, started) = (cmd.instance.clone(), Instant::now());
+        let expected = cmd.expected_size.unwrap_or(0);
+        let result = write_blob::handle(&self.ctx, cmd).await;
+        // An upload's bytes are its announced size (the writer streams
+        // them after this returns); a blob already stored sends none.
+        let written = match &result {
+            Ok(WriteBlobStart::Upload(_)) => expected,
+            _ => 0,
+        };
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx.traffic.record(
+            &instance,
+            Answer::Other,
+            started.elapsed(),
+            failed,
+            0,
+            written,
+        );
+        result
     }
 
     /// See [`find_missing_blobs`].
@@ -98,7 +168,13 @@ impl BuildCacheService {
         &self,
         q: FindMissingBlobs,
     ) -> Result<Vec<Digest>, FindMissingBlobsError> {
-        find_missing_blobs::handle(&self.ctx, q).await
+        let (instance, started) = (q.instance.clone(), Instant::now());
+        let result = find_missing_blobs::handle(&self.ctx, q).await;
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx
+            .traffic
+            .record(&instance, Answer::Other, started.elapsed(), failed, 0, 0);
+        result
     }
 
     /// See [`flush_action_cache`].
@@ -109,7 +185,14 @@ impl BuildCacheService {
         &self,
         cmd: FlushActionCache,
     ) -> Result<FlushResult, FlushActionCacheError> {
-        flush_action_cache::handle(&self.ctx, cmd).await
+        let reached = flushed_instance(&cmd.criteria);
+        let result = flush_action_cache::handle(&self.ctx, cmd).await;
+        if let (Ok(r), Some(instance)) = (&result, reached)
+            && !r.dry_run
+        {
+            self.ctx.traffic.flushed(instance.as_ref());
+        }
+        result
     }
 
     /// See [`flush_content_store`].
@@ -120,7 +203,14 @@ impl BuildCacheService {
         &self,
         cmd: FlushContentStore,
     ) -> Result<FlushResult, FlushContentStoreError> {
-        flush_content_store::handle(&self.ctx, cmd).await
+        let reached = flushed_instance(&cmd.criteria);
+        let result = flush_content_store::handle(&self.ctx, cmd).await;
+        if let (Ok(r), Some(instance)) = (&result, reached)
+            && !r.dry_run
+        {
+            self.ctx.traffic.flushed(instance.as_ref());
+        }
+        result
     }
 
     /// See [`get_build_cache_stats`].
@@ -134,9 +224,12 @@ impl BuildCacheService {
         get_build_cache_stats::handle(&self.ctx, q).await
     }
 
-    /// What the trends sample of each store: `ac/<store>` and
-    /// `cas/<store>` with their hits, misses (their sum as requests),
-    /// entries and bytes. None when the stores cannot report.
+    /// What the trends sample: each store, as `ac/<store>` and
+    /// `cas/<store>`, with its hits, misses (their sum as requests),
+    /// entries and bytes (none when the stores cannot report); and each
+    /// REAPI instance seen, by name (`default` for the unnamed one), with
+    /// its requests, hits, misses, errors, latency, value bytes and
+    /// flushes.
     pub async fn trend_readings(&self) -> Vec<(TrendSource, TrendReading)> {
         let (ac, cas) = match (self.ctx.ac.stats().await, self.ctx.cas.stats().await) {
             (Ok(ac), Ok(cas)) => (ac, cas),
@@ -163,6 +256,7 @@ impl BuildCacheService {
         ac.into_iter()
             .map(|u| reading("ac", u))
             .chain(cas.into_iter().map(|u| reading("cas", u)))
+            .chain(self.ctx.traffic.readings())
             .collect()
     }
 }

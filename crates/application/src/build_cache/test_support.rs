@@ -218,6 +218,7 @@ impl Mocks {
             cas: Arc::new(self.cas),
             format: Arc::new(self.format),
             validation: AcValidation::all(validate),
+            flush_watch: None,
         })
     }
 }

@@ -40,6 +40,20 @@ pub enum UpdateActionResultError {
     Store(#[from] BuildCacheError),
 }
 
+impl UpdateActionResultError {
+    /// Whether the store failed (not the caller).
+    pub fn is_server_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(
+                BuildCacheError::Unavailable { .. }
+                    | BuildCacheError::Unexpected { .. }
+                    | BuildCacheError::InsufficientStorage { .. }
+            )
+        )
+    }
+}
+
 pub(crate) async fn handle(
     ctx: &BuildCacheContext,
     cmd: UpdateActionResult,

@@ -417,11 +417,23 @@ mod tests {
             })
         });
         let mut new = MockStore::new();
-        new.expect_get().returning(|_| Ok(None));
+        // The new store holds "a" once it was written (the move checks it
+        // survived the old copy's delete).
+        let written = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = written.clone();
+        new.expect_get().returning(move |k| {
+            Ok(
+                (k.as_str() == "a" && seen.load(std::sync::atomic::Ordering::SeqCst))
+                    .then(|| entry(b"1")),
+            )
+        });
         new.expect_insert()
             .withf(|k, _| k.as_str() == "a")
             .times(1)
-            .returning(|_, _| Ok(InsertOutcome::Created));
+            .returning(move |_, _| {
+                written.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(InsertOutcome::Created)
+            });
         let (service, events, provider) = service_with_provider(config("c", None, 10), old).await;
         provider.next(new);
         let changed = config("c", None, 10)
@@ -521,6 +533,52 @@ mod tests {
             !Arc::ptr_eq(&before, &after),
             "l1_max_ttl is set when the store is built"
         );
+    }
+
+    /// Issue 32: a plugin store over one database (two stores of a cache
+    /// read the same rows) lost every entry when a new `max_entries`
+    /// opened a successor store, moved each entry into it and deleted it
+    /// from the old one: the only copy.
+    #[tokio::test]
+    async fn a_capacity_change_of_a_store_sharing_its_data_keeps_every_entry() {
+        for declared_shared in [true, false] {
+            let map = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+            let open = || Arc::new(SharedMapStore::new(map.clone(), declared_shared));
+            let sized = |n: u64| {
+                config("c", None, 10)
+                    .to_builder()
+                    .max_entries(Some(n))
+                    .build()
+                    .unwrap()
+            };
+            let mut clock = MockClock::new();
+            clock.expect_now().return_const(now());
+            let (service, _, provider) = service_on_store(
+                sized(100),
+                open(),
+                Arc::new(clock),
+                Arc::new(TestScheduler::default()),
+            )
+            .await;
+            let store = service.registry().get(&name("c")).unwrap().store().clone();
+            for k in ["a", "b", "c"] {
+                store.insert(key(k), entry(k.as_bytes())).await.unwrap();
+            }
+            provider.next_store(open());
+            service
+                .configure(ConfigureCache::new(Principal::Anonymous, sized(200)))
+                .await
+                .unwrap();
+            let live = service.registry().get(&name("c")).unwrap();
+            assert_eq!(live.config().max_entries(), Some(200));
+            for k in ["a", "b", "c"] {
+                assert!(
+                    live.store().get(&key(k)).await.unwrap().is_some(),
+                    "shared = {declared_shared}: entry {k} was lost by the reconfiguration"
+                );
+            }
+            assert_eq!(map.lock().unwrap().len(), 3);
+        }
     }
 
     #[tokio::test]

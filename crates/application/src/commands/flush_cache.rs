@@ -36,6 +36,8 @@ pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCa
     cache.store().flush().await?;
     crate::commands::put_entry::revoke_all_leases(&cache).await;
     cache.counters().flushed();
+    ctx.alerts
+        .record_flush(cmd.cache.as_str(), None, ctx.clock.now().as_millis());
     ctx.events.publish(DomainEvent::CacheFlushed {
         cache: cmd.cache,
         principal: cmd.principal,

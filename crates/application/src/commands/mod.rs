@@ -5,6 +5,7 @@ pub mod auto_tune;
 pub mod configure_cache;
 pub mod delete_cache;
 pub mod delete_entry;
+pub mod evaluate_alerts;
 pub mod flush_cache;
 pub mod import_entries;
 pub mod invalidate_entries;

@@ -3,7 +3,9 @@
 use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, Role, Tag, Ttl};
 
 use crate::batch::{BatchSizeError, check_batch_len};
-use crate::commands::put_entry::{PutEntryError, build_entry, revoke_leases, written_event};
+use crate::commands::put_entry::{
+    PutEntryError, build_entry, probe_value, revoke_leases, written_event,
+};
 use crate::context::Context;
 
 /// One entry of a batch.
@@ -62,6 +64,7 @@ pub(crate) async fn handle(
         .map_err(PutEntryError::from)?;
     let mut batch = Vec::with_capacity(cmd.items.len());
     for item in cmd.items {
+        probe_value(ctx, &cache, &item.value);
         let entry = build_entry(ctx, cache.config(), item.value, item.ttl, item.tags)?;
         batch.push((item.key, entry));
     }
@@ -78,10 +81,16 @@ pub(crate) async fn handle(
         .map_err(PutEntryError::from)?;
     let keys: Vec<_> = events.iter().map(|(key, _)| key.clone()).collect();
     revoke_leases(&cache, &keys).await;
+    let followed = ctx.trends.enabled().then(|| ctx.clock.now());
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache
             .counters()
             .inserted(*outcome == InsertOutcome::Created);
+        if let Some(now) = followed {
+            cache
+                .counters()
+                .track_write(key.as_str(), now, entry.expires_at());
+        }
         ctx.events.publish(written_event(
             &cmd.cache,
             key,

@@ -168,10 +168,31 @@ pub(crate) fn admit(
     Ok(cache.config().max_value_bytes())
 }
 
+/// Probes one write in [`strata_domain::PROBE_EVERY_WRITES`] of `cache`
+/// for how well its value compresses (at most
+/// [`strata_domain::PROBE_MAX_BYTES`] of it), with trends on and a probe
+/// wired.
+pub(crate) fn probe_value(ctx: &Context, cache: &LiveCache, value: &CacheValue) {
+    let Some(probe) = &ctx.compression_probe else {
+        return;
+    };
+    if !ctx.trends.enabled() || !cache.counters().probe_due() {
+        return;
+    }
+    let bytes = value.bytes();
+    let head = &bytes[..bytes.len().min(strata_domain::PROBE_MAX_BYTES)];
+    if !head.is_empty() {
+        cache
+            .counters()
+            .record_probe(head.len(), probe.compressed_len(head));
+    }
+}
+
 pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
     let cache = ctx
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Writer)?;
+    probe_value(ctx, &cache, &cmd.value);
     let entry = build_entry(ctx, cache.config(), cmd.value, cmd.ttl, cmd.tags)?;
     if let Some(analyzer) = cache.analyzer() {
         analyzer.record_write(&cmd.key, entry.weight(cmd.key.as_str().len()));
@@ -185,6 +206,11 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
         Some(token) => fill(&cache, &cmd.key, token, entry.clone()).await?,
     };
     cache.counters().inserted(outcome == InsertOutcome::Created);
+    if ctx.trends.enabled() {
+        cache
+            .counters()
+            .track_write(cmd.key.as_str(), ctx.clock.now(), entry.expires_at());
+    }
     ctx.events.publish(written_event(
         &cmd.cache,
         &cmd.key,

@@ -72,6 +72,13 @@ pub(crate) async fn handle(
             analyzer.record(key, entry.as_ref().map(|e| e.weight(key.as_str().len())));
         }
     }
+    if ctx.trends.enabled() {
+        for (key, entry) in query.keys.iter().zip(&found) {
+            cache
+                .counters()
+                .track_read(key.as_str(), now, entry.is_some());
+        }
+    }
     let hits = found.iter().filter(|e| e.is_some()).count() as u64;
     cache.counters().hit(hits);
     cache.counters().miss(found.len() as u64 - hits);

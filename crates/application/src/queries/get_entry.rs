@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use strata_domain::{
     CacheEntry, CacheKey, CacheName, LeaseGrant, LeaseToken, Lookup, Principal, Role, StoreError,
+    Timestamp,
 };
 
 use crate::context::Context;
@@ -50,15 +51,32 @@ pub(crate) async fn handle(
         .lookup(&query.key)
         .await?
         .filter(|hit| !hit.entry.is_stale(now));
-    record(&cache, &query.key, entry.as_ref().map(|hit| &hit.entry));
+    let followed = ctx.trends.enabled().then_some(now);
+    record(
+        &cache,
+        &query.key,
+        entry.as_ref().map(|hit| &hit.entry),
+        followed,
+    );
     Ok(entry)
 }
 
 /// Counts a read of `key` as a hit (`found`) or a miss, and shows it to
-/// the cache's analyzer.
-fn record(cache: &LiveCache, key: &CacheKey, found: Option<&CacheEntry>) {
+/// the cache's analyzer and, with `followed` (the time, when the usage
+/// report is on), to its entry lifetimes.
+fn record(
+    cache: &LiveCache,
+    key: &CacheKey,
+    found: Option<&CacheEntry>,
+    followed: Option<Timestamp>,
+) {
     if let Some(analyzer) = cache.analyzer() {
         analyzer.record(key, found.map(|entry| entry.weight(key.as_str().len())));
+    }
+    if let Some(now) = followed {
+        cache
+            .counters()
+            .track_read(key.as_str(), now, found.is_some());
     }
     if found.is_some() {
         cache.counters().hit(1);
@@ -151,6 +169,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
     let policy = cache.config().stale();
     let d = query.directives;
     let now = ctx.clock.now();
+    let followed = ctx.trends.enabled().then_some(now);
     let window = |configured: Duration, asked: Option<Duration>| {
         if d.no_cache {
             Duration::ZERO
@@ -176,7 +195,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
             let copy = cache.store().stale_copy(&query.key).await.ok().flatten();
             return match copy {
                 Some(entry) if past_expiry(&entry) < allowed => {
-                    record(&cache, &query.key, Some(&entry));
+                    record(&cache, &query.key, Some(&entry), followed);
                     cache.counters().served_stale(1);
                     Ok(ReadOutcome::Stale {
                         lookup: Lookup {
@@ -195,13 +214,13 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
     };
     match found {
         Some(hit) if !hit.entry.is_stale(now) => {
-            record(&cache, &query.key, Some(&hit.entry));
+            record(&cache, &query.key, Some(&hit.entry), followed);
             Ok(ReadOutcome::Fresh(hit))
         }
         Some(hit)
             if past_expiry(&hit.entry) < window(policy.stale_while_revalidate(), d.max_stale) =>
         {
-            record(&cache, &query.key, Some(&hit.entry));
+            record(&cache, &query.key, Some(&hit.entry), followed);
             cache.counters().served_stale(1);
             let lease = match acquire(&cache, &query.key).await {
                 Some(LeaseGrant::Granted(token)) => Some(token),
@@ -214,7 +233,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
             })
         }
         _ => {
-            record(&cache, &query.key, None);
+            record(&cache, &query.key, None, followed);
             Ok(match acquire(&cache, &query.key).await {
                 Some(LeaseGrant::Granted(token)) => ReadOutcome::Miss { lease: Some(token) },
                 Some(LeaseGrant::Pending { remaining }) => ReadOutcome::LeasePending { remaining },

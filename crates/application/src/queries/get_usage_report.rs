@@ -1,8 +1,11 @@
 //! `GetUsageReport`: how a cache is used, from a uniform sample of its
 //! requests: the hot keys (Space-Saving, with each estimate's error
-//! bound), key and value sizes, and the read/write ratio.
+//! bound), key and value sizes, and the read/write ratio; and from a
+//! spatial sample of its keys ([`strata_domain::EntryLifetimes`]): the
+//! TTLs entries are written with and the share that expire or are evicted
+//! unread (one-hit wonders).
 
-use strata_domain::{CacheName, Principal, Role};
+use strata_domain::{CacheName, LifetimeCounts, Principal, Role};
 
 use crate::context::Context;
 use crate::registry::AccessError;
@@ -59,8 +62,23 @@ pub struct UsageReport {
     pub writes: u64,
     /// reads / writes; `None` before the first write.
     pub read_write_ratio: Option<f64>,
-    /// Bytes the sample holds.
+    /// How the lives of the followed keys' entries ended, and the TTLs
+    /// they were written with (single and batch writes and reads of the
+    /// REST and gRPC faces).
+    pub lifetimes: LifetimeCounts,
+    /// The share of keys whose lives are followed, in `(0, 1]`.
+    pub lifetime_sampling_rate: f64,
+    /// Bytes the sample holds (hot keys and followed keys).
     pub memory_bytes: usize,
+    /// Probed values (one write in 64): how many, and their compressed
+    /// size over their size with zstd (`None` before the first probe).
+    pub compression_probes: usize,
+    /// See [`UsageReport::compression_probes`].
+    pub compression_ratio: Option<f64>,
+    /// Settings worth changing, from the sample (today: compression).
+    /// The eviction policy and capacity recommendations come from the
+    /// miss-ratio curves (`/admin/v1/caches/{cache}/recommendation`).
+    pub recommendations: Vec<strata_domain::SettingRecommendation>,
 }
 
 /// Why the report cannot be read.
@@ -84,6 +102,9 @@ pub(crate) fn handle(ctx: &Context, q: GetUsageReport) -> Result<UsageReport, Ge
     let rate = ctx.trends.report_sample_rate();
     let (sample, dropped) = cache.counters().usage();
     let counters = cache.counters().snapshot();
+    let (lifetimes, lifetime_sampling_rate, lifetime_bytes) =
+        cache.counters().lifetimes(ctx.clock.now());
+    let ttl_advice = strata_domain::ttl_recommendation(cache.config(), &lifetimes);
     let reads = counters.hits + counters.misses;
     let writes = counters.inserts + counters.updates;
     Ok(UsageReport {
@@ -108,6 +129,19 @@ pub(crate) fn handle(ctx: &Context, q: GetUsageReport) -> Result<UsageReport, Ge
         reads,
         writes,
         read_write_ratio: (writes > 0).then(|| reads as f64 / writes as f64),
-        memory_bytes: sample.hot_keys.memory_bytes(),
+        lifetimes,
+        lifetime_sampling_rate,
+        memory_bytes: sample.hot_keys.memory_bytes()
+            + lifetime_bytes
+            + sample.compressibility.len() * 8,
+        compression_probes: sample.compressibility.len(),
+        compression_ratio: sample.compressibility.ratio(),
+        recommendations: strata_domain::compression_recommendation(
+            cache.config(),
+            &sample.compressibility,
+        )
+        .into_iter()
+        .chain(ttl_advice)
+        .collect(),
     })
 }

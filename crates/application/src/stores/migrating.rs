@@ -10,10 +10,18 @@
 //! looks in the new store again under it. So a read never misses an entry
 //! moved while it looked, and a move never overwrites a newer write with
 //! the old copy. Hits in the new store take no lock.
+//!
+//! The cache only migrates between stores that do not share data
+//! (`StoreCapabilities::shared` false). A store that says so wrongly (two
+//! stores of one cache read the same rows) would lose the only copy of
+//! each entry moved: so after deleting the old copy, a move checks that
+//! the new store still holds the entry, and when it does not it writes it
+//! back, logs the mistake, and deletes nothing from the old store again.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use futures_util::lock::{Mutex, MutexGuard};
@@ -31,6 +39,9 @@ pub(crate) struct MigratingStore {
     new: Arc<dyn CacheStore>,
     old: Arc<dyn CacheStore>,
     stripes: Vec<Mutex<()>>,
+    /// Set when a delete from the old store removed the new store's copy:
+    /// the two share data, whatever their capabilities say.
+    shares_data: AtomicBool,
 }
 
 impl MigratingStore {
@@ -40,7 +51,30 @@ impl MigratingStore {
             new,
             old,
             stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            shares_data: AtomicBool::new(false),
         }
+    }
+
+    /// Deletes `key`'s old copy after `entry` was written to the new store;
+    /// `Ok(true)` when the old store held a live entry. When the delete
+    /// took the new store's copy too (the stores share data), `entry` is
+    /// written back and the old store is never deleted from again.
+    async fn drop_old_copy(&self, key: &CacheKey, entry: CacheEntry) -> Result<bool, StoreError> {
+        if self.shares_data.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let removed = self.old.remove(key).await?;
+        if removed && self.new.get(key).await?.is_none() {
+            self.new.insert(key.clone(), entry).await?;
+            if !self.shares_data.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    backend = self.old.backend(),
+                    "the old and new stores share data although their capabilities say                      shared = false: the entry was written back and nothing more is deleted                      from the old store (fix the store's capabilities)"
+                );
+            }
+            return Ok(false);
+        }
+        Ok(removed)
     }
 
     async fn lock(&self, key: &CacheKey) -> MutexGuard<'_, ()> {
@@ -63,7 +97,7 @@ impl MigratingStore {
             return Ok(None);
         };
         self.new.insert(key.clone(), entry.clone()).await?;
-        self.old.remove(key).await?;
+        self.drop_old_copy(key, entry.clone()).await?;
         Ok(Some(entry))
     }
 
@@ -82,16 +116,16 @@ impl MigratingStore {
         for (key, _) in entries {
             let step = async {
                 let _guard = self.lock(&key).await;
-                if self.new.get(&key).await?.is_some() {
+                if let Some(current) = self.new.get(&key).await? {
                     // Written or moved already: the old copy is stale.
-                    self.old.remove(&key).await?;
+                    self.drop_old_copy(&key, current).await?;
                     return Ok::<_, StoreError>(0);
                 }
                 let Some(entry) = self.old.get(&key).await? else {
                     return Ok(0);
                 };
-                self.new.insert(key.clone(), entry).await?;
-                self.old.remove(&key).await?;
+                self.new.insert(key.clone(), entry.clone()).await?;
+                self.drop_old_copy(&key, entry).await?;
                 Ok(1)
             };
             match step.await {
@@ -140,8 +174,8 @@ impl CacheStore for MigratingStore {
 
     async fn insert(&self, key: CacheKey, entry: CacheEntry) -> Result<InsertOutcome, StoreError> {
         let _guard = self.lock(&key).await;
-        let outcome = self.new.insert(key.clone(), entry).await?;
-        let replaced_old = self.old.remove(&key).await?;
+        let outcome = self.new.insert(key.clone(), entry.clone()).await?;
+        let replaced_old = self.drop_old_copy(&key, entry).await?;
         Ok(if replaced_old {
             InsertOutcome::Replaced
         } else {

@@ -373,12 +373,10 @@ impl Shared {
                 limit: self.max_item_bytes,
             })));
         }
-        // `touch` tells whether the key is present; the crate's `add` does
-        // not report NOT_STORED.
-        let existed = self
-            .client
-            .touch(&slot.key, exptime)
-            .map_err(|e| self.err(e))?;
+        // Whether a live entry is replaced: memcached keeps an item up to
+        // 1 s past its entry's expires_at (exptime is in seconds), so its
+        // presence alone would answer Replaced over an expired entry.
+        let existed = self.holds_live(key, &slot)?;
         self.client
             .set(&slot.key, bytes.as_slice(), exptime)
             .map_err(|e| match self.err(e) {
@@ -414,7 +412,29 @@ impl Shared {
 
     fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
         let generation = self.generation()?;
-        self.remove_slot(generation, &self.slot(generation, key))
+        let slot = self.slot(generation, key);
+        // An item memcached still keeps past its entry's expiry is deleted,
+        // but it was not live.
+        let live = self.holds_live(key, &slot)?;
+        Ok(self.remove_slot(generation, &slot)? && live)
+    }
+
+    /// Whether `slot` holds `key`'s entry and it has not expired (tags
+    /// are not checked: an entry hidden by a tag invalidation counts).
+    fn holds_live(&self, key: &CacheKey, slot: &Slot) -> Result<bool, StoreError> {
+        let mut raws: std::collections::HashMap<String, Vec<u8>> = self
+            .client
+            .gets(&[slot.key.as_str()])
+            .map_err(|e| self.err(e))?;
+        let Some(raw) = raws.remove(&slot.key) else {
+            return Ok(false);
+        };
+        let Ok(env) = Envelope::decode_owned(raw, &self.codec) else {
+            // Undecodable (another codec's key): present, and replaced.
+            return Ok(true);
+        };
+        Ok((!slot.hashed || env.key.as_deref() == Some(key.as_str()))
+            && !env.entry.is_expired(self.clock.now()))
     }
 
     fn invalidate_tags(&self, tags: &[Tag]) -> Result<InvalidationCount, StoreError> {

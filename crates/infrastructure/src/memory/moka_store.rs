@@ -34,6 +34,8 @@ use crate::SystemClock;
 pub struct MokaStore {
     cache: Cache<CacheKey, CacheEntry>,
     shared: Arc<Shared>,
+    /// What `remove` and invalidations check expiry against.
+    clock: Arc<dyn Clock>,
 }
 
 struct Shared {
@@ -155,7 +157,9 @@ impl MokaStoreBuilder {
         let listener_state = shared.clone();
         let mut builder = Cache::builder()
             .name(self.name.as_str())
-            .expire_after(EntryExpiry { clock: self.clock })
+            .expire_after(EntryExpiry {
+                clock: self.clock.clone(),
+            })
             .eviction_listener(move |key: Arc<CacheKey>, entry: CacheEntry, cause| {
                 listener_state.on_removal(&key, &entry, cause);
             });
@@ -171,6 +175,7 @@ impl MokaStoreBuilder {
         MokaStore {
             cache: builder.build(),
             shared,
+            clock: self.clock,
         }
     }
 }
@@ -281,7 +286,11 @@ impl CacheStore for MokaStore {
     }
 
     async fn remove(&self, key: &CacheKey) -> Result<bool, StoreError> {
-        Ok(self.cache.remove(key.as_str()).await.is_some())
+        // moka hands back an expired value it had not dropped yet: that
+        // was no live entry.
+        let now = self.clock.now();
+        let removed = self.cache.remove(key.as_str()).await;
+        Ok(removed.is_some_and(|e| !e.is_expired(now)))
     }
 
     async fn invalidate_pattern(&self, pattern: &KeyPattern) -> Result<u64, StoreError> {
@@ -293,7 +302,8 @@ impl CacheStore for MokaStore {
             .collect();
         let mut removed = 0;
         for key in matching {
-            removed += u64::from(self.cache.remove(key.as_str()).await.is_some());
+            let gone = self.cache.remove(key.as_str()).await;
+            removed += u64::from(gone.is_some_and(|e| !e.is_expired(self.clock.now())));
         }
         Ok(removed)
     }

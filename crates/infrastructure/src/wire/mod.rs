@@ -13,7 +13,9 @@
 mod codec;
 mod envelope;
 mod format;
+mod probe;
 
 pub use codec::{CodecError, KEY_BYTES, Keyring, ValueCodec};
 pub use envelope::Envelope;
 pub use format::{EnvelopeError, envelope_flags};
+pub use probe::ZstdProbe;

@@ -109,11 +109,35 @@ impl Audit {
         cache: &CacheName,
         params: Vec<(String, String)>,
     ) -> Result<Self, ApiError> {
+        Self::begin_on(
+            state,
+            req,
+            principal,
+            action,
+            Some(cache.as_str().to_owned()),
+            params,
+        )
+        .await
+    }
+
+    /// [`Audit::begin`] for an operation on no cache, or on a target that
+    /// is not a cache name (an alert's source).
+    ///
+    /// # Errors
+    /// 503 `audit_unavailable` when the record cannot be written.
+    pub(crate) async fn begin_on(
+        state: &AppState,
+        req: &HttpRequest,
+        principal: &Principal,
+        action: AuditAction,
+        cache: Option<String>,
+        params: Vec<(String, String)>,
+    ) -> Result<Self, ApiError> {
         let record = AuditRecord {
             time: state.clock.now(),
             principal: principal.to_string(),
             action,
-            cache: Some(cache.as_str().to_owned()),
+            cache,
             params,
             outcome: AUDIT_ATTEMPT.to_owned(),
             request_id: request_id(req),

@@ -122,6 +122,7 @@ pub(crate) fn authenticate(
         .map(Acting)
         .or_else(|e| {
             metrics::counter!("strata_auth_failures_total", "reason" => e.reason()).increment(1);
+            state.service.alerts().count_auth_failure();
             // The class of a refused token, never the token: the same
             // name the 401 gives as `error_description`.
             match e.token_rejection() {

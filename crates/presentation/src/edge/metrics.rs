@@ -45,6 +45,11 @@
 //! - `strata_trends_sources`, `strata_trends_memory_bytes`: gauges, the
 //!   caches and build-cache stores with trends (`[analytics]`) and the
 //!   bytes their ring buffers and annotations hold now.
+//! - `strata_alerts_firing{severity}`: gauge, the alerts firing now
+//!   (`info`, `warning`, `critical`; 0 when none);
+//!   `strata_alert_notifications_total{result}`: counter of webhook
+//!   notifications, `delivered`, `failed` (after every retry) or `dropped`
+//!   (queue full).
 //! - `strata_build_cache_requests_total{kind,op,result}`: counter of
 //!   build-cache requests, HTTP and gRPC alike (a gRPC batch counts each
 //!   blob), `count_build_cache`; `strata_build_cache_bytes{store}`: gauge,
@@ -275,6 +280,25 @@ pub fn record_cache_traffic(
     });
 }
 
+/// Counts one gRPC call on `cache`'s entries in its trend counters, as
+/// [`record_cache_traffic`] does for HTTP: latency, a server error, value
+/// bytes sent (`read`) and received (`written`).
+pub(crate) fn record_grpc_traffic(
+    service: &CacheService,
+    cache: &CacheName,
+    elapsed: std::time::Duration,
+    server_error: bool,
+    read: u64,
+    written: u64,
+) {
+    if !service.trends().enabled() {
+        return;
+    }
+    with_cache_counters(service, cache.as_str(), |counters| {
+        counters.record_request(elapsed, server_error, read, written);
+    });
+}
+
 /// [`record_cache_traffic`] once the cache's counters are found.
 fn record_on(
     counters: &CacheCounters,
@@ -425,6 +449,10 @@ pub async fn render(service: &CacheService) -> String {
             .absolute(curves.sampled_requests);
         metrics::counter!("strata_cache_mrc_dropped_total", "cache" => name)
             .absolute(curves.dropped_samples);
+    }
+    let firing = service.alerts().firing_counts();
+    for (severity, count) in strata_domain::Severity::ALL.into_iter().zip(firing) {
+        metrics::gauge!("strata_alerts_firing", "severity" => severity.as_str()).set(count as f64);
     }
     let (sources, bytes) = service.trends().memory();
     metrics::gauge!("strata_trends_sources").set(sources as f64);

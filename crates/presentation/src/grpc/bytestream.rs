@@ -13,10 +13,12 @@
 //! - **Read.** `read_offset` and `read_limit` (0: to the end) select a
 //!   window; an offset past the end is OUT_OF_RANGE, a negative one
 //!   INVALID_ARGUMENT, a missing blob NOT_FOUND. Messages carry at most
-//!   [`READ_CHUNK_BYTES`]. A zstd read of a whole blob streams one frame
-//!   per stored chunk; a zstd read with an offset or limit selects from
-//!   the compressed bytes of the whole blob (REAPI: offsets of compressed
-//!   resources count compressed bytes).
+//!   [`READ_CHUNK_BYTES`]. A zstd read streams one frame per
+//!   [`READ_CHUNK_BYTES`] of the blob, so the compressed bytes of a blob
+//!   are always the same, and an offset or limit (REAPI: offsets of
+//!   compressed resources count compressed bytes) selects from that
+//!   stream as it is made: memory holds one piece, whatever the blob's
+//!   size or the offset.
 //! - **Write.** Needs `cas-writer`. Bytes are streamed into the store's
 //!   writer as they arrive (decoded first for zstd) and verified before
 //!   commit: a SHA-256 or size mismatch is INVALID_ARGUMENT and stores
@@ -449,20 +451,6 @@ impl ByteStreamService {
                 resource.digest.size_bytes()
             ))
         };
-        if resource.compressed && (offset > 0 || limit.is_some()) {
-            let whole = self
-                .read_whole(&principal, &resource.instance, &resource.digest)
-                .await?
-                .ok_or_else(missing)?;
-            let compressed = Bytes::from(zstd_codec::compress(&whole)?);
-            let (start, len) = ReadRange { offset, limit }
-                .resolve(compressed.len() as u64)
-                .map_err(ApiError::from)?;
-            let window = compressed.slice(start as usize..(start + len) as usize);
-            return Ok(Response::new(chunked(futures_util::stream::iter([Ok(
-                window,
-            )]))));
-        }
         let range = if resource.compressed {
             ReadRange::FULL
         } else {
@@ -482,12 +470,13 @@ impl ByteStreamService {
         if read.size_bytes != resource.digest.size_bytes() {
             return Err(missing());
         }
-        let compressed = resource.compressed;
+        if resource.compressed {
+            let frames =
+                zstd_codec::compressed_window(read.reader, READ_CHUNK_BYTES, offset, limit);
+            return Ok(Response::new(chunked(frames)));
+        }
         let chunks = futures_util::stream::unfold(read.reader, move |mut reader| async move {
             match reader.next_chunk().await {
-                Ok(Some(chunk)) if compressed => {
-                    Some((zstd_codec::compress(&chunk).map(Bytes::from), reader))
-                }
                 Ok(Some(chunk)) => Some((Ok(chunk), reader)),
                 Ok(None) => None,
                 Err(e) => Some((

@@ -99,12 +99,27 @@ impl CacheApi {
 
     /// Records a `forbidden` refusal of `method` (best effort), then
     /// passes `result` on as a status.
-    async fn finish<T>(
+    async fn finish<T: ValueBytes>(
         &self,
         call: &Call,
         cache: Option<&CacheName>,
         result: Result<T, ApiError>,
     ) -> Result<Response<T>, Status> {
+        // Calls on entries count in the cache's trends, as HTTP ones do.
+        if let Some(cache) = cache
+            && T::ON_ENTRIES
+        {
+            let server_error = result.as_ref().is_err_and(|e| e.status().is_server_error());
+            let read = result.as_ref().map_or(0, ValueBytes::value_bytes);
+            crate::edge::metrics::record_grpc_traffic(
+                &self.state.service,
+                cache,
+                call.started.elapsed(),
+                server_error,
+                read,
+                call.written.load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
         if let Err(e) = &result
             && e.code() == "forbidden"
             && self.state.audit.is_some()
@@ -124,11 +139,14 @@ impl CacheApi {
     }
 }
 
-/// Who calls which RPC from where.
+/// Who calls which RPC from where, since when, and the value bytes it
+/// wrote (for the trends).
 struct Call {
     principal: Principal,
     method: &'static str,
     peer: Option<SocketAddr>,
+    started: std::time::Instant,
+    written: std::sync::atomic::AtomicU64,
 }
 
 impl Call {
@@ -137,6 +155,8 @@ impl Call {
             principal: principal(&api.state, request)?,
             method,
             peer: request.remote_addr(),
+            started: std::time::Instant::now(),
+            written: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -175,6 +195,51 @@ fn batch_item(i: usize, e: pb::SetRequest) -> Result<BatchItem, ApiError> {
         tags: tags(e.tags.iter().map(String::as_str)).map_err(at)?,
     })
 }
+
+/// What a response says for the trends: whether its RPC works on entries
+/// (counted as a request of the cache), and the value bytes it sends.
+trait ValueBytes {
+    /// Whether the RPC reads or writes entries.
+    const ON_ENTRIES: bool = false;
+    /// Value bytes sent.
+    fn value_bytes(&self) -> u64 {
+        0
+    }
+}
+
+impl ValueBytes for pb::GetResponse {
+    const ON_ENTRIES: bool = true;
+    fn value_bytes(&self) -> u64 {
+        self.entry.as_ref().map_or(0, |e| e.value.len() as u64)
+    }
+}
+
+impl ValueBytes for pb::BatchGetResponse {
+    const ON_ENTRIES: bool = true;
+    fn value_bytes(&self) -> u64 {
+        self.results
+            .iter()
+            .filter_map(|r| r.entry.as_ref())
+            .map(|e| e.value.len() as u64)
+            .sum()
+    }
+}
+
+impl ValueBytes for pb::SetResponse {
+    const ON_ENTRIES: bool = true;
+}
+
+impl ValueBytes for pb::BatchSetResponse {
+    const ON_ENTRIES: bool = true;
+}
+
+impl ValueBytes for pb::DeleteResponse {
+    const ON_ENTRIES: bool = true;
+}
+
+impl ValueBytes for pb::InvalidateResponse {}
+impl ValueBytes for pb::StatsResponse {}
+impl ValueBytes for pb::ListCachesResponse {}
 
 #[tonic::async_trait]
 impl Cache for CacheApi {
@@ -232,6 +297,8 @@ impl Cache for CacheApi {
             let key = cache_key(&req.key)?;
             let ttl = req.ttl_secs.map(ttl).transpose()?;
             let tags = tags(req.tags.iter().map(String::as_str))?;
+            call.written
+                .store(req.value.len() as u64, std::sync::atomic::Ordering::Relaxed);
             let value = CacheValue::new(
                 Bytes::from(req.value),
                 content_type(&req.content_type, "content_type")?,
@@ -339,6 +406,10 @@ impl Cache for CacheApi {
                 .map(|(i, e)| batch_item(i, e))
                 .collect::<Result<Vec<_>, _>>()?;
             let keys: Vec<String> = items.iter().map(|i| i.key.as_str().to_owned()).collect();
+            call.written.store(
+                items.iter().map(|i| i.value.len() as u64).sum(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             let result = self
                 .state
                 .service

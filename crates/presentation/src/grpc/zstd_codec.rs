@@ -116,6 +116,100 @@ impl StreamDecoder {
     }
 }
 
+/// The zstd stream of a blob as this server encodes it, from `offset`
+/// (in compressed bytes) for at most `limit` compressed bytes: one frame
+/// per `piece_bytes` of the blob (the last shorter), each compressed
+/// alone at [`LEVEL`]. The same blob so always gives the same bytes, and a
+/// read resumed at a compressed offset continues the stream it broke off
+/// (REAPI: offsets of compressed resources count compressed bytes), while
+/// memory holds one piece and its frame, whatever the blob's size.
+///
+/// # Errors
+/// The stream yields OUT_OF_RANGE when `offset` is past the end of the
+/// compressed stream, and the reader's I/O errors as UNAVAILABLE-class
+/// statuses.
+pub(crate) fn compressed_window(
+    reader: Box<dyn strata_domain::BlobReader>,
+    piece_bytes: usize,
+    offset: u64,
+    limit: Option<u64>,
+) -> impl futures_util::Stream<Item = Result<Bytes, Status>> + Send + 'static {
+    struct State {
+        reader: Box<dyn strata_domain::BlobReader>,
+        pending: bytes::BytesMut,
+        eof: bool,
+        skip: u64,
+        remaining: Option<u64>,
+        emitted: u64,
+        finished: bool,
+    }
+    let state = State {
+        reader,
+        pending: bytes::BytesMut::new(),
+        eof: false,
+        skip: offset,
+        remaining: limit,
+        emitted: 0,
+        finished: false,
+    };
+    futures_util::stream::unfold(state, move |mut st| async move {
+        if st.finished || st.remaining == Some(0) {
+            return None;
+        }
+        loop {
+            while st.pending.len() < piece_bytes && !st.eof {
+                match st.reader.next_chunk().await {
+                    Ok(Some(chunk)) => st.pending.extend_from_slice(&chunk),
+                    Ok(None) => st.eof = true,
+                    Err(e) => {
+                        st.finished = true;
+                        let e = strata_domain::BuildCacheError::io("cas", "reading a blob", e);
+                        return Some((
+                            Err(Status::from(crate::edge::error::ApiError::from(e))),
+                            st,
+                        ));
+                    }
+                }
+            }
+            if st.pending.is_empty() {
+                st.finished = true;
+                if st.skip > 0 {
+                    let e = strata_domain::BuildCacheError::InvalidRange {
+                        offset,
+                        size_bytes: offset - st.skip + st.emitted,
+                    };
+                    return Some((Err(Status::from(crate::edge::error::ApiError::from(e))), st));
+                }
+                return None;
+            }
+            let take = st.pending.len().min(piece_bytes);
+            let piece = st.pending.split_to(take);
+            let frame = match compress(&piece) {
+                Ok(frame) => Bytes::from(frame),
+                Err(status) => {
+                    st.finished = true;
+                    return Some((Err(status), st));
+                }
+            };
+            let len = frame.len() as u64;
+            if st.skip >= len {
+                st.skip -= len;
+                continue;
+            }
+            let mut out = frame.slice(st.skip as usize..);
+            st.skip = 0;
+            if let Some(r) = st.remaining {
+                if out.len() as u64 > r {
+                    out = out.slice(..r as usize);
+                }
+                st.remaining = Some(r - out.len() as u64);
+            }
+            st.emitted += out.len() as u64;
+            return Some((Ok(out), st));
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

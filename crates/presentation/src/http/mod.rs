@@ -13,6 +13,7 @@
 //!   (JSON, MessagePack): [`codec`].
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub(crate) mod body;
 pub mod build_cache;

@@ -37,8 +37,8 @@ use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder, SecurityRequire
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    admin, audit, build_cache, build_cache_admin, caches, entries, entries_batch, export_import,
-    invalidations, keys, monitoring, mrc, report, status, trends,
+    admin, alerts, audit, build_cache, build_cache_admin, caches, entries, entries_batch,
+    export_import, invalidations, keys, monitoring, mrc, report, status, trends,
 };
 use crate::edge::schemas::{cache_name_schema, key_schema};
 use crate::edge::{config_dto, error};
@@ -67,6 +67,10 @@ use crate::edge::{config_dto, error};
         trends::cache_trends,
         trends::build_cache_trends,
         report::usage_report,
+        alerts::list,
+        alerts::list_silences,
+        alerts::create_silence,
+        alerts::delete_silence,
         admin::configure,
         admin::patch,
         admin::read,
@@ -113,8 +117,16 @@ use crate::edge::{config_dto, error};
         trends::TrendsResponse,
         trends::AnnotationDto,
         report::UsageReportResponse,
+        report::SettingRecommendationDto,
+        alerts::AlertDto,
+        alerts::AlertsResponse,
+        alerts::SilenceRequest,
+        alerts::SilenceDto,
+        alerts::SilencesResponse,
         report::HotKeyDto,
         report::SizeBucketDto,
+        report::TtlBucketDto,
+        report::LifetimesDto,
         admin::ConfigureResponse,
         export_import::ImportResponse,
         export_import::ImportErrorDto,

@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use super::openapi::ApiDoc;
 use super::{
-    admin, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
+    admin, alerts, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
     export_import, invalidations, keys, monitoring, mrc, report, request, status, trends,
 };
 use crate::edge::error::ApiError;
@@ -148,6 +148,23 @@ fn routes(cfg: &mut web::ServiceConfig) {
         resource("/v1/caches/{cache}/report")
             .route(web::get().to(report::usage_report))
             .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/alerts")
+            .app_data(AcceptedQuery(&[("GET", alerts::AlertParams::PARAMS)]))
+            .route(web::get().to(alerts::list))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        resource("/admin/v1/alerts/silences")
+            .route(web::get().to(alerts::list_silences))
+            .route(web::post().to(alerts::create_silence))
+            .default_service(method_not_allowed("GET, POST")),
+    )
+    .service(
+        resource("/admin/v1/alerts/silences/{id}")
+            .route(web::delete().to(alerts::delete_silence))
+            .default_service(method_not_allowed("DELETE")),
     )
     .service(
         resource("/admin/v1/cache/trends")

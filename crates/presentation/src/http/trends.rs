@@ -48,8 +48,12 @@ impl TrendParams {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BuildCacheTrendParams {
-    /// The build-cache store: `ac/<store>` or `cas/<store>`, as
-    /// `GET /admin/v1/cache/stats` names the stores (e.g. `cas/memory`).
+    /// A REAPI instance by name (`default` for the unnamed one): its
+    /// requests, hits, misses, errors, latency, bytes and flushes, AC and
+    /// CAS together, HTTP and gRPC alike; or a build-cache store,
+    /// `ac/<store>` or `cas/<store>` as `GET /admin/v1/cache/stats` names
+    /// the stores (e.g. `cas/memory`), with its hits, misses, entries and
+    /// bytes.
     #[param(example = "cas/memory")]
     pub instance: String,
     /// As for a cache's trends.

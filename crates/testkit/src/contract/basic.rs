@@ -1,164 +1,23 @@
-//! The backend contract suite: every behavioural test of the
-//! [`CacheStore`] port, in one call.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use strata_domain::{CacheName, CacheStore};
-//! # fn my_store(_: CacheName) -> Arc<dyn CacheStore> { unimplemented!() }
-//!
-//! #[tokio::test]
-//! async fn my_store_honours_the_contract() {
-//!     strata_testkit::contract::run_store_contract(|name: CacheName| async move {
-//!         my_store(name)
-//!     })
-//!     .await;
-//! }
-//! ```
-//!
-//! The factory is called with a fresh, unique cache name for each clause
-//! (some clauses ask for two names, to check isolation); it must return a
-//! store for that cache. Stores of different names may share one backend:
-//! that is what the isolation clauses test. A failing clause panics with a
-//! message starting `[contract: <clause>]`.
-//!
-//! Clauses that depend on a capability ([`StoreCapabilities`]) check the
-//! operation when the flag is true, and that it answers
-//! [`StoreError::Unsupported`] when it is false. Waiting (TTL expiry,
-//! eventually-consistent counters) polls with a deadline; nothing asserts
-//! how long an operation takes.
-//!
-//! [`StoreCapabilities`]: strata_domain::StoreCapabilities
+//! The first clauses: round trips, outcomes, batches, invalidation,
+//! isolation, counters, export and concurrency.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
+
 use strata_domain::{
-    CacheEntry, CacheKey, CacheName, CacheStore, CacheValue, ContentType, EntryVersion,
-    InsertOutcome, InvalidationCount, KeyPattern, StoreError, Tag, Timestamp,
+    CacheEntry, CacheKey, CacheName, CacheValue, ContentType, EntryVersion, InsertOutcome,
+    InvalidationCount, KeyPattern, Timestamp,
 };
 
-/// How long the TTL clause waits for a 1 s entry to disappear.
-const EXPIRY_DEADLINE: Duration = Duration::from_secs(10);
-/// How long counters may take to catch up.
-const STATS_DEADLINE: Duration = Duration::from_secs(5);
-/// Pause between polls.
-const POLL_EVERY: Duration = Duration::from_millis(50);
+use super::{
+    POLL_EVERY, STATS_DEADLINE, Suite, entry_at, is_unsupported, key, ok, payload_of, tag,
+};
 
-/// Runs every clause of the [`CacheStore`] contract against stores made by
-/// `factory`, one clause after the other.
-///
-/// # Panics
-/// On the first clause the store breaks, with a message naming it; also
-/// when the store returns an error where the contract expects success.
-pub async fn run_store_contract<F, Fut>(factory: F)
-where
-    F: Fn(CacheName) -> Fut,
-    Fut: Future<Output = Arc<dyn CacheStore>>,
-{
-    let suite = Suite {
-        factory: &factory,
-        run: next_run_id(),
-    };
-    suite.ping_and_capabilities().await;
-    suite.round_trip().await;
-    suite.miss().await;
-    suite.remove().await;
-    suite.overwrite().await;
-    suite.expired_at_insert().await;
-    suite.ttl_expiry().await;
-    suite.batches().await;
-    suite.pattern_invalidation().await;
-    suite.tag_invalidation().await;
-    suite.flush_isolation().await;
-    suite.stats().await;
-    suite.export().await;
-    suite.concurrent_writers().await;
-}
-
-fn next_run_id() -> String {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() % 1_000_000_000_000)
-        .unwrap_or(0);
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        RUNS.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// The current wall-clock time (testkit may read the system clock).
-fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Timestamp::from_millis(ms)
-}
-
-fn key(s: &str) -> CacheKey {
-    CacheKey::parse(s).unwrap_or_else(|e| panic!("test key {s:?} is invalid: {e}"))
-}
-
-fn tag(s: &str) -> Tag {
-    Tag::parse(s).unwrap_or_else(|e| panic!("test tag {s:?} is invalid: {e}"))
-}
-
-/// An entry with `payload`, the default content type, no TTL.
-fn plain(payload: &str, version: u64) -> CacheEntry {
-    entry(payload.as_bytes(), None, &[], version)
-}
-
-fn entry(payload: &[u8], expires_at: Option<Timestamp>, tags: &[&str], version: u64) -> CacheEntry {
-    CacheEntry::new(
-        CacheValue::new(Bytes::copy_from_slice(payload), ContentType::default()),
-        now(),
-        expires_at,
-        tags.iter().map(|t| tag(t)).collect(),
-        EntryVersion::new(version),
-    )
-}
-
-fn payload_of(e: &Option<CacheEntry>) -> Option<&[u8]> {
-    e.as_ref().map(|e| &e.value().bytes()[..])
-}
-
-/// Unwraps an operation's result, naming the clause when it failed.
-fn ok<T>(clause: &str, what: &str, r: Result<T, StoreError>) -> T {
-    r.unwrap_or_else(|e| panic!("[contract: {clause}] {what} failed: {e}"))
-}
-
-fn is_unsupported<T>(r: &Result<T, StoreError>) -> bool {
-    matches!(r, Err(StoreError::Unsupported { .. }))
-}
-
-struct Suite<'f, F> {
-    factory: &'f F,
-    run: String,
-}
-
-impl<F, Fut> Suite<'_, F>
-where
-    F: Fn(CacheName) -> Fut,
-    Fut: Future<Output = Arc<dyn CacheStore>>,
-{
-    /// A name unique to this run and clause.
-    fn name(&self, clause: &str) -> CacheName {
-        let raw = format!("ct-{clause}-{}", self.run);
-        let raw: String = raw.chars().take(strata_domain::MAX_NAME_BYTES).collect();
-        CacheName::parse(&raw).unwrap_or_else(|e| panic!("generated cache name {raw:?}: {e}"))
-    }
-
-    async fn store(&self, clause: &str) -> Arc<dyn CacheStore> {
-        (self.factory)(self.name(clause)).await
-    }
-
-    async fn ping_and_capabilities(&self) {
+impl Suite<'_, '_> {
+    pub(super) async fn ping_and_capabilities(&self) {
         const C: &str = "ping";
         let store = self.store(C).await;
         ok(C, "ping", store.ping().await);
@@ -168,7 +27,7 @@ where
         );
     }
 
-    async fn round_trip(&self) {
+    pub(super) async fn round_trip(&self) {
         const C: &str = "round-trip";
         let store = self.store(C).await;
         let binary: Vec<u8> = (0..=255u8).cycle().take(64 * 1024).collect();
@@ -176,8 +35,8 @@ where
         let mut long_ascii_twin = "k".repeat(strata_domain::MAX_KEY_BYTES - 1);
         long_ascii_twin.push('j');
         let long_cyrillic = "к".repeat(strata_domain::MAX_KEY_BYTES / 2);
-        let created = Timestamp::from_millis(now().as_millis() - 1_234);
-        let expires = now().saturating_add(Duration::from_secs(3600));
+        let created = Timestamp::from_millis(self.now().as_millis() - 1_234);
+        let expires = self.now().saturating_add(Duration::from_secs(3600));
         let cases: Vec<(String, CacheEntry)> = vec![
             (
                 "empty".into(),
@@ -202,15 +61,15 @@ where
                     EntryVersion::new(u64::MAX),
                 ),
             ),
-            (long_ascii.clone(), plain("long ascii key", 2)),
+            (long_ascii.clone(), self.plain("long ascii key", 2)),
             (
                 long_ascii_twin,
-                plain("its twin differs in the last byte", 3),
+                self.plain("its twin differs in the last byte", 3),
             ),
-            (long_cyrillic, plain("long non-ASCII key", 4)),
+            (long_cyrillic, self.plain("long non-ASCII key", 4)),
             (
                 "ключ/😀:{tag}[x]*?".into(),
-                plain("non-ASCII and glob characters", 5),
+                self.plain("non-ASCII and glob characters", 5),
             ),
         ];
         for (k, e) in &cases {
@@ -227,7 +86,7 @@ where
         }
     }
 
-    async fn miss(&self) {
+    pub(super) async fn miss(&self) {
         const C: &str = "miss";
         let store = self.store(C).await;
         let got = ok(C, "get", store.get(&key("never-written")).await);
@@ -237,10 +96,14 @@ where
         );
     }
 
-    async fn remove(&self) {
+    pub(super) async fn remove(&self) {
         const C: &str = "remove";
         let store = self.store(C).await;
-        ok(C, "insert", store.insert(key("k"), plain("v", 1)).await);
+        ok(
+            C,
+            "insert",
+            store.insert(key("k"), self.plain("v", 1)).await,
+        );
         assert!(
             ok(C, "remove", store.remove(&key("k")).await),
             "[contract: {C}] removing a live key must answer true"
@@ -255,16 +118,24 @@ where
         );
     }
 
-    async fn overwrite(&self) {
+    pub(super) async fn overwrite(&self) {
         const C: &str = "overwrite";
         let store = self.store(C).await;
-        let first = ok(C, "insert", store.insert(key("k"), plain("old", 1)).await);
+        let first = ok(
+            C,
+            "insert",
+            store.insert(key("k"), self.plain("old", 1)).await,
+        );
         assert_eq!(
             first,
             InsertOutcome::Created,
             "[contract: {C}] first insert must be Created"
         );
-        let second = ok(C, "insert", store.insert(key("k"), plain("new", 2)).await);
+        let second = ok(
+            C,
+            "insert",
+            store.insert(key("k"), self.plain("new", 2)).await,
+        );
         assert_eq!(
             second,
             InsertOutcome::Replaced,
@@ -283,27 +154,31 @@ where
         );
     }
 
-    async fn expired_at_insert(&self) {
+    pub(super) async fn expired_at_insert(&self) {
         const C: &str = "expired-at-insert";
         let store = self.store(C).await;
-        let past = Timestamp::from_millis(now().as_millis() - 1_000);
+        let past = Timestamp::from_millis(self.now().as_millis() - 1_000);
         ok(
             C,
             "insert",
             store
-                .insert(key("gone"), entry(b"x", Some(past), &[], 1))
+                .insert(key("gone"), self.entry(b"x", Some(past), &[], 1))
                 .await,
         );
         assert!(
             ok(C, "get", store.get(&key("gone")).await).is_none(),
             "[contract: {C}] an entry expired at insert must not be returned"
         );
-        ok(C, "insert", store.insert(key("live"), plain("v", 1)).await);
+        ok(
+            C,
+            "insert",
+            store.insert(key("live"), self.plain("v", 1)).await,
+        );
         ok(
             C,
             "insert",
             store
-                .insert(key("live"), entry(b"y", Some(past), &[], 2))
+                .insert(key("live"), self.entry(b"y", Some(past), &[], 2))
                 .await,
         );
         assert!(
@@ -312,43 +187,7 @@ where
         );
     }
 
-    async fn ttl_expiry(&self) {
-        const C: &str = "ttl-expiry";
-        let store = self.store(C).await;
-        let soon = now().saturating_add(Duration::from_secs(1));
-        let later = now().saturating_add(Duration::from_secs(600));
-        ok(
-            C,
-            "insert",
-            store
-                .insert(key("short"), entry(b"s", Some(soon), &[], 1))
-                .await,
-        );
-        ok(
-            C,
-            "insert",
-            store
-                .insert(key("long"), entry(b"l", Some(later), &[], 1))
-                .await,
-        );
-        let deadline = tokio::time::Instant::now() + EXPIRY_DEADLINE;
-        loop {
-            if ok(C, "get", store.get(&key("short")).await).is_none() {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "[contract: {C}] an entry with a 1 s TTL was still returned after {EXPIRY_DEADLINE:?}"
-            );
-            tokio::time::sleep(POLL_EVERY).await;
-        }
-        assert!(
-            ok(C, "get", store.get(&key("long")).await).is_some(),
-            "[contract: {C}] an entry whose TTL has not run out must be returned"
-        );
-    }
-
-    async fn batches(&self) {
+    pub(super) async fn batches(&self) {
         const C: &str = "batches";
         let store = self.store(C).await;
         let outcomes = ok(
@@ -356,9 +195,9 @@ where
             "insert_many",
             store
                 .insert_many(vec![
-                    (key("a"), plain("a1", 1)),
-                    (key("b"), plain("b1", 1)),
-                    (key("a"), plain("a2", 2)),
+                    (key("a"), self.plain("a1", 1)),
+                    (key("b"), self.plain("b1", 1)),
+                    (key("a"), self.plain("a2", 2)),
                 ])
                 .await,
         );
@@ -375,7 +214,10 @@ where
             C,
             "insert_many",
             store
-                .insert_many(vec![(key("c"), plain("c1", 1)), (key("b"), plain("b2", 2))])
+                .insert_many(vec![
+                    (key("c"), self.plain("c1", 1)),
+                    (key("b"), self.plain("b2", 2)),
+                ])
                 .await,
         );
         assert_eq!(
@@ -415,10 +257,10 @@ where
         );
     }
 
-    async fn pattern_invalidation(&self) {
+    pub(super) async fn pattern_invalidation(&self) {
         const C: &str = "pattern";
         let store = self.store(C).await;
-        let other = (self.factory)(self.name("pattern-other")).await;
+        let other = self.open(self.name("pattern-other")).await;
         let any = KeyPattern::parse("*").unwrap_or_else(|e| panic!("{e}"));
         if !store.capabilities().pattern_invalidation {
             let r = store.invalidate_pattern(&any).await;
@@ -433,12 +275,12 @@ where
             "user:1", "user:2", "user:10", "users", "admin:1", "u?er", "user:ю", "USER:3",
         ];
         for k in keys {
-            ok(C, "insert", store.insert(key(k), plain(k, 1)).await);
+            ok(C, "insert", store.insert(key(k), self.plain(k, 1)).await);
         }
         ok(
             C,
             "insert",
-            other.insert(key("user:1"), plain("o", 1)).await,
+            other.insert(key("user:1"), self.plain("o", 1)).await,
         );
         let cases: [(&str, u64, &[&str]); 5] = [
             ("nothing:*", 0, &[]),
@@ -472,10 +314,10 @@ where
         );
     }
 
-    async fn tag_invalidation(&self) {
+    pub(super) async fn tag_invalidation(&self) {
         const C: &str = "tags";
         let store = self.store(C).await;
-        let other = (self.factory)(self.name("tags-other")).await;
+        let other = self.open(self.name("tags-other")).await;
         if !store.capabilities().tag_invalidation {
             let r = store.invalidate_tags(&[tag("t1")]).await;
             assert!(
@@ -497,16 +339,22 @@ where
                 C,
                 "insert",
                 store
-                    .insert(key(k), entry(k.as_bytes(), None, tags, 1))
+                    .insert(key(k), self.entry(k.as_bytes(), None, tags, 1))
                     .await,
             );
         }
         // `e` is rewritten without the tag: it must survive.
-        ok(C, "insert", store.insert(key("e"), plain("e2", 2)).await);
         ok(
             C,
             "insert",
-            other.insert(key("a"), entry(b"o", None, &["t1"], 1)).await,
+            store.insert(key("e"), self.plain("e2", 2)).await,
+        );
+        ok(
+            C,
+            "insert",
+            other
+                .insert(key("a"), self.entry(b"o", None, &["t1"], 1))
+                .await,
         );
         let n = ok(
             C,
@@ -546,7 +394,9 @@ where
         ok(
             C,
             "insert",
-            store.insert(key("f"), entry(b"f", None, &["t1"], 1)).await,
+            store
+                .insert(key("f"), self.entry(b"f", None, &["t1"], 1))
+                .await,
         );
         assert!(
             present("f").await,
@@ -569,16 +419,16 @@ where
         assert!(present("f").await, "[contract: {C}] f does not carry t2");
     }
 
-    async fn flush_isolation(&self) {
+    pub(super) async fn flush_isolation(&self) {
         const C: &str = "flush";
         let a = self.store(C).await;
         // A name that extends the first: catches prefix-matching flushes.
         let b_name = format!("{}-2", self.name(C));
         let b_name = CacheName::parse(&b_name).unwrap_or_else(|_| self.name("flush-b"));
-        let b = (self.factory)(b_name).await;
+        let b = self.open(b_name).await;
         for k in ["k1", "k2"] {
-            ok(C, "insert", a.insert(key(k), plain("a", 1)).await);
-            ok(C, "insert", b.insert(key(k), plain("b", 1)).await);
+            ok(C, "insert", a.insert(key(k), self.plain("a", 1)).await);
+            ok(C, "insert", b.insert(key(k), self.plain("b", 1)).await);
         }
         ok(C, "flush", a.flush().await);
         for k in ["k1", "k2"] {
@@ -593,14 +443,18 @@ where
                 "[contract: {C}] flushing one cache must leave another untouched"
             );
         }
-        ok(C, "insert", a.insert(key("k1"), plain("again", 2)).await);
+        ok(
+            C,
+            "insert",
+            a.insert(key("k1"), self.plain("again", 2)).await,
+        );
         assert!(
             ok(C, "get", a.get(&key("k1")).await).is_some(),
             "[contract: {C}] a flushed cache must accept new entries"
         );
     }
 
-    async fn stats(&self) {
+    pub(super) async fn stats(&self) {
         const C: &str = "stats";
         let store = self.store(C).await;
         let n = 10u64;
@@ -608,7 +462,9 @@ where
             ok(
                 C,
                 "insert",
-                store.insert(key(&format!("k{i}")), plain("v", 1)).await,
+                store
+                    .insert(key(&format!("k{i}")), self.plain("v", 1))
+                    .await,
             );
         }
         let exact = store.capabilities().exact_len;
@@ -633,7 +489,7 @@ where
         }
     }
 
-    async fn export(&self) {
+    pub(super) async fn export(&self) {
         const C: &str = "export";
         let store = self.store(C).await;
         if !store.capabilities().export {
@@ -653,7 +509,7 @@ where
         }
         let mut expected = BTreeMap::new();
         for (k, tags) in [("x", &["t"][..]), ("y", &[][..]), ("z:ю", &[][..])] {
-            let e = entry(k.as_bytes(), None, tags, 1);
+            let e = self.entry(k.as_bytes(), None, tags, 1);
             ok(C, "insert", store.insert(key(k), e.clone()).await);
             expected.insert(key(k), e);
         }
@@ -686,12 +542,14 @@ where
         );
     }
 
-    async fn concurrent_writers(&self) {
+    pub(super) async fn concurrent_writers(&self) {
         const C: &str = "concurrency";
         const TASKS: usize = 8;
         const KEYS: usize = 50;
         let store = self.store(C).await;
         let mut handles = Vec::new();
+        let now = self.now();
+        let plain = move |v: &str, version: u64| entry_at(now, v.as_bytes(), None, &[], version);
         for t in 0..TASKS {
             let store = Arc::clone(&store);
             handles.push(tokio::spawn(async move {
