@@ -413,6 +413,42 @@ async fn the_action_cache_lookup_shows_the_action_result_and_downloads_its_outpu
     assert_eq!(blob.bytes().await.unwrap(), output);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_shown_to_admins_on_every_cache_only() {
+    let (app, _dir) = spawn_secured().await;
+    let get = |cookie: String, path: &'static str| {
+        let request = app.client.get(app.url(path)).header("cookie", cookie);
+        async move { request.send().await.unwrap() }
+    };
+    let (admin, _) = login(&app, ADMIN).await;
+    let r = get(admin.clone(), "/console/alerts").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    for id in [
+        "firing-none",
+        "pending-none",
+        "resolved-none",
+        "silences-none",
+    ] {
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}: {page}");
+    }
+    let overview = get(admin, "/console").await.text().await.unwrap();
+    assert!(
+        overview.contains(r#"id="firing-alerts-none""#),
+        "{overview}"
+    );
+    let (reader, _) = login(&app, READER).await;
+    assert_eq!(
+        get(reader.clone(), "/console/alerts").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let overview = get(reader, "/console").await.text().await.unwrap();
+    assert!(
+        overview.contains("Alerts are shown to admins"),
+        "{overview}"
+    );
+}
+
 // ---------------------------------------------------------------- browser
 
 /// A browser session on `driver`, with exactly the flags the issue gives.

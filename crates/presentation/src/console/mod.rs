@@ -25,7 +25,7 @@
 //!
 //! Screens: [`overview`], [`cache`] (detail, trends, curves, hot keys),
 //! [`keys`] (browser, preview, delete), [`invalidate`], [`config`],
-//! [`build_cache`], [`audit`], [`alerts`] (a placeholder).
+//! [`build_cache`], [`audit`], [`alerts`] (read only).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

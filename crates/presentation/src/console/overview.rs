@@ -1,8 +1,8 @@
 //! `GET /console`: this instance (version, listeners), every cache the
 //! viewer may read with its hit ratio, entries and an hour's hit-ratio
-//! sparkline (refreshed by htmx every 10 s), firing alerts (a placeholder
-//! until the alerts API lands), and the build cache's AC and CAS stores
-//! with their hit ratio and bytes.
+//! sparkline (refreshed by htmx every 10 s), the firing alerts (admins on
+//! `*`), and the build cache's AC and CAS stores with their hit ratio and
+//! bytes.
 
 use actix_web::HttpResponse;
 use actix_web::web;
@@ -158,9 +158,9 @@ pub(crate) async fn page(
             }
         }
         (caches(&state, &viewer).await)
-        section {
-            h2 { "Firing alerts" }
-            p.note #alerts-placeholder { "Alerts are not wired into the console yet; see " a href="/console/alerts" { "Alerts" } "." }
+        section #alerts {
+            h2 { a href="/console/alerts" { "Firing alerts" } }
+            (super::alerts::firing(&state, &viewer))
         }
         section {
             h2 { "Build cache" }
