@@ -56,6 +56,26 @@ pub(crate) fn repository(
     Ok((Arc::new(InMemoryConfigurationRepository::default()), None))
 }
 
+/// Where the web console keeps its sessions: in Redis beside the shared
+/// configurations when `[cluster] config_backend` is set (instances
+/// behind one load balancer share logins), else in this process.
+///
+/// # Errors
+/// `config_backend` naming no Redis backend.
+pub(crate) fn sessions(
+    settings: &Settings,
+    provider: &StrataStoreProvider,
+    clock: Arc<dyn strata_domain::Clock>,
+) -> anyhow::Result<Arc<dyn strata_domain::SessionStore>> {
+    if let Some(backend) = validation::shared_config_backend(settings)? {
+        let sessions = provider
+            .redis_sessions(backend, clock)
+            .map_err(|e| anyhow::anyhow!("[cluster] config_backend = {backend:?}: {e}"))?;
+        return Ok(Arc::new(sessions));
+    }
+    Ok(Arc::new(strata_infrastructure::MemorySessions::new(clock)))
+}
+
 /// The file's caches as domain configurations, each with the settings
 /// the file names.
 ///

@@ -195,6 +195,7 @@ impl ApplicationBuilder {
         let events = provider.coherence_events(events);
         let provider = Arc::new(provider);
         let (repository, notices) = config_sync::repository(&settings, &provider)?;
+        let sessions = config_sync::sessions(&settings, &provider, clock.clone())?;
         let service = CacheService::new(Dependencies {
             repository,
             provider: Arc::new(snapshot_schedule::PersistCheck {
@@ -339,6 +340,7 @@ impl ApplicationBuilder {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 listeners: listeners.clone(),
             },
+            sessions,
         };
         let grpc = grpc.map(|g| (g, state.clone()));
         let mut server = HttpServer::new(move || {

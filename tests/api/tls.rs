@@ -1,5 +1,5 @@
 //! TLS: `[server] tls_cert_file` and `tls_key_file` make the listener speak
-//! HTTPS. The certificate is generated at run time (rcgen), and the client
+//! HTTPS (and the console's session cookie `Secure`). The certificate is generated at run time (rcgen), and the client
 //! trusts only it.
 
 use std::net::SocketAddr;
@@ -68,6 +68,24 @@ async fn an_https_round_trip_with_a_run_time_certificate() {
     let got = client.get(&url).send().await.expect("HTTPS GET sent");
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(got.text().await.expect("body"), "over tls");
+
+    // The console's session cookie is `Secure` under TLS.
+    let console = client
+        .get(format!("https://localhost:{port}/console"))
+        .send()
+        .await
+        .expect("HTTPS console page");
+    assert_eq!(console.status(), StatusCode::OK);
+    let cookie = console
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(
+        cookie.starts_with("strata_session=") && cookie.ends_with("; Secure"),
+        "{cookie}"
+    );
 
     // Plain HTTP on the same port gets no HTTP answer.
     let plain = Client::new()

@@ -443,6 +443,11 @@ pub enum AccessError {
         /// The role needed.
         role: Role,
     },
+    /// The cache has `confirm_destructive` on and the operation (a flush,
+    /// a delete of the cache, an invalidation by pattern or tags) did not
+    /// name it in `confirm`. HTTP: 428 `confirmation_required`.
+    #[error("cache {0} has confirm_destructive on: repeat the request with confirm={0}")]
+    ConfirmationRequired(CacheName),
 }
 
 /// The open caches, by name. Reads take a shared lock and clone an `Arc`;
@@ -522,6 +527,25 @@ impl CacheRegistry {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name)
+    }
+}
+
+/// Checks that a destructive operation on `cache` carries the
+/// confirmation its `confirm_destructive` setting asks for: `confirm`
+/// equal to the cache's name. Caches without the setting need none.
+///
+/// # Errors
+/// [`AccessError::ConfirmationRequired`] when it is missing or names
+/// another cache.
+pub(crate) fn check_confirmation(
+    cache: &LiveCache,
+    confirm: Option<&str>,
+) -> Result<(), AccessError> {
+    let name = cache.config().name();
+    if !cache.config().confirm_destructive() || confirm == Some(name.as_str()) {
+        Ok(())
+    } else {
+        Err(AccessError::ConfirmationRequired(name.clone()))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::commands::{
 use crate::context::{Context, Dependencies};
 use crate::queries::{
     export_entries, get_cache_stats, get_configuration, get_entries, get_entry,
-    get_miss_ratio_curves, get_trends, get_usage_report, list_caches,
+    get_miss_ratio_curves, get_trends, get_usage_report, list_caches, list_keys,
 };
 use crate::registry::{CacheCounters, CacheRegistry, LiveCache};
 
@@ -209,6 +209,17 @@ impl CacheService {
     ) -> Result<bool, delete_entry::DeleteEntryError> {
         self.aside.forget(&cmd.cache, &cmd.key);
         delete_entry::handle(&self.ctx, cmd).await
+    }
+
+    /// See [`list_keys`].
+    ///
+    /// # Errors
+    /// [`list_keys::ListKeysError`].
+    pub async fn list_keys(
+        &self,
+        query: list_keys::ListKeys,
+    ) -> Result<list_keys::KeysPage, list_keys::ListKeysError> {
+        list_keys::handle(&self.ctx, query).await
     }
 
     /// See [`invalidate_entries`].

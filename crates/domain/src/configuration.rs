@@ -202,6 +202,7 @@ pub struct CacheConfiguration {
     snapshot_interval_secs: Option<u64>,
     cache_aside: CacheAsideDefaults,
     stale: StalePolicy,
+    confirm_destructive: bool,
 }
 
 impl CacheConfiguration {
@@ -235,6 +236,7 @@ impl CacheConfiguration {
                 snapshot_interval_secs: None,
                 cache_aside: CacheAsideDefaults::default(),
                 stale: StalePolicy::default(),
+                confirm_destructive: false,
             },
         }
     }
@@ -322,6 +324,14 @@ impl CacheConfiguration {
         self.stale
     }
 
+    /// Whether a flush, a delete of the cache, or an invalidation by
+    /// pattern or tags must name the cache (`confirm=<cache name>`) to
+    /// run: a guard against running them on the wrong cache by mistake
+    /// (HTTP: 428 `confirmation_required`). Default false.
+    pub fn confirm_destructive(&self) -> bool {
+        self.confirm_destructive
+    }
+
     /// Whether this cache stacks the memory tier over a shared one.
     pub fn is_tiered(&self) -> bool {
         self.tiers.len() > 1 && self.tiers[0].is_memory()
@@ -380,6 +390,8 @@ pub struct CacheConfigurationParts {
     pub cache_aside: CacheAsideDefaults,
     /// See [`CacheConfiguration::stale`].
     pub stale: StalePolicy,
+    /// See [`CacheConfiguration::confirm_destructive`].
+    pub confirm_destructive: bool,
 }
 
 impl CacheConfiguration {
@@ -401,6 +413,7 @@ impl CacheConfiguration {
             snapshot_interval_secs,
             cache_aside,
             stale,
+            confirm_destructive,
         } = self;
         CacheConfigurationParts {
             name: name.clone(),
@@ -418,6 +431,7 @@ impl CacheConfiguration {
             snapshot_interval_secs: *snapshot_interval_secs,
             cache_aside: *cache_aside,
             stale: *stale,
+            confirm_destructive: *confirm_destructive,
         }
     }
 
@@ -443,6 +457,7 @@ impl CacheConfiguration {
             snapshot_interval_secs,
             cache_aside,
             stale,
+            confirm_destructive,
         } = parts;
         CacheConfigurationBuilder {
             draft: CacheConfiguration {
@@ -461,6 +476,7 @@ impl CacheConfiguration {
                 snapshot_interval_secs,
                 cache_aside,
                 stale,
+                confirm_destructive,
             },
         }
         .build()
@@ -499,6 +515,9 @@ impl CacheConfigurationBuilder {
         cache_aside: CacheAsideDefaults;
         /// Stale windows and lease TTL (checked by `build`).
         stale: StalePolicy;
+        /// Require `confirm=<cache name>` for destructive operations (see
+        /// [`CacheConfiguration::confirm_destructive`]).
+        confirm_destructive: bool;
         /// Tiers from L1 outwards.
         tiers: Vec<TierName>;
         /// Eviction policy of the memory tier.

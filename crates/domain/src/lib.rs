@@ -33,6 +33,7 @@ mod ports;
 mod principal;
 mod provenance;
 mod scheduler;
+mod session;
 mod stale_policy;
 mod tag;
 pub mod tasks;
@@ -94,6 +95,7 @@ pub use ports::{
 pub use principal::{Grant, Principal, Role, UnknownRole};
 pub use provenance::{ConfigOrigin, Provenance, SettingSource, StoredConfiguration};
 pub use scheduler::{ScheduledFuture, Scheduler};
+pub use session::{ConsoleSession, SessionStore};
 pub use stale_policy::{MAX_LEASE_TTL_SECS, StalePolicy};
 pub use tag::{InvalidTag, MAX_TAG_BYTES, Tag};
 pub use time::{InvalidTtl, MAX_TTL_SECS, MIN_TTL_SECS, Timestamp, Ttl};

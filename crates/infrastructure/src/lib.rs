@@ -76,6 +76,8 @@ mod resilience;
 #[cfg(feature = "drivers")]
 mod scheduler;
 #[cfg(feature = "drivers")]
+mod sessions;
+#[cfg(feature = "drivers")]
 pub mod snapshot;
 #[cfg(feature = "drivers")]
 pub mod tasks;
@@ -135,6 +137,8 @@ pub use resilience::{
 };
 #[cfg(feature = "drivers")]
 pub use scheduler::TokioScheduler;
+#[cfg(feature = "drivers")]
+pub use sessions::{DEFAULT_SESSION_KEY_PREFIX, MemorySessions, RedisSessions};
 #[cfg(feature = "drivers")]
 pub use tiering::{
     CoherenceBus, CoherenceListener, Invalidation, ReconfigureNotice, TieredStore,

@@ -214,6 +214,31 @@ impl StrataStoreProvider {
         self.backends.values().filter(|b| b.bus.is_some()).count()
     }
 
+    /// Console sessions ([`RedisSessions`](crate::RedisSessions)) on the
+    /// connected Redis backend `name` (`[cluster] config_backend`), sharing
+    /// its connection, with expiries read from `clock`.
+    ///
+    /// # Errors
+    /// A message naming the problem: no backend `name` was connected, or
+    /// it is not a standalone Redis.
+    pub fn redis_sessions(
+        &self,
+        name: &str,
+        clock: std::sync::Arc<dyn strata_domain::Clock>,
+    ) -> Result<crate::RedisSessions, String> {
+        let connected = self
+            .backends
+            .get(name)
+            .ok_or_else(|| format!("no [backends.{name}]"))?;
+        match &connected.backend {
+            Backend::Redis(c) => Ok(crate::RedisSessions::new(c, clock)),
+            other => Err(format!(
+                "[backends.{name}] is {}; shared console sessions need kind = \"redis\"",
+                other.kind()
+            )),
+        }
+    }
+
     /// A [`RedisConfigurationRepository`] on the connected backend `name`
     /// (`[cluster] config_backend`), sharing its connection, and the
     /// [`ReconfigureNotice`]s of its coherence bus (`None` when coherence

@@ -71,7 +71,13 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
         any::<u64>().prop_map(|threshold_bytes| Compression::Zstd { threshold_bytes }),
     ];
     (
-        ("[a-z0-9][a-z0-9._-]{0,20}", tiers, policy(), policy()),
+        (
+            "[a-z0-9][a-z0-9._-]{0,20}",
+            tiers,
+            policy(),
+            policy(),
+            any::<bool>(),
+        ),
         (
             proptest::option::of(1u64..1 << 40),
             proptest::option::of(1u64..1 << 40),
@@ -91,7 +97,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
         .prop_filter_map(
             "breaks an invariant",
             |(
-                (name, tiers, eviction, auto_active),
+                (name, tiers, eviction, auto_active, confirm_destructive),
                 (max_entries, max_bytes, default_ttl, max_value_bytes, l1_max_ttl),
                 (
                     compression,
@@ -123,6 +129,7 @@ fn configuration() -> impl Strategy<Value = CacheConfiguration> {
                         stale_while_revalidate_secs,
                         lease_ttl_secs,
                     },
+                    confirm_destructive,
                 })
                 .ok()
             },

@@ -19,19 +19,40 @@
 //!   the error type and its gRPC mapping. It knows no face.
 //! - [`http`]: one file per resource and the route table ([`app`]).
 //! - [`grpc`]: the tonic services ([`grpc::services`]).
-//! - `console/` (later): the server-rendered console, a face like the
-//!   other two.
+//! - [`console`]: the server-rendered web console at `/console`, a face
+//!   like the other two.
 //!
-//! Faces never import each other: `http` and `grpc` both build on `edge`,
-//! and `edge` imports neither (`tests/architecture.rs` checks it).
+//! Faces never import each other: `http`, `grpc` and `console` build on
+//! `edge`, and `edge` imports none of them (`tests/architecture.rs`
+//! checks it). [`app`] composes the HTTP faces.
 
+pub mod console;
 pub mod edge;
 pub mod grpc;
 pub mod http;
+
+use actix_web::App;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+
+/// The whole HTTP application: the console's routes and the HTTP API's
+/// ([`http::app_with`]).
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    http::app_with(state, console::routes)
+}
 
 pub use edge::MAX_BODY_BYTES;
 pub use edge::config_dto::CacheConfigurationDto;
 pub use edge::protected::ProtectedMode;
 pub use edge::state::{AppState, Listener, ServerInfo};
-pub use http::app;
 pub use http::openapi::ApiDoc;

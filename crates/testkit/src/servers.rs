@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+mod chromedriver;
 mod prometheus;
 mod rabbitmq;
+pub use chromedriver::ChromeDriver;
 pub use prometheus::PrometheusServer;
 pub use rabbitmq::RabbitMqServer;
 

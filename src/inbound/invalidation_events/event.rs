@@ -148,8 +148,12 @@ pub(super) async fn apply(service: &CacheService, source: &str, body: &[u8]) -> 
     let result = service
         .invalidate(InvalidateEntries {
             principal: Principal::Anonymous,
+            // A configured event source is an operator's standing
+            // decision, not a hand-typed request: it confirms by name.
+            confirm: Some(event.cache.as_str().to_owned()),
             cache: event.cache,
             selector: event.selector,
+            dry_run: false,
         })
         .await;
     match result {

@@ -579,6 +579,8 @@ async fn an_invalidation_through_the_service_forgets_the_whole_cache() {
             selector: strata_domain::InvalidationSelector::Pattern(
                 strata_domain::KeyPattern::parse("user:*").unwrap(),
             ),
+            dry_run: false,
+            confirm: None,
         })
         .await
         .unwrap();

@@ -17,6 +17,9 @@ pub struct DeleteCache {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
+    /// The cache's name again, required when it has `confirm_destructive`
+    /// on ([`AccessError::ConfirmationRequired`] otherwise).
+    pub confirm: Option<String>,
 }
 
 /// Why a delete failed.
@@ -51,6 +54,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: DeleteCache) -> Result<(), Delete
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
     let _serial = ctx.config_lock.lock().await;
     let cache = ctx.registry.get(&cmd.cache).unwrap_or(cache);
+    crate::registry::check_confirmation(&cache, cmd.confirm.as_deref())?;
     ctx.repository
         .delete(&cmd.cache, ExpectedVersion::Any)
         .await?;
@@ -81,6 +85,7 @@ mod tests {
             .delete_cache(DeleteCache {
                 principal: Principal::Anonymous,
                 cache: name("c"),
+                confirm: None,
             })
             .await
             .unwrap();

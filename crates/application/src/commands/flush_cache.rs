@@ -12,6 +12,9 @@ pub struct FlushCache {
     pub principal: Principal,
     /// The cache.
     pub cache: CacheName,
+    /// The cache's name again, required when it has `confirm_destructive`
+    /// on ([`AccessError::ConfirmationRequired`] otherwise).
+    pub confirm: Option<String>,
 }
 
 /// Why a flush failed.
@@ -29,6 +32,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: FlushCache) -> Result<(), FlushCa
     let cache = ctx
         .registry
         .authorize(&cmd.cache, &cmd.principal, Role::Admin)?;
+    crate::registry::check_confirmation(&cache, cmd.confirm.as_deref())?;
     cache.store().flush().await?;
     crate::commands::put_entry::revoke_all_leases(&cache).await;
     cache.counters().flushed();
@@ -56,6 +60,7 @@ mod tests {
             .flush(FlushCache {
                 principal: Principal::Anonymous,
                 cache: name("c"),
+                confirm: None,
             })
             .await
             .unwrap();
@@ -71,6 +76,7 @@ mod tests {
             .flush(FlushCache {
                 principal: writer(),
                 cache: name("c"),
+                confirm: None,
             })
             .await
             .unwrap_err();
@@ -79,5 +85,41 @@ mod tests {
             FlushCacheError::Access(AccessError::Forbidden { .. })
         ));
         assert!(events.kinds().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_protected_cache_needs_its_name_as_confirmation() {
+        let mut store = MockStore::new();
+        store.expect_flush().times(1).returning(|| Ok(()));
+        let protected = config("c", None, 10)
+            .to_builder()
+            .confirm_destructive(true)
+            .build()
+            .unwrap();
+        let (service, events) = service_with(protected, store).await;
+        for confirm in [None, Some("other".to_owned())] {
+            let err = service
+                .flush(FlushCache {
+                    principal: Principal::Anonymous,
+                    cache: name("c"),
+                    confirm,
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(
+                err,
+                FlushCacheError::Access(AccessError::ConfirmationRequired(_))
+            ));
+        }
+        assert!(events.kinds().is_empty());
+        service
+            .flush(FlushCache {
+                principal: Principal::Anonymous,
+                cache: name("c"),
+                confirm: Some("c".to_owned()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.kinds(), vec!["CacheFlushed"]);
     }
 }

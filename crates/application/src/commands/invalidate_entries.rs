@@ -1,8 +1,10 @@
 //! `InvalidateEntries`: remove entries by keys, by glob pattern or by tags.
 
+use std::collections::HashSet;
+
 use strata_domain::{
-    CacheKey, CacheName, DomainEvent, InvalidationCount, InvalidationSelector, Principal, Role,
-    StoreError,
+    CacheEntry, CacheKey, CacheName, CacheStore, DomainEvent, InvalidationCount,
+    InvalidationSelector, Principal, Role, StoreError,
 };
 
 use crate::batch::{BatchSizeError, check_batch_len};
@@ -21,6 +23,15 @@ pub struct InvalidateEntries {
     /// [`MAX_BATCH`](crate::batch::MAX_BATCH) of them (checked first,
     /// before the cache and the role).
     pub selector: InvalidationSelector,
+    /// Count what the selector picks and remove nothing: no confirmation
+    /// is needed, no lease is revoked and no event is published. Patterns
+    /// and tags are counted by enumerating the cache, so they need a
+    /// store that can list its entries (not Memcached).
+    pub dry_run: bool,
+    /// The cache's name again, required for a pattern or tags selector
+    /// when the cache has `confirm_destructive` on
+    /// ([`AccessError::ConfirmationRequired`] otherwise). Ignored for keys.
+    pub confirm: Option<String>,
 }
 
 /// Why an invalidation failed.
@@ -67,6 +78,12 @@ pub(crate) async fn handle(
         backend: store.backend().to_owned(),
         operation,
     };
+    if cmd.dry_run {
+        return dry_run(store.as_ref(), &cmd.selector).await;
+    }
+    if !matches!(cmd.selector, InvalidationSelector::Keys(_)) {
+        crate::registry::check_confirmation(&cache, cmd.confirm.as_deref())?;
+    }
     let count = match &cmd.selector {
         InvalidationSelector::Keys(keys) => {
             let mut n = 0;
@@ -107,6 +124,59 @@ pub(crate) async fn handle(
     Ok(count)
 }
 
+/// Whether an entry is one a dry run counts.
+type Matcher = dyn Fn(&CacheKey, &CacheEntry) -> bool + Send + Sync;
+
+/// Entries a dry run reads from the store per page.
+const DRY_RUN_PAGE: usize = 1024;
+
+/// How many live entries `selector` picks, removing nothing. Keys are
+/// looked up one by one; patterns and tags walk every entry page by page
+/// (the store's own SCAN semantics) and count each matching key once.
+async fn dry_run(
+    store: &dyn CacheStore,
+    selector: &InvalidationSelector,
+) -> Result<InvalidationCount, InvalidateEntriesError> {
+    let unsupported = |operation| StoreError::Unsupported {
+        backend: store.backend().to_owned(),
+        operation,
+    };
+    let matches: Box<Matcher> = match selector {
+        InvalidationSelector::Keys(keys) => {
+            let mut n = 0;
+            for key in keys {
+                n += u64::from(store.get(key).await?.is_some());
+            }
+            return Ok(InvalidationCount::Exact(n));
+        }
+        InvalidationSelector::Pattern(pattern) => {
+            let pattern = pattern.clone();
+            Box::new(move |key, _| pattern.matches(key.as_str()))
+        }
+        InvalidationSelector::Tags(tags) => {
+            let tags = tags.clone();
+            Box::new(move |_, entry| tags.iter().any(|t| entry.has_tag(t)))
+        }
+    };
+    if !store.capabilities().export {
+        return Err(unsupported("dry run").into());
+    }
+    // Matching keys, once each: a Redis SCAN may return a key twice.
+    let mut seen = HashSet::new();
+    let mut cursor = Some(0);
+    while let Some(at) = cursor {
+        let page = store.entries_page(at, DRY_RUN_PAGE).await?;
+        seen.extend(
+            page.entries
+                .into_iter()
+                .filter(|(key, entry)| matches(key, entry))
+                .map(|(key, _)| key),
+        );
+        cursor = page.next;
+    }
+    Ok(InvalidationCount::Exact(seen.len() as u64))
+}
+
 /// Convenience: a selector of explicit keys.
 pub fn keys(keys: Vec<CacheKey>) -> InvalidationSelector {
     InvalidationSelector::Keys(keys)
@@ -123,6 +193,8 @@ mod tests {
             principal: Principal::Anonymous,
             cache: name("c"),
             selector,
+            dry_run: false,
+            confirm: None,
         }
     }
 
@@ -246,6 +318,8 @@ mod tests {
                     principal: principal(vec![]),
                     cache: name("unknown"),
                     selector,
+                    dry_run: false,
+                    confirm: None,
                 })
                 .await
                 .unwrap_err();
@@ -259,5 +333,120 @@ mod tests {
             );
         }
         assert!(events.kinds().is_empty());
+    }
+
+    fn entry(tags: &[&str]) -> CacheEntry {
+        CacheEntry::new(
+            value_of(b"v"),
+            now(),
+            None,
+            tags.iter().map(|t| Tag::parse(t).unwrap()).collect(),
+            strata_domain::EntryVersion::new(1),
+        )
+    }
+
+    /// Two pages; `user:1` comes twice, as a Redis SCAN may return it.
+    fn paged_store() -> MockStore {
+        let mut store = MockStore::new();
+        store
+            .expect_capabilities()
+            .return_const(StoreCapabilities::IN_PROCESS);
+        store.expect_entries_page().returning(|cursor, _| {
+            Ok(if cursor == 0 {
+                strata_domain::EntriesPage {
+                    entries: vec![
+                        (key("user:1"), entry(&["a"])),
+                        (key("order:1"), entry(&["a", "b"])),
+                    ],
+                    next: Some(7),
+                }
+            } else {
+                strata_domain::EntriesPage {
+                    entries: vec![(key("user:2"), entry(&[])), (key("user:1"), entry(&["a"]))],
+                    next: None,
+                }
+            })
+        });
+        store.expect_invalidate_pattern().never();
+        store.expect_invalidate_tags().never();
+        store.expect_remove().never();
+        store
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_counts_each_matching_key_once_and_removes_nothing() {
+        let (service, events) = service_with(config("c", None, 10), paged_store()).await;
+        let dry = |selector| InvalidateEntries {
+            dry_run: true,
+            ..cmd(selector)
+        };
+        let p = KeyPattern::parse("user:*").unwrap();
+        let n = service
+            .invalidate(dry(InvalidationSelector::Pattern(p)))
+            .await
+            .unwrap();
+        assert_eq!(n, InvalidationCount::Exact(2));
+        let t = vec![Tag::parse("a").unwrap()];
+        let n = service
+            .invalidate(dry(InvalidationSelector::Tags(t)))
+            .await
+            .unwrap();
+        assert_eq!(n, InvalidationCount::Exact(2));
+        assert!(events.kinds().is_empty(), "a dry run publishes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_protected_cache_refuses_a_pattern_without_its_name_but_not_a_dry_run() {
+        let protected = config("c", None, 10)
+            .to_builder()
+            .confirm_destructive(true)
+            .build()
+            .unwrap();
+        let mut store = MockStore::new();
+        store
+            .expect_capabilities()
+            .return_const(StoreCapabilities::IN_PROCESS);
+        store.expect_entries_page().returning(|_, _| {
+            Ok(strata_domain::EntriesPage {
+                entries: vec![(key("user:1"), entry(&[]))],
+                next: None,
+            })
+        });
+        store
+            .expect_invalidate_pattern()
+            .times(1)
+            .returning(|_| Ok(1));
+        let (service, events) = service_with(protected, store).await;
+        let pattern = || InvalidationSelector::Pattern(KeyPattern::parse("user:*").unwrap());
+        for confirm in [None, Some("other".to_owned())] {
+            let err = service
+                .invalidate(InvalidateEntries {
+                    confirm,
+                    ..cmd(pattern())
+                })
+                .await
+                .unwrap_err();
+            assert!(matches!(
+                err,
+                InvalidateEntriesError::Access(AccessError::ConfirmationRequired(_))
+            ));
+        }
+        let dry = service
+            .invalidate(InvalidateEntries {
+                dry_run: true,
+                ..cmd(pattern())
+            })
+            .await
+            .unwrap();
+        assert_eq!(dry, InvalidationCount::Exact(1));
+        let done = service
+            .invalidate(InvalidateEntries {
+                confirm: Some("c".to_owned()),
+                ..cmd(pattern())
+            })
+            .await
+            .unwrap();
+        assert_eq!(done, InvalidationCount::Exact(1));
+        assert_eq!(events.kinds(), vec!["EntriesInvalidated"]);
     }
 }

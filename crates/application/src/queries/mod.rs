@@ -10,3 +10,4 @@ pub mod get_miss_ratio_curves;
 pub mod get_trends;
 pub mod get_usage_report;
 pub mod list_caches;
+pub mod list_keys;

@@ -77,6 +77,10 @@ struct ConfigRecord {
     stale_while_revalidate_secs: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     lease_ttl_secs: u64,
+    /// Destructive operations need `confirm=<cache name>`; absent (false)
+    /// in records written before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    confirm_destructive: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -184,6 +188,7 @@ impl From<&StoredConfiguration> for Record {
             snapshot_interval_secs,
             cache_aside,
             stale,
+            confirm_destructive,
         } = s.config.to_parts();
         let (compression, compression_threshold_bytes) = match compression {
             Compression::None => ("none", None),
@@ -217,6 +222,7 @@ impl From<&StoredConfiguration> for Record {
                 stale_if_error_secs: stale.stale_if_error_secs,
                 stale_while_revalidate_secs: stale.stale_while_revalidate_secs,
                 lease_ttl_secs: stale.lease_ttl_secs,
+                confirm_destructive,
             },
         }
     }
@@ -259,6 +265,7 @@ impl Record {
             stale_if_error_secs,
             stale_while_revalidate_secs,
             lease_ttl_secs,
+            confirm_destructive,
         } = self.config;
         let ttl = |secs: Option<u64>, field: &str| {
             secs.map(Ttl::from_secs)
@@ -296,6 +303,7 @@ impl Record {
                 stale_while_revalidate_secs,
                 lease_ttl_secs,
             },
+            confirm_destructive,
         })
         .map_err(|e| e.to_string())?;
         Ok(StoredConfiguration {

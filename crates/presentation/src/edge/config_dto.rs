@@ -108,6 +108,12 @@ pub struct CacheConfigurationDto {
     #[schema(minimum = 0, maximum = 3600)]
     #[serde(deserialize_with = "whole_number")]
     pub lease_ttl: Option<u64>,
+    /// Refuse a flush, a delete of the cache and an invalidation by pattern
+    /// or tags that lacks `confirm=<cache name>` with 428
+    /// `confirmation_required` (default false): for caches where such a
+    /// mistake is expensive. The API and the console alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_destructive: Option<bool>,
     /// Read-only, in `GET` answers: the configuration's version, also its
     /// `ETag` (send it back in `If-Match`). Ignored on `PUT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,7 +128,7 @@ pub struct CacheConfigurationDto {
 }
 
 /// Every setting of a cache, as spelled in TOML and in the admin API.
-pub const SETTINGS: [&str; 16] = [
+pub const SETTINGS: [&str; 17] = [
     "tiers",
     "eviction",
     "max_entries",
@@ -139,6 +145,7 @@ pub const SETTINGS: [&str; 16] = [
     "stale_if_error",
     "stale_while_revalidate",
     "lease_ttl",
+    "confirm_destructive",
 ];
 
 /// `cache_aside`: a cache's defaults for `get_with_options`, units in the
@@ -284,6 +291,7 @@ impl CacheConfigurationDto {
             self.stale_if_error.is_some(),
             self.stale_while_revalidate.is_some(),
             self.lease_ttl.is_some(),
+            self.confirm_destructive.is_some(),
         ];
         SETTINGS
             .iter()
@@ -364,6 +372,7 @@ impl CacheConfigurationDto {
                 lease_ttl_secs: self.lease_ttl.unwrap_or(0),
             })
             .encryption_key_id(self.encryption_key_id)
+            .confirm_destructive(self.confirm_destructive.unwrap_or(false))
             .max_entries(self.max_entries)
             .max_bytes(self.max_bytes)
             .build()
@@ -399,6 +408,7 @@ impl From<&CacheConfiguration> for CacheConfigurationDto {
             stale_if_error: Some(c.stale().stale_if_error_secs).filter(|&s| s > 0),
             stale_while_revalidate: Some(c.stale().stale_while_revalidate_secs).filter(|&s| s > 0),
             lease_ttl: Some(c.stale().lease_ttl_secs).filter(|&s| s > 0),
+            confirm_destructive: c.confirm_destructive().then_some(true),
             version: None,
             sources: None,
         }

@@ -1,4 +1,4 @@
-//! What every face (HTTP, gRPC, later the console) shares: who is acting
+//! What every face (HTTP, gRPC, the console) shares: who is acting
 //! ([`auth`], [`protected`], [`rate_limit`]), the audit trail's records
 //! (`audited`), request ids, request parameters and response headers, the
 //! shared state, the configuration DTO and its schemas, metrics, the one
@@ -6,7 +6,7 @@
 //! one error type ([`error::ApiError`]) with its HTTP problem body and its
 //! gRPC status.
 //!
-//! It must not know any face: nothing here imports `http` or `grpc`
+//! It must not know any face: nothing here imports `http`, `grpc` or `console`
 //! (`tests/architecture.rs` checks it). A helper only one face uses lives
 //! in that face.
 

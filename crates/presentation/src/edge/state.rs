@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use strata_application::{BuildCacheService, CacheService};
-use strata_domain::{AuditLog, Authenticator, Clock, Role};
+use strata_domain::{AuditLog, Authenticator, Clock, Role, SessionStore};
 
 use crate::edge::client_addr::TrustedProxies;
 use crate::edge::protected::ProtectedMode;
@@ -40,6 +40,8 @@ pub struct AppState {
     pub body_read_timeout: std::time::Duration,
     /// This server's version and listeners, for `GET /admin/v1/status`.
     pub server: ServerInfo,
+    /// The web console's login sessions (`/console`).
+    pub sessions: Arc<dyn SessionStore>,
 }
 
 /// What a running server says about itself in `GET /admin/v1/status`:

@@ -493,6 +493,11 @@ impl Cache for CacheApi {
                     principal: call.principal.clone(),
                     cache: cache.clone(),
                     selector,
+                    dry_run: false,
+                    // The proto has no confirmation field: a cache with
+                    // `confirm_destructive` takes pattern and tag
+                    // invalidations over HTTP only (FAILED_PRECONDITION).
+                    confirm: None,
                 })
                 .await;
             count_outcome(&self.state.service, &cache, "invalidate", &result);

@@ -291,20 +291,40 @@ pub(crate) async fn read(
         .json(CacheConfigurationDto::from_stored(&stored)))
 }
 
+/// Query of the destructive operations (flush, delete of a cache,
+/// invalidation by pattern or tags): `confirm=<cache name>`, required when
+/// the cache has `confirm_destructive` on (428 `confirmation_required`
+/// otherwise), ignored when it has not.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmParams {
+    /// The cache's name, typed again.
+    #[param(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", example = "sessions")]
+    pub confirm: Option<String>,
+}
+
+impl ConfirmParams {
+    /// The parameter names, for
+    /// [`AcceptedQuery`](crate::edge::params::AcceptedQuery).
+    pub const PARAMS: &'static [&'static str] = &["confirm"];
+}
+
 /// Delete a cache and its entries. A cache the configuration file names
 /// comes back, as the file seeds it, at the next start-up.
 #[utoipa::path(
     delete,
     path = "/admin/v1/caches/{cache}",
     tag = "admin",
-    params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    params(("cache" = String, Path, description = "Cache name"), ConfirmParams),
+    responses((status = 204, description = "Deleted"), (status = 428, description = "The cache has `confirm_destructive` on and `confirm` does not name it (`confirmation_required`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:confirmation_required", "title": "Confirmation required", "status": 428, "detail": "cache sessions has confirm_destructive on: repeat the request with confirm=sessions", "code": "confirmation_required", "field": "confirm"})), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
+    params: web::Query<ConfirmParams>,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
@@ -319,7 +339,11 @@ pub(crate) async fn delete(
     .await?;
     let result = state
         .service
-        .delete_cache(DeleteCache { principal, cache })
+        .delete_cache(DeleteCache {
+            principal,
+            cache,
+            confirm: params.into_inner().confirm,
+        })
         .await
         .map_err(ApiError::from);
     audit.finish(&state, result).await?;
@@ -331,14 +355,15 @@ pub(crate) async fn delete(
     post,
     path = "/admin/v1/caches/{cache}/flush",
     tag = "admin",
-    params(("cache" = String, Path, description = "Cache name")),
-    responses((status = 204, description = "Flushed"), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
+    params(("cache" = String, Path, description = "Cache name"), ConfirmParams),
+    responses((status = 204, description = "Flushed"), (status = 428, description = "The cache has `confirm_destructive` on and `confirm` does not name it (`confirmation_required`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:confirmation_required", "title": "Confirmation required", "status": 428, "detail": "cache sessions has confirm_destructive on: repeat the request with confirm=sessions", "code": "confirmation_required", "field": "confirm"})), (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:cache_not_found", "title": "Cache not found", "status": 404, "detail": "cache sessions does not exist", "code": "cache_not_found"})), (status = 429, description = "Admin rate limit (`[auth.rate_limits]`)", body = crate::edge::error::Problem, content_type = "application/problem+json"), (status = 503, description = "The audit log cannot be written (`audit_unavailable`)", body = crate::edge::error::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn flush(
     state: web::Data<AppState>,
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
+    params: web::Query<ConfirmParams>,
 ) -> Result<HttpResponse, ApiError> {
     state.rate_limits.admin(&principal)?;
     let cache = cache_name(&cache)?;
@@ -356,6 +381,7 @@ pub(crate) async fn flush(
         .flush(FlushCache {
             principal,
             cache: cache.clone(),
+            confirm: params.into_inner().confirm,
         })
         .await;
     count_outcome(&state.service, &cache, "flush", &result);

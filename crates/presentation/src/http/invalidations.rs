@@ -35,6 +35,12 @@ pub struct InvalidationRequest {
     #[serde(default)]
     #[schema(schema_with = crate::edge::schemas::tag_batch)]
     pub tags: Option<Vec<String>>,
+    /// Count the entries the selector picks and remove nothing (default
+    /// false). Patterns and tags are counted by walking the cache, so a
+    /// store that cannot list its keys (Memcached) answers 422. Needs no
+    /// `confirm` and is not audited.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// How many entries were removed: `{"invalidated": 2, "counted": true}`,
@@ -47,7 +53,8 @@ pub struct InvalidationRequest {
     json!({"invalidated": null, "counted": false})
 ))]
 pub struct InvalidationResponse {
-    /// Count of removed entries; `null` when `counted` is false.
+    /// Count of removed entries (with `dry_run`: of entries that would be
+    /// removed); `null` when `counted` is false.
     pub invalidated: Option<u64>,
     /// Whether `invalidated` is an exact count. False only where the
     /// backend cannot count what it removes (tags on Memcached); the
@@ -64,18 +71,19 @@ impl From<InvalidationCount> for InvalidationResponse {
     }
 }
 
-/// Invalidate entries.
+/// Invalidate entries (or, with `dry_run`, count what would go).
 #[utoipa::path(
     post,
     path = "/v1/caches/{cache}/invalidations",
     tag = "entries",
-    params(("cache" = String, Path, description = "Cache name")),
+    params(("cache" = String, Path, description = "Cache name"), crate::http::admin::ConfirmParams),
     request_body(content = InvalidationRequest, content_type = "application/json", example = json!({"tags": ["users"]})),
     responses(
         (status = 200, body = InvalidationResponse),
         (status = 400, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The backend cannot select this way", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 428, description = "A pattern or tags on a cache with `confirm_destructive` on, without `confirm` naming it (`confirmation_required`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:confirmation_required", "title": "Confirmation required", "status": 428, "detail": "cache sessions has confirm_destructive on: repeat the request with confirm=sessions", "code": "confirmation_required", "field": "confirm"})),
         (status = 503, description = "The audit log cannot be written (`audit_unavailable`, pattern and tag selectors)", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -84,10 +92,12 @@ pub(crate) async fn invalidate(
     req: HttpRequest,
     Acting(principal): Acting,
     cache: web::Path<String>,
+    params: web::Query<crate::http::admin::ConfirmParams>,
     Body(body): Body,
 ) -> Result<HttpResponse, ApiError> {
     let cache = cache_name(&cache)?;
     let request: InvalidationRequest = decode(&req, &body)?;
+    let dry_run = request.dry_run;
     let selector = match (request.keys, request.pattern, request.tags) {
         (Some(keys), None, None) => InvalidationSelector::Keys(
             keys.iter()
@@ -106,6 +116,7 @@ pub(crate) async fn invalidate(
         }
     };
     let audited = match &selector {
+        _ if dry_run => None,
         InvalidationSelector::Keys(_) => None,
         InvalidationSelector::Pattern(p) => Some(("pattern", p.as_str().to_owned())),
         InvalidationSelector::Tags(t) => Some((
@@ -133,9 +144,13 @@ pub(crate) async fn invalidate(
             principal,
             cache: cache.clone(),
             selector,
+            dry_run,
+            confirm: params.into_inner().confirm,
         })
         .await;
-    count_outcome(&state.service, &cache, "invalidate", &result);
+    if !dry_run {
+        count_outcome(&state.service, &cache, "invalidate", &result);
+    }
     let result = result.map_err(ApiError::from);
     let invalidated = match audit {
         Some(audit) => audit.finish(&state, result).await?,

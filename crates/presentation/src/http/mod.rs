@@ -3,7 +3,7 @@
 //! [`edge`](crate::edge) and never import the gRPC face.
 //!
 //! - The cache API: [`entries`], [`entries_batch`], [`invalidations`],
-//!   [`caches`], [`mrc`].
+//!   [`keys`], [`caches`], [`mrc`].
 //! - The admin API: [`admin`], [`export_import`], [`audit`].
 //! - The build cache: [`build_cache`] (bazel-remote's `/ac` and `/cas`),
 //!   [`build_cache_admin`].
@@ -24,6 +24,7 @@ pub mod entries;
 pub mod entries_batch;
 pub mod export_import;
 pub mod invalidations;
+pub mod keys;
 pub mod monitoring;
 pub mod mrc;
 pub mod openapi;
@@ -33,4 +34,4 @@ pub mod routes;
 pub mod status;
 pub mod trends;
 
-pub use routes::app;
+pub use routes::{app, app_with};

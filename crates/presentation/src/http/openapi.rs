@@ -38,7 +38,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     admin, alerts, audit, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, report, status, trends,
+    export_import, invalidations, keys, monitoring, mrc, report, status, trends,
 };
 use crate::edge::schemas::{cache_name_schema, key_schema};
 use crate::edge::{config_dto, error};
@@ -59,6 +59,7 @@ use crate::edge::{config_dto, error};
         entries_batch::batch_get,
         entries_batch::batch_put,
         invalidations::invalidate,
+        keys::list,
         caches::list,
         caches::stats,
         mrc::curves,
@@ -102,6 +103,8 @@ use crate::edge::{config_dto, error};
         entries_batch::BatchPutResult,
         invalidations::InvalidationRequest,
         invalidations::InvalidationResponse,
+        keys::KeysResponse,
+        keys::KeyDto,
         caches::CacheList,
         caches::CacheListItem,
         caches::CacheStatsResponse,

@@ -12,17 +12,35 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::openapi::ApiDoc;
 use super::{
     admin, alerts, audit, body, build_cache, build_cache_admin, caches, entries, entries_batch,
-    export_import, invalidations, monitoring, mrc, report, request, status, trends,
+    export_import, invalidations, keys, monitoring, mrc, report, request, status, trends,
 };
 use crate::edge::error::ApiError;
 use crate::edge::metrics;
 use crate::edge::params::{AcceptedQuery, check_query};
 use crate::edge::state::AppState;
 
-/// The whole HTTP application: routes, middleware (request id, tracing,
+/// The HTTP API alone: routes, middleware (request id, tracing,
 /// latency histogram), body limits and problem+json error handlers.
 pub fn app(
     state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    app_with(state, |_| {})
+}
+
+/// The HTTP API with another face's routes (`faces`) mounted first, under
+/// the same middleware: the composition root passes the console's, so
+/// this face never imports it.
+pub fn app_with(
+    state: AppState,
+    faces: impl FnOnce(&mut web::ServiceConfig),
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -52,6 +70,7 @@ pub fn app(
         )
         .wrap(from_fn(body::time_body))
         .wrap(from_fn(request::observe))
+        .configure(faces)
         .configure(routes)
         .default_service(web::to(not_found))
 }
@@ -120,6 +139,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(method_not_allowed("GET")),
     )
     .service(
+        resource("/v1/caches/{cache}/keys")
+            .app_data(AcceptedQuery(&[("GET", keys::KeysParams::PARAMS)]))
+            .route(web::get().to(keys::list))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
         resource("/v1/caches/{cache}/report")
             .route(web::get().to(report::usage_report))
             .default_service(method_not_allowed("GET")),
@@ -167,11 +192,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource("/v1/caches/{cache}/invalidations")
+            .app_data(AcceptedQuery(&[("POST", admin::ConfirmParams::PARAMS)]))
             .route(web::post().to(invalidations::invalidate))
             .default_service(method_not_allowed("POST")),
     )
     .service(
         resource("/admin/v1/caches/{cache}")
+            .app_data(AcceptedQuery(&[("DELETE", admin::ConfirmParams::PARAMS)]))
             .route(web::put().to(admin::configure))
             .route(web::patch().to(admin::patch))
             .route(web::get().to(admin::read))
@@ -200,6 +227,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         resource("/admin/v1/caches/{cache}/flush")
+            .app_data(AcceptedQuery(&[("POST", admin::ConfirmParams::PARAMS)]))
             .route(web::post().to(admin::flush))
             .default_service(method_not_allowed("POST")),
     )

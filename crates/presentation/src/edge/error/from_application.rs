@@ -24,6 +24,7 @@ use strata_application::queries::get_cache_stats::GetCacheStatsError;
 use strata_application::queries::get_configuration::GetConfigurationError;
 use strata_application::queries::get_entries::GetEntriesError;
 use strata_application::queries::get_entry::GetEntryError;
+use strata_application::queries::list_keys::ListKeysError;
 use strata_application::{AccessError, BatchSizeError};
 use strata_domain::{BuildCacheError, ProvisionError, RepositoryError, StoreError};
 
@@ -44,6 +45,13 @@ impl From<AccessError> for ApiError {
                 "Forbidden",
                 e.to_string(),
             ),
+            AccessError::ConfirmationRequired(_) => Self::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "confirmation_required",
+                "Confirmation required",
+                e.to_string(),
+            )
+            .field("confirm"),
         }
     }
 }
@@ -151,7 +159,8 @@ access_or_store!(
     FlushCacheError,
     GetCacheStatsError,
     ExportEntriesError,
-    ImportEntriesError
+    ImportEntriesError,
+    ListKeysError
 );
 
 impl From<DeleteCacheError> for ApiError {

@@ -11,6 +11,7 @@
 //! | 409 | ALREADY_EXISTS |
 //! | 413, 429, 507 | RESOURCE_EXHAUSTED |
 //! | 416 | OUT_OF_RANGE |
+//! | 428 | FAILED_PRECONDITION |
 //! | 503 | UNAVAILABLE |
 //! | other 5xx | INTERNAL |
 //!
@@ -33,6 +34,7 @@ pub(crate) fn code_of(status: StatusCode) -> Code {
         409 => Code::AlreadyExists,
         413 | 429 | 507 => Code::ResourceExhausted,
         416 => Code::OutOfRange,
+        428 => Code::FailedPrecondition,
         503 => Code::Unavailable,
         s if s >= 500 => Code::Internal,
         _ => Code::Unknown,
