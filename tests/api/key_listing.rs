@@ -214,3 +214,28 @@ async fn confirm_destructive_refuses_unconfirmed_flush_delete_and_pattern_with_4
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+/// A cache on Redis Cluster lists every key across the nodes, page by
+/// page, with SCAN semantics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_cache_lists_every_key() {
+    let Some(cluster) = require(strata_testkit::RedisCluster::spawn(3)) else {
+        return;
+    };
+    let mut settings = Settings::load(None).expect("defaults");
+    settings.backends.insert(
+        "rc".to_owned(),
+        BackendSettings::RedisCluster {
+            urls: cluster.urls(),
+            timeout_ms: None,
+        },
+    );
+    let app = spawn_app_with(settings).await;
+    app.create_cache("kl-cluster", json!({"tiers": ["rc"]}))
+        .await;
+    fill(&app, "kl-cluster", "c:", 200).await;
+    let (keys, _) = scan(&app, "kl-cluster", "&limit=30").await;
+    assert_eq!(keys.len(), 200, "every key at least once");
+    let (keys, _) = scan(&app, "kl-cluster", "&match=c:1?&limit=30").await;
+    assert_eq!(keys.len(), 10);
+}
