@@ -246,6 +246,7 @@ async fn every_cache_rpc_validates_checks_roles_and_audits_like_rest() {
             pb::InvalidateRequest {
                 cache: "sessions".into(),
                 selector,
+                ..Default::default()
             },
             WRITER,
         )
@@ -552,4 +553,55 @@ async fn grpc_calls_count_in_the_trends() {
     assert_eq!(last("bytes_written"), 10.0, "{body}");
     assert_eq!(last("bytes_read"), 20.0, "{body}");
     assert!(last("p99").as_f64().unwrap() > 0.0, "{body}");
+}
+
+/// A cache with `confirm_destructive` takes a gRPC pattern invalidation
+/// only with `confirm` naming it (FAILED_PRECONDITION otherwise), and a
+/// dry run counts without removing or confirming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_invalidations_confirm_and_dry_run_like_http() {
+    let app = spawn_app_with(Settings::load(None).expect("default settings")).await;
+    app.create_cache(
+        "guarded",
+        serde_json::json!({"max_entries": 100, "confirm_destructive": true}),
+    )
+    .await;
+    let mut c = CacheClient::new(channel(&app).await);
+    for key in ["k1", "k2", "other"] {
+        let mut request = set(key, b"v", None, &[]);
+        request.cache = "guarded".into();
+        c.set(request).await.unwrap();
+    }
+    let invalidate = |confirm: Option<&str>, dry_run: bool| pb::InvalidateRequest {
+        cache: "guarded".into(),
+        selector: Some(pb::invalidate_request::Selector::Pattern("k*".into())),
+        confirm: confirm.map(str::to_owned),
+        dry_run,
+    };
+    let e = c.invalidate(invalidate(None, false)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = c
+        .invalidate(invalidate(Some("other"), false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let dry = c
+        .invalidate(invalidate(None, true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(dry.invalidated, Some(2));
+    let mut probe = get("k1");
+    probe.cache = "guarded".into();
+    assert!(
+        c.get(probe.clone()).await.unwrap().into_inner().found,
+        "a dry run removes nothing"
+    );
+    let done = c
+        .invalidate(invalidate(Some("guarded"), false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.invalidated, Some(2));
+    assert!(!c.get(probe).await.unwrap().into_inner().found);
 }

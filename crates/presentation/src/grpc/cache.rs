@@ -493,11 +493,8 @@ impl Cache for CacheApi {
                     principal: call.principal.clone(),
                     cache: cache.clone(),
                     selector,
-                    dry_run: false,
-                    // The proto has no confirmation field: a cache with
-                    // `confirm_destructive` takes pattern and tag
-                    // invalidations over HTTP only (FAILED_PRECONDITION).
-                    confirm: None,
+                    dry_run: req.dry_run,
+                    confirm: req.confirm.clone(),
                 })
                 .await;
             count_outcome(&self.state.service, &cache, "invalidate", &result);
