@@ -46,9 +46,7 @@ pub(crate) async fn handle(
         .registry
         .authorize(&query.cache, &query.principal, Role::Reader)?;
     let now = ctx.clock.now();
-    let entry = cache
-        .store()
-        .lookup(&query.key)
+    let entry = lookup_current(ctx, &cache, &query.key)
         .await?
         .filter(|hit| !hit.entry.is_stale(now));
     let followed = ctx.trends.enabled().then_some(now);
@@ -59,6 +57,29 @@ pub(crate) async fn handle(
         followed,
     );
     Ok(entry)
+}
+
+/// `key`'s lookup in `cache`'s store; on a miss, when a reconfiguration
+/// swapped the cache's store since `cache` was read from the registry,
+/// once more in the store now serving. A reconfiguration moves entries
+/// out of the store it replaces, so a read that took the cache just
+/// before the swap and looked just after the move would otherwise miss
+/// an entry that never left the cache.
+async fn lookup_current(
+    ctx: &Context,
+    cache: &LiveCache,
+    key: &CacheKey,
+) -> Result<Option<Lookup>, StoreError> {
+    let found = cache.store().lookup(key).await?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    match ctx.registry.get(cache.config().name()) {
+        Some(current) if !std::sync::Arc::ptr_eq(current.store(), cache.store()) => {
+            current.store().lookup(key).await
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Counts a read of `key` as a hit (`found`) or a miss, and shows it to
@@ -182,7 +203,7 @@ pub(crate) async fn read(ctx: &Context, query: ReadEntry) -> Result<ReadOutcome,
             .fresh_until()
             .map_or(Duration::ZERO, |at| now.saturating_since(at))
     };
-    let found = match cache.store().lookup(&query.key).await {
+    let found = match lookup_current(ctx, &cache, &query.key).await {
         Ok(found) => found,
         // Any failure of the backend (RFC 5861's "error"), not a missing
         // capability: the L1 copy may stand in within stale_if_error.
