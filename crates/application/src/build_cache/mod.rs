@@ -36,14 +36,7 @@ macro_rules! access_or_store_error {
             /// Whether the store failed (not the caller: a bad digest,
             /// range or size, or a missing role, is the caller's).
             pub fn is_server_error(&self) -> bool {
-                matches!(
-                    self,
-                    Self::Store(
-                        strata_domain::BuildCacheError::Unavailable { .. }
-                            | strata_domain::BuildCacheError::Unexpected { .. }
-                            | strata_domain::BuildCacheError::InsufficientStorage { .. }
-                    )
-                )
+                matches!(self, Self::Store(e) if e.is_server_error())
             }
         }
     };

@@ -43,14 +43,7 @@ pub enum UpdateActionResultError {
 impl UpdateActionResultError {
     /// Whether the store failed (not the caller).
     pub fn is_server_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Store(
-                BuildCacheError::Unavailable { .. }
-                    | BuildCacheError::Unexpected { .. }
-                    | BuildCacheError::InsufficientStorage { .. }
-            )
-        )
+        matches!(self, Self::Store(e) if e.is_server_error())
     }
 }
 

@@ -74,6 +74,16 @@ pub enum BuildCacheError {
 }
 
 impl BuildCacheError {
+    /// Whether the store failed (an outage, an unexpected error, no room),
+    /// as opposed to a request it rightly refused (a digest mismatch, a
+    /// blob too large, a range past the end).
+    pub fn is_server_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. } | Self::Unexpected { .. } | Self::InsufficientStorage { .. }
+        )
+    }
+
     /// An [`Unexpected`](Self::Unexpected) error of `store` from an I/O error.
     pub fn io(store: &str, context: &str, err: io::Error) -> Self {
         Self::Unexpected {
