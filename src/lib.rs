@@ -170,7 +170,7 @@ impl ApplicationBuilder {
                         source: settings.source.clone(),
                     };
                     let opened = factory.open(args).await?;
-                    provider.plugin_backend(name, opened, timeout)
+                    provider.plugin_backend(name, backend.kind(), opened, timeout)
                 }
                 _ => {
                     let Some((spec, _)) = backend.spec() else {

@@ -411,6 +411,41 @@ async fn the_action_cache_lookup_shows_the_action_result_and_downloads_its_outpu
         .unwrap();
     assert_eq!(blob.status(), StatusCode::OK);
     assert_eq!(blob.bytes().await.unwrap(), output);
+
+    // The instances: the unnamed one hit once (the lookup), and its charts.
+    assert!(
+        page.contains(r#"<table class="instances" id="instances">"#)
+            && page.contains(r#"<a href="/console/build-cache?trends=default">default</a>"#),
+        "{page}"
+    );
+    let stats: serde_json::Value = app
+        .client
+        .get(app.url("/admin/v1/cache/stats"))
+        .bearer_auth(READER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["instances"][0]["instance"], "default", "{stats}");
+    assert!(stats["instances"][0]["hits"].as_u64() >= Some(1), "{stats}");
+    let charts = app
+        .client
+        .get(app.url("/console/build-cache?trends=default&range=24h"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        charts.contains(r#"id="instance-trends""#)
+            && charts.contains(r#"<a class="current" href="/console/build-cache?trends=default&amp;range=24h">24h</a>"#)
+            && (charts.contains("Requests") || charts.contains(r#"id="no-trends""#)),
+        "{charts}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1085,4 +1120,68 @@ async fn an_operator_runs_every_screen_in_a_real_browser() {
         "the console's invalidation is audited as ops"
     );
     client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_started_from_a_jwt_ends_with_the_token() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    const SECRET: &str = "console-jwt-secret-0123456789abcdef";
+    let mut settings = Settings::load(None).expect("default settings");
+    settings.auth = Some(AuthSettings {
+        jwt: Some(strata::config::JwtSettings::hs256(SECRET)),
+        ..AuthSettings::default()
+    });
+    let app = spawn_app_with(settings).await;
+    let now_secs = strata_domain::Clock::now(app.clock.as_ref()).as_secs();
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({"sub": "alice", "exp": now_secs + 600, "strata": ["reader:*"]}),
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(app.url("/console/login")).send().await.unwrap();
+    let pre = session_cookie(&r).unwrap();
+    let csrf = hidden(&r.text().await.unwrap(), "csrf").unwrap();
+    let r = client
+        .post(app.url("/console/login"))
+        .header("cookie", &pre)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode_form(&[("csrf", &csrf), ("credential", &token)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = header(&r, "set-cookie").unwrap();
+    let max_age: u64 = set
+        .split("Max-Age=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{set}"));
+    assert!(
+        (590..=600).contains(&max_age),
+        "the cookie lasts as long as the token, not 8 h: {set}"
+    );
+    let cookie = session_cookie(&r).unwrap();
+    let r = client
+        .get(app.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Past the token's exp, the session is over on the server too.
+    app.clock.advance(std::time::Duration::from_secs(601));
+    let r = client
+        .get(app.url("/console"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&r, "location").as_deref(), Some("/console/login"));
 }

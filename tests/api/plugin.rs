@@ -116,6 +116,22 @@ async fn a_plugin_backend_serves_caches_alone_and_stacked_and_keeps_them_across_
             "entry {key} lost by the reconfiguration"
         );
     }
+
+    // Readiness shows the breaker Strata keeps in front of the plugin.
+    let health: serde_json::Value = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["backends"],
+        json!([{"name": "disk", "kind": "files", "circuit_breaker": "closed", "breaker_opened_total": 0}]),
+        "{health}"
+    );
     app.handle.stop(false).await;
 }
 

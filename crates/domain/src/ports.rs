@@ -480,8 +480,9 @@ impl CircuitState {
 pub struct BackendHealth {
     /// The backend's name in configuration (`[backends.<name>]`).
     pub name: String,
-    /// Its kind: `redis`, `redis-cluster` or `memcached`.
-    pub kind: &'static str,
+    /// Its kind: `redis`, `redis-cluster`, `memcached`, or the kind a
+    /// plugin registered.
+    pub kind: String,
     /// Its circuit breaker's state.
     pub circuit: CircuitState,
     /// Calls that failed with a backend error or timeout, since start.
@@ -651,6 +652,15 @@ pub trait Authenticator: Send + Sync + 'static {
         &self,
         credential: &crate::Credential,
     ) -> Result<crate::Principal, crate::AuthError>;
+
+    /// When what `credential` proves stops holding: a JWT's `exp`; `None`
+    /// for a credential without an expiry (an API key) or one
+    /// [`authenticate`](Self::authenticate) refuses. A console session
+    /// started from `credential` ends then at the latest.
+    fn expires_at(&self, credential: &crate::Credential) -> Option<crate::Timestamp> {
+        let _ = credential;
+        None
+    }
 }
 
 /// The answer to [`LeaseStore::acquire`].

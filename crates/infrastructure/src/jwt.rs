@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde_json::{Map, Value};
 use strata_domain::{
-    AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role, TokenRejection,
+    AuthError, Authenticator, Clock, Credential, Grant, KeyPattern, Principal, Role, Timestamp,
+    TokenRejection,
 };
 
 use crate::SystemClock;
@@ -415,6 +416,13 @@ impl JwtAuthenticator {
 
     /// The principal `token` names, or why it is refused.
     fn verify(&self, token: &str) -> Result<Principal, TokenRejection> {
+        let claims = self.verified_claims(token)?;
+        self.principal(&claims)
+    }
+
+    /// The claims of `token` once its signature, algorithm, `exp` and
+    /// `nbf` are checked.
+    fn verified_claims(&self, token: &str) -> Result<Map<String, Value>, TokenRejection> {
         if !Self::looks_like_jwt(token) {
             return Err(TokenRejection::Malformed);
         }
@@ -449,7 +457,7 @@ impl JwtAuthenticator {
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
             .map_err(|e| rejection(&e))?;
         self.check_times(&data.claims)?;
-        self.principal(&data.claims)
+        Ok(data.claims)
     }
 
     /// `exp` (required) is not more than the leeway in the past, and `nbf`
@@ -541,6 +549,15 @@ impl Authenticator for JwtAuthenticator {
         self.verify(secret.expose())
             .map_err(AuthError::InvalidToken)
     }
+
+    /// The token's `exp` (NumericDate seconds, RFC 7519 section 4.1.4),
+    /// when it verifies.
+    fn expires_at(&self, credential: &Credential) -> Option<Timestamp> {
+        let Credential::ApiKey(secret) = credential;
+        let claims = self.verified_claims(secret.expose()).ok()?;
+        let exp = claims.get("exp").and_then(Value::as_f64)?;
+        (exp >= 0.0).then(|| Timestamp::from_millis((exp * 1000.0) as u64))
+    }
 }
 
 /// API keys first, then, when the presented value has the JWT shape, JWT
@@ -572,6 +589,16 @@ impl Authenticator for CompositeAuthenticator {
             }
             _ => Err(AuthError::Invalid),
         }
+    }
+
+    /// None for an API key; a JWT's `exp` otherwise.
+    fn expires_at(&self, credential: &Credential) -> Option<Timestamp> {
+        if let Some(keys) = &self.api_keys
+            && keys.authenticate(credential).is_ok()
+        {
+            return None;
+        }
+        self.jwt.as_ref()?.expires_at(credential)
     }
 }
 

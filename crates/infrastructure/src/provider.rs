@@ -66,6 +66,7 @@ struct ConnectedBackend {
 
 /// A backend whose stores a plugin's [`StoreProvider`] opens.
 struct PluginBackend {
+    kind: String,
     provider: Arc<dyn StoreProvider>,
     breaker: Arc<CircuitBreaker>,
     timeout: Duration,
@@ -374,7 +375,7 @@ impl StrataStoreProvider {
         Ok(self)
     }
 
-    /// Adds the backend `name`, whose stores `provider` (a plugin's)
+    /// Adds the backend `name` of a plugin's `kind`, whose stores `provider`
     /// opens, for caches to list in `tiers` alone or under the memory
     /// tier. Every call has `timeout`, and one circuit breaker guards the
     /// backend's caches, as for the stock backends. Leases of caches whose
@@ -382,12 +383,14 @@ impl StrataStoreProvider {
     pub fn plugin_backend(
         mut self,
         name: &str,
+        kind: &str,
         provider: Arc<dyn StoreProvider>,
         timeout: Duration,
     ) -> Self {
         self.plugins.insert(
             name.to_owned(),
             PluginBackend {
+                kind: kind.to_owned(),
                 provider,
                 breaker: Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default())),
                 timeout,
@@ -626,7 +629,7 @@ impl StoreProvider for StrataStoreProvider {
                 let m = connected.breaker.metrics();
                 BackendHealth {
                     name: name.clone(),
-                    kind: connected.backend.kind(),
+                    kind: connected.backend.kind().to_owned(),
                     circuit: m.state,
                     failures: m.failures,
                     rejected: m.rejected,
@@ -634,8 +637,20 @@ impl StoreProvider for StrataStoreProvider {
                 }
             })
             .collect();
-        // A plugin's provider reports its own backends (or none).
-        out.extend(self.plugins.values().flat_map(|p| p.provider.backends()));
+        // A plugin backend: the breaker Strata keeps in front of it, then
+        // whatever its provider reports of its own.
+        for (name, plugin) in &self.plugins {
+            let m = plugin.breaker.metrics();
+            out.push(BackendHealth {
+                name: name.clone(),
+                kind: plugin.kind.clone(),
+                circuit: m.state,
+                failures: m.failures,
+                rejected: m.rejected,
+                opened: m.opened,
+            });
+            out.extend(plugin.provider.backends());
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }

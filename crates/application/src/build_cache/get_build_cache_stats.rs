@@ -1,8 +1,10 @@
-//! `GetBuildCacheStats`: the AC's and CAS's counters, per store.
+//! `GetBuildCacheStats`: the AC's and CAS's counters, per store, and
+//! the reads of each REAPI instance.
 
 use strata_domain::{Principal, Role, StoreUsage};
 
 use super::context::BuildCacheContext;
+use super::traffic::InstanceUsage;
 
 /// Read the build cache's counters.
 #[derive(Clone, Debug)]
@@ -18,6 +20,10 @@ pub struct BuildCacheStats {
     pub ac: Vec<StoreUsage>,
     /// The CAS's stores.
     pub cas: Vec<StoreUsage>,
+    /// Every REAPI instance seen since the server started, by name. The
+    /// stores are shared, so instances have no entries or bytes of their
+    /// own.
+    pub instances: Vec<InstanceUsage>,
 }
 
 access_or_store_error! {
@@ -33,6 +39,7 @@ pub(crate) async fn handle(
     Ok(BuildCacheStats {
         ac: ctx.ac.stats().await?,
         cas: ctx.cas.stats().await?,
+        instances: ctx.traffic.usage(),
     })
 }
 

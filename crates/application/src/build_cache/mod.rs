@@ -58,4 +58,4 @@ pub mod write_blob;
 
 pub use context::{AcValidation, BUILD_CACHE_NAME, BuildCacheDependencies};
 pub use service::BuildCacheService;
-pub use traffic::{MAX_TRACKED_INSTANCES, OTHER_INSTANCES};
+pub use traffic::{InstanceUsage, MAX_TRACKED_INSTANCES, OTHER_INSTANCES};

@@ -21,6 +21,20 @@ pub const MAX_TRACKED_INSTANCES: usize = 256;
 /// The trend source of the instances beyond [`MAX_TRACKED_INSTANCES`].
 pub const OTHER_INSTANCES: &str = "_other";
 
+/// What one REAPI instance asked of the build cache since the server
+/// started: reads that hit and missed, AC and CAS together, over HTTP and
+/// gRPC alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceUsage {
+    /// The instance's name, `default` for the unnamed one, or
+    /// [`OTHER_INSTANCES`].
+    pub instance: String,
+    /// Reads that found what they asked for.
+    pub hits: u64,
+    /// Reads that did not.
+    pub misses: u64,
+}
+
 /// How one request ended, for the counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Answer {
@@ -102,6 +116,26 @@ impl InstanceTraffic {
                 }
             }
         }
+    }
+
+    /// Every instance seen, by name.
+    pub(crate) fn usage(&self) -> Vec<InstanceUsage> {
+        let mut usage: Vec<InstanceUsage> = self
+            .by_instance
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(name, c)| {
+                let s = c.snapshot();
+                InstanceUsage {
+                    instance: name.clone(),
+                    hits: s.hits,
+                    misses: s.misses,
+                }
+            })
+            .collect();
+        usage.sort_by(|a, b| a.instance.cmp(&b.instance));
+        usage
     }
 
     /// The readings of every instance seen.

@@ -55,7 +55,9 @@ pub enum GetTrendsError {
     #[error(transparent)]
     Access(#[from] AccessError),
     /// No build-cache store of this name has trends. HTTP: 404.
-    #[error("no build-cache store {0} has trends; stores are named ac/<store> or cas/<store>")]
+    #[error(
+        "no build-cache store or instance {0} has trends yet; stores are named ac/<store> or cas/<store>, instances by name (default for the unnamed one), and trends sample every 10 s"
+    )]
     UnknownInstance(String),
     /// `[analytics] enabled = false`. HTTP: 404 `not_configured`.
     #[error("trends are off: [analytics] enabled = false")]

@@ -9,10 +9,19 @@ use strata_domain::{Clock, ConsoleSession, SessionStore, StoreError};
 /// Inserts between two sweeps of expired sessions.
 const SWEEP_EVERY: u64 = 256;
 
+/// Most sessions held (about 200 bytes each, so about 13 MiB). Every
+/// visit of the login form starts a pre-login session, without
+/// credentials, so without a bound a client requesting it in a loop
+/// could grow the map for the form's 10 minutes.
+pub(crate) const MAX_SESSIONS: usize = 65_536;
+
 /// Console sessions in this process's memory: lost at restart (users log
 /// in again), not shared between instances. Expired sessions are swept
-/// every [`SWEEP_EVERY`] inserts, so the map stays bounded by the logins
-/// of one session lifetime.
+/// every [`SWEEP_EVERY`] inserts. At [`MAX_SESSIONS`], an insert first
+/// sweeps the expired, then drops the session that ends soonest among
+/// those whose loss costs nothing but a reload (pre-login and anonymous
+/// ones), and only when there are none, the logged-in one that ends
+/// soonest.
 pub struct MemorySessions {
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
@@ -63,8 +72,25 @@ impl SessionStore for MemorySessions {
         let now = self.clock.now();
         let mut inner = self.lock();
         inner.inserts += 1;
-        if inner.inserts.is_multiple_of(SWEEP_EVERY) {
+        let full = inner.sessions.len() >= MAX_SESSIONS && !inner.sessions.contains_key(id);
+        if full || inner.inserts.is_multiple_of(SWEEP_EVERY) {
             inner.sessions.retain(|_, s| !s.is_expired(now));
+        }
+        if inner.sessions.len() >= MAX_SESSIONS && !inner.sessions.contains_key(id) {
+            let logged_in = |s: &ConsoleSession| {
+                matches!(
+                    s.principal,
+                    Some(strata_domain::Principal::Authenticated { .. })
+                )
+            };
+            let victim = inner
+                .sessions
+                .iter()
+                .min_by_key(|(_, s)| (logged_in(s), s.expires_at))
+                .map(|(k, _)| k.clone());
+            if let Some(victim) = victim {
+                inner.sessions.remove(&victim);
+            }
         }
         inner.sessions.insert(id.to_owned(), session);
         Ok(())
@@ -125,5 +151,38 @@ mod tests {
         }
         assert_eq!(store.get("old").await.unwrap(), None, "swept");
         assert_eq!(store.len(), SWEEP_EVERY as usize);
+    }
+
+    #[tokio::test]
+    async fn at_the_bound_pre_login_sessions_go_before_logged_in_ones() {
+        let clock = Arc::new(Fixed(0.into()));
+        let store = MemorySessions::new(clock);
+        let logged_in = ConsoleSession {
+            principal: Some(Principal::Authenticated {
+                subject: "ops".into(),
+                grants: vec![],
+            }),
+            csrf_token: "t".into(),
+            // Ends before every pre-login session below.
+            expires_at: strata_domain::Timestamp::from_millis(500),
+        };
+        store.insert("ops", logged_in.clone()).await.unwrap();
+        let pre_login = |ms| ConsoleSession {
+            principal: None,
+            csrf_token: "t".into(),
+            expires_at: strata_domain::Timestamp::from_millis(ms),
+        };
+        for i in 0..MAX_SESSIONS as u64 + 100 {
+            store
+                .insert(&format!("form{i}"), pre_login(1_000 + i))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.len(), MAX_SESSIONS);
+        assert_eq!(store.get("ops").await.unwrap(), Some(logged_in));
+        // The soonest-ending pre-login sessions went first.
+        assert_eq!(store.get("form0").await.unwrap(), None);
+        let last = format!("form{}", MAX_SESSIONS as u64 + 99);
+        assert!(store.get(&last).await.unwrap().is_some());
     }
 }

@@ -1,5 +1,7 @@
 //! `GET /console/build-cache`: the build cache's stores (AC and CAS
-//! entries, bytes, hit ratio and an hour's hit-ratio sparkline), an AC
+//! entries, bytes, hit ratio and an hour's hit-ratio sparkline), its REAPI
+//! instances (reads, hit ratio, an hour's sparkline, and hit-ratio,
+//! request and byte charts over 1 h, 24 h or 30 d for the one picked), an AC
 //! lookup by digest showing the ActionResult (output files with sizes and
 //! digests linked to a download, exit code, stdout and stderr), and the
 //! flush form for every scope: a dry run first (counts and bytes per
@@ -20,26 +22,125 @@ use strata_application::build_cache::BUILD_CACHE_NAME;
 use strata_application::build_cache::flush_action_cache::FlushActionCache;
 use strata_application::build_cache::flush_content_store::FlushContentStore;
 use strata_application::build_cache::get_action_result::GetActionResult;
+use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
 use strata_application::build_cache::read_blob::ReadBlob;
+use strata_application::queries::get_trends::{GetTrends, GetTrendsError, TrendSubject};
 use strata_domain::{
     AuditAction, CacheName, DigestHash, FlushCriteria, FlushResult, FlushScope, InstanceName,
-    ReadRange, Role,
+    ReadRange, Role, SeriesId, TrendRange,
 };
 
-use super::layout::{self, ConsoleError, bytes, csrf_field};
-use super::overview::build_cache_table;
+use super::layout::{self, ConsoleError, bytes, chart, csrf_field, percent, sparkline};
+use super::overview::{build_cache_table, hour_of};
 use super::session::Viewer;
 use crate::edge::audited::Audit;
 use crate::edge::error::ApiError;
 use crate::edge::state::AppState;
 
-/// Query of the page: an AC lookup.
+/// Query of the page: an AC lookup, and the instance whose trends are
+/// charted.
 #[derive(Debug, Deserialize)]
 pub struct LookupQuery {
     /// The action digest's hash (64 hex digits).
     pub digest: Option<String>,
     /// The instance (empty: the default one).
     pub instance: Option<String>,
+    /// The instance whose trend charts are shown (`default` for the
+    /// unnamed one).
+    pub trends: Option<String>,
+    /// The charts' range: `1h` (default), `24h` or `30d`.
+    pub range: Option<String>,
+}
+
+/// Every REAPI instance seen, with its reads, hit ratio and an hour's
+/// hit-ratio sparkline; each links to its charts.
+async fn instances_table(state: &AppState, viewer: &Viewer) -> Markup {
+    let Some(build_cache) = &state.build_cache else {
+        return html! {};
+    };
+    let Ok(stats) = build_cache
+        .stats(GetBuildCacheStats {
+            principal: viewer.principal.clone(),
+        })
+        .await
+    else {
+        return html! {};
+    };
+    html! {
+        @if stats.instances.is_empty() {
+            p.note { "No instance has been asked anything since the server started." }
+        } @else {
+            table.instances #instances {
+                thead { tr { th { "Instance" } th { "Hits" } th { "Misses" } th { "Hit ratio" } th { "Last hour" } } }
+                tbody {
+                    @for u in &stats.instances {
+                        @let reads = u.hits + u.misses;
+                        tr {
+                            td { a href={ "/console/build-cache?trends=" (u.instance) } { (u.instance) } }
+                            td.num { (u.hits) }
+                            td.num { (u.misses) }
+                            td.num { (percent((reads > 0).then(|| u.hits as f64 / reads as f64))) }
+                            td { (sparkline(&hour_of(state, &viewer.principal, TrendSubject::BuildCache(u.instance.clone()), SeriesId::HitRatio), 1.0)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The trend charts of `instance` over `range`: hit ratio, requests and
+/// value bytes both ways.
+fn instance_charts(state: &AppState, viewer: &Viewer, instance: &str, range: TrendRange) -> Markup {
+    let view = state.service.get_trends(GetTrends {
+        principal: viewer.principal.clone(),
+        subject: TrendSubject::BuildCache(instance.to_owned()),
+        range,
+        series: vec![
+            SeriesId::HitRatio,
+            SeriesId::Requests,
+            SeriesId::BytesRead,
+            SeriesId::BytesWritten,
+        ],
+    });
+    let charts = match view {
+        Ok(view) => {
+            let find = |id: SeriesId| {
+                view.series
+                    .iter()
+                    .find(|(s, _)| *s == id)
+                    .map(|(_, p)| p.as_slice())
+                    .unwrap_or_default()
+            };
+            html! {
+                p.note { "A point every " (view.resolution_secs) " s." }
+                div.charts {
+                    (chart("Hit ratio", &[("hit ratio", find(SeriesId::HitRatio))]))
+                    (chart("Requests", &[("requests", find(SeriesId::Requests))]))
+                    (chart("Bytes", &[("read", find(SeriesId::BytesRead)), ("written", find(SeriesId::BytesWritten))]))
+                }
+            }
+        }
+        // Seen, but not sampled yet (the trends sample every 10 s).
+        Err(GetTrendsError::UnknownInstance(_)) => html! {
+            p.note #no-trends { "No trend points yet for this instance: the trends sample every 10 s." }
+        },
+        Err(e) => {
+            let e = ConsoleError::from(ApiError::from(e));
+            html! { p.note { (e.message) } }
+        }
+    };
+    html! {
+        div #instance-trends {
+            h3 { "Instance " code { (instance) } }
+            nav.sub {
+                @for r in TrendRange::ALL {
+                    a.current[r == range] href={ "/console/build-cache?trends=" (instance) "&range=" (r.as_str()) } { (r.as_str()) }
+                }
+            }
+            (charts)
+        }
+    }
 }
 
 /// The build cache, or a 404 page when it is off.
@@ -163,8 +264,20 @@ pub(crate) async fn page(
     };
     let admin = CacheName::parse(BUILD_CACHE_NAME)
         .is_ok_and(|name| viewer.principal.may(Role::Admin, &name));
+    let range = query
+        .range
+        .as_deref()
+        .and_then(TrendRange::parse)
+        .unwrap_or(TrendRange::Hour);
     let body = html! {
         section { h2 { "Stores" } (build_cache_table(&state, &viewer).await) }
+        section {
+            h2 { "Instances" }
+            (instances_table(&state, &viewer).await)
+            @if let Some(instance) = query.trends.as_deref().filter(|i| !i.is_empty()) {
+                (instance_charts(&state, &viewer, instance, range))
+            }
+        }
         section {
             h2 { "Action cache lookup" }
             form #ac-lookup method="get" action="/console/build-cache" {

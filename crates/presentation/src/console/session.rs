@@ -6,7 +6,8 @@
 //! authenticator, failed-authentication limit and protected mode as the
 //! API's (`edge::auth`). It gets a fresh session id (never the pre-login
 //! one: no fixation) holding the principal and a CSRF token, for
-//! [`SESSION_TTL`] by the service's clock. Without an authenticator
+//! [`SESSION_TTL`] by the service's clock, or until a JWT's `exp` when
+//! that is sooner. Without an authenticator
 //! (protected mode) a peer the API admits gets an `anonymous` session on
 //! its first page, and others get 403.
 
@@ -20,7 +21,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use maud::html;
 use serde::Deserialize;
-use strata_domain::{ConsoleSession, Principal};
+use strata_domain::{ConsoleSession, Principal, Timestamp};
 use subtle::ConstantTimeEq;
 
 use super::error::{self as layout, ConsoleError};
@@ -106,20 +107,28 @@ fn cookie(req: &HttpRequest, id: Option<&str>, ttl: Duration) -> SetCookie {
     })
 }
 
-/// Starts a session for `principal` (or a pre-login one), returning its
-/// CSRF token and the cookie to set.
+/// Starts a session for `principal` (or a pre-login one) that lasts `ttl`,
+/// or until `ends` when that is sooner (a JWT's `exp`), returning its CSRF
+/// token and the cookie to set.
 async fn start(
     state: &AppState,
     req: &HttpRequest,
     principal: Option<Principal>,
     ttl: Duration,
+    ends: Option<Timestamp>,
 ) -> Result<String, ConsoleError> {
     let id = random_token();
     let csrf_token = random_token();
+    let now = state.clock.now();
+    let expires_at = match ends {
+        Some(ends) => ends.min(now.saturating_add(ttl)),
+        None => now.saturating_add(ttl),
+    };
+    let ttl = expires_at.saturating_since(now);
     let session = ConsoleSession {
         principal,
         csrf_token: csrf_token.clone(),
-        expires_at: state.clock.now().saturating_add(ttl),
+        expires_at,
     };
     state
         .sessions
@@ -172,7 +181,7 @@ async fn viewer(req: HttpRequest) -> Result<Viewer, ConsoleError> {
             anonymous,
         },
         _ if anonymous => Viewer {
-            csrf_token: start(&state, &req, Some(Principal::Anonymous), SESSION_TTL).await?,
+            csrf_token: start(&state, &req, Some(Principal::Anonymous), SESSION_TTL, None).await?,
             principal: Principal::Anonymous,
             anonymous,
         },
@@ -247,7 +256,7 @@ pub(crate) async fn login_form(
     if state.authenticator.is_none() {
         return Ok(layout::redirect("/console"));
     }
-    let csrf = start(&state, &req, None, LOGIN_FORM_TTL).await?;
+    let csrf = start(&state, &req, None, LOGIN_FORM_TTL, None).await?;
     Ok(login_page(&csrf, None, StatusCode::OK))
 }
 
@@ -285,11 +294,16 @@ pub(crate) async fn login(
     match result {
         Ok(principal) => {
             tracing::info!(target: "strata::audit", principal = %principal, "console login");
-            start(&state, &req, Some(principal), SESSION_TTL).await?;
+            // A JWT's session ends with the token.
+            let ends = crate::edge::auth::credential_from(None, Some(credential.as_bytes()))
+                .ok()
+                .zip(state.authenticator.as_ref())
+                .and_then(|(c, authenticator)| authenticator.expires_at(&c));
+            start(&state, &req, Some(principal), SESSION_TTL, ends).await?;
             Ok(layout::redirect("/console"))
         }
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
-            let csrf = start(&state, &req, None, LOGIN_FORM_TTL).await?;
+            let csrf = start(&state, &req, None, LOGIN_FORM_TTL, None).await?;
             Ok(login_page(
                 &csrf,
                 Some("This API key or token is not valid."),

@@ -458,7 +458,7 @@ pub async fn render(service: &CacheService) -> String {
     metrics::gauge!("strata_trends_sources").set(sources as f64);
     metrics::gauge!("strata_trends_memory_bytes").set(bytes as f64);
     for backend in service.backends() {
-        metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind)
+        metrics::gauge!("strata_backend_circuit_state", "backend" => backend.name.clone(), "kind" => backend.kind.clone())
             .set(f64::from(backend.circuit.gauge()));
         metrics::counter!("strata_backend_failures_total", "backend" => backend.name.clone())
             .absolute(backend.failures);

@@ -464,6 +464,24 @@ pub struct BuildCacheStatsResponse {
     pub ac: StoreStatsDto,
     /// The CAS.
     pub cas: StoreStatsDto,
+    /// Every REAPI instance seen since the server started, by name
+    /// (`default` for the unnamed one), with its reads that hit and
+    /// missed, AC and CAS together; its trends are at
+    /// `GET /admin/v1/cache/trends?instance=<name>`. Instances share the
+    /// stores, so they have no entries or bytes of their own.
+    pub instances: Vec<InstanceUsageDto>,
+}
+
+/// One REAPI instance's reads.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InstanceUsageDto {
+    /// The instance's name, `default` for the unnamed one, or `_other`
+    /// for the instances beyond the first 256.
+    pub instance: String,
+    /// Reads that found what they asked for.
+    pub hits: u64,
+    /// Reads that did not.
+    pub misses: u64,
 }
 
 /// The build cache's AC and CAS counters (reader role on `build-cache`).
@@ -473,7 +491,7 @@ pub struct BuildCacheStatsResponse {
     operation_id = "build_cache_stats",
     tag = "build-cache",
     responses(
-        (status = 200, description = "AC entries, CAS blobs, bytes, hits and misses", body = BuildCacheStatsResponse, example = json!({"ac": {"entries": 2, "bytes": 310, "hits": 5, "misses": 2, "stores": [{"store": "memory", "entries": 2, "bytes": 310, "hits": 5, "misses": 2}]}, "cas": {"entries": 9, "bytes": 81920, "hits": 14, "misses": 9, "stores": [{"store": "memory", "entries": 9, "bytes": 81920, "hits": 14, "misses": 9}]}})),
+        (status = 200, description = "AC entries, CAS blobs, bytes, hits and misses", body = BuildCacheStatsResponse, example = json!({"ac": {"entries": 2, "bytes": 310, "hits": 5, "misses": 2, "stores": [{"store": "memory", "entries": 2, "bytes": 310, "hits": 5, "misses": 2}]}, "cas": {"entries": 9, "bytes": 81920, "hits": 14, "misses": 9, "stores": [{"store": "memory", "entries": 9, "bytes": 81920, "hits": 14, "misses": 9}]}, "instances": [{"instance": "default", "hits": 19, "misses": 11}]})),
         (status = 404, description = "The build cache is not enabled", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -489,6 +507,15 @@ pub(crate) async fn stats(
     Ok(HttpResponse::Ok().json(BuildCacheStatsResponse {
         ac: StoreStatsDto::from(stats.ac.as_slice()),
         cas: StoreStatsDto::from(stats.cas.as_slice()),
+        instances: stats
+            .instances
+            .into_iter()
+            .map(|u| InstanceUsageDto {
+                instance: u.instance,
+                hits: u.hits,
+                misses: u.misses,
+            })
+            .collect(),
     }))
 }
 

@@ -43,8 +43,8 @@ pub struct IndexRebuildStatus {
 pub struct BackendStatus {
     /// The backend's configured name.
     pub name: String,
-    /// `redis`, `redis-cluster` or `memcached`.
-    pub kind: &'static str,
+    /// `redis`, `redis-cluster`, `memcached`, or a plugin's kind.
+    pub kind: String,
     /// Circuit breaker state: `closed`, `open` or `half_open`.
     pub circuit_breaker: &'static str,
     /// Times the breaker opened since start.

@@ -145,6 +145,7 @@ use crate::edge::{config_dto, error};
         build_cache_admin::FlushTotals,
         build_cache_admin::BuildCacheStatsResponse,
         build_cache_admin::StoreStatsDto,
+        build_cache_admin::InstanceUsageDto,
         build_cache_admin::StoreUsageDto,
     )),
     tags(

@@ -46,8 +46,8 @@ pub struct ListenerDto {
 pub struct BackendDto {
     /// The backend's configured name.
     pub name: String,
-    /// `redis`, `redis-cluster` or `memcached`.
-    pub kind: &'static str,
+    /// `redis`, `redis-cluster`, `memcached`, or a plugin's kind.
+    pub kind: String,
     /// Circuit breaker state: `closed`, `open` or `half_open`.
     pub circuit_breaker: &'static str,
     /// Calls that failed with a backend error or timeout since start.
