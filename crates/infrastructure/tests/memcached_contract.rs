@@ -9,7 +9,7 @@ use strata_domain::{
     Timestamp,
 };
 use strata_infrastructure::{MemcachedConnection, MemcachedOptions, MemcachedStore, ValueCodec};
-use strata_testkit::{MemcachedServer, contract::run_store_contract, require};
+use strata_testkit::{MemcachedServer, contract::Contract, require};
 
 async fn connect(servers: &[&MemcachedServer]) -> MemcachedConnection {
     let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
@@ -22,7 +22,8 @@ async fn connect(servers: &[&MemcachedServer]) -> MemcachedConnection {
 mod common;
 
 /// Runs the contract on `MemcachedStore`s over two fresh servers, through
-/// `codec` when given (the default codec otherwise).
+/// `codec` when given (the default codec otherwise); the errors clause
+/// also runs on a store whose server was stopped after it connected.
 async fn honours_the_contract(codec: Option<ValueCodec>) {
     let Some(first) = require(MemcachedServer::spawn()) else {
         return;
@@ -30,14 +31,24 @@ async fn honours_the_contract(codec: Option<ValueCodec>) {
     let Some(second) = require(MemcachedServer::spawn()) else {
         return;
     };
+    let Some(mut stopped) = require(MemcachedServer::spawn()) else {
+        return;
+    };
     let connection = connect(&[&first, &second]).await;
-    run_store_contract(|name: CacheName| {
+    let lost = connect(&[&stopped]).await;
+    stopped.stop();
+    Contract::server_expiry(|name: CacheName| {
         let mut builder = MemcachedStore::builder(connection.clone(), name);
         if let Some(codec) = codec.clone() {
             builder = builder.codec(codec);
         }
         async move { Arc::new(builder.build()) as Arc<dyn CacheStore> }
     })
+    .unreachable(|name: CacheName| {
+        let store = MemcachedStore::builder(lost.clone(), name).build();
+        async move { Arc::new(store) as Arc<dyn CacheStore> }
+    })
+    .check_all()
     .await;
 }
 

@@ -4,27 +4,40 @@ use std::sync::Arc;
 
 use strata_domain::{CacheName, CacheStore};
 use strata_infrastructure::{RedisConnection, RedisOptions, RedisStore, ValueCodec};
-use strata_testkit::{RedisServer, contract::run_store_contract, require};
+use strata_testkit::{RedisServer, contract::Contract, require};
 
 #[path = "common/store_contract.rs"]
 mod common;
 
 /// Runs the contract on `RedisStore`s over a fresh server, through `codec`
-/// when given (the default codec otherwise).
+/// when given (the default codec otherwise); the errors clause also runs
+/// on a store whose server was stopped after it connected.
 async fn honours_the_contract(codec: Option<ValueCodec>) {
     let Some(server) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let Some(mut stopped) = require(RedisServer::spawn()) else {
         return;
     };
     let connection = RedisConnection::connect(&server.url(), RedisOptions::default())
         .await
         .expect("connect to redis");
-    run_store_contract(|name: CacheName| {
+    let lost = RedisConnection::connect(&stopped.url(), RedisOptions::default())
+        .await
+        .expect("connect to redis");
+    stopped.stop();
+    Contract::server_expiry(|name: CacheName| {
         let mut builder = RedisStore::builder(connection.clone(), name);
         if let Some(codec) = codec.clone() {
             builder = builder.codec(codec);
         }
         async move { Arc::new(builder.build()) as Arc<dyn CacheStore> }
     })
+    .unreachable(|name: CacheName| {
+        let store = RedisStore::builder(lost.clone(), name).build();
+        async move { Arc::new(store) as Arc<dyn CacheStore> }
+    })
+    .check_all()
     .await;
 }
 
