@@ -1,6 +1,7 @@
 //! Issue 33, constant memory: the real binary on the disk store takes a
 //! 512 MiB blob over HTTP and another over ByteStream, and serves both
-//! back over HTTP and ByteStream, while its resident set (`VmHWM`, the
+//! back over HTTP and ByteStream, then a 512 MiB action-cache entry of an
+//! instance that does not validate (as ccache writes), while its resident set (`VmHWM`, the
 //! peak, read from `/proc/<pid>/status`) rises by less than 64 MiB over
 //! what it was before the first byte. Uploads and downloads stream
 //! through bounded buffers, hashed as they go; the client streams too,
@@ -77,7 +78,8 @@ async fn a_512_mib_blob_moves_through_http_and_bytestream_in_constant_memory() {
         format!(
             "[log]\nformat = \"json\"\nfilter = \"info\"\n\
              [build_cache]\nstore = \"disk\"\ndir = \"{}\"\nmax_bytes = {}\n\
-             max_blob_bytes = {blob_bytes}\n",
+             max_blob_bytes = {blob_bytes}\n\
+             [build_cache.instances.ccache]\nvalidate_ac = false\n",
             dir.path().join("bc").display(),
             4 * blob_bytes
         ),
@@ -190,6 +192,44 @@ async fn a_512_mib_blob_moves_through_http_and_bytestream_in_constant_memory() {
             "ByteStream Read"
         );
     }
+
+    // An AC entry of the same size for an instance that does not
+    // validate (ccache stores whole results under /ac/), streamed to the
+    // disk; its file holds exactly the bytes sent.
+    let ac_key = hex_sha(3);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+        pieces(3).map(Ok::<_, std::io::Error>),
+    ));
+    let r = client
+        .put(format!("{}/ccache/ac/{ac_key}", server.base))
+        .header("content-length", blob_bytes.to_string())
+        .body(body)
+        .send()
+        .await
+        .expect("AC PUT");
+    assert_eq!(r.status(), StatusCode::OK);
+    let file = dir
+        .path()
+        .join("bc/@ccache/ac")
+        .join(&ac_key[..2])
+        .join(&ac_key);
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(&file).expect("the AC entry's file");
+    let mut buf = vec![0; PIECE];
+    let mut copied = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut f, &mut buf).expect("read the AC entry");
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        copied += n as u64;
+    }
+    assert_eq!(
+        (copied, hex::encode(h.finalize())),
+        (blob_bytes, ac_key.clone()),
+        "AC PUT"
+    );
 
     let (after, peak) = memory(server.pid());
     eprintln!(

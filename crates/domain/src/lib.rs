@@ -58,11 +58,11 @@ pub use audit::{
     AuditLog, AuditQuery, AuditRecord,
 };
 pub use build_cache::{
-    AcEntry, ActionCache, ActionResultFormat, ActionResultRefs, BlobRead, BlobReader, BlobWriter,
-    BuildCacheError, Committed, ContentStore, Digest, DigestHash, DigestPrefix, EntryMeta,
-    FlushCriteria, FlushResult, FlushScope, IndexRebuild, InstanceName, InvalidActionResult,
-    InvalidDigest, InvalidInstanceName, MAX_INSTANCE_NAME_BYTES, ReadRange, SHA256_HEX_LEN,
-    StoreFlushReport, StoreKind, StoreUsage,
+    AcEntry, AcWriter, ActionCache, ActionResultFormat, ActionResultRefs, BlobRead, BlobReader,
+    BlobWriter, BuildCacheError, Committed, ContentStore, Digest, DigestHash, DigestPrefix,
+    EntryMeta, FlushCriteria, FlushResult, FlushScope, IndexRebuild, InstanceName,
+    InvalidActionResult, InvalidDigest, InvalidInstanceName, MAX_INSTANCE_NAME_BYTES, ReadRange,
+    SHA256_HEX_LEN, StoreFlushReport, StoreKind, StoreUsage,
 };
 pub use cache_aside::{CacheAsideDefaults, Fraction, MAX_LOADER_TIMEOUT_MS};
 pub use configuration::{

@@ -1,7 +1,7 @@
 //! [`BuildCacheService`]: the facade over the build-cache use cases.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use strata_domain::{
@@ -19,7 +19,9 @@ use super::get_build_cache_stats::{
 };
 use super::read_blob::{self, ReadBlob, ReadBlobError};
 use super::traffic::Answer;
-use super::update_action_result::{self, UpdateActionResult, UpdateActionResultError};
+use super::update_action_result::{
+    self, ActionResultUpload, BeginActionResult, UpdateActionResult, UpdateActionResultError,
+};
 use super::write_blob::{self, WriteBlob, WriteBlobError, WriteBlobStart};
 
 /// The build cache's facade: AC and CAS reads and writes, flushes and
@@ -110,6 +112,55 @@ impl BuildCacheService {
             failed,
             0,
             written,
+        );
+        result
+    }
+
+    /// See [`BeginActionResult`]: the upload of an AC entry from a
+    /// stream, at most [`max_blob_bytes`](Self::max_blob_bytes).
+    ///
+    /// # Errors
+    /// [`UpdateActionResultError`]: a missing role, or a store that
+    /// cannot start the write.
+    pub async fn begin_action_result(
+        &self,
+        cmd: BeginActionResult,
+    ) -> Result<ActionResultUpload, UpdateActionResultError> {
+        let instance = cmd.instance.clone();
+        let result = update_action_result::begin(&self.ctx, cmd, self.max_blob_bytes()).await;
+        if let Err(e) = &result {
+            self.ctx.traffic.record(
+                &instance,
+                Answer::Other,
+                Duration::ZERO,
+                e.is_server_error(),
+                0,
+                0,
+            );
+        }
+        result
+    }
+
+    /// Installs an AC entry [`begin_action_result`](Self::begin_action_result)
+    /// started, counting it in the instance's traffic.
+    ///
+    /// # Errors
+    /// [`UpdateActionResultError::Store`].
+    pub async fn commit_action_result(
+        &self,
+        upload: ActionResultUpload,
+        started: Instant,
+    ) -> Result<(), UpdateActionResultError> {
+        let (instance, written) = (upload.instance.clone(), upload.written);
+        let result = upload.finish().await;
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx.traffic.record(
+            &instance,
+            Answer::Other,
+            started.elapsed(),
+            failed,
+            0,
+            if result.is_ok() { written } else { 0 },
         );
         result
     }

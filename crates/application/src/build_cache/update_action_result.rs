@@ -47,6 +47,116 @@ impl UpdateActionResultError {
     }
 }
 
+/// Start writing the AC entry `key` of `instance` from a stream of chunks,
+/// for instances that do not validate AC entries (raw bytes, as ccache
+/// stores its results): the entry passes through a bounded buffer when the
+/// store streams ([`ActionCache::begin_put`](strata_domain::ActionCache::begin_put)),
+/// and is gathered in memory, up to `max_blob_bytes`, when it does not.
+/// Validating instances decode the whole `ActionResult`, so they take
+/// [`UpdateActionResult`].
+#[derive(Clone, Debug)]
+pub struct BeginActionResult {
+    /// Who acts; needs [`Role::Writer`].
+    pub principal: Principal,
+    /// The instance.
+    pub instance: InstanceName,
+    /// The action digest's hash.
+    pub key: DigestHash,
+}
+
+/// An AC entry being written ([`BeginActionResult`]): feed it with
+/// [`write`](Self::write), then [`commit`](Self::commit). Dropped before
+/// the commit, it stores nothing.
+pub struct ActionResultUpload {
+    pub(crate) instance: InstanceName,
+    pub(crate) written: u64,
+    pub(crate) limit: u64,
+    pub(crate) sink: Sink,
+}
+
+/// Where an upload's bytes go.
+pub(crate) enum Sink {
+    /// The store's own streaming writer.
+    Streamed(Box<dyn strata_domain::AcWriter>),
+    /// Gathered here, then one `put`.
+    Buffered {
+        ac: std::sync::Arc<dyn strata_domain::ActionCache>,
+        key: DigestHash,
+        buf: bytes::BytesMut,
+    },
+}
+
+impl std::fmt::Debug for ActionResultUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionResultUpload")
+            .field("instance", &self.instance)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActionResultUpload {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Appends `chunk`.
+    ///
+    /// # Errors
+    /// [`BuildCacheError::TooLarge`] past `max_blob_bytes`; store failures.
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), UpdateActionResultError> {
+        let size = self.written + chunk.len() as u64;
+        if size > self.limit {
+            return Err(BuildCacheError::TooLarge {
+                size_bytes: size,
+                limit_bytes: self.limit,
+            }
+            .into());
+        }
+        match &mut self.sink {
+            Sink::Streamed(w) => w.write(chunk).await?,
+            Sink::Buffered { buf, .. } => buf.extend_from_slice(&chunk),
+        }
+        self.written = size;
+        Ok(())
+    }
+
+    /// Installs the entry, replacing any.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn finish(self) -> Result<(), UpdateActionResultError> {
+        match self.sink {
+            Sink::Streamed(w) => w.commit().await?,
+            Sink::Buffered { ac, key, buf } => ac.put(&self.instance, key, buf.freeze()).await?,
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn begin(
+    ctx: &BuildCacheContext,
+    cmd: BeginActionResult,
+    limit: u64,
+) -> Result<ActionResultUpload, UpdateActionResultError> {
+    ctx.authorize(&cmd.principal, Role::Writer)?;
+    let sink = match ctx.ac.begin_put(&cmd.instance, cmd.key).await? {
+        Some(writer) => Sink::Streamed(writer),
+        None => Sink::Buffered {
+            ac: ctx.ac.clone(),
+            key: cmd.key,
+            buf: bytes::BytesMut::new(),
+        },
+    };
+    Ok(ActionResultUpload {
+        instance: cmd.instance,
+        written: 0,
+        limit,
+        sink,
+    })
+}
+
 pub(crate) async fn handle(
     ctx: &BuildCacheContext,
     cmd: UpdateActionResult,
@@ -108,6 +218,47 @@ mod tests {
             .update_action_result(put(writer()))
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_streamed_entry_is_gathered_for_a_store_that_takes_whole_values() {
+        let mut m = Mocks::default();
+        m.ac.expect_put()
+            .withf(|_, key, value| *key == hash('a') && value.as_ref() == b"head-tail")
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        m.cas.expect_max_blob_bytes().return_const(16_u64);
+        let service = m.service(false);
+        let begin = |principal| BeginActionResult {
+            principal,
+            instance: InstanceName::default(),
+            key: hash('a'),
+        };
+        let mut upload = service.begin_action_result(begin(writer())).await.unwrap();
+        upload.write(Bytes::from_static(b"head-")).await.unwrap();
+        upload.write(Bytes::from_static(b"tail")).await.unwrap();
+        assert_eq!(upload.written(), 9);
+        service
+            .commit_action_result(upload, std::time::Instant::now())
+            .await
+            .unwrap();
+
+        // Past max_blob_bytes: 413's error, and nothing stored.
+        let mut upload = service.begin_action_result(begin(writer())).await.unwrap();
+        let err = upload
+            .write(Bytes::from_static(b"seventeen bytes!!"))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            UpdateActionResultError::Store(BuildCacheError::TooLarge { .. })
+        ));
+
+        let err = service
+            .begin_action_result(begin(principal_with("build-*", Role::CasWriter)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UpdateActionResultError::Access(_)));
     }
 
     #[tokio::test]

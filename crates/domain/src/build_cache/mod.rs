@@ -27,6 +27,6 @@ pub use digest::{Digest, DigestHash, InvalidDigest, SHA256_HEX_LEN};
 pub use flush::{DigestPrefix, FlushCriteria, FlushResult, FlushScope, StoreFlushReport};
 pub use instance::{InstanceName, InvalidInstanceName, MAX_INSTANCE_NAME_BYTES};
 pub use ports::{
-    AcEntry, ActionCache, BlobRead, BlobReader, BlobWriter, BuildCacheError, Committed,
+    AcEntry, AcWriter, ActionCache, BlobRead, BlobReader, BlobWriter, BuildCacheError, Committed,
     ContentStore, EntryMeta, IndexRebuild, ReadRange, StoreKind, StoreUsage,
 };

@@ -344,6 +344,22 @@ pub trait ActionCache: Send + Sync + 'static {
         value: Bytes,
     ) -> Result<(), BuildCacheError>;
 
+    /// Starts writing an entry from a stream of chunks, so an entry of any
+    /// size passes through a bounded buffer (ccache stores whole results
+    /// under `/ac/`). `None` (the default) when the store only takes whole
+    /// values through [`put`](Self::put); callers then buffer.
+    ///
+    /// # Errors
+    /// [`BuildCacheError`] when the backend cannot start the write.
+    async fn begin_put(
+        &self,
+        instance: &InstanceName,
+        key: DigestHash,
+    ) -> Result<Option<Box<dyn AcWriter>>, BuildCacheError> {
+        let _ = (instance, key);
+        Ok(None)
+    }
+
     /// Whether an entry is present (no hit counted).
     ///
     /// # Errors
@@ -379,6 +395,27 @@ pub trait ActionCache: Send + Sync + 'static {
     /// # Errors
     /// [`BuildCacheError`] when the backend fails.
     async fn stats(&self) -> Result<Vec<StoreUsage>, BuildCacheError>;
+}
+
+/// An action-cache entry being written from a stream
+/// ([`ActionCache::begin_put`]). Nothing is visible until
+/// [`commit`](Self::commit) installs the whole entry, replacing any
+/// present one; dropping the writer before, or a failed commit, stores
+/// nothing.
+#[async_trait]
+pub trait AcWriter: Send {
+    /// Appends `chunk`.
+    ///
+    /// # Errors
+    /// [`BuildCacheError::TooLarge`] once the entry passes the store's
+    /// limit; backend failures.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BuildCacheError>;
+
+    /// Installs the entry.
+    ///
+    /// # Errors
+    /// [`BuildCacheError::InsufficientStorage`], backend failures.
+    async fn commit(self: Box<Self>) -> Result<(), BuildCacheError>;
 }
 
 /// The content-addressable storage port: blobs keyed by

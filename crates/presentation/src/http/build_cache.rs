@@ -51,7 +51,9 @@ use futures_util::stream;
 use strata_application::BuildCacheService;
 use strata_application::build_cache::get_action_result::GetActionResult;
 use strata_application::build_cache::read_blob::ReadBlob;
-use strata_application::build_cache::update_action_result::UpdateActionResult;
+use strata_application::build_cache::update_action_result::{
+    BeginActionResult, UpdateActionResult,
+};
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{
     BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
@@ -256,8 +258,11 @@ async fn ac_get_inner(
     }
 }
 
-/// `PUT /[<instance>/]ac/<hash>`: the body (at most `max_blob_bytes`) is
-/// read whole: AC entries are small serialized messages.
+/// `PUT /[<instance>/]ac/<hash>`: the body, at most `max_blob_bytes`.
+/// An instance that validates AC entries reads it whole to decode the
+/// `ActionResult` (small serialized messages); any other instance (raw
+/// bytes, as ccache stores whole results) streams it to a store that can
+/// take a stream (disk), through a bounded buffer.
 #[utoipa::path(
     put,
     path = "/ac/{hash}",
@@ -304,6 +309,21 @@ async fn ac_put_inner(
             limit_bytes: limit,
         }
         .into());
+    }
+    if !service.validates(&instance) {
+        let started = std::time::Instant::now();
+        let mut upload = service
+            .begin_action_result(BeginActionResult {
+                principal,
+                instance,
+                key,
+            })
+            .await?;
+        while let Some(chunk) = payload.next().await {
+            upload.write(chunk.map_err(body_error)?).await?;
+        }
+        service.commit_action_result(upload, started).await?;
+        return Ok((HttpResponse::Ok().finish(), "ok"));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {

@@ -44,9 +44,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 use strata_domain::{
-    AcEntry, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, ContentStore, DigestHash,
-    EntryMeta, FlushCriteria, FlushResult, IndexRebuild, InstanceName, ReadRange, StoreKind,
-    StoreUsage,
+    AcEntry, AcWriter, ActionCache, BlobRead, BlobWriter, BuildCacheError, Clock, ContentStore,
+    DigestHash, EntryMeta, FlushCriteria, FlushResult, IndexRebuild, InstanceName, ReadRange,
+    StoreKind, StoreUsage,
 };
 
 use super::DEFAULT_MAX_BLOB_BYTES;
@@ -421,6 +421,19 @@ impl ActionCache for DiskBuildStore {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn begin_put(
+        &self,
+        instance: &InstanceName,
+        key: DigestHash,
+    ) -> Result<Option<Box<dyn AcWriter>>, BuildCacheError> {
+        Ok(Some(Box::new(writer::DiskAcWriter {
+            shared: Arc::clone(&self.shared),
+            key: Key::new(StoreKind::Ac, instance, key),
+            size: 0,
+            tmp: TmpFile::create(&self.shared).await?,
+        })))
     }
 
     async fn contains(

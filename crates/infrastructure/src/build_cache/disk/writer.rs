@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use strata_domain::{BlobWriter, BuildCacheError, Committed, Digest};
+use strata_domain::{AcWriter, BlobWriter, BuildCacheError, Committed, Digest};
 use tokio::io::AsyncWriteExt;
 
 use super::super::key::Key;
@@ -247,5 +247,40 @@ impl BlobWriter for DiskWriter {
             .install(&shared, key, digest.size_bytes(), false)
             .await?;
         Ok(Committed { digest, created })
+    }
+}
+
+/// An action-cache entry streamed to a temporary file, installed (as
+/// [`ActionCache::put`](strata_domain::ActionCache::put) does, replacing
+/// any entry) at commit; dropping it deletes the temporary file.
+pub(super) struct DiskAcWriter {
+    pub(super) shared: Arc<Shared>,
+    pub(super) key: Key,
+    pub(super) size: u64,
+    pub(super) tmp: TmpFile,
+}
+
+#[async_trait]
+impl AcWriter for DiskAcWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BuildCacheError> {
+        let size = self.size + chunk.len() as u64;
+        if size > self.shared.max_blob_bytes {
+            return Err(BuildCacheError::TooLarge {
+                size_bytes: size,
+                limit_bytes: self.shared.max_blob_bytes,
+            });
+        }
+        self.size = size;
+        self.tmp.write(&chunk).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), BuildCacheError> {
+        let DiskAcWriter {
+            shared,
+            key,
+            size,
+            tmp,
+        } = *self;
+        tmp.install(&shared, key, size, true).await.map(|_| ())
     }
 }
