@@ -189,3 +189,97 @@ async fn with_the_bucket_stopped_reads_fall_back_and_uploads_fail_cleanly() {
         .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// The real binary on `disk+s3` is SIGKILLed while a CAS upload is past
+/// its first multipart part. Restarted over the same `dir` and bucket, it
+/// serves the blob from before, and neither tier has anything under the
+/// cut digest.
+#[tokio::test]
+async fn a_server_killed_mid_upload_leaves_no_partial_blob_in_either_tier() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("bc");
+    let credentials = dir.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = test\naws_secret_access_key = test-secret\n",
+    )
+    .unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nformat = \"json\"\nfilter = \"info\"\n\
+             [build_cache]\nstore = \"disk+s3\"\ndir = \"{}\"\n\
+             [build_cache.s3]\nbucket = \"{BUCKET}\"\nprefix = \"crash\"\n\
+             endpoint = \"{}\"\ncredentials_file = \"{}\"\n",
+            store.display(),
+            moto.endpoint(),
+            credentials.display()
+        ),
+    )
+    .unwrap();
+    let old = b"a blob from before the crash".to_vec();
+    let cut: Vec<u8> = (0..(12u32 << 20)).map(|n| (n % 253) as u8).collect();
+
+    let first = crate::process::start(&config, &[]).await;
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/cas/{}", first.base, sha(&old)))
+        .body(old.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // 9 of 12 MiB: past the first 8 MiB part of the multipart upload.
+    let addr = first.base.trim_start_matches("http://").to_owned();
+    let mut upload = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /cas/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+        sha(&cut),
+        cut.len()
+    );
+    use tokio::io::AsyncWriteExt as _;
+    upload.write_all(head.as_bytes()).await.unwrap();
+    upload.write_all(&cut[..9 << 20]).await.unwrap();
+    upload.flush().await.unwrap();
+    // The local tier's temporary file grows chunk by chunk beside the
+    // shared tier's upload: wait until it is past one part.
+    let tmp = store.join("tmp");
+    let size_of_tmp = || {
+        std::fs::read_dir(&tmp).map_or(0, |d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while size_of_tmp() < (8 << 20) + (512 << 10) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload did not get past one part"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = first.kill();
+    drop(upload);
+
+    let second = crate::process::start(&config, &[]).await;
+    let r = client
+        .get(format!("{}/cas/{}", second.base, sha(&old)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{log}");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), old.as_slice());
+    for method in [reqwest::Method::HEAD, reqwest::Method::GET] {
+        let r = client
+            .request(method, format!("{}/cas/{}", second.base, sha(&cut)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+    second.stop().await;
+}
