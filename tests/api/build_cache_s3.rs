@@ -188,6 +188,32 @@ async fn with_the_bucket_stopped_reads_fall_back_and_uploads_fail_cleanly() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // gRPC, the same composition: UNAVAILABLE for an AC write, NOT_FOUND
+    // for an entry only the bucket could vouch for.
+    use reapi_proto::action_cache_client::ActionCacheClient;
+    let mut ac_a = ActionCacheClient::new(crate::grpc_reapi::channel(&a).await);
+    let e = ac_a
+        .update_action_result(reapi_proto::UpdateActionResultRequest {
+            action_digest: Some(crate::grpc_reapi::digest(b"late grpc action")),
+            action_result: Some(
+                reapi_proto::ActionResult::decode(action_result(&output, &stdout).as_slice())
+                    .unwrap(),
+            ),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    let mut ac_b = ActionCacheClient::new(crate::grpc_reapi::channel(&b).await);
+    let e = ac_b
+        .get_action_result(reapi_proto::GetActionResultRequest {
+            action_digest: Some(crate::grpc_reapi::digest(b"built action")),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound, "{e:?}");
 }
 
 /// The real binary on `disk+s3` is SIGKILLed while a CAS upload is past
