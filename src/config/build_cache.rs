@@ -23,8 +23,9 @@ pub struct BuildCacheSettings {
     /// `/cas/` paths answer 404 `not_found`.
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Where AC entries and CAS blobs live: `memory`, `disk` or
-    /// `memory+disk`. Default: `disk` when `dir` is set, else `memory`
+    /// Where AC entries and CAS blobs live: `memory`, `disk`,
+    /// `memory+disk`, or a local tier in front of S3-compatible object
+    /// storage, `disk+s3` or `memory+s3` (with `[build_cache.s3]`). Default: `disk` when `dir` is set, else `memory`
     /// (so the README's `cargo run` and the tests write no files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<BuildStoreKind>,
@@ -66,6 +67,10 @@ pub struct BuildCacheSettings {
     /// missing. Off, raw bytes are stored (ccache's `layout=bazel`).
     #[serde(default = "default_true")]
     pub validate_ac: bool,
+    /// `[build_cache.s3]`: the object-store tier of `disk+s3` and
+    /// `memory+s3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<BuildCacheS3Settings>,
     /// `[build_cache.instances.<name>]`: per-instance overrides; the name
     /// is the HTTP path prefix (`""` is the default instance).
     #[serde(default)]
@@ -87,6 +92,101 @@ pub enum BuildStoreKind {
     /// A memory tier over the disk store (`StackedBuildStore`).
     #[serde(rename = "memory+disk")]
     MemoryDisk,
+    /// The disk store in front of S3-compatible object storage
+    /// (`FastSlowBuildStore` over `S3BuildStore`), shared by every
+    /// instance on the bucket.
+    #[serde(rename = "disk+s3")]
+    DiskS3,
+    /// The memory store in front of S3-compatible object storage.
+    #[serde(rename = "memory+s3")]
+    MemoryS3,
+}
+
+impl BuildStoreKind {
+    /// Whether the kind has an object-store tier (`[build_cache.s3]`).
+    pub fn has_object_tier(self) -> bool {
+        matches!(self, Self::DiskS3 | Self::MemoryS3)
+    }
+
+    /// Whether the kind has a disk tier (needs `dir`).
+    pub fn has_disk(self) -> bool {
+        matches!(self, Self::Disk | Self::MemoryDisk | Self::DiskS3)
+    }
+}
+
+/// `[build_cache.s3]`: where `disk+s3` and `memory+s3` keep the shared
+/// tier. Credentials come from `credentials_file` or the standard
+/// `AWS_*` environment variables, and are never logged.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildCacheS3Settings {
+    /// The bucket (3 to 63 characters, S3's rule); it must exist.
+    pub bucket: String,
+    /// The key prefix every object lives under (default none), so one
+    /// bucket can hold several caches.
+    #[serde(default)]
+    pub prefix: String,
+    /// The bucket's region (default `us-east-1`).
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// An S3-compatible server instead of AWS (`http://` allowed), e.g.
+    /// `http://minio.internal:9000`; path-style requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// An AWS shared-credentials file whose `[default]` profile signs the
+    /// requests; without it, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// (and `AWS_SESSION_TOKEN`) from the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<PathBuf>,
+    /// The object tier's own byte budget, AC and CAS together. Enforced
+    /// (least recently used first, across instances) only with
+    /// `index_backend`; without it Strata does not evict the bucket: use a
+    /// lifecycle rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// A `[backends.<name>]` of kind `redis` that holds the access index
+    /// (digest -> last access, size) eviction needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_backend: Option<String>,
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl BuildCacheS3Settings {
+    /// Checks the values, naming the key at fault.
+    ///
+    /// # Errors
+    /// A bucket name of the wrong length, an endpoint that is not an
+    /// `http://` or `https://` URL, a `max_bytes` of 0.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !(3..=63).contains(&self.bucket.len()) {
+            anyhow::bail!(
+                "[build_cache.s3] bucket = {:?}: a bucket name has 3 to 63 characters",
+                self.bucket
+            );
+        }
+        if let Some(endpoint) = &self.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            anyhow::bail!(
+                "[build_cache.s3] endpoint = {endpoint:?}: must start with http:// or https://"
+            );
+        }
+        if self.max_bytes == Some(0) {
+            anyhow::bail!("[build_cache.s3] max_bytes = 0: must be at least 1");
+        }
+        if let Some(path) = &self.credentials_file
+            && !path.is_file()
+        {
+            anyhow::bail!(
+                "[build_cache.s3] credentials_file = {:?}: no such file",
+                path.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[build_cache.instances.<name>]`: one instance's overrides.
@@ -122,6 +222,7 @@ impl Default for BuildCacheSettings {
             max_bytes: DEFAULT_BUILD_CACHE_MAX_BYTES,
             max_blob_bytes: None,
             validate_ac: true,
+            s3: None,
             instances: BTreeMap::new(),
         }
     }
@@ -132,15 +233,27 @@ impl BuildCacheSettings {
     /// `memory`.
     ///
     /// # Errors
-    /// `disk` or `memory+disk` without `dir`.
+    /// `disk`, `memory+disk` or `disk+s3` without `dir`; `disk+s3` or
+    /// `memory+s3` without a valid `[build_cache.s3]`, or
+    /// `[build_cache.s3]` with a store that has no object tier.
     pub fn store_kind(&self) -> anyhow::Result<BuildStoreKind> {
         let kind = self.store.unwrap_or(if self.dir.is_some() {
             BuildStoreKind::Disk
         } else {
             BuildStoreKind::Memory
         });
-        if kind != BuildStoreKind::Memory && self.dir.is_none() {
+        if kind.has_disk() && self.dir.is_none() {
             anyhow::bail!("[build_cache] store = {kind:?} needs dir = \"<directory>\"");
+        }
+        match (&self.s3, kind.has_object_tier()) {
+            (None, true) => anyhow::bail!(
+                "[build_cache] store = {kind:?} needs [build_cache.s3] with bucket = \"<name>\""
+            ),
+            (Some(_), false) => anyhow::bail!(
+                "[build_cache.s3] is set but [build_cache] store = {kind:?} has no object tier: use \"disk+s3\" or \"memory+s3\""
+            ),
+            (Some(s3), true) => s3.check()?,
+            (None, false) => {}
         }
         Ok(kind)
     }
@@ -204,5 +317,57 @@ mod tests {
         let mut bad = BuildCacheSettings::default();
         bad.instances.insert("a//b".into(), Default::default());
         assert!(bad.validation().is_err());
+    }
+
+    fn store_kind_of(toml: &str) -> anyhow::Result<BuildStoreKind> {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(toml))
+            .extract()?;
+        settings.build_cache.store_kind()
+    }
+
+    #[test]
+    fn object_tier_settings_are_checked_naming_the_key() {
+        let ok = store_kind_of(
+            "[build_cache]\nstore = \"memory+s3\"\n[build_cache.s3]\nbucket = \"cache\"\n\
+             endpoint = \"http://127.0.0.1:9000\"\nprefix = \"team\"\nmax_bytes = 10\n\
+             index_backend = \"main\"\n",
+        );
+        assert_eq!(ok.unwrap(), BuildStoreKind::MemoryS3);
+        let cases = [
+            ("[build_cache]\nstore = \"memory+s3\"\n", "[build_cache.s3]"),
+            (
+                "[build_cache]\nstore = \"disk+s3\"\n[build_cache.s3]\nbucket = \"abc\"\n",
+                "dir",
+            ),
+            (
+                "[build_cache]\nstore = \"memory+s3\"\n[build_cache.s3]\nbucket = \"ab\"\n",
+                "bucket",
+            ),
+            (
+                "[build_cache]\nstore = \"memory+s3\"\n[build_cache.s3]\nbucket = \"abc\"\nendpoint = \"minio:9000\"\n",
+                "endpoint",
+            ),
+            (
+                "[build_cache]\nstore = \"memory+s3\"\n[build_cache.s3]\nbucket = \"abc\"\nmax_bytes = 0\n",
+                "max_bytes",
+            ),
+            (
+                "[build_cache]\nstore = \"memory+s3\"\n[build_cache.s3]\nbucket = \"abc\"\ncredentials_file = \"/nonexistent/creds\"\n",
+                "credentials_file",
+            ),
+            (
+                "[build_cache]\nstore = \"memory\"\n[build_cache.s3]\nbucket = \"abc\"\n",
+                "[build_cache.s3]",
+            ),
+            (
+                "[build_cache.s3]\nbucket = \"abc\"\nregion_name = \"x\"\n",
+                "region_name",
+            ),
+        ];
+        for (toml, key) in cases {
+            let err = format!("{:#}", store_kind_of(toml).unwrap_err());
+            assert!(err.contains(key), "{toml}: {err}");
+        }
     }
 }

@@ -45,8 +45,8 @@ pub use audit::AuditSettings;
 pub use auth::{ApiKeySettings, AuthMode, AuthSettings, GrantSettings};
 pub use backends::{BackendSettings, DEFAULT_BACKEND_TIMEOUT_MS, STOCK_KINDS};
 pub use build_cache::{
-    BuildCacheInstanceSettings, BuildCacheSettings, BuildStoreKind, DEFAULT_BUILD_CACHE_MAX_BYTES,
-    MAX_CAS_BACKEND_BLOB_BYTES,
+    BuildCacheInstanceSettings, BuildCacheS3Settings, BuildCacheSettings, BuildStoreKind,
+    DEFAULT_BUILD_CACHE_MAX_BYTES, MAX_CAS_BACKEND_BLOB_BYTES,
 };
 pub use cluster::ClusterSettings;
 pub use coherence::{CoherenceSettings, DEFAULT_COHERENCE_CHANNEL};

@@ -6,14 +6,77 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use strata_application::build_cache::AcValidation;
 use strata_application::{BuildCacheDependencies, BuildCacheService, FlushWatch};
-use strata_domain::{ActionCache, Clock, ContentStore};
+use strata_domain::{ActionCache, ActionResultFormat, Clock, ContentStore};
 use strata_infrastructure::{
-    DiskBuildStore, MemoryBuildStore, ProstActionResultFormat, RebuildHook, SizeSplitContentStore,
-    StackedBuildStore, StrataStoreProvider, UnlinkHook,
+    AcReferences, DiskBuildStore, FastSlowBuildStore, MemoryBuildStore, ProstActionResultFormat,
+    RebuildHook, S3BuildStore, S3Credentials, SizeSplitContentStore, StackedBuildStore,
+    StrataStoreProvider, UnlinkHook,
 };
 
-use crate::config::{BuildStoreKind, MAX_CAS_BACKEND_BLOB_BYTES, Settings};
+use crate::config::{BuildCacheS3Settings, BuildStoreKind, MAX_CAS_BACKEND_BLOB_BYTES, Settings};
+
+/// The object-store tier `[build_cache.s3]` describes. Only the bucket,
+/// prefix and endpoint are logged, never credentials.
+fn object_tier(
+    s3: &BuildCacheS3Settings,
+    max_blob_bytes: Option<u64>,
+    provider: &StrataStoreProvider,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<Arc<S3BuildStore>> {
+    let mut builder = S3BuildStore::builder(&s3.bucket)
+        .prefix(&s3.prefix)
+        .region(&s3.region)
+        .clock(clock.clone());
+    if let Some(endpoint) = &s3.endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    if let Some(path) = &s3.credentials_file {
+        let credentials = S3Credentials::from_file(path)
+            .map_err(|e| anyhow::anyhow!("[build_cache.s3] credentials_file: {e}"))?;
+        builder = builder.credentials(credentials);
+    }
+    if let Some(max) = max_blob_bytes {
+        builder = builder.max_blob_bytes(max);
+    }
+    if let Some(name) = &s3.index_backend {
+        let scope = format!("{}/{}", s3.bucket, s3.prefix.trim_matches('/'));
+        let index = provider
+            .s3_access_index(name, &scope)
+            .map_err(|e| anyhow::anyhow!("[build_cache.s3] index_backend = {name:?}: {e}"))?;
+        match s3.max_bytes {
+            Some(max) => builder = builder.eviction(index, max),
+            None => anyhow::bail!(
+                "[build_cache.s3] index_backend = {name:?} needs max_bytes, the budget it enforces"
+            ),
+        }
+    } else if s3.max_bytes.is_some() {
+        tracing::warn!(bucket = %s3.bucket, "[build_cache.s3] max_bytes without index_backend is not enforced by Strata; give the bucket a lifecycle rule");
+    }
+    let store = builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("[build_cache.s3]: {e}"))?;
+    tracing::info!(bucket = %s3.bucket, prefix = %s3.prefix, endpoint = ?s3.endpoint, "build-cache object tier on");
+    Ok(store)
+}
+
+/// The referenced blobs of an AC value, for the object tier's
+/// completeness checks: validated instances only.
+fn ac_references(validation: AcValidation) -> AcReferences {
+    let format = ProstActionResultFormat;
+    Arc::new(move |instance, value| {
+        if !validation.validates(instance) {
+            return None;
+        }
+        Some(
+            format
+                .decode(value)
+                .map(|r| r.digests())
+                .unwrap_or_default(),
+        )
+    })
+}
 
 /// The build cache `[build_cache]` describes, or `None` when disabled.
 ///
@@ -82,6 +145,26 @@ pub(crate) fn service(
             );
             let store = Arc::new(StackedBuildStore::new(upper, disk()?).clock(clock.clone()));
             (store.clone(), store)
+        }
+        BuildStoreKind::DiskS3 | BuildStoreKind::MemoryS3 => {
+            let s3 = settings.s3.as_ref().context("[build_cache.s3]")?;
+            let slow = object_tier(s3, settings.max_blob_bytes, provider, &clock)?;
+            let refs = ac_references(validation.clone());
+            if kind == BuildStoreKind::DiskS3 {
+                let store = Arc::new(
+                    FastSlowBuildStore::new(disk()?, slow)
+                        .references(refs)
+                        .clock(clock.clone()),
+                );
+                (store.clone(), store)
+            } else {
+                let store = Arc::new(
+                    FastSlowBuildStore::new(memory(settings.max_bytes), slow)
+                        .references(refs)
+                        .clock(clock.clone()),
+                );
+                (store.clone(), store)
+            }
         }
     };
     let ac: Arc<dyn ActionCache> = match &settings.ac_backend {

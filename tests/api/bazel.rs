@@ -208,3 +208,77 @@ async fn builds_from_the_remote_cache_and_rebuilds_after_a_flush(remote: Remote)
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from strata\n");
     bazel(&bazel_bin, dir.path(), &["shutdown"]).await;
 }
+
+/// Two instances on one bucket (`memory+s3`, a real moto server): Bazel
+/// builds through A, `bazel clean`, then builds through B, whose memory
+/// tier is empty: every action is a remote cache hit served from the
+/// bucket.
+#[tokio::test]
+async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
+    let Some(bazel_bin) = require(find_client("bazel")) else {
+        return;
+    };
+    let Some(rules) = require(offline_rules()) else {
+        return;
+    };
+    let Some(moto) = require(strata_testkit::MotoServer::spawn()) else {
+        return;
+    };
+    moto.create_bucket("strata-bazel")
+        .expect("create the bucket");
+    let keys = tempfile::tempdir().expect("credentials dir");
+    let credentials = keys.path().join("aws-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = test\naws_secret_access_key = test-secret\n",
+    )
+    .expect("credentials file");
+    let settings = || {
+        let mut settings = Settings::load(None).expect("default settings load");
+        let mut auth = AuthSettings::default();
+        auth.api_keys.insert(
+            "bazel".into(),
+            api_key(BAZEL_KEY, &[("build-cache", "writer")]),
+        );
+        settings.auth = Some(auth);
+        settings.build_cache.store = Some(strata::config::BuildStoreKind::MemoryS3);
+        settings.build_cache.s3 = Some(strata::config::BuildCacheS3Settings {
+            bucket: "strata-bazel".into(),
+            prefix: "bazel".into(),
+            region: "us-east-1".into(),
+            endpoint: Some(moto.endpoint()),
+            credentials_file: Some(credentials.clone()),
+            max_bytes: None,
+            index_backend: None,
+        });
+        settings
+    };
+    let a = spawn_app_with(settings()).await;
+    let b = spawn_app_with(settings()).await;
+
+    let dir = tempfile::tempdir().expect("workspace");
+    let output_root = tempfile::tempdir().expect("bazel output root");
+    let on_a = format!("{}/team-a", a.base);
+    workspace(dir.path(), &rules, &on_a, "", output_root.path());
+    let first = bazel(&bazel_bin, dir.path(), &["build", "//:hello"]).await;
+    assert_eq!(
+        remote_hits(&first),
+        0,
+        "an empty bucket has no hits:\n{first}"
+    );
+    bazel(&bazel_bin, dir.path(), &["clean"]).await;
+
+    let on_b = format!("{}/team-a", b.base);
+    workspace(dir.path(), &rules, &on_b, "", output_root.path());
+    let second = bazel(&bazel_bin, dir.path(), &["build", "//:hello"]).await;
+    assert!(
+        remote_hits(&second) >= 3,
+        "the build on B is served from the bucket A filled:\n{second}"
+    );
+    let out = Command::new(dir.path().join("bazel-bin/hello"))
+        .output()
+        .await
+        .expect("hello runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from strata\n");
+    bazel(&bazel_bin, dir.path(), &["shutdown"]).await;
+}

@@ -10,6 +10,7 @@ mod batch;
 mod bazel;
 mod bodies;
 mod build_cache;
+mod build_cache_s3;
 mod ccache;
 mod chaos;
 mod cli;

@@ -106,10 +106,13 @@ pub use backends::{
 };
 #[cfg(feature = "drivers")]
 pub use build_cache::{
-    DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_SMALL_BLOB_MAX_BYTES,
-    DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
-    MemoryBuildStore, MemoryBuildStoreBuilder, ProstActionResultFormat, RebuildHook,
-    RedisBuildStore, RedisBuildStoreBuilder, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
+    AcReferences, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PROMOTE_MAX_BYTES, DEFAULT_S3_CONCURRENCY,
+    DEFAULT_S3_EXISTENCE_ENTRIES, DEFAULT_S3_EXISTENCE_TTL_SECS, DEFAULT_S3_PART_BYTES,
+    DEFAULT_SMALL_BLOB_MAX_BYTES, DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES,
+    DiskBuildStore, DiskBuildStoreBuilder, FastSlowBuildStore, MemoryBuildStore,
+    MemoryBuildStoreBuilder, ProstActionResultFormat, RebuildHook, RedisBuildStore,
+    RedisBuildStoreBuilder, S3_LOW_WATERMARK_PERCENT, S3AccessIndex, S3BuildStore,
+    S3BuildStoreBuilder, S3Credentials, SizeSplitContentStore, StackedBuildStore, UnlinkHook,
 };
 pub use clock::SystemClock;
 #[cfg(feature = "drivers")]

@@ -17,7 +17,7 @@ use crate::{
     MemcachedOptions, MemcachedStore, MemoryLeases, MokaStore, PolicyStore, RedisBuildStore,
     RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore,
     RedisConfigurationRepository, RedisConnection, RedisLeases, RedisOptions, RedisStore,
-    ResilientStore, SystemClock, TieredStore, ValueCodec,
+    ResilientStore, S3AccessIndex, SystemClock, TieredStore, ValueCodec,
 };
 
 /// Where a shared backend lives.
@@ -296,6 +296,25 @@ impl StrataStoreProvider {
             }
         };
         Ok(builder.clock(self.clock.clone()))
+    }
+
+    /// The object tier's access index on the Redis backend `name`,
+    /// covering `scope` (the bucket and prefix).
+    ///
+    /// # Errors
+    /// No such backend, or one that is not Redis.
+    pub fn s3_access_index(&self, name: &str, scope: &str) -> Result<S3AccessIndex, String> {
+        let connected = self
+            .backends
+            .get(name)
+            .ok_or_else(|| format!("no [backends.{name}]"))?;
+        match &connected.backend {
+            Backend::Redis(c) => Ok(S3AccessIndex::new(c.clone(), scope)),
+            Backend::RedisCluster(c) => Ok(S3AccessIndex::cluster(c.clone(), scope)),
+            Backend::Memcached(_) => Err(format!(
+                "[backends.{name}] is Memcached; the access index needs redis or redis-cluster"
+            )),
+        }
     }
 
     /// Connects the shared backend `name` that caches can list in `tiers`.

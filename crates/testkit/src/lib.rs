@@ -34,6 +34,6 @@ pub use clock::ManualClock;
 pub use webhook::WebhookReceiver;
 
 pub use servers::{
-    ChromeDriver, MemcachedServer, PrometheusServer, REQUIRE_SERVERS_ENV, RabbitMqServer,
-    RedisCluster, RedisServer, SpawnError, find_client, require,
+    ChromeDriver, MemcachedServer, MotoServer, PrometheusServer, REQUIRE_SERVERS_ENV,
+    RabbitMqServer, RedisCluster, RedisServer, SpawnError, find_client, require,
 };

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 mod chromedriver;
+mod moto;
 mod prometheus;
 mod rabbitmq;
 pub use chromedriver::ChromeDriver;
+pub use moto::MotoServer;
 pub use prometheus::PrometheusServer;
 pub use rabbitmq::RabbitMqServer;
 
@@ -72,7 +74,7 @@ pub fn require<T>(spawned: Result<T, SpawnError>) -> Option<T> {
             if std::env::var(REQUIRE_SERVERS_ENV).is_ok_and(|v| v == "1") {
                 panic!(
                     "{binary} is not installed but {REQUIRE_SERVERS_ENV}=1 requires it \
-                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server prometheus)"
+                     (apt-get install redis-server redis-tools memcached ccache rabbitmq-server prometheus; pip install 'moto[server]')"
                 );
             }
             // Written to the process's stderr directly: the test harness

@@ -15,6 +15,12 @@
 //!   writer. Eviction and flushes unlink files outside the index lock.
 //! - `stacked.rs`: [`StackedBuildStore`], a memory tier over a disk
 //!   tier (read-through fills, writes to both, flushes and stats per tier).
+//! - `s3/`: [`S3BuildStore`], AC and CAS as objects in an S3-compatible
+//!   bucket shared by every instance (verified uploads, an existence
+//!   cache with bounded concurrency for `FindMissingBlobs` and `HEAD`).
+//! - `fast_slow.rs`: [`FastSlowBuildStore`], a local tier (memory or
+//!   disk) in front of the bucket: read-through fills, write-through
+//!   uploads, AC entries in the bucket only when their blobs are there.
 //! - `split.rs`: [`SizeSplitContentStore`], small CAS blobs in one store
 //!   (a shared Redis) and large ones in another.
 //! - `reapi.rs`: [`ProstActionResultFormat`], AC validation's decoding
@@ -28,10 +34,12 @@
 //! [`ContentStore`]: strata_domain::ContentStore
 
 mod disk;
+mod fast_slow;
 mod key;
 mod memory;
 mod reapi;
 mod redis;
+mod s3;
 mod split;
 mod stacked;
 mod verify;
@@ -40,9 +48,15 @@ pub use disk::{
     DISK_LOW_WATERMARK_PERCENT, DISK_READ_CHUNK_BYTES, DiskBuildStore, DiskBuildStoreBuilder,
     RebuildHook, UnlinkHook,
 };
+pub use fast_slow::{AcReferences, FastSlowBuildStore};
 pub use memory::{MemoryBuildStore, MemoryBuildStoreBuilder};
 pub use reapi::ProstActionResultFormat;
 pub use redis::{RedisBuildStore, RedisBuildStoreBuilder};
+pub use s3::{
+    DEFAULT_S3_CONCURRENCY, DEFAULT_S3_EXISTENCE_ENTRIES, DEFAULT_S3_EXISTENCE_TTL_SECS,
+    DEFAULT_S3_PART_BYTES, S3_LOW_WATERMARK_PERCENT, S3AccessIndex, S3BuildStore,
+    S3BuildStoreBuilder, S3Credentials,
+};
 pub use split::{DEFAULT_SMALL_BLOB_MAX_BYTES, SizeSplitContentStore};
 pub use stacked::{DEFAULT_PROMOTE_MAX_BYTES, StackedBuildStore};
 

@@ -85,36 +85,13 @@ where
         self
     }
 
-    /// The criteria for the lower tier: for `older_than`, everything the
-    /// upper tier holds and used recently stays below too, so an entry
-    /// goes only when it is old in both tiers (hits served by the upper
-    /// tier never reach the lower one's access times).
+    /// See [`keep_recent`].
     async fn lower_criteria<F, Fut>(&self, criteria: &FlushCriteria, upper_list: F) -> FlushCriteria
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<EntryMeta>, BuildCacheError>>,
     {
-        if !matches!(criteria.scope, FlushScope::OlderThan(_)) {
-            return criteria.clone();
-        }
-        let now = self.clock.now();
-        match upper_list().await {
-            Ok(upper) => {
-                let mut keep: HashSet<(InstanceName, DigestHash)> =
-                    criteria.keep.iter().cloned().collect();
-                keep.extend(
-                    upper
-                        .into_iter()
-                        .filter(|m| !criteria.matches(&m.instance, &m.hash, m.last_access, now))
-                        .map(|m| (m.instance, m.hash)),
-                );
-                criteria.clone().keeping(keep)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "upper build-cache tier not listed; the lower tier's older_than flush goes by its own access times");
-                criteria.clone()
-            }
-        }
+        keep_recent(criteria, &*self.clock, upper_list).await
     }
 
     /// The upper tier.
@@ -151,8 +128,44 @@ where
     }
 }
 
+/// The criteria for a lower tier: for `older_than`, everything the
+/// upper tier holds and used recently (by `clock`) stays below too, so an
+/// entry goes only when it is old in both tiers (hits served by the upper
+/// tier never reach the lower one's access times).
+pub(super) async fn keep_recent<F, Fut>(
+    criteria: &FlushCriteria,
+    clock: &dyn Clock,
+    upper_list: F,
+) -> FlushCriteria
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<EntryMeta>, BuildCacheError>>,
+{
+    if !matches!(criteria.scope, FlushScope::OlderThan(_)) {
+        return criteria.clone();
+    }
+    let now = clock.now();
+    match upper_list().await {
+        Ok(upper) => {
+            let mut keep: HashSet<(InstanceName, DigestHash)> =
+                criteria.keep.iter().cloned().collect();
+            keep.extend(
+                upper
+                    .into_iter()
+                    .filter(|m| !criteria.matches(&m.instance, &m.hash, m.last_access, now))
+                    .map(|m| (m.instance, m.hash)),
+            );
+            criteria.clone().keeping(keep)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "upper build-cache tier not listed; the lower tier's older_than flush goes by its own access times");
+            criteria.clone()
+        }
+    }
+}
+
 /// A tier's flush, or a report naming it when it failed.
-fn tier_result(
+pub(super) fn tier_result(
     kind: StoreKind,
     criteria: &FlushCriteria,
     store: &str,
@@ -172,7 +185,7 @@ fn tier_result(
 }
 
 /// `lower`'s entries and those only `upper` holds.
-fn merge_lists(upper: Vec<EntryMeta>, mut lower: Vec<EntryMeta>) -> Vec<EntryMeta> {
+pub(super) fn merge_lists(upper: Vec<EntryMeta>, mut lower: Vec<EntryMeta>) -> Vec<EntryMeta> {
     let seen: HashSet<(InstanceName, DigestHash)> =
         lower.iter().map(|m| (m.instance.clone(), m.hash)).collect();
     lower.extend(
