@@ -115,3 +115,6 @@ pub fn simulate_auto(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod suite;
