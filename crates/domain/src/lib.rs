@@ -79,10 +79,11 @@ pub use key::{CacheKey, InvalidKey, MAX_KEY_BYTES};
 pub use lease::{InvalidLeaseToken, LeaseToken, MAX_LEASE_TOKEN_BYTES};
 pub use lifetimes::{EntryLifetimes, LIFETIME_SAMPLE_KEYS, LifetimeCounts};
 pub use mrc::{
-    AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
-    CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
-    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, MissRatioCurve,
-    MissRatioCurves, MrcAnalyzer, Recommendation, recommend,
+    AUTO_START_POLICY, AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner,
+    CANDIDATE_POLICIES, CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint,
+    DEFAULT_AUTO_HYSTERESIS, DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW,
+    MIN_DECISION_SAMPLES, MissRatioCurve, MissRatioCurves, MrcAnalyzer, PolicyCapacityChanges,
+    PolicyEstimate, Recommendation, noise_band, recommend,
 };
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};

@@ -593,11 +593,7 @@ mod tests {
             };
             // libCacheSim's W-TinyLFU has a fixed window: compare that one.
             let policy = if name == "w-tinylfu" {
-                crate::eviction::WTinyLfuConfig {
-                    hill_climbing: false,
-                    ..Default::default()
-                }
-                .into()
+                crate::eviction::WTinyLfuConfig::libcachesim().into()
             } else {
                 config(name)
             };

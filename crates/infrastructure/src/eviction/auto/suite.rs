@@ -27,7 +27,7 @@ pub(crate) const CAPACITIES: [u64; 2] = [500, 2_000];
 pub(crate) const SHORT: usize = 50_000;
 
 /// The long length, in requests.
-pub(crate) const LONG: usize = 2_000_000;
+pub(crate) const LONG: usize = 200_000;
 
 /// Sampled requests per `auto` evaluation offline (live: one per interval).
 pub(crate) const EPOCH_SAMPLES: u64 = 2048;
@@ -37,7 +37,7 @@ pub(crate) type Generator = fn(u64, usize, u64) -> Vec<Request>;
 
 /// Loop length of the regime-change family: at least 20x the capacity.
 pub(crate) fn regime_loop_len(capacity: u64, len: usize) -> usize {
-    (30 * capacity as usize).max(len / 2).min(len)
+    (20 * capacity as usize).max(len / 2).min(len)
 }
 
 /// Keys of a loop "slightly larger than the cache": 1.2x the capacity.
@@ -111,6 +111,8 @@ pub(crate) struct Point {
     /// `(default's hit ratio, fresh best's hit ratio)` over the loop after
     /// its first 10x capacity requests (regime-change family only).
     pub(crate) regime: Option<(f64, f64)>,
+    /// `auto`'s switches on the first seed.
+    pub(crate) path: String,
 }
 
 impl Point {
@@ -139,7 +141,7 @@ fn auto_config(capacity: u64) -> MrcConfig {
     }
 }
 
-pub(crate) fn auto_misses(trace: &[Request], capacity: u64) -> u64 {
+pub(crate) fn auto_replay(trace: &[Request], capacity: u64) -> super::AutoReplay {
     simulate_auto(
         trace,
         capacity,
@@ -147,8 +149,10 @@ pub(crate) fn auto_misses(trace: &[Request], capacity: u64) -> u64 {
         auto_config(capacity),
         AutoTuneSettings::default(),
     )
-    .result
-    .misses
+}
+
+pub(crate) fn auto_misses(trace: &[Request], capacity: u64) -> u64 {
+    auto_replay(trace, capacity).result.misses
 }
 
 fn misses(trace: &[Request], policy: EvictionPolicyKind, capacity: u64) -> u64 {
@@ -163,14 +167,24 @@ fn run_one(
     capacity: u64,
     len: usize,
     seed: u64,
-) -> (Vec<f64>, f64, Option<(f64, f64)>) {
+) -> (Vec<f64>, f64, Option<(f64, f64)>, String) {
     let trace = generate(capacity, len, seed);
     let n = trace.len() as f64;
     let fixed = CANDIDATE_POLICIES
         .iter()
         .map(|&p| misses(&trace, p, capacity) as f64 / n)
         .collect();
-    let auto_total = auto_misses(&trace, capacity);
+    let replay = auto_replay(&trace, capacity);
+    let path = std::iter::once(strata_domain::AUTO_START_POLICY.as_str().to_owned())
+        .chain(
+            replay
+                .switches
+                .iter()
+                .map(|s| format!("{}@{}", s.switch.to.as_str(), s.at_request)),
+        )
+        .collect::<Vec<_>>()
+        .join(" → ");
+    let auto_total = replay.result.misses;
     let auto = auto_total as f64 / n;
     let regime = (family == "zipf-scans-then-loop").then(|| {
         let start = len - regime_loop_len(capacity, len);
@@ -188,7 +202,7 @@ fn run_one(
             .fold(0.0, f64::max);
         (default_hits / window, fresh_best / window)
     });
-    (fixed, auto, regime)
+    (fixed, auto, regime, path)
 }
 
 /// Runs the whole suite on every core.
@@ -217,10 +231,11 @@ pub(crate) fn run(lengths: &[usize]) -> Vec<Point> {
                         break;
                     };
                     let out = run_one(family, generate, capacity, len, seed);
-                    results
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, (family, capacity, len), out));
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((
+                        i,
+                        (family, capacity, len),
+                        out,
+                    ));
                 }
             });
         }
@@ -253,6 +268,7 @@ pub(crate) fn run(lengths: &[usize]) -> Vec<Point> {
                     fixed,
                     auto,
                     regime,
+                    path: seeds.first().map_or_else(String::new, |s| s.3.clone()),
                 });
             }
         }
@@ -329,6 +345,12 @@ fn workload_family_suite() {
             p.capacity,
             p.len,
             d / f.max(f64::MIN_POSITIVE)
+        );
+    }
+    for p in &points {
+        eprintln!(
+            "auto on {} @ {} x {}: {}",
+            p.family, p.capacity, p.len, p.path
         );
     }
     eprintln!("suite took {:?}", started.elapsed());

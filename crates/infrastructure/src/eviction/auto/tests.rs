@@ -38,7 +38,7 @@ pub(crate) fn suite() -> Vec<(&'static str, Vec<Request>)> {
 
 #[test]
 fn auto_suite_is_within_0_01_of_the_best_fixed_policy() {
-    let default = EvictionPolicyKind::default();
+    let default = strata_domain::AUTO_START_POLICY;
     let mut failures = Vec::new();
     eprintln!(
         "| trace | {} | auto | best fixed | switches |",
