@@ -1,14 +1,21 @@
 //! The workload-family suite (issue 31): every synthetic family at two
 //! capacities, three seeds and two lengths, replayed through every fixed
-//! candidate policy and through `auto`. It measures which fixed policy is
-//! most robust (`AUTO_START_POLICY`), and how far `auto` stays from the best
-//! fixed policy at each point. The seeds were committed before any tuning.
+//! candidate policy and through `auto` (the default). Asserted, with each
+//! point averaged over the seeds: the fixed policy with the smallest mean
+//! gap to the best fixed policy is `AUTO_START_POLICY`; `auto`'s mean gap
+//! is at most 0.01 and its worst at most 0.03; `auto` is never more than
+//! 0.005 worse than its start policy; the default never misses every
+//! request where a fixed policy stays below 0.9; after the regime change
+//! (Zipf plus scans, then a loop of 1.2x the capacity, at least 20x the
+//! capacity long) the default's hit ratio over the loop after its first
+//! 10x capacity requests is at least 0.9x a fresh best policy's on the
+//! loop alone. The seeds were committed before any tuning.
 //!
 //! Print the table: `cargo test -p strata-infrastructure workload_family_suite -- --nocapture`.
 
 use std::sync::Mutex;
 
-use strata_domain::{AutoTuneSettings, CANDIDATE_POLICIES, EvictionPolicyKind};
+use strata_domain::{AUTO_START_POLICY, AutoTuneSettings, CANDIDATE_POLICIES, EvictionPolicyKind};
 
 use super::simulate_auto;
 use crate::eviction::PolicyConfig;
@@ -27,7 +34,10 @@ pub(crate) const CAPACITIES: [u64; 2] = [500, 2_000];
 pub(crate) const SHORT: usize = 50_000;
 
 /// The long length, in requests.
-pub(crate) const LONG: usize = 200_000;
+/// The issue asks for 2,000,000; the whole suite (both lengths) must run in
+/// 4 minutes of CI on two shared cores, and at 800,000 it takes about three
+/// (measured: 50 s for 50,000 + 200,000).
+pub(crate) const LONG: usize = 800_000;
 
 /// Sampled requests per `auto` evaluation offline (live: one per interval).
 pub(crate) const EPOCH_SAMPLES: u64 = 2048;
@@ -354,4 +364,40 @@ fn workload_family_suite() {
         );
     }
     eprintln!("suite took {:?}", started.elapsed());
+
+    let mut failures = Vec::new();
+    let scores = robustness(&points);
+    let most_robust = scores[..CANDIDATE_POLICIES.len()]
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|s| s.0.clone());
+    if most_robust.as_deref() != Some(AUTO_START_POLICY.as_str()) {
+        failures.push(format!(
+            "AUTO_START_POLICY is {AUTO_START_POLICY}, the most robust is {most_robust:?}"
+        ));
+    }
+    let (_, mean, worst) = &scores[CANDIDATE_POLICIES.len()];
+    if *mean > 0.01 || *worst > 0.03 {
+        failures.push(format!(
+            "auto's gap: mean {mean:.4} (at most 0.01), worst {worst:.4} (at most 0.03)"
+        ));
+    }
+    for p in &points {
+        let at = format!("{} @ {} x {}", p.family, p.capacity, p.len);
+        let start = p.of(AUTO_START_POLICY);
+        if p.auto > start + 0.005 {
+            failures.push(format!("{at}: auto {:.4} vs its start {start:.4}", p.auto));
+        }
+        if p.auto >= 0.9999 && p.best().1 < 0.9 {
+            failures.push(format!("{at}: the default misses every request"));
+        }
+        if let Some((default, fresh)) = p.regime
+            && default < 0.9 * fresh
+        {
+            failures.push(format!(
+                "{at}: after the regime change the default hits {default:.4}, a fresh best {fresh:.4}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
 }
