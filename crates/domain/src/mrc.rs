@@ -34,14 +34,6 @@ pub const CANDIDATE_POLICIES: [EvictionPolicyKind; 8] = [
     EvictionPolicyKind::WTinyLfu,
 ];
 
-/// The policy `eviction = "auto"` (the default) starts on before its
-/// curves have decided anything, and the policy it runs while they cannot
-/// tell the candidates apart: adaptive W-TinyLFU, the candidate with the
-/// smallest mean and worst gap to the best fixed policy over the workload
-/// families of `docs/eviction.md` (Zipf, loops, multi-program scans,
-/// zigzags, shifting sets, recency, web one-hit wonders, regime changes).
-pub const AUTO_START_POLICY: EvictionPolicyKind = EvictionPolicyKind::WTinyLfu;
-
 /// One point of a curve.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CurvePoint {
@@ -389,7 +381,7 @@ pub struct AutoSwitch {
 }
 
 /// The switching rule of `eviction = "auto"`: start on
-/// [`AUTO_START_POLICY`]; move to the candidate with the lowest estimated
+/// [`AUTO_START_POLICY`](crate::AUTO_START_POLICY); move to the candidate with the lowest estimated
 /// miss ratio at the current capacity when it beats the active policy by
 /// more than `margin` plus the measured cost of earlier switches
 /// ([`AutoTuner::record_switch_cost`]) (plus `hysteresis` when it is the
