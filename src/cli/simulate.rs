@@ -324,7 +324,7 @@ fn print_switches(
         text.push_str(&format!(
             "auto @ {}: starts on {}, {} switch(es)\n",
             human_capacity(*size, mode),
-            EvictionPolicyKind::default(),
+            strata_domain::AUTO_START_POLICY,
             list.len()
         ));
         for s in list {

@@ -14,7 +14,7 @@ async fn create_read_reconfigure_delete() {
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["configuration"]["eviction"], "sieve");
+    assert_eq!(body["configuration"]["eviction"], "auto");
     assert_eq!(body["configuration"]["tiers"], json!(["memory"]));
 
     for i in 0..10 {

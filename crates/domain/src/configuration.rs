@@ -47,6 +47,14 @@ impl Default for Compression {
     }
 }
 
+/// The policy `eviction = "auto"` (the default) starts on before its
+/// curves have decided anything, and the policy it runs while they cannot
+/// tell the candidates apart: adaptive W-TinyLFU, the candidate with the
+/// smallest mean and worst gap to the best fixed policy over the workload
+/// families of `docs/eviction.md` (Zipf, loops, multi-program scans,
+/// zigzags, shifting sets, recency, web one-hit wonders, regime changes).
+pub const AUTO_START_POLICY: EvictionPolicyKind = EvictionPolicyKind::WTinyLfu;
+
 /// Which eviction policy a cache's memory tier runs, by name. The policy
 /// itself (the algorithm) is the infrastructure's `EvictionPolicy` trait;
 /// this value object only names it, hence `Kind`.
@@ -65,10 +73,9 @@ pub enum EvictionPolicyKind {
     Lfu,
     /// `clock`: one-bit CLOCK (second chance).
     Clock,
-    /// `sieve`: SIEVE (Zhang et al., NSDI'24), the default: no admission
-    /// size limit, a hit only sets a bit, and the lowest-cost hit path
-    /// measured (see `docs/benchmarks.md`).
-    #[default]
+    /// `sieve`: SIEVE (Zhang et al., NSDI'24): no admission size limit, a
+    /// hit only sets a bit, and the lowest-cost hit path measured (see
+    /// `docs/benchmarks.md`).
     Sieve,
     /// `s3fifo`: S3-FIFO (Yang et al., SOSP'23).
     S3Fifo,
@@ -80,10 +87,13 @@ pub enum EvictionPolicyKind {
     WTinyLfu,
     /// `ttl-first`: evict the entry closest to expiry first (Redis `volatile-ttl`).
     TtlFirst,
-    /// `auto`: start on the default policy and switch, at run time, to the
-    /// policy the cache's live miss-ratio curves favour (see
+    /// `auto`, the default: start on [`AUTO_START_POLICY`]
+    /// (the fixed policy most robust across the workload families of
+    /// `docs/eviction.md`) and switch, at run time, to the policy the
+    /// cache's live miss-ratio curves favour (see
     /// [`AutoTuner`](crate::AutoTuner)); the policy in force is
-    /// [`CacheConfiguration::active_eviction`].
+    /// [`CacheConfiguration::active_eviction`]. Any other policy pins.
+    #[default]
     Auto,
 }
 
@@ -224,7 +234,7 @@ impl CacheConfiguration {
                 name,
                 tiers: vec![TierName::memory()],
                 eviction: EvictionPolicyKind::default(),
-                auto_active: EvictionPolicyKind::default(),
+                auto_active: AUTO_START_POLICY,
                 max_entries: None,
                 max_bytes: None,
                 default_ttl: None,
@@ -261,7 +271,7 @@ impl CacheConfiguration {
         self.eviction
     }
     /// The policy the memory tier runs: [`Self::eviction`], or under
-    /// `auto` the policy the tuner chose (the default policy at first).
+    /// `auto` the policy the tuner chose ([`AUTO_START_POLICY`] at first).
     pub fn active_eviction(&self) -> EvictionPolicyKind {
         if self.eviction == EvictionPolicyKind::Auto {
             self.auto_active
@@ -646,7 +656,7 @@ impl CacheConfigurationBuilder {
         let auto_active = if c.eviction == EvictionPolicyKind::Auto {
             c.auto_active
         } else {
-            EvictionPolicyKind::default()
+            AUTO_START_POLICY
         };
         if matches!(
             auto_active,
@@ -688,7 +698,14 @@ mod tests {
         let c = builder().build().unwrap();
         assert_eq!(c.tiers(), &[TierName::memory()]);
         assert_eq!(c.max_entries(), Some(DEFAULT_MAX_ENTRIES));
-        assert_eq!(c.eviction(), EvictionPolicyKind::Sieve);
+        assert_eq!(c.eviction(), EvictionPolicyKind::Auto);
+        assert_eq!(c.active_eviction(), AUTO_START_POLICY);
+        assert_ne!(AUTO_START_POLICY, EvictionPolicyKind::Auto);
+        let pinned = builder()
+            .eviction(EvictionPolicyKind::Sieve)
+            .build()
+            .unwrap();
+        assert_eq!(pinned.active_eviction(), EvictionPolicyKind::Sieve);
         assert_eq!(c.max_value_bytes(), DEFAULT_MAX_VALUE_BYTES);
     }
 

@@ -66,8 +66,8 @@ pub use build_cache::{
 };
 pub use cache_aside::{CacheAsideDefaults, Fraction, MAX_LOADER_TIMEOUT_MS};
 pub use configuration::{
-    CacheConfiguration, CacheConfigurationBuilder, CacheConfigurationParts, Compression,
-    ConfigVersion, DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES,
+    AUTO_START_POLICY, CacheConfiguration, CacheConfigurationBuilder, CacheConfigurationParts,
+    Compression, ConfigVersion, DEFAULT_COMPRESSION_THRESHOLD_BYTES, DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_VALUE_BYTES, EvictionPolicyKind, HARD_MAX_VALUE_BYTES, InvalidConfiguration,
     MAX_KEY_ID_BYTES, MEMORY_TIER, TierName,
 };
@@ -81,8 +81,9 @@ pub use lifetimes::{EntryLifetimes, LIFETIME_SAMPLE_KEYS, LifetimeCounts};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
-    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, MissRatioCurve,
-    MissRatioCurves, MrcAnalyzer, Recommendation, recommend,
+    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, MIN_DECISION_SAMPLES,
+    MissRatioCurve, MissRatioCurves, MrcAnalyzer, PolicyCapacityChanges, PolicyEstimate,
+    Recommendation, noise_band, recommend,
 };
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};

@@ -85,6 +85,13 @@ pub struct MissRatioCurves {
     pub max_memory_bytes: u64,
     /// Analysis epochs completed (the estimates are refreshed at each).
     pub epochs: u64,
+    /// The effective number of sampled requests behind the estimates once
+    /// the decay has weighted them (Kish's `(Σw)² / Σw²`): what the noise
+    /// bands are computed over.
+    pub effective_samples: f64,
+    /// Epochs the policy with the lowest estimate at the current capacity
+    /// has led for (0 when it took the lead at the last epoch).
+    pub leader_epochs: u64,
     /// One curve per policy, in [`CANDIDATE_POLICIES`] order.
     pub curves: Vec<MissRatioCurve>,
 }
@@ -154,6 +161,41 @@ pub struct CapacityChange {
     pub summary: String,
 }
 
+/// Fewest effective sampled requests ([`MissRatioCurves::effective_samples`])
+/// before the recommendation calls a difference between policies real.
+pub const MIN_DECISION_SAMPLES: f64 = 1024.0;
+
+/// The half-width of a 95% band around a miss-ratio estimate `m` drawn
+/// from `n` effective sampled requests: `1.96 * sqrt(m (1 - m) / n)`, the
+/// binomial (normal-approximation) interval. A lower bound: SHARDS samples
+/// whole keys, whose requests are correlated. `1.0` when `n` is 0.
+pub fn noise_band(m: f64, n: f64) -> f64 {
+    if n <= 0.0 {
+        return 1.0;
+    }
+    1.96 * (m.clamp(0.0, 1.0) * (1.0 - m.clamp(0.0, 1.0)) / n).sqrt()
+}
+
+/// One policy's estimate at the current capacity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyEstimate {
+    /// The policy.
+    pub policy: EvictionPolicyKind,
+    /// Its estimated miss ratio, in `[0, 1]`.
+    pub miss_ratio: f64,
+    /// The half-width of its 95% band ([`noise_band`]).
+    pub noise_band: f64,
+}
+
+/// What each capacity change would do under one policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyCapacityChanges {
+    /// The policy.
+    pub policy: EvictionPolicyKind,
+    /// One change per capacity factor other than 1.
+    pub changes: Vec<CapacityChange>,
+}
+
 /// The advice [`recommend`] derives from a cache's curves.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recommendation {
@@ -169,6 +211,21 @@ pub struct Recommendation {
     pub estimated_gain: f64,
     /// The active policy's estimate at every other capacity factor.
     pub capacity_changes: Vec<CapacityChange>,
+    /// Every policy's estimate at the current capacity with its noise band.
+    pub estimates: Vec<PolicyEstimate>,
+    /// The effective sampled requests are fewer than
+    /// [`MIN_DECISION_SAMPLES`], or the best policy's lead is inside the
+    /// noise band: the curves cannot tell the policies apart yet.
+    pub too_thin_to_decide: bool,
+    /// Analysis epochs the best policy has led for.
+    pub best_held_epochs: u64,
+    /// Whether `auto`'s rule would move to the best policy once the lead
+    /// holds: the gain clears [`DEFAULT_AUTO_MARGIN`] and the curves are not
+    /// too thin.
+    pub auto_would_act: bool,
+    /// The capacity what-ifs of every policy (the active one's are
+    /// `capacity_changes`).
+    pub capacity_what_ifs: Vec<PolicyCapacityChanges>,
 }
 
 /// Reads `curves` for a cache running `active`: the best policy at the
@@ -182,12 +239,58 @@ pub fn recommend(curves: &MissRatioCurves, active: EvictionPolicyKind) -> Recomm
         (Some(a), Some((_, b))) => (a - b).max(0.0),
         _ => 0.0,
     };
+    let capacity_changes = capacity_changes_of(curves, active);
+    let n = curves.effective_samples;
+    let estimates_with_bands: Vec<PolicyEstimate> = estimates
+        .iter()
+        .map(|&(policy, m)| PolicyEstimate {
+            policy,
+            miss_ratio: m,
+            noise_band: noise_band(m, n),
+        })
+        .collect();
+    let best_band = best.map_or(1.0, |(_, m)| noise_band(m, n));
+    let too_thin_to_decide = n < MIN_DECISION_SAMPLES
+        || best.is_none()
+        || (estimated_gain > 0.0 && estimated_gain <= best_band);
+    let auto_would_act = !too_thin_to_decide && estimated_gain > DEFAULT_AUTO_MARGIN;
+    let capacity_what_ifs = curves
+        .curves
+        .iter()
+        .map(|c| PolicyCapacityChanges {
+            policy: c.policy,
+            changes: capacity_changes_of(curves, c.policy),
+        })
+        .collect();
+    Recommendation {
+        active,
+        active_miss_ratio,
+        best: best.map(|b| b.0),
+        best_miss_ratio: best.map(|b| b.1),
+        estimated_gain,
+        capacity_changes,
+        estimates: estimates_with_bands,
+        too_thin_to_decide,
+        best_held_epochs: curves.leader_epochs,
+        auto_would_act,
+        capacity_what_ifs,
+    }
+}
+
+/// What each capacity factor other than 1 would do to `policy`'s estimate.
+fn capacity_changes_of(
+    curves: &MissRatioCurves,
+    policy: EvictionPolicyKind,
+) -> Vec<CapacityChange> {
+    let now = curves
+        .curve(policy)
+        .and_then(MissRatioCurve::at_current_capacity);
     let unit = if curves.byte_mode {
         "max_bytes"
     } else {
         "max_entries"
     };
-    let capacity_changes = match (curves.curve(active), active_miss_ratio) {
+    match (curves.curve(policy), now) {
         (Some(curve), Some(now)) => curve
             .points
             .iter()
@@ -225,14 +328,6 @@ pub fn recommend(curves: &MissRatioCurves, active: EvictionPolicyKind) -> Recomm
             })
             .collect(),
         _ => Vec::new(),
-    };
-    Recommendation {
-        active,
-        active_miss_ratio,
-        best: best.map(|b| b.0),
-        best_miss_ratio: best.map(|b| b.1),
-        estimated_gain,
-        capacity_changes,
     }
 }
 
@@ -285,16 +380,18 @@ pub struct AutoSwitch {
     pub estimates: Vec<(EvictionPolicyKind, f64)>,
 }
 
-/// The switching rule of `eviction = "auto"`: start on the default policy;
-/// move to the candidate with the lowest estimated miss ratio at the
-/// current capacity when it beats the active policy by more than `margin`
-/// (plus `hysteresis` when it is the policy last left) for `window`
-/// consecutive evaluations, at least `min_interval` evaluations after the
-/// previous switch.
+/// The switching rule of `eviction = "auto"`: start on
+/// [`AUTO_START_POLICY`](crate::AUTO_START_POLICY); move to the candidate with the lowest estimated
+/// miss ratio at the current capacity when it beats the active policy by
+/// more than `margin` plus the measured cost of earlier switches
+/// ([`AutoTuner::record_switch_cost`]) (plus `hysteresis` when it is the
+/// policy last left) for `window` consecutive evaluations, at least
+/// `min_interval` evaluations after the previous switch.
 ///
 /// ```
 /// use strata_domain::{AutoTuneSettings, AutoTuner, EvictionPolicyKind as P};
 /// let mut tuner = AutoTuner::new(P::Sieve, AutoTuneSettings { window: 2, min_interval: 0, ..Default::default() });
+/// // A 0.10 lead clears the margin (0.01) and the prior switch cost (0.01).
 /// let estimates = [(P::Sieve, 0.40), (P::Lru, 0.30)];
 /// assert!(tuner.observe(&estimates).is_none());
 /// assert_eq!(tuner.observe(&estimates).map(|s| s.to), Some(P::Lru));
@@ -308,6 +405,12 @@ pub struct AutoTuner {
     leader: Option<(EvictionPolicyKind, u32)>,
     since_switch: u32,
     switches: u64,
+    /// The measured cost of earlier switches, as a miss ratio amortised
+    /// over `min_interval` evaluations (see [`AutoTuner::record_switch_cost`]).
+    switch_cost: f64,
+    /// The estimate of the policy switched to, at the switch, until its
+    /// cost is recorded.
+    pending: Option<f64>,
 }
 
 impl AutoTuner {
@@ -320,7 +423,38 @@ impl AutoTuner {
             leader: None,
             since_switch: settings.min_interval,
             switches: 0,
+            // Until a switch is measured, assume one costs the margin:
+            // a first switch must then gain twice the margin.
+            switch_cost: settings.margin,
+            pending: None,
         }
+    }
+
+    /// The measured cost of earlier switches the next one must also clear,
+    /// as a miss ratio (the margin, as a prior, before any was measured).
+    pub fn switch_cost(&self) -> f64 {
+        self.switch_cost
+    }
+
+    /// Records what the last switch cost: `observed_miss_ratio` is the
+    /// miss ratio the cache had between the switch and the first
+    /// evaluation after it (the new policy starting from the old one's
+    /// residents, without its history). Its excess over the estimate that
+    /// chose the policy, spread over the `min_interval` evaluations a
+    /// policy is kept at least, is the cost; the tuner keeps the mean of
+    /// the last costs (weight 1/2 for the newest), and a later switch must
+    /// gain `margin` plus that cost. Ignored when no switch is pending.
+    pub fn record_switch_cost(&mut self, observed_miss_ratio: f64) {
+        let Some(estimate) = self.pending.take() else {
+            return;
+        };
+        let excess = (observed_miss_ratio - estimate).max(0.0);
+        let cost = excess / f64::from(self.settings.min_interval.max(1));
+        self.switch_cost = if self.switches <= 1 {
+            cost
+        } else {
+            0.5 * (self.switch_cost + cost)
+        };
     }
 
     /// The policy in force.
@@ -352,6 +486,7 @@ impl AutoTuner {
             return None;
         };
         let needed = self.settings.margin
+            + self.switch_cost
             + if Some(candidate) == self.previous {
                 self.settings.hysteresis
             } else {
@@ -376,6 +511,7 @@ impl AutoTuner {
         };
         self.previous = Some(self.active);
         self.active = candidate;
+        self.pending = Some(estimate);
         self.leader = None;
         self.since_switch = 0;
         self.switches += 1;
@@ -420,6 +556,8 @@ mod tests {
             memory_bytes: 0,
             max_memory_bytes: 1,
             epochs: 0,
+            effective_samples: 10_000.0,
+            leader_epochs: 3,
             curves: vec![
                 curve(P::Sieve, [0.5, 0.4, 0.31, 0.22, 0.1]),
                 curve(P::Lru, [0.5, 0.4, 0.25, 0.2, 0.1]),
@@ -443,6 +581,31 @@ mod tests {
         );
         assert_eq!(r.capacity_changes.len(), 4);
         assert_eq!(recommend(&curves(), P::Lru).estimated_gain, 0.0);
+    }
+
+    #[test]
+    fn the_recommendation_gives_bands_what_ifs_for_every_policy_and_when_it_is_too_thin() {
+        let r = recommend(&curves(), P::Sieve);
+        assert_eq!(r.estimates.len(), 2);
+        // 1.96 * sqrt(0.25 * 0.75 / 10,000) = 0.0085.
+        let lru = r.estimates.iter().find(|e| e.policy == P::Lru).unwrap();
+        assert!((lru.noise_band - 0.0085).abs() < 1e-4, "{lru:?}");
+        assert!(!r.too_thin_to_decide);
+        assert!(r.auto_would_act, "a 0.06 lead over 10,000 samples");
+        assert_eq!(r.best_held_epochs, 3);
+        assert_eq!(r.capacity_what_ifs.len(), 2);
+        assert!(r.capacity_what_ifs.iter().all(|w| w.changes.len() == 4));
+        let thin = MissRatioCurves {
+            effective_samples: 500.0,
+            ..curves()
+        };
+        let r = recommend(&thin, P::Sieve);
+        assert!(r.too_thin_to_decide && !r.auto_would_act);
+        // A lead inside the band: 0.004 over 10,000 samples.
+        let mut close = curves();
+        close.curves[1].points[CURRENT_CAPACITY_INDEX].miss_ratio = Some(0.306);
+        let r = recommend(&close, P::Sieve);
+        assert!(r.too_thin_to_decide && !r.auto_would_act, "{r:?}");
     }
 
     #[test]
@@ -498,6 +661,30 @@ mod tests {
         assert_eq!(at, 4, "min_interval 4 evaluations after the switch");
         assert_eq!(tuner.active(), P::Sieve);
         assert_eq!(tuner.switches(), 2);
+    }
+
+    #[test]
+    fn a_costly_switch_raises_the_bar_for_the_next() {
+        let mut tuner = AutoTuner::new(P::Sieve, settings());
+        let to_lru = [(P::Sieve, 0.30), (P::Lru, 0.20), (P::Fifo, 0.40)];
+        for _ in 0..3 {
+            tuner.observe(&to_lru);
+        }
+        assert_eq!(tuner.active(), P::Lru);
+        // The switch cost 0.08 of miss ratio over the first evaluation:
+        // 0.02 once spread over min_interval 4.
+        tuner.record_switch_cost(0.28);
+        assert!((tuner.switch_cost() - 0.02).abs() < 1e-9);
+        tuner.record_switch_cost(0.9);
+        assert!((tuner.switch_cost() - 0.02).abs() < 1e-9, "once per switch");
+        // A 0.025 lead clears the margin (0.01) but not margin + cost.
+        let small = [(P::Lru, 0.20), (P::Fifo, 0.175)];
+        for _ in 0..10 {
+            assert!(tuner.observe(&small).is_none());
+        }
+        let large = [(P::Lru, 0.20), (P::Fifo, 0.16)];
+        assert!((0..3).any(|_| tuner.observe(&large).is_some()));
+        assert_eq!(tuner.active(), P::Fifo);
     }
 
     #[test]

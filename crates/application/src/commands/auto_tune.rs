@@ -56,17 +56,28 @@ pub(crate) async fn handle(
             };
             let curves = analyzer.curves();
             let active = config.active_eviction();
-            let (tuner, seen) = tuners
+            let (tuner, seen, at_switch) = tuners
                 .entry(config.name().clone())
-                .or_insert_with(|| (AutoTuner::new(active, settings), 0));
+                .or_insert_with(|| (AutoTuner::new(active, settings), 0, None));
             if tuner.active() != active {
                 *tuner = AutoTuner::new(active, settings);
+                *at_switch = None;
             }
             if curves.sampled_requests == *seen {
                 continue;
             }
             *seen = curves.sampled_requests;
+            let counters = cache.counters().snapshot();
+            let now = (counters.misses, counters.hits + counters.misses);
+            // The first evaluation after a switch measures what it cost.
+            if let Some((misses, reads)) = at_switch.take()
+                && now.1 > reads
+            {
+                let observed = now.0.saturating_sub(misses) as f64 / (now.1 - reads) as f64;
+                tuner.record_switch_cost(observed);
+            }
             if let Some(switch) = tuner.observe(&curves.at_current_capacity()) {
+                *at_switch = Some(now);
                 decided.push((config.clone(), cache.version(), switch));
             }
         }

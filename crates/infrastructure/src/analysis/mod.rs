@@ -324,6 +324,7 @@ mod tests {
             sample_rate: 1.0,
             decay: 0.9,
             epoch_samples: 4096,
+            epoch_capacities: None,
             ..MrcConfig::new(1000, false)
         });
         let shared = Shared {

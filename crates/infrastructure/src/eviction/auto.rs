@@ -6,9 +6,13 @@
 //! suite in `docs/eviction.md` run this.
 //!
 //! Offline, the tuner evaluates once per analysis epoch (live, once per
-//! `[analysis] auto_interval_secs`).
+//! `[analysis] auto_interval_secs`), and each switch's cost is the miss
+//! ratio between it and the next evaluation
+//! ([`AutoTuner::record_switch_cost`]).
 
-use strata_domain::{AutoSwitch, AutoTuneSettings, AutoTuner, EvictionPolicyKind};
+use strata_domain::{
+    AUTO_START_POLICY, AutoSwitch, AutoTuneSettings, AutoTuner, EvictionPolicyKind,
+};
 
 use super::mrc::{MiniatureSimulations, MrcConfig, mix64};
 use super::simulator::{Mode, Request, SimulationResult};
@@ -41,7 +45,7 @@ fn build(policy: EvictionPolicyKind, capacity: u64) -> AnyPolicy<u64> {
 }
 
 /// Replays `requests` against a cache of `capacity` starting on
-/// `EvictionPolicyKind::default()` (SIEVE) and switching as `auto` does,
+/// [`AUTO_START_POLICY`] and switching as `auto` does,
 /// with curves estimated by `mrc` (its capacity and mode are set from the
 /// arguments) and switches decided by `settings`.
 pub fn simulate_auto(
@@ -57,15 +61,22 @@ pub fn simulate_auto(
         byte_mode,
         ..mrc
     });
-    let mut tuner = AutoTuner::new(EvictionPolicyKind::default(), settings);
+    let mut tuner = AutoTuner::new(AUTO_START_POLICY, settings);
     let mut cache = build(tuner.active(), capacity);
     let mut evicted = Vec::new();
     let mut switches = Vec::new();
     let (mut misses, mut byte_misses, mut bytes) = (0u64, 0u64, 0u64);
+    // Misses and requests since the last switch, until the next evaluation
+    // measures what it cost.
+    let mut since_switch: Option<(u64, u64)> = None;
     for (i, request) in requests.iter().enumerate() {
         let size = u64::from(request.size);
         bytes += size;
         let hit = cache.access(&request.key);
+        if let Some((m, n)) = since_switch.as_mut() {
+            *m += u64::from(!hit);
+            *n += 1;
+        }
         if !hit {
             misses += 1;
             byte_misses += size;
@@ -77,7 +88,11 @@ pub fn simulate_auto(
         }
         sims.add_requests(1);
         let epoch_ended = sims.record(mix64(request.key), byte_mode.then_some(size));
+        if epoch_ended && let Some((m, n)) = since_switch.take() {
+            tuner.record_switch_cost(m as f64 / n.max(1) as f64);
+        }
         if epoch_ended && let Some(switch) = tuner.observe(&sims.estimates()) {
+            since_switch = Some((0, 0));
             let mut next = build(switch.to, capacity);
             for (key, weight) in cache.drain() {
                 next.insert(key, weight, None, &mut evicted);
@@ -115,3 +130,6 @@ pub fn simulate_auto(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod suite;

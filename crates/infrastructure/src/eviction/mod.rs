@@ -60,7 +60,7 @@ pub use lru::{Lru, LruConfig};
 pub use s3fifo::{S3Fifo, S3FifoConfig};
 pub use sieve::{Sieve, SieveConfig};
 pub use ttl_first::{TtlFirst, TtlFirstConfig};
-pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
+pub use wtinylfu::{SketchAgeing, WTinyLfu, WTinyLfuConfig};
 
 /// Decides which resident keys to evict when a bounded cache is full.
 ///

@@ -52,6 +52,12 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 8 << 20;
 /// Default sampled requests per analysis epoch.
 pub const DEFAULT_EPOCH_SAMPLES: u64 = 4096;
 
+/// Default epoch length in miniature capacities ([`MrcConfig::epoch_capacities`]).
+pub const DEFAULT_EPOCH_CAPACITIES: f64 = 1.0;
+
+/// Shortest epoch, in sampled requests, when epochs follow the capacity.
+pub const MIN_EPOCH_SAMPLES: u64 = 256;
+
 /// Default decay of the counts at each epoch.
 pub const DEFAULT_DECAY: f64 = 0.9;
 
@@ -111,8 +117,15 @@ pub struct MrcConfig {
     pub sample_rate: f64,
     /// Memory bound of the simulations, in bytes: above it the rate halves.
     pub max_memory_bytes: u64,
-    /// Sampled requests per epoch.
+    /// Sampled requests per epoch (at most, with `epoch_capacities`).
     pub epoch_samples: u64,
+    /// When set, an epoch lasts this many miniature capacities (entries at
+    /// factor 1) of sampled requests, between [`MIN_EPOCH_SAMPLES`] and
+    /// `epoch_samples`: the decay is then tied to the cache's size, so a
+    /// regime change shows in the curves within a bounded number of the
+    /// cache's capacities in requests (with the default decay 0.9, a
+    /// half-life of about 6.6 capacities), whatever the request rate.
+    pub epoch_capacities: Option<f64>,
     /// Factor applied to the counts at the end of each epoch, in `(0, 1]`.
     pub decay: f64,
 }
@@ -129,6 +142,7 @@ impl MrcConfig {
             sample_rate: DEFAULT_SAMPLE_RATE,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             epoch_samples: DEFAULT_EPOCH_SAMPLES,
+            epoch_capacities: Some(DEFAULT_EPOCH_CAPACITIES),
             decay: DEFAULT_DECAY,
         }
     }
@@ -161,6 +175,13 @@ pub struct MiniatureSimulations {
     requests: f64,
     requests_total: u64,
     sampled: u64,
+    /// Sampled requests, decayed like the misses, and their squares'
+    /// weights (for the effective sample size, Kish's `(Σw)² / Σw²`).
+    weight_sum: f64,
+    weight_sq_sum: f64,
+    /// The policy with the lowest estimate at factor 1, and the epoch
+    /// since which it has been.
+    leader: Option<(EvictionPolicyKind, u64)>,
     epoch_sampled: u64,
     epochs: u64,
     evicted: Vec<(u64, u64)>,
@@ -182,6 +203,9 @@ impl MiniatureSimulations {
             requests: 0.0,
             requests_total: 0,
             sampled: 0,
+            weight_sum: 0.0,
+            weight_sq_sum: 0.0,
+            leader: None,
             epoch_sampled: 0,
             epochs: 0,
             evicted: Vec::new(),
@@ -223,6 +247,22 @@ impl MiniatureSimulations {
     /// Epochs completed so far.
     pub fn epochs(&self) -> u64 {
         self.epochs
+    }
+
+    /// Sampled requests in the current epoch's length.
+    pub fn epoch_len(&self) -> u64 {
+        let most = self.config.epoch_samples.max(1);
+        let Some(k) = self.config.epoch_capacities else {
+            return most;
+        };
+        let mut entries = self.scaled(1.0) as f64;
+        if self.config.byte_mode {
+            if self.mean_weight < 1.0 {
+                return most;
+            }
+            entries /= self.mean_weight;
+        }
+        ((entries * k) as u64).clamp(MIN_EPOCH_SAMPLES.min(most), most)
     }
 
     fn scaled(&self, factor: f64) -> u64 {
@@ -283,19 +323,33 @@ impl MiniatureSimulations {
             }
         }
         self.sampled += 1;
+        self.weight_sum += 1.0;
+        self.weight_sq_sum += 1.0;
         self.epoch_sampled += 1;
         if self.memory_bytes() > self.config.max_memory_bytes && self.threshold > 1 {
             self.lower_rate();
         }
-        if self.epoch_sampled >= self.config.epoch_samples.max(1) {
+        if self.epoch_sampled >= self.epoch_len() {
             self.epoch_sampled = 0;
             self.epochs += 1;
             let decay = self.config.decay.clamp(0.0, 1.0);
             if decay < 1.0 {
                 self.requests *= decay;
+                self.weight_sum *= decay;
+                self.weight_sq_sum *= decay * decay;
                 for sim in self.sims.iter_mut().flatten() {
                     sim.misses *= decay;
                 }
+            }
+            let best = self
+                .estimates()
+                .into_iter()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|b| b.0);
+            match (best, self.leader) {
+                (Some(p), Some((q, _))) if p == q => {}
+                (Some(p), _) => self.leader = Some((p, self.epochs)),
+                (None, _) => self.leader = None,
             }
             return true;
         }
@@ -380,6 +434,12 @@ impl MiniatureSimulations {
             memory_bytes: self.memory_bytes(),
             max_memory_bytes: self.config.max_memory_bytes,
             epochs: self.epochs,
+            effective_samples: if self.weight_sq_sum > 0.0 {
+                self.weight_sum * self.weight_sum / self.weight_sq_sum
+            } else {
+                0.0
+            },
+            leader_epochs: self.leader.map_or(0, |(_, since)| self.epochs - since),
             curves: self
                 .config
                 .policies

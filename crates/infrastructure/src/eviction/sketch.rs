@@ -61,6 +61,22 @@ impl CountMinSketch {
         }
     }
 
+    /// Adds one occurrence of the key with hash `hash` to each of its
+    /// counters below `max` (Caffeine's conservative 4-bit increment);
+    /// returns whether any counter changed.
+    pub(crate) fn increment_capped(&mut self, hash: u64, max: u16) -> bool {
+        let mut added = false;
+        for row in 0..DEPTH {
+            let slot = self.slot(row, hash);
+            let counter = &mut self.rows[row][slot];
+            if *counter < max {
+                *counter += 1;
+                added = true;
+            }
+        }
+        added
+    }
+
     /// The estimated number of occurrences of the key with hash `hash`.
     pub(crate) fn estimate(&self, hash: u64) -> u16 {
         (0..DEPTH)

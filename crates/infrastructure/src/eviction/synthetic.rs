@@ -126,6 +126,97 @@ pub fn recency(depth: usize, fresh: f64, len: usize, seed: u64) -> Vec<Request> 
     out
 }
 
+/// A multi-program mix: each request comes, with probability `scan_share`,
+/// from a program that scans keys `base..base + scan` in order, over and
+/// over, and otherwise from one drawing Zipf(`s`) over `keys` hot keys
+/// (the interleaved "multi-program" traces of Jiang and Zhang's LIRS
+/// evaluation, SIGMETRICS 2002).
+pub fn multi_program(
+    keys: u64,
+    s: f64,
+    scan: u64,
+    scan_share: f64,
+    len: usize,
+    seed: u64,
+) -> Vec<Request> {
+    let ranks = ZipfRanks::new(keys, s);
+    let mut rng = SplitMix64::new(seed);
+    let mut cursor = 0u64;
+    (0..len)
+        .map(|_| {
+            if rng.next_f64() < scan_share {
+                cursor = (cursor + 1) % scan.max(1);
+                request(keys + cursor)
+            } else {
+                request(ranks.sample(&mut rng))
+            }
+        })
+        .collect()
+}
+
+/// A zigzag: keys `0..keys` read forwards, then backwards, repeated to
+/// `len` requests (LIRS' "zigzag" pattern: recency wins at the turns).
+pub fn zigzag(keys: u64, len: usize) -> Vec<Request> {
+    let period = 2 * keys.max(1);
+    (0..len as u64)
+        .map(|i| {
+            let at = i % period;
+            request(if at < keys { at } else { period - 1 - at })
+        })
+        .collect()
+}
+
+/// Zipf(`s`) over `keys` keys whose working set moves halfway: the second
+/// half draws over `keys` other keys.
+pub fn shifting(keys: u64, s: f64, len: usize, seed: u64) -> Vec<Request> {
+    let mut out = zipf(keys, s, len / 2, seed, 0);
+    out.extend(zipf(keys, s, len - len / 2, seed ^ 0x5eed, keys));
+    out
+}
+
+/// A web-like trace: Zipf(`s`) over `keys` keys, and with probability
+/// `one_hit` a key requested once and never again (a one-hit wonder, the
+/// share SIEVE's and S3-FIFO's papers report for web and CDN traces).
+pub fn web(keys: u64, s: f64, one_hit: f64, len: usize, seed: u64) -> Vec<Request> {
+    let ranks = ZipfRanks::new(keys, s);
+    let mut rng = SplitMix64::new(seed);
+    let mut next_fresh = keys;
+    (0..len)
+        .map(|_| {
+            if rng.next_f64() < one_hit {
+                next_fresh += 1;
+                request(next_fresh)
+            } else {
+                request(ranks.sample(&mut rng))
+            }
+        })
+        .collect()
+}
+
+/// A regime change: `first` requests of Zipf(`s`) over `keys` keys with a
+/// scan of `scan` new keys every `every` requests, then a loop over
+/// `loop_keys` keys unseen in the first phase, to `len` requests.
+#[expect(clippy::too_many_arguments, reason = "one knob per phase")]
+pub fn zipf_scans_then_loop(
+    keys: u64,
+    s: f64,
+    every: usize,
+    scan: usize,
+    first: usize,
+    loop_keys: u64,
+    len: usize,
+    seed: u64,
+) -> Vec<Request> {
+    let mut out = zipf_with_scans(keys, s, first.min(len), every, scan, seed);
+    let base = 1 << 40;
+    out.extend(
+        looping(loop_keys, len - out.len())
+            .into_iter()
+            .map(|r| request(base + r.key)),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

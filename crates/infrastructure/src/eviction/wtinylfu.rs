@@ -19,7 +19,15 @@
 //! weight sum is kept); `used = window + probation + protected <= capacity`. The window has no
 //! hard bound of its own: it holds whatever the main cache does not (about
 //! `window_ratio` of the capacity once the cache is full), as in
-//! libCacheSim; `insert` rejects weights above the configured window size.
+//! libCacheSim; `insert` rejects weights above the capacity, and in
+//! libCacheSim's configuration ([`WTinyLfuConfig::libcachesim`]) above the
+//! configured window size. The main cache may briefly exceed its share
+//! when a heavy entry is admitted; the total never exceeds the capacity.
+//!
+//! Ageing: by default Caffeine's (every request counts into 4-bit
+//! counters, halved every 10 x capacity additions; see [`SketchAgeing`]),
+//! which forgets an old hot set within a few multiples of the capacity in
+//! requests; libCacheSim's main-hit ageing is kept for the reference check.
 
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
@@ -37,9 +45,11 @@ pub struct WTinyLfuConfig {
     pub protected_ratio: f64,
     /// Adapt the window size with Caffeine's hill climber.
     pub hill_climbing: bool,
-    /// Counts are halved after this many main-cache capacities (in weight
-    /// units) of main-cache hits.
-    pub reset_factor: u64,
+    /// When and what the frequency sketch counts, and how it forgets.
+    pub ageing: SketchAgeing,
+    /// Admit entries heavier than the window (up to the whole capacity), as
+    /// Caffeine does; `false` refuses them, as libCacheSim does.
+    pub admit_heavier_than_window: bool,
 }
 
 impl Default for WTinyLfuConfig {
@@ -48,10 +58,62 @@ impl Default for WTinyLfuConfig {
             window_ratio: 0.01,
             protected_ratio: 0.8,
             hill_climbing: true,
-            reset_factor: 32,
+            ageing: SketchAgeing::default(),
+            admit_heavier_than_window: true,
         }
     }
 }
+
+impl WTinyLfuConfig {
+    /// libCacheSim's `WTinyLFU.c` configuration: a fixed 1% window,
+    /// [`SketchAgeing::MainHits`] ageing and no entry heavier than the
+    /// window. The shared trace's reference check runs this one, so its
+    /// miss counts stay those libCacheSim published.
+    pub fn libcachesim() -> Self {
+        Self {
+            hill_climbing: false,
+            ageing: SketchAgeing::MainHits { reset_factor: 32 },
+            admit_heavier_than_window: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// How W-TinyLFU's frequency sketch counts and ages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SketchAgeing {
+    /// libCacheSim's `WTinyLFU.c`: counts are added on insert, on main-cache
+    /// hits and for each window victim, saturate at 65,535, and are halved
+    /// after `reset_factor` main-cache capacities (weight units) of
+    /// main-cache hits. A workload that stops hitting the main cache (a loop
+    /// larger than the cache, after a Zipf phase) then never ages the old
+    /// counts, and the old hot set is never displaced.
+    MainHits {
+        /// Main-cache capacities of main-cache hits between halvings.
+        reset_factor: u64,
+    },
+    /// Caffeine's `FrequencySketch` (B. Manes, Caffeine 3.x;
+    /// `simulator/.../WindowTinyLfuPolicy` records every access): every
+    /// request (hit or insert) counts, counters saturate at 15 (4 bits),
+    /// and all counters are halved once `sample_factor` times the entries
+    /// the sketch is sized for (about the capacity in entries) additions
+    /// changed a counter. Old popularity is gone after four halvings, so
+    /// after a regime change the new hot set is admitted within a few
+    /// multiples of the capacity in requests. The default.
+    Sampled {
+        /// Sample size over the sized-for entries (Caffeine: 10).
+        sample_factor: u64,
+    },
+}
+
+impl Default for SketchAgeing {
+    fn default() -> Self {
+        Self::Sampled { sample_factor: 5 }
+    }
+}
+
+/// Caffeine's counter ceiling: 4-bit counters.
+const SAMPLED_MAX_COUNT: u16 = 15;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Queue {
@@ -116,7 +178,9 @@ pub struct WTinyLfu<K> {
     protected_cap: u64,
     protected_ratio: f64,
     main_hit_weight: u64,
-    reset_factor: u64,
+    ageing: SketchAgeing,
+    /// Additions since the last halving ([`SketchAgeing::Sampled`]).
+    additions: u64,
     climber: Option<Climber>,
 }
 
@@ -132,13 +196,18 @@ impl<K: PolicyKey> WTinyLfu<K> {
             sketch: CountMinSketch::new(4 * capacity.min(1024) as usize),
             hasher: Default::default(),
             capacity,
-            admit_max: window_cap,
+            admit_max: if config.admit_heavier_than_window {
+                capacity
+            } else {
+                window_cap
+            },
             main_cap: 0,
             probation_cap: 0,
             protected_cap: 0,
             protected_ratio: config.protected_ratio.clamp(0.0, 1.0),
             main_hit_weight: 0,
-            reset_factor: config.reset_factor.max(1),
+            ageing: config.ageing,
+            additions: 0,
             climber: config.hill_climbing.then_some(Climber {
                 requests: 0,
                 hits: 0,
@@ -185,12 +254,35 @@ impl<K: PolicyKey> WTinyLfu<K> {
         }
     }
 
-    fn count(&mut self, hash: u64) {
+    fn grow_sketch(&mut self) {
         // Keep about four counters per resident entry.
         if self.entries.len() * 4 > self.sketch.width() && self.sketch.width() < (1 << 24) {
             self.sketch.grow();
         }
-        self.sketch.increment(hash);
+    }
+
+    /// A count libCacheSim's ageing adds (insert, main hit, window victim).
+    fn count(&mut self, hash: u64) {
+        if matches!(self.ageing, SketchAgeing::MainHits { .. }) {
+            self.grow_sketch();
+            self.sketch.increment(hash);
+        }
+    }
+
+    /// A count Caffeine's ageing adds: one per request (hit or insert).
+    fn record_access(&mut self, hash: u64) {
+        let SketchAgeing::Sampled { sample_factor } = self.ageing else {
+            return;
+        };
+        self.grow_sketch();
+        if self.sketch.increment_capped(hash, SAMPLED_MAX_COUNT) {
+            self.additions += 1;
+            let sized_for = (self.sketch.width() / 4) as u64;
+            if self.additions >= sample_factor.max(1).saturating_mul(sized_for) {
+                self.sketch.halve();
+                self.additions /= 2;
+            }
+        }
     }
 
     /// Links the unlinked entry `idx` into the main cache: the lowest
@@ -261,9 +353,12 @@ impl<K: PolicyKey> WTinyLfu<K> {
     }
 
     fn record_main_hit(&mut self, hash: u64, weight: u64) {
+        let SketchAgeing::MainHits { reset_factor } = self.ageing else {
+            return;
+        };
         self.count(hash);
         self.main_hit_weight += weight.max(1);
-        if self.main_hit_weight >= self.reset_factor.saturating_mul(self.main_cap.max(1)) {
+        if self.main_hit_weight >= reset_factor.max(1).saturating_mul(self.main_cap.max(1)) {
             self.main_hit_weight = 0;
             self.sketch.halve();
         }
@@ -335,6 +430,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
             let e = self.entries.get(idx);
             (e.state.queue, e.state.hash, e.weight())
         };
+        self.record_access(hash);
         match queue {
             Queue::Window => {
                 self.queues
@@ -382,6 +478,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         self.queues
             .push_front(&mut self.entries, idx, Queue::Window);
         self.count(hash);
+        self.record_access(hash);
         true
     }
 
@@ -431,6 +528,7 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         self.queues.clear();
         self.sketch.clear();
         self.main_hit_weight = 0;
+        self.additions = 0;
         out
     }
 }
@@ -462,12 +560,22 @@ mod tests {
     }
 
     #[test]
-    fn rejects_weights_above_the_window() {
-        let mut cache = WTinyLfu::new(1000, &WTinyLfuConfig::default());
+    fn rejects_weights_above_the_window_only_in_libcachesim_mode() {
+        let mut cache = WTinyLfu::new(1000, &WTinyLfuConfig::libcachesim());
         let mut evicted = Vec::new();
         assert!(cache.insert(1, 10, None, &mut evicted));
         assert!(!cache.insert(2, 11, None, &mut evicted));
         assert!(evicted.is_empty());
+        let mut cache = WTinyLfu::new(1000, &WTinyLfuConfig::default());
+        for k in 0..100u64 {
+            assert!(cache.insert(k, 9, None, &mut evicted));
+        }
+        assert!(cache.insert(1000, 600, None, &mut evicted));
+        assert!(cache.contains(&1000));
+        assert!(cache.used() <= 1000);
+        assert!(!evicted.is_empty());
+        cache.check_invariants();
+        assert!(!cache.insert(1001, 1001, None, &mut evicted));
     }
 
     #[test]

@@ -62,6 +62,7 @@ enum Kind {
 
 /// The policies the select offers (as the API spells them).
 const POLICIES: &[&str] = &[
+    "auto",
     "sieve",
     "tinylfu",
     "lru",
@@ -72,7 +73,6 @@ const POLICIES: &[&str] = &[
     "arc",
     "w-tinylfu",
     "ttl-first",
-    "auto",
 ];
 
 /// The posted form: the fields above by name, plus these.

@@ -9,7 +9,7 @@ use strata_domain::{
 };
 
 /// A cache's settings. Omitted fields take their defaults: `tiers =
-/// ["memory"]`, `eviction = "sieve"`, `max_entries = 100000` when neither
+/// ["memory"]`, `eviction = "auto"`, `max_entries = 100000` when neither
 /// capacity is given, no `default_ttl`, `max_value_bytes = 1048576`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -18,10 +18,11 @@ pub struct CacheConfigurationDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1, schema_with = crate::edge::schemas::tier_list)]
     pub tiers: Option<Vec<String>>,
-    /// Eviction policy of the memory tier: `sieve` (default), `tinylfu`
-    /// (moka), `lru`, `fifo`, `lfu`, `clock`, `s3fifo`, `arc`, `w-tinylfu`,
-    /// `ttl-first`, or `auto` (switch to the policy the live miss-ratio
-    /// curves favour; docs/eviction.md).
+    /// Eviction policy of the memory tier: `auto` (default: start on
+    /// adaptive `w-tinylfu`, switch to the policy the live miss-ratio
+    /// curves favour; docs/eviction.md), or one pinned policy: `tinylfu`
+    /// (moka), `lru`, `fifo`, `lfu`, `clock`, `sieve`, `s3fifo`, `arc`,
+    /// `w-tinylfu`, `ttl-first`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::edge::schemas::eviction_policy)]
     pub eviction: Option<String>,

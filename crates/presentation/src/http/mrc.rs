@@ -136,6 +136,53 @@ pub struct RecommendationResponse {
     pub capacity_changes: Vec<CapacityChangeDto>,
     /// Sampled reads behind the estimates.
     pub sampled_requests: u64,
+    /// The sampled reads that still weigh once the curves' decay is
+    /// counted (Kish's effective sample size): the noise bands' basis.
+    pub effective_samples: f64,
+    /// Every policy's estimate at the current capacity with its noise band.
+    pub estimates: Vec<PolicyEstimateDto>,
+    /// The curves cannot tell the policies apart yet: fewer than 1,024
+    /// effective samples, or the best policy's lead inside its noise band.
+    pub too_thin_to_decide: bool,
+    /// Analysis epochs the best policy has led for (an epoch is about one
+    /// capacity of sampled reads).
+    pub best_held_epochs: u64,
+    /// Whether `auto` would move to the best policy once its lead holds
+    /// (the gain clears the 0.01 margin and the curves are not too thin).
+    pub auto_would_act: bool,
+    /// Every policy's capacity what-ifs.
+    pub capacity_what_ifs: Vec<PolicyCapacityChangesDto>,
+}
+
+/// One policy's estimate at the current capacity.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyEstimateDto {
+    /// The policy.
+    pub policy: String,
+    /// Its estimated miss ratio, in `[0, 1]`.
+    pub miss_ratio: f64,
+    /// Half-width of the 95% band around it (binomial over the effective
+    /// samples; a lower bound).
+    pub noise_band: f64,
+}
+
+/// What each capacity change would do under one policy.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyCapacityChangesDto {
+    /// The policy.
+    pub policy: String,
+    /// One change per capacity factor other than 1.
+    pub changes: Vec<CapacityChangeDto>,
+}
+
+fn capacity_change_dto(c: strata_domain::CapacityChange) -> CapacityChangeDto {
+    CapacityChangeDto {
+        capacity_factor: c.capacity_factor,
+        capacity: c.capacity,
+        miss_ratio_now: c.miss_ratio_now,
+        miss_ratio_after: c.miss_ratio_after,
+        summary: c.summary,
+    }
 }
 
 /// A cache's live miss-ratio curves.
@@ -170,7 +217,7 @@ pub(crate) async fn curves(
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = RecommendationResponse, example = json!({"cache": "default", "active_policy": "lru", "active_miss_ratio": 0.5, "best_policy": "sieve", "best_miss_ratio": 0.47, "estimated_gain": 0.03, "capacity_changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.5, "miss_ratio_after": 0.41, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.50 to 0.41"}], "sampled_requests": 20000})),
+        (status = 200, body = RecommendationResponse, example = json!({"cache": "default", "active_policy": "lru", "active_miss_ratio": 0.5, "best_policy": "sieve", "best_miss_ratio": 0.47, "estimated_gain": 0.03, "capacity_changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.5, "miss_ratio_after": 0.41, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.50 to 0.41"}], "sampled_requests": 20000, "effective_samples": 1900.0, "estimates": [{"policy": "lru", "miss_ratio": 0.5, "noise_band": 0.022}, {"policy": "sieve", "miss_ratio": 0.47, "noise_band": 0.022}], "too_thin_to_decide": false, "best_held_epochs": 12, "auto_would_act": true, "capacity_what_ifs": [{"policy": "sieve", "changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.47, "miss_ratio_after": 0.4, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.47 to 0.40"}]}]})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
@@ -195,14 +242,29 @@ pub(crate) async fn recommendation(
         capacity_changes: r
             .capacity_changes
             .into_iter()
-            .map(|c| CapacityChangeDto {
-                capacity_factor: c.capacity_factor,
-                capacity: c.capacity,
-                miss_ratio_now: c.miss_ratio_now,
-                miss_ratio_after: c.miss_ratio_after,
-                summary: c.summary,
-            })
+            .map(capacity_change_dto)
             .collect(),
         sampled_requests: report.curves.sampled_requests,
+        effective_samples: report.curves.effective_samples,
+        estimates: r
+            .estimates
+            .into_iter()
+            .map(|e| PolicyEstimateDto {
+                policy: e.policy.as_str().to_owned(),
+                miss_ratio: e.miss_ratio,
+                noise_band: e.noise_band,
+            })
+            .collect(),
+        too_thin_to_decide: r.too_thin_to_decide,
+        best_held_epochs: r.best_held_epochs,
+        auto_would_act: r.auto_would_act,
+        capacity_what_ifs: r
+            .capacity_what_ifs
+            .into_iter()
+            .map(|w| PolicyCapacityChangesDto {
+                policy: w.policy.as_str().to_owned(),
+                changes: w.changes.into_iter().map(capacity_change_dto).collect(),
+            })
+            .collect(),
     }))
 }

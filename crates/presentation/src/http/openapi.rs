@@ -114,6 +114,8 @@ use crate::edge::{config_dto, error};
         mrc::CurvePointDto,
         mrc::RecommendationResponse,
         mrc::CapacityChangeDto,
+        mrc::PolicyEstimateDto,
+        mrc::PolicyCapacityChangesDto,
         trends::TrendsResponse,
         trends::AnnotationDto,
         report::UsageReportResponse,
