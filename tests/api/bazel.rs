@@ -212,7 +212,10 @@ async fn builds_from_the_remote_cache_and_rebuilds_after_a_flush(remote: Remote)
 /// Two instances on one bucket (`memory+s3`, a real moto server): Bazel
 /// builds through A, `bazel clean`, then builds through B, whose memory
 /// tier is empty: every action is a remote cache hit served from the
-/// bucket.
+/// bucket. Then the bucket stops in the middle of the work: a changed
+/// source builds through B, whose memory tier still serves the unchanged
+/// action while the uploads of the new ones fail cleanly, and the build
+/// succeeds.
 #[tokio::test]
 async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
     let Some(bazel_bin) = require(find_client("bazel")) else {
@@ -221,7 +224,7 @@ async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
     let Some(rules) = require(offline_rules()) else {
         return;
     };
-    let Some(moto) = require(strata_testkit::MotoServer::spawn()) else {
+    let Some(mut moto) = require(strata_testkit::MotoServer::spawn()) else {
         return;
     };
     moto.create_bucket("strata-bazel")
@@ -270,7 +273,15 @@ async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
 
     let on_b = format!("{}/team-a", b.base);
     workspace(dir.path(), &rules, &on_b, "", output_root.path());
-    let second = bazel(&bazel_bin, dir.path(), &["build", "//:hello"]).await;
+    // Every output is downloaded, so B's memory tier holds all that the
+    // build read from the bucket (the default, `toplevel`, skips the
+    // object files).
+    let second = bazel(
+        &bazel_bin,
+        dir.path(),
+        &["build", "--remote_download_outputs=all", "//:hello"],
+    )
+    .await;
     assert!(
         remote_hits(&second) >= 3,
         "the build on B is served from the bucket A filled:\n{second}"
@@ -280,5 +291,36 @@ async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
         .await
         .expect("hello runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from strata\n");
+
+    // The bucket goes away.
+    moto.stop();
+    bazel(&bazel_bin, dir.path(), &["clean"]).await;
+    std::fs::write(
+        dir.path().join("greet.c"),
+        "#include \"greet.h\"\nconst char *greeting(void) { return \"hello without a bucket\"; }\n",
+    )
+    .unwrap();
+    let third = bazel(
+        &bazel_bin,
+        dir.path(),
+        &["build", "--remote_download_outputs=all", "//:hello"],
+    )
+    .await;
+    assert!(
+        remote_hits(&third) >= 1,
+        "hello.c's compile is served from B's memory tier:\n{third}"
+    );
+    assert!(
+        third.contains("Writing to Remote Cache"),
+        "the uploads of the new actions failed, as warnings:\n{third}"
+    );
+    let out = Command::new(dir.path().join("bazel-bin/hello"))
+        .output()
+        .await
+        .expect("hello runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello without a bucket\n"
+    );
     bazel(&bazel_bin, dir.path(), &["shutdown"]).await;
 }

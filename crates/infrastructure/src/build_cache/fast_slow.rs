@@ -355,6 +355,7 @@ where
             reader: Box::new(FillingReader {
                 inner: read.reader,
                 fill,
+                remaining: read.size_bytes,
             }),
         }))
     }
@@ -417,10 +418,24 @@ where
 }
 
 /// A shared-tier read that also streams into a local writer, committed
-/// (verified) at the end; dropped unfinished, the writer stores nothing.
+/// (verified) as soon as the blob's last byte passes, since a consumer
+/// that knows the length (an HTTP body with its `Content-Length`) need
+/// not ask for the end; dropped unfinished, the writer stores nothing.
 struct FillingReader {
     inner: Box<dyn BlobReader>,
     fill: Option<Box<dyn BlobWriter>>,
+    /// Bytes of the blob not yet read.
+    remaining: u64,
+}
+
+impl FillingReader {
+    async fn commit(&mut self) {
+        if let Some(w) = self.fill.take()
+            && let Err(e) = w.commit().await
+        {
+            tracing::debug!(error = %e, "local build-cache tier not filled");
+        }
+    }
 }
 
 #[async_trait]
@@ -429,20 +444,18 @@ impl BlobReader for FillingReader {
         let chunk = self.inner.next_chunk().await?;
         match &chunk {
             Some(c) => {
+                self.remaining = self.remaining.saturating_sub(c.len() as u64);
                 if let Some(w) = &mut self.fill
                     && let Err(e) = w.write(c.clone()).await
                 {
                     tracing::debug!(error = %e, "local build-cache tier not filled");
                     self.fill = None;
                 }
-            }
-            None => {
-                if let Some(w) = self.fill.take()
-                    && let Err(e) = w.commit().await
-                {
-                    tracing::debug!(error = %e, "local build-cache tier not filled");
+                if self.remaining == 0 {
+                    self.commit().await;
                 }
             }
+            None => self.commit().await,
         }
         Ok(chunk)
     }

@@ -85,7 +85,17 @@ pub(crate) struct S3Shared {
     index: Option<S3AccessIndex>,
     max_bytes: Option<u64>,
     sweeping: AtomicBool,
+    /// The last listing's entries and bytes of the AC (`[0]`) and the
+    /// CAS (`[1]`), and when it was taken (see [`USAGE_MAX_AGE`]).
+    listed: std::sync::Mutex<[Option<(std::time::Instant, u64, u64)>; 2]>,
 }
+
+/// How old the s3 tier's entries and bytes in `stats` may be: listing a
+/// bucket costs one request per 1,000 objects, and the trends sample
+/// `stats` every 10 s, so a listing is reused for up to a minute. This
+/// instance's own uploads and flushes make the next `stats` list again;
+/// other instances' show within the minute.
+pub(crate) const USAGE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl S3Shared {
     /// The port error for an `object_store` error: every failure of the
@@ -103,6 +113,13 @@ impl S3Shared {
     async fn uploaded(self: &Arc<Self>, path: &Path, size_bytes: u64) {
         self.exists.insert(path, size_bytes).await;
         self.touch(path, size_bytes).await;
+        self.changed();
+    }
+
+    /// Forgets the listings `stats` reuses: this instance changed the
+    /// bucket.
+    fn changed(&self) {
+        *self.listed.lock().unwrap_or_else(|e| e.into_inner()) = [None, None];
     }
 }
 
@@ -329,6 +346,7 @@ impl S3BuildStoreBuilder {
                 index: self.index,
                 max_bytes: self.max_bytes,
                 sweeping: AtomicBool::new(false),
+                listed: std::sync::Mutex::new([None, None]),
             }),
         }))
     }

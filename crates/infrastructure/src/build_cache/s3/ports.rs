@@ -105,6 +105,9 @@ impl S3Shared {
     ) -> Result<FlushResult, BuildCacheError> {
         let started = Instant::now();
         let now = self.clock.now();
+        if !criteria.dry_run {
+            self.changed();
+        }
         let listed = self.list_kind(kind, criteria.instance.as_ref()).await?;
         let chosen: Vec<(Path, EntryMeta)> = listed
             .into_iter()
@@ -143,10 +146,28 @@ impl S3Shared {
         Ok(FlushResult::single(kind, criteria.dry_run, report))
     }
 
+    /// The counters, and the entries and bytes of a listing at most
+    /// [`USAGE_MAX_AGE`](super::USAGE_MAX_AGE) old.
     async fn usage(&self, kind: StoreKind) -> Result<StoreUsage, BuildCacheError> {
-        let listed = self.list_kind(kind, None).await?;
-        let bytes = listed.iter().map(|(_, m)| m.size_bytes).sum();
-        Ok(self.counters.usage(STORE, kind, listed.len() as u64, bytes))
+        let slot = match kind {
+            StoreKind::Ac => 0,
+            StoreKind::Cas => 1,
+        };
+        let fresh = self.listed.lock().unwrap_or_else(|e| e.into_inner())[slot]
+            .filter(|(at, _, _)| at.elapsed() < super::USAGE_MAX_AGE);
+        let (entries, bytes) = match fresh {
+            Some((_, entries, bytes)) => (entries, bytes),
+            None => {
+                let at = Instant::now();
+                let listed = self.list_kind(kind, None).await?;
+                let entries = listed.len() as u64;
+                let bytes = listed.iter().map(|(_, m)| m.size_bytes).sum();
+                self.listed.lock().unwrap_or_else(|e| e.into_inner())[slot] =
+                    Some((at, entries, bytes));
+                (entries, bytes)
+            }
+        };
+        Ok(self.counters.usage(STORE, kind, entries, bytes))
     }
 }
 
@@ -204,6 +225,7 @@ impl ActionCache for S3BuildStore {
             .await
             .map_err(|e| s.error("put an AC entry", e))?;
         s.touch(&path, size).await;
+        s.changed();
         Ok(())
     }
 
