@@ -212,7 +212,7 @@ async fn builds_from_the_remote_cache_and_rebuilds_after_a_flush(remote: Remote)
 /// Two instances on one bucket (`memory+s3`, a real moto server): Bazel
 /// builds through A, `bazel clean`, then builds through B, whose memory
 /// tier is empty: every action is a remote cache hit served from the
-/// bucket. Then the bucket stops in the middle of the work: a changed
+/// bucket, A having stopped first. Then the bucket stops in the middle of the work: a changed
 /// source builds through B, whose memory tier still serves the unchanged
 /// action while the uploads of the new ones fail cleanly, and the build
 /// succeeds.
@@ -270,6 +270,8 @@ async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
         "an empty bucket has no hits:\n{first}"
     );
     bazel(&bazel_bin, dir.path(), &["clean"]).await;
+    // A is gone before B serves: what A acknowledged is in the bucket.
+    a.handle.stop(false).await;
 
     let on_b = format!("{}/team-a", b.base);
     workspace(dir.path(), &rules, &on_b, "", output_root.path());
