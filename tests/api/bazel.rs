@@ -212,10 +212,10 @@ async fn builds_from_the_remote_cache_and_rebuilds_after_a_flush(remote: Remote)
 /// Two instances on one bucket (`memory+s3`, a real moto server): Bazel
 /// builds through A, `bazel clean`, then builds through B, whose memory
 /// tier is empty: every action is a remote cache hit served from the
-/// bucket, A having stopped first. Then the bucket stops in the middle of the work: a changed
-/// source builds through B, whose memory tier still serves the unchanged
-/// action while the uploads of the new ones fail cleanly, and the build
-/// succeeds.
+/// bucket, A having stopped first. Then the bucket stops in the middle
+/// of the work: a changed source builds through B, whose memory tier
+/// still serves the unchanged action while the uploads of the new ones
+/// fail cleanly, and the build succeeds.
 #[tokio::test]
 async fn bazel_on_a_second_instance_hits_what_the_first_put_in_the_bucket() {
     let Some(bazel_bin) = require(find_client("bazel")) else {
