@@ -22,7 +22,7 @@ use strata_application::build_cache::BUILD_CACHE_NAME;
 use strata_application::build_cache::flush_action_cache::FlushActionCache;
 use strata_application::build_cache::flush_content_store::FlushContentStore;
 use strata_application::build_cache::get_action_result::GetActionResult;
-use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
+use strata_application::build_cache::get_build_cache_stats::BuildCacheStats;
 use strata_application::build_cache::read_blob::ReadBlob;
 use strata_application::queries::get_trends::{GetTrends, GetTrendsError, TrendSubject};
 use strata_domain::{
@@ -31,7 +31,7 @@ use strata_domain::{
 };
 
 use super::layout::{self, ConsoleError, bytes, chart, csrf_field, percent, sparkline};
-use super::overview::{build_cache_table, hour_of};
+use super::overview::{build_cache_stats, hour_of, stores_table};
 use super::session::Viewer;
 use crate::edge::audited::Audit;
 use crate::edge::error::ApiError;
@@ -54,18 +54,7 @@ pub struct LookupQuery {
 
 /// Every REAPI instance seen, with its reads, hit ratio and an hour's
 /// hit-ratio sparkline; each links to its charts.
-async fn instances_table(state: &AppState, viewer: &Viewer) -> Markup {
-    let Some(build_cache) = &state.build_cache else {
-        return html! {};
-    };
-    let Ok(stats) = build_cache
-        .stats(GetBuildCacheStats {
-            principal: viewer.principal.clone(),
-        })
-        .await
-    else {
-        return html! {};
-    };
+fn instances_table(state: &AppState, viewer: &Viewer, stats: &BuildCacheStats) -> Markup {
     html! {
         @if stats.instances.is_empty() {
             p.note { "No instance has been asked anything since the server started." }
@@ -269,14 +258,20 @@ pub(crate) async fn page(
         .as_deref()
         .and_then(TrendRange::parse)
         .unwrap_or(TrendRange::Hour);
+    let stats = build_cache_stats(&state, &viewer).await;
     let body = html! {
-        section { h2 { "Stores" } (build_cache_table(&state, &viewer).await) }
-        section {
-            h2 { "Instances" }
-            (instances_table(&state, &viewer).await)
-            @if let Some(instance) = query.trends.as_deref().filter(|i| !i.is_empty()) {
-                (instance_charts(&state, &viewer, instance, range))
+        @match &stats {
+            Ok(stats) => {
+                section { h2 { "Stores" } (stores_table(&state, &viewer, stats)) }
+                section {
+                    h2 { "Instances" }
+                    (instances_table(&state, &viewer, stats))
+                    @if let Some(instance) = query.trends.as_deref().filter(|i| !i.is_empty()) {
+                        (instance_charts(&state, &viewer, instance, range))
+                    }
+                }
             }
+            Err(note) => { section { h2 { "Stores" } (note) } }
         }
         section {
             h2 { "Action cache lookup" }

@@ -7,7 +7,7 @@
 use actix_web::HttpResponse;
 use actix_web::web;
 use maud::{Markup, html};
-use strata_application::build_cache::get_build_cache_stats::GetBuildCacheStats;
+use strata_application::build_cache::get_build_cache_stats::{BuildCacheStats, GetBuildCacheStats};
 use strata_application::queries::get_cache_stats::GetCacheStats;
 use strata_application::queries::get_trends::{GetTrends, TrendSubject};
 use strata_application::queries::list_caches::ListCaches;
@@ -101,21 +101,35 @@ fn store_ratio(s: &StoreUsage) -> Option<f64> {
 
 /// The build cache's stores, when it is on and the viewer may read it.
 pub(crate) async fn build_cache_table(state: &AppState, viewer: &Viewer) -> Markup {
+    match build_cache_stats(state, viewer).await {
+        Ok(stats) => stores_table(state, viewer, &stats),
+        Err(note) => note,
+    }
+}
+
+/// The build cache's stats for `viewer`, or the note saying why there
+/// are none (off, or an error).
+pub(crate) async fn build_cache_stats(
+    state: &AppState,
+    viewer: &Viewer,
+) -> Result<BuildCacheStats, Markup> {
     let Some(build_cache) = &state.build_cache else {
-        return html! { p.note { "The build cache is off." } };
+        return Err(html! { p.note { "The build cache is off." } });
     };
-    let stats = build_cache
+    build_cache
         .stats(GetBuildCacheStats {
             principal: viewer.principal.clone(),
         })
-        .await;
-    let stats = match stats {
-        Ok(s) => s,
-        Err(e) => {
+        .await
+        .map_err(|e| {
             let e = ConsoleError::from(ApiError::from(e));
-            return html! { p.error { (e.message) } };
-        }
-    };
+            html! { p.error { (e.message) } }
+        })
+}
+
+/// The stores of `stats`: entries, bytes, hit ratio and an hour's
+/// sparkline each.
+pub(crate) fn stores_table(state: &AppState, viewer: &Viewer, stats: &BuildCacheStats) -> Markup {
     let rows = stats
         .ac
         .iter()

@@ -288,14 +288,13 @@ pub(crate) async fn login(
     }
     let peer = crate::edge::client_addr::http_client(&req, &state.trusted_proxies);
     let credential = form.credential.trim().to_owned();
-    let result = crate::edge::auth::authenticate(&state, peer, || {
-        crate::edge::auth::credential_from(None, Some(credential.as_bytes()))
-    });
+    let presented = crate::edge::auth::credential_from(None, Some(credential.as_bytes()));
+    let result = crate::edge::auth::authenticate(&state, peer, || presented.clone());
     match result {
         Ok(principal) => {
             tracing::info!(target: "strata::audit", principal = %principal, "console login");
             // A JWT's session ends with the token.
-            let ends = crate::edge::auth::credential_from(None, Some(credential.as_bytes()))
+            let ends = presented
                 .ok()
                 .zip(state.authenticator.as_ref())
                 .and_then(|(c, authenticator)| authenticator.expires_at(&c));
