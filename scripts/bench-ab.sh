@@ -7,6 +7,10 @@
 #
 #   scripts/bench-ab.sh OLD_BINARY NEW_BINARY          # ROUNDS=5 DURATION=5s
 #   ROUNDS=7 DURATION=8s scripts/bench-ab.sh old/target/release/strata target/release/strata
+#   OLD_ENV="STRATA__CACHES__DEFAULT__EVICTION=sieve" \
+#     scripts/bench-ab.sh target/release/strata target/release/strata
+#       # one binary, two settings: OLD_ENV / NEW_ENV are extra environment
+#       # (space-separated NAME=value) for that side's server
 #
 # Prints every run, then per scenario the median req/s of each and NEW/OLD.
 set -euo pipefail
@@ -26,9 +30,11 @@ write_redis_config
 
 declare -A port
 for side in old new; do
-  bin=$1; [ "$side" = new ] && bin=$2
+  bin=$1; extra=${OLD_ENV:-}
+  [ "$side" = new ] && bin=$2 && extra=${NEW_ENV:-}
   port[$side]=$(free_port)
-  STRATA_CONFIG="$tmp/strata.toml" STRATA__LOG__FILTER=error "$bin" serve --listen "127.0.0.1:${port[$side]}" --grpc-listen "" >/dev/null 2>&1 &
+  # shellcheck disable=SC2086 # word splitting of NAME=value pairs wanted
+  env $extra STRATA_CONFIG="$tmp/strata.toml" STRATA__LOG__FILTER=error "$bin" serve --listen "127.0.0.1:${port[$side]}" --grpc-listen "" >/dev/null 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port[$side]}/health/live" >/dev/null && break; sleep 0.1; done
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Memory per entry: loads the same N entries (12-byte keys `key:00000000`,
-# 100-byte values) into Strata's default memory cache (sieve, raised to
+# 100-byte values) into Strata's default memory cache (its default
+# eviction, `auto` starting on W-TinyLFU, or $EVICTION when set; raised to
 # max_entries = N, through batchPut in batches of 1000), into a throw-away
 # redis-server (SET through `redis-cli --pipe`) and into a memcached
 # (pipelined `set ... noreply`, -m 4096), all in the same run, and prints
@@ -13,6 +14,7 @@
 #   scripts/bench-memory.sh                 # N=1000000, release build
 #   N=100000 scripts/bench-memory.sh
 #   STRATA_BIN=/tmp/strata-old scripts/bench-memory.sh   # another binary
+#   EVICTION=sieve scripts/bench-memory.sh  # the default cache pinned to sieve
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -84,6 +86,7 @@ PY
 
 # Strata: the default cache, sized to hold every entry.
 port=$(free_port)
+if [ -n "${EVICTION:-}" ]; then export STRATA__CACHES__DEFAULT__EVICTION=$EVICTION; fi
 STRATA__LOG__FILTER=warn STRATA__CACHES__DEFAULT__MAX_ENTRIES=$N \
   "$STRATA_BIN" serve --listen "127.0.0.1:$port" --grpc-listen "" &
 strata_pid=$!
