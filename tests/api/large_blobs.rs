@@ -1,8 +1,9 @@
 //! Issue 33, constant memory: the real binary on the disk store takes a
 //! 512 MiB blob over HTTP and another over ByteStream, and serves both
-//! back over HTTP and ByteStream, then a 512 MiB action-cache entry of an
-//! instance that does not validate (as ccache writes), while its resident set (`VmHWM`, the
-//! peak, read from `/proc/<pid>/status`) rises by less than 64 MiB over
+//! back over HTTP and ByteStream, then takes a 512 MiB action-cache entry
+//! of an instance that does not validate (as ccache writes) and serves it
+//! back over HTTP, while its resident set (`VmHWM`, the peak, read from
+//! `/proc/<pid>/status`) rises by less than 64 MiB over
 //! what it was before the first byte. Uploads and downloads stream
 //! through bounded buffers, hashed as they go; the client streams too,
 //! so neither side ever holds a blob.
@@ -229,6 +230,30 @@ async fn a_512_mib_blob_moves_through_http_and_bytestream_in_constant_memory() {
         (copied, hex::encode(h.finalize())),
         (blob_bytes, ac_key.clone()),
         "AC PUT"
+    );
+    // And read back whole over HTTP, streamed from its file.
+    let r = client
+        .get(format!("{}/ccache/ac/{ac_key}", server.base))
+        .send()
+        .await
+        .expect("AC GET");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.content_length(),
+        Some(blob_bytes),
+        "AC GET Content-Length"
+    );
+    let (mut h, mut got) = (Sha256::new(), 0u64);
+    let mut body = r.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.expect("AC GET body");
+        got += chunk.len() as u64;
+        h.update(&chunk);
+    }
+    assert_eq!(
+        (got, hex::encode(h.finalize())),
+        (blob_bytes, ac_key.clone()),
+        "AC GET"
     );
 
     let (after, peak) = memory(server.pid());

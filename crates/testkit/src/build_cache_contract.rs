@@ -457,9 +457,50 @@ async fn action_cache<S: ActionCache + ContentStore>(s: &S) {
         "[build-cache contract: AC] peek"
     );
     assert!(ActionCache::contains(s, &a, &key).await.unwrap());
+    // A streamed read yields the same bytes, whole, and misses alike.
+    let hits_before: u64 = ActionCache::stats(s)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.hits)
+        .sum();
+    let big = Bytes::from(blob(9, 200_000));
+    let big_key = *digest_of(b"a large action").hash();
+    ActionCache::put(s, &a, big_key, big.clone()).await.unwrap();
+    let read = s
+        .get_streamed(&a, &big_key)
+        .await
+        .unwrap()
+        .expect("[build-cache contract: AC] get_streamed finds a stored entry");
+    assert_eq!(
+        (read.size_bytes, read.len),
+        (200_000, 200_000),
+        "[build-cache contract: AC] get_streamed sizes"
+    );
+    assert_eq!(
+        read.into_bytes().await.unwrap(),
+        big,
+        "[build-cache contract: AC] get_streamed yields the entry"
+    );
+    let hits_after: u64 = ActionCache::stats(s)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| u.hits)
+        .sum();
+    assert!(
+        hits_after > hits_before,
+        "[build-cache contract: AC] get_streamed counts a hit"
+    );
+    let absent = *digest_of(b"no such action").hash();
+    assert!(
+        s.get_streamed(&a, &absent).await.unwrap().is_none(),
+        "[build-cache contract: AC] get_streamed misses"
+    );
     let listed = ActionCache::list(s, Some(&a)).await.unwrap();
-    assert_eq!(listed.len(), 1, "[build-cache contract: AC] list");
-    assert_eq!(listed[0].size_bytes, 2);
+    assert_eq!(listed.len(), 2, "[build-cache contract: AC] list");
+    let small = listed.iter().find(|m| m.hash == key).expect("listed");
+    assert_eq!(small.size_bytes, 2);
     let usage = ActionCache::stats(s).await.unwrap();
     assert!(
         usage.iter().map(|u| u.hits).sum::<u64>() >= 1,

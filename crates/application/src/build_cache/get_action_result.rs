@@ -2,7 +2,7 @@
 //! finds it incomplete.
 
 use bytes::Bytes;
-use strata_domain::{DigestHash, InstanceName, Principal, Role};
+use strata_domain::{BlobRead, DigestHash, InstanceName, Principal, Role};
 
 use super::context::BuildCacheContext;
 
@@ -56,6 +56,25 @@ pub(crate) async fn handle(
         return Ok(None);
     }
     Ok(Some(entry.value))
+}
+
+/// [`handle`] as a stream: an instance that does not validate reads the
+/// entry through [`ActionCache::get_streamed`](strata_domain::ActionCache::get_streamed),
+/// so an entry of any size (ccache's whole results) passes through a
+/// bounded buffer; a validating instance decodes the entry, so it is read
+/// whole (an `ActionResult`, at most `max_blob_bytes`) and yielded as one
+/// chunk.
+pub(crate) async fn handle_streamed(
+    ctx: &BuildCacheContext,
+    q: GetActionResult,
+) -> Result<Option<BlobRead>, GetActionResultError> {
+    if ctx.validation.validates(&q.instance) {
+        return Ok(handle(ctx, q)
+            .await?
+            .map(|value| BlobRead::from_chunk(value.len() as u64, value)));
+    }
+    ctx.authorize(&q.principal, Role::Reader)?;
+    Ok(ctx.ac.get_streamed(&q.instance, &q.key).await?)
 }
 
 #[cfg(test)]
@@ -132,6 +151,54 @@ mod tests {
         m.format.expect_decode().never();
         let got = m.service(false).get_action_result(get(reader())).await;
         assert_eq!(got.unwrap(), Some(Bytes::from_static(b"raw")));
+    }
+
+    #[tokio::test]
+    async fn without_validation_the_entry_is_streamed_from_the_store() {
+        let mut m = Mocks::default();
+        m.ac.expect_get_streamed()
+            .returning(|_, _| Ok(Some(BlobRead::from_chunk(3, Bytes::from_static(b"raw")))));
+        m.ac.expect_get().never();
+        let read = m
+            .service(false)
+            .read_action_result(get(reader()))
+            .await
+            .unwrap()
+            .expect("a hit");
+        assert_eq!(read.size_bytes, 3);
+        assert_eq!(read.into_bytes().await.unwrap(), Bytes::from_static(b"raw"));
+    }
+
+    #[tokio::test]
+    async fn with_validation_a_streamed_read_still_checks_the_references() {
+        let mut m = Mocks::default();
+        m.ac.expect_get_streamed().never();
+        m.ac.expect_get()
+            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.format.expect_decode().returning(|_| {
+            Ok(ActionResultRefs {
+                stdout: Some(digest('c', 1)),
+                ..Default::default()
+            })
+        });
+        m.cas.expect_find_missing().returning(|_, d| Ok(d.to_vec()));
+        let got = m.service(true).read_action_result(get(reader())).await;
+        assert!(got.unwrap().is_none(), "a dangling entry is a miss");
+    }
+
+    #[tokio::test]
+    async fn a_streamed_read_needs_a_grant_too() {
+        let mut m = Mocks::default();
+        m.ac.expect_get_streamed().never();
+        let err = m
+            .service(false)
+            .read_action_result(get(principal_with("sessions", Role::Admin)))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            GetActionResultError::Access(AccessError::Forbidden { .. })
+        ));
     }
 
     #[tokio::test]

@@ -70,6 +70,30 @@ impl BuildCacheService {
         self.ctx.cas.index_rebuild()
     }
 
+    /// [`get_action_result`](Self::get_action_result) as a stream of
+    /// chunks (see `handle_streamed` in [`get_action_result`]): the HTTP
+    /// `GET /ac/<hash>`, whose entries can be ccache's whole results.
+    ///
+    /// # Errors
+    /// [`GetActionResultError`].
+    pub async fn read_action_result(
+        &self,
+        q: GetActionResult,
+    ) -> Result<Option<BlobRead>, GetActionResultError> {
+        let (instance, started) = (q.instance.clone(), Instant::now());
+        let result = get_action_result::handle_streamed(&self.ctx, q).await;
+        let (answer, read) = match &result {
+            Ok(Some(read)) => (Answer::Hit, read.len),
+            Ok(None) => (Answer::Miss, 0),
+            Err(_) => (Answer::Other, 0),
+        };
+        let failed = result.as_ref().is_err_and(|e| e.is_server_error());
+        self.ctx
+            .traffic
+            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        result
+    }
+
     /// See [`get_action_result`].
     ///
     /// # Errors

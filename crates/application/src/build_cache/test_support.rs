@@ -18,6 +18,11 @@ pub(crate) trait AcPort: Send + Sync + 'static {
         instance: &InstanceName,
         key: &DigestHash,
     ) -> Result<Option<AcEntry>, BuildCacheError>;
+    async fn get_streamed(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<BlobRead>, BuildCacheError>;
     async fn peek(
         &self,
         instance: &InstanceName,
@@ -77,6 +82,7 @@ mock! {
     #[async_trait]
     impl AcPort for Ac {
         async fn get(&self, instance: &InstanceName, key: &DigestHash) -> Result<Option<AcEntry>, BuildCacheError>;
+        async fn get_streamed(&self, instance: &InstanceName, key: &DigestHash) -> Result<Option<BlobRead>, BuildCacheError>;
         async fn peek(&self, instance: &InstanceName, key: &DigestHash) -> Result<Option<Bytes>, BuildCacheError>;
         async fn put(&self, instance: &InstanceName, key: DigestHash, value: Bytes) -> Result<(), BuildCacheError>;
         async fn contains(&self, instance: &InstanceName, key: &DigestHash) -> Result<bool, BuildCacheError>;
@@ -112,6 +118,13 @@ impl ActionCache for MockAc {
         k: &DigestHash,
     ) -> Result<Option<AcEntry>, BuildCacheError> {
         AcPort::get(self, i, k).await
+    }
+    async fn get_streamed(
+        &self,
+        i: &InstanceName,
+        k: &DigestHash,
+    ) -> Result<Option<BlobRead>, BuildCacheError> {
+        AcPort::get_streamed(self, i, k).await
     }
     async fn peek(
         &self,

@@ -322,6 +322,26 @@ pub trait ActionCache: Send + Sync + 'static {
         key: &DigestHash,
     ) -> Result<Option<AcEntry>, BuildCacheError>;
 
+    /// Reads an entry as [`get`](Self::get) does (a hit or a miss
+    /// counted, the last access refreshed), as a stream of chunks, so an
+    /// entry of any size passes through a bounded buffer (ccache reads
+    /// whole results from `/ac/`). The default reads the whole entry with
+    /// `get` and yields it as one chunk; a store that keeps entries in
+    /// files (disk) streams them.
+    ///
+    /// # Errors
+    /// [`BuildCacheError`] when the backend fails.
+    async fn get_streamed(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<BlobRead>, BuildCacheError> {
+        Ok(self
+            .get(instance, key)
+            .await?
+            .map(|entry| BlobRead::from_chunk(entry.value.len() as u64, entry.value)))
+    }
+
     /// Reads an entry's bytes without counting a hit or refreshing it.
     ///
     /// # Errors

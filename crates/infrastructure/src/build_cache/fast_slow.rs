@@ -142,24 +142,19 @@ fn degrade<T>(what: &str, fallback: T, result: Result<T, BuildCacheError>) -> T 
     })
 }
 
-#[async_trait]
-impl<F, S> ActionCache for FastSlowBuildStore<F, S>
+impl<F, S> FastSlowBuildStore<F, S>
 where
     F: ActionCache + ContentStore,
     S: ActionCache + ContentStore,
 {
-    fn store_name(&self) -> &str {
-        &self.name
-    }
-
-    async fn get(
+    /// The AC entry from the shared tier after a local miss: a miss when
+    /// it references blobs the shared tier lacks (validating instances);
+    /// a hit fills the local tier.
+    async fn get_shared(
         &self,
         instance: &InstanceName,
         key: &DigestHash,
     ) -> Result<Option<AcEntry>, BuildCacheError> {
-        if let Some(entry) = ActionCache::get(&*self.fast, instance, key).await? {
-            return Ok(Some(entry));
-        }
         let Some(entry) = degrade(
             "AC get",
             None,
@@ -182,6 +177,45 @@ where
             tracing::debug!(error = %e, "local build-cache tier not filled");
         }
         Ok(Some(entry))
+    }
+}
+
+#[async_trait]
+impl<F, S> ActionCache for FastSlowBuildStore<F, S>
+where
+    F: ActionCache + ContentStore,
+    S: ActionCache + ContentStore,
+{
+    fn store_name(&self) -> &str {
+        &self.name
+    }
+
+    async fn get(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<AcEntry>, BuildCacheError> {
+        if let Some(entry) = ActionCache::get(&*self.fast, instance, key).await? {
+            return Ok(Some(entry));
+        }
+        self.get_shared(instance, key).await
+    }
+
+    /// Streams a local hit from the local tier (the disk store's file);
+    /// an entry found only in the shared tier is read whole, as
+    /// [`get`](Self::get) does, to check it and fill the local tier.
+    async fn get_streamed(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<BlobRead>, BuildCacheError> {
+        if let Some(read) = self.fast.get_streamed(instance, key).await? {
+            return Ok(Some(read));
+        }
+        Ok(self
+            .get_shared(instance, key)
+            .await?
+            .map(|entry| BlobRead::from_chunk(entry.value.len() as u64, entry.value)))
     }
 
     async fn peek(

@@ -241,21 +241,33 @@ async fn ac_get_inner(
 ) -> Result<(HttpResponse, &'static str), ApiError> {
     let (service, instance, key) = target(req, state)?;
     let found = service
-        .get_action_result(GetActionResult {
+        .read_action_result(GetActionResult {
             principal,
             instance,
             key,
         })
         .await?;
-    match found {
-        Some(value) => Ok((
-            HttpResponse::Ok()
-                .content_type("application/octet-stream")
-                .body(value),
-            "hit",
-        )),
-        None => Ok((HttpResponse::from_error(miss(StoreKind::Ac, &key)), "miss")),
+    let Some(read) = found else {
+        return Ok((HttpResponse::from_error(miss(StoreKind::Ac, &key)), "miss"));
+    };
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/octet-stream");
+    if req.method() == actix_web::http::Method::HEAD {
+        let none = stream::empty::<Result<Bytes, std::io::Error>>();
+        return Ok((response.body(SizedStream::new(read.len, none)), "hit"));
     }
+    // As for CAS: a one-chunk entry goes out with its headers in one
+    // write; a longer one (a disk-store file) streams chunk by chunk.
+    let mut reader = read.reader;
+    let first = match reader.next_chunk().await {
+        Ok(first) => first.unwrap_or_default(),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    if first.len() as u64 == read.len {
+        return Ok((response.body(first), "hit"));
+    }
+    let all = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(chunks(reader));
+    Ok((response.body(SizedStream::new(read.len, all)), "hit"))
 }
 
 /// `PUT /[<instance>/]ac/<hash>`: the body, at most `max_blob_bytes`.
@@ -440,7 +452,7 @@ fn chunks(
             Ok(Some(chunk)) => Some((Ok(chunk), Some(reader))),
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "CAS read failed mid-body");
+                tracing::warn!(error = %e, "build-cache read failed mid-body");
                 Some((Err(e), None))
             }
         }

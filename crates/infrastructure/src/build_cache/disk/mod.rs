@@ -361,6 +361,53 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
+/// Reads `key` (AC or CAS) within `range` as a stream, counting a hit or a
+/// miss of its kind and refreshing its last access: a read of at most one
+/// chunk ([`DISK_READ_CHUNK_BYTES`]) in one trip to the blocking pool,
+/// longer ones chunk by chunk as the caller pulls.
+async fn read_counted(
+    shared: &Arc<Shared>,
+    key: Key,
+    range: ReadRange,
+) -> Result<Option<BlobRead>, BuildCacheError> {
+    let Some(meta) = find(shared, &key, true).await? else {
+        shared.count(key.kind, false);
+        return Ok(None);
+    };
+    // Checked before opening so a bad range counts no hit.
+    let (start, len) = range.resolve(meta.size)?;
+    if len <= DISK_READ_CHUNK_BYTES as u64 {
+        // One trip to the blocking pool (open, seek, read) instead of
+        // one per step: the whole read is one chunk.
+        let path = shared.path(&key);
+        let chunk = match read_cached(&path, start, len) {
+            Cached::Read(chunk) => Some(chunk),
+            Cached::Gone => None,
+            Cached::Uncached => blocking(move || read_small(&path, start, len)).await?,
+        };
+        let Some(chunk) = chunk else {
+            // Flushed or evicted between the lookup and the open.
+            shared.forget(&key, &meta);
+            shared.count(key.kind, false);
+            return Ok(None);
+        };
+        shared.count(key.kind, true);
+        return Ok(Some(BlobRead::from_chunk(meta.size, chunk)));
+    }
+    let Some(reader) = open_stream(&shared.path(&key), start, len)? else {
+        // Flushed or evicted between the lookup and the open.
+        shared.forget(&key, &meta);
+        shared.count(key.kind, false);
+        return Ok(None);
+    };
+    shared.count(key.kind, true);
+    Ok(Some(BlobRead {
+        size_bytes: meta.size,
+        len,
+        reader: Box::new(reader),
+    }))
+}
+
 #[async_trait]
 impl ActionCache for DiskBuildStore {
     fn store_name(&self) -> &str {
@@ -384,6 +431,15 @@ impl ActionCache for DiskBuildStore {
         };
         self.shared.count(StoreKind::Ac, found.is_some());
         Ok(found)
+    }
+
+    async fn get_streamed(
+        &self,
+        instance: &InstanceName,
+        key: &DigestHash,
+    ) -> Result<Option<BlobRead>, BuildCacheError> {
+        let key = Key::new(StoreKind::Ac, instance, *key);
+        read_counted(&self.shared, key, ReadRange::FULL).await
     }
 
     async fn peek(
@@ -495,43 +551,12 @@ impl ContentStore for DiskBuildStore {
             self.shared.count(StoreKind::Cas, true);
             return BlobRead::from_bytes(Bytes::new(), range).map(Some);
         }
-        let key = Key::new(StoreKind::Cas, instance, *hash);
-        let Some(meta) = find(&self.shared, &key, true).await? else {
-            self.shared.count(StoreKind::Cas, false);
-            return Ok(None);
-        };
-        // Checked before opening so a bad range counts no hit.
-        let (start, len) = range.resolve(meta.size)?;
-        if len <= DISK_READ_CHUNK_BYTES as u64 {
-            // One trip to the blocking pool (open, seek, read) instead of
-            // one per step: the whole read is one chunk.
-            let path = self.shared.path(&key);
-            let chunk = match read_cached(&path, start, len) {
-                Cached::Read(chunk) => Some(chunk),
-                Cached::Gone => None,
-                Cached::Uncached => blocking(move || read_small(&path, start, len)).await?,
-            };
-            let Some(chunk) = chunk else {
-                // Flushed or evicted between the lookup and the open.
-                self.shared.forget(&key, &meta);
-                self.shared.count(StoreKind::Cas, false);
-                return Ok(None);
-            };
-            self.shared.count(StoreKind::Cas, true);
-            return Ok(Some(BlobRead::from_chunk(meta.size, chunk)));
-        }
-        let Some(reader) = open_stream(&self.shared.path(&key), start, len)? else {
-            // Flushed or evicted between the lookup and the open.
-            self.shared.forget(&key, &meta);
-            self.shared.count(StoreKind::Cas, false);
-            return Ok(None);
-        };
-        self.shared.count(StoreKind::Cas, true);
-        Ok(Some(BlobRead {
-            size_bytes: meta.size,
-            len,
-            reader: Box::new(reader),
-        }))
+        read_counted(
+            &self.shared,
+            Key::new(StoreKind::Cas, instance, *hash),
+            range,
+        )
+        .await
     }
 
     async fn begin_write(
