@@ -158,33 +158,20 @@ impl ApplicationBuilder {
             let timeout =
                 Duration::from_millis(backend.timeout_ms().unwrap_or(DEFAULT_BACKEND_TIMEOUT_MS));
             let source = settings.source.as_deref();
-            provider = match (registry.factory(name, backend.kind(), source)?, backend) {
-                (Some(factory), config::BackendSettings::Plugin { table, .. }) => {
-                    let mut table = table.clone();
-                    table.remove("kind");
-                    table.remove("timeout_ms");
-                    let args = BackendArgs {
-                        name: name.clone(),
-                        table,
-                        clock: clock.clone(),
-                        source: settings.source.clone(),
-                    };
-                    let opened = factory.open(args).await?;
-                    provider.plugin_backend(name, backend.kind(), opened, timeout)
-                }
-                _ => {
-                    let Some((spec, _)) = backend.spec() else {
-                        anyhow::bail!(
-                            "[backends.{name}]: kind {:?} has no factory",
-                            backend.kind()
-                        );
-                    };
-                    provider
-                        .connect_backend(name, spec, timeout)
-                        .await
-                        .with_context(|| format!("[backends.{name}]"))?
-                }
+            // Stock kinds and plugins alike: the kind's factory opens it.
+            let factory = registry.factory(name, backend.kind(), source)?;
+            let args = BackendArgs {
+                name: name.clone(),
+                table: backend.table(),
+                timeout,
+                clock: clock.clone(),
+                source: settings.source.clone(),
             };
+            let opened = factory.open(args).await?;
+            provider = provider
+                .backend(name, backend.kind(), opened, timeout)
+                .await
+                .with_context(|| format!("[backends.{name}]"))?;
         }
         let buses = provider.coherence_buses();
         if buses > 0 {

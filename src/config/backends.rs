@@ -2,9 +2,11 @@
 //! The connections are opened by the composition root.
 //!
 //! `kind` says which: `redis`, `redis-cluster` and `memcached` are built
-//! in and checked here; any other kind is a plugin's (registered with
-//! `Application::builder(..).backend(kind, factory)`), whose table is kept
-//! whole for its factory to validate when the server starts.
+//! in and checked here, when the file is read; any other kind is a
+//! plugin's (registered with `Application::builder(..).backend(kind,
+//! factory)`), whose table is kept whole for its factory to validate when
+//! the server starts. Every kind, stock or plugin, is then opened by its
+//! factory in the backend registry, which gets [`BackendSettings::table`].
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -146,28 +148,26 @@ impl BackendSettings {
         }
     }
 
-    /// The infrastructure's description of a built-in backend, and its
-    /// timeout in ms; `None` for a plugin's.
-    pub fn spec(&self) -> Option<(strata_infrastructure::BackendSpec, Option<u64>)> {
-        use strata_infrastructure::BackendSpec;
-        Some(match self {
-            Self::Redis { url, timeout_ms } => {
-                (BackendSpec::Redis { url: url.clone() }, *timeout_ms)
+    /// The table its kind's factory gets: as written, without `kind`
+    /// and `timeout_ms` (see `BackendArgs::table`).
+    pub fn table(&self) -> toml::Table {
+        let strings = |items: &[String]| {
+            toml::Value::Array(items.iter().cloned().map(toml::Value::String).collect())
+        };
+        let mut table = match self {
+            Self::Redis { url, .. } => {
+                toml::Table::from_iter([("url".to_owned(), toml::Value::String(url.clone()))])
             }
-            Self::RedisCluster { urls, timeout_ms } => (
-                BackendSpec::RedisCluster { urls: urls.clone() },
-                *timeout_ms,
-            ),
-            Self::Memcached {
-                servers,
-                timeout_ms,
-            } => (
-                BackendSpec::Memcached {
-                    servers: servers.clone(),
-                },
-                *timeout_ms,
-            ),
-            Self::Plugin { .. } => return None,
-        })
+            Self::RedisCluster { urls, .. } => {
+                toml::Table::from_iter([("urls".to_owned(), strings(urls))])
+            }
+            Self::Memcached { servers, .. } => {
+                toml::Table::from_iter([("servers".to_owned(), strings(servers))])
+            }
+            Self::Plugin { table, .. } => table.clone(),
+        };
+        table.remove("kind");
+        table.remove("timeout_ms");
+        table
     }
 }

@@ -170,3 +170,100 @@ async fn plugin_backend_settings_errors_name_the_file_and_key() {
         "{e}"
     );
 }
+
+/// The stock kinds go through the registry as plugins do. A kind
+/// `counted-redis` whose factory counts its calls and then calls the
+/// stock `redis` factory (`BackendRegistry::get`) is what `build` opens
+/// `[backends.main]` with, once per instance; and what it returns is
+/// served as a stock Redis backend, not wrapped as a plugin: readiness
+/// reports kind `redis`, the shared configuration repository
+/// (`[cluster] config_backend`) and the coherence bus run on its
+/// connection, so a cache created on A reaches B and A's write drops B's
+/// L1 copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_opens_a_stock_kind_through_its_registered_factory() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use strata_testkit::{RedisServer, require};
+
+    use crate::helpers::eventually;
+
+    let Some(redis) = require(RedisServer::spawn()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[backends.main]\nkind = \"counted-redis\"\nurl = {:?}\ntimeout_ms = 1000\n\n\
+         [cluster]\nconfig_backend = \"main\"\n",
+        redis.url()
+    );
+    let opened = Arc::new(AtomicUsize::new(0));
+    let stock = strata::BackendRegistry::stock()
+        .get("redis")
+        .expect("the stock registry has redis");
+    let counted = {
+        let opened = opened.clone();
+        move |args: strata::BackendArgs| {
+            opened.fetch_add(1, Ordering::SeqCst);
+            stock.open(args)
+        }
+    };
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let counted = counted.clone();
+        apps.push(
+            spawn_app_built(settings(dir.path(), &toml), None, move |b| {
+                b.backend("counted-redis", counted)
+            })
+            .await,
+        );
+    }
+    assert_eq!(opened.load(Ordering::SeqCst), 2, "one open per instance");
+    let (a, b) = (&apps[0], &apps[1]);
+
+    let health = a.get_json("/health/ready").await;
+    assert_eq!(
+        health["backends"],
+        json!([{"name": "main", "kind": "redis", "circuit_breaker": "closed", "breaker_opened_total": 0}]),
+        "{health}"
+    );
+
+    // Configuration sync on the backend's connection and bus.
+    a.create_cache("counted", json!({"tiers": ["memory", "main"]}))
+        .await;
+    let synced = eventually(Duration::from_secs(10), || async {
+        b.client
+            .get(b.url("/admin/v1/caches/counted"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    assert!(synced, "B never loaded the cache A created");
+
+    // Coherence: B's L1 copy is dropped by A's write.
+    assert_eq!(
+        a.put("counted", "k", "v1").await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(b.get("counted", "k").await.text().await.unwrap(), "v1");
+    let r = b.get("counted", "k").await;
+    assert_eq!(
+        r.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+        Some("HIT-L1")
+    );
+    assert!(a.put("counted", "k", "v2").await.status().is_success());
+    let seen = eventually(Duration::from_secs(10), || async {
+        b.get("counted", "k")
+            .await
+            .text()
+            .await
+            .is_ok_and(|t| t == "v2")
+    })
+    .await;
+    assert!(seen, "B kept serving its stale L1 copy");
+    for app in &apps {
+        app.handle.stop(false).await;
+    }
+}

@@ -495,8 +495,15 @@ pub struct BackendHealth {
 
 /// Opens the store that serves a cache configuration: the composition of
 /// its tiers over the configured backends.
+///
+/// `Any` is a supertrait so that whoever made a provider can recognise it
+/// again behind an `Arc<dyn StoreProvider>` (upcast to `Arc<dyn Any>`,
+/// then downcast): the server opens its stock backends through the same
+/// factories as plugins, and then serves the connections it recognises
+/// to sessions, configuration sync and leases too. Every `'static` type
+/// is `Any`: implementors write nothing for it.
 #[async_trait]
-pub trait StoreProvider: Send + Sync + 'static {
+pub trait StoreProvider: std::any::Any + Send + Sync + 'static {
     /// Opens a store for `config`. Opening twice gives two handles on the
     /// same data for stores whose capabilities say `shared` (see
     /// [`StoreCapabilities::shared`]), and two independent stores, the

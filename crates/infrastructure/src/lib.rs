@@ -29,8 +29,9 @@
 //! - `resilience/`: the [`CircuitBreaker`] (its state is the domain's
 //!   `CircuitState`) and the [`ResilientStore`] that puts a deadline and
 //!   the breaker in front of any store.
-//! - `provider.rs` ([`StrataStoreProvider`]: builds each cache's store
-//!   from its configuration), `repository/`
+//! - `provider/` ([`StrataStoreProvider`]: builds each cache's store
+//!   from its configuration, over the stock backends' connections,
+//!   [`ConnectedBackend`], and plugins' providers), `repository/`
 //!   ([`InMemoryConfigurationRepository`], [`FileConfigurationRepository`],
 //!   [`RedisConfigurationRepository`]), `clock.rs` ([`SystemClock`]), `scheduler.rs`
 //!   ([`TokioScheduler`]: timers and background tasks on tokio),
@@ -127,7 +128,7 @@ pub use leases::MemoryLeases;
 #[cfg(feature = "drivers")]
 pub use memory::{MokaStore, MokaStoreBuilder, PolicyStore, PolicyStoreBuilder};
 #[cfg(feature = "drivers")]
-pub use provider::{BackendSpec, StrataStoreProvider};
+pub use provider::{BackendSpec, ConnectedBackend, StrataStoreProvider};
 #[cfg(feature = "drivers")]
 pub use repository::{
     DEFAULT_CONFIG_KEY_PREFIX, FileConfigurationRepository, InMemoryConfigurationRepository,

@@ -1,4 +1,6 @@
-//! [`StrataStoreProvider`]: opens the store for a cache configuration.
+//! [`StrataStoreProvider`]: opens the store for a cache configuration,
+//! over the stock backends it is handed ([`ConnectedBackend`], in
+//! `connected`) and plugins' providers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,61 +8,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use strata_domain::{
-    BackendHealth, CacheConfiguration, CacheStore, Clock, Compression, DomainEvent, EventPublisher,
+    BackendHealth, CacheConfiguration, CacheStore, Clock, DomainEvent, EventPublisher,
     EvictionPolicyKind, LeaseStore, ProvisionError, StoreProvider,
 };
 
 use crate::eviction::PolicyConfig;
 use crate::tiering::{Invalidation, ReconfigureNotice};
 use crate::{
-    CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemcachedConnection,
-    MemcachedOptions, MemcachedStore, MemoryLeases, MokaStore, PolicyStore, RedisBuildStore,
-    RedisBuildStoreBuilder, RedisClusterConnection, RedisClusterStore,
-    RedisConfigurationRepository, RedisConnection, RedisLeases, RedisOptions, RedisStore,
+    CircuitBreaker, CircuitBreakerConfig, CoherenceBus, Keyring, MemoryLeases, MokaStore,
+    PolicyStore, RedisBuildStore, RedisBuildStoreBuilder, RedisConfigurationRepository,
     ResilientStore, S3AccessIndex, SystemClock, TieredStore, ValueCodec,
 };
+use connected::Backend;
 
-/// Where a shared backend lives.
-#[derive(Clone, Debug)]
-pub enum BackendSpec {
-    /// A standalone Redis server, `redis://host:port/db`.
-    Redis {
-        /// The server's URL.
-        url: String,
-    },
-    /// A Redis Cluster, by seed node URLs.
-    RedisCluster {
-        /// Seed node URLs.
-        urls: Vec<String>,
-    },
-    /// Memcached servers (`host:port`), hashed client-side.
-    Memcached {
-        /// The servers.
-        servers: Vec<String>,
-    },
-}
+mod connected;
 
-enum Backend {
-    Redis(RedisConnection),
-    RedisCluster(RedisClusterConnection),
-    Memcached(MemcachedConnection),
-}
+pub use connected::{BackendSpec, ConnectedBackend};
 
-impl Backend {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::Redis(_) => "redis",
-            Self::RedisCluster(_) => "redis-cluster",
-            Self::Memcached(_) => "memcached",
-        }
-    }
-}
-
-struct ConnectedBackend {
-    backend: Backend,
-    breaker: Arc<CircuitBreaker>,
-    timeout: Duration,
-    /// The coherence bus on this backend (Redis kinds, when coherence is on).
+/// A stock backend as this provider serves it: the connection and the
+/// coherence bus on it (Redis kinds, when coherence is on).
+struct Stock {
+    connected: Arc<ConnectedBackend>,
     bus: Option<Arc<CoherenceBus>>,
 }
 
@@ -99,33 +67,6 @@ struct Coherence {
     via: Option<String>,
 }
 
-impl Backend {
-    /// An unguarded store on this backend for the breaker's background
-    /// pings (`PING`, or Memcached's `version`): its cache name only
-    /// namespaces keys it never touches.
-    fn probe_store(&self) -> Arc<dyn CacheStore> {
-        let name = strata_domain::CacheName::parse("strata-probe")
-            .unwrap_or_else(|_| unreachable!("a constant valid cache name"));
-        match self {
-            Self::Redis(c) => Arc::new(RedisStore::builder(c.clone(), name).build()),
-            Self::RedisCluster(c) => Arc::new(RedisClusterStore::builder(c.clone(), name).build()),
-            Self::Memcached(c) => Arc::new(MemcachedStore::builder(c.clone(), name).build()),
-        }
-    }
-}
-
-impl ConnectedBackend {
-    /// Wraps a store of this backend in its timeout and shared breaker.
-    fn guard<S: CacheStore>(&self, store: S) -> Arc<dyn CacheStore> {
-        Arc::new(
-            ResilientStore::builder(store)
-                .timeout(self.timeout)
-                .breaker(self.breaker.clone())
-                .build(),
-        )
-    }
-}
-
 /// Opens stores from the configured backends.
 ///
 /// A cache's tiers may be:
@@ -139,7 +80,8 @@ impl ConnectedBackend {
 pub struct StrataStoreProvider {
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventPublisher>>,
-    backends: HashMap<String, ConnectedBackend>,
+    /// Stock backends, by name (see [`backend`](Self::backend)).
+    backends: HashMap<String, Stock>,
     /// Backends a plugin's provider serves, by name (see
     /// [`plugin_backend`](Self::plugin_backend)).
     plugins: HashMap<String, PluginBackend>,
@@ -227,11 +169,11 @@ impl StrataStoreProvider {
         name: &str,
         clock: std::sync::Arc<dyn strata_domain::Clock>,
     ) -> Result<crate::RedisSessions, String> {
-        let connected = self
+        let stock = self
             .backends
             .get(name)
             .ok_or_else(|| format!("no [backends.{name}]"))?;
-        match &connected.backend {
+        match stock.connected.backend() {
             Backend::Redis(c) => Ok(crate::RedisSessions::new(c, clock)),
             other => Err(format!(
                 "[backends.{name}] is {}; shared console sessions need kind = \"redis\"",
@@ -258,14 +200,14 @@ impl StrataStoreProvider {
         ),
         String,
     > {
-        let connected = self
+        let stock = self
             .backends
             .get(name)
             .ok_or_else(|| format!("no [backends.{name}]"))?;
-        match &connected.backend {
+        match stock.connected.backend() {
             Backend::Redis(c) => Ok((
                 RedisConfigurationRepository::new(c),
-                connected.bus.as_ref().map(|bus| bus.reconfigure_notices()),
+                stock.bus.as_ref().map(|bus| bus.reconfigure_notices()),
             )),
             other => Err(format!(
                 "[backends.{name}] is {}; the configuration repository needs kind = \"redis\"",
@@ -282,11 +224,11 @@ impl StrataStoreProvider {
     /// A message naming the problem: no backend `name` was connected, or
     /// it is Memcached (the build cache needs Redis's scripts).
     pub fn redis_build_store(&self, name: &str) -> Result<RedisBuildStoreBuilder, String> {
-        let connected = self
+        let stock = self
             .backends
             .get(name)
             .ok_or_else(|| format!("no [backends.{name}]"))?;
-        let builder = match &connected.backend {
+        let builder = match stock.connected.backend() {
             Backend::Redis(c) => RedisBuildStore::builder(c.clone()),
             Backend::RedisCluster(c) => RedisBuildStore::cluster_builder(c.clone()),
             Backend::Memcached(_) => {
@@ -304,11 +246,11 @@ impl StrataStoreProvider {
     /// # Errors
     /// No such backend, or one that is not Redis.
     pub fn s3_access_index(&self, name: &str, scope: &str) -> Result<S3AccessIndex, String> {
-        let connected = self
+        let stock = self
             .backends
             .get(name)
             .ok_or_else(|| format!("no [backends.{name}]"))?;
-        match &connected.backend {
+        match stock.connected.backend() {
             Backend::Redis(c) => Ok(S3AccessIndex::new(c.clone(), scope)),
             Backend::RedisCluster(c) => Ok(S3AccessIndex::cluster(c.clone(), scope)),
             Backend::Memcached(_) => Err(format!(
@@ -317,80 +259,69 @@ impl StrataStoreProvider {
         }
     }
 
-    /// Connects the shared backend `name` that caches can list in `tiers`.
-    /// Every call to one backend has `timeout`; one circuit breaker per
-    /// backend (default [`CircuitBreakerConfig`]) guards all its caches.
+    /// Connects the shared backend `name` that caches can list in `tiers`
+    /// ([`ConnectedBackend::connect`]) and serves it as
+    /// [`backend`](Self::backend) does.
     ///
     /// # Errors
-    /// [`ProvisionError::Store`] when the backend cannot be reached.
+    /// [`ProvisionError::Store`] when the backend or its coherence bus
+    /// cannot be reached.
     pub async fn connect_backend(
-        mut self,
+        self,
         name: &str,
         spec: BackendSpec,
         timeout: Duration,
     ) -> Result<Self, ProvisionError> {
-        let bus_url = match (&spec, &self.coherence) {
-            (BackendSpec::Redis { url }, Some(_)) => Some(url.clone()),
-            (BackendSpec::RedisCluster { urls }, Some(_)) => urls.first().cloned(),
-            _ => None,
-        };
-        let bus = match (bus_url, &self.coherence) {
+        let connected = ConnectedBackend::connect(name, spec, timeout).await?;
+        self.stock_backend(name, Arc::new(connected)).await
+    }
+
+    /// Adds the backend `name` of `kind`, opened by its factory into
+    /// `provider`, for caches to list in `tiers` alone or under the memory
+    /// tier:
+    /// - a [`ConnectedBackend`] (what the stock kinds' factories return)
+    ///   is served as a stock backend: its stores get the cache's codec
+    ///   (compression, and encryption with this provider's keyring), its
+    ///   connection also serves sessions, the configuration repository,
+    ///   leases and the build cache, and when
+    ///   [`coherence`](Self::coherence) is on and it is a Redis kind, a
+    ///   [`CoherenceBus`] is connected on it;
+    /// - any other provider is a plugin's, served as
+    ///   [`plugin_backend`](Self::plugin_backend) does, every call within
+    ///   `timeout`.
+    ///
+    /// # Errors
+    /// [`ProvisionError::Store`] when the coherence bus cannot connect.
+    pub async fn backend(
+        self,
+        name: &str,
+        kind: &str,
+        provider: Arc<dyn StoreProvider>,
+        timeout: Duration,
+    ) -> Result<Self, ProvisionError> {
+        // `StoreProvider: Any`: the provider's concrete type is known.
+        let any: Arc<dyn std::any::Any + Send + Sync> = provider.clone();
+        match any.downcast::<ConnectedBackend>() {
+            Ok(connected) => self.stock_backend(name, connected).await,
+            Err(_) => Ok(self.plugin_backend(name, kind, provider, timeout)),
+        }
+    }
+
+    /// Serves `connected` as the stock backend `name`, with a coherence
+    /// bus on it when coherence is on and it has pub/sub.
+    async fn stock_backend(
+        mut self,
+        name: &str,
+        connected: Arc<ConnectedBackend>,
+    ) -> Result<Self, ProvisionError> {
+        let bus = match (connected.bus_url(), &self.coherence) {
             (Some(url), Some(c)) => {
-                Some(CoherenceBus::connect(&url, &c.channel, &c.instance_id).await?)
+                Some(CoherenceBus::connect(url, &c.channel, &c.instance_id).await?)
             }
             _ => None,
         };
-        let backend = match spec {
-            BackendSpec::Redis { url } => {
-                let options = RedisOptions {
-                    response_timeout: timeout,
-                    ..RedisOptions::default()
-                };
-                Backend::Redis(RedisConnection::connect(&url, options).await?)
-            }
-            BackendSpec::RedisCluster { urls } => {
-                let options = RedisOptions {
-                    response_timeout: timeout,
-                    ..RedisOptions::default()
-                };
-                Backend::RedisCluster(RedisClusterConnection::connect(&urls, options).await?)
-            }
-            BackendSpec::Memcached { servers } => {
-                let urls: Vec<String> = servers
-                    .iter()
-                    .map(|s| {
-                        if s.starts_with("memcache://") {
-                            s.clone()
-                        } else {
-                            format!("memcache://{s}")
-                        }
-                    })
-                    .collect();
-                let options = MemcachedOptions {
-                    timeout,
-                    ..MemcachedOptions::default()
-                };
-                Backend::Memcached(MemcachedConnection::connect(&urls, options).await?)
-            }
-        };
-        let breaker = Arc::new(CircuitBreaker::new(CircuitBreakerConfig::default()));
-        // While the breaker is open, a background ping closes it as soon as
-        // the backend answers (the task ends with the breaker).
-        crate::resilience::spawn_prober(
-            &breaker,
-            backend.probe_store(),
-            crate::resilience::DEFAULT_PROBE_INTERVAL,
-            timeout,
-        );
-        self.backends.insert(
-            name.to_owned(),
-            ConnectedBackend {
-                backend,
-                breaker,
-                timeout,
-                bus,
-            },
-        );
+        self.backends
+            .insert(name.to_owned(), Stock { connected, bus });
         Ok(self)
     }
 
@@ -423,37 +354,18 @@ impl StrataStoreProvider {
         tier: &str,
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
-        let Some(connected) = self.backends.get(tier) else {
+        let Some(stock) = self.backends.get(tier) else {
             return Err(ProvisionError::UnknownTier(tier.to_owned()));
         };
-        let name = config.name().clone();
-        let codec = self.codec(config)?;
-        Ok(match &connected.backend {
-            Backend::Redis(c) => {
-                connected.guard(RedisStore::builder(c.clone(), name).codec(codec).build())
-            }
-            Backend::RedisCluster(c) => connected.guard(
-                RedisClusterStore::builder(c.clone(), name)
-                    .codec(codec)
-                    .build(),
-            ),
-            Backend::Memcached(c) => connected.guard(
-                MemcachedStore::builder(c.clone(), name)
-                    .codec(codec)
-                    .build(),
-            ),
-        })
+        Ok(stock
+            .connected
+            .store(config.name().clone(), self.codec(config)?))
     }
 
     /// The codec for `config`'s shared-tier values: its compression and,
     /// when it names an `encryption_key_id`, AES-256-GCM with that key.
     fn codec(&self, config: &CacheConfiguration) -> Result<ValueCodec, ProvisionError> {
-        let threshold = match config.compression() {
-            Compression::None => None,
-            Compression::Zstd { threshold_bytes } => {
-                Some(usize::try_from(threshold_bytes).unwrap_or(usize::MAX))
-            }
-        };
+        let threshold = connected::compression_threshold(config);
         let encryption = config
             .encryption_key_id()
             .map(|kid| (kid.to_owned(), self.keyring.clone()));
@@ -467,14 +379,14 @@ impl StrataStoreProvider {
         config: &CacheConfiguration,
     ) -> Result<Arc<dyn CacheStore>, ProvisionError> {
         let l2 = self.open_shared(tier, config)?;
-        let Some(connected) = self.backends.get(tier) else {
+        let Some(stock) = self.backends.get(tier) else {
             return Err(ProvisionError::UnknownTier(tier.to_owned()));
         };
         self.stack(
             tier,
             l2,
-            connected.breaker.clone(),
-            connected.bus.clone(),
+            stock.connected.breaker().clone(),
+            stock.bus.clone(),
             config,
         )
     }
@@ -620,41 +532,17 @@ impl StoreProvider for StrataStoreProvider {
         if let Some(plugin) = self.plugins.get(last.as_str()) {
             return plugin.provider.open_leases(config).await;
         }
-        let Some(connected) = self.backends.get(last.as_str()) else {
+        let Some(stock) = self.backends.get(last.as_str()) else {
             return Err(ProvisionError::UnknownTier(last.as_str().to_owned()));
         };
-        let name = config.name();
-        Ok(Some(match &connected.backend {
-            Backend::Redis(c) => Arc::new(RedisLeases::new(c.clone().into(), "redis", name)),
-            Backend::RedisCluster(c) => {
-                Arc::new(RedisLeases::new(c.clone().into(), "redis-cluster", name))
-            }
-            Backend::Memcached(_) => {
-                return Err(ProvisionError::Unsupported(format!(
-                    "lease_ttl: leases live where the entries live, and tier {:?} is memcached, \
-                     which cannot hold them; use the memory tier or Redis as the last tier, or \
-                     set lease_ttl = 0",
-                    last.as_str()
-                )));
-            }
-        }))
+        stock.connected.leases(last.as_str(), config).map(Some)
     }
 
     fn backends(&self) -> Vec<BackendHealth> {
         let mut out: Vec<BackendHealth> = self
             .backends
             .iter()
-            .map(|(name, connected)| {
-                let m = connected.breaker.metrics();
-                BackendHealth {
-                    name: name.clone(),
-                    kind: connected.backend.kind().to_owned(),
-                    circuit: m.state,
-                    failures: m.failures,
-                    rejected: m.rejected,
-                    opened: m.opened,
-                }
-            })
+            .map(|(name, stock)| stock.connected.health(name))
             .collect();
         // A plugin backend: the breaker Strata keeps in front of it, then
         // whatever its provider reports of its own.
