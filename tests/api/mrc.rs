@@ -94,8 +94,42 @@ async fn a_loop_larger_than_the_cache_shows_on_the_curve_and_in_the_gauges() {
     let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(value < 0.15, "{line}");
 
+    // 15 miniature capacities of sampled reads: the fresh start of every
+    // policy has warmed up (restarted at 8, measured from 10). On a
+    // stationary loop a fresh LRU misses every read too: no rebuild.
+    let lru = body["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["policy"] == "lru")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        lru["fresh_start"]["miss_ratio"].as_f64().unwrap() > 0.95,
+        "{lru}"
+    );
+    assert!(
+        lru["fresh_start"]["running_miss_ratio"].as_f64().unwrap() > 0.95,
+        "{lru}"
+    );
+    assert!(
+        lru["fresh_start"]["samples"].as_u64().unwrap() >= 2_000,
+        "{lru}"
+    );
+
     let advice = app.get_json("/admin/v1/caches/loop/recommendation").await;
     assert_eq!(advice["active_policy"], "lru", "{advice}");
+    assert_eq!(advice["rebuild"], false, "{advice}");
+    assert!(advice["rebuild_gain"].as_f64().unwrap() < 0.05, "{advice}");
+    let estimate = advice["estimates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["policy"] == "lru")
+        .unwrap_or_else(|| panic!("{advice}"));
+    assert!(
+        estimate["fresh_start"]["miss_ratio"].as_f64().unwrap() > 0.95,
+        "{advice}"
+    );
     let doubling = advice["capacity_changes"]
         .as_array()
         .unwrap()

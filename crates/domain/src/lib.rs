@@ -81,9 +81,9 @@ pub use lifetimes::{EntryLifetimes, LIFETIME_SAMPLE_KEYS, LifetimeCounts};
 pub use mrc::{
     AnalyzerProvider, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
     CAPACITY_FACTORS, CURRENT_CAPACITY_INDEX, CapacityChange, CurvePoint, DEFAULT_AUTO_HYSTERESIS,
-    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, MIN_DECISION_SAMPLES,
-    MissRatioCurve, MissRatioCurves, MrcAnalyzer, PolicyCapacityChanges, PolicyEstimate,
-    Recommendation, noise_band, recommend,
+    DEFAULT_AUTO_MARGIN, DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW, FreshStart,
+    MIN_DECISION_SAMPLES, MissRatioCurve, MissRatioCurves, MrcAnalyzer, PolicyCapacityChanges,
+    PolicyEstimate, REBUILD_POLICIES, Recommendation, noise_band, recommend,
 };
 pub use name::{CacheName, InvalidName, MAX_NAME_BYTES};
 pub use pattern::{InvalidPattern, KeyPattern};

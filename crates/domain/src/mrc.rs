@@ -34,6 +34,20 @@ pub const CANDIDATE_POLICIES: [EvictionPolicyKind; 8] = [
     EvictionPolicyKind::WTinyLfu,
 ];
 
+/// The policies a rebuild can help: those whose learned state goes stale in
+/// a regime change (W-TinyLFU's sketch and window size, LFU's counts, ARC's
+/// target `p`) and that take the resident entries back without losing
+/// them. Rebuilding a recency-based policy only drops its reference bits,
+/// and S3-FIFO takes moved-in entries into its small queue, which sheds
+/// them at the next misses: their fresh-start edge is a transient a
+/// rebuild does not reach. [`recommend`] and the [`AutoTuner`] rebuild
+/// these only; the curves estimate a fresh start of every policy.
+pub const REBUILD_POLICIES: [EvictionPolicyKind; 3] = [
+    EvictionPolicyKind::WTinyLfu,
+    EvictionPolicyKind::Lfu,
+    EvictionPolicyKind::Arc,
+];
+
 /// One point of a curve.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CurvePoint {
@@ -52,6 +66,48 @@ pub struct MissRatioCurve {
     pub policy: EvictionPolicyKind,
     /// The points, one per capacity factor.
     pub points: Vec<CurvePoint>,
+    /// What a fresh start of the policy reaches on recent requests at the
+    /// current capacity; `None` until a fresh simulation has warmed up (or
+    /// when the analyzer runs none).
+    pub fresh: Option<FreshStart>,
+}
+
+/// A fresh start of one policy on recent requests, beside the instance
+/// that has run all along, both at the cache's own capacity and over the
+/// same sampled requests (a paired comparison: the workload's own noise
+/// cancels out).
+///
+/// The analyzer restarts a fresh miniature simulation of each policy every
+/// few multiples of the miniature capacity of sampled requests and reads
+/// it once it has warmed up (see the infrastructure's `mrc` module).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FreshStart {
+    /// The fresh instance's miss ratio over its window, in `[0, 1]`.
+    pub miss_ratio: f64,
+    /// The running instance's miss ratio over the same requests, in `[0, 1]`.
+    pub running_miss_ratio: f64,
+    /// Sampled requests in the window.
+    pub samples: u64,
+}
+
+impl FreshStart {
+    /// How much lower a fresh start's miss ratio is than the running
+    /// instance's (never negative).
+    pub fn gain(&self) -> f64 {
+        (self.running_miss_ratio - self.miss_ratio).max(0.0)
+    }
+
+    /// The half-width of the 95% band around the fresh estimate
+    /// ([`noise_band`] over the window's samples).
+    pub fn noise_band(&self) -> f64 {
+        noise_band(self.miss_ratio, self.samples as f64)
+    }
+
+    /// Whether rebuilding beats running on by more than `margin` plus the
+    /// noise band, over at least [`MIN_DECISION_SAMPLES`] samples.
+    pub fn beats_running(&self, margin: f64) -> bool {
+        self.samples as f64 >= MIN_DECISION_SAMPLES && self.gain() > margin + self.noise_band()
+    }
 }
 
 impl MissRatioCurve {
@@ -135,6 +191,14 @@ pub trait MrcAnalyzer: Send + Sync + 'static {
     /// The capacity and unit this analyzer simulates, to decide whether a
     /// reconfigured cache can keep it: `(capacity, byte_mode)`.
     fn shape(&self) -> (u64, bool);
+
+    /// Tells the analyzer the cache rebuilt `policy` (built anew, the
+    /// resident entries moved in), so that its running simulations of that
+    /// policy are rebuilt alike and keep standing for the cache. MUST NOT
+    /// block; may be dropped when the analyzer is busy. The default ignores it.
+    fn rebuilt(&self, policy: EvictionPolicyKind) {
+        let _ = policy;
+    }
 }
 
 /// Opens the analyzer of a cache.
@@ -185,6 +249,8 @@ pub struct PolicyEstimate {
     pub miss_ratio: f64,
     /// The half-width of its 95% band ([`noise_band`]).
     pub noise_band: f64,
+    /// What a fresh start of it reaches on recent requests, when known.
+    pub fresh: Option<FreshStart>,
 }
 
 /// What each capacity change would do under one policy.
@@ -226,6 +292,16 @@ pub struct Recommendation {
     /// The capacity what-ifs of every policy (the active one's are
     /// `capacity_changes`).
     pub capacity_what_ifs: Vec<PolicyCapacityChanges>,
+    /// Rebuild the active policy (built anew, the resident entries moved
+    /// in): it is one of [`REBUILD_POLICIES`], a fresh start of it beats
+    /// the running one on recent requests by more than
+    /// [`DEFAULT_AUTO_MARGIN`] plus the fresh estimate's noise band
+    /// ([`FreshStart::beats_running`]), and no switch is advised (a switch
+    /// builds the new policy anew too).
+    pub rebuild: bool,
+    /// The active policy's running miss ratio minus a fresh start's over
+    /// the same recent requests ([`FreshStart::gain`]); 0 when unknown.
+    pub rebuild_gain: f64,
 }
 
 /// Reads `curves` for a cache running `active`: the best policy at the
@@ -247,6 +323,7 @@ pub fn recommend(curves: &MissRatioCurves, active: EvictionPolicyKind) -> Recomm
             policy,
             miss_ratio: m,
             noise_band: noise_band(m, n),
+            fresh: curves.curve(policy).and_then(|c| c.fresh),
         })
         .collect();
     let best_band = best.map_or(1.0, |(_, m)| noise_band(m, n));
@@ -254,6 +331,10 @@ pub fn recommend(curves: &MissRatioCurves, active: EvictionPolicyKind) -> Recomm
         || best.is_none()
         || (estimated_gain > 0.0 && estimated_gain <= best_band);
     let auto_would_act = !too_thin_to_decide && estimated_gain > DEFAULT_AUTO_MARGIN;
+    let fresh = curves.curve(active).and_then(|c| c.fresh);
+    let rebuild = !auto_would_act
+        && REBUILD_POLICIES.contains(&active)
+        && fresh.is_some_and(|f| f.beats_running(DEFAULT_AUTO_MARGIN));
     let capacity_what_ifs = curves
         .curves
         .iter()
@@ -274,6 +355,8 @@ pub fn recommend(curves: &MissRatioCurves, active: EvictionPolicyKind) -> Recomm
         best_held_epochs: curves.leader_epochs,
         auto_would_act,
         capacity_what_ifs,
+        rebuild,
+        rebuild_gain: fresh.map_or(0.0, |f| f.gain()),
     }
 }
 
@@ -331,207 +414,17 @@ fn capacity_changes_of(
     }
 }
 
-/// When `eviction = "auto"` switches policies. Times are counted in
-/// evaluations (one per [`AutoTuner::observe`] call: per analysis epoch
-/// offline, per `interval_secs` live).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AutoTuneSettings {
-    /// How much lower (absolute) a candidate's estimated miss ratio at the
-    /// current capacity must be than the active policy's (default 0.01).
-    pub margin: f64,
-    /// Consecutive evaluations the same candidate must lead by more than
-    /// `margin` (default 3).
-    pub window: u32,
-    /// Extra margin to switch back to the policy just left (default 0.005).
-    pub hysteresis: f64,
-    /// Fewest evaluations between two switches (default 6).
-    pub min_interval: u32,
-}
+mod tuner;
 
-/// Default [`AutoTuneSettings::margin`].
-pub const DEFAULT_AUTO_MARGIN: f64 = 0.01;
-/// Default [`AutoTuneSettings::window`].
-pub const DEFAULT_AUTO_WINDOW: u32 = 3;
-/// Default [`AutoTuneSettings::hysteresis`].
-pub const DEFAULT_AUTO_HYSTERESIS: f64 = 0.005;
-/// Default [`AutoTuneSettings::min_interval`].
-pub const DEFAULT_AUTO_MIN_INTERVAL: u32 = 6;
-
-impl Default for AutoTuneSettings {
-    fn default() -> Self {
-        Self {
-            margin: DEFAULT_AUTO_MARGIN,
-            window: DEFAULT_AUTO_WINDOW,
-            hysteresis: DEFAULT_AUTO_HYSTERESIS,
-            min_interval: DEFAULT_AUTO_MIN_INTERVAL,
-        }
-    }
-}
-
-/// A switch [`AutoTuner::observe`] decided, with the estimates behind it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AutoSwitch {
-    /// The policy left.
-    pub from: EvictionPolicyKind,
-    /// The policy chosen.
-    pub to: EvictionPolicyKind,
-    /// Every candidate's estimated miss ratio at the current capacity, at
-    /// the evaluation that decided.
-    pub estimates: Vec<(EvictionPolicyKind, f64)>,
-}
-
-/// The switching rule of `eviction = "auto"`: start on
-/// [`AUTO_START_POLICY`](crate::AUTO_START_POLICY); move to the candidate with the lowest estimated
-/// miss ratio at the current capacity when it beats the active policy by
-/// more than `margin` plus the measured cost of earlier switches
-/// ([`AutoTuner::record_switch_cost`]) (plus `hysteresis` when it is the
-/// policy last left) for `window` consecutive evaluations, at least
-/// `min_interval` evaluations after the previous switch.
-///
-/// ```
-/// use strata_domain::{AutoTuneSettings, AutoTuner, EvictionPolicyKind as P};
-/// let mut tuner = AutoTuner::new(P::Sieve, AutoTuneSettings { window: 2, min_interval: 0, ..Default::default() });
-/// // A 0.10 lead clears the margin (0.01) and the prior switch cost (0.01).
-/// let estimates = [(P::Sieve, 0.40), (P::Lru, 0.30)];
-/// assert!(tuner.observe(&estimates).is_none());
-/// assert_eq!(tuner.observe(&estimates).map(|s| s.to), Some(P::Lru));
-/// assert_eq!(tuner.active(), P::Lru);
-/// ```
-#[derive(Clone, Debug)]
-pub struct AutoTuner {
-    settings: AutoTuneSettings,
-    active: EvictionPolicyKind,
-    previous: Option<EvictionPolicyKind>,
-    leader: Option<(EvictionPolicyKind, u32)>,
-    since_switch: u32,
-    switches: u64,
-    /// The measured cost of earlier switches, as a miss ratio amortised
-    /// over `min_interval` evaluations (see [`AutoTuner::record_switch_cost`]).
-    switch_cost: f64,
-    /// The estimate of the policy switched to, at the switch, until its
-    /// cost is recorded.
-    pending: Option<f64>,
-}
-
-impl AutoTuner {
-    /// A tuner starting on `start`.
-    pub fn new(start: EvictionPolicyKind, settings: AutoTuneSettings) -> Self {
-        Self {
-            settings,
-            active: start,
-            previous: None,
-            leader: None,
-            since_switch: settings.min_interval,
-            switches: 0,
-            // Until a switch is measured, assume one costs the margin:
-            // a first switch must then gain twice the margin.
-            switch_cost: settings.margin,
-            pending: None,
-        }
-    }
-
-    /// The measured cost of earlier switches the next one must also clear,
-    /// as a miss ratio (the margin, as a prior, before any was measured).
-    pub fn switch_cost(&self) -> f64 {
-        self.switch_cost
-    }
-
-    /// Records what the last switch cost: `observed_miss_ratio` is the
-    /// miss ratio the cache had between the switch and the first
-    /// evaluation after it (the new policy starting from the old one's
-    /// residents, without its history). Its excess over the estimate that
-    /// chose the policy, spread over the `min_interval` evaluations a
-    /// policy is kept at least, is the cost; the tuner keeps the mean of
-    /// the last costs (weight 1/2 for the newest), and a later switch must
-    /// gain `margin` plus that cost. Ignored when no switch is pending.
-    pub fn record_switch_cost(&mut self, observed_miss_ratio: f64) {
-        let Some(estimate) = self.pending.take() else {
-            return;
-        };
-        let excess = (observed_miss_ratio - estimate).max(0.0);
-        let cost = excess / f64::from(self.settings.min_interval.max(1));
-        self.switch_cost = if self.switches <= 1 {
-            cost
-        } else {
-            0.5 * (self.switch_cost + cost)
-        };
-    }
-
-    /// The policy in force.
-    pub fn active(&self) -> EvictionPolicyKind {
-        self.active
-    }
-
-    /// Switches decided so far.
-    pub fn switches(&self) -> u64 {
-        self.switches
-    }
-
-    /// One evaluation over `(policy, estimated miss ratio at the current
-    /// capacity)`; returns the switch to make, if any (the tuner then
-    /// considers it made).
-    pub fn observe(&mut self, estimates: &[(EvictionPolicyKind, f64)]) -> Option<AutoSwitch> {
-        self.since_switch = self.since_switch.saturating_add(1);
-        let current = estimates
-            .iter()
-            .find(|(p, _)| *p == self.active)
-            .map(|&(_, m)| m)?;
-        let best = estimates
-            .iter()
-            .filter(|(p, _)| *p != self.active)
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .copied();
-        let Some((candidate, estimate)) = best else {
-            self.leader = None;
-            return None;
-        };
-        let needed = self.settings.margin
-            + self.switch_cost
-            + if Some(candidate) == self.previous {
-                self.settings.hysteresis
-            } else {
-                0.0
-            };
-        if current - estimate <= needed {
-            self.leader = None;
-            return None;
-        }
-        let count = match self.leader {
-            Some((p, n)) if p == candidate => n + 1,
-            _ => 1,
-        };
-        self.leader = Some((candidate, count));
-        if count < self.settings.window.max(1) || self.since_switch < self.settings.min_interval {
-            return None;
-        }
-        let switch = AutoSwitch {
-            from: self.active,
-            to: candidate,
-            estimates: estimates.to_vec(),
-        };
-        self.previous = Some(self.active);
-        self.active = candidate;
-        self.pending = Some(estimate);
-        self.leader = None;
-        self.since_switch = 0;
-        self.switches += 1;
-        Some(switch)
-    }
-}
+pub use tuner::{
+    AutoSwitch, AutoTuneSettings, AutoTuner, DEFAULT_AUTO_HYSTERESIS, DEFAULT_AUTO_MARGIN,
+    DEFAULT_AUTO_MIN_INTERVAL, DEFAULT_AUTO_WINDOW,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use EvictionPolicyKind as P;
-
-    fn settings() -> AutoTuneSettings {
-        AutoTuneSettings {
-            margin: 0.01,
-            window: 3,
-            hysteresis: 0.005,
-            min_interval: 4,
-        }
-    }
 
     fn curves() -> MissRatioCurves {
         let curve = |policy, ratios: [f64; 5]| MissRatioCurve {
@@ -545,6 +438,7 @@ mod tests {
                     miss_ratio: Some(m),
                 })
                 .collect(),
+            fresh: None,
         };
         MissRatioCurves {
             capacity: 1000,
@@ -609,89 +503,39 @@ mod tests {
     }
 
     #[test]
-    fn a_lead_within_the_margin_never_switches() {
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        for _ in 0..20 {
-            assert!(
-                tuner
-                    .observe(&[(P::Sieve, 0.30), (P::Lru, 0.291)])
-                    .is_none()
-            );
-        }
-        assert_eq!(tuner.active(), P::Sieve);
-    }
-
-    #[test]
-    fn a_lead_must_hold_for_the_window() {
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        let lead = [(P::Sieve, 0.30), (P::Lru, 0.20)];
-        let tie = [(P::Sieve, 0.30), (P::Lru, 0.30)];
-        assert!(tuner.observe(&lead).is_none());
-        assert!(tuner.observe(&lead).is_none());
-        assert!(tuner.observe(&tie).is_none(), "the streak is broken");
-        assert!(tuner.observe(&lead).is_none());
-        assert!(tuner.observe(&lead).is_none());
-        let switch = tuner.observe(&lead).expect("third consecutive lead");
-        assert_eq!((switch.from, switch.to), (P::Sieve, P::Lru));
-        assert_eq!(switch.estimates, lead.to_vec());
-    }
-
-    #[test]
-    fn switching_back_needs_the_hysteresis_and_the_interval() {
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        let to_lru = [(P::Sieve, 0.30), (P::Lru, 0.20)];
-        for _ in 0..3 {
-            tuner.observe(&to_lru);
-        }
-        assert_eq!(tuner.active(), P::Lru);
-        // Sieve leads by 0.012: above the margin, below margin + hysteresis.
-        let back = [(P::Sieve, 0.288), (P::Lru, 0.30)];
-        for _ in 0..10 {
-            assert!(tuner.observe(&back).is_none());
-        }
-        // A clear lead switches back, but not before min_interval.
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        for _ in 0..3 {
-            tuner.observe(&to_lru);
-        }
-        let clear = [(P::Sieve, 0.20), (P::Lru, 0.30)];
-        let at = (1..=10)
-            .find(|_| tuner.observe(&clear).is_some())
-            .expect("switches back");
-        assert_eq!(at, 4, "min_interval 4 evaluations after the switch");
-        assert_eq!(tuner.active(), P::Sieve);
-        assert_eq!(tuner.switches(), 2);
-    }
-
-    #[test]
-    fn a_costly_switch_raises_the_bar_for_the_next() {
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        let to_lru = [(P::Sieve, 0.30), (P::Lru, 0.20), (P::Fifo, 0.40)];
-        for _ in 0..3 {
-            tuner.observe(&to_lru);
-        }
-        assert_eq!(tuner.active(), P::Lru);
-        // The switch cost 0.08 of miss ratio over the first evaluation:
-        // 0.02 once spread over min_interval 4.
-        tuner.record_switch_cost(0.28);
-        assert!((tuner.switch_cost() - 0.02).abs() < 1e-9);
-        tuner.record_switch_cost(0.9);
-        assert!((tuner.switch_cost() - 0.02).abs() < 1e-9, "once per switch");
-        // A 0.025 lead clears the margin (0.01) but not margin + cost.
-        let small = [(P::Lru, 0.20), (P::Fifo, 0.175)];
-        for _ in 0..10 {
-            assert!(tuner.observe(&small).is_none());
-        }
-        let large = [(P::Lru, 0.20), (P::Fifo, 0.16)];
-        assert!((0..3).any(|_| tuner.observe(&large).is_some()));
-        assert_eq!(tuner.active(), P::Fifo);
-    }
-
-    #[test]
-    fn no_estimate_for_the_active_policy_means_no_switch() {
-        let mut tuner = AutoTuner::new(P::Sieve, settings());
-        for _ in 0..10 {
-            assert!(tuner.observe(&[(P::Lru, 0.0)]).is_none());
-        }
+    fn the_recommendation_rebuilds_when_a_fresh_start_beats_the_running_policy() {
+        let with_fresh = |running: f64, fresh: f64, samples: u64| {
+            let mut c = curves();
+            c.curves[1].policy = P::WTinyLfu;
+            c.curves[1].fresh = Some(FreshStart {
+                miss_ratio: fresh,
+                running_miss_ratio: running,
+                samples,
+            });
+            c
+        };
+        let r = recommend(&with_fresh(0.5, 0.3, 20_000), P::WTinyLfu);
+        assert!(r.rebuild, "{r:?}");
+        assert!((r.rebuild_gain - 0.2).abs() < 1e-9);
+        let lru = r
+            .estimates
+            .iter()
+            .find(|e| e.policy == P::WTinyLfu)
+            .unwrap();
+        assert_eq!(lru.fresh.map(|f| f.miss_ratio), Some(0.3));
+        // Within the margin plus the band, or over too few samples: no.
+        assert!(!recommend(&with_fresh(0.5, 0.485, 20_000), P::WTinyLfu).rebuild);
+        assert!(!recommend(&with_fresh(0.5, 0.3, 500), P::WTinyLfu).rebuild);
+        // Sieve is active and a switch is advised: no rebuild.
+        let mut c = with_fresh(0.5, 0.3, 20_000);
+        c.curves[0].fresh = c.curves[1].fresh;
+        let r = recommend(&c, P::Sieve);
+        assert!(r.auto_would_act && !r.rebuild);
+        assert_eq!(recommend(&curves(), P::Lru).rebuild_gain, 0.0);
+        // LRU is no rebuild policy: its fresh start is shown, never acted on.
+        let mut lru = with_fresh(0.5, 0.3, 20_000);
+        lru.curves[1].policy = P::Lru;
+        let r = recommend(&lru, P::Lru);
+        assert!(!r.rebuild && r.rebuild_gain > 0.19, "{r:?}");
     }
 }

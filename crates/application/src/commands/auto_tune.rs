@@ -7,6 +7,14 @@
 //! ([`configure_cache::apply`]), published as a `ConfigurationChanged`
 //! with cause `auto_tune` and the estimates, and, when an audit log is
 //! given, recorded there (`configure`, principal `auto_tune`).
+//!
+//! When the tuner decides a *rebuild* (a fresh start of the active policy
+//! beats the running one, [`AutoTuner::observe_fresh`]), the store is
+//! rebuilt the same way ([`configure_cache::rebuild`]: a new store of the
+//! same policy, the resident entries moved in), the analyzer is told so
+//! its running miniatures of that policy are rebuilt too
+//! ([`MrcAnalyzer::rebuilt`](strata_domain::MrcAnalyzer::rebuilt)), and the
+//! audit record carries `rebuild = true`.
 
 use strata_domain::{
     AUDIT_OK, AuditAction, AuditLog, AuditRecord, AutoSwitch, AutoTuneSettings, AutoTuner,
@@ -76,34 +84,45 @@ pub(crate) async fn handle(
                 let observed = now.0.saturating_sub(misses) as f64 / (now.1 - reads) as f64;
                 tuner.record_switch_cost(observed);
             }
-            if let Some(switch) = tuner.observe(&curves.at_current_capacity()) {
+            let fresh = curves.curve(active).and_then(|c| c.fresh);
+            if let Some(switch) = tuner.observe_fresh(&curves.at_current_capacity(), fresh) {
                 *at_switch = Some(now);
-                decided.push((config.clone(), cache.version(), switch));
+                decided.push((config.clone(), cache.version(), switch, analyzer.clone()));
             }
         }
     }
     let mut made = Vec::new();
-    for (config, version, switch) in decided {
-        let Ok(next) = config.to_builder().active_eviction(switch.to).build() else {
-            continue;
-        };
+    for (config, version, switch, analyzer) in decided {
         let cause = ChangeCause::AutoTune {
             estimates: switch.estimates.clone(),
         };
         // At the version it evaluated: a newer change (of an admin or of
         // another instance) wins, and this switch fails as a conflict.
-        let cmd = ConfigureCache {
-            principal: Principal::Anonymous,
-            config: next,
-            expected_version: Some(version),
-            explicit: None,
+        let outcome = if switch.is_rebuild() {
+            let rebuilt = configure_cache::rebuild(ctx, config.name(), version, cause).await;
+            if rebuilt.is_ok() {
+                analyzer.rebuilt(switch.to);
+            }
+            rebuilt
+        } else {
+            let Ok(next) = config.to_builder().active_eviction(switch.to).build() else {
+                continue;
+            };
+            let cmd = ConfigureCache {
+                principal: Principal::Anonymous,
+                config: next,
+                expected_version: Some(version),
+                explicit: None,
+            };
+            configure_cache::apply(ctx, cmd, cause).await
         };
-        match configure_cache::apply(ctx, cmd, cause).await {
+        match outcome {
             Ok(_) => {
                 tracing::info!(
                     cache = %config.name(),
                     from = switch.from.as_str(),
                     to = switch.to.as_str(),
+                    rebuild = switch.is_rebuild(),
                     "auto_tune switched the eviction policy"
                 );
                 if let Some(log) = audit {
@@ -137,6 +156,9 @@ fn audit_record(ctx: &Context, cache: &CacheName, switch: &AutoSwitch) -> AuditR
         ("from".to_owned(), switch.from.as_str().to_owned()),
         ("to".to_owned(), switch.to.as_str().to_owned()),
     ];
+    if switch.is_rebuild() {
+        params.push(("rebuild".to_owned(), "true".to_owned()));
+    }
     params.extend(
         switch
             .estimates

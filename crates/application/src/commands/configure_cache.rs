@@ -178,6 +178,45 @@ pub(crate) async fn apply(
     Ok(install(ctx, previous, stored, opened, cmd.principal, cause).await)
 }
 
+/// Rebuilds the store of `name` with its configuration unchanged, as a
+/// policy switch would (a new store of the same policy, the resident
+/// entries moved in through the same migration), when the cache is still
+/// at `expected_version`: what `auto` does when a fresh start of its active
+/// policy beats the running one. Nothing is saved (the configuration is
+/// the same); the change is published with `cause`.
+///
+/// # Errors
+/// [`ConfigureCacheError::VersionConflict`] when the cache is gone or at
+/// another version; [`ConfigureCacheError::Provision`] when no new store
+/// opens.
+pub(crate) async fn rebuild(
+    ctx: &Context,
+    name: &CacheName,
+    expected_version: ConfigVersion,
+    cause: ChangeCause,
+) -> Result<ConfigureCacheOutput, ConfigureCacheError> {
+    let _serial = ctx.config_lock.lock().await;
+    let previous = ctx.registry.get(name);
+    let Some(prev) = previous.filter(|p| p.version() == expected_version) else {
+        return Err(ConfigureCacheError::VersionConflict {
+            expected: Some(expected_version),
+            current: ctx.registry.get(name).map(|p| p.version()),
+        });
+    };
+    let config = prev.config().clone();
+    let opened = Opened {
+        store: ctx.provider.open(&config).await?,
+        counters: prev.counters().clone(),
+        leases: prev.leases().cloned(),
+    };
+    let stored = StoredConfiguration {
+        config,
+        version: prev.version(),
+        provenance: prev.provenance().clone(),
+    };
+    Ok(install(ctx, Some(prev), stored, opened, Principal::Anonymous, cause).await)
+}
+
 /// Saves `cmd.config` at its expected version, or on top of the latest.
 async fn save(
     ctx: &Context,

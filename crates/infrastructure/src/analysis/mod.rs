@@ -19,7 +19,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use strata_domain::{AnalyzerProvider, CacheConfiguration, CacheKey, MissRatioCurves, MrcAnalyzer};
+use strata_domain::{
+    AnalyzerProvider, CacheConfiguration, CacheKey, EvictionPolicyKind, MissRatioCurves,
+    MrcAnalyzer,
+};
 
 use crate::eviction::mrc::{
     DEFAULT_DECAY, DEFAULT_EPOCH_SAMPLES, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_SAMPLE_RATE,
@@ -70,6 +73,8 @@ enum Sample {
         hash: u64,
         weight: u64,
     },
+    /// The cache rebuilt this policy ([`MiniatureSimulations::rebuild`]).
+    Rebuilt(EvictionPolicyKind),
 }
 
 /// Counters the hot path and the worker share.
@@ -175,6 +180,7 @@ fn work(mut sims: MiniatureSimulations, samples: &Receiver<Sample>, shared: &Sha
                     sims.record(hash, weight);
                 }
                 Sample::Write { hash, weight } => sims.record_write(hash, weight),
+                Sample::Rebuilt(policy) => sims.rebuild(policy),
             }
         }
         let requests = shared.requests.load(Ordering::Relaxed);
@@ -229,6 +235,17 @@ impl MrcAnalyzer for ShardsAnalyzer {
 
     fn shape(&self) -> (u64, bool) {
         self.shape
+    }
+
+    fn rebuilt(&self, policy: EvictionPolicyKind) {
+        // Off the request path, but never blocking: a full queue drops it
+        // (the rebuild rule's cost then keeps a repeat from paying).
+        if self.queue.try_send(Sample::Rebuilt(policy)).is_err() {
+            tracing::debug!(
+                policy = policy.as_str(),
+                "the analyzer's queue is full: rebuild not mirrored"
+            );
+        }
     }
 }
 

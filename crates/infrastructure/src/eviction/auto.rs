@@ -2,8 +2,14 @@
 //! (SHARDS sampling and miniature simulations of [`mrc`](super::mrc), the
 //! domain's [`AutoTuner`]), with the cache switching policies as the store
 //! does: the new policy is built empty and the resident entries are moved
-//! into it, oldest first. `strata simulate --policies auto` and the auto
-//! suite in `docs/eviction.md` run this.
+//! into it, oldest first, with their frequency hints ([`migrate`]). When a
+//! fresh start of the active policy beats the running one
+//! ([`AutoTuner::observe_fresh`]), the policy is *rebuilt*: built anew with
+//! the resident entries moved in and no frequency carried over (the stale
+//! state is what a rebuild drops), and the miniatures of that policy are
+//! rebuilt the same way ([`MiniatureSimulations::rebuild`]).
+//! `strata simulate --policies auto` and the auto suite in
+//! `docs/eviction.md` run this.
 //!
 //! Offline, the tuner evaluates once per analysis epoch (live, once per
 //! `[analysis] auto_interval_secs`), and each switch's cost is the miss
@@ -16,7 +22,7 @@ use strata_domain::{
 
 use super::mrc::{MiniatureSimulations, MrcConfig, mix64};
 use super::simulator::{Mode, Request, SimulationResult};
-use super::{AnyPolicy, EvictionPolicy, PolicyConfig};
+use super::{AnyPolicy, EvictionPolicy, PolicyConfig, migrate};
 
 /// A switch made during an auto replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,6 +68,8 @@ pub fn simulate_auto(
         ..mrc
     });
     let mut tuner = AutoTuner::new(AUTO_START_POLICY, settings);
+    // Only the active policy's fresh start is read: run that one alone.
+    sims.fresh_start_only(Some(tuner.active()));
     let mut cache = build(tuner.active(), capacity);
     let mut evicted = Vec::new();
     let mut switches = Vec::new();
@@ -91,13 +99,22 @@ pub fn simulate_auto(
         if epoch_ended && let Some((m, n)) = since_switch.take() {
             tuner.record_switch_cost(m as f64 / n.max(1) as f64);
         }
-        if epoch_ended && let Some(switch) = tuner.observe(&sims.estimates()) {
+        if epoch_ended
+            && let Some(switch) =
+                tuner.observe_fresh(&sims.estimates(), sims.fresh_start(tuner.active()))
+        {
             since_switch = Some((0, 0));
             let mut next = build(switch.to, capacity);
-            for (key, weight) in cache.drain() {
-                next.insert(key, weight, None, &mut evicted);
-                evicted.clear();
+            if switch.is_rebuild() {
+                for (key, weight) in cache.drain() {
+                    next.insert(key, weight, None, &mut evicted);
+                }
+                sims.rebuild(switch.to);
+            } else {
+                migrate(&mut cache, &mut next, &mut evicted);
+                sims.fresh_start_only(Some(switch.to));
             }
+            evicted.clear();
             cache = next;
             switches.push(AutoReplaySwitch {
                 at_request: i as u64 + 1,

@@ -41,6 +41,10 @@ struct SecondChance {
 impl<K> Discipline<K> for SecondChance {
     type State = u8;
 
+    fn hint(&self, freq: &u8) -> u32 {
+        u32::from(*freq)
+    }
+
     #[inline]
     fn hit(&mut self, _queue: &mut List, entries: &mut Entries<K, u8>, idx: u32) {
         let freq = &mut entries.get_mut(idx).state;

@@ -253,6 +253,13 @@ pub(crate) trait Ranking<K>: Send {
     /// Forgets every entry (the entries are cleared by the caller).
     fn clear(&mut self);
 
+    /// How often the ranked entry `idx` was requested, as far as the
+    /// ranking knows ([`EvictionPolicy::frequency_hint`](super::EvictionPolicy::frequency_hint)); 0 by default.
+    fn hint(&self, entries: &Entries<K, Self::State>, idx: u32) -> u32 {
+        let _ = (entries, idx);
+        0
+    }
+
     /// Checks the ranking's own invariants; returns every ranked entry.
     #[cfg(test)]
     fn check(&self, entries: &Entries<K, Self::State>) -> Vec<u32>;
@@ -350,6 +357,12 @@ impl<K: PolicyKey, R: Ranking<K>> Keyed<K, R> {
         self.entries
             .index(key)
             .map(|idx| &self.entries.get(idx).key)
+    }
+
+    pub(crate) fn frequency_hint(&self, key: &K) -> u32 {
+        self.entries
+            .index(key)
+            .map_or(0, |idx| self.ranking.hint(&self.entries, idx))
     }
 
     pub(crate) fn for_each_resident(&self, f: &mut dyn FnMut(&K, u64)) {
@@ -457,6 +470,10 @@ macro_rules! keyed_policy {
                 self.0.for_each_resident(f)
             }
 
+            fn frequency_hint(&self, key: &K) -> u32 {
+                self.0.frequency_hint(key)
+            }
+
             #[inline]
             fn len(&self) -> usize {
                 self.0.len()
@@ -515,6 +532,13 @@ pub(crate) trait Discipline<K>: Send {
     #[inline]
     fn clear(&mut self) {}
 
+    /// How often an entry in `state` was requested, as far as the
+    /// discipline knows (a reference bit or counter); 0 by default.
+    fn hint(&self, state: &Self::State) -> u32 {
+        let _ = state;
+        0
+    }
+
     /// Checks the discipline's invariants over the queue, front to back.
     #[cfg(test)]
     fn check(&self, entries: &Entries<K, Self::State>, order: &[u32]) {
@@ -550,6 +574,10 @@ impl<K, D: Discipline<K>> Ranking<K> for Queue<D> {
     #[inline]
     fn link(&mut self, entries: &mut Entries<K, Self::State>, idx: u32) {
         self.queue.push_front(entries.slab_mut(), idx);
+    }
+
+    fn hint(&self, entries: &Entries<K, Self::State>, idx: u32) -> u32 {
+        self.discipline.hint(&entries.get(idx).state)
     }
 
     #[inline]

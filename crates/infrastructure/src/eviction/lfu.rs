@@ -52,6 +52,11 @@ impl Frequencies {
 impl<K> Ranking<K> for Frequencies {
     type State = u32;
 
+    fn hint(&self, entries: &Entries<K, u32>, idx: u32) -> u32 {
+        let freq = self.bucket_slab.get(entries.get(idx).state).freq;
+        u32::try_from(freq).unwrap_or(u32::MAX)
+    }
+
     fn new_state(&mut self, _expires_at_ms: Option<u64>) -> u32 {
         NIL
     }

@@ -169,6 +169,58 @@ where
     /// Removes and returns every resident key with its weight, roughly in
     /// eviction order (used when switching policies at run time).
     fn drain(&mut self) -> Vec<(K, u64)>;
+
+    /// How often the resident `key` was requested, as far as this policy
+    /// knows: LFU's count, CLOCK's counter, SIEVE's visited bit,
+    /// W-TinyLFU's sketch estimate; 0 for a key it does not hold or a
+    /// policy that keeps no such state (the default). A switch carries it
+    /// to the next policy ([`migrate`]); changes no state.
+    fn frequency_hint(&self, key: &K) -> u32 {
+        let _ = key;
+        0
+    }
+
+    /// Takes a frequency hint for `key` from the policy a switch leaves,
+    /// before `key` is inserted ([`migrate`]). W-TinyLFU adds it to its
+    /// sketch, so a key that was hot before the switch wins admission
+    /// contests against a cold one; the default ignores it.
+    fn seed_frequency(&mut self, key: &K, hint: u32) {
+        let _ = (key, hint);
+    }
+}
+
+/// Moves every resident entry of `from` into `to`, oldest first, carrying
+/// over what `to` can use: residency for all, and each key's
+/// [`EvictionPolicy::frequency_hint`] for a policy that takes it
+/// ([`EvictionPolicy::seed_frequency`]; W-TinyLFU seeds its sketch). The
+/// hints are read before `from` is drained and seeded before the first
+/// insert, so the migration's own admission contests already use them.
+/// Entries `to` evicts on the way are pushed onto `evicted`.
+pub fn migrate<K: PolicyKey>(
+    from: &mut AnyPolicy<K>,
+    to: &mut AnyPolicy<K>,
+    evicted: &mut Vec<(K, u64)>,
+) {
+    use std::hash::BuildHasher;
+    let hasher = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
+    let mut hints = std::collections::HashMap::new();
+    from.for_each_resident(&mut |key, _| {
+        let hint = from.frequency_hint(key);
+        if hint > 0 {
+            hints.insert(hasher.hash_one(key), hint);
+        }
+    });
+    let entries = from.drain();
+    if !hints.is_empty() {
+        for (key, _) in &entries {
+            if let Some(&hint) = hints.get(&hasher.hash_one(key)) {
+                to.seed_frequency(key, hint);
+            }
+        }
+    }
+    for (key, weight) in entries {
+        to.insert(key, weight, None, evicted);
+    }
 }
 
 /// The largest weight a policy admits (4 GiB - 1 in byte mode): policies
@@ -533,6 +585,14 @@ where
 
     fn drain(&mut self) -> Vec<(K, u64)> {
         dispatch!(self, p => p.drain())
+    }
+
+    fn frequency_hint(&self, key: &K) -> u32 {
+        dispatch!(self, p => p.frequency_hint(key))
+    }
+
+    fn seed_frequency(&mut self, key: &K, hint: u32) {
+        dispatch!(self, p => p.seed_frequency(key, hint))
     }
 }
 

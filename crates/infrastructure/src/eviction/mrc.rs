@@ -25,6 +25,20 @@
 //! - **Recency.** Every [`MrcConfig::epoch_samples`] sampled requests the
 //!   counts are multiplied by [`MrcConfig::decay`], so live estimates
 //!   follow a changing workload (1.0 keeps the whole history).
+//! - **Fresh starts.** The decayed curves say what each policy *that has
+//!   run all along* reaches; a policy whose state went stale in a regime
+//!   change (old frequencies, a window sized for the old workload) can be
+//!   beaten by the same policy started anew. With
+//!   [`MrcConfig::fresh_starts`], a second miniature of each policy, at the
+//!   cache's own capacity only, is restarted empty every
+//!   [`FRESH_PERIOD_CAPACITIES`] miniature capacities of sampled requests
+//!   and measured after [`FRESH_WARMUP_CAPACITIES`] (the fill, whose
+//!   compulsory misses a rebuild does not pay: it moves the residents in),
+//!   beside the running miniature *over the same requests*. The paired
+//!   difference is the gain of a rebuild ([`FreshStart`]); a window ties the
+//!   estimate to the cache's size, as the epochs do, so it is at most one
+//!   period old. A restart rather than a decay because a stale state is
+//!   exactly what decay cannot remove from a running policy.
 //!
 //! Keys are 64-bit hashes ([`spatial_hash`]), stable across runs and
 //! processes, so a live cache and `strata simulate` over the same keys
@@ -33,8 +47,8 @@
 use std::collections::HashMap;
 
 use strata_domain::{
-    CANDIDATE_POLICIES, CAPACITY_FACTORS, CurvePoint, EvictionPolicyKind, MissRatioCurve,
-    MissRatioCurves,
+    CANDIDATE_POLICIES, CAPACITY_FACTORS, CurvePoint, EvictionPolicyKind, FreshStart,
+    MissRatioCurve, MissRatioCurves,
 };
 
 use super::simulator::key_to_u64;
@@ -65,6 +79,14 @@ pub const DEFAULT_DECAY: f64 = 0.9;
 /// hold: small object-mode caches are sampled at a higher rate (up to 1)
 /// so their miniatures keep room for the policies' segments.
 pub const MIN_SCALED_ENTRIES: f64 = 2048.0;
+
+/// Period of the fresh-start simulations, in miniature capacities (entries
+/// at factor 1) of sampled requests: each is restarted empty this often.
+pub const FRESH_PERIOD_CAPACITIES: f64 = 8.0;
+
+/// Warm-up of a fresh-start simulation, in miniature capacities of sampled
+/// requests, before its misses count.
+pub const FRESH_WARMUP_CAPACITIES: f64 = 2.0;
 
 /// Estimated bytes one simulated key costs (index, slab entry, links and
 /// ghost history), for the memory bound.
@@ -128,6 +150,10 @@ pub struct MrcConfig {
     pub epoch_capacities: Option<f64>,
     /// Factor applied to the counts at the end of each epoch, in `(0, 1]`.
     pub decay: f64,
+    /// Also run a fresh-start miniature of every policy at factor 1 (see
+    /// the module docs), for [`MissRatioCurve::fresh`]: about one more
+    /// simulation per policy in time and memory.
+    pub fresh_starts: bool,
 }
 
 impl MrcConfig {
@@ -144,6 +170,7 @@ impl MrcConfig {
             epoch_samples: DEFAULT_EPOCH_SAMPLES,
             epoch_capacities: Some(DEFAULT_EPOCH_CAPACITIES),
             decay: DEFAULT_DECAY,
+            fresh_starts: true,
         }
     }
 }
@@ -162,12 +189,42 @@ struct Sim {
     misses: f64,
 }
 
+/// A fresh-start miniature of one policy at factor 1, and its window's
+/// counts beside the running miniature's (see the module docs).
+struct Fresh {
+    policy: AnyPolicy<u64>,
+    /// Sampled requests measured (after the warm-up) in this period.
+    measured: u64,
+    misses: u64,
+    running_misses: u64,
+    /// The last complete period's figures.
+    last: Option<FreshStart>,
+}
+
+impl Fresh {
+    fn window(&self) -> Option<FreshStart> {
+        (self.measured > 0).then(|| FreshStart {
+            miss_ratio: self.misses as f64 / self.measured as f64,
+            running_miss_ratio: self.running_misses as f64 / self.measured as f64,
+            samples: self.measured,
+        })
+    }
+}
+
 /// The miniature simulations of one cache (see the module docs).
 pub struct MiniatureSimulations {
     config: MrcConfig,
     threshold: u64,
     /// `[policy][factor]`.
     sims: Vec<Vec<Sim>>,
+    /// One per policy when [`MrcConfig::fresh_starts`] (and factor 1 is
+    /// simulated), else empty.
+    fresh: Vec<Fresh>,
+    /// Sampled requests since the fresh simulations were restarted.
+    fresh_age: u64,
+    /// When set, only this policy row's fresh simulation runs
+    /// ([`MiniatureSimulations::fresh_start_only`]).
+    fresh_only: Option<usize>,
     /// Byte mode: the last weight seen for each sampled key.
     sizes: HashMap<u64, u64>,
     mean_weight: f64,
@@ -197,6 +254,9 @@ impl MiniatureSimulations {
         let threshold = threshold_of(rate);
         let mut this = Self {
             sims: Vec::new(),
+            fresh: Vec::new(),
+            fresh_age: 0,
+            fresh_only: None,
             threshold,
             sizes: HashMap::new(),
             mean_weight: 0.0,
@@ -226,7 +286,46 @@ impl MiniatureSimulations {
                     .collect()
             })
             .collect();
+        this.restart_fresh(true);
         this
+    }
+
+    /// Restarts the fresh-start simulations empty (`forget`: also drop the
+    /// last period's figures, after a change of scale).
+    fn restart_fresh(&mut self, forget: bool) {
+        self.fresh_age = 0;
+        if !self.config.fresh_starts || self.current_index().is_none() {
+            self.fresh.clear();
+            return;
+        }
+        let capacity = self.scaled(1.0);
+        let fresh: Vec<Fresh> = self
+            .config
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(row, (_, config))| Fresh {
+                policy: config.build(capacity),
+                measured: 0,
+                misses: 0,
+                running_misses: 0,
+                last: if forget {
+                    None
+                } else {
+                    self.fresh.get(row).and_then(|f| f.window().or(f.last))
+                },
+            })
+            .collect();
+        self.fresh = fresh;
+    }
+
+    /// Miniature capacities of sampled requests, as sampled requests.
+    fn capacities_of_samples(&self, k: f64) -> u64 {
+        let mut entries = self.scaled(1.0) as f64;
+        if self.config.byte_mode && self.mean_weight >= 1.0 {
+            entries /= self.mean_weight;
+        }
+        ((entries * k) as u64).max(1)
     }
 
     /// The current threshold `T` (a hash is sampled when `hash mod P < T`).
@@ -310,9 +409,20 @@ impl MiniatureSimulations {
             1
         };
         let miss_cost = 1.0 / self.rate();
-        for row in &mut self.sims {
-            for sim in row.iter_mut() {
-                if sim.policy.access(&hash) {
+        let current = self.current_index();
+        let measuring = self.fresh_age >= self.capacities_of_samples(FRESH_WARMUP_CAPACITIES);
+        for (row, sims) in self.sims.iter_mut().enumerate() {
+            for (f, sim) in sims.iter_mut().enumerate() {
+                let hit = sim.policy.access(&hash);
+                if measuring
+                    && Some(f) == current
+                    && self.fresh_only.is_none_or(|only| only == row)
+                    && let Some(fresh) = self.fresh.get_mut(row)
+                {
+                    fresh.measured += 1;
+                    fresh.running_misses += u64::from(!hit);
+                }
+                if hit {
                     continue;
                 }
                 sim.misses += miss_cost;
@@ -321,6 +431,23 @@ impl MiniatureSimulations {
                     self.evicted.clear();
                 }
             }
+        }
+        for (row, fresh) in self.fresh.iter_mut().enumerate() {
+            if self.fresh_only.is_some_and(|only| only != row) {
+                continue;
+            }
+            if fresh.policy.access(&hash) {
+                continue;
+            }
+            fresh.misses += u64::from(measuring);
+            if weight <= fresh.policy.capacity() {
+                fresh.policy.insert(hash, weight, None, &mut self.evicted);
+                self.evicted.clear();
+            }
+        }
+        self.fresh_age += 1;
+        if self.fresh_age >= self.capacities_of_samples(FRESH_PERIOD_CAPACITIES) {
+            self.restart_fresh(false);
         }
         self.sampled += 1;
         self.weight_sum += 1.0;
@@ -382,11 +509,74 @@ impl MiniatureSimulations {
                 sim.policy = fresh;
             }
         }
+        self.restart_fresh(true);
+    }
+
+    /// Mirrors a rebuild of the cache's `policy` (built anew, the resident
+    /// entries moved in) in its running miniatures, so that they keep
+    /// standing for the cache; its fresh-start window starts over.
+    pub fn rebuild(&mut self, policy: EvictionPolicyKind) {
+        let Some(row) = self.config.policies.iter().position(|(k, _)| *k == policy) else {
+            return;
+        };
+        let config = self.config.policies[row].1.clone();
+        for sim in &mut self.sims[row] {
+            let capacity = sim.policy.capacity();
+            let kept = sim.policy.drain();
+            let mut fresh = config.build(capacity);
+            for (key, weight) in kept {
+                fresh.insert(key, weight, None, &mut self.evicted);
+                self.evicted.clear();
+            }
+            sim.policy = fresh;
+        }
+        if let Some(fresh) = self.fresh.get_mut(row) {
+            fresh.measured = 0;
+            fresh.misses = 0;
+            fresh.running_misses = 0;
+            fresh.last = None;
+        }
+    }
+
+    /// Runs the fresh-start simulation of `policy` only (all of them with
+    /// `None`, the default): what an offline replay of `auto`, which reads
+    /// the active policy's alone, needs, for half the cost. A change
+    /// restarts the fresh simulations.
+    pub fn fresh_start_only(&mut self, policy: Option<EvictionPolicyKind>) {
+        let row = policy.and_then(|p| self.config.policies.iter().position(|(k, _)| *k == p));
+        if row != self.fresh_only {
+            self.fresh_only = row;
+            self.restart_fresh(true);
+        }
+    }
+
+    /// What a fresh start of `policy` reaches on recent requests beside
+    /// the running miniature: the current period's window once it holds
+    /// at least a warm-up's length of samples, else the last complete
+    /// period's; `None` before either.
+    pub fn fresh_start(&self, policy: EvictionPolicyKind) -> Option<FreshStart> {
+        let row = self
+            .config
+            .policies
+            .iter()
+            .position(|(k, _)| *k == policy)?;
+        let fresh = self.fresh.get(row)?;
+        let enough = self.capacities_of_samples(FRESH_WARMUP_CAPACITIES);
+        match fresh.window() {
+            Some(w) if w.samples >= enough => Some(w),
+            _ => fresh.last,
+        }
     }
 
     /// Estimated memory the simulations hold, in bytes.
     pub fn memory_bytes(&self) -> u64 {
-        let keys: usize = self.sims.iter().flatten().map(|s| s.policy.len()).sum();
+        let keys: usize = self
+            .sims
+            .iter()
+            .flatten()
+            .map(|s| s.policy.len())
+            .sum::<usize>()
+            + self.fresh.iter().map(|f| f.policy.len()).sum::<usize>();
         keys as u64 * BYTES_PER_SIMULATED_KEY + self.sizes.len() as u64 * 32
     }
 
@@ -447,6 +637,7 @@ impl MiniatureSimulations {
                 .enumerate()
                 .map(|(row, (kind, _))| MissRatioCurve {
                     policy: *kind,
+                    fresh: self.fresh_start(*kind),
                     points: self
                         .config
                         .factors
@@ -476,3 +667,6 @@ impl std::fmt::Debug for MiniatureSimulations {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fresh_tests;

@@ -39,6 +39,10 @@ impl<K> Discipline<K> for Hand {
         entries.get_mut(idx).state = true;
     }
 
+    fn hint(&self, visited: &bool) -> u32 {
+        u32::from(*visited)
+    }
+
     #[inline]
     fn victim(&mut self, queue: &mut List, entries: &mut Entries<K, bool>) -> Option<u32> {
         let back = queue.back()?;

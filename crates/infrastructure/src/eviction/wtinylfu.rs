@@ -540,11 +540,73 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         self.additions = 0;
         out
     }
+
+    fn frequency_hint(&self, key: &K) -> u32 {
+        u32::from(self.sketch.estimate(self.hasher.hash_one(key)))
+    }
+
+    fn seed_frequency(&mut self, key: &K, hint: u32) {
+        // Counted as the requests the hint stands for, up to the ageing's
+        // ceiling, but not as additions towards the next halving: a
+        // migration must not age the sketch it seeds.
+        let hash = self.hasher.hash_one(key);
+        self.grow_sketch();
+        let most = match self.ageing {
+            SketchAgeing::Sampled { .. } => SAMPLED_MAX_COUNT,
+            SketchAgeing::MainHits { .. } => u16::MAX,
+        };
+        for _ in 0..hint.min(u32::from(most)) {
+            if !self.sketch.increment_capped(hash, most) {
+                break;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Switches an LFU cache of 100 entries (key 7 requested 30 times,
+    /// the rest once) into W-TinyLFU, with or without the frequency hints,
+    /// then runs 100 challengers (each requested four times in the window)
+    /// through its admission contests; returns whether key 7 and key 3
+    /// (a cold key) are still resident.
+    fn after_switch(carry_over: bool) -> (bool, bool) {
+        use super::super::{AnyPolicy, LfuConfig, PolicyConfig, migrate};
+        let mut evicted = Vec::new();
+        let mut lfu: AnyPolicy<u64> = PolicyConfig::Lfu(LfuConfig).build(100);
+        for key in 0..100u64 {
+            lfu.insert(key, 1, None, &mut evicted);
+        }
+        for _ in 0..30 {
+            lfu.access(&7);
+        }
+        assert_eq!(lfu.frequency_hint(&7), 31);
+        let mut next: AnyPolicy<u64> = PolicyConfig::WTinyLfu(WTinyLfuConfig::default()).build(100);
+        if carry_over {
+            migrate(&mut lfu, &mut next, &mut evicted);
+        } else {
+            for (key, weight) in lfu.drain() {
+                next.insert(key, weight, None, &mut evicted);
+            }
+        }
+        assert_eq!(next.len(), 100, "the switch keeps every resident");
+        for challenger in 1_000..1_100u64 {
+            next.insert(challenger, 1, None, &mut evicted);
+            for _ in 0..3 {
+                next.access(&challenger);
+            }
+        }
+        (next.contains(&7), next.contains(&3))
+    }
+
+    #[test]
+    fn a_key_hot_before_a_switch_into_w_tinylfu_survives_contests_a_cold_one_loses() {
+        assert_eq!(after_switch(true), (true, false));
+        // Without the hints the hot key is as cold as the rest, and loses.
+        assert_eq!(after_switch(false), (false, false));
+    }
 
     #[test]
     fn a_frequent_key_is_not_displaced_by_a_scan() {

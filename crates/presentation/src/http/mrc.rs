@@ -32,6 +32,33 @@ pub struct CurveDto {
     pub policy: String,
     /// One point per capacity factor, ascending.
     pub points: Vec<CurvePointDto>,
+    /// What a fresh start of the policy reaches on recent reads at the
+    /// current capacity; `null` until a fresh simulation has warmed up.
+    pub fresh_start: Option<FreshStartDto>,
+}
+
+/// A fresh start of a policy on recent reads, beside the instance that has
+/// run all along, over the same sampled reads (a fresh miniature is
+/// restarted every 8 miniature capacities of sampled reads and measured
+/// after 2).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FreshStartDto {
+    /// The fresh instance's miss ratio, in `[0, 1]`.
+    pub miss_ratio: f64,
+    /// The running instance's miss ratio over the same reads, in `[0, 1]`.
+    pub running_miss_ratio: f64,
+    /// Sampled reads behind both.
+    pub samples: u64,
+}
+
+impl From<strata_domain::FreshStart> for FreshStartDto {
+    fn from(f: strata_domain::FreshStart) -> Self {
+        Self {
+            miss_ratio: f.miss_ratio,
+            running_miss_ratio: f.running_miss_ratio,
+            samples: f.samples,
+        }
+    }
 }
 
 /// A cache's curves.
@@ -87,6 +114,7 @@ impl From<MissRatioReport> for MrcResponse {
                 .into_iter()
                 .map(|curve| CurveDto {
                     policy: curve.policy.as_str().to_owned(),
+                    fresh_start: curve.fresh.map(FreshStartDto::from),
                     points: curve
                         .points
                         .into_iter()
@@ -152,6 +180,14 @@ pub struct RecommendationResponse {
     pub auto_would_act: bool,
     /// Every policy's capacity what-ifs.
     pub capacity_what_ifs: Vec<PolicyCapacityChangesDto>,
+    /// Rebuild the active policy (built anew, the resident entries moved
+    /// in): a fresh start of it beats the running one on recent reads by
+    /// more than the 0.01 margin plus the fresh estimate's noise band, and
+    /// no switch is advised. `auto` acts on it as on a switch.
+    pub rebuild: bool,
+    /// The active policy's running miss ratio minus a fresh start's over
+    /// the same recent reads (0 when unknown).
+    pub rebuild_gain: f64,
 }
 
 /// One policy's estimate at the current capacity.
@@ -164,6 +200,8 @@ pub struct PolicyEstimateDto {
     /// Half-width of the 95% band around it (binomial over the effective
     /// samples; a lower bound).
     pub noise_band: f64,
+    /// What a fresh start of it reaches on recent reads; `null` until known.
+    pub fresh_start: Option<FreshStartDto>,
 }
 
 /// What each capacity change would do under one policy.
@@ -192,7 +230,7 @@ fn capacity_change_dto(c: strata_domain::CapacityChange) -> CapacityChangeDto {
     tag = "caches",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = MrcResponse, example = json!({"cache": "default", "eviction": "sieve", "active_policy": "sieve", "capacity": 100, "capacity_unit": "entries", "observed_miss_ratio": 0.5, "sampling_rate": 1.0, "requests": 2, "sampled_requests": 2, "dropped_samples": 0, "memory_bytes": 7680, "max_memory_bytes": 8388608, "curves": [{"policy": "lru", "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.62}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.5}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.41}]}, {"policy": "sieve", "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.58}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.47}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.4}]}]})),
+        (status = 200, body = MrcResponse, example = json!({"cache": "default", "eviction": "sieve", "active_policy": "sieve", "capacity": 100, "capacity_unit": "entries", "observed_miss_ratio": 0.5, "sampling_rate": 1.0, "requests": 2, "sampled_requests": 2, "dropped_samples": 0, "memory_bytes": 7680, "max_memory_bytes": 8388608, "curves": [{"policy": "lru", "fresh_start": null, "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.62}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.5}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.41}]}, {"policy": "sieve", "fresh_start": null, "points": [{"capacity_factor": 0.5, "capacity": 50, "miss_ratio": 0.58}, {"capacity_factor": 1.0, "capacity": 100, "miss_ratio": 0.47}, {"capacity_factor": 2.0, "capacity": 200, "miss_ratio": 0.4}]}]})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
@@ -217,7 +255,7 @@ pub(crate) async fn curves(
     tag = "admin",
     params(("cache" = String, Path, description = "Cache name")),
     responses(
-        (status = 200, body = RecommendationResponse, example = json!({"cache": "default", "active_policy": "lru", "active_miss_ratio": 0.5, "best_policy": "sieve", "best_miss_ratio": 0.47, "estimated_gain": 0.03, "capacity_changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.5, "miss_ratio_after": 0.41, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.50 to 0.41"}], "sampled_requests": 20000, "effective_samples": 1900.0, "estimates": [{"policy": "lru", "miss_ratio": 0.5, "noise_band": 0.022}, {"policy": "sieve", "miss_ratio": 0.47, "noise_band": 0.022}], "too_thin_to_decide": false, "best_held_epochs": 12, "auto_would_act": true, "capacity_what_ifs": [{"policy": "sieve", "changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.47, "miss_ratio_after": 0.4, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.47 to 0.40"}]}]})),
+        (status = 200, body = RecommendationResponse, example = json!({"cache": "default", "active_policy": "lru", "active_miss_ratio": 0.5, "best_policy": "sieve", "best_miss_ratio": 0.47, "estimated_gain": 0.03, "capacity_changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.5, "miss_ratio_after": 0.41, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.50 to 0.41"}], "sampled_requests": 20000, "effective_samples": 1900.0, "estimates": [{"policy": "lru", "miss_ratio": 0.5, "noise_band": 0.022, "fresh_start": {"miss_ratio": 0.49, "running_miss_ratio": 0.5, "samples": 1600}}, {"policy": "sieve", "miss_ratio": 0.47, "noise_band": 0.022, "fresh_start": null}], "too_thin_to_decide": false, "best_held_epochs": 12, "auto_would_act": true, "capacity_what_ifs": [{"policy": "sieve", "changes": [{"capacity_factor": 2.0, "capacity": 200, "miss_ratio_now": 0.47, "miss_ratio_after": 0.4, "summary": "doubling max_entries (100 to 200) lowers the estimated miss ratio from 0.47 to 0.40"}]}], "rebuild": false, "rebuild_gain": 0.01})),
         (status = 403, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 404, body = crate::edge::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The cache is not analysed", body = crate::edge::error::Problem, content_type = "application/problem+json")
@@ -253,6 +291,7 @@ pub(crate) async fn recommendation(
                 policy: e.policy.as_str().to_owned(),
                 miss_ratio: e.miss_ratio,
                 noise_band: e.noise_band,
+                fresh_start: e.fresh.map(FreshStartDto::from),
             })
             .collect(),
         too_thin_to_decide: r.too_thin_to_decide,
@@ -266,5 +305,7 @@ pub(crate) async fn recommendation(
                 changes: w.changes.into_iter().map(capacity_change_dto).collect(),
             })
             .collect(),
+        rebuild: r.rebuild,
+        rebuild_gain: r.rebuild_gain,
     }))
 }

@@ -116,6 +116,7 @@ use crate::edge::{config_dto, error};
         mrc::CapacityChangeDto,
         mrc::PolicyEstimateDto,
         mrc::PolicyCapacityChangesDto,
+        mrc::FreshStartDto,
         trends::TrendsResponse,
         trends::AnnotationDto,
         report::UsageReportResponse,
