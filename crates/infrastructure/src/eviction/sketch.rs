@@ -36,10 +36,11 @@ pub(crate) enum CounterBits {
 }
 
 impl CounterBits {
-    fn bits(self) -> u32 {
+    /// log2 of the counter width in bits.
+    fn log2(self) -> u32 {
         match self {
-            Self::Four => 4,
-            Self::Sixteen => 16,
+            Self::Four => 2,
+            Self::Sixteen => 4,
         }
     }
 }
@@ -49,14 +50,9 @@ pub(crate) struct CountMinSketch {
     /// Each row: `width` counters, `64 / bits` per word.
     rows: [Vec<u64>; DEPTH],
     mask: u64,
-    bits: u32,
-    /// log2 of the counters per word.
-    per_word_log2: u32,
-    /// The largest count, `2^bits - 1`.
-    max: u64,
-    /// Every counter's bits but its top one, in every lane of a word:
-    /// `(word >> 1) & halve_mask` halves each counter.
-    halve_mask: u64,
+    /// log2 of the counter width in bits (2 or 4); the rest derives from
+    /// it, so the sketch stays small inside the policy enum.
+    bits_log2: u32,
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -78,19 +74,31 @@ impl CountMinSketch {
     /// per row (rounded up to a power of two, minimum 16).
     pub(crate) fn with_counters(width: usize, counters: CounterBits) -> Self {
         let width = width.max(16).next_power_of_two();
-        let bits = counters.bits();
-        let per_word = 64 / bits;
-        let max = (1u64 << bits) - 1;
-        let lane = max >> 1;
-        let halve_mask = (0..per_word).fold(0u64, |m, i| m | (lane << (i * bits)));
+        let bits_log2 = counters.log2();
+        let per_word = 1usize << (6 - bits_log2);
         Self {
-            rows: std::array::from_fn(|_| vec![0; width / per_word as usize]),
+            rows: std::array::from_fn(|_| vec![0; width / per_word]),
             mask: width as u64 - 1,
-            bits,
-            per_word_log2: per_word.trailing_zeros(),
-            max,
-            halve_mask,
+            bits_log2,
         }
+    }
+
+    /// Counter width in bits.
+    #[inline]
+    fn bits(&self) -> u32 {
+        1 << self.bits_log2
+    }
+
+    /// log2 of the counters per word.
+    #[inline]
+    fn per_word_log2(&self) -> u32 {
+        6 - self.bits_log2
+    }
+
+    /// The largest count, `2^bits - 1`.
+    #[inline]
+    fn max(&self) -> u64 {
+        (1 << self.bits()) - 1
     }
 
     /// Counters per row.
@@ -102,15 +110,16 @@ impl CountMinSketch {
     #[inline]
     fn locate(&self, row: usize, hash: u64) -> (usize, u32) {
         let slot = mix(hash ^ SEEDS[row]) & self.mask;
-        let word = (slot >> self.per_word_log2) as usize;
-        let lane = (slot & ((1 << self.per_word_log2) - 1)) as u32;
-        (word, lane * self.bits)
+        let per_word_log2 = self.per_word_log2();
+        let word = (slot >> per_word_log2) as usize;
+        let lane = (slot & ((1 << per_word_log2) - 1)) as u32;
+        (word, lane * self.bits())
     }
 
     #[inline]
     fn counter(&self, row: usize, hash: u64) -> u64 {
         let (word, shift) = self.locate(row, hash);
-        (self.rows[row][word] >> shift) & self.max
+        (self.rows[row][word] >> shift) & self.max()
     }
 
     /// Adds one occurrence of the key with hash `hash` (saturating).
@@ -123,12 +132,13 @@ impl CountMinSketch {
     /// counters' own ceiling applies too); returns whether any counter
     /// changed.
     pub(crate) fn increment_capped(&mut self, hash: u64, max: u16) -> bool {
-        let cap = u64::from(max).min(self.max);
+        let ceiling = self.max();
+        let cap = u64::from(max).min(ceiling);
         let mut added = false;
         for row in 0..DEPTH {
             let (word, shift) = self.locate(row, hash);
             let cell = &mut self.rows[row][word];
-            if (*cell >> shift) & self.max < cap {
+            if (*cell >> shift) & ceiling < cap {
                 *cell += 1 << shift;
                 added = true;
             }
@@ -142,13 +152,16 @@ impl CountMinSketch {
             .map(|row| self.counter(row, hash))
             .min()
             .unwrap_or(0);
-        // At most `self.max`, which fits: counters are 4 or 16 bits.
+        // At most `self.max()`, which fits: counters are 4 or 16 bits.
         u16::try_from(min).unwrap_or(u16::MAX)
     }
 
     /// Halves every counter (ageing).
     pub(crate) fn halve(&mut self) {
-        let mask = self.halve_mask;
+        // Every counter's bits but its top one, in every lane of a word:
+        // `(word >> 1) & mask` halves each counter.
+        let (bits, lane) = (self.bits(), self.max() >> 1);
+        let mask = (0..64 / bits).fold(0u64, |m, i| m | (lane << (i * bits)));
         for row in &mut self.rows {
             for word in row.iter_mut() {
                 *word = (*word >> 1) & mask;
