@@ -47,6 +47,27 @@ fn flushed_instance(criteria: &strata_domain::FlushCriteria) -> Option<Option<In
 }
 
 impl BuildCacheService {
+    /// Records a read in the instance's traffic: a hit with the bytes it
+    /// sends (`bytes` of the answer), a miss, or another answer; `failed`
+    /// when the error is the server's.
+    fn record_read<T, E>(
+        &self,
+        instance: &InstanceName,
+        started: Instant,
+        result: &Result<Option<T>, E>,
+        bytes: impl FnOnce(&T) -> u64,
+        failed: bool,
+    ) {
+        let (answer, read) = match result {
+            Ok(Some(found)) => (Answer::Hit, bytes(found)),
+            Ok(None) => (Answer::Miss, 0),
+            Err(_) => (Answer::Other, 0),
+        };
+        self.ctx
+            .traffic
+            .record(instance, answer, started.elapsed(), failed, read, 0);
+    }
+
     /// A service over `deps`.
     pub fn new(deps: BuildCacheDependencies) -> Self {
         Self {
@@ -82,15 +103,8 @@ impl BuildCacheService {
     ) -> Result<Option<BlobRead>, GetActionResultError> {
         let (instance, started) = (q.instance.clone(), Instant::now());
         let result = get_action_result::handle_streamed(&self.ctx, q).await;
-        let (answer, read) = match &result {
-            Ok(Some(read)) => (Answer::Hit, read.len),
-            Ok(None) => (Answer::Miss, 0),
-            Err(_) => (Answer::Other, 0),
-        };
         let failed = result.as_ref().is_err_and(|e| e.is_server_error());
-        self.ctx
-            .traffic
-            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        self.record_read(&instance, started, &result, |r| r.len, failed);
         result
     }
 
@@ -104,15 +118,8 @@ impl BuildCacheService {
     ) -> Result<Option<Bytes>, GetActionResultError> {
         let (instance, started) = (q.instance.clone(), Instant::now());
         let result = get_action_result::handle(&self.ctx, q).await;
-        let (answer, read) = match &result {
-            Ok(Some(value)) => (Answer::Hit, value.len() as u64),
-            Ok(None) => (Answer::Miss, 0),
-            Err(_) => (Answer::Other, 0),
-        };
         let failed = result.as_ref().is_err_and(|e| e.is_server_error());
-        self.ctx
-            .traffic
-            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        self.record_read(&instance, started, &result, |v| v.len() as u64, failed);
         result
     }
 
@@ -197,15 +204,8 @@ impl BuildCacheService {
         let (instance, started) = (q.instance.clone(), Instant::now());
         let result = read_blob::handle(&self.ctx, q).await;
         // The bytes the read will send (its range), counted when it opens.
-        let (answer, read) = match &result {
-            Ok(Some(blob)) => (Answer::Hit, blob.len),
-            Ok(None) => (Answer::Miss, 0),
-            Err(_) => (Answer::Other, 0),
-        };
         let failed = result.as_ref().is_err_and(|e| e.is_server_error());
-        self.ctx
-            .traffic
-            .record(&instance, answer, started.elapsed(), failed, read, 0);
+        self.record_read(&instance, started, &result, |b| b.len, failed);
         result
     }
 
