@@ -31,6 +31,8 @@ mock! {
         async fn ping(&self) -> Result<(), StoreError>;
         async fn entries(&self) -> Result<Vec<(CacheKey, CacheEntry)>, StoreError>;
         async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError>;
+        async fn frequency_hint(&self, key: &CacheKey) -> u32;
+        async fn seed_frequency(&self, key: &CacheKey, hint: u32);
     }
 }
 

@@ -336,6 +336,26 @@ pub trait CacheStore: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// How often `key` was used, as this store's eviction policy counts it
+    /// (LFU's count, W-TinyLFU's sketch estimate, a CLOCK counter, SIEVE's
+    /// visited bit); 0 for a key it does not hold or a store that keeps no
+    /// such count (the default: every store but the in-process ones). A
+    /// run-time switch reads it from the old store and hands it to the new
+    /// one ([`seed_frequency`](Self::seed_frequency)). Counts no access.
+    async fn frequency_hint(&self, key: &CacheKey) -> u32 {
+        let _ = key;
+        0
+    }
+
+    /// Takes `key`'s [`frequency_hint`](Self::frequency_hint) from the
+    /// store a run-time switch leaves, before `key` is moved in: a
+    /// W-TinyLFU store adds it to its frequency sketch (up to its ceiling
+    /// of 15), so an entry that was hot before the switch wins admission
+    /// contests against a cold one. The default ignores it.
+    async fn seed_frequency(&self, key: &CacheKey, hint: u32) {
+        let _ = (key, hint);
+    }
+
     /// One page of every live entry, for export and snapshots without
     /// holding the whole cache in memory. Start with cursor `0` and pass
     /// each page's `next` until it is `None`.
@@ -425,6 +445,12 @@ impl<T: CacheStore + ?Sized> CacheStore for Arc<T> {
     }
     async fn entries_page(&self, cursor: u64, limit: usize) -> Result<EntriesPage, StoreError> {
         (**self).entries_page(cursor, limit).await
+    }
+    async fn frequency_hint(&self, key: &CacheKey) -> u32 {
+        (**self).frequency_hint(key).await
+    }
+    async fn seed_frequency(&self, key: &CacheKey, hint: u32) {
+        (**self).seed_frequency(key, hint).await
     }
 }
 

@@ -433,7 +433,7 @@ mod tests {
     };
 
     #[tokio::test]
-    async fn a_policy_change_opens_a_new_store_and_copies_live_entries() {
+    async fn a_policy_change_opens_a_new_store_and_moves_live_entries_with_their_frequencies() {
         let mut old = MockStore::new();
         old.expect_capabilities()
             .return_const(StoreCapabilities::IN_PROCESS);
@@ -442,6 +442,9 @@ mod tests {
         // "b" was deleted from the old store during the copy: not resurrected.
         old.expect_get()
             .returning(|k| Ok((k.as_str() == "a").then(|| entry(b"1"))));
+        // Its policy counted "a" six times; "b" is gone.
+        old.expect_frequency_hint()
+            .returning(|k| if k.as_str() == "a" { 6 } else { 0 });
         // "a" is moved, not copied.
         old.expect_remove()
             .withf(|k| k.as_str() == "a")
@@ -466,6 +469,17 @@ mod tests {
                     .then(|| entry(b"1")),
             )
         });
+        // The count reaches the new store's policy before the entry does,
+        // so the move's own admission contest already uses it.
+        let inserted = written.clone();
+        new.expect_seed_frequency()
+            .withf(move |k, hint| {
+                k.as_str() == "a"
+                    && *hint == 6
+                    && !inserted.load(std::sync::atomic::Ordering::SeqCst)
+            })
+            .times(1)
+            .return_const(());
         new.expect_insert()
             .withf(|k, _| k.as_str() == "a")
             .times(1)

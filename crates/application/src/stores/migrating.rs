@@ -2,6 +2,9 @@
 //! switch copies its entries from the old in-process store into the new
 //! one. Reads that miss the new store fall back to the old one, and an
 //! entry found there is moved on the spot, so a switch loses no hits.
+//! Each moved entry carries its frequency hint from the old store's
+//! eviction policy into the new one's (`CacheStore::frequency_hint`,
+//! `seed_frequency`): W-TinyLFU seeds its sketch with it.
 //! Writes go to the new store and drop the old copy (a later miss must not
 //! resurrect a stale value); deletes and invalidations reach both.
 //!
@@ -77,6 +80,15 @@ impl MigratingStore {
         Ok(removed)
     }
 
+    /// Hands `key`'s frequency hint from the old store's policy to the
+    /// new one's before the entry moves in (W-TinyLFU seeds its sketch,
+    /// so a hot entry keeps winning admission contests after a switch).
+    async fn carry(&self, key: &CacheKey, hint: u32) {
+        if hint > 0 {
+            self.new.seed_frequency(key, hint).await;
+        }
+    }
+
     async fn lock(&self, key: &CacheKey) -> MutexGuard<'_, ()> {
         let mut h = DefaultHasher::new();
         key.hash(&mut h);
@@ -93,9 +105,11 @@ impl MigratingStore {
         if let Some(entry) = self.new.get(key).await? {
             return Ok(Some(entry));
         }
+        let hint = self.old.frequency_hint(key).await;
         let Some(entry) = self.old.get(key).await? else {
             return Ok(None);
         };
+        self.carry(key, hint).await;
         self.new.insert(key.clone(), entry.clone()).await?;
         self.drop_old_copy(key, entry.clone()).await?;
         Ok(Some(entry))
@@ -121,9 +135,11 @@ impl MigratingStore {
                     self.drop_old_copy(&key, current).await?;
                     return Ok::<_, StoreError>(0);
                 }
+                let hint = self.old.frequency_hint(&key).await;
                 let Some(entry) = self.old.get(&key).await? else {
                     return Ok(0);
                 };
+                self.carry(&key, hint).await;
                 self.new.insert(key.clone(), entry.clone()).await?;
                 self.drop_old_copy(&key, entry).await?;
                 Ok(1)

@@ -184,7 +184,11 @@ where
     /// before `key` is inserted ([`migrate`]). W-TinyLFU adds it to its
     /// sketch, so a key that was hot before the switch wins admission
     /// contests against a cold one; the default ignores it.
-    fn seed_frequency(&mut self, key: &K, hint: u32) {
+    fn seed_frequency<Q>(&mut self, key: &Q, hint: u32)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let _ = (key, hint);
     }
 }
@@ -591,7 +595,11 @@ where
         dispatch!(self, p => p.frequency_hint(key))
     }
 
-    fn seed_frequency(&mut self, key: &K, hint: u32) {
+    fn seed_frequency<Q>(&mut self, key: &Q, hint: u32)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         dispatch!(self, p => p.seed_frequency(key, hint))
     }
 }

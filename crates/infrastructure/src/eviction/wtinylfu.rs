@@ -545,7 +545,11 @@ impl<K: PolicyKey> EvictionPolicy<K> for WTinyLfu<K> {
         u32::from(self.sketch.estimate(self.hasher.hash_one(key)))
     }
 
-    fn seed_frequency(&mut self, key: &K, hint: u32) {
+    fn seed_frequency<Q>(&mut self, key: &Q, hint: u32)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         // Counted as the requests the hint stands for, up to the ageing's
         // ceiling, but not as additions towards the next halving: a
         // migration must not age the sketch it seeds.

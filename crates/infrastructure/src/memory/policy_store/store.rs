@@ -208,6 +208,20 @@ impl CacheStore for PolicyStore {
         }))
     }
 
+    async fn frequency_hint(&self, key: &CacheKey) -> u32 {
+        let shard = self.lock(self.shard_index(key));
+        shard
+            .policy
+            .get(key.as_str())
+            .map_or(0, |record| shard.policy.frequency_hint(record))
+    }
+
+    async fn seed_frequency(&self, key: &CacheKey, hint: u32) {
+        self.lock(self.shard_index(key))
+            .policy
+            .seed_frequency(key.as_str(), hint);
+    }
+
     async fn get_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<CacheEntry>>, StoreError> {
         let mut out = vec![None; keys.len()];
         let mut removals = self.removals();

@@ -312,6 +312,43 @@ async fn every_policy_builds_a_working_store() {
 }
 
 #[tokio::test]
+async fn frequency_hints_leave_one_policy_and_seed_the_next() {
+    let store = |policy: PolicyConfig| {
+        PolicyStore::builder(name())
+            .policy(policy)
+            .max_entries(Some(1_000))
+            .shards(2)
+            .build()
+    };
+    let lfu = store(PolicyConfig::Lfu(crate::eviction::LfuConfig));
+    lfu.insert(key("hot"), entry(8, &[])).await.unwrap();
+    lfu.insert(key("cold"), entry(8, &[])).await.unwrap();
+    for _ in 0..9 {
+        lfu.get(&key("hot")).await.unwrap();
+    }
+    let (hot, cold) = (
+        lfu.frequency_hint(&key("hot")).await,
+        lfu.frequency_hint(&key("cold")).await,
+    );
+    assert!(hot >= 9 && hot > cold, "LFU counts: hot {hot}, cold {cold}");
+    assert_eq!(lfu.frequency_hint(&key("absent")).await, 0);
+
+    // W-TinyLFU takes the hint into its sketch (which stops at 15).
+    let next = store(PolicyConfig::WTinyLfu(Default::default()));
+    next.seed_frequency(&key("hot"), hot).await;
+    next.insert(key("hot"), entry(8, &[])).await.unwrap();
+    next.insert(key("cold"), entry(8, &[])).await.unwrap();
+    let (seeded, unseeded) = (
+        next.frequency_hint(&key("hot")).await,
+        next.frequency_hint(&key("cold")).await,
+    );
+    assert!(
+        seeded >= hot.min(15) && seeded > unseeded + 5,
+        "W-TinyLFU sketch after the seed: hot {seeded}, cold {unseeded}"
+    );
+}
+
+#[tokio::test]
 async fn batches_match_single_operations_and_patterns_select_keys() {
     let store = PolicyStore::builder(name())
         .max_entries(Some(10_000))
