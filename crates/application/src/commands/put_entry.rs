@@ -188,6 +188,32 @@ pub(crate) fn probe_value(ctx: &Context, cache: &LiveCache, value: &CacheValue) 
     }
 }
 
+/// Writes `entry` again to the store now serving `cache` when a
+/// reconfiguration swapped the cache's store while this write went to the
+/// one it replaces, and the entry is still there: the move out of the
+/// replaced store may have listed its entries before this write landed,
+/// which would leave the entry behind in a store nobody reads (the write
+/// side of `get_entry`'s `lookup_current`). An entry the replaced store
+/// no longer holds (evicted, or moved) is not written again, so every
+/// write is counted once, live or evicted.
+async fn follow_swap(
+    ctx: &Context,
+    cache: &LiveCache,
+    key: &CacheKey,
+    entry: &CacheEntry,
+) -> Result<(), StoreError> {
+    let Some(current) = ctx.registry.get(cache.config().name()) else {
+        return Ok(());
+    };
+    if std::sync::Arc::ptr_eq(current.store(), cache.store()) {
+        return Ok(());
+    }
+    if cache.store().get(key).await?.is_some() {
+        current.store().insert(key.clone(), entry.clone()).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
     let cache = ctx
         .registry
@@ -200,6 +226,7 @@ pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutpu
     let outcome = match &cmd.lease {
         None => {
             let outcome = cache.store().insert(cmd.key.clone(), entry.clone()).await?;
+            follow_swap(ctx, &cache, &cmd.key, &entry).await?;
             revoke_leases(&cache, std::slice::from_ref(&cmd.key)).await;
             outcome
         }
