@@ -69,9 +69,7 @@ pub(crate) async fn handle_streamed(
     q: GetActionResult,
 ) -> Result<Option<BlobRead>, GetActionResultError> {
     if ctx.validation.validates(&q.instance) {
-        return Ok(handle(ctx, q)
-            .await?
-            .map(|value| BlobRead::from_chunk(value.len() as u64, value)));
+        return Ok(handle(ctx, q).await?.map(BlobRead::whole));
     }
     ctx.authorize(&q.principal, Role::Reader)?;
     Ok(ctx.ac.get_streamed(&q.instance, &q.key).await?)

@@ -228,6 +228,11 @@ impl BlobRead {
         })
     }
 
+    /// A whole blob held in memory, read as one chunk.
+    pub fn whole(blob: Bytes) -> Self {
+        Self::from_chunk(blob.len() as u64, blob)
+    }
+
     /// A read of `chunk`, already in memory, out of a blob of
     /// `size_bytes` (a ranged read's chunk is shorter than the blob).
     pub fn from_chunk(size_bytes: u64, chunk: Bytes) -> Self {
@@ -339,7 +344,7 @@ pub trait ActionCache: Send + Sync + 'static {
         Ok(self
             .get(instance, key)
             .await?
-            .map(|entry| BlobRead::from_chunk(entry.value.len() as u64, entry.value)))
+            .map(|entry| BlobRead::whole(entry.value)))
     }
 
     /// Reads an entry's bytes without counting a hit or refreshing it.

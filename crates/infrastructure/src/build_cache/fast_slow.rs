@@ -215,7 +215,7 @@ where
         Ok(self
             .get_shared(instance, key)
             .await?
-            .map(|entry| BlobRead::from_chunk(entry.value.len() as u64, entry.value)))
+            .map(|entry| BlobRead::whole(entry.value)))
     }
 
     async fn peek(

@@ -56,7 +56,8 @@ use strata_application::build_cache::update_action_result::{
 };
 use strata_application::build_cache::write_blob::{WriteBlob, WriteBlobStart};
 use strata_domain::{
-    BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange, StoreKind,
+    BlobRead, BlobReader, BuildCacheError, DigestHash, InstanceName, Principal, ReadRange,
+    StoreKind,
 };
 
 use crate::edge::auth::Acting;
@@ -250,24 +251,7 @@ async fn ac_get_inner(
     let Some(read) = found else {
         return Ok((HttpResponse::from_error(miss(StoreKind::Ac, &key)), "miss"));
     };
-    let mut response = HttpResponse::Ok();
-    response.content_type("application/octet-stream");
-    if req.method() == actix_web::http::Method::HEAD {
-        let none = stream::empty::<Result<Bytes, std::io::Error>>();
-        return Ok((response.body(SizedStream::new(read.len, none)), "hit"));
-    }
-    // As for CAS: a one-chunk entry goes out with its headers in one
-    // write; a longer one (a disk-store file) streams chunk by chunk.
-    let mut reader = read.reader;
-    let first = match reader.next_chunk().await {
-        Ok(first) => first.unwrap_or_default(),
-        Err(e) => return Err(ApiError::internal(e)),
-    };
-    if first.len() as u64 == read.len {
-        return Ok((response.body(first), "hit"));
-    }
-    let all = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(chunks(reader));
-    Ok((response.body(SizedStream::new(read.len, all)), "hit"))
+    Ok((hit(req, read, false).await?, "hit"))
 }
 
 /// `PUT /[<instance>/]ac/<hash>`: the body, at most `max_blob_bytes`.
@@ -406,22 +390,29 @@ async fn cas_get_inner(
             "miss",
         ));
     };
+    let zstd = accepts_zstd(req.headers());
+    Ok((hit(req, read, zstd).await?, "hit"))
+}
+
+/// The `200` of an AC or CAS hit: for `HEAD` the length alone; else the
+/// bytes, zstd-compressed when `zstd` (chunk by chunk, each its own
+/// frame). The first chunk is awaited here, so a small entry (one chunk)
+/// goes out with its headers in one write instead of as a stream that
+/// flushes the headers alone first; a longer one (a disk-store file)
+/// streams chunk by chunk.
+async fn hit(req: &HttpRequest, read: BlobRead, zstd: bool) -> Result<HttpResponse, ApiError> {
     let mut response = HttpResponse::Ok();
     response.content_type("application/octet-stream");
     if req.method() == actix_web::http::Method::HEAD {
         // The blob's length with no bytes: actix writes no body for HEAD
         // but takes `Content-Length` from the body's announced size.
         let none = stream::empty::<Result<Bytes, std::io::Error>>();
-        return Ok((response.body(SizedStream::new(read.len, none)), "hit"));
+        return Ok(response.body(SizedStream::new(read.len, none)));
     }
-    let zstd = accepts_zstd(req.headers());
     if zstd {
         response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("zstd")));
     }
     let mut reader = read.reader;
-    // The first chunk is awaited here, so a small blob (one chunk) goes
-    // out with its headers in one write instead of as a stream that
-    // flushes the headers alone first.
     let first = match reader.next_chunk().await {
         Ok(first) => first.unwrap_or_default(),
         Err(e) => return Err(ApiError::internal(e)),
@@ -430,16 +421,15 @@ async fn cas_get_inner(
         if zstd {
             let compressed =
                 zstd::bulk::compress(&first, ZSTD_GET_LEVEL).map_err(ApiError::internal)?;
-            return Ok((response.body(compressed), "hit"));
+            return Ok(response.body(compressed));
         }
-        return Ok((response.body(first), "hit"));
+        return Ok(response.body(first));
     }
-    let rest = chunks(reader);
-    let all = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(rest);
+    let all = stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(chunks(reader));
     if zstd {
-        return Ok((response.streaming(compress_chunks(all)), "hit"));
+        return Ok(response.streaming(compress_chunks(all)));
     }
-    Ok((response.body(SizedStream::new(read.len, all)), "hit"))
+    Ok(response.body(SizedStream::new(read.len, all)))
 }
 
 /// The reader's chunks as a body stream; it ends after the first error.
