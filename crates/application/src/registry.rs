@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use strata_domain::{
@@ -341,6 +341,9 @@ pub struct LiveCache {
     leases: Option<Arc<dyn LeaseStore>>,
     version: ConfigVersion,
     provenance: Provenance,
+    /// Set once the registry serves another `LiveCache` under this name
+    /// (or none): a write that took this one may have to follow the swap.
+    replaced: AtomicBool,
 }
 
 impl LiveCache {
@@ -358,7 +361,15 @@ impl LiveCache {
             leases: None,
             version: 0,
             provenance: Provenance::new(ConfigOrigin::Runtime, []),
+            replaced: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the registry has served another cache under this name since
+    /// this one was read (a reconfiguration swapped it, or it was deleted).
+    /// Set before the replacement's migration lists the old store.
+    pub(crate) fn replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     /// The same cache, at repository `version` with `provenance`.
@@ -515,18 +526,28 @@ impl CacheRegistry {
     pub(crate) fn replace(&self, cache: LiveCache) -> Option<Arc<LiveCache>> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let name = cache.config.name().clone();
-        self.caches
+        let previous = self
+            .caches
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name, Arc::new(cache))
+            .insert(name, Arc::new(cache));
+        if let Some(previous) = &previous {
+            previous.replaced.store(true, Ordering::Release);
+        }
+        previous
     }
 
     pub(crate) fn remove(&self, name: &CacheName) -> Option<Arc<LiveCache>> {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.caches
+        let removed = self
+            .caches
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(name)
+            .remove(name);
+        if let Some(removed) = &removed {
+            removed.replaced.store(true, Ordering::Release);
+        }
+        removed
     }
 }
 

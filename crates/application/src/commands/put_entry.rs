@@ -202,6 +202,10 @@ async fn follow_swap(
     key: &CacheKey,
     entry: &CacheEntry,
 ) -> Result<(), StoreError> {
+    // One atomic load on the usual path; the registry only after a swap.
+    if !cache.replaced() {
+        return Ok(());
+    }
     let Some(current) = ctx.registry.get(cache.config().name()) else {
         return Ok(());
     };
