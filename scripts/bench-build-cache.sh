@@ -59,7 +59,7 @@ mbs() { # wrk output -> MB/s
 }
 rps() { awk '/Requests\/sec/ {print $2}'; }
 
-for size in 1024 65536 4194304; do
+for size in ${SIZES:-1024 65536 4194304}; do
   head -c "$size" /dev/urandom > "$tmp/blob"
   hash=$(sha256sum "$tmp/blob" | cut -d' ' -f1)
   curl -sf -X PUT --data-binary @"$tmp/blob" "http://127.0.0.1:$port/cas/$hash" >/dev/null

@@ -1,6 +1,8 @@
-//! Reads: whole AC entries, small CAS reads in one step (from the page
-//! cache on the calling thread when it can), and streamed large reads
-//! (on the blocking pool, one chunk ahead).
+//! Reads: whole AC entries, small CAS reads in one step, and streamed
+//! large reads chunk by chunk. Both read from the page cache on the
+//! calling thread when they can, into a reused per-thread buffer; what is
+//! not cached is read on the blocking pool (a streamed read then stays
+//! there, one chunk ahead).
 //!
 //! A reader looks the entry up in the index (a short lock, no I/O), then
 //! opens the file with no lock held. A file that vanished between the two
@@ -118,23 +120,48 @@ fn pread_cached(file: &fs::File, start: u64, len: u64) -> Option<Bytes> {
         return None;
     }
     // `len` is at most DISK_READ_CHUNK_BYTES (the callers check).
-    let mut buf = BytesMut::zeroed(usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES));
-    let mut slices = [io::IoSliceMut::new(&mut buf)];
-    match rustix::io::preadv2(file, &mut slices, start, rustix::io::ReadWriteFlags::NOWAIT) {
-        Ok(n) if n as u64 == len => Some(buf.freeze()),
-        Ok(_) => None,
-        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            SUPPORTED.store(false, Ordering::Relaxed);
-            None
+    let len_usize = usize::try_from(len).unwrap_or(DISK_READ_CHUNK_BYTES);
+    CHUNK_BUFFER.with_borrow_mut(|buf| {
+        // Reuses the allocation once the previous chunk cut from it was
+        // dropped (the server copies a chunk into its write buffer as soon
+        // as it gets it): no fresh large allocation, and no page faults
+        // zeroing it, per chunk.
+        buf.clear();
+        buf.resize(len_usize, 0);
+        let mut slices = [io::IoSliceMut::new(&mut buf[..])];
+        match rustix::io::preadv2(file, &mut slices, start, rustix::io::ReadWriteFlags::NOWAIT) {
+            Ok(n) if n == len_usize => Some(buf.split().freeze()),
+            Ok(_) => None,
+            Err(
+                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS,
+            ) => {
+                SUPPORTED.store(false, Ordering::Relaxed);
+                None
+            }
+            Err(_) => None,
         }
-        Err(_) => None,
-    }
+    })
+}
+
+#[cfg(target_os = "linux")]
+thread_local! {
+    /// The buffer [`pread_cached`] reads into, one per thread: each read
+    /// splits its bytes off, and the next read takes the allocation back
+    /// when nobody holds them any more (`BytesMut::reserve` reclaims a
+    /// uniquely owned buffer), else allocates a new one.
+    static CHUNK_BUFFER: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
 /// Elsewhere every read goes to the blocking pool.
 #[cfg(not(target_os = "linux"))]
 pub(super) fn read_cached(_: &Path, _: u64, _: u64) -> Cached {
     Cached::Uncached
+}
+
+/// Elsewhere every read goes to the blocking pool.
+#[cfg(not(target_os = "linux"))]
+fn pread_cached(_: &fs::File, _: u64, _: u64) -> Option<Bytes> {
+    None
 }
 
 /// `len` bytes (at most [`DISK_READ_CHUNK_BYTES`]) of the blob file at
@@ -193,12 +220,13 @@ pub(super) fn open_stream(
 }
 
 /// Streams `remaining` bytes of an open blob file from `offset` in
-/// [`DISK_READ_CHUNK_BYTES`] chunks, read on the blocking pool straight
-/// into the chunk's buffer, one chunk ahead: the next chunk is read while
-/// the caller sends the one it got, so disk (or page-cache) reads and
-/// socket writes overlap on two threads, and at most two chunks are in
-/// memory whatever the blob's size. An open file stays readable when a
-/// flush unlinks it, so a read never yields partial content.
+/// [`DISK_READ_CHUNK_BYTES`] chunks. A chunk in the page cache is read on
+/// the calling thread into the thread's reused buffer ([`pread_cached`]).
+/// From the first chunk that is not, the reader moves to the blocking
+/// pool, one chunk ahead: the next chunk is read from disk while the
+/// caller sends the one it got. At most two chunks are in memory whatever
+/// the blob's size. An open file stays readable when a flush unlinks it,
+/// so a read never yields partial content.
 pub(super) struct FileReader {
     file: Arc<fs::File>,
     offset: u64,
@@ -221,6 +249,19 @@ impl BlobReader for FileReader {
     async fn next_chunk(&mut self) -> io::Result<Option<Bytes>> {
         if self.remaining == 0 {
             return Ok(None);
+        }
+        if self.ahead.is_none() {
+            // While the file is in the page cache, each chunk is read here,
+            // on the calling thread, with no trip to the blocking pool
+            // (two thread wake-ups per chunk, the largest cost of a hot
+            // large GET). The first chunk that is not cached moves this
+            // read to the blocking pool, one chunk ahead, for good.
+            let want = self.remaining.min(DISK_READ_CHUNK_BYTES as u64);
+            if let Some(chunk) = pread_cached(&self.file, self.offset, want) {
+                self.offset += want;
+                self.remaining -= want;
+                return Ok(Some(chunk));
+            }
         }
         let read = match self.ahead.take() {
             Some(read) => read,
@@ -298,14 +339,29 @@ mod tests {
         fs::write(&path, &data).unwrap();
         for (start, len) in [(0u64, 300_000u64), (70_000, 100_000), (299_999, 1)] {
             let mut reader = open_stream(&path, start, len).unwrap().unwrap();
-            let mut got = Vec::new();
+            // Every chunk is kept until the end: a chunk read into the
+            // thread's reused buffer must not change under a later read.
+            let mut chunks = Vec::new();
             while let Some(chunk) = reader.next_chunk().await.unwrap() {
                 assert!(chunk.len() <= DISK_READ_CHUNK_BYTES);
-                got.extend_from_slice(&chunk);
+                chunks.push(chunk);
             }
+            let got: Vec<u8> = chunks.concat();
             let (s, e) = (start as usize, (start + len) as usize);
             assert_eq!(got, &data[s..e], "{start}+{len}");
         }
+        // The second half dropped from the page cache: the read starts on
+        // the calling thread and moves to the blocking pool mid-stream,
+        // with the same bytes.
+        let file = fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&file, 150_000, None, rustix::fs::Advice::DontNeed).unwrap();
+        let mut reader = open_stream(&path, 0, 300_000).unwrap().unwrap();
+        let mut got = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, data);
         let mut short = open_stream(&path, 290_000, 20_000).unwrap().unwrap();
         assert!(short.next_chunk().await.is_err());
         assert!(
