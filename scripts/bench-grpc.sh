@@ -4,10 +4,12 @@
 # `GET /cas/<hash>`, gRPC `ByteStream.Read` and gRPC `BatchReadBlobs`, from
 # the Rust load generator examples/grpc_bench.rs (8 callers, interleaved
 # rounds, median requests/s; SECS per round, default 3).
+# STORE=disk serves them from the disk store instead (issue 33).
 # Usage: scripts/bench-grpc.sh   (builds the release binary and example)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
+STORE=${STORE:-memory}
 cargo build --release --bin strata --example grpc_bench
 bin=target/release/strata
 pids=(); tmp=$(mktemp -d)
@@ -21,7 +23,8 @@ workers = 2
 [log]
 filter = "warn"
 [build_cache]
-store = "memory"
+store = "$STORE"
+dir = "$tmp/bc"
 max_bytes = 1073741824
 TOML
 "$bin" serve --config "$tmp/strata.toml" & pids+=($!)

@@ -270,5 +270,22 @@ async fn a_512_mib_blob_moves_through_http_and_bytestream_in_constant_memory() {
         before >> 20,
         peak >> 20
     );
+
+    // An instance that validates AC entries decodes them whole, so it
+    // takes none over 16 MiB, however high `max_blob_bytes` is: a body
+    // sent with no length is refused once it passes the bound.
+    let over = 16u64 << 20;
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+        (0..=over / PIECE as u64).map(|i| Ok::<_, std::io::Error>(piece(4, i))),
+    ));
+    let r = client
+        .put(format!("{}/ac/{}", server.base, hex_sha(4)))
+        .body(body)
+        .send()
+        .await
+        .expect("validated AC PUT");
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: serde_json::Value = r.json().await.expect("a problem body");
+    assert_eq!(problem["code"], "payload_too_large", "{problem}");
     server.stop().await;
 }

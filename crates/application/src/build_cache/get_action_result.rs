@@ -2,7 +2,7 @@
 //! finds it incomplete.
 
 use bytes::Bytes;
-use strata_domain::{BlobRead, DigestHash, InstanceName, Principal, Role};
+use strata_domain::{BlobRead, BuildCacheError, DigestHash, InstanceName, Principal, Role};
 
 use super::context::BuildCacheContext;
 
@@ -27,6 +27,17 @@ pub struct GetActionResult {
     pub key: DigestHash,
 }
 
+/// The largest AC entry a validating instance decodes, in bytes (16 MiB).
+///
+/// Validation parses the whole `ActionResult`, so the entry is held in
+/// memory; this keeps that memory bounded whatever `max_blob_bytes` is. A
+/// REAPI `ActionResult` travels as one gRPC message (4 MiB at most by
+/// default in Bazel and tonic), so real ones are far smaller. A write over
+/// it is refused ([`BuildCacheError::TooLarge`](strata_domain::BuildCacheError::TooLarge),
+/// HTTP 413); a read of a bigger entry (written while validation was off)
+/// is a miss, and reads no further than its length.
+pub const MAX_VALIDATED_AC_BYTES: u64 = 16 << 20;
+
 access_or_store_error! {
     /// Why an AC read failed.
     pub enum GetActionResultError { Store: "A store failed." }
@@ -37,13 +48,21 @@ pub(crate) async fn handle(
     q: GetActionResult,
 ) -> Result<Option<Bytes>, GetActionResultError> {
     ctx.authorize(&q.principal, Role::Reader)?;
-    let Some(entry) = ctx.ac.get(&q.instance, &q.key).await? else {
+    if !ctx.validation.validates(&q.instance) {
+        return Ok(ctx.ac.get(&q.instance, &q.key).await?.map(|e| e.value));
+    }
+    let Some(read) = ctx.ac.get_streamed(&q.instance, &q.key).await? else {
         return Ok(None);
     };
-    if !ctx.validation.validates(&q.instance) {
-        return Ok(Some(entry.value));
+    if read.len > MAX_VALIDATED_AC_BYTES {
+        tracing::debug!(instance = %q.instance, key = %q.key, size_bytes = read.len, limit_bytes = MAX_VALIDATED_AC_BYTES, "AC entry too large to validate: a miss");
+        return Ok(None);
     }
-    let refs = match ctx.format.decode(&entry.value) {
+    let value = read
+        .into_bytes()
+        .await
+        .map_err(|e| BuildCacheError::io(ctx.ac.store_name(), "read an AC entry", e))?;
+    let refs = match ctx.format.decode(&value) {
         Ok(refs) => refs,
         Err(e) => {
             tracing::debug!(instance = %q.instance, key = %q.key, error = %e, "AC entry does not decode: a miss");
@@ -55,15 +74,15 @@ pub(crate) async fn handle(
         tracing::debug!(instance = %q.instance, key = %q.key, missing = missing.len(), first = %first, "AC entry references missing blobs: a miss");
         return Ok(None);
     }
-    Ok(Some(entry.value))
+    Ok(Some(value))
 }
 
 /// [`handle`] as a stream: an instance that does not validate reads the
 /// entry through [`ActionCache::get_streamed`](strata_domain::ActionCache::get_streamed),
 /// so an entry of any size (ccache's whole results) passes through a
 /// bounded buffer; a validating instance decodes the entry, so it is read
-/// whole (an `ActionResult`, at most `max_blob_bytes`) and yielded as one
-/// chunk.
+/// whole (an `ActionResult`, at most [`MAX_VALIDATED_AC_BYTES`]) and
+/// yielded as one chunk.
 pub(crate) async fn handle_streamed(
     ctx: &BuildCacheContext,
     q: GetActionResult,
@@ -93,8 +112,8 @@ mod tests {
     #[tokio::test]
     async fn a_complete_entry_is_a_hit() {
         let mut m = Mocks::default();
-        m.ac.expect_get()
-            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.ac.expect_get_streamed()
+            .returning(|_, _| Ok(Some(BlobRead::whole(Bytes::from_static(b"ar")))));
         m.format.expect_decode().returning(|_| {
             Ok(ActionResultRefs {
                 output_files: vec![digest('b', 3)],
@@ -112,8 +131,8 @@ mod tests {
     #[tokio::test]
     async fn a_missing_blob_or_an_undecodable_entry_is_a_miss() {
         let mut m = Mocks::default();
-        m.ac.expect_get()
-            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.ac.expect_get_streamed()
+            .returning(|_, _| Ok(Some(BlobRead::whole(Bytes::from_static(b"ar")))));
         m.format.expect_decode().times(1).returning(|_| {
             Ok(ActionResultRefs {
                 stdout: Some(digest('c', 1)),
@@ -128,8 +147,8 @@ mod tests {
         );
 
         let mut m = Mocks::default();
-        m.ac.expect_get()
-            .returning(|_, _| Ok(Some(ac_entry(b"junk"))));
+        m.ac.expect_get_streamed()
+            .returning(|_, _| Ok(Some(BlobRead::whole(Bytes::from_static(b"junk")))));
         m.format
             .expect_decode()
             .returning(|_| Err(InvalidActionResult("bad".into())));
@@ -170,9 +189,9 @@ mod tests {
     #[tokio::test]
     async fn with_validation_a_streamed_read_still_checks_the_references() {
         let mut m = Mocks::default();
-        m.ac.expect_get_streamed().never();
-        m.ac.expect_get()
-            .returning(|_, _| Ok(Some(ac_entry(b"ar"))));
+        m.ac.expect_get().never();
+        m.ac.expect_get_streamed()
+            .returning(|_, _| Ok(Some(BlobRead::whole(Bytes::from_static(b"ar")))));
         m.format.expect_decode().returning(|_| {
             Ok(ActionResultRefs {
                 stdout: Some(digest('c', 1)),
@@ -197,6 +216,37 @@ mod tests {
             err,
             GetActionResultError::Access(AccessError::Forbidden { .. })
         ));
+    }
+
+    /// A validating instance reads no entry longer than it may decode: an
+    /// entry over [`MAX_VALIDATED_AC_BYTES`] is a miss, decided from its
+    /// length before any byte is read.
+    #[tokio::test]
+    async fn with_validation_an_entry_too_large_to_decode_is_a_miss() {
+        struct Unread;
+        #[async_trait::async_trait]
+        impl strata_domain::BlobReader for Unread {
+            async fn next_chunk(&mut self) -> std::io::Result<Option<Bytes>> {
+                Err(std::io::Error::other(
+                    "an entry too large to validate is read",
+                ))
+            }
+        }
+        let mut m = Mocks::default();
+        m.ac.expect_get_streamed().returning(|_, _| {
+            Ok(Some(BlobRead {
+                size_bytes: MAX_VALIDATED_AC_BYTES + 1,
+                len: MAX_VALIDATED_AC_BYTES + 1,
+                reader: Box::new(Unread),
+            }))
+        });
+        m.format.expect_decode().never();
+        m.cas.expect_find_missing().never();
+        let service = m.service(true);
+        assert_eq!(
+            service.get_action_result(get(reader())).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -85,6 +85,18 @@ impl BuildCacheService {
         self.ctx.cas.max_blob_bytes()
     }
 
+    /// The largest AC entry `instance` accepts, in bytes: `max_blob_bytes`,
+    /// and at most [`MAX_VALIDATED_AC_BYTES`](super::get_action_result::MAX_VALIDATED_AC_BYTES)
+    /// where the instance validates (it decodes entries whole).
+    pub fn max_action_result_bytes(&self, instance: &InstanceName) -> u64 {
+        let limit = self.max_blob_bytes();
+        if self.validates(instance) {
+            limit.min(super::get_action_result::MAX_VALIDATED_AC_BYTES)
+        } else {
+            limit
+        }
+    }
+
     /// The content store's start-up index rebuild while it runs (the
     /// store serves meanwhile; `/health/ready` reports it).
     pub fn index_rebuild(&self) -> Option<IndexRebuild> {

@@ -6,13 +6,15 @@ use strata_domain::{
 };
 
 use super::context::BuildCacheContext;
+use super::get_action_result::MAX_VALIDATED_AC_BYTES;
 use crate::registry::AccessError;
 
 /// Write `value` as the AC entry `key` of `instance`, replacing any.
 ///
 /// When the instance validates AC entries, `value` must decode as a REAPI
 /// `ActionResult` (its referenced blobs need not be present yet: Bazel
-/// uploads outputs and the entry in any order, and reads check them).
+/// uploads outputs and the entry in any order, and reads check them), and
+/// be at most [`MAX_VALIDATED_AC_BYTES`] long.
 #[derive(Clone, Debug)]
 pub struct UpdateActionResult {
     /// Who acts; needs [`Role::Writer`] (a `cas-writer` may not: AC
@@ -163,6 +165,14 @@ pub(crate) async fn handle(
 ) -> Result<(), UpdateActionResultError> {
     ctx.authorize(&cmd.principal, Role::Writer)?;
     if ctx.validation.validates(&cmd.instance) {
+        let size_bytes = cmd.value.len() as u64;
+        if size_bytes > MAX_VALIDATED_AC_BYTES {
+            return Err(BuildCacheError::TooLarge {
+                size_bytes,
+                limit_bytes: MAX_VALIDATED_AC_BYTES,
+            }
+            .into());
+        }
         ctx.format.decode(&cmd.value)?;
     }
     ctx.ac.put(&cmd.instance, cmd.key, cmd.value).await?;
@@ -207,6 +217,32 @@ mod tests {
             .update_action_result(put(writer()))
             .await
             .unwrap();
+    }
+
+    /// A validating instance refuses an entry longer than it may decode
+    /// (413), and the bound is the instance's AC limit.
+    #[tokio::test]
+    async fn validated_entries_are_bounded() {
+        let mut m = Mocks::default();
+        m.format.expect_decode().never();
+        m.ac.expect_put().never();
+        m.cas.expect_max_blob_bytes().return_const(1_u64 << 30);
+        let service = m.service(true);
+        let mut cmd = put(writer());
+        cmd.value = Bytes::from(vec![0u8; MAX_VALIDATED_AC_BYTES as usize + 1]);
+        let err = service.update_action_result(cmd).await.unwrap_err();
+        assert!(matches!(
+            err,
+            UpdateActionResultError::Store(BuildCacheError::TooLarge {
+                limit_bytes: MAX_VALIDATED_AC_BYTES,
+                ..
+            })
+        ));
+        let instance = InstanceName::default();
+        assert_eq!(
+            service.max_action_result_bytes(&instance),
+            MAX_VALIDATED_AC_BYTES
+        );
     }
 
     #[tokio::test]

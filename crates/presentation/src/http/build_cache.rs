@@ -256,7 +256,8 @@ async fn ac_get_inner(
 
 /// `PUT /[<instance>/]ac/<hash>`: the body, at most `max_blob_bytes`.
 /// An instance that validates AC entries reads it whole to decode the
-/// `ActionResult` (small serialized messages); any other instance (raw
+/// `ActionResult` (small serialized messages, at most 16 MiB:
+/// `MAX_VALIDATED_AC_BYTES`); any other instance (raw
 /// bytes, as ccache stores whole results) streams it to a store that can
 /// take a stream (disk), through a bounded buffer.
 #[utoipa::path(
@@ -268,7 +269,7 @@ async fn ac_get_inner(
     responses(
         (status = 200, description = "Stored"),
         (status = 400, description = "Bad hash or prefix, or not an ActionResult (`invalid_action_result`)", body = crate::edge::error::Problem, content_type = "application/problem+json", example = json!({"type": "urn:strata:problem:invalid_digest", "title": "Invalid digest", "status": 400, "detail": "a SHA-256 digest has 64 hex characters, got 5", "code": "invalid_digest", "field": "hash"})),
-        (status = 413, description = "Over `max_blob_bytes`", body = crate::edge::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Over `max_blob_bytes`, or over 16 MiB where the instance validates AC entries", body = crate::edge::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn ac_put(
@@ -296,7 +297,7 @@ async fn ac_put_inner(
             "action-cache entries take no Content-Encoding",
         ));
     }
-    let limit = service.max_blob_bytes();
+    let limit = service.max_action_result_bytes(&instance);
     if let Some(len) = content_length(req.headers())?
         && len > limit
     {
