@@ -144,6 +144,7 @@ pub(crate) async fn handle(
     }
     let events: Vec<_> = batch.iter().map(|(k, e)| (k.clone(), e.clone())).collect();
     let outcomes = cache.store().insert_many(batch).await?;
+    crate::commands::put_entry::follow_swap_many(ctx, &cache, &events).await?;
     crate::commands::put_entry::revoke_all_leases(&cache).await;
     for ((key, entry), outcome) in events.iter().zip(&outcomes) {
         cache

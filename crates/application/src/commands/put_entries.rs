@@ -4,7 +4,7 @@ use strata_domain::{CacheKey, CacheName, CacheValue, InsertOutcome, Principal, R
 
 use crate::batch::{BatchSizeError, check_batch_len};
 use crate::commands::put_entry::{
-    PutEntryError, build_entry, probe_value, revoke_leases, written_event,
+    PutEntryError, build_entry, follow_swap_many, probe_value, revoke_leases, written_event,
 };
 use crate::context::Context;
 
@@ -77,6 +77,9 @@ pub(crate) async fn handle(
     let outcomes = cache
         .store()
         .insert_many(batch)
+        .await
+        .map_err(PutEntryError::from)?;
+    follow_swap_many(ctx, &cache, &events)
         .await
         .map_err(PutEntryError::from)?;
     let keys: Vec<_> = events.iter().map(|(key, _)| key.clone()).collect();

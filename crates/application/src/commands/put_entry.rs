@@ -218,6 +218,21 @@ async fn follow_swap(
     Ok(())
 }
 
+/// [`follow_swap`] for each entry of a batch write (`batchPut`, import).
+pub(crate) async fn follow_swap_many(
+    ctx: &Context,
+    cache: &LiveCache,
+    entries: &[(CacheKey, CacheEntry)],
+) -> Result<(), StoreError> {
+    if !cache.replaced() {
+        return Ok(());
+    }
+    for (key, entry) in entries {
+        follow_swap(ctx, cache, key, entry).await?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn handle(ctx: &Context, cmd: PutEntry) -> Result<PutEntryOutput, PutEntryError> {
     let cache = ctx
         .registry
