@@ -1,0 +1,130 @@
+//! The hasher of the policies' key index ([`Entries`](super::keyed::Entries)).
+//!
+//! A policy over 64-bit keys (every simulation: `strata simulate`, the
+//! miniatures of the live curves, the offline `auto` replay) hashes one
+//! word per lookup, and SipHash-1-3 on one word was the largest single cost
+//! of a replay (about 30% of the workload-family suite's time). A key that
+//! hashes as exactly one `u64` is therefore mixed by splitmix64's finaliser
+//! ([`mix64`]) of the word XOR a random per-table seed; any other key
+//! (a store's textual keys) is hashed by the standard library's randomly
+//! keyed SipHash-1-3, as before. Either way the hash only places keys in
+//! the index: no policy decision depends on it, so replays are unchanged.
+//!
+//! The seeded mix keeps the index's lookups fast for adversarial 64-bit
+//! keys as far as the seed stays unknown; textual keys, which clients
+//! choose, keep SipHash's protection against hash flooding.
+
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
+
+use super::mrc::mix64;
+
+/// Builds [`KeyHashing`] hashers: a random SipHash key and a random seed,
+/// drawn once per table.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyHasher {
+    sip: RandomState,
+    seed: u64,
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        let sip = RandomState::new();
+        let seed = RandomState::new().hash_one(0x5eed_u64);
+        Self { sip, seed }
+    }
+}
+
+impl BuildHasher for KeyHasher {
+    type Hasher = KeyHashing;
+
+    #[inline]
+    fn build_hasher(&self) -> KeyHashing {
+        KeyHashing {
+            state: State::Empty,
+            sip: self.sip.clone(),
+            seed: self.seed,
+        }
+    }
+}
+
+/// What a [`KeyHashing`] has been fed so far.
+#[derive(Debug)]
+enum State {
+    Empty,
+    /// Exactly one `u64`.
+    Word(u64),
+    /// Anything else, fed to SipHash.
+    Sip(DefaultHasher),
+}
+
+/// A hasher that mixes a lone `u64` with a seed and hashes anything else
+/// with SipHash-1-3 (see the module docs).
+#[derive(Debug)]
+pub(crate) struct KeyHashing {
+    state: State,
+    sip: RandomState,
+    seed: u64,
+}
+
+impl KeyHashing {
+    /// Feeds SipHash, which first takes over a word written before.
+    #[inline]
+    fn to_sip(&mut self, feed: impl FnOnce(&mut DefaultHasher)) {
+        match &mut self.state {
+            State::Sip(sip) => feed(sip),
+            state => {
+                let mut sip = self.sip.build_hasher();
+                if let State::Word(word) = state {
+                    sip.write_u64(*word);
+                }
+                feed(&mut sip);
+                *state = State::Sip(sip);
+            }
+        }
+    }
+}
+
+impl Hasher for KeyHashing {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        self.to_sip(|sip| sip.write(bytes));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        match self.state {
+            State::Empty => self.state = State::Word(word),
+            _ => self.to_sip(|sip| sip.write_u64(word)),
+        }
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        match &self.state {
+            State::Empty => self.sip.build_hasher().finish(),
+            State::Word(word) => mix64(word ^ self.seed),
+            State::Sip(sip) => sip.finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_keys_hash_equal_and_words_are_mixed_with_the_seed() {
+        let hasher = KeyHasher::default();
+        assert_eq!(hasher.hash_one(42_u64), hasher.hash_one(42_u64));
+        assert_eq!(hasher.hash_one(42_u64), mix64(42 ^ hasher.seed));
+        assert_eq!(hasher.hash_one("key"), hasher.hash_one("key"));
+        assert_eq!(
+            hasher.hash_one((1_u64, 2_u64)),
+            hasher.hash_one((1_u64, 2_u64))
+        );
+        // Two words go to SipHash, never to the one-word mix.
+        assert_ne!(hasher.hash_one((1_u64, 2_u64)), mix64(1 ^ hasher.seed));
+        // Another table draws another seed.
+        assert_ne!(KeyHasher::default().seed, hasher.seed);
+    }
+}
