@@ -4,8 +4,9 @@
 //! miniatures of the live curves, the offline `auto` replay) hashes one
 //! word per lookup, and SipHash-1-3 on one word was the largest single cost
 //! of a replay (about 30% of the workload-family suite's time). A key that
-//! hashes as exactly one `u64` is therefore mixed by splitmix64's finaliser
-//! ([`mix64`]) of the word XOR a random per-table seed; any other key
+//! hashes as exactly one `u64` is therefore mixed by one folded multiply
+//! (the 128-bit product's halves XORed, as foldhash and aHash do) of the
+//! word XOR a random per-table seed; any other key
 //! (a store's textual keys) is hashed by the standard library's randomly
 //! keyed SipHash-1-3, as before. Either way the hash only places keys in
 //! the index: no policy decision depends on it, so replays are unchanged.
@@ -16,7 +17,17 @@
 
 use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 
-use super::mrc::mix64;
+/// The odd constant of the folded multiply (the fractional digits of pi,
+/// as in foldhash).
+const MULTIPLIER: u64 = 0x243f_6a88_85a3_08d3;
+
+/// The folded multiply of a seeded word: the 128-bit product of `word ^
+/// seed` and [`MULTIPLIER`], its high and low halves XORed.
+#[inline(always)]
+fn fold(word: u64, seed: u64) -> u64 {
+    let product = u128::from(word ^ seed) * u128::from(MULTIPLIER);
+    (product as u64) ^ ((product >> 64) as u64)
+}
 
 /// Builds [`KeyHashing`] hashers: a random SipHash key and a random seed,
 /// drawn once per table.
@@ -37,7 +48,7 @@ impl Default for KeyHasher {
 impl BuildHasher for KeyHasher {
     type Hasher = KeyHashing;
 
-    #[inline]
+    #[inline(always)]
     fn build_hasher(&self) -> KeyHashing {
         KeyHashing {
             state: State::Empty,
@@ -90,7 +101,7 @@ impl Hasher for KeyHashing {
         self.to_sip(|sip| sip.write(bytes));
     }
 
-    #[inline]
+    #[inline(always)]
     fn write_u64(&mut self, word: u64) {
         match self.state {
             State::Empty => self.state = State::Word(word),
@@ -98,11 +109,11 @@ impl Hasher for KeyHashing {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&self) -> u64 {
         match &self.state {
             State::Empty => self.sip.build_hasher().finish(),
-            State::Word(word) => mix64(word ^ self.seed),
+            State::Word(word) => fold(*word, self.seed),
             State::Sip(sip) => sip.finish(),
         }
     }
@@ -116,14 +127,14 @@ mod tests {
     fn equal_keys_hash_equal_and_words_are_mixed_with_the_seed() {
         let hasher = KeyHasher::default();
         assert_eq!(hasher.hash_one(42_u64), hasher.hash_one(42_u64));
-        assert_eq!(hasher.hash_one(42_u64), mix64(42 ^ hasher.seed));
+        assert_eq!(hasher.hash_one(42_u64), fold(42, hasher.seed));
         assert_eq!(hasher.hash_one("key"), hasher.hash_one("key"));
         assert_eq!(
             hasher.hash_one((1_u64, 2_u64)),
             hasher.hash_one((1_u64, 2_u64))
         );
         // Two words go to SipHash, never to the one-word mix.
-        assert_ne!(hasher.hash_one((1_u64, 2_u64)), mix64(1 ^ hasher.seed));
+        assert_ne!(hasher.hash_one((1_u64, 2_u64)), fold(1, hasher.seed));
         // Another table draws another seed.
         assert_ne!(KeyHasher::default().seed, hasher.seed);
     }
