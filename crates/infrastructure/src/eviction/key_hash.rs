@@ -80,7 +80,7 @@ pub(crate) struct KeyHashing {
 impl KeyHashing {
     /// Feeds SipHash, which first takes over a word written before.
     #[inline]
-    fn to_sip(&mut self, feed: impl FnOnce(&mut DefaultHasher)) {
+    fn feed_sip(&mut self, feed: impl FnOnce(&mut DefaultHasher)) {
         match &mut self.state {
             State::Sip(sip) => feed(sip),
             state => {
@@ -98,14 +98,14 @@ impl KeyHashing {
 impl Hasher for KeyHashing {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        self.to_sip(|sip| sip.write(bytes));
+        self.feed_sip(|sip| sip.write(bytes));
     }
 
     #[inline(always)]
     fn write_u64(&mut self, word: u64) {
         match self.state {
             State::Empty => self.state = State::Word(word),
-            _ => self.to_sip(|sip| sip.write_u64(word)),
+            _ => self.feed_sip(|sip| sip.write_u64(word)),
         }
     }
 
