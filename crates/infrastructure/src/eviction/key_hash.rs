@@ -51,70 +51,59 @@ impl BuildHasher for KeyHasher {
     #[inline(always)]
     fn build_hasher(&self) -> KeyHashing {
         KeyHashing {
-            state: State::Empty,
-            sip: self.sip.clone(),
+            sip: self.sip.build_hasher(),
+            word: None,
+            sipped: false,
             seed: self.seed,
         }
     }
-}
-
-/// What a [`KeyHashing`] has been fed so far.
-#[derive(Debug)]
-enum State {
-    Empty,
-    /// Exactly one `u64`.
-    Word(u64),
-    /// Anything else, fed to SipHash.
-    Sip(DefaultHasher),
 }
 
 /// A hasher that mixes a lone `u64` with a seed and hashes anything else
 /// with SipHash-1-3 (see the module docs).
 #[derive(Debug)]
 pub(crate) struct KeyHashing {
-    state: State,
-    sip: RandomState,
+    sip: DefaultHasher,
+    /// The one word written, while nothing else was.
+    word: Option<u64>,
+    /// Whether anything was fed to `sip`.
+    sipped: bool,
     seed: u64,
 }
 
 impl KeyHashing {
-    /// Feeds SipHash, which first takes over a word written before.
+    /// Readies `sip` for more input: a word written alone so far goes in
+    /// first.
     #[inline]
-    fn feed_sip(&mut self, feed: impl FnOnce(&mut DefaultHasher)) {
-        match &mut self.state {
-            State::Sip(sip) => feed(sip),
-            state => {
-                let mut sip = self.sip.build_hasher();
-                if let State::Word(word) = state {
-                    sip.write_u64(*word);
-                }
-                feed(&mut sip);
-                *state = State::Sip(sip);
-            }
+    fn feed(&mut self) -> &mut DefaultHasher {
+        if let Some(word) = self.word.take() {
+            self.sip.write_u64(word);
         }
+        self.sipped = true;
+        &mut self.sip
     }
 }
 
 impl Hasher for KeyHashing {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        self.feed_sip(|sip| sip.write(bytes));
+        self.feed().write(bytes);
     }
 
     #[inline(always)]
     fn write_u64(&mut self, word: u64) {
-        match self.state {
-            State::Empty => self.state = State::Word(word),
-            _ => self.feed_sip(|sip| sip.write_u64(word)),
+        if self.sipped || self.word.is_some() {
+            self.feed().write_u64(word);
+        } else {
+            self.word = Some(word);
         }
     }
 
     #[inline(always)]
     fn finish(&self) -> u64 {
-        match &self.state {
-            State::Empty => self.sip.build_hasher().finish(),
-            State::Word(word) => fold(*word, self.seed),
-            State::Sip(sip) => sip.finish(),
+        match self.word {
+            Some(word) => fold(word, self.seed),
+            None => self.sip.finish(),
         }
     }
 }
