@@ -48,6 +48,35 @@ mock! {
 }
 
 mock! {
+    pub(crate) Analyzer {}
+    impl MrcAnalyzer for Analyzer {
+        fn record(&self, key: &CacheKey, weight: Option<u64>);
+        fn record_write(&self, key: &CacheKey, weight: u64);
+        fn curves(&self) -> MissRatioCurves;
+        fn shape(&self) -> (u64, bool);
+        fn rebuilt(&self, policy: EvictionPolicyKind);
+    }
+}
+
+mock! {
+    pub(crate) AuditLog {}
+    #[async_trait]
+    impl AuditLog for AuditLog {
+        async fn append(&self, record: &AuditRecord) -> Result<(), AuditError>;
+        async fn read(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, AuditError>;
+    }
+}
+
+/// An analyzer provider giving every cache the same analyzer.
+pub(crate) struct OneAnalyzer(pub(crate) Arc<dyn MrcAnalyzer>);
+
+impl AnalyzerProvider for OneAnalyzer {
+    fn open(&self, _: &CacheConfiguration) -> Option<Arc<dyn MrcAnalyzer>> {
+        Some(self.0.clone())
+    }
+}
+
+mock! {
     pub(crate) Clock {}
     impl Clock for Clock {
         fn now(&self) -> Timestamp;
@@ -200,6 +229,17 @@ pub(crate) async fn service_on_store(
     clock: Arc<dyn Clock>,
     scheduler: Arc<dyn Scheduler>,
 ) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
+    service_analyzed(initial, store, clock, scheduler, None).await
+}
+
+/// [`service_on_store`] whose caches are analysed by `analyzers`.
+pub(crate) async fn service_analyzed(
+    initial: CacheConfiguration,
+    store: Arc<dyn CacheStore>,
+    clock: Arc<dyn Clock>,
+    scheduler: Arc<dyn Scheduler>,
+    analyzers: Option<Arc<dyn AnalyzerProvider>>,
+) -> (CacheService, Arc<RecordingEvents>, Arc<QueueProvider>) {
     let mut repository = MockRepository::new();
     repository.expect_list().return_once(move || {
         Ok(vec![StoredConfiguration {
@@ -225,7 +265,7 @@ pub(crate) async fn service_on_store(
         events: events.clone(),
         clock,
         scheduler,
-        analyzers: None,
+        analyzers,
         compression_probe: None,
     });
     service.bootstrap().await.unwrap();

@@ -176,3 +176,6 @@ fn audit_record(ctx: &Context, cache: &CacheName, switch: &AutoSwitch) -> AuditR
         peer: None,
     }
 }
+
+#[cfg(test)]
+mod tests;

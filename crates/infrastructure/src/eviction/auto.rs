@@ -17,7 +17,8 @@
 //! ([`AutoTuner::record_switch_cost`]).
 
 use strata_domain::{
-    AUTO_START_POLICY, AutoSwitch, AutoTuneSettings, AutoTuner, EvictionPolicyKind,
+    AUTO_START_POLICY, AutoSwitch, AutoTuneSettings, AutoTuner, CANDIDATE_POLICIES,
+    EvictionPolicyKind,
 };
 
 use super::mrc::{MiniatureSimulations, MrcConfig, mix64};
@@ -42,6 +43,20 @@ pub struct AutoReplay {
     pub switches: Vec<AutoReplaySwitch>,
     /// The policy in force at the end.
     pub last: EvictionPolicyKind,
+    /// Misses over the first `checkpoint` requests of
+    /// [`simulate_auto_with_checkpoint`] (all of them for
+    /// [`simulate_auto`]): the replay is online, so this is what a replay
+    /// of that prefix alone misses.
+    pub misses_at_checkpoint: u64,
+    /// Per policy, the misses of its running miniature when that stood for
+    /// the fixed policy on the whole trace of hashed keys
+    /// ([`MiniatureSimulations::exact_misses`]: a cache smaller than
+    /// [`MIN_SCALED_ENTRIES`](super::mrc::MIN_SCALED_ENTRIES) entries, in
+    /// object mode, whose curves sample every request); the policies that
+    /// were rebuilt are left out. For every policy but W-TinyLFU (whose
+    /// sketch hashes keys) this is its miss count on `requests` themselves,
+    /// without a replay of its own.
+    pub fixed_misses: Vec<(EvictionPolicyKind, u64)>,
 }
 
 fn build(policy: EvictionPolicyKind, capacity: u64) -> AnyPolicy<u64> {
@@ -61,6 +76,20 @@ pub fn simulate_auto(
     mrc: MrcConfig,
     settings: AutoTuneSettings,
 ) -> AutoReplay {
+    simulate_auto_with_checkpoint(requests, capacity, mode, mrc, settings, requests.len())
+}
+
+/// [`simulate_auto`], also counting the misses over the first `checkpoint`
+/// requests ([`AutoReplay::misses_at_checkpoint`]; a checkpoint past the
+/// end counts them all).
+pub fn simulate_auto_with_checkpoint(
+    requests: &[Request],
+    capacity: u64,
+    mode: Mode,
+    mrc: MrcConfig,
+    settings: AutoTuneSettings,
+    checkpoint: usize,
+) -> AutoReplay {
     let byte_mode = mode == Mode::Bytes;
     let mut sims = MiniatureSimulations::new(MrcConfig {
         capacity,
@@ -74,6 +103,7 @@ pub fn simulate_auto(
     let mut evicted = Vec::new();
     let mut switches = Vec::new();
     let (mut misses, mut byte_misses, mut bytes) = (0u64, 0u64, 0u64);
+    let mut misses_at_checkpoint = (checkpoint == 0).then_some(0);
     // Misses and requests since the last switch, until the next evaluation
     // measures what it cost.
     let mut since_switch: Option<(u64, u64)> = None;
@@ -93,6 +123,9 @@ pub fn simulate_auto(
                 cache.insert(request.key, weight, None, &mut evicted);
                 evicted.clear();
             }
+        }
+        if i + 1 == checkpoint {
+            misses_at_checkpoint = Some(misses);
         }
         sims.add_requests(1);
         let epoch_ended = sims.record(mix64(request.key), byte_mode.then_some(size));
@@ -142,6 +175,11 @@ pub fn simulate_auto(
         },
         switches,
         last: tuner.active(),
+        misses_at_checkpoint: misses_at_checkpoint.unwrap_or(misses),
+        fixed_misses: CANDIDATE_POLICIES
+            .iter()
+            .filter_map(|&p| sims.exact_misses(p).map(|m| (p, m)))
+            .collect(),
     }
 }
 

@@ -25,11 +25,12 @@
 //! `weight <= capacity`.
 
 use std::borrow::Borrow;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
 
 use super::PolicyKey;
+use super::key_hash::KeyHasher;
 use super::list::{List, Slab};
 
 /// One tracked key: its weight and the policy's state for it.
@@ -68,7 +69,7 @@ impl<K, S> Entry<K, S> {
 /// any borrowed form of the key (`&str` for a string-like key) works.
 pub(crate) struct Entries<K, S> {
     map: HashTable<u32>,
-    hasher: RandomState,
+    hasher: KeyHasher,
     slab: Slab<Entry<K, S>>,
     weight: u64,
 }
@@ -87,7 +88,7 @@ impl<K, S> Default for Entries<K, S> {
     fn default() -> Self {
         Self {
             map: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: KeyHasher::default(),
             slab: Slab::default(),
             weight: 0,
         }

@@ -39,6 +39,7 @@ pub mod arc;
 pub mod auto;
 pub mod clock;
 pub mod fifo;
+mod key_hash;
 mod keyed;
 pub mod lfu;
 mod list;

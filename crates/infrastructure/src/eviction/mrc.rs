@@ -239,6 +239,10 @@ pub struct MiniatureSimulations {
     /// The policy with the lowest estimate at factor 1, and the epoch
     /// since which it has been.
     leader: Option<(EvictionPolicyKind, u64)>,
+    /// Per policy row, the misses of its miniature at factor 1 counted
+    /// exactly while it stands for the policy run on the whole stream
+    /// (see [`MiniatureSimulations::exact_misses`]), else `None`.
+    exact: Vec<Option<u64>>,
     epoch_sampled: u64,
     epochs: u64,
     evicted: Vec<(u64, u64)>,
@@ -266,6 +270,7 @@ impl MiniatureSimulations {
             weight_sum: 0.0,
             weight_sq_sum: 0.0,
             leader: None,
+            exact: Vec::new(),
             epoch_sampled: 0,
             epochs: 0,
             evicted: Vec::new(),
@@ -286,6 +291,10 @@ impl MiniatureSimulations {
                     .collect()
             })
             .collect();
+        let whole = !this.config.byte_mode
+            && this.threshold == SHARDS_MODULUS
+            && this.current_index().is_some();
+        this.exact = vec![whole.then_some(0); this.config.policies.len()];
         this.restart_fresh(true);
         this
     }
@@ -425,6 +434,11 @@ impl MiniatureSimulations {
                 if hit {
                     continue;
                 }
+                if Some(f) == current
+                    && let Some(Some(exact)) = self.exact.get_mut(row)
+                {
+                    *exact += 1;
+                }
                 sim.misses += miss_cost;
                 if weight <= sim.policy.capacity() {
                     sim.policy.insert(hash, weight, None, &mut self.evicted);
@@ -488,6 +502,7 @@ impl MiniatureSimulations {
     /// kept keys oldest first.
     fn lower_rate(&mut self) {
         self.threshold = (self.threshold / 2).max(1);
+        self.exact.fill(None);
         let threshold = self.threshold;
         self.sizes.retain(|&h, _| is_sampled(h, threshold));
         let scaled: Vec<u64> = self
@@ -520,6 +535,7 @@ impl MiniatureSimulations {
             return;
         };
         let config = self.config.policies[row].1.clone();
+        self.exact[row] = None;
         for sim in &mut self.sims[row] {
             let capacity = sim.policy.capacity();
             let kept = sim.policy.drain();
@@ -566,6 +582,26 @@ impl MiniatureSimulations {
             Some(w) if w.samples >= enough => Some(w),
             _ => fresh.last,
         }
+    }
+
+    /// The exact number of misses of `policy`'s miniature at the cache's
+    /// own capacity, while that miniature is the policy itself run on every
+    /// replayed request: object mode, the rate has been 1 throughout (a cache smaller
+    /// than [`MIN_SCALED_ENTRIES`] entries starts there, and the memory
+    /// bound never lowered it) and the row was never
+    /// [rebuilt](Self::rebuild). The keys are the hashes given to
+    /// [`record`](Self::record), so the count equals
+    /// [`simulate`](super::simulator::simulate)'s over the same hashes; for a
+    /// policy whose decisions never depend on a key's value (all but
+    /// W-TinyLFU, whose sketch hashes keys) it equals the count over any
+    /// keys the hashes rename one to one. `None` otherwise.
+    pub fn exact_misses(&self, policy: EvictionPolicyKind) -> Option<u64> {
+        let row = self
+            .config
+            .policies
+            .iter()
+            .position(|(k, _)| *k == policy)?;
+        self.exact.get(row).copied().flatten()
     }
 
     /// Estimated memory the simulations hold, in bytes.

@@ -118,3 +118,74 @@ fn auto_suite_is_within_0_01_of_the_best_fixed_policy() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn a_replay_counts_each_fixed_policy_and_its_prefix_exactly() {
+    // Zipf plus scans, then a loop: auto switches or rebuilds on the way.
+    let capacity = 500;
+    let (_, generate) = super::suite::families()
+        .into_iter()
+        .find(|f| f.0 == "zipf-scans-then-loop")
+        .unwrap_or_else(|| panic!("the regime-change family"));
+    let trace = generate(capacity, 40_000, 7);
+    let config = || MrcConfig {
+        factors: vec![1.0],
+        epoch_samples: SUITE_EPOCH_SAMPLES,
+        ..MrcConfig::new(capacity, false)
+    };
+    let checkpoint = 25_000;
+    let replay = simulate_auto_with_checkpoint(
+        &trace,
+        capacity,
+        Mode::Objects,
+        config(),
+        AutoTuneSettings::default(),
+        checkpoint,
+    );
+    assert!(
+        !replay.switches.is_empty(),
+        "the trace should make auto act"
+    );
+    let prefix = simulate_auto(
+        &trace[..checkpoint],
+        capacity,
+        Mode::Objects,
+        config(),
+        AutoTuneSettings::default(),
+    );
+    assert_eq!(replay.misses_at_checkpoint, prefix.result.misses);
+
+    // Every policy not rebuilt is counted; each count is the policy's own
+    // replay, on the keys themselves or (W-TinyLFU) on their hashes.
+    let rebuilt = replay.switches.iter().filter(|s| s.switch.is_rebuild());
+    assert_eq!(
+        replay.fixed_misses.len()
+            + rebuilt
+                .map(|s| s.switch.to)
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+        strata_domain::CANDIDATE_POLICIES.len()
+    );
+    let hashed: Vec<Request> = trace
+        .iter()
+        .map(|r| Request {
+            key: crate::eviction::mrc::mix64(r.key),
+            size: r.size,
+        })
+        .collect();
+    for &(policy, misses) in &replay.fixed_misses {
+        let config = PolicyConfig::try_from(policy).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            misses,
+            simulate(&hashed, &config, capacity, Mode::Objects).misses,
+            "{policy} on the hashed keys"
+        );
+        if policy != EvictionPolicyKind::WTinyLfu {
+            assert_eq!(
+                misses,
+                simulate(&trace, &config, capacity, Mode::Objects).misses,
+                "{policy} on the keys"
+            );
+        }
+    }
+}
