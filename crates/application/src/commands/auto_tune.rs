@@ -84,8 +84,12 @@ pub(crate) async fn handle(
                 let observed = now.0.saturating_sub(misses) as f64 / (now.1 - reads) as f64;
                 tuner.record_switch_cost(observed);
             }
-            let fresh = curves.curve(active).and_then(|c| c.fresh);
-            if let Some(switch) = tuner.observe_fresh(&curves.at_current_capacity(), fresh) {
+            let fresh: Vec<_> = curves
+                .curves
+                .iter()
+                .filter_map(|c| c.fresh.map(|f| (c.policy, f)))
+                .collect();
+            if let Some(switch) = tuner.observe_all(&curves.at_current_capacity(), &fresh) {
                 *at_switch = Some(now);
                 decided.push((config.clone(), cache.version(), switch, analyzer.clone()));
             }

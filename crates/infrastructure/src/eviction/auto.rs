@@ -97,8 +97,6 @@ pub fn simulate_auto_with_checkpoint(
         ..mrc
     });
     let mut tuner = AutoTuner::new(AUTO_START_POLICY, settings);
-    // Only the active policy's fresh start is read: run that one alone.
-    sims.fresh_start_only(Some(tuner.active()));
     let mut cache = build(tuner.active(), capacity);
     let mut evicted = Vec::new();
     let mut switches = Vec::new();
@@ -133,8 +131,7 @@ pub fn simulate_auto_with_checkpoint(
             tuner.record_switch_cost(m as f64 / n.max(1) as f64);
         }
         if epoch_ended
-            && let Some(switch) =
-                tuner.observe_fresh(&sims.estimates(), sims.fresh_start(tuner.active()))
+            && let Some(switch) = tuner.observe_all(&sims.estimates(), &sims.fresh_starts())
         {
             since_switch = Some((0, 0));
             let mut next = build(switch.to, capacity);
@@ -145,7 +142,6 @@ pub fn simulate_auto_with_checkpoint(
                 sims.rebuild(switch.to);
             } else {
                 migrate(&mut cache, &mut next, &mut evicted);
-                sims.fresh_start_only(Some(switch.to));
             }
             evicted.clear();
             cache = next;

@@ -584,6 +584,15 @@ impl MiniatureSimulations {
         }
     }
 
+    /// [`fresh_start`](Self::fresh_start) of every policy that has one.
+    pub fn fresh_starts(&self) -> Vec<(EvictionPolicyKind, FreshStart)> {
+        self.config
+            .policies
+            .iter()
+            .filter_map(|&(kind, _)| self.fresh_start(kind).map(|f| (kind, f)))
+            .collect()
+    }
+
     /// The exact number of misses of `policy`'s miniature at the cache's
     /// own capacity, while that miniature is the policy itself run on every
     /// replayed request: object mode, the rate has been 1 throughout (a cache smaller
