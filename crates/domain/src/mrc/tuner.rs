@@ -41,8 +41,8 @@ impl Default for AutoTuneSettings {
 }
 
 /// How far (absolute miss ratio, beyond its noise band) a candidate's
-/// fresh start must beat the active policy's running miniature over the
-/// same window before [`AutoTuner::observe_all`] judges the candidate by
+/// fresh start must beat the active policy (the better of its running
+/// miniature and its own fresh start) over the same window before [`AutoTuner::observe_all`] judges the candidate by
 /// it: a collapse of the active policy, not the edge any fresh start has
 /// for a while after a gradual shift (which the running miniatures, and a
 /// rebuild, answer).
@@ -433,7 +433,7 @@ mod tests {
 
     /// After a collapse, a candidate whose running miniature does not lead
     /// (it carries the old regime too) is judged by its fresh start
-    /// against the active policy's running miniature over the same window;
+    /// against the active policy over the same window;
     /// a fresh edge below FRESH_SWITCH_LEAD is left to the running
     /// miniatures.
     #[test]
@@ -462,7 +462,7 @@ mod tests {
             "reports the running estimates"
         );
 
-        // A fresh edge of 0.06 (under FRESH_SWITCH_LEAD past the band) is
+        // A fresh edge of 0.05 (under FRESH_SWITCH_LEAD past the band) is
         // the transient any fresh start has: no switch.
         let edge = [
             window(P::Sieve, 0.50, 0.49),
