@@ -222,9 +222,6 @@ pub struct MiniatureSimulations {
     fresh: Vec<Fresh>,
     /// Sampled requests since the fresh simulations were restarted.
     fresh_age: u64,
-    /// When set, only this policy row's fresh simulation runs
-    /// ([`MiniatureSimulations::fresh_start_only`]).
-    fresh_only: Option<usize>,
     /// Byte mode: the last weight seen for each sampled key.
     sizes: HashMap<u64, u64>,
     mean_weight: f64,
@@ -260,7 +257,6 @@ impl MiniatureSimulations {
             sims: Vec::new(),
             fresh: Vec::new(),
             fresh_age: 0,
-            fresh_only: None,
             threshold,
             sizes: HashMap::new(),
             mean_weight: 0.0,
@@ -425,7 +421,6 @@ impl MiniatureSimulations {
                 let hit = sim.policy.access(&hash);
                 if measuring
                     && Some(f) == current
-                    && self.fresh_only.is_none_or(|only| only == row)
                     && let Some(fresh) = self.fresh.get_mut(row)
                 {
                     fresh.measured += 1;
@@ -446,10 +441,7 @@ impl MiniatureSimulations {
                 }
             }
         }
-        for (row, fresh) in self.fresh.iter_mut().enumerate() {
-            if self.fresh_only.is_some_and(|only| only != row) {
-                continue;
-            }
+        for fresh in &mut self.fresh {
             if fresh.policy.access(&hash) {
                 continue;
             }
@@ -531,7 +523,7 @@ impl MiniatureSimulations {
     /// entries moved in) in its running miniatures, so that they keep
     /// standing for the cache; its fresh-start window starts over.
     pub fn rebuild(&mut self, policy: EvictionPolicyKind) {
-        let Some(row) = self.config.policies.iter().position(|(k, _)| *k == policy) else {
+        let Some(row) = self.row(policy) else {
             return;
         };
         let config = self.config.policies[row].1.clone();
@@ -554,28 +546,12 @@ impl MiniatureSimulations {
         }
     }
 
-    /// Runs the fresh-start simulation of `policy` only (all of them with
-    /// `None`, the default): what an offline replay of `auto`, which reads
-    /// the active policy's alone, needs, for half the cost. A change
-    /// restarts the fresh simulations.
-    pub fn fresh_start_only(&mut self, policy: Option<EvictionPolicyKind>) {
-        let row = policy.and_then(|p| self.config.policies.iter().position(|(k, _)| *k == p));
-        if row != self.fresh_only {
-            self.fresh_only = row;
-            self.restart_fresh(true);
-        }
-    }
-
     /// What a fresh start of `policy` reaches on recent requests beside
     /// the running miniature: the current period's window once it holds
     /// at least a warm-up's length of samples, else the last complete
     /// period's; `None` before either.
     pub fn fresh_start(&self, policy: EvictionPolicyKind) -> Option<FreshStart> {
-        let row = self
-            .config
-            .policies
-            .iter()
-            .position(|(k, _)| *k == policy)?;
+        let row = self.row(policy)?;
         let fresh = self.fresh.get(row)?;
         let enough = self.capacities_of_samples(FRESH_WARMUP_CAPACITIES);
         match fresh.window() {
@@ -605,11 +581,7 @@ impl MiniatureSimulations {
     /// W-TinyLFU, whose sketch hashes keys) it equals the count over any
     /// keys the hashes rename one to one. `None` otherwise.
     pub fn exact_misses(&self, policy: EvictionPolicyKind) -> Option<u64> {
-        let row = self
-            .config
-            .policies
-            .iter()
-            .position(|(k, _)| *k == policy)?;
+        let row = self.row(policy)?;
         self.exact.get(row).copied().flatten()
     }
 
@@ -635,12 +607,13 @@ impl MiniatureSimulations {
 
     /// The estimated miss ratio of `policy` at the cache's own capacity.
     pub fn at_current_capacity(&self, policy: EvictionPolicyKind) -> Option<f64> {
-        let row = self
-            .config
-            .policies
-            .iter()
-            .position(|(k, _)| *k == policy)?;
+        let row = self.row(policy)?;
         self.ratio(row, self.current_index()?)
+    }
+
+    /// The row of `policy` in the simulations, if simulated.
+    fn row(&self, policy: EvictionPolicyKind) -> Option<usize> {
+        self.config.policies.iter().position(|(k, _)| *k == policy)
     }
 
     fn current_index(&self) -> Option<usize> {
